@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ferric's tests and lab use. Idempotent; needs root.
+set -euo pipefail
+pkgs=(ipmitool openipmi qemu-system-x86 qemu-utils ipxe ipxe-qemu tftp-hpa xorriso iproute2
+      python3-openstackclient python3-ironicclient python3-glanceclient kea-admin)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep package scripts from trying to start services (no init system here).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
