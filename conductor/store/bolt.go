@@ -1,0 +1,592 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+)
+
+// entity is implemented by every record type kept in a table.
+type entity interface {
+	key() string
+	hdr() (id, rev *int64, created *time.Time, updated **time.Time)
+	uniques() map[string]string
+}
+
+func (n *Node) key() string { return n.UUID }
+func (n *Node) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &n.ID, &n.Revision, &n.CreatedAt, &n.UpdatedAt
+}
+func (n *Node) uniques() map[string]string {
+	return map[string]string{"name": deref(n.Name), "instance_uuid": deref(n.InstanceUUID)}
+}
+
+func (p *Port) key() string { return p.UUID }
+func (p *Port) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &p.ID, &p.Revision, &p.CreatedAt, &p.UpdatedAt
+}
+func (p *Port) uniques() map[string]string {
+	return map[string]string{"address": p.Address, "name": deref(p.Name)}
+}
+
+func (p *Portgroup) key() string { return p.UUID }
+func (p *Portgroup) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &p.ID, &p.Revision, &p.CreatedAt, &p.UpdatedAt
+}
+func (p *Portgroup) uniques() map[string]string {
+	return map[string]string{"name": deref(p.Name), "address": deref(p.Address)}
+}
+
+func (c *Chassis) key() string { return c.UUID }
+func (c *Chassis) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &c.ID, &c.Revision, &c.CreatedAt, &c.UpdatedAt
+}
+func (c *Chassis) uniques() map[string]string { return nil }
+
+func (a *Allocation) key() string { return a.UUID }
+func (a *Allocation) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &a.ID, &a.Revision, &a.CreatedAt, &a.UpdatedAt
+}
+func (a *Allocation) uniques() map[string]string {
+	return map[string]string{"name": deref(a.Name)}
+}
+
+func (c *Conductor) key() string { return c.Hostname }
+func (c *Conductor) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &c.ID, &c.Revision, &c.CreatedAt, &c.UpdatedAt
+}
+func (c *Conductor) uniques() map[string]string { return nil }
+
+func (r *Record) key() string { return r.Key }
+func (r *Record) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	var c time.Time
+	var u *time.Time
+	return &r.ID, &r.Revision, &c, &u
+}
+func (r *Record) uniques() map[string]string { return nil }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// IsUUID reports whether s looks like a UUID (Ironic looks such idents up
+// as UUIDs only, never as names).
+func IsUUID(s string) bool {
+	if len(s) != 36 && len(s) != 32 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+const (
+	tNodes       = "nodes"
+	tPorts       = "ports"
+	tPortgroups  = "portgroups"
+	tChassis     = "chassis"
+	tAllocations = "allocations"
+	tConductors  = "conductors"
+	bMeta        = "_meta"
+	recPrefix    = "rec:"
+)
+
+// cache is the committed copy of one table, in id order.
+type cache[P entity] struct {
+	mu    sync.RWMutex
+	byKey map[string]P
+	order []P // sorted by id
+	idx   map[string]map[string]string
+	tomb  map[string]int64 // deleted key -> revision of the delete
+}
+
+func newCache[P entity]() *cache[P] {
+	return &cache[P]{byKey: map[string]P{}, idx: map[string]map[string]string{}, tomb: map[string]int64{}}
+}
+
+func idOf(e entity) int64  { id, _, _, _ := e.hdr(); return *id }
+func revOf(e entity) int64 { _, r, _, _ := e.hdr(); return *r }
+
+// apply records a committed put (v != nil) or delete of key at revision rev.
+// Changes from transactions that committed out of order are resolved by
+// revision: an older change never overwrites a newer one.
+func (c *cache[P]) apply(key string, v P, isDel bool, rev int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, had := c.byKey[key]
+	if had && revOf(old) >= rev {
+		return
+	}
+	if t, ok := c.tomb[key]; ok && t >= rev {
+		return
+	}
+	if had {
+		for f, val := range old.uniques() {
+			if val != "" && c.idx[f][val] == key {
+				delete(c.idx[f], val)
+			}
+		}
+		i := sort.Search(len(c.order), func(i int) bool { return idOf(c.order[i]) >= idOf(old) })
+		if i < len(c.order) && c.order[i].key() == key {
+			c.order = slices.Delete(c.order, i, i+1)
+		}
+		delete(c.byKey, key)
+	}
+	if isDel {
+		c.tomb[key] = rev
+		if len(c.tomb) > 4096 {
+			clear(c.tomb)
+			c.tomb[key] = rev
+		}
+		return
+	}
+	delete(c.tomb, key)
+	c.byKey[key] = v
+	for f, val := range v.uniques() {
+		if val == "" {
+			continue
+		}
+		if c.idx[f] == nil {
+			c.idx[f] = map[string]string{}
+		}
+		c.idx[f][val] = key
+	}
+	id := idOf(v)
+	i := sort.Search(len(c.order), func(i int) bool { return idOf(c.order[i]) >= id })
+	c.order = slices.Insert(c.order, i, v)
+}
+
+func (c *cache[P]) get(key string) (P, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.byKey[key]
+	return v, ok
+}
+
+func (c *cache[P]) getBy(field, val string) (P, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k, ok := c.idx[field][val]
+	if !ok {
+		var zero P
+		return zero, false
+	}
+	v, ok := c.byKey[k]
+	return v, ok
+}
+
+func (c *cache[P]) list(filter func(P) bool) []P {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]P, 0, min(len(c.order), 1024))
+	for _, v := range c.order {
+		if filter == nil || filter(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Bolt is the embedded bbolt Store.
+type Bolt struct {
+	db *bolt.DB
+
+	nodes       *cache[*Node]
+	ports       *cache[*Port]
+	portgroups  *cache[*Portgroup]
+	chassis     *cache[*Chassis]
+	allocations *cache[*Allocation]
+	conductors  *cache[*Conductor]
+}
+
+var _ Store = (*Bolt)(nil)
+
+// OpenBolt opens (creating if needed) the store at path and loads the
+// committed records into memory.
+func OpenBolt(path string) (*Bolt, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Bolt{db: db,
+		nodes: newCache[*Node](), ports: newCache[*Port](), portgroups: newCache[*Portgroup](),
+		chassis: newCache[*Chassis](), allocations: newCache[*Allocation](), conductors: newCache[*Conductor](),
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range []string{tNodes, tPorts, tPortgroups, tChassis, tAllocations, tConductors, bMeta} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = db.View(func(tx *bolt.Tx) error {
+			if err := load(tx, tNodes, s.nodes); err != nil {
+				return err
+			}
+			if err := load(tx, tPorts, s.ports); err != nil {
+				return err
+			}
+			if err := load(tx, tPortgroups, s.portgroups); err != nil {
+				return err
+			}
+			if err := load(tx, tChassis, s.chassis); err != nil {
+				return err
+			}
+			if err := load(tx, tAllocations, s.allocations); err != nil {
+				return err
+			}
+			return load(tx, tConductors, s.conductors)
+		})
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: load %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func load[T any, P interface {
+	*T
+	entity
+}](tx *bolt.Tx, table string, c *cache[P]) error {
+	return tx.Bucket([]byte(table)).ForEach(func(k, v []byte) error {
+		p := P(new(T))
+		if err := json.Unmarshal(v, p); err != nil {
+			return fmt.Errorf("%s %s: %w", table, k, err)
+		}
+		c.apply(p.key(), p, false, revOf(p))
+		return nil
+	})
+}
+
+// DB exposes the underlying bbolt database for components that keep their
+// own buckets in the same file (none may touch the store's buckets).
+func (s *Bolt) DB() *bolt.DB { return s.db }
+
+// Close closes the database.
+func (s *Bolt) Close() error { return s.db.Close() }
+
+type change struct {
+	apply func()
+}
+
+type boltTx struct {
+	s       *Bolt
+	tx      *bolt.Tx
+	changes []change
+	now     time.Time
+}
+
+// Update runs fn in a bbolt batch transaction: concurrent updates are
+// committed together (one fsync), each still atomic and isolated.
+func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var t *boltTx
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		t = &boltTx{s: s, tx: tx, now: time.Now().UTC()}
+		return fn(t)
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range t.changes {
+		c.apply()
+	}
+	return nil
+}
+
+func (t *boltTx) nextRev() (int64, error) {
+	seq, err := t.tx.Bucket([]byte(bMeta)).NextSequence()
+	return int64(seq), err
+}
+
+func idxBucket(tx *bolt.Tx, table, field string) (*bolt.Bucket, error) {
+	return tx.CreateBucketIfNotExists([]byte("idx:" + table + ":" + field))
+}
+
+func txGetKey[T any, P interface {
+	*T
+	entity
+}](t *boltTx, table, key string) (P, error) {
+	b := t.tx.Bucket([]byte(table))
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	v := b.Get([]byte(key))
+	if v == nil {
+		return nil, fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
+	}
+	p := P(new(T))
+	if err := json.Unmarshal(v, p); err != nil {
+		return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
+	}
+	return p, nil
+}
+
+// txGet resolves ident as a key when it looks like a UUID (or always, when
+// byField is empty) and otherwise through the unique index byField.
+func txGet[T any, P interface {
+	*T
+	entity
+}](t *boltTx, table, byField, ident string) (P, error) {
+	if byField == "" || IsUUID(ident) {
+		return txGetKey[T, P](t, table, ident)
+	}
+	ib := t.tx.Bucket([]byte("idx:" + table + ":" + byField))
+	var k []byte
+	if ib != nil {
+		k = ib.Get([]byte(ident))
+	}
+	if k == nil {
+		return nil, fmt.Errorf("store: %s %s: %w", table, ident, ErrNotFound)
+	}
+	return txGetKey[T, P](t, table, string(k))
+}
+
+func txPut[T any, P interface {
+	*T
+	entity
+}](t *boltTx, table string, c *cache[P], v P) error {
+	b, err := t.tx.CreateBucketIfNotExists([]byte(table))
+	if err != nil {
+		return err
+	}
+	key := v.key()
+	if key == "" {
+		return fmt.Errorf("store: %s: empty key", table)
+	}
+	id, rev, created, updated := v.hdr()
+	var old P
+	if raw := b.Get([]byte(key)); raw != nil {
+		old = P(new(T))
+		if err := json.Unmarshal(raw, old); err != nil {
+			return fmt.Errorf("store: %s %s: %w", table, key, err)
+		}
+		if revOf(old) != *rev {
+			return fmt.Errorf("store: %s %s: stored revision %d, writer had %d: %w", table, key, revOf(old), *rev, ErrConflict)
+		}
+		*id = idOf(old)
+		_, _, oc, _ := old.hdr()
+		*created = *oc
+		now := t.now
+		*updated = &now
+	} else {
+		if *rev != 0 {
+			return fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		*id = int64(seq)
+		if created.IsZero() {
+			*created = t.now
+		}
+		*updated = nil
+	}
+	var oldU map[string]string
+	if old != nil {
+		oldU = old.uniques()
+	}
+	for f, val := range v.uniques() {
+		if val == oldU[f] {
+			continue
+		}
+		ib, err := idxBucket(t.tx, table, f)
+		if err != nil {
+			return err
+		}
+		if val != "" {
+			if other := ib.Get([]byte(val)); other != nil && string(other) != key {
+				return &DuplicateError{Table: table, Field: f, Value: val}
+			}
+			if err := ib.Put([]byte(val), []byte(key)); err != nil {
+				return err
+			}
+		}
+		if o := oldU[f]; o != "" {
+			if err := ib.Delete([]byte(o)); err != nil {
+				return err
+			}
+		}
+	}
+	r, err := t.nextRev()
+	if err != nil {
+		return err
+	}
+	*rev = r
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: %s %s: %w", table, key, err)
+	}
+	if err := b.Put([]byte(key), raw); err != nil {
+		return err
+	}
+	if c != nil {
+		// The cache gets its own copy so the caller may keep changing v.
+		cp := P(new(T))
+		if err := json.Unmarshal(raw, cp); err != nil {
+			return err
+		}
+		t.changes = append(t.changes, change{func() { c.apply(key, cp, false, r) }})
+	}
+	return nil
+}
+
+func txDelete[T any, P interface {
+	*T
+	entity
+}](t *boltTx, table string, c *cache[P], key string) error {
+	old, err := txGetKey[T, P](t, table, key)
+	if err != nil {
+		return err
+	}
+	for f, val := range old.uniques() {
+		if val == "" {
+			continue
+		}
+		ib, err := idxBucket(t.tx, table, f)
+		if err != nil {
+			return err
+		}
+		if err := ib.Delete([]byte(val)); err != nil {
+			return err
+		}
+	}
+	if err := t.tx.Bucket([]byte(table)).Delete([]byte(key)); err != nil {
+		return err
+	}
+	r, err := t.nextRev()
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		t.changes = append(t.changes, change{func() { var zero P; c.apply(key, zero, true, r) }})
+	}
+	return nil
+}
+
+func (t *boltTx) Node(ident string) (*Node, error) { return txGet[Node](t, tNodes, "name", ident) }
+func (t *boltTx) PutNode(n *Node) error            { return txPut(t, tNodes, t.s.nodes, n) }
+func (t *boltTx) DeleteNode(u string) error        { return txDelete[Node](t, tNodes, t.s.nodes, u) }
+func (t *boltTx) Port(ident string) (*Port, error) { return txGet[Port](t, tPorts, "", ident) }
+func (t *boltTx) PutPort(p *Port) error            { return txPut(t, tPorts, t.s.ports, p) }
+func (t *boltTx) DeletePort(u string) error        { return txDelete[Port](t, tPorts, t.s.ports, u) }
+func (t *boltTx) Portgroup(ident string) (*Portgroup, error) {
+	return txGet[Portgroup](t, tPortgroups, "name", ident)
+}
+func (t *boltTx) PutPortgroup(p *Portgroup) error { return txPut(t, tPortgroups, t.s.portgroups, p) }
+func (t *boltTx) DeletePortgroup(u string) error {
+	return txDelete[Portgroup](t, tPortgroups, t.s.portgroups, u)
+}
+func (t *boltTx) Chassis(u string) (*Chassis, error) { return txGet[Chassis](t, tChassis, "", u) }
+func (t *boltTx) PutChassis(c *Chassis) error        { return txPut(t, tChassis, t.s.chassis, c) }
+func (t *boltTx) DeleteChassis(u string) error       { return txDelete[Chassis](t, tChassis, t.s.chassis, u) }
+func (t *boltTx) Allocation(ident string) (*Allocation, error) {
+	return txGet[Allocation](t, tAllocations, "name", ident)
+}
+func (t *boltTx) PutAllocation(a *Allocation) error {
+	return txPut(t, tAllocations, t.s.allocations, a)
+}
+func (t *boltTx) DeleteAllocation(u string) error {
+	return txDelete[Allocation](t, tAllocations, t.s.allocations, u)
+}
+func (t *boltTx) Conductor(h string) (*Conductor, error) {
+	return txGet[Conductor](t, tConductors, "", h)
+}
+func (t *boltTx) PutConductor(c *Conductor) error { return txPut(t, tConductors, t.s.conductors, c) }
+func (t *boltTx) DeleteConductor(h string) error {
+	return txDelete[Conductor](t, tConductors, t.s.conductors, h)
+}
+func (t *boltTx) Record(table, key string) (*Record, error) {
+	return txGetKey[Record](t, recPrefix+table, key)
+}
+func (t *boltTx) PutRecord(table string, r *Record) error {
+	return txPut[Record](t, recPrefix+table, nil, r)
+}
+func (t *boltTx) DeleteRecord(table, key string) error {
+	return txDelete[Record](t, recPrefix+table, nil, key)
+}
+
+func cacheGet[P entity](c *cache[P], table, byField, ident string) (P, error) {
+	var v P
+	var ok bool
+	if byField == "" || IsUUID(ident) {
+		v, ok = c.get(ident)
+	} else {
+		v, ok = c.getBy(byField, ident)
+	}
+	if !ok {
+		return v, fmt.Errorf("store: %s %s: %w", table, ident, ErrNotFound)
+	}
+	return v, nil
+}
+
+func (s *Bolt) Node(ident string) (*Node, error) { return cacheGet(s.nodes, tNodes, "name", ident) }
+func (s *Bolt) Nodes(f func(*Node) bool) []*Node { return s.nodes.list(f) }
+func (s *Bolt) Port(u string) (*Port, error)     { return cacheGet(s.ports, tPorts, "", u) }
+func (s *Bolt) PortByAddress(mac string) (*Port, error) {
+	v, ok := s.ports.getBy("address", mac)
+	if !ok {
+		return nil, fmt.Errorf("store: port with address %s: %w", mac, ErrNotFound)
+	}
+	return v, nil
+}
+func (s *Bolt) Ports(f func(*Port) bool) []*Port { return s.ports.list(f) }
+func (s *Bolt) Portgroup(ident string) (*Portgroup, error) {
+	return cacheGet(s.portgroups, tPortgroups, "name", ident)
+}
+func (s *Bolt) Portgroups(f func(*Portgroup) bool) []*Portgroup { return s.portgroups.list(f) }
+func (s *Bolt) Chassis(u string) (*Chassis, error)              { return cacheGet(s.chassis, tChassis, "", u) }
+func (s *Bolt) ChassisList(f func(*Chassis) bool) []*Chassis    { return s.chassis.list(f) }
+func (s *Bolt) Allocation(ident string) (*Allocation, error) {
+	return cacheGet(s.allocations, tAllocations, "name", ident)
+}
+func (s *Bolt) Allocations(f func(*Allocation) bool) []*Allocation { return s.allocations.list(f) }
+func (s *Bolt) Conductor(h string) (*Conductor, error) {
+	v, ok := s.conductors.get(h)
+	if !ok {
+		return nil, fmt.Errorf("store: conductor %s: %w", h, ErrNotFound)
+	}
+	return v, nil
+}
+func (s *Bolt) Conductors() []*Conductor { return s.conductors.list(nil) }
+
+// Records lists a record table (read from the database, not cached).
+func (s *Bolt) Records(table string) ([]*Record, error) {
+	var out []*Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(recPrefix + table))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			r := new(Record)
+			if err := json.Unmarshal(v, r); err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, err
+}

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func strp(s string) *string { return &s }
+
+func openTest(t *testing.T) (*Bolt, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ferric.db")
+	s, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestNodeCRUDAndIndexes(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	n := &Node{UUID: "11111111-1111-1111-1111-111111111111", Name: strp("n1"), Driver: "fake-hardware", ProvisionState: "enroll"}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
+		t.Fatal(err)
+	}
+	if n.ID != 1 || n.Revision == 0 {
+		t.Fatalf("after create: id %d rev %d, want id 1 and a revision", n.ID, n.Revision)
+	}
+	tests := []struct {
+		name  string
+		node  *Node
+		field string
+	}{
+		{"duplicate name", &Node{UUID: "22222222-2222-2222-2222-222222222222", Name: strp("n1")}, "name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(tc.node) })
+			var de *DuplicateError
+			if !errors.As(err, &de) || de.Field != tc.field {
+				t.Fatalf("PutNode = %v, want DuplicateError on %s", err, tc.field)
+			}
+			if _, err := s.Node(tc.node.UUID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("failed create left a node behind: %v", err)
+			}
+		})
+	}
+	// Stale revision: two copies read, the second write must fail.
+	var a, b *Node
+	s.Update(ctx, func(tx Tx) error { a, _ = tx.Node("n1"); b, _ = tx.Node("n1"); return nil })
+	a.Extra = Object{"x": 1}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(a) }); err != nil {
+		t.Fatal(err)
+	}
+	b.Extra = Object{"y": 2}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(b) }); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale PutNode = %v, want ErrConflict", err)
+	}
+	// Rename frees the old name.
+	if err := s.Update(ctx, func(tx Tx) error {
+		n, err := tx.Node("n1")
+		if err != nil {
+			return err
+		}
+		n.Name = strp("n2")
+		return tx.PutNode(n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Node("n1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Node(n1) after rename = %v, want not found", err)
+	}
+	got, err := s.Node("n2")
+	if err != nil || got.Extra["x"] != float64(1) {
+		t.Fatalf("Node(n2) = %+v, %v", got, err)
+	}
+	// Reopen: everything is loaded back.
+	s.Close()
+	s2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err = s2.Node("n2")
+	if err != nil || got.UUID != n.UUID || got.CreatedAt.IsZero() || got.UpdatedAt == nil {
+		t.Fatalf("reopened Node(n2) = %+v, %v", got, err)
+	}
+	if err := s2.Update(ctx, func(tx Tx) error { return tx.DeleteNode(n.UUID) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(s2.Nodes(nil)) != 0 {
+		t.Fatalf("Nodes after delete = %d, want 0", len(s2.Nodes(nil)))
+	}
+}
+
+func TestConcurrentUpdatesNeverLoseWrites(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	n := &Node{UUID: "33333333-3333-3333-3333-333333333333", Extra: Object{}}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Update(ctx, func(tx Tx) error {
+				n, err := tx.Node(n.UUID)
+				if err != nil {
+					return err
+				}
+				n.Extra[fmt.Sprint("k", i)] = i
+				return tx.PutNode(n)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, _ := s.Node(n.UUID)
+	if len(got.Extra) != 20 {
+		t.Fatalf("extra has %d keys, want 20 (lost updates)", len(got.Extra))
+	}
+}
+
+func TestListOrderAndPortIndex(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	for i := range 50 {
+		u := fmt.Sprintf("00000000-0000-0000-0000-%012d", 50-i)
+		if err := s.Update(ctx, func(tx Tx) error {
+			if err := tx.PutNode(&Node{UUID: u}); err != nil {
+				return err
+			}
+			return tx.PutPort(&Port{UUID: "p" + u[1:], NodeUUID: u, Address: fmt.Sprintf("52:54:00:00:00:%02x", i)})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := s.Nodes(nil)
+	for i := 1; i < len(nodes); i++ {
+		if nodes[i].ID <= nodes[i-1].ID {
+			t.Fatalf("Nodes not in id order at %d", i)
+		}
+	}
+	p, err := s.PortByAddress("52:54:00:00:00:07")
+	if err != nil || p.NodeUUID != "00000000-0000-0000-0000-000000000043" {
+		t.Fatalf("PortByAddress = %+v, %v", p, err)
+	}
+	err = s.Update(ctx, func(tx Tx) error {
+		return tx.PutPort(&Port{UUID: "99999999-9999-9999-9999-999999999999", Address: "52:54:00:00:00:07"})
+	})
+	if !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate MAC = %v, want ErrDuplicate", err)
+	}
+}
+
+func BenchmarkListNodes10k(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenBolt(filepath.Join(b.TempDir(), "db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.Update(ctx, func(tx Tx) error {
+		for i := range 10000 {
+			if err := tx.PutNode(&Node{UUID: fmt.Sprintf("00000000-0000-0000-0000-%012d", i), ProvisionState: "available"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.ResetTimer()
+	for range b.N {
+		if n := len(s.Nodes(func(n *Node) bool { return n.ProvisionState == "available" })); n != 10000 {
+			b.Fatal(n)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Object is a free-form JSON object (driver_info, properties, extra, ...).
+type Object = map[string]any
+
+// Node is a bare-metal machine as Ironic models it. JSON names are Ironic's.
+type Node struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID                 string     `json:"uuid"`
+	Name                 *string    `json:"name"`
+	Driver               string     `json:"driver"`
+	DriverInfo           Object     `json:"driver_info"`
+	DriverInternalInfo   Object     `json:"driver_internal_info"`
+	Properties           Object     `json:"properties"`
+	Extra                Object     `json:"extra"`
+	InstanceInfo         Object     `json:"instance_info"`
+	InstanceUUID         *string    `json:"instance_uuid"`
+	AllocationUUID       *string    `json:"allocation_uuid"`
+	ChassisUUID          *string    `json:"chassis_uuid"`
+	PowerState           *string    `json:"power_state"`
+	TargetPowerState     *string    `json:"target_power_state"`
+	ProvisionState       string     `json:"provision_state"`
+	TargetProvisionState *string    `json:"target_provision_state"`
+	ProvisionUpdatedAt   *time.Time `json:"provision_updated_at"`
+	LastError            *string    `json:"last_error"`
+	Maintenance          bool       `json:"maintenance"`
+	MaintenanceReason    *string    `json:"maintenance_reason"`
+	Fault                *string    `json:"fault"`
+	Reservation          *string    `json:"reservation"`
+	ConsoleEnabled       bool       `json:"console_enabled"`
+	ResourceClass        *string    `json:"resource_class"`
+	ConductorGroup       string     `json:"conductor_group"`
+	Traits               []string   `json:"traits"`
+	CleanStep            Object     `json:"clean_step"`
+	DeployStep           Object     `json:"deploy_step"`
+	ServiceStep          Object     `json:"service_step"`
+	RAIDConfig           Object     `json:"raid_config"`
+	TargetRAIDConfig     Object     `json:"target_raid_config"`
+	Owner                *string    `json:"owner"`
+	Lessee               *string    `json:"lessee"`
+	Description          *string    `json:"description"`
+	Protected            bool       `json:"protected"`
+	ProtectedReason      *string    `json:"protected_reason"`
+	Retired              bool       `json:"retired"`
+	RetiredReason        *string    `json:"retired_reason"`
+	AutomatedClean       *bool      `json:"automated_clean"`
+	NetworkData          Object     `json:"network_data"`
+	Shard                *string    `json:"shard"`
+	ParentNode           *string    `json:"parent_node"`
+	BootMode             *string    `json:"boot_mode"`
+	SecureBoot           *bool      `json:"secure_boot"`
+	InspectionStartedAt  *time.Time `json:"inspection_started_at"`
+	InspectionFinishedAt *time.Time `json:"inspection_finished_at"`
+	// Interfaces: hardware interface names keyed by kind (boot, deploy,
+	// power, ...), resolved to the driver's defaults at create time.
+	Interfaces map[string]string `json:"interfaces"`
+	// VIFs attached to the node (ids), in attach order.
+	VIFs []string `json:"vifs"`
+	// Inventory and plugin data from inspection, when any.
+	Inventory  json.RawMessage `json:"inventory,omitempty"`
+	PluginData json.RawMessage `json:"plugin_data,omitempty"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// Port is a NIC of a node.
+type Port struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID                string  `json:"uuid"`
+	Address             string  `json:"address"`
+	NodeUUID            string  `json:"node_uuid"`
+	PortgroupUUID       *string `json:"portgroup_uuid"`
+	LocalLinkConnection Object  `json:"local_link_connection"`
+	PXEEnabled          bool    `json:"pxe_enabled"`
+	PhysicalNetwork     *string `json:"physical_network"`
+	InternalInfo        Object  `json:"internal_info"`
+	Extra               Object  `json:"extra"`
+	IsSmartNIC          bool    `json:"is_smartnic"`
+	Name                *string `json:"name"`
+	Description         *string `json:"description"`
+	Vendor              *string `json:"vendor"`
+	Category            *string `json:"category"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// Portgroup is a bond of ports.
+type Portgroup struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID                     string  `json:"uuid"`
+	Name                     *string `json:"name"`
+	Address                  *string `json:"address"`
+	NodeUUID                 string  `json:"node_uuid"`
+	Mode                     *string `json:"mode"`
+	Properties               Object  `json:"properties"`
+	StandalonePortsSupported bool    `json:"standalone_ports_supported"`
+	InternalInfo             Object  `json:"internal_info"`
+	Extra                    Object  `json:"extra"`
+	PhysicalNetwork          *string `json:"physical_network"`
+	Category                 *string `json:"category"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// Chassis groups nodes.
+type Chassis struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID        string  `json:"uuid"`
+	Description *string `json:"description"`
+	Extra       Object  `json:"extra"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// Allocation is a scheduler's request for a node.
+type Allocation struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID           string   `json:"uuid"`
+	Name           *string  `json:"name"`
+	NodeUUID       *string  `json:"node_uuid"`
+	State          string   `json:"state"`
+	LastError      *string  `json:"last_error"`
+	ResourceClass  *string  `json:"resource_class"`
+	Traits         []string `json:"traits"`
+	CandidateNodes []string `json:"candidate_nodes"`
+	Extra          Object   `json:"extra"`
+	Owner          *string  `json:"owner"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// Conductor is a registered conductor process.
+type Conductor struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	Hostname       string    `json:"hostname"`
+	ConductorGroup string    `json:"conductor_group"`
+	Drivers        []string  `json:"drivers"`
+	HeartbeatAt    time.Time `json:"heartbeat_at"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// Record is a JSON blob stored under a key in a named table; used for data
+// other components own (inspection rules, DHCP leases, history).
+type Record struct {
+	ID       int64           `json:"id"`
+	Revision int64           `json:"revision"`
+	Key      string          `json:"key"`
+	Data     json.RawMessage `json:"data"`
+}
