@@ -1,0 +1,527 @@
+// Package redfish is a small Redfish BMC emulator for labs and tests. It serves
+// a service root, a Systems collection with one ComputerSystem per machine
+// (PowerState, Boot override with Once/Continuous and UEFI/Legacy, and the
+// ComputerSystem.Reset action), minimal Managers and Chassis, and a session
+// service. Requests need HTTP basic auth or a session token. It is enough for
+// bmclib's gofish provider (and so for ferric's redfish driver) to work.
+//
+// Each system is backed by a Machine: a QEMU virtual machine in the lab
+// (test/lab.QEMU) or a fake in tests.
+package redfish
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Machine is the computer behind one Redfish system.
+type Machine interface {
+	// Running reports whether the machine is powered on.
+	Running(ctx context.Context) (bool, error)
+	// PowerOn starts the machine; nothing happens if it runs.
+	PowerOn(ctx context.Context) error
+	// PowerOff cuts the power; nothing happens if it is off.
+	PowerOff(ctx context.Context) error
+	// Shutdown presses the ACPI power button (the OS decides what to do).
+	Shutdown(ctx context.Context) error
+	// Reset is a hard reset of a running machine.
+	Reset(ctx context.Context) error
+	// SetBootDevice sets the device the machine boots from next: "pxe",
+	// "disk", "cdrom" or "bios".
+	SetBootDevice(ctx context.Context, device string) error
+}
+
+// Reset types the emulator accepts (Actions/ComputerSystem.Reset).
+var ResetTypes = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "GracefulRestart", "PushPowerButton", "PowerCycle", "ForceOn"}
+
+// Boot override targets the emulator accepts, and the Machine device of each.
+var bootTargets = map[string]string{
+	"None":      "",
+	"Pxe":       "pxe",
+	"Hdd":       "disk",
+	"Cd":        "cdrom",
+	"BiosSetup": "bios",
+}
+
+// Boot is the Boot object of a system.
+type Boot struct {
+	BootSourceOverrideTarget  string
+	BootSourceOverrideEnabled string
+	BootSourceOverrideMode    string
+}
+
+// Config configures a Server.
+type Config struct {
+	// Username and Password are the only accepted credentials.
+	Username, Password string
+	// Machines maps system Ids to machines; Order lists the Ids in the order
+	// of the Systems collection (sorted Ids when empty).
+	Machines map[string]Machine
+	Order    []string
+	// Logger, nil means slog.Default(). Passwords are never logged.
+	Logger *slog.Logger
+}
+
+type system struct {
+	id   string
+	m    Machine
+	mu   sync.Mutex
+	boot Boot
+}
+
+// Server is the emulator; it is an http.Handler.
+type Server struct {
+	user, pass string
+	log        *slog.Logger
+	systems    []*system
+	byID       map[string]*system
+
+	mu       sync.Mutex
+	sessions map[string]string // session id -> token
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	s := &Server{
+		user:     cfg.Username,
+		pass:     cfg.Password,
+		log:      cfg.Logger,
+		byID:     map[string]*system{},
+		sessions: map[string]string{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	order := cfg.Order
+	if len(order) == 0 {
+		for id := range cfg.Machines {
+			order = append(order, id)
+		}
+		slices.Sort(order)
+	}
+	for _, id := range order {
+		m, ok := cfg.Machines[id]
+		if !ok {
+			continue
+		}
+		sys := &system{id: id, m: m, boot: Boot{BootSourceOverrideTarget: "None", BootSourceOverrideEnabled: "Disabled", BootSourceOverrideMode: "Legacy"}}
+		s.systems = append(s.systems, sys)
+		s.byID[id] = sys
+	}
+	return s
+}
+
+// BootOverride returns the current Boot object of system id.
+func (s *Server) BootOverride(id string) (Boot, bool) {
+	sys, ok := s.byID[id]
+	if !ok {
+		return Boot{}, false
+	}
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	return sys.boot, true
+}
+
+type obj = map[string]any
+
+func ref(p string) obj { return obj{"@odata.id": p} }
+
+const root = "/redfish/v1"
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	if p == "/redfish" && r.Method == http.MethodGet {
+		writeJSON(w, http.StatusOK, obj{"v1": root + "/"})
+		return
+	}
+	if p == root && r.Method == http.MethodGet {
+		// The service root is readable without credentials, as the spec says.
+		writeJSON(w, http.StatusOK, s.serviceRoot())
+		return
+	}
+	if p == root+"/SessionService/Sessions" && r.Method == http.MethodPost {
+		s.createSession(w, r)
+		return
+	}
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="ferric-vbmc"`)
+		writeError(w, http.StatusUnauthorized, "Base.1.8.NoValidSession", "authentication required")
+		return
+	}
+	switch {
+	case p == root+"/Systems" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.collection("Systems", "#ComputerSystemCollection.ComputerSystemCollection", "/Systems/"))
+	case p == root+"/Managers" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.collection("Managers", "#ManagerCollection.ManagerCollection", "/Managers/"))
+	case p == root+"/Chassis" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.collection("Chassis", "#ChassisCollection.ChassisCollection", "/Chassis/"))
+	case p == root+"/SessionService" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, obj{"@odata.id": root + "/SessionService", "@odata.type": "#SessionService.v1_1_8.SessionService",
+			"Id": "SessionService", "Name": "Session Service", "ServiceEnabled": true, "SessionTimeout": 600, "Sessions": ref(root + "/SessionService/Sessions")})
+	case p == root+"/SessionService/Sessions" && r.Method == http.MethodGet:
+		s.listSessions(w)
+	case strings.HasPrefix(p, root+"/SessionService/Sessions/"):
+		s.session(w, r, strings.TrimPrefix(p, root+"/SessionService/Sessions/"))
+	case strings.HasPrefix(p, root+"/Systems/"):
+		s.systemRoute(w, r, strings.TrimPrefix(p, root+"/Systems/"))
+	case strings.HasPrefix(p, root+"/Managers/") && r.Method == http.MethodGet:
+		s.simple(w, strings.TrimPrefix(p, root+"/Managers/"), "Managers", "#Manager.v1_5_0.Manager", obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"}})
+	case strings.HasPrefix(p, root+"/Chassis/") && r.Method == http.MethodGet:
+		s.simple(w, strings.TrimPrefix(p, root+"/Chassis/"), "Chassis", "#Chassis.v1_10_0.Chassis", obj{"ChassisType": "RackMount", "Status": obj{"State": "Enabled", "Health": "OK"}})
+	default:
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "no resource at "+r.Method+" "+r.URL.Path)
+	}
+}
+
+func (s *Server) serviceRoot() obj {
+	return obj{
+		"@odata.id":      root + "/",
+		"@odata.type":    "#ServiceRoot.v1_5_0.ServiceRoot",
+		"Id":             "RootService",
+		"Name":           "ferric virtual BMC",
+		"RedfishVersion": "1.8.0",
+		"UUID":           "8f0c5a1e-6f0b-4c57-9d4e-000000000000",
+		"Systems":        ref(root + "/Systems"),
+		"Managers":       ref(root + "/Managers"),
+		"Chassis":        ref(root + "/Chassis"),
+		"SessionService": ref(root + "/SessionService"),
+		"Links":          obj{"Sessions": ref(root + "/SessionService/Sessions")},
+	}
+}
+
+func (s *Server) collection(name, typ, sub string) obj {
+	members := []obj{}
+	for _, sys := range s.systems {
+		members = append(members, ref(root+sub+sys.id))
+	}
+	return obj{"@odata.id": root + "/" + name, "@odata.type": typ, "Name": name + " Collection",
+		"Members": members, "Members@odata.count": len(members)}
+}
+
+func (s *Server) simple(w http.ResponseWriter, id, coll, typ string, extra obj) {
+	sys, ok := s.byID[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", coll+" "+id+" not found")
+		return
+	}
+	o := obj{"@odata.id": root + "/" + coll + "/" + sys.id, "@odata.type": typ, "Id": sys.id, "Name": sys.id,
+		"Links": obj{"ComputerSystems": []obj{ref(root + "/Systems/" + sys.id)}}}
+	for k, v := range extra {
+		o[k] = v
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if tok := r.Header.Get("X-Auth-Token"); tok != "" {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, t := range s.sessions {
+			if subtle.ConstantTimeCompare([]byte(t), []byte(tok)) == 1 {
+				return true
+			}
+		}
+		return false
+	}
+	u, p, ok := r.BasicAuth()
+	return ok && s.credentials(u, p)
+}
+
+func (s *Server) credentials(u, p string) bool {
+	return subtle.ConstantTimeCompare([]byte(u), []byte(s.user)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(p), []byte(s.pass)) == 1
+}
+
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
+	var body struct{ UserName, Password string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", err.Error())
+		return
+	}
+	if !s.credentials(body.UserName, body.Password) {
+		s.log.Warn("redfish: session refused", "user", body.UserName)
+		writeError(w, http.StatusUnauthorized, "Base.1.8.NoValidSession", "invalid credentials")
+		return
+	}
+	id, tok := randHex(8), randHex(16)
+	s.mu.Lock()
+	s.sessions[id] = tok
+	s.mu.Unlock()
+	loc := root + "/SessionService/Sessions/" + id
+	w.Header().Set("X-Auth-Token", tok)
+	w.Header().Set("Location", loc)
+	writeJSON(w, http.StatusCreated, obj{"@odata.id": loc, "@odata.type": "#Session.v1_1_0.Session", "Id": id, "Name": "Session", "UserName": body.UserName})
+}
+
+func (s *Server) listSessions(w http.ResponseWriter) {
+	s.mu.Lock()
+	members := []obj{}
+	for id := range s.sessions {
+		members = append(members, ref(root+"/SessionService/Sessions/"+id))
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, obj{"@odata.id": root + "/SessionService/Sessions", "@odata.type": "#SessionCollection.SessionCollection",
+		"Name": "Sessions", "Members": members, "Members@odata.count": len(members)})
+}
+
+// Sessions returns the number of open sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	_, ok := s.sessions[id]
+	if ok && r.Method == http.MethodDelete {
+		delete(s.sessions, id)
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "no session "+id)
+	case r.Method == http.MethodDelete:
+		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, obj{"@odata.id": root + "/SessionService/Sessions/" + id, "@odata.type": "#Session.v1_1_0.Session", "Id": id, "Name": "Session"})
+	default:
+		writeError(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", r.Method+" not allowed")
+	}
+}
+
+func (s *Server) systemRoute(w http.ResponseWriter, r *http.Request, rest string) {
+	id, action, _ := strings.Cut(rest, "/")
+	sys, ok := s.byID[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "system "+id+" not found")
+		return
+	}
+	switch {
+	case action == "" && r.Method == http.MethodGet:
+		s.getSystem(w, r, sys)
+	case action == "" && r.Method == http.MethodPatch:
+		s.patchSystem(w, r, sys)
+	case action == "Actions/ComputerSystem.Reset" && r.Method == http.MethodPost:
+		s.reset(w, r, sys)
+	default:
+		writeError(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", r.Method+" "+r.URL.Path+" not allowed")
+	}
+}
+
+func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) {
+	on, err := sys.m.Running(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "Base.1.8.InternalError", err.Error())
+		return
+	}
+	state := "Off"
+	if on {
+		state = "On"
+	}
+	sys.mu.Lock()
+	boot := sys.boot
+	sys.mu.Unlock()
+	targets := []string{"None", "Pxe", "Hdd", "Cd", "BiosSetup"}
+	self := root + "/Systems/" + sys.id
+	writeJSON(w, http.StatusOK, obj{
+		"@odata.id":    self,
+		"@odata.type":  "#ComputerSystem.v1_10_0.ComputerSystem",
+		"Id":           sys.id,
+		"Name":         sys.id,
+		"SystemType":   "Virtual",
+		"Manufacturer": "ferric",
+		"Model":        "QEMU lab machine",
+		"PowerState":   state,
+		"Status":       obj{"State": "Enabled", "Health": "OK"},
+		"Boot": obj{
+			"BootSourceOverrideTarget":                         boot.BootSourceOverrideTarget,
+			"BootSourceOverrideEnabled":                        boot.BootSourceOverrideEnabled,
+			"BootSourceOverrideMode":                           boot.BootSourceOverrideMode,
+			"BootSourceOverrideTarget@Redfish.AllowableValues": targets,
+		},
+		"Actions": obj{"#ComputerSystem.Reset": obj{
+			"target":                            self + "/Actions/ComputerSystem.Reset",
+			"ResetType@Redfish.AllowableValues": ResetTypes,
+		}},
+		"Links": obj{"ManagedBy": []obj{ref(root + "/Managers/" + sys.id)}, "Chassis": []obj{ref(root + "/Chassis/" + sys.id)}},
+	})
+}
+
+func (s *Server) patchSystem(w http.ResponseWriter, r *http.Request, sys *system) {
+	var body struct {
+		Boot *struct {
+			BootSourceOverrideTarget  *string
+			BootSourceOverrideEnabled *string
+			BootSourceOverrideMode    *string
+		}
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", err.Error())
+		return
+	}
+	if body.Boot == nil {
+		writeError(w, http.StatusBadRequest, "Base.1.8.PropertyUnknown", "only Boot can be changed")
+		return
+	}
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	nb := sys.boot
+	if t := body.Boot.BootSourceOverrideTarget; t != nil {
+		if _, ok := bootTargets[*t]; !ok {
+			writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueNotInList", fmt.Sprintf("BootSourceOverrideTarget %q not supported", *t))
+			return
+		}
+		nb.BootSourceOverrideTarget = *t
+	}
+	if e := body.Boot.BootSourceOverrideEnabled; e != nil {
+		switch *e {
+		case "Disabled", "Once", "Continuous":
+			nb.BootSourceOverrideEnabled = *e
+		default:
+			writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueNotInList", fmt.Sprintf("BootSourceOverrideEnabled %q not supported", *e))
+			return
+		}
+	}
+	if m := body.Boot.BootSourceOverrideMode; m != nil {
+		switch *m {
+		case "UEFI", "Legacy":
+			nb.BootSourceOverrideMode = *m
+		default:
+			writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueNotInList", fmt.Sprintf("BootSourceOverrideMode %q not supported", *m))
+			return
+		}
+	}
+	if body.Boot.BootSourceOverrideTarget != nil && body.Boot.BootSourceOverrideEnabled == nil && nb.BootSourceOverrideEnabled == "Disabled" {
+		nb.BootSourceOverrideEnabled = "Once"
+	}
+	sys.boot = nb
+	s.log.Info("redfish: boot override", "system", sys.id, "target", nb.BootSourceOverrideTarget, "enabled", nb.BootSourceOverrideEnabled, "mode", nb.BootSourceOverrideMode)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyBoot gives the machine the device to start from and consumes a Once
+// override. The caller holds sys.mu.
+func (s *Server) applyBoot(ctx context.Context, sys *system) error {
+	b := sys.boot
+	dev := bootTargets[b.BootSourceOverrideTarget]
+	if b.BootSourceOverrideEnabled == "Disabled" || dev == "" {
+		return nil
+	}
+	return sys.m.SetBootDevice(ctx, dev)
+}
+
+// afterBoot reverts a consumed Once override: the next start uses the disk.
+func (s *Server) afterBoot(ctx context.Context, sys *system) error {
+	if sys.boot.BootSourceOverrideEnabled != "Once" || bootTargets[sys.boot.BootSourceOverrideTarget] == "" {
+		return nil
+	}
+	sys.boot.BootSourceOverrideEnabled = "Disabled"
+	sys.boot.BootSourceOverrideTarget = "None"
+	return sys.m.SetBootDevice(ctx, "disk")
+}
+
+func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
+	var body struct{ ResetType string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", err.Error())
+		return
+	}
+	ctx := r.Context()
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	on, err := sys.m.Running(ctx)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "Base.1.8.InternalError", err.Error())
+		return
+	}
+	start := func() error {
+		if err := s.applyBoot(ctx, sys); err != nil {
+			return err
+		}
+		if err := sys.m.PowerOn(ctx); err != nil {
+			return err
+		}
+		return s.afterBoot(ctx, sys)
+	}
+	restart := func() error {
+		if !on {
+			return start()
+		}
+		if err := s.applyBoot(ctx, sys); err != nil {
+			return err
+		}
+		if err := sys.m.Reset(ctx); err != nil {
+			return err
+		}
+		return s.afterBoot(ctx, sys)
+	}
+	switch body.ResetType {
+	case "On", "ForceOn":
+		if !on {
+			err = start()
+		}
+	case "ForceOff":
+		err = sys.m.PowerOff(ctx)
+	case "GracefulShutdown":
+		if on {
+			err = sys.m.Shutdown(ctx)
+		}
+	case "PushPowerButton":
+		if on {
+			err = sys.m.Shutdown(ctx)
+		} else {
+			err = start()
+		}
+	case "ForceRestart", "GracefulRestart":
+		// A lab machine has no graceful restart path: both reset it.
+		err = restart()
+	case "PowerCycle":
+		if on {
+			if err = sys.m.PowerOff(ctx); err == nil {
+				err = start()
+			}
+		} else {
+			err = start()
+		}
+	default:
+		writeError(w, http.StatusBadRequest, "Base.1.8.ActionParameterNotSupported",
+			fmt.Sprintf("ResetType %q not supported; want one of %s", body.ResetType, strings.Join(ResetTypes, ", ")))
+		return
+	}
+	if err != nil {
+		s.log.Warn("redfish: reset failed", "system", sys.id, "reset_type", body.ResetType, "error", err)
+		writeError(w, http.StatusInternalServerError, "Base.1.8.InternalError", err.Error())
+		return
+	}
+	s.log.Info("redfish: reset", "system", sys.id, "reset_type", body.ResetType)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("OData-Version", "4.0")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, id, msg string) {
+	writeJSON(w, code, obj{"error": obj{"code": id, "message": msg,
+		"@Message.ExtendedInfo": []obj{{"MessageId": id, "Message": msg}}}})
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
