@@ -244,7 +244,7 @@ type Progress struct {
 	Phase        string `json:"phase"`
 	BytesWritten int64  `json:"bytes_written"`
 	// TotalBytes is 0 when unknown (compressed stream without length).
-	TotalBytes int64 `json:"total_bytes"`
+	TotalBytes int64  `json:"total_bytes"`
 	Device     string `json:"device,omitempty"`
 }
 
