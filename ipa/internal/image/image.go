@@ -1,0 +1,402 @@
+// Package image writes a deploy image to a target disk the way the agent's
+// write_image step needs it: streamed over HTTP(S) straight to the device
+// (never buffered whole in RAM or tmpfs), hashed as the bytes arrive,
+// resumed with Range after broken connections, decompressed on the fly
+// (gzip, zstd) or converted (qcow2, through a QCOW2Converter), with runs of
+// zeroes skipped or offloaded. A failed write (checksum mismatch, truncated
+// download, I/O error) wipes the partition table so the disk cannot boot a
+// half-written image.
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/ferric-metal/ferric/images/checksum"
+	"github.com/ferric-metal/ferric/ipa/internal/disk"
+	"github.com/ferric-metal/ferric/ipa/internal/fetch"
+	"github.com/ferric-metal/ferric/ipa/protocol"
+)
+
+// Tuning constants.
+const (
+	// ChunkSize is the unit of reading, zero detection and writing.
+	ChunkSize = 4 * disk.MiB
+	// zeroBlock is the granularity of zero detection inside a chunk.
+	zeroBlock = 64 << 10
+	// minOffload is the shortest zero run handed to ZeroRange instead of
+	// being written.
+	minOffload = disk.MiB
+	// buffers in flight between the download/hash goroutine and the writer.
+	pipelineDepth = 3
+)
+
+// Formats detected from the image bytes.
+const (
+	FormatRaw   = "raw"
+	FormatGzip  = "gzip"
+	FormatZstd  = "zstd"
+	FormatQCOW2 = "qcow2"
+)
+
+// ErrFormat is returned when the image bytes do not match disk_format or
+// the format is not supported.
+var ErrFormat = errors.New("image: unsupported or mismatching image format")
+
+// QCOW2Converter converts a qcow2 image to raw bytes on dst. meta serves
+// random reads of the image (header, L1/L2 tables); data is the whole image
+// as one sequential stream, which must be read to the end (it is what gets
+// hashed). It returns the virtual size.
+type QCOW2Converter interface {
+	Convert(ctx context.Context, meta io.ReaderAt, data io.Reader, dst io.WriterAt) (virtualSize int64, err error)
+}
+
+// Options configure Write.
+type Options struct {
+	// Fetcher downloads the image (default: fetch.HTTP over Client).
+	Fetcher fetch.Fetcher
+	// Client fetches checksum files (default http.DefaultClient).
+	Client *http.Client
+	// DisableMD5 refuses md5 checksums.
+	DisableMD5 bool
+	// Progress is called after every chunk written.
+	Progress func(protocol.Progress)
+	// QCOW2 converts qcow2 images; nil rejects them.
+	QCOW2 QCOW2Converter
+	// Retries and RetryDelay bound download resumption (fetch defaults).
+	Retries    int
+	RetryDelay time.Duration
+	Logger     *slog.Logger
+}
+
+// Result describes a finished write.
+type Result struct {
+	Format          string
+	Downloaded      int64 // bytes received (as served)
+	Written         int64 // raw bytes of the image (virtual size)
+	DataWritten     int64 // bytes actually written (non-zero data)
+	Checksum        string
+	Duration        time.Duration
+	PartitionTable  string
+	RootPartitionID string
+}
+
+// Write streams the image described by info onto dev.
+func Write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, opts Options) (Result, error) {
+	res, err := write(ctx, dev, info, opts)
+	if err != nil {
+		if werr := disk.WipeTable(dev); werr != nil {
+			return res, fmt.Errorf("image: writing %s to %s: %w (and wiping its partition table failed: %w)", info.ID, dev.Name(), err, werr)
+		}
+		return res, fmt.Errorf("image: writing %s to %s: %w; partition table wiped", info.ID, dev.Name(), err)
+	}
+	return res, nil
+}
+
+func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, opts Options) (Result, error) {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(info.URLs) == 0 {
+		return Result{}, errors.New("image_info has no urls")
+	}
+	if info.ImageType == "partition" {
+		return Result{}, fmt.Errorf("partition images are not supported, use a whole-disk image: %w", ErrFormat)
+	}
+	want, err := checksum.Resolve(ctx, opts.Client, checksum.Spec{
+		OSHashAlgo: info.OSHashAlgo, OSHashValue: info.OSHashValue,
+		Checksum: info.Checksum, ImageURL: info.URLs[0], DisableMD5: opts.DisableMD5,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	ver, err := checksum.NewVerifier(want)
+	if err != nil {
+		return Result{}, err
+	}
+	f := opts.Fetcher
+	if f == nil {
+		f = &fetch.HTTP{Client: opts.Client}
+	}
+	src := fetch.NewReader(ctx, f, info.URLs)
+	defer src.Close()
+	if opts.Retries > 0 {
+		src.Retries = opts.Retries
+	}
+	if opts.RetryDelay > 0 {
+		src.RetryDelay = opts.RetryDelay
+	}
+	src.OnRetry = func(off int64, err error) {
+		log.Warn("image download interrupted, resuming", "url", src.URL(), "offset", off, "error", err)
+	}
+	if err := src.Open(); err != nil {
+		return Result{}, err
+	}
+	hashed := io.TeeReader(src, ver)
+	br := bufio.NewReaderSize(hashed, disk.MiB)
+	magic, _ := br.Peek(8)
+	format := detect(magic)
+	if err := checkFormat(format, info.DiskFormat); err != nil {
+		return Result{Format: format}, err
+	}
+	log.Info("writing image", "image", info.ID, "url", src.URL(), "device", dev.Name(), "format", format,
+		"size", src.Size(), "checksum", want.Algorithm)
+
+	res := Result{Format: format, Checksum: want.String()}
+	progress := func(done, total int64) {
+		if opts.Progress != nil {
+			opts.Progress(protocol.Progress{Phase: "writing", BytesWritten: done, TotalBytes: total, Device: dev.Name()})
+		}
+	}
+	var data io.Reader
+	total := int64(-1)
+	switch format {
+	case FormatRaw:
+		data, total = br, src.Size()
+		if total > 0 && dev.Size() > 0 && total > dev.Size() {
+			return res, fmt.Errorf("image is %d bytes, larger than %s (%d bytes)", total, dev.Name(), dev.Size())
+		}
+	case FormatGzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return res, fmt.Errorf("gzip: %w", err)
+		}
+		zr.Multistream(true)
+		defer zr.Close()
+		data = zr
+	case FormatZstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+		if err != nil {
+			return res, fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		data = zr
+	case FormatQCOW2:
+		if opts.QCOW2 == nil {
+			return res, fmt.Errorf("qcow2 images are not supported by this agent build: %w", ErrFormat)
+		}
+		meta := &fetch.ReaderAt{Ctx: ctx, Fetcher: f, URL: info.URLs[0], Size: src.Size()}
+		vsize, err := opts.QCOW2.Convert(ctx, meta, br, &progressWriterAt{w: dev, report: progress})
+		if err != nil {
+			return res, fmt.Errorf("qcow2: %w", err)
+		}
+		res.Written, res.DataWritten = vsize, vsize
+	}
+	if data != nil {
+		st, err := copySparse(ctx, dev, data, total, progress)
+		res.Written, res.DataWritten = st.end, st.data
+		if err != nil {
+			return res, err
+		}
+	}
+	// Hash every byte served, even what a decompressor left unread.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return res, err
+	}
+	res.Downloaded = src.Offset()
+	if err := ver.Verify(); err != nil {
+		return res, err
+	}
+	if err := dev.Sync(); err != nil {
+		return res, fmt.Errorf("sync %s: %w", dev.Name(), err)
+	}
+	if err := disk.FixGPTBackup(dev); err != nil {
+		return res, err
+	}
+	if t, err := disk.ReadTable(dev); err == nil {
+		res.PartitionTable, res.RootPartitionID = t.Kind, t.DiskID
+	} else {
+		return res, fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
+	}
+	res.Duration = time.Since(start)
+	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
+		"downloaded", res.Downloaded, "seconds", res.Duration.Seconds(), "checksum", want.Algorithm)
+	return res, nil
+}
+
+func detect(magic []byte) string {
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		return FormatGzip
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return FormatZstd
+	case bytes.HasPrefix(magic, []byte("QFI\xfb")):
+		return FormatQCOW2
+	}
+	return FormatRaw
+}
+
+// checkFormat rejects images whose bytes contradict disk_format: a qcow2
+// header in a "raw" image (which would be written verbatim) or anything but
+// qcow2 for "qcow2".
+func checkFormat(detected, declared string) error {
+	switch declared {
+	case "", FormatRaw, "gpt", "mbr":
+		if detected == FormatQCOW2 {
+			return fmt.Errorf("disk_format is %q but the image is qcow2: %w", declared, ErrFormat)
+		}
+	case FormatQCOW2:
+		if detected != FormatQCOW2 {
+			return fmt.Errorf("disk_format is qcow2 but the image is %s: %w", detected, ErrFormat)
+		}
+	default:
+		return fmt.Errorf("disk_format %q: %w", declared, ErrFormat)
+	}
+	return nil
+}
+
+type copyStats struct{ end, data int64 }
+
+type chunk struct {
+	buf []byte
+	n   int
+	err error
+}
+
+// copySparse copies src to dev from offset 0. Zero blocks are skipped when
+// the device is known to read back zeroes there, offloaded with ZeroRange
+// when long, written otherwise. Reading (download + hash + decompress) runs
+// in its own goroutine, overlapping with the writes.
+func copySparse(ctx context.Context, dev disk.BlockDevice, src io.Reader, total int64, progress func(done, total int64)) (copyStats, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []byte, pipelineDepth)
+	for range pipelineDepth {
+		free <- make([]byte, ChunkSize)
+	}
+	full := make(chan chunk, pipelineDepth)
+	go func() {
+		defer close(full)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			n, err := io.ReadFull(src, buf)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = io.EOF
+			}
+			select {
+			case full <- chunk{buf, n, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	knownZero := !dev.HasData(0)
+	zeroes := make([]byte, minOffload)
+	var st copyStats
+	var off, zStart, zLen int64
+	flushZero := func() error {
+		if zLen == 0 {
+			return nil
+		}
+		var err error
+		switch {
+		case knownZero:
+		case zLen >= minOffload:
+			err = dev.ZeroRange(zStart, zLen)
+		default:
+			_, err = dev.WriteAt(zeroes[:zLen], zStart)
+		}
+		zLen = 0
+		if err != nil {
+			return fmt.Errorf("zeroing %s at %d: %w", dev.Name(), zStart, err)
+		}
+		return nil
+	}
+	for c := range full {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		b := c.buf[:c.n]
+		for i := 0; i < len(b); {
+			j := min(i+zeroBlock, len(b))
+			if disk.IsZero(b[i:j]) {
+				if zLen == 0 {
+					zStart = off + int64(i)
+				}
+				zLen += int64(j - i)
+				i = j
+				continue
+			}
+			if err := flushZero(); err != nil {
+				return st, err
+			}
+			// Extend the data run over following non-zero blocks.
+			k := j
+			for k < len(b) {
+				e := min(k+zeroBlock, len(b))
+				if disk.IsZero(b[k:e]) {
+					break
+				}
+				k = e
+			}
+			if _, err := dev.WriteAt(b[i:k], off+int64(i)); err != nil {
+				return st, fmt.Errorf("writing %s at %d: %w", dev.Name(), off+int64(i), err)
+			}
+			st.data += int64(k - i)
+			i = k
+		}
+		off += int64(c.n)
+		st.end = off
+		free <- c.buf
+		if progress != nil {
+			progress(off, max(total, 0))
+		}
+		if c.err == io.EOF {
+			break
+		}
+		if c.err != nil {
+			return st, c.err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	// A trailing zero run: make sure a file disk is long enough.
+	if knownZero && zLen > 0 && zStart+zLen > dev.Size() {
+		knownZero = false
+	}
+	if err := flushZero(); err != nil {
+		return st, err
+	}
+	if total >= 0 && st.end != total {
+		return st, fmt.Errorf("image stream ended at byte %d of %d: %w", st.end, total, io.ErrUnexpectedEOF)
+	}
+	return st, nil
+}
+
+// progressWriterAt reports the highest offset written (qcow2 path).
+type progressWriterAt struct {
+	w      io.WriterAt
+	high   int64
+	report func(done, total int64)
+}
+
+func (p *progressWriterAt) WriteAt(b []byte, off int64) (int, error) {
+	n, err := p.w.WriteAt(b, off)
+	if end := off + int64(n); end > p.high {
+		p.high = end
+		p.report(p.high, 0)
+	}
+	return n, err
+}
