@@ -1,0 +1,421 @@
+// Package lab runs the pieces of ferric's bare-metal lab: QEMU machines that
+// stand in for servers (QEMU), OpenIPMI ipmi_sim virtual BMCs whose
+// chassis_control program drives them (IPMISim, Chassis), and the network
+// namespace with a bridge and one tap per machine (Net). The Redfish BMC
+// emulator is in the redfish sub-package.
+//
+// A machine keeps its state in files under its directory (NAME.json config,
+// NAME.pid, NAME.qmp, NAME.bootdev, NAME.serial, NAME.qemu.log), because the
+// chassis_control program is a new process for every IPMI command.
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Defaults of MachineConfig.
+const (
+	DefaultMemMiB      = 256
+	DefaultDiskSizeMiB = 64
+	DefaultQEMU        = "qemu-system-x86_64"
+)
+
+// Boot devices a machine understands.
+const (
+	BootPXE   = "pxe"
+	BootDisk  = "disk"
+	BootCDROM = "cdrom"
+	BootBIOS  = "bios"
+)
+
+// MachineConfig describes one lab machine.
+type MachineConfig struct {
+	Name string `json:"name"`
+	// Dir holds the machine's state files.
+	Dir string `json:"dir"`
+	// Disk is a raw disk image; created sparse with DiskSizeMiB when missing.
+	// Default Dir/NAME.raw.
+	Disk        string `json:"disk"`
+	DiskSizeMiB int    `json:"disk_size_mib"`
+	// MAC of the virtio NIC.
+	MAC string `json:"mac"`
+	// Net is "user" (QEMU user-mode network, isolated with restrict=on),
+	// "tap:IFNAME" or "none" (a NIC with no link). Default "user".
+	Net string `json:"net"`
+	// MemMiB of guest RAM. Default DefaultMemMiB.
+	MemMiB int `json:"mem_mib"`
+	// Firmware is "bios" (SeaBIOS, default) or "uefi" (OVMF).
+	Firmware string `json:"firmware"`
+	// QEMU is the emulator binary. Default DefaultQEMU from $PATH.
+	QEMU string `json:"qemu"`
+}
+
+// QEMU controls one QEMU machine (TCG, one vCPU) through its state files and
+// its QMP socket. Its methods may be called from different processes.
+type QEMU struct {
+	cfg MachineConfig
+}
+
+// NewQEMU returns a controller for cfg with defaults applied.
+func NewQEMU(cfg MachineConfig) (*QEMU, error) {
+	if cfg.Name == "" || strings.ContainsAny(cfg.Name, "/ \t,") {
+		return nil, fmt.Errorf("lab: machine name %q: want a plain non-empty name", cfg.Name)
+	}
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("lab: machine %s: no state directory", cfg.Name)
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab: machine %s: %w", cfg.Name, err)
+	}
+	cfg.Dir = dir
+	if cfg.Disk == "" {
+		cfg.Disk = filepath.Join(dir, cfg.Name+".raw")
+	}
+	if cfg.DiskSizeMiB <= 0 {
+		cfg.DiskSizeMiB = DefaultDiskSizeMiB
+	}
+	if cfg.MAC == "" {
+		cfg.MAC = "52:54:00:00:00:01"
+	}
+	if cfg.Net == "" {
+		cfg.Net = "user"
+	}
+	if cfg.MemMiB <= 0 {
+		cfg.MemMiB = DefaultMemMiB
+	}
+	if cfg.Firmware == "" {
+		cfg.Firmware = "bios"
+	}
+	if cfg.QEMU == "" {
+		cfg.QEMU = DefaultQEMU
+	}
+	if len(filepath.Join(dir, cfg.Name+".qmp")) > 100 {
+		return nil, fmt.Errorf("lab: machine %s: state directory %s is too long for a unix socket path", cfg.Name, dir)
+	}
+	return &QEMU{cfg: cfg}, nil
+}
+
+// Config returns the machine's configuration with defaults applied.
+func (q *QEMU) Config() MachineConfig { return q.cfg }
+
+func (q *QEMU) path(ext string) string { return filepath.Join(q.cfg.Dir, q.cfg.Name+ext) }
+
+// SerialLog is the file receiving the machine's serial console.
+func (q *QEMU) SerialLog() string { return q.path(".serial") }
+
+// FirmwareLog is the file receiving SeaBIOS's debug log, where each boot
+// attempt shows as a "Booting from ..." line.
+func (q *QEMU) FirmwareLog() string { return q.path(".firmware.log") }
+
+// Save writes the configuration to Dir/NAME.json for LoadQEMU.
+func (q *QEMU) Save() error {
+	if err := os.MkdirAll(q.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	b, err := json.MarshalIndent(q.cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.WriteFile(q.path(".json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("lab: save machine %s: %w", q.cfg.Name, err)
+	}
+	return nil
+}
+
+// LoadQEMU reads a configuration saved by Save.
+func LoadQEMU(dir, name string) (*QEMU, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name+".json"))
+	if err != nil {
+		return nil, fmt.Errorf("lab: load machine %s: %w", name, err)
+	}
+	var cfg MachineConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("lab: load machine %s: %w", name, err)
+	}
+	return NewQEMU(cfg)
+}
+
+// lock serialises state changes of one machine across processes.
+func (q *QEMU) lock() (func(), error) {
+	if err := os.MkdirAll(q.cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	f, err := os.OpenFile(q.path(".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lab: lock machine %s: %w", q.cfg.Name, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// Pid returns the QEMU process id while the machine runs.
+func (q *QEMU) Pid() (int, bool) {
+	b, err := os.ReadFile(q.path(".pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	// The pid must still be our QEMU (not a reused pid, not a zombie).
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmd), q.path(".pid")) {
+		return 0, false
+	}
+	return pid, true
+}
+
+// Running reports whether the machine's QEMU process is alive.
+func (q *QEMU) Running(context.Context) (bool, error) {
+	_, ok := q.Pid()
+	return ok, nil
+}
+
+// CommandLine returns the argv of the running QEMU process.
+func (q *QEMU) CommandLine() ([]string, error) {
+	pid, ok := q.Pid()
+	if !ok {
+		return nil, fmt.Errorf("lab: machine %s is off", q.cfg.Name)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), nil
+}
+
+// BootDevice returns the device the machine boots from at its next start.
+func (q *QEMU) BootDevice() string {
+	b, err := os.ReadFile(q.path(".bootdev"))
+	if err != nil {
+		return BootDisk
+	}
+	if d := strings.TrimSpace(string(b)); d != "" {
+		return d
+	}
+	return BootDisk
+}
+
+// bootIndexes returns the bootindex of the NIC and of the disk for dev.
+func bootIndexes(dev string) (nic, disk int) {
+	if dev == BootPXE {
+		return 1, 2
+	}
+	return 2, 1
+}
+
+// SetBootDevice records dev for the next start. On a running machine it
+// also changes the devices' bootindex over QMP, which QEMU applies at the
+// next reset.
+func (q *QEMU) SetBootDevice(ctx context.Context, dev string) error {
+	switch dev {
+	case BootPXE, BootDisk, BootCDROM, BootBIOS:
+	default:
+		return fmt.Errorf("lab: boot device %q: want pxe, disk, cdrom or bios", dev)
+	}
+	unlock, err := q.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.WriteFile(q.path(".bootdev"), []byte(dev+"\n"), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if _, ok := q.Pid(); !ok {
+		return nil
+	}
+	nic, disk := bootIndexes(dev)
+	first, firstIdx, second, secondIdx := "nic0", nic, "disk0", disk
+	if disk < nic {
+		first, firstIdx, second, secondIdx = "disk0", disk, "nic0", nic
+	}
+	// Two devices cannot share a bootindex: move the second out of the way.
+	steps := []struct {
+		dev string
+		idx int
+	}{{second, 9}, {first, firstIdx}, {second, secondIdx}}
+	for _, s := range steps {
+		_, err := QMP(ctx, q.path(".qmp"), "qom-set", map[string]any{"path": "/machine/peripheral/" + s.dev, "property": "bootindex", "value": s.idx})
+		if err != nil {
+			return fmt.Errorf("lab: machine %s: live boot order change: %w", q.cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// BootIndex reads the live bootindex of "nic0" or "disk0" over QMP.
+func (q *QEMU) BootIndex(ctx context.Context, dev string) (int, error) {
+	v, err := QMP(ctx, q.path(".qmp"), "qom-get", map[string]any{"path": "/machine/peripheral/" + dev, "property": "bootindex"})
+	if err != nil {
+		return 0, err
+	}
+	var idx int
+	if err := json.Unmarshal(v, &idx); err != nil {
+		return 0, fmt.Errorf("lab: bootindex of %s: %w", dev, err)
+	}
+	return idx, nil
+}
+
+// Args returns the QEMU command line used to start the machine now.
+func (q *QEMU) Args() []string {
+	c := q.cfg
+	nic, disk := bootIndexes(q.BootDevice())
+	args := []string{
+		"-name", c.Name,
+		"-machine", "q35,accel=tcg",
+		"-cpu", "max", "-smp", "1", "-m", strconv.Itoa(c.MemMiB),
+		"-display", "none", "-daemonize",
+		"-pidfile", q.path(".pid"),
+		"-qmp", "unix:" + q.path(".qmp") + ",server=on,wait=off",
+		"-chardev", "file,id=ser0,path=" + q.SerialLog() + ",append=on",
+		"-serial", "chardev:ser0",
+		// SeaBIOS writes its log (boot order, "Booting from ...") to port 0x402.
+		"-chardev", "file,id=fw0,path=" + q.FirmwareLog() + ",append=on",
+		"-device", "isa-debugcon,iobase=0x402,chardev=fw0",
+		"-drive", "file=" + c.Disk + ",format=raw,if=none,id=d0",
+		"-device", fmt.Sprintf("virtio-blk-pci,drive=d0,id=disk0,bootindex=%d", disk),
+	}
+	if c.Firmware == "uefi" {
+		args = append(args,
+			"-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+			"-drive", "if=pflash,format=raw,file="+q.path(".vars"))
+	}
+	switch {
+	case strings.HasPrefix(c.Net, "tap:"):
+		args = append(args, "-netdev", "tap,id=n0,ifname="+strings.TrimPrefix(c.Net, "tap:")+",script=no,downscript=no")
+	case c.Net == "none":
+		args = append(args, "-netdev", "hubport,id=n0,hubid=0")
+	default:
+		args = append(args, "-netdev", "user,id=n0,restrict=on")
+	}
+	args = append(args, "-device", fmt.Sprintf("virtio-net-pci,netdev=n0,id=nic0,mac=%s,bootindex=%d", c.MAC, nic))
+	return args
+}
+
+// PowerOn starts QEMU (daemonized) unless it runs already.
+func (q *QEMU) PowerOn(ctx context.Context) error {
+	unlock, err := q.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, ok := q.Pid(); ok {
+		return nil
+	}
+	if err := q.prepareDisk(); err != nil {
+		return err
+	}
+	if q.cfg.Firmware == "uefi" {
+		if _, err := os.Stat(q.path(".vars")); errors.Is(err, os.ErrNotExist) {
+			b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
+			if err != nil {
+				return fmt.Errorf("lab: uefi needs the ovmf package: %w", err)
+			}
+			if err := os.WriteFile(q.path(".vars"), b, 0o644); err != nil {
+				return fmt.Errorf("lab: %w", err)
+			}
+		}
+	}
+	_ = os.Remove(q.path(".pid"))
+	logf, err := os.OpenFile(q.path(".qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "=== power on %s boot=%s\n", time.Now().Format(time.RFC3339Nano), q.BootDevice())
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, q.cfg.QEMU, q.Args()...)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = logf, logf // files, not pipes: the daemon keeps them
+	if err := cmd.Run(); err != nil {
+		tail, _ := os.ReadFile(q.path(".qemu.log"))
+		if len(tail) > 400 {
+			tail = tail[len(tail)-400:]
+		}
+		return fmt.Errorf("lab: start machine %s: %w: %s", q.cfg.Name, err, strings.TrimSpace(string(tail)))
+	}
+	if _, ok := q.Pid(); !ok {
+		return fmt.Errorf("lab: machine %s: QEMU exited right after starting; see %s", q.cfg.Name, q.path(".qemu.log"))
+	}
+	return nil
+}
+
+func (q *QEMU) prepareDisk() error {
+	if _, err := os.Stat(q.cfg.Disk); err == nil {
+		return nil
+	}
+	f, err := os.OpenFile(q.cfg.Disk, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: create disk: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(q.cfg.DiskSizeMiB) << 20); err != nil {
+		return fmt.Errorf("lab: create disk: %w", err)
+	}
+	return nil
+}
+
+// PowerOff stops QEMU at once (a hard power-off): SIGTERM, then SIGKILL
+// after 5 s.
+func (q *QEMU) PowerOff(ctx context.Context) error {
+	unlock, err := q.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	pid, ok := q.Pid()
+	if !ok {
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := q.Pid(); !ok {
+			_ = os.Remove(q.path(".pid"))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("lab: power off %s: %w", q.cfg.Name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	_ = os.Remove(q.path(".pid"))
+	return nil
+}
+
+// Shutdown sends an ACPI power button press (QMP system_powerdown).
+func (q *QEMU) Shutdown(ctx context.Context) error {
+	if _, ok := q.Pid(); !ok {
+		return nil
+	}
+	_, err := QMP(ctx, q.path(".qmp"), "system_powerdown", nil)
+	return err
+}
+
+// Reset is a hard reset (QMP system_reset); the boot order set while the
+// machine ran applies.
+func (q *QEMU) Reset(ctx context.Context) error {
+	if _, ok := q.Pid(); !ok {
+		return fmt.Errorf("lab: reset %s: machine is off", q.cfg.Name)
+	}
+	_, err := QMP(ctx, q.path(".qmp"), "system_reset", nil)
+	return err
+}
