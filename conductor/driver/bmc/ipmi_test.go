@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/test/lab"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // chassisFlag makes the test binary act as ipmi_sim's chassis_control program.
@@ -192,4 +194,56 @@ func TestIPMIDeadBMC(t *testing.T) {
 		t.Errorf("error %q does not name the BMC", err)
 	}
 	t.Logf("error: %v (ErrNoAnswer: %v)", err, errors.Is(err, ErrNoAnswer))
+}
+
+// TestRedfishAgainstQEMU drives a QEMU machine through the Redfish emulator:
+// a one-time PXE override is used by the next start only.
+func TestRedfishAgainstQEMU(t *testing.T) {
+	needTools(t, "qemu-system-x86_64")
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "ferric-rf-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: dir, DiskSizeMiB: 8, MemMiB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+	srv := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"vm0": q}, Logger: quietLogger()})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+
+	cfg := testConfig()
+	cfg.PollInterval = 100 * time.Millisecond
+	cfg.PowerTimeout = 20 * time.Second
+	d := NewRedfish(cfg)
+	n := &driver.Node{UUID: "node-rf", DriverInfo: map[string]any{
+		KeyRedfishAddress: hs.URL, KeyRedfishUsername: "admin", KeyRedfishPassword: "pw", KeyRedfishSystemID: "/redfish/v1/Systems/vm0",
+	}}
+	if err := d.SetBootDevice(ctx, n, driver.BootPXE, false); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		target    string
+		wantFirst string
+	}{
+		{driver.TargetPowerOn, "ethernet"}, // the one-time PXE override
+		{driver.TargetReboot, "disk"},      // ForceRestart: override consumed
+	}
+	for i, st := range steps {
+		if err := d.SetPowerState(ctx, n, st.target, 0); err != nil {
+			t.Fatalf("SetPowerState(%q) = %v", st.target, err)
+		}
+		if first := firstBootEntry(t, q, i+1); !strings.Contains(first, st.wantFirst) {
+			t.Errorf("after %q: first firmware boot entry = %q, want one containing %q", st.target, first, st.wantFirst)
+		}
+	}
+	if err := d.SetPowerState(ctx, n, driver.TargetPowerOff, 0); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := q.Running(ctx); on {
+		t.Error("QEMU still runs after power off")
+	}
 }
