@@ -1,0 +1,118 @@
+#!/bin/bash
+# build.sh AGENT [OUTDIR]
+#
+# Builds ferric's deploy ramdisk (what `make ramdisk` calls):
+#   OUTDIR/ferric-deploy.kernel     Debian's cloud kernel (linux-image-cloud-amd64)
+#   OUTDIR/ferric-deploy.initramfs  gzip'd newc cpio: AGENT as /init + kernel modules
+# OUTDIR defaults to ./bin. AGENT must be a static binary
+# (CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' ./ipa/cmd/ferric-agent).
+#
+# The kernel package is fetched with `apt-get download` and unpacked with
+# `dpkg-deb -x`: it is never installed. Inside the initramfs:
+#   /init                          the agent
+#   /lib/modules/NAME.ko           the modules below and their dependencies (uncompressed)
+#   /etc/modules.order             their file names, one a line, in load order
+#                                  (load each with finit_module in this order)
+#   /etc/ferric-ramdisk            KERNEL=<version> and MODULES=<list>
+#   /dev /proc /sys /run /tmp      empty mount points (the agent mounts devtmpfs etc.)
+#
+# Environment:
+#   MODULES     modules to include (default below); dependencies are added
+#   KERNEL_DEB  use this kernel .deb instead of downloading one
+#   KERNEL_PKG  kernel package to download (default: what linux-image-cloud-amd64 depends on)
+#   CACHE       where downloaded .debs and the unpacked kernel are kept
+#               (default /var/cache/ferric when writable, else ~/.cache/ferric)
+#   SOURCE_DATE_EPOCH  timestamp of every file in the cpio (default 0): same inputs, same bytes
+# Needs: apt-get, dpkg-deb, depmod (kmod), cpio, gzip; xz/zstd only for compressed modules.
+set -euo pipefail
+
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || usage
+case $1 in -h|--help) usage ;; esac
+agent=$1 out=${2:-bin}
+MODULES=${MODULES:-"virtio_pci virtio_net virtio_blk virtio_scsi sd_mod"}
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
+
+die() { echo "ramdisk: $*" >&2; exit 1; }
+[ -f "$agent" ] || die "agent binary $agent not found (build ./ipa/cmd/ferric-agent first)"
+[ -x "$agent" ] || die "agent binary $agent is not executable"
+if LC_ALL=C grep -qa -e '/lib64/ld-linux' -e '/lib/ld-linux' "$agent"; then
+  die "agent binary $agent is dynamically linked: build it with CGO_ENABLED=0"
+fi
+for tool in dpkg-deb depmod cpio gzip; do
+  command -v "$tool" >/dev/null || die "$tool is missing (Debian packages dpkg, kmod, cpio, gzip)"
+done
+
+if [ -z "${CACHE:-}" ]; then
+  if mkdir -p /var/cache/ferric 2>/dev/null && [ -w /var/cache/ferric ]; then CACHE=/var/cache/ferric
+  else CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/ferric; fi
+fi
+mkdir -p "$CACHE/debs" "$out"
+
+# 1. The kernel package.
+if [ -n "${KERNEL_DEB:-}" ]; then
+  deb=$KERNEL_DEB
+else
+  pkg=${KERNEL_PKG:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')}
+  [ -n "$pkg" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update, or set KERNEL_DEB)"
+  deb=$(ls "$CACHE/debs/${pkg}"_*.deb 2>/dev/null | head -1 || true)
+  if [ -z "$deb" ]; then
+    echo "ramdisk: downloading $pkg" >&2
+    (cd "$CACHE/debs" && apt-get download "$pkg" >&2) || die "apt-get download $pkg failed"
+    deb=$(ls "$CACHE/debs/${pkg}"_*.deb | head -1)
+  fi
+fi
+kroot=$CACHE/kroot-$(basename "$deb" .deb)
+if [ ! -d "$kroot/lib/modules" ]; then
+  rm -rf "$kroot.tmp"
+  dpkg-deb -x "$deb" "$kroot.tmp"
+  mv "$kroot.tmp" "$kroot"
+fi
+kver=$(ls "$kroot/lib/modules" | head -1)
+mdir=$kroot/lib/modules/$kver
+[ -f "$mdir/modules.dep" ] || depmod -b "$kroot" "$kver"
+kernel=$(ls "$kroot"/boot/vmlinuz-* | head -1)
+
+# 2. Modules in dependency order (modules.dep lists a module's dependencies,
+#    deepest last; load them in reverse).
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{dev,proc,sys,run,tmp,etc,lib/modules}
+order=()
+add() { local m; for m in "${order[@]}"; do [ "$m" = "$1" ] && return 0; done; order+=("$1"); }
+for want in $MODULES; do
+  w=${want//-/_}
+  line=$(grep -E "/(${w}|${w//_/-})\.ko(\.[a-z]+)?:" "$mdir/modules.dep" || true)
+  if [ -z "$line" ]; then
+    if grep -qE "/(${w}|${w//_/-})\.ko" "$mdir/modules.builtin" 2>/dev/null; then
+      echo "ramdisk: $want is built into the kernel" >&2; continue
+    fi
+    die "module $want not found in $kver"
+  fi
+  path=${line%%:*}
+  read -r -a deps <<< "${line#*:}"
+  for ((i=${#deps[@]}-1; i>=0; i--)); do add "${deps[i]}"; done
+  add "$path"
+done
+: > "$stage/etc/modules.order"
+for p in "${order[@]}"; do
+  name=$(basename "$p"); name=${name%.xz}; name=${name%.zst}; name=${name%.gz}
+  case $p in
+    *.ko.xz)  xz -dc "$mdir/$p" > "$stage/lib/modules/$name" ;;
+    *.ko.zst) zstd -qdc "$mdir/$p" > "$stage/lib/modules/$name" ;;
+    *.ko.gz)  gzip -dc "$mdir/$p" > "$stage/lib/modules/$name" ;;
+    *)        cp "$mdir/$p" "$stage/lib/modules/$name" ;;
+  esac
+  echo "$name" >> "$stage/etc/modules.order"
+done
+printf 'KERNEL=%s\nMODULES=%s\n' "$kver" "$(tr '\n' ' ' < "$stage/etc/modules.order" | sed 's/ $//')" > "$stage/etc/ferric-ramdisk"
+install -m 0755 "$agent" "$stage/init"
+
+# 3. A reproducible cpio: sorted names, fixed owners and timestamps.
+find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$stage" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+  cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9 -n > "$out/ferric-deploy.initramfs.tmp"
+mv "$out/ferric-deploy.initramfs.tmp" "$out/ferric-deploy.initramfs"
+cp "$kernel" "$out/ferric-deploy.kernel"
+echo "ramdisk: kernel $kver: $out/ferric-deploy.kernel ($(stat -c %s "$out/ferric-deploy.kernel") bytes)"
+echo "ramdisk: $out/ferric-deploy.initramfs ($(stat -c %s "$out/ferric-deploy.initramfs") bytes); modules: $(tr '\n' ' ' < "$stage/etc/modules.order")"
