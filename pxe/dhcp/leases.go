@@ -53,8 +53,12 @@ func toHW(mac net.HardwareAddr) (hw, bool) {
 	return h, true
 }
 
-func ip4(a netip.Addr) uint32   { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
-func addr4(u uint32) netip.Addr { var b [4]byte; binary.BigEndian.PutUint32(b[:], u); return netip.AddrFrom4(b) }
+func ip4(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+func addr4(u uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], u)
+	return netip.AddrFrom4(b)
+}
 
 // binding is the in-memory state of one address.
 type binding struct {
