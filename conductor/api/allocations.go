@@ -1,0 +1,342 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+var allocationFields = []field[*store.Allocation]{
+	{"uuid", 1, func(_ echo.Context, a *store.Allocation) any { return a.UUID }},
+	{"name", 1, func(_ echo.Context, a *store.Allocation) any { return strPtr(a.Name) }},
+	{"node_uuid", 1, func(_ echo.Context, a *store.Allocation) any { return strPtr(a.NodeUUID) }},
+	{"state", 1, func(_ echo.Context, a *store.Allocation) any { return a.State }},
+	{"last_error", 1, func(_ echo.Context, a *store.Allocation) any { return strPtr(a.LastError) }},
+	{"resource_class", 1, func(_ echo.Context, a *store.Allocation) any { return strPtr(a.ResourceClass) }},
+	{"traits", 1, func(_ echo.Context, a *store.Allocation) any { return orEmpty(a.Traits) }},
+	{"candidate_nodes", 1, func(_ echo.Context, a *store.Allocation) any { return orEmpty(a.CandidateNodes) }},
+	{"extra", 1, func(_ echo.Context, a *store.Allocation) any { return objOrEmpty(a.Extra) }},
+	{"owner", 60, func(_ echo.Context, a *store.Allocation) any { return strPtr(a.Owner) }},
+	{"created_at", 1, func(_ echo.Context, a *store.Allocation) any { return ironicTime(a.CreatedAt) }},
+	{"updated_at", 1, func(_ echo.Context, a *store.Allocation) any { return timePtr(a.UpdatedAt) }},
+	{"links", 1, func(c echo.Context, a *store.Allocation) any { return links(c, "allocations", a.UUID) }},
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+var allocationSortKeys = map[string]func(a, b *store.Allocation) int{
+	"id":         func(a, b *store.Allocation) int { return cmpInt(a.ID, b.ID) },
+	"uuid":       func(a, b *store.Allocation) int { return strings.Compare(a.UUID, b.UUID) },
+	"name":       func(a, b *store.Allocation) int { return strings.Compare(deref(a.Name), deref(b.Name)) },
+	"state":      func(a, b *store.Allocation) int { return strings.Compare(a.State, b.State) },
+	"created_at": func(a, b *store.Allocation) int { return a.CreatedAt.Compare(b.CreatedAt) },
+}
+
+func (s *Server) allocationRoutes(g *echo.Group) {
+	ag := g.Group("", s.minVer(52, false))
+	ag.GET("/allocations", s.listAllocations)
+	ag.GET("/allocations/", s.listAllocations)
+	ag.POST("/allocations", s.createAllocation)
+	ag.POST("/allocations/", s.createAllocation)
+	ag.GET("/allocations/:id", s.getAllocation)
+	ag.PATCH("/allocations/:id", s.patchAllocation, s.minVer(57, false))
+	ag.DELETE("/allocations/:id", s.deleteAllocation)
+}
+
+func (s *Server) findAllocation(ident string) (*store.Allocation, error) {
+	a, err := s.st.Allocation(ident)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("Allocation %s could not be found.", ident)
+	}
+	return a, err
+}
+
+func (s *Server) listAllocations(c echo.Context) error {
+	v := ver(c)
+	q := c.QueryParams()
+	var want map[string]bool
+	if q.Has("fields") {
+		w, ferr := fieldSet(allocationFields, v, q.Get("fields"))
+		if ferr != nil {
+			return ferr
+		}
+		want = w
+	}
+	nodeUUID := ""
+	if val := q.Get("node"); val != "" {
+		n, err := s.findNode(c, val)
+		if err != nil {
+			return err
+		}
+		nodeUUID = n.UUID
+	}
+	rc, state, owner := q.Get("resource_class"), q.Get("state"), q.Get("owner")
+	page, perr := parsePaging(c, allocationSortKeys, nil, nil)
+	if perr != nil {
+		return perr
+	}
+	all := s.st.Allocations(func(a *store.Allocation) bool {
+		return (nodeUUID == "" || deref(a.NodeUUID) == nodeUUID) && (rc == "" || deref(a.ResourceClass) == rc) &&
+			(state == "" || a.State == state) && (owner == "" || deref(a.Owner) == owner)
+	})
+	items, next, perr := paginate(c, all, page, allocationSortKeys, func(a *store.Allocation) string { return a.UUID },
+		func(id string) (*store.Allocation, error) { return s.st.Allocation(id) })
+	if perr != nil {
+		return perr
+	}
+	out := make([]map[string]any, len(items))
+	for i, a := range items {
+		out[i] = render(c, allocationFields, a, v, want)
+	}
+	return c.JSON(http.StatusOK, collection("allocations", out, next))
+}
+
+func (s *Server) getAllocation(c echo.Context) error {
+	a, err := s.findAllocation(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	want, ferr := fieldSet(allocationFields, ver(c), c.QueryParam("fields"))
+	if ferr != nil {
+		return ferr
+	}
+	return c.JSON(http.StatusOK, render(c, allocationFields, a, ver(c), want))
+}
+
+func stringList(v any, what string) ([]string, *Error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, badRequest("Schema error for allocation: %s is not of type 'array'", pyRepr(v))
+	}
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			return nil, badRequest("Schema error for allocation: %s is not of type 'string'", pyRepr(x))
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) createAllocation(c echo.Context) error {
+	v := ver(c)
+	body, _, err := readJSONObject(c, "allocation")
+	if err != nil {
+		return err
+	}
+	a := &store.Allocation{UUID: uuid.NewString(), State: "allocating", Extra: store.Object{}, Traits: []string{}, CandidateNodes: []string{}}
+	var backfill string
+	for k, val := range body {
+		switch k {
+		case "uuid":
+			u, ok := val.(string)
+			if !ok || !store.IsUUID(u) {
+				return badRequest("Expected a UUID but received %v.", val)
+			}
+			a.UUID = u
+		case "name":
+			a.Name = optString(val)
+			if a.Name != nil && (store.IsUUID(*a.Name) || !nameRE.MatchString(*a.Name)) {
+				return badRequest("Cannot create allocation with invalid name '%s'", *a.Name)
+			}
+		case "resource_class":
+			a.ResourceClass = optString(val)
+		case "traits":
+			t, e := stringList(val, "traits")
+			if e != nil {
+				return e
+			}
+			for _, tr := range t {
+				if e := validTrait(tr); e != nil {
+					return e
+				}
+			}
+			a.Traits = orEmpty(t)
+		case "candidate_nodes":
+			cn, e := stringList(val, "candidate_nodes")
+			if e != nil {
+				return e
+			}
+			// Candidates are given as names or uuids; store uuids.
+			for i, ident := range cn {
+				n, err := s.st.Node(ident)
+				if err != nil {
+					return badRequest("Node %s could not be found.", ident)
+				}
+				cn[i] = n.UUID
+			}
+			a.CandidateNodes = orEmpty(cn)
+		case "extra":
+			m, ok := val.(map[string]any)
+			if !ok {
+				return badRequest("Schema error for allocation: %s is not of type 'object'", pyRepr(val))
+			}
+			a.Extra = m
+		case "owner":
+			if v < 60 {
+				return notAcceptable("Field owner is not supported by version %s.", v)
+			}
+			a.Owner = optString(val)
+		case "node":
+			if v < 58 {
+				return notAcceptable("Field node is not supported by version %s.", v)
+			}
+			backfill, _ = val.(string)
+		default:
+			return badRequest("Schema error for allocation: Additional properties are not allowed ('%s' was unexpected)", k)
+		}
+	}
+	if a.ResourceClass == nil && backfill == "" {
+		return badRequest("The resource_class field is mandatory when not backfilling")
+	}
+	if backfill != "" {
+		n, err := s.findNode(c, backfill)
+		if err != nil {
+			return badRequest("Node %s could not be found.", backfill)
+		}
+		backfill = n.UUID
+		if len(a.CandidateNodes) > 0 && !slices.Contains(a.CandidateNodes, n.UUID) {
+			return badRequest("Cannot create allocation with candidate nodes %v when backfilling node %s", a.CandidateNodes, n.UUID)
+		}
+		a.NodeUUID = &backfill
+	}
+	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutAllocation(a) })
+	if err != nil {
+		var de *store.DuplicateError
+		if errors.As(err, &de) {
+			return conflict("An allocation with name %s already exists.", de.Value)
+		}
+		return err
+	}
+	c.Response().Header().Set("Location", baseURL(c)+"/v1/allocations/"+a.UUID)
+	out := render(c, allocationFields, a, v, nil)
+	s.mgr.StartAllocation(a.UUID)
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) patchAllocation(c echo.Context) error {
+	a0, err := s.findAllocation(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	ops, perr := parsePatch(body)
+	if perr != nil {
+		return perr
+	}
+	for _, op := range ops {
+		if r := op.root(); r != "name" && r != "extra" && !(r == "owner" && ver(c) >= 60) {
+			return badRequest("Cannot patch %s. Only the following can be updated: extra, name", op.Path)
+		}
+	}
+	var out *store.Allocation
+	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+		a, err := tx.Allocation(a0.UUID)
+		if err != nil {
+			return err
+		}
+		doc := map[string]any{"name": strPtr(a.Name), "extra": cloneAny(objOrEmpty(a.Extra)), "owner": strPtr(a.Owner)}
+		if e := applyPatch(doc, ops); e != nil {
+			return e
+		}
+		a.Name = optString(doc["name"])
+		if a.Name != nil && (store.IsUUID(*a.Name) || !nameRE.MatchString(*a.Name)) {
+			return badRequest("Cannot set allocation name to invalid name '%s'", *a.Name)
+		}
+		a.Extra, _ = doc["extra"].(map[string]any)
+		a.Owner = optString(doc["owner"])
+		out = a
+		return tx.PutAllocation(a)
+	})
+	if err != nil {
+		var de *store.DuplicateError
+		if errors.As(err, &de) {
+			return conflict("An allocation with name %s already exists.", de.Value)
+		}
+		return err
+	}
+	return c.JSON(http.StatusOK, render(c, allocationFields, out, ver(c), nil))
+}
+
+// removeAllocation deletes an allocation and frees its node.
+func (s *Server) removeAllocation(c echo.Context, a *store.Allocation) error {
+	err := s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+		if a.NodeUUID != nil {
+			n, err := tx.Node(*a.NodeUUID)
+			if err == nil && deref(n.AllocationUUID) == a.UUID {
+				if n.ProvisionState == "active" || (n.TargetProvisionState != nil && !updateAllowed[n.ProvisionState]) {
+					return conflict("Cannot remove allocation %s of node %s in provision state %s.", a.UUID, n.UUID, n.ProvisionState)
+				}
+				n.AllocationUUID = nil
+				n.InstanceUUID = nil
+				if err := tx.PutNode(n); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.DeleteAllocation(a.UUID)
+	})
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) deleteAllocation(c echo.Context) error {
+	a, err := s.findAllocation(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.removeAllocation(c, a)
+}
+
+func (s *Server) nodeAllocation(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	if n.AllocationUUID == nil {
+		return notFound("Allocation for node %s could not be found.", n.UUID)
+	}
+	a, err := s.findAllocation(*n.AllocationUUID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, render(c, allocationFields, a, ver(c), nil))
+}
+
+func (s *Server) deleteNodeAllocation(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	if n.AllocationUUID == nil {
+		return notFound("Allocation for node %s could not be found.", n.UUID)
+	}
+	a, err := s.findAllocation(*n.AllocationUUID)
+	if err != nil {
+		return err
+	}
+	return s.removeAllocation(c, a)
+}

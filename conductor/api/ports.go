@@ -1,0 +1,352 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+var macRE = regexp.MustCompile(`^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$`)
+
+// NormalizeMAC validates and lower-cases a MAC address ("aa:bb:..").
+func NormalizeMAC(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !macRE.MatchString(s) {
+		return "", false
+	}
+	return strings.ReplaceAll(s, "-", ":"), true
+}
+
+var portFields []field[*store.Port]
+
+func init() {
+	pf := func(name string, min Version, get func(echo.Context, *store.Port) any) {
+		portFields = append(portFields, field[*store.Port]{name, min, get})
+	}
+	pf("uuid", 1, func(_ echo.Context, p *store.Port) any { return p.UUID })
+	pf("address", 1, func(_ echo.Context, p *store.Port) any { return p.Address })
+	pf("node_uuid", 1, func(_ echo.Context, p *store.Port) any { return p.NodeUUID })
+	pf("extra", 1, func(_ echo.Context, p *store.Port) any { return objOrEmpty(p.Extra) })
+	pf("internal_info", 18, func(_ echo.Context, p *store.Port) any { return objOrEmpty(p.InternalInfo) })
+	pf("local_link_connection", 19, func(_ echo.Context, p *store.Port) any { return objOrEmpty(p.LocalLinkConnection) })
+	pf("pxe_enabled", 19, func(_ echo.Context, p *store.Port) any { return p.PXEEnabled })
+	pf("portgroup_uuid", 24, func(_ echo.Context, p *store.Port) any { return strPtr(p.PortgroupUUID) })
+	pf("physical_network", 34, func(_ echo.Context, p *store.Port) any { return strPtr(p.PhysicalNetwork) })
+	pf("is_smartnic", 53, func(_ echo.Context, p *store.Port) any { return p.IsSmartNIC })
+	pf("name", 88, func(_ echo.Context, p *store.Port) any { return strPtr(p.Name) })
+	pf("created_at", 1, func(_ echo.Context, p *store.Port) any { return ironicTime(p.CreatedAt) })
+	pf("updated_at", 1, func(_ echo.Context, p *store.Port) any { return timePtr(p.UpdatedAt) })
+	pf("links", 1, func(c echo.Context, p *store.Port) any { return links(c, "ports", p.UUID) })
+}
+
+var portSortKeys = map[string]func(a, b *store.Port) int{
+	"id":          func(a, b *store.Port) int { return cmpInt(a.ID, b.ID) },
+	"uuid":        func(a, b *store.Port) int { return strings.Compare(a.UUID, b.UUID) },
+	"address":     func(a, b *store.Port) int { return strings.Compare(a.Address, b.Address) },
+	"node_uuid":   func(a, b *store.Port) int { return strings.Compare(a.NodeUUID, b.NodeUUID) },
+	"created_at":  func(a, b *store.Port) int { return a.CreatedAt.Compare(b.CreatedAt) },
+	"updated_at":  func(a, b *store.Port) int { return cmpTime(a.UpdatedAt, b.UpdatedAt) },
+	"pxe_enabled": func(a, b *store.Port) int { return cmpBool(a.PXEEnabled, b.PXEEnabled) },
+}
+
+var portPatchable = []string{"address", "extra", "node_uuid", "local_link_connection", "pxe_enabled",
+	"physical_network", "portgroup_uuid", "is_smartnic", "name"}
+
+func (s *Server) portRoutes(g *echo.Group) {
+	g.GET("/ports", s.listPorts(false, ""))
+	g.GET("/ports/", s.listPorts(false, ""))
+	g.GET("/ports/detail", s.listPorts(true, ""))
+	g.POST("/ports", s.createPort)
+	g.POST("/ports/", s.createPort)
+	g.GET("/ports/:port", s.getPort)
+	g.PATCH("/ports/:port", s.patchPort)
+	g.DELETE("/ports/:port", s.deletePort)
+}
+
+func (s *Server) nodePorts(detail bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		n, err := s.findNode(c, c.Param("node"))
+		if err != nil {
+			return err
+		}
+		return s.listPorts(detail, n.UUID)(c)
+	}
+}
+
+func (s *Server) findPort(c echo.Context, ident string) (*store.Port, error) {
+	if !store.IsUUID(ident) {
+		if ver(c) >= 88 {
+			if p := s.st.Ports(func(p *store.Port) bool { return deref(p.Name) == ident }); len(p) == 1 {
+				return p[0], nil
+			}
+		}
+		return nil, badRequest("Expected UUID for port_uuid: %s", ident)
+	}
+	p, err := s.st.Port(strings.ToLower(ident))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("Port %s could not be found.", ident)
+	}
+	return p, err
+}
+
+func (s *Server) getPort(c echo.Context) error {
+	p, err := s.findPort(c, c.Param("port"))
+	if err != nil {
+		return err
+	}
+	want, ferr := fieldSet(portFields, ver(c), c.QueryParam("fields"))
+	if ferr != nil {
+		return ferr
+	}
+	return c.JSON(http.StatusOK, render(c, portFields, p, ver(c), want))
+}
+
+func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		v := ver(c)
+		q := c.QueryParams()
+		if q.Has("detail") {
+			if v < 43 {
+				return notAcceptable("The detail parameter is not supported by version %s.", v)
+			}
+			d, err := strconv.ParseBool(strings.ToLower(q.Get("detail")))
+			if err != nil {
+				return badRequest("Invalid value for detail: %s", q.Get("detail"))
+			}
+			detail = detail || d
+		}
+		want := map[string]bool{"uuid": true, "address": true, "links": true}
+		if detail {
+			want = nil
+		}
+		if q.Has("fields") {
+			w, ferr := fieldSet(portFields, v, q.Get("fields"))
+			if ferr != nil {
+				return ferr
+			}
+			want = w
+		}
+		var preds []func(*store.Port) bool
+		if nodeUUID != "" {
+			preds = append(preds, func(p *store.Port) bool { return p.NodeUUID == nodeUUID })
+		}
+		for _, k := range []string{"node", "node_uuid"} {
+			if val := q.Get(k); val != "" {
+				n, err := s.st.Node(val)
+				if err != nil {
+					return notFound("Node %s could not be found.", val)
+				}
+				u := n.UUID
+				preds = append(preds, func(p *store.Port) bool { return p.NodeUUID == u })
+			}
+		}
+		if val := q.Get("address"); val != "" {
+			mac, _ := NormalizeMAC(val)
+			preds = append(preds, func(p *store.Port) bool { return p.Address == mac })
+		}
+		if val := q.Get("portgroup"); val != "" {
+			if v < 24 {
+				return notAcceptable("The portgroup parameter is not supported by version %s.", v)
+			}
+			pg, err := s.st.Portgroup(val)
+			if err != nil {
+				return notFound("Portgroup %s could not be found.", val)
+			}
+			u := pg.UUID
+			preds = append(preds, func(p *store.Port) bool { return deref(p.PortgroupUUID) == u })
+		}
+		if val := q.Get("shard"); val != "" {
+			shards := splitList(val)
+			preds = append(preds, func(p *store.Port) bool {
+				n, err := s.st.Node(p.NodeUUID)
+				return err == nil && slices.Contains(shards, deref(n.Shard))
+			})
+		}
+		page, perr := parsePaging(c, portSortKeys, nil, nil)
+		if perr != nil {
+			return perr
+		}
+		ports := s.st.Ports(func(p *store.Port) bool {
+			for _, pr := range preds {
+				if !pr(p) {
+					return false
+				}
+			}
+			return true
+		})
+		items, next, perr := paginate(c, ports, page, portSortKeys, func(p *store.Port) string { return p.UUID },
+			func(id string) (*store.Port, error) { return s.st.Port(id) })
+		if perr != nil {
+			return perr
+		}
+		out := make([]map[string]any, len(items))
+		for i, p := range items {
+			out[i] = render(c, portFields, p, v, want)
+		}
+		return c.JSON(http.StatusOK, collection("ports", out, next))
+	}
+}
+
+// portFromDoc validates a port document (create body or patched doc).
+func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version) *Error {
+	addr, _ := doc["address"].(string)
+	mac, ok := NormalizeMAC(addr)
+	if !ok {
+		return badRequest("Expected a MAC address but received %v.", doc["address"])
+	}
+	p.Address = mac
+	nu, _ := doc["node_uuid"].(string)
+	if nu == "" {
+		return badRequest("Schema error for port: 'node_uuid' is a required property")
+	}
+	n, err := s.st.Node(nu)
+	if err != nil {
+		return badRequest("Node %s could not be found.", nu)
+	}
+	p.NodeUUID = n.UUID
+	p.Extra, _ = doc["extra"].(map[string]any)
+	p.LocalLinkConnection, _ = doc["local_link_connection"].(map[string]any)
+	p.PXEEnabled = true
+	if b, ok := doc["pxe_enabled"].(bool); ok {
+		p.PXEEnabled = b
+	} else if doc["pxe_enabled"] != nil {
+		return badRequest("Schema error for port: %s is not of type 'boolean'", pyRepr(doc["pxe_enabled"]))
+	}
+	p.IsSmartNIC, _ = doc["is_smartnic"].(bool)
+	p.PhysicalNetwork = optString(doc["physical_network"])
+	p.Name = optString(doc["name"])
+	p.PortgroupUUID = nil
+	if pg := optString(doc["portgroup_uuid"]); pg != nil {
+		g, err := s.st.Portgroup(*pg)
+		if err != nil {
+			return badRequest("Portgroup %s could not be found.", *pg)
+		}
+		if g.NodeUUID != p.NodeUUID {
+			return badRequest("Port can not be added to a portgroup belonging to a different node.")
+		}
+		p.PortgroupUUID = &g.UUID
+	}
+	return nil
+}
+
+func optString(v any) *string {
+	if s, ok := v.(string); ok {
+		return &s
+	}
+	return nil
+}
+
+func portDoc(p *store.Port) map[string]any {
+	return map[string]any{"address": p.Address, "node_uuid": p.NodeUUID, "extra": cloneAny(objOrEmpty(p.Extra)),
+		"local_link_connection": cloneAny(objOrEmpty(p.LocalLinkConnection)), "pxe_enabled": p.PXEEnabled,
+		"physical_network": strPtr(p.PhysicalNetwork), "portgroup_uuid": strPtr(p.PortgroupUUID),
+		"is_smartnic": p.IsSmartNIC, "name": strPtr(p.Name)}
+}
+
+func portWriteError(err error) error {
+	var de *store.DuplicateError
+	if errors.As(err, &de) {
+		if de.Field == "address" {
+			return conflict("A port with MAC address %s already exists.", de.Value)
+		}
+		return conflict("A port with %s %s already exists.", de.Field, de.Value)
+	}
+	return err
+}
+
+func (s *Server) createPort(c echo.Context) error {
+	v := ver(c)
+	body, _, err := readJSONObject(c, "port")
+	if err != nil {
+		return err
+	}
+	allowed := append([]string{"uuid"}, portPatchable...)
+	for k, val := range body {
+		if !slices.Contains(allowed, k) {
+			return badRequest("Schema error for port: Additional properties are not allowed ('%s' was unexpected)", k)
+		}
+		for _, f := range portFields {
+			if f.name == k && f.min > v && val != nil {
+				return notAcceptable("Field %s is not supported by version %s.", k, v)
+			}
+		}
+	}
+	p := &store.Port{UUID: uuid.NewString(), InternalInfo: store.Object{}}
+	if u, ok := body["uuid"].(string); ok {
+		if !store.IsUUID(u) {
+			return badRequest("Expected a UUID but received %s.", u)
+		}
+		p.UUID = strings.ToLower(u)
+	}
+	if e := s.portFromDoc(p, body, v); e != nil {
+		return e
+	}
+	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutPort(p) }); err != nil {
+		return portWriteError(err)
+	}
+	c.Response().Header().Set("Location", baseURL(c)+"/v1/ports/"+p.UUID)
+	out := render(c, portFields, p, v, nil)
+	out["created_at"] = p.CreatedAt.UTC().Format("2006-01-02T15:04:05+00:00")
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) patchPort(c echo.Context) error {
+	v := ver(c)
+	p0, err := s.findPort(c, c.Param("port"))
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	ops, perr := parsePatch(body)
+	if perr != nil {
+		return perr
+	}
+	for _, op := range ops {
+		if !slices.Contains(portPatchable, op.root()) {
+			return badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(portPatchable, ", "))
+		}
+	}
+	var out *store.Port
+	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+		p, err := tx.Port(p0.UUID)
+		if err != nil {
+			return err
+		}
+		doc := portDoc(p)
+		if e := applyPatch(doc, ops); e != nil {
+			return e
+		}
+		if e := s.portFromDoc(p, doc, v); e != nil {
+			return e
+		}
+		out = p
+		return tx.PutPort(p)
+	})
+	if err != nil {
+		return portWriteError(err)
+	}
+	return c.JSON(http.StatusOK, render(c, portFields, out, v, nil))
+}
+
+func (s *Server) deletePort(c echo.Context) error {
+	p, err := s.findPort(c, c.Param("port"))
+	if err != nil {
+		return err
+	}
+	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.DeletePort(p.UUID) }); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/manager"
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// lookup serves GET /v1/lookup for the ramdisk agent.
+func (s *Server) lookup(c echo.Context) error {
+	var macs []string
+	for _, a := range splitList(c.QueryParam("addresses")) {
+		if m, ok := NormalizeMAC(a); ok {
+			macs = append(macs, m)
+		}
+	}
+	nodeUUID := c.QueryParam("node_uuid")
+	if len(macs) == 0 && nodeUUID == "" {
+		return badRequest("Either node_uuid or addresses must be provided to look up a node.")
+	}
+	n, token, err := s.mgr.Lookup(c.Request().Context(), macs, nodeUUID)
+	if err != nil {
+		if errors.Is(err, manager.ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+			return &Error{Code: http.StatusNotFound, Msg: "Resource could not be found."}
+		}
+		return mgrError(err)
+	}
+	if token == "" {
+		token = Masked
+	}
+	doc := map[string]any{
+		"node": map[string]any{
+			"uuid": n.UUID, "properties": objOrEmpty(n.Properties),
+			"instance_info":        maskObject(n.InstanceInfo, maskInstanceInfo),
+			"driver_internal_info": maskObject(n.DriverInternalInfo, isSecretKey),
+			"links":                links(c, "nodes", n.UUID),
+		},
+		"config": map[string]any{
+			"agent_token": token, "agent_token_required": true, "heartbeat_timeout": manager.HeartbeatTimeout,
+			"metrics": map[string]any{"backend": "noop", "global_prefix": nil, "prepend_host": false,
+				"prepend_host_reverse": true, "prepend_uuid": false},
+			"metrics_statsd":                 map[string]any{"statsd_host": "localhost", "statsd_port": 8125},
+			"disable_deep_image_inspection":  false,
+			"enable_bios_bootloader_install": true,
+			"permitted_image_formats":        []string{"raw", "qcow2", "iso"},
+		},
+	}
+	return c.JSON(http.StatusOK, doc)
+}
+
+// heartbeat serves POST /v1/heartbeat/{node}.
+func (s *Server) heartbeat(c echo.Context) error {
+	v := ver(c)
+	body, raw, err := readJSONObject(c, "heartbeat")
+	if err != nil {
+		return err
+	}
+	gates := map[string]Version{"agent_version": 36, "agent_token": 62, "agent_verify_ca": 68, "agent_status": 72, "agent_status_message": 72}
+	for k, min := range gates {
+		if _, ok := body[k]; ok && v < min {
+			return badRequest("Field %s is not supported by version %s.", k, v)
+		}
+	}
+	var hb manager.Heartbeat
+	if err := json.Unmarshal(raw, &hb); err != nil {
+		return badRequest("Invalid heartbeat: %v", err)
+	}
+	if hb.CallbackURL == "" {
+		return badRequest("Schema error for heartbeat: 'callback_url' is a required property")
+	}
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	if err := s.mgr.Heartbeat(c.Request().Context(), n.UUID, hb); err != nil {
+		return mgrError(err)
+	}
+	return c.NoContent(http.StatusAccepted)
+}
+
+// continueInspection serves POST /v1/continue_inspection (1.84).
+func (s *Server) continueInspection(c echo.Context) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	n, err := s.mgr.ContinueInspection(c.Request().Context(), body)
+	if err != nil {
+		if errors.Is(err, manager.ErrNotFound) {
+			return notFound("Node could not be found for the inventory sent.")
+		}
+		return mgrError(err)
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"uuid": n.UUID})
+}

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// Masked is what secrets are shown as.
+const Masked = "******"
+
+// isSecretKey reports whether a driver_info / instance_info /
+// driver_internal_info key holds a secret that the API never returns.
+func isSecretKey(k string) bool {
+	k = strings.ToLower(k)
+	return strings.Contains(k, "password") || strings.HasSuffix(k, "_token") || strings.Contains(k, "secret") ||
+		k == "configdrive" || k == "image_url"
+}
+
+func maskObject(m store.Object, mask func(string) bool) store.Object {
+	if m == nil {
+		return store.Object{}
+	}
+	var out store.Object
+	for k := range m {
+		if mask(k) {
+			if out == nil {
+				out = make(store.Object, len(m))
+				for k2, v2 := range m {
+					out[k2] = v2
+				}
+			}
+			out[k] = Masked
+		}
+	}
+	if out == nil {
+		return m
+	}
+	return out
+}
+
+func maskInstanceInfo(k string) bool { return k == "configdrive" || k == "image_url" || isSecretKey(k) }
+
+func objOrEmpty(m store.Object) store.Object {
+	if m == nil {
+		return store.Object{}
+	}
+	return m
+}
+
+// ironicTime renders a time as Ironic does: microseconds when non-zero.
+func ironicTime(t time.Time) string {
+	t = t.UTC()
+	if t.Nanosecond()/1000 == 0 {
+		return t.Format("2006-01-02T15:04:05+00:00")
+	}
+	return t.Format("2006-01-02T15:04:05.000000+00:00")
+}
+
+func timePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return ironicTime(*t)
+}
+
+func strPtr(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+// field is one versioned field of a resource.
+type field[T any] struct {
+	name string
+	min  Version
+	get  func(c echo.Context, x T) any
+}
+
+// render builds the JSON object of x with the fields visible at v; when
+// want is non-nil only those (plus always-present ones) are included.
+func render[T any](c echo.Context, fields []field[T], x T, v Version, want map[string]bool) map[string]any {
+	out := make(map[string]any, len(fields))
+	for _, f := range fields {
+		if f.min > v {
+			continue
+		}
+		if want != nil && !want[f.name] && f.name != "links" {
+			continue
+		}
+		out[f.name] = f.get(c, x)
+	}
+	return out
+}
+
+// fieldSet validates a fields= parameter against fields visible at v.
+func fieldSet[T any](fields []field[T], v Version, raw string) (map[string]bool, *Error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if v < 8 {
+		return nil, notAcceptable("The fields parameter is not supported by version %s.", v)
+	}
+	want := map[string]bool{}
+	var bad []string
+	for _, name := range splitList(raw) {
+		found := false
+		for _, f := range fields {
+			if f.name == name {
+				found = true
+				if f.min > v {
+					return nil, notAcceptable("Field %s is not supported by version %s.", name, v)
+				}
+			}
+		}
+		if !found {
+			bad = append(bad, name)
+		}
+		want[name] = true
+	}
+	if len(bad) > 0 {
+		return nil, badRequest("Field(s) \"%s\" are not valid", strings.Join(bad, ", "))
+	}
+	return want, nil
+}

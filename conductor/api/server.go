@@ -1,0 +1,235 @@
+// Package api serves the Ironic v1 REST API (microversions 1.1 to 1.89) on
+// echo v4: discovery documents, nodes, ports, portgroups, chassis, drivers,
+// conductors, allocations and the ramdisk's lookup and heartbeat.
+//
+// Requests are validated here (schemas, JSON Patch, microversion gating);
+// work on machines is handed to a Manager. Reads are served from the
+// store's committed view without locks.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/manager"
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// Manager does the work behind the API's action endpoints.
+type Manager interface {
+	Hostname() string
+	Provision(ctx context.Context, ident string, req manager.ProvisionRequest) error
+	SetPowerState(ctx context.Context, ident, target string, timeout int) error
+	SetBootDevice(ctx context.Context, ident, device string, persistent bool) error
+	BootDevice(ctx context.Context, ident string) (device string, persistent *bool, err error)
+	SupportedBootDevices(ctx context.Context, ident string) ([]string, error)
+	Validate(ctx context.Context, ident string) (map[string]manager.ValidateResult, error)
+	Lookup(ctx context.Context, addresses []string, nodeUUID string) (*store.Node, string, error)
+	Heartbeat(ctx context.Context, ident string, hb manager.Heartbeat) error
+	StartAllocation(uuid string)
+	ContinueInspection(ctx context.Context, body []byte) (*store.Node, error)
+}
+
+// Config configures the API server.
+type Config struct {
+	Store   store.Store
+	Manager Manager
+	Log     *slog.Logger
+	// Auth is "noauth" (default) or "http_basic".
+	Auth string
+	// Htpasswd is the bcrypt htpasswd file for http_basic.
+	Htpasswd string
+}
+
+// Server is the Ironic API.
+type Server struct {
+	cfg   Config
+	st    store.Store
+	mgr   Manager
+	log   *slog.Logger
+	echo  *echo.Echo
+	users map[string][]byte
+}
+
+type ctxKey int
+
+const versionKey = "ferric.version"
+
+// New builds the API server. Mount extra handlers (boot files, images) on
+// Echo() before serving.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, mgr: cfg.Manager, log: cfg.Log}
+	if cfg.Auth == "http_basic" {
+		users, err := loadHtpasswd(cfg.Htpasswd)
+		if err != nil {
+			return nil, err
+		}
+		s.users = users
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Pre(s.requestID)
+	s.echo = e
+	s.routes()
+	return s, nil
+}
+
+// Echo returns the underlying echo instance (to mount more routes).
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(hdrRequestID, "req-"+uuid.NewString())
+		return next(c)
+	}
+}
+
+// v1 negotiates the microversion and sets the version headers on every
+// /v1 response, errors included.
+func (s *Server) v1(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set(hdrMinVersion, Version(MinMinor).String())
+		h.Set(hdrMaxVersion, Version(MaxMinor).String())
+		v, verr := parseVersion(c.Request().Header)
+		if verr != nil {
+			return verr
+		}
+		h.Set(hdrLegacyVersion, v.String())
+		h.Set(hdrVersion, "baremetal "+v.String())
+		c.Set(versionKey, v)
+		return next(c)
+	}
+}
+
+func ver(c echo.Context) Version {
+	v, _ := c.Get(versionKey).(Version)
+	if v == 0 {
+		return MinMinor
+	}
+	return v
+}
+
+func baseURL(c echo.Context) string {
+	return c.Scheme() + "://" + c.Request().Host
+}
+
+func links(c echo.Context, kind, id string) []map[string]string {
+	b := baseURL(c)
+	return []map[string]string{
+		{"href": b + "/v1/" + kind + "/" + id, "rel": "self"},
+		{"href": b + "/" + kind + "/" + id, "rel": "bookmark"},
+	}
+}
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/", s.root)
+	e.GET("/v1", s.v1doc, s.v1)
+	e.GET("/v1/", s.v1doc, s.v1)
+	g := e.Group("/v1", s.v1)
+	// Ramdisk endpoints take no user auth (the agent token protects them).
+	g.GET("/lookup", s.lookup, s.minVer(22, true))
+	g.POST("/heartbeat/:node", s.heartbeat, s.minVer(22, true))
+	g.POST("/continue_inspection", s.continueInspection, s.minVer(84, true))
+
+	a := g.Group("", s.auth)
+	s.nodeRoutes(a)
+	s.portRoutes(a)
+	s.portgroupRoutes(a)
+	s.chassisRoutes(a)
+	s.driverRoutes(a)
+	s.conductorRoutes(a)
+	s.allocationRoutes(a)
+	a.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+	e.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+}
+
+// minVer hides a resource below version n: a 404 for sub-resources
+// (Ironic's behaviour), or a 406 when notAcceptable is set.
+func (s *Server) minVer(n Version, notAcceptable bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if ver(c) < n {
+				if notAcceptable {
+					return &Error{Code: http.StatusNotAcceptable, Plain: true,
+						Msg: "The requested version of the API does not support this resource."}
+				}
+				return echo.ErrNotFound
+			}
+			return next(c)
+		}
+	}
+}
+
+func versionObj(c echo.Context) map[string]any {
+	return map[string]any{
+		"id":          "v1",
+		"links":       []map[string]string{{"href": baseURL(c) + "/v1/", "rel": "self"}},
+		"status":      "CURRENT",
+		"min_version": Version(MinMinor).String(),
+		"version":     Version(MaxMinor).String(),
+	}
+}
+
+func (s *Server) root(c echo.Context) error {
+	v := versionObj(c)
+	return c.JSON(http.StatusOK, map[string]any{
+		"name":            "OpenStack Ironic API",
+		"description":     "Ironic is an OpenStack project which enables the provision and management of baremetal machines.",
+		"default_version": v,
+		"versions":        []any{v},
+	})
+}
+
+func (s *Server) v1doc(c echo.Context) error {
+	b := baseURL(c)
+	pair := func(x string) []map[string]string {
+		return []map[string]string{{"href": b + "/v1/" + x + "/", "rel": "self"}, {"href": b + "/" + x + "/", "rel": "bookmark"}}
+	}
+	doc := map[string]any{
+		"id": "v1",
+		"links": []map[string]string{
+			{"href": b + "/v1/", "rel": "self"},
+			{"href": "https://docs.openstack.org//ironic/latest/contributor//webapi.html", "rel": "describedby", "type": "text/html"},
+		},
+		"media_types": map[string]string{"base": "application/json", "type": "application/vnd.openstack.ironic.v1+json"},
+		"version":     versionObj(c),
+		"chassis":     pair("chassis"), "nodes": pair("nodes"), "ports": pair("ports"), "drivers": pair("drivers"),
+	}
+	v := ver(c)
+	gated := []struct {
+		name string
+		min  Version
+	}{{"lookup", 22}, {"heartbeat", 22}, {"portgroups", 23}, {"volume", 32}, {"conductors", 49},
+		{"allocations", 52}, {"events", 54}, {"deploy_templates", 55}, {"shards", 82}, {"continue_inspection", 84}}
+	for _, g := range gated {
+		if v >= g.min {
+			doc[g.name] = pair(g.name)
+		}
+	}
+	return c.JSON(http.StatusOK, doc)
+}
+
+// splitList splits a comma-separated query value.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

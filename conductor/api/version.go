@@ -1,0 +1,72 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// API microversions served: 1.MinMinor to 1.MaxMinor.
+const (
+	MinMinor = 1
+	MaxMinor = 89
+)
+
+const (
+	hdrLegacyVersion = "X-OpenStack-Ironic-API-Version"
+	hdrVersion       = "OpenStack-API-Version"
+	hdrMinVersion    = "X-OpenStack-Ironic-API-Minimum-Version"
+	hdrMaxVersion    = "X-OpenStack-Ironic-API-Maximum-Version"
+	hdrRequestID     = "Openstack-Request-Id"
+)
+
+// Version is a negotiated microversion (the minor number of 1.N).
+type Version int
+
+// String renders "1.N".
+func (v Version) String() string { return "1." + strconv.Itoa(int(v)) }
+
+// parseVersion negotiates the microversion from request headers. The
+// OpenStack-API-Version header ("baremetal 1.N") wins over the legacy one;
+// none means 1.1 and "latest" the maximum.
+func parseVersion(h http.Header) (Version, *Error) {
+	raw, hdr := "", hdrLegacyVersion
+	for _, v := range h.Values(hdrVersion) {
+		for _, part := range strings.Split(v, ",") {
+			f := strings.Fields(part)
+			if len(f) == 2 && strings.EqualFold(f[0], "baremetal") {
+				raw, hdr = f[1], hdrVersion
+			}
+		}
+	}
+	if raw == "" {
+		raw = strings.TrimSpace(h.Get(hdrLegacyVersion))
+	}
+	if raw == "" {
+		return MinMinor, nil
+	}
+	if strings.EqualFold(raw, "latest") {
+		return MaxMinor, nil
+	}
+	major, minor, ok := strings.Cut(raw, ".")
+	ma, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(minor)
+	if !ok || err1 != nil || err2 != nil || ma < 0 || mi < 0 {
+		return 0, &Error{Code: http.StatusNotAcceptable, Plain: true,
+			Msg: fmt.Sprintf("Invalid value for %s header", canonicalName(hdr))}
+	}
+	if ma != 1 || mi < MinMinor || mi > MaxMinor {
+		return 0, &Error{Code: http.StatusNotAcceptable, Plain: true, Msg: fmt.Sprintf(
+			"Version %s was requested but the minor version is not supported by this service. The supported version range is: [1.%d, 1.%d].",
+			raw, MinMinor, MaxMinor)}
+	}
+	return Version(mi), nil
+}
+
+func canonicalName(h string) string {
+	if h == hdrVersion {
+		return "OpenStack-API-Version"
+	}
+	return "X-OpenStack-Ironic-API-Version"
+}

@@ -1,0 +1,75 @@
+// Command ferric-conductor serves the Ironic-compatible API and drives
+// bare-metal machines. Every flag has a FERRIC_* environment mirror.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ferric-conductor:", err)
+		os.Exit(1)
+	}
+}
+
+// envName maps a flag name to its environment mirror (api-listen ->
+// FERRIC_API_LISTEN).
+func envName(flagName string) string {
+	return "FERRIC_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ferric-conductor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg service.Config
+	var logLevel string
+	fs.StringVar(&cfg.APIListen, "api-listen", service.DefaultAPIListen, "address of the Ironic API")
+	fs.StringVar(&cfg.StateDir, "state-dir", service.DefaultStateDir, "directory of the store and image files")
+	fs.StringVar(&cfg.Auth, "auth", "noauth", "API authentication: noauth or http_basic")
+	fs.StringVar(&cfg.Htpasswd, "htpasswd", "", "htpasswd file (bcrypt) for --auth http_basic")
+	fs.StringVar(&cfg.Hostname, "hostname", "", "conductor name (default: the host name)")
+	fs.IntVar(&cfg.Workers, "workers", 100, "concurrent tasks before the API answers 503")
+	fs.BoolVar(&cfg.AutomatedClean, "automated-clean", true, "clean nodes on provide and undeploy unless the node says otherwise")
+	fs.DurationVar(&cfg.WaitTimeout, "wait-timeout", 1800*time.Second, "timeout of deploy, clean and inspect wait states")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ferric-conductor [flags]\n\nEvery flag can also be set as FERRIC_<NAME> (e.g. FERRIC_API_LISTEN).\n\n")
+		fs.PrintDefaults()
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	_ = strconv.Itoa
+	return service.Run(ctx, cfg)
+}

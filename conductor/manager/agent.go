@@ -1,0 +1,464 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+	sm "github.com/ferric-metal/ferric/conductor/statemachine"
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
+)
+
+// AgentClient runs commands on a node's ramdisk agent.
+type AgentClient interface {
+	// Run starts a command and returns its result (RUNNING when async).
+	Run(ctx context.Context, a AgentRef, name string, params any) (*protocol.CommandResult, error)
+	// Status returns the current result of a command.
+	Status(ctx context.Context, a AgentRef, id string) (*protocol.CommandResult, error)
+}
+
+// AgentRef is where and how to reach one node's agent.
+type AgentRef struct {
+	URL      string
+	Token    string
+	VerifyCA string // PEM; empty for plain HTTP
+}
+
+// ImageResolver turns a node's instance_info into the image_info the agent
+// downloads (image store ids, URLs, cached copies).
+type ImageResolver interface {
+	Resolve(ctx context.Context, n *store.Node) (*protocol.ImageInfo, error)
+}
+
+// InspectProcessor turns a posted inventory into node changes.
+type InspectProcessor interface {
+	// Match finds the node the inventory belongs to.
+	Match(ctx context.Context, body []byte) (nodeUUID string, err error)
+	// Apply processes the inventory for the node inside tx.
+	Apply(ctx context.Context, tx store.Tx, n *store.Node, body []byte) error
+}
+
+// Heartbeat is the body of POST /v1/heartbeat/{node}.
+type Heartbeat = protocol.HeartbeatRequest
+
+type httpAgent struct{ base *http.Client }
+
+// NewHTTPAgentClient returns the IPA-compatible HTTP agent client.
+func NewHTTPAgentClient(c *http.Client) AgentClient {
+	if c == nil {
+		c = &http.Client{Timeout: 60 * time.Second}
+	}
+	return &httpAgent{base: c}
+}
+
+func (h *httpAgent) client(a AgentRef) (*http.Client, error) {
+	if a.VerifyCA == "" {
+		return h.base, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(a.VerifyCA)) {
+		return nil, errors.New("agent: agent_verify_ca is not a PEM certificate")
+	}
+	return &http.Client{Timeout: h.base.Timeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
+}
+
+func (h *httpAgent) do(ctx context.Context, a AgentRef, method, path string, body any) (*protocol.CommandResult, error) {
+	c, err := h.client(a)
+	if err != nil {
+		return nil, err
+	}
+	u := strings.TrimRight(a.URL, "/") + path
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	u += sep + "agent_token=" + url.QueryEscape(a.Token)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %s %s: %w", method, a.URL+path, redact(err, a.Token))
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode == http.StatusConflict {
+		return nil, fmt.Errorf("agent: %s is busy with another command: %w", a.URL, ErrConflict)
+	}
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("agent: %s %s: HTTP %d: %s", method, a.URL+path, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	var res protocol.CommandResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("agent: decoding command result: %w", err)
+	}
+	return &res, nil
+}
+
+func redact(err error, token string) error {
+	if token == "" {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), url.QueryEscape(token), "***"))
+}
+
+func (h *httpAgent) Run(ctx context.Context, a AgentRef, name string, params any) (*protocol.CommandResult, error) {
+	return h.do(ctx, a, http.MethodPost, "/v1/commands/?wait=false", map[string]any{"name": name, "params": params})
+}
+
+func (h *httpAgent) Status(ctx context.Context, a AgentRef, id string) (*protocol.CommandResult, error) {
+	return h.do(ctx, a, http.MethodGet, "/v1/commands/"+url.PathEscape(id), nil)
+}
+
+// ---- lookup and heartbeat ----
+
+// Lookup finds the node of a booting ramdisk by MAC or uuid and issues its
+// agent token the first time (returned once; "" afterwards).
+func (m *Manager) Lookup(ctx context.Context, macs []string, nodeUUID string) (*store.Node, string, error) {
+	var n *store.Node
+	if nodeUUID != "" {
+		n, _ = m.st.Node(nodeUUID)
+	}
+	for _, mac := range macs {
+		if n != nil {
+			break
+		}
+		if p, err := m.st.PortByAddress(mac); err == nil {
+			n, _ = m.st.Node(p.NodeUUID)
+		}
+	}
+	if n == nil {
+		return nil, "", userErr(ErrNotFound, "Resource could not be found.")
+	}
+	fast, _ := n.DriverInfo["fast_track"].(bool)
+	if !sm.LookupAllowed(sm.State(n.ProvisionState), fast) {
+		return nil, "", userErr(ErrNotFound, "Resource could not be found.")
+	}
+	token := ""
+	var out *store.Node
+	err := m.update(ctx, n.UUID, func(n *store.Node) error {
+		if n.DriverInternalInfo == nil {
+			n.DriverInternalInfo = store.Object{}
+		}
+		if _, ok := n.DriverInternalInfo["agent_secret_token"]; !ok {
+			token = newToken()
+			n.DriverInternalInfo["agent_secret_token"] = token
+		}
+		out = n
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	m.log.Info("manager: agent lookup", "node", out.UUID, "state", out.ProvisionState, "token_issued", token != "")
+	return out, token, nil
+}
+
+// Heartbeat records an agent's heartbeat and continues the node's work.
+func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) error {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	stored, _ := n.DriverInternalInfo["agent_secret_token"].(string)
+	if hb.AgentToken == "" {
+		return userErr(ErrInvalidInput, "Agent token is required for heartbeat processing.")
+	}
+	if stored == "" || !tokenEqual(stored, hb.AgentToken) {
+		return userErr(ErrInvalidInput, "Invalid or missing agent token received.")
+	}
+	if hb.AgentVersion == "" && hb.AgentStatus == "" {
+		return userErr(ErrInvalidInput, "Missing agent_version in the heartbeat.")
+	}
+	if old, _ := n.DriverInternalInfo["agent_url"].(string); old == "" && n.Reservation != nil {
+		return lockErr(n)
+	}
+	err = m.update(ctx, uuid, func(n *store.Node) error {
+		d := n.DriverInternalInfo
+		d["agent_url"] = hb.CallbackURL
+		d["agent_version"] = hb.AgentVersion
+		d["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339)
+		if hb.AgentVerifyCA != "" {
+			d["agent_verify_ca"] = hb.AgentVerifyCA
+		}
+		if hb.AgentStatus != "" {
+			d["agent_status"] = hb.AgentStatus
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var cont func(context.Context, string) error
+	switch sm.State(n.ProvisionState) {
+	case sm.DeployWait:
+		cont = m.continueDeploy
+	case sm.CleanWait:
+		cont = m.continueClean
+	default:
+		return nil
+	}
+	if n.Maintenance {
+		return nil
+	}
+	if err := m.slot(); err != nil {
+		return nil // busy: the next heartbeat retries
+	}
+	if err := m.acquire(ctx, uuid, func(n *store.Node) error {
+		if s := sm.State(n.ProvisionState); s != sm.DeployWait && s != sm.CleanWait {
+			return userErr(ErrConflict, "node %s moved on", n.UUID)
+		}
+		return nil
+	}); err != nil {
+		m.release()
+		return nil // someone else is working on the node; skip silently
+	}
+	m.spawn(uuid, func(ctx context.Context) error { return cont(ctx, uuid) })
+	return nil
+}
+
+func agentRef(n *store.Node) AgentRef {
+	u, _ := n.DriverInternalInfo["agent_url"].(string)
+	t, _ := n.DriverInternalInfo["agent_secret_token"].(string)
+	ca, _ := n.DriverInternalInfo["agent_verify_ca"].(string)
+	return AgentRef{URL: u, Token: t, VerifyCA: ca}
+}
+
+// runAgent runs one agent command to completion, recording progress on the
+// node's driver_internal_info while it runs.
+func (m *Manager) runAgent(ctx context.Context, uuid, name string, params any) (*protocol.CommandResult, error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return nil, err
+	}
+	ref := agentRef(n)
+	res, err := m.cfg.Agent.Run(ctx, ref, name, params)
+	if err != nil {
+		return nil, err
+	}
+	lastProgress := time.Time{}
+	for res.CommandStatus == protocol.StatusRunning {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		res, err = m.cfg.Agent.Status(ctx, ref, res.ID)
+		if err != nil {
+			return nil, err
+		}
+		var pr protocol.ProgressResult
+		if len(res.CommandResult) > 0 && json.Unmarshal(res.CommandResult, &pr) == nil && pr.Progress.Phase != "" && time.Since(lastProgress) > 2*time.Second {
+			lastProgress = time.Now()
+			_ = m.update(ctx, uuid, func(n *store.Node) error {
+				n.DriverInternalInfo["agent_progress"] = map[string]any{"command": name, "phase": pr.Progress.Phase,
+					"bytes_written": pr.Progress.BytesWritten, "total_bytes": pr.Progress.TotalBytes}
+				// Touch provision_updated_at: the deploy is making progress.
+				now := time.Now().UTC()
+				n.ProvisionUpdatedAt = &now
+				return nil
+			})
+			m.log.Info("manager: agent progress", "node", uuid, "command", name, "bytes", pr.Progress.BytesWritten, "total", pr.Progress.TotalBytes)
+		}
+	}
+	if res.CommandStatus != protocol.StatusSucceeded {
+		msg := string(res.CommandStatus)
+		if res.CommandError != nil {
+			msg = res.CommandError.Error()
+		}
+		return res, fmt.Errorf("agent command %s failed: %s", name, msg)
+	}
+	return res, nil
+}
+
+// continueDeploy writes the image through the agent and boots the node
+// from disk (wait call-back -> deploying -> active).
+func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
+	if err := m.fire(ctx, uuid, sm.EventResume, nil); err != nil {
+		return err
+	}
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return err
+	}
+	if m.cfg.Images == nil {
+		return fmt.Errorf("deploy: no image resolver configured")
+	}
+	info, err := m.cfg.Images.Resolve(ctx, n)
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	cd, _ := n.InstanceInfo["configdrive"].(string)
+	info.NodeUUID = n.UUID
+	started := time.Now()
+	m.log.Info("manager: writing image", "node", uuid, "image", info.ID)
+	if _, err := m.runAgent(ctx, uuid, "standby.prepare_image", protocol.WriteImageArgs{ImageInfo: *info, Configdrive: cd}); err != nil {
+		return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
+	}
+	m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
+	mg, err := m.management(n)
+	if err != nil {
+		return err
+	}
+	if err := mg.SetBootDevice(ctx, driverNode(n), driver.BootDisk, true); err != nil {
+		return fmt.Errorf("deploy: setting boot device to disk: %w", err)
+	}
+	pw, err := m.power(n)
+	if err != nil {
+		return err
+	}
+	// Ask the agent to power off cleanly, then power on from disk.
+	_, _ = m.cfg.Agent.Run(ctx, agentRef(n), "standby.sync", map[string]any{})
+	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOff, m.cfg.PowerTimeout); err != nil {
+		return fmt.Errorf("deploy: powering off: %w", err)
+	}
+	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOn, m.cfg.PowerTimeout); err != nil {
+		return fmt.Errorf("deploy: powering on from disk: %w", err)
+	}
+	return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
+		on := driver.PowerOn
+		n.PowerState = &on
+		n.DeployStep = store.Object{}
+		delete(n.InstanceInfo, "configdrive")
+		delete(n.DriverInternalInfo, "agent_progress")
+		clearAgent(n)
+		m.log.Info("manager: deployed", "node", uuid)
+	})
+}
+
+// continueClean runs the clean steps through the agent (clean wait ->
+// cleaning -> available, or back to manageable for manual cleaning).
+func (m *Manager) continueClean(ctx context.Context, uuid string) error {
+	if err := m.fire(ctx, uuid, sm.EventResume, nil); err != nil {
+		return err
+	}
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return err
+	}
+	steps := []map[string]any{{"interface": "deploy", "step": "erase_devices_metadata", "priority": 99, "args": map[string]any{}}}
+	if raw, ok := n.DriverInternalInfo["clean_steps"]; ok {
+		b, _ := json.Marshal(raw)
+		_ = json.Unmarshal(b, &steps)
+	}
+	for _, st := range steps {
+		_ = m.update(ctx, uuid, func(n *store.Node) error { n.CleanStep = st; return nil })
+		m.log.Info("manager: clean step", "node", uuid, "step", st["step"])
+		params := map[string]any{"step": st, "node": map[string]any{"uuid": uuid}, "ports": []any{}, "clean_version": map[string]any{}}
+		if _, err := m.runAgent(ctx, uuid, "clean.execute_clean_step", params); err != nil {
+			return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
+		}
+	}
+	if err := m.powerOff(ctx, n); err != nil {
+		return err
+	}
+	return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
+		n.CleanStep = store.Object{}
+		delete(n.DriverInternalInfo, "clean_steps")
+		delete(n.DriverInternalInfo, "agent_progress")
+		clearAgent(n)
+	})
+}
+
+// ContinueInspection processes an inventory posted by the ramdisk.
+func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.Node, error) {
+	if m.cfg.Inspect == nil {
+		return nil, userErr(ErrInvalidInput, "Inspection is not enabled on this conductor.")
+	}
+	uuid, err := m.cfg.Inspect.Match(ctx, body)
+	if err != nil {
+		return nil, userErr(ErrNotFound, "%v", err)
+	}
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	if s := sm.State(n.ProvisionState); s != sm.InspectWait && s != sm.Inspecting {
+		return nil, userErr(ErrInvalidState, "Node %s is not waiting for inspection (state %q).", uuid, s)
+	}
+	var perr error
+	err = m.st.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.Node(uuid)
+		if err != nil {
+			return err
+		}
+		if err := m.cfg.Inspect.Apply(ctx, tx, n, body); err != nil {
+			perr = err
+			return err
+		}
+		next, tgt, err := sm.Next(sm.State(n.ProvisionState), sm.EventResume)
+		if err == nil {
+			setState(n, next, tgt)
+		}
+		next, tgt, err = sm.Next(sm.State(n.ProvisionState), sm.EventDone)
+		if err != nil {
+			return err
+		}
+		setState(n, next, tgt)
+		now := time.Now().UTC()
+		n.InspectionFinishedAt = &now
+		n.Inventory = json.RawMessage(append([]byte(nil), body...))
+		return tx.PutNode(n)
+	})
+	if perr != nil {
+		msg := fmt.Sprintf("Inspection of node %s failed: %v", uuid, perr)
+		_ = m.fire(ctx, uuid, sm.EventFail, func(n *store.Node) { n.LastError = &msg })
+		return nil, userErr(ErrInvalidInput, "%s", msg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n, _ = m.st.Node(uuid)
+	go func() {
+		if err := m.powerOff(m.ctx(), n); err != nil {
+			m.log.Warn("manager: power off after inspection", "node", uuid, "err", err)
+		}
+	}()
+	return n, nil
+}
+
+// ---- fake driver ----
+
+// fakeDriver is Ironic's fake power and management: instant success; the
+// power state is whatever was last set.
+type fakeDriver struct{ m *Manager }
+
+func (f *fakeDriver) Validate(*driver.Node) error { return nil }
+
+func (f *fakeDriver) PowerState(_ context.Context, n *driver.Node) (string, error) {
+	if cur, err := f.m.st.Node(n.UUID); err == nil && cur.PowerState != nil {
+		return *cur.PowerState, nil
+	}
+	return driver.PowerOff, nil
+}
+
+func (f *fakeDriver) SetPowerState(context.Context, *driver.Node, string, time.Duration) error {
+	return nil
+}
+
+func (f *fakeDriver) SetBootDevice(context.Context, *driver.Node, string, bool) error { return nil }
+
+func (f *fakeDriver) SupportedBootDevices() []string {
+	return []string{driver.BootPXE, driver.BootDisk, driver.BootCDROM, driver.BootBIOS}
+}

@@ -1,0 +1,648 @@
+// Package manager is the conductor's task manager: it turns API requests
+// into work on machines. It takes node locks (the node's reservation, held
+// in the store), fires provision state transitions (conductor/statemachine)
+// before answering, runs the work on a bounded pool of workers through the
+// node's drivers, and runs the periodic tasks (conductor liveness, power
+// state sync, wait-state timeouts). On start it recovers nodes that a
+// previous process left locked or in a transient state.
+package manager
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+	sm "github.com/ferric-metal/ferric/conductor/statemachine"
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// Defaults.
+const (
+	DefaultWorkers         = 100
+	DefaultWaitTimeout     = 1800 * time.Second
+	DefaultPowerSync       = 60 * time.Second
+	DefaultPowerTimeout    = 60 * time.Second
+	DefaultHeartbeatPeriod = 10 * time.Second
+	DefaultTimeoutCheck    = 60 * time.Second
+	HeartbeatTimeout       = 300 // seconds, sent to the agent at lookup
+	lockRetries            = 3
+	lockRetryWait          = 200 * time.Millisecond
+)
+
+// Config configures the manager.
+type Config struct {
+	Store    store.Store
+	Log      *slog.Logger
+	Hostname string
+	// Workers bounds concurrent tasks (503 when all are busy).
+	Workers int
+	// Power and Management implementations by interface name
+	// ("ipmitool", "redfish"); "fake" is built in.
+	Power      map[string]driver.Power
+	Management map[string]driver.Management
+	// Agent talks to the ramdisk agent (nil: the built-in HTTP client).
+	Agent AgentClient
+	// Images resolves instance_info.image_source into what the agent
+	// downloads; nil accepts only HTTP(S) URLs.
+	Images ImageResolver
+	// ConfigDrive builds an ISO from the dict form of configdrive; nil
+	// refuses dict config drives.
+	ConfigDrive func(n *store.Node, dict map[string]any) (string, error)
+	// Inspect processes an inventory posted by the ramdisk.
+	Inspect InspectProcessor
+
+	DeployCallbackTimeout time.Duration
+	CleanWaitTimeout      time.Duration
+	InspectWaitTimeout    time.Duration
+	RescueWaitTimeout     time.Duration
+	PowerSyncInterval     time.Duration
+	PowerTimeout          time.Duration
+	// AutomatedClean is the default for nodes without automated_clean.
+	AutomatedClean bool
+}
+
+// Manager runs tasks on nodes.
+type Manager struct {
+	cfg  Config
+	st   store.Store
+	log  *slog.Logger
+	host string
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	fake *fakeDriver
+
+	mu     sync.Mutex
+	runCtx context.Context
+}
+
+// New returns a manager; call Run to start its periodic work.
+func New(cfg Config) *Manager {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	for _, d := range []*time.Duration{&cfg.DeployCallbackTimeout, &cfg.CleanWaitTimeout, &cfg.InspectWaitTimeout, &cfg.RescueWaitTimeout} {
+		if *d <= 0 {
+			*d = DefaultWaitTimeout
+		}
+	}
+	if cfg.PowerSyncInterval <= 0 {
+		cfg.PowerSyncInterval = DefaultPowerSync
+	}
+	if cfg.PowerTimeout <= 0 {
+		cfg.PowerTimeout = DefaultPowerTimeout
+	}
+	if cfg.Agent == nil {
+		cfg.Agent = NewHTTPAgentClient(nil)
+	}
+	m := &Manager{cfg: cfg, st: cfg.Store, log: cfg.Log, host: cfg.Hostname,
+		sem: make(chan struct{}, cfg.Workers), runCtx: context.Background()}
+	m.fake = &fakeDriver{m: m}
+	return m
+}
+
+// Hostname is this conductor's name (shown as reservation and conductor).
+func (m *Manager) Hostname() string { return m.host }
+
+// Run registers the conductor, recovers stale work and runs the periodic
+// tasks until ctx ends, then waits for running tasks.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	m.runCtx = ctx
+	m.mu.Unlock()
+	if err := m.register(ctx); err != nil {
+		return err
+	}
+	if err := m.Recover(ctx); err != nil {
+		return err
+	}
+	hb := time.NewTicker(DefaultHeartbeatPeriod)
+	ps := time.NewTicker(m.cfg.PowerSyncInterval)
+	to := time.NewTicker(min(DefaultTimeoutCheck, m.cfg.DeployCallbackTimeout/2))
+	defer hb.Stop()
+	defer ps.Stop()
+	defer to.Stop()
+	m.syncPower(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			m.wg.Wait()
+			return nil
+		case <-hb.C:
+			if err := m.register(ctx); err != nil {
+				m.log.Warn("manager: conductor heartbeat failed", "err", err)
+			}
+		case <-ps.C:
+			m.syncPower(ctx)
+		case <-to.C:
+			m.checkTimeouts(ctx)
+		}
+	}
+}
+
+func (m *Manager) ctx() context.Context {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runCtx
+}
+
+func (m *Manager) register(ctx context.Context) error {
+	var names []string
+	for _, h := range driver.HardwareTypes() {
+		names = append(names, h.Name)
+	}
+	return m.st.Update(ctx, func(tx store.Tx) error {
+		c, err := tx.Conductor(m.host)
+		if err != nil {
+			c = &store.Conductor{Hostname: m.host}
+		}
+		c.Drivers = names
+		c.HeartbeatAt = time.Now().UTC()
+		return tx.PutConductor(c)
+	})
+}
+
+// Recover releases locks left by a previous run of this conductor and
+// moves nodes caught in a transient state to the failed state Ironic uses.
+func (m *Manager) Recover(ctx context.Context) error {
+	for _, n := range m.st.Nodes(func(n *store.Node) bool {
+		return n.Reservation != nil || sm.FailOnRestart(sm.State(n.ProvisionState))
+	}) {
+		err := m.update(ctx, n.UUID, func(n *store.Node) error {
+			holder := deref(n.Reservation)
+			n.Reservation = nil
+			st := sm.State(n.ProvisionState)
+			if sm.FailOnRestart(st) {
+				if fail, ok := sm.FailState(st); ok {
+					next, tgt, err := sm.Next(st, sm.EventFail)
+					if err != nil {
+						next, tgt = fail, sm.NoState
+					}
+					setState(n, next, tgt)
+					msg := fmt.Sprintf("Conductor %s was restarted while node %s was in state %q (lock held by %q); the operation was aborted.", m.host, n.UUID, st, holder)
+					n.LastError = &msg
+					if st == sm.Cleaning {
+						f := "clean failure"
+						n.Fault = &f
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("manager: recover node %s: %w", n.UUID, err)
+		}
+		m.log.Warn("manager: recovered node after restart", "node", n.UUID, "state", n.ProvisionState)
+	}
+	return nil
+}
+
+// update is a read-modify-write of one node, retried on revision conflicts.
+func (m *Manager) update(ctx context.Context, uuid string, fn func(*store.Node) error) error {
+	for attempt := 0; ; attempt++ {
+		err := m.st.Update(ctx, func(tx store.Tx) error {
+			n, err := tx.Node(uuid)
+			if err != nil {
+				return err
+			}
+			if err := fn(n); err != nil {
+				return err
+			}
+			return tx.PutNode(n)
+		})
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		return err
+	}
+}
+
+func setState(n *store.Node, st, target sm.State) {
+	n.ProvisionState = string(st)
+	if target == sm.NoState {
+		n.TargetProvisionState = nil
+	} else {
+		t := string(target)
+		n.TargetProvisionState = &t
+	}
+	now := time.Now().UTC()
+	n.ProvisionUpdatedAt = &now
+}
+
+// fire moves a node on ev, keeping a manual target (manual cleaning)
+// across steps, and applies mutate in the same write.
+func (m *Manager) fire(ctx context.Context, uuid string, ev sm.Event, mutate func(*store.Node)) error {
+	return m.update(ctx, uuid, func(n *store.Node) error {
+		next, tgt, err := sm.NextTo(sm.State(n.ProvisionState), ev, sm.State(deref(n.TargetProvisionState)))
+		if err != nil {
+			next, tgt, err = sm.Next(sm.State(n.ProvisionState), ev)
+			if err != nil {
+				return err
+			}
+		}
+		setState(n, next, tgt)
+		if mutate != nil {
+			mutate(n)
+		}
+		return nil
+	})
+}
+
+func (m *Manager) fail(ctx context.Context, uuid string, err error) {
+	msg := err.Error()
+	m.log.Error("manager: task failed", "node", uuid, "err", msg)
+	ferr := m.fire(ctx, uuid, sm.EventFail, func(n *store.Node) {
+		n.LastError = &msg
+		n.Reservation = nil
+		if n.ProvisionState == string(sm.CleanFailed) {
+			f := "clean failure"
+			n.Fault = &f
+		}
+		clearAgent(n)
+	})
+	if ferr != nil {
+		m.log.Error("manager: cannot record failure", "node", uuid, "err", ferr)
+		m.unlock(ctx, uuid)
+	}
+}
+
+func clearAgent(n *store.Node) {
+	for _, k := range []string{"agent_url", "agent_secret_token", "agent_secret_token_pregenerated", "agent_verify_ca", "agent_last_command"} {
+		delete(n.DriverInternalInfo, k)
+	}
+}
+
+// lockErr is Ironic's NodeLocked message.
+func lockErr(n *store.Node) error {
+	return userErr(ErrNodeLocked, "Node %s is locked by host %s, please retry after the current operation is completed.", n.UUID, deref(n.Reservation))
+}
+
+// acquire takes the node's lock and applies fn in the same write; it
+// retries briefly before answering NodeLocked, as Ironic does.
+func (m *Manager) acquire(ctx context.Context, uuid string, fn func(*store.Node) error) error {
+	var err error
+	for i := 0; i < lockRetries; i++ {
+		err = m.update(ctx, uuid, func(n *store.Node) error {
+			if n.Reservation != nil {
+				return lockErr(n)
+			}
+			h := m.host
+			n.Reservation = &h
+			if fn != nil {
+				return fn(n)
+			}
+			return nil
+		})
+		if !errors.Is(err, ErrNodeLocked) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(lockRetryWait):
+		}
+	}
+	return err
+}
+
+func (m *Manager) unlock(ctx context.Context, uuid string) {
+	err := m.update(ctx, uuid, func(n *store.Node) error {
+		if deref(n.Reservation) == m.host {
+			n.Reservation = nil
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.log.Error("manager: release lock", "node", uuid, "err", err)
+	}
+}
+
+// spawn runs fn on a worker; the node must already be locked. The lock is
+// released when fn returns (fn may release it earlier itself).
+func (m *Manager) spawn(uuid string, fn func(ctx context.Context) error) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-m.sem }()
+		ctx := m.ctx()
+		if err := fn(ctx); err != nil {
+			m.fail(ctx, uuid, err)
+			return
+		}
+		m.unlock(ctx, uuid)
+	}()
+}
+
+// slot reserves a worker or answers 503.
+func (m *Manager) slot() error {
+	select {
+	case m.sem <- struct{}{}:
+		return nil
+	default:
+		return userErr(ErrNoWorkers, "Requested action cannot be performed due to lack of free conductor workers.")
+	}
+}
+
+func (m *Manager) release() { <-m.sem }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func strp(s string) *string { return &s }
+
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func shuffle[T any](s []T) {
+	for i := len(s) - 1; i > 0; i-- {
+		j, _ := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		s[i], s[j.Int64()] = s[j.Int64()], s[i]
+	}
+}
+
+func tokenEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// driverNode is the driver's view of a node.
+func driverNode(n *store.Node) *driver.Node {
+	return &driver.Node{UUID: n.UUID, DriverInfo: n.DriverInfo, Properties: n.Properties, InstanceInfo: n.InstanceInfo}
+}
+
+func (m *Manager) power(n *store.Node) (driver.Power, error) {
+	impl := n.Interfaces["power"]
+	if impl == "fake" {
+		return m.fake, nil
+	}
+	if p, ok := m.cfg.Power[impl]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("power interface %q is not available on conductor %s", impl, m.host)
+}
+
+func (m *Manager) management(n *store.Node) (driver.Management, error) {
+	impl := n.Interfaces["management"]
+	if impl == "fake" || impl == "noop" {
+		return m.fake, nil
+	}
+	if p, ok := m.cfg.Management[impl]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("management interface %q is not available on conductor %s", impl, m.host)
+}
+
+// ---- power ----
+
+// SetPowerState takes the lock, records target_power_state and changes the
+// power state on a worker.
+func (m *Manager) SetPowerState(ctx context.Context, uuid, target string, timeout int) error {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	if st := sm.State(n.ProvisionState); st == sm.Cleaning || st == sm.CleanWait {
+		return userErr(ErrInvalidState, "The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", target, uuid, st)
+	}
+	pw, err := m.power(n)
+	if err != nil {
+		return userErr(ErrInvalidInput, "%v", err)
+	}
+	if err := pw.Validate(driverNode(n)); err != nil {
+		return userErr(ErrInvalidInput, "Failed to validate power driver interface for node %s. Error: %v", uuid, err)
+	}
+	if err := m.slot(); err != nil {
+		return err
+	}
+	want := driver.PowerOn
+	if target == driver.TargetPowerOff || target == driver.TargetSoftPowerOff {
+		want = driver.PowerOff
+	}
+	err = m.acquire(ctx, uuid, func(n *store.Node) error {
+		n.TargetPowerState = &want
+		n.LastError = nil
+		return nil
+	})
+	if err != nil {
+		m.release()
+		return err
+	}
+	d := m.cfg.PowerTimeout
+	if timeout > 0 {
+		d = time.Duration(timeout) * time.Second
+	}
+	m.spawn(uuid, func(ctx context.Context) error {
+		n, err := m.st.Node(uuid)
+		if err != nil {
+			return err
+		}
+		perr := pw.SetPowerState(ctx, driverNode(n), target, d)
+		return m.update(ctx, uuid, func(n *store.Node) error {
+			n.TargetPowerState = nil
+			if perr != nil {
+				msg := fmt.Sprintf("Failed to change power state to '%s' by '%s'. Error: %v", want, target, perr)
+				n.LastError = &msg
+				m.log.Error("manager: power change failed", "node", uuid, "target", target, "err", perr)
+				return nil
+			}
+			n.PowerState = &want
+			return nil
+		})
+	})
+	return nil
+}
+
+// SetBootDevice sets the next boot device (synchronously, under the lock).
+func (m *Manager) SetBootDevice(ctx context.Context, uuid, device string, persistent bool) error {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	mg, err := m.management(n)
+	if err != nil {
+		return userErr(ErrInvalidInput, "%v", err)
+	}
+	if !slices.Contains(mg.SupportedBootDevices(), device) {
+		return userErr(ErrInvalidInput, "Invalid boot device %s specified, supported are %s.", device, strings.Join(mg.SupportedBootDevices(), ", "))
+	}
+	if err := m.acquire(ctx, uuid, nil); err != nil {
+		return err
+	}
+	defer m.unlock(ctx, uuid)
+	if err := mg.SetBootDevice(ctx, driverNode(n), device, persistent); err != nil {
+		return userErr(ErrInvalidInput, "Failed to set boot device for node %s: %v", uuid, err)
+	}
+	return m.update(ctx, uuid, func(n *store.Node) error {
+		if n.DriverInternalInfo == nil {
+			n.DriverInternalInfo = store.Object{}
+		}
+		n.DriverInternalInfo["boot_device"] = device
+		n.DriverInternalInfo["boot_device_persistent"] = persistent
+		return nil
+	})
+}
+
+// BootDevice reports the last boot device set through this conductor.
+func (m *Manager) BootDevice(ctx context.Context, uuid string) (string, *bool, error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return "", nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	dev, _ := n.DriverInternalInfo["boot_device"].(string)
+	if p, ok := n.DriverInternalInfo["boot_device_persistent"].(bool); ok {
+		return dev, &p, nil
+	}
+	return dev, nil, nil
+}
+
+// SupportedBootDevices lists what the node's management interface accepts.
+func (m *Manager) SupportedBootDevices(ctx context.Context, uuid string) ([]string, error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	mg, err := m.management(n)
+	if err != nil {
+		return nil, userErr(ErrInvalidInput, "%v", err)
+	}
+	return mg.SupportedBootDevices(), nil
+}
+
+// ValidateResult is one interface's validation result (Result nil means
+// the interface is not supported).
+type ValidateResult struct {
+	Result *bool
+	Reason string
+}
+
+// Validate checks each of the node's interfaces.
+func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]ValidateResult, error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	t, f := true, false
+	ok := ValidateResult{Result: &t}
+	bad := func(reason string) ValidateResult { return ValidateResult{Result: &f, Reason: reason} }
+	unsupported := func(kind string) ValidateResult {
+		return ValidateResult{Reason: fmt.Sprintf("%s interface is not supported by this driver", kind)}
+	}
+	out := map[string]ValidateResult{}
+	for _, kind := range driver.InterfaceKinds {
+		impl := n.Interfaces[kind]
+		switch {
+		case strings.HasPrefix(impl, "no-"):
+			out[kind] = unsupported(kind)
+		default:
+			out[kind] = ok
+		}
+	}
+	if pw, err := m.power(n); err != nil {
+		out["power"] = bad(err.Error())
+	} else if err := pw.Validate(driverNode(n)); err != nil {
+		out["power"] = bad(err.Error())
+	}
+	if mg, err := m.management(n); err != nil {
+		out["management"] = bad(err.Error())
+	} else if err := mg.Validate(driverNode(n)); err != nil {
+		out["management"] = bad(err.Error())
+	}
+	if b := n.Interfaces["boot"]; b == "pxe" || b == "ipxe" {
+		var missing []string
+		for _, k := range []string{"deploy_kernel", "deploy_ramdisk"} {
+			if v, _ := n.DriverInfo[k].(string); v == "" {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			out["boot"] = bad("Some parameters were missing in node's driver_info. Missing are: " + strings.Join(missing, ", "))
+		}
+	}
+	if n.Interfaces["deploy"] == "direct" {
+		if src, _ := n.InstanceInfo["image_source"].(string); src == "" {
+			out["deploy"] = bad("Some parameters were missing in node's instance_info. Missing are: ['image_source']")
+		} else if m.cfg.Images != nil {
+			if _, err := m.cfg.Images.Resolve(ctx, n); err != nil {
+				out["deploy"] = bad(err.Error())
+			}
+		}
+	}
+	return out, nil
+}
+
+// ---- periodic ----
+
+func (m *Manager) syncPower(ctx context.Context) {
+	for _, n := range m.st.Nodes(func(n *store.Node) bool {
+		return n.Reservation == nil && !n.Maintenance && n.Interfaces["power"] != "fake"
+	}) {
+		pw, err := m.power(n)
+		if err != nil || pw.Validate(driverNode(n)) != nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		st, err := pw.PowerState(cctx, driverNode(n))
+		cancel()
+		if err != nil {
+			m.log.Warn("manager: power sync failed", "node", n.UUID, "err", err)
+			continue
+		}
+		if deref(n.PowerState) == st {
+			continue
+		}
+		if n.PowerState != nil {
+			m.log.Warn("manager: power state drift", "node", n.UUID, "recorded", deref(n.PowerState), "actual", st)
+		}
+		_ = m.update(ctx, n.UUID, func(n *store.Node) error {
+			if n.Reservation == nil {
+				n.PowerState = &st
+			}
+			return nil
+		})
+	}
+}
+
+func (m *Manager) checkTimeouts(ctx context.Context) {
+	now := time.Now()
+	limits := map[sm.State]time.Duration{sm.DeployWait: m.cfg.DeployCallbackTimeout, sm.CleanWait: m.cfg.CleanWaitTimeout,
+		sm.InspectWait: m.cfg.InspectWaitTimeout, sm.RescueWait: m.cfg.RescueWaitTimeout}
+	for _, n := range m.st.Nodes(func(n *store.Node) bool {
+		lim, ok := limits[sm.State(n.ProvisionState)]
+		return ok && n.Reservation == nil && n.ProvisionUpdatedAt != nil && now.Sub(*n.ProvisionUpdatedAt) > lim
+	}) {
+		state := n.ProvisionState
+		msg := fmt.Sprintf("Timeout reached while waiting for the ramdisk of node %s in state %q (no progress for %s).", n.UUID, state, limits[sm.State(state)])
+		err := m.fire(ctx, n.UUID, sm.EventFail, func(n *store.Node) {
+			n.LastError = &msg
+			if state == string(sm.CleanWait) {
+				f := "clean failure"
+				n.Fault = &f
+			}
+			clearAgent(n)
+		})
+		if err != nil {
+			m.log.Error("manager: timeout transition", "node", n.UUID, "err", err)
+			continue
+		}
+		m.log.Warn("manager: wait state timed out", "node", n.UUID, "state", state)
+		if pw, err := m.power(n); err == nil {
+			_ = pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOff, m.cfg.PowerTimeout)
+		}
+	}
+}

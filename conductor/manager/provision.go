@@ -1,0 +1,522 @@
+package manager
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+	sm "github.com/ferric-metal/ferric/conductor/statemachine"
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// ProvisionRequest is the body of PUT /v1/nodes/{node}/states/provision.
+type ProvisionRequest struct {
+	Target         string           `json:"target"`
+	ConfigDrive    json.RawMessage  `json:"configdrive,omitempty"`
+	CleanSteps     []map[string]any `json:"clean_steps,omitempty"`
+	DeploySteps    []map[string]any `json:"deploy_steps,omitempty"`
+	ServiceSteps   []map[string]any `json:"service_steps,omitempty"`
+	RescuePassword *string          `json:"rescue_password,omitempty"`
+	DisableRamdisk *bool            `json:"disable_ramdisk,omitempty"`
+	// Version is the request's API microversion (minor).
+	Version int `json:"-"`
+}
+
+// Provision validates a provision request, takes the node's lock, fires the
+// transition (stored before this returns) and starts the work.
+func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionRequest) error {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	state := sm.State(n.ProvisionState)
+	if (req.Target == sm.TargetActive || req.Target == sm.TargetDeploy || req.Target == sm.TargetRebuild) && n.Maintenance {
+		return userErr(ErrInvalidState, "The requested action \"%s\" can not be performed on node \"%s\" because it's in maintenance mode.", req.Target, uuid)
+	}
+	ev, err := sm.Check(req.Target, state, req.Version)
+	switch {
+	case errors.Is(err, sm.ErrVersionTooLow):
+		return userErr(ErrNotAcceptable, "The requested action \"%s\" is not supported by API version 1.%d.", req.Target, req.Version)
+	case err != nil:
+		kind := ErrInvalidState
+		if n.Reservation != nil {
+			kind = ErrNodeLocked
+		}
+		return userErr(kind, "The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", req.Target, uuid, state)
+	}
+	if n.Protected && (ev == sm.EventDelete || ev == sm.EventRebuild) {
+		return userErr(ErrForbidden, "Node %s is protected and cannot be undeployed, rebuilt or deleted", uuid)
+	}
+	if n.Retired && ev == sm.EventProvide {
+		return userErr(ErrInvalidState, "Node %s is retired and cannot be provided.", uuid)
+	}
+	configdrive, cerr := m.configDrive(n, req)
+	if cerr != nil {
+		return cerr
+	}
+	if ev == sm.EventClean && len(req.CleanSteps) == 0 {
+		return userErr(ErrInvalidInput, "\"clean_steps\" is required when setting target provision state to clean")
+	}
+	if len(req.CleanSteps) > 0 && ev != sm.EventClean {
+		return userErr(ErrInvalidInput, "\"clean_steps\" is only valid when setting target provision state to clean")
+	}
+	if len(req.DeploySteps) > 0 && ev != sm.EventDeploy && ev != sm.EventRebuild {
+		return userErr(ErrInvalidInput, "\"deploy_steps\" is only valid when setting target provision state to active or rebuild")
+	}
+	if ev == sm.EventRescue && (req.RescuePassword == nil || strings.TrimSpace(*req.RescuePassword) == "") {
+		return userErr(ErrInvalidInput, "A non-empty \"rescue_password\" is required when setting target provision state to rescue")
+	}
+	if ev == sm.EventDeploy || ev == sm.EventRebuild {
+		if err := m.validateDeploy(ctx, n); err != nil {
+			return err
+		}
+	}
+	if err := m.slot(); err != nil {
+		return err
+	}
+	err = m.acquire(ctx, uuid, func(n *store.Node) error {
+		cur := sm.State(n.ProvisionState)
+		target := sm.NoState
+		if ev == sm.EventClean {
+			target = cur // manual cleaning returns to where it started
+		}
+		next, tgt, err := sm.NextTo(cur, ev, target)
+		if err != nil {
+			return userErr(ErrInvalidState, "The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", req.Target, n.UUID, cur)
+		}
+		setState(n, next, tgt)
+		n.LastError = nil
+		if n.DriverInternalInfo == nil {
+			n.DriverInternalInfo = store.Object{}
+		}
+		if configdrive != "" {
+			if n.InstanceInfo == nil {
+				n.InstanceInfo = store.Object{}
+			}
+			n.InstanceInfo["configdrive"] = configdrive
+		}
+		if len(req.CleanSteps) > 0 {
+			n.DriverInternalInfo["clean_steps"] = req.CleanSteps
+		} else {
+			delete(n.DriverInternalInfo, "clean_steps")
+		}
+		if ev == sm.EventInspect {
+			now := time.Now().UTC()
+			n.InspectionStartedAt = &now
+			n.InspectionFinishedAt = nil
+		}
+		return nil
+	})
+	if err != nil {
+		m.release()
+		return err
+	}
+	m.log.Info("manager: provision", "node", uuid, "target", req.Target, "state", state)
+	m.spawn(uuid, func(ctx context.Context) error { return m.run(ctx, uuid, ev) })
+	return nil
+}
+
+func (m *Manager) configDrive(n *store.Node, req ProvisionRequest) (string, error) {
+	raw := strings.TrimSpace(string(req.ConfigDrive))
+	if raw == "" || raw == "null" {
+		return "", nil
+	}
+	if req.Target != sm.TargetActive && req.Target != sm.TargetDeploy && req.Target != sm.TargetRebuild {
+		return "", userErr(ErrInvalidInput, "Adding a config drive is only supported when setting provision state to active or rebuild")
+	}
+	if req.Target == sm.TargetRebuild && req.Version < 35 {
+		return "", userErr(ErrNotAcceptable, "Adding a config drive on rebuild is not supported by API version 1.%d.", req.Version)
+	}
+	if strings.HasPrefix(raw, "{") {
+		if req.Version < 56 {
+			return "", userErr(ErrNotAcceptable, "Config drive as a dictionary is not supported by API version 1.%d.", req.Version)
+		}
+		var dict map[string]any
+		if err := json.Unmarshal(req.ConfigDrive, &dict); err != nil {
+			return "", userErr(ErrInvalidInput, "Invalid config drive: %v", err)
+		}
+		for k := range dict {
+			switch k {
+			case "meta_data", "network_data", "user_data", "vendor_data":
+			default:
+				return "", userErr(ErrInvalidInput, "Invalid config drive: unknown key %q (expected meta_data, network_data, user_data, vendor_data)", k)
+			}
+		}
+		if m.cfg.ConfigDrive == nil {
+			return "", userErr(ErrInvalidInput, "Config drive dictionaries cannot be built by this conductor")
+		}
+		iso, err := m.cfg.ConfigDrive(n, dict)
+		if err != nil {
+			return "", userErr(ErrInvalidInput, "Invalid config drive: %v", err)
+		}
+		return iso, nil
+	}
+	var s string
+	if err := json.Unmarshal(req.ConfigDrive, &s); err != nil {
+		return "", userErr(ErrInvalidInput, "Invalid config drive: must be a string or an object")
+	}
+	if strings.Contains(s, "://") {
+		return s, nil
+	}
+	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+		return "", userErr(ErrInvalidInput, "Invalid config drive: it must be a URL or gzipped and base64-encoded ISO")
+	}
+	return s, nil
+}
+
+func (m *Manager) validateDeploy(ctx context.Context, n *store.Node) error {
+	res, err := m.Validate(ctx, n.UUID)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, k := range []string{"power", "management", "boot", "deploy"} {
+		if r := res[k]; r.Result != nil && !*r.Result {
+			bad = append(bad, k+": "+r.Reason)
+		}
+	}
+	if len(bad) > 0 {
+		return userErr(ErrInvalidInput, "Failed to validate deploy or power info for node %s. Errors: %s", n.UUID, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// usesAgent reports whether a node's deploy interface drives the ramdisk.
+func usesAgent(n *store.Node) bool { return n.Interfaces["deploy"] == "direct" }
+
+func (m *Manager) wantsCleaning(n *store.Node) bool {
+	if n.AutomatedClean != nil {
+		return *n.AutomatedClean
+	}
+	return m.cfg.AutomatedClean
+}
+
+// run is the body of a provision task started by a user verb.
+func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return err
+	}
+	switch ev {
+	case sm.EventManage:
+		if sm.State(n.ProvisionState) != sm.Verifying {
+			return m.fire(ctx, uuid, sm.EventDone, nil)
+		}
+		return m.verify(ctx, n)
+	case sm.EventProvide:
+		return m.startCleaning(ctx, n, false)
+	case sm.EventClean:
+		return m.startCleaning(ctx, n, true)
+	case sm.EventDeploy, sm.EventRebuild:
+		return m.deploy(ctx, n)
+	case sm.EventDelete:
+		return m.tearDown(ctx, n)
+	case sm.EventInspect:
+		return m.inspect(ctx, n)
+	case sm.EventAbort:
+		return m.abort(ctx, n)
+	case sm.EventAdopt:
+		return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) { on := driver.PowerOn; n.PowerState = &on })
+	case sm.EventRescue, sm.EventUnrescue, sm.EventUnhold, sm.EventService:
+		if n.Interfaces["rescue"] == "no-rescue" && (ev == sm.EventRescue || ev == sm.EventUnrescue) {
+			return fmt.Errorf("rescue is not supported by node %s's rescue interface %q", uuid, n.Interfaces["rescue"])
+		}
+		return m.fire(ctx, uuid, sm.EventDone, nil)
+	}
+	return fmt.Errorf("manager: no task for event %q", ev)
+}
+
+// verify reads the power state through the BMC (enroll -> manageable).
+func (m *Manager) verify(ctx context.Context, n *store.Node) error {
+	pw, err := m.power(n)
+	if err == nil {
+		err = pw.Validate(driverNode(n))
+	}
+	var st string
+	if err == nil {
+		st, err = pw.PowerState(ctx, driverNode(n))
+	}
+	if err != nil {
+		msg := fmt.Sprintf("Failed to get power state for node %s. Error: %v", n.UUID, err)
+		return m.fire(ctx, n.UUID, sm.EventFail, func(n *store.Node) { n.LastError = &msg })
+	}
+	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) { n.PowerState = &st })
+}
+
+// bootRamdisk sets PXE boot and power-cycles the node into the ramdisk.
+func (m *Manager) bootRamdisk(ctx context.Context, n *store.Node) error {
+	mg, err := m.management(n)
+	if err != nil {
+		return err
+	}
+	pw, err := m.power(n)
+	if err != nil {
+		return err
+	}
+	dn := driverNode(n)
+	if err := mg.SetBootDevice(ctx, dn, driver.BootPXE, false); err != nil {
+		return fmt.Errorf("setting boot device to pxe for node %s: %w", n.UUID, err)
+	}
+	target := driver.TargetPowerOn
+	if deref(n.PowerState) == driver.PowerOn {
+		target = driver.TargetReboot
+	}
+	if err := pw.SetPowerState(ctx, dn, target, m.cfg.PowerTimeout); err != nil {
+		return fmt.Errorf("powering on node %s into the deploy ramdisk: %w", n.UUID, err)
+	}
+	return m.update(ctx, n.UUID, func(n *store.Node) error {
+		on := driver.PowerOn
+		n.PowerState = &on
+		return nil
+	})
+}
+
+func (m *Manager) powerOff(ctx context.Context, n *store.Node) error {
+	pw, err := m.power(n)
+	if err != nil {
+		return err
+	}
+	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOff, m.cfg.PowerTimeout); err != nil {
+		return fmt.Errorf("powering off node %s: %w", n.UUID, err)
+	}
+	return m.update(ctx, n.UUID, func(n *store.Node) error {
+		off := driver.PowerOff
+		n.PowerState = &off
+		return nil
+	})
+}
+
+// startCleaning runs automated (provide, tear-down) or manual cleaning.
+func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool) error {
+	if (!manual && !m.wantsCleaning(n)) || !usesAgent(n) {
+		return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) { n.CleanStep = store.Object{} })
+	}
+	if err := m.bootRamdisk(ctx, n); err != nil {
+		return err
+	}
+	return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {
+		n.Reservation = nil
+		n.CleanStep = store.Object{}
+	})
+}
+
+// deploy starts a deployment (available/deploy failed/active -> deploying).
+func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
+	if !usesAgent(n) {
+		pw, err := m.power(n)
+		if err != nil {
+			return err
+		}
+		if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOn, m.cfg.PowerTimeout); err != nil {
+			return err
+		}
+		return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
+			on := driver.PowerOn
+			n.PowerState = &on
+			n.DeployStep = store.Object{}
+		})
+	}
+	if err := m.bootRamdisk(ctx, n); err != nil {
+		return err
+	}
+	return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {
+		n.Reservation = nil
+		n.DeployStep = store.Object{"interface": "deploy", "step": "deploy", "priority": 100, "args": map[string]any{}}
+	})
+}
+
+// tearDown undeploys (active -> deleting -> cleaning -> available).
+func (m *Manager) tearDown(ctx context.Context, n *store.Node) error {
+	if err := m.powerOff(ctx, n); err != nil {
+		return err
+	}
+	err := m.st.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.Node(n.UUID)
+		if err != nil {
+			return err
+		}
+		next, tgt, err := sm.Next(sm.State(n.ProvisionState), sm.EventDone)
+		if err != nil {
+			return err
+		}
+		setState(n, next, tgt)
+		if n.AllocationUUID != nil {
+			if err := tx.DeleteAllocation(*n.AllocationUUID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		n.AllocationUUID, n.InstanceUUID = nil, nil
+		n.InstanceInfo = store.Object{}
+		n.DeployStep = store.Object{}
+		clearAgent(n)
+		return tx.PutNode(n)
+	})
+	if err != nil {
+		return err
+	}
+	n, err = m.st.Node(n.UUID)
+	if err != nil {
+		return err
+	}
+	return m.startCleaning(ctx, n, false)
+}
+
+// abort stops a wait state.
+func (m *Manager) abort(ctx context.Context, n *store.Node) error {
+	_ = m.powerOff(ctx, n)
+	return nil // the abort transition itself was fired before the task
+}
+
+// inspect runs in-band (agent) or out-of-band inspection.
+func (m *Manager) inspect(ctx context.Context, n *store.Node) error {
+	switch n.Interfaces["inspect"] {
+	case "agent":
+		if err := m.bootRamdisk(ctx, n); err != nil {
+			return err
+		}
+		return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) { n.Reservation = nil })
+	case "no-inspect":
+		return fmt.Errorf("inspection is not supported by node %s's inspect interface", n.UUID)
+	}
+	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
+		now := time.Now().UTC()
+		n.InspectionFinishedAt = &now
+	})
+}
+
+// ---- allocations ----
+
+// StartAllocation processes an allocation in the background.
+func (m *Manager) StartAllocation(uuid string) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.allocate(m.ctx(), uuid); err != nil {
+			m.log.Error("manager: allocation", "allocation", uuid, "err", err)
+		}
+	}()
+}
+
+func (m *Manager) allocate(ctx context.Context, uuid string) error {
+	a, err := m.st.Allocation(uuid)
+	if err != nil {
+		return err
+	}
+	if a.NodeUUID != nil { // backfill
+		return m.st.Update(ctx, func(tx store.Tx) error {
+			a, err := tx.Allocation(uuid)
+			if err != nil {
+				return err
+			}
+			n, err := tx.Node(*a.NodeUUID)
+			if err == nil && n.ProvisionState == string(sm.Active) && (a.ResourceClass == nil || deref(a.ResourceClass) == deref(n.ResourceClass)) && n.AllocationUUID == nil {
+				n.AllocationUUID = &a.UUID
+				if n.InstanceUUID == nil {
+					n.InstanceUUID = &a.UUID
+				}
+				a.State = "active"
+				if err := tx.PutNode(n); err != nil {
+					return err
+				}
+			} else {
+				a.State = "error"
+				a.NodeUUID = nil
+				a.LastError = strp(fmt.Sprintf("Node %s cannot be backfilled into allocation %s: it must be active, match the resource class and have no allocation.", deref(a.NodeUUID), uuid))
+			}
+			return tx.PutAllocation(a)
+		})
+	}
+	match := func(n *store.Node) bool {
+		if n.ProvisionState != string(sm.Available) || n.Maintenance || n.InstanceUUID != nil || n.AllocationUUID != nil || n.Reservation != nil {
+			return false
+		}
+		if n.PowerState == nil || *n.PowerState == driver.PowerErr {
+			return false
+		}
+		if a.ResourceClass != nil && deref(n.ResourceClass) != *a.ResourceClass {
+			return false
+		}
+		for _, t := range a.Traits {
+			found := false
+			for _, nt := range n.Traits {
+				if nt == t {
+					found = true
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		if len(a.CandidateNodes) > 0 {
+			found := false
+			for _, c := range a.CandidateNodes {
+				if c == n.UUID {
+					found = true
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		if a.Owner != nil && deref(n.Owner) != *a.Owner && deref(n.Lessee) != *a.Owner {
+			return false
+		}
+		return true
+	}
+	cands := m.st.Nodes(match)
+	shuffle(cands)
+	if a.Name != nil {
+		for i, n := range cands {
+			if deref(n.Name) == *a.Name {
+				cands[0], cands[i] = cands[i], cands[0]
+			}
+		}
+	}
+	for _, c := range cands {
+		err := m.st.Update(ctx, func(tx store.Tx) error {
+			n, err := tx.Node(c.UUID)
+			if err != nil {
+				return err
+			}
+			if !match(n) {
+				return store.ErrConflict
+			}
+			a, err := tx.Allocation(uuid)
+			if err != nil {
+				return err
+			}
+			n.InstanceUUID, n.AllocationUUID = &a.UUID, &a.UUID
+			a.NodeUUID, a.State, a.LastError = &n.UUID, "active", nil
+			if err := tx.PutNode(n); err != nil {
+				return err
+			}
+			return tx.PutAllocation(a)
+		})
+		if err == nil {
+			m.log.Info("manager: allocated", "allocation", uuid, "node", c.UUID)
+			return nil
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // allocation deleted meanwhile
+		}
+	}
+	return m.st.Update(ctx, func(tx store.Tx) error {
+		a, err := tx.Allocation(uuid)
+		if err != nil {
+			return nil
+		}
+		a.State = "error"
+		msg := fmt.Sprintf("Failed to process allocation %s: no available nodes match the resource class %s", uuid, deref(a.ResourceClass))
+		if len(a.Traits) > 0 {
+			msg += " and traits " + strings.Join(a.Traits, ", ")
+		}
+		msg += "."
+		a.LastError = &msg
+		return tx.PutAllocation(a)
+	})
+}
