@@ -1,0 +1,357 @@
+// Command ferric-lab sets up and tears down ferric's QEMU bare-metal lab
+// (as root):
+//
+//	ferric-lab up   [-dir D] [-netns NS] [-machines N] [-power-on] ...
+//	ferric-lab down [-dir D] [-netns NS]
+//	ferric-lab status [-dir D]
+//
+// up creates network namespace NS with bridge br0 (10.99.0.1/24) and taps
+// tap0..tapN-1, then starts ferric-vbmc inside it: one QEMU machine vmI per
+// tapI, each behind its own ipmi_sim BMC (127.0.0.1:6230+I in the namespace,
+// admin/password, lanplus cipher suite 3) and the Redfish emulator
+// (http://127.0.0.1:8000/redfish/v1/Systems/vmI). PIDs are saved under D;
+// down stops everything by those PIDs and deletes the namespace. Run the
+// conductor and tools inside the namespace: ip netns exec NS ...
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/lab"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ferric-lab:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("FERRIC_LAB_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: ferric-lab up|down|status [flags]   (-h for flags)")
+		return errors.New("no command")
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", env("dir", "/tmp/ferric-lab"), "lab state directory (env FERRIC_LAB_DIR)")
+	ns := fs.String("netns", env("netns", "ferriclab"), "network namespace (env FERRIC_LAB_NETNS)")
+	n := fs.Int("machines", envInt("machines", 2), "number of machines (env FERRIC_LAB_MACHINES)")
+	addr := fs.String("addr", env("addr", "10.99.0.1/24"), "bridge address (env FERRIC_LAB_ADDR)")
+	mem := fs.Int("mem", envInt("mem", lab.DefaultMemMiB), "guest RAM in MiB (env FERRIC_LAB_MEM)")
+	disk := fs.Int("disk-size", envInt("disk-size", 1024), "machine disk size in MiB, sparse (env FERRIC_LAB_DISK_SIZE)")
+	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "first IPMI port (env FERRIC_LAB_IPMI_PORT)")
+	redfish := fs.String("redfish-listen", env("redfish-listen", "127.0.0.1:8000"), "Redfish emulator address in the namespace (env FERRIC_LAB_REDFISH_LISTEN)")
+	powerOn := fs.Bool("power-on", env("power-on", "") == "true", "power the machines on (PXE first) once their BMCs run (env FERRIC_LAB_POWER_ON)")
+	vbmc := fs.String("vbmc", env("vbmc", ""), "ferric-vbmc binary (default: next to ferric-lab, else $PATH) (env FERRIC_LAB_VBMC)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	switch cmd {
+	case "up":
+		return up(ctx, stdout, upConfig{dir: *dir, ns: *ns, n: *n, addr: *addr, mem: *mem, disk: *disk,
+			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc})
+	case "down":
+		return down(ctx, stdout, *dir, *ns)
+	case "status":
+		return status(stdout, *dir)
+	}
+	return fmt.Errorf("unknown command %q: want up, down or status", cmd)
+}
+
+type upConfig struct {
+	dir, ns, addr, redfish, vbmc string
+	n, mem, disk, ipmiPort       int
+	powerOn                      bool
+}
+
+func findVBMC(flagVal string) (string, error) {
+	if flagVal != "" {
+		return filepath.Abs(flagVal)
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "ferric-vbmc")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("ferric-vbmc")
+	if err != nil {
+		return "", fmt.Errorf("ferric-vbmc not found: build it (go build -o bin/ ./test/cmd/...) or pass -vbmc")
+	}
+	return filepath.Abs(p)
+}
+
+func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
+	if os.Geteuid() != 0 {
+		return errors.New("up needs root (network namespace, taps)")
+	}
+	for _, tool := range []string{"ip", "qemu-system-x86_64", "ipmi_sim"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is missing: apt-get install iproute2 qemu-system-x86 openipmi", tool)
+		}
+	}
+	vbmc, err := findVBMC(c.vbmc)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(c.dir)
+	if err != nil {
+		return err
+	}
+	if pid, ok := readPid(filepath.Join(dir, "vbmc.pid")); ok && alive(pid) {
+		return fmt.Errorf("a lab runs already from %s (pid %d): ferric-lab down first", dir, pid)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "vm"), 0o755); err != nil {
+		return err
+	}
+	if err := lab.NetUp(ctx, lab.NetConfig{Namespace: c.ns, Addr: c.addr, Taps: c.n}); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = down(context.Background(), io.Discard, dir, c.ns)
+		}
+	}()
+	logPath := filepath.Join(dir, "vbmc.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	readyPath := filepath.Join(dir, "bmcs.txt")
+	ready, err := os.Create(readyPath)
+	if err != nil {
+		return err
+	}
+	defer ready.Close()
+	cmd := exec.Command("ip", "netns", "exec", c.ns, vbmc, "serve",
+		"-dir", filepath.Join(dir, "vm"), "-machines", strconv.Itoa(c.n), "-net", "tap",
+		"-mem", strconv.Itoa(c.mem), "-disk-size", strconv.Itoa(c.disk),
+		"-ipmi-port", strconv.Itoa(c.ipmiPort), "-redfish-listen", c.redfish)
+	cmd.Stdout, cmd.Stderr = ready, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives ferric-lab
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start ferric-vbmc: %w", err)
+	}
+	pid := cmd.Process.Pid
+	if err := os.WriteFile(filepath.Join(dir, "vbmc.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "netns"), []byte(c.ns+"\n"), 0o644); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	want := c.n
+	if c.redfish != "" {
+		want++
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		lines := readLines(readyPath)
+		if len(lines) >= want {
+			break
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("ferric-vbmc exited (%v); see %s", err, logPath)
+		case <-deadline:
+			return fmt.Errorf("ferric-vbmc not ready after 30s; see %s", logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if c.powerOn {
+		for i := range c.n {
+			q, err := lab.LoadQEMU(filepath.Join(dir, "vm"), fmt.Sprintf("vm%d", i))
+			if err != nil {
+				return err
+			}
+			if err := q.SetBootDevice(ctx, lab.BootPXE); err != nil {
+				return err
+			}
+			// QEMU must start inside the namespace to reach its tap.
+			on := exec.CommandContext(ctx, "ip", "netns", "exec", c.ns, vbmc, "chassis", filepath.Join(dir, "vm"), q.Config().Name, "set", "power", "1")
+			if out, err := on.CombinedOutput(); err != nil {
+				return fmt.Errorf("power on %s: %w: %s", q.Config().Name, err, out)
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "lab up: namespace %s, bridge br0 %s, %d machines, ferric-vbmc pid %d\n", c.ns, c.addr, c.n, pid)
+	for i, l := range readLines(readyPath) {
+		if i < c.n {
+			q, _ := lab.LoadQEMU(filepath.Join(dir, "vm"), fmt.Sprintf("vm%d", i))
+			if q != nil {
+				fmt.Fprintf(stdout, "  %s  mac %s  tap%d  disk %s\n", l, q.Config().MAC, i, q.Config().Disk)
+				continue
+			}
+		}
+		fmt.Fprintf(stdout, "  %s\n", l)
+	}
+	fmt.Fprintf(stdout, "BMC user admin, password password; run tools inside: ip netns exec %s ...\n", c.ns)
+	fmt.Fprintf(stdout, "e.g. ip netns exec %s ipmitool -I lanplus -C 3 -H 127.0.0.1 -p %d -U admin -P password chassis power status\n", c.ns, c.ipmiPort)
+	fmt.Fprintf(stdout, "stop with: ferric-lab down -dir %s -netns %s\n", dir, c.ns)
+	return nil
+}
+
+func readLines(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func readPid(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, err == nil && pid > 0
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// Field 3 is the state; a zombie has exited.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+func down(ctx context.Context, stdout io.Writer, dir, ns string) error {
+	if b, err := os.ReadFile(filepath.Join(dir, "netns")); err == nil && strings.TrimSpace(string(b)) != "" {
+		ns = strings.TrimSpace(string(b))
+	}
+	pidPath := filepath.Join(dir, "vbmc.pid")
+	if pid, ok := readPid(pidPath); ok && alive(pid) {
+		// ferric-vbmc powers the machines off and stops its ipmi_sims on SIGTERM.
+		fmt.Fprintf(stdout, "stopping ferric-vbmc (pid %d)\n", pid)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 100 && alive(pid); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	_ = os.Remove(pidPath)
+	// Any machine still running (e.g. ferric-vbmc was killed): by its saved pid.
+	vmDir := filepath.Join(dir, "vm")
+	matches, _ := filepath.Glob(filepath.Join(vmDir, "*.json"))
+	for _, m := range matches {
+		q, err := lab.LoadQEMU(vmDir, strings.TrimSuffix(filepath.Base(m), ".json"))
+		if err != nil {
+			continue
+		}
+		if pid, ok := q.Pid(); ok {
+			fmt.Fprintf(stdout, "stopping %s (pid %d)\n", q.Config().Name, pid)
+			_ = q.PowerOff(ctx)
+		}
+	}
+	// ipmi_sim processes whose parent was killed: by their config path.
+	sims, _ := filepath.Glob(filepath.Join(vmDir, "*.lan.conf"))
+	for _, conf := range sims {
+		for _, pid := range pidsWithArg(conf) {
+			fmt.Fprintf(stdout, "stopping ipmi_sim (pid %d)\n", pid)
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
+	if err := lab.NetDown(ctx, ns); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(dir, "netns"))
+	fmt.Fprintf(stdout, "lab down: namespace %s removed\n", ns)
+	return nil
+}
+
+// pidsWithArg lists processes with arg in their command line.
+func pidsWithArg(arg string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range strings.Split(string(b), "\x00") {
+			if a == arg {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+func status(stdout io.Writer, dir string) error {
+	pid, ok := readPid(filepath.Join(dir, "vbmc.pid"))
+	if !ok || !alive(pid) {
+		fmt.Fprintln(stdout, "lab: down")
+		return nil
+	}
+	fmt.Fprintf(stdout, "lab: up, ferric-vbmc pid %d\n", pid)
+	for _, l := range readLines(filepath.Join(dir, "bmcs.txt")) {
+		fmt.Fprintf(stdout, "  %s\n", l)
+	}
+	vmDir := filepath.Join(dir, "vm")
+	matches, _ := filepath.Glob(filepath.Join(vmDir, "*.json"))
+	for _, m := range matches {
+		q, err := lab.LoadQEMU(vmDir, strings.TrimSuffix(filepath.Base(m), ".json"))
+		if err != nil {
+			continue
+		}
+		st := "off"
+		if p, ok := q.Pid(); ok {
+			st = fmt.Sprintf("on (pid %d)", p)
+		}
+		fmt.Fprintf(stdout, "  %s %s boot=%s\n", q.Config().Name, st, q.BootDevice())
+	}
+	return nil
+}
