@@ -18,7 +18,7 @@ deps:
 	bash .ci/deps.sh
 
 # run starts the conductor on embedded defaults: API on 127.0.0.1:6385, state under ./var/.
-run: build
+run: deps build
 	@mkdir -p var
 	./$(BIN)/ferric-conductor --api-listen 127.0.0.1:6385 --state-dir ./var
 
