@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ferric-metal/ferric/ipa/protocol"
+)
+
+// selfSignedTLS makes the auto-TLS certificate: ECDSA P-384, SAN = the
+// advertised host, valid 90 days, backdated one hour for clock skew.
+func selfSignedTLS(host string) (*tls.Config, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("agent: tls key: %w", err)
+	}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	now := time.Now()
+	tpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: host},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		tpl.IPAddresses = []net.IP{ip}
+	} else {
+		tpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("agent: tls cert: %w", err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, "", fmt.Errorf("agent: tls key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
+	if err != nil {
+		return nil, "", fmt.Errorf("agent: tls pair: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, string(certPEM), nil
+}
+
+// LogRing keeps the last bytes of the agent's log for
+// log.collect_system_logs. It is an io.Writer.
+type LogRing struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+// NewLogRing keeps up to max bytes.
+func NewLogRing(max int) *LogRing { return &LogRing{max: max} }
+
+// Write implements io.Writer.
+func (r *LogRing) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.buf = append(r.buf, p...)
+	if over := len(r.buf) - r.max; over > 0 {
+		r.buf = append(r.buf[:0:0], r.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// Bytes returns a copy of the buffered log.
+func (r *LogRing) Bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf)
+}
+
+// cmdCollectLogs returns base64(tar.gz) of the agent log, kernel and
+// system state files and the inventory.
+func (a *Agent) cmdCollectLogs(ctx context.Context, _ json.RawMessage, _ *command) (any, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name string, data []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: time.Now()})
+		tw.Write(data)
+	}
+	if a.cfg.LogBuffer != nil {
+		add("ferric-agent.log", a.cfg.LogBuffer.Bytes())
+	}
+	for _, f := range []string{"proc/cmdline", "proc/mounts", "proc/meminfo", "proc/partitions", "proc/modules", "proc/net/dev"} {
+		if b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, f)); err == nil {
+			add(f, b)
+		}
+	}
+	if inv, err := a.cfg.Inventory(ctx); err == nil {
+		b, _ := json.MarshalIndent(inv, "", "  ")
+		add("inventory.json", b)
+	}
+	b, _ := json.MarshalIndent(a.cmds.all(), "", "  ")
+	add("commands.json", b)
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return protocol.SystemLogsResult{SystemLogs: base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+}
