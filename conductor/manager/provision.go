@@ -340,7 +340,7 @@ func (m *Manager) tearDown(ctx context.Context, n *store.Node) error {
 		if err != nil {
 			return err
 		}
-		next, tgt, err := sm.Next(sm.State(n.ProvisionState), sm.EventDone)
+		next, tgt, err := sm.Next(sm.State(n.ProvisionState), sm.EventClean)
 		if err != nil {
 			return err
 		}
