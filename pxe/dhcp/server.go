@@ -66,7 +66,7 @@ const (
 	DefaultOfferTime = 30 * time.Second
 	// DefaultWorkers is how many packets are handled at once; lease stores
 	// of concurrent ACKs share one database commit.
-	DefaultWorkers = 64
+	DefaultWorkers = 256
 	// DefaultQueueLen is how many received packets may wait for a worker
 	// before new ones are dropped (and counted in Stats.Dropped).
 	DefaultQueueLen = 1024
