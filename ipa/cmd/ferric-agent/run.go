@@ -176,7 +176,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Inventory: coll.Collect, MinRootSize: *minRoot, Power: power,
 		LookupMin: *lookupMin, LookupMax: *lookupMax, ForcedHeartbeatGap: *forcedGap, HeartbeatInterval: *hbInterval,
 		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring,
-		QCOW2: qcow2Converter(),
 	})
 	if err != nil {
 		return fatal(err)

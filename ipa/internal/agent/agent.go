@@ -19,7 +19,6 @@ import (
 
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
 	"github.com/ferric-metal/ferric/ipa/internal/fetch"
-	"github.com/ferric-metal/ferric/ipa/internal/image"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
@@ -69,8 +68,6 @@ type Config struct {
 	// OpenDisk opens a disk by name (default disk.Open).
 	OpenDisk func(name string) (disk.BlockDevice, error)
 	Power    Powerer
-	// QCOW2 converts qcow2 images (nil: unsupported).
-	QCOW2 image.QCOW2Converter
 	// LookupMin/Max bound the random exponential lookup backoff.
 	LookupMin, LookupMax time.Duration
 	// ForcedHeartbeatGap is the minimum time between a heartbeat and the

@@ -188,7 +188,7 @@ func (a *Agent) writeImage(ctx context.Context, args protocol.WriteImageArgs, n 
 	if !cached {
 		res, err = image.Write(ctx, dev, info, image.Options{
 			Fetcher: a.imageFetcher(info), Client: a.cfg.APIClient, DisableMD5: md5Off,
-			Progress: c.setProgress, QCOW2: a.cfg.QCOW2, Logger: a.log,
+			Progress: c.setProgress, Logger: a.log,
 		})
 		if err != nil {
 			return "", err

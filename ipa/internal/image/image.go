@@ -2,7 +2,8 @@
 // write_image step needs it: streamed over HTTP(S) straight to the device
 // (never buffered whole in RAM or tmpfs), hashed as the bytes arrive,
 // resumed with Range after broken connections, decompressed on the fly
-// (gzip, zstd) or converted (qcow2, through a QCOW2Converter), with runs of
+// (gzip, zstd) or converted (qcow2, with images/qcow2: metadata through
+// HTTP Range reads, data through the same single sequential stream), with runs of
 // zeroes skipped or offloaded. A failed write (checksum mismatch, truncated
 // download, I/O error) wipes the partition table so the disk cannot boot a
 // half-written image.
@@ -23,6 +24,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ferric-metal/ferric/images/checksum"
+	"github.com/ferric-metal/ferric/images/qcow2"
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
 	"github.com/ferric-metal/ferric/ipa/internal/fetch"
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -53,14 +55,6 @@ const (
 // the format is not supported.
 var ErrFormat = errors.New("image: unsupported or mismatching image format")
 
-// QCOW2Converter converts a qcow2 image to raw bytes on dst. meta serves
-// random reads of the image (header, L1/L2 tables); data is the whole image
-// as one sequential stream, which must be read to the end (it is what gets
-// hashed). It returns the virtual size.
-type QCOW2Converter interface {
-	Convert(ctx context.Context, meta io.ReaderAt, data io.Reader, dst io.WriterAt) (virtualSize int64, err error)
-}
-
 // Options configure Write.
 type Options struct {
 	// Fetcher downloads the image (default: fetch.HTTP over Client).
@@ -71,8 +65,6 @@ type Options struct {
 	DisableMD5 bool
 	// Progress is called after every chunk written.
 	Progress func(protocol.Progress)
-	// QCOW2 converts qcow2 images; nil rejects them.
-	QCOW2 QCOW2Converter
 	// Retries and RetryDelay bound download resumption (fetch defaults).
 	Retries    int
 	RetryDelay time.Duration
@@ -184,15 +176,32 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		defer zr.Close()
 		data = zr
 	case FormatQCOW2:
-		if opts.QCOW2 == nil {
-			return res, fmt.Errorf("qcow2 images are not supported by this agent build: %w", ErrFormat)
-		}
 		meta := &fetch.ReaderAt{Ctx: ctx, Fetcher: f, URL: info.URLs[0], Size: src.Size()}
-		vsize, err := opts.QCOW2.Convert(ctx, meta, br, &progressWriterAt{w: dev, report: progress})
+		img, err := qcow2.Open(ctx, meta, src.Size())
 		if err != nil {
-			return res, fmt.Errorf("qcow2: %w", err)
+			return res, err
 		}
-		res.Written, res.DataWritten = vsize, vsize
+		vsize := img.VirtualSize()
+		if dev.Size() > 0 && vsize > dev.Size() {
+			return res, fmt.Errorf("qcow2 virtual size %d bytes is larger than %s (%d bytes)", vsize, dev.Name(), dev.Size())
+		}
+		// Unallocated clusters are skipped: the target must read zeroes there.
+		if dev.HasData(0) {
+			if err := dev.ZeroRange(0, vsize); err != nil {
+				return res, fmt.Errorf("zeroing %s before qcow2 conversion: %w", dev.Name(), err)
+			}
+		} else if dev.Size() < vsize {
+			if err := dev.ZeroRange(0, vsize); err != nil {
+				return res, err
+			}
+		}
+		pw := &progressWriterAt{w: dev, report: func(done, _ int64) { progress(done, vsize) }}
+		st, err := img.Convert(ctx, br, 0, pw, qcow2.Options{})
+		if err != nil {
+			return res, err
+		}
+		res.Written, res.DataWritten = vsize, st.BytesWritten
+		progress(vsize, vsize)
 	}
 	if data != nil {
 		st, err := copySparse(ctx, dev, data, total, progress)

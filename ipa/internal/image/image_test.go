@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -183,7 +184,7 @@ func TestWrite(t *testing.T) {
 			wantText: "sha256 of image is " + hexSum("sha256", img) + ", expected " + hexSum("sha256", []byte("other")) + " (from os_hash_value)"},
 		{name: "truncated download", info: protocol.ImageInfo{URLs: []string{u("disk.raw")}, OSHashAlgo: "sha256", OSHashValue: hexSum("sha256", img)}, breaks: 100, cut: 5 * disk.MiB, hardCut: true, wantErr: io.ErrUnexpectedEOF},
 		{name: "404", info: protocol.ImageInfo{URLs: []string{u("missing")}, Checksum: hexSum("sha256", img)}, wantText: "HTTP 404"},
-		{name: "qcow2 without converter", info: protocol.ImageInfo{URLs: []string{u("disk.qcow2")}, DiskFormat: "qcow2", Checksum: hexSum("sha256", srvFile(srv, "disk.qcow2"))}, wantErr: ErrFormat},
+		{name: "corrupt qcow2", info: protocol.ImageInfo{URLs: []string{u("disk.qcow2")}, DiskFormat: "qcow2", Checksum: hexSum("sha256", srvFile(srv, "disk.qcow2"))}, wantText: "qcow2"},
 		{name: "qcow2 bytes declared raw", info: protocol.ImageInfo{URLs: []string{u("disk.qcow2")}, DiskFormat: "raw", Checksum: hexSum("sha256", srvFile(srv, "disk.qcow2"))}, wantErr: ErrFormat},
 		{name: "raw bytes declared qcow2", info: protocol.ImageInfo{URLs: []string{u("disk.raw")}, DiskFormat: "qcow2", Checksum: hexSum("sha256", img)}, wantErr: ErrFormat},
 	}
@@ -309,3 +310,42 @@ func TestConfigdrive(t *testing.T) {
 }
 
 func httpFetcher() *fetch.HTTP { return &fetch.HTTP{} }
+
+// TestWriteQCOW2 converts a qemu-img made qcow2 (plain and compressed) while
+// streaming, onto a dirty disk.
+func TestWriteQCOW2(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img (qemu-utils) not installed")
+	}
+	img := testImage(16 * disk.MiB)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "d.raw")
+	os.WriteFile(raw, img, 0o644)
+	files := map[string][]byte{}
+	for name, args := range map[string][]string{"plain.qcow2": nil, "comp.qcow2": {"-c"}} {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("qemu-img", append(append([]string{"convert", "-O", "qcow2"}, args...), raw, out)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img: %v %s", err, b)
+		}
+		files[name], _ = os.ReadFile(out)
+	}
+	ts := httptest.NewServer(&server{files: files})
+	defer ts.Close()
+	for name, data := range files {
+		t.Run(name, func(t *testing.T) {
+			d := newDisk(t, 64*disk.MiB, 0xCC)
+			res, err := Write(context.Background(), d, protocol.ImageInfo{URLs: []string{ts.URL + "/" + name}, DiskFormat: "qcow2",
+				OSHashAlgo: "sha256", OSHashValue: hexSum("sha256", data)}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, d); !bytes.Equal(got[:len(img)], img) {
+				t.Fatal("disk differs from the image")
+			}
+			if res.Format != FormatQCOW2 || res.Written != int64(len(img)) {
+				t.Errorf("Write = %+v", res)
+			}
+		})
+	}
+}
