@@ -362,10 +362,21 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 		b, _ := json.Marshal(raw)
 		_ = json.Unmarshal(b, &steps)
 	}
+	// As Ironic does: ask the agent for its steps first, and send its
+	// hardware manager versions back with every step.
+	node := map[string]any{"uuid": uuid, "properties": n.Properties, "driver_info": map[string]any{}, "instance_info": map[string]any{}}
+	res, err := m.runAgent(ctx, uuid, "clean.get_clean_steps", map[string]any{"node": node, "ports": []any{}})
+	if err != nil {
+		return fmt.Errorf("getting clean steps from the agent of node %s: %w", uuid, err)
+	}
+	var gs protocol.GetStepsResult
+	if err := json.Unmarshal(res.CommandResult, &gs); err != nil {
+		return fmt.Errorf("clean steps of node %s: %w", uuid, err)
+	}
 	for _, st := range steps {
 		_ = m.update(ctx, uuid, func(n *store.Node) error { n.CleanStep = st; return nil })
 		m.log.Info("manager: clean step", "node", uuid, "step", st["step"])
-		params := map[string]any{"step": st, "node": map[string]any{"uuid": uuid}, "ports": []any{}, "clean_version": map[string]any{}}
+		params := map[string]any{"step": st, "node": node, "ports": []any{}, "clean_version": gs.HardwareManagerVersion}
 		if _, err := m.runAgent(ctx, uuid, "clean.execute_clean_step", params); err != nil {
 			return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
 		}

@@ -1,0 +1,254 @@
+// Package e2e holds end-to-end tests: the real conductor driving the real
+// ramdisk agent (as a process, with a file as its disk), and, where QEMU
+// and ipmi_sim are installed, virtual machines in a network namespace.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/service"
+)
+
+// startConductor runs a conductor in-process and returns its API URL.
+func startConductor(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e",
+			AutomatedClean: true, Ready: func(a string) { ready <- a }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("conductor: %v", err)
+		}
+	})
+	select {
+	case a := <-ready:
+		return "http://" + a
+	case err := <-done:
+		t.Fatalf("conductor did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("conductor did not start in 30s")
+	}
+	return ""
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+func (c client) do(method, path string, body any, want int) map[string]any {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.78")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		c.t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, raw, want)
+	}
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+// waitState polls a node until it reaches state with no target.
+func (c client) waitState(node, state string, timeout time.Duration) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var n map[string]any
+	for time.Now().Before(deadline) {
+		n = c.do("GET", "/v1/nodes/"+node, nil, 200)
+		if n["provision_state"] == state && n["target_provision_state"] == nil && n["reservation"] == nil {
+			return n
+		}
+		if s, _ := n["provision_state"].(string); strings.HasSuffix(s, "failed") || s == "error" {
+			c.t.Fatalf("node %s went to %q: %v", node, s, n["last_error"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.t.Fatalf("node %s did not reach %q in %s: state %v target %v last_error %v", node, state, timeout,
+		n["provision_state"], n["target_provision_state"], n["last_error"])
+	return nil
+}
+
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ferric-agent")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/ferric-metal/ferric/ipa/cmd/ferric-agent")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the agent: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestDeployThroughAgent enrolls a node whose "machine" is a ferric-agent
+// process with a file as its disk, and takes it through manage, provide
+// (automated cleaning by the agent), deploy with a checksummed image from
+// an HTTP server, a deploy with a wrong checksum, and undeploy.
+func TestDeployThroughAgent(t *testing.T) {
+	base := startConductor(t)
+	c := client{t, base}
+
+	image := make([]byte, 6<<20+12345)
+	rand.Read(image[:1<<20])
+	rand.Read(image[4<<20:])
+	writeMBR(image)
+	sum := sha256.Sum256(image)
+	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
+	}))
+	defer imgSrv.Close()
+
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(disk, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(disk, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	// Pre-fill the start of the disk so a written image is visible.
+	f, _ := os.OpenFile(disk, os.O_WRONLY, 0)
+	f.Write(bytes.Repeat([]byte{0xAA}, 1<<20))
+	f.Close()
+
+	const mac = "52:54:00:12:34:56"
+	node := c.do("POST", "/v1/nodes", map[string]any{
+		"driver": "fake-hardware", "name": "agent-node", "deploy_interface": "direct",
+		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
+	}, 201)
+	uuid := node["uuid"].(string)
+	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": uuid}, 201)
+
+	port := freePort(t)
+	agent := exec.Command(buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
+		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
+		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
+	var agentLog bytes.Buffer
+	agent.Stdout, agent.Stderr = &agentLog, &agentLog
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		agent.Process.Kill()
+		agent.Wait()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", agentLog.String())
+		}
+	}()
+
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("agent-node", "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("agent-node", "available", 90*time.Second)
+
+	// Cleaning erased the metadata we planted at the start of the disk.
+	head := make([]byte, 4096)
+	f, _ = os.Open(disk)
+	f.ReadAt(head, 0)
+	f.Close()
+	if bytes.Contains(head, []byte{0xAA, 0xAA, 0xAA, 0xAA}) {
+		t.Fatalf("automated cleaning did not erase the disk's first blocks")
+	}
+
+	// A wrong checksum fails the deploy and leaves the disk unbootable.
+	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{
+		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": strings.Repeat("0", 64)},
+	}, 200)
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active"}, 202)
+	deadline := time.Now().Add(90 * time.Second)
+	var n map[string]any
+	for time.Now().Before(deadline) {
+		n = c.do("GET", "/v1/nodes/agent-node", nil, 200)
+		if n["provision_state"] == "deploy failed" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n["provision_state"] != "deploy failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "checksum") {
+		t.Fatalf("wrong checksum: state %v last_error %v, want deploy failed naming the checksum", n["provision_state"], n["last_error"])
+	}
+
+	// The right checksum deploys.
+	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{
+		{"op": "replace", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
+	}, 200)
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active"}, 202)
+	n = c.waitState("agent-node", "active", 120*time.Second)
+	if n["power_state"] != "power on" {
+		t.Errorf("deployed node power_state = %v, want power on", n["power_state"])
+	}
+	got := make([]byte, len(image))
+	f, _ = os.Open(disk)
+	_, err := f.ReadAt(got, 0)
+	f.Close()
+	if err != nil || !bytes.Equal(got, image) {
+		t.Fatalf("disk does not hold the image after deploy (read err %v)", err)
+	}
+	if dii, _ := n["driver_internal_info"].(map[string]any); dii["agent_secret_token"] != nil {
+		t.Errorf("agent token left on the node after deploy: %v", dii["agent_secret_token"])
+	}
+
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "deleted"}, 202)
+	n = c.waitState("agent-node", "available", 120*time.Second)
+	if n["instance_info"] != nil && len(n["instance_info"].(map[string]any)) != 0 {
+		t.Errorf("instance_info not cleared on undeploy: %v", n["instance_info"])
+	}
+}
+
+// writeMBR gives a whole-disk image an MBR with one Linux partition, as a
+// real OS image has.
+func writeMBR(img []byte) {
+	for i := 440; i < 512; i++ {
+		img[i] = 0
+	}
+	copy(img[440:444], []byte{0x12, 0x34, 0x56, 0x78}) // disk signature
+	e := img[446:462]
+	e[4] = 0x83                                 // Linux
+	binary.LittleEndian.PutUint32(e[8:], 2048)  // first LBA
+	binary.LittleEndian.PutUint32(e[12:], 8192) // sectors (4 MiB)
+	img[510], img[511] = 0x55, 0xAA
+}
