@@ -1,0 +1,71 @@
+package redfish
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+type nopMachine struct{ on bool }
+
+func (m *nopMachine) Running(context.Context) (bool, error)       { return m.on, nil }
+func (m *nopMachine) PowerOn(context.Context) error               { m.on = true; return nil }
+func (m *nopMachine) PowerOff(context.Context) error              { m.on = false; return nil }
+func (m *nopMachine) Shutdown(context.Context) error              { m.on = false; return nil }
+func (m *nopMachine) Reset(context.Context) error                 { return nil }
+func (m *nopMachine) SetBootDevice(context.Context, string) error { return nil }
+
+func TestServer(t *testing.T) {
+	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": &nopMachine{}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	tests := []struct {
+		name, method, path, body string
+		auth                     bool
+		want                     int
+	}{
+		{"service root without auth", "GET", "/redfish/v1/", "", false, 200},
+		{"systems need auth", "GET", "/redfish/v1/Systems", "", false, 401},
+		{"systems", "GET", "/redfish/v1/Systems", "", true, 200},
+		{"system", "GET", "/redfish/v1/Systems/1", "", true, 200},
+		{"unknown system", "GET", "/redfish/v1/Systems/2", "", true, 404},
+		{"manager", "GET", "/redfish/v1/Managers/1", "", true, 200},
+		{"chassis", "GET", "/redfish/v1/Chassis/1", "", true, 200},
+		{"reset on", "POST", "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"On"}`, true, 204},
+		{"reset bad type", "POST", "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"Explode"}`, true, 400},
+		{"reset bad json", "POST", "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{`, true, 400},
+		{"patch boot", "PATCH", "/redfish/v1/Systems/1", `{"Boot":{"BootSourceOverrideTarget":"Pxe","BootSourceOverrideEnabled":"Continuous","BootSourceOverrideMode":"UEFI"}}`, true, 204},
+		{"patch bad target", "PATCH", "/redfish/v1/Systems/1", `{"Boot":{"BootSourceOverrideTarget":"Floppy"}}`, true, 400},
+		{"patch bad mode", "PATCH", "/redfish/v1/Systems/1", `{"Boot":{"BootSourceOverrideMode":"Weird"}}`, true, 400},
+		{"session with bad password", "POST", "/redfish/v1/SessionService/Sessions", `{"UserName":"admin","Password":"x"}`, false, 401},
+		{"session", "POST", "/redfish/v1/SessionService/Sessions", `{"UserName":"admin","Password":"pw"}`, false, 201},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, hs.URL+tc.path, strings.NewReader(tc.body))
+			if tc.auth {
+				req.SetBasicAuth("admin", "pw")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			}
+		})
+	}
+	b, _ := srv.BootOverride("1")
+	if b != (Boot{BootSourceOverrideTarget: "Pxe", BootSourceOverrideEnabled: "Continuous", BootSourceOverrideMode: "UEFI"}) {
+		t.Errorf("BootOverride = %+v", b)
+	}
+	if srv.Sessions() != 1 {
+		t.Errorf("Sessions() = %d, want 1", srv.Sessions())
+	}
+}
