@@ -18,6 +18,8 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver/bmc"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/pxe/ipxe"
+	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -42,6 +44,26 @@ type Config struct {
 	Log         *slog.Logger
 	// Ready, when set, receives the API's bound address once serving.
 	Ready func(addr string)
+
+	// PublicURL is the API URL as machines reach it (kernel parameter
+	// ipa-api-url, iPXE script URLs). Default: http://<bound API address>.
+	PublicURL string
+	// BootDir holds deploy kernels/ramdisks served under /boot/files/.
+	// Default <state-dir>/boot.
+	BootDir string
+	// FirmwareDir holds iPXE binaries for UEFI HTTP boot (/boot/firmware/).
+	FirmwareDir string
+	// DHCPMode is "none" (default), "proxy" or "full".
+	DHCPMode string
+	// DHCPInterface is the interface DHCP serves on.
+	DHCPInterface string
+	// DHCPRange is "first-last" (full mode).
+	DHCPRange string
+	// AllowUnknownMACs answers DHCP from machines with no enrolled port.
+	AllowUnknownMACs bool
+	// TFTPListen enables TFTP (e.g. ":69"); TFTPRoot defaults to /usr/lib/ipxe.
+	TFTPListen string
+	TFTPRoot   string
 }
 
 // Run starts the conductor and blocks until ctx ends.
@@ -87,8 +109,29 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("conductor: listen %s: %w", cfg.APIListen, err)
 	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	if cfg.BootDir == "" {
+		cfg.BootDir = filepath.Join(cfg.StateDir, "boot")
+	}
+	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
+		return fmt.Errorf("conductor: %w", err)
+	}
+	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
+	bootHandler, err := ipxe.New(ipxe.Config{BaseURL: cfg.PublicURL + "/boot", Nodes: hosts, FilesDir: cfg.BootDir,
+		FirmwareDir: cfg.FirmwareDir, Logger: cfg.Log})
+	if err != nil {
+		return err
+	}
+	defer bootHandler.Close()
+	srv.Echo().Any("/boot/*", echo.WrapHandler(http.StripPrefix("/boot", bootHandler)))
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
+	if err := startPXE(gctx, g, cfg, st, hosts); err != nil {
+		ln.Close()
+		return err
+	}
 	if err := mgr.Recover(gctx); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +46,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AutomatedClean, "automated-clean", true, "clean nodes on provide and undeploy unless the node says otherwise")
 	fs.DurationVar(&cfg.WaitTimeout, "wait-timeout", 1800*time.Second, "timeout of deploy, clean and inspect wait states")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "API URL as machines reach it (default: http://<api-listen>)")
+	fs.StringVar(&cfg.BootDir, "boot-dir", "", "deploy kernels and ramdisks served under /boot/files/ (default <state-dir>/boot)")
+	fs.StringVar(&cfg.FirmwareDir, "firmware-dir", "", "iPXE binaries for UEFI HTTP boot, served under /boot/firmware/")
+	fs.StringVar(&cfg.DHCPMode, "dhcp-mode", "none", "DHCP service: none, proxy or full")
+	fs.StringVar(&cfg.DHCPInterface, "dhcp-interface", "", "interface the DHCP service answers on")
+	fs.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool FIRST-LAST for --dhcp-mode full")
+	fs.BoolVar(&cfg.AllowUnknownMACs, "allow-unknown-macs", false, "answer DHCP from machines with no enrolled port (discovery)")
+	fs.StringVar(&cfg.TFTPListen, "tftp-listen", "", "TFTP address for iPXE first stages, e.g. :69 (empty: off)")
+	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferric-conductor [flags]\n\nEvery flag can also be set as FERRIC_<NAME> (e.g. FERRIC_API_LISTEN).\n\n")
 		fs.PrintDefaults()
@@ -70,6 +78,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	_ = strconv.Itoa
 	return service.Run(ctx, cfg)
 }

@@ -1,0 +1,60 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/pxe/dhcp"
+	"github.com/ferric-metal/ferric/pxe/tftp"
+)
+
+// startPXE starts the DHCP and TFTP services the configuration asks for.
+func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st *store.Bolt, hosts *bootHosts) error {
+	if cfg.TFTPListen != "" {
+		ts, err := tftp.New(tftp.Config{Root: cfg.TFTPRoot, Addr: cfg.TFTPListen, Logger: cfg.Log})
+		if err != nil {
+			return fmt.Errorf("conductor: %w", err)
+		}
+		g.Go(func() error { return ts.Serve(ctx) })
+		cfg.Log.Info("tftp serving", "addr", ts.Addr(), "root", cfg.TFTPRoot)
+	}
+	switch cfg.DHCPMode {
+	case "", "none":
+		return nil
+	case "proxy", "full":
+	default:
+		return fmt.Errorf("conductor: --dhcp-mode must be none, proxy or full, not %q", cfg.DHCPMode)
+	}
+	dc := dhcp.Config{Mode: dhcp.ModeProxy, Interface: cfg.DHCPInterface, Hosts: hosts, AllowUnknown: cfg.AllowUnknownMACs,
+		Boot: dhcp.BootConfig{ScriptURL: cfg.PublicURL + "/boot/boot.ipxe"}, Logger: cfg.Log}
+	if cfg.FirmwareDir != "" {
+		dc.Boot.HTTPBootURL = cfg.PublicURL + "/boot/firmware/snponly.efi"
+	}
+	if cfg.DHCPMode == "full" {
+		dc.Mode = dhcp.ModeFull
+		first, last, ok := strings.Cut(cfg.DHCPRange, "-")
+		var err1, err2 error
+		dc.RangeStart, err1 = netip.ParseAddr(strings.TrimSpace(first))
+		dc.RangeEnd, err2 = netip.ParseAddr(strings.TrimSpace(last))
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("conductor: --dhcp-range must be FIRST-LAST IPv4 addresses, not %q", cfg.DHCPRange)
+		}
+		leases, err := dhcp.NewBoltLeases(st.DB())
+		if err != nil {
+			return fmt.Errorf("conductor: %w", err)
+		}
+		dc.Leases = leases
+	}
+	ds, err := dhcp.New(ctx, dc)
+	if err != nil {
+		return fmt.Errorf("conductor: %w", err)
+	}
+	g.Go(func() error { return ds.Serve(ctx) })
+	cfg.Log.Info("dhcp serving", "mode", cfg.DHCPMode, "interface", cfg.DHCPInterface)
+	return nil
+}
