@@ -151,7 +151,7 @@ func (s *Server) createAllocation(c echo.Context) error {
 			if !ok || !store.IsUUID(u) {
 				return badRequest("Expected a UUID but received %v.", val)
 			}
-			a.UUID = u
+			a.UUID = store.CanonicalUUID(u)
 		case "name":
 			a.Name = optString(val)
 			if a.Name != nil && (store.IsUUID(*a.Name) || !nameRE.MatchString(*a.Name)) {

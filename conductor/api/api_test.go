@@ -507,7 +507,7 @@ func TestProvisionAndPower(t *testing.T) {
 		t.Errorf("maintenance off: %s", r.raw)
 	}
 	e.addSecret("cfg-drive-secret-content")
-	e.must(202, put("provision", map[string]any{"target": "active", "configdrive": "cfg-drive-secret-content"}), "deploy with configdrive")
+	e.must(202, put("provision", map[string]any{"target": "active", "configdrive": "http://192.0.2.1/cfg-drive-secret-content"}), "deploy with configdrive")
 	e.waitProvision(id, "active")
 	e.must(400, put("provision", map[string]any{"target": "manage"}), "manage on active")
 	e.provision("pp", "deleted", "available")

@@ -182,7 +182,7 @@ func (e *testEnv) waitNode(ident string, what string, cond func(map[string]any) 
 func (e *testEnv) waitProvision(ident, state string) map[string]any {
 	e.t.Helper()
 	return e.waitNode(ident, state, func(n map[string]any) bool {
-		return n["provision_state"] == state && n["target_provision_state"] == nil
+		return n["provision_state"] == state && n["target_provision_state"] == nil && n["reservation"] == nil
 	})
 }
 

@@ -377,6 +377,7 @@ var unsortableNode = map[string]bool{"properties": true, "driver_info": true, "e
 
 func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		detail := detail // per request: ?detail= must not leak into later requests
 		v := ver(c)
 		q := c.QueryParams()
 		if q.Has("detail") {
@@ -520,7 +521,7 @@ func (s *Server) createNode(c echo.Context) error {
 		if !store.IsUUID(u) {
 			return badRequest("Expected a UUID but received %s.", u)
 		}
-		n.UUID = strings.ToLower(u)
+		n.UUID = store.CanonicalUUID(u)
 	}
 	group := ""
 	if g, ok := body["conductor_group"].(string); ok {

@@ -112,6 +112,7 @@ func (s *Server) getPort(c echo.Context) error {
 
 func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		detail := detail // per request
 		v := ver(c)
 		q := c.QueryParams()
 		if q.Has("detail") {
@@ -285,7 +286,7 @@ func (s *Server) createPort(c echo.Context) error {
 		if !store.IsUUID(u) {
 			return badRequest("Expected a UUID but received %s.", u)
 		}
-		p.UUID = strings.ToLower(u)
+		p.UUID = store.CanonicalUUID(u)
 	}
 	if e := s.portFromDoc(p, body, v); e != nil {
 		return e

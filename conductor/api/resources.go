@@ -104,6 +104,7 @@ func (s *Server) portgroupPorts(detail bool) echo.HandlerFunc {
 
 func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		detail := detail // per request
 		v := ver(c)
 		q := c.QueryParams()
 		if d, err := strconv.ParseBool(strings.ToLower(q.Get("detail"))); err == nil && d {
@@ -213,7 +214,7 @@ func (s *Server) createPortgroup(c echo.Context) error {
 	}
 	p := &store.Portgroup{UUID: uuid.NewString(), InternalInfo: store.Object{}}
 	if u, ok := body["uuid"].(string); ok && store.IsUUID(u) {
-		p.UUID = u
+		p.UUID = store.CanonicalUUID(u)
 	}
 	if e := s.portgroupFromDoc(p, body); e != nil {
 		return e
@@ -365,7 +366,7 @@ func (s *Server) createChassis(c echo.Context) error {
 		switch k {
 		case "uuid":
 			if u, ok := v.(string); ok && store.IsUUID(u) {
-				ch.UUID = u
+				ch.UUID = store.CanonicalUUID(u)
 			} else {
 				return badRequest("Expected a UUID but received %v.", v)
 			}

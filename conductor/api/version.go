@@ -50,9 +50,9 @@ func parseVersion(h http.Header) (Version, *Error) {
 		return MaxMinor, nil
 	}
 	major, minor, ok := strings.Cut(raw, ".")
-	ma, err1 := strconv.Atoi(major)
-	mi, err2 := strconv.Atoi(minor)
-	if !ok || err1 != nil || err2 != nil || ma < 0 || mi < 0 {
+	ma, err1 := atoiDigits(major)
+	mi, err2 := atoiDigits(minor)
+	if !ok || err1 != nil || err2 != nil {
 		return 0, &Error{Code: http.StatusNotAcceptable, Plain: true,
 			Msg: fmt.Sprintf("Invalid value for %s header", canonicalName(hdr))}
 	}
@@ -69,4 +69,18 @@ func canonicalName(h string) string {
 		return "OpenStack-API-Version"
 	}
 	return "X-OpenStack-Ironic-API-Version"
+}
+
+// atoiDigits parses a non-empty run of ASCII digits (no sign, no spaces),
+// at most 9 of them.
+func atoiDigits(s string) (int, error) {
+	if s == "" || len(s) > 9 {
+		return 0, strconv.ErrSyntax
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	return strconv.Atoi(s)
 }

@@ -402,6 +402,16 @@ func (m *Manager) StartAllocation(uuid string) {
 	}()
 }
 
+// errAllocLocked: a candidate node is locked by a task; the claim is retried.
+var errAllocLocked = errors.New("manager: allocation candidate locked")
+
+// How long allocation waits for a locked candidate (Ironic:
+// node_locked_retry_attempts x node_locked_retry_interval).
+const (
+	allocLockedRetries = 30
+	allocLockedDelay   = 100 * time.Millisecond
+)
+
 func (m *Manager) allocate(ctx context.Context, uuid string) error {
 	a, err := m.st.Allocation(uuid)
 	if err != nil {
@@ -432,7 +442,9 @@ func (m *Manager) allocate(ctx context.Context, uuid string) error {
 		})
 	}
 	match := func(n *store.Node) bool {
-		if n.ProvisionState != string(sm.Available) || n.Maintenance || n.InstanceUUID != nil || n.AllocationUUID != nil || n.Reservation != nil {
+		// Locked nodes stay candidates: the claim below retries on them
+		// (Ironic retries NodeLocked when allocating).
+		if n.ProvisionState != string(sm.Available) || n.Maintenance || n.InstanceUUID != nil || n.AllocationUUID != nil {
 			return false
 		}
 		if n.PowerState == nil || *n.PowerState == driver.PowerErr {
@@ -478,13 +490,16 @@ func (m *Manager) allocate(ctx context.Context, uuid string) error {
 		}
 	}
 	for _, c := range cands {
-		err := m.st.Update(ctx, func(tx store.Tx) error {
+		claim := func(tx store.Tx) error {
 			n, err := tx.Node(c.UUID)
 			if err != nil {
 				return err
 			}
 			if !match(n) {
 				return store.ErrConflict
+			}
+			if n.Reservation != nil {
+				return errAllocLocked
 			}
 			a, err := tx.Allocation(uuid)
 			if err != nil {
@@ -496,7 +511,16 @@ func (m *Manager) allocate(ctx context.Context, uuid string) error {
 				return err
 			}
 			return tx.PutAllocation(a)
-		})
+		}
+		err := m.st.Update(ctx, claim)
+		for try := 0; errors.Is(err, errAllocLocked) && try < allocLockedRetries; try++ {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(allocLockedDelay):
+			}
+			err = m.st.Update(ctx, claim)
+		}
 		if err == nil {
 			m.log.Info("manager: allocated", "allocation", uuid, "node", c.UUID)
 			return nil

@@ -91,6 +91,19 @@ func IsUUID(s string) bool {
 	return err == nil
 }
 
+// CanonicalUUID returns the lower-case, dashed form of a UUID-like string
+// (keys are stored that way), or s unchanged when it is not UUID-like.
+func CanonicalUUID(s string) string {
+	if !IsUUID(s) {
+		return s
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.String()
+}
+
 const (
 	tNodes       = "nodes"
 	tPorts       = "ports"
@@ -348,7 +361,7 @@ func txGet[T any, P interface {
 	entity
 }](t *boltTx, table, byField, ident string) (P, error) {
 	if byField == "" || IsUUID(ident) {
-		return txGetKey[T, P](t, table, ident)
+		return txGetKey[T, P](t, table, CanonicalUUID(ident))
 	}
 	ib := t.tx.Bucket([]byte("idx:" + table + ":" + byField))
 	var k []byte
@@ -379,6 +392,9 @@ func txPut[T any, P interface {
 		old = P(new(T))
 		if err := json.Unmarshal(raw, old); err != nil {
 			return fmt.Errorf("store: %s %s: %w", table, key, err)
+		}
+		if *rev == 0 {
+			return &DuplicateError{Table: table, Value: key}
 		}
 		if revOf(old) != *rev {
 			return fmt.Errorf("store: %s %s: stored revision %d, writer had %d: %w", table, key, revOf(old), *rev, ErrConflict)
@@ -530,7 +546,7 @@ func cacheGet[P entity](c *cache[P], table, byField, ident string) (P, error) {
 	var v P
 	var ok bool
 	if byField == "" || IsUUID(ident) {
-		v, ok = c.get(ident)
+		v, ok = c.get(CanonicalUUID(ident))
 	} else {
 		v, ok = c.getBy(byField, ident)
 	}
