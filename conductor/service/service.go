@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Power:                 map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
 		Management:            map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
 		Images:                manager.URLImages{},
+		ConfigDrive:           buildConfigDrive,
 		AutomatedClean:        cfg.AutomatedClean,
 		DeployCallbackTimeout: cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
 	})

@@ -144,7 +144,7 @@ func TestDeployThroughAgent(t *testing.T) {
 	if err := os.WriteFile(disk, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(disk, 64<<20); err != nil {
+	if err := os.Truncate(disk, 128<<20); err != nil {
 		t.Fatal(err)
 	}
 	// Pre-fill the start of the disk so a written image is visible.
@@ -216,7 +216,8 @@ func TestDeployThroughAgent(t *testing.T) {
 	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{
 		{"op": "replace", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
 	}, 200)
-	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active"}, 202)
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active",
+		"configdrive": map[string]any{"meta_data": map[string]any{"hostname": "deployed-host"}, "user_data": "#!/bin/sh\necho hi\n"}}, 202)
 	n = c.waitState("agent-node", "active", 120*time.Second)
 	if n["power_state"] != "power on" {
 		t.Errorf("deployed node power_state = %v, want power on", n["power_state"])
@@ -225,8 +226,14 @@ func TestDeployThroughAgent(t *testing.T) {
 	f, _ = os.Open(disk)
 	_, err := f.ReadAt(got, 0)
 	f.Close()
-	if err != nil || !bytes.Equal(got, image) {
+	// The config drive adds a second entry to the MBR's partition table;
+	// everything else must be the image's bytes.
+	if err != nil || !bytes.Equal(got[:462], image[:462]) || !bytes.Equal(got[512:], image[512:]) {
 		t.Fatalf("disk does not hold the image after deploy (read err %v)", err)
+	}
+	whole, _ := os.ReadFile(disk)
+	if !bytes.Contains(whole[len(image):], []byte("config-2")) || !bytes.Contains(whole[len(image):], []byte("deployed-host")) {
+		t.Errorf("no config drive (label config-2 with the hostname) written after the image")
 	}
 	if dii, _ := n["driver_internal_info"].(map[string]any); dii["agent_secret_token"] != nil {
 		t.Errorf("agent token left on the node after deploy: %v", dii["agent_secret_token"])
