@@ -27,6 +27,22 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
 
+# ramdisk builds the deploy kernel and initramfs (agent as /init) into bin/.
+ramdisk:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/ferric-agent ./ipa/cmd/ferric-agent
+	ipa/ramdisk/build.sh $(BIN)/ferric-agent $(BIN)
+
+# lab starts QEMU machines behind virtual BMCs in a network namespace (root).
+LAB_DIR ?= /tmp/ferric-lab
+LAB_NETNS ?= ferriclab
+LAB_MACHINES ?= 2
+lab: build
+	./$(BIN)/ferric-lab up -dir $(LAB_DIR) -netns $(LAB_NETNS) -machines $(LAB_MACHINES)
+
+lab-down:
+	./$(BIN)/ferric-lab down -dir $(LAB_DIR) -netns $(LAB_NETNS)
+
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
