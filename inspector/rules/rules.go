@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Errors. Match them with errors.Is.
@@ -48,6 +49,10 @@ type Rule struct {
 	Scope       string      `json:"scope,omitempty"`
 	Conditions  []Condition `json:"conditions"`
 	Actions     []Action    `json:"actions"`
+	// CreatedAt and UpdatedAt are kept by the Store (not part of the
+	// rule body; the API renders them).
+	CreatedAt time.Time  `json:"-"`
+	UpdatedAt *time.Time `json:"-"`
 }
 
 // Condition is one test; a rule's actions run when all its conditions hold.

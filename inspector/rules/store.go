@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -11,11 +12,15 @@ import (
 // Store keeps inspection rules. The conductor implements it over its
 // database (bbolt); MemStore is an in-memory implementation for tests and
 // single-process tools. Create assigns a UUID when the rule has none and
-// answers ErrExists for a taken one; Get and Delete answer ErrNotFound.
+// answers ErrExists for a taken one; Get, Update and Delete answer
+// ErrNotFound. Create and Update validate the rule (ErrInvalidRule) and
+// keep CreatedAt/UpdatedAt.
 type Store interface {
 	List(ctx context.Context) ([]Rule, error)
 	Get(ctx context.Context, uuid string) (Rule, error)
 	Create(ctx context.Context, r Rule) (Rule, error)
+	// Update replaces the rule with r.UUID.
+	Update(ctx context.Context, r Rule) (Rule, error)
 	Delete(ctx context.Context, uuid string) error
 	DeleteAll(ctx context.Context) error
 }
@@ -65,6 +70,7 @@ func (m *MemStore) Create(ctx context.Context, r Rule) (Rule, error) {
 	if r.Phase == "" {
 		r.Phase = PhaseMain
 	}
+	r.CreatedAt, r.UpdatedAt = time.Now().UTC(), nil
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.rules[r.UUID]; ok {
@@ -72,6 +78,26 @@ func (m *MemStore) Create(ctx context.Context, r Rule) (Rule, error) {
 	}
 	m.rules[r.UUID] = r
 	m.order = append(m.order, r.UUID)
+	return r, nil
+}
+
+// Update replaces one rule, keeping its place and creation time.
+func (m *MemStore) Update(ctx context.Context, r Rule) (Rule, error) {
+	if r.Phase == "" {
+		r.Phase = PhaseMain
+	}
+	if err := Validate(r); err != nil {
+		return Rule{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.rules[r.UUID]
+	if !ok {
+		return Rule{}, fmt.Errorf("rules: %s: %w", r.UUID, ErrNotFound)
+	}
+	now := time.Now().UTC()
+	r.CreatedAt, r.UpdatedAt = old.CreatedAt, &now
+	m.rules[r.UUID] = r
 	return r, nil
 }
 
