@@ -1,0 +1,99 @@
+package manager
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// recordingPower is a hand-written driver.Power whose machine is a field.
+type recordingPower struct {
+	mu    sync.Mutex
+	state string
+	calls []string
+}
+
+func (p *recordingPower) Validate(*driver.Node) error { return nil }
+func (p *recordingPower) PowerState(context.Context, *driver.Node) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state, nil
+}
+func (p *recordingPower) SetPowerState(_ context.Context, _ *driver.Node, target string, _ time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, target)
+	if target == driver.TargetPowerOff || target == driver.TargetSoftPowerOff {
+		p.state = driver.PowerOff
+	} else {
+		p.state = driver.PowerOn
+	}
+	return nil
+}
+
+func TestPeriodicPowerSyncAndTimeouts(t *testing.T) {
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pw := &recordingPower{state: driver.PowerOn}
+	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw},
+		PowerSyncInterval: 50 * time.Millisecond, DeployCallbackTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	synced := fakeNode("61111111-2222-3333-4444-555555555551")
+	synced.Interfaces["power"] = "ipmitool"
+	synced.ProvisionState = "manageable"
+	waiting := fakeNode("61111111-2222-3333-4444-555555555552")
+	waiting.ProvisionState = "wait call-back"
+	tgt := "active"
+	waiting.TargetProvisionState = &tgt
+	old := time.Now().Add(-time.Hour)
+	waiting.ProvisionUpdatedAt = &old
+	if err := st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.PutNode(synced); err != nil {
+			return err
+		}
+		return tx.PutNode(waiting)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, _ := st.Node(synced.UUID)
+		w, _ := st.Node(waiting.UUID)
+		if deref(s.PowerState) == driver.PowerOn && w.ProvisionState == "deploy failed" {
+			if w.LastError == nil || w.Reservation != nil {
+				t.Fatalf("timed-out node: last_error %v reservation %v", w.LastError, w.Reservation)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("power_state %q (want power on), waiting node %q (want deploy failed)", deref(s.PowerState), w.ProvisionState)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Drift: the machine powers off behind our back; the sync records it.
+	pw.mu.Lock()
+	pw.state = driver.PowerOff
+	pw.mu.Unlock()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		s, _ := st.Node(synced.UUID)
+		if deref(s.PowerState) == driver.PowerOff {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drift not recorded: power_state %q", deref(s.PowerState))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
