@@ -35,6 +35,12 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// pathsFlag collects repeated path flags (paths may contain commas).
+type pathsFlag []string
+
+func (l *pathsFlag) String() string     { return strings.Join(*l, " ") }
+func (l *pathsFlag) Set(v string) error { *l = append(*l, v); return nil }
+
 // processPower simulates power actions in process mode: the agent starts
 // over with a lookup, as a freshly booted ramdisk would.
 type processPower struct{ log *slog.Logger }
@@ -49,22 +55,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ferric-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		apiURLs, macs, disks listFlag
-		initMode             = fs.Bool("init", os.Getpid() == 1, "run as the ramdisk's /init: mount, load modules, DHCP, read the kernel command line (default when PID 1)")
-		cmdlinePath          = fs.String("cmdline", "", "read kernel parameters from this file (default /proc/cmdline in init mode)")
-		listen               = fs.String("listen", agent.DefaultListen, "command API listen address")
-		advHost              = fs.String("advertise-host", "", "address put in the callback URL (ipa-advertise-host)")
-		advPort              = fs.Int("advertise-port", protocol.DefaultAgentPort, "port put in the callback URL (ipa-advertise-port)")
-		autoTLS              = fs.Bool("auto-tls", false, "serve the command API over TLS with a self-signed certificate sent as agent_verify_ca (ipa-enable-auto-tls)")
-		insecure             = fs.Bool("insecure", false, "do not verify the Ironic API and image servers' TLS certificates (ipa-insecure)")
-		minRoot              = fs.Int64("min-root-size", hints.MinDefaultSize, "smallest disk (bytes) chosen as root device without hints")
-		hbInterval           = fs.Duration("heartbeat-interval", 0, "fixed heartbeat interval (default heartbeat_timeout × U(0.3,0.6))")
-		forcedGap            = fs.Duration("forced-heartbeat-gap", agent.DefaultForcedHBGap, "minimum gap before the heartbeat forced by a finished command")
-		lookupMin            = fs.Duration("lookup-min", agent.DefaultLookupMin, "first lookup retry delay")
-		lookupMax            = fs.Duration("lookup-max", agent.DefaultLookupMax, "longest lookup retry delay")
-		nodeUUID             = fs.String("node-uuid", "", "node UUID sent with lookup")
-		debug                = fs.Bool("debug", false, "debug logging (ipa-debug)")
-		modulesDir           = fs.String("modules-dir", "", "directory with modules.dep (init mode; default /lib/modules/<release>)")
+		apiURLs, macs listFlag
+		disks         pathsFlag
+		initMode      = fs.Bool("init", os.Getpid() == 1, "run as the ramdisk's /init: mount, load modules, DHCP, read the kernel command line (default when PID 1)")
+		cmdlinePath   = fs.String("cmdline", "", "read kernel parameters from this file (default /proc/cmdline in init mode)")
+		listen        = fs.String("listen", agent.DefaultListen, "command API listen address")
+		advHost       = fs.String("advertise-host", "", "address put in the callback URL (ipa-advertise-host)")
+		advPort       = fs.Int("advertise-port", protocol.DefaultAgentPort, "port put in the callback URL (ipa-advertise-port)")
+		autoTLS       = fs.Bool("auto-tls", false, "serve the command API over TLS with a self-signed certificate sent as agent_verify_ca (ipa-enable-auto-tls)")
+		insecure      = fs.Bool("insecure", false, "do not verify the Ironic API and image servers' TLS certificates (ipa-insecure)")
+		minRoot       = fs.Int64("min-root-size", hints.MinDefaultSize, "smallest disk (bytes) chosen as root device without hints")
+		hbInterval    = fs.Duration("heartbeat-interval", 0, "fixed heartbeat interval (default heartbeat_timeout × U(0.3,0.6))")
+		forcedGap     = fs.Duration("forced-heartbeat-gap", agent.DefaultForcedHBGap, "minimum gap before the heartbeat forced by a finished command")
+		lookupMin     = fs.Duration("lookup-min", agent.DefaultLookupMin, "first lookup retry delay")
+		lookupMax     = fs.Duration("lookup-max", agent.DefaultLookupMax, "longest lookup retry delay")
+		nodeUUID      = fs.String("node-uuid", "", "node UUID sent with lookup")
+		debug         = fs.Bool("debug", false, "debug logging (ipa-debug)")
+		modulesDir    = fs.String("modules-dir", "", "directory with modules.dep (init mode; default /lib/modules/<release>)")
 	)
 	fs.Var(&apiURLs, "api-url", "Ironic API URL(s), comma separated or repeated (ipa-api-url)")
 	fs.Var(&macs, "mac", "MAC address(es) for lookup (default: all NICs, BOOTIF first)")
