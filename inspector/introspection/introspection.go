@@ -1,0 +1,727 @@
+// Package introspection serves ironic-inspector's v1 API (versions 1.0 to
+// 1.18, default port 5050) for clients that still use it (gophercloud's
+// baremetalintrospection, metal3, scripts): starting, watching and aborting
+// introspection, reading the stored data, legacy introspection rules, and
+// the ramdisk's POST /v1/continue.
+//
+// There is no separate inspector state: the status of an introspection is
+// derived from the node (inspect wait is "waiting", manageable after an
+// inspection is "finished", inspect failed is "error"), starting one fires
+// the conductor's provision "inspect" verb, and /v1/continue runs the same
+// processing as Ironic's /v1/continue_inspection.
+package introspection
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/manager"
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/inspector/rules"
+)
+
+// Defaults and API versions.
+const (
+	DefaultListen = ":5050"
+	MinVersion    = "1.0"
+	MaxVersion    = "1.18"
+	maxMinor      = 18
+
+	hdrVersion    = "X-OpenStack-Ironic-Inspector-API-Version"
+	hdrMinVersion = "X-OpenStack-Ironic-Inspector-API-Minimum-Version"
+	hdrMaxVersion = "X-OpenStack-Ironic-Inspector-API-Maximum-Version"
+
+	// provisionVersion is the Ironic microversion the verbs are fired with.
+	provisionVersion = 89
+)
+
+// Conductor does the work: *manager.Manager implements it.
+type Conductor interface {
+	// Provision fires a provision verb ("inspect", "abort") on a node.
+	Provision(ctx context.Context, ident string, req manager.ProvisionRequest) error
+	// ContinueInspection processes data posted by the ramdisk.
+	ContinueInspection(ctx context.Context, body []byte) (*store.Node, error)
+}
+
+// Config configures the server.
+type Config struct {
+	// Listen is the address to serve on (DefaultListen).
+	Listen    string
+	Store     store.Store
+	Conductor Conductor
+	// Rules backs /v1/rules; nil answers 404 there.
+	Rules rules.Store
+	// Authenticate checks HTTP basic credentials; nil is noauth. The
+	// ramdisk's /v1/continue and the version documents are always public.
+	Authenticate func(user, password string) bool
+	Log          *slog.Logger
+	// Ready, when set, receives the bound address once serving.
+	Ready func(addr string)
+}
+
+// Server is the ironic-inspector API.
+type Server struct {
+	cfg  Config
+	st   store.Store
+	echo *echo.Echo
+	log  *slog.Logger
+}
+
+// New returns the server.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Log}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(s.version)
+	e.GET("/", s.root)
+	e.GET("/v1", s.v1doc)
+	e.GET("/v1/", s.v1doc)
+	e.POST("/v1/continue", s.cont)
+	a := e.Group("/v1", s.auth)
+	a.GET("/introspection", s.list)
+	a.POST("/introspection/:node", s.start)
+	a.GET("/introspection/:node", s.status)
+	a.POST("/introspection/:node/abort", s.abort)
+	a.GET("/introspection/:node/data", s.data)
+	a.GET("/introspection/:node/data/unprocessed", s.unprocessed)
+	a.POST("/introspection/:node/data/unprocessed", s.reapply)
+	a.GET("/rules", s.listRules)
+	a.POST("/rules", s.createRule)
+	a.DELETE("/rules", s.deleteRules)
+	a.GET("/rules/:rule", s.getRule)
+	a.DELETE("/rules/:rule", s.deleteRule)
+	s.echo = e
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Run listens on Config.Listen and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("introspection: listen %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then shuts down cleanly.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	s.log.Info("introspection API ready", "listen", "http://"+ln.Addr().String())
+	if s.cfg.Ready != nil {
+		s.cfg.Ready(ln.Addr().String())
+	}
+	err := hs.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-done
+		return nil
+	}
+	return fmt.Errorf("introspection: %w", err)
+}
+
+// apiError is an error rendered in ironic-inspector's shape
+// {"error": {"message": ...}}.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errf(code int, format string, args ...any) error {
+	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var ae *apiError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = &apiError{code: he.Code, msg: fmt.Sprint(he.Message)}
+	default:
+		s.log.Error("introspection: internal error", "err", err, "path", c.Path())
+		ae = &apiError{code: http.StatusInternalServerError, msg: err.Error()}
+	}
+	if ae.code == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Basic realm="Baremetal Introspection API"`)
+	}
+	_ = c.JSON(ae.code, map[string]any{"error": map[string]string{"message": ae.msg}})
+}
+
+// version negotiates X-OpenStack-Ironic-Inspector-API-Version (default
+// 1.0, "latest" the maximum; out of range is 406) and sets the headers.
+func (s *Server) version(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set(hdrMinVersion, MinVersion)
+		h.Set(hdrMaxVersion, MaxVersion)
+		raw := strings.TrimSpace(c.Request().Header.Get(hdrVersion))
+		minor := 0
+		switch {
+		case raw == "":
+		case strings.EqualFold(raw, "latest"):
+			minor = maxMinor
+		default:
+			ma, mi, ok := strings.Cut(raw, ".")
+			a, err1 := strconv.Atoi(ma)
+			b, err2 := strconv.Atoi(mi)
+			if !ok || err1 != nil || err2 != nil {
+				return errf(http.StatusBadRequest, "Invalid API version %q, expected MAJOR.MINOR", raw)
+			}
+			if a != 1 || b < 0 || b > maxMinor {
+				return errf(http.StatusNotAcceptable, "Unsupported API version %s, supported range is %s to %s", raw, MinVersion, MaxVersion)
+			}
+			minor = b
+		}
+		h.Set(hdrVersion, "1."+strconv.Itoa(minor))
+		c.Set("minor", minor)
+		return next(c)
+	}
+}
+
+func minor(c echo.Context) int { m, _ := c.Get("minor").(int); return m }
+
+func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.Authenticate == nil {
+			return next(c)
+		}
+		if u, p, ok := c.Request().BasicAuth(); ok && s.cfg.Authenticate(u, p) {
+			return next(c)
+		}
+		return errf(http.StatusUnauthorized, "Authentication required")
+	}
+}
+
+func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
+
+func (s *Server) root(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"versions": []any{map[string]any{
+		"id": MaxVersion, "status": "CURRENT",
+		"links": []map[string]string{{"href": baseURL(c) + "/v1", "rel": "self"}},
+	}}})
+}
+
+func (s *Server) v1doc(c echo.Context) error {
+	var res []any
+	for _, r := range []string{"introspection", "continue", "rules"} {
+		res = append(res, map[string]any{"name": r, "links": []map[string]string{{"href": baseURL(c) + "/v1/" + r, "rel": "self"}}})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"resources": res})
+}
+
+// ---- introspection ----
+
+// Status is one introspection's status.
+type Status struct {
+	UUID       string              `json:"uuid"`
+	Finished   bool                `json:"finished"`
+	State      string              `json:"state"`
+	Error      *string             `json:"error"`
+	StartedAt  *string             `json:"started_at"`
+	FinishedAt *string             `json:"finished_at"`
+	Links      []map[string]string `json:"links"`
+}
+
+func timeStr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format("2006-01-02T15:04:05")
+	return &s
+}
+
+// statusOf derives the introspection status from a node; ok is false for a
+// node that was never inspected.
+func statusOf(n *store.Node) (Status, bool) {
+	st := Status{UUID: n.UUID, StartedAt: timeStr(n.InspectionStartedAt), FinishedAt: timeStr(n.InspectionFinishedAt)}
+	switch n.ProvisionState {
+	case "inspecting":
+		st.State = "starting"
+		st.FinishedAt = nil
+	case "inspect wait":
+		st.State = "waiting"
+		st.FinishedAt = nil
+	case "inspect failed":
+		st.State, st.Finished = "error", true
+		msg := "Canceled by operator"
+		if n.LastError != nil && *n.LastError != "" {
+			msg = *n.LastError
+		}
+		st.Error = &msg
+		if st.FinishedAt == nil {
+			st.FinishedAt = timeStr(n.ProvisionUpdatedAt)
+		}
+	default:
+		if n.InspectionFinishedAt == nil {
+			return st, false
+		}
+		st.State, st.Finished = "finished", true
+		if st.StartedAt == nil {
+			st.StartedAt = st.FinishedAt
+		}
+	}
+	if n.InspectionStartedAt == nil && n.InspectionFinishedAt == nil && !st.Finished && st.State == "" {
+		return st, false
+	}
+	return st, true
+}
+
+func (s *Server) node(c echo.Context) (*store.Node, error) {
+	id := c.Param("node")
+	n, err := s.st.Node(id)
+	if err != nil {
+		return nil, errf(http.StatusNotFound, "Node %s could not be found", id)
+	}
+	return n, nil
+}
+
+func withLinks(c echo.Context, st Status) Status {
+	st.Links = []map[string]string{{"href": baseURL(c) + "/v1/introspection/" + st.UUID, "rel": "self"}}
+	return st
+}
+
+func (s *Server) status(c echo.Context) error {
+	n, err := s.node(c)
+	if err != nil {
+		return err
+	}
+	st, ok := statusOf(n)
+	if !ok {
+		return errf(http.StatusNotFound, "Introspection for node %s not found", n.UUID)
+	}
+	return c.JSON(http.StatusOK, withLinks(c, st))
+}
+
+func (s *Server) list(c echo.Context) error {
+	q := c.QueryParams()
+	var states []string
+	for _, v := range q["state"] {
+		states = append(states, strings.Split(v, ",")...)
+	}
+	var all []Status
+	for _, n := range s.st.Nodes(nil) {
+		st, ok := statusOf(n)
+		if !ok || (len(states) > 0 && !slices.Contains(states, st.State)) {
+			continue
+		}
+		all = append(all, withLinks(c, st))
+	}
+	// Newest first, as ironic-inspector lists.
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i].StartedAt, all[j].StartedAt
+		switch {
+		case a == nil:
+			return false
+		case b == nil:
+			return true
+		}
+		if *a != *b {
+			return *a > *b
+		}
+		return all[i].UUID < all[j].UUID
+	})
+	if m := q.Get("marker"); m != "" {
+		i := slices.IndexFunc(all, func(st Status) bool { return st.UUID == m })
+		if i < 0 {
+			return errf(http.StatusBadRequest, "Marker %s not found", m)
+		}
+		all = all[i+1:]
+	}
+	limit := 0
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return errf(http.StatusBadRequest, "Bad limit %q", l)
+		}
+		limit = n
+	}
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	if all == nil {
+		all = []Status{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"introspection": all})
+}
+
+// conductorError maps the manager's error kinds to HTTP codes.
+func conductorError(err error) error {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, manager.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, manager.ErrInvalidState), errors.Is(err, manager.ErrInvalidInput):
+		code = http.StatusBadRequest
+	case errors.Is(err, manager.ErrNodeLocked), errors.Is(err, manager.ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, manager.ErrForbidden):
+		code = http.StatusForbidden
+	case errors.Is(err, manager.ErrNoWorkers):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, manager.ErrNotAcceptable):
+		code = http.StatusNotAcceptable
+	}
+	return &apiError{code: code, msg: err.Error()}
+}
+
+func (s *Server) start(c echo.Context) error {
+	n, err := s.node(c)
+	if err != nil {
+		return err
+	}
+	if v := c.QueryParam("manage_boot"); v != "" {
+		if b, err := strconv.ParseBool(v); err != nil {
+			return errf(http.StatusBadRequest, "Invalid boolean value for manage_boot: %s", v)
+		} else if !b {
+			return errf(http.StatusBadRequest, "Managed boot is required: this inspector boots the node itself (manage_boot=false is not supported)")
+		}
+	}
+	if err := s.cfg.Conductor.Provision(c.Request().Context(), n.UUID, manager.ProvisionRequest{Target: "inspect", Version: provisionVersion}); err != nil {
+		return conductorError(err)
+	}
+	return c.NoContent(http.StatusAccepted)
+}
+
+func (s *Server) abort(c echo.Context) error {
+	n, err := s.node(c)
+	if err != nil {
+		return err
+	}
+	if n.ProvisionState != "inspect wait" {
+		return errf(http.StatusBadRequest, "Node %s is not being introspected (state %q), nothing to abort", n.UUID, n.ProvisionState)
+	}
+	if err := s.cfg.Conductor.Provision(c.Request().Context(), n.UUID, manager.ProvisionRequest{Target: "abort", Version: provisionVersion}); err != nil {
+		return conductorError(err)
+	}
+	return c.NoContent(http.StatusAccepted)
+}
+
+// storedInventory returns the node's inventory object and plugin data
+// (the inventory may be stored alone or as the whole ramdisk payload).
+func storedInventory(n *store.Node) (map[string]any, map[string]any, bool) {
+	if len(n.Inventory) == 0 {
+		return nil, nil, false
+	}
+	var inv map[string]any
+	if json.Unmarshal(n.Inventory, &inv) != nil || inv == nil {
+		return nil, nil, false
+	}
+	plugin := map[string]any{}
+	if wrapped, ok := inv["inventory"].(map[string]any); ok {
+		for k, v := range inv {
+			if k != "inventory" {
+				plugin[k] = v
+			}
+		}
+		inv = wrapped
+	}
+	var pd map[string]any
+	if len(n.PluginData) > 0 && json.Unmarshal(n.PluginData, &pd) == nil {
+		for k, v := range pd {
+			plugin[k] = v
+		}
+	}
+	return inv, plugin, true
+}
+
+// Data renders the stored data in ironic-inspector's processed format:
+// the plugin data and inventory, plus the keys its hooks added (cpus,
+// cpu_arch, memory_mb, local_gb, interfaces, all_interfaces, macs,
+// boot_interface, ipmi_address, error). portMACs are the node's port
+// addresses: the interfaces with a port are the valid ones.
+func Data(n *store.Node, portMACs []string) (map[string]any, bool) {
+	inv, plugin, ok := storedInventory(n)
+	if !ok {
+		return nil, false
+	}
+	out := map[string]any{}
+	for k, v := range plugin {
+		out[k] = v
+	}
+	out["inventory"] = inv
+	if _, ok := out["error"]; !ok {
+		out["error"] = nil
+	}
+	for _, k := range []string{"cpus", "cpu_arch", "memory_mb", "local_gb"} {
+		if v, ok := n.Properties[k]; ok {
+			out[k] = v
+		}
+	}
+	pxe := ""
+	if b, ok := inv["boot"].(map[string]any); ok {
+		pxe, _ = b["pxe_interface"].(string)
+		out["boot_interface"] = pxe
+	}
+	all := map[string]any{}
+	valid := map[string]any{}
+	var macs []any
+	ports := map[string]bool{}
+	for _, p := range portMACs {
+		ports[strings.ToLower(p)] = true
+	}
+	if ifaces, ok := inv["interfaces"].([]any); ok {
+		for _, x := range ifaces {
+			i, _ := x.(map[string]any)
+			name, _ := i["name"].(string)
+			mac, _ := i["mac_address"].(string)
+			if name == "" || mac == "" {
+				continue
+			}
+			mac = strings.ToLower(mac)
+			ip, _ := i["ipv4_address"].(string)
+			entry := map[string]any{"mac": mac, "ip": ip, "client_id": i["client_id"],
+				"pxe": pxe != "" && strings.HasSuffix(strings.ToLower(strings.ReplaceAll(pxe, "-", ":")), mac)}
+			all[name] = entry
+			if ports[mac] || len(ports) == 0 {
+				valid[name] = entry
+				macs = append(macs, mac)
+			}
+		}
+	}
+	out["all_interfaces"], out["interfaces"] = all, valid
+	if pm, ok := plugin["macs"].([]any); ok {
+		macs = pm
+	}
+	if macs == nil {
+		macs = []any{}
+	}
+	out["macs"] = macs
+	if a, ok := inv["bmc_address"].(string); ok && a != "" {
+		out["ipmi_address"] = a
+	}
+	if a, ok := inv["bmc_v6address"].(string); ok && a != "" {
+		out["ipmi_v6address"] = a
+	}
+	return out, true
+}
+
+func (s *Server) data(c echo.Context) error {
+	n, err := s.node(c)
+	if err != nil {
+		return err
+	}
+	d, ok := s.dataOf(n)
+	if !ok {
+		return errf(http.StatusNotFound, "Introspection data not found for node %s", n.UUID)
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (s *Server) dataOf(n *store.Node) (map[string]any, bool) {
+	var macs []string
+	for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
+		macs = append(macs, p.Address)
+	}
+	return Data(n, macs)
+}
+
+func (s *Server) unprocessed(c echo.Context) error {
+	n, err := s.node(c)
+	if err != nil {
+		return err
+	}
+	inv, plugin, ok := storedInventory(n)
+	if !ok {
+		return errf(http.StatusNotFound, "Introspection data not found for node %s", n.UUID)
+	}
+	out := map[string]any{"inventory": inv}
+	for k, v := range plugin {
+		out[k] = v
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) reapply(c echo.Context) error {
+	return errf(http.StatusBadRequest, "Reapplying introspection on stored data is not supported; start a new introspection")
+}
+
+// cont serves the ramdisk's POST /v1/continue.
+func (s *Server) cont(c echo.Context) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	n, err := s.cfg.Conductor.ContinueInspection(c.Request().Context(), body)
+	if err != nil {
+		return conductorError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"uuid": n.UUID})
+}
+
+// ---- legacy rules ----
+
+func (s *Server) rules() (rules.Store, error) {
+	if s.cfg.Rules == nil {
+		return nil, errf(http.StatusNotFound, "Introspection rules are not enabled")
+	}
+	return s.cfg.Rules, nil
+}
+
+func rulesError(err error) error {
+	switch {
+	case errors.Is(err, rules.ErrNotFound):
+		return errf(http.StatusNotFound, "%v", err)
+	case errors.Is(err, rules.ErrExists):
+		return errf(http.StatusConflict, "%v", err)
+	case errors.Is(err, rules.ErrInvalidRule):
+		return errf(http.StatusBadRequest, "%v", err)
+	}
+	return err
+}
+
+// legacyView renders a rule in ironic-inspector's format.
+func legacyView(c echo.Context, r rules.Rule, short bool) map[string]any {
+	out := map[string]any{"uuid": r.UUID, "description": r.Description,
+		"links": []map[string]string{{"href": baseURL(c) + "/v1/rules/" + r.UUID, "rel": "self"}}}
+	if r.Description == "" {
+		out["description"] = nil
+	}
+	if short {
+		return out
+	}
+	conds := []any{}
+	for _, cd := range r.Conditions {
+		m := map[string]any{}
+		for k, v := range cd.Args {
+			m[k] = v
+		}
+		op := cd.Op
+		m["invert"] = strings.HasPrefix(op, "!")
+		m["op"] = strings.TrimPrefix(op, "!")
+		if cd.Field != "" {
+			m["field"] = cd.Field
+		}
+		m["multiple"] = cd.Multiple
+		if cd.Multiple == "" {
+			m["multiple"] = "any"
+		}
+		conds = append(conds, m)
+	}
+	acts := []any{}
+	for _, a := range r.Actions {
+		m := map[string]any{}
+		for k, v := range a.Args {
+			if a.Op == "fail" && k == "msg" {
+				k = "message"
+			}
+			m[k] = v
+		}
+		m["action"] = a.Op
+		acts = append(acts, m)
+	}
+	out["conditions"], out["actions"] = conds, acts
+	out["scope"] = nil
+	if r.Scope != "" {
+		out["scope"] = r.Scope
+	}
+	return out
+}
+
+func (s *Server) listRules(c echo.Context) error {
+	rs, err := s.rules()
+	if err != nil {
+		return err
+	}
+	list, err := rs.List(c.Request().Context())
+	if err != nil {
+		return rulesError(err)
+	}
+	out := []any{}
+	for _, r := range list {
+		out = append(out, legacyView(c, r, true))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"rules": out})
+}
+
+func (s *Server) createRule(c echo.Context) error {
+	rs, err := s.rules()
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	r, err := rules.Parse(body)
+	if err != nil {
+		return rulesError(err)
+	}
+	r, err = rs.Create(c.Request().Context(), r)
+	if err != nil {
+		return rulesError(err)
+	}
+	code := http.StatusOK
+	if minor(c) >= 6 {
+		code = http.StatusCreated
+	}
+	return c.JSON(code, legacyView(c, r, false))
+}
+
+func (s *Server) getRule(c echo.Context) error {
+	rs, err := s.rules()
+	if err != nil {
+		return err
+	}
+	r, err := rs.Get(c.Request().Context(), c.Param("rule"))
+	if err != nil {
+		return rulesError(err)
+	}
+	return c.JSON(http.StatusOK, legacyView(c, r, false))
+}
+
+func (s *Server) deleteRule(c echo.Context) error {
+	rs, err := s.rules()
+	if err != nil {
+		return err
+	}
+	if err := rs.Delete(c.Request().Context(), c.Param("rule")); err != nil {
+		return rulesError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) deleteRules(c echo.Context) error {
+	rs, err := s.rules()
+	if err != nil {
+		return err
+	}
+	if err := rs.DeleteAll(c.Request().Context()); err != nil {
+		return rulesError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
