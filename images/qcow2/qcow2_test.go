@@ -59,7 +59,7 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 // makeRaw writes a raw disk of random, compressible and zero regions.
-func makeRaw(t *testing.T, path string, size int) []byte {
+func makeRaw(t testing.TB, path string, size int) []byte {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	b := make([]byte, size)
