@@ -225,9 +225,15 @@ func (m *Manager) update(ctx context.Context, uuid string, fn func(*store.Node) 
 		if errors.Is(err, store.ErrConflict) && attempt < 20 {
 			continue
 		}
+		if errors.Is(err, errUnchanged) {
+			return nil
+		}
 		return err
 	}
 }
+
+// errUnchanged from an update function skips the write.
+var errUnchanged = errors.New("unchanged")
 
 func setState(n *store.Node, st, target sm.State) {
 	n.ProvisionState = string(st)
@@ -392,7 +398,7 @@ func (m *Manager) power(n *store.Node) (driver.Power, error) {
 		return m.fake, nil
 	}
 	if p, ok := m.cfg.Power[impl]; ok {
-		return p, nil
+		return recorded{Power: p, m: m}, nil
 	}
 	return nil, fmt.Errorf("power interface %q is not available on conductor %s", impl, m.host)
 }
@@ -403,7 +409,7 @@ func (m *Manager) management(n *store.Node) (driver.Management, error) {
 		return m.fake, nil
 	}
 	if p, ok := m.cfg.Management[impl]; ok {
-		return p, nil
+		return recorded{mg: p, m: m}, nil
 	}
 	return nil, fmt.Errorf("management interface %q is not available on conductor %s", impl, m.host)
 }

@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+// machine is the computer behind the emulated BMC: its power and next
+// boot device are what the test observes.
+type machine struct {
+	mu      sync.Mutex
+	on      bool
+	boot    string
+	resets  int
+	powerOn int
+	booted  string // device the machine last (re)started from
+}
+
+func (m *machine) Running(context.Context) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.on, nil
+}
+func (m *machine) PowerOn(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.on {
+		m.powerOn++
+		m.booted = m.boot
+	}
+	m.on = true
+	return nil
+}
+func (m *machine) PowerOff(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.on = false
+	return nil
+}
+func (m *machine) Shutdown(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.on = false
+	return nil
+}
+func (m *machine) Reset(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resets++
+	m.booted = m.boot
+	return nil
+}
+func (m *machine) SetBootDevice(_ context.Context, d string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.boot = d
+	return nil
+}
+func (m *machine) state() (bool, string, int, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.on, m.booted, m.resets, m.powerOn
+}
+
+// TestRedfishNode drives a redfish node through the API against the
+// Redfish BMC emulator over HTTP: verification, power on/off/reboot and
+// boot device, observed on the machine behind the BMC.
+func TestRedfishNode(t *testing.T) {
+	mach := &machine{}
+	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw-not-logged",
+		Machines: map[string]redfish.Machine{"m1": mach}})
+	bmc := httptest.NewServer(emu)
+	defer bmc.Close()
+	c := client{t, startConductor(t)}
+
+	c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "rf",
+		"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin",
+			"redfish_password": "pw-not-logged", "redfish_system_id": "/redfish/v1/Systems/m1"}}, 201)
+	v := c.do("GET", "/v1/nodes/rf/validate", nil, 200)
+	if p := v["power"].(map[string]any); p["result"] != true {
+		t.Fatalf("validate power = %v", p)
+	}
+	c.do("PUT", "/v1/nodes/rf/states/provision", map[string]any{"target": "manage"}, 202)
+	n := c.waitState("rf", "manageable", 30*time.Second)
+	if n["power_state"] != "power off" {
+		t.Fatalf("after manage power_state = %v, want power off (read from the BMC)", n["power_state"])
+	}
+	waitPower := func(want string) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			n := c.do("GET", "/v1/nodes/rf", nil, 200)
+			if n["target_power_state"] == nil && n["reservation"] == nil {
+				if n["power_state"] != want {
+					t.Fatalf("power_state %v, want %v (last_error %v)", n["power_state"], want, n["last_error"])
+				}
+				return n
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("power change to %s did not finish", want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	c.do("PUT", "/v1/nodes/rf/states/power", map[string]any{"target": "power on"}, 202)
+	n = waitPower("power on")
+	if on, _, _, _ := mach.state(); !on {
+		t.Fatal("machine is off after power on")
+	}
+	if dii := n["driver_internal_info"].(map[string]any); dii["power_provider"] == nil {
+		t.Errorf("the provider that acted is not recorded: %v", dii)
+	}
+	c.do("PUT", "/v1/nodes/rf/management/boot_device", map[string]any{"boot_device": "pxe"}, 204)
+	if b, _ := emu.BootOverride("m1"); b.BootSourceOverrideTarget != "Pxe" {
+		t.Fatalf("BMC boot override %+v, want Pxe", b)
+	}
+	_, _, resets0, ons0 := mach.state()
+	c.do("PUT", "/v1/nodes/rf/states/power", map[string]any{"target": "rebooting"}, 202)
+	waitPower("power on")
+	if on, boot, resets, ons := mach.state(); !on || resets+ons <= resets0+ons0 || boot != "pxe" {
+		t.Fatalf("reboot: machine on=%v boot %q resets %d->%d power-ons %d->%d, want on from pxe", on, boot, resets0, resets, ons0, ons)
+	}
+	c.do("PUT", "/v1/nodes/rf/states/power", map[string]any{"target": "power off"}, 202)
+	waitPower("power off")
+	if on, _, _, _ := mach.state(); on {
+		t.Fatal("machine is on after power off")
+	}
+	if di := c.do("GET", "/v1/nodes/rf", nil, 200)["driver_info"].(map[string]any); di["redfish_password"] != "******" {
+		t.Errorf("redfish_password shown as %v", di["redfish_password"])
+	}
+}
+
+// TestDeadBMC: a BMC that does not answer gives a clear last_error, not a
+// hang.
+func TestDeadBMC(t *testing.T) {
+	dead := httptest.NewServer(nil)
+	url := dead.URL
+	dead.Close() // nothing listens there any more
+	c := client{t, startConductor(t)}
+	c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "dead",
+		"driver_info": map[string]any{"redfish_address": url, "redfish_username": "a", "redfish_password": "b"}}, 201)
+	c.do("PUT", "/v1/nodes/dead/states/provision", map[string]any{"target": "manage"}, 202)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n := c.do("GET", "/v1/nodes/dead", nil, 200)
+		if n["provision_state"] == "enroll" && n["reservation"] == nil {
+			if n["last_error"] == nil {
+				t.Fatal("verification against a dead BMC failed without last_error")
+			}
+			t.Logf("last_error: %v", n["last_error"])
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node still %v after 60s", n["provision_state"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
