@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Image write benchmark: ferric-agent's write_image (raw and qcow2, streamed
+# from a local HTTP server to a file used as disk) side by side with
+# `curl | dd conv=fsync`, `curl | tee >(sha256sum) | dd` and `qemu-img convert`,
+# plus the agent's peak RSS (VmHWM).
+#
+# usage: ipa/bench.sh [SIZE_MIB]   (default 2048; needs curl, qemu-img, sfdisk)
+set -euo pipefail
+SIZE_MIB="${1:-2048}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+W="$(mktemp -d "${TMPDIR:-/tmp}/ferric-bench.XXXXXX")"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+TOKEN=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
+
+cd "$ROOT"
+CGO_ENABLED=0 go build -o "$W/ferric-agent" ./ipa/cmd/ferric-agent
+cat > "$W/serve.go" <<'EOF'
+package main
+
+import ("net/http"; "os")
+
+func main() { http.ListenAndServe(os.Args[1], http.FileServer(http.Dir(os.Args[2]))) }
+EOF
+(cd "$W" && go mod init serve >/dev/null 2>&1 && go build -o serve serve.go)
+
+# Image: 3/4 random data, 1/4 zeros (one run in the middle), MBR.
+mkdir "$W/www"
+IMG="$W/www/disk.raw"
+DATA=$((SIZE_MIB * 3 / 8))
+head -c $((DATA << 20)) /dev/urandom > "$IMG"
+head -c $(((SIZE_MIB / 4) << 20)) /dev/zero >> "$IMG"
+head -c $(((SIZE_MIB - DATA - SIZE_MIB / 4) << 20)) /dev/urandom >> "$IMG"
+printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q "$IMG"
+qemu-img convert -f raw -O qcow2 "$IMG" "$W/www/disk.qcow2"
+SHA_RAW=$(sha256sum "$IMG" | cut -d' ' -f1)
+SHA_Q=$(sha256sum "$W/www/disk.qcow2" | cut -d' ' -f1)
+"$W/serve" 127.0.0.1:18090 "$W/www" & PIDS+=($!)
+URL=http://127.0.0.1:18090
+sleep 0.5
+
+now() { date +%s.%N; }
+rate() { awk -v s="$1" -v e="$2" -v m="$SIZE_MIB" 'BEGIN{printf "%6.2f s  %7.0f MiB/s", e-s, m/(e-s)}'; }
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+
+agent_write() { # $1 = file name, $2 = format, $3 = sha256
+  rm -f "$W/disk.img"; truncate -s $(((SIZE_MIB + 256) << 20)) "$W/disk.img"
+  echo "ipa-agent-token=$TOKEN" > "$W/cmdline"
+  "$W/ferric-agent" --cmdline "$W/cmdline" --api-url http://127.0.0.1:1 --listen 127.0.0.1:18091 \
+    --advertise-host 127.0.0.1 --mac 52:54:00:00:00:99 --disk "$W/disk.img" --min-root-size 0 \
+    --lookup-min 1h --lookup-max 1h 2>"$W/agent.log" & local pid=$!; PIDS+=($pid)
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/18091) 2>/dev/null && break; sleep 0.1; done
+  drop
+  local s e; s=$(now)
+  curl -sf -XPOST "http://127.0.0.1:18091/v1/commands/?wait=true&agent_token=$TOKEN" -d \
+    "{\"name\":\"deploy.execute_deploy_step\",\"params\":{\"step\":{\"step\":\"write_image\",\"interface\":\"deploy\",\"args\":{\"image_info\":{\"id\":\"$1\",\"urls\":[\"$URL/$1\"],\"disk_format\":\"$2\",\"os_hash_algo\":\"sha256\",\"os_hash_value\":\"$3\"}}}}}" > "$W/res.json"
+  sync "$W/disk.img"; e=$(now)
+  grep -q '"SUCCEEDED"' "$W/res.json" || { cat "$W/res.json"; tail "$W/agent.log"; exit 1; }
+  local hwm; hwm=$(awk '/VmHWM/{print $2/1024 " MiB"}' /proc/$pid/status)
+  kill $pid; wait $pid 2>/dev/null || true
+  cmp -n $((SIZE_MIB << 20)) "$W/disk.img" "$IMG" >/dev/null && ok=identical || ok=DIFFERS
+  echo "$(rate "$s" "$e")  peak RSS $hwm  ($ok)"
+}
+
+echo "== ${SIZE_MIB} MiB raw image, HTTP on loopback -> file (page cache dropped before each run)"
+printf '%-44s' "ferric-agent write_image (sha256, sparse):"; agent_write disk.raw raw "$SHA_RAW"
+rm -f "$W/out"; drop; s=$(now); curl -s "$URL/disk.raw" | dd of="$W/out" bs=4M conv=fsync status=none; e=$(now)
+printf '%-44s%s\n' "curl | dd bs=4M conv=fsync:" "$(rate "$s" "$e")"
+rm -f "$W/out"; drop; s=$(now); curl -s "$URL/disk.raw" | tee >(sha256sum > "$W/sum") | dd of="$W/out" bs=4M conv=fsync status=none; e=$(now)
+printf '%-44s%s\n' "curl | tee >(sha256sum) | dd conv=fsync:" "$(rate "$s" "$e")"
+
+echo "== qcow2 ($(($(stat -c %s "$W/www/disk.qcow2") >> 20)) MiB file, ${SIZE_MIB} MiB virtual)"
+printf '%-44s' "ferric-agent write_image qcow2 over HTTP:"; agent_write disk.qcow2 qcow2 "$SHA_Q"
+rm -f "$W/out"; drop; s=$(now); qemu-img convert -f qcow2 -O raw "$W/www/disk.qcow2" "$W/out"; sync "$W/out"; e=$(now)
+printf '%-44s%s\n' "qemu-img convert (local file, no hash):" "$(rate "$s" "$e")"
+rm -f "$W/out"; drop; s=$(now); qemu-img convert -t none -S 0 -f qcow2 -O raw "$W/www/disk.qcow2" "$W/out"; e=$(now)
+printf '%-44s%s\n' "qemu-img convert -t none -S 0 (IPA-like):" "$(rate "$s" "$e")"
