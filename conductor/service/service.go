@@ -18,6 +18,8 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver/bmc"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/images/cache"
+	imgstore "github.com/ferric-metal/ferric/images/store"
 	"github.com/ferric-metal/ferric/pxe/ipxe"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
@@ -64,6 +66,9 @@ type Config struct {
 	// TFTPListen enables TFTP (e.g. ":69"); TFTPRoot defaults to /usr/lib/ipxe.
 	TFTPListen string
 	TFTPRoot   string
+	// ImageCache downloads http(s) images once on the conductor and serves
+	// the verified copy to agents.
+	ImageCache bool
 }
 
 // Run starts the conductor and blocks until ctx ends.
@@ -91,13 +96,23 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
+	images, err := imgstore.New(filepath.Join(cfg.StateDir, "images"), cfg.Log)
+	if err != nil {
+		return fmt.Errorf("conductor: %w", err)
+	}
+	resolver := &imageResolver{images: images, client: &http.Client{Timeout: time.Minute}}
+	if cfg.ImageCache {
+		if resolver.cache, err = cache.New(filepath.Join(cfg.StateDir, "image-cache"), nil, cfg.Log); err != nil {
+			return fmt.Errorf("conductor: %w", err)
+		}
+	}
 	bcfg := bmc.Config{Logger: cfg.Log}
 	ipmi, redfish := bmc.NewIPMI(bcfg), bmc.NewRedfish(bcfg)
 	mgr := manager.New(manager.Config{
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Power:                 map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
 		Management:            map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
-		Images:                manager.URLImages{},
+		Images:                resolver,
 		ConfigDrive:           buildConfigDrive,
 		AutomatedClean:        cfg.AutomatedClean,
 		DeployCallbackTimeout: cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
@@ -118,6 +133,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
 		return fmt.Errorf("conductor: %w", err)
+	}
+	resolver.publicURL = cfg.PublicURL
+	images.Register(srv.Echo().Group("/images"))
+	if resolver.cache != nil {
+		srv.Echo().Any("/images/cache/*", echo.WrapHandler(http.StripPrefix("/images/cache", resolver.cache.Handler())))
 	}
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
 	bootHandler, err := ipxe.New(ipxe.Config{BaseURL: cfg.PublicURL + "/boot", Nodes: hosts, FilesDir: cfg.BootDir,

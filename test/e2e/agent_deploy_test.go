@@ -29,12 +29,20 @@ import (
 // startConductor runs a conductor in-process and returns its API URL.
 func startConductor(t *testing.T) string {
 	t.Helper()
+	return startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e",
+		AutomatedClean: true})
+}
+
+// startConductorWith runs a conductor in-process with cfg (its Ready is
+// replaced) until the test ends, and returns its API URL.
+func startConductorWith(t *testing.T, cfg service.Config) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
+	cfg.Ready = func(a string) { ready <- a }
 	go func() {
-		done <- service.Run(ctx, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e",
-			AutomatedClean: true, Ready: func(a string) { ready <- a }})
+		done <- service.Run(ctx, cfg)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -243,6 +251,31 @@ func TestDeployThroughAgent(t *testing.T) {
 	n = c.waitState("agent-node", "available", 120*time.Second)
 	if n["instance_info"] != nil && len(n["instance_info"].(map[string]any)) != 0 {
 		t.Errorf("instance_info not cleared on undeploy: %v", n["instance_info"])
+	}
+
+	// Deploy again, this time with an image uploaded to the conductor's
+	// image store (Glance API) and referenced by id.
+	img := c.do("POST", "/images/v2/images", map[string]any{"name": "test-image", "disk_format": "raw", "container_format": "bare"}, 201)
+	id := img["id"].(string)
+	req, _ := http.NewRequest("PUT", base+"/images/v2/images/"+id+"/file", bytes.NewReader(image))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("image upload: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil { // wipe the head
+		t.Fatal(err)
+	}
+	os.Truncate(disk, 128<<20)
+	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{{"op": "add", "path": "/instance_info/image_source", "value": id}}, 200)
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active"}, 202)
+	c.waitState("agent-node", "active", 120*time.Second)
+	f, _ = os.Open(disk)
+	f.ReadAt(got, 0)
+	f.Close()
+	if !bytes.Equal(got[512:], image[512:]) {
+		t.Fatalf("disk does not hold the image-store image after deploy")
 	}
 }
 

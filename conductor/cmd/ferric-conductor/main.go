@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool FIRST-LAST for --dhcp-mode full")
 	fs.BoolVar(&cfg.AllowUnknownMACs, "allow-unknown-macs", false, "answer DHCP from machines with no enrolled port (discovery)")
 	fs.StringVar(&cfg.TFTPListen, "tftp-listen", "", "TFTP address for iPXE first stages, e.g. :69 (empty: off)")
+	fs.BoolVar(&cfg.ImageCache, "image-cache", false, "download http(s) images once on the conductor and serve them to agents")
 	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferric-conductor [flags]\n\nEvery flag can also be set as FERRIC_<NAME> (e.g. FERRIC_API_LISTEN).\n\n")
