@@ -1,0 +1,95 @@
+package conformance
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openstackCLI is Debian's openstack client (packages python3-openstackclient
+// and python3-ironicclient).
+const openstackCLI = "/usr/bin/openstack"
+
+func TestOpenstackCLI(t *testing.T) {
+	if _, err := os.Stat(openstackCLI); err != nil {
+		t.Skip("skipping: /usr/bin/openstack not installed (apt-get install -y python3-openstackclient python3-ironicclient)")
+	}
+	if testing.Short() {
+		t.Skip("skipping CLI test in -short mode")
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		full := append([]string{"--os-auth-type", "none", "--os-endpoint", baseURL, "baremetal"}, args...)
+		cmd := exec.Command(openstackCLI, full...)
+		cmd.Env = append(os.Environ(), "PYTHONWARNINGS=ignore")
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("openstack baremetal %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("openstack baremetal %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
+		return string(out)
+	}
+	jsonOut := func(args ...string) map[string]any {
+		t.Helper()
+		out := run(append(args, "-f", "json")...)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%s: not JSON: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return m
+	}
+	n := jsonOut("node", "create", "--driver", "fake-hardware", "--name", "cli-node", "--resource-class", "cli",
+		"--driver-info", "ipmi_password=cli-secret")
+	id, _ := n["uuid"].(string)
+	if id == "" || n["provision_state"] != "enroll" {
+		t.Fatalf("node create: %v", n)
+	}
+	if out := run("node", "list", "-f", "json"); !strings.Contains(out, id) {
+		t.Errorf("node list lacks %s: %s", id, out)
+	}
+	if out := run("node", "list", "--long", "-f", "json"); !strings.Contains(out, "fake-hardware") || strings.Contains(out, "cli-secret") {
+		t.Errorf("node list --long: %s", out)
+	}
+	show := jsonOut("node", "show", "cli-node")
+	if show["uuid"] != id || strings.Contains(run("node", "show", "cli-node", "-f", "json"), "cli-secret") {
+		t.Errorf("node show: %v", show)
+	}
+	run("node", "set", "cli-node", "--property", "memory_mb=16384")
+	if p, _ := jsonOut("node", "show", "cli-node")["properties"].(map[string]any); p["memory_mb"] != float64(16384) {
+		t.Errorf("node set --property: %v", p)
+	}
+	run("node", "unset", "cli-node", "--property", "memory_mb")
+	run("node", "validate", "cli-node")
+	run("port", "create", "--node", id, "52:54:00:c1:1c:01")
+	if out := run("port", "list", "--node", id, "-f", "json"); !strings.Contains(out, "52:54:00:c1:1c:01") {
+		t.Errorf("port list --node: %s", out)
+	}
+	run("node", "manage", "cli-node", "--wait", "60")
+	run("node", "provide", "cli-node", "--wait", "60")
+	run("node", "power", "off", "cli-node")
+	run("node", "maintenance", "set", "cli-node", "--reason", "testing")
+	run("node", "maintenance", "unset", "cli-node")
+	a := jsonOut("allocation", "create", "--resource-class", "cli", "--wait", "60")
+	if a["state"] != "active" || a["node_uuid"] != id {
+		t.Errorf("allocation create: %v", a)
+	}
+	if out := run("allocation", "list", "-f", "json"); !strings.Contains(out, a["uuid"].(string)) {
+		t.Errorf("allocation list: %s", out)
+	}
+	run("node", "deploy", "cli-node", "--wait", "60")
+	if s := jsonOut("node", "show", "cli-node"); s["provision_state"] != "active" {
+		t.Errorf("after deploy: %v", s["provision_state"])
+	}
+	run("node", "undeploy", "cli-node", "--wait", "60")
+	run("driver", "list")
+	run("driver", "show", "fake-hardware")
+	run("conductor", "list")
+	run("node", "delete", "cli-node")
+	if out := run("node", "list", "-f", "json"); strings.Contains(out, id) {
+		t.Errorf("node still listed after delete: %s", out)
+	}
+}
