@@ -64,13 +64,21 @@ func slogErr(c echo.Context, err error) {
 	c.Logger().Error(err)
 }
 
+// baseURL is the URL the store is mounted at (scheme, host and the group's
+// prefix, e.g. http://conductor:6385/images), so version documents point
+// clients back through the same mount.
 func baseURL(c echo.Context) string {
 	r := c.Request()
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host
+	prefix := c.Path()
+	if i := strings.Index(prefix, "/v2"); i >= 0 {
+		prefix = prefix[:i]
+	}
+	prefix = strings.TrimSuffix(strings.TrimSuffix(prefix, "/versions"), "/")
+	return scheme + "://" + r.Host + prefix
 }
 
 func (s *Store) versions(c echo.Context) error {
