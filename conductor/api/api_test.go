@@ -28,13 +28,14 @@ func TestVersionNegotiation(t *testing.T) {
 		{"too new", []string{hdrLegacyVersion, "1.99"}, 406, "", true},
 		{"major 2", []string{hdrLegacyVersion, "2.1"}, 406, "", true},
 		{"1.0", []string{hdrLegacyVersion, "1.0"}, 406, "", true},
-		{"garbage", []string{hdrLegacyVersion, "banana"}, 406, "", true},
-		{"garbage dots", []string{hdrLegacyVersion, "1.2.3"}, 406, "", true},
-		{"signed minor", []string{hdrLegacyVersion, "1.+5"}, 406, "", true},
+		// Ironic sends no version headers on an unparseable version.
+		{"garbage", []string{hdrLegacyVersion, "banana"}, 406, "", false},
+		{"garbage dots", []string{hdrLegacyVersion, "1.2.3"}, 406, "", false},
+		{"signed minor", []string{hdrLegacyVersion, "1.+5"}, 406, "", false},
 		{"new header wins", []string{hdrLegacyVersion, "1.10", hdrVersion, "baremetal 1.40"}, 200, "1.40", true},
 		{"new header other service ignored", []string{hdrLegacyVersion, "1.10", hdrVersion, "compute 2.1"}, 200, "1.10", true},
 		{"new header latest", []string{hdrLegacyVersion, "", hdrVersion, "baremetal latest"}, 200, Version(MaxMinor).String(), true},
-		{"new header garbage", []string{hdrLegacyVersion, "1.10", hdrVersion, "baremetal x.y"}, 406, "", true},
+		{"new header garbage", []string{hdrLegacyVersion, "1.10", hdrVersion, "baremetal x.y"}, 406, "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,6 +62,9 @@ func TestVersionNegotiation(t *testing.T) {
 				if !strings.Contains(em, `"code": 406`) && !strings.Contains(em, `"code":406`) {
 					t.Errorf("406 body shape: %s", r.raw)
 				}
+			}
+			if tc.code == 406 && r.h.Get(hdrRequestID) != "" {
+				t.Errorf("406 has a request id (Ironic sends none)")
 			}
 			if tc.code == 200 && !strings.HasPrefix(r.h.Get(hdrRequestID), "req-") {
 				t.Errorf("request id: %q", r.h.Get(hdrRequestID))
@@ -99,9 +103,14 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("v1 latest: missing %s", k)
 		}
 	}
-	r = e.must(404, e.do("GET", "/v1/nonsense", nil), "unknown path")
-	if !strings.Contains(r.str("error_message"), "404") {
-		t.Errorf("unknown path body: %s", r.raw)
+	for _, p := range []string{"/v1/nonsense", "/nonsense"} {
+		r = e.must(404, e.do("GET", p, nil), "unknown path")
+		if !strings.Contains(r.str("error_message"), "404") {
+			t.Errorf("unknown path body: %s", r.raw)
+		}
+		if r.h.Get(hdrMinVersion) != "" || r.h.Get(hdrRequestID) != "" {
+			t.Errorf("unknown path has version/request-id headers: %v", r.h)
+		}
 	}
 }
 

@@ -1113,7 +1113,8 @@ func (s *Server) validate(c echo.Context) error {
 	}
 	out := map[string]any{}
 	for k, r := range res {
-		if k == "firmware" && ver(c) < 86 {
+		// Ironic validates the non-vendor interfaces only; firmware from 1.86.
+		if k == "vendor" || k == "firmware" && ver(c) < 86 {
 			continue
 		}
 		m := map[string]any{"result": r.Result}

@@ -105,6 +105,13 @@ func (s *Server) v1(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set(hdrMaxVersion, Version(MaxMinor).String())
 		v, verr := parseVersion(c.Request().Header)
 		if verr != nil {
+			// Ironic answers version errors before its request-id hook runs,
+			// and an unparseable version without any version header.
+			h.Del(hdrRequestID)
+			if strings.HasPrefix(verr.Msg, "Invalid value") {
+				h.Del(hdrMinVersion)
+				h.Del(hdrMaxVersion)
+			}
 			return verr
 		}
 		h.Set(hdrLegacyVersion, v.String())
@@ -153,8 +160,30 @@ func (s *Server) routes() {
 	s.driverRoutes(a)
 	s.conductorRoutes(a)
 	s.allocationRoutes(a)
-	a.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
-	e.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+	a.Any("/*", noRoute)
+	e.Any("/*", noRoute)
+}
+
+// errNoRoute is the 404 for a path no route serves.
+var errNoRoute = &Error{Code: http.StatusNotFound, Plain: true,
+	Msg: "The resource could not be found."}
+
+// noRoute answers unknown paths as Ironic does: a plain 404 without
+// version or request-id headers (Ironic's router rejects them before its
+// hooks run).
+func noRoute(c echo.Context) error {
+	h := c.Response().Header()
+	for _, k := range []string{hdrRequestID, hdrMinVersion, hdrMaxVersion, hdrLegacyVersion, hdrVersion} {
+		h.Del(k)
+	}
+	return errNoRoute
+}
+
+// V1Group returns a group under /v1 with version negotiation, user auth
+// and a minimum microversion, for handlers other packages provide (e.g.
+// inspection rules).
+func (s *Server) V1Group(minMinor Version) *echo.Group {
+	return s.echo.Group("/v1", s.v1, s.minVer(minMinor, false), s.auth)
 }
 
 // minVer hides a resource below version n: a 404 for sub-resources
@@ -214,7 +243,7 @@ func (s *Server) v1doc(c echo.Context) error {
 		name string
 		min  Version
 	}{{"lookup", 22}, {"heartbeat", 22}, {"portgroups", 23}, {"volume", 32}, {"conductors", 49},
-		{"allocations", 52}, {"events", 54}, {"deploy_templates", 55}, {"shards", 82}, {"continue_inspection", 84}}
+		{"allocations", 52}, {"events", 54}, {"deploy_templates", 55}, {"shards", 82}, {"continue_inspection", 84}, {"inspection_rules", 96}}
 	for _, g := range gated {
 		if v >= g.min {
 			doc[g.name] = pair(g.name)
