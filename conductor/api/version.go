@@ -10,7 +10,7 @@ import (
 // API microversions served: 1.MinMinor to 1.MaxMinor.
 const (
 	MinMinor = 1
-	MaxMinor = 89
+	MaxMinor = 96
 )
 
 const (

@@ -405,6 +405,9 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 	if err != nil {
 		return nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)
 	}
+	if n.ProvisionState == string(sm.Enroll) && autoDiscovered(n) {
+		return n, nil // a machine enrolled by discovery: nothing to continue
+	}
 	if s := sm.State(n.ProvisionState); s != sm.InspectWait && s != sm.Inspecting {
 		return nil, userErr(ErrInvalidState, "Node %s is not waiting for inspection (state %q).", uuid, s)
 	}
@@ -429,7 +432,6 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 		setState(n, next, tgt)
 		now := time.Now().UTC()
 		n.InspectionFinishedAt = &now
-		n.Inventory = json.RawMessage(append([]byte(nil), body...))
 		return tx.PutNode(n)
 	})
 	if perr != nil {
@@ -447,6 +449,17 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 		}
 	}()
 	return n, nil
+}
+
+// autoDiscovered reports whether the node was created by inspection of an
+// unknown machine.
+func autoDiscovered(n *store.Node) bool {
+	var pd map[string]any
+	if len(n.PluginData) == 0 || json.Unmarshal(n.PluginData, &pd) != nil {
+		return false
+	}
+	v, _ := pd["auto_discovered"].(bool)
+	return v
 }
 
 // ---- fake driver ----

@@ -20,6 +20,9 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/images/cache"
 	imgstore "github.com/ferric-metal/ferric/images/store"
+	"github.com/ferric-metal/ferric/inspector/introspection"
+	"github.com/ferric-metal/ferric/inspector/process"
+	"github.com/ferric-metal/ferric/inspector/ruleapi"
 	"github.com/ferric-metal/ferric/pxe/ipxe"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
@@ -66,6 +69,12 @@ type Config struct {
 	// TFTPListen enables TFTP (e.g. ":69"); TFTPRoot defaults to /usr/lib/ipxe.
 	TFTPListen string
 	TFTPRoot   string
+	// InspectorListen serves the ironic-inspector v1 API (e.g.
+	// 127.0.0.1:5050); empty disables it.
+	InspectorListen string
+	// DiscoveryDriver, when set, enrolls unknown machines that post an
+	// inventory as new nodes of this driver (auto-discovery).
+	DiscoveryDriver string
 	// ImageCache downloads http(s) images once on the conductor and serves
 	// the verified copy to agents.
 	ImageCache bool
@@ -106,6 +115,12 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("conductor: %w", err)
 		}
 	}
+	ruleStore := process.NewRuleStore(st)
+	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}
+	if cfg.DiscoveryDriver != "" {
+		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, ReturnUUID: true}
+	}
+	inspect := process.New(pcfg)
 	bcfg := bmc.Config{Logger: cfg.Log}
 	ipmi, redfish := bmc.NewIPMI(bcfg), bmc.NewRedfish(bcfg)
 	mgr := manager.New(manager.Config{
@@ -113,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Power:                 map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
 		Management:            map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
 		Images:                resolver,
+		Inspect:               inspect,
 		ConfigDrive:           buildConfigDrive,
 		AutomatedClean:        cfg.AutomatedClean,
 		DeployCallbackTimeout: cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
@@ -134,6 +150,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
+	(&ruleapi.Handler{Rules: ruleStore}).Register(srv.V1Group(api.Version(ruleapi.MinVersion)))
 	resolver.publicURL = cfg.PublicURL
 	images.Register(srv.Echo().Group("/images"))
 	if resolver.cache != nil {
@@ -157,6 +174,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	g.Go(func() error { return mgr.Run(gctx) })
+	if cfg.InspectorListen != "" {
+		insp := introspection.New(introspection.Config{Listen: cfg.InspectorListen, Store: st, Conductor: mgr,
+			Rules: ruleStore, Log: cfg.Log})
+		g.Go(func() error { return insp.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("conductor: api: %w", err)

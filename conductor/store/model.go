@@ -54,6 +54,7 @@ type Node struct {
 	NetworkData          Object     `json:"network_data"`
 	Shard                *string    `json:"shard"`
 	ParentNode           *string    `json:"parent_node"`
+	DisablePowerOff      bool       `json:"disable_power_off"`
 	BootMode             *string    `json:"boot_mode"`
 	SecureBoot           *bool      `json:"secure_boot"`
 	InspectionStartedAt  *time.Time `json:"inspection_started_at"`

@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool FIRST-LAST for --dhcp-mode full")
 	fs.BoolVar(&cfg.AllowUnknownMACs, "allow-unknown-macs", false, "answer DHCP from machines with no enrolled port (discovery)")
 	fs.StringVar(&cfg.TFTPListen, "tftp-listen", "", "TFTP address for iPXE first stages, e.g. :69 (empty: off)")
+	fs.StringVar(&cfg.InspectorListen, "inspector-listen", "127.0.0.1:5050", "ironic-inspector v1 API address (empty: off)")
+	fs.StringVar(&cfg.DiscoveryDriver, "discovery-driver", "", "enroll unknown machines that post an inventory with this driver (empty: off)")
 	fs.BoolVar(&cfg.ImageCache, "image-cache", false, "download http(s) images once on the conductor and serve them to agents")
 	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
 	fs.Usage = func() {
