@@ -120,6 +120,7 @@ func init() {
 	nf("shard", 82, func(_ echo.Context, n *store.Node) any { return strPtr(n.Shard) })
 	nf("parent_node", 83, func(_ echo.Context, n *store.Node) any { return strPtr(n.ParentNode) })
 	nodeFields = append(nodeFields, ifaceField("firmware", 86))
+	nf("disable_power_off", 95, func(_ echo.Context, n *store.Node) any { return n.DisablePowerOff })
 	nf("service_step", 87, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.ServiceStep) })
 	nf("links", 1, func(c echo.Context, n *store.Node) any { return links(c, "nodes", n.UUID) })
 	nf("ports", 1, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "ports") })
@@ -143,7 +144,7 @@ var nodeListDefault = map[string]bool{"uuid": true, "name": true, "instance_uuid
 	"provision_state": true, "maintenance": true, "links": true}
 
 var patchableNode = []string{"automated_clean", "bios_interface", "boot_interface", "chassis_uuid", "conductor_group",
-	"console_interface", "deploy_interface", "description", "driver", "driver_info", "extra", "firmware_interface",
+	"console_interface", "deploy_interface", "description", "disable_power_off", "driver", "driver_info", "extra", "firmware_interface",
 	"inspect_interface", "instance_info", "instance_uuid", "lessee", "maintenance", "management_interface", "name",
 	"network_data", "network_interface", "owner", "parent_node", "power_interface", "properties", "protected",
 	"protected_reason", "raid_interface", "rescue_interface", "resource_class", "retired", "retired_reason", "shard",
@@ -677,6 +678,9 @@ func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.H
 		n.MaintenanceReason = nil
 		n.Fault = nil
 	}
+	if n.DisablePowerOff, err = boolean("disable_power_off"); err != nil {
+		return err
+	}
 	if n.Protected, err = boolean("protected"); err != nil {
 		return err
 	}
@@ -732,7 +736,7 @@ func nodeDoc(n *store.Node) map[string]any {
 		"owner": strPtr(n.Owner), "lessee": strPtr(n.Lessee), "protected": n.Protected,
 		"protected_reason": strPtr(n.ProtectedReason), "retired": n.Retired, "retired_reason": strPtr(n.RetiredReason),
 		"shard": strPtr(n.Shard), "parent_node": strPtr(n.ParentNode), "conductor_group": n.ConductorGroup,
-		"maintenance": n.Maintenance,
+		"maintenance": n.Maintenance, "disable_power_off": n.DisablePowerOff,
 	}
 	if n.AutomatedClean != nil {
 		doc["automated_clean"] = *n.AutomatedClean
