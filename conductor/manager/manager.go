@@ -113,6 +113,9 @@ func New(cfg Config) *Manager {
 	return m
 }
 
+// TasksRunning is the number of tasks holding a worker.
+func (m *Manager) TasksRunning() int { return len(m.sem) }
+
 // Hostname is this conductor's name (shown as reservation and conductor).
 func (m *Manager) Hostname() string { return m.host }
 
@@ -422,6 +425,9 @@ func (m *Manager) SetPowerState(ctx context.Context, uuid, target string, timeou
 	n, err := m.st.Node(uuid)
 	if err != nil {
 		return userErr(ErrNotFound, "Node %s could not be found.", uuid)
+	}
+	if n.DisablePowerOff && (target == driver.TargetPowerOff || target == driver.TargetSoftPowerOff) {
+		return userErr(ErrConflict, "Node %s has disable_power_off set; it cannot be powered off.", uuid)
 	}
 	if st := sm.State(n.ProvisionState); st == sm.Cleaning || st == sm.CleanWait {
 		return userErr(ErrInvalidState, "The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", target, uuid, st)

@@ -17,6 +17,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/driver/bmc"
 	"github.com/ferric-metal/ferric/conductor/manager"
+	"github.com/ferric-metal/ferric/conductor/metrics"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/images/cache"
 	imgstore "github.com/ferric-metal/ferric/images/store"
@@ -151,6 +152,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: %w", err)
 	}
 	(&ruleapi.Handler{Rules: ruleStore}).Register(srv.V1Group(api.Version(ruleapi.MinVersion)))
+	reg := metrics.New(st, metrics.Func("ferric_tasks_running", "Tasks holding a conductor worker.",
+		func() float64 { return float64(mgr.TasksRunning()) }))
+	srv.Echo().Use(reg.Middleware)
+	srv.Echo().GET("/metrics", echo.WrapHandler(reg.Handler()))
 	resolver.publicURL = cfg.PublicURL
 	images.Register(srv.Echo().Group("/images"))
 	if resolver.cache != nil {
