@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -1431,4 +1430,3 @@ func (s *Server) inventory(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"inventory": n.Inventory, "plugin_data": plugin})
 }
 
-var _ = fmt.Sprint

@@ -56,7 +56,6 @@ type Server struct {
 	users map[string][]byte
 }
 
-type ctxKey int
 
 const versionKey = "ferric.version"
 
