@@ -3,12 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"github.com/google/uuid"
