@@ -56,7 +56,6 @@ type Server struct {
 	users map[string][]byte
 }
 
-
 const versionKey = "ferric.version"
 
 // New builds the API server. Mount extra handlers (boot files, images) on
