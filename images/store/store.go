@@ -33,6 +33,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ferric-metal/ferric/images/checksum"
 	"github.com/ferric-metal/ferric/images/qcow2"
 )
 
@@ -407,7 +408,7 @@ func (s *Store) receive(ctx context.Context, id string, r io.Reader, expectSize 
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	md5h, sha := md5.New(), sha512.New()
-	n, err := io.CopyBuffer(io.MultiWriter(tmp, md5h, sha), ctxReader{ctx, r}, make([]byte, 1<<20))
+	n, err := checksum.CopyParallel(ctxReader{ctx, r}, 1<<20, tmp, md5h, sha)
 	if err != nil {
 		return nil, fmt.Errorf("store: image %s: upload interrupted after %d bytes: %w", id, n, err)
 	}
