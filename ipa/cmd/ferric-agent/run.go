@@ -143,7 +143,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if dir == "" {
 			dir = "/lib/modules/" + unix.ByteSliceToString(uname.Release[:])
 		}
-		if err := initsys.LoadModules(log, dir); err != nil {
+		if _, err := os.Stat("/etc/modules.order"); err == nil && *modulesDir == "" {
+			// The ramdisk of ipa/ramdisk/build.sh: flat /lib/modules/NAME.ko
+			// and the load order in /etc/modules.order (no modules.dep).
+			if err := initsys.LoadModuleOrder(log, "/lib/modules", "/etc/modules.order"); err != nil {
+				log.Warn("modules", "error", err)
+			}
+		} else if err := initsys.LoadModules(log, dir); err != nil {
 			log.Warn("modules", "error", err)
 		}
 		time.Sleep(500 * time.Millisecond) // let drivers register devices

@@ -92,6 +92,32 @@ func LoadModules(log *slog.Logger, dir string) error {
 	return nil
 }
 
+// LoadModuleOrder loads the modules named in orderFile (one file name a
+// line, dependencies first, as ipa/ramdisk/build.sh writes
+// /etc/modules.order) from dir with finit_module, in that order.
+func LoadModuleOrder(log *slog.Logger, dir, orderFile string) error {
+	b, err := os.ReadFile(orderFile)
+	if err != nil {
+		return fmt.Errorf("initsys: %w", err)
+	}
+	for _, name := range strings.Fields(string(b)) {
+		mf, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			log.Warn("module missing", "module", name, "error", err)
+			continue
+		}
+		flags := 0
+		if strings.HasSuffix(name, ".xz") || strings.HasSuffix(name, ".zst") || strings.HasSuffix(name, ".gz") {
+			flags = 4 // MODULE_INIT_COMPRESSED_FILE
+		}
+		if err := unix.FinitModule(int(mf.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+			log.Warn("module load failed", "module", name, "error", err)
+		}
+		mf.Close()
+	}
+	return nil
+}
+
 // Lease is a configured interface.
 type Lease struct {
 	Interface string
