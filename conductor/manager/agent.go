@@ -57,7 +57,10 @@ type httpAgent struct{ base *http.Client }
 // NewHTTPAgentClient returns the IPA-compatible HTTP agent client.
 func NewHTTPAgentClient(c *http.Client) AgentClient {
 	if c == nil {
-		c = &http.Client{Timeout: 60 * time.Second}
+		// No keep-alive: a machine that reboots into a new ramdisk often gets
+		// the same IP and port, and a pooled connection to the previous
+		// agent would be reset on the next (non-retried) POST.
+		c = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
 	}
 	return &httpAgent{base: c}
 }
@@ -70,7 +73,8 @@ func (h *httpAgent) client(a AgentRef) (*http.Client, error) {
 	if !pool.AppendCertsFromPEM([]byte(a.VerifyCA)) {
 		return nil, errors.New("agent: agent_verify_ca is not a PEM certificate")
 	}
-	return &http.Client{Timeout: h.base.Timeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
+	return &http.Client{Timeout: h.base.Timeout, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
 
 func (h *httpAgent) do(ctx context.Context, a AgentRef, method, path string, body any) (*protocol.CommandResult, error) {
