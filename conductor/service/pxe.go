@@ -31,7 +31,8 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st *store.Bolt
 		return fmt.Errorf("conductor: --dhcp-mode must be none, proxy or full, not %q", cfg.DHCPMode)
 	}
 	dc := dhcp.Config{Mode: dhcp.ModeProxy, Interface: cfg.DHCPInterface, Hosts: hosts, AllowUnknown: cfg.AllowUnknownMACs,
-		Boot: dhcp.BootConfig{ScriptURL: cfg.PublicURL + "/boot/boot.ipxe"}, Logger: cfg.Log}
+		RouterAdvertisements: cfg.RouterAdvertisements,
+		Boot:                 dhcp.BootConfig{ScriptURL: cfg.PublicURL + "/boot/boot.ipxe"}, Logger: cfg.Log}
 	if cfg.FirmwareDir != "" {
 		dc.Boot.HTTPBootURL = cfg.PublicURL + "/boot/firmware/snponly.efi"
 	}

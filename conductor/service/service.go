@@ -67,6 +67,10 @@ type Config struct {
 	DHCPRange string
 	// AllowUnknownMACs answers DHCP from machines with no enrolled port.
 	AllowUnknownMACs bool
+	// RouterAdvertisements answers IPv6 router solicitations on
+	// DHCPInterface with an empty RA (no prefix, lifetime 0), so that iPXE
+	// does not wait ~16 s for an IPv6 router on segments without one.
+	RouterAdvertisements bool
 	// TFTPListen enables TFTP (e.g. ":69"); TFTPRoot defaults to /usr/lib/ipxe.
 	TFTPListen string
 	TFTPRoot   string
