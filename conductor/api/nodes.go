@@ -1429,4 +1429,3 @@ func (s *Server) inventory(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"inventory": n.Inventory, "plugin_data": plugin})
 }
-
