@@ -150,7 +150,8 @@ func findConfigDrive(wait time.Duration) (string, string, error) {
 }
 
 // label returns "iso9660" or "vfat" when dev holds such a filesystem with
-// the label config-2 (case-insensitive), else "".
+// the label config-2 (case-insensitive, padded with spaces or, as go-diskfs
+// writes ISO volume IDs, NULs, which blkid accepts too), else "".
 func label(dev string) string {
 	f, err := os.Open(dev)
 	if err != nil {
@@ -159,7 +160,7 @@ func label(dev string) string {
 	defer f.Close()
 	buf := make([]byte, 512)
 	if _, err := f.ReadAt(buf, 32768); err == nil && buf[0] == 1 && string(buf[1:6]) == "CD001" {
-		if strings.EqualFold(strings.TrimSpace(string(buf[40:72])), "config-2") {
+		if strings.EqualFold(strings.Trim(string(buf[40:72]), " \x00"), "config-2") {
 			return "iso9660"
 		}
 		return ""
@@ -169,7 +170,7 @@ func label(dev string) string {
 	}
 	for _, off := range []struct{ typ, lbl int }{{54, 43}, {82, 71}} { // FAT12/16, FAT32
 		if strings.HasPrefix(string(buf[off.typ:off.typ+8]), "FAT") &&
-			strings.EqualFold(strings.TrimSpace(string(buf[off.lbl:off.lbl+11])), "config-2") {
+			strings.EqualFold(strings.Trim(string(buf[off.lbl:off.lbl+11]), " \x00"), "config-2") {
 			return "vfat"
 		}
 	}
