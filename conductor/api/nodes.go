@@ -126,7 +126,11 @@ func init() {
 	nf("states", 14, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "states") })
 	nf("portgroups", 24, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "portgroups") })
 	nf("volume", 32, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "volume") })
+	nodeFieldsSorted = sortedFields(nodeFields)
 }
+
+// nodeFieldsSorted is nodeFields in name order, for the list encoder.
+var nodeFieldsSorted []field[*store.Node]
 
 // showState rewrites state names for old microversions.
 func showState(v Version, s string) any {
@@ -428,11 +432,7 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 			next = ""
 		}
 		s.setConductor(c)
-		out := make([]map[string]any, len(items))
-		for i, n := range items {
-			out[i] = render(c, nodeFields, n, v, want)
-		}
-		return c.JSON(http.StatusOK, collection("nodes", out, next))
+		return writeCollection(c, "nodes", nodeFieldsSorted, items, v, want, next)
 	}
 }
 

@@ -46,7 +46,11 @@ func init() {
 	pf("created_at", 1, func(_ echo.Context, p *store.Port) any { return ironicTime(p.CreatedAt) })
 	pf("updated_at", 1, func(_ echo.Context, p *store.Port) any { return timePtr(p.UpdatedAt) })
 	pf("links", 1, func(c echo.Context, p *store.Port) any { return links(c, "ports", p.UUID) })
+	portFieldsSorted = sortedFields(portFields)
 }
+
+// portFieldsSorted is portFields in name order, for the list encoder.
+var portFieldsSorted []field[*store.Port]
 
 var portSortKeys = map[string]func(a, b *store.Port) int{
 	"id":          func(a, b *store.Port) int { return cmpInt(a.ID, b.ID) },
@@ -189,11 +193,7 @@ func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
 		if perr != nil {
 			return perr
 		}
-		out := make([]map[string]any, len(items))
-		for i, p := range items {
-			out[i] = render(c, portFields, p, v, want)
-		}
-		return c.JSON(http.StatusOK, collection("ports", out, next))
+		return writeCollection(c, "ports", portFieldsSorted, items, v, want, next)
 	}
 }
 

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Listing thousands of nodes is where Ironic users suffer, so collections
+// are encoded by hand: fields are appended straight to one buffer in a
+// fixed (sorted) order instead of building a map per item and letting
+// encoding/json reflect over it. Values of unusual types fall back to
+// encoding/json.
+
+// appendJSON appends the JSON encoding of v.
+func appendJSON(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case string:
+		return appendString(b, x)
+	case bool:
+		return strconv.AppendBool(b, x)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			break
+		}
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return strconv.AppendInt(b, int64(x), 10)
+		}
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
+	case []string:
+		b = append(b, '[')
+		for i, s := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		return append(b, ']')
+	case []map[string]string:
+		b = append(b, '[')
+		for i, m := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendStringMap(b, m)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendJSON(b, x[k])
+		}
+		return append(b, '}')
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSON(b, e)
+		}
+		return append(b, ']')
+	case json.RawMessage:
+		if len(x) > 0 && json.Valid(x) {
+			return append(b, x...)
+		}
+		return append(b, "null"...)
+	case time.Time:
+		return appendString(b, ironicTime(x))
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, raw...)
+}
+
+func appendStringMap(b []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaping as encoding/json does
+// (including <, > and & for HTML safety; invalid UTF-8 becomes U+FFFD).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			switch r {
+			case utf8.RuneError:
+				b = append(b, `\ufffd`...)
+			case '\u2028':
+				b = append(b, `\u2028`...)
+			default:
+				b = append(b, `\u2029`...)
+			}
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// sortedFields returns fields ordered by name (computed once per table).
+func sortedFields[T any](fields []field[T]) []field[T] {
+	out := append([]field[T](nil), fields...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// appendItem appends the JSON object of x with the fields visible at v
+// (and, when want is set, only those plus links).
+func appendItem[T any](b []byte, c echo.Context, sorted []field[T], x T, v Version, want map[string]bool) []byte {
+	b = append(b, '{')
+	first := true
+	for _, f := range sorted {
+		if f.min > v || (want != nil && !want[f.name] && f.name != "links") {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, f.name)
+		b = append(b, ':')
+		b = appendJSON(b, f.get(c, x))
+	}
+	return append(b, '}')
+}
+
+// writeCollection writes {"<key>": [...items], "next": ..., "<key>_links": [...]}.
+func writeCollection[T any](c echo.Context, key string, sorted []field[T], items []T, v Version, want map[string]bool, next string) error {
+	b := make([]byte, 0, 256+len(items)*512)
+	b = append(b, '{')
+	b = appendString(b, key)
+	b = append(b, ':', '[')
+	for i, x := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendItem(b, c, sorted, x, v, want)
+	}
+	b = append(b, ']')
+	if next != "" {
+		b = append(b, `,"next":`...)
+		b = appendString(b, next)
+		b = append(b, ',')
+		b = appendString(b, key+"_links")
+		b = append(b, ':')
+		b = appendJSON(b, []map[string]string{{"href": next, "rel": "next"}})
+	}
+	b = append(b, '}')
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}
