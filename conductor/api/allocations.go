@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -237,18 +236,13 @@ func (s *Server) patchAllocation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	patchable := []string{"extra", "name"}
+	if ver(c) >= 60 {
+		patchable = append(patchable, "owner")
+	}
+	ops, err := readPatch(c, patchable)
 	if err != nil {
 		return err
-	}
-	ops, perr := parsePatch(body)
-	if perr != nil {
-		return perr
-	}
-	for _, op := range ops {
-		if r := op.root(); r != "name" && r != "extra" && !(r == "owner" && ver(c) >= 60) {
-			return badRequest("Cannot patch %s. Only the following can be updated: extra, name", op.Path)
-		}
 	}
 	var out *store.Allocation
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {

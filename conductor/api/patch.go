@@ -2,7 +2,11 @@ package api
 
 import (
 	"encoding/json"
+	"io"
+	"slices"
+
 	"fmt"
+	"github.com/labstack/echo/v4"
 	"regexp"
 	"sort"
 	"strconv"
@@ -64,6 +68,25 @@ func parsePatch(body []byte) ([]patchOp, *Error) {
 			p.Value, _ = json.Marshal(v)
 		}
 		ops = append(ops, p)
+	}
+	return ops, nil
+}
+
+// readPatch reads a PATCH body and checks that every op touches one of
+// the patchable top-level fields.
+func readPatch(c echo.Context, patchable []string) ([]patchOp, error) {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	ops, perr := parsePatch(body)
+	if perr != nil {
+		return nil, perr
+	}
+	for _, op := range ops {
+		if !slices.Contains(patchable, op.root()) {
+			return nil, badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchable, ", "))
+		}
 	}
 	return ops, nil
 }

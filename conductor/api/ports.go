@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -306,18 +305,9 @@ func (s *Server) patchPort(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	ops, err := readPatch(c, portPatchable)
 	if err != nil {
 		return err
-	}
-	ops, perr := parsePatch(body)
-	if perr != nil {
-		return perr
-	}
-	for _, op := range ops {
-		if !slices.Contains(portPatchable, op.root()) {
-			return badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(portPatchable, ", "))
-		}
 	}
 	var out *store.Port
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -231,18 +230,9 @@ func (s *Server) patchPortgroup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	ops, err := readPatch(c, portgroupPatchable)
 	if err != nil {
 		return err
-	}
-	ops, perr := parsePatch(body)
-	if perr != nil {
-		return perr
-	}
-	for _, op := range ops {
-		if !slices.Contains(portgroupPatchable, op.root()) {
-			return badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(portgroupPatchable, ", "))
-		}
 	}
 	var out *store.Portgroup
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
@@ -394,18 +384,9 @@ func (s *Server) patchChassis(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	ops, err := readPatch(c, []string{"description", "extra"})
 	if err != nil {
 		return err
-	}
-	ops, perr := parsePatch(body)
-	if perr != nil {
-		return perr
-	}
-	for _, op := range ops {
-		if r := op.root(); r != "description" && r != "extra" {
-			return badRequest("Cannot patch %s. Only the following can be updated: description, extra", op.Path)
-		}
 	}
 	var out *store.Chassis
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
