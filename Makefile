@@ -33,12 +33,15 @@ ramdisk:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/ferric-agent ./ipa/cmd/ferric-agent
 	ipa/ramdisk/build.sh $(BIN)/ferric-agent $(BIN)
 
-# lab starts QEMU machines behind virtual BMCs in a network namespace (root).
+# lab starts QEMU machines behind virtual BMCs in a network namespace (root),
+# and the conductor inside it with full DHCP, the machines enrolled
+# (LAB_CONDUCTOR= for the machines alone). See test/lab/README.md.
 LAB_DIR ?= /tmp/ferric-lab
 LAB_NETNS ?= ferriclab
 LAB_MACHINES ?= 2
-lab: build
-	./$(BIN)/ferric-lab up -dir $(LAB_DIR) -netns $(LAB_NETNS) -machines $(LAB_MACHINES)
+LAB_CONDUCTOR ?= $(BIN)/ferric-conductor
+lab: build ramdisk
+	./$(BIN)/ferric-lab up -dir $(LAB_DIR) -netns $(LAB_NETNS) -machines $(LAB_MACHINES) $(if $(LAB_CONDUCTOR),-conductor $(LAB_CONDUCTOR))
 
 lab-down:
 	./$(BIN)/ferric-lab down -dir $(LAB_DIR) -netns $(LAB_NETNS)

@@ -12,15 +12,25 @@
 // (http://127.0.0.1:8000/redfish/v1/Systems/vmI). PIDs are saved under D;
 // down stops everything by those PIDs and deletes the namespace. Run the
 // conductor and tools inside the namespace: ip netns exec NS ...
+//
+// With -conductor BIN, up also starts that ferric-conductor inside the
+// namespace (API and boot files on http://10.99.0.1:6385, full DHCP with
+// IPv6 RA on br0, TFTP, deploy ramdisk from -boot-dir) and enrolls every
+// machine through its API (node vmI: driver ipmi with its BMC, deploy_kernel
+// ferric-deploy.kernel, deploy_ramdisk ferric-deploy.initramfs; a port with
+// its MAC). The enrollment runs as "ferric-lab enroll" inside the namespace.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -69,29 +79,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("machines", envInt("machines", 2), "number of machines (env FERRIC_LAB_MACHINES)")
 	addr := fs.String("addr", env("addr", "10.99.0.1/24"), "bridge address (env FERRIC_LAB_ADDR)")
 	mem := fs.Int("mem", envInt("mem", lab.DefaultMemMiB), "guest RAM in MiB (env FERRIC_LAB_MEM)")
-	disk := fs.Int("disk-size", envInt("disk-size", 1024), "machine disk size in MiB, sparse (env FERRIC_LAB_DISK_SIZE)")
+	disk := fs.Int("disk-size", envInt("disk-size", 5120), "machine disk size in MiB, sparse; the agent wants a root disk of 4 GiB or more (env FERRIC_LAB_DISK_SIZE)")
 	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "first IPMI port (env FERRIC_LAB_IPMI_PORT)")
 	redfish := fs.String("redfish-listen", env("redfish-listen", "127.0.0.1:8000"), "Redfish emulator address in the namespace (env FERRIC_LAB_REDFISH_LISTEN)")
 	powerOn := fs.Bool("power-on", env("power-on", "") == "true", "power the machines on (PXE first) once their BMCs run (env FERRIC_LAB_POWER_ON)")
 	vbmc := fs.String("vbmc", env("vbmc", ""), "ferric-vbmc binary (default: next to ferric-lab, else $PATH) (env FERRIC_LAB_VBMC)")
+	conductor := fs.String("conductor", env("conductor", ""), "ferric-conductor binary to start in the namespace, enrolling the machines (env FERRIC_LAB_CONDUCTOR)")
+	bootDir := fs.String("boot-dir", env("boot-dir", ""), "deploy kernel/ramdisk directory for -conductor (default: the conductor binary's directory, where make ramdisk puts them) (env FERRIC_LAB_BOOT_DIR)")
+	apiPort := fs.Int("api-port", envInt("api-port", 6385), "conductor API port on the bridge address (env FERRIC_LAB_API_PORT)")
+	apiURL := fs.String("api", env("api", ""), "enroll: the conductor API URL (env FERRIC_LAB_API)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	switch cmd {
 	case "up":
 		return up(ctx, stdout, upConfig{dir: *dir, ns: *ns, n: *n, addr: *addr, mem: *mem, disk: *disk,
-			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc})
+			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc,
+			conductor: *conductor, bootDir: *bootDir, apiPort: *apiPort})
+	case "enroll":
+		return enroll(ctx, stdout, *dir, *apiURL)
 	case "down":
 		return down(ctx, stdout, *dir, *ns)
 	case "status":
 		return status(stdout, *dir)
 	}
-	return fmt.Errorf("unknown command %q: want up, down or status", cmd)
+	return fmt.Errorf("unknown command %q: want up, down, status or enroll", cmd)
 }
 
 type upConfig struct {
 	dir, ns, addr, redfish, vbmc string
+	conductor, bootDir           string
 	n, mem, disk, ipmiPort       int
+	apiPort                      int
 	powerOn                      bool
 }
 
@@ -193,6 +212,12 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	var apiURL string
+	if c.conductor != "" {
+		if apiURL, err = startConductor(ctx, stdout, dir, c); err != nil {
+			return err
+		}
+	}
 	if c.powerOn {
 		for i := range c.n {
 			q, err := lab.LoadQEMU(filepath.Join(dir, "vm"), fmt.Sprintf("vm%d", i))
@@ -222,7 +247,153 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 	}
 	fmt.Fprintf(stdout, "BMC user admin, password password; run tools inside: ip netns exec %s ...\n", c.ns)
 	fmt.Fprintf(stdout, "e.g. ip netns exec %s ipmitool -I lanplus -C 3 -H 127.0.0.1 -p %d -U admin -P password chassis power status\n", c.ns, c.ipmiPort)
+	if apiURL != "" {
+		fmt.Fprintf(stdout, "conductor %s (log %s); e.g. ip netns exec %s curl -s -H 'X-OpenStack-Ironic-API-Version: 1.78' %s/v1/nodes\n",
+			apiURL, filepath.Join(dir, "conductor.log"), c.ns, apiURL)
+	}
 	fmt.Fprintf(stdout, "stop with: ferric-lab down -dir %s -netns %s\n", dir, c.ns)
+	return nil
+}
+
+// startConductor starts c.conductor inside the namespace with full DHCP on
+// br0 and enrolls the machines (ferric-lab enroll, inside the namespace).
+func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfig) (string, error) {
+	bin, err := filepath.Abs(c.conductor)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("-conductor: %w", err)
+	}
+	boot := c.bootDir
+	if boot == "" {
+		boot = filepath.Dir(bin)
+	}
+	if boot, err = filepath.Abs(boot); err != nil {
+		return "", err
+	}
+	for _, f := range []string{"ferric-deploy.kernel", "ferric-deploy.initramfs"} {
+		if _, err := os.Stat(filepath.Join(boot, f)); err != nil {
+			fmt.Fprintf(stdout, "warning: %s has no %s (make ramdisk builds it; pass -boot-dir)\n", boot, f)
+		}
+	}
+	host, _, _ := strings.Cut(c.addr, "/")
+	prefix := host[:strings.LastIndexByte(host, '.')+1]
+	apiURL := fmt.Sprintf("http://%s:%d", host, c.apiPort)
+	logPath := filepath.Join(dir, "conductor.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer logf.Close()
+	cmd := exec.Command("ip", "netns", "exec", c.ns, bin,
+		"--api-listen", fmt.Sprintf("%s:%d", host, c.apiPort), "--public-url", apiURL,
+		"--state-dir", filepath.Join(dir, "conductor"), "--boot-dir", boot,
+		"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", prefix+"100-"+prefix+"199",
+		"--dhcp-router-advertisements", "--tftp-listen", host+":69", "--tftp-root", "/usr/lib/ipxe")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start conductor: %w", err)
+	}
+	pid := cmd.Process.Pid
+	go cmd.Wait() //nolint:errcheck // reaped if it exits while we run
+	if err := os.WriteFile(filepath.Join(dir, "conductor.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	en := exec.CommandContext(ctx, "ip", "netns", "exec", c.ns, self, "enroll", "-dir", dir, "-api", apiURL)
+	en.Stdout, en.Stderr = stdout, stdout
+	if err := en.Run(); err != nil {
+		return "", fmt.Errorf("enrolling the machines (conductor log %s): %w", logPath, err)
+	}
+	return apiURL, nil
+}
+
+// enroll waits for the API at apiURL and creates a node and a port for
+// every machine of the lab in dir that has none yet.
+func enroll(ctx context.Context, stdout io.Writer, dir, apiURL string) error {
+	if apiURL == "" {
+		return errors.New("enroll: -api URL is required")
+	}
+	call := func(method, path string, body any) (int, []byte, error) {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(apiURL, "/")+path, rd)
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("X-OpenStack-Ironic-API-Version", "1.78")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, _, err := call("GET", "/v1", nil)
+		if err == nil && code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("enroll: conductor API %s not ready after 30s (%d, %v)", apiURL, code, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ports := map[string]string{} // machine -> ipmi port
+	for _, l := range readLines(filepath.Join(dir, "bmcs.txt")) {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "ipmi" {
+			if _, p, ok := strings.Cut(f[2], ":"); ok {
+				ports[f[1]] = p
+			}
+		}
+	}
+	vmDir := filepath.Join(dir, "vm")
+	matches, _ := filepath.Glob(filepath.Join(vmDir, "*.json"))
+	for _, m := range matches {
+		q, err := lab.LoadQEMU(vmDir, strings.TrimSuffix(filepath.Base(m), ".json"))
+		if err != nil {
+			continue
+		}
+		name := q.Config().Name
+		if code, _, err := call("GET", "/v1/nodes/"+name, nil); err == nil && code == 200 {
+			fmt.Fprintf(stdout, "  node %s exists already\n", name)
+			continue
+		}
+		if ports[name] == "" {
+			return fmt.Errorf("enroll: no IPMI BMC listed for %s in bmcs.txt", name)
+		}
+		code, body, err := call("POST", "/v1/nodes", map[string]any{
+			"name": name, "driver": "ipmi", "deploy_interface": "direct",
+			"driver_info": map[string]any{
+				"ipmi_address": "127.0.0.1", "ipmi_port": ports[name], "ipmi_username": "admin",
+				"ipmi_password": env("password", "password"), "ipmi_cipher_suite": "3",
+				"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs",
+			},
+		})
+		if err != nil || code != 201 {
+			return fmt.Errorf("enroll %s: POST /v1/nodes = %d %s %v", name, code, body, err)
+		}
+		var node struct {
+			UUID string `json:"uuid"`
+		}
+		_ = json.Unmarshal(body, &node)
+		code, body, err = call("POST", "/v1/ports", map[string]any{"address": q.Config().MAC, "node_uuid": node.UUID})
+		if err != nil || code != 201 {
+			return fmt.Errorf("enroll %s: POST /v1/ports = %d %s %v", name, code, body, err)
+		}
+		fmt.Fprintf(stdout, "  enrolled node %s (%s): ipmi 127.0.0.1:%s, port %s\n", name, node.UUID, ports[name], q.Config().MAC)
+	}
 	return nil
 }
 
@@ -278,6 +449,18 @@ func down(ctx context.Context, stdout io.Writer, dir, ns string) error {
 		}
 	}
 	_ = os.Remove(pidPath)
+	condPid := filepath.Join(dir, "conductor.pid")
+	if pid, ok := readPid(condPid); ok && alive(pid) {
+		fmt.Fprintf(stdout, "stopping ferric-conductor (pid %d)\n", pid)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 100 && alive(pid); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	_ = os.Remove(condPid)
 	// Any machine still running (e.g. ferric-vbmc was killed): by its saved pid.
 	vmDir := filepath.Join(dir, "vm")
 	matches, _ := filepath.Glob(filepath.Join(vmDir, "*.json"))
@@ -337,6 +520,9 @@ func status(stdout io.Writer, dir string) error {
 		return nil
 	}
 	fmt.Fprintf(stdout, "lab: up, ferric-vbmc pid %d\n", pid)
+	if cp, ok := readPid(filepath.Join(dir, "conductor.pid")); ok && alive(cp) {
+		fmt.Fprintf(stdout, "  ferric-conductor pid %d (log %s)\n", cp, filepath.Join(dir, "conductor.log"))
+	}
 	for _, l := range readLines(filepath.Join(dir, "bmcs.txt")) {
 		fmt.Fprintf(stdout, "  %s\n", l)
 	}
