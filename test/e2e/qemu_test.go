@@ -3,9 +3,10 @@ package e2e
 // TestQEMUDeploy: the whole bare-metal path on virtual hardware. Two QEMU
 // machines (TCG, SeaBIOS, QEMU's iPXE ROM, virtio NIC on a tap, raw sparse
 // disk), each behind its own ipmi_sim BMC, in a network namespace with a
-// bridge; the conductor runs in-process with full DHCP on the bridge, TFTP,
-// and the deploy ramdisk in its boot dir. The test acts as an operator
-// through the API only.
+// bridge; the conductor (the ferric-conductor binary, so that a fault can
+// SIGKILL it) runs there with full DHCP on the bridge, TFTP, IPv6 RA and the
+// deploy ramdisk in its boot dir. The test acts as an operator through the
+// API only.
 //
 // The test process re-runs itself inside the namespace (ip netns exec): the
 // parent checks the tools, builds the ramdisk, the test OS image and
@@ -21,19 +22,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/test/lab"
 )
 
@@ -103,7 +105,7 @@ func TestQEMUDeploy(t *testing.T) {
 
 	start := time.Now()
 	qemuArtifacts(t, root, dir)
-	t.Logf("phase build (ramdisk, test OS image, ferric-vbmc): %.1fs", time.Since(start).Seconds())
+	t.Logf("phase build (ramdisk, test OS image, ferric-vbmc, ferric-conductor): %.1fs", time.Since(start).Seconds())
 
 	ns := fmt.Sprintf("ferric-e2e-%d", os.Getpid())
 	ctx := context.Background()
@@ -145,7 +147,8 @@ func TestQEMUDeploy(t *testing.T) {
 }
 
 // qemuArtifacts builds into dir: boot/ferric-deploy.{kernel,initramfs}
-// (or copies them from $FERRIC_RAMDISK_DIR), testos.raw and ferric-vbmc.
+// (or copies them from $FERRIC_RAMDISK_DIR), testos.raw, ferric-vbmc and
+// ferric-conductor.
 func qemuArtifacts(t *testing.T, root, dir string) {
 	t.Helper()
 	run := func(name string, args ...string) {
@@ -177,13 +180,14 @@ func qemuArtifacts(t *testing.T, root, dir string) {
 		run("ipa/ramdisk/build.sh", agent, boot)
 	}
 	run("go", "build", "-o", filepath.Join(dir, "ferric-vbmc"), "./test/cmd/ferric-vbmc")
+	run("go", "build", "-o", filepath.Join(dir, "ferric-conductor"), "./conductor/cmd/ferric-conductor")
 	run("test/lab/mkimage.sh", filepath.Join(dir, "testos.raw"), fmt.Sprint(qemuImageMiB))
 }
 
 // ---- inside the namespace ----
 
-// qemuEvents records the conductor's log records (time, message, node) and
-// writes them as text to a file.
+// qemuEvents records the conductor's log records (time, message, node)
+// parsed from its text log.
 type qemuEvents struct {
 	mu sync.Mutex
 	ev []qemuEvent
@@ -194,32 +198,104 @@ type qemuEvent struct {
 	msg, node string
 }
 
-type qemuLogHandler struct {
-	slog.Handler
-	ev *qemuEvents
+var (
+	logTime = regexp.MustCompile(`^time=(\S+) `)
+	logMsg  = regexp.MustCompile(` msg=("(?:[^"\\]|\\.)*"|\S+)`)
+	logNode = regexp.MustCompile(` node=(\S+)`)
+)
+
+func (e *qemuEvents) parse(line string) {
+	tm, msg := logTime.FindStringSubmatch(line), logMsg.FindStringSubmatch(line)
+	if tm == nil || msg == nil {
+		return
+	}
+	at, err := time.Parse(time.RFC3339Nano, tm[1])
+	if err != nil {
+		return
+	}
+	ev := qemuEvent{at: at, msg: msg[1]}
+	if u, err := strconv.Unquote(msg[1]); err == nil {
+		ev.msg = u
+	}
+	if n := logNode.FindStringSubmatch(line); n != nil {
+		ev.node = n[1]
+	}
+	e.mu.Lock()
+	e.ev = append(e.ev, ev)
+	e.mu.Unlock()
 }
 
-func (h qemuLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	node := ""
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "node" {
-			node = a.Value.String()
-			return false
+// qemuConductor runs ferric-conductor (the binary, so that it can be
+// killed) with full DHCP on br0; its log goes to conductor.log and events.
+type qemuConductor struct {
+	t              *testing.T
+	bin, dir, addr string
+	events         *qemuEvents
+	cmd            *exec.Cmd
+	done           chan struct{}
+}
+
+func (c *qemuConductor) start() {
+	t := c.t
+	t.Helper()
+	logf, err := os.OpenFile(filepath.Join(c.dir, "conductor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(c.bin, "--api-listen", c.addr, "--public-url", "http://"+c.addr,
+		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot"),
+		"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
+		"--dhcp-router-advertisements", "--tftp-listen", qemuBridgeIP+":69", "--tftp-root", "/usr/lib/ipxe",
+		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer logf.Close()
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			c.events.parse(line)
+			if strings.Contains(line, "ferric-conductor ready") {
+				once.Do(func() { close(ready) })
+			}
 		}
-		return true
-	})
-	h.ev.mu.Lock()
-	h.ev.ev = append(h.ev.ev, qemuEvent{r.Time, r.Message, node})
-	h.ev.mu.Unlock()
-	return h.Handler.Handle(ctx, r)
+		_ = cmd.Wait()
+	}()
+	c.cmd, c.done = cmd, done
+	select {
+	case <-ready:
+	case <-done:
+		t.Fatalf("ferric-conductor exited at start; see %s", filepath.Join(c.dir, "conductor.log"))
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ferric-conductor not ready in 30s; see %s", filepath.Join(c.dir, "conductor.log"))
+	}
 }
 
-func (h qemuLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return qemuLogHandler{h.Handler.WithAttrs(as), h.ev}
-}
-
-func (h qemuLogHandler) WithGroup(g string) slog.Handler {
-	return qemuLogHandler{h.Handler.WithGroup(g), h.ev}
+// stop ends the conductor with sig and waits for it.
+func (c *qemuConductor) stop(sig syscall.Signal) {
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(sig)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
 }
 
 // first returns the time of the first record msg about node at or after t0.
@@ -262,6 +338,7 @@ func firstPowerOn(q *lab.QEMU, dev string, t0 time.Time) (time.Time, bool) {
 
 type qemuMachine struct {
 	name, mac string
+	uuid      string
 	port      int
 	q         *lab.QEMU
 	reports   chan map[string]string
@@ -347,20 +424,18 @@ func qemuDeployChild(t *testing.T, dir string) {
 	t.Cleanup(func() { hs.Close() })
 	files := "http://" + ln.Addr().String()
 
-	logf, err := os.Create(filepath.Join(dir, "conductor.log"))
+	// The API port stays the same across restarts: the agents keep it.
+	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { logf.Close() })
+	apiAddr := pl.Addr().String()
+	pl.Close()
 	events := &qemuEvents{}
-	log := slog.New(qemuLogHandler{slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}), events})
-	base := startConductorWith(t, service.Config{
-		APIListen: qemuBridgeIP + ":0", StateDir: filepath.Join(dir, "state"), Hostname: "e2e-qemu",
-		BootDir: filepath.Join(dir, "boot"), DHCPMode: "full", DHCPInterface: "br0", DHCPRange: "10.99.0.100-10.99.0.199",
-		RouterAdvertisements: true,
-		TFTPListen:           qemuBridgeIP + ":69", TFTPRoot: "/usr/lib/ipxe", AutomatedClean: true, WaitTimeout: 4 * time.Minute,
-		Log: log,
-	})
+	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events}
+	cond.start()
+	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
+	base := "http://" + apiAddr
 	t.Logf("conductor %s, files %s, image %d bytes sha256 %x", base, files, len(image), sum)
 
 	type phases struct {
@@ -397,6 +472,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 					},
 				}, 201)
 				uuid := node["uuid"].(string)
+				m.uuid = uuid
 				c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": uuid}, 201)
 
 				t0 := time.Now()
@@ -490,6 +566,10 @@ func qemuDeployChild(t *testing.T, dir string) {
 		}
 	})
 
+	if !t.Failed() {
+		t.Run("faults", func(t *testing.T) { qemuFaults(t, base, files, cond, machines, image, addPhase) })
+	}
+
 	c := client{t, base}
 	nodes := c.do("GET", "/v1/nodes?detail=true", nil, 200)
 	list, _ := nodes["nodes"].([]any)
@@ -510,6 +590,105 @@ func qemuDeployChild(t *testing.T, dir string) {
 			for _, l := range r.lines {
 				t.Logf("phase %s %s", m.name, l)
 			}
+		}
+	}
+}
+
+// waitSettled polls a node until it is in a stable or failed state and
+// unlocked, and returns it; anything else after timeout is a stuck node.
+func (c client) waitSettled(node string, timeout time.Duration) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var n map[string]any
+	for time.Now().Before(deadline) {
+		n = c.do("GET", "/v1/nodes/"+node, nil, 200)
+		// A failed state keeps its target (Ironic's deploy failed shows
+		// target active).
+		st, _ := n["provision_state"].(string)
+		if n["reservation"] == nil && (n["target_provision_state"] == nil || strings.HasSuffix(st, "failed")) {
+			return n
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.t.Fatalf("node %s stuck: state %v target %v reservation %v last_error %v after %s", node,
+		n["provision_state"], n["target_provision_state"], n["reservation"], n["last_error"], timeout)
+	return nil
+}
+
+// qemuFaults: a deploy with a wrong checksum fails cleanly (vm1); the
+// conductor is SIGKILLed while a node waits for its agent (vm0) and
+// restarted, and the node must end deployed or failed, not stuck. Both
+// machines end available again.
+func qemuFaults(t *testing.T, base, files string, cond *qemuConductor, machines []*qemuMachine, image []byte,
+	addPhase func(name, format string, args ...any)) {
+	sum := sha256.Sum256(image)
+	c := client{t, base}
+
+	// Wrong checksum.
+	m := machines[1]
+	t0 := time.Now()
+	c.do("PATCH", "/v1/nodes/"+m.name, []map[string]any{
+		{"op": "add", "path": "/instance_info/image_source", "value": files + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": strings.Repeat("0", 64)},
+	}, 200)
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "active"}, 202)
+	n := c.waitSettled(m.name, 3*time.Minute)
+	if n["provision_state"] != "deploy failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "checksum") {
+		t.Fatalf("wrong checksum: %s ends %v with last_error %v, want deploy failed naming the checksum",
+			m.name, n["provision_state"], n["last_error"])
+	}
+	t.Logf("wrong checksum: %s deploy failed after %.1fs: %v", m.name, time.Since(t0).Seconds(), n["last_error"])
+	addPhase(m.name, "fault wrong checksum → deploy failed: %.1fs", time.Since(t0).Seconds())
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "deleted"}, 202)
+	c.waitState(m.name, "available", 4*time.Minute)
+
+	// Conductor killed while the node waits for its agent.
+	m = machines[0]
+	c.do("PATCH", "/v1/nodes/"+m.name, []map[string]any{
+		{"op": "add", "path": "/instance_info/image_source", "value": files + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
+	}, 200)
+	t0 = time.Now()
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "active",
+		"configdrive": map[string]any{"meta_data": map[string]any{"hostname": m.name + "-again"}}}, 202)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n = c.do("GET", "/v1/nodes/"+m.name, nil, 200)
+		_, served := cond.events.first("ipxe: boot script", m.uuid, t0)
+		if n["provision_state"] == "wait call-back" && served {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not reach wait call-back with its ramdisk requested in 1 min: %v", m.name, n["provision_state"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // let iPXE fetch the kernel and ramdisk
+	cond.stop(syscall.SIGKILL)
+	tKill := time.Now()
+	time.Sleep(2 * time.Second)
+	cond.start()
+	t.Logf("conductor SIGKILLed with %s in wait call-back, restarted after %.1fs", m.name, time.Since(tKill).Seconds())
+	n = c.waitSettled(m.name, 3*time.Minute)
+	switch n["provision_state"] {
+	case "active":
+		addPhase(m.name, "fault conductor SIGKILL in wait call-back → active: %.1fs after the kill", time.Since(tKill).Seconds())
+	case "deploy failed":
+		if n["last_error"] == nil {
+			t.Errorf("%s deploy failed after the conductor restart without last_error", m.name)
+		}
+		addPhase(m.name, "fault conductor SIGKILL in wait call-back → deploy failed (%v): %.1fs after the kill", n["last_error"], time.Since(tKill).Seconds())
+	default:
+		t.Fatalf("after the conductor restart %s ends %v (last_error %v), want active or deploy failed", m.name, n["provision_state"], n["last_error"])
+	}
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "deleted"}, 202)
+	n = c.waitState(m.name, "available", 4*time.Minute)
+	for _, m := range machines {
+		n = c.do("GET", "/v1/nodes/"+m.name, nil, 200)
+		if got := m.bmcPower(t); got != n["power_state"] {
+			t.Errorf("after the faults: %s BMC says %q, node says %v", m.name, got, n["power_state"])
 		}
 	}
 }
