@@ -122,10 +122,19 @@ func TestQEMUDeploy(t *testing.T) {
 		}
 	})
 
-	cctx, cancel := context.WithTimeout(ctx, 9*time.Minute+40*time.Second)
+	// The child must end (and the cleanups above run) before go test's own
+	// -timeout panics this process.
+	budget := 9*time.Minute + 30*time.Second
+	if d, ok := t.Deadline(); ok && time.Until(d)-30*time.Second < budget {
+		budget = time.Until(d) - 30*time.Second
+	}
+	if budget < 2*time.Minute {
+		t.Fatalf("only %s left before the test timeout; run with -timeout 15m", budget)
+	}
+	cctx, cancel := context.WithTimeout(ctx, budget+10*time.Second)
 	defer cancel()
 	child := exec.CommandContext(cctx, "ip", "netns", "exec", ns, os.Args[0],
-		"-test.run=^TestQEMUDeploy$", "-test.v", "-test.count=1", "-test.timeout=9m30s")
+		"-test.run=^TestQEMUDeploy$", "-test.v", "-test.count=1", "-test.timeout="+budget.Round(time.Second).String())
 	child.Env = append(os.Environ(), qemuEnvChild+"="+dir)
 	out, err := child.StdoutPipe()
 	if err != nil {
