@@ -38,6 +38,7 @@ var (
 	listN      = flag.Int("list-n", 10000, "total nodes for phase f")
 	listNReps  = flag.Int("list-n-reps", 3, "full listings in phase f")
 	phases     = flag.String("phases", "abcdef", "phases to run")
+	pollEvery  = flag.Duration("poll", 500*time.Millisecond, "e: state poll interval per node (and 409 retry wait)")
 	micro      = flag.String("microversion", "1.78", "X-OpenStack-Ironic-API-Version")
 	pid        = flag.Int("pid", 0, "server PID to sample RSS from (0 = none)")
 	prefix     = flag.String("prefix", "", "node name prefix (default: bench-<time>)")
@@ -294,7 +295,8 @@ func phaseLoad(name string, ids []string, fn func(id string, i int) (int, error)
 		float64(n.Load())/dur.Seconds(), ms(lat.pct(.5)), ms(lat.pct(.99)), errs.Load())
 }
 
-// waitState polls until the node is stable in want (0.5 s like a client).
+// waitState polls until the node is stable in want (every -poll, 0.5 s by
+// default like a client).
 func waitState(id, want string) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -312,7 +314,7 @@ func waitState(id, want string) error {
 		if strings.HasSuffix(st.ProvisionState, "failed") || st.ProvisionState == "error" {
 			return fmt.Errorf("node %s: %s: %v", id, st.ProvisionState, st.LastError)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(*pollEvery)
 	}
 	return fmt.Errorf("node %s: timeout waiting for %s", id, want)
 }
@@ -322,7 +324,7 @@ func provision(id, target string) error {
 	for try := 0; ; try++ {
 		code, err := do("PUT", "/v1/nodes/"+id+"/states/provision", map[string]any{"target": target})
 		if code == http.StatusConflict && try < 20 {
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(*pollEvery)
 			continue
 		}
 		return err
