@@ -19,8 +19,9 @@ import (
 	"strings"
 
 	"github.com/ferric-metal/ferric/inspector/inventory"
-	"github.com/ferric-metal/ferric/inspector/rootdevice"
 	"github.com/ferric-metal/ferric/inspector/rules"
+	"github.com/ferric-metal/ferric/ipa/hints"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Errors. Match them with errors.Is.
@@ -198,7 +199,7 @@ func Process(d *inventory.Data, n Node, rs []rules.Rule, cfg Config) Result {
 	if disk != nil {
 		res.RootDisk = disk
 		res.PluginData["root_disk"] = map[string]any{"name": disk.Name, "size": float64(disk.Size)}
-		if gb := disk.Size / rootdevice.GiB; gb > 0 {
+		if gb := disk.Size / hints.GiB; gb > 0 {
 			if !cfg.NoPartitioningSpacing {
 				gb--
 			}
@@ -263,9 +264,9 @@ func validInterfaces(inv *inventory.Inventory, addPorts string) ([]Port, error) 
 			continue
 		}
 		seen++
-		ip := iface.IPv4Address
+		ip := protocol.Str(iface.IPv4Address)
 		if ip == "" {
-			ip, _, _ = strings.Cut(iface.IPv6Address, "%")
+			ip, _, _ = strings.Cut(protocol.Str(iface.IPv6Address), "%")
 		}
 		isPXE := mac == pxe
 		if iface.Name == "lo" || isLoopback(ip) {
@@ -303,25 +304,15 @@ func rootDisk(d *inventory.Data, props map[string]any) (*inventory.Disk, error) 
 		return nil, nil
 	}
 	raw, _ := props["root_device"].(map[string]any)
-	hints, err := rootdevice.Parse(raw)
+	hs, err := hints.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	var skip []rootdevice.Hints
-	if list, ok := props["skip_block_devices"].([]any); ok {
-		for _, e := range list {
-			m, ok := e.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("%w: skip_block_devices entries must be objects", rootdevice.ErrInvalidHints)
-			}
-			h, err := rootdevice.Parse(m)
-			if err != nil {
-				return nil, err
-			}
-			skip = append(skip, h)
-		}
+	skip, err := hints.ParseSkip(props["skip_block_devices"])
+	if err != nil {
+		return nil, err
 	}
-	if len(hints) == 0 && len(skip) == 0 {
+	if len(hs) == 0 && len(skip) == 0 {
 		if guess, ok := d.PluginData["root_disk"].(map[string]any); ok {
 			for i := range disks {
 				if disks[i].Name == guess["name"] {
@@ -330,7 +321,7 @@ func rootDisk(d *inventory.Data, props map[string]any) (*inventory.Disk, error) 
 			}
 		}
 	}
-	disk, err := rootdevice.Select(disks, hints, skip)
+	disk, err := hints.Select(disks, hs, skip, hints.MinDefaultSize)
 	if err != nil {
 		return nil, err
 	}

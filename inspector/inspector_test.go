@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/ferric-metal/ferric/inspector/inventory"
-	"github.com/ferric-metal/ferric/inspector/rootdevice"
 	"github.com/ferric-metal/ferric/inspector/rules"
+	"github.com/ferric-metal/ferric/ipa/hints"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -122,19 +122,19 @@ func TestProcessFailures(t *testing.T) {
 		want   error
 	}{
 		{"ramdisk error", func(d *inventory.Data) { d.PluginData["error"] = "collector failed" }, nil, Config{}, ErrRamdisk},
-		{"bad hints", nil, map[string]any{"root_device": map[string]any{"size": "big"}}, Config{}, rootdevice.ErrInvalidHints},
-		{"no disk matches", nil, map[string]any{"root_device": map[string]any{"vendor": "hgst"}}, Config{}, rootdevice.ErrNoMatch},
+		{"bad hints", nil, map[string]any{"root_device": map[string]any{"size": "big"}}, Config{}, hints.ErrInvalidHints},
+		{"no disk matches", nil, map[string]any{"root_device": map[string]any{"vendor": "hgst"}}, Config{}, hints.ErrNoDevice},
 		{"invalid macs", func(d *inventory.Data) {
 			for i := range d.Inventory.Interfaces {
 				d.Inventory.Interfaces[i].MACAddress = "zz"
 			}
 		}, nil, Config{}, ErrNoInterfaces},
 		{"active without ip", func(d *inventory.Data) {
-			d.Inventory.Interfaces[0].IPv4Address = ""
-			d.Inventory.Interfaces[0].IPv6Address = ""
+			d.Inventory.Interfaces[0].IPv4Address = nil
+			d.Inventory.Interfaces[0].IPv6Address = nil
 		}, nil, Config{AddPorts: AddPortsActive}, ErrNoInterfaces},
 		{"loopback only", func(d *inventory.Data) {
-			d.Inventory.Interfaces = []inventory.Interface{{Name: "lo", MACAddress: "00:00:00:00:00:01", IPv4Address: "127.0.0.1"}}
+			d.Inventory.Interfaces = []inventory.Interface{{Name: "lo", MACAddress: "00:00:00:00:00:01", IPv4Address: ptr("127.0.0.1")}}
 		}, nil, Config{}, ErrNoInterfaces},
 	}
 	for _, tt := range tests {
@@ -154,7 +154,7 @@ func TestProcessFailures(t *testing.T) {
 func TestProcessPXEFallback(t *testing.T) {
 	// Without a PXE MAC, add_ports=pxe adds every interface, none PXE-enabled.
 	d := load(t, "dell.json")
-	d.Inventory.Boot.PXEInterface = ""
+	d.Inventory.Boot.PXEInterface = nil
 	res := Process(d, node(nil), nil, Config{})
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -253,3 +253,5 @@ func TestMatch(t *testing.T) {
 		})
 	}
 }
+
+func ptr(s string) *string { return &s }

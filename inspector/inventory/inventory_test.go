@@ -99,7 +99,7 @@ func TestDellLLDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []TLV{{1, "04b07b25de0a00"}, {2, "0545746865726e6574312f31"}}
+	want := []TLV{{Type: 1, Value: "04b07b25de0a00"}, {Type: 2, Value: "0545746865726e6574312f31"}}
 	if diff := cmp.Diff(want, d.Inventory.Interfaces[0].LLDP); diff != "" {
 		t.Errorf("LLDP (-want +got):\n%s", diff)
 	}

@@ -1,20 +1,31 @@
-// Package hints selects the root (OS install) disk with Ironic's root device
-// hints: a map such as {"size": ">= 20", "model": "<in> samsung",
-// "serial": ["S1", "S2"], "rotational": false} taken from the node's
-// instance_info.root_device or properties.root_device. All hints must match.
-// Without hints the smallest disk of at least MinDefaultSize wins.
+// Package hints parses Ironic root device hints (a node's
+// instance_info.root_device or properties.root_device, and the entries of
+// properties.skip_block_devices) and picks the disk an image is written to.
+// The agent uses it at deploy time and the inspector during inspection, so
+// both choose the same disk.
 //
-// Operators: numeric "==" (default), "!=", ">=", ">", "<=", "<", "=" (legacy
-// ">="), "<range-in> (a b)" / "[a b]" (brackets: inclusive, parentheses:
-// exclusive); string "s==" (default), "s!=", "s>=", "s>", "s<=", "s<",
-// "<in>" (substring), "<or> a <or> b"; "<all-in>" for collections. Strings
-// are compared lower-cased.
+// A hint maps a disk attribute (size, model, vendor, serial, wwn,
+// wwn_with_extension, wwn_vendor_extension, name, rotational, hctl,
+// by_path, tran) to an expression; a disk matches when it satisfies every
+// hint. String expressions may start with an operator: s== (default), s!=,
+// s<, s<=, s>, s>=, <in> (substring), <all-in> (every word a substring), or
+// a list "<or> a <or> b"; serial and the other string hints also accept a
+// JSON list meaning "any of these". Size expressions are in GiB: == (the
+// default), !=, <, <=, >, >=, the legacy = (meaning >=), "<or> a <or> b" or
+// "<range-in> (a b)" / "[a b]" (brackets inclusive, parentheses
+// exclusive); disk sizes compare as fractional GiB, as in Ironic. Strings
+// are lower-cased and URL-quoted on both sides before comparing (an
+// expression that is already URL-quoted is unquoted first); a name without
+// /dev/ gets it. A disk without the attribute never matches a hint on it.
+// Without hints the smallest disk of at least MinDefaultSize wins.
 package hints
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,294 +33,482 @@ import (
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
-// MinDefaultSize is the smallest disk picked when no hints are given.
-const MinDefaultSize = 4 << 30
+// GiB is 2^30 bytes.
+const GiB = 1 << 30
 
-// ErrNoDevice is returned when no disk satisfies the hints.
-var ErrNoDevice = errors.New("hints: no suitable root device")
+// MinDefaultSize is the smallest disk picked when no hints are given (4 GiB).
+const MinDefaultSize = 4 * GiB
 
-// Supported hint names.
-var names = map[string]bool{
-	"size": true, "model": true, "vendor": true, "serial": true, "wwn": true,
-	"wwn_with_extension": true, "wwn_vendor_extension": true, "name": true,
-	"rotational": true, "hctl": true, "by_path": true, "tran": true,
+// Errors. Match them with errors.Is.
+var (
+	// ErrInvalidHints: the hints do not parse.
+	ErrInvalidHints = errors.New("invalid root device hints")
+	// ErrNoDevice: no disk satisfies the hints (or none is big enough).
+	ErrNoDevice = errors.New("no suitable root device")
+)
+
+type kind int
+
+const (
+	kindString kind = iota
+	kindSize
+	kindBool
+)
+
+var hintKinds = map[string]kind{
+	"size": kindSize, "model": kindString, "wwn": kindString, "serial": kindString,
+	"vendor": kindString, "wwn_with_extension": kindString, "wwn_vendor_extension": kindString,
+	"name": kindString, "rotational": kindBool, "hctl": kindString, "by_path": kindString,
+	"tran": kindString,
 }
 
-// Matcher is one parsed hint expression.
-type Matcher struct {
-	Op   string
-	Args []string
+// Names returns the hint names in sorted order.
+func Names() []string {
+	out := make([]string, 0, len(hintKinds))
+	for k := range hintKinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
-var numOps = []string{"<range-in>", "==", "!=", ">=", "<=", "=", ">", "<"}
-var strOps = []string{"<all-in>", "<range-in>", "<in>", "<or>", "s==", "s!=", "s>=", "s<=", "s>", "s<"}
-
-// Parse parses one hint expression. numeric selects the numeric default.
-func Parse(expr string, numeric bool) (Matcher, error) {
-	s := strings.TrimSpace(expr)
-	if strings.HasPrefix(s, "<or>") {
-		var args []string
-		for _, p := range strings.Split(s, "<or>")[1:] {
-			if p = strings.TrimSpace(p); p != "" {
-				args = append(args, p)
-			}
-		}
-		if len(args) == 0 {
-			return Matcher{}, fmt.Errorf("hints: %q: <or> without operands", expr)
-		}
-		return Matcher{Op: "<or>", Args: args}, nil
-	}
-	ops := strOps
-	if numeric {
-		ops = append(numOps, strOps...)
-	}
-	for _, op := range ops {
-		if rest, ok := strings.CutPrefix(s, op); ok {
-			rest = strings.TrimSpace(rest)
-			if op == "<range-in>" {
-				if len(rest) < 2 || !strings.ContainsRune("([", rune(rest[0])) || !strings.ContainsRune(")]", rune(rest[len(rest)-1])) {
-					return Matcher{}, fmt.Errorf("hints: %q: want <range-in> (a b) or [a b]", expr)
-				}
-				f := strings.Fields(rest[1 : len(rest)-1])
-				if len(f) != 2 {
-					return Matcher{}, fmt.Errorf("hints: %q: want two range bounds", expr)
-				}
-				return Matcher{Op: op, Args: []string{rest[:1], f[0], f[1], rest[len(rest)-1:]}}, nil
-			}
-			if rest == "" {
-				return Matcher{}, fmt.Errorf("hints: %q: operator without operand", expr)
-			}
-			if op == "<all-in>" {
-				return Matcher{Op: op, Args: strings.Fields(rest)}, nil
-			}
-			return Matcher{Op: op, Args: []string{rest}}, nil
-		}
-	}
-	if numeric {
-		return Matcher{Op: "==", Args: []string{s}}, nil
-	}
-	return Matcher{Op: "s==", Args: []string{s}}, nil
+// Hint is one parsed hint.
+type Hint struct {
+	Name string
+	// Op is the operator ("s==", "==", "<or>", "<range-in>", ...); "" for
+	// rotational.
+	Op string
+	// Values are the normalised operands: one, several for <or> and
+	// <all-in>, and for <range-in> the opening bracket, the two bounds and
+	// the closing bracket.
+	Values []string
+	// Bool is the value of a rotational hint.
+	Bool bool
 }
 
-func norm(s string) string {
-	if u, err := url.QueryUnescape(s); err == nil {
-		s = u
+// Hints is a parsed set of hints, sorted by name.
+type Hints []Hint
+
+var stringOps = []string{"<or>", "<all-in>", "<in>", "s==", "s!=", "s<=", "s>=", "s<", "s>"}
+var numberOps = []string{"<or>", "<range-in>", "==", "!=", "<=", ">=", "<", ">", "="}
+
+// Parse validates raw hints (as stored in properties.root_device) and
+// returns them parsed. An empty or nil map gives nil Hints.
+func Parse(raw map[string]any) (Hints, error) {
+	var out Hints
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
 	}
-	return strings.ToLower(strings.TrimSpace(s))
+	sort.Strings(keys)
+	for _, name := range keys {
+		k, ok := hintKinds[name]
+		if !ok {
+			return nil, fmt.Errorf("hints: %w: unknown hint %q; valid hints are %s", ErrInvalidHints, name, strings.Join(Names(), ", "))
+		}
+		h, err := parseHint(name, k, raw[name])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }
 
-// Match reports whether value satisfies m (numeric when value parses as a
-// number and the operator is numeric).
-func (m Matcher) Match(value string) bool {
-	v := norm(value)
-	switch m.Op {
-	case "s==":
-		return v == norm(m.Args[0])
-	case "s!=":
-		return v != norm(m.Args[0])
-	case "s>=":
-		return v >= norm(m.Args[0])
-	case "s>":
-		return v > norm(m.Args[0])
-	case "s<=":
-		return v <= norm(m.Args[0])
-	case "s<":
-		return v < norm(m.Args[0])
-	case "<in>":
-		return strings.Contains(v, norm(m.Args[0]))
-	case "<all-in>":
-		for _, a := range m.Args {
-			if !strings.Contains(v, norm(a)) {
-				return false
-			}
+// ParseSkip parses properties.skip_block_devices: a list of hint objects,
+// each naming disks that are never chosen. nil gives nil.
+func ParseSkip(v any) ([]Hints, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("hints: %w: skip_block_devices must be a list of objects", ErrInvalidHints)
+	}
+	var out []Hints
+	for _, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("hints: %w: skip_block_devices entries must be objects", ErrInvalidHints)
 		}
-		return true
-	case "<or>":
-		for _, a := range m.Args {
-			if v == norm(a) {
-				return true
-			}
+		h, err := Parse(m)
+		if err != nil {
+			return nil, err
 		}
-		return false
+		out = append(out, h)
 	}
-	x, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return false
-	}
-	if m.Op == "<range-in>" {
-		lo, err1 := strconv.ParseFloat(m.Args[1], 64)
-		hi, err2 := strconv.ParseFloat(m.Args[2], 64)
-		if err1 != nil || err2 != nil {
-			return false
-		}
-		okLo := x > lo || (m.Args[0] == "[" && x == lo)
-		okHi := x < hi || (m.Args[3] == "]" && x == hi)
-		return okLo && okHi
-	}
-	y, err := strconv.ParseFloat(strings.TrimSpace(m.Args[0]), 64)
-	if err != nil {
-		return false
-	}
-	switch m.Op {
-	case "==":
-		return x == y
-	case "!=":
-		return x != y
-	case ">=", "=":
-		return x >= y
-	case ">":
-		return x > y
-	case "<=":
-		return x <= y
-	case "<":
-		return x < y
-	}
-	return false
+	return out, nil
 }
 
-// Hints is a parsed set of root device hints.
-type Hints map[string][]Matcher
-
-// FromMap parses hints as they appear in node properties (values may be
-// strings, numbers, booleans, or lists for serial/wwn).
-func FromMap(m map[string]any) (Hints, error) {
-	h := Hints{}
-	for k, v := range m {
-		if !names[k] {
-			return nil, fmt.Errorf("hints: unknown root device hint %q", k)
+func parseHint(name string, k kind, v any) (Hint, error) {
+	h := Hint{Name: name}
+	switch k {
+	case kindBool:
+		b, ok := parseBool(v)
+		if !ok {
+			return h, fmt.Errorf("hints: %w: hint %q is not a Boolean value: %v", ErrInvalidHints, name, v)
 		}
-		numeric := k == "size"
-		var exprs []string
+		h.Bool = b
+		return h, nil
+	case kindString:
+		var vals []string
 		switch x := v.(type) {
 		case string:
-			exprs = []string{x}
-		case float64:
-			exprs = []string{strconv.FormatFloat(x, 'f', -1, 64)}
-		case int:
-			exprs = []string{strconv.Itoa(x)}
-		case bool:
-			exprs = []string{strconv.FormatBool(x)}
-		case []any:
-			for _, e := range x {
-				exprs = append(exprs, fmt.Sprint(e))
-			}
-			if len(exprs) > 1 {
-				// A list means "any of these" (serial/wwn).
-				h[k] = []Matcher{{Op: "<or>", Args: exprs}}
-				continue
-			}
-		default:
-			return nil, fmt.Errorf("hints: %s: unsupported value %v", k, v)
-		}
-		for _, e := range exprs {
-			if k == "rotational" {
-				b, err := parseBool(e)
-				if err != nil {
-					return nil, fmt.Errorf("hints: rotational: %w", err)
-				}
-				e = strconv.FormatBool(b)
-			}
-			if k == "name" && !strings.ContainsAny(e, "<>=!") && !strings.HasPrefix(e, "/") {
-				e = "/dev/" + e
-			}
-			mt, err := Parse(e, numeric)
+			op, vs, err := split(name, x, stringOps)
 			if err != nil {
-				return nil, err
+				return h, err
 			}
-			h[k] = append(h[k], mt)
+			h.Op, vals = op, vs
+		case []any:
+			// A list means "any of these" (serial, wwn).
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok || strings.TrimSpace(s) == "" {
+					return h, fmt.Errorf("hints: %w: hint %q list holds %v, not a string", ErrInvalidHints, name, e)
+				}
+				vals = append(vals, strings.ToLower(strings.TrimSpace(s)))
+			}
+			if len(vals) == 0 {
+				return h, fmt.Errorf("hints: %w: hint %q is an empty list", ErrInvalidHints, name)
+			}
+			h.Op = "<or>"
+		default:
+			return h, fmt.Errorf("hints: %w: hint %q is not a string value: %v", ErrInvalidHints, name, v)
+		}
+		if h.Op == "" {
+			h.Op = "s=="
+		}
+		for i := range vals {
+			if name == "name" && h.Op != "<in>" && h.Op != "<all-in>" && !strings.HasPrefix(vals[i], "/") {
+				vals[i] = "/dev/" + vals[i]
+			}
+			vals[i] = quote(unquote(vals[i]))
+		}
+		h.Values = vals
+		return h, nil
+	default:
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case float64:
+			if x != math.Trunc(x) {
+				return h, fmt.Errorf("hints: %w: hint %q is not an integer value: %v", ErrInvalidHints, name, v)
+			}
+			s = strconv.FormatFloat(x, 'f', -1, 64)
+		case int:
+			s = strconv.Itoa(x)
+		case int64:
+			s = strconv.FormatInt(x, 10)
+		default:
+			return h, fmt.Errorf("hints: %w: hint %q is not an integer value: %v", ErrInvalidHints, name, v)
+		}
+		op, vals, err := split(name, s, numberOps)
+		if err != nil {
+			return h, err
+		}
+		if op == "" {
+			op = "=="
+		}
+		if op == "<range-in>" {
+			r, err := parseRange(name, vals[0])
+			if err != nil {
+				return h, err
+			}
+			h.Op, h.Values = op, r
+			return h, nil
+		}
+		for _, val := range vals {
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				return h, fmt.Errorf("hints: %w: hint %q is not an integer value: %q", ErrInvalidHints, name, s)
+			}
+			if n <= 0 {
+				return h, fmt.Errorf("hints: %w: hint %q should be a positive integer: %q", ErrInvalidHints, name, s)
+			}
+		}
+		h.Op, h.Values = op, vals
+		return h, nil
+	}
+}
+
+// parseRange reads "(a b)", "[a b]", "(a b]" or "[a b)".
+func parseRange(name, s string) ([]string, error) {
+	if len(s) < 2 || !strings.ContainsRune("([", rune(s[0])) || !strings.ContainsRune(")]", rune(s[len(s)-1])) {
+		return nil, fmt.Errorf("hints: %w: hint %q: want <range-in> (a b) or [a b], got %q", ErrInvalidHints, name, s)
+	}
+	f := strings.Fields(s[1 : len(s)-1])
+	if len(f) != 2 {
+		return nil, fmt.Errorf("hints: %w: hint %q: <range-in> wants two bounds, got %q", ErrInvalidHints, name, s)
+	}
+	for _, b := range f {
+		if _, err := strconv.ParseFloat(b, 64); err != nil {
+			return nil, fmt.Errorf("hints: %w: hint %q: range bound %q is not a number", ErrInvalidHints, name, b)
 		}
 	}
-	return h, nil
+	return []string{s[:1], f[0], f[1], s[len(s)-1:]}, nil
 }
 
-func parseBool(s string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "1", "t", "true", "on", "y", "yes":
-		return true, nil
-	case "0", "f", "false", "off", "n", "no":
-		return false, nil
+// split lower-cases and trims an expression and separates its leading
+// operator from its operand(s).
+func split(name, expr string, ops []string) (string, []string, error) {
+	e := strings.ToLower(strings.TrimSpace(expr))
+	if e == "" {
+		return "", nil, fmt.Errorf("hints: %w: hint %q expression is empty", ErrInvalidHints, name)
 	}
-	return false, fmt.Errorf("%q is not a boolean", s)
-}
-
-func field(d protocol.Disk, k string) (string, bool) {
-	s := func(p *string) (string, bool) {
-		if p == nil {
-			return "", false
-		}
-		return *p, true
-	}
-	switch k {
-	case "size":
-		return strconv.FormatInt(d.Size>>30, 10), true
-	case "model":
-		return d.Model, true
-	case "name":
-		return d.Name, true
-	case "rotational":
-		return strconv.FormatBool(d.Rotational), true
-	case "vendor":
-		return s(d.Vendor)
-	case "serial":
-		return s(d.Serial)
-	case "wwn":
-		return s(d.WWN)
-	case "wwn_with_extension":
-		return s(d.WWNWithExtension)
-	case "wwn_vendor_extension":
-		return s(d.WWNVendorExtension)
-	case "hctl":
-		return s(d.HCTL)
-	case "by_path":
-		return s(d.ByPath)
-	case "tran":
-		return s(d.Tran)
-	}
-	return "", false
-}
-
-// Matches reports whether d satisfies every hint.
-func (h Hints) Matches(d protocol.Disk) bool {
-	for k, ms := range h {
-		v, ok := field(d, k)
+	for _, op := range ops {
+		rest, ok := strings.CutPrefix(e, op)
 		if !ok {
-			return false
+			continue
 		}
-		for _, m := range ms {
-			if !m.Match(v) {
-				return false
+		if op == "<or>" {
+			var vals []string
+			for _, p := range strings.Split(rest, "<or>") {
+				if p = strings.TrimSpace(p); p != "" {
+					vals = append(vals, p)
+				}
 			}
+			if len(vals) == 0 {
+				return "", nil, fmt.Errorf("hints: %w: hint %q: %q has no values", ErrInvalidHints, name, expr)
+			}
+			return op, vals, nil
+		}
+		// An operator must be followed by white space and a value.
+		if rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		if rest == "" {
+			return "", nil, fmt.Errorf("hints: %w: hint %q: %q has no value", ErrInvalidHints, name, expr)
+		}
+		if op == "<all-in>" {
+			return op, strings.Fields(rest), nil
+		}
+		return op, []string{rest}, nil
+	}
+	if strings.Contains(e, "<or>") {
+		return "", nil, fmt.Errorf("hints: %w: hint %q: <or> must start the expression: %q", ErrInvalidHints, name, expr)
+	}
+	return "", []string{e}, nil
+}
+
+// unquote undoes URL quoting ("intel%20ssd"), leaving s as it is when it
+// is not valid quoting.
+func unquote(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// quote URL-quotes s as Python's urllib.parse.quote does (safe: letters,
+// digits, "_.-~/").
+func quote(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.-~/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+func parseBool(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case float64:
+		if x == 0 || x == 1 {
+			return x == 1, true
+		}
+	case int:
+		if x == 0 || x == 1 {
+			return x == 1, true
+		}
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "1", "t", "true", "on", "y", "yes":
+			return true, true
+		case "0", "f", "false", "off", "n", "no":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// Match reports whether disk satisfies every hint.
+func (hs Hints) Match(d protocol.Disk) bool {
+	for _, h := range hs {
+		if !h.match(d) {
+			return false
 		}
 	}
 	return true
 }
 
-// Select returns the root device among disks: the first disk matching all
-// hints, or without hints the smallest disk of at least minSize bytes (ties
-// broken by name).
-func Select(disks []protocol.Disk, h Hints, minSize int64) (protocol.Disk, error) {
-	if len(h) > 0 {
-		for _, d := range disks {
-			if h.Matches(d) {
+func (h Hint) match(d protocol.Disk) bool {
+	switch h.Name {
+	case "rotational":
+		return d.Rotational == h.Bool
+	case "size":
+		return matchNumber(float64(d.Size)/GiB, h.Op, h.Values)
+	}
+	v := strings.ToLower(strings.TrimSpace(stringAttr(d, h.Name)))
+	if v == "" {
+		// A disk without the attribute never matches a hint on it.
+		return false
+	}
+	return matchString(quote(v), h.Op, h.Values)
+}
+
+func stringAttr(d protocol.Disk, name string) string {
+	switch name {
+	case "model":
+		return d.Model
+	case "name":
+		return d.Name
+	case "wwn":
+		return protocol.Str(d.WWN)
+	case "serial":
+		return protocol.Str(d.Serial)
+	case "vendor":
+		return protocol.Str(d.Vendor)
+	case "wwn_with_extension":
+		return protocol.Str(d.WWNWithExtension)
+	case "wwn_vendor_extension":
+		return protocol.Str(d.WWNVendorExtension)
+	case "hctl":
+		return protocol.Str(d.HCTL)
+	case "by_path":
+		return protocol.Str(d.ByPath)
+	case "tran":
+		return protocol.Str(d.Tran)
+	}
+	return ""
+}
+
+func matchString(v, op string, vals []string) bool {
+	switch op {
+	case "s==":
+		return v == vals[0]
+	case "s!=":
+		return v != vals[0]
+	case "s<":
+		return v < vals[0]
+	case "s<=":
+		return v <= vals[0]
+	case "s>":
+		return v > vals[0]
+	case "s>=":
+		return v >= vals[0]
+	case "<in>":
+		return strings.Contains(v, vals[0])
+	case "<all-in>":
+		for _, a := range vals {
+			if !strings.Contains(v, a) {
+				return false
+			}
+		}
+		return true
+	case "<or>":
+		return slices.Contains(vals, v)
+	}
+	return false
+}
+
+func matchNumber(v float64, op string, vals []string) bool {
+	num := func(s string) float64 { n, _ := strconv.ParseFloat(s, 64); return n }
+	switch op {
+	case "<or>":
+		for _, s := range vals {
+			if v == num(s) {
+				return true
+			}
+		}
+		return false
+	case "<range-in>":
+		lo, hi := num(vals[1]), num(vals[2])
+		okLo := v > lo || (vals[0] == "[" && v == lo)
+		okHi := v < hi || (vals[3] == "]" && v == hi)
+		return okLo && okHi
+	}
+	n := num(vals[0])
+	switch op {
+	case "==":
+		return v == n
+	case "!=":
+		return v != n
+	case "<":
+		return v < n
+	case "<=":
+		return v <= n
+	case ">":
+		return v > n
+	case ">=", "=":
+		return v >= n
+	}
+	return false
+}
+
+// Select returns the root disk: after dropping disks matched by any of the
+// skip hints (properties.skip_block_devices), with hints the first disk (in
+// inventory order) that satisfies them; without hints the smallest disk of
+// at least minSize bytes, ties broken by name.
+func Select(disks []protocol.Disk, hints Hints, skip []Hints, minSize int64) (protocol.Disk, error) {
+	var cand []protocol.Disk
+	for _, d := range disks {
+		if !slices.ContainsFunc(skip, func(s Hints) bool { return s.Match(d) }) {
+			cand = append(cand, d)
+		}
+	}
+	if len(hints) > 0 {
+		for _, d := range cand {
+			if hints.Match(d) {
 				return d, nil
 			}
 		}
-		return protocol.Disk{}, fmt.Errorf("%w: none of %d disks matches the hints", ErrNoDevice, len(disks))
+		return protocol.Disk{}, fmt.Errorf("hints: %w: none of %d disk(s) matches the root device hints %s", ErrNoDevice, len(cand), hints)
 	}
-	cands := make([]protocol.Disk, 0, len(disks))
-	for _, d := range disks {
-		if d.Size >= minSize {
-			cands = append(cands, d)
+	var best *protocol.Disk
+	for i := range cand {
+		d := &cand[i]
+		if d.Size < minSize {
+			continue
+		}
+		if best == nil || d.Size < best.Size || (d.Size == best.Size && d.Name < best.Name) {
+			best = d
 		}
 	}
-	if len(cands) == 0 {
-		return protocol.Disk{}, fmt.Errorf("%w: no disk of at least %d bytes among %d", ErrNoDevice, minSize, len(disks))
+	if best == nil {
+		return protocol.Disk{}, fmt.Errorf("hints: %w: none of %d disk(s) is at least %s", ErrNoDevice, len(cand), sizeString(minSize))
 	}
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].Size != cands[j].Size {
-			return cands[i].Size < cands[j].Size
+	return *best, nil
+}
+
+func sizeString(n int64) string {
+	if n%GiB == 0 {
+		return fmt.Sprintf("%d GiB", n/GiB)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// String renders the hints as name=op value pairs, for messages.
+func (hs Hints) String() string {
+	parts := make([]string, 0, len(hs))
+	for _, h := range hs {
+		switch {
+		case h.Name == "rotational":
+			parts = append(parts, fmt.Sprintf("rotational=%t", h.Bool))
+		case h.Op == "<or>":
+			parts = append(parts, fmt.Sprintf("%s=<or> %s", h.Name, strings.Join(h.Values, " <or> ")))
+		case h.Op == "<range-in>":
+			parts = append(parts, fmt.Sprintf("%s=<range-in> %s%s %s%s", h.Name, h.Values[0], h.Values[1], h.Values[2], h.Values[3]))
+		default:
+			parts = append(parts, fmt.Sprintf("%s=%s %s", h.Name, h.Op, strings.Join(h.Values, " ")))
 		}
-		return cands[i].Name < cands[j].Name
-	})
-	return cands[0], nil
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }

@@ -1,5 +1,13 @@
 package protocol
 
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
 // Inventory is the hardware inventory in ironic-python-agent's format: sent
 // as "inventory" to inspection (POST /v1/continue_inspection) and used by
 // the agent for root device selection. Sizes are bytes.
@@ -54,19 +62,19 @@ type Disk struct {
 
 // Interface is one network interface.
 type Interface struct {
-	Name        string     `json:"name"`
-	MACAddress  string     `json:"mac_address"`
-	IPv4Address *string    `json:"ipv4_address"`
-	IPv6Address *string    `json:"ipv6_address"`
-	HasCarrier  bool       `json:"has_carrier"`
-	LLDP        [][]string `json:"lldp"`
-	Vendor      *string    `json:"vendor"`
-	Product     *string    `json:"product"`
-	ClientID    *string    `json:"client_id"`
-	Biosdevname *string    `json:"biosdevname"`
-	SpeedMbps   *int       `json:"speed_mbps,omitempty"`
-	PCIAddress  *string    `json:"pci_address,omitempty"`
-	Driver      *string    `json:"driver,omitempty"`
+	Name        string  `json:"name"`
+	MACAddress  string  `json:"mac_address"`
+	IPv4Address *string `json:"ipv4_address"`
+	IPv6Address *string `json:"ipv6_address"`
+	HasCarrier  bool    `json:"has_carrier"`
+	LLDP        []TLV   `json:"lldp"`
+	Vendor      *string `json:"vendor"`
+	Product     *string `json:"product"`
+	ClientID    *string `json:"client_id"`
+	Biosdevname *string `json:"biosdevname"`
+	SpeedMbps   *int    `json:"speed_mbps,omitempty"`
+	PCIAddress  *string `json:"pci_address,omitempty"`
+	Driver      *string `json:"driver,omitempty"`
 }
 
 // SystemVendor is DMI system information.
@@ -90,4 +98,101 @@ type Boot struct {
 	CurrentBootMode string `json:"current_boot_mode"`
 	// PXEInterface is the MAC from BOOTIF, if any.
 	PXEInterface *string `json:"pxe_interface"`
+}
+
+// TLV is one raw LLDP TLV: its type and its value as hex, sent by IPA as a
+// two-element JSON array [type, "hex"].
+type TLV struct {
+	Type  int
+	Value string
+}
+
+// MarshalJSON writes the TLV as [type, "hex"].
+func (t TLV) MarshalJSON() ([]byte, error) {
+	return json.Marshal([]any{t.Type, t.Value})
+}
+
+// UnmarshalJSON reads [type, "hex"].
+func (t *TLV) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("protocol: lldp tlv: %w", err)
+	}
+	if len(raw) != 2 {
+		return fmt.Errorf("protocol: lldp tlv has %d elements, want 2", len(raw))
+	}
+	if err := json.Unmarshal(raw[0], &t.Type); err != nil {
+		return fmt.Errorf("protocol: lldp tlv type: %w", err)
+	}
+	if err := json.Unmarshal(raw[1], &t.Value); err != nil {
+		return fmt.Errorf("protocol: lldp tlv value: %w", err)
+	}
+	return nil
+}
+
+// Str returns *p, or "" for nil: the inventory's optional strings read as
+// empty when IPA sent null.
+func Str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// ErrBadMAC is returned by NormalizeMAC.
+var ErrBadMAC = errors.New("not a MAC address")
+
+// NormalizeMAC returns a 6-byte MAC address in lower case with colons.
+func NormalizeMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("protocol: %q: %w", s, ErrBadMAC)
+	}
+	return hw.String(), nil
+}
+
+// MACs returns every valid interface MAC, normalised (lower case, colons).
+func (inv *Inventory) MACs() []string {
+	var out []string
+	for _, iface := range inv.Interfaces {
+		if m, err := NormalizeMAC(iface.MACAddress); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// PXEMAC returns the normalised MAC the machine booted from, accepting the
+// pxelinux form "01-aa-bb-cc-dd-ee-ff"; "" when unknown or invalid.
+func (inv *Inventory) PXEMAC() string {
+	return BootMAC(Str(inv.Boot.PXEInterface))
+}
+
+// BootMAC normalises a BOOTIF value: a MAC, or its pxelinux form
+// "01-aa-bb-cc-dd-ee-ff"; "" when invalid.
+func BootMAC(m string) string {
+	if strings.Count(m, "-") == 6 {
+		_, rest, _ := strings.Cut(m, "-")
+		m = rest
+	}
+	n, err := NormalizeMAC(m)
+	if err != nil {
+		return ""
+	}
+	return n
+}
+
+// BMCAddresses returns the non-empty BMC addresses (IPv4 then IPv6),
+// ignoring the 0.0.0.0 and :: placeholders IPA reports for an unconfigured
+// BMC.
+func (inv *Inventory) BMCAddresses() []string {
+	var out []string
+	for _, p := range []*string{inv.BMCAddress, inv.BMCV6Address} {
+		a := strings.TrimSpace(Str(p))
+		if a == "" || a == "0.0.0.0" || a == "::" || a == "::/0" {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }

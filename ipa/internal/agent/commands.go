@@ -162,11 +162,21 @@ func (a *Agent) rootDevice(ctx context.Context, n nodeView) (protocol.Disk, erro
 		raw, _ = a.node.Properties["root_device"].(map[string]any)
 		a.mu.Unlock()
 	}
-	h, err := hints.FromMap(raw)
+	h, err := hints.Parse(raw)
 	if err != nil {
 		return protocol.Disk{}, err
 	}
-	return hints.Select(inv.Disks, h, a.cfg.MinRootSize)
+	skipRaw := n.Properties["skip_block_devices"]
+	if skipRaw == nil {
+		a.mu.Lock()
+		skipRaw = a.node.Properties["skip_block_devices"]
+		a.mu.Unlock()
+	}
+	skip, err := hints.ParseSkip(skipRaw)
+	if err != nil {
+		return protocol.Disk{}, err
+	}
+	return hints.Select(inv.Disks, h, skip, a.cfg.MinRootSize)
 }
 
 func (a *Agent) writeImage(ctx context.Context, args protocol.WriteImageArgs, n nodeView, c *command, withConfigdrive bool) (string, error) {

@@ -248,7 +248,7 @@ func (c *Collector) interfaces() []protocol.Interface {
 			continue // virtual (bridge, veth, ...)
 		}
 		mac := c.read(base + "/address")
-		it := protocol.Interface{Name: name, MACAddress: mac, HasCarrier: c.read(base+"/carrier") == "1", LLDP: [][]string{},
+		it := protocol.Interface{Name: name, MACAddress: mac, HasCarrier: c.read(base+"/carrier") == "1", LLDP: []protocol.TLV{},
 			Vendor: strp(c.read(base + "/device/vendor")), Product: strp(c.read(base + "/device/device")),
 			IPv4Address: strp(addrs[name][0]), IPv6Address: strp(addrs[name][1])}
 		if sp, err := strconv.Atoi(c.read(base + "/speed")); err == nil && sp > 0 {
