@@ -319,11 +319,12 @@ func waitState(id, want string) error {
 	return fmt.Errorf("node %s: timeout waiting for %s", id, want)
 }
 
-// provision retries 409 (node locked) like ironicclient does.
+// provision retries 409 (node locked) and 503 (no free worker) like
+// ironicclient does.
 func provision(id, target string) error {
 	for try := 0; ; try++ {
 		code, err := do("PUT", "/v1/nodes/"+id+"/states/provision", map[string]any{"target": target})
-		if code == http.StatusConflict && try < 20 {
+		if (code == http.StatusConflict || code == http.StatusServiceUnavailable) && try < 20 {
 			time.Sleep(*pollEvery)
 			continue
 		}

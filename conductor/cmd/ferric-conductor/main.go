@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Auth, "auth", "noauth", "API authentication: noauth or http_basic")
 	fs.StringVar(&cfg.Htpasswd, "htpasswd", "", "htpasswd file (bcrypt) for --auth http_basic")
 	fs.StringVar(&cfg.Hostname, "hostname", "", "conductor name (default: the host name)")
-	fs.IntVar(&cfg.Workers, "workers", 100, "concurrent tasks before the API answers 503")
+	fs.IntVar(&cfg.Workers, "workers", 300, "concurrent tasks before the API answers 503")
 	fs.BoolVar(&cfg.AutomatedClean, "automated-clean", true, "clean nodes on provide and undeploy unless the node says otherwise")
 	fs.DurationVar(&cfg.WaitTimeout, "wait-timeout", 1800*time.Second, "timeout of deploy, clean and inspect wait states")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
