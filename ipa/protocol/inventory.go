@@ -100,6 +100,44 @@ type Boot struct {
 	PXEInterface *string `json:"pxe_interface"`
 }
 
+// InspectionData is the body the agent posts to the inspection callback
+// (ipa-inspection-callback-url: Ironic's POST /v1/continue_inspection or
+// ironic-inspector's POST /v1/continue). Everything but Inventory becomes
+// the node's plugin data.
+type InspectionData struct {
+	Inventory Inventory `json:"inventory"`
+	// RootDisk is the agent's own root device guess (no hints), nil when
+	// no disk qualifies.
+	RootDisk *Disk `json:"root_disk"`
+	// BootInterface is BOOTIF in pxelinux form ("01-aa-bb-cc-dd-ee-ff"),
+	// nil when unknown (deprecated in IPA, still sent).
+	BootInterface *string                 `json:"boot_interface"`
+	Configuration InspectionConfiguration `json:"configuration"`
+	// Error holds what went wrong while collecting; nil when nothing did.
+	// A non-null error fails inspection (ramdisk-error hook).
+	Error *string `json:"error"`
+}
+
+// InspectionConfiguration names what collected the data.
+type InspectionConfiguration struct {
+	Collectors []string            `json:"collectors"`
+	Managers   []InspectionManager `json:"managers"`
+}
+
+// InspectionManager is one hardware manager and its version.
+type InspectionManager struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// InspectionResponse is the answer to an inspection post: {"uuid": ...}
+// from ironic-inspector and older Ironic, the lookup shape (node and a
+// fresh agent token) from Ironic with API ≥ 1.84.
+type InspectionResponse struct {
+	UUID string `json:"uuid"`
+	LookupResponse
+}
+
 // TLV is one raw LLDP TLV: its type and its value as hex, sent by IPA as a
 // two-element JSON array [type, "hex"].
 type TLV struct {

@@ -59,6 +59,9 @@ var (
 	VersionAgentToken = APIVersion{1, 62}
 	// VersionAgentVerifyCA: heartbeat may carry agent_verify_ca (auto-TLS).
 	VersionAgentVerifyCA = APIVersion{1, 68}
+	// VersionContinueInspection: POST /v1/continue_inspection exists
+	// (built-in inspection).
+	VersionContinueInspection = APIVersion{1, 84}
 )
 
 // ParseAPIVersion parses "1.68".

@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lookupMin     = fs.Duration("lookup-min", agent.DefaultLookupMin, "first lookup retry delay")
 		lookupMax     = fs.Duration("lookup-max", agent.DefaultLookupMax, "longest lookup retry delay")
 		nodeUUID      = fs.String("node-uuid", "", "node UUID sent with lookup")
+		inspectURL    = fs.String("inspection-callback-url", "", "post the inventory here before the first lookup (ipa-inspection-callback-url; Ironic's /v1/continue_inspection or ironic-inspector's /v1/continue)")
 		debug         = fs.Bool("debug", false, "debug logging (ipa-debug)")
 		modulesDir    = fs.String("modules-dir", "", "directory with modules.dep (init mode; default /lib/modules/<release>)")
 	)
@@ -117,6 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if len(apiURLs) == 0 {
 			apiURLs = params.APIURLs
+		}
+		if *inspectURL == "" {
+			*inspectURL = params.InspectionCallbackURL
 		}
 		if *advHost == "" {
 			*advHost = params.AdvertiseHost
@@ -168,6 +172,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	coll := &inventory.Collector{Root: "/", BootIF: params.BootIF, ExtraDisks: disks, NoBlockDevices: len(disks) > 0}
+	if len(macs) > 0 && !*initMode {
+		// Process mode: the machine is the one with these MACs, booted
+		// from the first.
+		coll.MACs = macs
+		if coll.BootIF == "" {
+			coll.BootIF = macs[0]
+		}
+	}
 	if len(macs) == 0 {
 		inv, err := coll.Collect(ctx)
 		if err != nil {
@@ -185,7 +197,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	a, err := agent.New(agent.Config{
 		APIURLs: apiURLs, Listen: *listen, AdvertiseHost: *advHost, AdvertisePort: *advPort, MACs: macs,
-		NodeUUID: *nodeUUID, AutoTLS: *autoTLS, APIClient: &http.Client{Transport: tr},
+		NodeUUID: *nodeUUID, InspectionCallbackURL: *inspectURL, AutoTLS: *autoTLS, APIClient: &http.Client{Transport: tr},
 		Inventory: coll.Collect, MinRootSize: *minRoot, Power: power,
 		LookupMin: *lookupMin, LookupMax: *lookupMax, ForcedHeartbeatGap: *forcedGap, HeartbeatInterval: *hbInterval,
 		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring,
@@ -194,7 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fatal(err)
 	}
 	log.Info("ferric-agent starting", "version", agent.Version, "init", *initMode, "api", strings.Join(apiURLs, ","),
-		"macs", strings.Join(macs, ","), "callback", a.CallbackURL())
+		"macs", strings.Join(macs, ","), "callback", a.CallbackURL(), "inspection_callback", *inspectURL)
 	err = a.Run(ctx)
 	if err != nil || *initMode {
 		if err == nil {

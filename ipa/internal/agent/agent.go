@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferric-metal/ferric/ipa/hints"
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
 	"github.com/ferric-metal/ferric/ipa/internal/fetch"
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -46,7 +47,16 @@ type InventoryFunc func(ctx context.Context) (protocol.Inventory, error)
 // Config configures an Agent.
 type Config struct {
 	// APIURLs are the Ironic API endpoints (first working one is used).
+	// Without them and without a callback URL to derive one from, the
+	// agent only inspects (if asked) and then idles.
 	APIURLs []string
+	// InspectionCallbackURL, if set, is where the agent posts its
+	// inventory before the first lookup (ipa-inspection-callback-url).
+	InspectionCallbackURL string
+	// InspectionAttempts bounds the posts (default 5); InspectionRetryMin
+	// and Max bound the random exponential backoff between them (5–30 s).
+	InspectionAttempts                     int
+	InspectionRetryMin, InspectionRetryMax time.Duration
 	// Listen is the command API address (default ":9999").
 	Listen string
 	// AdvertiseHost/Port form the callback URL sent in heartbeats.
@@ -113,11 +123,28 @@ type Agent struct {
 
 // New validates cfg and returns an Agent.
 func New(cfg Config) (*Agent, error) {
-	if len(cfg.APIURLs) == 0 {
-		return nil, errors.New("agent: no Ironic API URL (ipa-api-url / --api-url)")
+	if len(cfg.APIURLs) == 0 && cfg.InspectionCallbackURL != "" {
+		if api := apiFromCallback(cfg.InspectionCallbackURL); api != "" {
+			cfg.APIURLs = []string{api}
+		}
 	}
-	if len(cfg.MACs) == 0 {
+	if len(cfg.APIURLs) == 0 && cfg.InspectionCallbackURL == "" {
+		return nil, errors.New("agent: no Ironic API URL (ipa-api-url / --api-url) nor inspection callback URL (ipa-inspection-callback-url / --inspection-callback-url)")
+	}
+	if len(cfg.MACs) == 0 && len(cfg.APIURLs) > 0 {
 		return nil, errors.New("agent: no MAC address to look up")
+	}
+	if cfg.InspectionAttempts <= 0 {
+		cfg.InspectionAttempts = DefaultInspectionAttempts
+	}
+	if cfg.InspectionRetryMin <= 0 {
+		cfg.InspectionRetryMin = DefaultInspectionRetryMin
+	}
+	if cfg.InspectionRetryMax < cfg.InspectionRetryMin {
+		cfg.InspectionRetryMax = max(DefaultInspectionRetryMax, cfg.InspectionRetryMin)
+	}
+	if cfg.MinRootSize <= 0 {
+		cfg.MinRootSize = hints.MinDefaultSize
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
@@ -190,7 +217,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("command API listening", "addr", ln.Addr().String(), "callback_url", a.CallbackURL(), "tls", a.cfg.AutoTLS)
-	go a.loop(ctx)
+	go a.main(ctx)
 	select {
 	case <-ctx.Done():
 	case <-a.stopAPI:
@@ -204,6 +231,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	srv.Shutdown(sctx)
 	return nil
+}
+
+// main inspects when asked, then looks the node up and heartbeats, as IPA
+// does: a node that inspection returned to manageable is not found by
+// lookup (404) until it is powered off or moves on.
+func (a *Agent) main(ctx context.Context) {
+	if a.cfg.InspectionCallbackURL != "" {
+		if err := a.inspect(ctx); err != nil {
+			a.log.Error("inspection failed", "error", err)
+		}
+	}
+	if len(a.cfg.APIURLs) == 0 {
+		a.log.Info("no Ironic API URL: not looking up")
+		return
+	}
+	a.loop(ctx)
 }
 
 // loop looks the node up and heartbeats; after a simulated reboot (power

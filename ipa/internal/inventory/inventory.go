@@ -7,10 +7,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +30,11 @@ type Collector struct {
 	ExtraDisks []string
 	// NoBlockDevices skips /sys/block (process mode).
 	NoBlockDevices bool
+	// MACs, when set, are the only interfaces reported (process mode,
+	// --mac): the real interface with each MAC, or a stand-in "mac<i>" with
+	// carrier when the machine has none, so that the inventory stays valid
+	// for inspection.
+	MACs []string
 }
 
 func (c *Collector) path(p string) string { return filepath.Join(c.Root, p) }
@@ -66,6 +73,9 @@ func (c *Collector) Collect(ctx context.Context) (protocol.Inventory, error) {
 		inv.Boot.CurrentBootMode = "uefi"
 	}
 	inv.Interfaces = c.interfaces()
+	if len(c.MACs) > 0 {
+		inv.Interfaces = onlyMACs(inv.Interfaces, c.MACs)
+	}
 	if inv.Disks == nil {
 		inv.Disks = []protocol.Disk{}
 	}
@@ -261,6 +271,28 @@ func (c *Collector) interfaces() []protocol.Interface {
 			it.Driver = strp(filepath.Base(link))
 		}
 		out = append(out, it)
+	}
+	return out
+}
+
+// onlyMACs keeps the interfaces with the given MACs, in their order,
+// standing in for missing ones.
+func onlyMACs(have []protocol.Interface, macs []string) []protocol.Interface {
+	out := make([]protocol.Interface, 0, len(macs))
+	for i, m := range macs {
+		norm, err := protocol.NormalizeMAC(m)
+		if err != nil {
+			continue
+		}
+		idx := slices.IndexFunc(have, func(it protocol.Interface) bool {
+			n, _ := protocol.NormalizeMAC(it.MACAddress)
+			return n == norm
+		})
+		if idx >= 0 {
+			out = append(out, have[idx])
+			continue
+		}
+		out = append(out, protocol.Interface{Name: fmt.Sprintf("mac%d", i), MACAddress: norm, HasCarrier: true, LLDP: []protocol.TLV{}})
 	}
 	return out
 }
