@@ -137,27 +137,27 @@ func TestInspectThenLookup(t *testing.T) {
 	}
 }
 
-func TestInspectRefusedStillLooksUp(t *testing.T) {
-	f := &fakeIronic{statuses: []int{http.StatusBadRequest}}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	runAgent(t, f, srv.URL+"/v1/continue_inspection")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.posts) != 1 {
-		t.Errorf("inspection posts = %d, want 1 (400 is not retried)", len(f.posts))
+func TestInspectFailureStillLooksUp(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		wantPosts int
+	}{
+		{"400 is not retried", http.StatusBadRequest, 1},
+		{"500 is retried, then given up", http.StatusInternalServerError, DefaultInspectionAttempts},
 	}
-}
-
-func TestInspectGivesUp(t *testing.T) {
-	f := &fakeIronic{statuses: []int{http.StatusInternalServerError}}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	runAgent(t, f, srv.URL+"/v1/continue_inspection")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.posts) != DefaultInspectionAttempts {
-		t.Errorf("inspection posts = %d, want %d", len(f.posts), DefaultInspectionAttempts)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeIronic{statuses: []int{tt.status}}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			runAgent(t, f, srv.URL+"/v1/continue_inspection")
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.posts) != tt.wantPosts {
+				t.Errorf("inspection posts = %d, want %d", len(f.posts), tt.wantPosts)
+			}
+		})
 	}
 }
 
