@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -194,17 +195,92 @@ func appendItem[T any](b []byte, c echo.Context, sorted []field[T], x T, v Versi
 	return append(b, '}')
 }
 
+// itemCache keeps the last rendering of each item (a node's JSON for one
+// version, host and field set), valid while the item's revision is the
+// same: repeated listings (Nova polls every node every few seconds) copy
+// bytes instead of rendering again. One entry per item.
+type itemCache struct {
+	mu sync.RWMutex
+	m  map[string]cachedItem
+}
+
+type cachedItem struct {
+	rev  int64
+	key  string // version, host and field set
+	json []byte
+}
+
+const itemCacheMax = 200000
+
+func (ic *itemCache) get(id string, rev int64, key string) []byte {
+	ic.mu.RLock()
+	defer ic.mu.RUnlock()
+	if e, ok := ic.m[id]; ok && e.rev == rev && e.key == key {
+		return e.json
+	}
+	return nil
+}
+
+func (ic *itemCache) put(id string, rev int64, key string, b []byte) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.m == nil || len(ic.m) >= itemCacheMax {
+		ic.m = map[string]cachedItem{}
+	}
+	ic.m[id] = cachedItem{rev: rev, key: key, json: b}
+}
+
+// cacheKey identifies a rendering: version, base URL and wanted fields.
+func cacheKey(c echo.Context, v Version, want map[string]bool) string {
+	k := v.String() + "|" + baseURL(c) + "|"
+	if want == nil {
+		return k + "*"
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		k += n + ","
+	}
+	return k
+}
+
+// cached is how writeCollection finds an item's identity and revision for
+// the item cache; nil disables caching.
+type cached[T any] func(x T) (id string, rev int64)
+
 // writeCollection writes {"<key>": [...items], "next": ..., "<key>_links": [...]}.
 func writeCollection[T any](c echo.Context, key string, sorted []field[T], items []T, v Version, want map[string]bool, next string) error {
+	return writeCachedCollection(c, key, sorted, items, v, want, next, nil, nil)
+}
+
+func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T], items []T, v Version, want map[string]bool, next string, ic *itemCache, ident cached[T]) error {
 	b := make([]byte, 0, 256+len(items)*512)
 	b = append(b, '{')
 	b = appendString(b, key)
 	b = append(b, ':', '[')
+	ck := ""
+	if ic != nil {
+		ck = cacheKey(c, v, want)
+	}
 	for i, x := range items {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		if ic == nil {
+			b = appendItem(b, c, sorted, x, v, want)
+			continue
+		}
+		id, rev := ident(x)
+		if js := ic.get(id, rev, ck); js != nil {
+			b = append(b, js...)
+			continue
+		}
+		start := len(b)
 		b = appendItem(b, c, sorted, x, v, want)
+		ic.put(id, rev, ck, append([]byte(nil), b[start:]...))
 	}
 	b = append(b, ']')
 	if next != "" {

@@ -59,3 +59,31 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// TestListingCacheFollowsChanges: a cached rendering is never served after
+// the node changed, nor across versions or field sets.
+func TestListingCacheFollowsChanges(t *testing.T) {
+	e := newTestEnv(t, nil)
+	id := e.createNode(map[string]any{"name": "cached"}).str("uuid")
+	list := func(path string, hdr ...string) map[string]any {
+		r := e.must(200, e.do("GET", path, nil, hdr...), "list")
+		nodes := r.j["nodes"].([]any)
+		if len(nodes) != 1 {
+			t.Fatalf("%s: %d nodes", path, len(nodes))
+		}
+		return nodes[0].(map[string]any)
+	}
+	if n := list("/v1/nodes/detail"); n["extra"].(map[string]any)["k"] != nil {
+		t.Fatal("unexpected extra")
+	}
+	e.must(200, e.do("PATCH", "/v1/nodes/"+id, []map[string]any{{"op": "add", "path": "/extra/k", "value": "v2"}}), "patch")
+	if n := list("/v1/nodes/detail"); n["extra"].(map[string]any)["k"] != "v2" {
+		t.Fatalf("listing after PATCH shows stale extra: %v", n["extra"])
+	}
+	if n := list("/v1/nodes/detail", "X-OpenStack-Ironic-API-Version", "1.1"); n["name"] != nil {
+		t.Fatalf("1.1 listing shows name %v (rendering of another version reused)", n["name"])
+	}
+	if n := list("/v1/nodes?fields=uuid,extra"); len(n) != 3 {
+		t.Fatalf("fields listing has keys %v, want uuid, extra, links", n)
+	}
+}

@@ -432,7 +432,8 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 			next = ""
 		}
 		s.setConductor(c)
-		return writeCollection(c, "nodes", nodeFieldsSorted, items, v, want, next)
+		return writeCachedCollection(c, "nodes", nodeFieldsSorted, items, v, want, next, &s.nodeJSON,
+			func(n *store.Node) (string, int64) { return n.UUID, n.Revision })
 	}
 }
 

@@ -54,6 +54,8 @@ type Server struct {
 	log   *slog.Logger
 	echo  *echo.Echo
 	users map[string][]byte
+	// nodeJSON caches rendered nodes for listings.
+	nodeJSON itemCache
 }
 
 const versionKey = "ferric.version"
