@@ -28,7 +28,7 @@ import (
 
 // Defaults.
 const (
-	DefaultWorkers         = 100
+	DefaultWorkers         = 300
 	DefaultWaitTimeout     = 1800 * time.Second
 	DefaultPowerSync       = 60 * time.Second
 	DefaultPowerTimeout    = 60 * time.Second
@@ -81,8 +81,9 @@ type Manager struct {
 	wg   sync.WaitGroup
 	fake *fakeDriver
 
-	mu     sync.Mutex
-	runCtx context.Context
+	mu           sync.Mutex
+	runCtx       context.Context
+	syncFailures map[string]int // consecutive power sync failures by node
 }
 
 // New returns a manager; call Run to start its periodic work.
@@ -600,34 +601,98 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 
 // ---- periodic ----
 
+// Power sync tuning (Ironic's defaults).
+const (
+	powerSyncWorkers     = 8
+	powerSyncMaxFailures = 3
+	faultPowerFailure    = "power failure"
+)
+
+// syncPower reads the power state of every node not being worked on,
+// with a few workers. A node whose BMC fails powerSyncMaxFailures syncs in
+// a row goes into maintenance with fault "power failure"; such nodes keep
+// being tried and leave maintenance when their BMC answers again.
 func (m *Manager) syncPower(ctx context.Context) {
-	for _, n := range m.st.Nodes(func(n *store.Node) bool {
-		return n.Reservation == nil && !n.Maintenance && n.Interfaces["power"] != "fake"
-	}) {
-		pw, err := m.power(n)
-		if err != nil || pw.Validate(driverNode(n)) != nil {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		st, err := pw.PowerState(cctx, driverNode(n))
-		cancel()
-		if err != nil {
-			m.log.Warn("manager: power sync failed", "node", n.UUID, "err", err)
-			continue
-		}
-		if deref(n.PowerState) == st {
-			continue
-		}
-		if n.PowerState != nil {
-			m.log.Warn("manager: power state drift", "node", n.UUID, "recorded", deref(n.PowerState), "actual", st)
-		}
-		_ = m.update(ctx, n.UUID, func(n *store.Node) error {
-			if n.Reservation == nil {
-				n.PowerState = &st
+	nodes := m.st.Nodes(func(n *store.Node) bool {
+		return n.Reservation == nil && n.Interfaces["power"] != "fake" &&
+			(!n.Maintenance || deref(n.Fault) == faultPowerFailure)
+	})
+	work := make(chan *store.Node)
+	var wg sync.WaitGroup
+	for range min(powerSyncWorkers, len(nodes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				m.syncNodePower(ctx, n)
 			}
+		}()
+	}
+	for _, n := range nodes {
+		select {
+		case work <- n:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (m *Manager) syncNodePower(ctx context.Context, n *store.Node) {
+	pw, err := m.power(n)
+	if err != nil || pw.Validate(driverNode(n)) != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	st, perr := pw.PowerState(cctx, driverNode(n))
+	cancel()
+	m.mu.Lock()
+	if m.syncFailures == nil {
+		m.syncFailures = map[string]int{}
+	}
+	if perr != nil {
+		m.syncFailures[n.UUID]++
+	} else {
+		delete(m.syncFailures, n.UUID)
+	}
+	failures := m.syncFailures[n.UUID]
+	m.mu.Unlock()
+	if perr != nil {
+		m.log.Warn("manager: power sync failed", "node", n.UUID, "failures", failures, "err", perr)
+		if failures < powerSyncMaxFailures || n.Maintenance {
+			return
+		}
+		reason := fmt.Sprintf("During sync_power_state, max retries exceeded for node %s, node state %s does not match expected state 'None'. Updating DB state to 'None' Switching node to maintenance mode. Error: %v",
+			n.UUID, deref(n.PowerState), perr)
+		_ = m.update(ctx, n.UUID, func(n *store.Node) error {
+			if n.Reservation != nil || n.Maintenance {
+				return errUnchanged
+			}
+			f := faultPowerFailure
+			n.Maintenance, n.MaintenanceReason, n.Fault, n.PowerState = true, &reason, &f, nil
 			return nil
 		})
+		m.log.Error("manager: node moved to maintenance: its BMC does not answer", "node", n.UUID)
+		return
 	}
+	recovered := n.Maintenance && deref(n.Fault) == faultPowerFailure
+	if deref(n.PowerState) == st && !recovered {
+		return
+	}
+	if n.PowerState != nil && deref(n.PowerState) != st {
+		m.log.Warn("manager: power state drift", "node", n.UUID, "recorded", deref(n.PowerState), "actual", st)
+	}
+	_ = m.update(ctx, n.UUID, func(n *store.Node) error {
+		if n.Reservation != nil {
+			return errUnchanged
+		}
+		n.PowerState = &st
+		if n.Maintenance && deref(n.Fault) == faultPowerFailure {
+			n.Maintenance, n.MaintenanceReason, n.Fault = false, nil, nil
+			m.log.Info("manager: BMC answers again; node leaves maintenance", "node", n.UUID)
+		}
+		return nil
+	})
 }
 
 func (m *Manager) checkTimeouts(ctx context.Context) {

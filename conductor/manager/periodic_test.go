@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -95,5 +96,57 @@ func TestPeriodicPowerSyncAndTimeouts(t *testing.T) {
 			t.Fatalf("drift not recorded: power_state %q", deref(s.PowerState))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// flakyPower fails while down is set.
+type flakyPower struct {
+	recordingPower
+	down bool
+}
+
+func (p *flakyPower) PowerState(ctx context.Context, n *driver.Node) (string, error) {
+	p.mu.Lock()
+	down := p.down
+	p.mu.Unlock()
+	if down {
+		return "", errors.New("bmc: 10.0.0.9:623 did not answer within 15s")
+	}
+	return p.recordingPower.PowerState(ctx, n)
+}
+
+func TestPowerSyncFailuresMoveToMaintenanceAndBack(t *testing.T) {
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pw := &flakyPower{recordingPower: recordingPower{state: driver.PowerOn}, down: true}
+	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw}})
+	ctx := context.Background()
+	n := fakeNode("81111111-2222-3333-4444-555555555551")
+	n.Interfaces["power"] = "ipmitool"
+	n.ProvisionState = "available"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutNode(n) }); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= powerSyncMaxFailures; i++ {
+		m.syncPower(ctx)
+		got, _ := st.Node(n.UUID)
+		if want := i == powerSyncMaxFailures; got.Maintenance != want {
+			t.Fatalf("after %d failed syncs maintenance = %v, want %v", i, got.Maintenance, want)
+		}
+	}
+	got, _ := st.Node(n.UUID)
+	if deref(got.Fault) != "power failure" || got.MaintenanceReason == nil {
+		t.Fatalf("fault %q reason %v, want power failure with a reason", deref(got.Fault), got.MaintenanceReason)
+	}
+	pw.mu.Lock()
+	pw.down = false
+	pw.mu.Unlock()
+	m.syncPower(ctx)
+	got, _ = st.Node(n.UUID)
+	if got.Maintenance || got.Fault != nil || deref(got.PowerState) != driver.PowerOn {
+		t.Fatalf("after the BMC answers: maintenance %v fault %v power %q, want recovered", got.Maintenance, got.Fault, deref(got.PowerState))
 	}
 }
