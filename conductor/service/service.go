@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/api"
@@ -59,6 +60,10 @@ type Config struct {
 	BootDir string
 	// FirmwareDir holds iPXE binaries for UEFI HTTP boot (/boot/firmware/).
 	FirmwareDir string
+	// KernelAppendParams are extra kernel parameters for every deploy
+	// ramdisk boot ("key=value flag ..."); nodes add their own with
+	// driver_info.kernel_append_params.
+	KernelAppendParams string
 	// DHCPMode is "none" (default), "proxy" or "full".
 	DHCPMode string
 	// DHCPInterface is the interface DHCP serves on.
@@ -166,6 +171,13 @@ func Run(ctx context.Context, cfg Config) error {
 		srv.Echo().Any("/images/cache/*", echo.WrapHandler(http.StripPrefix("/images/cache", resolver.cache.Handler())))
 	}
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
+	for _, f := range strings.Fields(cfg.KernelAppendParams) {
+		p, err := ipxe.ParseParam(f)
+		if err != nil {
+			return fmt.Errorf("conductor: --kernel-append-params %q: %w", f, err)
+		}
+		hosts.extraArgs = append(hosts.extraArgs, p)
+	}
 	bootHandler, err := ipxe.New(ipxe.Config{BaseURL: cfg.PublicURL + "/boot", Nodes: hosts, FilesDir: cfg.BootDir,
 		FirmwareDir: cfg.FirmwareDir, Logger: cfg.Log})
 	if err != nil {

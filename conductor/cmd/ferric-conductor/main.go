@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "API URL as machines reach it (default: http://<api-listen>)")
 	fs.StringVar(&cfg.BootDir, "boot-dir", "", "deploy kernels and ramdisks served under /boot/files/ (default <state-dir>/boot)")
 	fs.StringVar(&cfg.FirmwareDir, "firmware-dir", "", "iPXE binaries for UEFI HTTP boot, served under /boot/firmware/")
+	fs.StringVar(&cfg.KernelAppendParams, "kernel-append-params", "", "extra kernel parameters for every deploy ramdisk boot")
 	fs.StringVar(&cfg.DHCPMode, "dhcp-mode", "none", "DHCP service: none, proxy or full")
 	fs.StringVar(&cfg.DHCPInterface, "dhcp-interface", "", "interface the DHCP service answers on")
 	fs.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool FIRST-LAST for --dhcp-mode full")
