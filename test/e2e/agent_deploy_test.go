@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,13 +69,19 @@ type client struct {
 
 func (c client) do(method, path string, body any, want int) map[string]any {
 	c.t.Helper()
+	return c.doVersion("1.78", method, path, body, want)
+}
+
+// doVersion is do with API microversion ver.
+func (c client) doVersion(ver, method, path string, body any, want int) map[string]any {
+	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.78")
+	req.Header.Set("X-OpenStack-Ironic-API-Version", ver)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -119,6 +126,31 @@ func buildAgent(t *testing.T) string {
 		t.Fatalf("building the agent: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// startAgent runs the agent binary with args and returns a function that
+// kills it (also called when the test ends); the agent's log is shown when
+// the test failed.
+func startAgent(t *testing.T, bin string, args ...string) (stop func()) {
+	t.Helper()
+	agent := exec.Command(bin, args...)
+	var agentLog bytes.Buffer
+	agent.Stdout, agent.Stderr = &agentLog, &agentLog
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			agent.Process.Kill()
+			agent.Wait()
+			if t.Failed() {
+				t.Logf("agent log:\n%s", agentLog.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func freePort(t *testing.T) int {
@@ -169,22 +201,10 @@ func TestDeployThroughAgent(t *testing.T) {
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": uuid}, 201)
 
 	port := freePort(t)
-	agent := exec.Command(buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac,
+	startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
 		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
-	var agentLog bytes.Buffer
-	agent.Stdout, agent.Stderr = &agentLog, &agentLog
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		agent.Process.Kill()
-		agent.Wait()
-		if t.Failed() {
-			t.Logf("agent log:\n%s", agentLog.String())
-		}
-	}()
 
 	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState("agent-node", "manageable", 30*time.Second)
