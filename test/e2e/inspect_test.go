@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/conductor/service"
 )
 
 // TestInspectThroughAgent inspects a fake-hardware node in-band: the
@@ -15,9 +17,12 @@ import (
 // node's port MAC as its NIC) that posts its inventory to the conductor's
 // /v1/continue_inspection. The node must come back manageable with the
 // scheduling properties, the stored inventory and an inspection rule
-// applied; then a rule's fail action must fail inspection with its message.
+// applied; the same through ironic-inspector's /v1/continue; then a rule's
+// fail action must fail inspection with its message.
 func TestInspectThroughAgent(t *testing.T) {
-	base := startConductor(t)
+	inspectorURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e",
+		InspectorListen: strings.TrimPrefix(inspectorURL, "http://")})
 	c := client{t, base}
 	agentBin := buildAgent(t)
 
@@ -66,21 +71,20 @@ func TestInspectThroughAgent(t *testing.T) {
 
 	// inspect runs one agent "boot" against the node in inspect wait and
 	// returns the node in its final state (not inspect wait/inspecting).
-	inspect := func() map[string]any {
+	inspect := func(args ...string) map[string]any {
 		t.Helper()
 		c.do("PUT", "/v1/nodes/inspect-node/states/provision", map[string]any{"target": "inspect"}, 202)
 		poll("in inspect wait", func(n map[string]any) bool { return n["provision_state"] == "inspect wait" })
 		port := freePort(t)
-		defer startAgent(t, agentBin, "--inspection-callback-url", base+"/v1/continue_inspection",
-			"--mac", mac, "--disk", disk, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-			"--advertise-host", "127.0.0.1", "--advertise-port", fmt.Sprint(port), "--lookup-max", "1s")()
+		defer startAgent(t, agentBin, append([]string{"--mac", mac, "--disk", disk, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"--advertise-host", "127.0.0.1", "--advertise-port", fmt.Sprint(port), "--lookup-max", "1s"}, args...)...)()
 		return poll("done inspecting", func(n map[string]any) bool {
 			s := n["provision_state"]
 			return s != "inspect wait" && s != "inspecting"
 		})
 	}
 
-	n := inspect()
+	n := inspect("--inspection-callback-url", base+"/v1/continue_inspection")
 	if n["provision_state"] != "manageable" {
 		t.Fatalf("after inspection: state %v, last_error %v; want manageable", n["provision_state"], n["last_error"])
 	}
@@ -127,13 +131,23 @@ func TestInspectThroughAgent(t *testing.T) {
 		t.Errorf("ports = %v, want just the one with MAC %s", ports["ports"], mac)
 	}
 
+	// ironic-inspector's ramdisk endpoint (the agent then looks up at the
+	// API URL it is given).
+	n = inspect("--inspection-callback-url", inspectorURL+"/v1/continue", "--api-url", base)
+	if n["provision_state"] != "manageable" {
+		t.Fatalf("after inspection through /v1/continue: state %v, last_error %v; want manageable", n["provision_state"], n["last_error"])
+	}
+	if ports := c.do("GET", "/v1/ports?node_uuid="+uuid, nil, 200); len(ports["ports"].([]any)) != 1 {
+		t.Errorf("after a second inspection: ports = %v, want still one", ports["ports"])
+	}
+
 	// A rule whose fail action fires fails inspection with its message.
 	c.doVersion("1.96", "POST", "/v1/inspection_rules", map[string]any{
 		"description": "refuse small machines",
 		"conditions":  []any{map[string]any{"op": "lt", "args": map[string]any{"values": []any{"{inventory[memory][physical_mb]}", 1 << 30}}}},
 		"actions":     []any{map[string]any{"op": "fail", "args": map[string]any{"msg": "machine too small for this cloud"}}},
 	}, 201)
-	n = inspect()
+	n = inspect("--inspection-callback-url", base+"/v1/continue_inspection")
 	if n["provision_state"] != "inspect failed" {
 		t.Fatalf("after inspection with a failing rule: state %v, want inspect failed", n["provision_state"])
 	}
