@@ -48,7 +48,7 @@ agent_write() { # $1 = file name, $2 = format, $3 = sha256
   rm -f "$W/disk.img"; truncate -s $(((SIZE_MIB + 256) << 20)) "$W/disk.img"
   echo "ipa-agent-token=$TOKEN" > "$W/cmdline"
   "$W/ferric-agent" --cmdline "$W/cmdline" --api-url http://127.0.0.1:1 --listen 127.0.0.1:18091 \
-    --advertise-host 127.0.0.1 --mac 52:54:00:00:00:99 --disk "$W/disk.img" --min-root-size 0 \
+    --advertise-host 127.0.0.1 --mac 52:54:00:00:00:99 --disk "$W/disk.img" --min-root-size 1 \
     --lookup-min 1h --lookup-max 1h 2>"$W/agent.log" & local pid=$!; PIDS+=($pid)
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/18091) 2>/dev/null && break; sleep 0.1; done
   drop

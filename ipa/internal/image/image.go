@@ -122,7 +122,9 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if f == nil {
 		f = &fetch.HTTP{Client: opts.Client}
 	}
-	src := fetch.NewReader(ctx, f, info.URLs)
+	fctx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	src := fetch.NewReader(fctx, f, info.URLs)
 	defer src.Close()
 	if opts.Retries > 0 {
 		src.Retries = opts.Retries
@@ -136,15 +138,21 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if err := src.Open(); err != nil {
 		return Result{}, err
 	}
-	hashed := io.TeeReader(src, ver)
+	// The prefetcher reads src from now on: take what we need from it first.
+	size, url := src.Size(), src.URL()
+	hashed := newPrefetcher(ctx, src, ver)
+	defer func() {
+		stopFetch()
+		hashed.Close()
+	}()
 	br := bufio.NewReaderSize(hashed, disk.MiB)
 	magic, _ := br.Peek(8)
 	format := detect(magic)
 	if err := checkFormat(format, info.DiskFormat); err != nil {
 		return Result{Format: format}, err
 	}
-	log.Info("writing image", "image", info.ID, "url", src.URL(), "device", dev.Name(), "format", format,
-		"size", src.Size(), "checksum", want.Algorithm)
+	log.Info("writing image", "image", info.ID, "url", url, "device", dev.Name(), "format", format,
+		"size", size, "checksum", want.Algorithm)
 
 	res := Result{Format: format, Checksum: want.String()}
 	progress := func(done, total int64) {
@@ -156,7 +164,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	total := int64(-1)
 	switch format {
 	case FormatRaw:
-		data, total = br, src.Size()
+		data, total = br, size
 		if total > 0 && dev.Size() > 0 && total > dev.Size() {
 			return res, fmt.Errorf("image is %d bytes, larger than %s (%d bytes)", total, dev.Name(), dev.Size())
 		}
@@ -176,8 +184,8 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		defer zr.Close()
 		data = zr
 	case FormatQCOW2:
-		meta := &fetch.ReaderAt{Ctx: ctx, Fetcher: f, URL: info.URLs[0], Size: src.Size()}
-		img, err := qcow2.Open(ctx, meta, src.Size())
+		meta := &fetch.ReaderAt{Ctx: ctx, Fetcher: f, URL: info.URLs[0], Size: size}
+		img, err := qcow2.Open(ctx, meta, size)
 		if err != nil {
 			return res, err
 		}
