@@ -214,7 +214,7 @@ func deploy(t *testing.T, autoTLS, clean bool) {
 	f.Close()
 	port := freePort(t)
 	args := []string{"--api-url", api, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
-		"--advertise-port", fmt.Sprint(port), "--mac", mac, "--disk", diskPath, "--min-root-size", "0",
+		"--advertise-port", fmt.Sprint(port), "--mac", mac, "--disk", diskPath, "--min-root-size", "1",
 		"--lookup-min", "200ms", "--lookup-max", "2s", "--forced-heartbeat-gap", "1s", "--debug"}
 	if autoTLS {
 		args = append(args, "--auto-tls")
