@@ -69,6 +69,11 @@ type Config struct {
 	PowerTimeout          time.Duration
 	// AutomatedClean is the default for nodes without automated_clean.
 	AutomatedClean bool
+	// ForcePowerStateDuringSync makes the power sync drive a machine back
+	// to the recorded power state when it drifted (Ironic's
+	// [conductor]force_power_state_during_sync); off, the drift is logged
+	// and the actual state recorded.
+	ForcePowerStateDuringSync bool
 }
 
 // Manager runs tasks on nodes.
@@ -680,7 +685,18 @@ func (m *Manager) syncNodePower(ctx context.Context, n *store.Node) {
 		return
 	}
 	if n.PowerState != nil && deref(n.PowerState) != st {
-		m.log.Warn("manager: power state drift", "node", n.UUID, "recorded", deref(n.PowerState), "actual", st)
+		m.log.Warn("manager: power state drift", "node", n.UUID, "recorded", deref(n.PowerState), "actual", st,
+			"forcing", m.cfg.ForcePowerStateDuringSync && !n.Maintenance)
+		if m.cfg.ForcePowerStateDuringSync && !n.Maintenance && !n.DisablePowerOff {
+			target := driver.TargetPowerOn
+			if *n.PowerState == driver.PowerOff {
+				target = driver.TargetPowerOff
+			}
+			if err := pw.SetPowerState(ctx, driverNode(n), target, m.cfg.PowerTimeout); err != nil {
+				m.log.Error("manager: forcing the recorded power state failed", "node", n.UUID, "err", err)
+			}
+			return
+		}
 	}
 	_ = m.update(ctx, n.UUID, func(n *store.Node) error {
 		if n.Reservation != nil {

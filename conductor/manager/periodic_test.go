@@ -150,3 +150,27 @@ func TestPowerSyncFailuresMoveToMaintenanceAndBack(t *testing.T) {
 		t.Fatalf("after the BMC answers: maintenance %v fault %v power %q, want recovered", got.Maintenance, got.Fault, deref(got.PowerState))
 	}
 }
+
+func TestPowerSyncForcesRecordedState(t *testing.T) {
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pw := &recordingPower{state: driver.PowerOff}
+	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw}, ForcePowerStateDuringSync: true})
+	ctx := context.Background()
+	n := fakeNode("81111111-2222-3333-4444-555555555552")
+	n.Interfaces["power"] = "ipmitool"
+	on := driver.PowerOn
+	n.PowerState = &on
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutNode(n) }); err != nil {
+		t.Fatal(err)
+	}
+	m.syncPower(ctx)
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	if pw.state != driver.PowerOn || len(pw.calls) != 1 || pw.calls[0] != driver.TargetPowerOn {
+		t.Fatalf("machine state %q calls %v, want powered back on once", pw.state, pw.calls)
+	}
+}
