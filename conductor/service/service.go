@@ -46,6 +46,9 @@ type Config struct {
 	Workers   int
 	// AutomatedClean is the default for nodes without automated_clean.
 	AutomatedClean bool
+	// ForcePowerStateDuringSync drives drifted machines back to the
+	// recorded power state (Ironic's force_power_state_during_sync).
+	ForcePowerStateDuringSync bool
 	// WaitTimeout bounds deploy/clean/inspect wait states.
 	WaitTimeout time.Duration
 	Log         *slog.Logger
@@ -135,13 +138,14 @@ func Run(ctx context.Context, cfg Config) error {
 	ipmi, redfish := bmc.NewIPMI(bcfg), bmc.NewRedfish(bcfg)
 	mgr := manager.New(manager.Config{
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
-		Power:                 map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
-		Management:            map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
-		Images:                resolver,
-		Inspect:               inspect,
-		ConfigDrive:           buildConfigDrive,
-		AutomatedClean:        cfg.AutomatedClean,
-		DeployCallbackTimeout: cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
+		Power:                     map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
+		Management:                map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
+		Images:                    resolver,
+		Inspect:                   inspect,
+		ConfigDrive:               buildConfigDrive,
+		AutomatedClean:            cfg.AutomatedClean,
+		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,
+		DeployCallbackTimeout:     cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
 	})
 	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Auth: cfg.Auth, Htpasswd: cfg.Htpasswd})
 	if err != nil {
