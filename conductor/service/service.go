@@ -49,6 +49,9 @@ type Config struct {
 	// ForcePowerStateDuringSync drives drifted machines back to the
 	// recorded power state (Ironic's force_power_state_during_sync).
 	ForcePowerStateDuringSync bool
+	// PowerSyncInterval is the period of the power state sync (default
+	// manager.DefaultPowerSync).
+	PowerSyncInterval time.Duration
 	// WaitTimeout bounds deploy/clean/inspect wait states.
 	WaitTimeout time.Duration
 	Log         *slog.Logger
@@ -142,9 +145,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Management:                map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
 		Images:                    resolver,
 		Inspect:                   inspect,
+		Inspectors:                map[string]driver.Inspector{"redfish": redfish},
 		ConfigDrive:               buildConfigDrive,
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,
+		PowerSyncInterval:         cfg.PowerSyncInterval,
 		DeployCallbackTimeout:     cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
 	})
 	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Auth: cfg.Auth, Htpasswd: cfg.Htpasswd})

@@ -46,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AutomatedClean, "automated-clean", true, "clean nodes on provide and undeploy unless the node says otherwise")
 	fs.BoolVar(&cfg.ForcePowerStateDuringSync, "force-power-state-during-sync", false,
 		"power sync drives a machine back to the recorded power state instead of recording the drift")
+	fs.DurationVar(&cfg.PowerSyncInterval, "power-sync-interval", 60*time.Second,
+		"period of the power state sync (3 failed syncs in a row move a node to maintenance)")
 	fs.DurationVar(&cfg.WaitTimeout, "wait-timeout", 1800*time.Second, "timeout of deploy, clean and inspect wait states")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "API URL as machines reach it (default: http://<api-listen>)")
