@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Power states as Ironic reports them.
@@ -63,6 +65,12 @@ type Management interface {
 	SetBootDevice(ctx context.Context, n *Node, device string, persistent bool) error
 	// SupportedBootDevices lists the devices SetBootDevice accepts.
 	SupportedBootDevices() []string
+}
+
+// Inspector reads a machine's hardware inventory out of band (from its
+// BMC, without booting it), in the agent's inventory format.
+type Inspector interface {
+	Inventory(ctx context.Context, n *Node) (*protocol.Inventory, error)
 }
 
 // Result is what a driver call that acted reports for the node's

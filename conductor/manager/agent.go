@@ -415,8 +415,35 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 	if s := sm.State(n.ProvisionState); s != sm.InspectWait && s != sm.Inspecting {
 		return nil, userErr(ErrInvalidState, "Node %s is not waiting for inspection (state %q).", uuid, s)
 	}
+	if err := m.applyInspection(ctx, uuid, body); err != nil {
+		var ie *inspectionError
+		if errors.As(err, &ie) {
+			return nil, userErr(ErrInvalidInput, "%s", ie.msg)
+		}
+		return nil, err
+	}
+	n, _ = m.st.Node(uuid)
+	go func() {
+		if err := m.powerOff(m.ctx(), n); err != nil {
+			m.log.Warn("manager: power off after inspection", "node", uuid, "err", err)
+		}
+	}()
+	return n, nil
+}
+
+// inspectionError is a failed processing of inspection data; the node has
+// been moved to inspect failed with msg as last_error.
+type inspectionError struct{ msg string }
+
+func (e *inspectionError) Error() string { return e.msg }
+
+// applyInspection processes inspection data (in-band from the ramdisk or
+// out of band from the BMC) for a node being inspected, in one store
+// transaction: hooks and rules change the node, which moves to manageable.
+// When processing fails the node moves to inspect failed.
+func (m *Manager) applyInspection(ctx context.Context, uuid string, body []byte) error {
 	var perr error
-	err = m.st.Update(ctx, func(tx store.Tx) error {
+	err := m.st.Update(ctx, func(tx store.Tx) error {
 		n, err := tx.Node(uuid)
 		if err != nil {
 			return err
@@ -436,23 +463,15 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 		setState(n, next, tgt)
 		now := time.Now().UTC()
 		n.InspectionFinishedAt = &now
+		n.Reservation = nil
 		return tx.PutNode(n)
 	})
 	if perr != nil {
 		msg := fmt.Sprintf("Inspection of node %s failed: %v", uuid, perr)
-		_ = m.fire(ctx, uuid, sm.EventFail, func(n *store.Node) { n.LastError = &msg })
-		return nil, userErr(ErrInvalidInput, "%s", msg)
+		_ = m.fire(ctx, uuid, sm.EventFail, func(n *store.Node) { n.LastError = &msg; n.Reservation = nil })
+		return &inspectionError{msg}
 	}
-	if err != nil {
-		return nil, err
-	}
-	n, _ = m.st.Node(uuid)
-	go func() {
-		if err := m.powerOff(m.ctx(), n); err != nil {
-			m.log.Warn("manager: power off after inspection", "node", uuid, "err", err)
-		}
-	}()
-	return n, nil
+	return err
 }
 
 // autoDiscovered reports whether the node was created by inspection of an

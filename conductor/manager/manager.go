@@ -60,6 +60,9 @@ type Config struct {
 	ConfigDrive func(n *store.Node, dict map[string]any) (string, error)
 	// Inspect processes an inventory posted by the ramdisk.
 	Inspect InspectProcessor
+	// Inspectors read inventories out of band, by inspect interface name
+	// ("redfish").
+	Inspectors map[string]driver.Inspector
 
 	DeployCallbackTimeout time.Duration
 	CleanWaitTimeout      time.Duration

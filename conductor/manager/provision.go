@@ -382,11 +382,41 @@ func (m *Manager) inspect(ctx context.Context, n *store.Node) error {
 		return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) { n.Reservation = nil })
 	case "no-inspect":
 		return fmt.Errorf("inspection is not supported by node %s's inspect interface", n.UUID)
+	case "fake":
+	default:
+		return m.inspectOutOfBand(ctx, n)
 	}
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
 		now := time.Now().UTC()
 		n.InspectionFinishedAt = &now
 	})
+}
+
+// inspectOutOfBand reads the inventory from the BMC (no boot) and runs it
+// through the same processing as in-band inspection.
+func (m *Manager) inspectOutOfBand(ctx context.Context, n *store.Node) error {
+	impl := n.Interfaces["inspect"]
+	ins, ok := m.cfg.Inspectors[impl]
+	if !ok || m.cfg.Inspect == nil {
+		return fmt.Errorf("inspect interface %q is not available on conductor %s", impl, m.host)
+	}
+	inv, err := ins.Inventory(ctx, driverNode(n))
+	if err != nil {
+		return fmt.Errorf("out-of-band inspection of node %s: %w", n.UUID, err)
+	}
+	body, err := json.Marshal(map[string]any{"inventory": inv})
+	if err != nil {
+		return err
+	}
+	m.log.Info("manager: inventory read from the BMC", "node", n.UUID, "interfaces", len(inv.Interfaces), "disks", len(inv.Disks))
+	if err := m.applyInspection(ctx, n.UUID, body); err != nil {
+		var ie *inspectionError
+		if errors.As(err, &ie) {
+			return nil // already in inspect failed with its last_error
+		}
+		return err
+	}
+	return nil
 }
 
 // ---- allocations ----

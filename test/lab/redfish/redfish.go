@@ -67,6 +67,9 @@ type Config struct {
 	// of the Systems collection (sorted Ids when empty).
 	Machines map[string]Machine
 	Order    []string
+	// Hardware describes each system's components (by system Id) for
+	// out-of-band inspection; missing entries get DefaultHardware.
+	Hardware map[string]Hardware
 	// Logger, nil means slog.Default(). Passwords are never logged.
 	Logger *slog.Logger
 }
@@ -84,6 +87,7 @@ type Server struct {
 	log        *slog.Logger
 	systems    []*system
 	byID       map[string]*system
+	hw         map[string]Hardware
 
 	mu       sync.Mutex
 	sessions map[string]string // session id -> token
@@ -96,6 +100,7 @@ func New(cfg Config) *Server {
 		pass:     cfg.Password,
 		log:      cfg.Logger,
 		byID:     map[string]*system{},
+		hw:       cfg.Hardware,
 		sessions: map[string]string{},
 	}
 	if s.log == nil {
@@ -314,6 +319,7 @@ func (s *Server) systemRoute(w http.ResponseWriter, r *http.Request, rest string
 		s.patchSystem(w, r, sys)
 	case action == "Actions/ComputerSystem.Reset" && r.Method == http.MethodPost:
 		s.reset(w, r, sys)
+	case r.Method == http.MethodGet && s.hardwareRoute(w, sys, action):
 	default:
 		writeError(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", r.Method+" "+r.URL.Path+" not allowed")
 	}
@@ -334,6 +340,7 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 	sys.mu.Unlock()
 	targets := []string{"None", "Pxe", "Hdd", "Cd", "BiosSetup"}
 	self := root + "/Systems/" + sys.id
+	hw := s.hardware(sys)
 	writeJSON(w, http.StatusOK, obj{
 		"@odata.id":    self,
 		"@odata.type":  "#ComputerSystem.v1_10_0.ComputerSystem",
@@ -342,8 +349,14 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 		"SystemType":   "Virtual",
 		"Manufacturer": "ferric",
 		"Model":        "QEMU lab machine",
-		"PowerState":   state,
-		"Status":       obj{"State": "Enabled", "Health": "OK"},
+		"SerialNumber": hw.Serial,
+		"ProcessorSummary": obj{"Count": hw.CPUs, "LogicalProcessorCount": hw.CPUs, "Model": hw.CPUModel,
+			"Status": obj{"State": "Enabled", "Health": "OK"}},
+		"MemorySummary":      obj{"TotalSystemMemoryGiB": hw.MemoryGiB, "Status": obj{"State": "Enabled", "Health": "OK"}},
+		"EthernetInterfaces": ref(self + "/EthernetInterfaces"),
+		"SimpleStorage":      ref(self + "/SimpleStorage"),
+		"PowerState":         state,
+		"Status":             obj{"State": "Enabled", "Health": "OK"},
 		"Boot": obj{
 			"BootSourceOverrideTarget":                         boot.BootSourceOverrideTarget,
 			"BootSourceOverrideEnabled":                        boot.BootSourceOverrideEnabled,
