@@ -48,6 +48,9 @@ const (
 	// Disks must be at least 4 GiB, the agent's smallest root device
 	// without hints; they are sparse.
 	qemuDiskMiB = 5 << 10
+	// The conductor's power sync period: short, so that the dead BMC fault
+	// reaches maintenance (3 failed syncs) in seconds.
+	qemuPowerSync = 5 * time.Second
 )
 
 // TestQEMUDeploy enrolls two QEMU machines behind ipmi_sim BMCs, takes both
@@ -255,7 +258,8 @@ func (c *qemuConductor) start() {
 		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot"),
 		"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
 		"--dhcp-router-advertisements", "--tftp-listen", qemuBridgeIP+":69", "--tftp-root", "/usr/lib/ipxe",
-		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug")
+		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
+		"--power-sync-interval", qemuPowerSync.String())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -351,6 +355,8 @@ type qemuMachine struct {
 	port      int
 	q         *lab.QEMU
 	reports   chan map[string]string
+	sim       *lab.IPMISim // nil while stopped (BMC fault)
+	simCfg    lab.IPMISimConfig
 }
 
 // bmcPower asks the machine's BMC with ipmitool, as an operator would.
@@ -396,12 +402,17 @@ func qemuDeployChild(t *testing.T, dir string) {
 		}
 		m.q = q
 		t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-		sim, err := lab.StartIPMISim(ctx, lab.IPMISimConfig{Name: m.name, Dir: vmDir, Port: m.port,
-			Username: "admin", Password: "password", ChassisControl: []string{vbmc, "chassis", vmDir, m.name}})
+		m.simCfg = lab.IPMISimConfig{Name: m.name, Dir: vmDir, Port: m.port,
+			Username: "admin", Password: "password", ChassisControl: []string{vbmc, "chassis", vmDir, m.name}}
+		m.sim, err = lab.StartIPMISim(ctx, m.simCfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = sim.Stop() })
+		t.Cleanup(func() {
+			if m.sim != nil {
+				_ = m.sim.Stop()
+			}
+		})
 		machines = append(machines, m)
 	}
 
@@ -473,7 +484,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 				t.Parallel()
 				c := client{t, base}
 				node := c.do("POST", "/v1/nodes", map[string]any{
-					"name": m.name, "driver": "ipmi", "deploy_interface": "direct",
+					"name": m.name, "driver": "ipmi", "deploy_interface": "direct", "inspect_interface": "agent",
 					"driver_info": map[string]any{
 						"ipmi_address": "127.0.0.1", "ipmi_port": m.port, "ipmi_username": "admin",
 						"ipmi_password": "password", "ipmi_cipher_suite": "3",
@@ -493,9 +504,18 @@ func qemuDeployChild(t *testing.T, dir string) {
 				addPhase(m.name, "manage: %.1fs", time.Since(t0).Seconds())
 
 				t0 = time.Now()
+				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "inspect"}, 202)
+				n = c.waitState(m.name, "manageable", 4*time.Minute)
+				tInspected := time.Now()
+				on, okOn := firstPowerOn(m.q, lab.BootPXE, t0)
+				n = qemuInspected(t, c, m, n)
+				addPhase(m.name, "inspect: to manageable %.1fs (power-on→manageable %s), powered off %.1fs",
+					tInspected.Sub(t0).Seconds(), since(on, tInspected, okOn, true), time.Since(t0).Seconds())
+
+				t0 = time.Now()
 				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "provide"}, 202)
 				n = c.waitState(m.name, "available", 4*time.Minute)
-				on, okOn := firstPowerOn(m.q, lab.BootPXE, t0)
+				on, okOn = firstPowerOn(m.q, lab.BootPXE, t0)
 				lk, okLk := events.first("manager: agent lookup", uuid, t0)
 				addPhase(m.name, "provide (cleaning): total %.1fs, power-on→lookup %s", time.Since(t0).Seconds(), since(on, lk, okOn, okLk))
 				if got, want := m.bmcPower(t), n["power_state"]; got != want || got != "power off" {
@@ -603,6 +623,77 @@ func qemuDeployChild(t *testing.T, dir string) {
 	}
 }
 
+// qemuInspected checks a node just back in manageable from in-band
+// inspection: the scheduling properties of the QEMU machine (1 CPU, 256
+// MiB, the disk less 1 GiB, x86_64), the stored inventory with the
+// machine's MAC, and the machine powered off, as its BMC tells. It returns
+// the node once powered off.
+func qemuInspected(t *testing.T, c client, m *qemuMachine, n map[string]any) map[string]any {
+	t.Helper()
+	if n["last_error"] != nil {
+		t.Errorf("inspected %s with last_error %v", m.name, n["last_error"])
+	}
+	props, _ := n["properties"].(map[string]any)
+	num := func(k string) float64 {
+		switch v := props[k].(type) {
+		case float64:
+			return v
+		case string:
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+		return -1
+	}
+	if got := num("cpus"); got != 1 {
+		t.Errorf("inspected %s: properties.cpus %v, want 1 (properties %v)", m.name, props["cpus"], props)
+	}
+	// The guest sees its RAM less what firmware keeps; Ironic's agent rounds
+	// the physical size up.
+	if got := num("memory_mb"); got < lab.DefaultMemMiB-32 || got > lab.DefaultMemMiB {
+		t.Errorf("inspected %s: properties.memory_mb %v, want about %d (properties %v)", m.name, props["memory_mb"], lab.DefaultMemMiB, props)
+	}
+	if got, want := num("local_gb"), float64(qemuDiskMiB>>10-1); got != want {
+		t.Errorf("inspected %s: properties.local_gb %v, want %v (a %d MiB disk less 1 GiB; properties %v)", m.name, props["local_gb"], want, qemuDiskMiB, props)
+	}
+	if props["cpu_arch"] != "x86_64" {
+		t.Errorf("inspected %s: properties.cpu_arch %v, want x86_64", m.name, props["cpu_arch"])
+	}
+	inv := c.doVersion("1.81", "GET", "/v1/nodes/"+m.name+"/inventory", nil, 200)
+	var macs []string
+	if x, ok := inv["inventory"].(map[string]any); ok {
+		ifs, _ := x["interfaces"].([]any)
+		for _, i := range ifs {
+			if i, ok := i.(map[string]any); ok {
+				macs = append(macs, fmt.Sprint(i["mac_address"]))
+			}
+		}
+	}
+	if !slices.Contains(macs, m.mac) {
+		t.Errorf("inventory of %s: interfaces with MACs %v, want %s among them", m.name, macs, m.mac)
+	}
+	t.Logf("inspected %s: properties %v, inventory interfaces %v", m.name, props, macs)
+	// What the agent said about its inspection on the console (PID 1).
+	serial, _ := os.ReadFile(m.q.SerialLog())
+	for _, l := range strings.Split(string(serial), "\n") {
+		if strings.Contains(l, "inspection") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+			t.Logf("%s console: %s", m.name, strings.TrimSpace(l))
+		}
+	}
+	// The conductor powers the machine off when it has the inventory.
+	deadline := time.Now().Add(time.Minute)
+	for n["power_state"] != "power off" || n["reservation"] != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("inspected %s not powered off in 1 min: power_state %v, reservation %v", m.name, n["power_state"], n["reservation"])
+		}
+		time.Sleep(200 * time.Millisecond)
+		n = c.do("GET", "/v1/nodes/"+m.name, nil, 200)
+	}
+	if got := m.bmcPower(t); got != "power off" {
+		t.Errorf("inspected %s: BMC says %q, node says power off", m.name, got)
+	}
+	return n
+}
+
 // waitSettled polls a node until it is in a stable or failed state and
 // unlocked, and returns it; anything else after timeout is a stuck node.
 func (c client) waitSettled(node string, timeout time.Duration) map[string]any {
@@ -622,6 +713,100 @@ func (c client) waitSettled(node string, timeout time.Duration) map[string]any {
 	c.t.Fatalf("node %s stuck: state %v target %v reservation %v last_error %v after %s", node,
 		n["provision_state"], n["target_provision_state"], n["reservation"], n["last_error"], timeout)
 	return nil
+}
+
+// qemuDeadBMC: the BMC (ipmi_sim) of an available machine stops answering
+// while the machine (QEMU) stays. A deploy and a power change must end in
+// bounded time with a last_error naming the BMC; the power sync must move
+// the node to maintenance with fault "power failure" after 3 failed syncs,
+// and out of it at the first sync after the BMC is back; an undeploy then
+// returns the node to available.
+func qemuDeadBMC(t *testing.T, c client, files string, m *qemuMachine, addPhase func(name, format string, args ...any)) {
+	t.Helper()
+	bmc := fmt.Sprintf("127.0.0.1:%d", m.port)
+	if err := m.sim.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	m.sim = nil
+	tKill := time.Now()
+
+	// A deploy: it needs the BMC to boot the ramdisk.
+	c.do("PATCH", "/v1/nodes/"+m.name, []map[string]any{
+		{"op": "add", "path": "/instance_info/image_source", "value": files + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": strings.Repeat("0", 64)},
+	}, 200)
+	t0 := time.Now()
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "active"}, 202)
+	n := c.waitSettled(m.name, 2*time.Minute)
+	tDeploy := time.Since(t0)
+	if e := fmt.Sprint(n["last_error"]); n["provision_state"] != "deploy failed" || !strings.Contains(e, bmc) {
+		t.Errorf("deploy with a dead BMC: %v with last_error %v, want deploy failed naming the BMC %s", n["provision_state"], n["last_error"], bmc)
+	}
+	t.Logf("dead BMC: deploy failed after %.1fs: %v", tDeploy.Seconds(), n["last_error"])
+
+	// A power change: the API accepts it, the task fails on its own.
+	t0 = time.Now()
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/power", map[string]any{"target": "power on"}, 202)
+	n = qemuWaitNode(t, c, m.name, "the power change to end", 2*time.Minute, func(n map[string]any) bool {
+		return n["target_power_state"] == nil && n["reservation"] == nil
+	})
+	tPower := time.Since(t0)
+	if e := fmt.Sprint(n["last_error"]); n["last_error"] == nil || !strings.Contains(e, bmc) {
+		t.Errorf("power change with a dead BMC: last_error %v, want an error naming the BMC %s", n["last_error"], bmc)
+	}
+	t.Logf("dead BMC: power change failed after %.1fs: %v", tPower.Seconds(), n["last_error"])
+
+	// The power sync gives up on the BMC after 3 failures in a row.
+	n = qemuWaitNode(t, c, m.name, "in maintenance (power failure)", 3*time.Minute, func(n map[string]any) bool {
+		return n["maintenance"] == true
+	})
+	tMaint := time.Since(tKill)
+	if n["fault"] != "power failure" || n["power_state"] != nil || !strings.Contains(fmt.Sprint(n["maintenance_reason"]), bmc) {
+		t.Errorf("dead BMC: maintenance with fault %v, power_state %v, reason %v; want fault power failure, power_state null, the reason naming %s",
+			n["fault"], n["power_state"], n["maintenance_reason"], bmc)
+	}
+	t.Logf("dead BMC: maintenance %.1fs after the kill: %v", tMaint.Seconds(), n["maintenance_reason"])
+
+	// The BMC comes back: the next sync takes the node out of maintenance.
+	sim, err := lab.StartIPMISim(context.Background(), m.simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.sim = sim
+	t0 = time.Now()
+	n = qemuWaitNode(t, c, m.name, "out of maintenance", time.Minute, func(n map[string]any) bool {
+		return n["maintenance"] == false
+	})
+	tBack := time.Since(t0)
+	if n["fault"] != nil || n["maintenance_reason"] != nil || n["power_state"] != m.bmcPower(t) {
+		t.Errorf("BMC back: fault %v, maintenance_reason %v, power_state %v (BMC says %s)", n["fault"], n["maintenance_reason"], n["power_state"], m.bmcPower(t))
+	}
+
+	t0 = time.Now()
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "deleted"}, 202)
+	c.waitState(m.name, "available", 4*time.Minute)
+	tUndeploy := time.Since(t0)
+	addPhase(m.name, "fault dead BMC: deploy failed %.1fs, power change failed %.1fs, maintenance %.1fs after the kill (sync every %s); BMC back→out of maintenance %.1fs; undeploy %.1fs",
+		tDeploy.Seconds(), tPower.Seconds(), tMaint.Seconds(), qemuPowerSync, tBack.Seconds(), tUndeploy.Seconds())
+}
+
+// qemuWaitNode polls a node until done holds and returns it.
+func qemuWaitNode(t *testing.T, c client, node, what string, timeout time.Duration, done func(n map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := c.do("GET", "/v1/nodes/"+node, nil, 200)
+		if done(n) {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s not %s after %s: state %v target %v power %v target power %v reservation %v maintenance %v last_error %v",
+				node, what, timeout, n["provision_state"], n["target_provision_state"], n["power_state"], n["target_power_state"],
+				n["reservation"], n["maintenance"], n["last_error"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // qemuFaults: a deploy with a wrong checksum fails cleanly (vm1); the
@@ -694,6 +879,9 @@ func qemuFaults(t *testing.T, base, files string, cond *qemuConductor, machines 
 	}
 	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "deleted"}, 202)
 	n = c.waitState(m.name, "available", 4*time.Minute)
+
+	qemuDeadBMC(t, c, files, machines[1], addPhase)
+
 	for _, m := range machines {
 		n = c.do("GET", "/v1/nodes/"+m.name, nil, 200)
 		if got := m.bmcPower(t); got != n["power_state"] {
