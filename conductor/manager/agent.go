@@ -415,7 +415,7 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 	if s := sm.State(n.ProvisionState); s != sm.InspectWait && s != sm.Inspecting {
 		return nil, userErr(ErrInvalidState, "Node %s is not waiting for inspection (state %q).", uuid, s)
 	}
-	if err := m.applyInspection(ctx, uuid, body); err != nil {
+	if err := m.applyInspection(ctx, uuid, body, true); err != nil {
 		var ie *inspectionError
 		if errors.As(err, &ie) {
 			return nil, userErr(ErrInvalidInput, "%s", ie.msg)
@@ -423,9 +423,26 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 		return nil, err
 	}
 	n, _ = m.st.Node(uuid)
+	// As Ironic, power the machine off under the node's lock, in state
+	// inspecting, and only then make the node manageable: an operator's
+	// next action (provide, right after manageable) must not race a power
+	// off that lands after its own power on.
+	m.wg.Add(1)
 	go func() {
-		if err := m.powerOff(m.ctx(), n); err != nil {
-			m.log.Warn("manager: power off after inspection", "node", uuid, "err", err)
+		defer m.wg.Done()
+		ctx := m.ctx()
+		if err := m.powerOff(ctx, n); err != nil {
+			m.fail(ctx, uuid, fmt.Errorf("Inspection of node %s failed: the machine could not be powered off after inspection: %w", uuid, err))
+			return
+		}
+		err := m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
+			now := time.Now().UTC()
+			n.InspectionFinishedAt = &now
+			n.Reservation = nil
+		})
+		if err != nil {
+			m.log.Error("manager: finishing inspection", "node", uuid, "err", err)
+			m.unlock(ctx, uuid)
 		}
 	}()
 	return n, nil
@@ -439,9 +456,10 @@ func (e *inspectionError) Error() string { return e.msg }
 
 // applyInspection processes inspection data (in-band from the ramdisk or
 // out of band from the BMC) for a node being inspected, in one store
-// transaction: hooks and rules change the node, which moves to manageable.
-// When processing fails the node moves to inspect failed.
-func (m *Manager) applyInspection(ctx context.Context, uuid string, body []byte) error {
+// transaction: hooks and rules change the node, which moves to manageable
+// or, with hold, stays inspecting and locked by this conductor (the caller
+// finishes). When processing fails the node moves to inspect failed.
+func (m *Manager) applyInspection(ctx context.Context, uuid string, body []byte, hold bool) error {
 	var perr error
 	err := m.st.Update(ctx, func(tx store.Tx) error {
 		n, err := tx.Node(uuid)
@@ -455,6 +473,11 @@ func (m *Manager) applyInspection(ctx context.Context, uuid string, body []byte)
 		next, tgt, err := sm.Next(sm.State(n.ProvisionState), sm.EventResume)
 		if err == nil {
 			setState(n, next, tgt)
+		}
+		if hold {
+			h := m.host
+			n.Reservation = &h
+			return tx.PutNode(n)
 		}
 		next, tgt, err = sm.Next(sm.State(n.ProvisionState), sm.EventDone)
 		if err != nil {

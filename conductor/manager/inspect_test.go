@@ -99,7 +99,15 @@ func TestInBandInspection(t *testing.T) {
 	if got.UUID != e.node {
 		t.Errorf("ContinueInspection() node = %s, want %s", got.UUID, e.node)
 	}
+	// The node stays locked in inspecting until the machine is off.
+	if got.ProvisionState != "inspecting" || got.Reservation == nil {
+		t.Errorf("ContinueInspection() node in %q with reservation %v, want inspecting and locked until powered off",
+			got.ProvisionState, got.Reservation)
+	}
 	n := e.waitState(t, "manageable")
+	if n.PowerState == nil || *n.PowerState != "power off" {
+		t.Errorf("manageable after inspection with power_state %v, want power off", n.PowerState)
+	}
 	want := map[string]float64{"cpus": 2, "memory_mb": 4096, "local_gb": 19}
 	for k, v := range want {
 		if f, _ := n.Properties[k].(float64); f != v {

@@ -409,7 +409,7 @@ func (m *Manager) inspectOutOfBand(ctx context.Context, n *store.Node) error {
 		return err
 	}
 	m.log.Info("manager: inventory read from the BMC", "node", n.UUID, "interfaces", len(inv.Interfaces), "disks", len(inv.Disks))
-	if err := m.applyInspection(ctx, n.UUID, body); err != nil {
+	if err := m.applyInspection(ctx, n.UUID, body, false); err != nil {
 		var ie *inspectionError
 		if errors.As(err, &ie) {
 			return nil // already in inspect failed with its last_error
