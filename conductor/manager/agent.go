@@ -439,6 +439,7 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 			now := time.Now().UTC()
 			n.InspectionFinishedAt = &now
 			n.Reservation = nil
+			clearAgent(n)
 		})
 		if err != nil {
 			m.log.Error("manager: finishing inspection", "node", uuid, "err", err)

@@ -287,6 +287,10 @@ func (m *Manager) powerOff(ctx context.Context, n *store.Node) error {
 	return m.update(ctx, n.UUID, func(n *store.Node) error {
 		off := driver.PowerOff
 		n.PowerState = &off
+		// The ramdisk is gone, and its token with it (Ironic's
+		// wipe_internal_info_on_power_off): the next ramdisk's lookup
+		// must be issued a new one.
+		clearAgent(n)
 		return nil
 	})
 }
