@@ -59,21 +59,7 @@ func appendJSON(b []byte, v any) []byte {
 		}
 		return append(b, ']')
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendJSON(b, x[k])
-		}
-		return append(b, '}')
+		return appendMap(b, x, appendJSON)
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
@@ -98,7 +84,10 @@ func appendJSON(b []byte, v any) []byte {
 	return append(b, raw...)
 }
 
-func appendStringMap(b []byte, m map[string]string) []byte {
+func appendStringMap(b []byte, m map[string]string) []byte { return appendMap(b, m, appendString) }
+
+// appendMap appends m as a JSON object with sorted keys.
+func appendMap[V any](b []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -111,7 +100,7 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		b = appendValue(b, m[k])
 	}
 	return append(b, '}')
 }
