@@ -320,6 +320,8 @@ func (s *Server) systemRoute(w http.ResponseWriter, r *http.Request, rest string
 	case action == "Actions/ComputerSystem.Reset" && r.Method == http.MethodPost:
 		s.reset(w, r, sys)
 	case r.Method == http.MethodGet && s.hardwareRoute(w, sys, action):
+	case r.Method == http.MethodGet:
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", r.URL.Path+" not found")
 	default:
 		writeError(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", r.Method+" "+r.URL.Path+" not allowed")
 	}
@@ -341,22 +343,15 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 	targets := []string{"None", "Pxe", "Hdd", "Cd", "BiosSetup"}
 	self := root + "/Systems/" + sys.id
 	hw := s.hardware(sys)
-	writeJSON(w, http.StatusOK, obj{
-		"@odata.id":    self,
-		"@odata.type":  "#ComputerSystem.v1_10_0.ComputerSystem",
-		"Id":           sys.id,
-		"Name":         sys.id,
-		"SystemType":   "Virtual",
-		"Manufacturer": "ferric",
-		"Model":        "QEMU lab machine",
-		"SerialNumber": hw.Serial,
-		"ProcessorSummary": obj{"Count": hw.CPUs, "LogicalProcessorCount": hw.CPUs, "Model": hw.CPUModel,
-			"Status": obj{"State": "Enabled", "Health": "OK"}},
-		"MemorySummary":      obj{"TotalSystemMemoryGiB": hw.MemoryGiB, "Status": obj{"State": "Enabled", "Health": "OK"}},
-		"EthernetInterfaces": ref(self + "/EthernetInterfaces"),
-		"SimpleStorage":      ref(self + "/SimpleStorage"),
-		"PowerState":         state,
-		"Status":             obj{"State": "Enabled", "Health": "OK"},
+	o := systemHardware(self, hw)
+	for k, v := range (obj{
+		"@odata.id":   self,
+		"@odata.type": "#ComputerSystem.v1_10_0.ComputerSystem",
+		"Id":          sys.id,
+		"Name":        sys.id,
+		"SystemType":  "Virtual",
+		"PowerState":  state,
+		"Status":      obj{"State": "Enabled", "Health": "OK"},
 		"Boot": obj{
 			"BootSourceOverrideTarget":                         boot.BootSourceOverrideTarget,
 			"BootSourceOverrideEnabled":                        boot.BootSourceOverrideEnabled,
@@ -368,7 +363,10 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 			"ResetType@Redfish.AllowableValues": ResetTypes,
 		}},
 		"Links": obj{"ManagedBy": []obj{ref(root + "/Managers/" + sys.id)}, "Chassis": []obj{ref(root + "/Chassis/" + sys.id)}},
-	})
+	}) {
+		o[k] = v
+	}
+	writeJSON(w, http.StatusOK, o)
 }
 
 func (s *Server) patchSystem(w http.ResponseWriter, r *http.Request, sys *system) {

@@ -20,7 +20,8 @@ func (m *nopMachine) Reset(context.Context) error                 { return nil }
 func (m *nopMachine) SetBootDevice(context.Context, string) error { return nil }
 
 func TestServer(t *testing.T) {
-	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": &nopMachine{}},
+	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": &nopMachine{}, "2": &nopMachine{}},
+		Hardware: map[string]Hardware{"2": {Storage: "storage", MACs: []string{}}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -33,7 +34,7 @@ func TestServer(t *testing.T) {
 		{"systems need auth", "GET", "/redfish/v1/Systems", "", false, 401},
 		{"systems", "GET", "/redfish/v1/Systems", "", true, 200},
 		{"system", "GET", "/redfish/v1/Systems/1", "", true, 200},
-		{"unknown system", "GET", "/redfish/v1/Systems/2", "", true, 404},
+		{"unknown system", "GET", "/redfish/v1/Systems/3", "", true, 404},
 		{"manager", "GET", "/redfish/v1/Managers/1", "", true, 200},
 		{"chassis", "GET", "/redfish/v1/Chassis/1", "", true, 200},
 		{"reset on", "POST", "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"On"}`, true, 204},
@@ -44,6 +45,19 @@ func TestServer(t *testing.T) {
 		{"patch bad mode", "PATCH", "/redfish/v1/Systems/1", `{"Boot":{"BootSourceOverrideMode":"Weird"}}`, true, 400},
 		{"session with bad password", "POST", "/redfish/v1/SessionService/Sessions", `{"UserName":"admin","Password":"x"}`, false, 401},
 		{"session", "POST", "/redfish/v1/SessionService/Sessions", `{"UserName":"admin","Password":"pw"}`, false, 201},
+		{"processors", "GET", "/redfish/v1/Systems/1/Processors", "", true, 200},
+		{"processor", "GET", "/redfish/v1/Systems/1/Processors/cpu0", "", true, 200},
+		{"no such processor", "GET", "/redfish/v1/Systems/1/Processors/cpu1", "", true, 404},
+		{"processor bad index", "GET", "/redfish/v1/Systems/1/Processors/cpu00", "", true, 404},
+		{"memory", "GET", "/redfish/v1/Systems/1/Memory/dimm0", "", true, 200},
+		{"nic", "GET", "/redfish/v1/Systems/1/EthernetInterfaces/nic0", "", true, 200},
+		{"storage", "GET", "/redfish/v1/Systems/1/Storage/1", "", true, 200},
+		{"drive", "GET", "/redfish/v1/Systems/1/Storage/1/Drives/0", "", true, 200},
+		{"simple storage", "GET", "/redfish/v1/Systems/1/SimpleStorage/virtio", "", true, 200},
+		{"storage-only system", "GET", "/redfish/v1/Systems/2/SimpleStorage", "", true, 404},
+		{"no NICs", "GET", "/redfish/v1/Systems/2/EthernetInterfaces/nic0", "", true, 404},
+		{"hardware needs auth", "GET", "/redfish/v1/Systems/1/Processors", "", false, 401},
+		{"hardware is read-only", "PATCH", "/redfish/v1/Systems/1/Processors/cpu0", "{}", true, 405},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
