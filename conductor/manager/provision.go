@@ -12,6 +12,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // ProvisionRequest is the body of PUT /v1/nodes/{node}/states/provision.
@@ -406,7 +407,10 @@ func (m *Manager) inspectOutOfBand(ctx context.Context, n *store.Node) error {
 	}
 	inv, err := ins.Inventory(ctx, driverNode(n))
 	if err != nil {
-		return fmt.Errorf("out-of-band inspection of node %s: %w", n.UUID, err)
+		return fmt.Errorf("out-of-band inspection of node %s failed: %w", n.UUID, err)
+	}
+	if inv.Boot.PXEInterface == nil {
+		inv.Boot.PXEInterface = pxeMAC(m.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }), inv)
 	}
 	body, err := json.Marshal(map[string]any{"inventory": inv})
 	if err != nil {
@@ -421,6 +425,28 @@ func (m *Manager) inspectOutOfBand(ctx context.Context, n *store.Node) error {
 		return err
 	}
 	return nil
+}
+
+// pxeMAC is the PXE interface of an out-of-band inventory, which the BMC
+// does not know: the MAC of the node's first (by address) PXE-enabled port
+// the inventory lists, nil if none. With it, inspection keeps the port
+// PXE-enabled, as after an in-band inspection booted from it.
+func pxeMAC(ports []*store.Port, inv *protocol.Inventory) *string {
+	macs := map[string]bool{}
+	for _, i := range inv.Interfaces {
+		macs[strings.ToLower(i.MACAddress)] = true
+	}
+	var best string
+	for _, p := range ports {
+		a := strings.ToLower(p.Address)
+		if p.PXEEnabled && macs[a] && (best == "" || a < best) {
+			best = a
+		}
+	}
+	if best == "" {
+		return nil
+	}
+	return &best
 }
 
 // ---- allocations ----
