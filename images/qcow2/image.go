@@ -23,6 +23,7 @@ const (
 	l2Reserved    = 0x3f000000000001fe
 	maxTableBatch = 8 << 20 // largest single read of adjacent L2 tables
 	copyChunk     = 1 << 20
+	maxRun        = 4 << 20 // largest write straight from the stream buffer
 	allSubcluster = 0xffffffff
 )
 
@@ -260,7 +261,7 @@ func (img *Image) Convert(ctx context.Context, src io.Reader, srcOffset int64, d
 	for _, e := range img.extents {
 		maxLen = max(maxLen, int(e.clen))
 	}
-	win := &window{r: src, start: srcOffset, buf: make([]byte, 0, maxLen+copyChunk)}
+	win := &window{r: src, start: srcOffset, buf: make([]byte, 0, maxLen+maxRun)}
 	out := &coalescer{w: dst, buf: make([]byte, 0, copyChunk)}
 	cluster := make([]byte, cs)
 	dec := &decompressor{typ: img.Header.CompressionType}
@@ -268,9 +269,19 @@ func (img *Image) Convert(ctx context.Context, src io.Reader, srcOffset int64, d
 	vsize := uint64(img.Header.Size)
 	subSize := cs / 32
 
-	for _, e := range img.extents {
+	for i := 0; i < len(img.extents); i++ {
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("qcow2: convert: %w", err)
+		}
+		e := img.extents[i]
+		if n := img.run(i, maxRun); n > 1 {
+			// Clusters adjacent in the file and on the disk: written
+			// straight from the stream buffer, without copying.
+			if err := img.writeRun(out, win, img.extents[i:i+n], opt.WriteZeroes, &st); err != nil {
+				return st, err
+			}
+			i += n - 1
+			continue
 		}
 		var data []byte
 		if e.clen != 0 {
@@ -326,6 +337,68 @@ func (img *Image) Convert(ctx context.Context, src io.Reader, srcOffset int64, d
 		}
 	}
 	return st, nil
+}
+
+// run returns how many extents from i on are whole uncompressed clusters
+// that follow each other both in the file and on the virtual disk, up to
+// limit bytes.
+func (img *Image) run(i int, limit int) int {
+	cs := uint64(img.Header.ClusterSize())
+	whole := func(e extent) bool {
+		return e.clen == 0 && e.sub == allSubcluster && e.host+cs <= uint64(img.size) && e.guest+cs <= img.Header.Size
+	}
+	if !whole(img.extents[i]) {
+		return 0
+	}
+	n := 1
+	for j := i + 1; j < len(img.extents) && uint64(n+1)*cs <= uint64(limit); j++ {
+		p, e := img.extents[j-1], img.extents[j]
+		if !whole(e) || e.host != p.host+cs || e.guest != p.guest+cs {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// writeRun writes a run of adjacent clusters (see run) with as few WriteAt
+// calls as its zero clusters allow.
+func (img *Image) writeRun(out *coalescer, win *window, run []extent, zeros bool, st *Stats) error {
+	cs := int(img.Header.ClusterSize())
+	raw, err := win.get(int64(run[0].host), len(run)*cs, false)
+	if err != nil {
+		return fmt.Errorf("qcow2: convert: data cluster at %#x: %w", run[0].host, err)
+	}
+	if err := out.flush(); err != nil {
+		return fmt.Errorf("qcow2: convert: %w", err)
+	}
+	from := -1 // first cluster of the pending write
+	flush := func(to int) error {
+		if from < 0 {
+			return nil
+		}
+		off := int64(run[from].guest)
+		if _, err := out.w.WriteAt(raw[from*cs:to*cs], off); err != nil {
+			return fmt.Errorf("qcow2: convert: write at guest offset %#x: %w", off, err)
+		}
+		st.DataClusters += to - from
+		st.BytesWritten += int64((to - from) * cs)
+		from = -1
+		return nil
+	}
+	for k := range run {
+		if !zeros && isZero(raw[k*cs:(k+1)*cs]) {
+			st.ZeroClusters++
+			if err := flush(k); err != nil {
+				return err
+			}
+			continue
+		}
+		if from < 0 {
+			from = k
+		}
+	}
+	return flush(len(run))
 }
 
 func (img *Image) writeSubclusters(out *coalescer, e extent, data []byte, subSize int, zeros bool, st *Stats) error {

@@ -226,9 +226,11 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if err := ver.Verify(); err != nil {
 		return res, err
 	}
+	syncStart := time.Now()
 	if err := dev.Sync(); err != nil {
 		return res, fmt.Errorf("sync %s: %w", dev.Name(), err)
 	}
+	syncTime := time.Since(syncStart)
 	if err := disk.FixGPTBackup(dev); err != nil {
 		return res, err
 	}
@@ -239,7 +241,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	}
 	res.Duration = time.Since(start)
 	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
-		"downloaded", res.Downloaded, "seconds", res.Duration.Seconds(), "checksum", want.Algorithm)
+		"downloaded", res.Downloaded, "seconds", res.Duration.Seconds(), "sync_seconds", syncTime.Seconds(), "checksum", want.Algorithm)
 	return res, nil
 }
 
