@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,6 +25,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ferric-metal/ferric/images/checksum"
+	"github.com/ferric-metal/ferric/images/internal/writeback"
 )
 
 // Cache is a directory of downloaded images.
@@ -115,7 +115,7 @@ func (c *Cache) download(ctx context.Context, rawURL, key string, want checksum.
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	n, err := io.CopyBuffer(io.MultiWriter(tmp, v), resp.Body, make([]byte, 1<<20))
+	n, err := checksum.CopyParallel(resp.Body, 1<<20, &writeback.Writer{F: tmp}, v)
 	if err != nil {
 		return fmt.Errorf("cache: %s: download failed after %d bytes: %w", redact(rawURL), n, err)
 	}
@@ -124,6 +124,11 @@ func (c *Cache) download(ctx context.Context, rawURL, key string, want checksum.
 	}
 	if err := v.Verify(); err != nil {
 		return fmt.Errorf("cache: %s: %w", redact(rawURL), err)
+	}
+	// On disk before it gets its final name: a crash never leaves a
+	// cached file shorter than its digest says.
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("cache: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("cache: %w", err)

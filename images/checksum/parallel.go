@@ -10,10 +10,10 @@ import (
 // CopyParallel copies src to every writer in ws, feeding each writer from
 // its own goroutine so that hashing (md5, sha512, ...) and writing a file
 // run on separate cores instead of one after another. Memory is bounded:
-// 4 buffers of bufSize are in flight at most. It returns the bytes read and
+// 16 buffers of bufSize are in flight at most. It returns the bytes read and
 // the first read or write error.
 func CopyParallel(src io.Reader, bufSize int, ws ...io.Writer) (int64, error) {
-	const inFlight = 4
+	const inFlight = 16
 	type chunk struct {
 		buf  []byte
 		n    int

@@ -34,6 +34,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ferric-metal/ferric/images/checksum"
+	"github.com/ferric-metal/ferric/images/internal/writeback"
 	"github.com/ferric-metal/ferric/images/qcow2"
 )
 
@@ -408,7 +409,7 @@ func (s *Store) receive(ctx context.Context, id string, r io.Reader, expectSize 
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	md5h, sha := md5.New(), sha512.New()
-	n, err := checksum.CopyParallel(ctxReader{ctx, r}, 1<<20, tmp, md5h, sha)
+	n, err := checksum.CopyParallel(ctxReader{ctx, r}, 1<<20, &writeback.Writer{F: tmp}, md5h, sha)
 	if err != nil {
 		return nil, fmt.Errorf("store: image %s: upload interrupted after %d bytes: %w", id, n, err)
 	}
