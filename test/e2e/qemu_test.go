@@ -43,6 +43,8 @@ const (
 	qemuEnvChild = "FERRIC_E2E_QEMU_CHILD" // set in the child: the work directory
 	qemuBridgeIP = "10.99.0.1"
 	qemuMachines = 2
+	// qemuUEFIMachine boots with OVMF (UEFI); the others with SeaBIOS.
+	qemuUEFIMachine = 1
 	qemuIPMIPort = 6230
 	qemuImageMiB = 64
 	// Disks must be at least 4 GiB, the agent's smallest root device
@@ -53,7 +55,8 @@ const (
 	qemuPowerSync = 5 * time.Second
 )
 
-// TestQEMUDeploy enrolls two QEMU machines behind ipmi_sim BMCs, takes both
+// TestQEMUDeploy enrolls two QEMU machines behind ipmi_sim BMCs, vm0 with
+// SeaBIOS and vm1 with UEFI (OVMF), takes both
 // at the same time through manage, in-band inspection (the agent as PID 1
 // in the PXE-booted ramdisk posts its inventory), provide at once
 // (automated cleaning by the agent), deploy of a checksummed test OS image
@@ -83,6 +86,7 @@ func TestQEMUDeploy(t *testing.T) {
 	}
 	for file, pkg := range map[string]string{
 		"/usr/lib/syslinux/mbr/mbr.bin": "syslinux-common", "/usr/lib/ipxe/qemu/efi-virtio.rom": "ipxe-qemu",
+		lab.OVMFCode: "ovmf", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi": "syslinux-efi",
 	} {
 		if _, err := os.Stat(file); err != nil {
 			missing = append(missing, fmt.Sprintf("%s (package %s)", file, pkg))
@@ -354,6 +358,7 @@ func firstPowerOn(q *lab.QEMU, dev string, t0 time.Time) (time.Time, bool) {
 
 type qemuMachine struct {
 	name, mac string
+	firmware  string // bios or uefi
 	uuid      string
 	port      int
 	q         *lab.QEMU
@@ -394,9 +399,12 @@ func qemuDeployChild(t *testing.T, dir string) {
 	var machines []*qemuMachine
 	for i := range qemuMachines {
 		m := &qemuMachine{name: fmt.Sprintf("vm%d", i), mac: fmt.Sprintf("52:54:00:e2:e0:%02x", i+1),
-			port: qemuIPMIPort + i, reports: make(chan map[string]string, 4)}
+			port: qemuIPMIPort + i, reports: make(chan map[string]string, 4), firmware: "bios"}
+		if i == qemuUEFIMachine {
+			m.firmware = "uefi"
+		}
 		q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: vmDir, MAC: m.mac, Net: fmt.Sprintf("tap:tap%d", i),
-			DiskSizeMiB: qemuDiskMiB})
+			DiskSizeMiB: qemuDiskMiB, Firmware: m.firmware})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,6 +572,23 @@ func qemuDeployChild(t *testing.T, dir string) {
 					tActive.Sub(t0).Seconds(), since(on, lk, okOn, okLk), qemuImageMiB, since(wr, wd, okWr, okWd),
 					since(dk, rtime, okDk, okRt), since(tActive, rtime, true, okRt))
 
+				// The conductor asked the BMC for an EFI boot exactly when
+				// inspection found UEFI firmware.
+				wantEFI := fmt.Sprint("uefi=", m.firmware == "uefi")
+				condLog, _ := os.ReadFile(filepath.Join(dir, "conductor.log"))
+				sets := 0
+				for _, l := range strings.Split(string(condLog), "\n") {
+					if strings.Contains(l, `msg="bmc: boot device set"`) && strings.Contains(l, "node="+uuid) && strings.Contains(l, "device=disk") {
+						sets++
+						if !strings.Contains(l, wantEFI) {
+							t.Errorf("%s: boot device set without %s: %s", m.name, wantEFI, l)
+						}
+					}
+				}
+				if sets == 0 {
+					t.Errorf("%s: no \"bmc: boot device set\" to disk in the conductor log", m.name)
+				}
+
 				// The test OS powers itself off after reporting.
 				deadline := time.Now().Add(time.Minute)
 				for {
@@ -621,7 +646,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 	for _, m := range machines {
 		if r := report[m.name]; r != nil {
 			for _, l := range r.lines {
-				t.Logf("phase %s %s", m.name, l)
+				t.Logf("phase %s (%s) %s", m.name, m.firmware, l)
 			}
 		}
 	}
@@ -673,6 +698,21 @@ func qemuInspected(t *testing.T, c client, m *qemuMachine, n map[string]any) {
 	}
 	if !slices.Contains(macs, m.mac) {
 		t.Errorf("inventory of %s: interfaces with MACs %v, want %s among them", m.name, macs, m.mac)
+	}
+	// The agent reads the boot mode from /sys/firmware/efi; inspection
+	// turns it into the boot_mode capability, which makes the conductor
+	// ask the BMC for EFI boot from then on.
+	var mode any
+	if x, ok := inv["inventory"].(map[string]any); ok {
+		if b, ok := x["boot"].(map[string]any); ok {
+			mode = b["current_boot_mode"]
+		}
+	}
+	if mode != m.firmware {
+		t.Errorf("inventory of %s: boot.current_boot_mode %v, want %s", m.name, mode, m.firmware)
+	}
+	if caps := fmt.Sprint(props["capabilities"]); !strings.Contains(caps, "boot_mode:"+m.firmware) {
+		t.Errorf("inspected %s: properties.capabilities %q, want boot_mode:%s", m.name, caps, m.firmware)
 	}
 	t.Logf("inspected %s: properties %v, inventory interfaces %v", m.name, props, macs)
 	// What the agent said about its inspection on the console (PID 1).

@@ -1,10 +1,12 @@
 #!/bin/bash
 # mkimage.sh OUT [SIZE_MIB]
 #
-# Builds the lab's test OS: a BIOS-bootable raw disk image (MBR + one FAT16
-# partition at 1 MiB holding SYSLINUX, Debian's cloud kernel and a small
-# initramfs whose /init is ferric-testos), without loop devices or mounts:
-# sfdisk, mkfs.vfat --offset, syslinux --offset, mtools.
+# Builds the lab's test OS: a raw disk image bootable by BIOS and by UEFI
+# (MBR + one FAT16 partition at 1 MiB holding SYSLINUX for BIOS, SYSLINUX's
+# EFI loader as the removable-media path EFI/BOOT/BOOTX64.EFI for UEFI,
+# Debian's cloud kernel and a small initramfs whose /init is ferric-testos),
+# without loop devices or mounts: sfdisk, mkfs.vfat --offset, syslinux
+# --offset, mtools.
 #
 # At boot ferric-testos finds the config drive (label config-2), reads
 # openstack/latest/meta_data.json, prints "ferric-testos: booted uuid=...
@@ -14,7 +16,8 @@
 #
 # The kernel and modules come from ipa/ramdisk/build.sh (apt-get download of
 # linux-image-cloud-amd64, never installed). Needs: go, syslinux,
-# syslinux-common, mtools, dosfstools, fdisk, plus build.sh's tools.
+# syslinux-common, syslinux-efi, mtools, dosfstools, fdisk, plus build.sh's
+# tools.
 # Env: TESTOS (a prebuilt ferric-testos binary), CACHE (as build.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +29,8 @@ for tool in sfdisk mkfs.vfat syslinux mcopy; do
 done
 mbr=/usr/lib/syslinux/mbr/mbr.bin
 [ -f "$mbr" ] || { echo "mkimage: $mbr missing (apt-get install syslinux-common)" >&2; exit 1; }
+efi=/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi ldefi=/usr/lib/syslinux/modules/efi64/ldlinux.e64
+[ -f "$efi" ] && [ -f "$ldefi" ] || { echo "mkimage: $efi or $ldefi missing (apt-get install syslinux-efi syslinux-common)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 testos=${TESTOS:-}
@@ -41,9 +46,14 @@ sectors=$(( size * 2048 - 2048 ))
 mkfs.vfat -F 16 -n TESTOS --offset 2048 "$out" $(( sectors / 2 )) >/dev/null
 syslinux --install --offset $(( 2048 * 512 )) "$out"
 dd if="$mbr" of="$out" bs=440 count=1 conv=notrunc status=none
-printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND console=ttyS0 loglevel=4 panic=-1\n' > "$work/syslinux.cfg"
+printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.img\n  APPEND console=ttyS0 loglevel=4 panic=-1\n' > "$work/syslinux.cfg"
 export MTOOLS_SKIP_CHECK=1
 mcopy -i "$out@@1M" "$work/ferric-deploy.kernel" ::vmlinuz
 mcopy -i "$out@@1M" "$work/ferric-deploy.initramfs" ::initrd.img
 mcopy -i "$out@@1M" "$work/syslinux.cfg" ::syslinux.cfg
+# UEFI: syslinux.efi reads ldlinux.e64 and syslinux.cfg from its own folder.
+mmd -i "$out@@1M" ::EFI ::EFI/BOOT
+mcopy -i "$out@@1M" "$efi" ::EFI/BOOT/BOOTX64.EFI
+mcopy -i "$out@@1M" "$ldefi" ::EFI/BOOT/ldlinux.e64
+mcopy -i "$out@@1M" "$work/syslinux.cfg" ::EFI/BOOT/syslinux.cfg
 echo "mkimage: $out ($size MiB): $(mdir -b -i "$out@@1M" :: | tr '\n' ' ')"

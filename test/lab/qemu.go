@@ -28,6 +28,11 @@ const (
 	DefaultMemMiB      = 256
 	DefaultDiskSizeMiB = 64
 	DefaultQEMU        = "qemu-system-x86_64"
+	// OVMFCode and OVMFVars are the UEFI firmware and its variable store
+	// template (Debian package ovmf); each machine gets its own copy of
+	// the variables.
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 )
 
 // Boot devices a machine understands.
@@ -292,7 +297,7 @@ func (q *QEMU) Args() []string {
 	}
 	if c.Firmware == "uefi" {
 		args = append(args,
-			"-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+			"-drive", "if=pflash,format=raw,readonly=on,file="+OVMFCode,
 			"-drive", "if=pflash,format=raw,file="+q.path(".vars"))
 	}
 	switch {
@@ -322,7 +327,7 @@ func (q *QEMU) PowerOn(ctx context.Context) error {
 	}
 	if q.cfg.Firmware == "uefi" {
 		if _, err := os.Stat(q.path(".vars")); errors.Is(err, os.ErrNotExist) {
-			b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
+			b, err := os.ReadFile(OVMFVars)
 			if err != nil {
 				return fmt.Errorf("lab: uefi needs the ovmf package: %w", err)
 			}

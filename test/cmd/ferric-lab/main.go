@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	disk := fs.Int("disk-size", envInt("disk-size", 5120), "machine disk size in MiB, sparse; the agent wants a root disk of 4 GiB or more (env FERRIC_LAB_DISK_SIZE)")
 	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "first IPMI port (env FERRIC_LAB_IPMI_PORT)")
 	redfish := fs.String("redfish-listen", env("redfish-listen", "127.0.0.1:8000"), "Redfish emulator address in the namespace (env FERRIC_LAB_REDFISH_LISTEN)")
+	firmware := fs.String("firmware", env("firmware", "bios"), "machine firmware: bios (SeaBIOS) or uefi (OVMF, Debian package ovmf) (env FERRIC_LAB_FIRMWARE)")
 	powerOn := fs.Bool("power-on", env("power-on", "") == "true", "power the machines on (PXE first) once their BMCs run (env FERRIC_LAB_POWER_ON)")
 	vbmc := fs.String("vbmc", env("vbmc", ""), "ferric-vbmc binary (default: next to ferric-lab, else $PATH) (env FERRIC_LAB_VBMC)")
 	conductor := fs.String("conductor", env("conductor", ""), "ferric-conductor binary to start in the namespace, enrolling the machines (env FERRIC_LAB_CONDUCTOR)")
@@ -94,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "up":
 		return up(ctx, stdout, upConfig{dir: *dir, ns: *ns, n: *n, addr: *addr, mem: *mem, disk: *disk,
-			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc,
+			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc, firmware: *firmware,
 			conductor: *conductor, bootDir: *bootDir, apiPort: *apiPort})
 	case "enroll":
 		return enroll(ctx, stdout, *dir, *apiURL)
@@ -108,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type upConfig struct {
 	dir, ns, addr, redfish, vbmc string
-	conductor, bootDir           string
+	conductor, bootDir, firmware string
 	n, mem, disk, ipmiPort       int
 	apiPort                      int
 	powerOn                      bool
@@ -134,6 +135,15 @@ func findVBMC(flagVal string) (string, error) {
 func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("up needs root (network namespace, taps)")
+	}
+	switch c.firmware {
+	case "bios":
+	case "uefi":
+		if _, err := os.Stat(lab.OVMFCode); err != nil {
+			return fmt.Errorf("-firmware uefi needs %s: apt-get install ovmf", lab.OVMFCode)
+		}
+	default:
+		return fmt.Errorf("-firmware %q: want bios or uefi", c.firmware)
 	}
 	for _, tool := range []string{"ip", "qemu-system-x86_64", "ipmi_sim"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -177,7 +187,7 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 	cmd := exec.Command("ip", "netns", "exec", c.ns, vbmc, "serve",
 		"-dir", filepath.Join(dir, "vm"), "-machines", strconv.Itoa(c.n), "-net", "tap",
 		"-mem", strconv.Itoa(c.mem), "-disk-size", strconv.Itoa(c.disk),
-		"-ipmi-port", strconv.Itoa(c.ipmiPort), "-redfish-listen", c.redfish)
+		"-ipmi-port", strconv.Itoa(c.ipmiPort), "-redfish-listen", c.redfish, "-firmware", c.firmware)
 	cmd.Stdout, cmd.Stderr = ready, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives ferric-lab
 	if err := cmd.Start(); err != nil {
@@ -373,8 +383,14 @@ func enroll(ctx context.Context, stdout io.Writer, dir, apiURL string) error {
 		if ports[name] == "" {
 			return fmt.Errorf("enroll: no IPMI BMC listed for %s in bmcs.txt", name)
 		}
+		fw := q.Config().Firmware
+		if fw == "" {
+			fw = "bios"
+		}
 		code, body, err := call("POST", "/v1/nodes", map[string]any{
 			"name": name, "driver": "ipmi", "deploy_interface": "direct",
+			// The boot mode makes the conductor ask the BMC for EFI boot.
+			"properties": map[string]any{"capabilities": "boot_mode:" + fw},
 			"driver_info": map[string]any{
 				"ipmi_address": "127.0.0.1", "ipmi_port": ports[name], "ipmi_username": "admin",
 				"ipmi_password": env("password", "password"), "ipmi_cipher_suite": "3",
@@ -392,7 +408,7 @@ func enroll(ctx context.Context, stdout io.Writer, dir, apiURL string) error {
 		if err != nil || code != 201 {
 			return fmt.Errorf("enroll %s: POST /v1/ports = %d %s %v", name, code, body, err)
 		}
-		fmt.Fprintf(stdout, "  enrolled node %s (%s): ipmi 127.0.0.1:%s, port %s\n", name, node.UUID, ports[name], q.Config().MAC)
+		fmt.Fprintf(stdout, "  enrolled node %s (%s): ipmi 127.0.0.1:%s, port %s, %s\n", name, node.UUID, ports[name], q.Config().MAC, fw)
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ func (m *nopMachine) SetBootDevice(context.Context, string) error { return nil }
 func TestServer(t *testing.T) {
 	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": &nopMachine{}, "2": &nopMachine{}},
 		Hardware: map[string]Hardware{"2": {Storage: "storage", MACs: []string{}}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	tests := []struct {
