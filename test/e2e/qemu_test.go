@@ -45,8 +45,8 @@ const (
 	qemuMachines = 2
 	// qemuUEFIMachine boots with OVMF (UEFI); the others with SeaBIOS.
 	qemuUEFIMachine = 1
-	qemuIPMIPort = 6230
-	qemuImageMiB = 64
+	qemuIPMIPort    = 6230
+	qemuImageMiB    = 64
 	// Disks must be at least 4 GiB, the agent's smallest root device
 	// without hints; they are sparse.
 	qemuDiskMiB = 5 << 10
