@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +38,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/test/lab"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 const (
@@ -45,8 +47,11 @@ const (
 	qemuMachines = 2
 	// qemuUEFIMachine boots with OVMF (UEFI); the others with SeaBIOS.
 	qemuUEFIMachine = 1
-	qemuIPMIPort    = 6230
-	qemuImageMiB    = 64
+	// qemuRedfishMachine is driven through the Redfish emulator (driver
+	// redfish); the others through ipmi_sim (driver ipmi).
+	qemuRedfishMachine = 0
+	qemuIPMIPort       = 6230
+	qemuImageMiB       = 64
 	// Disks must be at least 4 GiB, the agent's smallest root device
 	// without hints; they are sparse.
 	qemuDiskMiB = 5 << 10
@@ -55,14 +60,14 @@ const (
 	qemuPowerSync = 5 * time.Second
 )
 
-// TestQEMUDeploy enrolls two QEMU machines behind ipmi_sim BMCs, vm0 with
-// SeaBIOS and vm1 with UEFI (OVMF), takes both
-// at the same time through manage, in-band inspection (the agent as PID 1
-// in the PXE-booted ramdisk posts its inventory), provide at once
-// (automated cleaning by the agent), deploy of a checksummed test OS image
-// with a config drive, the test OS's report from the deployed disk, and
-// undeploy; then the faults (qemuFaults): wrong checksum, conductor SIGKILL
-// in wait call-back, a BMC that stops answering.
+// TestQEMUDeploy enrolls two QEMU machines, vm0 with SeaBIOS behind the
+// Redfish emulator (driver redfish) and vm1 with UEFI (OVMF) behind ipmi_sim
+// (driver ipmi), takes both at the same time through manage, in-band
+// inspection (the agent as PID 1 in the PXE-booted ramdisk posts its
+// inventory), provide at once (automated cleaning by the agent), deploy of a
+// checksummed test OS image with a config drive, the test OS's report from
+// the deployed disk, and undeploy; then the faults (qemuFaults): wrong
+// checksum, conductor SIGKILL in wait call-back, a BMC that stops answering.
 func TestQEMUDeploy(t *testing.T) {
 	if dir := os.Getenv(qemuEnvChild); dir != "" {
 		qemuDeployChild(t, dir)
@@ -359,6 +364,8 @@ func firstPowerOn(q *lab.QEMU, dev string, t0 time.Time) (time.Time, bool) {
 type qemuMachine struct {
 	name, mac string
 	firmware  string // bios or uefi
+	driver    string // ipmi or redfish
+	redfish   string // the Redfish emulator's URL (driver redfish)
 	uuid      string
 	port      int
 	q         *lab.QEMU
@@ -367,9 +374,24 @@ type qemuMachine struct {
 	simCfg    lab.IPMISimConfig
 }
 
-// bmcPower asks the machine's BMC with ipmitool, as an operator would.
+// bmcPower asks the machine's BMC with ipmitool or its Redfish API, as an
+// operator would.
 func (m *qemuMachine) bmcPower(t *testing.T) string {
 	t.Helper()
+	if m.driver == "redfish" {
+		req, _ := http.NewRequest("GET", m.redfish+"/redfish/v1/Systems/"+m.name, nil)
+		req.SetBasicAuth("admin", "password")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("redfish power state %s: %v", m.name, err)
+		}
+		defer resp.Body.Close()
+		var sys struct{ PowerState string }
+		if err := json.NewDecoder(resp.Body).Decode(&sys); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("redfish power state %s: %s %v", m.name, resp.Status, err)
+		}
+		return "power " + strings.ToLower(sys.PowerState)
+	}
 	out, err := exec.Command("ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", fmt.Sprint(m.port),
 		"-U", "admin", "-P", "password", "chassis", "power", "status").CombinedOutput()
 	if err != nil {
@@ -399,9 +421,12 @@ func qemuDeployChild(t *testing.T, dir string) {
 	var machines []*qemuMachine
 	for i := range qemuMachines {
 		m := &qemuMachine{name: fmt.Sprintf("vm%d", i), mac: fmt.Sprintf("52:54:00:e2:e0:%02x", i+1),
-			port: qemuIPMIPort + i, reports: make(chan map[string]string, 4), firmware: "bios"}
+			port: qemuIPMIPort + i, reports: make(chan map[string]string, 4), firmware: "bios", driver: "ipmi"}
 		if i == qemuUEFIMachine {
 			m.firmware = "uefi"
+		}
+		if i == qemuRedfishMachine {
+			m.driver = "redfish"
 		}
 		q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: vmDir, MAC: m.mac, Net: fmt.Sprintf("tap:tap%d", i),
 			DiskSizeMiB: qemuDiskMiB, Firmware: m.firmware})
@@ -413,6 +438,10 @@ func qemuDeployChild(t *testing.T, dir string) {
 		}
 		m.q = q
 		t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+		machines = append(machines, m)
+		if m.driver != "ipmi" {
+			continue
+		}
 		m.simCfg = lab.IPMISimConfig{Name: m.name, Dir: vmDir, Port: m.port,
 			Username: "admin", Password: "password", ChassisControl: []string{vbmc, "chassis", vmDir, m.name}}
 		m.sim, err = lab.StartIPMISim(ctx, m.simCfg)
@@ -424,7 +453,25 @@ func qemuDeployChild(t *testing.T, dir string) {
 				_ = m.sim.Stop()
 			}
 		})
-		machines = append(machines, m)
+	}
+	// The Redfish BMC of the redfish machines, on the namespace's loopback.
+	rfMachines := map[string]redfish.Machine{}
+	for _, m := range machines {
+		if m.driver == "redfish" {
+			rfMachines[m.name] = m.q
+		}
+	}
+	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: rfMachines,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+	go rfSrv.Serve(rfLn)
+	t.Cleanup(func() { rfSrv.Close() })
+	for _, m := range machines {
+		m.redfish = "http://" + rfLn.Addr().String()
 	}
 
 	// The image and report server, on the bridge like the conductor.
@@ -494,13 +541,18 @@ func qemuDeployChild(t *testing.T, dir string) {
 			t.Run(m.name, func(t *testing.T) {
 				t.Parallel()
 				c := client{t, base}
+				info := map[string]any{
+					"ipmi_address": "127.0.0.1", "ipmi_port": m.port, "ipmi_username": "admin",
+					"ipmi_password": "password", "ipmi_cipher_suite": "3",
+				}
+				if m.driver == "redfish" {
+					info = map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
+						"redfish_username": "admin", "redfish_password": "password"}
+				}
+				info["deploy_kernel"], info["deploy_ramdisk"] = "ferric-deploy.kernel", "ferric-deploy.initramfs"
 				node := c.do("POST", "/v1/nodes", map[string]any{
-					"name": m.name, "driver": "ipmi", "deploy_interface": "direct", "inspect_interface": "agent",
-					"driver_info": map[string]any{
-						"ipmi_address": "127.0.0.1", "ipmi_port": m.port, "ipmi_username": "admin",
-						"ipmi_password": "password", "ipmi_cipher_suite": "3",
-						"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs",
-					},
+					"name": m.name, "driver": m.driver, "deploy_interface": "direct", "inspect_interface": "agent",
+					"driver_info": info,
 				}, 201)
 				uuid := node["uuid"].(string)
 				m.uuid = uuid
@@ -646,7 +698,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 	for _, m := range machines {
 		if r := report[m.name]; r != nil {
 			for _, l := range r.lines {
-				t.Logf("phase %s (%s) %s", m.name, m.firmware, l)
+				t.Logf("phase %s (%s, %s) %s", m.name, m.firmware, m.driver, l)
 			}
 		}
 	}
