@@ -6,7 +6,7 @@
 // Input is the dictionary form Ironic accepts in instance_info.configdrive
 // (API 1.56+): {meta_data, network_data, user_data, vendor_data}, merged with
 // data from the node (Node). Build returns the file tree; WriteISO writes it
-// as ISO9660 with Rock Ridge long names; Encode turns an ISO
+// as ISO9660 with Rock Ridge and Joliet long names; Encode turns an ISO
 // into base64(gzip(ISO)), the form the conductor sends to the agent.
 //
 //	in, err := configdrive.ParseInput(rawJSON)
@@ -16,11 +16,11 @@
 //	s, err := configdrive.Encode(iso.Bytes())
 //
 // The ISO is written with github.com/diskfs/go-diskfs v1.9.4; it stages
-// files in a temporary directory. Joliet is not written: in that version
-// the Joliet directory records of subdirectories point at the primary
-// (ISO9660) directory extents, so Joliet readers (isoinfo -J, Windows) see
-// garbage below the root. Rock Ridge alone is what Linux (and so
-// cloud-init) uses when both are present.
+// files in a temporary directory. In that version the Joliet records of
+// subdirectories point at the primary (ISO9660) directory extents; fixJoliet
+// (joliet.go) repoints them, so that Joliet readers (Windows and
+// cloudbase-init, isoinfo -J) see the same tree as Rock Ridge readers
+// (Linux, cloud-init).
 package configdrive
 
 import (
@@ -334,14 +334,17 @@ func (d *Drive) WriteISO(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("configdrive: write %s: %w", p, err)
 		}
 	}
-	if err := fsys.Finalize(iso9660.FinalizeOptions{RockRidge: true, VolumeIdentifier: Label, DeepDirectories: true}); err != nil {
+	if err := fsys.Finalize(iso9660.FinalizeOptions{RockRidge: true, Joliet: true, VolumeIdentifier: Label, DeepDirectories: true}); err != nil {
 		return fmt.Errorf("configdrive: finalize iso: %w", err)
 	}
-	f, err := os.Open(isoPath)
+	f, err := os.OpenFile(isoPath, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("configdrive: %w", err)
 	}
 	defer f.Close()
+	if err := fixJoliet(f); err != nil {
+		return err
+	}
 	// The volume space size in the primary volume descriptor tells how much
 	// of the pre-sized file the image uses.
 	var pvd [2048]byte

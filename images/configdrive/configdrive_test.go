@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -139,12 +140,25 @@ func TestISOWithIsoinfo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("isoinfo -d: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Volume id: config-2", "Rock Ridge"} {
+	for _, want := range []string{"Volume id: config-2", "Rock Ridge", "Joliet"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("isoinfo -d output lacks %q:\n%s", want, out)
 		}
 	}
-	for _, mode := range []string{"-R"} {
+	// Both long-name trees list every file (Joliet drops the ";1").
+	for _, mode := range []string{"-R", "-J"} {
+		out, err := exec.Command("isoinfo", mode, "-f", "-i", iso).Output()
+		if err != nil {
+			t.Fatalf("isoinfo %s -f: %v", mode, err)
+		}
+		listed := strings.Fields(string(out))
+		for p := range d.Files {
+			if !slices.Contains(listed, "/"+p) {
+				t.Errorf("isoinfo %s -f does not list /%s; it lists %v", mode, p, listed)
+			}
+		}
+	}
+	for _, mode := range []string{"-R", "-J"} {
 		for _, p := range []string{"openstack/latest/meta_data.json", "openstack/2012-08-10/meta_data.json", "openstack/latest/network_data.json", "openstack/latest/user_data", "openstack/latest/vendor_data2.json", "openstack/content/0000", "ec2/latest/meta-data.json"} {
 			t.Run(mode+" "+p, func(t *testing.T) {
 				got, err := exec.Command("isoinfo", mode, "-i", iso, "-x", "/"+p).Output()
