@@ -36,7 +36,10 @@ printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q "$IMG"
 qemu-img convert -f raw -O qcow2 "$IMG" "$W/www/disk.qcow2"
 SHA_RAW=$(sha256sum "$IMG" | cut -d' ' -f1)
 SHA_Q=$(sha256sum "$W/www/disk.qcow2" | cut -d' ' -f1)
-"$W/serve" 127.0.0.1:18090 "$W/www" & PIDS+=($!)
+"$W/serve" 127.0.0.1:18090 "$W/www" & SERVE=$!; PIDS+=($SERVE)
+# CPU seconds (user + system) a process has used so far.
+TCK=$(getconf CLK_TCK)
+cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 URL=http://127.0.0.1:18090
 sleep 0.5
 
@@ -52,15 +55,17 @@ agent_write() { # $1 = file name, $2 = format, $3 = sha256
     --lookup-min 1h --lookup-max 1h 2>"$W/agent.log" & local pid=$!; PIDS+=($pid)
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/18091) 2>/dev/null && break; sleep 0.1; done
   drop
+  local srv0; srv0=$(cpu "$SERVE")
   local s e; s=$(now); S=$s
   curl -sf -XPOST "http://127.0.0.1:18091/v1/commands/?wait=true&agent_token=$TOKEN" -d \
     "{\"name\":\"deploy.execute_deploy_step\",\"params\":{\"step\":{\"step\":\"write_image\",\"interface\":\"deploy\",\"args\":{\"image_info\":{\"id\":\"$1\",\"urls\":[\"$URL/$1\"],\"disk_format\":\"$2\",\"os_hash_algo\":\"sha256\",\"os_hash_value\":\"$3\"}}}}}" > "$W/res.json"
   sync "$W/disk.img"; e=$(now); E=$e
   grep -q '"SUCCEEDED"' "$W/res.json" || { cat "$W/res.json"; tail "$W/agent.log"; exit 1; }
   local hwm; hwm=$(awk '/VmHWM/{print $2/1024 " MiB"}' /proc/$pid/status)
+  local cpus; cpus="cpu: agent $(cpu "$pid") s, http server $(awk -v a="$(cpu "$SERVE")" -v b="$srv0" 'BEGIN{printf "%.2f", a-b}') s"
   kill $pid; wait $pid 2>/dev/null || true
   cmp -n $((SIZE_MIB << 20)) "$W/disk.img" "$IMG" >/dev/null && ok=identical || ok=DIFFERS
-  EXTRA="peak RSS $hwm, $ok, $(grep -o 'sync_seconds=[0-9.]*' "$W/agent.log" | head -1)"
+  EXTRA="peak RSS $hwm, $ok, $(grep -o 'sync_seconds=[0-9.]*' "$W/agent.log" | head -1), $cpus"
 }
 
 # Every measurement runs ROUNDS times, interleaved (this machine's disk and
@@ -81,8 +86,10 @@ for round in $(seq "$ROUNDS"); do
   record "curl | tee >(sha256sum) | dd conv=fsync" "$s" "$e"
   echo "== round $round: qcow2 ($QSIZE MiB file, ${SIZE_MIB} MiB virtual)"
   agent_write disk.qcow2 qcow2 "$SHA_Q"; record "ferric-agent write_image qcow2 (sha256)" "$S" "$E" "$EXTRA"
-  rm -f "$W/out"; drop; s=$(now); qemu-img convert -f qcow2 -O raw "$W/www/disk.qcow2" "$W/out"; sync "$W/out"; e=$(now)
-  record "qemu-img convert (local file, no hash)" "$s" "$e"
+  rm -f "$W/out"; drop; s=$(now)
+  { TIMEFORMAT='cpu: qemu-img %U s user + %S s system'; time qemu-img convert -f qcow2 -O raw "$W/www/disk.qcow2" "$W/out"; } 2> "$W/qtime"
+  sync "$W/out"; e=$(now)
+  record "qemu-img convert (local file, no hash)" "$s" "$e" "$(cat "$W/qtime")"
   rm -f "$W/out"; drop; s=$(now); qemu-img convert -t none -S 0 -f qcow2 -O raw "$W/www/disk.qcow2" "$W/out"; e=$(now)
   record "qemu-img convert -t none -S 0 (IPA-like)" "$s" "$e"
 done
