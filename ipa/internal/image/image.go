@@ -160,6 +160,15 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 			opts.Progress(protocol.Progress{Phase: "writing", BytesWritten: done, TotalBytes: total, Device: dev.Name()})
 		}
 	}
+	// Long writes go through a write-behind O_DIRECT stream when the
+	// device is a disk.File (always, in the agent).
+	var w io.WriterAt = dev
+	var stream *disk.Stream
+	if f, ok := dev.(*disk.File); ok {
+		stream = f.NewStream()
+		w = stream
+		defer stream.Close() // error paths; the success path checks it below
+	}
 	var data io.Reader
 	total := int64(-1)
 	switch format {
@@ -203,7 +212,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 				return res, err
 			}
 		}
-		pw := &progressWriterAt{w: dev, report: func(done, _ int64) { progress(done, vsize) }}
+		pw := &progressWriterAt{w: w, report: func(done, _ int64) { progress(done, vsize) }}
 		st, err := img.Convert(ctx, br, 0, pw, qcow2.Options{})
 		if err != nil {
 			return res, err
@@ -212,7 +221,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		progress(vsize, vsize)
 	}
 	if data != nil {
-		st, err := copySparse(ctx, dev, data, total, progress)
+		st, err := copySparse(ctx, dev, w, data, total, progress)
 		res.Written, res.DataWritten = st.end, st.data
 		if err != nil {
 			return res, err
@@ -223,6 +232,11 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		return res, err
 	}
 	res.Downloaded = src.Offset()
+	if stream != nil {
+		if err := stream.Close(); err != nil {
+			return res, err
+		}
+	}
 	if err := ver.Verify(); err != nil {
 		return res, err
 	}
@@ -284,11 +298,11 @@ type chunk struct {
 	err error
 }
 
-// copySparse copies src to dev from offset 0. Zero blocks are skipped when
+// copySparse copies src to dev (writing through w) from offset 0. Zero blocks are skipped when
 // the device is known to read back zeroes there, offloaded with ZeroRange
 // when long, written otherwise. Reading (download + hash + decompress) runs
 // in its own goroutine, overlapping with the writes.
-func copySparse(ctx context.Context, dev disk.BlockDevice, src io.Reader, total int64, progress func(done, total int64)) (copyStats, error) {
+func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io.Reader, total int64, progress func(done, total int64)) (copyStats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	free := make(chan []byte, pipelineDepth)
@@ -334,7 +348,7 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, src io.Reader, total 
 		case zLen >= minOffload:
 			err = dev.ZeroRange(zStart, zLen)
 		default:
-			_, err = dev.WriteAt(zeroes[:zLen], zStart)
+			_, err = w.WriteAt(zeroes[:zLen], zStart)
 		}
 		zLen = 0
 		if err != nil {
@@ -369,7 +383,7 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, src io.Reader, total 
 				}
 				k = e
 			}
-			if _, err := dev.WriteAt(b[i:k], off+int64(i)); err != nil {
+			if _, err := w.WriteAt(b[i:k], off+int64(i)); err != nil {
 				return st, fmt.Errorf("writing %s at %d: %w", dev.Name(), off+int64(i), err)
 			}
 			st.data += int64(k - i)

@@ -1,0 +1,144 @@
+package disk
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+)
+
+func TestStreamWrites(t *testing.T) {
+	type w struct{ off, n int }
+	seq := func(start, size, count int) []w {
+		var ws []w
+		for i := range count {
+			ws = append(ws, w{start + i*size, size})
+		}
+		return ws
+	}
+	tests := []struct {
+		name   string
+		size   int
+		writes []w
+	}{
+		{"aligned sequential", 12 * MiB, seq(0, MiB, 12)},
+		{"one write larger than a buffer", 9 * MiB, []w{{0, 9 * MiB}}},
+		{"unaligned start and lengths", 6 * MiB, append([]w{{0, 100}, {100, 5000}}, seq(5100, 65_000, 80)...)},
+		{"gaps (skipped zero runs)", 10 * MiB, []w{{0, 4096}, {MiB, 3 * MiB}, {5*MiB + 512, 7}, {6 * MiB, 4*MiB - 1}}},
+		{"backwards, not overlapping", 4 * MiB, []w{{3 * MiB, MiB}, {0, MiB}, {2 * MiB, 512}, {MiB, MiB}}},
+		{"small writes", MiB, seq(0, 512, 2048)},
+	}
+	for _, buffered := range []bool{false, true} {
+		for _, tc := range tests {
+			name := tc.name
+			if buffered {
+				name += " (page cache only)"
+			}
+			t.Run(name, func(t *testing.T) {
+				p := filepath.Join(t.TempDir(), "disk")
+				if err := os.WriteFile(p, bytes.Repeat([]byte{0xee}, tc.size), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				d, err := Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				want := bytes.Repeat([]byte{0xee}, tc.size)
+				rng := rand.New(rand.NewPCG(7, uint64(len(tc.writes))))
+				s := d.NewStream()
+				if buffered && s.direct != nil {
+					s.direct.Close()
+					s.direct = nil
+				}
+				buf := make([]byte, 9*MiB)
+				for _, x := range tc.writes {
+					data := buf[:x.n]
+					for i := range data {
+						data[i] = byte(rng.Uint32())
+					}
+					copy(want[x.off:], data)
+					if n, err := s.WriteAt(data, int64(x.off)); err != nil || n != x.n {
+						t.Fatalf("WriteAt(%d bytes at %d) = %d, %v", x.n, x.off, n, err)
+					}
+				}
+				if err := s.Close(); err != nil {
+					t.Fatalf("Close() = %v", err)
+				}
+				if err := d.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, tc.size)
+				if _, err := d.ReadAt(got, 0); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("byte %d = %#x, want %#x (direct I/O %v)", i, got[i], want[i], s.Direct())
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestStreamGrowsFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "disk")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := d.NewStream()
+	if _, err := s.WriteAt(bytes.Repeat([]byte{1}, 3*MiB+5), 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.Size(), int64(4096+3*MiB+5); got != want {
+		t.Fatalf("Size() = %d, want %d", got, want)
+	}
+}
+
+func TestStreamErrorIsSticky(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "disk")
+	if err := os.WriteFile(p, make([]byte, MiB), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := d.NewStream()
+	d.f.Close() // every buffered write now fails
+	if s.direct != nil {
+		s.direct.Close()
+	}
+	if _, err := s.WriteAt(make([]byte, 3*StreamChunk), 0); err != nil {
+		// the failure may already be known
+		t.Logf("WriteAt: %v", err)
+	}
+	if err := s.Close(); err == nil {
+		t.Fatal("Close() = nil after failed writes")
+	}
+	if _, err := s.WriteAt([]byte{1}, 0); err == nil {
+		t.Fatal("WriteAt after a failure = nil error")
+	}
+}
+
+func TestAlignedBuffer(t *testing.T) {
+	for range 20 {
+		b := alignedBuffer(StreamChunk + directAlign)
+		if uintptr(unsafe.Pointer(&b[0]))%directAlign != 0 || len(b) != StreamChunk+directAlign {
+			t.Fatalf("buffer at %p of %d bytes", &b[0], len(b))
+		}
+	}
+}
