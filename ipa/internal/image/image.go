@@ -4,9 +4,12 @@
 // resumed with Range after broken connections, decompressed on the fly
 // (gzip, zstd) or converted (qcow2, with images/qcow2: metadata through
 // HTTP Range reads, data through the same single sequential stream), with runs of
-// zeroes skipped or offloaded. A failed write (checksum mismatch, truncated
-// download, I/O error) wipes the partition table so the disk cannot boot a
-// half-written image.
+// zeroes skipped or offloaded. Writes go through disk.Stream: behind the
+// download, with O_DIRECT where the device allows it, so the page cache of a
+// small ramdisk machine never fills with the image. A failed write (checksum
+// mismatch, truncated download, I/O error) waits for the writes in flight,
+// then wipes the partition table so the disk cannot boot a half-written
+// image.
 package image
 
 import (
