@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -33,6 +34,9 @@ const (
 type Stream struct {
 	d      *File
 	direct *os.File // nil: no O_DIRECT
+	// noDirect is set when the device refused an aligned O_DIRECT write
+	// (EINVAL: it wants a larger alignment): the page cache from then on.
+	noDirect atomic.Bool
 	free   chan []byte
 	work   chan streamJob
 	wg     sync.WaitGroup
@@ -70,7 +74,7 @@ func (d *File) NewStream() *Stream {
 }
 
 // Direct reports whether the stream writes with O_DIRECT.
-func (s *Stream) Direct() bool { return s.direct != nil }
+func (s *Stream) Direct() bool { return s.direct != nil && !s.noDirect.Load() }
 
 // alignedBuffer returns n bytes starting at a directAlign boundary.
 func alignedBuffer(n int) []byte {
@@ -143,7 +147,7 @@ func (s *Stream) writer() {
 func (s *Stream) write(j streamJob) error {
 	end := j.off + int64(len(j.buf)-j.lead)
 	start := j.off
-	if s.direct != nil {
+	if s.direct != nil && !s.noDirect.Load() {
 		dStart := (j.off + directAlign - 1) &^ (directAlign - 1)
 		dEnd := end &^ (directAlign - 1)
 		if dEnd > dStart {
@@ -153,10 +157,16 @@ func (s *Stream) write(j streamJob) error {
 			if err := s.pwrite(s.d.f, j.buf[j.lead:dStart-base], start); err != nil {
 				return err
 			}
-			if err := s.pwrite(s.direct, j.buf[dStart-base:dEnd-base], dStart); err != nil {
+			err := s.pwrite(s.direct, j.buf[dStart-base:dEnd-base], dStart)
+			switch {
+			case errors.Is(err, unix.EINVAL):
+				s.noDirect.Store(true)
+				start = dStart // the rest through the page cache
+			case err != nil:
 				return err
+			default:
+				start = dEnd
 			}
-			start = dEnd
 		}
 	}
 	base := j.off - int64(j.lead)
