@@ -37,9 +37,9 @@ type Stream struct {
 	// noDirect is set when the device refused an aligned O_DIRECT write
 	// (EINVAL: it wants a larger alignment): the page cache from then on.
 	noDirect atomic.Bool
-	free   chan []byte
-	work   chan streamJob
-	wg     sync.WaitGroup
+	free     chan []byte
+	work     chan streamJob
+	wg       sync.WaitGroup
 
 	mu  sync.Mutex
 	err error
