@@ -37,9 +37,12 @@ type Stream struct {
 	// noDirect is set when the device refused an aligned O_DIRECT write
 	// (EINVAL: it wants a larger alignment): the page cache from then on.
 	noDirect atomic.Bool
-	free     chan []byte
-	work     chan streamJob
-	wg       sync.WaitGroup
+	// writeDirect writes an aligned range with O_DIRECT (a field so that
+	// tests can make the device refuse it).
+	writeDirect func(b []byte, off int64) error
+	free        chan []byte
+	work        chan streamJob
+	wg          sync.WaitGroup
 
 	mu  sync.Mutex
 	err error
@@ -63,6 +66,7 @@ func (d *File) NewStream() *Stream {
 	if f, err := os.OpenFile(d.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0); err == nil {
 		s.direct = f
 	}
+	s.writeDirect = func(b []byte, off int64) error { return s.pwrite(s.direct, b, off) }
 	for range streamBuffers {
 		s.free <- alignedBuffer(StreamChunk + directAlign)
 	}
@@ -157,7 +161,7 @@ func (s *Stream) write(j streamJob) error {
 			if err := s.pwrite(s.d.f, j.buf[j.lead:dStart-base], start); err != nil {
 				return err
 			}
-			err := s.pwrite(s.direct, j.buf[dStart-base:dEnd-base], dStart)
+			err := s.writeDirect(j.buf[dStart-base:dEnd-base], dStart)
 			switch {
 			case errors.Is(err, unix.EINVAL):
 				s.noDirect.Store(true)

@@ -2,11 +2,15 @@ package disk
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestStreamWrites(t *testing.T) {
@@ -140,5 +144,49 @@ func TestAlignedBuffer(t *testing.T) {
 		if uintptr(unsafe.Pointer(&b[0]))%directAlign != 0 || len(b) != StreamChunk+directAlign {
 			t.Fatalf("buffer at %p of %d bytes", &b[0], len(b))
 		}
+	}
+}
+
+// TestStreamDirectRefused: a device that answers EINVAL to aligned O_DIRECT
+// writes gets every byte through the page cache instead.
+func TestStreamDirectRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "disk")
+	if err := os.WriteFile(p, make([]byte, 8*MiB), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := d.NewStream()
+	if s.direct == nil {
+		t.Skip("no O_DIRECT on this filesystem")
+	}
+	var refused atomic.Int32
+	s.writeDirect = func([]byte, int64) error {
+		refused.Add(1)
+		return fmt.Errorf("disk: test: %w", unix.EINVAL)
+	}
+	want := make([]byte, 8*MiB)
+	for i := range want {
+		want[i] = byte(i*7 + i>>12)
+	}
+	if _, err := s.WriteAt(want[100:], 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close() = %v, want the page cache to take over", err)
+	}
+	if refused.Load() == 0 || s.Direct() {
+		t.Fatalf("O_DIRECT refusals %d, Direct() %v; want at least one refusal and Direct() false", refused.Load(), s.Direct())
+	}
+	got := make([]byte, 8*MiB)
+	if _, err := d.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	clear(want[:100])
+	if !bytes.Equal(got, want) {
+		t.Fatal("disk differs from what was written")
 	}
 }
