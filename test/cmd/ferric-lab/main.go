@@ -2,7 +2,7 @@
 // (as root):
 //
 //	ferric-lab up   [-dir D] [-netns NS] [-machines N] [-power-on] ...
-//	ferric-lab down [-dir D] [-netns NS]
+//	ferric-lab down [-dir D] [-netns NS] [-keep]
 //	ferric-lab status [-dir D]
 //
 // up creates network namespace NS with bridge br0 (10.99.0.1/24) and taps
@@ -10,15 +10,18 @@
 // tapI, each behind its own ipmi_sim BMC (127.0.0.1:6230+I in the namespace,
 // admin/password, lanplus cipher suite 3) and the Redfish emulator
 // (http://127.0.0.1:8000/redfish/v1/Systems/vmI). PIDs are saved under D;
-// down stops everything by those PIDs and deletes the namespace. Run the
+// down stops everything by those PIDs, deletes the namespace and removes the
+// disks, conductor state and logs from D (-keep keeps them). Run the
 // conductor and tools inside the namespace: ip netns exec NS ...
 //
 // With -conductor BIN, up also starts that ferric-conductor inside the
 // namespace (API and boot files on http://10.99.0.1:6385, full DHCP with
 // IPv6 RA on br0, TFTP, deploy ramdisk from -boot-dir) and enrolls every
-// machine through its API (node vmI: driver ipmi with its BMC, deploy_kernel
-// ferric-deploy.kernel, deploy_ramdisk ferric-deploy.initramfs; a port with
-// its MAC). The enrollment runs as "ferric-lab enroll" inside the namespace.
+// machine through its API (node vmI: driver ipmi with its ipmi_sim BMC, or
+// with -driver redfish its Redfish system; boot_mode from -firmware;
+// deploy_kernel ferric-deploy.kernel, deploy_ramdisk ferric-deploy.initramfs;
+// a port with its MAC). The enrollment runs as "ferric-lab enroll" inside the
+// namespace.
 package main
 
 import (
@@ -82,12 +85,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	disk := fs.Int("disk-size", envInt("disk-size", 5120), "machine disk size in MiB, sparse; the agent wants a root disk of 4 GiB or more (env FERRIC_LAB_DISK_SIZE)")
 	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "first IPMI port (env FERRIC_LAB_IPMI_PORT)")
 	redfish := fs.String("redfish-listen", env("redfish-listen", "127.0.0.1:8000"), "Redfish emulator address in the namespace (env FERRIC_LAB_REDFISH_LISTEN)")
+	drv := fs.String("driver", env("driver", "ipmi"), "hardware type the machines are enrolled with: ipmi (ipmi_sim) or redfish (the Redfish emulator) (env FERRIC_LAB_DRIVER)")
 	firmware := fs.String("firmware", env("firmware", "bios"), "machine firmware: bios (SeaBIOS) or uefi (OVMF, Debian package ovmf) (env FERRIC_LAB_FIRMWARE)")
 	powerOn := fs.Bool("power-on", env("power-on", "") == "true", "power the machines on (PXE first) once their BMCs run (env FERRIC_LAB_POWER_ON)")
 	vbmc := fs.String("vbmc", env("vbmc", ""), "ferric-vbmc binary (default: next to ferric-lab, else $PATH) (env FERRIC_LAB_VBMC)")
 	conductor := fs.String("conductor", env("conductor", ""), "ferric-conductor binary to start in the namespace, enrolling the machines (env FERRIC_LAB_CONDUCTOR)")
 	bootDir := fs.String("boot-dir", env("boot-dir", ""), "deploy kernel/ramdisk directory for -conductor (default: the conductor binary's directory, where make ramdisk puts them) (env FERRIC_LAB_BOOT_DIR)")
 	apiPort := fs.Int("api-port", envInt("api-port", 6385), "conductor API port on the bridge address (env FERRIC_LAB_API_PORT)")
+	keep := fs.Bool("keep", env("keep", "") == "true", "down: keep the machines' disks, the conductor's state and the logs in -dir (env FERRIC_LAB_KEEP)")
 	apiURL := fs.String("api", env("api", ""), "enroll: the conductor API URL (env FERRIC_LAB_API)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -95,12 +100,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "up":
 		return up(ctx, stdout, upConfig{dir: *dir, ns: *ns, n: *n, addr: *addr, mem: *mem, disk: *disk,
-			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc, firmware: *firmware,
+			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc, firmware: *firmware, driver: *drv,
 			conductor: *conductor, bootDir: *bootDir, apiPort: *apiPort})
 	case "enroll":
-		return enroll(ctx, stdout, *dir, *apiURL)
+		return enroll(ctx, stdout, *dir, *apiURL, *drv, *redfish)
 	case "down":
-		return down(ctx, stdout, *dir, *ns)
+		return down(ctx, stdout, *dir, *ns, *keep)
 	case "status":
 		return status(stdout, *dir)
 	}
@@ -110,6 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type upConfig struct {
 	dir, ns, addr, redfish, vbmc string
 	conductor, bootDir, firmware string
+	driver                       string
 	n, mem, disk, ipmiPort       int
 	apiPort                      int
 	powerOn                      bool
@@ -135,6 +141,15 @@ func findVBMC(flagVal string) (string, error) {
 func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("up needs root (network namespace, taps)")
+	}
+	switch c.driver {
+	case "ipmi":
+	case "redfish":
+		if c.redfish == "" {
+			return errors.New("-driver redfish needs the Redfish emulator (-redfish-listen)")
+		}
+	default:
+		return fmt.Errorf("-driver %q: want ipmi or redfish", c.driver)
 	}
 	switch c.firmware {
 	case "bios":
@@ -169,7 +184,7 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			_ = down(context.Background(), io.Discard, dir, c.ns)
+			_ = down(context.Background(), io.Discard, dir, c.ns, true) // keep the logs to see why
 		}
 	}()
 	logPath := filepath.Join(dir, "vbmc.log")
@@ -315,7 +330,8 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 	if err != nil {
 		return "", err
 	}
-	en := exec.CommandContext(ctx, "ip", "netns", "exec", c.ns, self, "enroll", "-dir", dir, "-api", apiURL)
+	en := exec.CommandContext(ctx, "ip", "netns", "exec", c.ns, self, "enroll", "-dir", dir, "-api", apiURL,
+		"-driver", c.driver, "-redfish-listen", c.redfish)
 	en.Stdout, en.Stderr = stdout, stdout
 	if err := en.Run(); err != nil {
 		return "", fmt.Errorf("enrolling the machines (conductor log %s): %w", logPath, err)
@@ -325,7 +341,7 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 
 // enroll waits for the API at apiURL and creates a node and a port for
 // every machine of the lab in dir that has none yet.
-func enroll(ctx context.Context, stdout io.Writer, dir, apiURL string) error {
+func enroll(ctx context.Context, stdout io.Writer, dir, apiURL, drv, redfishAddr string) error {
 	if apiURL == "" {
 		return errors.New("enroll: -api URL is required")
 	}
@@ -380,22 +396,31 @@ func enroll(ctx context.Context, stdout io.Writer, dir, apiURL string) error {
 			fmt.Fprintf(stdout, "  node %s exists already\n", name)
 			continue
 		}
-		if ports[name] == "" {
+		if drv == "ipmi" && ports[name] == "" {
 			return fmt.Errorf("enroll: no IPMI BMC listed for %s in bmcs.txt", name)
 		}
 		fw := q.Config().Firmware
 		if fw == "" {
 			fw = "bios"
 		}
+		info := map[string]any{
+			"ipmi_address": "127.0.0.1", "ipmi_port": ports[name], "ipmi_username": "admin",
+			"ipmi_password": env("password", "password"), "ipmi_cipher_suite": "3",
+		}
+		bmc := "ipmi 127.0.0.1:" + ports[name]
+		if drv == "redfish" {
+			info = map[string]any{
+				"redfish_address": "http://" + redfishAddr, "redfish_system_id": "/redfish/v1/Systems/" + name,
+				"redfish_username": "admin", "redfish_password": env("password", "password"),
+			}
+			bmc = "redfish http://" + redfishAddr + "/redfish/v1/Systems/" + name
+		}
+		info["deploy_kernel"], info["deploy_ramdisk"] = "ferric-deploy.kernel", "ferric-deploy.initramfs"
 		code, body, err := call("POST", "/v1/nodes", map[string]any{
-			"name": name, "driver": "ipmi", "deploy_interface": "direct",
+			"name": name, "driver": drv, "deploy_interface": "direct",
 			// The boot mode makes the conductor ask the BMC for EFI boot.
-			"properties": map[string]any{"capabilities": "boot_mode:" + fw},
-			"driver_info": map[string]any{
-				"ipmi_address": "127.0.0.1", "ipmi_port": ports[name], "ipmi_username": "admin",
-				"ipmi_password": env("password", "password"), "ipmi_cipher_suite": "3",
-				"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs",
-			},
+			"properties":  map[string]any{"capabilities": "boot_mode:" + fw},
+			"driver_info": info,
 		})
 		if err != nil || code != 201 {
 			return fmt.Errorf("enroll %s: POST /v1/nodes = %d %s %v", name, code, body, err)
@@ -408,7 +433,7 @@ func enroll(ctx context.Context, stdout io.Writer, dir, apiURL string) error {
 		if err != nil || code != 201 {
 			return fmt.Errorf("enroll %s: POST /v1/ports = %d %s %v", name, code, body, err)
 		}
-		fmt.Fprintf(stdout, "  enrolled node %s (%s): ipmi 127.0.0.1:%s, port %s, %s\n", name, node.UUID, ports[name], q.Config().MAC, fw)
+		fmt.Fprintf(stdout, "  enrolled node %s (%s): %s, port %s, %s\n", name, node.UUID, bmc, q.Config().MAC, fw)
 	}
 	return nil
 }
@@ -448,7 +473,7 @@ func alive(pid int) bool {
 	return len(f) > 0 && f[0] != "Z"
 }
 
-func down(ctx context.Context, stdout io.Writer, dir, ns string) error {
+func down(ctx context.Context, stdout io.Writer, dir, ns string, keep bool) error {
 	if b, err := os.ReadFile(filepath.Join(dir, "netns")); err == nil && strings.TrimSpace(string(b)) != "" {
 		ns = strings.TrimSpace(string(b))
 	}
@@ -503,8 +528,24 @@ func down(ctx context.Context, stdout io.Writer, dir, ns string) error {
 	}
 	_ = os.Remove(filepath.Join(dir, "netns"))
 	fmt.Fprintf(stdout, "lab down: namespace %s removed\n", ns)
+	if keep {
+		fmt.Fprintf(stdout, "kept disks, conductor state and logs in %s\n", dir)
+		return nil
+	}
+	// What up created, by name: a stale conductor state or disk would
+	// otherwise meet the next lab (nodes enrolled with old settings).
+	for _, name := range labFiles {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("lab down: %w", err)
+		}
+	}
+	_ = os.Remove(dir) // only when empty
+	fmt.Fprintf(stdout, "lab down: removed the machines' disks, the conductor's state and the logs from %s\n", dir)
 	return nil
 }
+
+// labFiles are the entries up creates in the lab directory.
+var labFiles = []string{"vm", "conductor", "bmcs.txt", "vbmc.log", "conductor.log", "vbmc.pid", "conductor.pid", "netns"}
 
 // pidsWithArg lists processes with arg in their command line.
 func pidsWithArg(arg string) []int {
