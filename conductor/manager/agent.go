@@ -318,6 +318,7 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	started := time.Now()
 	m.log.Info("manager: writing image", "node", uuid, "image", info.ID)
 	if _, err := m.runAgent(ctx, uuid, "standby.prepare_image", protocol.WriteImageArgs{ImageInfo: *info, Configdrive: cd}); err != nil {
+		//lint:ignore ST1005 Ironic's last_error text, word for word
 		return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
 	}
 	m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
@@ -382,6 +383,7 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 		m.log.Info("manager: clean step", "node", uuid, "step", st["step"])
 		params := map[string]any{"step": st, "node": node, "ports": []any{}, "clean_version": gs.HardwareManagerVersion}
 		if _, err := m.runAgent(ctx, uuid, "clean.execute_clean_step", params); err != nil {
+			//lint:ignore ST1005 Ironic's last_error text, word for word
 			return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
 		}
 	}
@@ -432,6 +434,7 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 		defer m.wg.Done()
 		ctx := m.ctx()
 		if err := m.powerOff(ctx, n); err != nil {
+			//lint:ignore ST1005 Ironic's last_error text, word for word
 			m.fail(ctx, uuid, fmt.Errorf("Inspection of node %s failed: the machine could not be powered off after inspection: %w", uuid, err))
 			return
 		}

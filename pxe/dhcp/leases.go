@@ -282,17 +282,3 @@ func (p *pool) decline(mac net.HardwareAddr, ip netip.Addr, now time.Time) {
 	}
 	p.byIP[u] = &binding{ip: u, expiry: now.Add(p.leaseTime)}
 }
-
-// lookup returns the binding of mac, if any.
-func (p *pool) lookup(mac net.HardwareAddr) (netip.Addr, bool) {
-	h, ok := toHW(mac)
-	if !ok {
-		return netip.Addr{}, false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if b := p.byMAC[h]; b != nil {
-		return addr4(b.ip), true
-	}
-	return netip.Addr{}, false
-}

@@ -598,7 +598,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 						"meta_data": map[string]any{"hostname": hostname},
 						"user_data": files + "/report/" + m.name + "\n",
 					}}, 202)
-				n = c.waitState(m.name, "active", 4*time.Minute)
+				c.waitState(m.name, "active", 4*time.Minute)
 				tActive := time.Now()
 				var rep map[string]string
 				select {
@@ -968,7 +968,7 @@ func qemuFaults(t *testing.T, base, files string, cond *qemuConductor, machines 
 		t.Fatalf("after the conductor restart %s ends %v (last_error %v), want active or deploy failed", m.name, n["provision_state"], n["last_error"])
 	}
 	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "deleted"}, 202)
-	n = c.waitState(m.name, "available", 4*time.Minute)
+	c.waitState(m.name, "available", 4*time.Minute)
 
 	qemuDeadBMC(t, c, files, machines[1], addPhase)
 

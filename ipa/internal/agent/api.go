@@ -194,9 +194,6 @@ type cmdError struct {
 func (e *cmdError) Error() string { return e.message + ": " + e.err.Error() }
 func (e *cmdError) Unwrap() error { return e.err }
 
-// errBadParams makes POST answer 400 instead of starting the command.
-var errBadParams = errors.New("invalid command parameters")
-
 func (a *Agent) post(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {
