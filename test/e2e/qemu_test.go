@@ -64,9 +64,10 @@ const (
 // Redfish emulator (driver redfish) and vm1 with UEFI (OVMF) behind ipmi_sim
 // (driver ipmi), takes both at the same time through manage, in-band
 // inspection (the agent as PID 1 in the PXE-booted ramdisk posts its
-// inventory), provide at once (automated cleaning by the agent), deploy of a
-// checksummed test OS image with a config drive, the test OS's report from
-// the deployed disk, and undeploy; then the faults (qemuFaults): wrong
+// inventory), provide at once (automated cleaning by the agent), deploy of
+// the test OS uploaded to the conductor's image store (raw for vm0, qcow2
+// for vm1; checksums from the store) with a config drive, the test OS's
+// report from the deployed disk, and undeploy; then the faults (qemuFaults): wrong
 // checksum, conductor SIGKILL in wait call-back, a BMC that stops answering.
 func TestQEMUDeploy(t *testing.T) {
 	if dir := os.Getenv(qemuEnvChild); dir != "" {
@@ -81,7 +82,7 @@ func TestQEMUDeploy(t *testing.T) {
 	}
 	var missing []string
 	for tool, pkg := range map[string]string{
-		"qemu-system-x86_64": "qemu-system-x86", "ipmi_sim": "openipmi", "ipmitool": "ipmitool", "ip": "iproute2",
+		"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils", "ipmi_sim": "openipmi", "ipmitool": "ipmitool", "ip": "iproute2",
 		"syslinux": "syslinux", "sfdisk": "fdisk", "mkfs.vfat": "dosfstools", "mcopy": "mtools",
 		"dpkg-deb": "dpkg", "depmod": "kmod", "cpio": "cpio", "go": "golang",
 	} {
@@ -206,6 +207,7 @@ func qemuArtifacts(t *testing.T, root, dir string) {
 	run("go", "build", "-o", filepath.Join(dir, "ferric-vbmc"), "./test/cmd/ferric-vbmc")
 	run("go", "build", "-o", filepath.Join(dir, "ferric-conductor"), "./conductor/cmd/ferric-conductor")
 	run("test/lab/mkimage.sh", filepath.Join(dir, "testos.raw"), fmt.Sprint(qemuImageMiB))
+	run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", filepath.Join(dir, "testos.raw"), filepath.Join(dir, "testos.qcow2"))
 }
 
 // ---- inside the namespace ----
@@ -365,6 +367,7 @@ type qemuMachine struct {
 	name, mac string
 	firmware  string // bios or uefi
 	driver    string // ipmi or redfish
+	format    string // disk_format of the image deployed from the image store
 	redfish   string // the Redfish emulator's URL (driver redfish)
 	uuid      string
 	port      int
@@ -421,9 +424,9 @@ func qemuDeployChild(t *testing.T, dir string) {
 	var machines []*qemuMachine
 	for i := range qemuMachines {
 		m := &qemuMachine{name: fmt.Sprintf("vm%d", i), mac: fmt.Sprintf("52:54:00:e2:e0:%02x", i+1),
-			port: qemuIPMIPort + i, reports: make(chan map[string]string, 4), firmware: "bios", driver: "ipmi"}
+			port: qemuIPMIPort + i, reports: make(chan map[string]string, 4), firmware: "bios", driver: "ipmi", format: "raw"}
 		if i == qemuUEFIMachine {
-			m.firmware = "uefi"
+			m.firmware, m.format = "uefi", "qcow2"
 		}
 		if i == qemuRedfishMachine {
 			m.driver = "redfish"
@@ -516,6 +519,14 @@ func qemuDeployChild(t *testing.T, dir string) {
 	base := "http://" + apiAddr
 	t.Logf("conductor %s, files %s, image %d bytes sha256 %x", base, files, len(image), sum)
 
+	// The test OS goes into the conductor's image store through its Glance
+	// API, as raw and as qcow2; the machines deploy it by image id, the
+	// checksum coming from the store.
+	imageIDs := map[string]string{}
+	for format, file := range map[string]string{"raw": "testos.raw", "qcow2": "testos.qcow2"} {
+		imageIDs[format] = qemuUpload(t, base, "testos-"+format, format, filepath.Join(dir, file))
+	}
+
 	type phases struct {
 		lines []string
 	}
@@ -588,9 +599,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 
 				hostname := m.name + "-instance"
 				c.do("PATCH", "/v1/nodes/"+m.name, []map[string]any{
-					{"op": "add", "path": "/instance_info/image_source", "value": files + "/image.raw"},
-					{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
-					{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
+					{"op": "add", "path": "/instance_info/image_source", "value": imageIDs[m.format]},
 				}, 200)
 				t0 = time.Now()
 				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "active",
@@ -620,8 +629,8 @@ func qemuDeployChild(t *testing.T, dir string) {
 				dk, okDk := firstPowerOn(m.q, lab.BootDisk, t0)
 				rt, okRt := reportTimes.Load(m.name)
 				rtime, _ := rt.(time.Time)
-				addPhase(m.name, "deploy: to active %.1fs; power-on→lookup %s, image write (%d MiB + config drive) %s, reboot→report %s, active→report %s",
-					tActive.Sub(t0).Seconds(), since(on, lk, okOn, okLk), qemuImageMiB, since(wr, wd, okWr, okWd),
+				addPhase(m.name, "deploy: to active %.1fs; power-on→lookup %s, image write (%d MiB %s from the image store + config drive) %s, reboot→report %s, active→report %s",
+					tActive.Sub(t0).Seconds(), since(on, lk, okOn, okLk), qemuImageMiB, m.format, since(wr, wd, okWr, okWd),
 					since(dk, rtime, okDk, okRt), since(tActive, rtime, true, okRt))
 
 				// The conductor asked the BMC for an EFI boot exactly when
@@ -702,6 +711,37 @@ func qemuDeployChild(t *testing.T, dir string) {
 			}
 		}
 	}
+}
+
+// qemuUpload creates an image in the conductor's image store and uploads
+// path as its data (Glance v2: POST the record, PUT the file), returning its
+// id once the store calls it active.
+func qemuUpload(t *testing.T, base, name, format, path string) string {
+	t.Helper()
+	c := client{t, base}
+	img := c.do("POST", "/images/v2/images", map[string]any{"name": name, "disk_format": format,
+		"container_format": "bare", "visibility": "public"}, 201)
+	id, _ := img["id"].(string)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	req, _ := http.NewRequest("PUT", base+"/images/v2/images/"+id+"/file", f)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("upload %s: %v", name, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("upload %s: %s", name, resp.Status)
+	}
+	img = c.do("GET", "/images/v2/images/"+id, nil, 200)
+	if img["status"] != "active" || img["os_hash_value"] == nil {
+		t.Fatalf("image %s after upload: status %v, os_hash_value %v", name, img["status"], img["os_hash_value"])
+	}
+	return id
 }
 
 // qemuInspected checks a node just back in manageable from in-band
