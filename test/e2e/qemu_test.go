@@ -37,6 +37,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/noauth"
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/nodes"
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/ports"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
@@ -561,16 +568,28 @@ func qemuDeployChild(t *testing.T, dir string) {
 						"redfish_username": "admin", "redfish_password": "password"}
 				}
 				info["deploy_kernel"], info["deploy_ramdisk"] = "ferric-deploy.kernel", "ferric-deploy.initramfs"
-				node := c.do("POST", "/v1/nodes", map[string]any{
-					"name": m.name, "driver": m.driver, "deploy_interface": "direct", "inspect_interface": "agent",
-					"driver_info": info,
-				}, 201)
-				uuid := node["uuid"].(string)
+				// The operator's calls go through gophercloud, as metal3 and
+				// other Ironic clients make them; checks read the API raw.
+				bm := qemuBaremetal(t, base)
+				node, err := nodes.Create(ctx, bm, nodes.CreateOpts{Name: m.name, Driver: m.driver,
+					DeployInterface: "direct", InspectInterface: "agent", DriverInfo: info}).Extract()
+				if err != nil {
+					t.Fatalf("create node %s: %v", m.name, err)
+				}
+				uuid := node.UUID
 				m.uuid = uuid
-				c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": uuid}, 201)
+				if _, err := ports.Create(ctx, bm, ports.CreateOpts{NodeUUID: uuid, Address: m.mac}).Extract(); err != nil {
+					t.Fatalf("create port %s: %v", m.mac, err)
+				}
+				provision := func(opts nodes.ProvisionStateOpts) {
+					t.Helper()
+					if err := nodes.ChangeProvisionState(ctx, bm, m.name, opts).ExtractErr(); err != nil {
+						t.Fatalf("%s: provision %s: %v", m.name, opts.Target, err)
+					}
+				}
 
 				t0 := time.Now()
-				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "manage"}, 202)
+				provision(nodes.ProvisionStateOpts{Target: nodes.TargetManage})
 				n := c.waitState(m.name, "manageable", time.Minute)
 				if got, want := m.bmcPower(t), n["power_state"]; got != want {
 					t.Errorf("manageable: BMC says %q, node says %v", got, want)
@@ -578,7 +597,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 				addPhase(m.name, "manage: %.1fs", time.Since(t0).Seconds())
 
 				t0 = time.Now()
-				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "inspect"}, 202)
+				provision(nodes.ProvisionStateOpts{Target: nodes.TargetInspect})
 				n = c.waitState(m.name, "manageable", 4*time.Minute)
 				tInspected := time.Now()
 				on, okOn := firstPowerOn(m.q, lab.BootPXE, t0)
@@ -588,7 +607,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 					tInspected.Sub(t0).Seconds(), since(on, ins, okOn, okIns))
 
 				t0 = time.Now()
-				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "provide"}, 202)
+				provision(nodes.ProvisionStateOpts{Target: nodes.TargetProvide})
 				n = c.waitState(m.name, "available", 4*time.Minute)
 				on, okOn = firstPowerOn(m.q, lab.BootPXE, t0)
 				lk, okLk := events.first("manager: agent lookup", uuid, t0)
@@ -598,15 +617,15 @@ func qemuDeployChild(t *testing.T, dir string) {
 				}
 
 				hostname := m.name + "-instance"
-				c.do("PATCH", "/v1/nodes/"+m.name, []map[string]any{
-					{"op": "add", "path": "/instance_info/image_source", "value": imageIDs[m.format]},
-				}, 200)
+				if _, err := nodes.Update(ctx, bm, m.name, nodes.UpdateOpts{nodes.UpdateOperation{
+					Op: nodes.AddOp, Path: "/instance_info/image_source", Value: imageIDs[m.format]}}).Extract(); err != nil {
+					t.Fatalf("%s: set image_source: %v", m.name, err)
+				}
 				t0 = time.Now()
-				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "active",
-					"configdrive": map[string]any{
-						"meta_data": map[string]any{"hostname": hostname},
-						"user_data": files + "/report/" + m.name + "\n",
-					}}, 202)
+				provision(nodes.ProvisionStateOpts{Target: nodes.TargetActive, ConfigDrive: nodes.ConfigDrive{
+					MetaData: map[string]any{"hostname": hostname},
+					UserData: files + "/report/" + m.name + "\n",
+				}})
 				c.waitState(m.name, "active", 4*time.Minute)
 				tActive := time.Now()
 				var rep map[string]string
@@ -675,7 +694,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 				}
 
 				t0 = time.Now()
-				c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "deleted"}, 202)
+				provision(nodes.ProvisionStateOpts{Target: nodes.TargetDeleted})
 				n = c.waitState(m.name, "available", 4*time.Minute)
 				addPhase(m.name, "undeploy (tear down + cleaning): %.1fs", time.Since(t0).Seconds())
 				if got, want := m.bmcPower(t), n["power_state"]; got != want || got != "power off" {
@@ -714,34 +733,48 @@ func qemuDeployChild(t *testing.T, dir string) {
 }
 
 // qemuUpload creates an image in the conductor's image store and uploads
-// path as its data (Glance v2: POST the record, PUT the file), returning its
-// id once the store calls it active.
+// path as its data with gophercloud's Glance v2 client (create the record,
+// upload the file), returning its id once the store calls it active with
+// its checksums.
 func qemuUpload(t *testing.T, base, name, format, path string) string {
 	t.Helper()
-	c := client{t, base}
-	img := c.do("POST", "/images/v2/images", map[string]any{"name": name, "disk_format": format,
-		"container_format": "bare", "visibility": "public"}, 201)
-	id, _ := img["id"].(string)
+	ctx := context.Background()
+	ic := &gophercloud.ServiceClient{ProviderClient: &gophercloud.ProviderClient{},
+		Endpoint: base + "/images/", ResourceBase: base + "/images/v2/"}
+	visibility := images.ImageVisibilityPublic
+	img, err := images.Create(ctx, ic, images.CreateOpts{Name: name, DiskFormat: format, ContainerFormat: "bare",
+		Visibility: &visibility}).Extract()
+	if err != nil {
+		t.Fatalf("create image %s: %v", name, err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	req, _ := http.NewRequest("PUT", base+"/images/v2/images/"+id+"/file", f)
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := imagedata.Upload(ctx, ic, img.ID, f).ExtractErr(); err != nil {
 		t.Fatalf("upload %s: %v", name, err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("upload %s: %s", name, resp.Status)
+	img, err = images.Get(ctx, ic, img.ID).Extract()
+	if err != nil {
+		t.Fatal(err)
 	}
-	img = c.do("GET", "/images/v2/images/"+id, nil, 200)
-	if img["status"] != "active" || img["os_hash_value"] == nil {
-		t.Fatalf("image %s after upload: status %v, os_hash_value %v", name, img["status"], img["os_hash_value"])
+	if img.Status != images.ImageStatusActive || img.Checksum == "" {
+		t.Fatalf("image %s after upload: status %v, checksum %q", name, img.Status, img.Checksum)
 	}
-	return id
+	return img.ID
+}
+
+// qemuBaremetal is a gophercloud bare metal client for the conductor
+// (noauth, API 1.78).
+func qemuBaremetal(t *testing.T, base string) *gophercloud.ServiceClient {
+	t.Helper()
+	c, err := noauth.NewBareMetalNoAuth(noauth.EndpointOpts{IronicEndpoint: base + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Microversion = "1.78"
+	return c
 }
 
 // qemuInspected checks a node just back in manageable from in-band
