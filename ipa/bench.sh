@@ -4,7 +4,7 @@
 # `curl | dd conv=fsync`, `curl | tee >(sha256sum) | dd` and `qemu-img convert`,
 # plus the agent's peak RSS (VmHWM).
 #
-# usage: [ROUNDS=3] ipa/bench.sh [SIZE_MIB]   (default 2048; needs curl, qemu-img, sfdisk)
+# usage: [ROUNDS=3] [WARM_SOURCE=1] ipa/bench.sh [SIZE_MIB]   (default 2048; needs curl, qemu-img, sfdisk)
 set -euo pipefail
 SIZE_MIB="${1:-2048}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,7 +45,12 @@ sleep 0.5
 
 now() { date +%s.%N; }
 rate() { awk -v s="$1" -v e="$2" -v m="$SIZE_MIB" 'BEGIN{printf "%6.2f s  %7.0f MiB/s", e-s, m/(e-s)}'; }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+# WARM_SOURCE=1 reads the images back into the page cache after dropping it,
+# for every contender alike: the source disk's read speed then drops out.
+drop() {
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  if [ -n "${WARM_SOURCE:-}" ]; then cat "$W"/www/* > /dev/null; fi
+}
 
 agent_write() { # $1 = file name, $2 = format, $3 = sha256
   rm -f "$W/disk.img"; truncate -s $(((SIZE_MIB + 256) << 20)) "$W/disk.img"
