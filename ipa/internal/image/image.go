@@ -157,6 +157,15 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	log.Info("writing image", "image", info.ID, "url", url, "device", dev.Name(), "format", format,
 		"size", size, "checksum", want.Algorithm)
 
+	// Raw and qcow2 read in large blocks: past the peeked bytes they read
+	// the prefetcher directly, without bufio's extra copy. Decompressors
+	// keep the buffered reader.
+	var in io.Reader = br
+	if format == FormatRaw || format == FormatQCOW2 {
+		head, _ := br.Peek(br.Buffered())
+		in = io.MultiReader(bytes.NewReader(bytes.Clone(head)), hashed)
+	}
+
 	res := Result{Format: format, Checksum: want.String()}
 	progress := func(done, total int64) {
 		if opts.Progress != nil {
@@ -176,7 +185,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	total := int64(-1)
 	switch format {
 	case FormatRaw:
-		data, total = br, size
+		data, total = in, size
 		if total > 0 && dev.Size() > 0 && total > dev.Size() {
 			return res, fmt.Errorf("image is %d bytes, larger than %s (%d bytes)", total, dev.Name(), dev.Size())
 		}
@@ -216,7 +225,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 			}
 		}
 		pw := &progressWriterAt{w: w, report: func(done, _ int64) { progress(done, vsize) }}
-		st, err := img.Convert(ctx, br, 0, pw, qcow2.Options{})
+		st, err := img.Convert(ctx, in, 0, pw, qcow2.Options{})
 		if err != nil {
 			return res, err
 		}
@@ -231,7 +240,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		}
 	}
 	// Hash every byte served, even what a decompressor left unread.
-	if _, err := io.Copy(io.Discard, br); err != nil {
+	if _, err := io.Copy(io.Discard, in); err != nil {
 		return res, err
 	}
 	res.Downloaded = src.Offset()
