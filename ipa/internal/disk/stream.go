@@ -149,15 +149,15 @@ func (s *Stream) writer() {
 // write puts one buffer on the device: its 4096-aligned middle with
 // O_DIRECT, the unaligned head and tail through the page cache.
 func (s *Stream) write(j streamJob) error {
+	// buf[i] holds the byte at base + i, and buf is aligned: an aligned
+	// offset's index is a multiple of directAlign.
+	base := j.off - int64(j.lead)
 	end := j.off + int64(len(j.buf)-j.lead)
 	start := j.off
 	if s.direct != nil && !s.noDirect.Load() {
 		dStart := (j.off + directAlign - 1) &^ (directAlign - 1)
 		dEnd := end &^ (directAlign - 1)
 		if dEnd > dStart {
-			// buf[i] holds the byte at j.off - j.lead + i, and buf is
-			// aligned: dStart's index is a multiple of directAlign.
-			base := j.off - int64(j.lead)
 			if err := s.pwrite(s.d.f, j.buf[j.lead:dStart-base], start); err != nil {
 				return err
 			}
@@ -173,7 +173,6 @@ func (s *Stream) write(j streamJob) error {
 			}
 		}
 	}
-	base := j.off - int64(j.lead)
 	return s.pwrite(s.d.f, j.buf[start-base:end-base], start)
 }
 

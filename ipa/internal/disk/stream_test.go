@@ -13,6 +13,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// fileDisk opens a regular file holding content as a disk, closed with the test.
+func fileDisk(t *testing.T, content []byte) *File {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "disk")
+	if err := os.WriteFile(p, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 func TestStreamWrites(t *testing.T) {
 	type w struct{ off, n int }
 	seq := func(start, size, count int) []w {
@@ -41,15 +56,7 @@ func TestStreamWrites(t *testing.T) {
 				name += " (page cache only)"
 			}
 			t.Run(name, func(t *testing.T) {
-				p := filepath.Join(t.TempDir(), "disk")
-				if err := os.WriteFile(p, bytes.Repeat([]byte{0xee}, tc.size), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				d, err := Open(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer d.Close()
+				d := fileDisk(t, bytes.Repeat([]byte{0xee}, tc.size))
 				want := bytes.Repeat([]byte{0xee}, tc.size)
 				rng := rand.New(rand.NewPCG(7, uint64(len(tc.writes))))
 				s := d.NewStream()
@@ -91,15 +98,7 @@ func TestStreamWrites(t *testing.T) {
 }
 
 func TestStreamGrowsFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "disk")
-	if err := os.WriteFile(p, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := fileDisk(t, nil)
 	s := d.NewStream()
 	if _, err := s.WriteAt(bytes.Repeat([]byte{1}, 3*MiB+5), 4096); err != nil {
 		t.Fatal(err)
@@ -113,14 +112,7 @@ func TestStreamGrowsFile(t *testing.T) {
 }
 
 func TestStreamErrorIsSticky(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "disk")
-	if err := os.WriteFile(p, make([]byte, MiB), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := fileDisk(t, make([]byte, MiB))
 	s := d.NewStream()
 	d.f.Close() // every buffered write now fails
 	if s.direct != nil {
@@ -150,15 +142,7 @@ func TestAlignedBuffer(t *testing.T) {
 // TestStreamDirectRefused: a device that answers EINVAL to aligned O_DIRECT
 // writes gets every byte through the page cache instead.
 func TestStreamDirectRefused(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "disk")
-	if err := os.WriteFile(p, make([]byte, 8*MiB), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := fileDisk(t, make([]byte, 8*MiB))
 	s := d.NewStream()
 	if s.direct == nil {
 		t.Skip("no O_DIRECT on this filesystem")
