@@ -2,7 +2,8 @@
 # build.sh AGENT [OUTDIR]
 #
 # Builds ferric's deploy ramdisk (what `make ramdisk` calls):
-#   OUTDIR/ferric-deploy.kernel     Debian's cloud kernel (linux-image-cloud-amd64)
+#   OUTDIR/ferric-deploy.kernel     Debian's cloud kernel (linux-image-cloud-amd64), or
+#                                   the generic one with KERNEL_META=linux-image-amd64
 #   OUTDIR/ferric-deploy.initramfs  gzip'd newc cpio: AGENT as /init + kernel modules
 # OUTDIR defaults to ./bin. AGENT must be a static binary
 # (CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' ./ipa/cmd/ferric-agent).
@@ -18,19 +19,26 @@
 #
 # Environment:
 #   MODULES     modules to include (default below); dependencies are added
+#   OPTIONAL_MODULES  included when the kernel has them, skipped otherwise (default:
+#               ipmi_si ipmi_devintf, the in-band IPMI device the agent reads the BMC's
+#               address from; the cloud kernel has no IPMI drivers, the generic one has)
+#   KERNEL_META kernel metapackage to follow (default linux-image-cloud-amd64;
+#               linux-image-amd64 for machines whose BMC the agent should read in-band)
 #   KERNEL_DEB  use this kernel .deb instead of downloading one
-#   KERNEL_PKG  kernel package to download (default: what linux-image-cloud-amd64 depends on)
+#   KERNEL_PKG  kernel package to download (default: what KERNEL_META depends on)
 #   CACHE       where downloaded .debs and the unpacked kernel are kept
 #               (default /var/cache/ferric when writable, else ~/.cache/ferric)
 #   SOURCE_DATE_EPOCH  timestamp of every file in the cpio (default 0): same inputs, same bytes
 # Needs: apt-get, dpkg-deb, depmod (kmod), cpio, gzip; xz/zstd only for compressed modules.
 set -euo pipefail
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 case $1 in -h|--help) usage ;; esac
 agent=$1 out=${2:-bin}
 MODULES=${MODULES:-"virtio_pci virtio_net virtio_blk virtio_scsi sd_mod"}
+OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf"}
+KERNEL_META=${KERNEL_META:-linux-image-cloud-amd64}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 
 die() { echo "ramdisk: $*" >&2; exit 1; }
@@ -53,8 +61,8 @@ mkdir -p "$CACHE/debs" "$out"
 if [ -n "${KERNEL_DEB:-}" ]; then
   deb=$KERNEL_DEB
 else
-  pkg=${KERNEL_PKG:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')}
-  [ -n "$pkg" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update, or set KERNEL_DEB)"
+  pkg=${KERNEL_PKG:-$(apt-cache depends "$KERNEL_META" 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')}
+  [ -n "$pkg" ] || die "cannot resolve $KERNEL_META (run apt-get update, or set KERNEL_DEB)"
   deb=$(ls "$CACHE/debs/${pkg}"_*.deb 2>/dev/null | head -1 || true)
   if [ -z "$deb" ]; then
     echo "ramdisk: downloading $pkg" >&2
@@ -80,12 +88,16 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{dev,proc,sys,run,tmp,etc,lib/modules}
 order=()
 add() { local m; for m in "${order[@]}"; do [ "$m" = "$1" ] && return 0; done; order+=("$1"); }
-for want in $MODULES; do
+optional=" $OPTIONAL_MODULES "
+for want in $MODULES $OPTIONAL_MODULES; do
   w=${want//-/_}
   line=$(grep -E "/(${w}|${w//_/-})\.ko(\.[a-z]+)?:" "$mdir/modules.dep" || true)
   if [ -z "$line" ]; then
     if grep -qE "/(${w}|${w//_/-})\.ko" "$mdir/modules.builtin" 2>/dev/null; then
       echo "ramdisk: $want is built into the kernel" >&2; continue
+    fi
+    if [[ $optional == *" $want "* ]]; then
+      echo "ramdisk: optional module $want is not in $kver: left out" >&2; continue
     fi
     die "module $want not found in $kver"
   fi

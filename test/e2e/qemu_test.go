@@ -58,6 +58,12 @@ const (
 	// redfish); the others through ipmi_sim (driver ipmi).
 	qemuRedfishMachine = 0
 	qemuIPMIPort       = 6230
+	// qemuIPMISerialPort + i is where vm<i>'s ipmi_sim offers its in-band
+	// system interface (driver ipmi machines): their QEMU has a KCS BMC
+	// that is that ipmi_sim, and they boot the deploy ramdisk built on
+	// Debian's generic kernel (with the IPMI drivers), whose agent reads
+	// the BMC's LAN address in-band for the inventory.
+	qemuIPMISerialPort = 6330
 	qemuImageMiB       = 64
 	// Disks must be at least 4 GiB, the agent's smallest root device
 	// without hints; they are sparse.
@@ -69,9 +75,11 @@ const (
 
 // TestQEMUDeploy enrolls two QEMU machines, vm0 with SeaBIOS behind the
 // Redfish emulator (driver redfish) and vm1 with UEFI (OVMF) behind ipmi_sim
-// (driver ipmi), takes both at the same time through manage, in-band
-// inspection (the agent as PID 1 in the PXE-booted ramdisk posts its
-// inventory), provide at once (automated cleaning by the agent), deploy of
+// (driver ipmi, and an in-band KCS BMC that is the same ipmi_sim, read by
+// the agent of a ramdisk on Debian's generic kernel), takes both at the same
+// time through manage, in-band inspection (the agent as PID 1 in the
+// PXE-booted ramdisk posts its inventory, with the BMC's address for vm1),
+// provide at once (automated cleaning by the agent), deploy of
 // the test OS uploaded to the conductor's image store (raw for vm0, qcow2
 // for vm1; checksums from the store) with a config drive, the test OS's
 // report from the deployed disk, and undeploy; then the faults (qemuFaults): wrong
@@ -179,7 +187,8 @@ func TestQEMUDeploy(t *testing.T) {
 }
 
 // qemuArtifacts builds into dir: boot/ferric-deploy.{kernel,initramfs}
-// (or copies them from $FERRIC_RAMDISK_DIR), testos.raw, ferric-vbmc and
+// (or copies them from $FERRIC_RAMDISK_DIR), boot/ferric-deploy-generic.*
+// (the same on Debian's generic kernel), testos.raw, ferric-vbmc and
 // ferric-conductor.
 func qemuArtifacts(t *testing.T, root, dir string) {
 	t.Helper()
@@ -196,6 +205,11 @@ func qemuArtifacts(t *testing.T, root, dir string) {
 	if err := os.MkdirAll(boot, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Two deploy ramdisks: on Debian's cloud kernel (make ramdisk) and on
+	// its generic kernel, which has the IPMI drivers for the machines with
+	// an in-band BMC (ferric-deploy-generic.*).
+	agent := filepath.Join(dir, "ferric-agent")
+	run("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "./ipa/cmd/ferric-agent")
 	if rd := os.Getenv("FERRIC_RAMDISK_DIR"); rd != "" {
 		for _, f := range []string{"ferric-deploy.kernel", "ferric-deploy.initramfs"} {
 			b, err := os.ReadFile(filepath.Join(rd, f))
@@ -207,9 +221,17 @@ func qemuArtifacts(t *testing.T, root, dir string) {
 			}
 		}
 	} else {
-		agent := filepath.Join(dir, "ferric-agent")
-		run("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "./ipa/cmd/ferric-agent")
 		run("ipa/ramdisk/build.sh", agent, boot)
+	}
+	generic := filepath.Join(dir, "generic")
+	if err := os.MkdirAll(generic, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run("env", "KERNEL_META=linux-image-amd64", "ipa/ramdisk/build.sh", agent, generic)
+	for _, ext := range []string{".kernel", ".initramfs"} {
+		if err := os.Rename(filepath.Join(generic, "ferric-deploy"+ext), filepath.Join(boot, "ferric-deploy-generic"+ext)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	run("go", "build", "-o", filepath.Join(dir, "ferric-vbmc"), "./test/cmd/ferric-vbmc")
 	run("go", "build", "-o", filepath.Join(dir, "ferric-conductor"), "./conductor/cmd/ferric-conductor")
@@ -382,6 +404,9 @@ type qemuMachine struct {
 	reports   chan map[string]string
 	sim       *lab.IPMISim // nil while stopped (BMC fault)
 	simCfg    lab.IPMISimConfig
+	// bmcIP and bmcMAC are the LAN settings of the machine's in-band BMC
+	// (driver ipmi), which inspection must report.
+	bmcIP, bmcMAC string
 }
 
 // bmcPower asks the machine's BMC with ipmitool or its Redfish API, as an
@@ -438,8 +463,13 @@ func qemuDeployChild(t *testing.T, dir string) {
 		if i == qemuRedfishMachine {
 			m.driver = "redfish"
 		}
-		q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: vmDir, MAC: m.mac, Net: fmt.Sprintf("tap:tap%d", i),
-			DiskSizeMiB: qemuDiskMiB, Firmware: m.firmware})
+		mc := lab.MachineConfig{Name: m.name, Dir: vmDir, MAC: m.mac, Net: fmt.Sprintf("tap:tap%d", i),
+			DiskSizeMiB: qemuDiskMiB, Firmware: m.firmware}
+		if m.driver == "ipmi" {
+			mc.BMCSerial = fmt.Sprintf("127.0.0.1:%d", qemuIPMISerialPort+i)
+			m.bmcIP, m.bmcMAC = fmt.Sprintf("192.0.2.%d", 40+i), fmt.Sprintf("52:54:00:b3:c0:%02x", i+1)
+		}
+		q, err := lab.NewQEMU(mc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,11 +482,19 @@ func qemuDeployChild(t *testing.T, dir string) {
 		if m.driver != "ipmi" {
 			continue
 		}
-		m.simCfg = lab.IPMISimConfig{Name: m.name, Dir: vmDir, Port: m.port,
+		m.simCfg = lab.IPMISimConfig{Name: m.name, Dir: vmDir, Port: m.port, SerialPort: qemuIPMISerialPort + i,
 			Username: "admin", Password: "password", ChassisControl: []string{vbmc, "chassis", vmDir, m.name}}
 		m.sim, err = lab.StartIPMISim(ctx, m.simCfg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The BMC's own LAN settings, as a datacenter sets them.
+		for _, set := range [][]string{{"ipaddr", m.bmcIP}, {"macaddr", m.bmcMAC}} {
+			out, err := exec.Command("ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", fmt.Sprint(m.port),
+				"-U", "admin", "-P", "password", "lan", "set", "1", set[0], set[1]).CombinedOutput()
+			if err != nil {
+				t.Fatalf("ipmitool lan set %s %s: %v: %s", m.name, set[0], err, out)
+			}
 		}
 		t.Cleanup(func() {
 			if m.sim != nil {
@@ -568,6 +606,9 @@ func qemuDeployChild(t *testing.T, dir string) {
 						"redfish_username": "admin", "redfish_password": "password"}
 				}
 				info["deploy_kernel"], info["deploy_ramdisk"] = "ferric-deploy.kernel", "ferric-deploy.initramfs"
+				if m.bmcIP != "" {
+					info["deploy_kernel"], info["deploy_ramdisk"] = "ferric-deploy-generic.kernel", "ferric-deploy-generic.initramfs"
+				}
 				// The operator's calls go through gophercloud, as metal3 and
 				// other Ironic clients make them; checks read the API raw.
 				bm := qemuBaremetal(t, base)
@@ -836,10 +877,23 @@ func qemuInspected(t *testing.T, c client, m *qemuMachine, n map[string]any) {
 	if mode != m.firmware {
 		t.Errorf("inventory of %s: boot.current_boot_mode %v, want %s", m.name, mode, m.firmware)
 	}
+	// The BMC's address, read in-band through /dev/ipmi0 by the agent on
+	// the generic kernel; null on the cloud kernel, which has no IPMI
+	// drivers.
+	var bmcAddr, bmcMAC any
+	if x, ok := inv["inventory"].(map[string]any); ok {
+		bmcAddr, bmcMAC = x["bmc_address"], x["bmc_mac"]
+	}
+	switch {
+	case m.bmcIP != "" && (bmcAddr != m.bmcIP || bmcMAC != m.bmcMAC):
+		t.Errorf("inventory of %s: bmc_address %v, bmc_mac %v; want %s, %s (the in-band BMC's LAN settings)", m.name, bmcAddr, bmcMAC, m.bmcIP, m.bmcMAC)
+	case m.bmcIP == "" && bmcAddr != nil:
+		t.Errorf("inventory of %s: bmc_address %v, want null (no in-band BMC)", m.name, bmcAddr)
+	}
 	if caps := fmt.Sprint(props["capabilities"]); !strings.Contains(caps, "boot_mode:"+m.firmware) {
 		t.Errorf("inspected %s: properties.capabilities %q, want boot_mode:%s", m.name, caps, m.firmware)
 	}
-	t.Logf("inspected %s: properties %v, inventory interfaces %v", m.name, props, macs)
+	t.Logf("inspected %s: properties %v, inventory interfaces %v, bmc_address %v, bmc_mac %v", m.name, props, macs, bmcAddr, bmcMAC)
 	// What the agent said about its inspection on the console (PID 1).
 	serial, _ := os.ReadFile(m.q.SerialLog())
 	for _, l := range strings.Split(string(serial), "\n") {

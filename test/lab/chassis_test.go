@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -95,5 +96,42 @@ func TestQEMUArgs(t *testing.T) {
 		if netdev != tc.wantNet || !bytes.Contains([]byte(nic), []byte(tc.wantNIC)) {
 			t.Errorf("Args() net %q nic %q, want %q and %q", netdev, nic, tc.wantNet, tc.wantNIC)
 		}
+	}
+}
+
+func TestQEMUArgsBMCSerial(t *testing.T) {
+	q, err := NewQEMU(MachineConfig{Name: "vm0", Dir: t.TempDir(), BMCSerial: "127.0.0.1:6330"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(q.Args(), " ")
+	for _, want := range []string{"-chardev socket,id=ipmi0,host=127.0.0.1,port=6330,reconnect=2",
+		"-device ipmi-bmc-extern,id=bmc0,chardev=ipmi0", "-device isa-ipmi-kcs,bmc=bmc0"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Args() = %s\nwant %q in it", got, want)
+		}
+	}
+	for _, bad := range []string{"6330", "127.0.0.1:", "a,b:1"} {
+		if _, err := NewQEMU(MachineConfig{Name: "vm0", Dir: t.TempDir(), BMCSerial: bad}); err == nil {
+			t.Errorf("NewQEMU with BMC serial %q: nil error", bad)
+		}
+	}
+	if q, _ := NewQEMU(MachineConfig{Name: "vm0", Dir: t.TempDir()}); strings.Contains(strings.Join(q.Args(), " "), "ipmi") {
+		t.Errorf("Args() without BMCSerial has an IPMI device: %v", q.Args())
+	}
+}
+
+func TestIPMISimSerial(t *testing.T) {
+	dir := t.TempDir()
+	lanConf, _, err := WriteIPMISimConfig(IPMISimConfig{Name: "vm0", Dir: dir, Port: 6230, SerialPort: 6330, Username: "admin", Password: "password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(lanConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\n  serial 15 127.0.0.1 6330 codec VM\n") {
+		t.Errorf("lan.conf has no VM serial interface:\n%s", b)
 	}
 }

@@ -27,6 +27,11 @@ type IPMISimConfig struct {
 	// ChassisControl is the argv of the chassis_control program; ipmi_sim
 	// appends "get|set PARAM ...". No element may contain a space or quote.
 	ChassisControl []string
+	// SerialPort, when not 0, is a TCP port on Addr where ipmi_sim offers
+	// the machine's in-band system interface with QEMU's "VM" codec: a
+	// machine started with MachineConfig.BMCSerial at that address sees a
+	// KCS BMC (/dev/ipmi0) that is this ipmi_sim.
+	SerialPort int
 	// Binary is ipmi_sim; default from $PATH.
 	Binary string
 }
@@ -73,6 +78,9 @@ func WriteIPMISimConfig(cfg IPMISimConfig) (lanConf, emu string, err error) {
 	b.WriteString("    guid a123456789abcdefa123456789abcdef\n  endlan\n")
 	if len(cfg.ChassisControl) > 0 {
 		fmt.Fprintf(&b, "  chassis_control \"%s\"\n", strings.Join(cfg.ChassisControl, " "))
+	}
+	if cfg.SerialPort != 0 {
+		fmt.Fprintf(&b, "  serial 15 %s %d codec VM\n", cfg.Addr, cfg.SerialPort)
 	}
 	fmt.Fprintf(&b, "  user 2 true \"%s\" \"%s\" admin 10 none md2 md5 straight\n", cfg.Username, cfg.Password)
 	if err := os.WriteFile(lanConf, []byte(b.String()), 0o600); err != nil {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,12 @@ type MachineConfig struct {
 	Firmware string `json:"firmware"`
 	// QEMU is the emulator binary. Default DefaultQEMU from $PATH.
 	QEMU string `json:"qemu"`
+	// BMCSerial, when set, is host:port of an ipmi_sim serial interface
+	// with the VM codec (IPMISimConfig.SerialPort): the machine gets an
+	// in-band KCS BMC (ipmi-bmc-extern), as servers have, that the deploy
+	// agent reads its BMC's address from. QEMU reconnects when ipmi_sim
+	// restarts.
+	BMCSerial string `json:"bmc_serial,omitempty"`
 }
 
 // QEMU controls one QEMU machine (TCG, one vCPU) through its state files and
@@ -78,6 +85,11 @@ func NewQEMU(cfg MachineConfig) (*QEMU, error) {
 	}
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("lab: machine %s: no state directory", cfg.Name)
+	}
+	if cfg.BMCSerial != "" {
+		if h, p, err := net.SplitHostPort(cfg.BMCSerial); err != nil || h == "" || p == "" || strings.ContainsAny(cfg.BMCSerial, ", ") {
+			return nil, fmt.Errorf("lab: machine %s: BMC serial %q: want host:port", cfg.Name, cfg.BMCSerial)
+		}
 	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
@@ -309,6 +321,13 @@ func (q *QEMU) Args() []string {
 		args = append(args, "-netdev", "user,id=n0,restrict=on")
 	}
 	args = append(args, "-device", fmt.Sprintf("virtio-net-pci,netdev=n0,id=nic0,mac=%s,bootindex=%d", c.MAC, nic))
+	if c.BMCSerial != "" {
+		host, port, _ := net.SplitHostPort(c.BMCSerial)
+		args = append(args,
+			"-chardev", "socket,id=ipmi0,host="+host+",port="+port+",reconnect=2",
+			"-device", "ipmi-bmc-extern,id=bmc0,chardev=ipmi0",
+			"-device", "isa-ipmi-kcs,bmc=bmc0")
+	}
 	return args
 }
 

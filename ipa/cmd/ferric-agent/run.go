@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferric-metal/ferric/ipa/hints"
 	"github.com/ferric-metal/ferric/ipa/internal/agent"
+	"github.com/ferric-metal/ferric/ipa/internal/bmcinfo"
 	"github.com/ferric-metal/ferric/ipa/internal/cmdline"
 	"github.com/ferric-metal/ferric/ipa/internal/initsys"
 	"github.com/ferric-metal/ferric/ipa/internal/inventory"
@@ -171,7 +172,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	coll := &inventory.Collector{Root: "/", BootIF: params.BootIF, ExtraDisks: disks, NoBlockDevices: len(disks) > 0}
+	coll := &inventory.Collector{Root: "/", BootIF: params.BootIF, ExtraDisks: disks, NoBlockDevices: len(disks) > 0,
+		BMC: bmcinfo.InBand{}, Logger: log}
 	if len(macs) > 0 && !*initMode {
 		// Process mode: the machine is the one with these MACs, booted
 		// from the first.

@@ -7,7 +7,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferric-metal/ferric/ipa/internal/bmcinfo"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
@@ -35,6 +38,17 @@ type Collector struct {
 	// carrier when the machine has none, so that the inventory stays valid
 	// for inspection.
 	MACs []string
+	// BMC reads the BMC's LAN address in-band (bmcinfo.InBand in the
+	// agent); nil, or a machine without an IPMI device, leaves bmc_address
+	// and bmc_mac null.
+	BMC BMCReader
+	// Logger receives why the BMC could not be read (default slog.Default).
+	Logger *slog.Logger
+}
+
+// BMCReader reads the machine's BMC LAN settings.
+type BMCReader interface {
+	ReadLAN(ctx context.Context) (bmcinfo.LAN, error)
 }
 
 func (c *Collector) path(p string) string { return filepath.Join(c.Root, p) }
@@ -79,7 +93,27 @@ func (c *Collector) Collect(ctx context.Context) (protocol.Inventory, error) {
 	if inv.Disks == nil {
 		inv.Disks = []protocol.Disk{}
 	}
+	c.bmc(ctx, &inv)
 	return inv, ctx.Err()
+}
+
+// bmc fills bmc_address and bmc_mac when the BMC answers in-band.
+func (c *Collector) bmc(ctx context.Context, inv *protocol.Inventory) {
+	if c.BMC == nil {
+		return
+	}
+	lan, err := c.BMC.ReadLAN(ctx)
+	if err != nil {
+		if !errors.Is(err, bmcinfo.ErrNoDevice) {
+			log := c.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Warn("inventory: BMC address not readable in-band", "error", err)
+		}
+		return
+	}
+	inv.BMCAddress, inv.BMCMAC = strp(lan.Address), strp(lan.MAC)
 }
 
 func (c *Collector) cpu() protocol.CPU {

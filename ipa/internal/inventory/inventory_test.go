@@ -2,11 +2,15 @@ package inventory
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferric-metal/ferric/ipa/internal/bmcinfo"
 )
 
 func TestExtraDisks(t *testing.T) {
@@ -39,5 +43,42 @@ func TestOnlyMACs(t *testing.T) {
 	want := []string{"mac0=52:54:00:aa:bb:01", "mac2=52:54:00:aa:bb:02"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Collect() interfaces (-want +got):\n%s", diff)
+	}
+}
+
+type fakeBMC struct {
+	lan bmcinfo.LAN
+	err error
+}
+
+func (f fakeBMC) ReadLAN(context.Context) (bmcinfo.LAN, error) { return f.lan, f.err }
+
+func TestBMC(t *testing.T) {
+	str := func(s string) *string { return &s }
+	tests := []struct {
+		name          string
+		bmc           BMCReader
+		wantAddr, mac *string
+	}{
+		{"no reader", nil, nil, nil},
+		{"no IPMI device", fakeBMC{err: bmcinfo.ErrNoDevice}, nil, nil},
+		{"BMC error", fakeBMC{err: errors.New("timeout")}, nil, nil},
+		{"address and MAC", fakeBMC{lan: bmcinfo.LAN{Channel: 1, Address: "192.0.2.41", MAC: "52:54:00:12:34:56"}}, str("192.0.2.41"), str("52:54:00:12:34:56")},
+		{"address without MAC", fakeBMC{lan: bmcinfo.LAN{Channel: 2, Address: "192.0.2.42"}}, str("192.0.2.42"), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Collector{Root: t.TempDir(), NoBlockDevices: true, BMC: tc.bmc, Logger: slog.New(slog.DiscardHandler)}
+			inv, err := c.Collect(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantAddr, inv.BMCAddress); diff != "" {
+				t.Errorf("bmc_address (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.mac, inv.BMCMAC); diff != "" {
+				t.Errorf("bmc_mac (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
