@@ -115,7 +115,9 @@ func (c *Cache) download(ctx context.Context, rawURL, key string, want checksum.
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	n, err := checksum.CopyParallel(resp.Body, 1<<20, &writeback.Writer{F: tmp}, v)
+	out := &writeback.Writer{F: tmp, Direct: true}
+	defer out.Close()
+	n, err := checksum.CopyParallel(resp.Body, 1<<20, out, v)
 	if err != nil {
 		return fmt.Errorf("cache: %s: download failed after %d bytes: %w", redact(rawURL), n, err)
 	}

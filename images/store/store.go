@@ -409,7 +409,9 @@ func (s *Store) receive(ctx context.Context, id string, r io.Reader, expectSize 
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	md5h, sha := md5.New(), sha512.New()
-	n, err := checksum.CopyParallel(ctxReader{ctx, r}, 1<<20, &writeback.Writer{F: tmp}, md5h, sha)
+	out := &writeback.Writer{F: tmp, Direct: true}
+	defer out.Close()
+	n, err := checksum.CopyParallel(ctxReader{ctx, r}, 1<<20, out, md5h, sha)
 	if err != nil {
 		return nil, fmt.Errorf("store: image %s: upload interrupted after %d bytes: %w", id, n, err)
 	}
