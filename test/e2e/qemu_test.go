@@ -489,12 +489,8 @@ func qemuDeployChild(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		// The BMC's own LAN settings, as a datacenter sets them.
-		for _, set := range [][]string{{"ipaddr", m.bmcIP}, {"macaddr", m.bmcMAC}} {
-			out, err := exec.Command("ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", fmt.Sprint(m.port),
-				"-U", "admin", "-P", "password", "lan", "set", "1", set[0], set[1]).CombinedOutput()
-			if err != nil {
-				t.Fatalf("ipmitool lan set %s %s: %v: %s", m.name, set[0], err, out)
-			}
+		if err := m.sim.SetLAN(ctx, "admin", "password", m.bmcIP, m.bmcMAC); err != nil {
+			t.Fatal(err)
 		}
 		t.Cleanup(func() {
 			if m.sim != nil {

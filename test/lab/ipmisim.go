@@ -144,6 +144,20 @@ func StartIPMISim(ctx context.Context, cfg IPMISimConfig) (*IPMISim, error) {
 	}
 }
 
+// SetLAN sets the LAN channel 1 address and MAC the BMC reports (Get LAN
+// Configuration Parameters, which an in-band reader such as the deploy
+// agent asks), with ipmitool over the BMC's own LAN interface.
+func (s *IPMISim) SetLAN(ctx context.Context, user, password, ip, mac string) error {
+	for _, set := range [][]string{{"ipaddr", ip}, {"macaddr", mac}} {
+		out, err := exec.CommandContext(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", s.cfg.Addr, "-p", strconv.Itoa(s.cfg.Port),
+			"-U", user, "-P", password, "lan", "set", "1", set[0], set[1]).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("lab: ipmi_sim %s: ipmitool lan set %s: %w: %s", s.cfg.Name, set[0], err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
 // Stop ends ipmi_sim (its process group) and waits for it to go.
 func (s *IPMISim) Stop() error {
 	_ = syscall.Kill(-s.pid, syscall.SIGTERM)

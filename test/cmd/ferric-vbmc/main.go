@@ -6,7 +6,9 @@
 // serve creates (or reuses) machine configurations vm0..vmN-1 in -dir, starts
 // an OpenIPMI ipmi_sim per machine on consecutive UDP ports from -ipmi-port
 // (lanplus, cipher suite 3), each using this binary's chassis mode to start,
-// stop and reset the machine's QEMU and set its boot order, and serves the
+// stop and reset the machine's QEMU and set its boot order and offering the
+// machine an in-band KCS BMC on -ipmi-serial-port (QEMU ipmi-bmc-extern:
+// the deploy agent reads the BMC's LAN address from it), and serves the
 // Redfish emulator for all machines on -redfish-listen. It runs until
 // SIGINT/SIGTERM, then stops the BMCs and powers the machines off.
 package main
@@ -81,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	firmware := fs.String("firmware", env("firmware", "bios"), "bios or uefi (env FERRIC_VBMC_FIRMWARE)")
 	ipmiAddr := fs.String("ipmi-addr", env("ipmi-addr", "127.0.0.1"), "address of the IPMI BMCs (env FERRIC_VBMC_IPMI_ADDR)")
 	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "UDP port of vm0's BMC, vmI gets port+I; 0 disables IPMI (env FERRIC_VBMC_IPMI_PORT)")
+	serialPort := fs.Int("ipmi-serial-port", envInt("ipmi-serial-port", 6330), "TCP port of vm0's in-band BMC interface (a KCS device in the machine that is its ipmi_sim, whose LAN address is set to 192.0.2.(10+I)), vmI gets port+I; 0 disables it (env FERRIC_VBMC_IPMI_SERIAL_PORT)")
 	rfListen := fs.String("redfish-listen", env("redfish-listen", "127.0.0.1:8000"), `Redfish emulator address; "" disables it (env FERRIC_VBMC_REDFISH_LISTEN)`)
 	rfTLS := fs.Bool("redfish-tls", env("redfish-tls", "") == "true", "serve Redfish over HTTPS with a self-signed certificate (env FERRIC_VBMC_REDFISH_TLS)")
 	user := fs.String("user", env("user", "admin"), "BMC user name (env FERRIC_VBMC_USER)")
@@ -115,10 +118,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if netCfg == "tap" {
 			netCfg = fmt.Sprintf("tap:tap%d", i)
 		}
-		q, err := lab.NewQEMU(lab.MachineConfig{
+		mc := lab.MachineConfig{
 			Name: name, Dir: *dir, MAC: fmt.Sprintf("%s:%02x", *macBase, i+1), Net: netCfg,
 			MemMiB: *mem, DiskSizeMiB: *diskSize, Firmware: *firmware,
-		})
+		}
+		if *ipmiPort > 0 && *serialPort > 0 {
+			mc.BMCSerial = net.JoinHostPort(*ipmiAddr, strconv.Itoa(*serialPort+i))
+		}
+		q, err := lab.NewQEMU(mc)
 		if err != nil {
 			return err
 		}
@@ -140,15 +147,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *ipmiPort > 0 {
 		for i, q := range qs {
 			name := q.Config().Name
-			sim, err := lab.StartIPMISim(ctx, lab.IPMISimConfig{
+			simCfg := lab.IPMISimConfig{
 				Name: name, Dir: *dir, Addr: *ipmiAddr, Port: *ipmiPort + i,
 				Username: *user, Password: pass,
 				ChassisControl: []string{self, "chassis", *dir, name},
-			})
+			}
+			if *serialPort > 0 {
+				simCfg.SerialPort = *serialPort + i
+			}
+			sim, err := lab.StartIPMISim(ctx, simCfg)
 			if err != nil {
 				return err
 			}
 			defer sim.Stop()
+			if *serialPort > 0 {
+				// What the agent reads in-band: a LAN address that is not
+				// the lab's (127.0.0.1 is every lab BMC's), so it never
+				// makes inspection match the wrong node.
+				if err := sim.SetLAN(ctx, *user, pass, fmt.Sprintf("192.0.2.%d", 10+i), fmt.Sprintf("52:54:00:b3:c0:%02x", i+1)); err != nil {
+					log.Warn("ipmi BMC LAN settings", "machine", name, "error", err)
+				}
+			}
 			log.Info("ipmi BMC ready", "machine", name, "addr", sim.Addr(), "mac", q.Config().MAC, "pid", sim.Pid())
 			fmt.Fprintf(stdout, "ipmi %s %s\n", name, sim.Addr())
 		}
