@@ -67,6 +67,7 @@ func (r InBand) ReadLAN(ctx context.Context) (LAN, error) {
 	if err != nil {
 		return LAN{}, fmt.Errorf("bmcinfo: %w", err)
 	}
+	c.WithTimeout(2 * time.Second) // per command: a silent BMC costs Timeout plus one command at most
 	if err := c.Connect(ctx); err != nil {
 		return LAN{}, fmt.Errorf("bmcinfo: %w", err)
 	}
