@@ -5,7 +5,10 @@
 # Each measurement runs ROUNDS times, interleaved (this machine's disk varies
 # from run to run); each run is printed, then the medians and the ratios.
 #
-# usage: [ROUNDS=3] images/bench.sh   (as root for drop_caches, after make build)
+# WARM_SOURCE=1 reads the uploaded file back into the page cache after each
+# drop, for every contender alike: the source disk's read then drops out.
+#
+# usage: [ROUNDS=3] [WARM_SOURCE=1] images/bench.sh   (as root for drop_caches, after make build)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=$(realpath "${FERRIC_CONDUCTOR:-$ROOT/bin/ferric-conductor}")
@@ -53,7 +56,10 @@ rm -rf "$D/state"; mkdir "$D/state"
 sleep 1
 
 now() { date +%s.%N; }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+drop() {
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  if [ -n "${WARM_SOURCE:-}" ]; then cat "$D/img.raw" > /dev/null; fi
+}
 RES="$D/results"; : > "$RES"
 record() { # label start end
   local t; t=$(awk -v s="$2" -v e="$3" 'BEGIN{print e-s}')
