@@ -322,6 +322,9 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 		return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
 	}
 	m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
+	if bootsUEFI(n) {
+		m.installBootloader(ctx, uuid)
+	}
 	mg, err := m.management(n)
 	if err != nil {
 		return err
@@ -350,6 +353,61 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 		clearAgent(n)
 		m.log.Info("manager: deployed", "node", uuid)
 	})
+}
+
+// installBootloader asks the agent, as Ironic does for whole-disk images
+// on UEFI nodes, to register the image's boot loader with the firmware
+// (image.install_bootloader with the EFI system partition the agent
+// found). A failure is logged and the deploy goes on: the firmware's
+// removable-media path may still boot the disk.
+func (m *Manager) installBootloader(ctx context.Context, uuid string) {
+	var pu protocol.PartitionUUIDs
+	res, err := m.runAgent(ctx, uuid, "standby.get_partition_uuids", map[string]any{})
+	if err == nil && len(res.CommandResult) > 0 {
+		err = json.Unmarshal(res.CommandResult, &pu)
+	}
+	if err != nil {
+		m.log.Warn("manager: no partition UUIDs from the agent, no UEFI boot entry", "node", uuid, "error", err)
+		return
+	}
+	params := protocol.InstallBootloaderParams{RootUUID: pu.RootUUID, TargetBootMode: "uefi"}
+	if pu.EFISystemPartitionUUID != "" {
+		params.EFISystemPartUUID = &pu.EFISystemPartitionUUID
+	}
+	if _, err := m.runAgent(ctx, uuid, "image.install_bootloader", params); err != nil {
+		m.log.Warn("manager: could not register a UEFI boot entry; the firmware's removable-media path must boot the disk", "node", uuid, "error", err)
+		return
+	}
+	m.log.Info("manager: UEFI boot entry requested", "node", uuid, "efi_system_partition", pu.EFISystemPartitionUUID)
+}
+
+// bootsUEFI reports whether a node boots in UEFI mode: capabilities
+// boot_mode:uefi in its properties, overridden by instance_info's.
+func bootsUEFI(n *store.Node) bool {
+	mode := ""
+	for _, src := range []any{n.Properties["capabilities"], n.InstanceInfo["capabilities"]} {
+		if m := capability(src, "boot_mode"); m != "" {
+			mode = m
+		}
+	}
+	return strings.EqualFold(mode, "uefi")
+}
+
+// capability reads key from capabilities given as "k:v,k:v" or as a map.
+func capability(caps any, key string) string {
+	switch c := caps.(type) {
+	case string:
+		for _, kv := range strings.Split(c, ",") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(kv), ":"); ok && k == key {
+				return v
+			}
+		}
+	case map[string]any:
+		if v, ok := c[key].(string); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // continueClean runs the clean steps through the agent (clean wait ->

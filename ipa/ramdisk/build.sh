@@ -21,7 +21,8 @@
 #   MODULES     modules to include (default below); dependencies are added
 #   OPTIONAL_MODULES  included when the kernel has them, skipped otherwise (default:
 #               ipmi_si ipmi_devintf, the in-band IPMI device the agent reads the BMC's
-#               address from; the cloud kernel has no IPMI drivers, the generic one has)
+#               address from (the cloud kernel has no IPMI drivers, the generic one has);
+#               efivarfs, the EFI variables UEFI boot entries are written to)
 #   KERNEL_META kernel metapackage to follow (default linux-image-cloud-amd64;
 #               linux-image-amd64 for machines whose BMC the agent should read in-band)
 #   KERNEL_DEB  use this kernel .deb instead of downloading one
@@ -32,12 +33,12 @@
 # Needs: apt-get, dpkg-deb, depmod (kmod), cpio, gzip; xz/zstd only for compressed modules.
 set -euo pipefail
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 case $1 in -h|--help) usage ;; esac
 agent=$1 out=${2:-bin}
 MODULES=${MODULES:-"virtio_pci virtio_net virtio_blk virtio_scsi sd_mod"}
-OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf"}
+OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf efivarfs"}
 KERNEL_META=${KERNEL_META:-linux-image-cloud-amd64}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 

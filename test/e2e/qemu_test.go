@@ -16,6 +16,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,6 +37,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/noauth"
@@ -705,6 +707,26 @@ func qemuDeployChild(t *testing.T, dir string) {
 				if sets == 0 {
 					t.Errorf("%s: no \"bmc: boot device set\" to disk in the conductor log", m.name)
 				}
+				// UEFI: the agent registered the image's loader with the
+				// firmware (install_bootloader); OVMF keeps its variables
+				// in the machine's pflash file.
+				if m.firmware == "uefi" {
+					nv, err := os.ReadFile(filepath.Join(dir, "vm", m.name+".vars"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, want := range []string{"ferric", `\EFI\BOOT\BOOTX64.EFI`} {
+						if !bytes.Contains(nv, utf16le(want)) {
+							t.Errorf("%s: the firmware's variable store has no boot entry with %q", m.name, want)
+						}
+					}
+					serial, _ := os.ReadFile(m.q.SerialLog())
+					if i := bytes.Index(serial, []byte(`msg="install_bootloader: UEFI boot entry written"`)); i < 0 {
+						t.Errorf("%s: the agent did not say it wrote a UEFI boot entry", m.name)
+					} else {
+						t.Logf("%s console: %s", m.name, bytes.SplitN(serial[i:], []byte("\n"), 2)[0])
+					}
+				}
 
 				// The test OS powers itself off after reporting.
 				deadline := time.Now().Add(time.Minute)
@@ -1101,4 +1123,13 @@ func qemuFaults(t *testing.T, base, files string, cond *qemuConductor, machines 
 			t.Errorf("after the faults: %s BMC says %q, node says %v", m.name, got, n["power_state"])
 		}
 	}
+}
+
+// utf16le is s in UTF-16LE, as EFI variables store text.
+func utf16le(s string) []byte {
+	b := make([]byte, 0, 2*len(s))
+	for _, c := range utf16.Encode([]rune(s)) {
+		b = append(b, byte(c), byte(c>>8))
+	}
+	return b
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ferric-metal/ferric/ipa/internal/agent"
 	"github.com/ferric-metal/ferric/ipa/internal/bmcinfo"
 	"github.com/ferric-metal/ferric/ipa/internal/cmdline"
+	"github.com/ferric-metal/ferric/ipa/internal/efiboot"
 	"github.com/ferric-metal/ferric/ipa/internal/initsys"
 	"github.com/ferric-metal/ferric/ipa/internal/inventory"
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -141,6 +142,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *debug {
 		level.Set(slog.LevelDebug)
 	}
+	// EFI boot entries are written only by the ramdisk's agent: a process
+	// on a test host must never touch the host's firmware variables.
+	efiVars := ""
 	if *initMode {
 		var uname unix.Utsname
 		unix.Uname(&uname)
@@ -158,6 +162,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Warn("modules", "error", err)
 		}
 		time.Sleep(500 * time.Millisecond) // let drivers register devices
+		if initsys.MountEFIVars() {
+			efiVars = efiboot.DefaultVarsDir
+		}
 		leases, err := initsys.ConfigureNetwork(ctx, log, 30*time.Second)
 		if err != nil {
 			return fatal(err)
@@ -202,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		NodeUUID: *nodeUUID, InspectionCallbackURL: *inspectURL, AutoTLS: *autoTLS, APIClient: &http.Client{Transport: tr},
 		Inventory: coll.Collect, MinRootSize: *minRoot, Power: power,
 		LookupMin: *lookupMin, LookupMax: *lookupMax, ForcedHeartbeatGap: *forcedGap, HeartbeatInterval: *hbInterval,
-		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring,
+		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring, EFIVarsDir: efiVars,
 	})
 	if err != nil {
 		return fatal(err)

@@ -75,6 +75,9 @@ type Config struct {
 	Inventory InventoryFunc
 	// MinRootSize is the smallest disk chosen without hints.
 	MinRootSize int64
+	// EFIVarsDir is the efivarfs directory install_bootloader registers
+	// UEFI boot entries in; empty: not managed (process mode, BIOS).
+	EFIVarsDir string
 	// OpenDisk opens a disk by name (default disk.Open).
 	OpenDisk func(name string) (disk.BlockDevice, error)
 	Power    Powerer
@@ -116,6 +119,7 @@ type Agent struct {
 	forceHB     chan struct{}
 	lastHB      time.Time
 	partUUIDs   protocol.PartitionUUIDs
+	rootName    string // the disk the last image went to
 	cachedImage string
 	stopAPI     chan struct{}
 	md5Disabled bool
@@ -275,6 +279,7 @@ func (a *Agent) reset(gen int, why string) {
 	a.token = ""
 	a.nodeUUID = ""
 	a.partUUIDs = protocol.PartitionUUIDs{}
+	a.rootName = ""
 	a.cachedImage = ""
 	a.cmds.reset()
 }

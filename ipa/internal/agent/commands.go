@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferric-metal/ferric/ipa/hints"
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
+	"github.com/ferric-metal/ferric/ipa/internal/efiboot"
 	"github.com/ferric-metal/ferric/ipa/internal/image"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
@@ -207,6 +208,7 @@ func (a *Agent) writeImage(ctx context.Context, args protocol.WriteImageArgs, n 
 	pu := protocol.PartitionUUIDs{}
 	if t, err := disk.ReadTable(dev); err == nil {
 		pu.RootUUID = t.DiskID
+		pu.EFISystemPartitionUUID = efiboot.ESPUUID(t)
 		if res.RootPartitionID == "" {
 			res.RootPartitionID = t.DiskID
 		}
@@ -232,6 +234,7 @@ func (a *Agent) writeImage(ctx context.Context, args protocol.WriteImageArgs, n 
 	}
 	a.mu.Lock()
 	a.partUUIDs = pu
+	a.rootName = root.Name
 	a.cachedImage = info.ID + "@" + root.Name
 	if withConfigdrive {
 		a.cachedImage = ""
@@ -281,21 +284,50 @@ func (a *Agent) cmdSync(context.Context, json.RawMessage, *command) (any, error)
 	return nil, nil
 }
 
-// cmdInstallBootloader: whole-disk images carry their own bootloader; the
-// agent checks the disk is partitioned and reports success. UEFI NVRAM boot
-// entries are not managed (see README).
+// cmdInstallBootloader: whole-disk images carry their own bootloader. For
+// UEFI, as IPA does with efibootmgr, the image's loader on its EFI system
+// partition is registered as a firmware boot entry and put first in
+// BootOrder (when the agent runs in the ramdisk: EFIVarsDir). A disk
+// without an EFI loader, or a machine without EFI variables, is logged and
+// succeeds (the firmware's removable-media path may still boot it).
 func (a *Agent) cmdInstallBootloader(ctx context.Context, raw json.RawMessage, c *command) (any, error) {
 	var p protocol.InstallBootloaderParams
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
-	pu := a.partUUIDs
+	pu, rootName := a.partUUIDs, a.rootName
 	a.mu.Unlock()
 	if pu.RootUUID == "" {
 		return nil, &cmdError{typ: "DeviceNotFound", code: 404, message: "Error installing bootloader", err: errors.New("no image was written by this agent")}
 	}
-	a.log.Info("install_bootloader: whole-disk image, bootloader is part of the image", "root_uuid", p.RootUUID, "boot_mode", p.TargetBootMode)
+	if p.TargetBootMode != "uefi" {
+		a.log.Info("install_bootloader: whole-disk image, bootloader is part of the image", "root_uuid", p.RootUUID, "boot_mode", p.TargetBootMode)
+		return nil, nil
+	}
+	if a.cfg.EFIVarsDir == "" {
+		a.log.Info("install_bootloader: UEFI boot entries are managed only by the ramdisk's agent", "device", rootName)
+		return nil, nil
+	}
+	dev, err := a.cfg.OpenDisk(rootName)
+	if err != nil {
+		return nil, &cmdError{typ: "DeviceNotFound", code: 404, message: "Error installing bootloader", err: err}
+	}
+	defer dev.Close()
+	esp := pu.EFISystemPartitionUUID
+	if p.EFISystemPartUUID != nil && *p.EFISystemPartUUID != "" {
+		esp = *p.EFISystemPartUUID
+	}
+	res, err := efiboot.Install(dev, esp, a.cfg.EFIVarsDir)
+	switch {
+	case errors.Is(err, efiboot.ErrNoVars) || errors.Is(err, efiboot.ErrNoESP):
+		a.log.Warn("install_bootloader: no UEFI boot entry written", "device", rootName, "error", err)
+		return nil, nil
+	case err != nil:
+		return nil, &cmdError{typ: "CommandExecutionError", code: 500, message: "Error installing bootloader", err: err}
+	}
+	a.log.Info("install_bootloader: UEFI boot entry written", "device", rootName, "entry", res.Entry, "loader", res.Loader,
+		"partition", res.Partition, "boot_order", fmt.Sprint(res.BootOrder))
 	return nil, nil
 }
 

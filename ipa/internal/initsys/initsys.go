@@ -43,6 +43,23 @@ func MountAll() error {
 	return errors.Join(errs...)
 }
 
+// MountEFIVars mounts efivarfs at /sys/firmware/efi/efivars when the
+// machine booted by UEFI and the first attempt (MountAll, before the
+// efivarfs module was loaded) did not take. It reports whether EFI
+// variables are there.
+func MountEFIVars() bool {
+	const dst = "/sys/firmware/efi/efivars"
+	if _, err := os.Stat("/sys/firmware/efi"); err != nil {
+		return false
+	}
+	var st unix.Statfs_t
+	if unix.Statfs(dst, &st) == nil && st.Type == unix.EFIVARFS_MAGIC {
+		return true
+	}
+	err := unix.Mount("efivarfs", dst, "efivarfs", 0, "")
+	return err == nil || errors.Is(err, unix.EBUSY)
+}
+
 // LoadModules loads every module under dir (e.g. /lib/modules/<release>)
 // listed in modules.dep, dependencies first, with finit_module.
 func LoadModules(log *slog.Logger, dir string) error {

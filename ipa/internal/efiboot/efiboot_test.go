@@ -1,0 +1,190 @@
+package efiboot
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferric-metal/ferric/ipa/internal/disk"
+)
+
+// mkdisk builds a 64 MiB disk image with one FAT partition from 1 MiB
+// (sfdisk, mkfs.vfat --offset and mtools: no loop device) holding files.
+func mkdisk(t *testing.T, label string, fatBits int, files ...string) string {
+	t.Helper()
+	for _, tool := range []string{"sfdisk", "mkfs.vfat", "mmd", "mcopy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian fdisk, dosfstools, mtools)", tool)
+		}
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	run := func(stdin string, name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(img, 64<<20)
+	typ := "type=6"
+	if label == "gpt" {
+		typ = "type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+	}
+	run("label: "+label+"\nstart=2048, size=100000, "+typ+"\n", "sfdisk", "-q", img)
+	run("", "mkfs.vfat", "-F", fmt.Sprint(fatBits), "--offset", "2048", img, "50000")
+	src := filepath.Join(dir, "payload")
+	os.WriteFile(src, []byte("not really an EFI binary"), 0o644)
+	made := map[string]bool{}
+	for _, f := range files {
+		parts := strings.Split(f, "/")
+		for i := 1; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/")
+			if !made[d] {
+				run("", "mmd", "-i", img+"@@1M", "::"+d)
+				made[d] = true
+			}
+		}
+		run("", "mcopy", "-i", img+"@@1M", src, "::"+f)
+	}
+	return img
+}
+
+func openDisk(t *testing.T, p string) *disk.File {
+	t.Helper()
+	d, err := disk.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestInstall(t *testing.T) {
+	tests := []struct {
+		name       string
+		label      string
+		fat        int
+		files      []string
+		wantLoader string
+	}{
+		{"MBR FAT16 removable path", "dos", 16, []string{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/ldlinux.e64"}, `\EFI\BOOT\BOOTX64.EFI`},
+		{"MBR FAT12 GRUB", "dos", 12, []string{"EFI/BOOT/BOOTX64.EFI", "EFI/debian/grubx64.efi"}, `\EFI\debian\grubx64.efi`},
+		{"GPT FAT32 shim before GRUB", "gpt", 32, []string{"EFI/ubuntu/grubx64.efi", "EFI/ubuntu/shimx64.efi", "EFI/BOOT/BOOTX64.EFI"}, `\EFI\ubuntu\shimx64.efi`},
+		{"long folder name", "gpt", 16, []string{"EFI/Some Long Vendor Name/grubx64.efi"}, `\EFI\Some Long Vendor Name\grubx64.efi`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := openDisk(t, mkdisk(t, tc.label, tc.fat, tc.files...))
+			vdir := t.TempDir()
+			// The firmware's own entries: Boot0000 and Boot0001, in that order.
+			other := vars{dir: vdir}
+			for _, n := range []string{"Boot0000", "Boot0001"} {
+				if err := other.set(n, append([]byte{1, 0, 0, 0, 4, 0}, ucs2("UEFI "+n)...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			other.set("BootOrder", []byte{0, 0, 1, 0})
+
+			res, err := Install(d, "", vdir)
+			if err != nil {
+				t.Fatalf("Install: %v", err)
+			}
+			if res.Loader != tc.wantLoader || res.Entry != "Boot0002" || fmt.Sprint(res.BootOrder) != "[2 0 1]" {
+				t.Errorf("Install = %+v, want loader %s as Boot0002 first in the order", res, tc.wantLoader)
+			}
+			attrs, opt, err := other.get("Boot0002")
+			if err != nil || attrs != varAttrs {
+				t.Fatalf("Boot0002: attrs %#x, %v", attrs, err)
+			}
+			checkOption(t, d, opt, tc.label, tc.wantLoader)
+			if _, order, _ := other.get("BootOrder"); !bytes.Equal(order, []byte{2, 0, 0, 0, 1, 0}) {
+				t.Errorf("BootOrder = % x", order)
+			}
+			// Again (a redeploy): the same entry, no duplicate.
+			res2, err := Install(d, "", vdir)
+			if err != nil || res2.Entry != "Boot0002" || fmt.Sprint(res2.BootOrder) != "[2 0 1]" {
+				t.Errorf("second Install = %+v, %v", res2, err)
+			}
+		})
+	}
+}
+
+// checkOption decodes an EFI_LOAD_OPTION and checks its device path
+// against the disk's partition table.
+func checkOption(t *testing.T, d disk.BlockDevice, opt []byte, label, loader string) {
+	t.Helper()
+	tbl, err := disk.ReadTable(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tbl.Partitions[0]
+	desc := ucs2(Description)
+	if binary.LittleEndian.Uint32(opt) != 1 || !bytes.Equal(opt[6:6+len(desc)], desc) {
+		t.Fatalf("load option header % x", opt[:min(len(opt), 24)])
+	}
+	dp := opt[6+len(desc):]
+	if int(binary.LittleEndian.Uint16(opt[4:])) != len(dp) {
+		t.Fatalf("FilePathListLength %d, device path is %d bytes", binary.LittleEndian.Uint16(opt[4:]), len(dp))
+	}
+	hd := dp[:42]
+	if hd[0] != 4 || hd[1] != 1 || binary.LittleEndian.Uint16(hd[2:]) != 42 ||
+		binary.LittleEndian.Uint32(hd[4:]) != uint32(p.Number) ||
+		binary.LittleEndian.Uint64(hd[8:]) != uint64(p.Start/512) || binary.LittleEndian.Uint64(hd[16:]) != uint64(p.Size/512) {
+		t.Errorf("HD node % x, partition %+v", hd, p)
+	}
+	switch label {
+	case "gpt":
+		g, _ := guidBytes(p.UUID)
+		if !bytes.Equal(hd[24:40], g[:]) || hd[40] != 2 || hd[41] != 2 {
+			t.Errorf("HD signature % x, want GUID %s", hd[24:42], p.UUID)
+		}
+	default:
+		var sig uint32
+		fmt.Sscanf(tbl.DiskID, "0x%x", &sig)
+		if binary.LittleEndian.Uint32(hd[24:]) != sig || hd[40] != 1 || hd[41] != 1 {
+			t.Errorf("HD signature % x, want MBR %s", hd[24:42], tbl.DiskID)
+		}
+	}
+	file := dp[42:]
+	path := ucs2(loader)
+	if file[0] != 4 || file[1] != 4 || int(binary.LittleEndian.Uint16(file[2:])) != 4+len(path) || !bytes.Equal(file[4:4+len(path)], path) {
+		t.Errorf("file node % x, want %s", file[:min(len(file), 16)], loader)
+	}
+	if end := file[4+len(path):]; !bytes.Equal(end, []byte{0x7f, 0xff, 4, 0}) {
+		t.Errorf("device path end % x", end)
+	}
+}
+
+func TestInstallErrors(t *testing.T) {
+	noLoader := openDisk(t, mkdisk(t, "dos", 16, "EFI/BOOT/readme.txt"))
+	if _, err := Install(noLoader, "", t.TempDir()); !errors.Is(err, ErrNoESP) || !strings.Contains(err.Error(), "no boot loader") {
+		t.Errorf("Install without a loader = %v", err)
+	}
+	d := openDisk(t, mkdisk(t, "dos", 16, "EFI/BOOT/BOOTX64.EFI"))
+	if _, err := Install(d, "", filepath.Join(t.TempDir(), "missing")); !errors.Is(err, ErrNoVars) {
+		t.Errorf("Install without efivarfs = %v", err)
+	}
+}
+
+func TestGUIDBytes(t *testing.T) {
+	g, err := guidBytes("C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
+	want := []byte{0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b}
+	if err != nil || !bytes.Equal(g[:], want) {
+		t.Errorf("guidBytes = % x, %v", g, err)
+	}
+	if _, err := guidBytes("0x12345678-01"); err == nil {
+		t.Errorf("guidBytes accepted an MBR PARTUUID")
+	}
+}
