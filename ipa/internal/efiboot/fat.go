@@ -33,6 +33,10 @@ type dirEntry struct {
 
 var errNotFAT = errors.New("efiboot: not a FAT filesystem")
 
+// maxDir bounds a directory: FAT allows 65536 entries of 32 bytes, plus
+// one cluster of slack.
+const maxDir = 65536*32 + 512<<10
+
 // openFAT reads the boot sector of the volume at off (size bytes) of r.
 func openFAT(r io.ReaderAt, off, size int64) (*fatFS, error) {
 	b := make([]byte, 512)
@@ -134,6 +138,9 @@ func (f *fatFS) readDir(c uint32) ([]dirEntry, error) {
 				return nil, fmt.Errorf("efiboot: directory: %w", err)
 			}
 			raw = append(raw, b...)
+			if len(raw) > maxDir {
+				return nil, errors.New("efiboot: directory larger than FAT allows")
+			}
 			next, err := f.next(c)
 			if err != nil {
 				return nil, err
