@@ -36,12 +36,13 @@ type Writer struct {
 	F *os.File
 	// Direct writes aligned blocks with O_DIRECT; call Close afterwards.
 	Direct bool
+	// DirectLen counts the bytes that went out with O_DIRECT.
+	DirectLen int64
 
-	off       int64
-	dirty     int64
-	dfd       *os.File
-	noDirect  bool
-	DirectLen int64 // bytes written with O_DIRECT (for tests and logs)
+	off      int64
+	dirty    int64
+	dfd      *os.File
+	noDirect bool
 }
 
 // Write implements io.Writer.
