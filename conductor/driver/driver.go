@@ -7,6 +7,9 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -46,6 +49,53 @@ type Node struct {
 	DriverInfo   map[string]any
 	Properties   map[string]any
 	InstanceInfo map[string]any
+}
+
+// UEFI reports whether the node boots in UEFI mode: capabilities
+// boot_mode:uefi in its properties, overridden by instance_info
+// capabilities when present.
+func (n *Node) UEFI() bool {
+	mode := Capabilities(n.Properties["capabilities"])["boot_mode"]
+	if m := Capabilities(n.InstanceInfo["capabilities"])["boot_mode"]; m != "" {
+		mode = m
+	}
+	return strings.EqualFold(mode, "uefi")
+}
+
+// Capabilities parses a node's properties/capabilities value, which Ironic
+// stores either as a string "k1:v1,k2:v2" or as a JSON object.
+func Capabilities(v any) map[string]string {
+	out := map[string]string{}
+	switch c := v.(type) {
+	case string:
+		for _, kv := range strings.Split(c, ",") {
+			k, val, ok := strings.Cut(kv, ":")
+			if !ok {
+				continue
+			}
+			if k = strings.TrimSpace(k); k != "" {
+				out[k] = strings.TrimSpace(val)
+			}
+		}
+	case map[string]any:
+		for k, val := range c {
+			switch x := val.(type) {
+			case nil:
+				out[k] = ""
+			case string:
+				out[k] = strings.TrimSpace(x)
+			case float64:
+				out[k] = strconv.FormatFloat(x, 'f', -1, 64)
+			default:
+				out[k] = fmt.Sprint(x)
+			}
+		}
+	case map[string]string:
+		for k, val := range c {
+			out[k] = val
+		}
+	}
+	return out
 }
 
 // Power reads and changes a machine's power state.

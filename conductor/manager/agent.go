@@ -381,34 +381,8 @@ func (m *Manager) installBootloader(ctx context.Context, uuid string) {
 	m.log.Info("manager: UEFI boot entry requested", "node", uuid, "efi_system_partition", pu.EFISystemPartitionUUID)
 }
 
-// bootsUEFI reports whether a node boots in UEFI mode: capabilities
-// boot_mode:uefi in its properties, overridden by instance_info's.
-func bootsUEFI(n *store.Node) bool {
-	mode := ""
-	for _, src := range []any{n.Properties["capabilities"], n.InstanceInfo["capabilities"]} {
-		if m := capability(src, "boot_mode"); m != "" {
-			mode = m
-		}
-	}
-	return strings.EqualFold(mode, "uefi")
-}
-
-// capability reads key from capabilities given as "k:v,k:v" or as a map.
-func capability(caps any, key string) string {
-	switch c := caps.(type) {
-	case string:
-		for _, kv := range strings.Split(c, ",") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(kv), ":"); ok && k == key {
-				return v
-			}
-		}
-	case map[string]any:
-		if v, ok := c[key].(string); ok {
-			return v
-		}
-	}
-	return ""
-}
+// bootsUEFI reports whether a node boots in UEFI mode (driver.Node.UEFI).
+func bootsUEFI(n *store.Node) bool { return driverNode(n).UEFI() }
 
 // continueClean runs the clean steps through the agent (clean wait ->
 // cleaning -> available, or back to manageable for manual cleaning).

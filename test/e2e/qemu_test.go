@@ -491,7 +491,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		// The BMC's own LAN settings, as a datacenter sets them.
-		if err := m.sim.SetLAN(ctx, "admin", "password", m.bmcIP, m.bmcMAC); err != nil {
+		if err := m.sim.SetLAN(ctx, m.bmcIP, m.bmcMAC); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {

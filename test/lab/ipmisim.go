@@ -146,11 +146,11 @@ func StartIPMISim(ctx context.Context, cfg IPMISimConfig) (*IPMISim, error) {
 
 // SetLAN sets the LAN channel 1 address and MAC the BMC reports (Get LAN
 // Configuration Parameters, which an in-band reader such as the deploy
-// agent asks), with ipmitool over the BMC's own LAN interface.
-func (s *IPMISim) SetLAN(ctx context.Context, user, password, ip, mac string) error {
+// agent asks), with ipmitool over the BMC's own LAN interface as its admin.
+func (s *IPMISim) SetLAN(ctx context.Context, ip, mac string) error {
 	for _, set := range [][]string{{"ipaddr", ip}, {"macaddr", mac}} {
 		out, err := exec.CommandContext(ctx, "ipmitool", "-I", "lanplus", "-C", "3", "-H", s.cfg.Addr, "-p", strconv.Itoa(s.cfg.Port),
-			"-U", user, "-P", password, "lan", "set", "1", set[0], set[1]).CombinedOutput()
+			"-U", s.cfg.Username, "-P", s.cfg.Password, "lan", "set", "1", set[0], set[1]).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("lab: ipmi_sim %s: ipmitool lan set %s: %w: %s", s.cfg.Name, set[0], err, strings.TrimSpace(string(out)))
 		}

@@ -423,7 +423,7 @@ func (d *core) SetBootDeviceResult(ctx context.Context, n *driver.Node, device s
 		return driver.Result{}, err
 	}
 	defer s.close()
-	efi := uefi(n)
+	efi := n.UEFI()
 	log := d.cfg.Logger.With("node", n.UUID, "bmc", s.t.addr, "hardware_type", d.hw)
 	err = s.call(ctx, "set boot device "+device, func(ctx context.Context) error {
 		_, err := s.c.SetBootDevice(ctx, device, persistent, efi)

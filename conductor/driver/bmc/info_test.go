@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/ferric-metal/ferric/conductor/driver"
 )
 
@@ -64,26 +62,6 @@ func TestParseRedfishAddress(t *testing.T) {
 			}
 			if got := info.endpoint(); got != tc.wantEndpoint || info.host != tc.wantHost {
 				t.Errorf("parse(%q) = %q host %q, want %q host %q", tc.addr, got, info.host, tc.wantEndpoint, tc.wantHost)
-			}
-		})
-	}
-}
-
-func TestCapabilities(t *testing.T) {
-	tests := []struct {
-		name string
-		in   any
-		want map[string]string
-	}{
-		{"string", "boot_mode:uefi, cpu_vt:true", map[string]string{"boot_mode": "uefi", "cpu_vt": "true"}},
-		{"map", map[string]any{"boot_mode": "bios"}, map[string]string{"boot_mode": "bios"}},
-		{"junk", "nocolon,:x", map[string]string{}},
-		{"nil", nil, map[string]string{}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, Capabilities(tc.in)); diff != "" {
-				t.Errorf("Capabilities(%v) (-want +got):\n%s", tc.in, diff)
 			}
 		})
 	}

@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/bougou/go-ipmi/pkg/client"
 	"github.com/bougou/go-ipmi/pkg/types"
+
+	"github.com/ferric-metal/ferric/test/lab"
 )
 
 // channels is a fake BMC: channel number -> IP and MAC (nil: not a LAN
@@ -81,49 +81,20 @@ func TestFirstLANIPMISim(t *testing.T) {
 			t.Skipf("%s not installed (Debian openipmi, ipmitool)", tool)
 		}
 	}
-	dir := t.TempDir()
 	l, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.LocalAddr().(*net.UDPAddr).Port
 	l.Close()
-	conf := "name \"bmcinfo\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 " + strconv.Itoa(port) +
-		"\n    priv_limit admin\n    allowed_auths_admin none md2 md5 straight\n    guid a123456789abcdefa123456789abcdef\n  endlan\n" +
-		"  user 2 true \"admin\" \"password\" admin 10 none md2 md5 straight\n"
-	emu := "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n"
-	for name, body := range map[string]string{"lan.conf": conf, "emu": emu} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Mkdir(filepath.Join(dir, "state"), 0o755)
-	sim := exec.Command("ipmi_sim", "-n", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "emu"), "-s", filepath.Join(dir, "state"))
-	if err := sim.Start(); err != nil {
+	sim, err := lab.StartIPMISim(context.Background(), lab.IPMISimConfig{Name: "bmcinfo", Dir: t.TempDir(), Port: port,
+		Username: "admin", Password: "password"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { sim.Process.Kill(); sim.Wait() }()
-	ipmitool := func(args ...string) error {
-		base := []string{"-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "admin", "-P", "password", "-N", "1", "-R", "2"}
-		out, err := exec.Command("ipmitool", append(base, args...)...).CombinedOutput()
-		if err != nil {
-			return errors.New(string(out))
-		}
-		return nil
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ipmitool("lan", "set", "1", "ipaddr", "192.0.2.41")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ipmitool lan set: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := ipmitool("lan", "set", "1", "macaddr", "52:54:00:12:34:56"); err != nil {
-		t.Fatalf("ipmitool lan set macaddr: %v", err)
+	defer sim.Stop()
+	if err := sim.SetLAN(context.Background(), "192.0.2.41", "52:54:00:12:34:56"); err != nil {
+		t.Fatal(err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -111,11 +111,15 @@ func Install(dev disk.BlockDevice, espUUID, varsDir string) (Result, error) {
 // (GPT type or MBR 0xEF), or "".
 func ESPUUID(t *disk.Table) string {
 	for _, p := range t.Partitions {
-		if strings.EqualFold(p.Type, ESPType) || strings.EqualFold(p.Type, "0xef") {
+		if isESP(p) {
 			return p.UUID
 		}
 	}
 	return ""
+}
+
+func isESP(p disk.Partition) bool {
+	return strings.EqualFold(p.Type, ESPType) || strings.EqualFold(p.Type, "0xef")
 }
 
 // findESP returns the EFI system partition and its loader: the one named
@@ -127,7 +131,7 @@ func findESP(dev disk.BlockDevice, t *disk.Table, espUUID string) (disk.Partitio
 		switch {
 		case espUUID != "" && strings.EqualFold(p.UUID, espUUID):
 			cands = append([]disk.Partition{p}, cands...)
-		case strings.EqualFold(p.Type, ESPType) || strings.EqualFold(p.Type, "0xef"):
+		case isESP(p):
 			cands = append(cands, p)
 		default:
 			rest = append(rest, p)

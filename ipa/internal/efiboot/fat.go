@@ -249,32 +249,33 @@ func (f *fatFS) loader() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// file returns the loader path of name in folder d, if it is there.
+	file := func(d dirEntry, name string) (string, bool, error) {
+		files, err := f.readDir(d.cluster)
+		if err != nil {
+			return "", false, err
+		}
+		for _, fl := range files {
+			if !fl.dir && strings.EqualFold(fl.name, name) {
+				return `\EFI\` + d.name + `\` + fl.name, true, nil
+			}
+		}
+		return "", false, nil
+	}
 	for _, want := range []string{"shimx64.efi", "grubx64.efi"} {
 		for _, d := range efi {
 			if !d.dir || strings.EqualFold(d.name, "BOOT") {
 				continue
 			}
-			files, err := f.readDir(d.cluster)
-			if err != nil {
-				return "", err
-			}
-			for _, fl := range files {
-				if !fl.dir && strings.EqualFold(fl.name, want) {
-					return `\EFI\` + d.name + `\` + fl.name, nil
-				}
+			if l, ok, err := file(d, want); err != nil || ok {
+				return l, err
 			}
 		}
 	}
 	for _, d := range efi {
 		if d.dir && strings.EqualFold(d.name, "BOOT") {
-			files, err := f.readDir(d.cluster)
-			if err != nil {
-				return "", err
-			}
-			for _, fl := range files {
-				if !fl.dir && strings.EqualFold(fl.name, "BOOTX64.EFI") {
-					return `\EFI\` + d.name + `\` + fl.name, nil
-				}
+			if l, ok, err := file(d, "BOOTX64.EFI"); err != nil || ok {
+				return l, err
 			}
 		}
 	}

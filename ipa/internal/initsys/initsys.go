@@ -28,10 +28,10 @@ func MountAll() error {
 	var errs []error
 	for _, m := range []struct{ src, dst, fs string }{
 		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
-		{"tmpfs", "/tmp", "tmpfs"}, {"tmpfs", "/run", "tmpfs"}, {"efivarfs", "/sys/firmware/efi/efivars", "efivarfs"},
+		{"tmpfs", "/tmp", "tmpfs"}, {"tmpfs", "/run", "tmpfs"},
 	} {
 		os.MkdirAll(m.dst, 0o755)
-		if err := unix.Mount(m.src, m.dst, m.fs, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) && m.fs != "efivarfs" {
+		if err := unix.Mount(m.src, m.dst, m.fs, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
 			errs = append(errs, fmt.Errorf("initsys: mount %s: %w", m.dst, err))
 		}
 	}
@@ -44,9 +44,8 @@ func MountAll() error {
 }
 
 // MountEFIVars mounts efivarfs at /sys/firmware/efi/efivars when the
-// machine booted by UEFI and the first attempt (MountAll, before the
-// efivarfs module was loaded) did not take. It reports whether EFI
-// variables are there.
+// machine booted by UEFI (after the modules: efivarfs may be one). It
+// reports whether EFI variables are there.
 func MountEFIVars() bool {
 	const dst = "/sys/firmware/efi/efivars"
 	if _, err := os.Stat("/sys/firmware/efi"); err != nil {

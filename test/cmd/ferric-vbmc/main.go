@@ -164,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				// What the agent reads in-band: a LAN address that is not
 				// the lab's (127.0.0.1 is every lab BMC's), so it never
 				// makes inspection match the wrong node.
-				if err := sim.SetLAN(ctx, *user, pass, fmt.Sprintf("192.0.2.%d", 10+i), fmt.Sprintf("52:54:00:b3:c0:%02x", i+1)); err != nil {
+				if err := sim.SetLAN(ctx, fmt.Sprintf("192.0.2.%d", 10+i), fmt.Sprintf("52:54:00:b3:c0:%02x", i+1)); err != nil {
 					log.Warn("ipmi BMC LAN settings", "machine", name, "error", err)
 				}
 			}
