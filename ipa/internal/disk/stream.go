@@ -25,7 +25,9 @@ const (
 // full buffers with O_DIRECT (no page-cache copy, no gigabytes of dirty
 // pages left for the final sync) while the caller downloads, hashes and
 // decodes the next bytes. Parts of a buffer that are not 4096-aligned go
-// through the page cache. Without O_DIRECT support (tmpfs, some
+// through the page cache. On a regular file used as a disk, blocks are
+// reserved (fallocate) before each direct write so the writers overlap as
+// they do on a block device. Without O_DIRECT support (tmpfs, some
 // filesystems) everything goes through the page cache, still behind.
 //
 // Writes through a Stream must not overlap each other. Errors are sticky:
@@ -34,6 +36,8 @@ const (
 type Stream struct {
 	d      *File
 	direct *os.File // nil: no O_DIRECT
+	// noAlloc is set once the file refused fallocate.
+	noAlloc atomic.Bool
 	// noDirect is set when the device refused an aligned O_DIRECT write
 	// (EINVAL: it wants a larger alignment): the page cache from then on.
 	noDirect atomic.Bool
@@ -66,6 +70,7 @@ func (d *File) NewStream() *Stream {
 	if f, err := os.OpenFile(d.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0); err == nil {
 		s.direct = f
 	}
+
 	s.writeDirect = func(b []byte, off int64) error { return s.pwrite(s.direct, b, off) }
 	for range streamBuffers {
 		s.free <- alignedBuffer(StreamChunk + directAlign)
@@ -158,6 +163,7 @@ func (s *Stream) write(j streamJob) error {
 		dStart := (j.off + directAlign - 1) &^ (directAlign - 1)
 		dEnd := end &^ (directAlign - 1)
 		if dEnd > dStart {
+			s.allocate(dStart, dEnd-dStart)
 			if err := s.pwrite(s.d.f, j.buf[j.lead:dStart-base], start); err != nil {
 				return err
 			}
@@ -174,6 +180,21 @@ func (s *Stream) write(j streamJob) error {
 		}
 	}
 	return s.pwrite(s.d.f, j.buf[start-base:end-base], start)
+}
+
+// allocate reserves the blocks of a regular-file disk before an O_DIRECT
+// write to them: a direct write into a hole allocates under the file's
+// lock and waits for its I/O there, so the writers would take turns;
+// into allocated (unwritten) blocks they run side by side, as on a real
+// disk. Block devices need nothing; filesystems without fallocate are
+// left alone.
+func (s *Stream) allocate(off, n int64) {
+	if s.d.block || s.noAlloc.Load() {
+		return
+	}
+	if err := unix.Fallocate(int(s.d.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n); err != nil {
+		s.noAlloc.Store(true)
+	}
 }
 
 func (s *Stream) pwrite(f *os.File, b []byte, off int64) error {

@@ -111,6 +111,94 @@ func TestStreamGrowsFile(t *testing.T) {
 	}
 }
 
+// A sparse file as disk: the stream reserves blocks only where it writes
+// (before its direct writes), so holes stay holes and the size stays.
+func TestStreamSparseFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "disk")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(16 * MiB); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	d, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := d.NewStream()
+	a, b := bytes.Repeat([]byte{0xa5}, 2*MiB), bytes.Repeat([]byte{0x5a}, 2*MiB+100)
+	if _, err := s.WriteAt(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteAt(b, 10*MiB); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if d.Size() != 16*MiB {
+		t.Fatalf("Size() = %d, want %d", d.Size(), 16*MiB)
+	}
+	got := make([]byte, 16*MiB)
+	if _, err := d.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 16*MiB)
+	copy(want, a)
+	copy(want[10*MiB:], b)
+	if !bytes.Equal(got, want) {
+		t.Fatal("read back differs from what was written")
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	// 4 MiB written; allow metadata and filesystem rounding, not the 16 MiB.
+	if used := st.Blocks * 512; used > 6*MiB {
+		t.Fatalf("%d bytes allocated for 4 MiB written: the holes were filled", used)
+	}
+}
+
+func TestStreamAllocate(t *testing.T) {
+	d := fileDisk(t, nil)
+	if err := d.Truncate(8 * MiB); err != nil {
+		t.Fatal(err)
+	}
+	s := d.NewStream()
+	defer s.Close()
+	blocks := func() int64 {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(d.f.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	before := blocks()
+	s.allocate(2*MiB, 4*MiB)
+	if s.noAlloc.Load() {
+		t.Skip("this filesystem has no fallocate")
+	}
+	if grew := blocks() - before; grew < 4*MiB {
+		t.Fatalf("allocate(2 MiB, 4 MiB) reserved %d bytes", grew)
+	}
+	if fi, err := d.f.Stat(); err != nil || fi.Size() != 8*MiB {
+		t.Fatalf("size after allocate = %v, %v; want %d", fi.Size(), err, 8*MiB)
+	}
+	got := make([]byte, 8*MiB)
+	if _, err := d.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !IsZero(got) {
+		t.Fatal("reserved blocks do not read back as zeroes")
+	}
+}
+
 func TestStreamErrorIsSticky(t *testing.T) {
 	d := fileDisk(t, make([]byte, MiB))
 	s := d.NewStream()
