@@ -326,8 +326,8 @@ func (a *Agent) cmdInstallBootloader(ctx context.Context, raw json.RawMessage, c
 	case err != nil:
 		return nil, &cmdError{typ: "CommandExecutionError", code: 500, message: "Error installing bootloader", err: err}
 	}
-	a.log.Info("install_bootloader: UEFI boot entry written", "device", rootName, "entry", res.Entry, "loader", res.Loader,
-		"partition", res.Partition, "boot_order", fmt.Sprint(res.BootOrder))
+	a.log.Info("install_bootloader: UEFI boot entry written", "device", rootName, "entry", res.Entry, "label", res.Label,
+		"loader", res.Loader, "partition", res.Partition, "boot_order", fmt.Sprint(res.BootOrder))
 	return nil, nil
 }
 

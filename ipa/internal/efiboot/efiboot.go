@@ -1,8 +1,9 @@
 // Package efiboot registers a deployed whole-disk image with the UEFI
 // firmware, as ironic-python-agent's install_bootloader does with
 // efibootmgr for UEFI nodes: it finds the EFI system partition on the
-// disk, the boot loader on it (shim or GRUB of the OS, else the
-// removable-media \EFI\BOOT\BOOTX64.EFI), writes a Boot#### load option
+// disk, the boot loader on it (the one its OS folder's BOOTX64.CSV names,
+// else shim or GRUB of the OS, else the removable-media
+// \EFI\BOOT\BOOTX64.EFI), writes a Boot#### load option
 // for it through efivarfs and puts it first in BootOrder. The FAT
 // directory reader, the load option encoding and the efivarfs writes are
 // hand-written: no Go library does them without cgo or efibootmgr.
@@ -25,7 +26,8 @@ import (
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
 )
 
-// Description is the label of the boot entries this package writes.
+// Description is the label of the boot entries this package writes when
+// the ESP has no BOOTX64.CSV to name one.
 const Description = "ferric"
 
 // GlobalGUID is the vendor GUID of Boot#### and BootOrder.
@@ -54,6 +56,7 @@ var ErrNoESP = errors.New("efiboot: no EFI boot loader")
 type Result struct {
 	Entry     string // "Boot0003"
 	Loader    string // \EFI\BOOT\BOOTX64.EFI
+	Label     string // "debian" (from BOOTX64.CSV) or Description
 	Partition int
 	BootOrder []uint16
 }
@@ -72,16 +75,16 @@ func Install(dev disk.BlockDevice, espUUID, varsDir string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrNoESP, err)
 	}
-	p, loader, err := findESP(dev, t, espUUID)
+	p, loader, label, err := findESP(dev, t, espUUID)
 	if err != nil {
 		return Result{}, err
 	}
-	opt, err := loadOption(Description, dev.SectorSize(), t, p, loader)
+	opt, err := loadOption(label, dev.SectorSize(), t, p, loader)
 	if err != nil {
 		return Result{}, err
 	}
 	v := vars{dir: varsDir}
-	num, err := v.entryFor(opt)
+	num, err := v.entryFor(opt, label)
 	if err != nil {
 		return Result{}, err
 	}
@@ -104,7 +107,7 @@ func Install(dev disk.BlockDevice, espUUID, varsDir string) (Result, error) {
 	if err := v.set("BootOrder", ob); err != nil {
 		return Result{}, err
 	}
-	return Result{Entry: name, Loader: loader, Partition: p.Number, BootOrder: order}, nil
+	return Result{Entry: name, Loader: loader, Label: label, Partition: p.Number, BootOrder: order}, nil
 }
 
 // ESPUUID returns the UUID of t's partition typed as EFI system partition
@@ -122,10 +125,11 @@ func isESP(p disk.Partition) bool {
 	return strings.EqualFold(p.Type, ESPType) || strings.EqualFold(p.Type, "0xef")
 }
 
-// findESP returns the EFI system partition and its loader: the one named
+// findESP returns the EFI system partition, its loader and the entry's
+// label: the partition named
 // by espUUID, else those typed as ESP, else any FAT partition with an \EFI
 // folder (whole-disk images often use a plain FAT type on MBR disks).
-func findESP(dev disk.BlockDevice, t *disk.Table, espUUID string) (disk.Partition, string, error) {
+func findESP(dev disk.BlockDevice, t *disk.Table, espUUID string) (disk.Partition, string, string, error) {
 	var cands, rest []disk.Partition
 	for _, p := range t.Partitions {
 		switch {
@@ -143,17 +147,17 @@ func findESP(dev disk.BlockDevice, t *disk.Table, espUUID string) (disk.Partitio
 		if err != nil {
 			continue
 		}
-		l, err := fs.loader()
+		l, label, err := fs.loader()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("partition %d: %w", p.Number, err))
 			continue
 		}
-		return p, l, nil
+		return p, l, label, nil
 	}
 	if len(errs) > 0 {
-		return disk.Partition{}, "", fmt.Errorf("%w on %s: %w", ErrNoESP, dev.Name(), errors.Join(errs...))
+		return disk.Partition{}, "", "", fmt.Errorf("%w on %s: %w", ErrNoESP, dev.Name(), errors.Join(errs...))
 	}
-	return disk.Partition{}, "", fmt.Errorf("%w on %s: no FAT partition", ErrNoESP, dev.Name())
+	return disk.Partition{}, "", "", fmt.Errorf("%w on %s: no FAT partition", ErrNoESP, dev.Name())
 }
 
 // loadOption encodes an EFI_LOAD_OPTION: active, the description, and the
@@ -269,10 +273,11 @@ func (v vars) set(name string, data []byte) error {
 	return nil
 }
 
-// entryFor returns the Boot#### number to write opt to: an entry of ours
-// that says exactly that already, else an entry with our description,
-// else the lowest free number.
-func (v vars) entryFor(opt []byte) (uint16, error) {
+// entryFor returns the Boot#### number to write opt to: an entry that
+// says exactly that already, else one labelled label (ours from an
+// earlier deploy, or the OS's own from an earlier install: updated rather
+// than duplicated), else the lowest free number.
+func (v vars) entryFor(opt []byte, label string) (uint16, error) {
 	ents, err := os.ReadDir(v.dir)
 	if err != nil {
 		return 0, fmt.Errorf("efiboot: %w", err)
@@ -292,7 +297,7 @@ func (v vars) entryFor(opt []byte) (uint16, error) {
 		if bytes.Equal(data, opt) {
 			return n, nil
 		}
-		if ours < 0 && describes(data, Description) {
+		if ours < 0 && describes(data, label) {
 			ours = int(n)
 		}
 	}

@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
 )
 
 // mkdisk builds a 64 MiB disk image with one FAT partition from 1 MiB
-// (sfdisk, mkfs.vfat --offset and mtools: no loop device) holding files.
+// (sfdisk, mkfs.vfat --offset and mtools: no loop device) holding files:
+// "path" (a stand-in binary) or "path=content".
 func mkdisk(t *testing.T, label string, fatBits int, files ...string) string {
 	t.Helper()
 	for _, tool := range []string{"sfdisk", "mkfs.vfat", "mmd", "mcopy"} {
@@ -44,10 +46,14 @@ func mkdisk(t *testing.T, label string, fatBits int, files ...string) string {
 	}
 	run("label: "+label+"\nstart=2048, size=100000, "+typ+"\n", "sfdisk", "-q", img)
 	run("", "mkfs.vfat", "-F", fmt.Sprint(fatBits), "--offset", "2048", img, "50000")
-	src := filepath.Join(dir, "payload")
-	os.WriteFile(src, []byte("not really an EFI binary"), 0o644)
 	made := map[string]bool{}
-	for _, f := range files {
+	for i, f := range files {
+		f, content, ok := strings.Cut(f, "=")
+		if !ok {
+			content = "not really an EFI binary"
+		}
+		src := filepath.Join(dir, fmt.Sprint("payload", i))
+		os.WriteFile(src, []byte(content), 0o644)
 		parts := strings.Split(f, "/")
 		for i := 1; i < len(parts); i++ {
 			d := strings.Join(parts[:i], "/")
@@ -78,11 +84,20 @@ func TestInstall(t *testing.T) {
 		fat        int
 		files      []string
 		wantLoader string
+		wantLabel  string
 	}{
-		{"MBR FAT16 removable path", "dos", 16, []string{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/ldlinux.e64"}, `\EFI\BOOT\BOOTX64.EFI`},
-		{"MBR FAT12 GRUB", "dos", 12, []string{"EFI/BOOT/BOOTX64.EFI", "EFI/debian/grubx64.efi"}, `\EFI\debian\grubx64.efi`},
-		{"GPT FAT32 shim before GRUB", "gpt", 32, []string{"EFI/ubuntu/grubx64.efi", "EFI/ubuntu/shimx64.efi", "EFI/BOOT/BOOTX64.EFI"}, `\EFI\ubuntu\shimx64.efi`},
-		{"long folder name", "gpt", 16, []string{"EFI/Some Long Vendor Name/grubx64.efi"}, `\EFI\Some Long Vendor Name\grubx64.efi`},
+		{"MBR FAT16 removable path", "dos", 16, []string{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/ldlinux.e64"}, `\EFI\BOOT\BOOTX64.EFI`, Description},
+		{"MBR FAT12 GRUB", "dos", 12, []string{"EFI/BOOT/BOOTX64.EFI", "EFI/debian/grubx64.efi"}, `\EFI\debian\grubx64.efi`, Description},
+		{"GPT FAT32 shim before GRUB", "gpt", 32, []string{"EFI/ubuntu/grubx64.efi", "EFI/ubuntu/shimx64.efi", "EFI/BOOT/BOOTX64.EFI"}, `\EFI\ubuntu\shimx64.efi`, Description},
+		{"long folder name", "gpt", 16, []string{"EFI/Some Long Vendor Name/grubx64.efi"}, `\EFI\Some Long Vendor Name\grubx64.efi`, Description},
+		{"BOOTX64.CSV in UCS-2, as shim packages ship it", "gpt", 32, []string{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/fbx64.efi",
+			"EFI/debian/shimx64.efi", "EFI/debian/grubx64.efi", "EFI/debian/mmx64.efi",
+			"EFI/debian/BOOTX64.CSV=" + csvUCS2("shimx64.efi,debian,,This is the boot entry for debian\r\n")},
+			`\EFI\debian\shimx64.efi`, "debian"},
+		{"BOOTX64.CSV naming another loader, in ASCII", "dos", 16, []string{"EFI/centos/shimx64.efi", "EFI/centos/grubx64.efi",
+			"EFI/centos/BOOTX64.CSV=grubx64.efi,CentOS Linux,,\n"}, `\EFI\centos\grubx64.efi`, "CentOS Linux"},
+		{"BOOTX64.CSV naming a missing loader is ignored", "gpt", 16, []string{"EFI/fedora/grubx64.efi",
+			"EFI/fedora/BOOTX64.CSV=" + csvUCS2("shimx64.efi,Fedora,,\n")}, `\EFI\fedora\grubx64.efi`, Description},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,14 +116,14 @@ func TestInstall(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Install: %v", err)
 			}
-			if res.Loader != tc.wantLoader || res.Entry != "Boot0002" || fmt.Sprint(res.BootOrder) != "[2 0 1]" {
-				t.Errorf("Install = %+v, want loader %s as Boot0002 first in the order", res, tc.wantLoader)
+			if res.Loader != tc.wantLoader || res.Label != tc.wantLabel || res.Entry != "Boot0002" || fmt.Sprint(res.BootOrder) != "[2 0 1]" {
+				t.Errorf("Install = %+v, want loader %s labelled %q as Boot0002 first in the order", res, tc.wantLoader, tc.wantLabel)
 			}
 			attrs, opt, err := other.get("Boot0002")
 			if err != nil || attrs != varAttrs {
 				t.Fatalf("Boot0002: attrs %#x, %v", attrs, err)
 			}
-			checkOption(t, d, opt, tc.label, tc.wantLoader)
+			checkOption(t, d, opt, tc.label, tc.wantLabel, tc.wantLoader)
 			if _, order, _ := other.get("BootOrder"); !bytes.Equal(order, []byte{2, 0, 0, 0, 1, 0}) {
 				t.Errorf("BootOrder = % x", order)
 			}
@@ -123,14 +138,14 @@ func TestInstall(t *testing.T) {
 
 // checkOption decodes an EFI_LOAD_OPTION and checks its device path
 // against the disk's partition table.
-func checkOption(t *testing.T, d disk.BlockDevice, opt []byte, label, loader string) {
+func checkOption(t *testing.T, d disk.BlockDevice, opt []byte, label, desc0, loader string) {
 	t.Helper()
 	tbl, err := disk.ReadTable(d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := tbl.Partitions[0]
-	desc := ucs2(Description)
+	desc := ucs2(desc0)
 	if binary.LittleEndian.Uint32(opt) != 1 || !bytes.Equal(opt[6:6+len(desc)], desc) {
 		t.Fatalf("load option header % x", opt[:min(len(opt), 24)])
 	}
@@ -178,6 +193,53 @@ func TestInstallErrors(t *testing.T) {
 	}
 }
 
+// csvUCS2 is s as UTF-16LE with a byte-order mark, as BOOTX64.CSV files are.
+func csvUCS2(s string) string {
+	b := []byte{0xFF, 0xFE}
+	for _, c := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	return string(b)
+}
+
+func TestParseBootCSV(t *testing.T) {
+	tests := []struct {
+		in            string
+		loader, label string
+		ok            bool
+	}{
+		{csvUCS2("shimx64.efi,debian,,This is the boot entry for debian\r\n"), "shimx64.efi", "debian", true},
+		{"\uFEFFshimx64.efi,Red Hat Enterprise Linux,,This is the boot entry for RHEL\n", "shimx64.efi", "Red Hat Enterprise Linux", true},
+		{"\n\r\n grubx64.efi , ubuntu \n", "grubx64.efi", "ubuntu", true},
+		{"shimx64.efi\n", "", "", false},
+		{"", "", "", false},
+		{csvUCS2(""), "", "", false},
+	}
+	for _, tc := range tests {
+		l, label, ok := parseBootCSV([]byte(tc.in))
+		if l != tc.loader || label != tc.label || ok != tc.ok {
+			t.Errorf("parseBootCSV(%q) = %q, %q, %v; want %q, %q, %v", tc.in, l, label, ok, tc.loader, tc.label, tc.ok)
+		}
+	}
+}
+
+// An OS's own entry (same label, an older disk) is updated, not duplicated.
+func TestInstallUpdatesOSEntry(t *testing.T) {
+	d := openDisk(t, mkdisk(t, "gpt", 16, "EFI/debian/shimx64.efi",
+		"EFI/debian/BOOTX64.CSV="+csvUCS2("shimx64.efi,debian,,This is the boot entry for debian\r\n")))
+	vdir := t.TempDir()
+	v := vars{dir: vdir}
+	v.set("Boot0000", append([]byte{1, 0, 0, 0, 4, 0}, ucs2("UEFI PXE")...))
+	v.set("Boot0001", append([]byte{1, 0, 0, 0, 4, 0}, append(ucs2("debian"), 0x7f, 0xff, 4, 0)...))
+	v.set("BootOrder", []byte{0, 0, 1, 0})
+	res, err := Install(d, "", vdir)
+	if err != nil || res.Entry != "Boot0001" || fmt.Sprint(res.BootOrder) != "[1 0]" {
+		t.Fatalf("Install = %+v, %v; want the debian entry Boot0001 reused, first", res, err)
+	}
+	_, opt, _ := v.get("Boot0001")
+	checkOption(t, d, opt, "gpt", "debian", `\EFI\debian\shimx64.efi`)
+}
+
 func TestGUIDBytes(t *testing.T) {
 	g, err := guidBytes("C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
 	want := []byte{0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b}
@@ -190,7 +252,8 @@ func TestGUIDBytes(t *testing.T) {
 }
 
 // tinyFAT12 is a hand-made 32 KiB FAT12 volume holding
-// \EFI\BOOT\BOOTX64.EFI: the seed of FuzzFAT.
+// \EFI\BOOT\BOOTX64.EFI and \EFI\DEBIAN\BOOTX64.CSV (naming a loader
+// that is not there): the seed of FuzzFAT.
 func tinyFAT12() []byte {
 	b := make([]byte, 64*512)
 	bs := b[:512]
@@ -202,16 +265,21 @@ func tinyFAT12() []byte {
 	binary.LittleEndian.PutUint16(bs[19:], 64)  // sectors
 	binary.LittleEndian.PutUint16(bs[22:], 1)   // FAT sectors
 	bs[510], bs[511] = 0x55, 0xAA
-	fat := b[512:1024] // clusters 2 and 3 end their chains
-	copy(fat, []byte{0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
-	entry := func(at []byte, name string, attr byte, cluster uint16) {
+	fat := b[512:1024] // clusters 2 to 5 end their chains
+	copy(fat, []byte{0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
+	entry := func(at []byte, name string, attr byte, cluster uint16, size int) {
 		copy(at[:11], name)
 		at[11] = attr
 		binary.LittleEndian.PutUint16(at[26:], cluster)
+		binary.LittleEndian.PutUint32(at[28:], uint32(size))
 	}
-	entry(b[1024:], "EFI        ", 0x10, 2) // root directory, sector 2
-	entry(b[1536:], "BOOT       ", 0x10, 3) // cluster 2 = sector 3
-	entry(b[2048:], "BOOTX64 EFI", 0x20, 0) // cluster 3 = sector 4
+	csv := csvUCS2("grubx64.efi,debian,,\r\n")
+	entry(b[1024:], "EFI        ", 0x10, 2, 0)        // root directory, sector 2
+	entry(b[1536:], "BOOT       ", 0x10, 3, 0)        // cluster 2 = sector 3
+	entry(b[1568:], "DEBIAN     ", 0x10, 4, 0)        //
+	entry(b[2048:], "BOOTX64 EFI", 0x20, 0, 0)        // cluster 3 = sector 4
+	entry(b[2560:], "BOOTX64 CSV", 0x20, 5, len(csv)) // cluster 4 = sector 5
+	copy(b[3072:], csv)                               // cluster 5 = sector 6
 	return b
 }
 
@@ -221,8 +289,8 @@ func TestTinyFAT12(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l, err := f.loader(); err != nil || l != `\EFI\BOOT\BOOTX64.EFI` {
-		t.Errorf("loader = %q, %v", l, err)
+	if l, label, err := f.loader(); err != nil || l != `\EFI\BOOT\BOOTX64.EFI` || label != Description {
+		t.Errorf("loader = %q, %q, %v", l, label, err)
 	}
 }
 
@@ -235,6 +303,6 @@ func FuzzFAT(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = fs.loader()
+		_, _, _ = fs.loader()
 	})
 }

@@ -29,6 +29,7 @@ type dirEntry struct {
 	name    string
 	dir     bool
 	cluster uint32
+	size    uint32
 }
 
 var errNotFAT = errors.New("efiboot: not a FAT filesystem")
@@ -193,7 +194,7 @@ func (f *fatFS) readDir(c uint32) ([]dirEntry, error) {
 		if f.bits == 32 {
 			cl |= uint32(binary.LittleEndian.Uint16(e[20:])) << 16
 		}
-		out = append(out, dirEntry{name: name, dir: e[11]&0x10 != 0, cluster: cl})
+		out = append(out, dirEntry{name: name, dir: e[11]&0x10 != 0, cluster: cl, size: binary.LittleEndian.Uint32(e[28:])})
 	}
 	return out, nil
 }
@@ -241,43 +242,119 @@ func (f *fatFS) lookup(path ...string) ([]dirEntry, error) {
 	return ents, nil
 }
 
-// Loader returns the boot loader to register, as an EFI path
-// (\EFI\debian\shimx64.efi): shim, then GRUB of an OS folder under \EFI,
-// else the removable-media path \EFI\BOOT\BOOTX64.EFI.
-func (f *fatFS) loader() (string, error) {
+// readFile returns the content of file e, refused above limit bytes.
+func (f *fatFS) readFile(e dirEntry, limit int) ([]byte, error) {
+	if int64(e.size) > int64(limit) {
+		return nil, fmt.Errorf("efiboot: %s is %d bytes, more than %d", e.name, e.size, limit)
+	}
+	out := make([]byte, 0, e.size)
+	c := e.cluster
+	for n := uint32(0); len(out) < int(e.size); n++ {
+		if n > f.clusters || c < 2 || c >= f.clusters+2 {
+			return nil, fmt.Errorf("efiboot: %s: cluster chain is broken or loops", e.name)
+		}
+		b := make([]byte, min(f.cluster, int64(int(e.size)-len(out))))
+		if _, err := f.r.ReadAt(b, f.dataOff+int64(c-2)*f.cluster); err != nil {
+			return nil, fmt.Errorf("efiboot: %s: %w", e.name, err)
+		}
+		out = append(out, b...)
+		next, err := f.next(c)
+		if err != nil {
+			return nil, err
+		}
+		c = next
+	}
+	return out, nil
+}
+
+// bootCSV is the name of the file in which shim's packages list the
+// loader to register and its label (what shim's fallback.efi reads).
+const bootCSV = "BOOTX64.CSV"
+
+// parseBootCSV reads a BOOTX64.CSV (UCS-2 with a byte-order mark, or
+// plain ASCII): its first entry "loader,label,options,description".
+func parseBootCSV(b []byte) (loader, label string, ok bool) {
+	text := string(b)
+	if len(b) >= 2 && b[0] == 0xFF && b[1] == 0xFE {
+		u := make([]uint16, (len(b)-2)/2)
+		for i := range u {
+			u[i] = binary.LittleEndian.Uint16(b[2+2*i:])
+		}
+		text = string(utf16.Decode(u))
+	}
+	text = strings.TrimPrefix(text, "\uFEFF") // UTF-8 with a byte-order mark
+	for _, line := range strings.Split(text, "\n") {
+		fields := strings.SplitN(strings.TrimSpace(line), ",", 4)
+		if len(fields) >= 2 && strings.TrimSpace(fields[0]) != "" {
+			return strings.TrimSpace(fields[0]), strings.TrimSpace(fields[1]), true
+		}
+	}
+	return "", "", false
+}
+
+// loader returns the boot loader to register, as an EFI path
+// (\EFI\debian\shimx64.efi), and the label of its entry: the loader and
+// label an OS folder's BOOTX64.CSV names (as ironic-python-agent prefers),
+// else shim, then GRUB of an OS folder under \EFI, else the removable-media
+// path \EFI\BOOT\BOOTX64.EFI, labelled Description.
+func (f *fatFS) loader() (string, string, error) {
 	efi, err := f.lookup("EFI")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	// file returns the loader path of name in folder d, if it is there.
-	file := func(d dirEntry, name string) (string, bool, error) {
+	// find returns the entry named name in folder d, if it is there.
+	find := func(d dirEntry, name string) (dirEntry, bool, error) {
 		files, err := f.readDir(d.cluster)
 		if err != nil {
-			return "", false, err
+			return dirEntry{}, false, err
 		}
 		for _, fl := range files {
 			if !fl.dir && strings.EqualFold(fl.name, name) {
-				return `\EFI\` + d.name + `\` + fl.name, true, nil
+				return fl, true, nil
 			}
 		}
-		return "", false, nil
+		return dirEntry{}, false, nil
+	}
+	path := func(d, fl dirEntry) string { return `\EFI\` + d.name + `\` + fl.name }
+	osDirs := make([]dirEntry, 0, len(efi))
+	for _, d := range efi {
+		if d.dir && !strings.EqualFold(d.name, "BOOT") {
+			osDirs = append(osDirs, d)
+		}
+	}
+	for _, d := range osDirs {
+		csv, ok, err := find(d, bootCSV)
+		if err != nil {
+			return "", "", err
+		}
+		if !ok {
+			continue
+		}
+		b, err := f.readFile(csv, 64<<10)
+		if err != nil {
+			return "", "", err
+		}
+		name, label, ok := parseBootCSV(b)
+		if !ok || label == "" || strings.ContainsAny(name, `\/`) {
+			continue
+		}
+		if fl, ok, err := find(d, name); err != nil || ok {
+			return path(d, fl), label, err
+		}
 	}
 	for _, want := range []string{"shimx64.efi", "grubx64.efi"} {
-		for _, d := range efi {
-			if !d.dir || strings.EqualFold(d.name, "BOOT") {
-				continue
-			}
-			if l, ok, err := file(d, want); err != nil || ok {
-				return l, err
+		for _, d := range osDirs {
+			if fl, ok, err := find(d, want); err != nil || ok {
+				return path(d, fl), Description, err
 			}
 		}
 	}
 	for _, d := range efi {
 		if d.dir && strings.EqualFold(d.name, "BOOT") {
-			if l, ok, err := file(d, "BOOTX64.EFI"); err != nil || ok {
-				return l, err
+			if fl, ok, err := find(d, "BOOTX64.EFI"); err != nil || ok {
+				return path(d, fl), Description, err
 			}
 		}
 	}
-	return "", errors.New("efiboot: no boot loader under \\EFI (shimx64.efi, grubx64.efi or BOOT\\BOOTX64.EFI)")
+	return "", "", errors.New("efiboot: no boot loader under \\EFI (BOOTX64.CSV, shimx64.efi, grubx64.efi or BOOT\\BOOTX64.EFI)")
 }
