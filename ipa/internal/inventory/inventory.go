@@ -97,7 +97,8 @@ func (c *Collector) Collect(ctx context.Context) (protocol.Inventory, error) {
 	return inv, ctx.Err()
 }
 
-// bmc fills bmc_address and bmc_mac when the BMC answers in-band.
+// bmc fills bmc_address, bmc_v6address and bmc_mac when the BMC answers
+// in-band.
 func (c *Collector) bmc(ctx context.Context, inv *protocol.Inventory) {
 	if c.BMC == nil {
 		return
@@ -113,7 +114,7 @@ func (c *Collector) bmc(ctx context.Context, inv *protocol.Inventory) {
 		}
 		return
 	}
-	inv.BMCAddress, inv.BMCMAC = strp(lan.Address), strp(lan.MAC)
+	inv.BMCAddress, inv.BMCMAC, inv.BMCV6Address = strp(lan.Address), strp(lan.MAC), strp(lan.V6Address)
 }
 
 func (c *Collector) cpu() protocol.CPU {

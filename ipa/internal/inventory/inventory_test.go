@@ -59,12 +59,17 @@ func TestBMC(t *testing.T) {
 		name          string
 		bmc           BMCReader
 		wantAddr, mac *string
+		wantV6        *string
 	}{
-		{"no reader", nil, nil, nil},
-		{"no IPMI device", fakeBMC{err: bmcinfo.ErrNoDevice}, nil, nil},
-		{"BMC error", fakeBMC{err: errors.New("timeout")}, nil, nil},
-		{"address and MAC", fakeBMC{lan: bmcinfo.LAN{Channel: 1, Address: "192.0.2.41", MAC: "52:54:00:12:34:56"}}, str("192.0.2.41"), str("52:54:00:12:34:56")},
-		{"address without MAC", fakeBMC{lan: bmcinfo.LAN{Channel: 2, Address: "192.0.2.42"}}, str("192.0.2.42"), nil},
+		{"no reader", nil, nil, nil, nil},
+		{"no IPMI device", fakeBMC{err: bmcinfo.ErrNoDevice}, nil, nil, nil},
+		{"BMC error", fakeBMC{err: errors.New("timeout")}, nil, nil, nil},
+		{"address and MAC", fakeBMC{lan: bmcinfo.LAN{Channel: 1, Address: "192.0.2.41", MAC: "52:54:00:12:34:56"}}, str("192.0.2.41"), str("52:54:00:12:34:56"), nil},
+		{"address without MAC", fakeBMC{lan: bmcinfo.LAN{Channel: 2, Address: "192.0.2.42"}}, str("192.0.2.42"), nil, nil},
+		{"IPv4 and IPv6", fakeBMC{lan: bmcinfo.LAN{Channel: 1, Address: "192.0.2.41", MAC: "52:54:00:12:34:56", V6Address: "2001:db8::41"}},
+			str("192.0.2.41"), str("52:54:00:12:34:56"), str("2001:db8::41")},
+		{"IPv6 only", fakeBMC{lan: bmcinfo.LAN{Channel: 1, MAC: "52:54:00:12:34:56", V6Address: "2001:db8::41"}},
+			nil, str("52:54:00:12:34:56"), str("2001:db8::41")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +83,9 @@ func TestBMC(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.mac, inv.BMCMAC); diff != "" {
 				t.Errorf("bmc_mac (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantV6, inv.BMCV6Address); diff != "" {
+				t.Errorf("bmc_v6address (-want +got):\n%s", diff)
 			}
 		})
 	}
