@@ -23,12 +23,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 
 	"github.com/ferric-metal/ferric/images/checksum"
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
