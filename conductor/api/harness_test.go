@@ -44,8 +44,9 @@ func newTestEnv(t testing.TB, mut func(*Config)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Host = "test-conductor" // as the service does
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr := manager.New(manager.Config{Store: st, Log: log, Hostname: "test-conductor"})
+	mgr := manager.New(manager.Config{Store: st, Log: log, Hostname: st.Host})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Run(ctx) }()

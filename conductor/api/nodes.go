@@ -205,6 +205,8 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.GET("/nodes/:node/portgroups", s.nodePortgroups(false), s.minVer(24, false))
 	g.GET("/nodes/:node/portgroups/detail", s.nodePortgroups(true), s.minVer(24, false))
 	g.GET("/nodes/:node/inventory", s.inventory, s.minVer(81, false))
+	g.GET("/nodes/:node/history", s.nodeHistory, s.minVer(78, false))
+	g.GET("/nodes/:node/history/:event", s.nodeHistoryEvent, s.minVer(78, false))
 	g.GET("/nodes/:node/allocation", s.nodeAllocation, s.minVer(52, false))
 	g.DELETE("/nodes/:node/allocation", s.deleteNodeAllocation, s.minVer(52, false))
 }

@@ -121,6 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
+	st.Host = cfg.Hostname
 	images, err := imgstore.New(filepath.Join(cfg.StateDir, "images"), cfg.Log)
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // entity is implemented by every record type kept in a table.
@@ -113,6 +116,7 @@ const (
 	tConductors  = "conductors"
 	bMeta        = "_meta"
 	recPrefix    = "rec:"
+	histPrefix   = "history:"
 )
 
 // cache is the committed copy of one table, in id order.
@@ -214,6 +218,8 @@ func (c *cache[P]) list(filter func(P) bool) []P {
 // Bolt is the embedded bbolt Store.
 type Bolt struct {
 	db *bolt.DB
+	// Host is the conductor name recorded in history events.
+	Host string
 
 	nodes       *cache[*Node]
 	ports       *cache[*Port]
@@ -501,8 +507,60 @@ func txDelete[T any, P interface {
 }
 
 func (t *boltTx) Node(ident string) (*Node, error) { return txGet[Node](t, tNodes, "name", ident) }
-func (t *boltTx) PutNode(n *Node) error            { return txPut(t, tNodes, t.s.nodes, n) }
-func (t *boltTx) DeleteNode(u string) error        { return txDelete[Node](t, tNodes, t.s.nodes, u) }
+
+// PutNode writes n; when it sets a new last_error, the error is also
+// journaled in the node's history in the same transaction.
+func (t *boltTx) PutNode(n *Node) error {
+	var oldErr *string
+	oldState := n.ProvisionState
+	if old, ok := t.s.nodes.get(CanonicalUUID(n.UUID)); ok {
+		oldErr, oldState = old.LastError, old.ProvisionState
+	}
+	if err := txPut(t, tNodes, t.s.nodes, n); err != nil {
+		return err
+	}
+	if e := deref(n.LastError); e != "" && e != deref(oldErr) {
+		return t.addHistory(n.UUID, HistoryEvent{Severity: "ERROR", EventType: HistoryEventType(oldState, n.ProvisionState), Event: e})
+	}
+	return nil
+}
+
+// DeleteNode deletes the node and its history.
+func (t *boltTx) DeleteNode(u string) error {
+	if err := txDelete[Node](t, tNodes, t.s.nodes, u); err != nil {
+		return err
+	}
+	if err := t.tx.DeleteBucket([]byte(histPrefix + CanonicalUUID(u))); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		return err
+	}
+	return nil
+}
+
+// addHistory appends ev to the node's history (a bucket per node, keyed
+// by sequence: chronological), dropping the entry that falls out of the
+// last MaxHistory.
+func (t *boltTx) addHistory(node string, ev HistoryEvent) error {
+	b, err := t.tx.CreateBucketIfNotExists([]byte(histPrefix + CanonicalUUID(node)))
+	if err != nil {
+		return err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	ev.ID, ev.UUID, ev.CreatedAt, ev.Conductor = int64(seq), uuid.NewString(), t.now, t.s.Host
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), raw); err != nil {
+		return err
+	}
+	if seq > MaxHistory {
+		return b.Delete(binary.BigEndian.AppendUint64(nil, seq-MaxHistory))
+	}
+	return nil
+}
 func (t *boltTx) Port(ident string) (*Port, error) { return txGet[Port](t, tPorts, "", ident) }
 func (t *boltTx) PutPort(p *Port) error            { return txPut(t, tPorts, t.s.ports, p) }
 func (t *boltTx) DeletePort(u string) error        { return txDelete[Port](t, tPorts, t.s.ports, u) }
@@ -587,6 +645,27 @@ func (s *Bolt) Conductor(h string) (*Conductor, error) {
 func (s *Bolt) Conductors() []*Conductor { return s.conductors.list(nil) }
 
 // Records lists a record table (read from the database, not cached).
+// NodeHistory returns a node's history, oldest first (nil when it has
+// none).
+func (s *Bolt) NodeHistory(node string) ([]*HistoryEvent, error) {
+	var out []*HistoryEvent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(histPrefix + CanonicalUUID(node)))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			ev := new(HistoryEvent)
+			if err := json.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("store: history of node %s: %w", node, err)
+			}
+			out = append(out, ev)
+			return nil
+		})
+	})
+	return out, err
+}
+
 func (s *Bolt) Records(table string) ([]*Record, error) {
 	var out []*Record
 	err := s.db.View(func(tx *bolt.Tx) error {

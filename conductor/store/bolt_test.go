@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -182,6 +183,91 @@ func BenchmarkListNodes10k(b *testing.B) {
 	for range b.N {
 		if n := len(s.Nodes(func(n *Node) bool { return n.ProvisionState == "available" })); n != 10000 {
 			b.Fatal(n)
+		}
+	}
+}
+
+// A node's history records every new last_error in the transaction that
+// sets it, keeps the last MaxHistory events, survives a reopen and goes
+// with the node.
+func TestNodeHistory(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	s.Host = "conductor-1"
+	const id = "33333333-3333-3333-3333-333333333333"
+	set := func(state string, lastErr *string) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx Tx) error {
+			n, err := tx.Node(id)
+			if errors.Is(err, ErrNotFound) {
+				n, err = &Node{UUID: id, Driver: "fake-hardware"}, nil
+			}
+			if err != nil {
+				return err
+			}
+			n.ProvisionState, n.LastError = state, lastErr
+			return tx.PutNode(n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("deploying", nil)
+	set("deploy failed", strp("Agent returned error for deploy step write_image: checksum mismatch"))
+	set("deploy failed", strp("Agent returned error for deploy step write_image: checksum mismatch")) // unchanged: no new event
+	set("available", nil)                                                                             // cleared: no event
+	set("available", strp("Failed to change power state to 'power on' by 'power on'. Error: BMC timeout"))
+	h, err := s.NodeHistory(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 {
+		t.Fatalf("history has %d events, want 2: %+v", len(h), h)
+	}
+	if h[0].EventType != "deploying" || h[0].Severity != "ERROR" || h[0].Conductor != "conductor-1" ||
+		!strings.Contains(h[0].Event, "checksum mismatch") || h[0].UUID == "" || h[0].CreatedAt.IsZero() {
+		t.Errorf("first event %+v", h[0])
+	}
+	if h[1].EventType != "monitoring" || h[1].ID <= h[0].ID || h[1].CreatedAt.Before(h[0].CreatedAt) {
+		t.Errorf("second event %+v", h[1])
+	}
+	for i := range MaxHistory + 5 {
+		set("clean failed", strp(fmt.Sprintf("clean step %d failed", i)))
+	}
+	s.Close()
+	s2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	h, _ = s2.NodeHistory(id)
+	if len(h) != MaxHistory || h[len(h)-1].Event != fmt.Sprintf("clean step %d failed", MaxHistory+4) || h[0].Event != "clean step 5 failed" {
+		t.Fatalf("after %d more errors and a reopen: %d events, first %q, last %q", MaxHistory+5, len(h), h[0].Event, h[len(h)-1].Event)
+	}
+	if h[0].EventType != "cleaning" {
+		t.Errorf("event type %q, want cleaning", h[0].EventType)
+	}
+	if err := s2.Update(ctx, func(tx Tx) error { return tx.DeleteNode(id) }); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s2.NodeHistory(id); err != nil || len(h) != 0 {
+		t.Fatalf("history after delete: %d events, %v", len(h), err)
+	}
+}
+
+func TestHistoryEventType(t *testing.T) {
+	tests := []struct{ from, to, want string }{
+		{"wait call-back", "deploy failed", "deploying"},
+		{"clean wait", "clean failed", "cleaning"},
+		{"inspect wait", "inspect failed", "introspection"},
+		{"verifying", "enroll", "verify"},
+		{"deleting", "error", "unprovision"},
+		{"rescue wait", "rescue failed", "rescue"},
+		{"active", "active", "monitoring"},
+		{"available", "available", "monitoring"},
+	}
+	for _, tc := range tests {
+		if got := HistoryEventType(tc.from, tc.to); got != tc.want {
+			t.Errorf("HistoryEventType(%q, %q) = %q, want %q", tc.from, tc.to, got, tc.want)
 		}
 	}
 }

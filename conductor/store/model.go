@@ -172,3 +172,49 @@ type Record struct {
 	Key      string          `json:"key"`
 	Data     json.RawMessage `json:"data"`
 }
+
+// MaxHistory is how many history events a node keeps (Ironic's
+// [conductor]node_history_max_entries default): older ones are dropped.
+const MaxHistory = 300
+
+// HistoryEvent is one entry of a node's history (Ironic's node history,
+// API 1.78): written whenever the node's last_error is set, in the same
+// transaction.
+type HistoryEvent struct {
+	ID        int64     `json:"id"`
+	UUID      string    `json:"uuid"`
+	CreatedAt time.Time `json:"created_at"`
+	Severity  string    `json:"severity"` // ERROR or INFO
+	EventType string    `json:"event_type"`
+	Event     string    `json:"event"`
+	Conductor string    `json:"conductor"`
+	User      *string   `json:"user"`
+}
+
+// HistoryEventType names the activity a last_error comes from, with
+// Ironic's event types, from the provision state the node was in (from)
+// and the one the failure put it in (to).
+func HistoryEventType(from, to string) string {
+	for _, st := range []string{from, to} {
+		switch st {
+		case "deploying", "wait call-back", "deploy failed", "deploy hold", "rebuild":
+			return "deploying"
+		case "cleaning", "clean wait", "clean failed", "clean hold":
+			return "cleaning"
+		case "inspecting", "inspect wait", "inspect failed":
+			return "introspection"
+		case "verifying":
+			return "verify"
+		case "rescuing", "rescue wait", "rescue failed", "unrescuing", "unrescue failed":
+			return "rescue"
+		case "deleting", "error":
+			return "unprovision"
+		case "adopting", "adopt failed":
+			return "adoption"
+		case "servicing", "service wait", "service failed", "service hold":
+			return "servicing"
+		}
+	}
+	// A failure outside provisioning (power changes, power state sync).
+	return "monitoring"
+}

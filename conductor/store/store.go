@@ -61,6 +61,8 @@ type Store interface {
 	Conductor(hostname string) (*Conductor, error)
 	Conductors() []*Conductor
 	Records(table string) ([]*Record, error)
+	// NodeHistory returns the node's history events, oldest first.
+	NodeHistory(node string) ([]*HistoryEvent, error)
 
 	Close() error
 }

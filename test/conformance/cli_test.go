@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -85,6 +86,26 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("after deploy: %v", s["provision_state"])
 	}
 	run("node", "undeploy", "cli-node", "--wait", "60")
+	// Node history: an IPMI node without a BMC address fails verification.
+	h := jsonOut("node", "create", "--driver", "ipmi", "--name", "cli-hist")
+	run("node", "manage", "cli-hist")
+	deadline := time.Now().Add(30 * time.Second)
+	for jsonOut("node", "show", "cli-hist")["last_error"] == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("cli-hist: no last_error after manage")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var events []map[string]any
+	if err := json.Unmarshal([]byte(run("node", "history", "list", "cli-hist", "-f", "json")), &events); err != nil || len(events) != 1 {
+		t.Fatalf("node history list: %v %v", events, err)
+	}
+	evID, _ := events[0]["UUID"].(string)
+	ev := jsonOut("node", "history", "get", "cli-hist", evID)
+	if ev["event_type"] != "verify" || ev["severity"] != "ERROR" || !strings.Contains(fmt.Sprint(ev["event"]), "Failed to get power state") {
+		t.Errorf("node history get: %v (list: %v)", ev, events[0])
+	}
+	run("node", "delete", h["uuid"].(string))
 	run("driver", "list")
 	run("driver", "show", "fake-hardware")
 	run("conductor", "list")
