@@ -160,6 +160,7 @@ func (s *Server) routes() {
 	s.driverRoutes(a)
 	s.conductorRoutes(a)
 	s.allocationRoutes(a)
+	a.GET("/shards", s.shards, s.minVer(82, false))
 	a.Any("/*", noRoute)
 	e.Any("/*", noRoute)
 }

@@ -144,7 +144,7 @@ func parseHint(name string, k kind, v any) (Hint, error) {
 	h := Hint{Name: name}
 	switch k {
 	case kindBool:
-		b, ok := parseBool(v)
+		b, ok := protocol.ParseBool(v)
 		if !ok {
 			return h, fmt.Errorf("hints: %w: hint %q is not a Boolean value: %v", ErrInvalidHints, name, v)
 		}
@@ -314,29 +314,6 @@ func quote(s string) string {
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
-}
-
-func parseBool(v any) (bool, bool) {
-	switch x := v.(type) {
-	case bool:
-		return x, true
-	case float64:
-		if x == 0 || x == 1 {
-			return x == 1, true
-		}
-	case int:
-		if x == 0 || x == 1 {
-			return x == 1, true
-		}
-	case string:
-		switch strings.ToLower(strings.TrimSpace(x)) {
-		case "1", "t", "true", "on", "y", "yes":
-			return true, true
-		case "0", "f", "false", "off", "n", "no":
-			return false, true
-		}
-	}
-	return false, false
 }
 
 // Match reports whether disk satisfies every hint.

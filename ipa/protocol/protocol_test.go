@@ -171,3 +171,20 @@ func TestAPIVersion(t *testing.T) {
 		t.Errorf("MinVersion = %v, want 1.46", got)
 	}
 }
+
+func TestParseBool(t *testing.T) {
+	tests := []struct {
+		in     any
+		want   bool
+		wantOK bool
+	}{
+		{true, true, true}, {false, false, true}, {float64(1), true, true}, {float64(0), false, true},
+		{"Yes", true, true}, {" off ", false, true}, {"T", true, true}, {"0", false, true},
+		{"maybe", false, false}, {float64(2), false, false}, {nil, false, false}, {[]any{}, false, false},
+	}
+	for _, tc := range tests {
+		if got, ok := ParseBool(tc.in); got != tc.want || ok != tc.wantOK {
+			t.Errorf("ParseBool(%#v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.wantOK)
+		}
+	}
+}

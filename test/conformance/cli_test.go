@@ -65,6 +65,17 @@ func TestOpenstackCLI(t *testing.T) {
 	}
 	run("node", "unset", "cli-node", "--property", "memory_mb")
 	run("node", "validate", "cli-node")
+	if c := jsonOut("node", "console", "show", "cli-node"); c["console_enabled"] != false {
+		t.Errorf("node console show: %v", c)
+	}
+	run("node", "console", "enable", "cli-node")
+	if c := jsonOut("node", "console", "show", "cli-node"); c["console_enabled"] != true {
+		t.Errorf("node console show after enable: %v", c)
+	}
+	run("node", "console", "disable", "cli-node")
+	if out := run("node", "bios", "setting", "list", "cli-node", "-f", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("node bios setting list: %s", out)
+	}
 	run("port", "create", "--node", id, "52:54:00:c1:1c:01")
 	if out := run("port", "list", "--node", id, "-f", "json"); !strings.Contains(out, "52:54:00:c1:1c:01") {
 		t.Errorf("port list --node: %s", out)

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
+)
+
+// Node console state (GET/PUT /v1/nodes/{node}/states/console). Only the
+// fake console interface can be enabled (fake-hardware); nodes with
+// no-console are refused as Ironic refuses them.
+
+// fakeConsoleInfo is what Ironic's fake console reports.
+var fakeConsoleInfo = map[string]any{}
+
+// consoleUnsupported is Ironic's UnsupportedDriverExtension for a node
+// whose console interface is no-console.
+func consoleUnsupported(n *store.Node) *Error {
+	if iface := n.Interfaces["console"]; iface == "" || iface == "no-console" {
+		return badRequest("Driver %s does not support console (disabled or not implemented).", n.Driver)
+	}
+	return nil
+}
+
+func (s *Server) getConsole(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	if !n.ConsoleEnabled {
+		return c.JSON(http.StatusOK, map[string]any{"console_enabled": false, "console_info": nil})
+	}
+	if e := consoleUnsupported(n); e != nil {
+		return e
+	}
+	return c.JSON(http.StatusOK, map[string]any{"console_enabled": true, "console_info": fakeConsoleInfo})
+}
+
+func (s *Server) setConsole(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	body, _, err := readJSONObject(c, "console")
+	if err != nil {
+		return err
+	}
+	raw, ok := body["enabled"]
+	if !ok || raw == nil {
+		return badRequest("Missing mandatory parameter: enabled")
+	}
+	enabled, perr := boolArg(raw)
+	if perr != nil {
+		return badRequest("Invalid enabled: %v", perr)
+	}
+	if e := consoleUnsupported(n); e != nil {
+		return e
+	}
+	if enabled != n.ConsoleEnabled {
+		if err := s.updateNode(c, n.UUID, func(n *store.Node) error {
+			n.ConsoleEnabled, n.LastError = enabled, nil
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states/console")
+	return c.NoContent(http.StatusAccepted)
+}
+
+// boolArg reads a boolean argument, with oslo's error for anything else.
+func boolArg(v any) (bool, error) {
+	if b, ok := protocol.ParseBool(v); ok {
+		return b, nil
+	}
+	return false, fmt.Errorf("Unrecognized value '%v', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", v)
+}

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestConsoleBIOSShards(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.createNode(map[string]any{"name": "fk"})
+	e.createNode(map[string]any{"name": "im", "driver": "ipmi"})
+	e.must(201, e.do("POST", "/v1/nodes", map[string]any{"name": "s1", "driver": "fake-hardware", "shard": "rack-1"}, hdrLegacyVersion, "1.82"), "node in a shard")
+	// Console: fake-hardware's fake console can be enabled; no-console refused.
+	if r := e.must(200, e.do("GET", "/v1/nodes/fk/states/console", nil), "console off"); r.j["console_enabled"] != false || r.j["console_info"] != nil {
+		t.Errorf("console of a new node: %s", r.raw)
+	}
+	r := e.must(202, e.do("PUT", "/v1/nodes/fk/states/console", map[string]any{"enabled": true}), "enable console")
+	if !strings.HasSuffix(r.h.Get("Location"), "/v1/nodes/fk/states/console") {
+		t.Errorf("Location %q", r.h.Get("Location"))
+	}
+	if r := e.must(200, e.do("GET", "/v1/nodes/fk/states/console", nil), "console on"); r.j["console_enabled"] != true || r.j["console_info"] == nil {
+		t.Errorf("console after enable: %s", r.raw)
+	}
+	if r := e.must(200, e.do("GET", "/v1/nodes/fk/states", nil), "states"); r.j["console_enabled"] != true {
+		t.Errorf("states: %s", r.raw)
+	}
+	e.must(202, e.do("PUT", "/v1/nodes/fk/states/console", map[string]any{"enabled": "off"}), "disable console")
+	if r := e.must(200, e.do("GET", "/v1/nodes/fk", nil), "node"); r.j["console_enabled"] != false {
+		t.Errorf("console_enabled after disable: %v", r.j["console_enabled"])
+	}
+	if r := e.must(400, e.do("PUT", "/v1/nodes/im/states/console", map[string]any{"enabled": true}), "no-console"); !strings.Contains(r.fault(), "does not support console") {
+		t.Errorf("no-console: %s", r.raw)
+	}
+	e.must(400, e.do("PUT", "/v1/nodes/fk/states/console", map[string]any{}), "enabled missing")
+	e.must(400, e.do("PUT", "/v1/nodes/fk/states/console", map[string]any{"enabled": "maybe"}), "enabled invalid")
+	// BIOS: no interface here caches settings.
+	if r := e.must(200, e.do("GET", "/v1/nodes/fk/bios", nil, hdrLegacyVersion, "1.40"), "bios"); fmt.Sprint(r.j["bios"]) != "[]" {
+		t.Errorf("bios: %s", r.raw)
+	}
+	e.must(404, e.do("GET", "/v1/nodes/fk/bios/ProcVirtualization", nil, hdrLegacyVersion, "1.40"), "bios setting")
+	e.must(404, e.do("GET", "/v1/nodes/fk/bios", nil, hdrLegacyVersion, "1.39"), "bios below 1.40")
+	e.must(406, e.do("GET", "/v1/nodes/fk/bios?detail=true", nil, hdrLegacyVersion, "1.73"), "bios detail below 1.74")
+	e.must(200, e.do("GET", "/v1/nodes/fk/bios?detail=true", nil, hdrLegacyVersion, "1.74"), "bios detail")
+	// Shards.
+	r = e.must(200, e.do("GET", "/v1/shards", nil, hdrLegacyVersion, "1.82"), "shards")
+	if got := fmt.Sprint(r.j["shards"]); got != "[map[count:2 name:None] map[count:1 name:rack-1]]" {
+		t.Errorf("shards %s", got)
+	}
+	e.must(404, e.do("GET", "/v1/shards", nil, hdrLegacyVersion, "1.81"), "shards below 1.82")
+}
