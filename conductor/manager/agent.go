@@ -313,6 +313,13 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
+	before, after, version, err := m.userDeploySteps(ctx, n)
+	if err != nil {
+		return err
+	}
+	if err := m.runDeploySteps(ctx, n, before, version); err != nil {
+		return err
+	}
 	cd, _ := n.InstanceInfo["configdrive"].(string)
 	info.NodeUUID = n.UUID
 	started := time.Now()
@@ -322,6 +329,9 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 		return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
 	}
 	m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
+	if err := m.runDeploySteps(ctx, n, after, version); err != nil {
+		return err
+	}
 	if bootsUEFI(n) {
 		m.installBootloader(ctx, uuid)
 	}
@@ -350,9 +360,58 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 		n.DeployStep = store.Object{}
 		delete(n.InstanceInfo, "configdrive")
 		delete(n.DriverInternalInfo, "agent_progress")
+		delete(n.DriverInternalInfo, "user_deploy_steps")
 		clearAgent(n)
 		m.log.Info("manager: deployed", "node", uuid)
 	})
+}
+
+// userDeploySteps returns the in-band user deploy steps to run before and
+// after the image write, checked against the steps the agent offers.
+// The agent's hardware manager versions come along, to be sent back with
+// every step.
+func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, after []map[string]any, version protocol.HardwareManagerVersion, err error) {
+	user := userDeploySteps(n)
+	if len(user) == 0 {
+		return nil, nil, nil, nil
+	}
+	res, err := m.runAgent(ctx, n.UUID, "deploy.get_deploy_steps", map[string]any{"node": agentNode(n), "ports": []any{}})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("getting deploy steps from the agent of node %s: %w", n.UUID, err)
+	}
+	var gs protocol.GetStepsResult
+	if err := json.Unmarshal(res.CommandResult, &gs); err != nil {
+		return nil, nil, nil, fmt.Errorf("deploy steps of node %s: %w", n.UUID, err)
+	}
+	var offered []protocol.Step
+	for _, steps := range gs.Steps {
+		offered = append(offered, steps...)
+	}
+	before, after, err = agentDeploySteps(user, offered)
+	if err != nil {
+		//lint:ignore ST1005 Ironic's last_error text
+		return nil, nil, nil, fmt.Errorf("Validation of deploy steps failed for node %s: %w", n.UUID, err)
+	}
+	return before, after, gs.HardwareManagerVersion, nil
+}
+
+// runDeploySteps runs user deploy steps in-band, in order.
+func (m *Manager) runDeploySteps(ctx context.Context, n *store.Node, steps []map[string]any, version protocol.HardwareManagerVersion) error {
+	for _, step := range steps {
+		_ = m.update(ctx, n.UUID, func(n *store.Node) error { n.DeployStep = step; return nil })
+		m.log.Info("manager: deploy step", "node", n.UUID, "step", stepID(step), "priority", step["priority"])
+		params := map[string]any{"step": step, "node": agentNode(n), "ports": []any{}, "deploy_version": version}
+		if _, err := m.runAgent(ctx, n.UUID, "deploy.execute_deploy_step", params); err != nil {
+			//lint:ignore ST1005 Ironic's last_error text, word for word
+			return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(step), n.UUID, err)
+		}
+	}
+	return nil
+}
+
+// agentNode is the node as steps commands carry it to the agent.
+func agentNode(n *store.Node) map[string]any {
+	return map[string]any{"uuid": n.UUID, "properties": n.Properties, "driver_info": map[string]any{}, "instance_info": map[string]any{}}
 }
 
 // installBootloader asks the agent, as Ironic does for whole-disk images
@@ -401,7 +460,7 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	}
 	// As Ironic does: ask the agent for its steps first, and send its
 	// hardware manager versions back with every step.
-	node := map[string]any{"uuid": uuid, "properties": n.Properties, "driver_info": map[string]any{}, "instance_info": map[string]any{}}
+	node := agentNode(n)
 	res, err := m.runAgent(ctx, uuid, "clean.get_clean_steps", map[string]any{"node": node, "ports": []any{}})
 	if err != nil {
 		return fmt.Errorf("getting clean steps from the agent of node %s: %w", uuid, err)

@@ -69,6 +69,15 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if len(req.DeploySteps) > 0 && ev != sm.EventDeploy && ev != sm.EventRebuild {
 		return userErr(ErrInvalidInput, "\"deploy_steps\" is only valid when setting target provision state to active or rebuild")
 	}
+	if err := checkStepShapes("clean", req.CleanSteps); err != nil {
+		return err
+	}
+	if err := checkStepShapes("deploy", req.DeploySteps); err != nil {
+		return err
+	}
+	if err := checkCoreDeploySteps(req.DeploySteps); err != nil {
+		return err
+	}
 	if ev == sm.EventRescue && (req.RescuePassword == nil || strings.TrimSpace(*req.RescuePassword) == "") {
 		return userErr(ErrInvalidInput, "A non-empty \"rescue_password\" is required when setting target provision state to rescue")
 	}
@@ -105,6 +114,11 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 			n.DriverInternalInfo["clean_steps"] = req.CleanSteps
 		} else {
 			delete(n.DriverInternalInfo, "clean_steps")
+		}
+		if len(req.DeploySteps) > 0 {
+			n.DriverInternalInfo["user_deploy_steps"] = req.DeploySteps
+		} else {
+			delete(n.DriverInternalInfo, "user_deploy_steps")
 		}
 		if ev == sm.EventInspect {
 			now := time.Now().UTC()

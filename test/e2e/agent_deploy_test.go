@@ -289,13 +289,60 @@ func TestDeployThroughAgent(t *testing.T) {
 	}
 	os.Truncate(disk, 128<<20)
 	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{{"op": "add", "path": "/instance_info/image_source", "value": id}}, 200)
-	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active"}, 202)
+	// User deploy steps: a step the agent does not offer fails the deploy
+	// with Ironic's message; a malformed one is refused at once.
+	step := func(iface, name string, prio int) map[string]any {
+		return map[string]any{"interface": iface, "step": name, "args": map[string]any{}, "priority": prio}
+	}
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active",
+		"deploy_steps": []any{map[string]any{"interface": "deploy", "step": "erase_devices_metadata"}}}, 400)
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active",
+		"deploy_steps": []any{step("raid", "apply_configuration", 90)}}, 202)
+	n = c.waitFailed("agent-node", 90*time.Second)
+	if !strings.Contains(fmt.Sprint(n["last_error"]), "node does not support this deploy step") {
+		t.Fatalf("unknown deploy step: last_error %v", n["last_error"])
+	}
+	// erase_devices_metadata before the image write (priority 90 > 80): the
+	// image is whole afterwards.
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active",
+		"deploy_steps": []any{step("deploy", "erase_devices_metadata", 90)}}, 202)
 	c.waitState("agent-node", "active", 120*time.Second)
-	f, _ = os.Open(disk)
-	f.ReadAt(got, 0)
-	f.Close()
-	if !bytes.Equal(got[512:], image[512:]) {
+	readDisk := func() {
+		f, _ := os.Open(disk)
+		f.ReadAt(got, 0)
+		f.Close()
+	}
+	readDisk()
+	if !bytes.Equal(got[512:], image[512:]) || !bytes.Equal(got[:446], image[:446]) {
 		t.Fatalf("disk does not hold the image-store image after deploy")
+	}
+	// The same step after the write (priority 10 < 80) runs after it: it
+	// wipes the partition table the image just wrote.
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "rebuild",
+		"deploy_steps": []any{step("deploy", "erase_devices_metadata", 10)}}, 202)
+	c.waitState("agent-node", "active", 120*time.Second)
+	readDisk()
+	if got[510] == 0x55 && got[511] == 0xAA {
+		t.Errorf("MBR signature still there: erase_devices_metadata did not run after write_image")
+	}
+	if !bytes.Equal(got[1<<20:], image[1<<20:]) {
+		t.Errorf("the image's data beyond the metadata is gone")
+	}
+}
+
+// waitFailed waits for a node's provision state to end in "failed".
+func (c client) waitFailed(node string, timeout time.Duration) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := c.do("GET", "/v1/nodes/"+node, nil, 200)
+		if s, _ := n["provision_state"].(string); strings.HasSuffix(s, "failed") && n["reservation"] == nil {
+			return n
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: not failed after %s: %v", node, timeout, n["provision_state"])
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

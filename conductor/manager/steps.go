@@ -1,0 +1,227 @@
+package manager
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
+)
+
+// User clean and deploy steps, checked as Ironic checks them: their shape
+// when the request arrives (Ironic's JSON schemas), the steps themselves
+// against what the node offers once its agent lists them.
+
+// stepInterfaces are the interfaces a user step may name, in Ironic's
+// order of precedence for steps of equal priority (first wins).
+var stepInterfaces = []string{"power", "management", "deploy", "bios", "raid"}
+
+// writeImagePriority is the priority of the direct deploy interface's
+// write_image step: user deploy steps above it run before the image is
+// written, those below it after.
+const writeImagePriority = 80
+
+// conductorDeploySteps are the steps the direct deploy interface runs
+// itself, with their priorities. deploy.deploy is the core step.
+var conductorDeploySteps = map[string]int{
+	"deploy.deploy": 100, "deploy.write_image": writeImagePriority, "deploy.prepare_instance_boot": 60,
+	"deploy.tear_down_agent": 40, "deploy.switch_to_tenant_network": 30, "deploy.boot_instance": 20,
+}
+
+// checkStepShapes validates user steps of kind "clean" or "deploy" as
+// Ironic's schemas do: interface, step (and for deploy steps args and
+// priority) required, nothing else allowed.
+func checkStepShapes(kind string, steps []map[string]any) error {
+	for _, st := range steps {
+		if msg := stepShapeError(kind, st); msg != "" {
+			return userErr(ErrInvalidInput, "Invalid %s_steps: %s", kind, msg)
+		}
+	}
+	return nil
+}
+
+func stepShapeError(kind string, st map[string]any) string {
+	allowed := []string{"interface", "step", "args"}
+	required := []string{"interface", "step"}
+	if kind == "deploy" {
+		allowed = append(allowed, "priority")
+		required = allowed
+	}
+	var extra []string
+	for k := range st {
+		if !slices.Contains(allowed, k) {
+			extra = append(extra, "'"+k+"'")
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		verb := "was"
+		if len(extra) > 1 {
+			verb = "were"
+		}
+		return fmt.Sprintf("Additional properties are not allowed (%s %s unexpected)", strings.Join(extra, ", "), verb)
+	}
+	for _, k := range required {
+		if _, ok := st[k]; !ok {
+			return fmt.Sprintf("'%s' is a required property", k)
+		}
+	}
+	if i, ok := st["interface"].(string); !ok || !slices.Contains(stepInterfaces, i) {
+		return fmt.Sprintf("%s is not one of ['%s']", pyRepr(st["interface"]), strings.Join(stepInterfaces, "', '"))
+	}
+	switch s := st["step"].(type) {
+	case string:
+		if s == "" {
+			return "'' is too short"
+		}
+	default:
+		return fmt.Sprintf("%s is not of type 'string'", pyRepr(s))
+	}
+	if a, ok := st["args"]; ok {
+		if _, isObj := a.(map[string]any); !isObj {
+			return fmt.Sprintf("%s is not of type 'object'", pyRepr(a))
+		}
+	}
+	if p, ok := st["priority"]; ok {
+		if _, err := stepPriority(p); err != nil {
+			return fmt.Sprintf("%s is not valid under any of the given schemas", pyRepr(p))
+		}
+	}
+	return ""
+}
+
+// stepPriority reads a deploy step priority: a non-negative integer or a
+// string of digits.
+func stepPriority(v any) (int, error) {
+	switch p := v.(type) {
+	case float64:
+		if p >= 0 && p == float64(int(p)) {
+			return int(p), nil
+		}
+	case string:
+		if n, err := strconv.Atoi(p); err == nil && n >= 0 && strings.Trim(p, "0123456789") == "" {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("invalid priority %v", v)
+}
+
+// pyRepr renders a JSON value as Python prints it in schema errors.
+func pyRepr(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "None"
+	case string:
+		return "'" + x + "'"
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func stepID(st map[string]any) string {
+	i, _ := st["interface"].(string)
+	s, _ := st["step"].(string)
+	return i + "." + s
+}
+
+// checkCoreDeploySteps rejects, when the request arrives, user deploy
+// steps that would override the core step (as Ironic does) and those
+// naming the direct deploy interface's own steps with another priority:
+// ferric runs those in their fixed order.
+func checkCoreDeploySteps(steps []map[string]any) error {
+	seen := map[string]bool{}
+	var errs []string
+	for _, st := range steps {
+		id := stepID(st)
+		if seen[id] {
+			errs = append(errs, fmt.Sprintf("duplicate deploy steps for %s. Deploy steps from all deploy templates matching this node's instance traits cannot have the same interface and step", id))
+		}
+		seen[id] = true
+		def, ok := conductorDeploySteps[id]
+		if !ok {
+			continue
+		}
+		p, _ := stepPriority(st["priority"])
+		switch {
+		case id == "deploy.deploy" && p > 0:
+			errs = append(errs, fmt.Sprintf("deploy step %s on interface deploy is a core step and cannot be overridden by user steps. It may be disabled by setting the priority to 0", st["step"]))
+		case p != def:
+			errs = append(errs, fmt.Sprintf("deploy step %s runs at its own priority %d here and cannot be reordered or disabled", id, def))
+		}
+	}
+	if len(errs) > 0 {
+		return userErr(ErrInvalidInput, "%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// agentDeploySteps orders the in-band user deploy steps (those not run by
+// the conductor itself) by priority, highest first, ties broken by
+// interface as Ironic does, and splits them around write_image. Steps
+// with priority 0 are disabled. A step the agent does not offer fails the
+// deploy with Ironic's message.
+func agentDeploySteps(user []map[string]any, offered []protocol.Step) (before, after []map[string]any, err error) {
+	known := map[string]bool{}
+	for _, s := range offered {
+		known[s.Interface+"."+s.Step] = true
+	}
+	var run []map[string]any
+	var errs []string
+	for _, st := range user {
+		id := stepID(st)
+		if _, own := conductorDeploySteps[id]; own {
+			continue
+		}
+		if !known[id] {
+			b, _ := json.Marshal(st)
+			errs = append(errs, "node does not support this deploy step: "+string(b))
+			continue
+		}
+		if p, _ := stepPriority(st["priority"]); p > 0 {
+			run = append(run, st)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	rank := func(st map[string]any) (int, int) {
+		p, _ := stepPriority(st["priority"])
+		i, _ := st["interface"].(string)
+		return p, len(stepInterfaces) - slices.Index(stepInterfaces, i)
+	}
+	sort.SliceStable(run, func(a, b int) bool {
+		pa, ia := rank(run[a])
+		pb, ib := rank(run[b])
+		if pa != pb {
+			return pa > pb
+		}
+		return ia > ib
+	})
+	for _, st := range run {
+		if p, _ := stepPriority(st["priority"]); p > writeImagePriority {
+			before = append(before, st)
+		} else {
+			after = append(after, st)
+		}
+	}
+	return before, after, nil
+}
+
+// userDeploySteps reads the steps a deploy request stored.
+func userDeploySteps(n *store.Node) []map[string]any {
+	var steps []map[string]any
+	if raw, ok := n.DriverInternalInfo["user_deploy_steps"]; ok {
+		b, _ := json.Marshal(raw)
+		_ = json.Unmarshal(b, &steps)
+	}
+	return steps
+}
