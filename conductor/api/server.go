@@ -161,6 +161,7 @@ func (s *Server) routes() {
 	s.conductorRoutes(a)
 	s.allocationRoutes(a)
 	a.GET("/shards", s.shards, s.minVer(82, false))
+	s.templateRoutes(a)
 	a.Any("/*", noRoute)
 	e.Any("/*", noRoute)
 }

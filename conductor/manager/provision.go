@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +76,11 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := checkStepShapes("deploy", req.DeploySteps); err != nil {
 		return err
 	}
-	if err := checkCoreDeploySteps(req.DeploySteps); err != nil {
+	var deploySteps []map[string]any
+	if ev == sm.EventDeploy || ev == sm.EventRebuild {
+		deploySteps = append(m.templateSteps(n), req.DeploySteps...)
+	}
+	if err := checkCoreDeploySteps(deploySteps); err != nil {
 		return err
 	}
 	if ev == sm.EventRescue && (req.RescuePassword == nil || strings.TrimSpace(*req.RescuePassword) == "") {
@@ -115,8 +120,8 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 		} else {
 			delete(n.DriverInternalInfo, "clean_steps")
 		}
-		if len(req.DeploySteps) > 0 {
-			n.DriverInternalInfo["user_deploy_steps"] = req.DeploySteps
+		if len(deploySteps) > 0 {
+			n.DriverInternalInfo["user_deploy_steps"] = deploySteps
 		} else {
 			delete(n.DriverInternalInfo, "user_deploy_steps")
 		}
@@ -197,6 +202,34 @@ func (m *Manager) validateDeploy(ctx context.Context, n *store.Node) error {
 	}
 	if len(bad) > 0 {
 		return userErr(ErrInvalidInput, "Failed to validate deploy or power info for node %s. Errors: %s", n.UUID, strings.Join(bad, "; "))
+	}
+	return checkInstanceTraits(n)
+}
+
+// checkInstanceTraits requires instance_info.traits, which select deploy
+// templates, to be a list of strings all set on the node (as Ironic).
+func checkInstanceTraits(n *store.Node) error {
+	raw, ok := n.InstanceInfo["traits"]
+	if !ok || raw == nil {
+		return nil
+	}
+	list, ok := raw.([]any)
+	var missing []string
+	for _, t := range list {
+		name, isStr := t.(string)
+		if !isStr {
+			ok = false
+			break
+		}
+		if !slices.Contains(n.Traits, name) {
+			missing = append(missing, name)
+		}
+	}
+	if !ok {
+		return userErr(ErrInvalidInput, "Error parsing traits from Node %s instance_info field. A list of strings is expected.", n.UUID)
+	}
+	if len(missing) > 0 {
+		return userErr(ErrInvalidInput, "Cannot specify instance traits that are not also set on the node. Node %s is missing traits %s", n.UUID, strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package manager
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -37,14 +38,16 @@ var conductorDeploySteps = map[string]int{
 // priority) required, nothing else allowed.
 func checkStepShapes(kind string, steps []map[string]any) error {
 	for _, st := range steps {
-		if msg := stepShapeError(kind, st); msg != "" {
+		if msg := StepShapeError(kind, st); msg != "" {
 			return userErr(ErrInvalidInput, "Invalid %s_steps: %s", kind, msg)
 		}
 	}
 	return nil
 }
 
-func stepShapeError(kind string, st map[string]any) string {
+// StepShapeError returns what is wrong with the shape of a user step of
+// kind "clean" or "deploy", in jsonschema's words, or "".
+func StepShapeError(kind string, st map[string]any) string {
 	allowed := []string{"interface", "step", "args"}
 	required := []string{"interface", "step"}
 	if kind == "deploy" {
@@ -214,6 +217,22 @@ func agentDeploySteps(user []map[string]any, offered []protocol.Step) (before, a
 		}
 	}
 	return before, after, nil
+}
+
+// templateSteps returns the steps of the deploy templates named by the
+// instance's traits (instance_info.traits), as Ironic selects them.
+func (m *Manager) templateSteps(n *store.Node) []map[string]any {
+	traits, _ := n.InstanceInfo["traits"].([]any)
+	var out []map[string]any
+	for _, t := range traits {
+		name, _ := t.(string)
+		if dt, err := m.st.DeployTemplate(name); err == nil && name != "" && !store.IsUUID(name) {
+			for _, st := range dt.Steps {
+				out = append(out, maps.Clone(st))
+			}
+		}
+	}
+	return out
 }
 
 // userDeploySteps reads the steps a deploy request stored.

@@ -63,6 +63,12 @@ func (a *Allocation) uniques() map[string]string {
 	return map[string]string{"name": deref(a.Name)}
 }
 
+func (d *DeployTemplate) key() string { return d.UUID }
+func (d *DeployTemplate) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &d.ID, &d.Revision, &d.CreatedAt, &d.UpdatedAt
+}
+func (d *DeployTemplate) uniques() map[string]string { return map[string]string{"name": d.Name} }
+
 func (c *Conductor) key() string { return c.Hostname }
 func (c *Conductor) hdr() (*int64, *int64, *time.Time, **time.Time) {
 	return &c.ID, &c.Revision, &c.CreatedAt, &c.UpdatedAt
@@ -113,6 +119,7 @@ const (
 	tPortgroups  = "portgroups"
 	tChassis     = "chassis"
 	tAllocations = "allocations"
+	tTemplates   = "deploy_templates"
 	tConductors  = "conductors"
 	bMeta        = "_meta"
 	recPrefix    = "rec:"
@@ -226,6 +233,7 @@ type Bolt struct {
 	portgroups  *cache[*Portgroup]
 	chassis     *cache[*Chassis]
 	allocations *cache[*Allocation]
+	templates   *cache[*DeployTemplate]
 	conductors  *cache[*Conductor]
 }
 
@@ -244,9 +252,10 @@ func OpenBolt(path string) (*Bolt, error) {
 	s := &Bolt{db: db,
 		nodes: newCache[*Node](), ports: newCache[*Port](), portgroups: newCache[*Portgroup](),
 		chassis: newCache[*Chassis](), allocations: newCache[*Allocation](), conductors: newCache[*Conductor](),
+		templates: newCache[*DeployTemplate](),
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []string{tNodes, tPorts, tPortgroups, tChassis, tAllocations, tConductors, bMeta} {
+		for _, b := range []string{tNodes, tPorts, tPortgroups, tChassis, tAllocations, tTemplates, tConductors, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
@@ -268,6 +277,9 @@ func OpenBolt(path string) (*Bolt, error) {
 				return err
 			}
 			if err := load(tx, tAllocations, s.allocations); err != nil {
+				return err
+			}
+			if err := load(tx, tTemplates, s.templates); err != nil {
 				return err
 			}
 			return load(tx, tConductors, s.conductors)
@@ -583,6 +595,15 @@ func (t *boltTx) PutAllocation(a *Allocation) error {
 func (t *boltTx) DeleteAllocation(u string) error {
 	return txDelete[Allocation](t, tAllocations, t.s.allocations, u)
 }
+func (t *boltTx) DeployTemplate(ident string) (*DeployTemplate, error) {
+	return txGet[DeployTemplate](t, tTemplates, "name", ident)
+}
+func (t *boltTx) PutDeployTemplate(d *DeployTemplate) error {
+	return txPut(t, tTemplates, t.s.templates, d)
+}
+func (t *boltTx) DeleteDeployTemplate(u string) error {
+	return txDelete[DeployTemplate](t, tTemplates, t.s.templates, u)
+}
 func (t *boltTx) Conductor(h string) (*Conductor, error) {
 	return txGet[Conductor](t, tConductors, "", h)
 }
@@ -635,6 +656,12 @@ func (s *Bolt) Allocation(ident string) (*Allocation, error) {
 	return cacheGet(s.allocations, tAllocations, "name", ident)
 }
 func (s *Bolt) Allocations(f func(*Allocation) bool) []*Allocation { return s.allocations.list(f) }
+func (s *Bolt) DeployTemplate(ident string) (*DeployTemplate, error) {
+	return cacheGet(s.templates, tTemplates, "name", ident)
+}
+func (s *Bolt) DeployTemplates(f func(*DeployTemplate) bool) []*DeployTemplate {
+	return s.templates.list(f)
+}
 func (s *Bolt) Conductor(h string) (*Conductor, error) {
 	v, ok := s.conductors.get(h)
 	if !ok {

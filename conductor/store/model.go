@@ -130,6 +130,22 @@ type Chassis struct {
 	UpdatedAt *time.Time `json:"updated_at"`
 }
 
+// DeployTemplate is a named set of deploy steps (API 1.55): a deploy runs
+// the steps of the templates whose names are among the instance's traits.
+type DeployTemplate struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID        string           `json:"uuid"`
+	Name        string           `json:"name"`
+	Description *string          `json:"description"`
+	Steps       []map[string]any `json:"steps"`
+	Extra       Object           `json:"extra"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
 // Allocation is a scheduler's request for a node.
 type Allocation struct {
 	ID       int64 `json:"id"`

@@ -58,6 +58,8 @@ type Store interface {
 	ChassisList(filter func(*Chassis) bool) []*Chassis
 	Allocation(ident string) (*Allocation, error)
 	Allocations(filter func(*Allocation) bool) []*Allocation
+	DeployTemplate(ident string) (*DeployTemplate, error)
+	DeployTemplates(filter func(*DeployTemplate) bool) []*DeployTemplate
 	Conductor(hostname string) (*Conductor, error)
 	Conductors() []*Conductor
 	Records(table string) ([]*Record, error)
@@ -90,6 +92,10 @@ type Tx interface {
 	Allocation(ident string) (*Allocation, error)
 	PutAllocation(a *Allocation) error
 	DeleteAllocation(uuid string) error
+
+	DeployTemplate(ident string) (*DeployTemplate, error)
+	PutDeployTemplate(d *DeployTemplate) error
+	DeleteDeployTemplate(uuid string) error
 
 	Conductor(hostname string) (*Conductor, error)
 	PutConductor(c *Conductor) error

@@ -117,6 +117,19 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("node history get: %v (list: %v)", ev, events[0])
 	}
 	run("node", "delete", h["uuid"].(string))
+	// Deploy templates.
+	dt := jsonOut("deploy", "template", "create", "CUSTOM_CLI_WIPE", "--steps",
+		`[{"interface": "deploy", "step": "erase_devices_metadata", "args": {}, "priority": 10}]`)
+	if dt["name"] != "CUSTOM_CLI_WIPE" {
+		t.Errorf("deploy template create: %v", dt)
+	}
+	if out := run("deploy", "template", "list", "-f", "json"); !strings.Contains(out, "CUSTOM_CLI_WIPE") {
+		t.Errorf("deploy template list: %s", out)
+	}
+	if s := jsonOut("deploy", "template", "show", "CUSTOM_CLI_WIPE"); !strings.Contains(fmt.Sprint(s["steps"]), "erase_devices_metadata") {
+		t.Errorf("deploy template show: %v", s)
+	}
+	run("deploy", "template", "delete", "CUSTOM_CLI_WIPE")
 	run("driver", "list")
 	run("driver", "show", "fake-hardware")
 	run("conductor", "list")

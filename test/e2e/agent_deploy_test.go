@@ -328,6 +328,22 @@ func TestDeployThroughAgent(t *testing.T) {
 	if !bytes.Equal(got[1<<20:], image[1<<20:]) {
 		t.Errorf("the image's data beyond the metadata is gone")
 	}
+
+	// The same through a deploy template named by the instance's traits.
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "rebuild"}, 202)
+	c.waitState("agent-node", "active", 120*time.Second)
+	if readDisk(); got[510] != 0x55 || got[511] != 0xAA {
+		t.Fatalf("plain rebuild did not restore the image's MBR")
+	}
+	c.doVersion("1.55", "POST", "/v1/deploy_templates", map[string]any{"name": "CUSTOM_WIPE_AFTER",
+		"steps": []any{step("deploy", "erase_devices_metadata", 10)}}, 201)
+	c.doVersion("1.55", "PUT", "/v1/nodes/agent-node/traits/CUSTOM_WIPE_AFTER", nil, 204)
+	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{{"op": "add", "path": "/instance_info/traits", "value": []string{"CUSTOM_WIPE_AFTER"}}}, 200)
+	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "rebuild"}, 202)
+	c.waitState("agent-node", "active", 120*time.Second)
+	if readDisk(); got[510] == 0x55 && got[511] == 0xAA {
+		t.Errorf("MBR signature still there: the deploy template's step did not run")
+	}
 }
 
 // waitFailed waits for a node's provision state to end in "failed".
