@@ -77,5 +77,6 @@ func boolArg(v any) (bool, error) {
 	if b, ok := protocol.ParseBool(v); ok {
 		return b, nil
 	}
+	//lint:ignore ST1005 oslo's message, word for word
 	return false, fmt.Errorf("Unrecognized value '%v', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", v)
 }

@@ -352,21 +352,20 @@ func TestWriteQCOW2(t *testing.T) {
 }
 
 func TestCriticalThread(t *testing.T) {
-	type prio struct{ in, out int }
-	done := make(chan prio)
+	done := make(chan int)
 	go func() {
 		criticalThread()
 		// The kernel's getpriority answers 20 - nice.
-		in, _ := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
-		done <- prio{in: 20 - in}
+		raw, _ := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+		done <- 20 - raw
 	}()
-	got := <-done
+	nice := <-done
 	outer, _ := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
 	if os.Geteuid() != 0 {
-		t.Skipf("not root: nice %d kept", got.in)
+		t.Skipf("not root: nice %d kept", nice)
 	}
-	if got.in != -5 {
-		t.Errorf("hashing thread nice = %d, want -5", got.in)
+	if nice != -5 {
+		t.Errorf("hashing thread nice = %d, want -5", nice)
 	}
 	if 20-outer == -5 {
 		t.Errorf("the test's own thread was boosted too")
