@@ -48,4 +48,15 @@ func TestConsoleBIOSShards(t *testing.T) {
 		t.Errorf("shards %s", got)
 	}
 	e.must(404, e.do("GET", "/v1/shards", nil, hdrLegacyVersion, "1.81"), "shards below 1.82")
+	// Vendor passthru: fake-hardware has no vendor methods.
+	if r := e.must(200, e.do("GET", "/v1/nodes/fk/vendor_passthru/methods", nil), "vendor methods"); string(r.raw) != "{}\n" && string(r.raw) != "{}" {
+		t.Errorf("vendor methods: %q", r.raw)
+	}
+	if r := e.must(400, e.do("POST", "/v1/nodes/fk/vendor_passthru", map[string]any{}), "no method"); !strings.Contains(r.fault(), "Method not specified") {
+		t.Errorf("no method: %s", r.raw)
+	}
+	if r := e.must(400, e.do("POST", "/v1/nodes/fk/vendor_passthru?method=send_raw", map[string]any{"raw_bytes": "0x06 0x01"}), "no handler"); !strings.Contains(r.fault(), "No handler for method send_raw") {
+		t.Errorf("no handler: %s", r.raw)
+	}
+	e.must(404, e.do("GET", "/v1/nodes/missing/vendor_passthru/methods", nil), "missing node")
 }

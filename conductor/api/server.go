@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -33,6 +34,8 @@ type Manager interface {
 	Heartbeat(ctx context.Context, ident string, hb manager.Heartbeat) error
 	StartAllocation(uuid string)
 	ContinueInspection(ctx context.Context, body []byte) (*store.Node, error)
+	VendorMethods(ident string) (map[string]driver.VendorMethod, error)
+	VendorPassthru(ctx context.Context, ident, method, httpMethod string, args map[string]any) (ret any, async bool, err error)
 }
 
 // Config configures the API server.

@@ -117,6 +117,25 @@ type Management interface {
 	SupportedBootDevices() []string
 }
 
+// VendorMethod describes a vendor passthru method as Ironic lists it.
+type VendorMethod struct {
+	HTTPMethods          []string `json:"http_methods"`
+	Async                bool     `json:"async"`
+	Description          string   `json:"description"`
+	Attach               bool     `json:"attach"`
+	RequireExclusiveLock bool     `json:"require_exclusive_lock"`
+}
+
+// Vendor is a vendor interface: driver-specific methods called through
+// /v1/nodes/{node}/vendor_passthru.
+type Vendor interface {
+	Methods() map[string]VendorMethod
+	// ValidateCall checks a call's arguments and the node's driver_info
+	// before the call is accepted.
+	ValidateCall(n *Node, method string, args map[string]any) error
+	Call(ctx context.Context, n *Node, method string, args map[string]any) (any, error)
+}
+
 // Inspector reads a machine's hardware inventory out of band (from its
 // BMC, without booting it), in the agent's inventory format.
 type Inspector interface {

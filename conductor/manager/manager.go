@@ -50,6 +50,8 @@ type Config struct {
 	// ("ipmitool", "redfish"); "fake" is built in.
 	Power      map[string]driver.Power
 	Management map[string]driver.Management
+	// Vendors are the vendor passthru interfaces by name ("ipmitool").
+	Vendors map[string]driver.Vendor
 	// Agent talks to the ramdisk agent (nil: the built-in HTTP client).
 	Agent AgentClient
 	// Images resolves instance_info.image_source into what the agent

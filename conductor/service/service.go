@@ -144,6 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Power:                     map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
 		Management:                map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
+		Vendors:                   map[string]driver.Vendor{"ipmitool": ipmi},
 		Images:                    resolver,
 		Inspect:                   inspect,
 		Inspectors:                map[string]driver.Inspector{"redfish": redfish},

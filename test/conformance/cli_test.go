@@ -73,6 +73,7 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("node console show after enable: %v", c)
 	}
 	run("node", "console", "disable", "cli-node")
+	run("node", "passthru", "list", "cli-node")
 	if out := run("node", "bios", "setting", "list", "cli-node", "-f", "json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("node bios setting list: %s", out)
 	}

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Node vendor passthru: the methods of the node's vendor interface
+// (ipmitool: send_raw, bmc_reset) called by name.
+
+func (s *Server) vendorMethods(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	methods, err := s.mgr.VendorMethods(n.UUID)
+	if err != nil {
+		return mgrError(err)
+	}
+	return c.JSON(http.StatusOK, methods)
+}
+
+func (s *Server) vendorPassthru(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	method := c.QueryParam("method")
+	if method == "" {
+		return badRequest("Method not specified")
+	}
+	args := map[string]any{}
+	if c.Request().ContentLength != 0 {
+		body, _, err := readJSONObject(c, "vendor_passthru")
+		if err != nil {
+			return err
+		}
+		if body != nil {
+			args = body
+		}
+	}
+	ret, async, err := s.mgr.VendorPassthru(c.Request().Context(), n.UUID, method, c.Request().Method, args)
+	if err != nil {
+		return mgrError(err)
+	}
+	if async {
+		return c.NoContent(http.StatusAccepted)
+	}
+	return c.JSON(http.StatusOK, ret)
+}
