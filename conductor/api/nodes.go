@@ -210,6 +210,7 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.PUT("/nodes/:node/states/console", s.setConsole)
 	g.GET("/nodes/:node/vendor_passthru/methods", s.vendorMethods)
 	g.Any("/nodes/:node/vendor_passthru", s.vendorPassthru)
+	g.GET("/nodes/:node/firmware", s.listFirmware, s.minVer(86, false))
 	g.GET("/nodes/:node/bios", s.listBIOS, s.minVer(40, false))
 	g.GET("/nodes/:node/bios/:setting", s.getBIOS, s.minVer(40, false))
 	g.GET("/nodes/:node/history/:event", s.nodeHistoryEvent, s.minVer(78, false))

@@ -445,6 +445,8 @@ func (s *Server) driverRoutes(g *echo.Group) {
 	g.GET("/drivers/:name", s.getDriver)
 	g.GET("/drivers/:name/properties", s.driverProperties)
 	g.GET("/drivers/:name/raid/logical_disk_properties", s.driverRAIDProperties)
+	g.GET("/drivers/:name/vendor_passthru/methods", s.driverVendorMethods)
+	g.Any("/drivers/:name/vendor_passthru", s.driverVendorPassthru)
 }
 
 func (s *Server) driverDoc(c echo.Context, h *driver.HardwareType, detail bool) map[string]any {

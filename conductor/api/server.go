@@ -164,6 +164,7 @@ func (s *Server) routes() {
 	s.conductorRoutes(a)
 	s.allocationRoutes(a)
 	a.GET("/shards", s.shards, s.minVer(82, false))
+	a.POST("/events", s.postEvents, s.minVer(54, false))
 	s.templateRoutes(a)
 	a.Any("/*", noRoute)
 	e.Any("/*", noRoute)
