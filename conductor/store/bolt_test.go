@@ -271,3 +271,40 @@ func TestHistoryEventType(t *testing.T) {
 		}
 	}
 }
+
+// Deploy templates: unique names, found by name or UUID, kept across a
+// reopen.
+func TestDeployTemplates(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	d := &DeployTemplate{UUID: "55555555-5555-5555-5555-555555555555", Name: "CUSTOM_A",
+		Steps: []map[string]any{{"interface": "deploy", "step": "x", "args": map[string]any{}, "priority": float64(10)}}}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutDeployTemplate(d) }); err != nil {
+		t.Fatal(err)
+	}
+	dup := &DeployTemplate{UUID: "66666666-6666-6666-6666-666666666666", Name: "CUSTOM_A"}
+	var de *DuplicateError
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutDeployTemplate(dup) }); !errors.As(err, &de) || de.Field != "name" {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	s.Close()
+	s2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.DeployTemplate("CUSTOM_A")
+	if err != nil || got.UUID != d.UUID || len(got.Steps) != 1 || got.Steps[0]["priority"] != float64(10) {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	if err := s2.Update(ctx, func(tx Tx) error { return tx.DeleteDeployTemplate(d.UUID) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.DeployTemplate(d.UUID); !errors.Is(err, ErrNotFound) || len(s2.DeployTemplates(nil)) != 0 {
+		t.Fatalf("after delete: %v", err)
+	}
+	// The name is free again.
+	if err := s2.Update(ctx, func(tx Tx) error { return tx.PutDeployTemplate(dup) }); err != nil {
+		t.Fatal(err)
+	}
+}
