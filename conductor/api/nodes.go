@@ -192,6 +192,7 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.GET("/nodes/:node/management/boot_device", s.getBootDevice)
 	g.PUT("/nodes/:node/management/boot_device", s.setBootDevice)
 	g.GET("/nodes/:node/management/boot_device/supported", s.supportedBootDevices)
+	g.PUT("/nodes/:node/management/inject_nmi", s.injectNMI, s.minVer(29, false))
 	g.GET("/nodes/:node/traits", s.getTraits, s.minVer(37, false))
 	g.PUT("/nodes/:node/traits", s.setTraits, s.minVer(37, false))
 	g.DELETE("/nodes/:node/traits", s.deleteTraits, s.minVer(37, false))

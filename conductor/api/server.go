@@ -34,6 +34,7 @@ type Manager interface {
 	Heartbeat(ctx context.Context, ident string, hb manager.Heartbeat) error
 	StartAllocation(uuid string)
 	ContinueInspection(ctx context.Context, body []byte) (*store.Node, error)
+	InjectNMI(ctx context.Context, ident string) error
 	VendorMethods(ident string) (map[string]driver.VendorMethod, error)
 	VendorPassthru(ctx context.Context, ident, method, httpMethod string, args map[string]any) (ret any, async bool, err error)
 }

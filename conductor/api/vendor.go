@@ -49,3 +49,24 @@ func (s *Server) vendorPassthru(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, ret)
 }
+
+// injectNMI sends the node a non-maskable interrupt (API 1.29).
+func (s *Server) injectNMI(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	if c.Request().ContentLength != 0 {
+		body, _, err := readJSONObject(c, "inject_nmi")
+		if err != nil {
+			return err
+		}
+		for k := range body {
+			return badRequest("Unknown argument: \"%s\"", k)
+		}
+	}
+	if err := s.mgr.InjectNMI(c.Request().Context(), n.UUID); err != nil {
+		return mgrError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -117,6 +117,12 @@ type Management interface {
 	SupportedBootDevices() []string
 }
 
+// NMIInjector is a management interface that can send the machine a
+// non-maskable interrupt (a diagnostic interrupt: the OS may dump and halt).
+type NMIInjector interface {
+	InjectNMI(ctx context.Context, n *Node) error
+}
+
 // VendorMethod describes a vendor passthru method as Ironic lists it.
 type VendorMethod struct {
 	HTTPMethods          []string `json:"http_methods"`

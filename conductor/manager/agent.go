@@ -624,6 +624,9 @@ func (f *fakeDriver) SetPowerState(context.Context, *driver.Node, string, time.D
 
 func (f *fakeDriver) SetBootDevice(context.Context, *driver.Node, string, bool) error { return nil }
 
+// InjectNMI of the fake management interface does nothing, as Ironic's.
+func (f *fakeDriver) InjectNMI(context.Context, *driver.Node) error { return nil }
+
 func (f *fakeDriver) SupportedBootDevices() []string {
 	return []string{driver.BootPXE, driver.BootDisk, driver.BootCDROM, driver.BootBIOS}
 }

@@ -491,15 +491,25 @@ func (m *Manager) SetPowerState(ctx context.Context, uuid, target string, timeou
 	return nil
 }
 
-// SetBootDevice sets the next boot device (synchronously, under the lock).
-func (m *Manager) SetBootDevice(ctx context.Context, uuid, device string, persistent bool) error {
+// nodeManagement returns a node and its management interface, with the
+// API's errors.
+func (m *Manager) nodeManagement(uuid string) (*store.Node, driver.Management, error) {
 	n, err := m.st.Node(uuid)
 	if err != nil {
-		return userErr(ErrNotFound, "Node %s could not be found.", uuid)
+		return nil, nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)
 	}
 	mg, err := m.management(n)
 	if err != nil {
-		return userErr(ErrInvalidInput, "%v", err)
+		return nil, nil, userErr(ErrInvalidInput, "%v", err)
+	}
+	return n, mg, nil
+}
+
+// SetBootDevice sets the next boot device (synchronously, under the lock).
+func (m *Manager) SetBootDevice(ctx context.Context, uuid, device string, persistent bool) error {
+	n, mg, err := m.nodeManagement(uuid)
+	if err != nil {
+		return err
 	}
 	if !slices.Contains(mg.SupportedBootDevices(), device) {
 		return userErr(ErrInvalidInput, "Invalid boot device %s specified, supported are %s.", device, strings.Join(mg.SupportedBootDevices(), ", "))

@@ -74,6 +74,7 @@ func TestOpenstackCLI(t *testing.T) {
 	}
 	run("node", "console", "disable", "cli-node")
 	run("node", "passthru", "list", "cli-node")
+	run("node", "inject", "nmi", "cli-node")
 	if out := run("node", "bios", "setting", "list", "cli-node", "-f", "json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("node bios setting list: %s", out)
 	}

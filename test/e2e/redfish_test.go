@@ -18,6 +18,7 @@ type machine struct {
 	boot    string
 	resets  int
 	powerOn int
+	nmis    int
 	booted  string // device the machine last (re)started from
 }
 
@@ -53,6 +54,12 @@ func (m *machine) Reset(context.Context) error {
 	defer m.mu.Unlock()
 	m.resets++
 	m.booted = m.boot
+	return nil
+}
+func (m *machine) InjectNMI(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nmis++
 	return nil
 }
 func (m *machine) SetBootDevice(_ context.Context, d string) error {

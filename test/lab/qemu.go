@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -75,7 +76,8 @@ type MachineConfig struct {
 // QEMU controls one QEMU machine (TCG, one vCPU) through its state files and
 // its QMP socket. Its methods may be called from different processes.
 type QEMU struct {
-	cfg MachineConfig
+	cfg  MachineConfig
+	nmis atomic.Int64
 }
 
 // NewQEMU returns a controller for cfg with defaults applied.
@@ -436,6 +438,22 @@ func (q *QEMU) Shutdown(ctx context.Context) error {
 
 // Reset is a hard reset (QMP system_reset); the boot order set while the
 // machine ran applies.
+// InjectNMI sends a non-maskable interrupt to the running machine's CPUs
+// (QMP inject-nmi), as a BMC's diagnostic interrupt does.
+func (q *QEMU) InjectNMI(ctx context.Context) error {
+	if _, ok := q.Pid(); !ok {
+		return fmt.Errorf("lab: NMI to %s: machine is off", q.cfg.Name)
+	}
+	if _, err := QMP(ctx, q.path(".qmp"), "inject-nmi", nil); err != nil {
+		return err
+	}
+	q.nmis.Add(1)
+	return nil
+}
+
+// NMIs counts the NMIs InjectNMI delivered.
+func (q *QEMU) NMIs() int64 { return q.nmis.Load() }
+
 func (q *QEMU) Reset(ctx context.Context) error {
 	if _, ok := q.Pid(); !ok {
 		return fmt.Errorf("lab: reset %s: machine is off", q.cfg.Name)

@@ -291,6 +291,21 @@ func (d *core) PowerState(ctx context.Context, n *driver.Node) (string, error) {
 	return st, err
 }
 
+// InjectNMI sends the machine a diagnostic interrupt (IPMI chassis power
+// diag, Redfish ComputerSystem.Reset with ResetType Nmi).
+func (d *core) InjectNMI(ctx context.Context, n *driver.Node) error {
+	s, err := d.open(ctx, n)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.call(ctx, "inject NMI", func(ctx context.Context) error { return s.c.SendNMI(ctx) }); err != nil {
+		return err
+	}
+	d.cfg.Logger.Info("bmc: NMI injected", "node", n.UUID, "bmc", s.t.addr, "provider", s.provider())
+	return nil
+}
+
 // PowerStateResult is PowerState that also reports the provider that answered.
 func (d *core) PowerStateResult(ctx context.Context, n *driver.Node) (string, driver.Result, error) {
 	s, err := d.open(ctx, n)

@@ -240,6 +240,10 @@ func TestRedfishAgainstQEMU(t *testing.T) {
 			t.Errorf("after %q: first firmware boot entry = %q, want one containing %q", st.target, first, st.wantFirst)
 		}
 	}
+	// NMI: Redfish Reset Nmi -> QMP inject-nmi into the running machine.
+	if err := d.InjectNMI(ctx, n); err != nil || q.NMIs() != 1 {
+		t.Errorf("InjectNMI = %v, QEMU got %d NMIs, want 1", err, q.NMIs())
+	}
 	if err := d.SetPowerState(ctx, n, driver.TargetPowerOff, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -75,6 +76,13 @@ func (f *fakeMachine) Reset(context.Context) error {
 	defer f.mu.Unlock()
 	f.record("reset")
 	f.starts = append(f.starts, f.boot)
+	return nil
+}
+
+func (f *fakeMachine) InjectNMI(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("nmi")
 	return nil
 }
 
@@ -190,6 +198,29 @@ func TestRedfishPower(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// NMI: a Reset with ResetType Nmi reaches the running machine; a machine
+// that is off refuses it with the BMC's error.
+func TestRedfishInjectNMI(t *testing.T) {
+	ctx := context.Background()
+	e := startEmulator(t, false, "1")
+	d := NewRedfish(testConfig())
+	if err := d.InjectNMI(ctx, e.node(nil)); err == nil {
+		t.Errorf("NMI to a machine that is off accepted")
+	}
+	if err := d.SetPowerState(ctx, e.node(nil), driver.TargetPowerOn, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.InjectNMI(ctx, e.node(nil)); err != nil {
+		t.Fatalf("InjectNMI: %v", err)
+	}
+	m := e.machines["1"]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !slices.Contains(m.calls, "nmi") {
+		t.Errorf("machine calls %v, want an nmi", m.calls)
 	}
 }
 

@@ -35,13 +35,15 @@ type Machine interface {
 	Shutdown(ctx context.Context) error
 	// Reset is a hard reset of a running machine.
 	Reset(ctx context.Context) error
+	// InjectNMI sends a non-maskable interrupt to a running machine.
+	InjectNMI(ctx context.Context) error
 	// SetBootDevice sets the device the machine boots from next: "pxe",
 	// "disk", "cdrom" or "bios".
 	SetBootDevice(ctx context.Context, device string) error
 }
 
 // Reset types the emulator accepts (Actions/ComputerSystem.Reset).
-var ResetTypes = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "GracefulRestart", "PushPowerButton", "PowerCycle", "ForceOn"}
+var ResetTypes = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "GracefulRestart", "PushPowerButton", "PowerCycle", "ForceOn", "Nmi"}
 
 // Boot override targets the emulator accepts, and the Machine device of each.
 var bootTargets = map[string]string{
@@ -497,6 +499,12 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 	case "ForceRestart", "GracefulRestart":
 		// A lab machine has no graceful restart path: both reset it.
 		err = restart()
+	case "Nmi":
+		if !on {
+			writeError(w, http.StatusConflict, "Base.1.8.ActionNotSupported", "Nmi: the system is powered off")
+			return
+		}
+		err = sys.m.InjectNMI(ctx)
 	case "PowerCycle":
 		if on {
 			if err = sys.m.PowerOff(ctx); err == nil {

@@ -17,6 +17,7 @@ func (m *nopMachine) PowerOn(context.Context) error               { m.on = true;
 func (m *nopMachine) PowerOff(context.Context) error              { m.on = false; return nil }
 func (m *nopMachine) Shutdown(context.Context) error              { m.on = false; return nil }
 func (m *nopMachine) Reset(context.Context) error                 { return nil }
+func (m *nopMachine) InjectNMI(context.Context) error             { return nil }
 func (m *nopMachine) SetBootDevice(context.Context, string) error { return nil }
 
 func TestServer(t *testing.T) {
