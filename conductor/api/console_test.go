@@ -60,3 +60,32 @@ func TestConsoleBIOSShards(t *testing.T) {
 	}
 	e.must(404, e.do("GET", "/v1/nodes/missing/vendor_passthru/methods", nil), "missing node")
 }
+
+// Servicing: no interface here offers service steps, so a service request
+// is refused as Ironic refuses steps the node does not offer (it used to
+// report success without doing anything).
+func TestServiceRefused(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.createNode(map[string]any{"name": "sv"})
+	e.toAvailable("sv")
+	e.provision("sv", "active", "active")
+	v := []string{hdrLegacyVersion, "1.87"}
+	step := map[string]any{"interface": "deploy", "step": "erase_devices_metadata", "args": map[string]any{}}
+	tests := []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"target": "service"}, "\"service_steps\" is required"},
+		{map[string]any{"target": "service", "service_steps": []any{map[string]any{"interface": "deploy"}}}, "Invalid service_steps: 'step' is a required property"},
+		{map[string]any{"target": "service", "service_steps": []any{step}}, "node does not support this service step"},
+		{map[string]any{"target": "deleted", "service_steps": []any{step}}, "only valid when setting target provision state to service"},
+	}
+	for _, tc := range tests {
+		if r := e.must(400, e.do("PUT", "/v1/nodes/sv/states/provision", tc.body, v...), fmt.Sprint(tc.body)); !strings.Contains(r.fault(), tc.want) {
+			t.Errorf("%v: %s, want %q", tc.body, r.fault(), tc.want)
+		}
+	}
+	if n := e.must(200, e.do("GET", "/v1/nodes/sv", nil), "node"); n.str("provision_state") != "active" {
+		t.Errorf("node left active: %s", n.str("provision_state"))
+	}
+}

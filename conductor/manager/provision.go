@@ -73,6 +73,18 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := checkStepShapes("clean", req.CleanSteps); err != nil {
 		return err
 	}
+	if ev == sm.EventService && len(req.ServiceSteps) == 0 {
+		return userErr(ErrInvalidInput, "\"service_steps\" is required when setting target provision state to service")
+	}
+	if len(req.ServiceSteps) > 0 && ev != sm.EventService {
+		return userErr(ErrInvalidInput, "\"service_steps\" is only valid when setting target provision state to service")
+	}
+	if err := checkStepShapes("service", req.ServiceSteps); err != nil {
+		return err
+	}
+	if err := checkServiceSteps(req.ServiceSteps); err != nil {
+		return err
+	}
 	if err := checkStepShapes("deploy", req.DeploySteps); err != nil {
 		return err
 	}
@@ -270,7 +282,9 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 		return m.abort(ctx, n)
 	case sm.EventAdopt:
 		return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) { on := driver.PowerOn; n.PowerState = &on })
-	case sm.EventRescue, sm.EventUnrescue, sm.EventUnhold, sm.EventService:
+	case sm.EventService:
+		return fmt.Errorf("servicing node %s: no interface offers service steps", uuid)
+	case sm.EventRescue, sm.EventUnrescue, sm.EventUnhold:
 		if n.Interfaces["rescue"] == "no-rescue" && (ev == sm.EventRescue || ev == sm.EventUnrescue) {
 			return fmt.Errorf("rescue is not supported by node %s's rescue interface %q", uuid, n.Interfaces["rescue"])
 		}
