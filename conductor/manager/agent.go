@@ -41,6 +41,12 @@ type ImageResolver interface {
 	Resolve(ctx context.Context, n *store.Node) (*protocol.ImageInfo, error)
 }
 
+// imageChecker is an ImageResolver that can validate a node's image
+// without fetching it (deploy validation must answer at once).
+type imageChecker interface {
+	Check(ctx context.Context, n *store.Node) error
+}
+
 // InspectProcessor turns a posted inventory into node changes.
 type InspectProcessor interface {
 	// Match finds the node the inventory belongs to.

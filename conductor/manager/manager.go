@@ -610,6 +610,10 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 	if n.Interfaces["deploy"] == "direct" {
 		if src, _ := n.InstanceInfo["image_source"].(string); src == "" {
 			out["deploy"] = bad("Some parameters were missing in node's instance_info. Missing are: ['image_source']")
+		} else if ic, ok := m.cfg.Images.(imageChecker); ok {
+			if err := ic.Check(ctx, n); err != nil {
+				out["deploy"] = bad(err.Error())
+			}
 		} else if m.cfg.Images != nil {
 			if _, err := m.cfg.Images.Resolve(ctx, n); err != nil {
 				out["deploy"] = bad(err.Error())

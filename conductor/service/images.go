@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/manager"
@@ -16,13 +17,49 @@ import (
 
 // imageResolver resolves instance_info.image_source: an id of the built-in
 // image store (served at <public>/images/v2/images/<id>/file), or an
-// http(s) URL, optionally downloaded once into the conductor's cache and
-// served to agents from there (Ironic's image_download_source=http).
+// http(s) URL, which agents download directly (Ironic's
+// image_download_source=swift) or which the conductor downloads once into
+// its cache and serves from there (http or local). The node's
+// instance_info or driver_info image_download_source chooses, else the
+// conductor's default.
 type imageResolver struct {
-	images    *imgstore.Store
-	cache     *cache.Cache // nil: agents download URLs directly
-	publicURL string
-	client    *http.Client
+	images         *imgstore.Store
+	cache          *cache.Cache // nil: no cache, URLs always go to agents as they are
+	cacheByDefault bool
+	publicURL      string
+	client         *http.Client
+}
+
+// downloadSources are the values of image_download_source.
+var downloadSources = []string{"http", "local", "swift"}
+
+// cached reports whether a node's URL image goes through the cache.
+func (r *imageResolver) cached(n *store.Node) (bool, error) {
+	v, ok := n.InstanceInfo["image_download_source"]
+	if !ok || v == nil {
+		v, ok = n.DriverInfo["image_download_source"]
+	}
+	if !ok || v == nil {
+		return r.cacheByDefault && r.cache != nil, nil
+	}
+	s, _ := v.(string)
+	if !slices.Contains(downloadSources, s) {
+		return false, fmt.Errorf("image_download_source %v of node %s is invalid: valid values are %s", v, n.UUID, strings.Join(downloadSources, ", "))
+	}
+	if s != "swift" && r.cache == nil {
+		return false, fmt.Errorf("image_download_source %s of node %s needs the conductor's image cache, which is off", s, n.UUID)
+	}
+	return s != "swift", nil
+}
+
+// Check validates a node's image without downloading it (deploy
+// validation answers at once; the cache fills when the deploy runs).
+func (r *imageResolver) Check(ctx context.Context, n *store.Node) error {
+	if _, err := (manager.URLImages{Store: r.fromStore}).Resolve(ctx, n); err != nil {
+		return err
+	}
+	_, err := r.cached(n)
+	return err
 }
 
 func (r *imageResolver) fromStore(_ context.Context, id string) (*protocol.ImageInfo, error) {
@@ -53,7 +90,10 @@ func (r *imageResolver) fromStore(_ context.Context, id string) (*protocol.Image
 func (r *imageResolver) Resolve(ctx context.Context, n *store.Node) (*protocol.ImageInfo, error) {
 	base := manager.URLImages{Store: r.fromStore}
 	info, err := base.Resolve(ctx, n)
-	if err != nil || r.cache == nil || len(info.URLs) != 1 || strings.HasPrefix(info.URLs[0], r.publicURL) {
+	if err != nil || len(info.URLs) != 1 || strings.HasPrefix(info.URLs[0], r.publicURL) {
+		return info, err
+	}
+	if use, err := r.cached(n); err != nil || !use {
 		return info, err
 	}
 	src := info.URLs[0]

@@ -91,8 +91,9 @@ type Config struct {
 	// DiscoveryDriver, when set, enrolls unknown machines that post an
 	// inventory as new nodes of this driver (auto-discovery).
 	DiscoveryDriver string
-	// ImageCache downloads http(s) images once on the conductor and serves
-	// the verified copy to agents.
+	// ImageCache makes the conductor download http(s) images once and serve
+	// the verified copy to agents by default (Ironic's
+	// image_download_source=http); nodes may choose either way.
 	ImageCache bool
 }
 
@@ -126,11 +127,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
-	resolver := &imageResolver{images: images, client: &http.Client{Timeout: time.Minute}}
-	if cfg.ImageCache {
-		if resolver.cache, err = cache.New(filepath.Join(cfg.StateDir, "image-cache"), nil, cfg.Log); err != nil {
-			return fmt.Errorf("conductor: %w", err)
-		}
+	resolver := &imageResolver{images: images, client: &http.Client{Timeout: time.Minute}, cacheByDefault: cfg.ImageCache}
+	// The cache is always there for nodes that ask for it
+	// (image_download_source http or local); --image-cache makes it the
+	// default.
+	if resolver.cache, err = cache.New(filepath.Join(cfg.StateDir, "image-cache"), nil, cfg.Log); err != nil {
+		return fmt.Errorf("conductor: %w", err)
 	}
 	ruleStore := process.NewRuleStore(st)
 	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}

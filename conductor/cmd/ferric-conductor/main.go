@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TFTPListen, "tftp-listen", "", "TFTP address for iPXE first stages, e.g. :69 (empty: off)")
 	fs.StringVar(&cfg.InspectorListen, "inspector-listen", "127.0.0.1:5050", "ironic-inspector v1 API address (empty: off)")
 	fs.StringVar(&cfg.DiscoveryDriver, "discovery-driver", "", "enroll unknown machines that post an inventory with this driver (empty: off)")
-	fs.BoolVar(&cfg.ImageCache, "image-cache", false, "download http(s) images once on the conductor and serve them to agents")
+	fs.BoolVar(&cfg.ImageCache, "image-cache", false, "by default, download http(s) images once on the conductor and serve them to agents (a node's image_download_source http/local/swift overrides)")
 	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferric-conductor [flags]\n\nEvery flag can also be set as FERRIC_<NAME> (e.g. FERRIC_API_LISTEN).\n\n")
