@@ -51,7 +51,7 @@ func init() {
 	nf("driver", 1, func(_ echo.Context, n *store.Node) any { return n.Driver })
 	nf("driver_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.DriverInfo, isSecretKey) })
 	nf("driver_internal_info", 3, func(_ echo.Context, n *store.Node) any {
-		return maskObject(n.DriverInternalInfo, isSecretKey)
+		return maskStepLists(maskObject(n.DriverInternalInfo, isSecretKey))
 	})
 	nf("extra", 1, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.Extra) })
 	nf("instance_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.InstanceInfo, maskInstanceInfo) })
@@ -74,7 +74,7 @@ func init() {
 	nf("chassis_uuid", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.ChassisUUID) })
 	nf("inspection_finished_at", 6, func(_ echo.Context, n *store.Node) any { return timePtr(n.InspectionFinishedAt) })
 	nf("inspection_started_at", 6, func(_ echo.Context, n *store.Node) any { return timePtr(n.InspectionStartedAt) })
-	nf("clean_step", 7, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.CleanStep) })
+	nf("clean_step", 7, func(_ echo.Context, n *store.Node) any { return maskStep(objOrEmpty(n.CleanStep)) })
 	nf("raid_config", 12, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.RAIDConfig) })
 	nf("target_raid_config", 12, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.TargetRAIDConfig) })
 	nodeFields = append(nodeFields, ifaceField("network", 20))
@@ -91,7 +91,7 @@ func init() {
 	})
 	nodeFields = append(nodeFields, ifaceField("rescue", 38), ifaceField("bios", 40))
 	nf("fault", 42, func(_ echo.Context, n *store.Node) any { return strPtr(n.Fault) })
-	nf("deploy_step", 44, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.DeployStep) })
+	nf("deploy_step", 44, func(_ echo.Context, n *store.Node) any { return maskStep(objOrEmpty(n.DeployStep)) })
 	nf("conductor_group", 46, func(_ echo.Context, n *store.Node) any { return n.ConductorGroup })
 	nf("automated_clean", 47, func(_ echo.Context, n *store.Node) any {
 		if n.AutomatedClean == nil {

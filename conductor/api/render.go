@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"strings"
 	"time"
 
@@ -28,10 +29,7 @@ func maskObject(m store.Object, mask func(string) bool) store.Object {
 	for k := range m {
 		if mask(k) {
 			if out == nil {
-				out = make(store.Object, len(m))
-				for k2, v2 := range m {
-					out[k2] = v2
-				}
+				out = maps.Clone(m)
 			}
 			out[k] = Masked
 		}

@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -42,14 +44,54 @@ var templateSortKeys = map[string]func(a, b *store.DeployTemplate) int{
 func maskedSteps(steps []map[string]any) []map[string]any {
 	out := make([]map[string]any, len(steps))
 	for i, st := range steps {
-		c := make(map[string]any, len(st))
-		for k, v := range st {
-			c[k] = v
+		out[i] = maskStep(st)
+	}
+	return out
+}
+
+// maskStep returns a step whose args hide secrets (a copy when it must
+// change).
+func maskStep[M ~map[string]any](st M) M {
+	a, ok := st["args"].(map[string]any)
+	if !ok {
+		return st
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(a)), isSecretKey) {
+		return st
+	}
+	c := maps.Clone(st)
+	c["args"] = maskObject(a, isSecretKey)
+	return c
+}
+
+// maskStepLists hides secrets in the step lists driver_internal_info
+// keeps (the steps a deploy or a manual cleaning was asked to run).
+func maskStepLists(dii store.Object) store.Object {
+	var out store.Object
+	for _, k := range []string{"user_deploy_steps", "clean_steps"} {
+		var masked []any
+		switch list := dii[k].(type) {
+		case []any: // as read back from the store
+			for _, x := range list {
+				if st, ok := x.(map[string]any); ok {
+					x = maskStep(st)
+				}
+				masked = append(masked, x)
+			}
+		case []map[string]any: // as a request stored it
+			for _, st := range list {
+				masked = append(masked, maskStep(st))
+			}
+		default:
+			continue
 		}
-		if a, ok := st["args"].(map[string]any); ok {
-			c["args"] = maskObject(a, isSecretKey)
+		if out == nil {
+			out = maps.Clone(dii)
 		}
-		out[i] = c
+		out[k] = masked
+	}
+	if out == nil {
+		return dii
 	}
 	return out
 }

@@ -89,3 +89,21 @@ func TestDeployTemplates(t *testing.T) {
 		t.Errorf("template + user step: %s", r.fault())
 	}
 }
+
+// Secrets in the arguments of requested steps never come back through
+// the API (driver_internal_info keeps the requested steps).
+func TestStepArgsMasked(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.createNode(map[string]any{"name": "sa"})
+	e.toAvailable("sa")
+	e.addSecret("s3cret-step")
+	e.must(202, e.do("PUT", "/v1/nodes/sa/states/provision", map[string]any{"target": "active",
+		"deploy_steps": []any{map[string]any{"interface": "deploy", "step": "erase_devices_metadata", "priority": 90,
+			"args": map[string]any{"bmc_password": "s3cret-step", "wipe": true}}}}, hdrLegacyVersion, "1.69"), "deploy with steps")
+	e.waitProvision("sa", "active")
+	r := e.must(200, e.do("GET", "/v1/nodes/sa", nil), "node")
+	dii := fmt.Sprint(r.j["driver_internal_info"])
+	if strings.Contains(string(r.raw), "s3cret-step") || !strings.Contains(dii, "erase_devices_metadata") || !strings.Contains(dii, Masked) {
+		t.Errorf("driver_internal_info %s", dii)
+	}
+}
