@@ -8,10 +8,10 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Node BIOS settings (API 1.40). The settings are what a bios interface
-// cached from the machine; no hardware type here has one that reads them
-// (bios is fake or no-bios), so every node has none, as in Ironic for
-// those interfaces.
+// Node BIOS settings (API 1.40) and firmware components (1.86): what a
+// bios or firmware interface cached from the machine. No hardware type
+// here has one that reads them (fake, no-bios, no-firmware), so every node
+// has none, as in Ironic for those interfaces.
 
 func (s *Server) listBIOS(c echo.Context) error {
 	if _, err := s.findNode(c, c.Param("node")); err != nil {
@@ -40,4 +40,13 @@ func (s *Server) getBIOS(c echo.Context) error {
 		return err
 	}
 	return notFound("Node %s doesn't have a BIOS setting '%s'", n.UUID, c.Param("setting"))
+}
+
+// Node firmware components (API 1.86): what a firmware interface cached;
+// every hardware type here has no-firmware, so none.
+func (s *Server) listFirmware(c echo.Context) error {
+	if _, err := s.findNode(c, c.Param("node")); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"firmware": []any{}})
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // External events (API 1.54), as networking-baremetal posts them when
@@ -45,7 +45,7 @@ func eventsError(body map[string]any) string {
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return fmt.Sprintf("Schema error for evts: %s is not of type 'array'", pyRepr(raw))
+		return fmt.Sprintf("Schema error for evts: %s is not of type 'array'", protocol.PyRepr(raw))
 	}
 	if len(list) == 0 {
 		return "Schema error for evts: [] is too short"
@@ -53,14 +53,14 @@ func eventsError(body map[string]any) string {
 	for _, item := range list {
 		ev, ok := item.(map[string]any)
 		if !ok {
-			return fmt.Sprintf("Schema error for evts: %s is not of type 'object'", pyRepr(item))
+			return fmt.Sprintf("Schema error for evts: %s is not of type 'object'", protocol.PyRepr(item))
 		}
 		name, ok := ev["event"].(string)
 		if _, has := ev["event"]; !has {
 			return "Schema error for evts: 'event' is a required property"
 		}
 		if !ok || !slices.Contains(networkEventTypes, name) {
-			return fmt.Sprintf("Schema error for evts: %s is not one of ['%s']", pyRepr(ev["event"]), strings.Join(networkEventTypes, "', '"))
+			return fmt.Sprintf("Schema error for evts: %s is not one of ['%s']", protocol.PyRepr(ev["event"]), strings.Join(networkEventTypes, "', '"))
 		}
 		if msg := networkEventError(ev); msg != "" {
 			return msg
@@ -84,13 +84,13 @@ func networkEventError(ev map[string]any) string {
 			return fmt.Sprintf("Schema error for evts: '%s' is a required property", k)
 		}
 		if _, ok := ev[k].(string); !ok {
-			return fmt.Sprintf("Schema error for evts: %s is not of type 'string'", pyRepr(ev[k]))
+			return fmt.Sprintf("Schema error for evts: %s is not of type 'string'", protocol.PyRepr(ev[k]))
 		}
 	}
 	for _, k := range []string{"device_id", "binding:host_id", "binding:vnic_type"} {
 		if v, ok := ev[k]; ok && v != nil {
 			if _, isStr := v.(string); !isStr {
-				return fmt.Sprintf("Schema error for evts: %s is not of type 'string', 'null'", pyRepr(v))
+				return fmt.Sprintf("Schema error for evts: %s is not of type 'string', 'null'", protocol.PyRepr(v))
 			}
 		}
 	}
@@ -103,33 +103,4 @@ func networkEventError(ev map[string]any) string {
 		return fmt.Sprintf("Expected valid MAC address for mac_address: %s", ev["mac_address"])
 	}
 	return ""
-}
-
-// Node firmware components (API 1.86): what a firmware interface cached;
-// every hardware type here has no-firmware, so none.
-func (s *Server) listFirmware(c echo.Context) error {
-	if _, err := s.findNode(c, c.Param("node")); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"firmware": []any{}})
-}
-
-// Driver-level vendor passthru: no vendor interface here has driver-level
-// methods (as Ironic's ipmitool and redfish ones).
-func (s *Server) driverVendorMethods(c echo.Context) error {
-	if driver.LookupHardwareType(c.Param("name")) == nil {
-		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
-	}
-	return c.JSON(http.StatusOK, map[string]any{})
-}
-
-func (s *Server) driverVendorPassthru(c echo.Context) error {
-	if driver.LookupHardwareType(c.Param("name")) == nil {
-		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
-	}
-	method := c.QueryParam("method")
-	if method == "" {
-		return badRequest("Method not specified")
-	}
-	return badRequest("No handler for method %s", method)
 }

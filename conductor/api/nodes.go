@@ -17,6 +17,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 func ifaceField(kind string, min Version) field[*store.Node] {
@@ -466,7 +467,7 @@ func readJSONObject(c echo.Context, kind string) (map[string]any, []byte, error)
 	if err := json.Unmarshal(body, &m); err != nil {
 		var any_ any
 		if json.Unmarshal(body, &any_) == nil {
-			return nil, nil, badRequest("Schema error for %s: %s is not of type 'object'", kind, pyRepr(any_))
+			return nil, nil, badRequest("Schema error for %s: %s is not of type 'object'", kind, protocol.PyRepr(any_))
 		}
 		return nil, nil, &Error{Code: http.StatusBadRequest, Msg: "Invalid JSON in request body: " + err.Error()}
 	}
@@ -587,7 +588,7 @@ func (s *Server) nodeWriteError(err error, n *store.Node) error {
 // or the result of a patch) into n, validating types and values.
 func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.HardwareType, create bool) *Error {
 	typeErr := func(k string, val any, typ string) *Error {
-		return badRequest("Schema error for node: %s is not of type '%s'", pyRepr(val), typ)
+		return badRequest("Schema error for node: %s is not of type '%s'", protocol.PyRepr(val), typ)
 	}
 	optStr := func(k string, maxLen int) (*string, *Error) {
 		val, ok := body[k]
@@ -599,7 +600,7 @@ func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.H
 			return nil, typeErr(k, val, "string")
 		}
 		if maxLen > 0 && len(str) > maxLen {
-			return nil, badRequest("Schema error for node: %s is too long", pyRepr(str))
+			return nil, badRequest("Schema error for node: %s is too long", protocol.PyRepr(str))
 		}
 		return &str, nil
 	}
@@ -1241,7 +1242,7 @@ func (s *Server) setTraits(c echo.Context) error {
 	for _, t := range list {
 		ts, ok := t.(string)
 		if !ok {
-			return badRequest("Schema error for traits: %s is not of type 'string'", pyRepr(t))
+			return badRequest("Schema error for traits: %s is not of type 'string'", protocol.PyRepr(t))
 		}
 		if e := validTrait(ts); e != nil {
 			return e

@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"github.com/labstack/echo/v4"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // patchOp is one JSON Patch operation (RFC 6902), restricted as Ironic
@@ -32,20 +33,20 @@ func parsePatch(body []byte) ([]patchOp, *Error) {
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, badRequest("Schema error for patch: %s is not of type 'array'", pyRepr(raw))
+		return nil, badRequest("Schema error for patch: %s is not of type 'array'", protocol.PyRepr(raw))
 	}
 	ops := make([]patchOp, 0, len(list))
 	for _, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, badRequest("Schema error for patch: %s is not of type 'object'", pyRepr(item))
+			return nil, badRequest("Schema error for patch: %s is not of type 'object'", protocol.PyRepr(item))
 		}
 		op, _ := m["op"].(string)
 		path, _ := m["path"].(string)
 		switch op {
 		case "add", "replace", "remove":
 		default:
-			return nil, badRequest("Schema error for patch: %s is not one of ['add', 'replace', 'remove']", pyRepr(m["op"]))
+			return nil, badRequest("Schema error for patch: %s is not one of ['add', 'replace', 'remove']", protocol.PyRepr(m["op"]))
 		}
 		if _, ok := m["path"].(string); !ok {
 			return nil, badRequest("Schema error for patch: 'path' is a required property")
@@ -56,11 +57,11 @@ func parsePatch(body []byte) ([]patchOp, *Error) {
 			}
 		}
 		if !strings.HasPrefix(path, "/") || path == "/" {
-			return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", pyRepr(path))
+			return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", protocol.PyRepr(path))
 		}
 		for _, seg := range strings.Split(path[1:], "/") {
 			if !segmentRE.MatchString(seg) {
-				return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", pyRepr(path))
+				return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", protocol.PyRepr(path))
 			}
 		}
 		p := patchOp{Op: op, Path: path, raw: m}
@@ -102,7 +103,7 @@ func (p patchOp) root() string {
 func applyPatch(doc map[string]any, ops []patchOp) *Error {
 	for _, op := range ops {
 		if err := applyOne(doc, op); err != nil {
-			return badRequest("Couldn't apply patch '%s'. Reason: %s", pyRepr(op.raw), err)
+			return badRequest("Couldn't apply patch '%s'. Reason: %s", protocol.PyRepr(op.raw), err)
 		}
 	}
 	return nil
@@ -210,52 +211,4 @@ func patchArray(doc map[string]any, segs []string, op patchOp, value any) error 
 		h[i] = arr
 	}
 	return nil
-}
-
-// pyRepr renders a decoded JSON value the way Python's repr would, as
-// Ironic's messages show request values.
-func pyRepr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "None"
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case string:
-		return "'" + strings.ReplaceAll(x, "'", "\\'") + "'"
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = pyRepr(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		order := map[string]int{"op": 0, "path": 1, "value": 2}
-		sort.Slice(keys, func(i, j int) bool {
-			oi, iok := order[keys[i]]
-			oj, jok := order[keys[j]]
-			if iok && jok {
-				return oi < oj
-			}
-			if iok != jok {
-				return iok
-			}
-			return keys[i] < keys[j]
-		})
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = pyRepr(k) + ": " + pyRepr(x[k])
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
-	default:
-		return fmt.Sprint(x)
-	}
 }

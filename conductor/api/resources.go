@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // ---- portgroups (1.23) ----
@@ -365,7 +366,7 @@ func (s *Server) createChassis(c echo.Context) error {
 		case "extra":
 			m, ok := v.(map[string]any)
 			if !ok {
-				return badRequest("Schema error for chassis: %s is not of type 'object'", pyRepr(v))
+				return badRequest("Schema error for chassis: %s is not of type 'object'", protocol.PyRepr(v))
 			}
 			ch.Extra = m
 		default:

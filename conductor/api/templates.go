@@ -4,7 +4,6 @@ import (
 	"errors"
 	"maps"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 
@@ -56,12 +55,14 @@ func maskStep[M ~map[string]any](st M) M {
 	if !ok {
 		return st
 	}
-	if !slices.ContainsFunc(slices.Collect(maps.Keys(a)), isSecretKey) {
-		return st
+	for k := range a {
+		if isSecretKey(k) {
+			c := maps.Clone(st)
+			c["args"] = maskObject(a, isSecretKey)
+			return c
+		}
 	}
-	c := maps.Clone(st)
-	c["args"] = maskObject(a, isSecretKey)
-	return c
+	return st
 }
 
 // maskStepLists hides secrets in the step lists driver_internal_info
@@ -214,19 +215,19 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 	case "name":
 		name, ok := v.(string)
 		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'string'", pyRepr(v))
+			return badRequest("Schema error for template: %s is not of type 'string'", protocol.PyRepr(v))
 		}
 		d.Name = name
 	case "steps":
 		list, ok := v.([]any)
 		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'array'", pyRepr(v))
+			return badRequest("Schema error for template: %s is not of type 'array'", protocol.PyRepr(v))
 		}
 		d.Steps = make([]map[string]any, 0, len(list))
 		for _, x := range list {
 			st, ok := x.(map[string]any)
 			if !ok {
-				return badRequest("Schema error for template: %s is not of type 'object'", pyRepr(x))
+				return badRequest("Schema error for template: %s is not of type 'object'", protocol.PyRepr(x))
 			}
 			d.Steps = append(d.Steps, st)
 		}
@@ -237,7 +238,7 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'object', 'null'", pyRepr(v))
+			return badRequest("Schema error for template: %s is not of type 'object', 'null'", protocol.PyRepr(v))
 		}
 		d.Extra = m
 	case "description":
@@ -247,7 +248,7 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 		}
 		str, ok := v.(string)
 		if !ok || len(str) > 255 {
-			return badRequest("Schema error for template: %s is not valid for description", pyRepr(v))
+			return badRequest("Schema error for template: %s is not valid for description", protocol.PyRepr(v))
 		}
 		d.Description = &str
 	default:

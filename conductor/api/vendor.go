@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
 )
 
 // Node vendor passthru: the methods of the node's vendor interface
@@ -69,4 +71,24 @@ func (s *Server) injectNMI(c echo.Context) error {
 		return mgrError(err)
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// Driver-level vendor passthru: no vendor interface here has driver-level
+// methods (as Ironic's ipmitool and redfish ones).
+func (s *Server) driverVendorMethods(c echo.Context) error {
+	if driver.LookupHardwareType(c.Param("name")) == nil {
+		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
+	}
+	return c.JSON(http.StatusOK, map[string]any{})
+}
+
+func (s *Server) driverVendorPassthru(c echo.Context) error {
+	if driver.LookupHardwareType(c.Param("name")) == nil {
+		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
+	}
+	method := c.QueryParam("method")
+	if method == "" {
+		return badRequest("Method not specified")
+	}
+	return badRequest("No handler for method %s", method)
 }

@@ -74,7 +74,7 @@ func StepShapeError(kind string, st map[string]any) string {
 		}
 	}
 	if i, ok := st["interface"].(string); !ok || !slices.Contains(stepInterfaces, i) {
-		return fmt.Sprintf("%s is not one of ['%s']", pyRepr(st["interface"]), strings.Join(stepInterfaces, "', '"))
+		return fmt.Sprintf("%s is not one of ['%s']", protocol.PyRepr(st["interface"]), strings.Join(stepInterfaces, "', '"))
 	}
 	switch s := st["step"].(type) {
 	case string:
@@ -82,16 +82,16 @@ func StepShapeError(kind string, st map[string]any) string {
 			return "'' is too short"
 		}
 	default:
-		return fmt.Sprintf("%s is not of type 'string'", pyRepr(s))
+		return fmt.Sprintf("%s is not of type 'string'", protocol.PyRepr(s))
 	}
 	if a, ok := st["args"]; ok {
 		if _, isObj := a.(map[string]any); !isObj {
-			return fmt.Sprintf("%s is not of type 'object'", pyRepr(a))
+			return fmt.Sprintf("%s is not of type 'object'", protocol.PyRepr(a))
 		}
 	}
 	if p, ok := st["priority"]; ok {
 		if _, err := stepPriority(p); err != nil {
-			return fmt.Sprintf("%s is not valid under any of the given schemas", pyRepr(p))
+			return fmt.Sprintf("%s is not valid under any of the given schemas", protocol.PyRepr(p))
 		}
 	}
 	return ""
@@ -127,23 +127,6 @@ func stepPriority(v any) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("invalid priority %v", v)
-}
-
-// pyRepr renders a JSON value as Python prints it in schema errors.
-func pyRepr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "None"
-	case string:
-		return "'" + x + "'"
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 func stepID(st map[string]any) string {
@@ -242,7 +225,10 @@ func (m *Manager) templateSteps(n *store.Node) []map[string]any {
 	var out []map[string]any
 	for _, t := range traits {
 		name, _ := t.(string)
-		if dt, err := m.st.DeployTemplate(name); err == nil && name != "" && !store.IsUUID(name) {
+		if name == "" || store.IsUUID(name) { // a trait, never a template's UUID
+			continue
+		}
+		if dt, err := m.st.DeployTemplate(name); err == nil {
 			for _, st := range dt.Steps {
 				out = append(out, maps.Clone(st))
 			}

@@ -180,9 +180,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Echo().GET("/metrics", echo.WrapHandler(reg.Handler()))
 	resolver.publicURL = cfg.PublicURL
 	images.Register(srv.Echo().Group("/images"))
-	if resolver.cache != nil {
-		srv.Echo().Any("/images/cache/*", echo.WrapHandler(http.StripPrefix("/images/cache", resolver.cache.Handler())))
-	}
+	srv.Echo().Any("/images/cache/*", echo.WrapHandler(http.StripPrefix("/images/cache", resolver.cache.Handler())))
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
 	for _, f := range strings.Fields(cfg.KernelAppendParams) {
 		p, err := ipxe.ParseParam(f)
