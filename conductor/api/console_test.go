@@ -89,3 +89,16 @@ func TestServiceRefused(t *testing.T) {
 		t.Errorf("node left active: %s", n.str("provision_state"))
 	}
 }
+
+// inject_nmi: fake management accepts it; manual-management's noop
+// management cannot send one and says so as Ironic does.
+func TestInjectNMIRefusedWithoutSupport(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.createNode(map[string]any{"name": "nmi-fake"})
+	e.createNode(map[string]any{"name": "nmi-noop", "driver": "manual-management"})
+	v := []string{hdrLegacyVersion, "1.29"}
+	e.must(204, e.do("PUT", "/v1/nodes/nmi-fake/management/inject_nmi", map[string]any{}, v...), "fake")
+	if r := e.must(400, e.do("PUT", "/v1/nodes/nmi-noop/management/inject_nmi", map[string]any{}, v...), "noop"); !strings.Contains(r.fault(), "does not support inject_nmi") {
+		t.Errorf("noop management: %s", r.raw)
+	}
+}
