@@ -261,7 +261,12 @@ func (img *Image) Convert(ctx context.Context, src io.Reader, srcOffset int64, d
 	for _, e := range img.extents {
 		maxLen = max(maxLen, int(e.clen))
 	}
-	win := &window{r: src, start: srcOffset, buf: make([]byte, 0, maxLen+maxRun)}
+	win := &window{r: src, start: srcOffset, size: maxLen + maxRun}
+	if cr, ok := src.(ChunkReader); ok {
+		win.cr = cr
+	} else {
+		win.buf = make([]byte, 0, win.size)
+	}
 	out := &coalescer{w: dst, buf: make([]byte, 0, copyChunk)}
 	cluster := make([]byte, cs)
 	dec := &decompressor{typ: img.Header.CompressionType}
@@ -274,7 +279,7 @@ func (img *Image) Convert(ctx context.Context, src io.Reader, srcOffset int64, d
 			return st, fmt.Errorf("qcow2: convert: %w", err)
 		}
 		e := img.extents[i]
-		if n := img.run(i, maxRun); n > 1 {
+		if n := img.run(i, win.span(int64(e.host), maxRun)); n > 1 {
 			// Clusters adjacent in the file and on the disk: written
 			// straight from the stream buffer, without copying.
 			if err := img.writeRun(out, win, img.extents[i:i+n], opt.WriteZeroes, &st); err != nil {
@@ -477,14 +482,106 @@ func isZero(b []byte) bool {
 	return true
 }
 
+// ChunkReader is an optional interface of Convert's source: a stream that
+// holds its bytes in buffers of its own hands them out instead of having
+// them copied. Convert then passes slices of those buffers to the
+// destination's WriteAt (a destination that writes behind may keep them
+// only if the source's owner allows it).
+type ChunkReader interface {
+	io.Reader
+	// ReadChunk returns up to max of the next bytes of the stream, valid
+	// until the next call; at the end it returns io.EOF.
+	ReadChunk(max int) ([]byte, error)
+}
+
 // window is a forward-only view of the stream that keeps the bytes of the
 // current cluster (compressed clusters may share a sector with the next).
+// Over a ChunkReader, buf is the source's current chunk, or, for bytes
+// spanning two chunks, a copy put together in own.
 type window struct {
 	r        io.Reader
+	cr       ChunkReader
+	size     int   // capacity of the window's own buffer
 	start    int64 // file offset of buf[0]
 	buf      []byte
+	own      []byte
 	consumed int64
 	eof      bool
+}
+
+// span returns how many bytes from file offset off on (at most limit) get
+// returns without copying them.
+func (w *window) span(off int64, limit int) int {
+	if w.cr == nil {
+		return limit
+	}
+	if _, err := w.get(off, 1, true); err != nil {
+		return limit // get reports it
+	}
+	return min(limit, int(w.start+int64(len(w.buf))-off))
+}
+
+// next takes up to max bytes of a ChunkReader, or none at its end.
+func (w *window) next(max int) ([]byte, error) {
+	if w.eof {
+		return nil, nil
+	}
+	b, err := w.cr.ReadChunk(max)
+	w.consumed += int64(len(b))
+	switch {
+	case err == io.EOF:
+		w.eof = true
+	case err != nil:
+		return nil, err
+	}
+	return b, nil
+}
+
+// getChunk is get over a ChunkReader.
+func (w *window) getChunk(off int64, n int, short bool) ([]byte, error) {
+	if end := w.start + int64(len(w.buf)); off >= end {
+		w.start, w.buf = end, nil
+		for w.start < off {
+			b, err := w.next(int(min(off-w.start, 1<<30)))
+			if err != nil {
+				return nil, err
+			}
+			if len(b) == 0 {
+				return nil, fmt.Errorf("stream ended at %d before offset %d: %w", w.start, off, io.ErrUnexpectedEOF)
+			}
+			w.start += int64(len(b))
+		}
+		b, err := w.next(1 << 30) // the rest of the chunk
+		if err != nil {
+			return nil, err
+		}
+		w.buf = b
+	}
+	d := int(off - w.start)
+	if d+n <= len(w.buf) {
+		return w.buf[d : d+n], nil
+	}
+	// Bytes spanning two chunks (or the end of the stream).
+	if w.own == nil {
+		w.own = make([]byte, 0, w.size)
+	}
+	own := w.own[:copy(w.own[:cap(w.own)], w.buf[d:])] // buf may be own: copy moves
+	w.start = off
+	for len(own) < n && !w.eof {
+		b, err := w.next(min(n-len(own), cap(own)-len(own)))
+		if err != nil {
+			return nil, err
+		}
+		own = append(own, b...)
+	}
+	w.buf = own
+	if len(own) < n {
+		if !short || len(own) == 0 {
+			return nil, fmt.Errorf("stream ended at %d, need %d bytes at %d: %w", w.start+int64(len(own)), n, off, io.ErrUnexpectedEOF)
+		}
+		return own, nil
+	}
+	return own[:n], nil
 }
 
 // get returns n bytes at file offset off. With short set, fewer bytes are
@@ -493,6 +590,9 @@ type window struct {
 func (w *window) get(off int64, n int, short bool) ([]byte, error) {
 	if off < w.start {
 		return nil, fmt.Errorf("stream position %d already passed offset %d", w.start, off)
+	}
+	if w.cr != nil {
+		return w.getChunk(off, n, short)
 	}
 	end := w.start + int64(len(w.buf))
 	if off >= end {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,8 +95,59 @@ func serve(t *testing.T, path string) string {
 	return srv.URL + "/img"
 }
 
+// chunkSource is a ChunkReader over r handing out chunks of the sizes it
+// cycles through, from one buffer it scribbles over before each refill:
+// bytes kept past their validity show up as wrong output.
+type chunkSource struct {
+	r       io.Reader
+	sizes   []int
+	i       int
+	buf     []byte
+	pending []byte
+}
+
+func (c *chunkSource) ReadChunk(max int) ([]byte, error) {
+	if len(c.pending) == 0 {
+		if c.buf == nil {
+			c.buf = make([]byte, slices.Max(c.sizes))
+		}
+		for i := range c.buf {
+			c.buf[i] = 0xee
+		}
+		m, err := io.ReadFull(c.r, c.buf[:c.sizes[c.i%len(c.sizes)]])
+		c.i++
+		c.pending = c.buf[:m]
+		if m == 0 {
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			return nil, err
+		}
+	}
+	n := min(max, len(c.pending))
+	b := c.pending[:n]
+	c.pending = c.pending[n:]
+	return b, nil
+}
+
+func (c *chunkSource) Read(p []byte) (int, error) {
+	b, err := c.ReadChunk(len(p))
+	return copy(p, b), err
+}
+
+// chunked makes a reader a ChunkReader with chunks of awkward sizes (not
+// cluster-aligned, shorter and longer than clusters and runs).
+func chunked(r io.Reader) io.Reader {
+	return &chunkSource{r: r, sizes: []int{4 << 20, 1000, 65537, 3 * 512, 1<<20 + 7, 64 << 10}}
+}
+
 // convertHTTP opens the image with Range reads and converts it from one GET.
 func convertHTTP(t *testing.T, url string, size int64, out string, fill byte, opt Options) (*Image, Stats, int64) {
+	return convertHTTPVia(t, url, size, out, fill, opt, nil)
+}
+
+// convertHTTPVia is convertHTTP reading the body through wrap.
+func convertHTTPVia(t *testing.T, url string, size int64, out string, fill byte, opt Options, wrap func(io.Reader) io.Reader) (*Image, Stats, int64) {
 	t.Helper()
 	ctx := context.Background()
 	ra := &rangeReaderAt{ctx: ctx, url: url}
@@ -123,7 +175,11 @@ func convertHTTP(t *testing.T, url string, size int64, out string, fill byte, op
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	st, err := img.Convert(ctx, resp.Body, img.DataStart(), f, opt)
+	var body io.Reader = resp.Body
+	if wrap != nil {
+		body = wrap(body)
+	}
+	st, err := img.Convert(ctx, body, img.DataStart(), f, opt)
 	if err != nil {
 		t.Fatalf("Convert() error = %v", err)
 	}
@@ -212,6 +268,11 @@ func TestConvertQemuImages(t *testing.T) {
 			if st2.BytesWritten != size {
 				t.Errorf("WriteZeroes: BytesWritten = %d, want %d", st2.BytesWritten, size)
 			}
+
+			// A source handing out its own buffers in awkward chunks.
+			out3 := filepath.Join(t.TempDir(), "out3.raw")
+			convertHTTPVia(t, url, fileSize(t, q), out3, 0, Options{}, chunked)
+			compareFiles(t, out3, raw)
 		})
 	}
 }
@@ -255,6 +316,9 @@ func TestConvertQemuIOImages(t *testing.T) {
 			out2 := filepath.Join(dir, "out2.raw")
 			convertHTTP(t, url, fileSize(t, q), out2, 0x5a, Options{WriteZeroes: true})
 			compareFiles(t, out2, want)
+			out3 := filepath.Join(dir, "out3.raw")
+			convertHTTPVia(t, url, fileSize(t, q), out3, 0, Options{}, chunked)
+			compareFiles(t, out3, want)
 		})
 	}
 }
@@ -386,16 +450,22 @@ func TestHandBuiltAndTruncated(t *testing.T) {
 		{"from data start", data[img.DataStart():], img.DataStart(), nil},
 		{"truncated stream", data[:len(data)-100], 0, io.ErrUnexpectedEOF},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := &boundedWriter{t: t, size: 4096, buf: make([]byte, 4096)}
-			_, err := img.Convert(ctx, bytes.NewReader(tc.src), tc.off, w, Options{})
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("Convert() error = %v, want %v", err, tc.wantErr)
-			}
-			if err == nil && (string(w.buf[:4]) != "boot" || w.buf[5*512] != 7 || w.buf[6*512] != 0) {
-				t.Errorf("Convert() wrote wrong bytes")
-			}
-		})
+		for _, via := range []string{"reader", "chunks"} {
+			t.Run(tc.name+" "+via, func(t *testing.T) {
+				w := &boundedWriter{t: t, size: 4096, buf: make([]byte, 4096)}
+				var src io.Reader = bytes.NewReader(tc.src)
+				if via == "chunks" {
+					src = &chunkSource{r: src, sizes: []int{700, 1, 512, 4096}}
+				}
+				_, err := img.Convert(ctx, src, tc.off, w, Options{})
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Convert() error = %v, want %v", err, tc.wantErr)
+				}
+				if err == nil && (string(w.buf[:4]) != "boot" || w.buf[5*512] != 7 || w.buf[6*512] != 0) {
+					t.Errorf("Convert() wrote wrong bytes")
+				}
+			})
+		}
 	}
 	if _, err := img.Convert(ctx, bytes.NewReader(data[2000:]), 2000, &boundedWriter{t: t, size: 4096}, Options{}); err == nil {
 		t.Error("Convert(stream starting after data) = nil error, want error")
@@ -487,5 +557,6 @@ func FuzzOpenConvert(f *testing.F) {
 		ds := img.DataStart()
 		img.Convert(ctx, bytes.NewReader(data[ds:]), ds, w, Options{})
 		img.Convert(ctx, bytes.NewReader(data), 0, w, Options{WriteZeroes: true})
+		img.Convert(ctx, &chunkSource{r: bytes.NewReader(data[ds:]), sizes: []int{513, 4096, 1}}, ds, w, Options{})
 	})
 }

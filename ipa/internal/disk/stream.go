@@ -30,6 +30,10 @@ const (
 // they do on a block device. Without O_DIRECT support (tmpfs, some
 // filesystems) everything goes through the page cache, still behind.
 //
+// When the caller's bytes can be written where they lie (Pin says their
+// buffer stays put until released, and they are aligned for O_DIRECT), a
+// write takes them without the copy.
+//
 // Writes through a Stream must not overlap each other. Errors are sticky:
 // once a write fails, WriteAt and Close return that error. Close waits for
 // every write; the caller then syncs the device.
@@ -44,9 +48,13 @@ type Stream struct {
 	// writeDirect writes an aligned range with O_DIRECT (a field so that
 	// tests can make the device refuse it).
 	writeDirect func(b []byte, off int64) error
-	free        chan []byte
-	work        chan streamJob
-	wg          sync.WaitGroup
+	// Pin, when set, is asked to keep the memory of a write's bytes
+	// unchanged until release is called; if it can, the bytes are written
+	// from there instead of being copied (see WriteAt).
+	Pin  func(b []byte) (release func(), ok bool)
+	free chan []byte
+	work chan streamJob
+	wg   sync.WaitGroup
 
 	mu  sync.Mutex
 	err error
@@ -55,13 +63,22 @@ type Stream struct {
 	lead   int    // off % directAlign of the buffer's first byte
 	curOff int64  // device offset of cur[lead]
 	closed bool
+	made   int   // buffers made so far
+	copied int64 // bytes copied into the stream's buffers
 }
 
 type streamJob struct {
 	buf  []byte // aligned buffer, data in buf[lead:]
 	lead int
 	off  int64 // device offset of buf[lead]
+	// release hands a pinned caller's buffer back (nil: buf is the
+	// stream's own).
+	release func()
 }
+
+// minPinned is the shortest write taken without a copy; shorter ones are
+// merged in the stream's buffers.
+const minPinned = 256 << 10
 
 // NewStream starts a Stream on d. It opens d a second time with O_DIRECT
 // when the device allows it.
@@ -72,15 +89,16 @@ func (d *File) NewStream() *Stream {
 	}
 
 	s.writeDirect = func(b []byte, off int64) error { return s.pwrite(s.direct, b, off) }
-	for range streamBuffers {
-		s.free <- alignedBuffer(StreamChunk + directAlign)
-	}
 	for range streamBuffers - 1 {
 		s.wg.Add(1)
 		go s.writer()
 	}
 	return s
 }
+
+// Copied returns how many bytes were copied into the stream's buffers so
+// far; the others were written where the caller had them (Pin).
+func (s *Stream) Copied() int64 { return s.copied }
 
 // Direct reports whether the stream writes with O_DIRECT.
 func (s *Stream) Direct() bool { return s.direct != nil && !s.noDirect.Load() }
@@ -114,22 +132,57 @@ func (s *Stream) WriteAt(p []byte, off int64) (int, error) {
 	if s.closed {
 		return 0, errors.New("disk: write on a closed stream")
 	}
+	if j, ok := s.pinned(p, off); ok {
+		s.submit()
+		s.work <- j
+		return len(p), nil
+	}
 	written := 0
 	for len(p) > 0 {
 		if s.cur != nil && (off != s.curOff+int64(len(s.cur)-s.lead) || len(s.cur) == cap(s.cur)) {
 			s.submit()
 		}
 		if s.cur == nil {
-			s.cur = <-s.free
+			s.cur = s.buffer()
 			s.lead = int(off % directAlign)
 			s.cur = s.cur[:s.lead]
 			s.curOff = off
 		}
 		n := copy(s.cur[len(s.cur):cap(s.cur)], p)
+		s.copied += int64(n)
 		s.cur = s.cur[:len(s.cur)+n]
 		p, off, written = p[n:], off+int64(n), written+n
 	}
 	return written, nil
+}
+
+// pinned returns a job writing p where it lies, if p is long, starts a
+// 4096-aligned device offset at a 4096-aligned address, and Pin holds it.
+func (s *Stream) pinned(p []byte, off int64) (streamJob, bool) {
+	if s.Pin == nil || len(p) < minPinned || off%directAlign != 0 ||
+		uintptr(unsafe.Pointer(unsafe.SliceData(p)))%directAlign != 0 {
+		return streamJob{}, false
+	}
+	release, ok := s.Pin(p)
+	if !ok {
+		return streamJob{}, false
+	}
+	return streamJob{buf: p, off: off, release: release}, true
+}
+
+// buffer returns a free buffer of the stream; they are made when first
+// needed (a stream whose writes are all pinned never makes one).
+func (s *Stream) buffer() []byte {
+	select {
+	case b := <-s.free:
+		return b
+	default:
+	}
+	if s.made < streamBuffers {
+		s.made++
+		return alignedBuffer(StreamChunk + directAlign)
+	}
+	return <-s.free
 }
 
 func (s *Stream) submit() {
@@ -147,7 +200,11 @@ func (s *Stream) writer() {
 				s.fail(err)
 			}
 		}
-		s.free <- j.buf[:cap(j.buf)]
+		if j.release != nil {
+			j.release()
+		} else {
+			s.free <- j.buf[:cap(j.buf)]
+		}
 	}
 }
 

@@ -49,24 +49,52 @@ func TestStreamWrites(t *testing.T) {
 		{"backwards, not overlapping", 4 * MiB, []w{{3 * MiB, MiB}, {0, MiB}, {2 * MiB, 512}, {MiB, MiB}}},
 		{"small writes", MiB, seq(0, 512, 2048)},
 	}
-	for _, buffered := range []bool{false, true} {
+	for _, mode := range []string{"direct", "page cache only", "pinned"} {
 		for _, tc := range tests {
 			name := tc.name
-			if buffered {
-				name += " (page cache only)"
+			if mode != "direct" {
+				name += " (" + mode + ")"
 			}
 			t.Run(name, func(t *testing.T) {
 				d := fileDisk(t, bytes.Repeat([]byte{0xee}, tc.size))
 				want := bytes.Repeat([]byte{0xee}, tc.size)
 				rng := rand.New(rand.NewPCG(7, uint64(len(tc.writes))))
 				s := d.NewStream()
-				if buffered && s.direct != nil {
+				if mode == "page cache only" && s.direct != nil {
 					s.direct.Close()
 					s.direct = nil
+				}
+				// Pinned: every write's bytes are a buffer of their own,
+				// scribbled over as soon as the stream may no longer read
+				// them (when WriteAt returns, or at release once pinned).
+				var outstanding, pinnedWrites atomic.Int32
+				var cur []byte
+				pinnedNow := false
+				if mode == "pinned" {
+					s.Pin = func(b []byte) (func(), bool) {
+						if len(b) == 0 || unsafe.SliceData(b) != unsafe.SliceData(cur) {
+							t.Errorf("Pin got bytes that are not the write's")
+							return nil, false
+						}
+						mine := cur
+						outstanding.Add(1)
+						pinnedWrites.Add(1)
+						pinnedNow = true
+						return func() {
+							for i := range mine {
+								mine[i] = 0xdd
+							}
+							outstanding.Add(-1)
+						}, true
+					}
 				}
 				buf := make([]byte, 9*MiB)
 				for _, x := range tc.writes {
 					data := buf[:x.n]
+					if mode == "pinned" {
+						data = alignedBuffer(x.n)
+						cur, pinnedNow = data, false
+					}
 					for i := range data {
 						data[i] = byte(rng.Uint32())
 					}
@@ -74,9 +102,20 @@ func TestStreamWrites(t *testing.T) {
 					if n, err := s.WriteAt(data, int64(x.off)); err != nil || n != x.n {
 						t.Fatalf("WriteAt(%d bytes at %d) = %d, %v", x.n, x.off, n, err)
 					}
+					if mode == "pinned" && !pinnedNow {
+						for i := range data {
+							data[i] = 0xcc
+						}
+					}
 				}
 				if err := s.Close(); err != nil {
 					t.Fatalf("Close() = %v", err)
+				}
+				if n := outstanding.Load(); n != 0 {
+					t.Errorf("%d pinned writes not released after Close", n)
+				}
+				if mode == "pinned" && tc.writes[0].n >= minPinned && tc.writes[0].off%directAlign == 0 && pinnedWrites.Load() == 0 {
+					t.Errorf("no write was pinned")
 				}
 				if err := d.Sync(); err != nil {
 					t.Fatal(err)

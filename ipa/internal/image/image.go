@@ -80,6 +80,7 @@ type Result struct {
 	Downloaded      int64 // bytes received (as served)
 	Written         int64 // raw bytes of the image (virtual size)
 	DataWritten     int64 // bytes actually written (non-zero data)
+	Copied          int64 // bytes the disk stream copied (the rest it wrote from the download buffers)
 	Checksum        string
 	Duration        time.Duration
 	PartitionTable  string
@@ -148,22 +149,20 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		stopFetch()
 		hashed.Close()
 	}()
-	br := bufio.NewReaderSize(hashed, disk.MiB)
-	magic, _ := br.Peek(8)
-	format := detect(magic)
+	format := detect(hashed.Peek(8))
 	if err := checkFormat(format, info.DiskFormat); err != nil {
 		return Result{Format: format}, err
 	}
 	log.Info("writing image", "image", info.ID, "url", url, "device", dev.Name(), "format", format,
 		"size", size, "checksum", want.Algorithm)
 
-	// Raw and qcow2 read in large blocks: past the peeked bytes they read
-	// the prefetcher directly, without bufio's extra copy. Decompressors
-	// keep the buffered reader.
-	var in io.Reader = br
-	if format == FormatRaw || format == FormatQCOW2 {
-		head, _ := br.Peek(br.Buffered())
-		in = io.MultiReader(bytes.NewReader(bytes.Clone(head)), hashed)
+	// Raw and qcow2 take the prefetcher's buffers as they are (their data
+	// is written from there); decompressors read through bufio.
+	var in io.Reader = hashed
+	var br *bufio.Reader
+	if format != FormatRaw && format != FormatQCOW2 {
+		br = bufio.NewReaderSize(hashed, disk.MiB)
+		in = br
 	}
 
 	res := Result{Format: format, Checksum: want.String()}
@@ -178,6 +177,9 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	var stream *disk.Stream
 	if f, ok := dev.(*disk.File); ok {
 		stream = f.NewStream()
+		if br == nil { // the writes take the prefetcher's bytes (same goroutine)
+			stream.Pin = hashed.Pin
+		}
 		w = stream
 		defer stream.Close() // error paths; the success path checks it below
 	}
@@ -248,6 +250,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		if err := stream.Close(); err != nil {
 			return res, err
 		}
+		res.Copied = stream.Copied()
 	}
 	if err := ver.Verify(); err != nil {
 		return res, err
@@ -267,7 +270,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	}
 	res.Duration = time.Since(start)
 	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
-		"downloaded", res.Downloaded, "seconds", res.Duration.Seconds(), "sync_seconds", syncTime.Seconds(), "checksum", want.Algorithm)
+		"downloaded", res.Downloaded, "copied", res.Copied, "seconds", res.Duration.Seconds(), "sync_seconds", syncTime.Seconds(), "checksum", want.Algorithm)
 	return res, nil
 }
 
@@ -310,41 +313,33 @@ type chunk struct {
 	err error
 }
 
+// chunkReader is a source that hands out its bytes where they lie (the
+// prefetcher): valid until the next call, and written from there when the
+// disk stream can pin them.
+type chunkReader interface {
+	ReadChunk(max int) ([]byte, error)
+}
+
 // copySparse copies src to dev (writing through w) from offset 0. Zero blocks are skipped when
 // the device is known to read back zeroes there, offloaded with ZeroRange
-// when long, written otherwise. Reading (download + hash + decompress) runs
-// in its own goroutine, overlapping with the writes.
+// when long, written otherwise. A chunkReader source is read in place (it
+// runs ahead on its own goroutines); any other (a decompressor) is read
+// into buffers by a goroutine of its own, overlapping with the writes.
 func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io.Reader, total int64, progress func(done, total int64)) (copyStats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	free := make(chan []byte, pipelineDepth)
-	for range pipelineDepth {
-		free <- make([]byte, ChunkSize)
-	}
-	full := make(chan chunk, pipelineDepth)
-	go func() {
-		defer close(full)
-		for {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				return
+	var next func() ([]byte, error) // the next bytes; io.EOF after the last
+	if cr, ok := src.(chunkReader); ok {
+		next = func() ([]byte, error) {
+			b, err := cr.ReadChunk(ChunkSize)
+			if len(b) > 0 {
+				return b, nil
 			}
-			n, err := io.ReadFull(src, buf)
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = io.EOF
-			}
-			select {
-			case full <- chunk{buf, n, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
+			return nil, err
 		}
-	}()
+	} else {
+		next = readAhead(ctx, src)
+	}
 
 	knownZero := !dev.HasData(0)
 	zeroes := make([]byte, minOffload)
@@ -368,11 +363,17 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 		}
 		return nil
 	}
-	for c := range full {
+	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		b := c.buf[:c.n]
+		b, err := next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return st, err
+		}
 		for i := 0; i < len(b); {
 			j := min(i+zeroBlock, len(b))
 			if disk.IsZero(b[i:j]) {
@@ -401,21 +402,11 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 			st.data += int64(k - i)
 			i = k
 		}
-		off += int64(c.n)
+		off += int64(len(b))
 		st.end = off
-		free <- c.buf
 		if progress != nil {
 			progress(off, max(total, 0))
 		}
-		if c.err == io.EOF {
-			break
-		}
-		if c.err != nil {
-			return st, c.err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return st, err
 	}
 	// A trailing zero run: make sure a file disk is long enough.
 	if knownZero && zLen > 0 && zStart+zLen > dev.Size() {
@@ -428,6 +419,65 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 		return st, fmt.Errorf("image stream ended at byte %d of %d: %w", st.end, total, io.ErrUnexpectedEOF)
 	}
 	return st, nil
+}
+
+// readAhead reads src into buffers on a goroutine of its own, pipelineDepth
+// buffers ahead of the caller of the returned function, which returns the
+// next bytes (valid until its next call) and io.EOF after the last.
+// Cancelling ctx stops the goroutine.
+func readAhead(ctx context.Context, src io.Reader) func() ([]byte, error) {
+	free := make(chan []byte, pipelineDepth)
+	for range pipelineDepth {
+		free <- make([]byte, ChunkSize)
+	}
+	full := make(chan chunk, pipelineDepth)
+	go func() {
+		defer close(full)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			n, err := io.ReadFull(src, buf)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = io.EOF
+			}
+			select {
+			case full <- chunk{buf, n, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var held []byte
+	var last error
+	return func() ([]byte, error) {
+		if held != nil {
+			free <- held
+			held = nil
+		}
+		for last == nil {
+			c, ok := <-full
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				return nil, io.ErrUnexpectedEOF
+			}
+			last = c.err
+			if c.n > 0 {
+				held = c.buf
+				return c.buf[:c.n], nil
+			}
+			free <- c.buf
+		}
+		return nil, last
+	}
 }
 
 // progressWriterAt reports the highest offset written (qcow2 path).

@@ -233,6 +233,11 @@ func TestWrite(t *testing.T) {
 			if last.BytesWritten != size {
 				t.Errorf("last progress = %+v", last)
 			}
+			// Raw data goes from the download buffers to the disk (on a
+			// dirty disk short zero runs are written from a zero buffer).
+			if res.Format == FormatRaw && tc.diskFill == 0 && res.Copied*10 > res.DataWritten {
+				t.Errorf("%d of %d data bytes were copied on their way to the disk", res.Copied, res.DataWritten)
+			}
 		})
 	}
 }
@@ -346,6 +351,9 @@ func TestWriteQCOW2(t *testing.T) {
 			}
 			if res.Format != FormatQCOW2 || res.Written != int64(len(img)) {
 				t.Errorf("Write = %+v", res)
+			}
+			if res.Copied*10 > res.DataWritten {
+				t.Errorf("%d of %d data bytes were copied on their way to the disk", res.Copied, res.DataWritten)
 			}
 		})
 	}
