@@ -208,6 +208,7 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.GET("/nodes/:node/portgroups/detail", s.nodePortgroups(true), s.minVer(24, false))
 	g.GET("/nodes/:node/inventory", s.inventory, s.minVer(81, false))
 	g.GET("/nodes/:node/history", s.nodeHistory, s.minVer(78, false))
+	g.GET("/nodes/:node/children", s.nodeChildren, s.minVer(83, false))
 	g.GET("/nodes/:node/states/console", s.getConsole)
 	g.PUT("/nodes/:node/states/console", s.setConsole)
 	g.GET("/nodes/:node/vendor_passthru/methods", s.vendorMethods)
@@ -288,7 +289,26 @@ func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, 
 		{"shard", 82, func(n *store.Node) string { return deref(n.Shard) }},
 		{"parent_node", 83, func(n *store.Node) string { return deref(n.ParentNode) }},
 	}
+	// Child nodes (1.83) are listed only with include_children=True (which
+	// then lists every node, whatever parent_node says, as Ironic does) or
+	// when parent_node names their parent.
+	includeChildren := false
+	if val, ok, err := gate("include_children", 83); err != nil {
+		return nil, err
+	} else if ok {
+		if includeChildren, err = boolParam("include_children", val); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok, err := gate("parent_node", 83); err != nil {
+		return nil, err
+	} else if !ok && !includeChildren {
+		preds = append(preds, func(n *store.Node) bool { return n.ParentNode == nil })
+	}
 	for _, ch := range checks {
+		if ch.name == "parent_node" && includeChildren {
+			continue
+		}
 		if ch.name == "conductor_group" && q.Has("conductor_group") {
 			q.Set("conductor_group", strings.ToLower(q.Get("conductor_group")))
 		}
@@ -556,6 +576,9 @@ func (s *Server) createNode(c echo.Context) error {
 				return badRequest("Chassis %s could not be found.", *n.ChassisUUID)
 			}
 		}
+		if err := resolveParent(tx, n, n.Owner); err != nil {
+			return err
+		}
 		return tx.PutNode(n)
 	})
 	if err != nil {
@@ -672,10 +695,13 @@ func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.H
 		k string
 		d **string
 	}{{"owner", &n.Owner}, {"lessee", &n.Lessee}, {"protected_reason", &n.ProtectedReason},
-		{"retired_reason", &n.RetiredReason}, {"shard", &n.Shard}, {"parent_node", &n.ParentNode}} {
+		{"retired_reason", &n.RetiredReason}, {"shard", &n.Shard}} {
 		if *p.d, err = optStr(p.k, 255); err != nil {
 			return err
 		}
+	}
+	if n.ParentNode, err = optStr("parent_node", 36); err != nil {
+		return err
 	}
 	cg, err := optStr("conductor_group", 255)
 	if err != nil {
@@ -818,6 +844,7 @@ func (s *Server) patchNode(c echo.Context) error {
 			}
 			oldInstance := deref(n.InstanceUUID)
 			oldDriver := n.Driver
+			oldOwner := n.Owner
 			doc := nodeDoc(n)
 			if perr := applyPatch(doc, ops); perr != nil {
 				return perr
@@ -865,6 +892,11 @@ func (s *Server) patchNode(c echo.Context) error {
 					return badRequest("Chassis %s could not be found.", *n.ChassisUUID)
 				}
 			}
+			if slices.ContainsFunc(ops, func(op patchOp) bool { return op.root() == "parent_node" }) {
+				if err := resolveParent(tx, n, oldOwner); err != nil {
+					return err
+				}
+			}
 			out = n
 			return tx.PutNode(n)
 		})
@@ -881,6 +913,46 @@ func (s *Server) patchNode(c echo.Context) error {
 	}
 	s.setConductor(c)
 	return c.JSON(http.StatusOK, render(c, nodeFields, out, v, nil))
+}
+
+// resolveParent replaces n's parent_node (a name or UUID) with the UUID of
+// that node, which must exist and have the same owner as owner (the node's
+// owner before the change); otherwise the request is refused with one
+// message for both cases, as Ironic does, so that the answer does not tell
+// whether another project's node exists.
+func resolveParent(tx store.Tx, n *store.Node, owner *string) error {
+	if n.ParentNode == nil || *n.ParentNode == "" {
+		return nil
+	}
+	refused := badRequest("Unable to apply the requested parent_node '%s'. Requested value was invalid.", *n.ParentNode)
+	p, err := tx.Node(*n.ParentNode)
+	if errors.Is(err, store.ErrNotFound) {
+		return refused
+	}
+	if err != nil {
+		return err
+	}
+	if deref(p.Owner) != deref(owner) {
+		return refused
+	}
+	n.ParentNode = &p.UUID
+	return nil
+}
+
+// nodeChildren lists the UUIDs of the nodes whose parent is the node (1.83).
+func (s *Server) nodeChildren(c echo.Context) error {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
+		return err
+	}
+	children := []string{}
+	for _, ch := range s.st.Nodes(func(x *store.Node) bool { return deref(x.ParentNode) == n.UUID }) {
+		children = append(children, ch.UUID)
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"children": children,
+		"links":    map[string]string{"href": baseURL(c) + "/v1/nodes?parent_node=" + n.UUID, "rel": "children"},
+	})
 }
 
 func (s *Server) deleteNode(c echo.Context) error {
