@@ -148,6 +148,22 @@ type Inspector interface {
 	Inventory(ctx context.Context, n *Node) (*protocol.Inventory, error)
 }
 
+// BIOS reads and changes a machine's BIOS settings (a bios interface).
+// Changes take effect when the machine next starts.
+type BIOS interface {
+	// BIOSSettings returns the current settings, values with the JSON
+	// types the BMC uses (string, float64, bool or nil).
+	BIOSSettings(ctx context.Context, n *Node) (map[string]any, error)
+	// ApplyBIOSSettings asks for settings to change at the next start.
+	ApplyBIOSSettings(ctx context.Context, n *Node, settings map[string]any) error
+	// ResetBIOS asks for the factory defaults at the next start.
+	ResetBIOS(ctx context.Context, n *Node) error
+}
+
+// ErrNoBIOS is returned by a BIOS interface when the machine does not
+// expose its BIOS settings.
+var ErrNoBIOS = errors.New("BIOS settings are not supported")
+
 // Result is what a driver call that acted reports for the node's
 // driver_internal_info (for example which bmclib provider did the work).
 type Result struct {

@@ -35,34 +35,11 @@ func (d *Redfish) Inventory(ctx context.Context, n *driver.Node) (*protocol.Inve
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*d.cfg.CallTimeout)
 	defer cancel()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: !info.verify, RootCAs: info.caPool}} //nolint:gosec // redfish_verify_ca=false asks for it
-	defer tr.CloseIdleConnections()
-	c, err := gofish.ConnectContext(ctx, gofish.ClientConfig{Endpoint: info.endpoint(), Username: info.username,
-		Password: info.password, Insecure: !info.verify, BasicAuth: !info.session,
-		HTTPClient: &http.Client{Transport: tr, Timeout: d.cfg.CallTimeout}})
+	sys, done, err := d.system(ctx, info, "inventory")
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("bmc: %s did not answer within %s (inventory): %w", info.addr(), 4*d.cfg.CallTimeout, ErrNoAnswer)
-		}
-		return nil, fmt.Errorf("bmc: %s: inventory: %s", info.addr(), cleanErr(err))
+		return nil, err
 	}
-	defer c.Logout()
-	var sys *redfish.ComputerSystem
-	if info.systemID != "" {
-		sys, err = redfish.GetComputerSystem(c, info.systemID)
-	} else {
-		var systems []*redfish.ComputerSystem
-		systems, err = c.Service.Systems()
-		if err == nil && len(systems) != 1 {
-			return nil, fmt.Errorf("bmc: %s has %d systems; set %s", info.addr(), len(systems), KeyRedfishSystemID)
-		}
-		if err == nil {
-			sys = systems[0]
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bmc: %s: reading the system: %s", info.addr(), cleanErr(err))
-	}
+	defer done()
 	inv := inventoryOf(sys)
 	processors(sys, inv)
 	if inv.Memory.PhysicalMB <= 0 {
@@ -144,6 +121,46 @@ func (d *Redfish) Inventory(ctx context.Context, n *driver.Node) (*protocol.Inve
 }
 
 var errIncomplete = errors.New("incomplete inventory")
+
+// system opens a gofish session to the node's BMC and reads its
+// ComputerSystem (redfish_system_id, or the only one); done logs out. what
+// names the operation in errors. ctx bounds the whole exchange.
+func (d *Redfish) system(ctx context.Context, info redfishInfo, what string) (*redfish.ComputerSystem, func(), error) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: !info.verify, RootCAs: info.caPool}} //nolint:gosec // redfish_verify_ca=false asks for it
+	c, err := gofish.ConnectContext(ctx, gofish.ClientConfig{Endpoint: info.endpoint(), Username: info.username,
+		Password: info.password, Insecure: !info.verify, BasicAuth: !info.session,
+		HTTPClient: &http.Client{Transport: tr, Timeout: d.cfg.CallTimeout}})
+	if err != nil {
+		tr.CloseIdleConnections()
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("bmc: %s did not answer in time (%s): %w", info.addr(), what, ErrNoAnswer)
+		}
+		return nil, nil, fmt.Errorf("bmc: %s: %s: %s", info.addr(), what, cleanErr(err))
+	}
+	done := func() {
+		c.Logout()
+		tr.CloseIdleConnections()
+	}
+	var sys *redfish.ComputerSystem
+	if info.systemID != "" {
+		sys, err = redfish.GetComputerSystem(c, info.systemID)
+	} else {
+		var systems []*redfish.ComputerSystem
+		systems, err = c.Service.Systems()
+		if err == nil && len(systems) != 1 {
+			done()
+			return nil, nil, fmt.Errorf("bmc: %s has %d systems; set %s", info.addr(), len(systems), KeyRedfishSystemID)
+		}
+		if err == nil {
+			sys = systems[0]
+		}
+	}
+	if err != nil {
+		done()
+		return nil, nil, fmt.Errorf("bmc: %s: reading the system (%s): %s", info.addr(), what, cleanErr(err))
+	}
+	return sys, done, nil
+}
 
 // processors refines inv's CPU from the Processors collection: the count
 // is the sum of the CPUs' threads (as Ironic reports cpus), the

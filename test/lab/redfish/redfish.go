@@ -1,8 +1,9 @@
 // Package redfish is a small Redfish BMC emulator for labs and tests. It serves
 // a service root, a Systems collection with one ComputerSystem per machine
-// (PowerState, Boot override with Once/Continuous and UEFI/Legacy, and the
-// ComputerSystem.Reset action), minimal Managers and Chassis, and a session
-// service. Requests need HTTP basic auth or a session token. It is enough for
+// (PowerState, Boot override with Once/Continuous and UEFI/Legacy, the
+// ComputerSystem.Reset action, and BIOS attributes changed through their
+// settings object or reset to defaults, both applied when the machine next
+// starts), minimal Managers and Chassis, and a session service. Requests need HTTP basic auth or a session token. It is enough for
 // bmclib's gofish provider (and so for ferric's redfish driver) to work.
 //
 // Each system is backed by a Machine: a QEMU virtual machine in the lab
@@ -72,6 +73,9 @@ type Config struct {
 	// Hardware describes each system's components (by system Id) for
 	// out-of-band inspection; missing entries get DefaultHardware.
 	Hardware map[string]Hardware
+	// BIOS holds each system's factory BIOS attributes (by system Id);
+	// missing entries get DefaultBIOS.
+	BIOS map[string]map[string]any
 	// Logger, nil means slog.Default(). Passwords are never logged.
 	Logger *slog.Logger
 }
@@ -81,6 +85,7 @@ type system struct {
 	m    Machine
 	mu   sync.Mutex
 	boot Boot
+	bios *bios
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -120,7 +125,12 @@ func New(cfg Config) *Server {
 		if !ok {
 			continue
 		}
-		sys := &system{id: id, m: m, boot: Boot{BootSourceOverrideTarget: "None", BootSourceOverrideEnabled: "Disabled", BootSourceOverrideMode: "Legacy"}}
+		defaults := cfg.BIOS[id]
+		if defaults == nil {
+			defaults = DefaultBIOS()
+		}
+		sys := &system{id: id, m: m, boot: Boot{BootSourceOverrideTarget: "None", BootSourceOverrideEnabled: "Disabled", BootSourceOverrideMode: "Legacy"},
+			bios: newBIOS(defaults)}
 		s.systems = append(s.systems, sys)
 		s.byID[id] = sys
 	}
@@ -321,6 +331,8 @@ func (s *Server) systemRoute(w http.ResponseWriter, r *http.Request, rest string
 		s.patchSystem(w, r, sys)
 	case action == "Actions/ComputerSystem.Reset" && r.Method == http.MethodPost:
 		s.reset(w, r, sys)
+	case action == "Bios" || strings.HasPrefix(action, "Bios/"):
+		s.biosRoute(w, r, sys, strings.TrimPrefix(strings.TrimPrefix(action, "Bios"), "/"))
 	case r.Method == http.MethodGet && s.hardwareRoute(w, sys, action):
 	case r.Method == http.MethodGet:
 		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", r.URL.Path+" not found")
@@ -365,6 +377,7 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 			"ResetType@Redfish.AllowableValues": ResetTypes,
 		}},
 		"Links": obj{"ManagedBy": []obj{ref(root + "/Managers/" + sys.id)}, "Chassis": []obj{ref(root + "/Chassis/" + sys.id)}},
+		"Bios":  ref(self + "/Bios"),
 	}) {
 		o[k] = v
 	}
@@ -459,6 +472,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		return
 	}
 	start := func() error {
+		sys.bios.apply(s.log, sys.id)
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}
@@ -471,6 +485,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		if !on {
 			return start()
 		}
+		sys.bios.apply(s.log, sys.id)
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}

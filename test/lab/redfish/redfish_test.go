@@ -59,6 +59,14 @@ func TestServer(t *testing.T) {
 		{"no NICs", "GET", "/redfish/v1/Systems/2/EthernetInterfaces/nic0", "", true, 404},
 		{"hardware needs auth", "GET", "/redfish/v1/Systems/1/Processors", "", false, 401},
 		{"hardware is read-only", "PATCH", "/redfish/v1/Systems/1/Processors/cpu0", "{}", true, 405},
+		{"bios", "GET", "/redfish/v1/Systems/1/Bios", "", true, 200},
+		{"bios needs auth", "GET", "/redfish/v1/Systems/1/Bios", "", false, 401},
+		{"bios settings", "GET", "/redfish/v1/Systems/1/Bios/Settings", "", true, 200},
+		{"bios unknown attribute", "PATCH", "/redfish/v1/Systems/1/Bios/Settings", `{"Attributes":{"Nope":"x"}}`, true, 400},
+		{"bios wrong type", "PATCH", "/redfish/v1/Systems/1/Bios/Settings", `{"Attributes":{"ProcCores":"8"}}`, true, 400},
+		{"bios apply time", "PATCH", "/redfish/v1/Systems/1/Bios/Settings", `{"Attributes":{"NumLock":"Off"},"@Redfish.SettingsApplyTime":{"ApplyTime":"Immediate"}}`, true, 400},
+		{"bios change", "PATCH", "/redfish/v1/Systems/1/Bios/Settings", `{"Attributes":{"NumLock":"Off","ProcCores":4},"@Redfish.SettingsApplyTime":{"ApplyTime":"OnReset"}}`, true, 204},
+		{"current bios is read-only", "PATCH", "/redfish/v1/Systems/1/Bios", `{"Attributes":{"NumLock":"Off"}}`, true, 405},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,6 +87,29 @@ func TestServer(t *testing.T) {
 	b, _ := srv.BootOverride("1")
 	if b != (Boot{BootSourceOverrideTarget: "Pxe", BootSourceOverrideEnabled: "Continuous", BootSourceOverrideMode: "UEFI"}) {
 		t.Errorf("BootOverride = %+v", b)
+	}
+	// BIOS changes wait for the next start; a factory reset too.
+	attr := func(name string) any { a, _ := srv.BIOS("1"); return a[name] }
+	post := func(path, body string) {
+		req, _ := http.NewRequest("POST", hs.URL+path, strings.NewReader(body))
+		req.SetBasicAuth("admin", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 204 {
+			t.Fatalf("POST %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	if attr("NumLock") != "On" {
+		t.Errorf("pending BIOS change applied before a reset")
+	}
+	post("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"ForceRestart"}`)
+	if attr("NumLock") != "Off" || attr("ProcCores") != float64(4) {
+		t.Errorf("after a restart NumLock = %v, ProcCores = %v; want Off, 4", attr("NumLock"), attr("ProcCores"))
+	}
+	post("/redfish/v1/Systems/1/Bios/Actions/Bios.ResetBios", "{}")
+	post("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"PowerCycle"}`)
+	if attr("NumLock") != "On" || attr("ProcCores") != float64(8) {
+		t.Errorf("after a BIOS reset and a power cycle NumLock = %v, ProcCores = %v; want the defaults", attr("NumLock"), attr("ProcCores"))
 	}
 	if srv.Sessions() != 1 {
 		t.Errorf("Sessions() = %d, want 1", srv.Sessions())

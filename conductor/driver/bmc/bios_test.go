@@ -1,0 +1,56 @@
+package bmc
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+)
+
+// The redfish bios interface against the lab's emulator: settings read,
+// changed at the next start (the driver's reboot), reset to defaults;
+// refusals carry the BMC's message.
+func TestRedfishBIOS(t *testing.T) {
+	ctx := context.Background()
+	e := startEmulator(t, false, "1")
+	n := e.node(nil)
+	d := NewRedfish(testConfig())
+	got, err := d.BIOSSettings(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["NumLock"] != "On" || got["ProcCores"] != float64(8) || got["SecureBootEnable"] != false {
+		t.Fatalf("BIOSSettings = %v", got)
+	}
+	if err := d.ApplyBIOSSettings(ctx, n, map[string]any{"NumLock": "Off", "ProcCores": float64(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.BIOSSettings(ctx, n); got["NumLock"] != "On" {
+		t.Errorf("settings changed before the machine restarted: %v", got)
+	}
+	if err := d.SetPowerState(ctx, n, driver.TargetPowerOn, testConfig().PowerTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.BIOSSettings(ctx, n); got["NumLock"] != "Off" || got["ProcCores"] != float64(4) {
+		t.Errorf("after power on: %v", got)
+	}
+	if err := d.ResetBIOS(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetPowerState(ctx, n, driver.TargetReboot, testConfig().PowerTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.BIOSSettings(ctx, n); got["NumLock"] != "On" || got["ProcCores"] != float64(8) {
+		t.Errorf("after a factory reset and a reboot: %v", got)
+	}
+	err = d.ApplyBIOSSettings(ctx, n, map[string]any{"NoSuchSetting": "x"})
+	if err == nil || !strings.Contains(err.Error(), "NoSuchSetting is unknown") {
+		t.Errorf("unknown setting: %v", err)
+	}
+	bad := e.node(map[string]any{KeyRedfishPassword: "wrong"})
+	if _, err := d.BIOSSettings(ctx, bad); err == nil || errors.Is(err, driver.ErrNoBIOS) {
+		t.Errorf("wrong password: %v", err)
+	}
+}
