@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ferric-metal/ferric/conductor/store"
 )
 
 // Parent and child nodes (API 1.83): parent_node is resolved to the
@@ -89,4 +92,79 @@ func TestParentChildNodes(t *testing.T) {
 	}
 	e.must(404, e.do("GET", "/v1/nodes/chassis-1/children", nil, hdrLegacyVersion, "1.82"), "children below 1.83")
 	e.must(404, e.do("GET", "/v1/nodes/nope/children", nil, v...), "children of a missing node")
+}
+
+// Manual cleaning ends where it started (manageable), automated cleaning
+// in available; fake-hardware's fake bios steps do nothing and cache
+// nothing, as Ironic's.
+func TestManualCleanEndsManageable(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.createNode(map[string]any{"name": "mc"})
+	e.provision("mc", "manage", "manageable")
+	e.must(202, e.do("PUT", "/v1/nodes/mc/states/provision", map[string]any{"target": "clean",
+		"clean_steps": []map[string]any{{"interface": "bios", "step": "apply_configuration",
+			"args": map[string]any{"settings": []map[string]any{{"name": "NumLock", "value": "Off"}}}}}}, hdrLegacyVersion, "1.15"), "manual clean")
+	n := e.waitProvision("mc", "manageable")
+	if n["last_error"] != nil {
+		t.Errorf("manual clean: last_error %v", n["last_error"])
+	}
+	if r := e.must(200, e.do("GET", "/v1/nodes/mc/bios", nil, hdrLegacyVersion, "1.40"), "bios"); fmt.Sprint(r.j["bios"]) != "[]" {
+		t.Errorf("fake bios cached settings: %s", r.raw)
+	}
+	e.provision("mc", "provide", "available")
+}
+
+// Cached BIOS settings as the API shows them (1.40, detail and fields in
+// 1.74, one setting by name).
+func TestBIOSListing(t *testing.T) {
+	e := newTestEnv(t, nil)
+	uuid := e.createNode(map[string]any{"name": "bn"}).str("uuid")
+	on, typ, ro := "On", "Enumeration", false
+	if err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		_, _, _, err := tx.SyncBIOSSettings(uuid, []store.BIOSSetting{
+			{Name: "NumLock", Value: &on, AttributeType: &typ, AllowableValues: []string{"On", "Off"}, ReadOnly: &ro},
+			{Name: "ProcCores", Value: nil}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v40 := []string{hdrLegacyVersion, "1.40"}
+	v74 := []string{hdrLegacyVersion, "1.74"}
+	r := e.must(200, e.do("GET", "/v1/nodes/bn/bios", nil, v40...), "list")
+	list := r.j["bios"].([]any)
+	first := list[0].(map[string]any)
+	if len(list) != 2 || first["name"] != "NumLock" || first["value"] != "On" || first["created_at"] == nil ||
+		first["updated_at"] != nil || first["attribute_type"] != nil || len(first["links"].([]any)) != 2 {
+		t.Errorf("list: %s", r.raw)
+	}
+	if second := list[1].(map[string]any); second["value"] != nil {
+		t.Errorf("a setting without value: %v", second)
+	}
+	r = e.must(200, e.do("GET", "/v1/nodes/bn/bios?detail=true", nil, v74...), "detail")
+	d := r.j["bios"].([]any)[0].(map[string]any)
+	if d["attribute_type"] != "Enumeration" || fmt.Sprint(d["allowable_values"]) != "[On Off]" || d["read_only"] != false || d["upper_bound"] != nil {
+		t.Errorf("detail: %v", d)
+	}
+	r = e.must(200, e.do("GET", "/v1/nodes/bn/bios?fields=name", nil, v74...), "fields")
+	if f := r.j["bios"].([]any)[0].(map[string]any); f["name"] != "NumLock" {
+		t.Errorf("fields=name: %v", f)
+	} else if _, has := f["value"]; has {
+		t.Errorf("fields=name also shows value: %v", f)
+	}
+	e.must(400, e.do("GET", "/v1/nodes/bn/bios?fields=bogus", nil, v74...), "bad field")
+	e.must(406, e.do("GET", "/v1/nodes/bn/bios?detail=true", nil, v40...), "detail below 1.74")
+	r = e.must(200, e.do("GET", "/v1/nodes/bn/bios/NumLock", nil, v74...), "one")
+	if one, _ := r.j["NumLock"].(map[string]any); one["value"] != "On" || one["attribute_type"] != "Enumeration" {
+		t.Errorf("one setting: %s", r.raw)
+	}
+	r = e.must(200, e.do("GET", "/v1/nodes/bn/bios/NumLock", nil, v40...), "one at 1.40")
+	if one, _ := r.j["NumLock"].(map[string]any); one["value"] != "On" {
+		t.Errorf("one setting at 1.40: %s", r.raw)
+	} else if _, has := one["attribute_type"]; has {
+		t.Errorf("registry fields below 1.74: %s", r.raw)
+	}
+	if r := e.must(404, e.do("GET", "/v1/nodes/bn/bios/Nope", nil, v40...), "missing"); !strings.Contains(r.fault(), "doesn't have a BIOS setting 'Nope'") {
+		t.Errorf("missing setting: %s", r.raw)
+	}
+	e.must(404, e.do("GET", "/v1/nodes/bn/bios", nil, hdrLegacyVersion, "1.39"), "below 1.40")
 }

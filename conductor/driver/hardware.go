@@ -84,7 +84,7 @@ func HardwareTypes() []*HardwareType {
 		{
 			Name: "redfish",
 			Interfaces: map[string]Iface{
-				"bios": iface("no-bios"), "boot": iface("ipxe", "pxe"), "console": iface("no-console"),
+				"bios": iface("redfish", "no-bios"), "boot": iface("ipxe", "pxe"), "console": iface("no-console"),
 				"deploy": iface("direct", "fake"), "firmware": iface("no-firmware"),
 				"inspect": iface("redfish", "agent", "no-inspect"), "management": iface("redfish"),
 				"network": iface("noop"), "power": iface("redfish"), "raid": iface("no-raid", "agent"),

@@ -475,9 +475,34 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	if err := json.Unmarshal(res.CommandResult, &gs); err != nil {
 		return fmt.Errorf("clean steps of node %s: %w", uuid, err)
 	}
-	for _, st := range steps {
-		_ = m.update(ctx, uuid, func(n *store.Node) error { n.CleanStep = st; return nil })
-		m.log.Info("manager: clean step", "node", uuid, "step", st["step"])
+	// A step that rebooted the machine (the bios interface's) resumes
+	// where it stopped, with the next agent.
+	start := 0
+	switch v := n.DriverInternalInfo["clean_step_index"].(type) {
+	case int:
+		start = v
+	case float64: // read back from JSON
+		start = int(v)
+	}
+	for i := start; i < len(steps); i++ {
+		st := steps[i]
+		_ = m.update(ctx, uuid, func(n *store.Node) error {
+			n.CleanStep = st
+			n.DriverInternalInfo["clean_step_index"] = i
+			return nil
+		})
+		m.log.Info("manager: clean step", "node", uuid, "step", st["step"], "interface", st["interface"])
+		if isBIOSStep(st) {
+			wait, err := m.biosStep(ctx, uuid, st)
+			if err != nil {
+				//lint:ignore ST1005 Ironic's last_error text, word for word
+				return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
+			}
+			if wait {
+				return nil // rebooting; the next agent's heartbeat resumes
+			}
+			continue
+		}
 		params := map[string]any{"step": st, "node": node, "ports": []any{}, "clean_version": gs.HardwareManagerVersion}
 		if _, err := m.runAgent(ctx, uuid, "clean.execute_clean_step", params); err != nil {
 			//lint:ignore ST1005 Ironic's last_error text, word for word
@@ -487,10 +512,11 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	if err := m.powerOff(ctx, n); err != nil {
 		return err
 	}
-	return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
+	return m.fire(ctx, uuid, cleanDone(n), func(n *store.Node) {
 		n.CleanStep = store.Object{}
 		delete(n.DriverInternalInfo, "clean_steps")
 		delete(n.DriverInternalInfo, "agent_progress")
+		delete(n.DriverInternalInfo, "clean_step_index")
 		clearAgent(n)
 	})
 }

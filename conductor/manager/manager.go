@@ -65,6 +65,9 @@ type Config struct {
 	// Inspectors read inventories out of band, by inspect interface name
 	// ("redfish").
 	Inspectors map[string]driver.Inspector
+	// BIOS reads and changes BIOS settings, by bios interface name
+	// ("redfish").
+	BIOS map[string]driver.BIOS
 
 	DeployCallbackTimeout time.Duration
 	CleanWaitTimeout      time.Duration

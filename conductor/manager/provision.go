@@ -307,6 +307,7 @@ func (m *Manager) verify(ctx context.Context, n *store.Node) error {
 		msg := fmt.Sprintf("Failed to get power state for node %s. Error: %v", n.UUID, err)
 		return m.fire(ctx, n.UUID, sm.EventFail, func(n *store.Node) { n.LastError = &msg })
 	}
+	m.cacheBIOS(ctx, n.UUID)
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) { n.PowerState = &st })
 }
 
@@ -357,10 +358,21 @@ func (m *Manager) powerOff(ctx context.Context, n *store.Node) error {
 	})
 }
 
+// cleanDone is the event that ends cleaning: manage for a manual clean
+// (its target is manageable, where it started), done (to available)
+// otherwise, as Ironic's conductor ends them.
+func cleanDone(n *store.Node) sm.Event {
+	if deref(n.TargetProvisionState) == string(sm.Manageable) {
+		return sm.EventManage
+	}
+	return sm.EventDone
+}
+
 // startCleaning runs automated (provide, tear-down) or manual cleaning.
 func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool) error {
+	m.cacheBIOS(ctx, n.UUID) // as Ironic refreshes its caches when cleaning starts
 	if (!manual && !m.wantsCleaning(n)) || !usesAgent(n) {
-		return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) { n.CleanStep = store.Object{} })
+		return m.fire(ctx, n.UUID, cleanDone(n), func(n *store.Node) { n.CleanStep = store.Object{} })
 	}
 	if err := m.bootRamdisk(ctx, n); err != nil {
 		return err
@@ -368,6 +380,8 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 	return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {
 		n.Reservation = nil
 		n.CleanStep = store.Object{}
+		delete(n.DriverInternalInfo, "clean_step_index")
+		delete(n.DriverInternalInfo, biosStateKey)
 	})
 }
 

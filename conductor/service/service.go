@@ -150,6 +150,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Images:                    resolver,
 		Inspect:                   inspect,
 		Inspectors:                map[string]driver.Inspector{"redfish": redfish},
+		BIOS:                      map[string]driver.BIOS{"redfish": redfish},
 		ConfigDrive:               buildConfigDrive,
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,

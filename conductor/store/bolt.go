@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -124,6 +125,7 @@ const (
 	bMeta        = "_meta"
 	recPrefix    = "rec:"
 	histPrefix   = "history:"
+	bBIOS        = "bios_settings"
 )
 
 // cache is the committed copy of one table, in id order.
@@ -545,7 +547,63 @@ func (t *boltTx) DeleteNode(u string) error {
 	if err := t.tx.DeleteBucket([]byte(histPrefix + CanonicalUUID(u))); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return err
 	}
+	if b := t.tx.Bucket([]byte(bBIOS)); b != nil {
+		return b.Delete([]byte(CanonicalUUID(u)))
+	}
 	return nil
+}
+
+// SyncBIOSSettings implements Tx: a node's settings are one value of the
+// bios_settings bucket, keyed by the node's UUID.
+func (t *boltTx) SyncBIOSSettings(node string, settings []BIOSSetting) (created, updated, deleted int, err error) {
+	b, err := t.tx.CreateBucketIfNotExists([]byte(bBIOS))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	key := []byte(CanonicalUUID(node))
+	var old []BIOSSetting
+	if v := b.Get(key); v != nil {
+		if err := json.Unmarshal(v, &old); err != nil {
+			return 0, 0, 0, fmt.Errorf("store: BIOS settings of node %s: %w", node, err)
+		}
+	}
+	known := make(map[string]BIOSSetting, len(old))
+	for _, s := range old {
+		known[s.Name] = s
+	}
+	out := make([]BIOSSetting, 0, len(settings))
+	for _, s := range settings {
+		prev, ok := known[s.Name]
+		delete(known, s.Name)
+		switch {
+		case !ok:
+			s.CreatedAt, s.UpdatedAt = t.now, nil
+			created++
+		case biosChanged(prev, s):
+			now := t.now
+			s.CreatedAt, s.UpdatedAt = prev.CreatedAt, &now
+			updated++
+		default:
+			s.CreatedAt, s.UpdatedAt = prev.CreatedAt, prev.UpdatedAt
+		}
+		out = append(out, s)
+	}
+	deleted = len(known)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return created, updated, deleted, b.Put(key, raw)
+}
+
+// biosChanged reports whether a setting's value or description differs
+// (timestamps aside).
+func biosChanged(a, b BIOSSetting) bool {
+	a.CreatedAt, a.UpdatedAt, b.CreatedAt, b.UpdatedAt = time.Time{}, nil, time.Time{}, nil
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return !bytes.Equal(x, y)
 }
 
 // addHistory appends ev to the node's history (a bucket per node, keyed
@@ -689,6 +747,26 @@ func (s *Bolt) NodeHistory(node string) ([]*HistoryEvent, error) {
 			out = append(out, ev)
 			return nil
 		})
+	})
+	return out, err
+}
+
+// BIOSSettings implements Store.
+func (s *Bolt) BIOSSettings(node string) ([]BIOSSetting, error) {
+	var out []BIOSSetting
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bBIOS))
+		if b == nil {
+			return nil
+		}
+		v := b.Get([]byte(CanonicalUUID(node)))
+		if v == nil {
+			return nil
+		}
+		if err := json.Unmarshal(v, &out); err != nil {
+			return fmt.Errorf("store: BIOS settings of node %s: %w", node, err)
+		}
+		return nil
 	})
 	return out, err
 }

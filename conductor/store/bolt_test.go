@@ -308,3 +308,54 @@ func TestDeployTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBIOSSettings(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	const id = "44444444-4444-4444-4444-444444444444"
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(&Node{UUID: id, Driver: "redfish"}) }); err != nil {
+		t.Fatal(err)
+	}
+	sync := func(settings ...BIOSSetting) [3]int {
+		t.Helper()
+		var c [3]int
+		if err := s.Update(ctx, func(tx Tx) error {
+			var err error
+			c[0], c[1], c[2], err = tx.SyncBIOSSettings(id, settings)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if got := sync(BIOSSetting{Name: "NumLock", Value: strp("On")}, BIOSSetting{Name: "ProcCores", Value: strp("8")}); got != [3]int{2, 0, 0} {
+		t.Errorf("first sync created/updated/deleted = %v", got)
+	}
+	first, _ := s.BIOSSettings(id)
+	if len(first) != 2 || first[0].Name != "NumLock" || first[0].CreatedAt.IsZero() || first[0].UpdatedAt != nil {
+		t.Fatalf("settings %+v", first)
+	}
+	if got := sync(BIOSSetting{Name: "NumLock", Value: strp("Off")}, BIOSSetting{Name: "ProcCores", Value: strp("8")},
+		BIOSSetting{Name: "Turbo", Value: nil}); got != [3]int{1, 1, 0} {
+		t.Errorf("second sync = %v", got)
+	}
+	if got := sync(BIOSSetting{Name: "NumLock", Value: strp("Off")}); got != [3]int{0, 0, 2} {
+		t.Errorf("third sync = %v", got)
+	}
+	s.Close()
+	s2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.BIOSSettings(id)
+	if err != nil || len(got) != 1 || *got[0].Value != "Off" || got[0].UpdatedAt == nil || !got[0].CreatedAt.Equal(first[0].CreatedAt) {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	if err := s2.Update(ctx, func(tx Tx) error { return tx.DeleteNode(id) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s2.BIOSSettings(id); err != nil || len(got) != 0 {
+		t.Fatalf("settings after the node's deletion: %+v, %v", got, err)
+	}
+}

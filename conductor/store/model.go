@@ -189,6 +189,25 @@ type Record struct {
 	Data     json.RawMessage `json:"data"`
 }
 
+// BIOSSetting is one BIOS setting of a node as its bios interface last
+// read it (Ironic's bios_settings, API 1.40; the registry fields of 1.74
+// are set when the BMC describes the setting).
+type BIOSSetting struct {
+	Name            string     `json:"name"`
+	Value           *string    `json:"value"`
+	AttributeType   *string    `json:"attribute_type,omitempty"`
+	AllowableValues []string   `json:"allowable_values,omitempty"`
+	LowerBound      *int64     `json:"lower_bound,omitempty"`
+	UpperBound      *int64     `json:"upper_bound,omitempty"`
+	MinLength       *int64     `json:"min_length,omitempty"`
+	MaxLength       *int64     `json:"max_length,omitempty"`
+	ReadOnly        *bool      `json:"read_only,omitempty"`
+	ResetRequired   *bool      `json:"reset_required,omitempty"`
+	Unique          *bool      `json:"unique,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
+}
+
 // MaxHistory is how many history events a node keeps (Ironic's
 // [conductor]node_history_max_entries default): older ones are dropped.
 const MaxHistory = 300

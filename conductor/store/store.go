@@ -65,6 +65,9 @@ type Store interface {
 	Records(table string) ([]*Record, error)
 	// NodeHistory returns the node's history events, oldest first.
 	NodeHistory(node string) ([]*HistoryEvent, error)
+	// BIOSSettings returns the node's cached BIOS settings by name (none
+	// when nothing was cached).
+	BIOSSettings(node string) ([]BIOSSetting, error)
 
 	Close() error
 }
@@ -104,4 +107,10 @@ type Tx interface {
 	Record(table, key string) (*Record, error)
 	PutRecord(table string, r *Record) error
 	DeleteRecord(table, key string) error
+
+	// SyncBIOSSettings replaces the node's cached BIOS settings with
+	// settings, keeping the creation time of those already known and
+	// stamping the update time of those whose value or description
+	// changed. It returns how many were created, updated and deleted.
+	SyncBIOSSettings(node string, settings []BIOSSetting) (created, updated, deleted int, err error)
 }

@@ -153,6 +153,18 @@ func startAgent(t *testing.T, bin string, args ...string) (stop func()) {
 	return stop
 }
 
+// startMachineAgent runs the agent as the machine with MAC mac whose
+// disk is the file disk, talking to the conductor at base, with short
+// lookup and heartbeat intervals.
+func startMachineAgent(t *testing.T, base, disk, mac string) (stop func()) {
+	t.Helper()
+	port := freePort(t)
+	return startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
+		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
+		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
+}
+
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -200,11 +212,7 @@ func TestDeployThroughAgent(t *testing.T) {
 	uuid := node["uuid"].(string)
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": uuid}, 201)
 
-	port := freePort(t)
-	startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
-		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
-		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
+	startMachineAgent(t, base, disk, mac)
 
 	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState("agent-node", "manageable", 30*time.Second)

@@ -1,0 +1,281 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+	sm "github.com/ferric-metal/ferric/conductor/statemachine"
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
+)
+
+// BIOS settings, as Ironic's bios interfaces: the settings a node's bios
+// interface reads are cached in the store (listed by the API) when the
+// node is verified and after the BIOS clean steps; the clean steps
+// bios.apply_configuration and bios.factory_reset run in the conductor:
+// they ask the BMC for the change, reboot the machine (into the ramdisk
+// again, so that cleaning goes on) and, once its agent is back, check that
+// the change took effect.
+
+// biosStateKey keeps a BIOS step's progress across its reboot in
+// driver_internal_info.
+const biosStateKey = "bios_state"
+
+// bios returns the node's bios interface, or nil for no-bios and fake
+// (fake, as Ironic's, reads and changes nothing).
+func (m *Manager) bios(n *store.Node) (driver.BIOS, error) {
+	switch impl := n.Interfaces["bios"]; impl {
+	case "", "no-bios", "fake":
+		return nil, nil
+	default:
+		if b, ok := m.cfg.BIOS[impl]; ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("bios interface %q is not available on conductor %s", impl, m.host)
+	}
+}
+
+// cacheBIOS refreshes the node's cached BIOS settings. As Ironic's, it
+// never fails its caller: errors are logged.
+func (m *Manager) cacheBIOS(ctx context.Context, uuid string) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return
+	}
+	b, err := m.bios(n)
+	if b == nil || err != nil {
+		if err != nil {
+			m.log.Warn("manager: caching BIOS settings", "node", uuid, "err", err)
+		}
+		return
+	}
+	attrs, err := b.BIOSSettings(ctx, driverNode(n))
+	if errors.Is(err, driver.ErrNoBIOS) {
+		m.log.Warn("manager: BIOS settings are not supported, skipping", "node", uuid)
+		return
+	}
+	if err != nil {
+		m.log.Warn("manager: caching BIOS settings failed", "node", uuid, "err", err)
+		return
+	}
+	settings := make([]store.BIOSSetting, 0, len(attrs))
+	for name, v := range attrs {
+		settings = append(settings, store.BIOSSetting{Name: name, Value: biosString(v)})
+	}
+	var c, u, d int
+	err = m.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		c, u, d, err = tx.SyncBIOSSettings(uuid, settings)
+		return err
+	})
+	if err != nil {
+		m.log.Warn("manager: storing BIOS settings failed", "node", uuid, "err", err)
+		return
+	}
+	m.log.Info("manager: BIOS settings cached", "node", uuid, "settings", len(settings), "created", c, "updated", u, "deleted", d)
+}
+
+// biosString is the text of a BIOS value as Ironic stores it (Python's
+// str() of the JSON value).
+func biosString(v any) *string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = x
+	case bool:
+		s = "False"
+		if x {
+			s = "True"
+		}
+	case float64:
+		s = strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		s = fmt.Sprint(x)
+	}
+	return &s
+}
+
+// biosValue converts a requested value to the JSON type of the setting's
+// current value (BMCs refuse "4" for a number), as Ironic converts by the
+// BIOS registry's attribute types.
+func biosValue(name string, want, current any) (any, error) {
+	s, isStr := want.(string)
+	switch current.(type) {
+	case float64:
+		if isStr {
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil {
+				return nil, fmt.Errorf("BIOS setting %s takes a number, not %q", name, s)
+			}
+			return f, nil
+		}
+	case bool:
+		if isStr {
+			b, ok := protocol.ParseBool(s)
+			if !ok {
+				return nil, fmt.Errorf("BIOS setting %s takes a boolean, not %q", name, s)
+			}
+			return b, nil
+		}
+	}
+	return want, nil
+}
+
+// biosSettingsArg reads apply_configuration's settings argument: a list
+// of {"name", "value"}.
+func biosSettingsArg(args map[string]any) (map[string]any, error) {
+	raw, ok := args["settings"].([]any)
+	if !ok || len(raw) == 0 {
+		return nil, errors.New(`apply_configuration needs the argument "settings", a non-empty list of {"name": ..., "value": ...}`)
+	}
+	out := make(map[string]any, len(raw))
+	for _, r := range raw {
+		s, ok := r.(map[string]any)
+		name, _ := s["name"].(string)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("invalid BIOS setting %s: each needs a name and a value", protocol.PyRepr(r))
+		}
+		v, ok := s["value"]
+		if !ok {
+			return nil, fmt.Errorf("BIOS setting %s has no value", name)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// biosStep runs one step of the bios interface. The first call asks for
+// the change and reboots the machine; it then reports wait, the node is
+// in clean wait, and the next heartbeat of the rebooted agent calls it
+// again to verify.
+func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) (wait bool, err error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return false, err
+	}
+	b, err := m.bios(n)
+	if err != nil {
+		return false, err
+	}
+	step, _ := st["step"].(string)
+	if b == nil {
+		if n.Interfaces["bios"] == "fake" && (step == "apply_configuration" || step == "factory_reset") {
+			return false, nil // Ironic's fake bios steps do nothing
+		}
+		return false, fmt.Errorf("the bios interface %s of node %s has no step %s", n.Interfaces["bios"], uuid, step)
+	}
+	dn := driverNode(n)
+	state, _ := n.DriverInternalInfo[biosStateKey].(map[string]any)
+	rebooted, _ := state["reboot_requested"].(bool)
+	if !rebooted {
+		var requested map[string]any
+		switch step {
+		case "apply_configuration":
+			args, _ := st["args"].(map[string]any)
+			want, err := biosSettingsArg(args)
+			if err != nil {
+				return false, err
+			}
+			current, err := b.BIOSSettings(ctx, dn)
+			if err != nil {
+				return false, err
+			}
+			requested = map[string]any{}
+			for name, v := range want {
+				if requested[name], err = biosValue(name, v, current[name]); err != nil {
+					return false, err
+				}
+			}
+			if allMatch(requested, current) {
+				m.log.Info("manager: the BIOS settings asked for are already set, no reboot", "node", uuid)
+				return false, nil
+			}
+			if err := b.ApplyBIOSSettings(ctx, dn, requested); err != nil {
+				return false, err
+			}
+		case "factory_reset":
+			if err := b.ResetBIOS(ctx, dn); err != nil {
+				return false, err
+			}
+		default:
+			return false, fmt.Errorf("the bios interface %s has no step %s", n.Interfaces["bios"], step)
+		}
+		return true, m.rebootForStep(ctx, uuid, map[string]any{"reboot_requested": true, "requested_attributes": requested})
+	}
+	// Back after the reboot: check the change took effect.
+	if err := m.update(ctx, uuid, func(n *store.Node) error {
+		delete(n.DriverInternalInfo, biosStateKey)
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	defer m.cacheBIOS(ctx, uuid)
+	requested, _ := state["requested_attributes"].(map[string]any)
+	if step != "apply_configuration" || len(requested) == 0 {
+		return false, nil
+	}
+	current, err := b.BIOSSettings(ctx, dn)
+	if err != nil {
+		return false, err
+	}
+	var missed []string
+	for name, v := range requested {
+		if current[name] != v {
+			missed = append(missed, fmt.Sprintf("'%s': %s", name, protocol.PyRepr(v)))
+		}
+	}
+	if missed != nil {
+		sort.Strings(missed)
+		//lint:ignore ST1005 Ironic's last_error text, word for word
+		return false, fmt.Errorf("Redfish BIOS apply_configuration step failed. Attributes {%s} are not updated.", strings.Join(missed, ", "))
+	}
+	return false, nil
+}
+
+func allMatch(want, current map[string]any) bool {
+	for k, v := range want {
+		if cur, ok := current[k]; !ok || cur != v {
+			return false
+		}
+	}
+	return true
+}
+
+// rebootForStep records a step's state, sets the machine to boot the
+// ramdisk again, reboots it and leaves the node waiting for the new
+// agent (whose lookup is issued a new token), as Ironic's
+// reboot_to_finish_step does.
+func (m *Manager) rebootForStep(ctx context.Context, uuid string, state map[string]any) error {
+	if err := m.update(ctx, uuid, func(n *store.Node) error {
+		n.DriverInternalInfo[biosStateKey] = state
+		clearAgent(n)
+		return nil
+	}); err != nil {
+		return err
+	}
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return err
+	}
+	if err := m.bootRamdisk(ctx, n); err != nil {
+		return err
+	}
+	return m.fire(ctx, uuid, sm.EventWait, func(n *store.Node) { n.Reservation = nil })
+}
+
+// biosStepNames are the steps of a bios interface that reads settings.
+var biosStepNames = []string{"apply_configuration", "factory_reset"}
+
+func isBIOSStep(st map[string]any) bool {
+	iface, _ := st["interface"].(string)
+	step, _ := st["step"].(string)
+	return iface == "bios" && slices.Contains(biosStepNames, step)
+}

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+// TestRedfishBIOSCleaning: a redfish node whose machine runs the agent
+// (a process with a file as disk) behind the lab's Redfish emulator.
+// Verification caches the BIOS settings; manual cleaning with
+// bios.apply_configuration asks the BMC for the change, reboots the
+// machine into the ramdisk, and checks the change once the agent is back;
+// bios.factory_reset restores the defaults; a setting the BMC refuses
+// fails cleaning with its message.
+func TestRedfishBIOSCleaning(t *testing.T) {
+	mach := &machine{}
+	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": mach}})
+	bmc := httptest.NewServer(emu)
+	defer bmc.Close()
+	base := startConductor(t)
+	c := client{t, base}
+	const mac = "52:54:00:12:34:77"
+	node := c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "bios-node", "deploy_interface": "direct",
+		"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin", "redfish_password": "pw",
+			"redfish_system_id": "/redfish/v1/Systems/m1",
+			"deploy_kernel":     "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
+	if node["bios_interface"] != "redfish" {
+		t.Fatalf("bios_interface = %v, want redfish (the redfish hardware type's default)", node["bios_interface"])
+	}
+	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(disk, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startMachineAgent(t, base, disk, mac)
+
+	c.do("PUT", "/v1/nodes/bios-node/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("bios-node", "manageable", 30*time.Second)
+	setting := func(name string) map[string]any {
+		t.Helper()
+		r := c.doVersion("1.74", "GET", "/v1/nodes/bios-node/bios/"+name, nil, 200)
+		s, _ := r[name].(map[string]any)
+		return s
+	}
+	list := c.doVersion("1.40", "GET", "/v1/nodes/bios-node/bios", nil, 200)["bios"].([]any)
+	if len(list) != len(redfish.DefaultBIOS()) {
+		t.Fatalf("cached BIOS settings after verification: %v", list)
+	}
+	if s := setting("ProcCores"); s["value"] != "8" || s["updated_at"] != nil {
+		t.Fatalf("ProcCores = %v", s)
+	}
+	if s := setting("SecureBootEnable"); s["value"] != "False" {
+		t.Errorf("SecureBootEnable = %v, want False (Python's text of the boolean)", s)
+	}
+
+	clean := func(steps ...map[string]any) {
+		t.Helper()
+		c.doVersion("1.15", "PUT", "/v1/nodes/bios-node/states/provision", map[string]any{"target": "clean", "clean_steps": steps}, 202)
+	}
+	_, _, resets0, ons0 := mach.state()
+	clean(map[string]any{"interface": "bios", "step": "apply_configuration", "args": map[string]any{
+		"settings": []map[string]any{{"name": "NumLock", "value": "Off"}, {"name": "ProcCores", "value": "4"}}}})
+	c.waitState("bios-node", "manageable", 90*time.Second)
+	if got, _ := emu.BIOS("m1"); got["NumLock"] != "Off" || got["ProcCores"] != float64(4) {
+		t.Fatalf("BMC's BIOS after apply_configuration: %v", got)
+	}
+	if _, _, resets, ons := mach.state(); resets+ons < resets0+ons0+2 {
+		t.Errorf("machine started %d times during cleaning, want the ramdisk boot and the BIOS step's reboot", resets+ons-resets0-ons0)
+	}
+	if s := setting("NumLock"); s["value"] != "Off" || s["updated_at"] == nil {
+		t.Errorf("cached NumLock after apply_configuration = %v", s)
+	}
+	if s := setting("ProcCores"); s["value"] != "4" {
+		t.Errorf("cached ProcCores after apply_configuration = %v", s)
+	}
+
+	clean(map[string]any{"interface": "bios", "step": "factory_reset", "args": map[string]any{}})
+	c.waitState("bios-node", "manageable", 90*time.Second)
+	if got, _ := emu.BIOS("m1"); got["NumLock"] != "On" || got["ProcCores"] != float64(8) {
+		t.Fatalf("BMC's BIOS after factory_reset: %v", got)
+	}
+	if s := setting("NumLock"); s["value"] != "On" {
+		t.Errorf("cached NumLock after factory_reset = %v", s)
+	}
+
+	clean(map[string]any{"interface": "bios", "step": "apply_configuration", "args": map[string]any{
+		"settings": []map[string]any{{"name": "NoSuchSetting", "value": "x"}}}})
+	deadline := time.Now().Add(90 * time.Second)
+	var n map[string]any
+	for time.Now().Before(deadline) {
+		if n = c.do("GET", "/v1/nodes/bios-node", nil, 200); n["provision_state"] == "clean failed" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "NoSuchSetting is unknown") {
+		t.Fatalf("refused setting: state %v, last_error %v", n["provision_state"], n["last_error"])
+	}
+}
