@@ -168,3 +168,49 @@ func TestBIOSListing(t *testing.T) {
 	}
 	e.must(404, e.do("GET", "/v1/nodes/bn/bios", nil, hdrLegacyVersion, "1.39"), "below 1.40")
 }
+
+// Boot mode and Secure Boot changes (1.76) on a management interface that
+// cannot make them (fake): accepted, then last_error says why, as Ironic.
+func TestBootModeChanges(t *testing.T) {
+	e := newTestEnv(t, nil)
+	uuid := e.createNode(map[string]any{"name": "bm"}).str("uuid")
+	v := []string{hdrLegacyVersion, "1.76"}
+	r := e.must(202, e.do("PUT", "/v1/nodes/bm/states/boot_mode", map[string]any{"target": "uefi"}, v...), "boot mode")
+	if !strings.HasSuffix(r.h.Get("Location"), "/v1/nodes/bm/states") {
+		t.Errorf("Location %q", r.h.Get("Location"))
+	}
+	n := e.waitNode("bm", "last_error", func(n map[string]any) bool { return n["last_error"] != nil && n["reservation"] == nil })
+	if want := "Failed to change boot mode to 'uefi: Driver fake-hardware does not support set_boot_mode (disabled or not implemented)."; n["last_error"] != want {
+		t.Errorf("last_error %q, want %q", n["last_error"], want)
+	}
+	e.must(202, e.do("PUT", "/v1/nodes/bm/states/secure_boot", map[string]any{"target": "on"}, v...), "secure boot")
+	n = e.waitNode("bm", "last_error", func(n map[string]any) bool {
+		s, _ := n["last_error"].(string)
+		return strings.Contains(s, "secure_boot") && n["reservation"] == nil
+	})
+	if want := "Failed to change secure_boot state to 'True': Driver fake-hardware does not support set_secure_boot_state (disabled or not implemented)."; n["last_error"] != want {
+		t.Errorf("last_error %q, want %q", n["last_error"], want)
+	}
+	for _, tc := range []struct {
+		name, path string
+		body       any
+		code       int
+		msg        string
+	}{
+		{"bad mode", "boot_mode", map[string]any{"target": "floppy"}, 400, "Invalid boot mode floppy requested for node. Allowed boot modes are: bios, uefi"},
+		{"mode not a string", "boot_mode", map[string]any{"target": 5}, 400, "Invalid boot mode 5"},
+		{"no target", "boot_mode", map[string]any{}, 400, "Missing mandatory parameter: target"},
+		{"unknown argument", "boot_mode", map[string]any{"target": "uefi", "now": true}, 400, "Unknown argument"},
+		{"bad boolean", "secure_boot", map[string]any{"target": "maybe"}, 400, "Unrecognized value 'maybe'"},
+	} {
+		r := e.must(tc.code, e.do("PUT", "/v1/nodes/bm/states/"+tc.path, tc.body, v...), tc.name)
+		if !strings.Contains(r.fault(), tc.msg) {
+			t.Errorf("%s: %q, want it to contain %q", tc.name, r.fault(), tc.msg)
+		}
+	}
+	e.must(404, e.do("PUT", "/v1/nodes/bm/states/boot_mode", map[string]any{"target": "uefi"}, hdrLegacyVersion, "1.75"), "below 1.76")
+	e.setTransit(uuid, "cleaning", "available")
+	if r := e.must(409, e.do("PUT", "/v1/nodes/bm/states/boot_mode", map[string]any{"target": "bios"}, v...), "transitioning"); !strings.Contains(r.fault(), "Node is in cleaning state") {
+		t.Errorf("409: %s", r.raw)
+	}
+}

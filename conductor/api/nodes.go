@@ -187,6 +187,8 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.PUT("/nodes/:node/states/provision", s.provision)
 	g.PUT("/nodes/:node/states/power", s.power)
 	g.PUT("/nodes/:node/states/raid", s.setRAID, s.minVer(12, false))
+	g.PUT("/nodes/:node/states/boot_mode", s.setBootMode, s.minVer(76, false))
+	g.PUT("/nodes/:node/states/secure_boot", s.setSecureBoot, s.minVer(76, false))
 	g.PUT("/nodes/:node/maintenance", s.setMaintenance(true))
 	g.DELETE("/nodes/:node/maintenance", s.setMaintenance(false))
 	g.GET("/nodes/:node/validate", s.validate)

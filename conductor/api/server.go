@@ -35,6 +35,8 @@ type Manager interface {
 	StartAllocation(uuid string)
 	ContinueInspection(ctx context.Context, body []byte) (*store.Node, error)
 	InjectNMI(ctx context.Context, ident string) error
+	ChangeBootMode(ctx context.Context, ident, mode string) error
+	ChangeSecureBoot(ctx context.Context, ident string, on bool) error
 	VendorMethods(ident string) (map[string]driver.VendorMethod, error)
 	VendorPassthru(ctx context.Context, ident, method, httpMethod string, args map[string]any) (ret any, async bool, err error)
 }

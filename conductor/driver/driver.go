@@ -160,6 +160,27 @@ type BIOS interface {
 	ResetBIOS(ctx context.Context, n *Node) error
 }
 
+// BootModes is what a management interface that handles boot modes
+// (redfish) offers: the boot mode ("bios" or "uefi") and UEFI Secure Boot.
+type BootModes interface {
+	// BootMode returns the boot mode, "" when the BMC does not tell.
+	BootMode(ctx context.Context, n *Node) (string, error)
+	SetBootMode(ctx context.Context, n *Node, mode string) error
+	// SecureBoot returns whether Secure Boot is enabled; ErrUnsupported
+	// when the machine has no Secure Boot.
+	SecureBoot(ctx context.Context, n *Node) (bool, error)
+	SetSecureBoot(ctx context.Context, n *Node, on bool) error
+}
+
+// Boot modes (Ironic's boot_modes).
+const (
+	BootModeBIOS = "bios"
+	BootModeUEFI = "uefi"
+)
+
+// ErrUnsupported is returned when the machine does not offer a feature.
+var ErrUnsupported = errors.New("not supported by the machine")
+
 // ErrNoBIOS is returned by a BIOS interface when the machine does not
 // expose its BIOS settings.
 var ErrNoBIOS = errors.New("BIOS settings are not supported")

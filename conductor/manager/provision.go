@@ -307,7 +307,7 @@ func (m *Manager) verify(ctx context.Context, n *store.Node) error {
 		msg := fmt.Sprintf("Failed to get power state for node %s. Error: %v", n.UUID, err)
 		return m.fire(ctx, n.UUID, sm.EventFail, func(n *store.Node) { n.LastError = &msg })
 	}
-	m.cacheBIOS(ctx, n.UUID)
+	m.updateCaches(ctx, n.UUID)
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) { n.PowerState = &st })
 }
 
@@ -370,7 +370,7 @@ func cleanDone(n *store.Node) sm.Event {
 
 // startCleaning runs automated (provide, tear-down) or manual cleaning.
 func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool) error {
-	m.cacheBIOS(ctx, n.UUID) // as Ironic refreshes its caches when cleaning starts
+	m.updateCaches(ctx, n.UUID) // as Ironic refreshes its caches when cleaning starts
 	if (!manual && !m.wantsCleaning(n)) || !usesAgent(n) {
 		return m.fire(ctx, n.UUID, cleanDone(n), func(n *store.Node) { n.CleanStep = store.Object{} })
 	}

@@ -75,6 +75,16 @@ func TestOpenstackCLI(t *testing.T) {
 	run("node", "console", "disable", "cli-node")
 	run("node", "passthru", "list", "cli-node")
 	run("node", "inject", "nmi", "cli-node")
+	// fake management cannot change boot modes: accepted, then last_error.
+	run("node", "boot", "mode", "set", "cli-node", "uefi")
+	run("node", "secure", "boot", "on", "cli-node")
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(fmt.Sprint(jsonOut("node", "show", "cli-node")["last_error"]), "set_secure_boot_state") {
+		if time.Now().After(deadline) {
+			t.Fatal("cli-node: no last_error after secure boot on")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if out := run("node", "bios", "setting", "list", "cli-node", "-f", "json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("node bios setting list: %s", out)
 	}
@@ -83,6 +93,11 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("port list --node: %s", out)
 	}
 	run("node", "manage", "cli-node", "--wait", "60")
+	// Manual cleaning comes back to manageable.
+	run("node", "clean", "cli-node", "--clean-steps", `[{"interface": "deploy", "step": "erase_devices_metadata"}]`, "--wait", "60")
+	if s := jsonOut("node", "show", "cli-node"); s["provision_state"] != "manageable" {
+		t.Errorf("after node clean: %v", s["provision_state"])
+	}
 	run("node", "provide", "cli-node", "--wait", "60")
 	run("node", "power", "off", "cli-node")
 	run("node", "maintenance", "set", "cli-node", "--reason", "testing")
@@ -102,7 +117,7 @@ func TestOpenstackCLI(t *testing.T) {
 	// Node history: an IPMI node without a BMC address fails verification.
 	h := jsonOut("node", "create", "--driver", "ipmi", "--name", "cli-hist")
 	run("node", "manage", "cli-hist")
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for jsonOut("node", "show", "cli-hist")["last_error"] == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("cli-hist: no last_error after manage")

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +141,44 @@ func TestRedfishNode(t *testing.T) {
 	}
 	if di := c.do("GET", "/v1/nodes/rf", nil, 200)["driver_info"].(map[string]any); di["redfish_password"] != "******" {
 		t.Errorf("redfish_password shown as %v", di["redfish_password"])
+	}
+
+	// Boot mode and Secure Boot: read when the node was verified, changed
+	// through the BMC (1.76).
+	if n := c.doVersion("1.75", "GET", "/v1/nodes/rf", nil, 200); n["boot_mode"] != "bios" || n["secure_boot"] != false {
+		t.Errorf("cached boot_mode %v secure_boot %v, want bios and false (the emulator's)", n["boot_mode"], n["secure_boot"])
+	}
+	waitIdle := func() map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			n := c.doVersion("1.76", "GET", "/v1/nodes/rf", nil, 200)
+			if n["reservation"] == nil {
+				return n
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("boot mode change did not finish")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	c.doVersion("1.76", "PUT", "/v1/nodes/rf/states/secure_boot", map[string]any{"target": true}, 202)
+	if n := waitIdle(); !strings.Contains(fmt.Sprint(n["last_error"]), "requires UEFI") {
+		t.Errorf("secure boot in legacy mode: last_error %v", n["last_error"])
+	}
+	c.doVersion("1.76", "PUT", "/v1/nodes/rf/states/boot_mode", map[string]any{"target": "uefi"}, 202)
+	if n := waitIdle(); n["boot_mode"] != "uefi" || n["last_error"] != nil {
+		t.Errorf("after boot mode uefi: boot_mode %v last_error %v", n["boot_mode"], n["last_error"])
+	}
+	if b, _ := emu.BootOverride("m1"); b.BootSourceOverrideMode != "UEFI" {
+		t.Errorf("BMC boot mode %+v, want UEFI", b)
+	}
+	c.doVersion("1.76", "PUT", "/v1/nodes/rf/states/secure_boot", map[string]any{"target": "on"}, 202)
+	if n := waitIdle(); n["secure_boot"] != true || n["last_error"] != nil {
+		t.Errorf("after secure boot on: secure_boot %v last_error %v", n["secure_boot"], n["last_error"])
+	}
+	if on, _ := emu.SecureBoot("m1"); !on {
+		t.Error("Secure Boot not enabled on the BMC")
 	}
 }
 

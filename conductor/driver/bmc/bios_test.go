@@ -54,3 +54,38 @@ func TestRedfishBIOS(t *testing.T) {
 		t.Errorf("wrong password: %v", err)
 	}
 }
+
+// Boot mode and Secure Boot against the emulator.
+func TestRedfishBootModes(t *testing.T) {
+	ctx := context.Background()
+	e := startEmulator(t, false, "1")
+	n := e.node(nil)
+	d := NewRedfish(testConfig())
+	if m, err := d.BootMode(ctx, n); err != nil || m != driver.BootModeBIOS {
+		t.Fatalf("BootMode = %q, %v; want bios (the emulator starts in Legacy)", m, err)
+	}
+	if on, err := d.SecureBoot(ctx, n); err != nil || on {
+		t.Fatalf("SecureBoot = %v, %v", on, err)
+	}
+	if err := d.SetSecureBoot(ctx, n, true); err == nil || !strings.Contains(err.Error(), "requires UEFI") {
+		t.Errorf("secure boot in legacy mode: %v", err)
+	}
+	if err := d.SetBootMode(ctx, n, driver.BootModeUEFI); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := e.srv.BootOverride("1"); b.BootSourceOverrideMode != "UEFI" || b.BootSourceOverrideTarget != "None" {
+		t.Errorf("boot override after SetBootMode: %+v (only the mode changes)", b)
+	}
+	if m, _ := d.BootMode(ctx, n); m != driver.BootModeUEFI {
+		t.Errorf("BootMode after SetBootMode(uefi) = %q", m)
+	}
+	if err := d.SetSecureBoot(ctx, n, true); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := e.srv.SecureBoot("1"); !on {
+		t.Error("secure boot not enabled on the BMC")
+	}
+	if err := d.SetBootMode(ctx, n, "floppy"); err == nil {
+		t.Error("SetBootMode(floppy) accepted")
+	}
+}

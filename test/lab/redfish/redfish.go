@@ -86,6 +86,8 @@ type system struct {
 	mu   sync.Mutex
 	boot Boot
 	bios *bios
+	// secureBoot is SecureBootEnable of the system's SecureBoot resource.
+	secureBoot bool
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -331,6 +333,10 @@ func (s *Server) systemRoute(w http.ResponseWriter, r *http.Request, rest string
 		s.patchSystem(w, r, sys)
 	case action == "Actions/ComputerSystem.Reset" && r.Method == http.MethodPost:
 		s.reset(w, r, sys)
+	case action == "SecureBoot" && r.Method == http.MethodGet:
+		s.getSecureBoot(w, sys)
+	case action == "SecureBoot" && r.Method == http.MethodPatch:
+		s.patchSecureBoot(w, r, sys)
 	case action == "Bios" || strings.HasPrefix(action, "Bios/"):
 		s.biosRoute(w, r, sys, strings.TrimPrefix(strings.TrimPrefix(action, "Bios"), "/"))
 	case r.Method == http.MethodGet && s.hardwareRoute(w, sys, action):
@@ -376,8 +382,9 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 			"target":                            self + "/Actions/ComputerSystem.Reset",
 			"ResetType@Redfish.AllowableValues": ResetTypes,
 		}},
-		"Links": obj{"ManagedBy": []obj{ref(root + "/Managers/" + sys.id)}, "Chassis": []obj{ref(root + "/Chassis/" + sys.id)}},
-		"Bios":  ref(self + "/Bios"),
+		"Links":      obj{"ManagedBy": []obj{ref(root + "/Managers/" + sys.id)}, "Chassis": []obj{ref(root + "/Chassis/" + sys.id)}},
+		"Bios":       ref(self + "/Bios"),
+		"SecureBoot": ref(self + "/SecureBoot"),
 	}) {
 		o[k] = v
 	}
@@ -434,6 +441,52 @@ func (s *Server) patchSystem(w http.ResponseWriter, r *http.Request, sys *system
 	sys.boot = nb
 	s.log.Info("redfish: boot override", "system", sys.id, "target", nb.BootSourceOverrideTarget, "enabled", nb.BootSourceOverrideEnabled, "mode", nb.BootSourceOverrideMode)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) getSecureBoot(w http.ResponseWriter, sys *system) {
+	sys.mu.Lock()
+	on := sys.secureBoot
+	sys.mu.Unlock()
+	cur := "Disabled"
+	if on {
+		cur = "Enabled"
+	}
+	writeJSON(w, http.StatusOK, obj{"@odata.id": root + "/Systems/" + sys.id + "/SecureBoot", "@odata.type": "#SecureBoot.v1_1_0.SecureBoot",
+		"Id": "SecureBoot", "Name": "UEFI Secure Boot", "SecureBootEnable": on, "SecureBootCurrentBoot": cur, "SecureBootMode": "DeployedMode"})
+}
+
+// patchSecureBoot changes SecureBootEnable; like a real BMC it refuses to
+// enable Secure Boot while the system boots in Legacy (BIOS) mode.
+func (s *Server) patchSecureBoot(w http.ResponseWriter, r *http.Request, sys *system) {
+	var body struct{ SecureBootEnable *bool }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", err.Error())
+		return
+	}
+	if body.SecureBootEnable == nil {
+		writeError(w, http.StatusBadRequest, "Base.1.8.PropertyUnknown", "only SecureBootEnable can be changed")
+		return
+	}
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	if *body.SecureBootEnable && sys.boot.BootSourceOverrideMode != "UEFI" {
+		writeError(w, http.StatusBadRequest, "Base.1.8.ActionNotSupported", "Secure Boot needs the UEFI boot mode")
+		return
+	}
+	sys.secureBoot = *body.SecureBootEnable
+	s.log.Info("redfish: secure boot", "system", sys.id, "enabled", sys.secureBoot)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// SecureBoot reports whether Secure Boot is enabled on system id.
+func (s *Server) SecureBoot(id string) (on, ok bool) {
+	sys, ok := s.byID[id]
+	if !ok {
+		return false, false
+	}
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	return sys.secureBoot, true
 }
 
 // applyBoot gives the machine the device to start from and consumes a Once

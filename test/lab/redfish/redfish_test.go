@@ -67,6 +67,11 @@ func TestServer(t *testing.T) {
 		{"bios apply time", "PATCH", "/redfish/v1/Systems/1/Bios/Settings", `{"Attributes":{"NumLock":"Off"},"@Redfish.SettingsApplyTime":{"ApplyTime":"Immediate"}}`, true, 400},
 		{"bios change", "PATCH", "/redfish/v1/Systems/1/Bios/Settings", `{"Attributes":{"NumLock":"Off","ProcCores":4},"@Redfish.SettingsApplyTime":{"ApplyTime":"OnReset"}}`, true, 204},
 		{"current bios is read-only", "PATCH", "/redfish/v1/Systems/1/Bios", `{"Attributes":{"NumLock":"Off"}}`, true, 405},
+		{"secure boot", "GET", "/redfish/v1/Systems/2/SecureBoot", "", true, 200},
+		{"secure boot needs UEFI", "PATCH", "/redfish/v1/Systems/2/SecureBoot", `{"SecureBootEnable":true}`, true, 400},
+		{"secure boot unknown property", "PATCH", "/redfish/v1/Systems/2/SecureBoot", `{"SecureBootMode":"SetupMode"}`, true, 400},
+		{"uefi", "PATCH", "/redfish/v1/Systems/2", `{"Boot":{"BootSourceOverrideMode":"UEFI"}}`, true, 204},
+		{"secure boot on", "PATCH", "/redfish/v1/Systems/2/SecureBoot", `{"SecureBootEnable":true}`, true, 204},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +115,9 @@ func TestServer(t *testing.T) {
 	post("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"PowerCycle"}`)
 	if attr("NumLock") != "On" || attr("ProcCores") != float64(8) {
 		t.Errorf("after a BIOS reset and a power cycle NumLock = %v, ProcCores = %v; want the defaults", attr("NumLock"), attr("ProcCores"))
+	}
+	if on, _ := srv.SecureBoot("2"); !on {
+		t.Errorf("secure boot of system 2 not enabled")
 	}
 	if srv.Sessions() != 1 {
 		t.Errorf("Sessions() = %d, want 1", srv.Sessions())
