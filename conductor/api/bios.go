@@ -131,11 +131,25 @@ func (s *Server) getBIOS(c echo.Context) error {
 	return notFound("Node %s doesn't have a BIOS setting '%s'", n.UUID, name)
 }
 
-// Node firmware components (API 1.86): what a firmware interface cached;
-// every hardware type here has no-firmware, so none.
+// Node firmware components (API 1.86): what the node's firmware interface
+// cached (redfish: the BIOS and BMC versions; fake and no-firmware
+// nothing, as in Ironic).
 func (s *Server) listFirmware(c echo.Context) error {
-	if _, err := s.findNode(c, c.Param("node")); err != nil {
+	n, err := s.findNode(c, c.Param("node"))
+	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"firmware": []any{}})
+	comps, err := s.st.FirmwareComponents(n.UUID)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(comps))
+	for _, fc := range comps {
+		out = append(out, map[string]any{
+			"component": fc.Component, "initial_version": fc.InitialVersion, "current_version": fc.CurrentVersion,
+			"last_version_flashed": strPtr(fc.LastVersionFlashed),
+			"created_at":           ironicTime(fc.CreatedAt), "updated_at": timePtr(fc.UpdatedAt),
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"firmware": out})
 }

@@ -172,6 +172,17 @@ type BootModes interface {
 	SetSecureBoot(ctx context.Context, n *Node, on bool) error
 }
 
+// Firmware reads the versions of a machine's firmware components (a
+// firmware interface).
+type Firmware interface {
+	FirmwareComponents(ctx context.Context, n *Node) ([]FirmwareComponent, error)
+}
+
+// FirmwareComponent is one firmware and its version ("bios", "bmc").
+type FirmwareComponent struct {
+	Component, Version string
+}
+
 // Boot modes (Ironic's boot_modes).
 const (
 	BootModeBIOS = "bios"

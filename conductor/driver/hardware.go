@@ -85,7 +85,7 @@ func HardwareTypes() []*HardwareType {
 			Name: "redfish",
 			Interfaces: map[string]Iface{
 				"bios": iface("redfish", "no-bios"), "boot": iface("ipxe", "pxe"), "console": iface("no-console"),
-				"deploy": iface("direct", "fake"), "firmware": iface("no-firmware"),
+				"deploy": iface("direct", "fake"), "firmware": iface("no-firmware", "redfish"),
 				"inspect": iface("redfish", "agent", "no-inspect"), "management": iface("redfish"),
 				"network": iface("noop"), "power": iface("redfish"), "raid": iface("no-raid", "agent"),
 				"rescue": iface("no-rescue"), "storage": iface("noop"), "vendor": iface("no-vendor", "redfish"),

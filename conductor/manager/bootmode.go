@@ -155,4 +155,31 @@ func boolEq(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *
 func (m *Manager) updateCaches(ctx context.Context, uuid string) {
 	m.cacheBootMode(ctx, uuid)
 	m.cacheBIOS(ctx, uuid)
+	m.cacheFirmware(ctx, uuid)
+}
+
+// cacheFirmware records the firmware versions the node's firmware
+// interface reads (redfish), as Ironic's cache_firmware_components; it
+// never fails its caller.
+func (m *Manager) cacheFirmware(ctx context.Context, uuid string) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return
+	}
+	fw, ok := m.cfg.Firmware[n.Interfaces["firmware"]]
+	if !ok {
+		return
+	}
+	comps, err := fw.FirmwareComponents(ctx, driverNode(n))
+	if err != nil {
+		m.log.Warn("manager: reading firmware versions", "node", uuid, "err", err)
+		return
+	}
+	versions := make(map[string]string, len(comps))
+	for _, c := range comps {
+		versions[c.Component] = c.Version
+	}
+	if err := m.st.Update(ctx, func(tx store.Tx) error { return tx.SyncFirmwareComponents(uuid, versions) }); err != nil {
+		m.log.Warn("manager: storing firmware versions", "node", uuid, "err", err)
+	}
 }

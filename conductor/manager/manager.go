@@ -68,6 +68,8 @@ type Config struct {
 	// BIOS reads and changes BIOS settings, by bios interface name
 	// ("redfish").
 	BIOS map[string]driver.BIOS
+	// Firmware reads firmware versions, by firmware interface name.
+	Firmware map[string]driver.Firmware
 
 	DeployCallbackTimeout time.Duration
 	CleanWaitTimeout      time.Duration

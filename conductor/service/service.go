@@ -151,6 +151,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Inspect:                   inspect,
 		Inspectors:                map[string]driver.Inspector{"redfish": redfish},
 		BIOS:                      map[string]driver.BIOS{"redfish": redfish},
+		Firmware:                  map[string]driver.Firmware{"redfish": redfish},
 		ConfigDrive:               buildConfigDrive,
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,

@@ -126,6 +126,7 @@ const (
 	recPrefix    = "rec:"
 	histPrefix   = "history:"
 	bBIOS        = "bios_settings"
+	bFirmware    = "firmware_components"
 )
 
 // cache is the committed copy of one table, in id order.
@@ -547,10 +548,46 @@ func (t *boltTx) DeleteNode(u string) error {
 	if err := t.tx.DeleteBucket([]byte(histPrefix + CanonicalUUID(u))); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return err
 	}
-	if b := t.tx.Bucket([]byte(bBIOS)); b != nil {
-		return b.Delete([]byte(CanonicalUUID(u)))
+	for _, name := range []string{bBIOS, bFirmware} {
+		if b := t.tx.Bucket([]byte(name)); b != nil {
+			if err := b.Delete([]byte(CanonicalUUID(u))); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// SyncFirmwareComponents implements Tx (one value per node in the
+// firmware_components bucket).
+func (t *boltTx) SyncFirmwareComponents(node string, versions map[string]string) error {
+	b, err := t.tx.CreateBucketIfNotExists([]byte(bFirmware))
+	if err != nil {
+		return err
+	}
+	key := []byte(CanonicalUUID(node))
+	var list []FirmwareComponent
+	if v := b.Get(key); v != nil {
+		if err := json.Unmarshal(v, &list); err != nil {
+			return fmt.Errorf("store: firmware of node %s: %w", node, err)
+		}
+	}
+	for comp, ver := range versions {
+		i := slices.IndexFunc(list, func(c FirmwareComponent) bool { return c.Component == comp })
+		switch {
+		case i < 0:
+			list = append(list, FirmwareComponent{Component: comp, InitialVersion: ver, CurrentVersion: ver, CreatedAt: t.now})
+		case list[i].CurrentVersion != ver:
+			now := t.now
+			list[i].CurrentVersion, list[i].UpdatedAt = ver, &now
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Component < list[j].Component })
+	raw, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
 }
 
 // SyncBIOSSettings implements Tx: a node's settings are one value of the
@@ -747,6 +784,24 @@ func (s *Bolt) NodeHistory(node string) ([]*HistoryEvent, error) {
 			out = append(out, ev)
 			return nil
 		})
+	})
+	return out, err
+}
+
+// FirmwareComponents implements Store.
+func (s *Bolt) FirmwareComponents(node string) ([]FirmwareComponent, error) {
+	var out []FirmwareComponent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bFirmware))
+		if b == nil {
+			return nil
+		}
+		if v := b.Get([]byte(CanonicalUUID(node))); v != nil {
+			if err := json.Unmarshal(v, &out); err != nil {
+				return fmt.Errorf("store: firmware of node %s: %w", node, err)
+			}
+		}
+		return nil
 	})
 	return out, err
 }

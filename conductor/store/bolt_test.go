@@ -359,3 +359,36 @@ func TestBIOSSettings(t *testing.T) {
 		t.Fatalf("settings after the node's deletion: %+v, %v", got, err)
 	}
 }
+
+func TestFirmwareComponents(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	const id = "55555555-5555-5555-5555-555555555555"
+	sync := func(v map[string]string) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx Tx) error { return tx.SyncFirmwareComponents(id, v) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(&Node{UUID: id, Driver: "redfish"}) }); err != nil {
+		t.Fatal(err)
+	}
+	sync(map[string]string{"bios": "1.0", "bmc": "5.0"})
+	sync(map[string]string{"bios": "1.1"})
+	fw, err := s.FirmwareComponents(id)
+	if err != nil || len(fw) != 2 {
+		t.Fatalf("FirmwareComponents = %+v, %v", fw, err)
+	}
+	if b := fw[0]; b.Component != "bios" || b.InitialVersion != "1.0" || b.CurrentVersion != "1.1" || b.UpdatedAt == nil {
+		t.Errorf("bios after an update: %+v", b)
+	}
+	if b := fw[1]; b.Component != "bmc" || b.CurrentVersion != "5.0" || b.UpdatedAt != nil {
+		t.Errorf("bmc kept as read first: %+v", b)
+	}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.DeleteNode(id) }); err != nil {
+		t.Fatal(err)
+	}
+	if fw, _ := s.FirmwareComponents(id); len(fw) != 0 {
+		t.Errorf("firmware after the node's deletion: %+v", fw)
+	}
+}

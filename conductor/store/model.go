@@ -208,6 +208,17 @@ type BIOSSetting struct {
 	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
 }
 
+// FirmwareComponent is one firmware component of a node as its firmware
+// interface last read it (Ironic's firmware_information, API 1.86).
+type FirmwareComponent struct {
+	Component          string     `json:"component"`
+	InitialVersion     string     `json:"initial_version"`
+	CurrentVersion     string     `json:"current_version"`
+	LastVersionFlashed *string    `json:"last_version_flashed,omitempty"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          *time.Time `json:"updated_at,omitempty"`
+}
+
 // MaxHistory is how many history events a node keeps (Ironic's
 // [conductor]node_history_max_entries default): older ones are dropped.
 const MaxHistory = 300

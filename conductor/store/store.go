@@ -68,6 +68,8 @@ type Store interface {
 	// BIOSSettings returns the node's cached BIOS settings by name (none
 	// when nothing was cached).
 	BIOSSettings(node string) ([]BIOSSetting, error)
+	// FirmwareComponents returns the node's cached firmware components.
+	FirmwareComponents(node string) ([]FirmwareComponent, error)
 
 	Close() error
 }
@@ -113,4 +115,10 @@ type Tx interface {
 	// stamping the update time of those whose value or description
 	// changed. It returns how many were created, updated and deleted.
 	SyncBIOSSettings(node string, settings []BIOSSetting) (created, updated, deleted int, err error)
+	// SyncFirmwareComponents records the versions read now (component ->
+	// version): a new component's initial version is its current one, a
+	// known component keeps its initial version and gets an update time
+	// when its version changed. Components not read are kept, as Ironic
+	// keeps them.
+	SyncFirmwareComponents(node string, versions map[string]string) error
 }

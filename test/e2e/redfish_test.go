@@ -87,7 +87,7 @@ func TestRedfishNode(t *testing.T) {
 	defer bmc.Close()
 	c := client{t, startConductor(t)}
 
-	c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "rf",
+	c.doVersion("1.86", "POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "rf", "firmware_interface": "redfish",
 		"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin",
 			"redfish_password": "pw-not-logged", "redfish_system_id": "/redfish/v1/Systems/m1"}}, 201)
 	v := c.do("GET", "/v1/nodes/rf/validate", nil, 200)
@@ -141,6 +141,19 @@ func TestRedfishNode(t *testing.T) {
 	}
 	if di := c.do("GET", "/v1/nodes/rf", nil, 200)["driver_info"].(map[string]any); di["redfish_password"] != "******" {
 		t.Errorf("redfish_password shown as %v", di["redfish_password"])
+	}
+
+	// Firmware versions (redfish firmware interface, 1.86): read when the
+	// node was verified.
+	fw := c.doVersion("1.86", "GET", "/v1/nodes/rf/firmware", nil, 200)["firmware"].([]any)
+	if len(fw) != 2 {
+		t.Fatalf("firmware = %v", fw)
+	}
+	if b := fw[0].(map[string]any); b["component"] != "bios" || b["current_version"] != "1.16.3-ferric" || b["initial_version"] != "1.16.3-ferric" || b["created_at"] == nil {
+		t.Errorf("bios firmware = %v", b)
+	}
+	if b := fw[1].(map[string]any); b["component"] != "bmc" || b["current_version"] != "0.1.0" {
+		t.Errorf("bmc firmware = %v", b)
 	}
 
 	// Boot mode and Secure Boot: read when the node was verified, changed

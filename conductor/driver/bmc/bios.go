@@ -90,3 +90,26 @@ func (d *Redfish) ResetBIOS(ctx context.Context, n *driver.Node) error {
 	}
 	return nil
 }
+
+var _ driver.Firmware = (*Redfish)(nil)
+
+// FirmwareComponents implements driver.Firmware as Ironic's redfish
+// firmware interface reads them: the system's BiosVersion ("bios") and
+// the FirmwareVersion of the system's manager ("bmc"). It fails with
+// driver.ErrUnsupported when the BMC reports neither.
+func (d *Redfish) FirmwareComponents(ctx context.Context, n *driver.Node) ([]driver.FirmwareComponent, error) {
+	var out []driver.FirmwareComponent
+	err := d.withSystem(ctx, n, "firmware versions", func(sys *redfish.ComputerSystem) error {
+		if sys.BIOSVersion != "" {
+			out = append(out, driver.FirmwareComponent{Component: "bios", Version: sys.BIOSVersion})
+		}
+		if ms, err := sys.ManagedBy(); err == nil && len(ms) > 0 && ms[0].FirmwareVersion != "" {
+			out = append(out, driver.FirmwareComponent{Component: "bmc", Version: ms[0].FirmwareVersion})
+		}
+		if out == nil {
+			return fmt.Errorf("bmc: no firmware version reported: %w", driver.ErrUnsupported)
+		}
+		return nil
+	})
+	return out, err
+}

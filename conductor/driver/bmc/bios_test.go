@@ -89,3 +89,15 @@ func TestRedfishBootModes(t *testing.T) {
 		t.Error("SetBootMode(floppy) accepted")
 	}
 }
+
+func TestRedfishFirmwareComponents(t *testing.T) {
+	e := startEmulator(t, false, "1")
+	fw, err := NewRedfish(testConfig()).FirmwareComponents(context.Background(), e.node(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fw) != 2 || fw[0] != (driver.FirmwareComponent{Component: "bios", Version: "1.16.3-ferric"}) ||
+		fw[1] != (driver.FirmwareComponent{Component: "bmc", Version: "0.1.0"}) {
+		t.Errorf("FirmwareComponents = %+v", fw)
+	}
+}

@@ -34,6 +34,9 @@ type Hardware struct {
 	// SimpleStorage devices (as many BMCs do), "storage" or "simple" only
 	// one of them.
 	Storage string
+	// BIOSVersion is the system's BiosVersion, BMCVersion its manager's
+	// FirmwareVersion.
+	BIOSVersion, BMCVersion string
 }
 
 // Disk is one drive.
@@ -52,7 +55,7 @@ type MACAddresser interface {
 // DefaultHardware is a lab machine's: 2 CPUs, 4 GiB, one 10 GiB disk.
 var DefaultHardware = Hardware{CPUs: 2, Sockets: 1, CPUModel: "QEMU Virtual CPU", CPUArch: "x86-64", CPUMHz: 2000,
 	MemoryGiB: 4, Disks: []Disk{{Size: 10 << 30, Model: "QEMU HARDDISK", Vendor: "QEMU"}},
-	Manufacturer: "ferric", Model: "QEMU lab machine"}
+	Manufacturer: "ferric", Model: "QEMU lab machine", BIOSVersion: "1.16.3-ferric", BMCVersion: "0.1.0"}
 
 func (s *Server) hardware(sys *system) Hardware {
 	h := s.hw[sys.id]
@@ -87,6 +90,12 @@ func (s *Server) hardware(sys *system) Hardware {
 	if h.Serial == "" {
 		h.Serial = "FERRIC-" + sys.id
 	}
+	if h.BIOSVersion == "" {
+		h.BIOSVersion = d.BIOSVersion
+	}
+	if h.BMCVersion == "" {
+		h.BMCVersion = d.BMCVersion
+	}
 	if h.MACs == nil {
 		mac := ""
 		if ma, ok := sys.m.(MACAddresser); ok {
@@ -109,6 +118,7 @@ func systemHardware(self string, h Hardware) obj {
 		"Manufacturer": h.Manufacturer,
 		"Model":        h.Model,
 		"SerialNumber": h.Serial,
+		"BiosVersion":  h.BIOSVersion,
 		"ProcessorSummary": obj{"Count": h.Sockets, "LogicalProcessorCount": h.CPUs, "Model": h.CPUModel,
 			"Status": obj{"State": "Enabled", "Health": "OK"}},
 		"MemorySummary":      obj{"TotalSystemMemoryGiB": h.MemoryGiB, "Status": obj{"State": "Enabled", "Health": "OK"}},

@@ -194,7 +194,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, root+"/Systems/"):
 		s.systemRoute(w, r, strings.TrimPrefix(p, root+"/Systems/"))
 	case strings.HasPrefix(p, root+"/Managers/") && r.Method == http.MethodGet:
-		s.simple(w, strings.TrimPrefix(p, root+"/Managers/"), "Managers", "#Manager.v1_5_0.Manager", obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"}})
+		id := strings.TrimPrefix(p, root+"/Managers/")
+		version := ""
+		if sys, ok := s.byID[id]; ok {
+			version = s.hardware(sys).BMCVersion
+		}
+		s.simple(w, id, "Managers", "#Manager.v1_5_0.Manager", obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"},
+			"FirmwareVersion": version, "Model": "ferric-vbmc"})
 	case strings.HasPrefix(p, root+"/Chassis/") && r.Method == http.MethodGet:
 		s.simple(w, strings.TrimPrefix(p, root+"/Chassis/"), "Chassis", "#Chassis.v1_10_0.Chassis", obj{"ChassisType": "RackMount", "Status": obj{"State": "Enabled", "Health": "OK"}})
 	default:
