@@ -158,6 +158,21 @@ type BIOS interface {
 	ApplyBIOSSettings(ctx context.Context, n *Node, settings map[string]any) error
 	// ResetBIOS asks for the factory defaults at the next start.
 	ResetBIOS(ctx context.Context, n *Node) error
+	// BIOSRegistry describes the settings (the BMC's attribute
+	// registry), by name; ErrUnsupported when the BMC has none.
+	BIOSRegistry(ctx context.Context, n *Node) (map[string]BIOSAttribute, error)
+}
+
+// BIOSAttribute describes a BIOS setting as an attribute registry does.
+// Nil fields are not described.
+type BIOSAttribute struct {
+	Type                   string // Enumeration, Integer, String, Boolean, Password
+	AllowableValues        []string
+	LowerBound, UpperBound *int64
+	MinLength, MaxLength   *int64
+	ReadOnly               *bool
+	ResetRequired          *bool
+	Unique                 *bool
 }
 
 // BootModes is what a management interface that handles boot modes

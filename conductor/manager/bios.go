@@ -64,9 +64,25 @@ func (m *Manager) cacheBIOS(ctx context.Context, uuid string) {
 		m.log.Warn("manager: caching BIOS settings failed", "node", uuid, "err", err)
 		return
 	}
+	// The registry's description of each setting, when the BMC has one
+	// (Ironic logs and goes on without it).
+	reg, err := b.BIOSRegistry(ctx, driverNode(n))
+	if err != nil {
+		m.log.Info("manager: no BIOS attribute registry", "node", uuid, "err", err)
+	}
 	settings := make([]store.BIOSSetting, 0, len(attrs))
 	for name, v := range attrs {
-		settings = append(settings, store.BIOSSetting{Name: name, Value: biosString(v)})
+		st := store.BIOSSetting{Name: name, Value: biosString(v)}
+		if a, ok := reg[name]; ok {
+			if a.Type != "" {
+				t := a.Type
+				st.AttributeType = &t
+			}
+			st.AllowableValues = a.AllowableValues
+			st.LowerBound, st.UpperBound, st.MinLength, st.MaxLength = a.LowerBound, a.UpperBound, a.MinLength, a.MaxLength
+			st.ReadOnly, st.ResetRequired, st.Unique = a.ReadOnly, a.ResetRequired, a.Unique
+		}
+		settings = append(settings, st)
 	}
 	var c, u, d int
 	err = m.st.Update(ctx, func(tx store.Tx) error {
@@ -184,6 +200,9 @@ func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) 
 			if err != nil {
 				return false, err
 			}
+			if err := m.checkBIOSSettings(uuid, want); err != nil {
+				return false, err
+			}
 			current, err := b.BIOSSettings(ctx, dn)
 			if err != nil {
 				return false, err
@@ -238,6 +257,54 @@ func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) 
 		return false, fmt.Errorf("Redfish BIOS apply_configuration step failed. Attributes {%s} are not updated.", strings.Join(missed, ", "))
 	}
 	return false, nil
+}
+
+// checkBIOSSettings refuses requested settings that the cached registry
+// says are read-only or out of range, as Ironic validates them before
+// asking the BMC; settings the registry does not describe pass.
+func (m *Manager) checkBIOSSettings(uuid string, want map[string]any) error {
+	cached, err := m.st.BIOSSettings(uuid)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]store.BIOSSetting, len(cached))
+	for _, c := range cached {
+		known[c.Name] = c
+	}
+	var invalid []string
+	for name, v := range want {
+		c, ok := known[name]
+		if !ok {
+			continue
+		}
+		if c.ReadOnly != nil && *c.ReadOnly {
+			invalid = append(invalid, name)
+			continue
+		}
+		s := fmt.Sprint(v)
+		switch deref(c.AttributeType) {
+		case "Enumeration":
+			if len(c.AllowableValues) > 0 && !slices.Contains(c.AllowableValues, s) {
+				invalid = append(invalid, name)
+			}
+		case "Integer":
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || f != float64(int64(f)) ||
+				(c.LowerBound != nil && int64(f) < *c.LowerBound) || (c.UpperBound != nil && int64(f) > *c.UpperBound) {
+				invalid = append(invalid, name)
+			}
+		case "String":
+			if (c.MinLength != nil && int64(len(s)) < *c.MinLength) || (c.MaxLength != nil && int64(len(s)) > *c.MaxLength) {
+				invalid = append(invalid, name)
+			}
+		}
+	}
+	if invalid != nil {
+		sort.Strings(invalid)
+		//lint:ignore ST1005 Ironic's last_error text, word for word
+		return fmt.Errorf("Redfish BIOS apply_configuration failed for node %s: invalid value for setting(s): %s", uuid, strings.Join(invalid, ", "))
+	}
+	return nil
 }
 
 func allMatch(want, current map[string]any) bool {

@@ -56,8 +56,15 @@ func TestRedfishBIOSCleaning(t *testing.T) {
 	if s := setting("ProcCores"); s["value"] != "8" || s["updated_at"] != nil {
 		t.Fatalf("ProcCores = %v", s)
 	}
-	if s := setting("SecureBootEnable"); s["value"] != "False" {
+	if s := setting("SecureBootEnable"); s["value"] != "False" || s["attribute_type"] != "Boolean" {
 		t.Errorf("SecureBootEnable = %v, want False (Python's text of the boolean)", s)
+	}
+	// The BMC's attribute registry describes the settings (1.74 fields).
+	if s := setting("ProcCores"); s["attribute_type"] != "Integer" || s["lower_bound"] != float64(1) || s["upper_bound"] != float64(64) || s["reset_required"] != true {
+		t.Errorf("ProcCores registry fields = %v", s)
+	}
+	if s := setting("NumLock"); fmt.Sprint(s["allowable_values"]) != "[On Off]" || s["read_only"] != false {
+		t.Errorf("NumLock registry fields = %v", s)
 	}
 
 	clean := func(steps ...map[string]any) {
@@ -90,17 +97,29 @@ func TestRedfishBIOSCleaning(t *testing.T) {
 		t.Errorf("cached NumLock after factory_reset = %v", s)
 	}
 
-	clean(map[string]any{"interface": "bios", "step": "apply_configuration", "args": map[string]any{
-		"settings": []map[string]any{{"name": "NoSuchSetting", "value": "x"}}}})
-	deadline := time.Now().Add(90 * time.Second)
-	var n map[string]any
-	for time.Now().Before(deadline) {
-		if n = c.do("GET", "/v1/nodes/bios-node", nil, 200); n["provision_state"] == "clean failed" {
-			break
+	cleanFails := func(want string, settings ...map[string]any) {
+		t.Helper()
+		clean(map[string]any{"interface": "bios", "step": "apply_configuration", "args": map[string]any{"settings": settings}})
+		deadline := time.Now().Add(90 * time.Second)
+		var n map[string]any
+		for time.Now().Before(deadline) {
+			if n = c.do("GET", "/v1/nodes/bios-node", nil, 200); n["provision_state"] == "clean failed" {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(200 * time.Millisecond)
+		if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), want) {
+			t.Fatalf("state %v, last_error %v; want clean failed with %q", n["provision_state"], n["last_error"], want)
+		}
+		c.do("PUT", "/v1/nodes/bios-node/states/provision", map[string]any{"target": "manage"}, 202)
+		c.waitState("bios-node", "manageable", 30*time.Second)
 	}
-	if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "NoSuchSetting is unknown") {
-		t.Fatalf("refused setting: state %v, last_error %v", n["provision_state"], n["last_error"])
+	// A setting the BMC does not know: its refusal.
+	cleanFails("NoSuchSetting is unknown", map[string]any{"name": "NoSuchSetting", "value": "x"})
+	// Values the registry rules out are refused before the BMC is asked.
+	cleanFails("invalid value for setting(s): ProcCores, SystemModelName",
+		map[string]any{"name": "ProcCores", "value": "100"}, map[string]any{"name": "SystemModelName", "value": "x"})
+	if got, _ := emu.BIOS("m1"); got["ProcCores"] != float64(8) {
+		t.Errorf("ProcCores changed by a refused request: %v", got["ProcCores"])
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/stmcginnis/gofish"
 	"github.com/stmcginnis/gofish/common"
 	"github.com/stmcginnis/gofish/redfish"
 
@@ -112,4 +113,71 @@ func (d *Redfish) FirmwareComponents(ctx context.Context, n *driver.Node) ([]dri
 		return nil
 	})
 	return out, err
+}
+
+// BIOSRegistry implements driver.BIOS: the attribute registry the Bios
+// resource names, found in the service's Registries (its English
+// location, else the first), as sushy finds it for Ironic.
+func (d *Redfish) BIOSRegistry(ctx context.Context, n *driver.Node) (map[string]driver.BIOSAttribute, error) {
+	ctx, cancel := context.WithTimeout(ctx, 4*d.cfg.CallTimeout)
+	defer cancel()
+	b, done, err := d.bios(ctx, n, "BIOS registry")
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if b.AttributeRegistry == "" {
+		return nil, fmt.Errorf("bmc: the Bios resource names no attribute registry: %w", driver.ErrUnsupported)
+	}
+	root, err := gofish.ServiceRoot(b.GetClient())
+	if err != nil {
+		return nil, fmt.Errorf("bmc: reading the service root: %s", cleanErr(err))
+	}
+	files, err := root.Registries()
+	if err != nil {
+		return nil, fmt.Errorf("bmc: reading the registries: %s", cleanErr(err))
+	}
+	uri := ""
+	for _, f := range files {
+		if f.Registry != b.AttributeRegistry && f.ID != b.AttributeRegistry {
+			continue
+		}
+		for _, l := range f.Location {
+			if uri == "" || l.Language == "en" {
+				uri = l.URI
+			}
+		}
+	}
+	if uri == "" {
+		return nil, fmt.Errorf("bmc: attribute registry %s not found: %w", b.AttributeRegistry, driver.ErrUnsupported)
+	}
+	reg, err := redfish.GetAttributeRegistry(b.GetClient(), uri)
+	if err != nil {
+		return nil, fmt.Errorf("bmc: reading attribute registry %s: %s", b.AttributeRegistry, cleanErr(err))
+	}
+	out := make(map[string]driver.BIOSAttribute, len(reg.RegistryEntries.Attributes))
+	for _, a := range reg.RegistryEntries.Attributes {
+		ro, rr, uq := a.ReadOnly, a.ResetRequired, a.IsSystemUniqueProperty
+		attr := driver.BIOSAttribute{Type: string(a.Type), ReadOnly: &ro, ResetRequired: &rr, Unique: &uq}
+		switch a.Type {
+		case redfish.EnumerationAttributeType:
+			for _, v := range a.Value {
+				name := v.ValueName
+				if name == "" {
+					name = v.ValueDisplayName
+				}
+				if name != "" {
+					attr.AllowableValues = append(attr.AllowableValues, name)
+				}
+			}
+		case redfish.IntegerAttributeType:
+			lo, hi := a.LowerBound, a.UpperBound.Int64()
+			attr.LowerBound, attr.UpperBound = &lo, &hi
+		case redfish.StringAttributeType:
+			lo, hi := a.MinLength, a.MaxLength
+			attr.MinLength, attr.MaxLength = &lo, &hi
+		}
+		out[a.AttributeName] = attr
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // The redfish bios interface against the lab's emulator: settings read,
@@ -99,5 +100,25 @@ func TestRedfishFirmwareComponents(t *testing.T) {
 	if len(fw) != 2 || fw[0] != (driver.FirmwareComponent{Component: "bios", Version: "1.16.3-ferric"}) ||
 		fw[1] != (driver.FirmwareComponent{Component: "bmc", Version: "0.1.0"}) {
 		t.Errorf("FirmwareComponents = %+v", fw)
+	}
+}
+
+func TestRedfishBIOSRegistry(t *testing.T) {
+	e := startEmulator(t, false, "1")
+	reg, err := NewRedfish(testConfig()).BIOSRegistry(context.Background(), e.node(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := reg["NumLock"]; a.Type != "Enumeration" || strings.Join(a.AllowableValues, ",") != "On,Off" || *a.ReadOnly || a.LowerBound != nil {
+		t.Errorf("NumLock = %+v", a)
+	}
+	if a := reg["ProcCores"]; a.Type != "Integer" || *a.LowerBound != 1 || *a.UpperBound != 64 || !*a.ResetRequired {
+		t.Errorf("ProcCores = %+v", a)
+	}
+	if a := reg["SystemModelName"]; a.Type != "String" || !*a.ReadOnly || *a.MaxLength != 64 {
+		t.Errorf("SystemModelName = %+v", a)
+	}
+	if len(reg) != len(redfish.DefaultBIOS()) {
+		t.Errorf("%d registry entries for %d settings", len(reg), len(redfish.DefaultBIOS()))
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -24,6 +26,119 @@ func DefaultBIOS() map[string]any {
 		"NumLock":            "On",
 		"ProcCores":          float64(8),
 		"SecureBootEnable":   false,
+		"AssetTag":           "",
+		"SystemModelName":    "QEMU lab machine",
+	}
+}
+
+// biosRegistryName is the AttributeRegistry the emulated Bios names.
+const biosRegistryName = "BiosAttributeRegistry.v1_0_0"
+
+// biosAttr describes a BIOS attribute in the emulator's attribute
+// registry; PATCHes of the settings are checked against it.
+type biosAttr struct {
+	Type          string // Enumeration, Integer, Boolean, String
+	Values        []string
+	Lower, Upper  int64
+	MaxLength     int64
+	ReadOnly      bool
+	ResetRequired bool
+}
+
+// biosRegistry describes DefaultBIOS's attributes.
+var biosRegistry = map[string]biosAttr{
+	"BootMode":           {Type: "Enumeration", Values: []string{"Uefi", "Bios"}, ResetRequired: true},
+	"ProcVirtualization": {Type: "Enumeration", Values: []string{"Enabled", "Disabled"}, ResetRequired: true},
+	"ProcTurboMode":      {Type: "Enumeration", Values: []string{"Enabled", "Disabled"}, ResetRequired: true},
+	"LogicalProc":        {Type: "Enumeration", Values: []string{"Enabled", "Disabled"}, ResetRequired: true},
+	"SriovGlobalEnable":  {Type: "Enumeration", Values: []string{"Enabled", "Disabled"}, ResetRequired: true},
+	"PxeDev1EnDis":       {Type: "Enumeration", Values: []string{"Enabled", "Disabled"}, ResetRequired: true},
+	"NumLock":            {Type: "Enumeration", Values: []string{"On", "Off"}},
+	"ProcCores":          {Type: "Integer", Lower: 1, Upper: 64, ResetRequired: true},
+	"SecureBootEnable":   {Type: "Boolean", ResetRequired: true},
+	"AssetTag":           {Type: "String", MaxLength: 32},
+	"SystemModelName":    {Type: "String", MaxLength: 64, ReadOnly: true},
+}
+
+// check reports what is wrong with value v for attribute name, "" if
+// nothing (attributes outside the registry are only type-checked).
+func (a biosAttr) check(name string, v any) string {
+	switch a.Type {
+	case "Enumeration":
+		s, ok := v.(string)
+		if !ok || !slices.Contains(a.Values, s) {
+			return fmt.Sprintf("BIOS attribute %s takes one of %s, not %v", name, strings.Join(a.Values, ", "), v)
+		}
+	case "Integer":
+		f, ok := v.(float64)
+		if !ok || f != float64(int64(f)) || int64(f) < a.Lower || int64(f) > a.Upper {
+			return fmt.Sprintf("BIOS attribute %s takes an integer from %d to %d, not %v", name, a.Lower, a.Upper, v)
+		}
+	case "Boolean":
+		if _, ok := v.(bool); !ok {
+			return fmt.Sprintf("BIOS attribute %s takes a boolean, not %v", name, v)
+		}
+	case "String":
+		s, ok := v.(string)
+		if !ok || (a.MaxLength > 0 && int64(len(s)) > a.MaxLength) {
+			return fmt.Sprintf("BIOS attribute %s takes a string of at most %d characters, not %v", name, a.MaxLength, v)
+		}
+	}
+	if a.ReadOnly {
+		return fmt.Sprintf("BIOS attribute %s is read-only", name)
+	}
+	return ""
+}
+
+// registryJSON is the emulator's AttributeRegistry resource.
+func registryJSON(self string) obj {
+	names := make([]string, 0, len(biosRegistry))
+	for n := range biosRegistry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	attrs := make([]obj, 0, len(names))
+	for _, n := range names {
+		a := biosRegistry[n]
+		o := obj{"AttributeName": n, "Type": a.Type, "DisplayName": n, "ReadOnly": a.ReadOnly, "ResetRequired": a.ResetRequired,
+			"IsSystemUniqueProperty": false, "DefaultValue": DefaultBIOS()[n]}
+		switch a.Type {
+		case "Enumeration":
+			vals := make([]obj, 0, len(a.Values))
+			for _, v := range a.Values {
+				vals = append(vals, obj{"ValueName": v, "ValueDisplayName": v})
+			}
+			o["Value"] = vals
+		case "Integer":
+			o["LowerBound"], o["UpperBound"] = a.Lower, a.Upper
+		case "String":
+			o["MinLength"], o["MaxLength"] = 0, a.MaxLength
+		}
+		attrs = append(attrs, o)
+	}
+	return obj{"@odata.id": self, "@odata.type": "#AttributeRegistry.v1_3_0.AttributeRegistry", "Id": biosRegistryName,
+		"Name": "BIOS Attribute Registry", "Language": "en", "RegistryVersion": "1.0.0", "OwningEntity": "ferric",
+		"RegistryEntries": obj{"Attributes": attrs}}
+}
+
+// registriesRoute serves the Registries collection: one file, the BIOS
+// attribute registry, with its English location.
+func (s *Server) registriesRoute(w http.ResponseWriter, r *http.Request, sub string) {
+	coll := root + "/Registries"
+	file := coll + "/" + biosRegistryName
+	switch {
+	case r.Method != http.MethodGet:
+		writeError(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", r.Method+" not allowed")
+	case sub == "":
+		collection(w, coll, "MessageRegistryFile", "Registry File Collection", []obj{ref(file)})
+	case sub == biosRegistryName:
+		writeJSON(w, http.StatusOK, obj{"@odata.id": file, "@odata.type": "#MessageRegistryFile.v1_1_0.MessageRegistryFile",
+			"Id": biosRegistryName, "Name": "BIOS Attribute Registry File", "Registry": biosRegistryName, "Languages": []string{"en"},
+			"Location": []obj{{"Language": "en", "Uri": file + "/registry"}}})
+	case sub == biosRegistryName+"/registry":
+		writeJSON(w, http.StatusOK, registryJSON(file+"/registry"))
+	default:
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "no registry at "+r.URL.Path)
 	}
 }
 
@@ -84,7 +199,7 @@ func (s *Server) biosRoute(w http.ResponseWriter, r *http.Request, sys *system, 
 		b.mu.Unlock()
 		writeJSON(w, http.StatusOK, obj{
 			"@odata.id": self, "@odata.type": "#Bios.v1_1_0.Bios", "Id": "BIOS", "Name": "BIOS Configuration Current Settings",
-			"Attributes": attrs,
+			"Attributes": attrs, "AttributeRegistry": biosRegistryName,
 			"@Redfish.Settings": obj{"@odata.type": "#Settings.v1_3_0.Settings", "SettingsObject": ref(self + "/Settings"),
 				"SupportedApplyTimes": []string{"OnReset"}},
 			"Actions": obj{"#Bios.ResetBios": obj{"target": self + "/Actions/Bios.ResetBios"}},
@@ -120,6 +235,12 @@ func (s *Server) biosRoute(w http.ResponseWriter, r *http.Request, sys *system, 
 				writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueTypeError",
 					fmt.Sprintf("BIOS attribute %s takes a %s, not %v", k, jsonType(cur), v))
 				return
+			}
+			if a, ok := biosRegistry[k]; ok {
+				if msg := a.check(k, v); msg != "" {
+					writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueNotInList", msg)
+					return
+				}
 			}
 		}
 		maps.Copy(b.pending, body.Attributes)

@@ -191,6 +191,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listSessions(w)
 	case strings.HasPrefix(p, root+"/SessionService/Sessions/"):
 		s.session(w, r, strings.TrimPrefix(p, root+"/SessionService/Sessions/"))
+	case p == root+"/Registries" || strings.HasPrefix(p, root+"/Registries/"):
+		s.registriesRoute(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/Registries"), "/"))
 	case strings.HasPrefix(p, root+"/Systems/"):
 		s.systemRoute(w, r, strings.TrimPrefix(p, root+"/Systems/"))
 	case strings.HasPrefix(p, root+"/Managers/") && r.Method == http.MethodGet:
@@ -220,6 +222,7 @@ func (s *Server) serviceRoot() obj {
 		"Managers":       ref(root + "/Managers"),
 		"Chassis":        ref(root + "/Chassis"),
 		"SessionService": ref(root + "/SessionService"),
+		"Registries":     ref(root + "/Registries"),
 		"Links":          obj{"Sessions": ref(root + "/SessionService/Sessions")},
 	}
 }
