@@ -214,3 +214,23 @@ func TestBootModeChanges(t *testing.T) {
 		t.Errorf("409: %s", r.raw)
 	}
 }
+
+// Adoption takes a running machine as active without deploying it: the
+// power state stays what the BMC said, a node deployed through the agent
+// boots from disk from now on.
+func TestAdoption(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.createNode(map[string]any{"name": "ad", "deploy_interface": "direct",
+		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}})
+	e.provision("ad", "manage", "manageable")
+	before := e.must(200, e.do("GET", "/v1/nodes/ad", nil), "node").j["power_state"]
+	e.provision("ad", "adopt", "active")
+	n := e.must(200, e.do("GET", "/v1/nodes/ad", nil), "node")
+	if n.j["power_state"] != before || n.j["last_error"] != nil {
+		t.Errorf("after adoption power_state %v (was %v), last_error %v", n.j["power_state"], before, n.j["last_error"])
+	}
+	r := e.must(200, e.do("GET", "/v1/nodes/ad/management/boot_device", nil), "boot device")
+	if r.j["boot_device"] != "disk" || r.j["persistent"] != true {
+		t.Errorf("boot device after adoption: %s", r.raw)
+	}
+}

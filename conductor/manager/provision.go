@@ -281,7 +281,7 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 	case sm.EventAbort:
 		return m.abort(ctx, n)
 	case sm.EventAdopt:
-		return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) { on := driver.PowerOn; n.PowerState = &on })
+		return m.adopt(ctx, n)
 	case sm.EventService:
 		return fmt.Errorf("servicing node %s: no interface offers service steps", uuid)
 	case sm.EventRescue, sm.EventUnrescue, sm.EventUnhold:
@@ -291,6 +291,37 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 		return m.fire(ctx, uuid, sm.EventDone, nil)
 	}
 	return fmt.Errorf("manager: no task for event %q", ev)
+}
+
+// adopt takes over a machine that already runs its instance (manageable or
+// adopt failed -> adopting -> active), as Ironic's adoption: nothing is
+// deployed and the power is left as it is; a node deployed through the
+// agent boots from its disk from now on (the boot device is set to disk,
+// persistently, as Ironic's local-boot takeover does). A failure moves the
+// node to adopt failed with Ironic's message and an unknown power state.
+func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
+	err := func() error {
+		if !usesAgent(n) {
+			return nil
+		}
+		mg, err := m.management(n)
+		if err != nil {
+			return err
+		}
+		return mg.SetBootDevice(ctx, driverNode(n), driver.BootDisk, true)
+	}()
+	if err != nil {
+		msg := fmt.Sprintf("Error while attempting to adopt node %s: %v.", n.UUID, err)
+		return m.fire(ctx, n.UUID, sm.EventFail, func(n *store.Node) { n.LastError = &msg; n.PowerState = nil })
+	}
+	m.log.Info("manager: node adopted", "node", n.UUID)
+	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
+		n.LastError = nil
+		if usesAgent(n) {
+			n.DriverInternalInfo["boot_device"] = driver.BootDisk
+			n.DriverInternalInfo["boot_device_persistent"] = true
+		}
+	})
 }
 
 // verify reads the power state through the BMC (enroll -> manageable).
