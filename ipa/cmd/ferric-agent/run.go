@@ -165,6 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if initsys.MountEFIVars() {
 			efiVars = efiboot.DefaultVarsDir
 		}
+		initsys.MountPstore() // erase_pstore finds it in /proc/mounts
 		leases, err := initsys.ConfigureNetwork(ctx, log, 30*time.Second)
 		if err != nil {
 			return fatal(err)

@@ -44,6 +44,7 @@ func steps(kind protocol.StepKind) []protocol.Step {
 			{Step: "erase_devices", Interface: "deploy", Priority: 10, Abortable: boolp(true)},
 			{Step: "erase_devices_metadata", Interface: "deploy", Priority: 99, Abortable: boolp(true)},
 			{Step: "erase_devices_express", Interface: "deploy", Priority: 0, Abortable: boolp(true)},
+			{Step: "erase_pstore", Interface: "deploy", Priority: 0, Abortable: boolp(true)},
 		}
 	case protocol.KindDeploy:
 		return []protocol.Step{
@@ -124,6 +125,13 @@ func (a *Agent) executeStep(kind protocol.StepKind) func(context.Context, json.R
 			}
 		case "erase_devices", "erase_devices_express":
 			if err := a.eraseAll(ctx, c, true); err != nil {
+				return nil, fail(err)
+			}
+		case "erase_pstore":
+			if kind != protocol.KindClean {
+				return nil, fail(errors.New("erase_pstore is a clean step"))
+			}
+			if err := a.erasePstore(); err != nil {
 				return nil, fail(err)
 			}
 		default:

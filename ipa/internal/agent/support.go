@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,4 +122,38 @@ func (a *Agent) cmdCollectLogs(ctx context.Context, _ json.RawMessage, _ *comman
 		return nil, err
 	}
 	return protocol.SystemLogsResult{SystemLogs: base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+}
+
+// erasePstore deletes the records of every pstore filesystem mounted (the
+// kernel's saved oops and panic logs, which may hold the previous tenant's
+// data), as IPA's erase_pstore. Without a pstore there is nothing to erase.
+func (a *Agent) erasePstore() error {
+	mounts, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, "proc/mounts"))
+	if err != nil {
+		return fmt.Errorf("erase_pstore: %w", err)
+	}
+	found, erased := false, 0
+	for _, line := range strings.Split(string(mounts), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[2] != "pstore" {
+			continue
+		}
+		found = true
+		entries, err := os.ReadDir(f[1])
+		if err != nil {
+			return fmt.Errorf("erase_pstore: %w", err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(f[1], e.Name())); err != nil {
+				return fmt.Errorf("erase_pstore: %w", err)
+			}
+			erased++
+		}
+	}
+	if !found {
+		a.log.Warn("erase_pstore: no pstore filesystem mounted, nothing to erase")
+		return nil
+	}
+	a.log.Info("erase_pstore: pstore records erased", "records", erased)
+	return nil
 }

@@ -59,6 +59,19 @@ func MountEFIVars() bool {
 	return err == nil || errors.Is(err, unix.EBUSY)
 }
 
+// PstoreDir is where MountPstore mounts the kernel's pstore.
+const PstoreDir = "/sys/fs/pstore"
+
+// MountPstore mounts the kernel's pstore (its saved oops/panic records) at
+// PstoreDir when the kernel has one; it reports whether it is there.
+func MountPstore() bool {
+	if _, err := os.Stat(PstoreDir); err != nil {
+		return false
+	}
+	err := unix.Mount("pstore", PstoreDir, "pstore", 0, "")
+	return err == nil || errors.Is(err, unix.EBUSY)
+}
+
 // LoadModules loads every module under dir (e.g. /lib/modules/<release>)
 // listed in modules.dep, dependencies first, with finit_module.
 func LoadModules(log *slog.Logger, dir string) error {
