@@ -492,6 +492,16 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			return nil
 		})
 		m.log.Info("manager: clean step", "node", uuid, "step", st["step"], "interface", st["interface"])
+		if wait, handled, err := m.flowStep(ctx, uuid, st, i); handled {
+			if err != nil {
+				//lint:ignore ST1005 Ironic's last_error text, word for word
+				return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
+			}
+			if wait {
+				return nil // held or waiting; the next heartbeat (after unhold) resumes
+			}
+			continue
+		}
 		if isBIOSStep(st) {
 			wait, err := m.biosStep(ctx, uuid, st)
 			if err != nil {

@@ -109,8 +109,11 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	err = m.acquire(ctx, uuid, func(n *store.Node) error {
 		cur := sm.State(n.ProvisionState)
 		target := sm.NoState
-		if ev == sm.EventClean {
+		switch ev {
+		case sm.EventClean:
 			target = cur // manual cleaning returns to where it started
+		case sm.EventUnhold:
+			target = sm.State(deref(n.TargetProvisionState)) // a held manual clean still ends in manageable
 		}
 		next, tgt, err := sm.NextTo(cur, ev, target)
 		if err != nil {
@@ -127,15 +130,19 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 			}
 			n.InstanceInfo["configdrive"] = configdrive
 		}
-		if len(req.CleanSteps) > 0 {
-			n.DriverInternalInfo["clean_steps"] = req.CleanSteps
-		} else {
+		// The steps of a clean or deploy are set when it starts and kept
+		// through the actions that act on it (unhold, abort).
+		switch {
+		case ev == sm.EventClean || ev == sm.EventProvide || ev == sm.EventDelete:
 			delete(n.DriverInternalInfo, "clean_steps")
-		}
-		if len(deploySteps) > 0 {
-			n.DriverInternalInfo["user_deploy_steps"] = deploySteps
-		} else {
+			if len(req.CleanSteps) > 0 {
+				n.DriverInternalInfo["clean_steps"] = req.CleanSteps
+			}
+		case ev == sm.EventDeploy || ev == sm.EventRebuild:
 			delete(n.DriverInternalInfo, "user_deploy_steps")
+			if len(deploySteps) > 0 {
+				n.DriverInternalInfo["user_deploy_steps"] = deploySteps
+			}
 		}
 		if ev == sm.EventInspect {
 			now := time.Now().UTC()
@@ -284,7 +291,11 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 		return m.adopt(ctx, n)
 	case sm.EventService:
 		return fmt.Errorf("servicing node %s: no interface offers service steps", uuid)
-	case sm.EventRescue, sm.EventUnrescue, sm.EventUnhold:
+	case sm.EventUnhold:
+		// The node is back in clean/deploy wait: its agent's next
+		// heartbeat resumes after the hold step.
+		return nil
+	case sm.EventRescue, sm.EventUnrescue:
 		if n.Interfaces["rescue"] == "no-rescue" && (ev == sm.EventRescue || ev == sm.EventUnrescue) {
 			return fmt.Errorf("rescue is not supported by node %s's rescue interface %q", uuid, n.Interfaces["rescue"])
 		}
