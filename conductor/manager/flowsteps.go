@@ -13,9 +13,10 @@ import (
 
 // Flow steps: step names the conductor resolves itself whatever interface
 // a user step names, as Ironic's reserved step handlers: power_on,
-// power_off and reboot act on the power, hold parks the node in clean hold
-// until the unhold action, wait pauses for args.seconds (at most
-// maxWaitStep) or, without seconds, until the agent's next heartbeat.
+// power_off and reboot act on the power (after power_on and reboot the
+// next step waits for the ramdisk's new agent), hold parks the node in
+// clean hold until the unhold action, wait pauses for args.seconds (at
+// most maxWaitStep) or, without seconds, until the agent's next heartbeat.
 
 // maxWaitStep bounds a wait step's pause (Ironic's
 // [conductor]max_conductor_wait_step_seconds).
@@ -35,8 +36,14 @@ func (m *Manager) flowStep(ctx context.Context, uuid string, st map[string]any, 
 		if name == "power_off" {
 			return false, true, m.powerOff(ctx, n) // the ramdisk and its token go with the power
 		}
+		// The machine (re)boots the ramdisk: its agent looks up again and
+		// is issued a new token (Ironic wipes it on reboot); cleaning
+		// resumes with the next step at that agent's heartbeat.
 		pw, err := m.power(n)
 		if err != nil {
+			return false, true, err
+		}
+		if err := m.update(ctx, uuid, func(n *store.Node) error { clearAgent(n); return nil }); err != nil {
 			return false, true, err
 		}
 		target := driver.TargetPowerOn
@@ -46,10 +53,11 @@ func (m *Manager) flowStep(ctx context.Context, uuid string, st map[string]any, 
 		if err := pw.SetPowerState(ctx, driverNode(n), target, m.cfg.PowerTimeout); err != nil {
 			return false, true, err
 		}
-		return false, true, m.update(ctx, uuid, func(n *store.Node) error {
+		return true, true, m.fire(ctx, uuid, sm.EventWait, func(n *store.Node) {
 			on := driver.PowerOn
 			n.PowerState = &on
-			return nil
+			n.DriverInternalInfo["clean_step_index"] = i + 1
+			n.Reservation = nil
 		})
 	case "hold", "wait":
 		args, _ := st["args"].(map[string]any)

@@ -11,7 +11,8 @@ import (
 // TestCleanFlowSteps: manual cleaning through the agent process with the
 // conductor's flow steps: wait (a pause), hold (the node parks in clean
 // hold until unhold, then the agent's next heartbeat resumes with the next
-// step), and power_off at the end.
+// step), reboot (the agent is looked up again with a new token before the
+// next, in-band, step), and power_off at the end.
 func TestCleanFlowSteps(t *testing.T) {
 	base := startConductor(t)
 	c := client{t, base}
@@ -30,6 +31,7 @@ func TestCleanFlowSteps(t *testing.T) {
 	c.doVersion("1.15", "PUT", "/v1/nodes/flow/states/provision", map[string]any{"target": "clean", "clean_steps": []map[string]any{
 		{"interface": "deploy", "step": "wait", "args": map[string]any{"seconds": 1}},
 		{"interface": "deploy", "step": "hold"},
+		{"interface": "power", "step": "reboot"},
 		{"interface": "deploy", "step": "erase_devices_metadata"},
 		{"interface": "power", "step": "power_off"},
 	}}, 202)
