@@ -323,20 +323,39 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.runDeploySteps(ctx, n, before, version); err != nil {
-		return err
-	}
-	cd, _ := n.InstanceInfo["configdrive"].(string)
-	info.NodeUUID = n.UUID
-	started := time.Now()
-	m.log.Info("manager: writing image", "node", uuid, "image", info.ID)
-	if _, err := m.runAgent(ctx, uuid, "standby.prepare_image", protocol.WriteImageArgs{ImageInfo: *info, Configdrive: cd}); err != nil {
-		//lint:ignore ST1005 Ironic's last_error text, word for word
-		return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
-	}
-	m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
-	if err := m.runDeploySteps(ctx, n, after, version); err != nil {
-		return err
+	// The deploy's steps in order. A step that reboots the machine (the
+	// bios interface's) resumes where it stopped, with the next agent.
+	writeImage := map[string]any{"interface": "deploy", "step": "write_image", "priority": writeImagePriority, "args": map[string]any{}}
+	plan := append(append(append([]map[string]any{}, before...), writeImage), after...)
+	for i := stepIndex(n, "deploy_step_index"); i < len(plan); i++ {
+		st := plan[i]
+		m.enterStep(ctx, uuid, false, i, st)
+		switch {
+		case i == len(before): // write_image
+			cd, _ := n.InstanceInfo["configdrive"].(string)
+			info.NodeUUID = n.UUID
+			started := time.Now()
+			m.log.Info("manager: writing image", "node", uuid, "image", info.ID)
+			if _, err := m.runAgent(ctx, uuid, "standby.prepare_image", protocol.WriteImageArgs{ImageInfo: *info, Configdrive: cd}); err != nil {
+				//lint:ignore ST1005 Ironic's last_error text, word for word
+				return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
+			}
+			m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
+		case isBIOSStep(st):
+			m.log.Info("manager: deploy step", "node", uuid, "step", stepID(st), "priority", st["priority"])
+			wait, err := m.biosStep(ctx, uuid, st)
+			if err != nil {
+				//lint:ignore ST1005 Ironic's last_error text, word for word
+				return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(st), uuid, err)
+			}
+			if wait {
+				return nil // rebooting into the ramdisk; its agent's heartbeat resumes
+			}
+		default:
+			if err := m.runDeploySteps(ctx, n, []map[string]any{st}, version); err != nil {
+				return err
+			}
+		}
 	}
 	if bootsUEFI(n) {
 		m.installBootloader(ctx, uuid)
@@ -367,6 +386,7 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 		delete(n.InstanceInfo, "configdrive")
 		delete(n.DriverInternalInfo, "agent_progress")
 		delete(n.DriverInternalInfo, "user_deploy_steps")
+		delete(n.DriverInternalInfo, "deploy_step_index")
 		clearAgent(n)
 		m.log.Info("manager: deployed", "node", uuid)
 	})
@@ -393,7 +413,10 @@ func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, a
 	for _, steps := range gs.Steps {
 		offered = append(offered, steps...)
 	}
-	before, after, err = agentDeploySteps(user, offered)
+	before, after, err = agentDeploySteps(user, offered, func(st map[string]any) bool {
+		b, _ := m.bios(n)
+		return b != nil && isBIOSStep(st)
+	})
 	if err != nil {
 		//lint:ignore ST1005 Ironic's last_error text
 		return nil, nil, nil, fmt.Errorf("Validation of deploy steps failed for node %s: %w", n.UUID, err)
@@ -413,6 +436,33 @@ func (m *Manager) runDeploySteps(ctx context.Context, n *store.Node, steps []map
 		}
 	}
 	return nil
+}
+
+// enterStep records the step a clean (or deploy) is at, and its index,
+// where it resumes after a step that reboots the machine.
+func (m *Manager) enterStep(ctx context.Context, uuid string, clean bool, i int, st map[string]any) {
+	_ = m.update(ctx, uuid, func(n *store.Node) error {
+		if clean {
+			n.CleanStep = st
+			n.DriverInternalInfo["clean_step_index"] = i
+		} else {
+			n.DeployStep = st
+			n.DriverInternalInfo["deploy_step_index"] = i
+		}
+		return nil
+	})
+}
+
+// stepIndex reads the index a clean or deploy resumes at (key in
+// driver_internal_info), 0 when it starts.
+func stepIndex(n *store.Node, key string) int {
+	switch v := n.DriverInternalInfo[key].(type) {
+	case int:
+		return v
+	case float64: // read back from JSON
+		return int(v)
+	}
+	return 0
 }
 
 // agentNode is the node as steps commands carry it to the agent.
@@ -477,20 +527,9 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	}
 	// A step that rebooted the machine (the bios interface's) resumes
 	// where it stopped, with the next agent.
-	start := 0
-	switch v := n.DriverInternalInfo["clean_step_index"].(type) {
-	case int:
-		start = v
-	case float64: // read back from JSON
-		start = int(v)
-	}
-	for i := start; i < len(steps); i++ {
+	for i := stepIndex(n, "clean_step_index"); i < len(steps); i++ {
 		st := steps[i]
-		_ = m.update(ctx, uuid, func(n *store.Node) error {
-			n.CleanStep = st
-			n.DriverInternalInfo["clean_step_index"] = i
-			return nil
-		})
+		m.enterStep(ctx, uuid, true, i, st)
 		m.log.Info("manager: clean step", "node", uuid, "step", st["step"], "interface", st["interface"])
 		if wait, handled, err := m.flowStep(ctx, uuid, st, i); handled {
 			if err != nil {

@@ -449,6 +449,8 @@ func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
 	return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {
 		n.Reservation = nil
 		n.DeployStep = store.Object{"interface": "deploy", "step": "deploy", "priority": 100, "args": map[string]any{}}
+		delete(n.DriverInternalInfo, "deploy_step_index")
+		delete(n.DriverInternalInfo, biosStateKey)
 	})
 }
 

@@ -166,12 +166,13 @@ func checkCoreDeploySteps(steps []map[string]any) error {
 	return nil
 }
 
-// agentDeploySteps orders the in-band user deploy steps (those not run by
-// the conductor itself) by priority, highest first, ties broken by
+// agentDeploySteps orders the user deploy steps (those not of the direct
+// deploy interface's own) by priority, highest first, ties broken by
 // interface as Ironic does, and splits them around write_image. Steps
-// with priority 0 are disabled. A step the agent does not offer fails the
-// deploy with Ironic's message.
-func agentDeploySteps(user []map[string]any, offered []protocol.Step) (before, after []map[string]any, err error) {
+// with priority 0 are disabled. A step neither the agent offers nor the
+// conductor runs itself (conductorSide) fails the deploy with Ironic's
+// message.
+func agentDeploySteps(user []map[string]any, offered []protocol.Step, conductorSide func(map[string]any) bool) (before, after []map[string]any, err error) {
 	known := map[string]bool{}
 	for _, s := range offered {
 		known[s.Interface+"."+s.Step] = true
@@ -183,7 +184,7 @@ func agentDeploySteps(user []map[string]any, offered []protocol.Step) (before, a
 		if _, own := conductorDeploySteps[id]; own {
 			continue
 		}
-		if !known[id] {
+		if !known[id] && (conductorSide == nil || !conductorSide(st)) {
 			b, _ := json.Marshal(st)
 			errs = append(errs, "node does not support this deploy step: "+string(b))
 			continue

@@ -75,7 +75,7 @@ func TestAgentDeploySteps(t *testing.T) {
 		{"interface": "raid", "step": "apply_configuration", "args": {}, "priority": 90},
 		{"interface": "management", "step": "clear_job_queue", "args": {}, "priority": 90},
 		{"interface": "deploy", "step": "write_image", "args": {}, "priority": 80}]`)
-	before, after, err := agentDeploySteps(user, offered)
+	before, after, err := agentDeploySteps(user, offered, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +91,11 @@ func TestAgentDeploySteps(t *testing.T) {
 		t.Errorf("before %s, after %s", ids(before), ids(after))
 	}
 	// Priority 0 disables a step.
-	before, after, err = agentDeploySteps(steps(t, `[{"interface": "deploy", "step": "erase_devices_metadata", "args": {}, "priority": 0}]`), offered)
+	before, after, err = agentDeploySteps(steps(t, `[{"interface": "deploy", "step": "erase_devices_metadata", "args": {}, "priority": 0}]`), offered, nil)
 	if err != nil || len(before)+len(after) != 0 {
 		t.Errorf("disabled step: %v %v %v", before, after, err)
 	}
-	_, _, err = agentDeploySteps(steps(t, `[{"interface": "bios", "step": "apply_configuration", "args": {}, "priority": 95}]`), offered)
+	_, _, err = agentDeploySteps(steps(t, `[{"interface": "bios", "step": "apply_configuration", "args": {}, "priority": 95}]`), offered, nil)
 	if !strings.Contains(errText(err), "node does not support this deploy step") || !strings.Contains(errText(err), "apply_configuration") {
 		t.Errorf("unknown step: %v", err)
 	}

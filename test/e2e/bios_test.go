@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -12,22 +17,19 @@ import (
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
-// TestRedfishBIOSCleaning: a redfish node whose machine runs the agent
-// (a process with a file as disk) behind the lab's Redfish emulator.
-// Verification caches the BIOS settings; manual cleaning with
-// bios.apply_configuration asks the BMC for the change, reboots the
-// machine into the ramdisk, and checks the change once the agent is back;
-// bios.factory_reset restores the defaults; a setting the BMC refuses
-// fails cleaning with its message.
-func TestRedfishBIOSCleaning(t *testing.T) {
+// redfishAgentNode enrolls a redfish node (direct deploy) behind the lab's
+// Redfish emulator whose machine is the agent process with a file of size
+// bytes as its disk, and returns the API client, the emulator, the machine
+// and the disk's path.
+func redfishAgentNode(t *testing.T, name, mac string, size int64) (client, *redfish.Server, *machine, string) {
+	t.Helper()
 	mach := &machine{}
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": mach}})
 	bmc := httptest.NewServer(emu)
-	defer bmc.Close()
+	t.Cleanup(bmc.Close)
 	base := startConductor(t)
 	c := client{t, base}
-	const mac = "52:54:00:12:34:77"
-	node := c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "bios-node", "deploy_interface": "direct",
+	node := c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": name, "deploy_interface": "direct",
 		"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin", "redfish_password": "pw",
 			"redfish_system_id": "/redfish/v1/Systems/m1",
 			"deploy_kernel":     "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
@@ -36,10 +38,22 @@ func TestRedfishBIOSCleaning(t *testing.T) {
 	}
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
 	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, make([]byte, 8<<20), 0o600); err != nil {
+	if err := os.WriteFile(disk, make([]byte, size), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	startMachineAgent(t, base, disk, mac)
+	return c, emu, mach, disk
+}
+
+// TestRedfishBIOSCleaning: a redfish node whose machine runs the agent
+// (a process with a file as disk) behind the lab's Redfish emulator.
+// Verification caches the BIOS settings; manual cleaning with
+// bios.apply_configuration asks the BMC for the change, reboots the
+// machine into the ramdisk, and checks the change once the agent is back;
+// bios.factory_reset restores the defaults; a setting the BMC refuses
+// fails cleaning with its message.
+func TestRedfishBIOSCleaning(t *testing.T) {
+	c, emu, mach, _ := redfishAgentNode(t, "bios-node", "52:54:00:12:34:77", 8<<20)
 
 	c.do("PUT", "/v1/nodes/bios-node/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState("bios-node", "manageable", 30*time.Second)
@@ -121,5 +135,49 @@ func TestRedfishBIOSCleaning(t *testing.T) {
 		map[string]any{"name": "ProcCores", "value": "100"}, map[string]any{"name": "SystemModelName", "value": "x"})
 	if got, _ := emu.BIOS("m1"); got["ProcCores"] != float64(8) {
 		t.Errorf("ProcCores changed by a refused request: %v", got["ProcCores"])
+	}
+}
+
+// TestRedfishBIOSDeployTemplate: a deploy template (the way a Nova flavor's
+// trait asks for BIOS settings) whose step bios.apply_configuration runs
+// before the image is written: the change goes to the BMC, the machine
+// reboots into the ramdisk, the deploy resumes at that step with the new
+// agent, checks the change, writes the image and ends active.
+func TestRedfishBIOSDeployTemplate(t *testing.T) {
+	c, emu, _, disk := redfishAgentNode(t, "tpl-node", "52:54:00:12:34:99", 64<<20)
+	image := make([]byte, 5<<20)
+	rand.Read(image[:1<<20])
+	writeMBR(image)
+	sum := sha256.Sum256(image)
+	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
+	}))
+	defer imgSrv.Close()
+
+	c.do("PUT", "/v1/nodes/tpl-node/traits/CUSTOM_NO_SMT", nil, 204)
+	c.doVersion("1.55", "POST", "/v1/deploy_templates", map[string]any{"name": "CUSTOM_NO_SMT", "steps": []map[string]any{{
+		"interface": "bios", "step": "apply_configuration", "priority": 110,
+		"args": map[string]any{"settings": []map[string]any{{"name": "LogicalProc", "value": "Disabled"}}}}}}, 201)
+	c.do("PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("tpl-node", "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("tpl-node", "available", 90*time.Second)
+	c.do("PATCH", "/v1/nodes/tpl-node", []map[string]any{
+		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
+		{"op": "add", "path": "/instance_info/traits", "value": []string{"CUSTOM_NO_SMT"}},
+	}, 200)
+	c.do("PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "active"}, 202)
+	c.waitState("tpl-node", "active", 120*time.Second)
+	if got, _ := emu.BIOS("m1"); got["LogicalProc"] != "Disabled" {
+		t.Errorf("BMC's LogicalProc after the deploy = %v, want Disabled", got["LogicalProc"])
+	}
+	got := make([]byte, len(image))
+	f, _ := os.Open(disk)
+	f.ReadAt(got, 0)
+	f.Close()
+	if !bytes.Equal(got, image) {
+		t.Error("the disk does not hold the image after the deploy")
 	}
 }
