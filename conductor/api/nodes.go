@@ -986,6 +986,16 @@ func (s *Server) deleteNode(c echo.Context) error {
 				return err
 			}
 		}
+		for _, v := range s.st.VolumeConnectors(func(v *store.VolumeConnector) bool { return v.NodeUUID == n.UUID }) {
+			if err := tx.DeleteVolumeConnector(v.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		for _, v := range s.st.VolumeTargets(func(v *store.VolumeTarget) bool { return v.NodeUUID == n.UUID }) {
+			if err := tx.DeleteVolumeTarget(v.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
 		for _, pg := range s.st.Portgroups(func(p *store.Portgroup) bool { return p.NodeUUID == n.UUID }) {
 			if err := tx.DeletePortgroup(pg.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err

@@ -163,6 +163,7 @@ func (s *Server) routes() {
 	s.portRoutes(a)
 	s.portgroupRoutes(a)
 	s.chassisRoutes(a)
+	s.volumeRoutes(a)
 	s.driverRoutes(a)
 	s.conductorRoutes(a)
 	s.allocationRoutes(a)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -62,6 +63,21 @@ func (a *Allocation) hdr() (*int64, *int64, *time.Time, **time.Time) {
 }
 func (a *Allocation) uniques() map[string]string {
 	return map[string]string{"name": deref(a.Name)}
+}
+
+func (v *VolumeConnector) key() string { return v.UUID }
+func (v *VolumeConnector) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &v.ID, &v.Revision, &v.CreatedAt, &v.UpdatedAt
+}
+func (v *VolumeConnector) uniques() map[string]string {
+	return map[string]string{"type_connector_id": v.Type + "\x00" + v.ConnectorID}
+}
+func (v *VolumeTarget) key() string { return v.UUID }
+func (v *VolumeTarget) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &v.ID, &v.Revision, &v.CreatedAt, &v.UpdatedAt
+}
+func (v *VolumeTarget) uniques() map[string]string {
+	return map[string]string{"node_boot_index": v.NodeUUID + "/" + strconv.FormatInt(v.BootIndex, 10)}
 }
 
 func (d *DeployTemplate) key() string { return d.UUID }
@@ -121,6 +137,8 @@ const (
 	tChassis     = "chassis"
 	tAllocations = "allocations"
 	tTemplates   = "deploy_templates"
+	tConnectors  = "volume_connectors"
+	tTargets     = "volume_targets"
 	tConductors  = "conductors"
 	bMeta        = "_meta"
 	recPrefix    = "rec:"
@@ -237,6 +255,8 @@ type Bolt struct {
 	chassis     *cache[*Chassis]
 	allocations *cache[*Allocation]
 	templates   *cache[*DeployTemplate]
+	connectors  *cache[*VolumeConnector]
+	targets     *cache[*VolumeTarget]
 	conductors  *cache[*Conductor]
 }
 
@@ -255,10 +275,10 @@ func OpenBolt(path string) (*Bolt, error) {
 	s := &Bolt{db: db,
 		nodes: newCache[*Node](), ports: newCache[*Port](), portgroups: newCache[*Portgroup](),
 		chassis: newCache[*Chassis](), allocations: newCache[*Allocation](), conductors: newCache[*Conductor](),
-		templates: newCache[*DeployTemplate](),
+		templates: newCache[*DeployTemplate](), connectors: newCache[*VolumeConnector](), targets: newCache[*VolumeTarget](),
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []string{tNodes, tPorts, tPortgroups, tChassis, tAllocations, tTemplates, tConductors, bMeta} {
+		for _, b := range []string{tNodes, tPorts, tPortgroups, tChassis, tAllocations, tTemplates, tConnectors, tTargets, tConductors, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
@@ -283,6 +303,12 @@ func OpenBolt(path string) (*Bolt, error) {
 				return err
 			}
 			if err := load(tx, tTemplates, s.templates); err != nil {
+				return err
+			}
+			if err := load(tx, tConnectors, s.connectors); err != nil {
+				return err
+			}
+			if err := load(tx, tTargets, s.targets); err != nil {
 				return err
 			}
 			return load(tx, tConductors, s.conductors)
@@ -690,6 +716,22 @@ func (t *boltTx) PutAllocation(a *Allocation) error {
 func (t *boltTx) DeleteAllocation(u string) error {
 	return txDelete[Allocation](t, tAllocations, t.s.allocations, u)
 }
+func (t *boltTx) VolumeConnector(u string) (*VolumeConnector, error) {
+	return txGet[VolumeConnector](t, tConnectors, "", u)
+}
+func (t *boltTx) PutVolumeConnector(v *VolumeConnector) error {
+	return txPut(t, tConnectors, t.s.connectors, v)
+}
+func (t *boltTx) DeleteVolumeConnector(u string) error {
+	return txDelete[VolumeConnector](t, tConnectors, t.s.connectors, u)
+}
+func (t *boltTx) VolumeTarget(u string) (*VolumeTarget, error) {
+	return txGet[VolumeTarget](t, tTargets, "", u)
+}
+func (t *boltTx) PutVolumeTarget(v *VolumeTarget) error { return txPut(t, tTargets, t.s.targets, v) }
+func (t *boltTx) DeleteVolumeTarget(u string) error {
+	return txDelete[VolumeTarget](t, tTargets, t.s.targets, u)
+}
 func (t *boltTx) DeployTemplate(ident string) (*DeployTemplate, error) {
 	return txGet[DeployTemplate](t, tTemplates, "name", ident)
 }
@@ -751,6 +793,18 @@ func (s *Bolt) Allocation(ident string) (*Allocation, error) {
 	return cacheGet(s.allocations, tAllocations, "name", ident)
 }
 func (s *Bolt) Allocations(f func(*Allocation) bool) []*Allocation { return s.allocations.list(f) }
+func (s *Bolt) VolumeConnector(u string) (*VolumeConnector, error) {
+	return cacheGet(s.connectors, tConnectors, "", u)
+}
+func (s *Bolt) VolumeConnectors(f func(*VolumeConnector) bool) []*VolumeConnector {
+	return s.connectors.list(f)
+}
+func (s *Bolt) VolumeTarget(u string) (*VolumeTarget, error) {
+	return cacheGet(s.targets, tTargets, "", u)
+}
+func (s *Bolt) VolumeTargets(f func(*VolumeTarget) bool) []*VolumeTarget {
+	return s.targets.list(f)
+}
 func (s *Bolt) DeployTemplate(ident string) (*DeployTemplate, error) {
 	return cacheGet(s.templates, tTemplates, "name", ident)
 }

@@ -130,6 +130,41 @@ type Chassis struct {
 	UpdatedAt *time.Time `json:"updated_at"`
 }
 
+// VolumeConnector is a node's connector to a storage network for boot
+// from volume (API 1.32): type (iqn, ip, mac, wwnn, wwpn, port, portgroup)
+// and connector_id, unique together.
+type VolumeConnector struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID        string `json:"uuid"`
+	NodeUUID    string `json:"node_uuid"`
+	Type        string `json:"type"`
+	ConnectorID string `json:"connector_id"`
+	Extra       Object `json:"extra"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// VolumeTarget is a volume a node boots from or attaches (API 1.32): boot
+// index unique per node.
+type VolumeTarget struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID       string `json:"uuid"`
+	NodeUUID   string `json:"node_uuid"`
+	VolumeType string `json:"volume_type"`
+	VolumeID   string `json:"volume_id"`
+	BootIndex  int64  `json:"boot_index"`
+	Properties Object `json:"properties"`
+	Extra      Object `json:"extra"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
 // DeployTemplate is a named set of deploy steps (API 1.55): a deploy runs
 // the steps of the templates whose names are among the instance's traits.
 type DeployTemplate struct {

@@ -60,6 +60,10 @@ type Store interface {
 	Allocations(filter func(*Allocation) bool) []*Allocation
 	DeployTemplate(ident string) (*DeployTemplate, error)
 	DeployTemplates(filter func(*DeployTemplate) bool) []*DeployTemplate
+	VolumeConnector(uuid string) (*VolumeConnector, error)
+	VolumeConnectors(filter func(*VolumeConnector) bool) []*VolumeConnector
+	VolumeTarget(uuid string) (*VolumeTarget, error)
+	VolumeTargets(filter func(*VolumeTarget) bool) []*VolumeTarget
 	Conductor(hostname string) (*Conductor, error)
 	Conductors() []*Conductor
 	Records(table string) ([]*Record, error)
@@ -101,6 +105,13 @@ type Tx interface {
 	DeployTemplate(ident string) (*DeployTemplate, error)
 	PutDeployTemplate(d *DeployTemplate) error
 	DeleteDeployTemplate(uuid string) error
+
+	VolumeConnector(uuid string) (*VolumeConnector, error)
+	PutVolumeConnector(v *VolumeConnector) error
+	DeleteVolumeConnector(uuid string) error
+	VolumeTarget(uuid string) (*VolumeTarget, error)
+	PutVolumeTarget(v *VolumeTarget) error
+	DeleteVolumeTarget(uuid string) error
 
 	Conductor(hostname string) (*Conductor, error)
 	PutConductor(c *Conductor) error

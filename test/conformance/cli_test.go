@@ -100,6 +100,24 @@ func TestOpenstackCLI(t *testing.T) {
 	}
 	run("node", "provide", "cli-node", "--wait", "60")
 	run("node", "power", "off", "cli-node")
+	// Volume connectors and targets (boot from volume records).
+	vc := jsonOut("volume", "connector", "create", "--node", id, "--type", "iqn", "--connector-id", "iqn.2010-10.org.openstack:cli")
+	vt := jsonOut("volume", "target", "create", "--node", id, "--type", "iscsi", "--boot-index", "0", "--volume-id", "vol-cli")
+	if vc["type"] != "iqn" || vt["boot_index"] != float64(0) {
+		t.Errorf("volume create: %v %v", vc, vt)
+	}
+	if out := run("volume", "connector", "list", "--node", id, "-f", "json"); !strings.Contains(out, "iqn.2010-10.org.openstack:cli") {
+		t.Errorf("volume connector list: %s", out)
+	}
+	run("volume", "target", "set", vt["uuid"].(string), "--extra", "tier=gold")
+	if got := jsonOut("volume", "target", "show", vt["uuid"].(string)); fmt.Sprint(got["extra"]) != "map[tier:gold]" {
+		t.Errorf("volume target show after set: %v", got)
+	}
+	if out := run("volume", "target", "list", "--node", id, "--long", "-f", "json"); !strings.Contains(out, "vol-cli") {
+		t.Errorf("volume target list: %s", out)
+	}
+	run("volume", "connector", "delete", vc["uuid"].(string))
+	run("volume", "target", "delete", vt["uuid"].(string))
 	run("node", "maintenance", "set", "cli-node", "--reason", "testing")
 	run("node", "maintenance", "unset", "cli-node")
 	a := jsonOut("allocation", "create", "--resource-class", "cli", "--wait", "60")
