@@ -120,11 +120,15 @@ func (a *Agent) executeStep(kind protocol.StepKind) func(context.Context, json.R
 				return nil, fail(err)
 			}
 		case "erase_devices_metadata":
-			if err := a.eraseAll(ctx, c, false); err != nil {
+			if err := a.eraseAll(ctx, c, eraseMetadata); err != nil {
 				return nil, fail(err)
 			}
-		case "erase_devices", "erase_devices_express":
-			if err := a.eraseAll(ctx, c, true); err != nil {
+		case "erase_devices":
+			if err := a.eraseAll(ctx, c, eraseFull); err != nil {
+				return nil, fail(err)
+			}
+		case "erase_devices_express":
+			if err := a.eraseAll(ctx, c, eraseExpress); err != nil {
 				return nil, fail(err)
 			}
 		case "erase_pstore":
@@ -358,7 +362,16 @@ func (a *Agent) lockdown(ctx context.Context, gen int) {
 }
 
 // eraseAll erases every disk of the inventory: metadata only, or all data.
-func (a *Agent) eraseAll(ctx context.Context, c *command, full bool) error {
+// How eraseAll erases each disk.
+type eraseMode int
+
+const (
+	eraseMetadata eraseMode = iota // partition tables and signatures
+	eraseExpress                   // discard where supported, else metadata
+	eraseFull                      // secure discard, discard, else zeroes
+)
+
+func (a *Agent) eraseAll(ctx context.Context, c *command, mode eraseMode) error {
 	inv, err := a.cfg.Inventory(ctx)
 	if err != nil {
 		return fmt.Errorf("inventory: %w", err)
@@ -382,10 +395,15 @@ func (a *Agent) eraseAll(ctx context.Context, c *command, full bool) error {
 				return
 			}
 			defer dev.Close()
-			if !full {
+			switch mode {
+			case eraseMetadata:
 				err = disk.EraseMetadata(dev)
 				a.log.Info("erased metadata", "device", d.Name, "error", errString(err))
-			} else {
+			case eraseExpress:
+				var method string
+				method, err = disk.EraseExpress(dev)
+				a.log.Info("erased device (express)", "device", d.Name, "method", method, "error", errString(err))
+			default:
 				var method string
 				method, err = disk.Erase(ctx, dev, func(n, t int64) {
 					mu.Lock()

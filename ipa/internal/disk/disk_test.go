@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,5 +225,38 @@ func TestProbeISOLabel(t *testing.T) {
 	defer d.Close()
 	if got := ProbeISOLabel(d, 0); got != "config-2" {
 		t.Errorf("ProbeISOLabel = %q", got)
+	}
+}
+
+// noDiscard is a disk that refuses discards (as many block devices do).
+type noDiscard struct{ *File }
+
+func (noDiscard) Discard(int64, int64, bool) error { return errors.New("discard not supported") }
+
+func TestEraseExpress(t *testing.T) {
+	// A disk that discards: all of it.
+	d := sparseDisk(t, 8*MiB, "")
+	d.WriteAt(bytes.Repeat([]byte{1}, 3*MiB), 1*MiB)
+	if method, err := EraseExpress(d); err != nil || method != "discard" {
+		t.Fatalf("EraseExpress = %q, %v; want discard", method, err)
+	}
+	buf := make([]byte, 8*MiB)
+	d.ReadAt(buf, 0)
+	if !IsZero(buf) {
+		t.Error("disk not discarded")
+	}
+	// One that does not: only its metadata, the data stays (no zeroing pass).
+	d2 := sparseDisk(t, 32*MiB, "label: gpt\nstart=2048, size=8192\n")
+	d2.WriteAt(bytes.Repeat([]byte{0xAB}, MiB), 16*MiB)
+	if method, err := EraseExpress(noDiscard{d2}); err != nil || method != "metadata" {
+		t.Fatalf("EraseExpress without discard = %q, %v; want metadata", method, err)
+	}
+	if _, err := ReadTable(d2); err == nil {
+		t.Error("partition table survived EraseExpress")
+	}
+	b := make([]byte, 4096)
+	d2.ReadAt(b, 16*MiB)
+	if b[0] != 0xAB {
+		t.Error("EraseExpress zeroed data on a disk without discard")
 	}
 }
