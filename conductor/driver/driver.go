@@ -187,6 +187,12 @@ type BootModes interface {
 	SetSecureBoot(ctx context.Context, n *Node, on bool) error
 }
 
+// VendorDetector is a management interface that can tell the machine's
+// vendor (Ironic's detect_vendor), "" when it cannot.
+type VendorDetector interface {
+	DetectVendor(ctx context.Context, n *Node) (string, error)
+}
+
 // Firmware reads the versions of a machine's firmware components (a
 // firmware interface).
 type Firmware interface {

@@ -150,9 +150,11 @@ func (m *Manager) cacheBootMode(ctx context.Context, uuid string) {
 
 func boolEq(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
-// updateCaches refreshes what Ironic's node_update_cache does: the boot
-// mode and Secure Boot state, and the BIOS settings.
+// updateCaches refreshes what Ironic's node_update_cache does: the
+// vendor, the boot mode and Secure Boot state, the BIOS settings and the
+// firmware versions.
 func (m *Manager) updateCaches(ctx context.Context, uuid string) {
+	m.cacheVendor(ctx, uuid)
 	m.cacheBootMode(ctx, uuid)
 	m.cacheBIOS(ctx, uuid)
 	m.cacheFirmware(ctx, uuid)
@@ -182,4 +184,37 @@ func (m *Manager) cacheFirmware(ctx context.Context, uuid string) {
 	if err := m.st.Update(ctx, func(tx store.Tx) error { return tx.SyncFirmwareComponents(uuid, versions) }); err != nil {
 		m.log.Warn("manager: storing firmware versions", "node", uuid, "err", err)
 	}
+}
+
+// cacheVendor records properties.vendor from the management interface
+// when it is not set yet (vendors do not change on the fly), as Ironic's
+// node_cache_vendor; it never fails its caller.
+func (m *Manager) cacheVendor(ctx context.Context, uuid string) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return
+	}
+	if v, _ := n.Properties["vendor"].(string); v != "" {
+		return
+	}
+	vd, ok := m.cfg.Management[n.Interfaces["management"]].(driver.VendorDetector)
+	if !ok {
+		return
+	}
+	vendor, err := vd.DetectVendor(ctx, driverNode(n))
+	if err != nil {
+		m.log.Warn("manager: detecting the vendor", "node", uuid, "err", err)
+		return
+	}
+	if vendor == "" {
+		return
+	}
+	_ = m.update(ctx, uuid, func(n *store.Node) error {
+		if n.Properties == nil {
+			n.Properties = store.Object{}
+		}
+		n.Properties["vendor"] = vendor
+		return nil
+	})
+	m.log.Info("manager: vendor detected", "node", uuid, "vendor", vendor)
 }

@@ -99,6 +99,9 @@ func TestRedfishNode(t *testing.T) {
 	if n["power_state"] != "power off" {
 		t.Fatalf("after manage power_state = %v, want power off (read from the BMC)", n["power_state"])
 	}
+	if p, _ := n["properties"].(map[string]any); p["vendor"] != "ferric" {
+		t.Errorf("properties.vendor after verification = %v, want the system's manufacturer", p["vendor"])
+	}
 	waitPower := func(want string) map[string]any {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)

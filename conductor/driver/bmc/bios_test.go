@@ -122,3 +122,10 @@ func TestRedfishBIOSRegistry(t *testing.T) {
 		t.Errorf("%d registry entries for %d settings", len(reg), len(redfish.DefaultBIOS()))
 	}
 }
+
+func TestRedfishDetectVendor(t *testing.T) {
+	e := startEmulator(t, false, "1")
+	if v, err := NewRedfish(testConfig()).DetectVendor(context.Background(), e.node(nil)); err != nil || v != "ferric" {
+		t.Errorf("DetectVendor = %q, %v; want the system's manufacturer", v, err)
+	}
+}

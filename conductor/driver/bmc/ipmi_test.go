@@ -102,6 +102,13 @@ func TestIPMIAgainstIPMISim(t *testing.T) {
 		KeyIPMIPassword: "password", KeyIPMICipherSuite: "3",
 	}, Properties: map[string]any{}}
 
+	// The vendor, from `ipmitool mc info` (Ironic's detect_vendor).
+	if v, err := d.DetectVendor(ctx, n); err != nil || v == "" || v != strings.ToLower(v) {
+		t.Errorf("DetectVendor = %q, %v; want ipmi_sim's manufacturer, lower-cased", v, err)
+	} else {
+		t.Logf("vendor %q", v)
+	}
+
 	starts := 0 // firmware boots seen so far
 	lastPid := 0
 	steps := []struct {
