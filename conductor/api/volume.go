@@ -285,6 +285,9 @@ var targetProps = map[string]string{"boot_index": "integer", "extra": "object|nu
 	"volume_id": "string", "volume_type": "string", "uuid": "string|null"}
 
 func connectorWriteError(err error, v *store.VolumeConnector) error {
+	if v == nil {
+		return err
+	}
 	var de *store.DuplicateError
 	if errors.As(err, &de) {
 		return conflict("A volume connector with type %s and connector ID %s already exists.", v.Type, v.ConnectorID)
@@ -296,6 +299,9 @@ func connectorWriteError(err error, v *store.VolumeConnector) error {
 }
 
 func targetWriteError(err error, v *store.VolumeTarget) error {
+	if v == nil {
+		return err
+	}
 	var de *store.DuplicateError
 	if errors.As(err, &de) {
 		return conflict("A volume target with boot index '%d' for the same node already exists.", v.BootIndex)

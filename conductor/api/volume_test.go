@@ -77,3 +77,25 @@ func TestVolumeConnectorsAndTargets(t *testing.T) {
 	e.must(204, e.do("DELETE", "/v1/nodes/vn", nil), "delete node")
 	e.must(404, e.do("GET", "/v1/volume/targets/"+tid, nil, v...), "target of a deleted node")
 }
+
+// A patch giving a target the boot index of another of the node's targets
+// is refused with Ironic's 409 and changes nothing.
+func TestVolumeTargetBootIndexConflict(t *testing.T) {
+	e := newTestEnv(t, nil)
+	uuid := e.createNode(map[string]any{"name": "vb"}).str("uuid")
+	v := []string{hdrLegacyVersion, "1.32"}
+	e.provision("vb", "manage", "manageable")
+	e.must(202, e.do("PUT", "/v1/nodes/vb/states/power", map[string]any{"target": "power off"}), "power off")
+	e.waitNode("vb", "power off", func(n map[string]any) bool { return n["power_state"] == "power off" && n["reservation"] == nil })
+	for i, id := range []string{"a", "b"} {
+		e.must(201, e.do("POST", "/v1/volume/targets", map[string]any{"node_uuid": uuid, "volume_type": "iscsi", "boot_index": i, "volume_id": id}, v...), "create "+id)
+	}
+	second := e.must(200, e.do("GET", "/v1/volume/targets?node="+uuid+"&sort_key=boot_index", nil, v...), "list").j["targets"].([]any)[1].(map[string]any)["uuid"].(string)
+	r := e.must(409, e.do("PATCH", "/v1/volume/targets/"+second, []map[string]any{{"op": "replace", "path": "/boot_index", "value": 0}}, v...), "conflict")
+	if !strings.Contains(r.fault(), "boot index '0' for the same node already exists") {
+		t.Errorf("conflict: %s", r.raw)
+	}
+	if got := e.must(200, e.do("GET", "/v1/volume/targets/"+second, nil, v...), "target").j["boot_index"]; got != float64(1) {
+		t.Errorf("boot_index after a refused patch = %v", got)
+	}
+}
