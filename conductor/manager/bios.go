@@ -16,12 +16,13 @@ import (
 )
 
 // BIOS settings, as Ironic's bios interfaces: the settings a node's bios
-// interface reads are cached in the store (listed by the API) when the
-// node is verified and after the BIOS clean steps; the clean steps
+// interface reads (with the BMC's attribute registry) are cached in the
+// store (listed by the API) when the node is verified, when cleaning
+// starts and after the BIOS steps; the clean and deploy steps
 // bios.apply_configuration and bios.factory_reset run in the conductor:
 // they ask the BMC for the change, reboot the machine (into the ramdisk
-// again, so that cleaning goes on) and, once its agent is back, check that
-// the change took effect.
+// again, so that the clean or deploy goes on) and, once its agent is back,
+// check that the change took effect.
 
 // biosStateKey keeps a BIOS step's progress across its reboot in
 // driver_internal_info.
