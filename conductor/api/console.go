@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
@@ -21,7 +22,7 @@ var fakeConsoleInfo = map[string]any{}
 // whose console interface is no-console.
 func consoleUnsupported(n *store.Node) *Error {
 	if iface := n.Interfaces["console"]; iface == "" || iface == "no-console" {
-		return badRequest("Driver %s does not support console (disabled or not implemented).", n.Driver)
+		return badRequest("%v", &driver.UnsupportedError{Driver: n.Driver, Extension: "console"})
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Masked is what secrets are shown as.
@@ -122,6 +123,29 @@ func fieldSet[T any](fields []field[T], v Version, raw string) (map[string]bool,
 	}
 	if len(bad) > 0 {
 		return nil, badRequest("Field(s) \"%s\" are not valid", strings.Join(bad, ", "))
+	}
+	return want, nil
+}
+
+// listWant is which fields a listing shows: want by default, every field
+// with ?detail=True, those named by ?fields; detail and fields at once are
+// refused with conflictMsg (Ironic's text differs by resource).
+func listWant[T any](c echo.Context, fields []field[T], want map[string]bool, conflictMsg string) (map[string]bool, *Error) {
+	q := c.QueryParams()
+	if q.Has("detail") {
+		d, ok := protocol.ParseBool(q.Get("detail"))
+		if !ok {
+			return nil, badRequest("Invalid value for detail: %s", q.Get("detail"))
+		}
+		if d && q.Has("fields") {
+			return nil, badRequest("%s", conflictMsg)
+		}
+		if d {
+			want = nil
+		}
+	}
+	if q.Has("fields") {
+		return fieldSet(fields, ver(c), q.Get("fields"))
 	}
 	return want, nil
 }

@@ -130,26 +130,10 @@ func (s *Server) findTemplate(ident string) (*store.DeployTemplate, error) {
 }
 
 func (s *Server) listTemplates(c echo.Context) error {
-	q := c.QueryParams()
-	want := map[string]bool{"uuid": true, "name": true, "links": true}
-	if q.Has("detail") {
-		d, ok := protocol.ParseBool(q.Get("detail"))
-		if !ok {
-			return badRequest("Invalid value for detail: %s", q.Get("detail"))
-		}
-		if d && q.Has("fields") {
-			return badRequest("Can not specify ?detail=True and fields in the same request.")
-		}
-		if d {
-			want = nil
-		}
-	}
-	if q.Has("fields") {
-		w, ferr := fieldSet(templateFields, ver(c), q.Get("fields"))
-		if ferr != nil {
-			return ferr
-		}
-		want = w
+	want, ferr := listWant(c, templateFields, map[string]bool{"uuid": true, "name": true, "links": true},
+		"Can not specify ?detail=True and fields in the same request.")
+	if ferr != nil {
+		return ferr
 	}
 	page, perr := parsePaging(c, templateSortKeys, map[string]bool{"steps": true, "extra": true}, nil)
 	if perr != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -118,28 +117,13 @@ func volumeList[T any](s *Server, c echo.Context, kind string, fields []field[T]
 	defaults []string, all func(node string) []T, key func(T) string, byMarker func(string) (T, error)) error {
 	v := ver(c)
 	q := c.QueryParams()
-	want := map[string]bool{"links": true}
+	dflt := map[string]bool{"links": true}
 	for _, f := range defaults {
-		want[f] = true
+		dflt[f] = true
 	}
-	if q.Has("detail") {
-		d, err := strconv.ParseBool(strings.ToLower(q.Get("detail")))
-		if err != nil {
-			return badRequest("Invalid value for detail: %s", q.Get("detail"))
-		}
-		if d && q.Has("fields") {
-			return badRequest("Can't fetch a subset of fields with 'detail' set")
-		}
-		if d {
-			want = nil
-		}
-	}
-	if q.Has("fields") {
-		w, ferr := fieldSet(fields, v, q.Get("fields"))
-		if ferr != nil {
-			return ferr
-		}
-		want = w
+	want, ferr := listWant(c, fields, dflt, "Can't fetch a subset of fields with 'detail' set")
+	if ferr != nil {
+		return ferr
 	}
 	node := ""
 	ident := c.Param("node")
@@ -188,7 +172,7 @@ func (s *Server) listTargets(c echo.Context) error {
 
 func (s *Server) findConnector(id string) (*store.VolumeConnector, error) {
 	v, err := s.st.VolumeConnector(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !store.IsUUID(id)) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("Volume connector %s could not be found.", id)
 	}
 	return v, err
@@ -196,7 +180,7 @@ func (s *Server) findConnector(id string) (*store.VolumeConnector, error) {
 
 func (s *Server) findTarget(id string) (*store.VolumeTarget, error) {
 	v, err := s.st.VolumeTarget(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !store.IsUUID(id)) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("Volume target %s could not be found.", id)
 	}
 	return v, err

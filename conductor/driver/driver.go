@@ -158,9 +158,19 @@ type BIOS interface {
 	ApplyBIOSSettings(ctx context.Context, n *Node, settings map[string]any) error
 	// ResetBIOS asks for the factory defaults at the next start.
 	ResetBIOS(ctx context.Context, n *Node) error
-	// BIOSRegistry describes the settings (the BMC's attribute
-	// registry), by name; ErrUnsupported when the BMC has none.
-	BIOSRegistry(ctx context.Context, n *Node) (map[string]BIOSAttribute, error)
+	// ReadBIOS reads, in one exchange, what the conductor caches: the
+	// current settings and their descriptions.
+	ReadBIOS(ctx context.Context, n *Node) (BIOSSnapshot, error)
+}
+
+// BIOSSnapshot is the current BIOS settings (as BIOSSettings returns
+// them) with the BMC's attribute registry describing them, by name;
+// Registry is nil and RegistryErr says why when the BMC has none
+// (ErrUnsupported) or it could not be read.
+type BIOSSnapshot struct {
+	Values      map[string]any
+	Registry    map[string]BIOSAttribute
+	RegistryErr error
 }
 
 // BIOSAttribute describes a BIOS setting as an attribute registry does.
@@ -209,6 +219,15 @@ const (
 	BootModeBIOS = "bios"
 	BootModeUEFI = "uefi"
 )
+
+// UnsupportedError is Ironic's UnsupportedDriverExtension: the node's
+// interface does not offer an operation (a no-console console, a noop
+// management's inject_nmi, a boot mode change on ipmitool).
+type UnsupportedError struct{ Driver, Extension string }
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("Driver %s does not support %s (disabled or not implemented).", e.Driver, e.Extension)
+}
 
 // ErrUnsupported is returned when the machine does not offer a feature.
 var ErrUnsupported = errors.New("not supported by the machine")

@@ -352,7 +352,7 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 				return nil // rebooting into the ramdisk; its agent's heartbeat resumes
 			}
 		default:
-			if err := m.runDeploySteps(ctx, n, []map[string]any{st}, version); err != nil {
+			if err := m.runDeployStep(ctx, n, st, version); err != nil {
 				return err
 			}
 		}
@@ -424,16 +424,14 @@ func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, a
 	return before, after, gs.HardwareManagerVersion, nil
 }
 
-// runDeploySteps runs user deploy steps in-band, in order.
-func (m *Manager) runDeploySteps(ctx context.Context, n *store.Node, steps []map[string]any, version protocol.HardwareManagerVersion) error {
-	for _, step := range steps {
-		_ = m.update(ctx, n.UUID, func(n *store.Node) error { n.DeployStep = step; return nil })
-		m.log.Info("manager: deploy step", "node", n.UUID, "step", stepID(step), "priority", step["priority"])
-		params := map[string]any{"step": step, "node": agentNode(n), "ports": []any{}, "deploy_version": version}
-		if _, err := m.runAgent(ctx, n.UUID, "deploy.execute_deploy_step", params); err != nil {
-			//lint:ignore ST1005 Ironic's last_error text, word for word
-			return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(step), n.UUID, err)
-		}
+// runDeployStep runs a user deploy step in-band (the caller recorded it
+// as the node's deploy_step).
+func (m *Manager) runDeployStep(ctx context.Context, n *store.Node, step map[string]any, version protocol.HardwareManagerVersion) error {
+	m.log.Info("manager: deploy step", "node", n.UUID, "step", stepID(step), "priority", step["priority"])
+	params := map[string]any{"step": step, "node": agentNode(n), "ports": []any{}, "deploy_version": version}
+	if _, err := m.runAgent(ctx, n.UUID, "deploy.execute_deploy_step", params); err != nil {
+		//lint:ignore ST1005 Ironic's last_error text, word for word
+		return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(step), n.UUID, err)
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func (m *Manager) cacheBIOS(ctx context.Context, uuid string) {
 		}
 		return
 	}
-	attrs, err := b.BIOSSettings(ctx, driverNode(n))
+	snap, err := b.ReadBIOS(ctx, driverNode(n))
 	if errors.Is(err, driver.ErrNoBIOS) {
 		m.log.Warn("manager: BIOS settings are not supported, skipping", "node", uuid)
 		return
@@ -67,14 +67,13 @@ func (m *Manager) cacheBIOS(ctx context.Context, uuid string) {
 	}
 	// The registry's description of each setting, when the BMC has one
 	// (Ironic logs and goes on without it).
-	reg, err := b.BIOSRegistry(ctx, driverNode(n))
-	if err != nil {
-		m.log.Info("manager: no BIOS attribute registry", "node", uuid, "err", err)
+	if snap.RegistryErr != nil {
+		m.log.Info("manager: no BIOS attribute registry", "node", uuid, "err", snap.RegistryErr)
 	}
-	settings := make([]store.BIOSSetting, 0, len(attrs))
-	for name, v := range attrs {
+	settings := make([]store.BIOSSetting, 0, len(snap.Values))
+	for name, v := range snap.Values {
 		st := store.BIOSSetting{Name: name, Value: biosString(v)}
-		if a, ok := reg[name]; ok {
+		if a, ok := snap.Registry[name]; ok {
 			if a.Type != "" {
 				t := a.Type
 				st.AttributeType = &t

@@ -26,10 +26,9 @@ func (m *Manager) bootModes(n *store.Node) driver.BootModes {
 	return bm
 }
 
-// unsupportedExt is Ironic's UnsupportedDriverExtension message.
+// unsupportedExt is Ironic's UnsupportedDriverExtension for node n.
 func unsupportedExt(n *store.Node, ext string) error {
-	//lint:ignore ST1005 Ironic's text, word for word
-	return fmt.Errorf("Driver %s does not support %s (disabled or not implemented).", n.Driver, ext)
+	return &driver.UnsupportedError{Driver: n.Driver, Extension: ext}
 }
 
 // ChangeBootMode sets the node's boot mode ("bios" or "uefi") on a worker.

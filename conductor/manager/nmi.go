@@ -22,7 +22,7 @@ func (m *Manager) InjectNMI(ctx context.Context, uuid string) error {
 		inj, _ = m.cfg.Management[impl].(driver.NMIInjector)
 	}
 	if inj == nil {
-		return userErr(ErrInvalidInput, "Driver %s does not support inject_nmi (disabled or not implemented).", n.Driver)
+		return userErr(ErrInvalidInput, "%v", unsupportedExt(n, "inject_nmi"))
 	}
 	if err := mg.Validate(driverNode(n)); err != nil {
 		return userErr(ErrInvalidInput, "%v", err)

@@ -584,19 +584,41 @@ func (t *boltTx) DeleteNode(u string) error {
 	return nil
 }
 
-// SyncFirmwareComponents implements Tx (one value per node in the
-// firmware_components bucket).
-func (t *boltTx) SyncFirmwareComponents(node string, versions map[string]string) error {
-	b, err := t.tx.CreateBucketIfNotExists([]byte(bFirmware))
+// nodeValue decodes node's value in the bucket name (a per-node cache:
+// BIOS settings, firmware components) into out, left as it is when there
+// is none.
+func nodeValue(tx *bolt.Tx, name, node string, out any) error {
+	b := tx.Bucket([]byte(name))
+	if b == nil {
+		return nil
+	}
+	if v := b.Get([]byte(CanonicalUUID(node))); v != nil {
+		if err := json.Unmarshal(v, out); err != nil {
+			return fmt.Errorf("store: %s of node %s: %w", name, node, err)
+		}
+	}
+	return nil
+}
+
+// putNodeValue stores v as node's value in the bucket name.
+func putNodeValue(tx *bolt.Tx, name, node string, v any) error {
+	b, err := tx.CreateBucketIfNotExists([]byte(name))
 	if err != nil {
 		return err
 	}
-	key := []byte(CanonicalUUID(node))
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(CanonicalUUID(node)), raw)
+}
+
+// SyncFirmwareComponents implements Tx (one value per node in the
+// firmware_components bucket).
+func (t *boltTx) SyncFirmwareComponents(node string, versions map[string]string) error {
 	var list []FirmwareComponent
-	if v := b.Get(key); v != nil {
-		if err := json.Unmarshal(v, &list); err != nil {
-			return fmt.Errorf("store: firmware of node %s: %w", node, err)
-		}
+	if err := nodeValue(t.tx, bFirmware, node, &list); err != nil {
+		return err
 	}
 	for comp, ver := range versions {
 		i := slices.IndexFunc(list, func(c FirmwareComponent) bool { return c.Component == comp })
@@ -609,26 +631,15 @@ func (t *boltTx) SyncFirmwareComponents(node string, versions map[string]string)
 		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Component < list[j].Component })
-	raw, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
+	return putNodeValue(t.tx, bFirmware, node, list)
 }
 
 // SyncBIOSSettings implements Tx: a node's settings are one value of the
 // bios_settings bucket, keyed by the node's UUID.
 func (t *boltTx) SyncBIOSSettings(node string, settings []BIOSSetting) (created, updated, deleted int, err error) {
-	b, err := t.tx.CreateBucketIfNotExists([]byte(bBIOS))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	key := []byte(CanonicalUUID(node))
 	var old []BIOSSetting
-	if v := b.Get(key); v != nil {
-		if err := json.Unmarshal(v, &old); err != nil {
-			return 0, 0, 0, fmt.Errorf("store: BIOS settings of node %s: %w", node, err)
-		}
+	if err := nodeValue(t.tx, bBIOS, node, &old); err != nil {
+		return 0, 0, 0, err
 	}
 	known := make(map[string]BIOSSetting, len(old))
 	for _, s := range old {
@@ -653,11 +664,7 @@ func (t *boltTx) SyncBIOSSettings(node string, settings []BIOSSetting) (created,
 	}
 	deleted = len(known)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	return created, updated, deleted, b.Put(key, raw)
+	return created, updated, deleted, putNodeValue(t.tx, bBIOS, node, out)
 }
 
 // biosChanged reports whether a setting's value or description differs
@@ -845,38 +852,14 @@ func (s *Bolt) NodeHistory(node string) ([]*HistoryEvent, error) {
 // FirmwareComponents implements Store.
 func (s *Bolt) FirmwareComponents(node string) ([]FirmwareComponent, error) {
 	var out []FirmwareComponent
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bFirmware))
-		if b == nil {
-			return nil
-		}
-		if v := b.Get([]byte(CanonicalUUID(node))); v != nil {
-			if err := json.Unmarshal(v, &out); err != nil {
-				return fmt.Errorf("store: firmware of node %s: %w", node, err)
-			}
-		}
-		return nil
-	})
+	err := s.db.View(func(tx *bolt.Tx) error { return nodeValue(tx, bFirmware, node, &out) })
 	return out, err
 }
 
 // BIOSSettings implements Store.
 func (s *Bolt) BIOSSettings(node string) ([]BIOSSetting, error) {
 	var out []BIOSSetting
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bBIOS))
-		if b == nil {
-			return nil
-		}
-		v := b.Get([]byte(CanonicalUUID(node)))
-		if v == nil {
-			return nil
-		}
-		if err := json.Unmarshal(v, &out); err != nil {
-			return fmt.Errorf("store: BIOS settings of node %s: %w", node, err)
-		}
-		return nil
-	})
+	err := s.db.View(func(tx *bolt.Tx) error { return nodeValue(tx, bBIOS, node, &out) })
 	return out, err
 }
 

@@ -51,11 +51,29 @@ func (d *Redfish) BIOSSettings(ctx context.Context, n *driver.Node) (map[string]
 		return nil, err
 	}
 	defer done()
+	return biosValues(b), nil
+}
+
+// ReadBIOS implements driver.BIOS: the settings and the registry through
+// one session.
+func (d *Redfish) ReadBIOS(ctx context.Context, n *driver.Node) (driver.BIOSSnapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 4*d.cfg.CallTimeout)
+	defer cancel()
+	b, done, err := d.bios(ctx, n, "BIOS settings")
+	if err != nil {
+		return driver.BIOSSnapshot{}, err
+	}
+	defer done()
+	reg, err := attributeRegistry(b)
+	return driver.BIOSSnapshot{Values: biosValues(b), Registry: reg, RegistryErr: err}, nil
+}
+
+func biosValues(b *redfish.Bios) map[string]any {
 	out := make(map[string]any, len(b.Attributes))
 	for k, v := range b.Attributes {
 		out[k] = v
 	}
-	return out, nil
+	return out
 }
 
 // ApplyBIOSSettings implements driver.BIOS.
@@ -115,17 +133,10 @@ func (d *Redfish) FirmwareComponents(ctx context.Context, n *driver.Node) ([]dri
 	return out, err
 }
 
-// BIOSRegistry implements driver.BIOS: the attribute registry the Bios
-// resource names, found in the service's Registries (its English
-// location, else the first), as sushy finds it for Ironic.
-func (d *Redfish) BIOSRegistry(ctx context.Context, n *driver.Node) (map[string]driver.BIOSAttribute, error) {
-	ctx, cancel := context.WithTimeout(ctx, 4*d.cfg.CallTimeout)
-	defer cancel()
-	b, done, err := d.bios(ctx, n, "BIOS registry")
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+// attributeRegistry reads the attribute registry the Bios resource
+// names, found in the service's Registries (its English location, else
+// the first), as sushy finds it for Ironic.
+func attributeRegistry(b *redfish.Bios) (map[string]driver.BIOSAttribute, error) {
 	if b.AttributeRegistry == "" {
 		return nil, fmt.Errorf("bmc: the Bios resource names no attribute registry: %w", driver.ErrUnsupported)
 	}

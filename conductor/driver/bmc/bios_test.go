@@ -105,10 +105,14 @@ func TestRedfishFirmwareComponents(t *testing.T) {
 
 func TestRedfishBIOSRegistry(t *testing.T) {
 	e := startEmulator(t, false, "1")
-	reg, err := NewRedfish(testConfig()).BIOSRegistry(context.Background(), e.node(nil))
+	snap, err := NewRedfish(testConfig()).ReadBIOS(context.Background(), e.node(nil))
+	if err == nil {
+		err = snap.RegistryErr
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := snap.Registry
 	if a := reg["NumLock"]; a.Type != "Enumeration" || strings.Join(a.AllowableValues, ",") != "On,Off" || *a.ReadOnly || a.LowerBound != nil {
 		t.Errorf("NumLock = %+v", a)
 	}
