@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -240,19 +241,27 @@ func TestInterruptedUpload(t *testing.T) {
 	fmt.Fprintf(conn, "PUT /v2/images/%s/file HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n", id)
 	conn.Write(make([]byte, 5000))
 	conn.Close()
-	// Wait for the server to notice.
-	for i := 0; ; i++ {
+	// Wait for the server to notice: the image is queued again once the
+	// upload it started (saving) failed. The image was queued before the
+	// server read the request too, so a queued status counts only after
+	// saving was seen or after half a second (a loaded machine may take
+	// that long to read it).
+	start, sawSaving := time.Now(), false
+	for {
 		img, _ := s.Get(id)
-		if img.Status == StatusQueued && i > 0 {
+		sawSaving = sawSaving || img.Status == StatusSaving
+		settled := sawSaving || time.Since(start) > 500*time.Millisecond
+		if img.Status == StatusQueued && settled {
 			break
 		}
-		if i > 200 {
+		if time.Since(start) > 10*time.Second {
 			t.Fatalf("status after interrupted upload = %s, want queued", img.Status)
 		}
 		_, b := do(t, "GET", base+"/v2/images/"+id, "", nil)
-		if strings.Contains(string(b), `"status":"queued"`) && i > 2 {
+		if strings.Contains(string(b), `"status":"queued"`) && settled {
 			break
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	// Short body with a declared length.
 	if _, err := s.Upload(context.Background(), id, strings.NewReader("abc"), 10); err == nil {
