@@ -102,7 +102,14 @@ func init() {
 	})
 	nf("protected", 48, func(_ echo.Context, n *store.Node) any { return n.Protected })
 	nf("protected_reason", 48, func(_ echo.Context, n *store.Node) any { return strPtr(n.ProtectedReason) })
-	nf("conductor", 49, func(c echo.Context, n *store.Node) any { return c.Get("conductor") })
+	nf("conductor", 49, func(c echo.Context, n *store.Node) any {
+		if o, ok := c.Get("conductor").(interface{ Owner(*store.Node) string }); ok {
+			if h := o.Owner(n); h != "" {
+				return h
+			}
+		}
+		return nil
+	})
 	nf("owner", 50, func(_ echo.Context, n *store.Node) any { return strPtr(n.Owner) })
 	nf("description", 51, func(_ echo.Context, n *store.Node) any { return strPtr(n.Description) })
 	nf("allocation_uuid", 52, func(_ echo.Context, n *store.Node) any { return strPtr(n.AllocationUUID) })
@@ -232,7 +239,8 @@ func (s *Server) findNode(c echo.Context, ident string) (*store.Node, error) {
 	return n, err
 }
 
-func (s *Server) setConductor(c echo.Context) { c.Set("conductor", s.mgr.Hostname()) }
+// setConductor lets the node documents name each node's conductor.
+func (s *Server) setConductor(c echo.Context) { c.Set("conductor", s.mgr) }
 
 func (s *Server) getNode(c echo.Context) error {
 	n, err := s.findNode(c, c.Param("node"))
@@ -363,8 +371,7 @@ func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, 
 	if val, ok, err := gate("conductor", 49); err != nil {
 		return nil, err
 	} else if ok {
-		host := s.mgr.Hostname()
-		preds = append(preds, func(*store.Node) bool { return val == host })
+		preds = append(preds, func(n *store.Node) bool { return s.mgr.Owner(n) == val })
 	}
 	if len(preds) == 0 {
 		return nil, nil

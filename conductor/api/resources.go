@@ -453,7 +453,7 @@ func (s *Server) driverRoutes(g *echo.Group) {
 func (s *Server) driverDoc(c echo.Context, h *driver.HardwareType, detail bool) map[string]any {
 	b := baseURL(c)
 	doc := map[string]any{
-		"name": h.Name, "hosts": []string{s.mgr.Hostname()}, "type": "dynamic",
+		"name": h.Name, "hosts": s.driverHosts(h.Name), "type": "dynamic",
 		"links": links(c, "drivers", h.Name),
 		"properties": []map[string]string{{"href": b + "/v1/drivers/" + h.Name + "/properties", "rel": "self"},
 			{"href": b + "/drivers/" + h.Name + "/properties", "rel": "bookmark"}},
@@ -520,6 +520,18 @@ func (s *Server) driverRAIDProperties(c echo.Context) error {
 		"size_gb":        "Size in GiB (integer) or \"MAX\". Required.",
 		"is_root_volume": "Whether this volume is the root volume. Optional.",
 	})
+}
+
+// driverHosts lists the live conductors that offer a hardware type.
+func (s *Server) driverHosts(name string) []string {
+	hosts := []string{s.mgr.Hostname()}
+	for _, c := range s.st.Conductors() {
+		if c.Hostname != s.mgr.Hostname() && time.Since(c.HeartbeatAt) < ConductorAliveAfter && slices.Contains(c.Drivers, name) {
+			hosts = append(hosts, c.Hostname)
+		}
+	}
+	slices.Sort(hosts)
+	return hosts
 }
 
 // ---- conductors (1.49) ----

@@ -24,6 +24,8 @@ import (
 // Manager does the work behind the API's action endpoints.
 type Manager interface {
 	Hostname() string
+	// Owner names the conductor that serves the node ("" for none).
+	Owner(n *store.Node) string
 	Provision(ctx context.Context, ident string, req manager.ProvisionRequest) error
 	SetPowerState(ctx context.Context, ident, target string, timeout int) error
 	SetBootDevice(ctx context.Context, ident, device string, persistent bool) error

@@ -84,6 +84,15 @@ type Config struct {
 	// [conductor]force_power_state_during_sync); off, the drift is logged
 	// and the actual state recorded.
 	ForcePowerStateDuringSync bool
+	// ConductorGroup is this conductor's group: it serves the nodes of
+	// that conductor_group ("" by default, as the nodes').
+	ConductorGroup string
+	// HeartbeatTimeout: a conductor whose last heartbeat is older is dead
+	// and its nodes are taken over (default DefaultHeartbeatTimeout).
+	HeartbeatTimeout time.Duration
+	// HeartbeatInterval is the period of this conductor's heartbeat and
+	// of its check for nodes to take over (default DefaultHeartbeatPeriod).
+	HeartbeatInterval time.Duration
 }
 
 // Manager runs tasks on nodes.
@@ -99,6 +108,8 @@ type Manager struct {
 	mu           sync.Mutex
 	runCtx       context.Context
 	syncFailures map[string]int // consecutive power sync failures by node
+	ringCache    *ring
+	ringAt       time.Time
 }
 
 // New returns a manager; call Run to start its periodic work.
@@ -119,6 +130,12 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.PowerTimeout <= 0 {
 		cfg.PowerTimeout = DefaultPowerTimeout
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatPeriod
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
 	}
 	if cfg.Agent == nil {
 		cfg.Agent = NewHTTPAgentClient(nil)
@@ -147,7 +164,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.Recover(ctx); err != nil {
 		return err
 	}
-	hb := time.NewTicker(DefaultHeartbeatPeriod)
+	hb := time.NewTicker(m.cfg.HeartbeatInterval)
 	ps := time.NewTicker(m.cfg.PowerSyncInterval)
 	to := time.NewTicker(min(DefaultTimeoutCheck, m.cfg.DeployCallbackTimeout/2))
 	defer hb.Stop()
@@ -163,6 +180,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			if err := m.register(ctx); err != nil {
 				m.log.Warn("manager: conductor heartbeat failed", "err", err)
 			}
+			m.takeOver(ctx)
 		case <-ps.C:
 			m.syncPower(ctx)
 		case <-to.C:
@@ -188,6 +206,7 @@ func (m *Manager) register(ctx context.Context) error {
 			c = &store.Conductor{Hostname: m.host}
 		}
 		c.Drivers = names
+		c.ConductorGroup = m.cfg.ConductorGroup
 		c.HeartbeatAt = time.Now().UTC()
 		return tx.PutConductor(c)
 	})
@@ -195,37 +214,63 @@ func (m *Manager) register(ctx context.Context) error {
 
 // Recover releases locks left by a previous run of this conductor and
 // moves nodes caught in a transient state to the failed state Ironic uses.
+// With other conductors on the store, it leaves alone the nodes that live
+// conductors hold; those of dead ones it takes over when it owns them.
 func (m *Manager) Recover(ctx context.Context) error {
+	now := time.Now()
+	conductors := map[string]*store.Conductor{}
+	for _, c := range m.st.Conductors() {
+		conductors[c.Hostname] = c
+	}
+	r := m.ring()
 	for _, n := range m.st.Nodes(func(n *store.Node) bool {
-		return n.Reservation != nil || sm.FailOnRestart(sm.State(n.ProvisionState))
+		switch {
+		case deref(n.Reservation) == m.host:
+			return true
+		case n.Reservation != nil:
+			return m.orphanedBy(n, conductors, now) != "" && r.owner(n.ConductorGroup, n.UUID) == m.host
+		}
+		return sm.FailOnRestart(sm.State(n.ProvisionState)) && r.owner(n.ConductorGroup, n.UUID) == m.host
 	}) {
-		err := m.update(ctx, n.UUID, func(n *store.Node) error {
-			holder := deref(n.Reservation)
-			n.Reservation = nil
-			st := sm.State(n.ProvisionState)
-			if sm.FailOnRestart(st) {
-				if fail, ok := sm.FailState(st); ok {
-					next, tgt, err := sm.Next(st, sm.EventFail)
-					if err != nil {
-						next, tgt = fail, sm.NoState
-					}
-					setState(n, next, tgt)
-					msg := fmt.Sprintf("Conductor %s was restarted while node %s was in state %q (lock held by %q); the operation was aborted.", m.host, n.UUID, st, holder)
-					n.LastError = &msg
-					if st == sm.Cleaning {
-						f := "clean failure"
-						n.Fault = &f
-					}
-				}
-			}
-			return nil
-		})
+		holder := n.Reservation
+		err := m.recoverNode(ctx, n.UUID, func(n *store.Node) bool { return deref(n.Reservation) == deref(holder) },
+			"Conductor %[1]s was restarted while node %[2]s was in state %[3]q (lock held by %[4]q); the operation was aborted.")
 		if err != nil {
 			return fmt.Errorf("manager: recover node %s: %w", n.UUID, err)
 		}
 		m.log.Warn("manager: recovered node after restart", "node", n.UUID, "state", n.ProvisionState)
 	}
 	return nil
+}
+
+// recoverNode releases the node's reservation and fails a transient
+// provision state, if still recoverable (still holds the same lock).
+// format gets this conductor, the node, its state and the lock holder.
+func (m *Manager) recoverNode(ctx context.Context, uuid string, still func(*store.Node) bool, format string) error {
+	return m.update(ctx, uuid, func(n *store.Node) error {
+		if !still(n) {
+			return errUnchanged
+		}
+		holder := deref(n.Reservation)
+		n.Reservation = nil
+		st := sm.State(n.ProvisionState)
+		if sm.FailOnRestart(st) {
+			if fail, ok := sm.FailState(st); ok {
+				next, tgt, err := sm.Next(st, sm.EventFail)
+				if err != nil {
+					next, tgt = fail, sm.NoState
+				}
+				setState(n, next, tgt)
+				msg := fmt.Sprintf(format, m.host, n.UUID, st, holder)
+				n.LastError = &msg
+				if st == sm.Cleaning {
+					f := "clean failure"
+					n.Fault = &f
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // update is a read-modify-write of one node, retried on revision conflicts.
@@ -642,9 +687,10 @@ const (
 // a row goes into maintenance with fault "power failure"; such nodes keep
 // being tried and leave maintenance when their BMC answers again.
 func (m *Manager) syncPower(ctx context.Context) {
+	r := m.ring()
 	nodes := m.st.Nodes(func(n *store.Node) bool {
 		return n.Reservation == nil && n.Interfaces["power"] != "fake" &&
-			(!n.Maintenance || deref(n.Fault) == faultPowerFailure)
+			(!n.Maintenance || deref(n.Fault) == faultPowerFailure) && r.owner(n.ConductorGroup, n.UUID) == m.host
 	})
 	work := make(chan *store.Node)
 	var wg sync.WaitGroup
@@ -739,9 +785,11 @@ func (m *Manager) checkTimeouts(ctx context.Context) {
 	now := time.Now()
 	limits := map[sm.State]time.Duration{sm.DeployWait: m.cfg.DeployCallbackTimeout, sm.CleanWait: m.cfg.CleanWaitTimeout,
 		sm.InspectWait: m.cfg.InspectWaitTimeout, sm.RescueWait: m.cfg.RescueWaitTimeout}
+	r := m.ring()
 	for _, n := range m.st.Nodes(func(n *store.Node) bool {
 		lim, ok := limits[sm.State(n.ProvisionState)]
-		return ok && n.Reservation == nil && n.ProvisionUpdatedAt != nil && now.Sub(*n.ProvisionUpdatedAt) > lim
+		return ok && n.Reservation == nil && n.ProvisionUpdatedAt != nil && now.Sub(*n.ProvisionUpdatedAt) > lim &&
+			r.owner(n.ConductorGroup, n.UUID) == m.host
 	}) {
 		state := n.ProvisionState
 		msg := fmt.Sprintf("Timeout reached while waiting for the ramdisk of node %s in state %q (no progress for %s).", n.UUID, state, limits[sm.State(state)])

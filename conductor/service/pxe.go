@@ -6,15 +6,15 @@ import (
 	"net/netip"
 	"strings"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/pxe/dhcp"
 	"github.com/ferric-metal/ferric/pxe/tftp"
 )
 
 // startPXE starts the DHCP and TFTP services the configuration asks for.
-func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st *store.Bolt, hosts *bootHosts) error {
+func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, leasesDB func() (*bolt.DB, error), hosts *bootHosts) error {
 	if cfg.TFTPListen != "" {
 		ts, err := tftp.New(tftp.Config{Root: cfg.TFTPRoot, Addr: cfg.TFTPListen, Logger: cfg.Log})
 		if err != nil {
@@ -45,7 +45,11 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st *store.Bolt
 		if !ok || err1 != nil || err2 != nil {
 			return fmt.Errorf("conductor: --dhcp-range must be FIRST-LAST IPv4 addresses, not %q", cfg.DHCPRange)
 		}
-		leases, err := dhcp.NewBoltLeases(st.DB())
+		db, err := leasesDB()
+		if err != nil {
+			return fmt.Errorf("conductor: dhcp leases: %w", err)
+		}
+		leases, err := dhcp.NewBoltLeases(db)
 		if err != nil {
 			return fmt.Errorf("conductor: %w", err)
 		}

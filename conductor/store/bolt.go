@@ -1,263 +1,21 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
-	"strconv"
-	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// entity is implemented by every record type kept in a table.
-type entity interface {
-	key() string
-	hdr() (id, rev *int64, created *time.Time, updated **time.Time)
-	uniques() map[string]string
-}
-
-func (n *Node) key() string { return n.UUID }
-func (n *Node) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &n.ID, &n.Revision, &n.CreatedAt, &n.UpdatedAt
-}
-func (n *Node) uniques() map[string]string {
-	return map[string]string{"name": deref(n.Name), "instance_uuid": deref(n.InstanceUUID)}
-}
-
-func (p *Port) key() string { return p.UUID }
-func (p *Port) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &p.ID, &p.Revision, &p.CreatedAt, &p.UpdatedAt
-}
-func (p *Port) uniques() map[string]string {
-	return map[string]string{"address": p.Address, "name": deref(p.Name)}
-}
-
-func (p *Portgroup) key() string { return p.UUID }
-func (p *Portgroup) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &p.ID, &p.Revision, &p.CreatedAt, &p.UpdatedAt
-}
-func (p *Portgroup) uniques() map[string]string {
-	return map[string]string{"name": deref(p.Name), "address": deref(p.Address)}
-}
-
-func (c *Chassis) key() string { return c.UUID }
-func (c *Chassis) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &c.ID, &c.Revision, &c.CreatedAt, &c.UpdatedAt
-}
-func (c *Chassis) uniques() map[string]string { return nil }
-
-func (a *Allocation) key() string { return a.UUID }
-func (a *Allocation) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &a.ID, &a.Revision, &a.CreatedAt, &a.UpdatedAt
-}
-func (a *Allocation) uniques() map[string]string {
-	return map[string]string{"name": deref(a.Name)}
-}
-
-func (v *VolumeConnector) key() string { return v.UUID }
-func (v *VolumeConnector) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &v.ID, &v.Revision, &v.CreatedAt, &v.UpdatedAt
-}
-func (v *VolumeConnector) uniques() map[string]string {
-	return map[string]string{"type_connector_id": v.Type + "\x00" + v.ConnectorID}
-}
-func (v *VolumeTarget) key() string { return v.UUID }
-func (v *VolumeTarget) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &v.ID, &v.Revision, &v.CreatedAt, &v.UpdatedAt
-}
-func (v *VolumeTarget) uniques() map[string]string {
-	return map[string]string{"node_boot_index": v.NodeUUID + "/" + strconv.FormatInt(v.BootIndex, 10)}
-}
-
-func (d *DeployTemplate) key() string { return d.UUID }
-func (d *DeployTemplate) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &d.ID, &d.Revision, &d.CreatedAt, &d.UpdatedAt
-}
-func (d *DeployTemplate) uniques() map[string]string { return map[string]string{"name": d.Name} }
-
-func (c *Conductor) key() string { return c.Hostname }
-func (c *Conductor) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	return &c.ID, &c.Revision, &c.CreatedAt, &c.UpdatedAt
-}
-func (c *Conductor) uniques() map[string]string { return nil }
-
-func (r *Record) key() string { return r.Key }
-func (r *Record) hdr() (*int64, *int64, *time.Time, **time.Time) {
-	var c time.Time
-	var u *time.Time
-	return &r.ID, &r.Revision, &c, &u
-}
-func (r *Record) uniques() map[string]string { return nil }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// IsUUID reports whether s looks like a UUID (Ironic looks such idents up
-// as UUIDs only, never as names).
-func IsUUID(s string) bool {
-	if len(s) != 36 && len(s) != 32 {
-		return false
-	}
-	_, err := uuid.Parse(s)
-	return err == nil
-}
-
-// CanonicalUUID returns the lower-case, dashed form of a UUID-like string
-// (keys are stored that way), or s unchanged when it is not UUID-like.
-func CanonicalUUID(s string) string {
-	if !IsUUID(s) {
-		return s
-	}
-	u, err := uuid.Parse(s)
-	if err != nil {
-		return s
-	}
-	return u.String()
-}
-
-const (
-	tNodes       = "nodes"
-	tPorts       = "ports"
-	tPortgroups  = "portgroups"
-	tChassis     = "chassis"
-	tAllocations = "allocations"
-	tTemplates   = "deploy_templates"
-	tConnectors  = "volume_connectors"
-	tTargets     = "volume_targets"
-	tConductors  = "conductors"
-	bMeta        = "_meta"
-	recPrefix    = "rec:"
-	histPrefix   = "history:"
-	bBIOS        = "bios_settings"
-	bFirmware    = "firmware_components"
-)
-
-// cache is the committed copy of one table, in id order.
-type cache[P entity] struct {
-	mu    sync.RWMutex
-	byKey map[string]P
-	order []P // sorted by id
-	idx   map[string]map[string]string
-	tomb  map[string]int64 // deleted key -> revision of the delete
-}
-
-func newCache[P entity]() *cache[P] {
-	return &cache[P]{byKey: map[string]P{}, idx: map[string]map[string]string{}, tomb: map[string]int64{}}
-}
-
-func idOf(e entity) int64  { id, _, _, _ := e.hdr(); return *id }
-func revOf(e entity) int64 { _, r, _, _ := e.hdr(); return *r }
-
-// apply records a committed put (v != nil) or delete of key at revision rev.
-// Changes from transactions that committed out of order are resolved by
-// revision: an older change never overwrites a newer one.
-func (c *cache[P]) apply(key string, v P, isDel bool, rev int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old, had := c.byKey[key]
-	if had && revOf(old) >= rev {
-		return
-	}
-	if t, ok := c.tomb[key]; ok && t >= rev {
-		return
-	}
-	if had {
-		for f, val := range old.uniques() {
-			if val != "" && c.idx[f][val] == key {
-				delete(c.idx[f], val)
-			}
-		}
-		i := sort.Search(len(c.order), func(i int) bool { return idOf(c.order[i]) >= idOf(old) })
-		if i < len(c.order) && c.order[i].key() == key {
-			c.order = slices.Delete(c.order, i, i+1)
-		}
-		delete(c.byKey, key)
-	}
-	if isDel {
-		c.tomb[key] = rev
-		if len(c.tomb) > 4096 {
-			clear(c.tomb)
-			c.tomb[key] = rev
-		}
-		return
-	}
-	delete(c.tomb, key)
-	c.byKey[key] = v
-	for f, val := range v.uniques() {
-		if val == "" {
-			continue
-		}
-		if c.idx[f] == nil {
-			c.idx[f] = map[string]string{}
-		}
-		c.idx[f][val] = key
-	}
-	id := idOf(v)
-	i := sort.Search(len(c.order), func(i int) bool { return idOf(c.order[i]) >= id })
-	c.order = slices.Insert(c.order, i, v)
-}
-
-func (c *cache[P]) get(key string) (P, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	v, ok := c.byKey[key]
-	return v, ok
-}
-
-func (c *cache[P]) getBy(field, val string) (P, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	k, ok := c.idx[field][val]
-	if !ok {
-		var zero P
-		return zero, false
-	}
-	v, ok := c.byKey[k]
-	return v, ok
-}
-
-func (c *cache[P]) list(filter func(P) bool) []P {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	out := make([]P, 0, min(len(c.order), 1024))
-	for _, v := range c.order {
-		if filter == nil || filter(v) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// Bolt is the embedded bbolt Store.
+// Bolt is the embedded Store: one bbolt file, for one conductor.
 type Bolt struct {
+	*kvStore
 	db *bolt.DB
-	// Host is the conductor name recorded in history events.
-	Host string
-
-	nodes       *cache[*Node]
-	ports       *cache[*Port]
-	portgroups  *cache[*Portgroup]
-	chassis     *cache[*Chassis]
-	allocations *cache[*Allocation]
-	templates   *cache[*DeployTemplate]
-	connectors  *cache[*VolumeConnector]
-	targets     *cache[*VolumeTarget]
-	conductors  *cache[*Conductor]
 }
 
 var _ Store = (*Bolt)(nil)
@@ -272,613 +30,82 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Bolt{db: db,
-		nodes: newCache[*Node](), ports: newCache[*Port](), portgroups: newCache[*Portgroup](),
-		chassis: newCache[*Chassis](), allocations: newCache[*Allocation](), conductors: newCache[*Conductor](),
-		templates: newCache[*DeployTemplate](), connectors: newCache[*VolumeConnector](), targets: newCache[*VolumeTarget](),
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []string{tNodes, tPorts, tPortgroups, tChassis, tAllocations, tTemplates, tConnectors, tTargets, tConductors, bMeta} {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = db.View(func(tx *bolt.Tx) error {
-			if err := load(tx, tNodes, s.nodes); err != nil {
-				return err
-			}
-			if err := load(tx, tPorts, s.ports); err != nil {
-				return err
-			}
-			if err := load(tx, tPortgroups, s.portgroups); err != nil {
-				return err
-			}
-			if err := load(tx, tChassis, s.chassis); err != nil {
-				return err
-			}
-			if err := load(tx, tAllocations, s.allocations); err != nil {
-				return err
-			}
-			if err := load(tx, tTemplates, s.templates); err != nil {
-				return err
-			}
-			if err := load(tx, tConnectors, s.connectors); err != nil {
-				return err
-			}
-			if err := load(tx, tTargets, s.targets); err != nil {
-				return err
-			}
-			return load(tx, tConductors, s.conductors)
-		})
-	}
-	if err != nil {
+	s := &Bolt{kvStore: newKVStore(boltKV{db}), db: db}
+	if err := s.load(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: load %s: %w", path, err)
 	}
 	return s, nil
 }
 
-func load[T any, P interface {
-	*T
-	entity
-}](tx *bolt.Tx, table string, c *cache[P]) error {
-	return tx.Bucket([]byte(table)).ForEach(func(k, v []byte) error {
-		p := P(new(T))
-		if err := json.Unmarshal(v, p); err != nil {
-			return fmt.Errorf("%s %s: %w", table, k, err)
-		}
-		c.apply(p.key(), p, false, revOf(p))
-		return nil
-	})
-}
-
 // DB exposes the underlying bbolt database for components that keep their
 // own buckets in the same file (none may touch the store's buckets).
 func (s *Bolt) DB() *bolt.DB { return s.db }
 
-// Close closes the database.
-func (s *Bolt) Close() error { return s.db.Close() }
+// boltKV is the kvBackend of a bbolt file: a bucket per kvTx bucket.
+type boltKV struct{ db *bolt.DB }
 
-type change struct {
-	apply func()
-}
-
-type boltTx struct {
-	s       *Bolt
-	tx      *bolt.Tx
-	changes []change
-	now     time.Time
-}
-
-// Update runs fn in a bbolt batch transaction: concurrent updates are
+// update runs fn in a bbolt batch transaction: concurrent updates are
 // committed together (one fsync), each still atomic and isolated.
-func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
+func (b boltKV) update(_ context.Context, fn func(kvTx) error) error {
+	return b.db.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (b boltKV) view(_ context.Context, fn func(kvTx) error) error {
+	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (b boltKV) close() error { return b.db.Close() }
+
+type boltTx struct{ tx *bolt.Tx }
+
+func (t boltTx) get(bucket, key string) ([]byte, error) {
+	if b := t.tx.Bucket([]byte(bucket)); b != nil {
+		return b.Get([]byte(key)), nil
 	}
-	var t *boltTx
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		t = &boltTx{s: s, tx: tx, now: time.Now().UTC()}
-		return fn(t)
-	})
+	return nil, nil
+}
+
+func (t boltTx) bucket(name string) (*bolt.Bucket, error) {
+	if !t.tx.Writable() {
+		return t.tx.Bucket([]byte(name)), nil
+	}
+	return t.tx.CreateBucketIfNotExists([]byte(name))
+}
+
+func (t boltTx) put(bucket, key string, v []byte) error {
+	b, err := t.bucket(bucket)
 	if err != nil {
 		return err
 	}
-	for _, c := range t.changes {
-		c.apply()
+	return b.Put([]byte(key), v)
+}
+
+func (t boltTx) del(bucket, key string) error {
+	if b := t.tx.Bucket([]byte(bucket)); b != nil {
+		return b.Delete([]byte(key))
 	}
 	return nil
 }
 
-func (t *boltTx) nextRev() (int64, error) {
-	seq, err := t.tx.Bucket([]byte(bMeta)).NextSequence()
-	return int64(seq), err
-}
-
-func idxBucket(tx *bolt.Tx, table, field string) (*bolt.Bucket, error) {
-	return tx.CreateBucketIfNotExists([]byte("idx:" + table + ":" + field))
-}
-
-func txGetKey[T any, P interface {
-	*T
-	entity
-}](t *boltTx, table, key string) (P, error) {
-	b := t.tx.Bucket([]byte(table))
-	if b == nil {
-		return nil, ErrNotFound
-	}
-	v := b.Get([]byte(key))
-	if v == nil {
-		return nil, fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
-	}
-	p := P(new(T))
-	if err := json.Unmarshal(v, p); err != nil {
-		return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
-	}
-	return p, nil
-}
-
-// txGet resolves ident as a key when it looks like a UUID (or always, when
-// byField is empty) and otherwise through the unique index byField.
-func txGet[T any, P interface {
-	*T
-	entity
-}](t *boltTx, table, byField, ident string) (P, error) {
-	if byField == "" || IsUUID(ident) {
-		return txGetKey[T, P](t, table, CanonicalUUID(ident))
-	}
-	ib := t.tx.Bucket([]byte("idx:" + table + ":" + byField))
-	var k []byte
-	if ib != nil {
-		k = ib.Get([]byte(ident))
-	}
-	if k == nil {
-		return nil, fmt.Errorf("store: %s %s: %w", table, ident, ErrNotFound)
-	}
-	return txGetKey[T, P](t, table, string(k))
-}
-
-func txPut[T any, P interface {
-	*T
-	entity
-}](t *boltTx, table string, c *cache[P], v P) error {
-	b, err := t.tx.CreateBucketIfNotExists([]byte(table))
+func (t boltTx) nextSeq(bucket string) (uint64, error) {
+	b, err := t.bucket(bucket)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	key := v.key()
-	if key == "" {
-		return fmt.Errorf("store: %s: empty key", table)
-	}
-	id, rev, created, updated := v.hdr()
-	var old P
-	if raw := b.Get([]byte(key)); raw != nil {
-		old = P(new(T))
-		if err := json.Unmarshal(raw, old); err != nil {
-			return fmt.Errorf("store: %s %s: %w", table, key, err)
-		}
-		if *rev == 0 {
-			return &DuplicateError{Table: table, Value: key}
-		}
-		if revOf(old) != *rev {
-			return fmt.Errorf("store: %s %s: stored revision %d, writer had %d: %w", table, key, revOf(old), *rev, ErrConflict)
-		}
-		*id = idOf(old)
-		_, _, oc, _ := old.hdr()
-		*created = *oc
-		now := t.now
-		*updated = &now
-	} else {
-		if *rev != 0 {
-			return fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
-		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		*id = int64(seq)
-		if created.IsZero() {
-			*created = t.now
-		}
-		*updated = nil
-	}
-	var oldU map[string]string
-	if old != nil {
-		oldU = old.uniques()
-	}
-	for f, val := range v.uniques() {
-		if val == oldU[f] {
-			continue
-		}
-		ib, err := idxBucket(t.tx, table, f)
-		if err != nil {
-			return err
-		}
-		if val != "" {
-			if other := ib.Get([]byte(val)); other != nil && string(other) != key {
-				return &DuplicateError{Table: table, Field: f, Value: val}
-			}
-			if err := ib.Put([]byte(val), []byte(key)); err != nil {
-				return err
-			}
-		}
-		if o := oldU[f]; o != "" {
-			if err := ib.Delete([]byte(o)); err != nil {
-				return err
-			}
-		}
-	}
-	r, err := t.nextRev()
-	if err != nil {
-		return err
-	}
-	*rev = r
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("store: %s %s: %w", table, key, err)
-	}
-	if err := b.Put([]byte(key), raw); err != nil {
-		return err
-	}
-	if c != nil {
-		// The cache gets its own copy so the caller may keep changing v.
-		cp := P(new(T))
-		if err := json.Unmarshal(raw, cp); err != nil {
-			return err
-		}
-		t.changes = append(t.changes, change{func() { c.apply(key, cp, false, r) }})
+	return b.NextSequence()
+}
+
+func (t boltTx) forEach(bucket string, fn func(k, v []byte) error) error {
+	if b := t.tx.Bucket([]byte(bucket)); b != nil {
+		return b.ForEach(fn)
 	}
 	return nil
 }
 
-func txDelete[T any, P interface {
-	*T
-	entity
-}](t *boltTx, table string, c *cache[P], key string) error {
-	old, err := txGetKey[T, P](t, table, key)
-	if err != nil {
+func (t boltTx) dropBucket(bucket string) error {
+	if err := t.tx.DeleteBucket([]byte(bucket)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return err
-	}
-	for f, val := range old.uniques() {
-		if val == "" {
-			continue
-		}
-		ib, err := idxBucket(t.tx, table, f)
-		if err != nil {
-			return err
-		}
-		if err := ib.Delete([]byte(val)); err != nil {
-			return err
-		}
-	}
-	if err := t.tx.Bucket([]byte(table)).Delete([]byte(key)); err != nil {
-		return err
-	}
-	r, err := t.nextRev()
-	if err != nil {
-		return err
-	}
-	if c != nil {
-		t.changes = append(t.changes, change{func() { var zero P; c.apply(key, zero, true, r) }})
 	}
 	return nil
-}
-
-func (t *boltTx) Node(ident string) (*Node, error) { return txGet[Node](t, tNodes, "name", ident) }
-
-// PutNode writes n; when it sets a new last_error, the error is also
-// journaled in the node's history in the same transaction.
-func (t *boltTx) PutNode(n *Node) error {
-	var oldErr *string
-	oldState := n.ProvisionState
-	if old, ok := t.s.nodes.get(CanonicalUUID(n.UUID)); ok {
-		oldErr, oldState = old.LastError, old.ProvisionState
-	}
-	if err := txPut(t, tNodes, t.s.nodes, n); err != nil {
-		return err
-	}
-	if e := deref(n.LastError); e != "" && e != deref(oldErr) {
-		return t.addHistory(n.UUID, HistoryEvent{Severity: "ERROR", EventType: HistoryEventType(oldState, n.ProvisionState), Event: e})
-	}
-	return nil
-}
-
-// DeleteNode deletes the node and its history.
-func (t *boltTx) DeleteNode(u string) error {
-	if err := txDelete[Node](t, tNodes, t.s.nodes, u); err != nil {
-		return err
-	}
-	if err := t.tx.DeleteBucket([]byte(histPrefix + CanonicalUUID(u))); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-		return err
-	}
-	for _, name := range []string{bBIOS, bFirmware} {
-		if b := t.tx.Bucket([]byte(name)); b != nil {
-			if err := b.Delete([]byte(CanonicalUUID(u))); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// nodeValue decodes node's value in the bucket name (a per-node cache:
-// BIOS settings, firmware components) into out, left as it is when there
-// is none.
-func nodeValue(tx *bolt.Tx, name, node string, out any) error {
-	b := tx.Bucket([]byte(name))
-	if b == nil {
-		return nil
-	}
-	if v := b.Get([]byte(CanonicalUUID(node))); v != nil {
-		if err := json.Unmarshal(v, out); err != nil {
-			return fmt.Errorf("store: %s of node %s: %w", name, node, err)
-		}
-	}
-	return nil
-}
-
-// putNodeValue stores v as node's value in the bucket name.
-func putNodeValue(tx *bolt.Tx, name, node string, v any) error {
-	b, err := tx.CreateBucketIfNotExists([]byte(name))
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(CanonicalUUID(node)), raw)
-}
-
-// SyncFirmwareComponents implements Tx (one value per node in the
-// firmware_components bucket).
-func (t *boltTx) SyncFirmwareComponents(node string, versions map[string]string) error {
-	var list []FirmwareComponent
-	if err := nodeValue(t.tx, bFirmware, node, &list); err != nil {
-		return err
-	}
-	for comp, ver := range versions {
-		i := slices.IndexFunc(list, func(c FirmwareComponent) bool { return c.Component == comp })
-		switch {
-		case i < 0:
-			list = append(list, FirmwareComponent{Component: comp, InitialVersion: ver, CurrentVersion: ver, CreatedAt: t.now})
-		case list[i].CurrentVersion != ver:
-			now := t.now
-			list[i].CurrentVersion, list[i].UpdatedAt = ver, &now
-		}
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Component < list[j].Component })
-	return putNodeValue(t.tx, bFirmware, node, list)
-}
-
-// SyncBIOSSettings implements Tx: a node's settings are one value of the
-// bios_settings bucket, keyed by the node's UUID.
-func (t *boltTx) SyncBIOSSettings(node string, settings []BIOSSetting) (created, updated, deleted int, err error) {
-	var old []BIOSSetting
-	if err := nodeValue(t.tx, bBIOS, node, &old); err != nil {
-		return 0, 0, 0, err
-	}
-	known := make(map[string]BIOSSetting, len(old))
-	for _, s := range old {
-		known[s.Name] = s
-	}
-	out := make([]BIOSSetting, 0, len(settings))
-	for _, s := range settings {
-		prev, ok := known[s.Name]
-		delete(known, s.Name)
-		switch {
-		case !ok:
-			s.CreatedAt, s.UpdatedAt = t.now, nil
-			created++
-		case biosChanged(prev, s):
-			now := t.now
-			s.CreatedAt, s.UpdatedAt = prev.CreatedAt, &now
-			updated++
-		default:
-			s.CreatedAt, s.UpdatedAt = prev.CreatedAt, prev.UpdatedAt
-		}
-		out = append(out, s)
-	}
-	deleted = len(known)
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return created, updated, deleted, putNodeValue(t.tx, bBIOS, node, out)
-}
-
-// biosChanged reports whether a setting's value or description differs
-// (timestamps aside).
-func biosChanged(a, b BIOSSetting) bool {
-	a.CreatedAt, a.UpdatedAt, b.CreatedAt, b.UpdatedAt = time.Time{}, nil, time.Time{}, nil
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return !bytes.Equal(x, y)
-}
-
-// addHistory appends ev to the node's history (a bucket per node, keyed
-// by sequence: chronological), dropping the entry that falls out of the
-// last MaxHistory.
-func (t *boltTx) addHistory(node string, ev HistoryEvent) error {
-	b, err := t.tx.CreateBucketIfNotExists([]byte(histPrefix + CanonicalUUID(node)))
-	if err != nil {
-		return err
-	}
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	ev.ID, ev.UUID, ev.CreatedAt, ev.Conductor = int64(seq), uuid.NewString(), t.now, t.s.Host
-	raw, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), raw); err != nil {
-		return err
-	}
-	if seq > MaxHistory {
-		return b.Delete(binary.BigEndian.AppendUint64(nil, seq-MaxHistory))
-	}
-	return nil
-}
-func (t *boltTx) Port(ident string) (*Port, error) { return txGet[Port](t, tPorts, "", ident) }
-func (t *boltTx) PutPort(p *Port) error            { return txPut(t, tPorts, t.s.ports, p) }
-func (t *boltTx) DeletePort(u string) error        { return txDelete[Port](t, tPorts, t.s.ports, u) }
-func (t *boltTx) Portgroup(ident string) (*Portgroup, error) {
-	return txGet[Portgroup](t, tPortgroups, "name", ident)
-}
-func (t *boltTx) PutPortgroup(p *Portgroup) error { return txPut(t, tPortgroups, t.s.portgroups, p) }
-func (t *boltTx) DeletePortgroup(u string) error {
-	return txDelete[Portgroup](t, tPortgroups, t.s.portgroups, u)
-}
-func (t *boltTx) Chassis(u string) (*Chassis, error) { return txGet[Chassis](t, tChassis, "", u) }
-func (t *boltTx) PutChassis(c *Chassis) error        { return txPut(t, tChassis, t.s.chassis, c) }
-func (t *boltTx) DeleteChassis(u string) error       { return txDelete[Chassis](t, tChassis, t.s.chassis, u) }
-func (t *boltTx) Allocation(ident string) (*Allocation, error) {
-	return txGet[Allocation](t, tAllocations, "name", ident)
-}
-func (t *boltTx) PutAllocation(a *Allocation) error {
-	return txPut(t, tAllocations, t.s.allocations, a)
-}
-func (t *boltTx) DeleteAllocation(u string) error {
-	return txDelete[Allocation](t, tAllocations, t.s.allocations, u)
-}
-func (t *boltTx) VolumeConnector(u string) (*VolumeConnector, error) {
-	return txGet[VolumeConnector](t, tConnectors, "", u)
-}
-func (t *boltTx) PutVolumeConnector(v *VolumeConnector) error {
-	return txPut(t, tConnectors, t.s.connectors, v)
-}
-func (t *boltTx) DeleteVolumeConnector(u string) error {
-	return txDelete[VolumeConnector](t, tConnectors, t.s.connectors, u)
-}
-func (t *boltTx) VolumeTarget(u string) (*VolumeTarget, error) {
-	return txGet[VolumeTarget](t, tTargets, "", u)
-}
-func (t *boltTx) PutVolumeTarget(v *VolumeTarget) error { return txPut(t, tTargets, t.s.targets, v) }
-func (t *boltTx) DeleteVolumeTarget(u string) error {
-	return txDelete[VolumeTarget](t, tTargets, t.s.targets, u)
-}
-func (t *boltTx) DeployTemplate(ident string) (*DeployTemplate, error) {
-	return txGet[DeployTemplate](t, tTemplates, "name", ident)
-}
-func (t *boltTx) PutDeployTemplate(d *DeployTemplate) error {
-	return txPut(t, tTemplates, t.s.templates, d)
-}
-func (t *boltTx) DeleteDeployTemplate(u string) error {
-	return txDelete[DeployTemplate](t, tTemplates, t.s.templates, u)
-}
-func (t *boltTx) Conductor(h string) (*Conductor, error) {
-	return txGet[Conductor](t, tConductors, "", h)
-}
-func (t *boltTx) PutConductor(c *Conductor) error { return txPut(t, tConductors, t.s.conductors, c) }
-func (t *boltTx) DeleteConductor(h string) error {
-	return txDelete[Conductor](t, tConductors, t.s.conductors, h)
-}
-func (t *boltTx) Record(table, key string) (*Record, error) {
-	return txGetKey[Record](t, recPrefix+table, key)
-}
-func (t *boltTx) PutRecord(table string, r *Record) error {
-	return txPut[Record](t, recPrefix+table, nil, r)
-}
-func (t *boltTx) DeleteRecord(table, key string) error {
-	return txDelete[Record](t, recPrefix+table, nil, key)
-}
-
-func cacheGet[P entity](c *cache[P], table, byField, ident string) (P, error) {
-	var v P
-	var ok bool
-	if byField == "" || IsUUID(ident) {
-		v, ok = c.get(CanonicalUUID(ident))
-	} else {
-		v, ok = c.getBy(byField, ident)
-	}
-	if !ok {
-		return v, fmt.Errorf("store: %s %s: %w", table, ident, ErrNotFound)
-	}
-	return v, nil
-}
-
-func (s *Bolt) Node(ident string) (*Node, error) { return cacheGet(s.nodes, tNodes, "name", ident) }
-func (s *Bolt) Nodes(f func(*Node) bool) []*Node { return s.nodes.list(f) }
-func (s *Bolt) Port(u string) (*Port, error)     { return cacheGet(s.ports, tPorts, "", u) }
-func (s *Bolt) PortByAddress(mac string) (*Port, error) {
-	v, ok := s.ports.getBy("address", mac)
-	if !ok {
-		return nil, fmt.Errorf("store: port with address %s: %w", mac, ErrNotFound)
-	}
-	return v, nil
-}
-func (s *Bolt) Ports(f func(*Port) bool) []*Port { return s.ports.list(f) }
-func (s *Bolt) Portgroup(ident string) (*Portgroup, error) {
-	return cacheGet(s.portgroups, tPortgroups, "name", ident)
-}
-func (s *Bolt) Portgroups(f func(*Portgroup) bool) []*Portgroup { return s.portgroups.list(f) }
-func (s *Bolt) Chassis(u string) (*Chassis, error)              { return cacheGet(s.chassis, tChassis, "", u) }
-func (s *Bolt) ChassisList(f func(*Chassis) bool) []*Chassis    { return s.chassis.list(f) }
-func (s *Bolt) Allocation(ident string) (*Allocation, error) {
-	return cacheGet(s.allocations, tAllocations, "name", ident)
-}
-func (s *Bolt) Allocations(f func(*Allocation) bool) []*Allocation { return s.allocations.list(f) }
-func (s *Bolt) VolumeConnector(u string) (*VolumeConnector, error) {
-	return cacheGet(s.connectors, tConnectors, "", u)
-}
-func (s *Bolt) VolumeConnectors(f func(*VolumeConnector) bool) []*VolumeConnector {
-	return s.connectors.list(f)
-}
-func (s *Bolt) VolumeTarget(u string) (*VolumeTarget, error) {
-	return cacheGet(s.targets, tTargets, "", u)
-}
-func (s *Bolt) VolumeTargets(f func(*VolumeTarget) bool) []*VolumeTarget {
-	return s.targets.list(f)
-}
-func (s *Bolt) DeployTemplate(ident string) (*DeployTemplate, error) {
-	return cacheGet(s.templates, tTemplates, "name", ident)
-}
-func (s *Bolt) DeployTemplates(f func(*DeployTemplate) bool) []*DeployTemplate {
-	return s.templates.list(f)
-}
-func (s *Bolt) Conductor(h string) (*Conductor, error) {
-	v, ok := s.conductors.get(h)
-	if !ok {
-		return nil, fmt.Errorf("store: conductor %s: %w", h, ErrNotFound)
-	}
-	return v, nil
-}
-func (s *Bolt) Conductors() []*Conductor { return s.conductors.list(nil) }
-
-// Records lists a record table (read from the database, not cached).
-// NodeHistory returns a node's history, oldest first (nil when it has
-// none).
-func (s *Bolt) NodeHistory(node string) ([]*HistoryEvent, error) {
-	var out []*HistoryEvent
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(histPrefix + CanonicalUUID(node)))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(_, v []byte) error {
-			ev := new(HistoryEvent)
-			if err := json.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("store: history of node %s: %w", node, err)
-			}
-			out = append(out, ev)
-			return nil
-		})
-	})
-	return out, err
-}
-
-// FirmwareComponents implements Store.
-func (s *Bolt) FirmwareComponents(node string) ([]FirmwareComponent, error) {
-	var out []FirmwareComponent
-	err := s.db.View(func(tx *bolt.Tx) error { return nodeValue(tx, bFirmware, node, &out) })
-	return out, err
-}
-
-// BIOSSettings implements Store.
-func (s *Bolt) BIOSSettings(node string) ([]BIOSSetting, error) {
-	var out []BIOSSetting
-	err := s.db.View(func(tx *bolt.Tx) error { return nodeValue(tx, bBIOS, node, &out) })
-	return out, err
-}
-
-func (s *Bolt) Records(table string) ([]*Record, error) {
-	var out []*Record
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(recPrefix + table))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			r := new(Record)
-			if err := json.Unmarshal(v, r); err != nil {
-				return err
-			}
-			out = append(out, r)
-			return nil
-		})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, err
 }

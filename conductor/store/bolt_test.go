@@ -12,20 +12,11 @@ import (
 
 func strp(s string) *string { return &s }
 
-func openTest(t *testing.T) (*Bolt, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ferric.db")
-	s, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, path
-}
+func TestNodeCRUDAndIndexes(t *testing.T) { forEachBackend(t, testNodeCRUDAndIndexes) }
 
-func TestNodeCRUDAndIndexes(t *testing.T) {
+func testNodeCRUDAndIndexes(t *testing.T, open opener) {
 	ctx := context.Background()
-	s, path := openTest(t)
+	s, reopen := open(t)
 	n := &Node{UUID: "11111111-1111-1111-1111-111111111111", Name: strp("n1"), Driver: "fake-hardware", ProvisionState: "enroll"}
 	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
 		t.Fatal(err)
@@ -83,7 +74,7 @@ func TestNodeCRUDAndIndexes(t *testing.T) {
 	}
 	// Reopen: everything is loaded back.
 	s.Close()
-	s2, err := OpenBolt(path)
+	s2, err := reopen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +92,12 @@ func TestNodeCRUDAndIndexes(t *testing.T) {
 }
 
 func TestConcurrentUpdatesNeverLoseWrites(t *testing.T) {
+	forEachBackend(t, testConcurrentUpdatesNeverLoseWrites)
+}
+
+func testConcurrentUpdatesNeverLoseWrites(t *testing.T, open opener) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := open(t)
 	n := &Node{UUID: "33333333-3333-3333-3333-333333333333", Extra: Object{}}
 	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
 		t.Fatal(err)
@@ -132,9 +127,11 @@ func TestConcurrentUpdatesNeverLoseWrites(t *testing.T) {
 	}
 }
 
-func TestListOrderAndPortIndex(t *testing.T) {
+func TestListOrderAndPortIndex(t *testing.T) { forEachBackend(t, testListOrderAndPortIndex) }
+
+func testListOrderAndPortIndex(t *testing.T, open opener) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := open(t)
 	for i := range 50 {
 		u := fmt.Sprintf("00000000-0000-0000-0000-%012d", 50-i)
 		if err := s.Update(ctx, func(tx Tx) error {
@@ -190,10 +187,12 @@ func BenchmarkListNodes10k(b *testing.B) {
 // A node's history records every new last_error in the transaction that
 // sets it, keeps the last MaxHistory events, survives a reopen and goes
 // with the node.
-func TestNodeHistory(t *testing.T) {
+func TestNodeHistory(t *testing.T) { forEachBackend(t, testNodeHistory) }
+
+func testNodeHistory(t *testing.T, open opener) {
 	ctx := context.Background()
-	s, path := openTest(t)
-	s.Host = "conductor-1"
+	s, reopen := open(t)
+	s.(interface{ base() *kvStore }).base().Host = "conductor-1"
 	const id = "33333333-3333-3333-3333-333333333333"
 	set := func(state string, lastErr *string) {
 		t.Helper()
@@ -234,7 +233,7 @@ func TestNodeHistory(t *testing.T) {
 		set("clean failed", strp(fmt.Sprintf("clean step %d failed", i)))
 	}
 	s.Close()
-	s2, err := OpenBolt(path)
+	s2, err := reopen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,9 +273,11 @@ func TestHistoryEventType(t *testing.T) {
 
 // Deploy templates: unique names, found by name or UUID, kept across a
 // reopen.
-func TestDeployTemplates(t *testing.T) {
+func TestDeployTemplates(t *testing.T) { forEachBackend(t, testDeployTemplates) }
+
+func testDeployTemplates(t *testing.T, open opener) {
 	ctx := context.Background()
-	s, path := openTest(t)
+	s, reopen := open(t)
 	d := &DeployTemplate{UUID: "55555555-5555-5555-5555-555555555555", Name: "CUSTOM_A",
 		Steps: []map[string]any{{"interface": "deploy", "step": "x", "args": map[string]any{}, "priority": float64(10)}}}
 	if err := s.Update(ctx, func(tx Tx) error { return tx.PutDeployTemplate(d) }); err != nil {
@@ -288,7 +289,7 @@ func TestDeployTemplates(t *testing.T) {
 		t.Fatalf("duplicate name: %v", err)
 	}
 	s.Close()
-	s2, err := OpenBolt(path)
+	s2, err := reopen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,9 +310,11 @@ func TestDeployTemplates(t *testing.T) {
 	}
 }
 
-func TestBIOSSettings(t *testing.T) {
+func TestBIOSSettings(t *testing.T) { forEachBackend(t, testBIOSSettings) }
+
+func testBIOSSettings(t *testing.T, open opener) {
 	ctx := context.Background()
-	s, path := openTest(t)
+	s, reopen := open(t)
 	const id = "44444444-4444-4444-4444-444444444444"
 	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(&Node{UUID: id, Driver: "redfish"}) }); err != nil {
 		t.Fatal(err)
@@ -343,7 +346,7 @@ func TestBIOSSettings(t *testing.T) {
 		t.Errorf("third sync = %v", got)
 	}
 	s.Close()
-	s2, err := OpenBolt(path)
+	s2, err := reopen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,9 +363,11 @@ func TestBIOSSettings(t *testing.T) {
 	}
 }
 
-func TestFirmwareComponents(t *testing.T) {
+func TestFirmwareComponents(t *testing.T) { forEachBackend(t, testFirmwareComponents) }
+
+func testFirmwareComponents(t *testing.T, open opener) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := open(t)
 	const id = "55555555-5555-5555-5555-555555555555"
 	sync := func(v map[string]string) {
 		t.Helper()

@@ -63,6 +63,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.InspectorListen, "inspector-listen", "127.0.0.1:5050", "ironic-inspector v1 API address (empty: off)")
 	fs.StringVar(&cfg.DiscoveryDriver, "discovery-driver", "", "enroll unknown machines that post an inventory with this driver (empty: off)")
 	fs.BoolVar(&cfg.ImageCache, "image-cache", false, "by default, download http(s) images once on the conductor and serve them to agents (a node's image_download_source http/local/swift overrides)")
+	fs.Func("etcd-endpoints", "keep the state in this etcd cluster (comma-separated client URLs) instead of <state-dir>/ferric.db; conductors sharing it share the nodes", func(v string) error {
+		cfg.EtcdEndpoints = nil
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/ferric", "key prefix of the state in etcd")
 	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferric-conductor [flags]\n\nEvery flag can also be set as FERRIC_<NAME> (e.g. FERRIC_API_LISTEN).\n\n")

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// twoConductors opens two stores on one etcd prefix, as two conductors do.
+func twoConductors(t *testing.T) (*Etcd, *Etcd) {
+	cli := sharedEtcd(t)
+	prefix := "/test/" + t.Name()
+	if _, err := cli.Delete(context.Background(), prefix+"/", clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	var out [2]*Etcd
+	for i := range out {
+		s, err := NewEtcd(context.Background(), cli, prefix, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out[i] = s
+	}
+	return out[0], out[1]
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("after 10 s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// What one conductor writes, the other reads from its cache (through the
+// watch), unique indexes hold across them, and their concurrent writes to
+// one node never lose each other's changes.
+func TestEtcdSharedBetweenConductors(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoConductors(t)
+	const id = "44444444-4444-4444-4444-444444444444"
+	if err := a.Update(ctx, func(tx Tx) error {
+		return tx.PutNode(&Node{UUID: id, Name: strp("shared"), Extra: Object{}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "conductor b sees the node by name", func() bool { n, err := b.Node("shared"); return err == nil && n.UUID == id })
+
+	err := b.Update(ctx, func(tx Tx) error {
+		return tx.PutNode(&Node{UUID: "55555555-5555-5555-5555-555555555555", Name: strp("shared")})
+	})
+	var de *DuplicateError
+	if !errors.As(err, &de) || de.Field != "name" {
+		t.Fatalf("b creating a second node named shared = %v, want DuplicateError on name", err)
+	}
+
+	var wg sync.WaitGroup
+	for i := range 20 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Update(ctx, func(tx Tx) error {
+				n, err := tx.Node(id)
+				if err != nil {
+					return err
+				}
+				n.Extra[fmt.Sprint("k", i)] = i
+				return tx.PutNode(n)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, s := range []*Etcd{a, b} {
+		eventually(t, "both conductors see the 20 updates", func() bool { n, err := s.Node(id); return err == nil && len(n.Extra) == 20 })
+	}
+
+	// A delete reaches the other cache, and a record re-created under the
+	// same key after it is not hidden by the delete.
+	if err := a.Update(ctx, func(tx Tx) error { return tx.PutConductor(&Conductor{Hostname: "c1"}) }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b sees conductor c1", func() bool { _, err := b.Conductor("c1"); return err == nil })
+	if err := a.Update(ctx, func(tx Tx) error { return tx.DeleteConductor("c1") }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b sees c1 deleted", func() bool { _, err := b.Conductor("c1"); return errors.Is(err, ErrNotFound) })
+	if err := b.Update(ctx, func(tx Tx) error { return tx.PutConductor(&Conductor{Hostname: "c1", Drivers: []string{"ipmi"}}) }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a sees c1 again", func() bool { c, err := a.Conductor("c1"); return err == nil && len(c.Drivers) == 1 })
+
+	// Deleting the node drops its history with one range delete.
+	if err := b.Update(ctx, func(tx Tx) error {
+		n, err := tx.Node(id)
+		if err != nil {
+			return err
+		}
+		n.LastError = strp("boom")
+		return tx.PutNode(n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := a.NodeHistory(id); err != nil || len(h) != 1 {
+		t.Fatalf("history through a = %v, %v; want the one event b wrote", h, err)
+	}
+	if err := a.Update(ctx, func(tx Tx) error { return tx.DeleteNode(id) }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b sees the node deleted", func() bool { return len(b.Nodes(nil)) == 0 })
+	if h, err := b.NodeHistory(id); err != nil || len(h) != 0 {
+		t.Fatalf("history after delete = %v, %v; want none", h, err)
+	}
+}
