@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -837,8 +838,9 @@ func (s *Server) patchNode(c echo.Context) error {
 	}
 	var out *store.Node
 	var dropAlloc string
-	for attempt := 0; ; attempt++ {
+	for attempt, lockWaits := 0, 0; ; attempt++ {
 		dropAlloc = ""
+		locked := false
 		err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
 			n, err := tx.Node(c.Param("node"))
 			if err != nil {
@@ -850,6 +852,10 @@ func (s *Server) patchNode(c echo.Context) error {
 			}
 			if v >= 39 && n.ProvisionState == "inspecting" && !onlyRemoveInstance {
 				return conflict("Node %s can not be updated while a state transition is in progress.", n.UUID)
+			}
+			if n.Reservation != nil { // a task holds the node (here or on another conductor)
+				locked = true
+				return conflict("Node %s is locked by host %s, please retry after the current operation is completed.", n.UUID, *n.Reservation)
 			}
 			oldInstance := deref(n.InstanceUUID)
 			oldDriver := n.Driver
@@ -912,6 +918,16 @@ func (s *Server) patchNode(c echo.Context) error {
 		if errors.Is(err, store.ErrConflict) && attempt < 10 {
 			continue
 		}
+		// A locked node is retried a few times before the 409, as
+		// Ironic's conductor retries taking the lock.
+		if locked && lockWaits < patchLockRetries {
+			lockWaits++
+			select {
+			case <-time.After(patchLockWait):
+				continue
+			case <-c.Request().Context().Done():
+			}
+		}
 		break
 	}
 	if err != nil {
@@ -923,6 +939,13 @@ func (s *Server) patchNode(c echo.Context) error {
 	s.setConductor(c)
 	return c.JSON(http.StatusOK, render(c, nodeFields, out, v, nil))
 }
+
+// A PATCH of a node another task holds waits for the lock this often
+// before answering NodeLocked.
+const (
+	patchLockRetries = 3
+	patchLockWait    = 300 * time.Millisecond
+)
 
 // resolveParent replaces n's parent_node (a name or UUID) with the UUID of
 // that node, which must exist and have the same owner as owner (the node's

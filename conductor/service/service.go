@@ -97,6 +97,14 @@ type Config struct {
 	// conductors share it.
 	EtcdEndpoints []string
 	EtcdPrefix    string
+	// ConductorGroup is the conductor_group of the nodes this conductor
+	// serves ("" by default).
+	ConductorGroup string
+	// HeartbeatInterval and HeartbeatTimeout: how often this conductor
+	// says it is alive, and after how long without a heartbeat another
+	// conductor counts as dead and its nodes are taken over.
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
 	// ImageCache makes the conductor download http(s) images once and serve
 	// the verified copy to agents by default (Ironic's
 	// image_download_source=http); nodes may choose either way.
@@ -161,6 +169,9 @@ func Run(ctx context.Context, cfg Config) error {
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,
 		PowerSyncInterval:         cfg.PowerSyncInterval,
+		ConductorGroup:            cfg.ConductorGroup,
+		HeartbeatInterval:         cfg.HeartbeatInterval,
+		HeartbeatTimeout:          cfg.HeartbeatTimeout,
 		DeployCallbackTimeout:     cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
 	})
 	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Auth: cfg.Auth, Htpasswd: cfg.Htpasswd})

@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.ConductorGroup, "conductor-group", "", "conductor_group of the nodes this conductor serves")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "period of this conductor's heartbeat in the store")
+	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 60*time.Second, "a conductor silent for this long is dead: its nodes are taken over")
 	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/ferric", "key prefix of the state in etcd")
 	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
 	fs.Usage = func() {

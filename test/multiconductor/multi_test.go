@@ -1,0 +1,218 @@
+// Package multiconductor runs two ferric conductors (service.Run) on one
+// real etcd server (embedded, on loopback) and checks what several
+// conductors promise: one view of the nodes from every API, work asked of
+// either conductor, node locks that hold across them, and a dead
+// conductor's nodes taken over by the live one.
+package multiconductor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
+)
+
+type conductor struct {
+	url      string
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
+}
+
+// stop stops the conductor and waits until it has.
+func (c *conductor) stop() {
+	c.stopOnce.Do(func() {
+		c.cancel()
+		<-c.done
+	})
+}
+
+func startConductor(t *testing.T, name, endpoint string) *conductor {
+	t.Helper()
+	lvl := slog.LevelWarn
+	if os.Getenv("FERRIC_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})).With("conductor", name)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	c := &conductor{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		c.done <- service.Run(ctx, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: name,
+			EtcdEndpoints: []string{endpoint}, EtcdPrefix: "/multi",
+			HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: 2 * time.Second,
+			Log: log, Ready: func(addr string) { ready <- addr }})
+	}()
+	select {
+	case addr := <-ready:
+		c.url = "http://" + addr
+	case err := <-c.done:
+		t.Fatalf("conductor %s: %v", name, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("conductor %s did not start", name)
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *conductor) call(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.url+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.87")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+// eventually polls cond for up to 20 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("after 20 s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTwoConductorsShareNodes(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := startConductor(t, "conductor-a", srv.Endpoint)
+	b := startConductor(t, "conductor-b", srv.Endpoint)
+
+	// Both conductors are registered and alive, seen from either API.
+	eventually(t, "both conductors alive in GET /v1/conductors", func() bool {
+		_, body := b.call(t, "GET", "/v1/conductors", nil)
+		list, _ := body["conductors"].([]any)
+		alive := 0
+		for _, c := range list {
+			if c.(map[string]any)["alive"] == true {
+				alive++
+			}
+		}
+		return alive == 2
+	})
+
+	// A node created through one API is served by the other, and both name
+	// the same conductor for it.
+	code, n1 := a.call(t, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "n1"})
+	if code != 201 {
+		t.Fatalf("create through a: %d %v", code, n1)
+	}
+	var fromB map[string]any
+	eventually(t, "b serves n1", func() bool {
+		code, fromB = b.call(t, "GET", "/v1/nodes/n1", nil)
+		return code == 200
+	})
+	if fromB["uuid"] != n1["uuid"] {
+		t.Fatalf("b's n1 is %v, a created %v", fromB["uuid"], n1["uuid"])
+	}
+	eventually(t, "both APIs name the same conductor of n1", func() bool {
+		_, x := a.call(t, "GET", "/v1/nodes/n1", nil)
+		_, y := b.call(t, "GET", "/v1/nodes/n1", nil)
+		return x["conductor"] == y["conductor"] && (x["conductor"] == "conductor-a" || x["conductor"] == "conductor-b")
+	})
+
+	// Work asked of b changes the node a serves.
+	if code, body := b.call(t, "PUT", "/v1/nodes/n1/states/provision", map[string]any{"target": "manage"}); code != 202 {
+		t.Fatalf("manage through b: %d %v", code, body)
+	}
+	eventually(t, "a sees n1 manageable", func() bool {
+		_, x := a.call(t, "GET", "/v1/nodes/n1", nil)
+		return x["provision_state"] == "manageable"
+	})
+
+	// Concurrent patches through both APIs: none is lost.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		c := a
+		if i%2 == 1 {
+			c = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body := c.call(t, "PATCH", "/v1/nodes/n1", []map[string]any{{"op": "add", "path": fmt.Sprintf("/extra/k%d", i), "value": i}})
+			if code != 200 {
+				t.Errorf("patch %d: %d %v", i, code, body)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range []*conductor{a, b} {
+		eventually(t, "every patch in the node", func() bool {
+			_, x := c.call(t, "GET", "/v1/nodes/n1", nil)
+			extra, _ := x["extra"].(map[string]any)
+			return len(extra) == 10
+		})
+	}
+
+	// A node a is deploying: its lock holds against b's API; when a dies,
+	// b takes the node over (lock released, deploy failed with a reason).
+	code, n2 := a.call(t, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "n2"})
+	if code != 201 {
+		t.Fatalf("create n2: %d %v", code, n2)
+	}
+	direct, err := store.OpenEtcd(context.Background(), store.EtcdConfig{Endpoints: []string{srv.Endpoint}, Prefix: "/multi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	plant := func(state, target string) {
+		t.Helper()
+		if err := direct.Update(context.Background(), func(tx store.Tx) error {
+			n, err := tx.Node("n2")
+			if err != nil {
+				return err
+			}
+			host := "conductor-a"
+			n.Reservation, n.ProvisionState, n.TargetProvisionState = &host, state, &target
+			if target == "" {
+				n.TargetProvisionState = nil
+			}
+			return tx.PutNode(n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plant("enroll", "")
+	eventually(t, "b refuses to change n2 while a holds its lock", func() bool {
+		code, body := b.call(t, "PATCH", "/v1/nodes/n2", []map[string]any{{"op": "add", "path": "/extra/x", "value": 1}})
+		return code == 409 && strings.Contains(fmt.Sprint(body), "is locked by host conductor-a")
+	})
+	plant("deploying", "active")
+	a.stop()
+	eventually(t, "b takes n2 over from the dead conductor a", func() bool {
+		_, x := b.call(t, "GET", "/v1/nodes/n2", nil)
+		return x["provision_state"] == "deploy failed" && x["reservation"] == nil &&
+			strings.Contains(fmt.Sprint(x["last_error"]), "took over node")
+	})
+	eventually(t, "b is the conductor of n1 once a is dead", func() bool {
+		_, x := b.call(t, "GET", "/v1/nodes/n1", nil)
+		return x["conductor"] == "conductor-b"
+	})
+}
