@@ -26,6 +26,9 @@ type Manager interface {
 	Hostname() string
 	// Owner names the conductor that serves the node ("" for none).
 	Owner(n *store.Node) string
+	// OwnerURL is the API URL of the node's conductor when that is
+	// another live conductor ("" to serve the node here).
+	OwnerURL(n *store.Node) string
 	Provision(ctx context.Context, ident string, req manager.ProvisionRequest) error
 	SetPowerState(ctx context.Context, ident, target string, timeout int) error
 	SetBootDevice(ctx context.Context, ident, device string, persistent bool) error
@@ -124,6 +127,9 @@ func (s *Server) v1(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		h.Set(hdrLegacyVersion, v.String())
 		h.Set(hdrVersion, "baremetal "+v.String())
+		if c.Request().Header.Get(hdrForwardedBy) != "" {
+			h.Set(hdrConductor, s.mgr.Hostname())
+		}
 		c.Set(versionKey, v)
 		return next(c)
 	}
@@ -157,7 +163,7 @@ func (s *Server) routes() {
 	g := e.Group("/v1", s.v1)
 	// Ramdisk endpoints take no user auth (the agent token protects them).
 	g.GET("/lookup", s.lookup, s.minVer(22, true))
-	g.POST("/heartbeat/:node", s.heartbeat, s.minVer(22, true))
+	g.POST("/heartbeat/:node", s.heartbeat, s.minVer(22, true), s.toOwner)
 	g.POST("/continue_inspection", s.continueInspection, s.minVer(84, true))
 
 	a := g.Group("", s.auth)

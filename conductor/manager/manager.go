@@ -110,6 +110,7 @@ type Manager struct {
 	syncFailures map[string]int // consecutive power sync failures by node
 	ringCache    *ring
 	ringAt       time.Time
+	apiURL       string
 }
 
 // New returns a manager; call Run to start its periodic work.
@@ -207,6 +208,9 @@ func (m *Manager) register(ctx context.Context) error {
 		}
 		c.Drivers = names
 		c.ConductorGroup = m.cfg.ConductorGroup
+		m.mu.Lock()
+		c.APIURL = m.apiURL
+		m.mu.Unlock()
 		c.HeartbeatAt = time.Now().UTC()
 		return tx.PutConductor(c)
 	})

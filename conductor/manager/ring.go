@@ -167,3 +167,26 @@ func (m *Manager) takeOver(ctx context.Context) {
 		m.log.Warn("manager: took over node from a dead conductor", "node", n.UUID, "from", dead)
 	}
 }
+
+// SetAPIURL records where the other conductors reach this one's API (in
+// its heartbeat); call it before Run.
+func (m *Manager) SetAPIURL(u string) {
+	m.mu.Lock()
+	m.apiURL = u
+	m.mu.Unlock()
+}
+
+// OwnerURL returns the API URL of the node's conductor when that is another
+// live conductor, "" when the node is served here (this conductor owns it,
+// no live conductor does, or the owner did not say where it listens).
+func (m *Manager) OwnerURL(n *store.Node) string {
+	o := m.Owner(n)
+	if o == "" || o == m.host {
+		return ""
+	}
+	c, err := m.st.Conductor(o)
+	if err != nil {
+		return ""
+	}
+	return c.APIURL
+}

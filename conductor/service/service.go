@@ -223,6 +223,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := mgr.Recover(gctx); err != nil {
 		return err
 	}
+	mgr.SetAPIURL(cfg.PublicURL)
 	g.Go(func() error { return mgr.Run(gctx) })
 	if cfg.InspectorListen != "" {
 		insp := introspection.New(introspection.Config{Listen: cfg.InspectorListen, Store: st, Conductor: mgr,

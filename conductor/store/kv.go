@@ -355,6 +355,8 @@ type kvTxn struct {
 	tx      kvTx
 	changes []change
 	now     time.Time
+	// undo restores the header fields Put stamped on the caller's records.
+	undo []func()
 }
 
 // Update runs fn in one backend transaction and, once it committed,
@@ -365,6 +367,14 @@ func (s *kvStore) Update(ctx context.Context, fn func(Tx) error) error {
 	}
 	var t *kvTxn
 	err := s.kv.update(ctx, func(tx kvTx) error {
+		if t != nil {
+			// A retry: the records the last run stamped (id, revision,
+			// timestamps) get their values back, so that fn finds them
+			// as it did the first time.
+			for i := len(t.undo) - 1; i >= 0; i-- {
+				t.undo[i]()
+			}
+		}
 		t = &kvTxn{s: s, tx: tx, now: time.Now().UTC()}
 		return fn(t)
 	})
@@ -441,6 +451,8 @@ func txPutOld[T any, P interface {
 		return nil, fmt.Errorf("store: %s: empty key", table)
 	}
 	id, rev, created, updated := v.hdr()
+	id0, rev0, created0, updated0 := *id, *rev, *created, *updated
+	t.undo = append(t.undo, func() { *id, *rev, *created, *updated = id0, rev0, created0, updated0 })
 	var old P
 	raw, err := t.tx.get(table, key)
 	if err != nil {

@@ -210,6 +210,8 @@ type Conductor struct {
 	ConductorGroup string    `json:"conductor_group"`
 	Drivers        []string  `json:"drivers"`
 	HeartbeatAt    time.Time `json:"heartbeat_at"`
+	// APIURL is where the other conductors reach this one's API.
+	APIURL string `json:"api_url,omitempty"`
 
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt *time.Time `json:"updated_at"`

@@ -39,7 +39,7 @@ func (c *conductor) stop() {
 	})
 }
 
-func startConductor(t *testing.T, name, endpoint string) *conductor {
+func startConductor(t *testing.T, name, group, endpoint string) *conductor {
 	t.Helper()
 	lvl := slog.LevelWarn
 	if os.Getenv("FERRIC_TEST_LOG") != "" {
@@ -51,7 +51,7 @@ func startConductor(t *testing.T, name, endpoint string) *conductor {
 	c := &conductor{cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		c.done <- service.Run(ctx, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: name,
-			EtcdEndpoints: []string{endpoint}, EtcdPrefix: "/multi",
+			EtcdEndpoints: []string{endpoint}, EtcdPrefix: "/multi", ConductorGroup: group,
 			HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: 2 * time.Second,
 			Log: log, Ready: func(addr string) { ready <- addr }})
 	}()
@@ -69,6 +69,13 @@ func startConductor(t *testing.T, name, endpoint string) *conductor {
 
 func (c *conductor) call(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
+	code, _, out := c.callH(t, method, path, body)
+	return code, out
+}
+
+// callH is call returning the response headers too.
+func (c *conductor) callH(t *testing.T, method, path string, body any) (int, http.Header, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -85,7 +92,7 @@ func (c *conductor) call(t *testing.T, method, path string, body any) (int, map[
 	var out map[string]any
 	raw, _ := io.ReadAll(resp.Body)
 	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 // eventually polls cond for up to 20 s.
@@ -101,8 +108,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestTwoConductorsShareNodes(t *testing.T) {
 	srv := etcdtest.Start(t)
-	a := startConductor(t, "conductor-a", srv.Endpoint)
-	b := startConductor(t, "conductor-b", srv.Endpoint)
+	a := startConductor(t, "conductor-a", "", srv.Endpoint)
+	b := startConductor(t, "conductor-b", "", srv.Endpoint)
+	rack := startConductor(t, "conductor-rack1", "rack1", srv.Endpoint)
 
 	// Both conductors are registered and alive, seen from either API.
 	eventually(t, "both conductors alive in GET /v1/conductors", func() bool {
@@ -114,8 +122,31 @@ func TestTwoConductorsShareNodes(t *testing.T) {
 				alive++
 			}
 		}
-		return alive == 2
+		return alive == 3
 	})
+
+	// A node of conductor group rack1 is served by that group's conductor:
+	// an action asked of another conductor's API is passed to it.
+	code, n3 := a.call(t, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "n3", "conductor_group": "rack1"})
+	if code != 201 {
+		t.Fatalf("create n3: %d %v", code, n3)
+	}
+	eventually(t, "n3's conductor is conductor-rack1", func() bool {
+		_, x := b.call(t, "GET", "/v1/nodes/n3", nil)
+		return x["conductor"] == "conductor-rack1"
+	})
+	code, hdr, body := b.callH(t, "PUT", "/v1/nodes/n3/states/power", map[string]any{"target": "power on"})
+	if code != 202 || hdr.Get("X-Ferric-Conductor") != "conductor-rack1" {
+		t.Fatalf("power on n3 through b: %d, served by %q: %v", code, hdr.Get("X-Ferric-Conductor"), body)
+	}
+	eventually(t, "n3 powered on", func() bool {
+		_, x := a.call(t, "GET", "/v1/nodes/n3", nil)
+		return x["power_state"] == "power on"
+	})
+	// Its own conductor serves it without forwarding.
+	if code, hdr, body := rack.callH(t, "PUT", "/v1/nodes/n3/states/power", map[string]any{"target": "power off"}); code != 202 || hdr.Get("X-Ferric-Conductor") != "" {
+		t.Fatalf("power off n3 through its conductor: %d, forwarded to %q: %v", code, hdr.Get("X-Ferric-Conductor"), body)
+	}
 
 	// A node created through one API is served by the other, and both name
 	// the same conductor for it.
