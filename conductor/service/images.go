@@ -2,10 +2,15 @@ package service
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -28,6 +33,10 @@ type imageResolver struct {
 	cacheByDefault bool
 	publicURL      string
 	client         *http.Client
+	// peers returns the API URLs of the other live conductors (several
+	// conductors on one store): an image id unknown here is looked up in
+	// their image stores, and the agent downloads it from there.
+	peers func() []string
 }
 
 // downloadSources are the values of image_download_source.
@@ -62,15 +71,31 @@ func (r *imageResolver) Check(ctx context.Context, n *store.Node) error {
 	return err
 }
 
-func (r *imageResolver) fromStore(_ context.Context, id string) (*protocol.ImageInfo, error) {
+func (r *imageResolver) fromStore(ctx context.Context, id string) (*protocol.ImageInfo, error) {
 	img, err := r.images.Get(id)
+	if errors.Is(err, imgstore.ErrNotFound) && r.peers != nil {
+		for _, peer := range r.peers() {
+			if info, perr := r.fromPeer(ctx, peer, id); perr == nil {
+				return info, nil
+			} else if !errors.Is(perr, imgstore.ErrNotFound) {
+				err = perr
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", id, err)
 	}
 	if img.Status != "active" {
 		return nil, fmt.Errorf("image %s is %s, not active", id, img.Status)
 	}
-	info := &protocol.ImageInfo{ID: id, URLs: []string{strings.TrimRight(r.publicURL, "/") + "/images/v2/images/" + id + "/file"}}
+	return imageInfo(img, strings.TrimRight(r.publicURL, "/")+"/images"), nil
+}
+
+// imageInfo is what the agent gets for an image of a store whose Glance API
+// is at base.
+func imageInfo(img *imgstore.Image, base string) *protocol.ImageInfo {
+	id := img.ID
+	info := &protocol.ImageInfo{ID: id, URLs: []string{base + "/v2/images/" + id + "/file"}}
 	if img.OSHashAlgo != nil && img.OSHashValue != nil {
 		info.OSHashAlgo, info.OSHashValue = *img.OSHashAlgo, *img.OSHashValue
 	}
@@ -83,7 +108,51 @@ func (r *imageResolver) fromStore(_ context.Context, id string) (*protocol.Image
 	if img.ContainerFormat != nil {
 		info.ContainerFormat = *img.ContainerFormat
 	}
-	return info, nil
+	return info
+}
+
+// fromPeer looks image id up in another conductor's image store (its Glance
+// API under <api>/images); imgstore.ErrNotFound when it has none.
+func (r *imageResolver) fromPeer(ctx context.Context, api, id string) (*protocol.ImageInfo, error) {
+	base := strings.TrimRight(api, "/") + "/images"
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, base+"/v2/images/"+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("image store of %s: %w", api, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, imgstore.ErrNotFound
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("image store of %s answered %s", api, resp.Status)
+	}
+	var shown struct { // the fields of Glance's image document used here
+		ID              string  `json:"id"`
+		Status          string  `json:"status"`
+		DiskFormat      *string `json:"disk_format"`
+		ContainerFormat *string `json:"container_format"`
+		Checksum        *string `json:"checksum"`
+		OSHashAlgo      *string `json:"os_hash_algo"`
+		OSHashValue     *string `json:"os_hash_value"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&shown); err != nil {
+		return nil, fmt.Errorf("image store of %s: %w", api, err)
+	}
+	img := &imgstore.Image{ID: shown.ID, Status: shown.Status, DiskFormat: shown.DiskFormat, ContainerFormat: shown.ContainerFormat,
+		Checksum: shown.Checksum, OSHashAlgo: shown.OSHashAlgo, OSHashValue: shown.OSHashValue}
+	if img.ID != id {
+		return nil, fmt.Errorf("image store of %s answered image %q for %s", api, img.ID, id)
+	}
+	if img.Status != "active" {
+		return nil, fmt.Errorf("image %s (on %s) is %s, not active", id, api, img.Status)
+	}
+	return imageInfo(img, base), nil
 }
 
 // Resolve implements manager.ImageResolver.

@@ -197,6 +197,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Echo().Use(reg.Middleware)
 	srv.Echo().GET("/metrics", echo.WrapHandler(reg.Handler()))
 	resolver.publicURL = cfg.PublicURL
+	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
 	images.Register(srv.Echo().Group("/images"))
 	srv.Echo().Any("/images/cache/*", echo.WrapHandler(http.StripPrefix("/images/cache", resolver.cache.Handler())))
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
@@ -281,4 +282,18 @@ func openStore(ctx context.Context, cfg Config) (store.Store, func() (*bolt.DB, 
 		}
 		return db, err
 	}, nil
+}
+
+// peerURLs lists the API URLs of the other live conductors on the store.
+func peerURLs(st store.Store, self string, timeout time.Duration) []string {
+	if timeout <= 0 {
+		timeout = manager.DefaultHeartbeatTimeout
+	}
+	var out []string
+	for _, c := range st.Conductors() {
+		if c.Hostname != self && c.APIURL != "" && time.Since(c.HeartbeatAt) < timeout {
+			out = append(out, c.APIURL)
+		}
+	}
+	return out
 }

@@ -2,8 +2,10 @@
 // chassis, allocations, conductors and free-form records owned by other
 // components (inspection rules, DHCP leases).
 //
-// The Store interface is what the rest of the conductor uses; Bolt is the
-// embedded implementation (one bbolt file). Every write is one transaction
+// The Store interface is what the rest of the conductor uses. Both
+// implementations keep the tables in a key-value backend (kv.go): Bolt in
+// one bbolt file (the embedded default, one conductor), Etcd in an etcd
+// cluster that several conductors share. Every write is one transaction
 // in which records and their unique indexes (node name, instance_uuid, port
 // MAC, ...) change together, and every update is a compare-and-swap on the
 // record's revision, so two writers never lose each other's changes.

@@ -143,6 +143,39 @@ func TestTwoConductorsShareNodes(t *testing.T) {
 		_, x := a.call(t, "GET", "/v1/nodes/n3", nil)
 		return x["power_state"] == "power on"
 	})
+	// An image uploaded to one conductor's image store is found by the
+	// conductor that deploys: rack1's validates a node using it.
+	code, img := a.call(t, "POST", "/images/v2/images", map[string]any{"name": "os", "disk_format": "raw", "container_format": "bare"})
+	if code != 201 {
+		t.Fatalf("create image on a: %d %v", code, img)
+	}
+	put, _ := http.NewRequest("PUT", a.url+"/images/v2/images/"+img["id"].(string)+"/file", strings.NewReader(strings.Repeat("x", 4096)))
+	put.Header.Set("Content-Type", "application/octet-stream")
+	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("upload to a: %v %v", resp, err)
+	}
+	code, nimg := b.call(t, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "nimg", "conductor_group": "rack1",
+		"deploy_interface": "direct", "instance_info": map[string]any{"image_source": img["id"]}})
+	if code != 201 {
+		t.Fatalf("create nimg: %d %v", code, nimg)
+	}
+	deployValid := func(c *conductor) (bool, string) {
+		_, hdr, v := c.callH(t, "GET", "/v1/nodes/nimg/validate", nil)
+		d, _ := v["deploy"].(map[string]any)
+		return d["result"] == true, fmt.Sprint(d["reason"], " via ", hdr.Get("X-Ferric-Conductor"))
+	}
+	eventually(t, "the image on a validates for the node rack1 serves", func() bool {
+		ok, why := deployValid(b)
+		return ok && strings.HasSuffix(why, "via conductor-rack1")
+	})
+	if code, body := b.call(t, "PATCH", "/v1/nodes/nimg", []map[string]any{{"op": "replace", "path": "/instance_info/image_source", "value": "00000000-1111-2222-3333-444444444444"}}); code != 200 {
+		t.Fatalf("patch nimg: %d %v", code, body)
+	}
+	eventually(t, "an image no conductor has fails validation", func() bool {
+		ok, why := deployValid(b)
+		return !ok && strings.Contains(why, "00000000-1111-2222-3333-444444444444")
+	})
+
 	// Its own conductor serves it without forwarding.
 	if code, hdr, body := rack.callH(t, "PUT", "/v1/nodes/n3/states/power", map[string]any{"target": "power off"}); code != 202 || hdr.Get("X-Ferric-Conductor") != "" {
 		t.Fatalf("power off n3 through its conductor: %d, forwarded to %q: %v", code, hdr.Get("X-Ferric-Conductor"), body)
