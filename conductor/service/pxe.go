@@ -6,15 +6,15 @@ import (
 	"net/netip"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/pxe/dhcp"
 	"github.com/ferric-metal/ferric/pxe/tftp"
 )
 
 // startPXE starts the DHCP and TFTP services the configuration asks for.
-func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, leasesDB func() (*bolt.DB, error), hosts *bootHosts) error {
+func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st store.Store, hosts *bootHosts) error {
 	if cfg.TFTPListen != "" {
 		ts, err := tftp.New(tftp.Config{Root: cfg.TFTPRoot, Addr: cfg.TFTPListen, Logger: cfg.Log})
 		if err != nil {
@@ -45,15 +45,32 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, leasesDB func(
 		if !ok || err1 != nil || err2 != nil {
 			return fmt.Errorf("conductor: --dhcp-range must be FIRST-LAST IPv4 addresses, not %q", cfg.DHCPRange)
 		}
-		db, err := leasesDB()
-		if err != nil {
-			return fmt.Errorf("conductor: dhcp leases: %w", err)
+		switch st := st.(type) {
+		case *store.Bolt:
+			leases, err := dhcp.NewBoltLeases(st.DB())
+			if err != nil {
+				return fmt.Errorf("conductor: %w", err)
+			}
+			dc.Leases = leases
+		case *store.Etcd:
+			// Several conductors: the leases are shared and one conductor
+			// per address range serves at a time.
+			dc.Leases = storeLeases{st}
+			key := st.Prefix() + "/elections/dhcp/" + dc.RangeStart.String() + "-" + dc.RangeEnd.String()
+			g.Go(func() error {
+				return serveAsLeader(ctx, st, key, cfg.Hostname, cfg.Log, func(lctx context.Context) error {
+					ds, err := dhcp.New(lctx, dc)
+					if err != nil {
+						return err
+					}
+					cfg.Log.Info("dhcp serving", "mode", cfg.DHCPMode, "interface", cfg.DHCPInterface)
+					return ds.Serve(lctx)
+				})
+			})
+			return nil
+		default:
+			return fmt.Errorf("conductor: no DHCP lease storage for a %T store", st)
 		}
-		leases, err := dhcp.NewBoltLeases(db)
-		if err != nil {
-			return fmt.Errorf("conductor: %w", err)
-		}
-		dc.Leases = leases
 	}
 	ds, err := dhcp.New(ctx, dc)
 	if err != nil {

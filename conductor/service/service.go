@@ -27,7 +27,6 @@ import (
 	"github.com/ferric-metal/ferric/inspector/ruleapi"
 	"github.com/ferric-metal/ferric/pxe/ipxe"
 	"github.com/labstack/echo/v4"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -131,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Auth != "noauth" && cfg.Auth != "http_basic" {
 		return fmt.Errorf("conductor: --auth must be noauth or http_basic, not %q", cfg.Auth)
 	}
-	st, leasesDB, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -217,7 +216,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Echo().Any("/boot/*", echo.WrapHandler(http.StripPrefix("/boot", bootHandler)))
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
-	if err := startPXE(gctx, g, cfg, leasesDB, hosts); err != nil {
+	if err := startPXE(gctx, g, cfg, st, hosts); err != nil {
 		ln.Close()
 		return err
 	}
@@ -253,35 +252,24 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// openStore opens the state store the configuration names, and the bbolt
-// file that keeps DHCP leases (the store's own file, or with etcd a
-// file of this conductor's: one conductor serves DHCP in full mode).
-func openStore(ctx context.Context, cfg Config) (store.Store, func() (*bolt.DB, error), error) {
+// openStore opens the state store the configuration names: bbolt in the
+// state directory, or the etcd cluster several conductors share.
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	if len(cfg.EtcdEndpoints) == 0 {
 		st, err := store.OpenBolt(filepath.Join(cfg.StateDir, "ferric.db"))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		st.Host = cfg.Hostname
-		return st, func() (*bolt.DB, error) { return st.DB(), nil }, nil
+		return st, nil
 	}
 	st, err := store.OpenEtcd(ctx, store.EtcdConfig{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, Log: cfg.Log})
 	if err != nil {
-		return nil, nil, fmt.Errorf("conductor: %w", err)
+		return nil, fmt.Errorf("conductor: %w", err)
 	}
 	st.Host = cfg.Hostname
 	cfg.Log.Info("store: etcd", "endpoints", cfg.EtcdEndpoints, "prefix", st.Prefix())
-	return st, func() (*bolt.DB, error) {
-		path := filepath.Join(cfg.StateDir, "dhcp-leases.db")
-		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-			return nil, err
-		}
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-		if err == nil {
-			context.AfterFunc(ctx, func() { db.Close() })
-		}
-		return db, err
-	}, nil
+	return st, nil
 }
 
 // peerURLs lists the API URLs of the other live conductors on the store.

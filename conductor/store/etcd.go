@@ -16,6 +16,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Etcd is the Store that several conductors share: the tables live in an
@@ -65,6 +66,7 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: cfg.Endpoints, DialTimeout: cfg.DialTimeout, TLS: cfg.TLS,
 		Username: cfg.Username, Password: cfg.Password, Context: ctx,
+		Logger: zap.NewNop(), // errors reach the callers, which log them
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd %v: %w", cfg.Endpoints, err)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferric-metal/ferric/pxe/internal/netnstest"
+	"github.com/ferric-metal/ferric/test/netnstest"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/iana"

@@ -40,6 +40,12 @@ func (c *conductor) stop() {
 }
 
 func startConductor(t *testing.T, name, group, endpoint string) *conductor {
+	return startConductorWith(t, name, endpoint, func(c *service.Config) { c.ConductorGroup = group })
+}
+
+// startConductorWith starts a conductor on the etcd at endpoint; mut
+// changes its configuration.
+func startConductorWith(t *testing.T, name, endpoint string, mut func(*service.Config)) *conductor {
 	t.Helper()
 	lvl := slog.LevelWarn
 	if os.Getenv("FERRIC_TEST_LOG") != "" {
@@ -49,12 +55,12 @@ func startConductor(t *testing.T, name, group, endpoint string) *conductor {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	c := &conductor{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		c.done <- service.Run(ctx, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: name,
-			EtcdEndpoints: []string{endpoint}, EtcdPrefix: "/multi", ConductorGroup: group,
-			HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: 2 * time.Second,
-			Log: log, Ready: func(addr string) { ready <- addr }})
-	}()
+	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: name,
+		EtcdEndpoints: []string{endpoint}, EtcdPrefix: "/multi",
+		HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: 2 * time.Second,
+		InspectorListen: "", Log: log, Ready: func(addr string) { ready <- addr }}
+	mut(&cfg)
+	go func() { c.done <- service.Run(ctx, cfg) }()
 	select {
 	case addr := <-ready:
 		c.url = "http://" + addr

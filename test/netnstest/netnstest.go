@@ -131,3 +131,26 @@ func (ns *NS) Do(fn func() error) error {
 	}()
 	return <-errc
 }
+
+// HostPair creates a veth pair with one end in this process's namespace
+// (returned by name, address hostCIDR) and the other, "veth0", in a new
+// namespace (address peerCIDR, empty: none), links up. Servers that start
+// goroutines of their own (a whole conductor) listen on the host end.
+func HostPair(t testing.TB, hostCIDR, peerCIDR string) (hostIf string, peer *NS) {
+	t.Helper()
+	peer = New(t, "pxh")
+	hostIf, tmp := Unique("pvh"), Unique("pvp")
+	IP(t, "link", "add", hostIf, "type", "veth", "peer", "name", tmp)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostIf).Run() })
+	IP(t, "link", "set", tmp, "netns", peer.Name)
+	IP(t, "-n", peer.Name, "link", "set", tmp, "name", "veth0")
+	if hostCIDR != "" {
+		IP(t, "addr", "add", hostCIDR, "dev", hostIf)
+	}
+	IP(t, "link", "set", hostIf, "up")
+	if peerCIDR != "" {
+		IP(t, "-n", peer.Name, "addr", "add", peerCIDR, "dev", "veth0")
+	}
+	IP(t, "-n", peer.Name, "link", "set", "veth0", "up")
+	return hostIf, peer
+}

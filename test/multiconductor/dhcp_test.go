@@ -1,0 +1,93 @@
+package multiconductor
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
+	"github.com/ferric-metal/ferric/test/netnstest"
+)
+
+// Two conductors configured for full DHCP on one segment: one serves at a
+// time (etcd election), the leases are shared, and when the serving
+// conductor stops the other takes over and keeps every address bound to
+// its machine. Real DHCP packets over a veth pair; the client (nclient4,
+// raw sockets) lives in its own network namespace.
+func TestDHCPFailover(t *testing.T) {
+	netnstest.Skip(t)
+	srv := etcdtest.Start(t)
+	hostIf, clientNS := netnstest.HostPair(t, "10.79.0.1/24", "")
+	dhcpOn := func(c *service.Config) {
+		c.EtcdPrefix, c.DHCPMode, c.DHCPInterface, c.DHCPRange, c.AllowUnknownMACs = "/dhcp", "full", hostIf, "10.79.0.100-10.79.0.110", true
+	}
+	conductors := map[string]*conductor{
+		"dhcp-a": startConductorWith(t, "dhcp-a", srv.Endpoint, dhcpOn),
+		"dhcp-b": startConductorWith(t, "dhcp-b", srv.Endpoint, dhcpOn),
+	}
+	cli := srv.Client(t)
+	leader := func() string {
+		sess, err := concurrency.NewSession(cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := concurrency.NewElection(sess, "/dhcp/elections/dhcp/10.79.0.100-10.79.0.110").Leader(ctx)
+		if err != nil {
+			return ""
+		}
+		return string(resp.Kvs[0].Value)
+	}
+	request := func(hw net.HardwareAddr) (string, error) {
+		var c *nclient4.Client
+		if err := clientNS.Do(func() error {
+			var err error
+			c, err = nclient4.New("veth0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(3))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		lease, err := c.Request(ctx)
+		if err != nil {
+			return "", err
+		}
+		return lease.ACK.YourIPAddr.String(), nil
+	}
+	mac1 := net.HardwareAddr{0x52, 0x54, 0, 0x79, 0, 1}
+	mac2 := net.HardwareAddr{0x52, 0x54, 0, 0x79, 0, 2}
+
+	var first string
+	eventually(t, "a DHCP leader", func() bool { first = leader(); return first != "" })
+	ip1, err := request(mac1)
+	if err != nil {
+		t.Fatalf("DORA through %s: %v", first, err)
+	}
+
+	conductors[first].stop()
+	var second string
+	eventually(t, "the other conductor leads DHCP", func() bool { second = leader(); return second != "" && second != first })
+	again, err := request(mac1)
+	if err != nil {
+		t.Fatalf("DORA through %s after %s stopped: %v", second, first, err)
+	}
+	if again != ip1 {
+		t.Fatalf("%v got %s from %s, had %s from %s: the lease was not shared", mac1, again, second, ip1, first)
+	}
+	ip2, err := request(mac2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip2 == ip1 {
+		t.Fatalf("%s handed to both %v and %v", ip1, mac1, mac2)
+	}
+}
