@@ -30,6 +30,9 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// Concurrent updates wait this long to share a commit (one fsync); the
+	// default 10 ms would be the latency of every lone write.
+	db.MaxBatchDelay = time.Millisecond
 	s := &Bolt{kvStore: newKVStore(boltKV{db}), db: db}
 	if err := s.load(context.Background()); err != nil {
 		db.Close()
@@ -94,6 +97,12 @@ func (t boltTx) nextSeq(bucket string) (uint64, error) {
 		return 0, err
 	}
 	return b.NextSequence()
+}
+
+// nextRev takes the next number of one store-wide sequence.
+func (t boltTx) nextRev(int64) (int64, error) {
+	seq, err := t.nextSeq(bMeta)
+	return int64(seq), err
 }
 
 func (t boltTx) forEach(bucket string, fn func(k, v []byte) error) error {

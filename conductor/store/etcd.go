@@ -27,11 +27,17 @@ import (
 // Keys: <prefix>/b/<bucket>/<key> for records and indexes,
 // <prefix>/s/<bucket> for sequences and <prefix>/guard, which every
 // write transaction changes. A transaction reads one snapshot (the
-// revision at its start) and commits only if the guard has not moved
-// since: writes are serializable, as in bbolt, and a transaction that
-// lost the race runs again. Each transaction is one etcd Txn, so it must
-// stay under the cluster's --max-txn-ops (128 by default); dropping a
-// bucket is one range delete.
+// revision at its start) and commits only if none of the keys it read has
+// changed since (optimistic concurrency, checked by etcd in the same Txn
+// that writes): transactions on different nodes commit side by side,
+// those that touched the same keys are serialized, and one that lost the
+// race runs again. A transaction that listed a bucket is checked against
+// the guard (no write at all since its snapshot). Sequences (ids, the
+// store revision) are taken outside the transaction with their own
+// compare-and-swap, so they never make two transactions conflict; a
+// retried transaction leaves a gap. Each transaction is one etcd Txn, so
+// it must stay under the cluster's --max-txn-ops (128 by default);
+// dropping a bucket is one range delete.
 type Etcd struct {
 	*kvStore
 	cli    *clientv3.Client
@@ -134,12 +140,10 @@ func (s *Etcd) loadAt(ctx context.Context) (int64, error) {
 }
 
 // follow applies the changes committed after rev to the caches until ctx
-// ends. A delete is applied at the store revision its transaction reached
-// (the _meta sequence written with it), so a later re-create wins over it.
+// ends.
 func (s *Etcd) follow(ctx context.Context, rev int64) {
 	defer close(s.done)
 	tablePrefix := s.ekv.prefix + "/b/"
-	metaKey := s.ekv.seqKey(bMeta)
 	for ctx.Err() == nil {
 		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.ekv.prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 		for resp := range wch {
@@ -156,39 +160,26 @@ func (s *Etcd) follow(ctx context.Context, rev int64) {
 				}
 				break
 			}
-			evs := resp.Events
-			for i := 0; i < len(evs); {
-				j := i
-				for j < len(evs) && evs[j].Kv.ModRevision == evs[i].Kv.ModRevision {
-					j++
+			for _, ev := range resp.Events {
+				rev = ev.Kv.ModRevision
+				k := string(ev.Kv.Key)
+				if !strings.HasPrefix(k, tablePrefix) {
+					continue
 				}
-				var storeRev int64
-				for _, ev := range evs[i:j] {
-					if string(ev.Kv.Key) == metaKey && ev.Type == clientv3.EventTypePut {
-						storeRev, _ = strconv.ParseInt(string(ev.Kv.Value), 10, 64)
-					}
+				bucket, key, ok := strings.Cut(k[len(tablePrefix):], "/")
+				if !ok {
+					continue
 				}
-				for _, ev := range evs[i:j] {
-					k := string(ev.Kv.Key)
-					if !strings.HasPrefix(k, tablePrefix) {
-						continue
-					}
-					bucket, key, ok := strings.Cut(k[len(tablePrefix):], "/")
-					if !ok {
-						continue
-					}
-					bucket, _ = url.PathUnescape(bucket)
-					apply := s.tables[bucket]
-					if apply == nil {
-						continue
-					}
-					isDel := ev.Type == clientv3.EventTypeDelete
-					if err := apply(key, ev.Kv.Value, isDel, storeRev); err != nil {
-						s.log.Warn("store: etcd watch: bad record", "key", k, "err", err)
-					}
+				bucket, _ = url.PathUnescape(bucket)
+				apply := s.tables[bucket]
+				if apply == nil {
+					continue
 				}
-				rev = evs[i].Kv.ModRevision
-				i = j
+				// A delete carries no store revision: rev 0 deletes the
+				// cached record whatever its revision.
+				if err := apply(key, ev.Kv.Value, ev.Type == clientv3.EventTypeDelete, 0); err != nil {
+					s.log.Warn("store: etcd watch: bad record", "key", k, "err", err)
+				}
 			}
 		}
 		if ctx.Err() == nil {
@@ -213,17 +204,10 @@ func (e *etcdKV) key(bucket, key string) string { return e.bucketPrefix(bucket) 
 func (e *etcdKV) seqKey(bucket string) string   { return e.prefix + "/s/" + url.PathEscape(bucket) }
 func (e *etcdKV) guardKey() string              { return e.prefix + "/guard" }
 
-// begin starts a transaction at the current revision.
+// begin starts a transaction; its snapshot is the revision its first read
+// sees.
 func (e *etcdKV) begin(ctx context.Context) (*etcdTx, error) {
-	resp, err := e.cli.Get(ctx, e.guardKey())
-	if err != nil {
-		return nil, err
-	}
-	t := &etcdTx{ctx: ctx, kv: e, rev: resp.Header.Revision, writes: map[string]etcdWrite{}}
-	if len(resp.Kvs) > 0 {
-		t.guard = resp.Kvs[0].ModRevision
-	}
-	return t, nil
+	return &etcdTx{ctx: ctx, kv: e, writes: map[string]etcdWrite{}, reads: map[string]int64{}, guard: -1}, nil
 }
 
 func (e *etcdKV) update(ctx context.Context, fn func(kvTx) error) error {
@@ -277,12 +261,18 @@ type etcdWrite struct {
 type etcdTx struct {
 	ctx      context.Context
 	kv       *etcdKV
-	rev      int64
-	guard    int64 // ModRevision of the guard key at rev (0: none yet)
+	rev      int64 // the snapshot (0: no read yet)
+	guard    int64 // ModRevision of the guard key at rev (0: none; -1: not read)
 	readOnly bool
 	mu       sync.Mutex
 	writes   map[string]etcdWrite
 	dropped  []string // bucket prefixes removed with one range delete
+	// reads holds the ModRevision (0: absent) of every key read from the
+	// snapshot; the commit requires them unchanged.
+	reads map[string]int64
+	// listed is set when a bucket was listed: the commit then requires no
+	// write at all since the snapshot (the guard).
+	listed bool
 }
 
 func (t *etcdTx) isDropped(k string) bool {
@@ -292,6 +282,46 @@ func (t *etcdTx) isDropped(k string) bool {
 		}
 	}
 	return false
+}
+
+// snapshotGet reads at the transaction's snapshot; the first read fixes
+// it.
+func (t *etcdTx) snapshotGet(k string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	t.mu.Lock()
+	rev := t.rev
+	t.mu.Unlock()
+	if rev != 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := t.kv.cli.Get(t.ctx, k, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if rev == 0 {
+		t.mu.Lock()
+		if t.rev == 0 {
+			t.rev = resp.Header.Revision
+		} else if t.rev != resp.Header.Revision { // another read fixed it first
+			t.mu.Unlock()
+			return t.snapshotGet(k, opts...)
+		}
+		t.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// nextRev implements kvTx: past the stored revision and past the
+// snapshot's etcd revision. A record's revision is then at most the etcd
+// revision its write commits at, so one written after a delete (whose
+// snapshot saw the delete) is past the deleted record's and past the
+// delete's own.
+func (t *etcdTx) nextRev(old int64) (int64, error) {
+	if t.rev == 0 {
+		if _, err := t.snapshotGet(t.kv.guardKey()); err != nil {
+			return 0, err
+		}
+	}
+	return max(old, t.rev) + 1, nil
 }
 
 func (t *etcdTx) getKey(k string) ([]byte, error) {
@@ -308,14 +338,21 @@ func (t *etcdTx) getKey(k string) ([]byte, error) {
 	if dropped {
 		return nil, nil
 	}
-	resp, err := t.kv.cli.Get(t.ctx, k, clientv3.WithRev(t.rev))
+	resp, err := t.snapshotGet(k)
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, nil
+	var mod int64
+	var v []byte
+	if len(resp.Kvs) > 0 {
+		mod, v = resp.Kvs[0].ModRevision, resp.Kvs[0].Value
 	}
-	return resp.Kvs[0].Value, nil
+	t.mu.Lock()
+	if _, seen := t.reads[k]; !seen {
+		t.reads[k] = mod
+	}
+	t.mu.Unlock()
+	return v, nil
 }
 
 func (t *etcdTx) setKey(k string, w etcdWrite) error {
@@ -344,30 +381,57 @@ func (t *etcdTx) del(bucket, key string) error {
 	return t.setKey(t.kv.key(bucket, key), etcdWrite{del: true})
 }
 
+// nextSeq takes the next number of the bucket's sequence at once, with a
+// compare-and-swap of its own, outside the transaction.
 func (t *etcdTx) nextSeq(bucket string) (uint64, error) {
-	k := t.kv.seqKey(bucket)
-	raw, err := t.getKey(k)
-	if err != nil {
-		return 0, err
+	if t.readOnly {
+		return 0, errors.New("store: etcd: write in a read-only transaction")
 	}
-	var n uint64
-	if raw != nil {
-		if n, err = strconv.ParseUint(string(raw), 10, 64); err != nil {
-			return 0, fmt.Errorf("store: etcd: sequence %s: %w", k, err)
+	k := t.kv.seqKey(bucket)
+	for {
+		resp, err := t.kv.cli.Get(t.ctx, k)
+		if err != nil {
+			return 0, err
+		}
+		var n uint64
+		var mod int64
+		if len(resp.Kvs) > 0 {
+			mod = resp.Kvs[0].ModRevision
+			if n, err = strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64); err != nil {
+				return 0, fmt.Errorf("store: etcd: sequence %s: %w", k, err)
+			}
+		}
+		n++
+		txn, err := t.kv.cli.Txn(t.ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", mod)).
+			Then(clientv3.OpPut(k, strconv.FormatUint(n, 10))).Commit()
+		if err != nil {
+			return 0, err
+		}
+		if txn.Succeeded {
+			return n, nil
 		}
 	}
-	n++
-	return n, t.setKey(k, etcdWrite{v: []byte(strconv.FormatUint(n, 10))})
 }
 
 func (t *etcdTx) forEach(bucket string, fn func(k, v []byte) error) error {
+	t.listed = true
 	p := t.kv.bucketPrefix(bucket)
 	vals := map[string][]byte{}
 	t.mu.Lock()
 	dropped := t.isDropped(p)
 	t.mu.Unlock()
+	if t.guard < 0 {
+		resp, err := t.snapshotGet(t.kv.guardKey())
+		if err != nil {
+			return err
+		}
+		t.guard = 0
+		if len(resp.Kvs) > 0 {
+			t.guard = resp.Kvs[0].ModRevision
+		}
+	}
 	if !dropped {
-		resp, err := t.kv.cli.Get(t.ctx, p, clientv3.WithPrefix(), clientv3.WithRev(t.rev))
+		resp, err := t.snapshotGet(p, clientv3.WithPrefix())
 		if err != nil {
 			return err
 		}
@@ -416,8 +480,8 @@ func (t *etcdTx) dropBucket(bucket string) error {
 	return nil
 }
 
-// commit writes the transaction if no other one committed since its
-// snapshot (errRetry otherwise).
+// commit writes the transaction if the keys it read are as it read them
+// (errRetry otherwise).
 func (t *etcdTx) commit() error {
 	if len(t.writes) == 0 && len(t.dropped) == 0 {
 		return nil
@@ -439,11 +503,14 @@ func (t *etcdTx) commit() error {
 		}
 	}
 	ops = append(ops, clientv3.OpPut(t.kv.guardKey(), strconv.FormatInt(t.rev, 10)))
-	cmp := clientv3.Compare(clientv3.ModRevision(t.kv.guardKey()), "=", t.guard)
-	if t.guard == 0 {
-		cmp = clientv3.Compare(clientv3.CreateRevision(t.kv.guardKey()), "=", 0)
+	cmp := make([]clientv3.Cmp, 0, len(t.reads)+1)
+	for k, mod := range t.reads {
+		cmp = append(cmp, clientv3.Compare(clientv3.ModRevision(k), "=", mod))
 	}
-	resp, err := t.kv.cli.Txn(t.ctx).If(cmp).Then(ops...).Commit()
+	if t.listed {
+		cmp = append(cmp, clientv3.Compare(clientv3.ModRevision(t.kv.guardKey()), "=", t.guard))
+	}
+	resp, err := t.kv.cli.Txn(t.ctx).If(cmp...).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("store: etcd commit: %w", err)
 	}

@@ -29,6 +29,10 @@ type kvTx interface {
 	forEach(bucket string, fn func(k, v []byte) error) error
 	// dropBucket deletes the bucket and everything in it.
 	dropBucket(bucket string) error
+	// nextRev returns the revision for a write of a record whose stored
+	// revision is old (0: a create): larger than old and than the
+	// revision of any record deleted before this transaction began.
+	nextRev(old int64) (int64, error)
 }
 
 // kvBackend is the storage under kvStore.
@@ -302,14 +306,21 @@ func newKVStore(kv kvBackend) *kvStore {
 }
 
 // applier returns the function that applies a committed value of one
-// table to its cache. A put carries its own revision; rev is used for
-// deletes.
+// table to its cache. A put carries its own revision; rev is that of a
+// delete (0: unknown, just after the cached record's).
 func applier[T any, P interface {
 	*T
 	entity
 }](c *cache[P]) func(string, []byte, bool, int64) error {
 	return func(key string, raw []byte, isDel bool, rev int64) error {
 		if isDel {
+			if rev == 0 { // the revision of a delete is not known: after the cached one
+				old, ok := c.get(key)
+				if !ok {
+					return nil
+				}
+				rev = revOf(old) + 1
+			}
 			var zero P
 			c.apply(key, zero, true, rev)
 			return nil
@@ -385,11 +396,6 @@ func (s *kvStore) Update(ctx context.Context, fn func(Tx) error) error {
 		c.apply()
 	}
 	return nil
-}
-
-func (t *kvTxn) nextRev() (int64, error) {
-	seq, err := t.tx.nextSeq(bMeta)
-	return int64(seq), err
 }
 
 func idxBucket(table, field string) string { return "idx:" + table + ":" + field }
@@ -515,7 +521,11 @@ func txPutOld[T any, P interface {
 			}
 		}
 	}
-	r, err := t.nextRev()
+	var oldRev int64
+	if old != nil {
+		oldRev = revOf(old)
+	}
+	r, err := t.tx.nextRev(oldRev)
 	if err != nil {
 		return nil, err
 	}
@@ -557,7 +567,7 @@ func txDelete[T any, P interface {
 	if err := t.tx.del(table, key); err != nil {
 		return err
 	}
-	r, err := t.nextRev()
+	r, err := t.tx.nextRev(revOf(old))
 	if err != nil {
 		return err
 	}
