@@ -126,15 +126,22 @@ func (s *Etcd) Close() error {
 }
 
 // loadAt fills the caches from one snapshot and returns its revision.
+// Cached records the snapshot does not hold any more are dropped (a
+// reload after the watch lost changes).
 func (s *Etcd) loadAt(ctx context.Context) (int64, error) {
 	tx, err := s.ekv.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	for table, apply := range s.tables {
-		if err := tx.forEach(table, func(k, v []byte) error { return apply(string(k), v, false, 0) }); err != nil {
+		seen := map[string]bool{}
+		if err := tx.forEach(table, func(k, v []byte) error {
+			seen[string(k)] = true
+			return apply(string(k), v, false, 0)
+		}); err != nil {
 			return 0, fmt.Errorf("%s: %w", table, err)
 		}
+		s.sweeps[table](seen)
 	}
 	return tx.rev, nil
 }

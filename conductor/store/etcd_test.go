@@ -163,3 +163,45 @@ func TestEtcdRetriedCreates(t *testing.T) {
 		return true
 	})
 }
+
+// A conductor whose watch lost changes (compacted away while it was cut
+// off) reloads: records deleted meanwhile leave its cache, changed ones
+// are updated.
+func TestEtcdReloadDropsDeleted(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoConductors(t)
+	for _, id := range []string{"88888888-8888-8888-8888-000000000001", "88888888-8888-8888-8888-000000000002"} {
+		if err := a.Update(ctx, func(tx Tx) error { return tx.PutNode(&Node{UUID: id}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "b sees both nodes", func() bool { return len(b.Nodes(nil)) == 2 })
+	b.cancel() // b stops following
+	<-b.done
+	if err := a.Update(ctx, func(tx Tx) error { return tx.DeleteNode("88888888-8888-8888-8888-000000000001") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Update(ctx, func(tx Tx) error {
+		n, err := tx.Node("88888888-8888-8888-8888-000000000002")
+		if err != nil {
+			return err
+		}
+		n.Name = strp("renamed")
+		return tx.PutNode(n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Nodes(nil)) != 2 {
+		t.Fatal("b's cache changed without a watch")
+	}
+	if _, err := b.loadAt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nodes := b.Nodes(nil)
+	if len(nodes) != 1 || deref(nodes[0].Name) != "renamed" {
+		t.Fatalf("after reload b has %d nodes (%v), want the renamed one only", len(nodes), nodes)
+	}
+	if _, err := b.Node("renamed"); err != nil {
+		t.Fatalf("name index after reload: %v", err)
+	}
+}

@@ -287,6 +287,9 @@ type kvStore struct {
 	// tables maps a cached table's bucket to the function that decodes a
 	// committed value and applies it to the cache (isDel: raw is nil).
 	tables map[string]func(key string, raw []byte, isDel bool, rev int64) error
+	// sweeps maps a cached table's bucket to the function that drops the
+	// cached records whose keys are not in seen (a reload).
+	sweeps map[string]func(seen map[string]bool)
 }
 
 var _ Store = (*kvStore)(nil)
@@ -302,7 +305,31 @@ func newKVStore(kv kvBackend) *kvStore {
 		tChassis: applier(s.chassis), tAllocations: applier(s.allocations), tTemplates: applier(s.templates),
 		tConnectors: applier(s.connectors), tTargets: applier(s.targets), tConductors: applier(s.conductors),
 	}
+	s.sweeps = map[string]func(map[string]bool){
+		tNodes: sweeper(s.nodes), tPorts: sweeper(s.ports), tPortgroups: sweeper(s.portgroups),
+		tChassis: sweeper(s.chassis), tAllocations: sweeper(s.allocations), tTemplates: sweeper(s.templates),
+		tConnectors: sweeper(s.connectors), tTargets: sweeper(s.targets), tConductors: sweeper(s.conductors),
+	}
 	return s
+}
+
+// sweeper returns the function that deletes from c the records whose keys
+// are not in seen.
+func sweeper[P entity](c *cache[P]) func(map[string]bool) {
+	return func(seen map[string]bool) {
+		c.mu.RLock()
+		var gone []P
+		for k, v := range c.byKey {
+			if !seen[k] {
+				gone = append(gone, v)
+			}
+		}
+		c.mu.RUnlock()
+		for _, v := range gone {
+			var zero P
+			c.apply(v.key(), zero, true, revOf(v)+1)
+		}
+	}
 }
 
 // applier returns the function that applies a committed value of one
