@@ -66,6 +66,16 @@ func TestFirmwareBootOrder(t *testing.T) {
 	if n != 2 || !cmp.Equal(order, want) {
 		t.Errorf("FirmwareBootOrder() = %q, %d, want %q, 2", order, n, want)
 	}
+	// A third boot being written: its half line and unended list are not
+	// read yet (it once read "/" as the first entry).
+	for _, partial := range []string{"SeaBIOS 3\nboot order:\n1: /", "SeaBIOS 3\nboot order:\n1: /pci@i0cf8/scsi@2/disk@0,0\n"} {
+		if err := os.WriteFile(p, []byte(log+partial), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if order, n, _ := FirmwareBootOrder(p); n != 2 || !cmp.Equal(order, want) {
+			t.Errorf("with %q being written: %q, %d; want the second boot's", partial, order, n)
+		}
+	}
 }
 
 func TestQEMUArgs(t *testing.T) {

@@ -18,23 +18,29 @@ func FirmwareBootOrder(path string) ([]string, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("lab: %w", err)
 	}
-	var last []string
+	// The firmware may be writing the log: a line without its newline is
+	// not read yet, and a list counts once a line after it ends it.
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
+	var last, cur []string
 	n := 0
 	in := false
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "boot order:" {
-			n++
-			last, in = nil, true
-			continue
-		}
 		if in {
 			if m := bootEntry.FindStringSubmatch(line); m != nil {
-				last = append(last, m[1])
+				cur = append(cur, m[1])
 				continue
 			}
-			in = false
+			last, in = cur, false
+			n++
+		}
+		if line == "boot order:" {
+			cur, in = nil, true
 		}
 	}
 	return last, n, nil
