@@ -178,7 +178,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.wg.Wait()
 			return nil
 		case <-hb.C:
-			if err := m.register(ctx); err != nil {
+			if err := m.register(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("manager: conductor heartbeat failed", "err", err)
 			}
 			m.takeOver(ctx)

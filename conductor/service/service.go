@@ -4,6 +4,8 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +98,11 @@ type Config struct {
 	// conductors share it.
 	EtcdEndpoints []string
 	EtcdPrefix    string
+	// EtcdCACert, EtcdCert and EtcdKey are PEM files for TLS to etcd (CA
+	// to trust; client certificate and key when the cluster asks for
+	// one); EtcdUsername and EtcdPassword for etcd's own auth.
+	EtcdCACert, EtcdCert, EtcdKey string
+	EtcdUsername, EtcdPassword    string
 	// ConductorGroup is the conductor_group of the nodes this conductor
 	// serves ("" by default).
 	ConductorGroup string
@@ -263,7 +270,16 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		st.Host = cfg.Hostname
 		return st, nil
 	}
-	st, err := store.OpenEtcd(ctx, store.EtcdConfig{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, Log: cfg.Log})
+	ecfg := store.EtcdConfig{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, Log: cfg.Log,
+		Username: cfg.EtcdUsername, Password: cfg.EtcdPassword}
+	if cfg.EtcdCACert != "" || cfg.EtcdCert != "" {
+		tc, err := etcdTLS(cfg.EtcdCACert, cfg.EtcdCert, cfg.EtcdKey)
+		if err != nil {
+			return nil, fmt.Errorf("conductor: etcd TLS: %w", err)
+		}
+		ecfg.TLS = tc
+	}
+	st, err := store.OpenEtcd(ctx, ecfg)
 	if err != nil {
 		return nil, fmt.Errorf("conductor: %w", err)
 	}
@@ -284,4 +300,30 @@ func peerURLs(st store.Store, self string, timeout time.Duration) []string {
 		}
 	}
 	return out
+}
+
+// etcdTLS builds the client TLS configuration for etcd from PEM files.
+func etcdTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+	}
+	if certFile != "" || keyFile != "" {
+		if certFile == "" || keyFile == "" {
+			return nil, errors.New("a client certificate needs both --etcd-cert and --etcd-key")
+		}
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
 }

@@ -77,6 +77,15 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd %v: %w", cfg.Endpoints, err)
 	}
+	// Fail at once (not after the load's deadline) when the cluster does
+	// not answer: wrong address, TLS refused, bad credentials.
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	_, err = cli.Get(pctx, "/", clientv3.WithCountOnly(), clientv3.WithLimit(1))
+	cancel()
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("store: etcd %v does not answer within %s (address, TLS, credentials?): %w", cfg.Endpoints, cfg.DialTimeout, err)
+	}
 	s, err := NewEtcd(ctx, cli, cfg.Prefix, cfg.Log)
 	if err != nil {
 		cli.Close()

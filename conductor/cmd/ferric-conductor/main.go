@@ -72,6 +72,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.EtcdCACert, "etcd-cacert", "", "PEM file of the CA that signed the etcd servers' certificates (TLS to etcd)")
+	fs.StringVar(&cfg.EtcdCert, "etcd-cert", "", "PEM client certificate for etcd (with --etcd-key)")
+	fs.StringVar(&cfg.EtcdKey, "etcd-key", "", "PEM key of --etcd-cert")
+	fs.StringVar(&cfg.EtcdUsername, "etcd-username", "", "etcd user (etcd auth)")
+	fs.StringVar(&cfg.EtcdPassword, "etcd-password", "", "password of --etcd-username (better set as FERRIC_ETCD_PASSWORD)")
 	fs.StringVar(&cfg.ConductorGroup, "conductor-group", "", "conductor_group of the nodes this conductor serves")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "period of this conductor's heartbeat in the store")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 60*time.Second, "a conductor silent for this long is dead: its nodes are taken over")
