@@ -26,6 +26,8 @@ run: deps build
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
+	# The conformance suite again, against a conductor whose store is etcd.
+	FERRIC_TEST_STORE=etcd $(GO) test -count=1 -timeout 20m ./test/conformance/
 
 # ramdisk builds the deploy kernel and initramfs (agent as /init) into bin/.
 ramdisk:

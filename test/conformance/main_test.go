@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
 )
 
 // baseURL is the conductor's API, e.g. http://127.0.0.1:41234.
@@ -37,13 +39,24 @@ func run(m *testing.M) int {
 		lvl = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
+	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: dir, Hostname: "conformance",
+		Log: log, Ready: func(addr string) { ready <- addr }}
+	// FERRIC_TEST_STORE=etcd runs the suite against a conductor whose
+	// store is a real etcd server (make test runs it both ways).
+	if os.Getenv("FERRIC_TEST_STORE") == "etcd" {
+		srv, err := etcdtest.StartServer(filepath.Join(dir, "etcd"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "etcd:", err)
+			return 1
+		}
+		defer srv.Close()
+		cfg.EtcdEndpoints = []string{srv.Endpoint}
+		fmt.Fprintln(os.Stderr, "conformance: store on etcd", srv.Endpoint)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- service.Run(ctx, service.Config{APIListen: "127.0.0.1:0", StateDir: dir, Hostname: "conformance",
-			Log: log, Ready: func(addr string) { ready <- addr }})
-	}()
+	go func() { done <- service.Run(ctx, cfg) }()
 	select {
 	case addr := <-ready:
 		baseURL = "http://" + addr
