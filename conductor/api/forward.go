@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -32,6 +33,9 @@ func (s *Server) toOwner(next echo.HandlerFunc) echo.HandlerFunc {
 		n, err := s.st.Node(c.Param("node"))
 		if err != nil {
 			return next(c) // the handler answers the 404
+		}
+		if s.mgr.Owner(n) == "" { // no live conductor serves the node's group
+			return noValidHost(n.Driver, strings.ToLower(n.ConductorGroup))
 		}
 		target := s.mgr.OwnerURL(n)
 		if target == "" {

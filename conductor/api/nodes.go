@@ -231,6 +231,11 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.DELETE("/nodes/:node/allocation", s.deleteNodeAllocation, s.minVer(52, false))
 }
 
+// noValidHost is Ironic's answer when no conductor can take a node.
+func noValidHost(drv, group string) *Error {
+	return badRequest("No valid host was found. Reason: No conductor service registered which supports driver %s for conductor group \"%s\".", drv, group)
+}
+
 // findNode resolves a node ident (uuid if UUID-like, else name).
 func (s *Server) findNode(c echo.Context, ident string) (*store.Node, error) {
 	n, err := s.st.Node(ident)
@@ -569,8 +574,8 @@ func (s *Server) createNode(c echo.Context) error {
 	if g, ok := body["conductor_group"].(string); ok {
 		group = strings.ToLower(g)
 	}
-	if ht == nil {
-		return badRequest("No valid host was found. Reason: No conductor service registered which supports driver %s for conductor group \"%s\".", drv, group)
+	if ht == nil || !s.mgr.Serves(group, drv) {
+		return noValidHost(drv, group)
 	}
 	if err := applyNodeFields(n, body, v, ht, true); err != nil {
 		return err
@@ -866,8 +871,9 @@ func (s *Server) patchNode(c echo.Context) error {
 			}
 			newDriver, _ := doc["driver"].(string)
 			ht := driver.LookupHardwareType(newDriver)
-			if ht == nil {
-				return badRequest("No valid host was found. Reason: No conductor service registered which supports driver %s for conductor group \"%s\".", newDriver, n.ConductorGroup)
+			newGroup, _ := doc["conductor_group"].(string)
+			if ht == nil || !s.mgr.Serves(newGroup, newDriver) {
+				return noValidHost(newDriver, strings.ToLower(newGroup))
 			}
 			if newDriver != oldDriver {
 				for _, kind := range driver.InterfaceKinds {

@@ -26,6 +26,9 @@ type Manager interface {
 	Hostname() string
 	// Owner names the conductor that serves the node ("" for none).
 	Owner(n *store.Node) string
+	// Serves reports whether a live conductor of the group offers the
+	// hardware type.
+	Serves(group, drv string) bool
 	// OwnerURL is the API URL of the node's conductor when that is
 	// another live conductor ("" to serve the node here).
 	OwnerURL(n *store.Node) string

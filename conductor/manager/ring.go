@@ -190,3 +190,19 @@ func (m *Manager) OwnerURL(n *store.Node) string {
 	}
 	return c.APIURL
 }
+
+// Serves reports whether a live conductor of the conductor group offers
+// the hardware type drv (Ironic answers NoValidHost when none does).
+func (m *Manager) Serves(group, drv string) bool {
+	group = strings.ToLower(group)
+	if strings.ToLower(m.cfg.ConductorGroup) == group {
+		return true // this conductor; the caller checked drv exists here
+	}
+	now := time.Now()
+	for _, c := range m.st.Conductors() {
+		if c.Hostname != m.host && strings.ToLower(c.ConductorGroup) == group && m.alive(c, now) && slices.Contains(c.Drivers, drv) {
+			return true
+		}
+	}
+	return false
+}
