@@ -192,40 +192,9 @@ func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) 
 	state, _ := n.DriverInternalInfo[biosStateKey].(map[string]any)
 	rebooted, _ := state["reboot_requested"].(bool)
 	if !rebooted {
-		var requested map[string]any
-		switch step {
-		case "apply_configuration":
-			args, _ := st["args"].(map[string]any)
-			want, err := biosSettingsArg(args)
-			if err != nil {
-				return false, err
-			}
-			if err := m.checkBIOSSettings(uuid, want); err != nil {
-				return false, err
-			}
-			current, err := b.BIOSSettings(ctx, dn)
-			if err != nil {
-				return false, err
-			}
-			requested = map[string]any{}
-			for name, v := range want {
-				if requested[name], err = biosValue(name, v, current[name]); err != nil {
-					return false, err
-				}
-			}
-			if allMatch(requested, current) {
-				m.log.Info("manager: the BIOS settings asked for are already set, no reboot", "node", uuid)
-				return false, nil
-			}
-			if err := b.ApplyBIOSSettings(ctx, dn, requested); err != nil {
-				return false, err
-			}
-		case "factory_reset":
-			if err := b.ResetBIOS(ctx, dn); err != nil {
-				return false, err
-			}
-		default:
-			return false, fmt.Errorf("the bios interface %s has no step %s", n.Interfaces["bios"], step)
+		requested, changed, err := m.biosRequest(ctx, n, b, st)
+		if err != nil || !changed {
+			return false, err
 		}
 		return true, m.rebootForStep(ctx, uuid, map[string]any{"reboot_requested": true, "requested_attributes": requested})
 	}
@@ -238,12 +207,60 @@ func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) 
 	}
 	defer m.cacheBIOS(ctx, uuid)
 	requested, _ := state["requested_attributes"].(map[string]any)
+	return false, biosApplied(ctx, b, dn, step, requested)
+}
+
+// biosRequest asks the BMC for a bios step's change; changed is false when
+// the settings asked for are already set (no reboot needed).
+func (m *Manager) biosRequest(ctx context.Context, n *store.Node, b driver.BIOS, st map[string]any) (requested map[string]any, changed bool, err error) {
+	uuid, dn := n.UUID, driverNode(n)
+	step, _ := st["step"].(string)
+	switch step {
+	case "apply_configuration":
+		args, _ := st["args"].(map[string]any)
+		want, err := biosSettingsArg(args)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := m.checkBIOSSettings(uuid, want); err != nil {
+			return nil, false, err
+		}
+		current, err := b.BIOSSettings(ctx, dn)
+		if err != nil {
+			return nil, false, err
+		}
+		requested = map[string]any{}
+		for name, v := range want {
+			if requested[name], err = biosValue(name, v, current[name]); err != nil {
+				return nil, false, err
+			}
+		}
+		if allMatch(requested, current) {
+			m.log.Info("manager: the BIOS settings asked for are already set, no reboot", "node", uuid)
+			return requested, false, nil
+		}
+		if err := b.ApplyBIOSSettings(ctx, dn, requested); err != nil {
+			return nil, false, err
+		}
+	case "factory_reset":
+		if err := b.ResetBIOS(ctx, dn); err != nil {
+			return nil, false, err
+		}
+	default:
+		return nil, false, fmt.Errorf("the bios interface %s has no step %s", n.Interfaces["bios"], step)
+	}
+	return requested, true, nil
+}
+
+// biosApplied checks, after the reboot, that an apply_configuration took
+// effect (Ironic's message names the settings that did not).
+func biosApplied(ctx context.Context, b driver.BIOS, dn *driver.Node, step string, requested map[string]any) error {
 	if step != "apply_configuration" || len(requested) == 0 {
-		return false, nil
+		return nil
 	}
 	current, err := b.BIOSSettings(ctx, dn)
 	if err != nil {
-		return false, err
+		return err
 	}
 	var missed []string
 	for name, v := range requested {
@@ -254,9 +271,9 @@ func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) 
 	if missed != nil {
 		sort.Strings(missed)
 		//lint:ignore ST1005 Ironic's last_error text, word for word
-		return false, fmt.Errorf("Redfish BIOS apply_configuration step failed. Attributes {%s} are not updated.", strings.Join(missed, ", "))
+		return fmt.Errorf("Redfish BIOS apply_configuration step failed. Attributes {%s} are not updated.", strings.Join(missed, ", "))
 	}
-	return false, nil
+	return nil
 }
 
 // checkBIOSSettings refuses requested settings that the cached registry

@@ -82,7 +82,7 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := checkStepShapes("service", req.ServiceSteps); err != nil {
 		return err
 	}
-	if err := checkServiceSteps(req.ServiceSteps); err != nil {
+	if err := checkServiceSteps(n, req.ServiceSteps); err != nil {
 		return err
 	}
 	if err := checkStepShapes("deploy", req.DeploySteps); err != nil {
@@ -143,6 +143,8 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 			if len(deploySteps) > 0 {
 				n.DriverInternalInfo["user_deploy_steps"] = deploySteps
 			}
+		case ev == sm.EventService:
+			n.DriverInternalInfo[serviceStepsKey] = req.ServiceSteps
 		}
 		if ev == sm.EventInspect {
 			now := time.Now().UTC()
@@ -290,7 +292,7 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 	case sm.EventAdopt:
 		return m.adopt(ctx, n)
 	case sm.EventService:
-		return fmt.Errorf("servicing node %s: no interface offers service steps", uuid)
+		return m.service(ctx, n)
 	case sm.EventUnhold:
 		// The node is back in clean/deploy wait: its agent's next
 		// heartbeat resumes after the hold step.

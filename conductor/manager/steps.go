@@ -97,22 +97,6 @@ func StepShapeError(kind string, st map[string]any) string {
 	return ""
 }
 
-// checkServiceSteps refuses service steps as Ironic refuses steps no
-// interface of the node offers: no conductor-side interface here has
-// service steps, and the agent offers none either (its
-// service.get_service_steps list is empty).
-func checkServiceSteps(steps []map[string]any) error {
-	var errs []string
-	for _, st := range steps {
-		b, _ := json.Marshal(st)
-		errs = append(errs, "node does not support this service step: "+string(b))
-	}
-	if len(errs) > 0 {
-		return userErr(ErrInvalidInput, "%s", strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 // stepPriority reads a deploy step priority: a non-negative integer or a
 // string of digits.
 func stepPriority(v any) (int, error) {

@@ -144,7 +144,7 @@ func TestRedfishBIOSCleaning(t *testing.T) {
 // reboots into the ramdisk, the deploy resumes at that step with the new
 // agent, checks the change, writes the image and ends active.
 func TestRedfishBIOSDeployTemplate(t *testing.T) {
-	c, emu, _, disk := redfishAgentNode(t, "tpl-node", "52:54:00:12:34:99", 64<<20)
+	c, emu, mach, disk := redfishAgentNode(t, "tpl-node", "52:54:00:12:34:99", 64<<20)
 	image := make([]byte, 5<<20)
 	rand.Read(image[:1<<20])
 	writeMBR(image)
@@ -179,5 +179,42 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	f.Close()
 	if !bytes.Equal(got, image) {
 		t.Error("the disk does not hold the image after the deploy")
+	}
+
+	// Servicing (1.87) the active node: a BIOS change needs no ramdisk,
+	// the machine reboots into its instance (from disk) and the node
+	// returns to active once the BMC shows the change.
+	_, _, resets0, ons0 := mach.state()
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "bios", "step": "apply_configuration",
+			"args": map[string]any{"settings": []map[string]any{{"name": "NumLock", "value": "Off"}}}}}}, 202)
+	n := c.waitState("tpl-node", "active", 90*time.Second)
+	if got, _ := emu.BIOS("m1"); got["NumLock"] != "Off" || got["LogicalProc"] != "Disabled" {
+		t.Errorf("BMC's BIOS after servicing: %v", got)
+	}
+	if _, booted, resets, ons := mach.state(); resets+ons <= resets0+ons0 || booted != "disk" {
+		t.Errorf("after servicing the machine restarted %d times, last from %q; want a restart from disk", resets+ons-resets0-ons0, booted)
+	}
+	n = c.doVersion("1.87", "GET", "/v1/nodes/tpl-node", nil, 200)
+	if n["last_error"] != nil || fmt.Sprint(n["service_step"]) != "map[]" {
+		t.Errorf("after servicing: last_error %v, service_step %v", n["last_error"], n["service_step"])
+	}
+	if s := c.doVersion("1.40", "GET", "/v1/nodes/tpl-node/bios/NumLock", nil, 200)["NumLock"].(map[string]any); s["value"] != "Off" {
+		t.Errorf("cached NumLock after servicing = %v", s)
+	}
+	// A step no interface of the node offers is refused, the node stays active.
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "raid", "step": "create_configuration"}}}, 400)
+	// A setting the BMC refuses fails the servicing with its message.
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "bios", "step": "apply_configuration",
+			"args": map[string]any{"settings": []map[string]any{{"name": "NoSuchSetting", "value": "x"}}}}}}, 202)
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/tpl-node", nil, 200); n["provision_state"] == "service failed" {
+			break
+		}
+	}
+	if n["provision_state"] != "service failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "BIOS attribute NoSuchSetting is unknown") {
+		t.Errorf("after a refused setting: %v, last_error %v; want service failed with the BMC's message", n["provision_state"], n["last_error"])
 	}
 }

@@ -1,0 +1,145 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+	sm "github.com/ferric-metal/ferric/conductor/statemachine"
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// Servicing (API 1.87) runs service steps on an active node, which then
+// returns to active, as Ironic's servicing does. The steps offered are the
+// bios interface's apply_configuration and factory_reset, which need no
+// ramdisk (Ironic's redfish bios marks them so): the change goes to the
+// BMC, the machine reboots into its instance, and the conductor reads the
+// BMC until the settings show the change (the node is in service wait
+// meanwhile, unlocked, so that it can be aborted).
+
+// serviceStepsKey keeps the requested steps in driver_internal_info.
+const serviceStepsKey = "service_steps"
+
+// servicePoll is how often the BMC is read while a change is applied.
+var servicePoll = 2 * time.Second
+
+// checkServiceSteps refuses the steps the node does not offer, as Ironic
+// refuses them, and a bad apply_configuration argument before anything
+// starts.
+func checkServiceSteps(n *store.Node, steps []map[string]any) error {
+	var errs []string
+	for _, st := range steps {
+		bios := n.Interfaces["bios"]
+		if isBIOSStep(st) && (bios == "redfish" || bios == "fake") {
+			if step, _ := st["step"].(string); step == "apply_configuration" {
+				args, _ := st["args"].(map[string]any)
+				if _, err := biosSettingsArg(args); err != nil {
+					return userErr(ErrInvalidInput, "%s", err.Error())
+				}
+			}
+			continue
+		}
+		b, _ := json.Marshal(st)
+		errs = append(errs, "node does not support this service step: "+string(b))
+	}
+	if len(errs) > 0 {
+		return userErr(ErrInvalidInput, "%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// service runs the node's service steps in order, then returns it to
+// active.
+func (m *Manager) service(ctx context.Context, n *store.Node) error {
+	uuid := n.UUID
+	var steps []map[string]any
+	if raw, err := json.Marshal(n.DriverInternalInfo[serviceStepsKey]); err == nil {
+		_ = json.Unmarshal(raw, &steps)
+	}
+	for _, st := range steps {
+		if err := m.update(ctx, uuid, func(n *store.Node) error { n.ServiceStep = st; return nil }); err != nil {
+			return err
+		}
+		m.log.Info("manager: service step", "node", uuid, "interface", st["interface"], "step", st["step"])
+		done, err := m.serviceBIOSStep(ctx, uuid, st)
+		if err != nil {
+			//lint:ignore ST1005 Ironic's last_error text
+			return fmt.Errorf("Node %s failed step %s: %w", uuid, stepName(st), err)
+		}
+		if !done { // aborted while waiting
+			return nil
+		}
+	}
+	defer m.cacheBIOS(ctx, uuid)
+	return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
+		n.ServiceStep = nil
+		delete(n.DriverInternalInfo, serviceStepsKey)
+		n.Reservation = nil
+	})
+}
+
+// serviceBIOSStep asks for the change, reboots the machine into its
+// instance and waits, in service wait, for the BMC to show the change.
+// done is false when the node left service wait meanwhile (aborted).
+func (m *Manager) serviceBIOSStep(ctx context.Context, uuid string, st map[string]any) (done bool, err error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return false, err
+	}
+	b, err := m.bios(n)
+	if err != nil {
+		return false, err
+	}
+	if b == nil { // fake: Ironic's fake bios steps do nothing
+		return true, nil
+	}
+	requested, changed, err := m.biosRequest(ctx, n, b, st)
+	if err != nil || !changed {
+		return err == nil, err
+	}
+	pw, err := m.power(n)
+	if err != nil {
+		return false, err
+	}
+	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetReboot, m.cfg.PowerTimeout); err != nil {
+		return false, err
+	}
+	if err := m.fire(ctx, uuid, sm.EventWait, func(n *store.Node) { n.Reservation = nil }); err != nil {
+		return false, err
+	}
+	step, _ := st["step"].(string)
+	deadline := time.Now().Add(m.cfg.CleanWaitTimeout)
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(servicePoll):
+		}
+		n, err := m.st.Node(uuid)
+		if err != nil {
+			return false, err
+		}
+		if sm.State(n.ProvisionState) != sm.ServiceWait {
+			m.log.Warn("manager: node left service wait while its BIOS change applied", "node", uuid, "state", n.ProvisionState)
+			return false, nil
+		}
+		applied := biosApplied(ctx, b, driverNode(n), step, requested)
+		if applied == nil || time.Now().After(deadline) {
+			// Take the node back (under its lock) to go on or to fail.
+			h := m.host
+			if rerr := m.fire(ctx, uuid, sm.EventResume, func(n *store.Node) { n.Reservation = &h }); rerr != nil {
+				return false, nil // aborted between the read and now
+			}
+			if applied != nil {
+				return false, fmt.Errorf("timeout reached while waiting for the BIOS settings to apply: %w", applied)
+			}
+			return true, nil
+		}
+	}
+}
+
+// stepName is interface.step, as Ironic names steps in messages.
+func stepName(st map[string]any) string { return fmt.Sprintf("%v.%v", st["interface"], st["step"]) }
