@@ -494,6 +494,19 @@ func (m *Manager) tearDown(ctx context.Context, n *store.Node) error {
 
 // abort stops a wait state.
 func (m *Manager) abort(ctx context.Context, n *store.Node) error {
+	if sm.State(n.ProvisionState) == sm.ServiceFailed {
+		// Servicing without the ramdisk: the machine keeps running its
+		// instance; the step is forgotten, as Ironic's service abort does.
+		msg := "By request, the service operation was aborted"
+		if n.ServiceStep != nil {
+			msg += fmt.Sprintf(" during or after the completion of step \"%s\"", stepName(n.ServiceStep))
+		}
+		return m.update(ctx, n.UUID, func(n *store.Node) error {
+			n.LastError, n.ServiceStep = &msg, nil
+			delete(n.DriverInternalInfo, serviceStepsKey)
+			return nil
+		})
+	}
 	_ = m.powerOff(ctx, n)
 	return nil // the abort transition itself was fired before the task
 }
