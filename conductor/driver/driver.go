@@ -209,6 +209,13 @@ type Firmware interface {
 	FirmwareComponents(ctx context.Context, n *Node) ([]FirmwareComponent, error)
 }
 
+// FirmwareUpdater is a firmware interface that flashes images (redfish):
+// the BMC downloads the image at url and applies it; a BIOS image takes
+// effect when the machine next starts.
+type FirmwareUpdater interface {
+	UpdateFirmware(ctx context.Context, n *Node, url string) error
+}
+
 // FirmwareComponent is one firmware and its version ("bios", "bmc").
 type FirmwareComponent struct {
 	Component, Version string

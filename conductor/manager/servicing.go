@@ -13,12 +13,17 @@ import (
 )
 
 // Servicing (API 1.87) runs service steps on an active node, which then
-// returns to active, as Ironic's servicing does. The steps offered are the
-// bios interface's apply_configuration and factory_reset, which need no
-// ramdisk (Ironic's redfish bios marks them so): the change goes to the
-// BMC, the machine reboots into its instance, and the conductor reads the
-// BMC until the settings show the change (the node is in service wait
-// meanwhile, unlocked, so that it can be aborted).
+// returns to active, as Ironic's servicing does. The steps offered need no
+// ramdisk, as Ironic's redfish interfaces mark them:
+//
+//   - bios.apply_configuration and bios.factory_reset: the change goes to
+//     the BMC, the machine reboots into its instance, and the conductor
+//     reads the BMC until the settings show the change (the node is in
+//     service wait meanwhile, unlocked, so that it can be aborted);
+//   - firmware.update (firmware_interface redfish): each image of
+//     settings [{"component": "bios"|"bmc", "url": ...}] is flashed by the
+//     BMC (SimpleUpdate), the machine reboots into its instance after a
+//     BIOS image, and the firmware versions are read again.
 
 // serviceStepsKey keeps the requested steps in driver_internal_info.
 const serviceStepsKey = "service_steps"
@@ -32,6 +37,13 @@ var servicePoll = 2 * time.Second
 func checkServiceSteps(n *store.Node, steps []map[string]any) error {
 	var errs []string
 	for _, st := range steps {
+		if isFirmwareUpdate(st) && n.Interfaces["firmware"] == "redfish" {
+			args, _ := st["args"].(map[string]any)
+			if _, err := firmwareSettingsArg(args); err != nil {
+				return userErr(ErrInvalidInput, "%s", err.Error())
+			}
+			continue
+		}
 		bios := n.Interfaces["bios"]
 		if isBIOSStep(st) && (bios == "redfish" || bios == "fake") {
 			if step, _ := st["step"].(string); step == "apply_configuration" {
@@ -64,7 +76,13 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 			return err
 		}
 		m.log.Info("manager: service step", "node", uuid, "interface", st["interface"], "step", st["step"])
-		done, err := m.serviceBIOSStep(ctx, uuid, st)
+		var done bool
+		var err error
+		if isFirmwareUpdate(st) {
+			done, err = true, m.serviceFirmwareUpdate(ctx, uuid, st)
+		} else {
+			done, err = m.serviceBIOSStep(ctx, uuid, st)
+		}
 		if err != nil {
 			//lint:ignore ST1005 Ironic's last_error text
 			return fmt.Errorf("Node %s failed step %s: %w", uuid, stepName(st), err)
@@ -74,6 +92,7 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 		}
 	}
 	defer m.cacheBIOS(ctx, uuid)
+	defer m.cacheFirmware(ctx, uuid)
 	return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
 		n.ServiceStep = nil
 		delete(n.DriverInternalInfo, serviceStepsKey)
@@ -143,3 +162,65 @@ func (m *Manager) serviceBIOSStep(ctx context.Context, uuid string, st map[strin
 
 // stepName is interface.step, as Ironic names steps in messages.
 func stepName(st map[string]any) string { return fmt.Sprintf("%v.%v", st["interface"], st["step"]) }
+
+func isFirmwareUpdate(st map[string]any) bool {
+	return st["interface"] == "firmware" && st["step"] == "update"
+}
+
+// firmwareUpdate is one image of a firmware.update step.
+type firmwareUpdate struct{ Component, URL string }
+
+// firmwareSettingsArg reads firmware.update's settings argument.
+func firmwareSettingsArg(args map[string]any) ([]firmwareUpdate, error) {
+	list, ok := args["settings"].([]any)
+	if !ok || len(list) == 0 {
+		return nil, fmt.Errorf("firmware.update needs settings: a list of {\"component\": \"bios\" or \"bmc\", \"url\": ...}")
+	}
+	var out []firmwareUpdate
+	for _, item := range list {
+		m, _ := item.(map[string]any)
+		c, _ := m["component"].(string)
+		u, _ := m["url"].(string)
+		if (c != "bios" && c != "bmc") || !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
+			return nil, fmt.Errorf("firmware.update settings: %v: want a component bios or bmc and an http(s) url", item)
+		}
+		out = append(out, firmwareUpdate{c, u})
+	}
+	return out, nil
+}
+
+// serviceFirmwareUpdate flashes each image in turn; a BIOS image takes
+// effect when the machine restarts, so the machine reboots into its
+// instance after one.
+func (m *Manager) serviceFirmwareUpdate(ctx context.Context, uuid string, st map[string]any) error {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return err
+	}
+	up, ok := m.cfg.Firmware[n.Interfaces["firmware"]].(driver.FirmwareUpdater)
+	if !ok {
+		return fmt.Errorf("the firmware interface %s of node %s does not update firmware", n.Interfaces["firmware"], uuid)
+	}
+	args, _ := st["args"].(map[string]any)
+	images, err := firmwareSettingsArg(args)
+	if err != nil {
+		return err
+	}
+	dn := driverNode(n)
+	for _, img := range images {
+		m.log.Info("manager: firmware update", "node", uuid, "component", img.Component, "url", img.URL)
+		if err := up.UpdateFirmware(ctx, dn, img.URL); err != nil {
+			return err
+		}
+		if img.Component == "bios" {
+			pw, err := m.power(n)
+			if err != nil {
+				return err
+			}
+			if err := pw.SetPowerState(ctx, dn, driver.TargetReboot, m.cfg.PowerTimeout); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -21,6 +21,10 @@ import (
 // order of precedence for steps of equal priority (first wins).
 var stepInterfaces = []string{"power", "management", "deploy", "bios", "raid"}
 
+// serviceStepInterfaces are those of service steps (API 1.87, Ironic's
+// servicing interface order).
+var serviceStepInterfaces = []string{"vendor", "power", "management", "firmware", "deploy", "bios", "raid", "network"}
+
 // writeImagePriority is the priority of the direct deploy interface's
 // write_image step: user deploy steps above it run before the image is
 // written, those below it after.
@@ -73,8 +77,12 @@ func StepShapeError(kind string, st map[string]any) string {
 			return fmt.Sprintf("'%s' is a required property", k)
 		}
 	}
-	if i, ok := st["interface"].(string); !ok || !slices.Contains(stepInterfaces, i) {
-		return fmt.Sprintf("%s is not one of ['%s']", protocol.PyRepr(st["interface"]), strings.Join(stepInterfaces, "', '"))
+	ifaces := stepInterfaces
+	if kind == "service" {
+		ifaces = serviceStepInterfaces
+	}
+	if i, ok := st["interface"].(string); !ok || !slices.Contains(ifaces, i) {
+		return fmt.Sprintf("%s is not one of ['%s']", protocol.PyRepr(st["interface"]), strings.Join(ifaces, "', '"))
 	}
 	switch s := st["step"].(type) {
 	case string:

@@ -29,7 +29,8 @@ func redfishAgentNode(t *testing.T, name, mac string, size int64) (client, *redf
 	t.Cleanup(bmc.Close)
 	base := startConductor(t)
 	c := client{t, base}
-	node := c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": name, "deploy_interface": "direct",
+	node := c.doVersion("1.86", "POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": name, "deploy_interface": "direct",
+		"firmware_interface": "redfish",
 		"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin", "redfish_password": "pw",
 			"redfish_system_id": "/redfish/v1/Systems/m1",
 			"deploy_kernel":     "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
@@ -202,6 +203,51 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	if s := c.doVersion("1.40", "GET", "/v1/nodes/tpl-node/bios/NumLock", nil, 200)["NumLock"].(map[string]any); s["value"] != "Off" {
 		t.Errorf("cached NumLock after servicing = %v", s)
 	}
+	// firmware.update as a service step: the BMC flashes a BIOS image (in
+	// effect after the reboot into the instance) and a BMC image; the
+	// node's firmware versions show both.
+	fw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/bios-2.0.bin":
+			w.Write(redfish.FirmwareImage("bios", "2.0.0-ferric"))
+		case "/bmc-0.2.bin":
+			w.Write(redfish.FirmwareImage("bmc", "0.2.0"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer fw.Close()
+	_, _, resets0, ons0 = mach.state()
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "firmware", "step": "update", "args": map[string]any{"settings": []map[string]any{
+			{"component": "bios", "url": fw.URL + "/bios-2.0.bin"}, {"component": "bmc", "url": fw.URL + "/bmc-0.2.bin"}}}}}}, 202)
+	c.waitState("tpl-node", "active", 90*time.Second)
+	if _, booted, resets, ons := mach.state(); resets+ons <= resets0+ons0 || booted != "disk" {
+		t.Errorf("after the BIOS image the machine restarted %d times, last from %q; want a restart from disk", resets+ons-resets0-ons0, booted)
+	}
+	versions := map[string]string{}
+	for _, x := range c.doVersion("1.86", "GET", "/v1/nodes/tpl-node/firmware", nil, 200)["firmware"].([]any) {
+		comp := x.(map[string]any)
+		versions[comp["component"].(string)] = fmt.Sprint(comp["current_version"])
+	}
+	if versions["bios"] != "2.0.0-ferric" || versions["bmc"] != "0.2.0" {
+		t.Errorf("firmware versions after firmware.update: %v", versions)
+	}
+	// An image the BMC cannot use fails the servicing with its message.
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "firmware", "step": "update", "args": map[string]any{"settings": []map[string]any{
+			{"component": "bios", "url": fw.URL + "/missing.bin"}}}}}}, 202)
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/tpl-node", nil, 200); n["provision_state"] == "service failed" {
+			break
+		}
+	}
+	if n["provision_state"] != "service failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "is not a firmware image") {
+		t.Fatalf("after a bad image: %v, last_error %v", n["provision_state"], n["last_error"])
+	}
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "abort"}, 202)
+	c.waitState("tpl-node", "active", 30*time.Second)
+
 	// A step no interface of the node offers is refused, the node stays active.
 	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
 		"service_steps": []map[string]any{{"interface": "raid", "step": "create_configuration"}}}, 400)

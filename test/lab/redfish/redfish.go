@@ -88,6 +88,9 @@ type system struct {
 	bios *bios
 	// secureBoot is SecureBootEnable of the system's SecureBoot resource.
 	secureBoot bool
+	// Firmware flashed through the UpdateService ("": the hardware's);
+	// a BIOS image is pending until the system starts.
+	biosVersion, bmcVersion, pendingBIOSVersion string
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -195,11 +198,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.registriesRoute(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/Registries"), "/"))
 	case strings.HasPrefix(p, root+"/Systems/"):
 		s.systemRoute(w, r, strings.TrimPrefix(p, root+"/Systems/"))
+	case p == root+"/UpdateService" || strings.HasPrefix(p, root+"/UpdateService/"):
+		s.updateService(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/UpdateService"), "/"))
 	case strings.HasPrefix(p, root+"/Managers/") && r.Method == http.MethodGet:
 		id := strings.TrimPrefix(p, root+"/Managers/")
 		version := ""
 		if sys, ok := s.byID[id]; ok {
 			version = s.hardware(sys).BMCVersion
+			sys.mu.Lock()
+			if sys.bmcVersion != "" {
+				version = sys.bmcVersion
+			}
+			sys.mu.Unlock()
 		}
 		s.simple(w, id, "Managers", "#Manager.v1_5_0.Manager", obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"},
 			"FirmwareVersion": version, "Model": "ferric-vbmc"})
@@ -222,6 +232,7 @@ func (s *Server) serviceRoot() obj {
 		"Managers":       ref(root + "/Managers"),
 		"Chassis":        ref(root + "/Chassis"),
 		"SessionService": ref(root + "/SessionService"),
+		"UpdateService":  ref(root + "/UpdateService"),
 		"Registries":     ref(root + "/Registries"),
 		"Links":          obj{"Sessions": ref(root + "/SessionService/Sessions")},
 	}
@@ -367,11 +378,14 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 		state = "On"
 	}
 	sys.mu.Lock()
-	boot := sys.boot
+	boot, biosVersion := sys.boot, sys.biosVersion
 	sys.mu.Unlock()
 	targets := []string{"None", "Pxe", "Hdd", "Cd", "BiosSetup"}
 	self := root + "/Systems/" + sys.id
 	hw := s.hardware(sys)
+	if biosVersion != "" {
+		hw.BIOSVersion = biosVersion
+	}
 	o := systemHardware(self, hw)
 	for k, v := range (obj{
 		"@odata.id":   self,
@@ -535,6 +549,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 	}
 	start := func() error {
 		sys.bios.apply(s.log, sys.id)
+		sys.flashBIOS()
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}
@@ -548,6 +563,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 			return start()
 		}
 		sys.bios.apply(s.log, sys.id)
+		sys.flashBIOS()
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}
@@ -620,4 +636,12 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// flashBIOS makes a pending BIOS image current (the system starts; the
+// caller holds sys.mu).
+func (sys *system) flashBIOS() {
+	if sys.pendingBIOSVersion != "" {
+		sys.biosVersion, sys.pendingBIOSVersion = sys.pendingBIOSVersion, ""
+	}
 }
