@@ -96,6 +96,46 @@ func (h *HTTP) Open(ctx context.Context, rawURL string, off int64) (io.ReadClose
 	}
 }
 
+// OpenRange requests the n bytes at off and insists on a partial answer
+// (206) for exactly them: a server that ignores Range fails with an error,
+// for callers that fetch pieces of an image side by side.
+func (h *HTTP) OpenRange(ctx context.Context, rawURL string, off, n int64) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w: %w", err, ErrPermanent)
+	}
+	for k, v := range h.Header {
+		req.Header[k] = v
+	}
+	ua := h.UserAgent
+	if ua == "" {
+		ua = "ferric-agent"
+	}
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	c := h.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: GET %s: %w", Redact(rawURL), err)
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		resp.Body.Close()
+		err := fmt.Errorf("fetch: GET %s bytes %d-%d: HTTP %d, not a partial answer", Redact(rawURL), off, off+n-1, resp.StatusCode)
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 || resp.StatusCode == http.StatusOK {
+			err = fmt.Errorf("%w: %w", err, ErrPermanent)
+		}
+		return nil, err
+	}
+	if start, _, err := parseContentRange(resp.Header.Get("Content-Range")); err != nil || start != off {
+		resp.Body.Close()
+		return nil, fmt.Errorf("fetch: GET %s: bad Content-Range %q for offset %d: %w", Redact(rawURL), resp.Header.Get("Content-Range"), off, ErrPermanent)
+	}
+	return resp.Body, nil
+}
+
 func parseContentRange(s string) (start, total int64, err error) {
 	// bytes 100-199/200 or bytes 100-199/*
 	rest, ok := strings.CutPrefix(s, "bytes ")

@@ -142,9 +142,18 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if err := src.Open(); err != nil {
 		return Result{}, err
 	}
+	downloaded := src.Offset
 	// The prefetcher reads src from now on: take what we need from it first.
 	size, url := src.Size(), src.URL()
-	hashed := newPrefetcher(ctx, src, ver)
+	var hashed *prefetcher
+	if rf, ok := f.(rangeFetcher); ok && size >= 2*ChunkSize && rangesWork(fctx, rf, url) {
+		// Pieces side by side (the first answer is dropped unread).
+		src.Close()
+		hashed = newChunkPrefetcher(ctx, chunkFetcher(fctx, rf, url, src.Retries, src.RetryDelay, log), size, rangeWorkers, ver)
+		downloaded = func() int64 { return size }
+	} else {
+		hashed = newPrefetcher(ctx, src, ver)
+	}
 	defer func() {
 		stopFetch()
 		hashed.Close()
@@ -245,7 +254,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if _, err := io.Copy(io.Discard, in); err != nil {
 		return res, err
 	}
-	res.Downloaded = src.Offset()
+	res.Downloaded = downloaded()
 	if stream != nil {
 		if err := stream.Close(); err != nil {
 			return res, err
@@ -494,4 +503,60 @@ func (p *progressWriterAt) WriteAt(b []byte, off int64) (int, error) {
 		p.report(p.high, 0)
 	}
 	return n, err
+}
+
+// rangeFetcher fetches bounded byte ranges (fetch.HTTP).
+type rangeFetcher interface {
+	OpenRange(ctx context.Context, url string, off, n int64) (io.ReadCloser, error)
+}
+
+// rangeWorkers is how many pieces of an image are fetched side by side.
+const rangeWorkers = 2
+
+// rangesWork asks for the image's first byte as a range: only a server
+// that answers with it gets pieces side by side.
+func rangesWork(ctx context.Context, rf rangeFetcher, url string) bool {
+	body, err := rf.OpenRange(ctx, url, 0, 1)
+	if err != nil {
+		return false
+	}
+	body.Close()
+	return true
+}
+
+// chunkFetcher returns the function that fills b with the image bytes at
+// off, resuming a broken piece where it stopped, up to retries failures in
+// a row (as the sequential download resumes).
+func chunkFetcher(ctx context.Context, rf rangeFetcher, url string, retries int, delay time.Duration, log *slog.Logger) func(context.Context, int64, []byte) error {
+	return func(wctx context.Context, off int64, b []byte) error {
+		got, fails := 0, 0
+		for got < len(b) {
+			body, err := rf.OpenRange(wctx, url, off+int64(got), int64(len(b)-got))
+			if err == nil {
+				var n int
+				n, err = io.ReadFull(body, b[got:])
+				body.Close()
+				got += n
+				if n > 0 {
+					fails = 0
+				}
+				if err == nil {
+					continue
+				}
+			}
+			if errors.Is(err, fetch.ErrPermanent) || wctx.Err() != nil || ctx.Err() != nil {
+				return err
+			}
+			if fails++; fails > retries {
+				return fmt.Errorf("image download failed %d times in a row at byte %d: %w", fails, off+int64(got), err)
+			}
+			log.Warn("image download interrupted, resuming", "url", fetch.Redact(url), "offset", off+int64(got), "error", err)
+			select {
+			case <-time.After(delay):
+			case <-wctx.Done():
+				return wctx.Err()
+			}
+		}
+		return nil
+	}
 }

@@ -379,3 +379,42 @@ func TestCriticalThread(t *testing.T) {
 		t.Errorf("the test's own thread was boosted too")
 	}
 }
+
+// Images of at least two pieces come in pieces side by side from servers
+// that answer ranges (the pieces reassembled in order, the last one
+// short); a server that ignores Range gets the one sequential download.
+func TestWritePieces(t *testing.T) {
+	const size = 3*ChunkSize + 12345
+	img := testImage(size)
+	ranged := &server{files: map[string][]byte{"disk.raw": img}}
+	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(img)))
+		w.Write(img) // Range ignored: always the whole file, 200
+	})
+	for _, tc := range []struct {
+		name         string
+		h            http.Handler
+		wantRequests func(int32) bool
+	}{
+		{"ranges", ranged, func(n int32) bool { return n >= 5 }}, // first GET, probe, 4 pieces
+		{"range ignored", plain, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := httptest.NewServer(tc.h)
+			defer ts.Close()
+			ranged.requests.Store(0)
+			d := newDisk(t, 32*disk.MiB, 0xEE)
+			_, err := Write(context.Background(), d, protocol.ImageInfo{URLs: []string{ts.URL + "/disk.raw"},
+				OSHashAlgo: "sha256", OSHashValue: hexSum("sha256", img)}, Options{RetryDelay: time.Millisecond, Retries: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, d); !bytes.Equal(got[:size], img) {
+				t.Fatal("disk content differs from the image")
+			}
+			if tc.wantRequests != nil && !tc.wantRequests(ranged.requests.Load()) {
+				t.Errorf("%d requests: the pieces were not fetched as ranges", ranged.requests.Load())
+			}
+		})
+	}
+}

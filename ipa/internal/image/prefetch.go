@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -63,7 +64,9 @@ const prefetchBuffers = 6
 // bufAlign is the alignment of the buffers (O_DIRECT on 4Kn disks).
 const bufAlign = 4096
 
-func newPrefetcher(ctx context.Context, src io.Reader, hash io.Writer) *prefetcher {
+// newPrefetcherBase makes the buffers; the caller starts a download stage
+// that feeds toHash in order, and the hash stage.
+func newPrefetcherBase(ctx context.Context) (*prefetcher, context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prefetcher{cancel: cancel, free: make(chan *pbuf, prefetchBuffers), out: make(chan pchunk, prefetchBuffers),
 		downloaded: make(chan struct{})}
@@ -73,6 +76,11 @@ func newPrefetcher(ctx context.Context, src io.Reader, hash io.Writer) *prefetch
 		b := &pbuf{b: raw[skip : skip+ChunkSize : skip+ChunkSize], free: p.free}
 		p.free <- b
 	}
+	return p, ctx
+}
+
+func newPrefetcher(ctx context.Context, src io.Reader, hash io.Writer) *prefetcher {
+	p, ctx := newPrefetcherBase(ctx)
 	toHash := make(chan pchunk, prefetchBuffers)
 	go func() { // download
 		defer close(p.downloaded)
@@ -98,6 +106,105 @@ func newPrefetcher(ctx context.Context, src io.Reader, hash io.Writer) *prefetch
 			}
 		}
 	}()
+	p.startHash(ctx, toHash, hash)
+	return p
+}
+
+// newChunkPrefetcher downloads the size bytes of an image as ChunkSize
+// pieces, workers at a time (fetch fills b with the bytes at off), and
+// hands them on in order. Several requests in flight keep the image
+// server's disk busy while this machine's disk writes: on a server reading
+// from a disk that is also being written (the lab's, a conductor serving
+// from the disk it caches on), two range streams read a cold image
+// 1.5-1.8x faster than one.
+func newChunkPrefetcher(ctx context.Context, fetch func(ctx context.Context, off int64, b []byte) error, size int64, workers int, hash io.Writer) *prefetcher {
+	p, ctx := newPrefetcherBase(ctx)
+	toHash := make(chan pchunk, prefetchBuffers)
+	type result struct {
+		idx int64
+		c   pchunk
+	}
+	results := make(chan result, prefetchBuffers)
+	chunks := (size + ChunkSize - 1) / ChunkSize
+	var next atomic.Int64
+	var stop atomic.Bool // a piece failed: start no more
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				// The buffer first, then the piece: the piece the reorder
+				// stage waits for always has a buffer.
+				var buf *pbuf
+				select {
+				case buf = <-p.free:
+				case <-ctx.Done():
+					return
+				}
+				i := next.Add(1) - 1
+				if i >= chunks || stop.Load() {
+					p.free <- buf
+					return
+				}
+				off := i * ChunkSize
+				n := min(int64(ChunkSize), size-off)
+				err := fetch(ctx, off, buf.b[:n])
+				select {
+				case results <- result{i, pchunk{buf, int(n), err}}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil {
+					stop.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	go func() { // reorder
+		defer close(p.downloaded)
+		defer wg.Wait()
+		defer close(toHash)
+		pending := map[int64]pchunk{}
+		for want := int64(0); want < chunks; {
+			c, ok := pending[want]
+			if !ok {
+				select {
+				case r := <-results:
+					pending[r.idx] = r.c
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			delete(pending, want)
+			if c.err == nil && want == chunks-1 {
+				c.err = io.EOF
+			}
+			select {
+			case toHash <- c:
+			case <-ctx.Done():
+				return
+			}
+			if c.err == io.EOF {
+				return
+			}
+			if c.err != nil {
+				// The workers stop with the next piece they would start;
+				// the hash stage passes the error on first.
+				return
+			}
+			want++
+		}
+	}()
+	p.startHash(ctx, toHash, hash)
+	return p
+}
+
+// startHash runs the hash stage: it hashes the chunks in order and hands
+// them to the consumer.
+func (p *prefetcher) startHash(ctx context.Context, toHash chan pchunk, hash io.Writer) {
 	go func() { // hash
 		criticalThread()
 		defer close(p.out)
@@ -112,7 +219,6 @@ func newPrefetcher(ctx context.Context, src io.Reader, hash io.Writer) *prefetch
 			}
 		}
 	}()
-	return p
 }
 
 // criticalThread gives the calling goroutine an OS thread of its own, at a
