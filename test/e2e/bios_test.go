@@ -189,14 +189,14 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
 		"service_steps": []map[string]any{{"interface": "bios", "step": "apply_configuration",
 			"args": map[string]any{"settings": []map[string]any{{"name": "NumLock", "value": "Off"}}}}}}, 202)
-	n := c.waitState("tpl-node", "active", 90*time.Second)
+	c.waitState("tpl-node", "active", 90*time.Second)
 	if got, _ := emu.BIOS("m1"); got["NumLock"] != "Off" || got["LogicalProc"] != "Disabled" {
 		t.Errorf("BMC's BIOS after servicing: %v", got)
 	}
 	if _, booted, resets, ons := mach.state(); resets+ons <= resets0+ons0 || booted != "disk" {
 		t.Errorf("after servicing the machine restarted %d times, last from %q; want a restart from disk", resets+ons-resets0-ons0, booted)
 	}
-	n = c.doVersion("1.87", "GET", "/v1/nodes/tpl-node", nil, 200)
+	n := c.doVersion("1.87", "GET", "/v1/nodes/tpl-node", nil, 200)
 	if n["last_error"] != nil || fmt.Sprint(n["service_step"]) != "map[]" {
 		t.Errorf("after servicing: last_error %v, service_step %v", n["last_error"], n["service_step"])
 	}
