@@ -221,18 +221,13 @@ func (m *Manager) register(ctx context.Context) error {
 // With other conductors on the store, it leaves alone the nodes that live
 // conductors hold; those of dead ones it takes over when it owns them.
 func (m *Manager) Recover(ctx context.Context) error {
-	now := time.Now()
-	conductors := map[string]*store.Conductor{}
-	for _, c := range m.st.Conductors() {
-		conductors[c.Hostname] = c
-	}
-	r := m.ring()
+	orphaned, r := m.orphanCheck(), m.ring()
 	for _, n := range m.st.Nodes(func(n *store.Node) bool {
 		switch {
 		case deref(n.Reservation) == m.host:
 			return true
 		case n.Reservation != nil:
-			return m.orphanedBy(n, conductors, now) != "" && r.owner(n.ConductorGroup, n.UUID) == m.host
+			return orphaned(n) != "" && r.owner(n.ConductorGroup, n.UUID) == m.host
 		}
 		return sm.FailOnRestart(sm.State(n.ProvisionState)) && r.owner(n.ConductorGroup, n.UUID) == m.host
 	}) {

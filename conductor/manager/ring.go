@@ -130,32 +130,35 @@ func (r *ring) owner(group, uuid string) string {
 // conductor group.
 func (m *Manager) Owner(n *store.Node) string { return m.ring().owner(n.ConductorGroup, n.UUID) }
 
-// orphanedBy returns the holder of the node's reservation when that
-// conductor is not alive any more ("" otherwise). A lock held under this
+// orphanCheck returns a function naming the holder of a node's
+// reservation when that conductor is not alive any more ("" otherwise),
+// as the conductors' heartbeats stand now. A lock held under this
 // conductor's own name is not orphaned while it runs: its tasks hold it.
-func (m *Manager) orphanedBy(n *store.Node, conductors map[string]*store.Conductor, now time.Time) string {
-	holder := deref(n.Reservation)
-	if holder == "" || holder == m.host {
-		return ""
+func (m *Manager) orphanCheck() func(*store.Node) string {
+	now := time.Now()
+	conductors := map[string]*store.Conductor{}
+	for _, c := range m.st.Conductors() {
+		conductors[c.Hostname] = c
 	}
-	if c, ok := conductors[holder]; ok && m.alive(c, now) {
-		return ""
+	return func(n *store.Node) string {
+		holder := deref(n.Reservation)
+		if holder == "" || holder == m.host {
+			return ""
+		}
+		if c, ok := conductors[holder]; ok && m.alive(c, now) {
+			return ""
+		}
+		return holder
 	}
-	return holder
 }
 
 // takeOver recovers the nodes this conductor owns whose reservation is
 // held by a dead conductor: the lock is released and a node caught in a
 // transient state moves to its failed state, as after a restart.
 func (m *Manager) takeOver(ctx context.Context) {
-	now := time.Now()
-	conductors := map[string]*store.Conductor{}
-	for _, c := range m.st.Conductors() {
-		conductors[c.Hostname] = c
-	}
-	r := m.ring()
+	orphaned, r := m.orphanCheck(), m.ring()
 	for _, n := range m.st.Nodes(func(n *store.Node) bool {
-		return m.orphanedBy(n, conductors, now) != "" && r.owner(n.ConductorGroup, n.UUID) == m.host
+		return orphaned(n) != "" && r.owner(n.ConductorGroup, n.UUID) == m.host
 	}) {
 		dead := deref(n.Reservation)
 		err := m.recoverNode(ctx, n.UUID, func(n *store.Node) bool { return deref(n.Reservation) == dead },

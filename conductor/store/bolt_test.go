@@ -192,7 +192,12 @@ func TestNodeHistory(t *testing.T) { forEachBackend(t, testNodeHistory) }
 func testNodeHistory(t *testing.T, open opener) {
 	ctx := context.Background()
 	s, reopen := open(t)
-	s.(interface{ base() *kvStore }).base().Host = "conductor-1"
+	switch s := s.(type) {
+	case *Bolt:
+		s.Host = "conductor-1"
+	case *Etcd:
+		s.Host = "conductor-1"
+	}
 	const id = "33333333-3333-3333-3333-333333333333"
 	set := func(state string, lastErr *string) {
 		t.Helper()

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -273,14 +272,14 @@ type etcdWrite struct {
 	del bool
 }
 
-// etcdTx reads the snapshot at rev through its own pending writes.
+// etcdTx reads the snapshot at rev through its own pending writes. Like a
+// bbolt transaction, it is used by one goroutine at a time.
 type etcdTx struct {
 	ctx      context.Context
 	kv       *etcdKV
 	rev      int64 // the snapshot (0: no read yet)
 	guard    int64 // ModRevision of the guard key at rev (0: none; -1: not read)
 	readOnly bool
-	mu       sync.Mutex
 	writes   map[string]etcdWrite
 	dropped  []string // bucket prefixes removed with one range delete
 	// reads holds the ModRevision (0: absent) of every key read from the
@@ -303,25 +302,15 @@ func (t *etcdTx) isDropped(k string) bool {
 // snapshotGet reads at the transaction's snapshot; the first read fixes
 // it.
 func (t *etcdTx) snapshotGet(k string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
-	t.mu.Lock()
-	rev := t.rev
-	t.mu.Unlock()
-	if rev != 0 {
-		opts = append(opts, clientv3.WithRev(rev))
+	if t.rev != 0 {
+		opts = append(opts, clientv3.WithRev(t.rev))
 	}
 	resp, err := t.kv.cli.Get(t.ctx, k, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if rev == 0 {
-		t.mu.Lock()
-		if t.rev == 0 {
-			t.rev = resp.Header.Revision
-		} else if t.rev != resp.Header.Revision { // another read fixed it first
-			t.mu.Unlock()
-			return t.snapshotGet(k, opts...)
-		}
-		t.mu.Unlock()
+	if t.rev == 0 {
+		t.rev = resp.Header.Revision
 	}
 	return resp, nil
 }
@@ -341,17 +330,13 @@ func (t *etcdTx) nextRev(old int64) (int64, error) {
 }
 
 func (t *etcdTx) getKey(k string) ([]byte, error) {
-	t.mu.Lock()
-	w, ok := t.writes[k]
-	dropped := t.isDropped(k)
-	t.mu.Unlock()
-	if ok {
+	if w, ok := t.writes[k]; ok {
 		if w.del {
 			return nil, nil
 		}
 		return w.v, nil
 	}
-	if dropped {
+	if t.isDropped(k) {
 		return nil, nil
 	}
 	resp, err := t.snapshotGet(k)
@@ -363,11 +348,9 @@ func (t *etcdTx) getKey(k string) ([]byte, error) {
 	if len(resp.Kvs) > 0 {
 		mod, v = resp.Kvs[0].ModRevision, resp.Kvs[0].Value
 	}
-	t.mu.Lock()
 	if _, seen := t.reads[k]; !seen {
 		t.reads[k] = mod
 	}
-	t.mu.Unlock()
 	return v, nil
 }
 
@@ -375,8 +358,6 @@ func (t *etcdTx) setKey(k string, w etcdWrite) error {
 	if t.readOnly {
 		return errors.New("store: etcd: write in a read-only transaction")
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.isDropped(k) {
 		if w.del { // gone with the bucket (one range delete)
 			return nil
@@ -433,9 +414,6 @@ func (t *etcdTx) forEach(bucket string, fn func(k, v []byte) error) error {
 	t.listed = true
 	p := t.kv.bucketPrefix(bucket)
 	vals := map[string][]byte{}
-	t.mu.Lock()
-	dropped := t.isDropped(p)
-	t.mu.Unlock()
 	if t.guard < 0 {
 		resp, err := t.snapshotGet(t.kv.guardKey())
 		if err != nil {
@@ -446,7 +424,7 @@ func (t *etcdTx) forEach(bucket string, fn func(k, v []byte) error) error {
 			t.guard = resp.Kvs[0].ModRevision
 		}
 	}
-	if !dropped {
+	if !t.isDropped(p) {
 		resp, err := t.snapshotGet(p, clientv3.WithPrefix())
 		if err != nil {
 			return err
@@ -455,7 +433,6 @@ func (t *etcdTx) forEach(bucket string, fn func(k, v []byte) error) error {
 			vals[string(kv.Key)] = kv.Value
 		}
 	}
-	t.mu.Lock()
 	for k, w := range t.writes {
 		if strings.HasPrefix(k, p) {
 			if w.del {
@@ -465,7 +442,6 @@ func (t *etcdTx) forEach(bucket string, fn func(k, v []byte) error) error {
 			}
 		}
 	}
-	t.mu.Unlock()
 	keys := make([]string, 0, len(vals))
 	for k := range vals {
 		keys = append(keys, k)
@@ -484,8 +460,6 @@ func (t *etcdTx) dropBucket(bucket string) error {
 		return errors.New("store: etcd: write in a read-only transaction")
 	}
 	p := t.kv.bucketPrefix(bucket)
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	for k := range t.writes {
 		if strings.HasPrefix(k, p) {
 			delete(t.writes, k)

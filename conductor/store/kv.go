@@ -378,9 +378,6 @@ func (s *kvStore) load(ctx context.Context) error {
 	})
 }
 
-// base returns the store under a backend type.
-func (s *kvStore) base() *kvStore { return s }
-
 // Close closes the backend.
 func (s *kvStore) Close() error { return s.kv.close() }
 

@@ -41,12 +41,12 @@ type HTTP struct {
 	UserAgent string
 }
 
-// Open implements Fetcher. A server that ignores Range (answers 200) is
-// handled by discarding the first off bytes.
-func (h *HTTP) Open(ctx context.Context, rawURL string, off int64) (io.ReadCloser, int64, error) {
+// get sends the GET with the fetcher's headers and, when rng is set, a
+// Range header.
+func (h *HTTP) get(ctx context.Context, rawURL, rng string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("fetch: %w: %w", err, ErrPermanent)
+		return nil, fmt.Errorf("fetch: %w: %w", err, ErrPermanent)
 	}
 	for k, v := range h.Header {
 		req.Header[k] = v
@@ -56,8 +56,8 @@ func (h *HTTP) Open(ctx context.Context, rawURL string, off int64) (io.ReadClose
 		ua = "ferric-agent"
 	}
 	req.Header.Set("User-Agent", ua)
-	if off > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
+	if rng != "" {
+		req.Header.Set("Range", rng)
 	}
 	c := h.Client
 	if c == nil {
@@ -65,7 +65,21 @@ func (h *HTTP) Open(ctx context.Context, rawURL string, off int64) (io.ReadClose
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("fetch: GET %s: %w", Redact(rawURL), err)
+		return nil, fmt.Errorf("fetch: GET %s: %w", Redact(rawURL), err)
+	}
+	return resp, nil
+}
+
+// Open implements Fetcher. A server that ignores Range (answers 200) is
+// handled by discarding the first off bytes.
+func (h *HTTP) Open(ctx context.Context, rawURL string, off int64) (io.ReadCloser, int64, error) {
+	rng := ""
+	if off > 0 {
+		rng = "bytes=" + strconv.FormatInt(off, 10) + "-"
+	}
+	resp, err := h.get(ctx, rawURL, rng)
+	if err != nil {
+		return nil, 0, err
 	}
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && off > 0:
@@ -100,26 +114,9 @@ func (h *HTTP) Open(ctx context.Context, rawURL string, off int64) (io.ReadClose
 // (206) for exactly them: a server that ignores Range fails with an error,
 // for callers that fetch pieces of an image side by side.
 func (h *HTTP) OpenRange(ctx context.Context, rawURL string, off, n int64) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	resp, err := h.get(ctx, rawURL, fmt.Sprintf("bytes=%d-%d", off, off+n-1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch: %w: %w", err, ErrPermanent)
-	}
-	for k, v := range h.Header {
-		req.Header[k] = v
-	}
-	ua := h.UserAgent
-	if ua == "" {
-		ua = "ferric-agent"
-	}
-	req.Header.Set("User-Agent", ua)
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
-	c := h.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch: GET %s: %w", Redact(rawURL), err)
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusPartialContent {
 		resp.Body.Close()
