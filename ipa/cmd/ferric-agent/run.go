@@ -20,6 +20,7 @@ import (
 	"github.com/ferric-metal/ferric/ipa/internal/bmcinfo"
 	"github.com/ferric-metal/ferric/ipa/internal/cmdline"
 	"github.com/ferric-metal/ferric/ipa/internal/efiboot"
+	"github.com/ferric-metal/ferric/ipa/internal/fetch"
 	"github.com/ferric-metal/ferric/ipa/internal/initsys"
 	"github.com/ferric-metal/ferric/ipa/internal/inventory"
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -198,6 +199,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		macs = inventory.MACs(inv, params.BootIF)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	fetch.BatchReads(tr)
 	if *insecure {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // operator asked (ipa-insecure)
 	}

@@ -365,7 +365,9 @@ func (r *Reader) Close() error {
 }
 
 // ReaderAt reads arbitrary ranges of one resource with Range requests (e.g.
-// qcow2 metadata). Each ReadAt is one request.
+// qcow2 metadata). Each ReadAt is one request, for just the bytes it
+// reads when the fetcher can ask for a bounded range (HTTP): the server
+// then neither reads ahead nor sends the rest of the resource.
 type ReaderAt struct {
 	Ctx     context.Context
 	Fetcher Fetcher
@@ -378,18 +380,34 @@ func (ra *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off >= ra.Size {
 		return 0, io.EOF
 	}
-	body, _, err := ra.Fetcher.Open(ra.Ctx, ra.URL, off)
-	if err != nil {
-		return 0, err
-	}
-	defer body.Close()
 	want := p
 	if rem := ra.Size - off; int64(len(want)) > rem {
 		want = want[:rem]
 	}
+	body, err := ra.open(off, int64(len(want)))
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
 	n, err := io.ReadFull(body, want)
 	if err == nil && n < len(p) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// open returns the body of the n bytes at off: a bounded range when the
+// fetcher asks for them (a server that ignores Range is asked again the
+// plain way), the rest of the resource otherwise.
+func (ra *ReaderAt) open(off, n int64) (io.ReadCloser, error) {
+	if rf, ok := ra.Fetcher.(interface {
+		OpenRange(ctx context.Context, url string, off, n int64) (io.ReadCloser, error)
+	}); ok && n > 0 {
+		body, err := rf.OpenRange(ra.Ctx, ra.URL, off, n)
+		if err == nil || !errors.Is(err, ErrPermanent) {
+			return body, err
+		}
+	}
+	body, _, err := ra.Fetcher.Open(ra.Ctx, ra.URL, off)
+	return body, err
 }

@@ -167,18 +167,31 @@ func TestReaderStall(t *testing.T) {
 
 func TestReaderAt(t *testing.T) {
 	data := payload(10000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "img", time.Time{}, bytes.NewReader(data))
-	}))
-	defer srv.Close()
-	ra := &ReaderAt{Ctx: context.Background(), Fetcher: &HTTP{}, URL: srv.URL, Size: int64(len(data))}
-	for _, off := range []int64{0, 1, 512, 9990} {
-		p := make([]byte, 64)
-		n, err := ra.ReadAt(p, off)
-		want := data[off:min(off+64, int64(len(data)))]
-		if !bytes.Equal(p[:n], want) || (n < 64) != (err == io.EOF) {
-			t.Errorf("ReadAt(%d) = %d, %v", off, n, err)
-		}
+	for _, honour := range []bool{true, false} {
+		t.Run(fmt.Sprintf("range=%v", honour), func(t *testing.T) {
+			var ranges []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ranges = append(ranges, r.Header.Get("Range"))
+				if !honour {
+					r.Header.Del("Range")
+				}
+				http.ServeContent(w, r, "img", time.Time{}, bytes.NewReader(data))
+			}))
+			defer srv.Close()
+			ra := &ReaderAt{Ctx: context.Background(), Fetcher: &HTTP{}, URL: srv.URL, Size: int64(len(data))}
+			for _, off := range []int64{0, 1, 512, 9990} {
+				p := make([]byte, 64)
+				n, err := ra.ReadAt(p, off)
+				want := data[off:min(off+64, int64(len(data)))]
+				if !bytes.Equal(p[:n], want) || (n < 64) != (err == io.EOF) {
+					t.Errorf("ReadAt(%d) = %d, %v", off, n, err)
+				}
+			}
+			// Bounded ranges: the server sends only the bytes read.
+			if honour && fmt.Sprint(ranges) != "[bytes=0-63 bytes=1-64 bytes=512-575 bytes=9990-9999]" {
+				t.Errorf("requests asked for %q", ranges)
+			}
+		})
 	}
 }
 
