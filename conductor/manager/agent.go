@@ -324,7 +324,8 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 		return err
 	}
 	// The deploy's steps in order. A step that reboots the machine (the
-	// bios interface's) resumes where it stopped, with the next agent.
+	// bios and firmware interfaces') resumes where it stopped, with the
+	// next agent.
 	writeImage := map[string]any{"interface": "deploy", "step": "write_image", "priority": writeImagePriority, "args": map[string]any{}}
 	plan := append(append(append([]map[string]any{}, before...), writeImage), after...)
 	for i := stepIndex(n, "deploy_step_index"); i < len(plan); i++ {
@@ -341,9 +342,13 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 				return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
 			}
 			m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
-		case isBIOSStep(st):
+		case isBIOSStep(st) || isFirmwareUpdate(st):
 			m.log.Info("manager: deploy step", "node", uuid, "step", stepID(st), "priority", st["priority"])
-			wait, err := m.biosStep(ctx, uuid, st)
+			step := m.biosStep
+			if isFirmwareUpdate(st) {
+				step = m.firmwareStep
+			}
+			wait, err := step(ctx, uuid, st)
 			if err != nil {
 				//lint:ignore ST1005 Ironic's last_error text, word for word
 				return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(st), uuid, err)
@@ -415,7 +420,7 @@ func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, a
 	}
 	before, after, err = agentDeploySteps(user, offered, func(st map[string]any) bool {
 		b, _ := m.bios(n)
-		return b != nil && isBIOSStep(st)
+		return b != nil && isBIOSStep(st) || m.updatesFirmware(n) && isFirmwareUpdate(st)
 	})
 	if err != nil {
 		//lint:ignore ST1005 Ironic's last_error text
@@ -523,8 +528,8 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	if err := json.Unmarshal(res.CommandResult, &gs); err != nil {
 		return fmt.Errorf("clean steps of node %s: %w", uuid, err)
 	}
-	// A step that rebooted the machine (the bios interface's) resumes
-	// where it stopped, with the next agent.
+	// A step that rebooted the machine (the bios and firmware
+	// interfaces') resumes where it stopped, with the next agent.
 	for i := stepIndex(n, "clean_step_index"); i < len(steps); i++ {
 		st := steps[i]
 		m.enterStep(ctx, uuid, true, i, st)
@@ -539,8 +544,12 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			}
 			continue
 		}
-		if isBIOSStep(st) {
-			wait, err := m.biosStep(ctx, uuid, st)
+		if isBIOSStep(st) || isFirmwareUpdate(st) {
+			step := m.biosStep
+			if isFirmwareUpdate(st) {
+				step = m.firmwareStep
+			}
+			wait, err := step(ctx, uuid, st)
 			if err != nil {
 				//lint:ignore ST1005 Ironic's last_error text, word for word
 				return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)

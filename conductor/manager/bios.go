@@ -24,8 +24,8 @@ import (
 // again, so that the clean or deploy goes on) and, once its agent is back,
 // check that the change took effect.
 
-// biosStateKey keeps a BIOS step's progress across its reboot in
-// driver_internal_info.
+// biosStateKey keeps a BIOS (or firmware.update) step's progress across
+// its reboot in driver_internal_info.
 const biosStateKey = "bios_state"
 
 // bios returns the node's bios interface, or nil for no-bios and fake

@@ -193,34 +193,89 @@ func firmwareSettingsArg(args map[string]any) ([]firmwareUpdate, error) {
 // effect when the machine restarts, so the machine reboots into its
 // instance after one.
 func (m *Manager) serviceFirmwareUpdate(ctx context.Context, uuid string, st map[string]any) error {
+	_, err := m.flashFirmware(ctx, uuid, st, func(n *store.Node) error {
+		pw, err := m.power(n)
+		if err != nil {
+			return err
+		}
+		return pw.SetPowerState(ctx, driverNode(n), driver.TargetReboot, m.cfg.PowerTimeout)
+	})
+	return err
+}
+
+// flashFirmware has the BMC flash each image of a firmware.update step in
+// turn, calling afterBIOS (when set) after each BIOS image. bios reports
+// that a BIOS image was flashed: it takes effect when the machine
+// restarts.
+func (m *Manager) flashFirmware(ctx context.Context, uuid string, st map[string]any, afterBIOS func(*store.Node) error) (bios bool, err error) {
 	n, err := m.st.Node(uuid)
 	if err != nil {
-		return err
+		return false, err
 	}
 	up, ok := m.cfg.Firmware[n.Interfaces["firmware"]].(driver.FirmwareUpdater)
 	if !ok {
-		return fmt.Errorf("the firmware interface %s of node %s does not update firmware", n.Interfaces["firmware"], uuid)
+		return false, fmt.Errorf("the firmware interface %s of node %s does not update firmware", n.Interfaces["firmware"], uuid)
 	}
 	args, _ := st["args"].(map[string]any)
 	images, err := firmwareSettingsArg(args)
 	if err != nil {
-		return err
+		return false, err
 	}
 	dn := driverNode(n)
 	for _, img := range images {
 		m.log.Info("manager: firmware update", "node", uuid, "component", img.Component, "url", img.URL)
 		if err := up.UpdateFirmware(ctx, dn, img.URL); err != nil {
-			return err
+			return bios, err
 		}
 		if img.Component == "bios" {
-			pw, err := m.power(n)
-			if err != nil {
-				return err
-			}
-			if err := pw.SetPowerState(ctx, dn, driver.TargetReboot, m.cfg.PowerTimeout); err != nil {
-				return err
+			bios = true
+			if afterBIOS != nil {
+				if err := afterBIOS(n); err != nil {
+					return bios, err
+				}
 			}
 		}
 	}
-	return nil
+	return bios, nil
+}
+
+// updatesFirmware reports whether the node's firmware interface flashes
+// images (firmware.update is then one of its clean, deploy and service
+// steps).
+func (m *Manager) updatesFirmware(n *store.Node) bool {
+	_, ok := m.cfg.Firmware[n.Interfaces["firmware"]].(driver.FirmwareUpdater)
+	return ok
+}
+
+// firmwareStep runs firmware.update as a clean or deploy step, as
+// Ironic's redfish firmware interface does with the ramdisk up: the BMC
+// flashes every image; after a BIOS image the machine reboots into the
+// ramdisk (the step reports wait, the node waits for the new agent, whose
+// heartbeat calls the step again). The firmware versions are read again
+// at the end.
+func (m *Manager) firmwareStep(ctx context.Context, uuid string, st map[string]any) (wait bool, err error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return false, err
+	}
+	if state, _ := n.DriverInternalInfo[biosStateKey].(map[string]any); state["firmware_updated"] == true {
+		// Back in the ramdisk after the reboot that put the BIOS image in effect.
+		if err := m.update(ctx, uuid, func(n *store.Node) error {
+			delete(n.DriverInternalInfo, biosStateKey)
+			return nil
+		}); err != nil {
+			return false, err
+		}
+		m.cacheFirmware(ctx, uuid)
+		return false, nil
+	}
+	bios, err := m.flashFirmware(ctx, uuid, st, nil)
+	if err != nil {
+		return false, err
+	}
+	if !bios {
+		m.cacheFirmware(ctx, uuid)
+		return false, nil
+	}
+	return true, m.rebootForStep(ctx, uuid, map[string]any{"firmware_updated": true})
 }

@@ -17,9 +17,10 @@ import (
 // when the request arrives (Ironic's JSON schemas), the steps themselves
 // against what the node offers once its agent lists them.
 
-// stepInterfaces are the interfaces a user step may name, in Ironic's
-// order of precedence for steps of equal priority (first wins).
-var stepInterfaces = []string{"power", "management", "deploy", "bios", "raid"}
+// stepInterfaces are the interfaces a user clean or deploy step may name,
+// in Ironic's order of precedence for steps of equal priority (first
+// wins); firmware and vendor came with the firmware interface (API 1.86).
+var stepInterfaces = []string{"vendor", "power", "management", "firmware", "deploy", "bios", "raid"}
 
 // serviceStepInterfaces are those of service steps (API 1.87, Ironic's
 // servicing interface order).

@@ -24,7 +24,7 @@ func TestCheckStepShapes(t *testing.T) {
 		{"clean", `[{"interface": "deploy", "step": "erase_devices"}]`, ""},
 		{"clean", `[{"interface": "raid", "step": "create_configuration", "args": {"x": 1}}]`, ""},
 		{"clean", `[{"interface": "deploy"}]`, "Invalid clean_steps: 'step' is a required property"},
-		{"clean", `[{"interface": "boot", "step": "x"}]`, "Invalid clean_steps: 'boot' is not one of ['power', 'management', 'deploy', 'bios', 'raid']"},
+		{"clean", `[{"interface": "boot", "step": "x"}]`, "Invalid clean_steps: 'boot' is not one of ['vendor', 'power', 'management', 'firmware', 'deploy', 'bios', 'raid']"},
 		{"clean", `[{"interface": "deploy", "step": ""}]`, "Invalid clean_steps: '' is too short"},
 		{"clean", `[{"interface": "deploy", "step": 5}]`, "Invalid clean_steps: 5 is not of type 'string'"},
 		{"clean", `[{"interface": "deploy", "step": "x", "args": []}]`, "Invalid clean_steps: [] is not of type 'object'"},

@@ -46,6 +46,30 @@ func redfishAgentNode(t *testing.T, name, mac string, size int64) (client, *redf
 	return c, emu, mach, disk
 }
 
+// firmwareServer serves firmware images by path.
+func firmwareServer(t *testing.T, images map[string][]byte) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, ok := images[r.URL.Path]; ok {
+			w.Write(b)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// firmwareVersions returns a node's firmware versions by component (API 1.86).
+func (c client) firmwareVersions(node string) map[string]string {
+	c.t.Helper()
+	v := map[string]string{}
+	for _, x := range c.doVersion("1.86", "GET", "/v1/nodes/"+node+"/firmware", nil, 200)["firmware"].([]any) {
+		comp := x.(map[string]any)
+		v[comp["component"].(string)] = fmt.Sprint(comp["current_version"])
+	}
+	return v
+}
+
 // TestRedfishBIOSCleaning: a redfish node whose machine runs the agent
 // (a process with a file as disk) behind the lab's Redfish emulator.
 // Verification caches the BIOS settings; manual cleaning with
@@ -137,6 +161,54 @@ func TestRedfishBIOSCleaning(t *testing.T) {
 	if got, _ := emu.BIOS("m1"); got["ProcCores"] != float64(8) {
 		t.Errorf("ProcCores changed by a refused request: %v", got["ProcCores"])
 	}
+
+	// firmware.update as a manual clean step (as metal3 updates firmware):
+	// a BMC image alone needs no reboot; a BIOS image takes effect when the
+	// machine restarts, so it reboots into the ramdisk and cleaning goes on
+	// with the new agent; the firmware versions are read again.
+	fw := firmwareServer(t, map[string][]byte{
+		"/bios-3.1.bin": redfish.FirmwareImage("bios", "3.1.0"), "/bmc-1.5.bin": redfish.FirmwareImage("bmc", "1.5.0")})
+	versions := func() map[string]string { return c.firmwareVersions("bios-node") }
+	update := func(images ...map[string]any) map[string]any {
+		return map[string]any{"interface": "firmware", "step": "update", "args": map[string]any{"settings": images}}
+	}
+	bmcImage := map[string]any{"component": "bmc", "url": fw.URL + "/bmc-1.5.bin"}
+	biosImage := map[string]any{"component": "bios", "url": fw.URL + "/bios-3.1.bin"}
+	_, _, resets0, ons0 = mach.state()
+	clean(update(bmcImage))
+	c.waitState("bios-node", "manageable", 90*time.Second)
+	if v := versions(); v["bmc"] != "1.5.0" {
+		t.Errorf("firmware versions after a BMC image: %v", v)
+	}
+	_, _, resets1, ons1 := mach.state()
+	if started := resets1 + ons1 - resets0 - ons0; started != 1 {
+		t.Errorf("machine started %d times cleaning with a BMC image, want 1 (the ramdisk)", started)
+	}
+	clean(update(biosImage), map[string]any{"interface": "deploy", "step": "erase_devices_metadata"})
+	c.waitState("bios-node", "manageable", 90*time.Second)
+	if v := versions(); v["bios"] != "3.1.0" || v["bmc"] != "1.5.0" {
+		t.Errorf("firmware versions after a BIOS image: %v", v)
+	}
+	if _, _, resets, ons := mach.state(); resets+ons < resets1+ons1+2 {
+		t.Errorf("machine started %d times cleaning with a BIOS image, want the ramdisk boot and the reboot after the image", resets+ons-resets1-ons1)
+	}
+	if n := c.do("GET", "/v1/nodes/bios-node", nil, 200); n["last_error"] != nil || fmt.Sprint(n["clean_step"]) != "map[]" {
+		t.Errorf("after cleaning with firmware.update: last_error %v, clean_step %v", n["last_error"], n["clean_step"])
+	}
+	// An image the BMC cannot use fails cleaning with its message.
+	clean(update(map[string]any{"component": "bios", "url": fw.URL + "/missing.bin"}))
+	var n map[string]any
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/bios-node", nil, 200); n["provision_state"] == "clean failed" {
+			break
+		}
+	}
+	if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "is not a firmware image") {
+		t.Fatalf("after a bad image: %v, last_error %v", n["provision_state"], n["last_error"])
+	}
+	if v := versions(); v["bios"] != "3.1.0" {
+		t.Errorf("firmware versions after a refused image: %v", v)
+	}
 }
 
 // TestRedfishBIOSDeployTemplate: a deploy template (the way a Nova flavor's
@@ -154,11 +226,18 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
 	}))
 	defer imgSrv.Close()
+	fw := firmwareServer(t, map[string][]byte{"/bios-1.9.bin": redfish.FirmwareImage("bios", "1.9.0"),
+		"/bios-2.0.bin": redfish.FirmwareImage("bios", "2.0.0-ferric"), "/bmc-0.2.bin": redfish.FirmwareImage("bmc", "0.2.0")})
 
+	// The template asks for a BIOS setting, then a BIOS image (each
+	// reboots the machine into the ramdisk; the deploy resumes with the
+	// new agent), both before the image is written.
 	c.do("PUT", "/v1/nodes/tpl-node/traits/CUSTOM_NO_SMT", nil, 204)
 	c.doVersion("1.55", "POST", "/v1/deploy_templates", map[string]any{"name": "CUSTOM_NO_SMT", "steps": []map[string]any{{
 		"interface": "bios", "step": "apply_configuration", "priority": 110,
-		"args": map[string]any{"settings": []map[string]any{{"name": "LogicalProc", "value": "Disabled"}}}}}}, 201)
+		"args": map[string]any{"settings": []map[string]any{{"name": "LogicalProc", "value": "Disabled"}}}}, {
+		"interface": "firmware", "step": "update", "priority": 100,
+		"args": map[string]any{"settings": []map[string]any{{"component": "bios", "url": fw.URL + "/bios-1.9.bin"}}}}}}, 201)
 	c.do("PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState("tpl-node", "manageable", 30*time.Second)
 	c.do("PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "provide"}, 202)
@@ -173,6 +252,10 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	c.waitState("tpl-node", "active", 120*time.Second)
 	if got, _ := emu.BIOS("m1"); got["LogicalProc"] != "Disabled" {
 		t.Errorf("BMC's LogicalProc after the deploy = %v, want Disabled", got["LogicalProc"])
+	}
+	fwVersions := func() map[string]string { return c.firmwareVersions("tpl-node") }
+	if v := fwVersions(); v["bios"] != "1.9.0" {
+		t.Errorf("firmware versions after the deploy's firmware.update: %v", v)
 	}
 	got := make([]byte, len(image))
 	f, _ := os.Open(disk)
@@ -206,17 +289,6 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	// firmware.update as a service step: the BMC flashes a BIOS image (in
 	// effect after the reboot into the instance) and a BMC image; the
 	// node's firmware versions show both.
-	fw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/bios-2.0.bin":
-			w.Write(redfish.FirmwareImage("bios", "2.0.0-ferric"))
-		case "/bmc-0.2.bin":
-			w.Write(redfish.FirmwareImage("bmc", "0.2.0"))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer fw.Close()
 	_, _, resets0, ons0 = mach.state()
 	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
 		"service_steps": []map[string]any{{"interface": "firmware", "step": "update", "args": map[string]any{"settings": []map[string]any{
@@ -225,12 +297,7 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	if _, booted, resets, ons := mach.state(); resets+ons <= resets0+ons0 || booted != "disk" {
 		t.Errorf("after the BIOS image the machine restarted %d times, last from %q; want a restart from disk", resets+ons-resets0-ons0, booted)
 	}
-	versions := map[string]string{}
-	for _, x := range c.doVersion("1.86", "GET", "/v1/nodes/tpl-node/firmware", nil, 200)["firmware"].([]any) {
-		comp := x.(map[string]any)
-		versions[comp["component"].(string)] = fmt.Sprint(comp["current_version"])
-	}
-	if versions["bios"] != "2.0.0-ferric" || versions["bmc"] != "0.2.0" {
+	if versions := fwVersions(); versions["bios"] != "2.0.0-ferric" || versions["bmc"] != "0.2.0" {
 		t.Errorf("firmware versions after firmware.update: %v", versions)
 	}
 	// An image the BMC cannot use fails the servicing with its message.
