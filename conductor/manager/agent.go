@@ -420,7 +420,7 @@ func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, a
 	}
 	before, after, err = agentDeploySteps(user, offered, func(st map[string]any) bool {
 		b, _ := m.bios(n)
-		return b != nil && isBIOSStep(st) || m.updatesFirmware(n) && isFirmwareUpdate(st)
+		return b != nil && isBIOSStep(st) || m.updatesFirmware(n) && isFirmwareInterfaceUpdate(st)
 	})
 	if err != nil {
 		//lint:ignore ST1005 Ironic's last_error text

@@ -20,10 +20,11 @@ import (
 //     the BMC, the machine reboots into its instance, and the conductor
 //     reads the BMC until the settings show the change (the node is in
 //     service wait meanwhile, unlocked, so that it can be aborted);
-//   - firmware.update (firmware_interface redfish): each image of
-//     settings [{"component": "bios"|"bmc", "url": ...}] is flashed by the
-//     BMC (SimpleUpdate), the machine reboots into its instance after a
-//     BIOS image, and the firmware versions are read again.
+//   - firmware.update (firmware_interface redfish) and
+//     management.update_firmware (management_interface redfish): each image
+//     is flashed by the BMC (SimpleUpdate; see firmware.go), the machine
+//     reboots into its instance after one that takes effect at the next
+//     start, and the firmware versions are read again.
 
 // serviceStepsKey keeps the requested steps in driver_internal_info.
 const serviceStepsKey = "service_steps"
@@ -37,9 +38,8 @@ var servicePoll = 2 * time.Second
 func checkServiceSteps(n *store.Node, steps []map[string]any) error {
 	var errs []string
 	for _, st := range steps {
-		if isFirmwareUpdate(st) && n.Interfaces["firmware"] == "redfish" {
-			args, _ := st["args"].(map[string]any)
-			if _, err := firmwareSettingsArg(args); err != nil {
+		if isFirmwareUpdate(st) && firmwareStepOffered(n, st) {
+			if _, err := firmwareImages(st); err != nil {
 				return userErr(ErrInvalidInput, "%s", err.Error())
 			}
 			continue
@@ -163,32 +163,6 @@ func (m *Manager) serviceBIOSStep(ctx context.Context, uuid string, st map[strin
 // stepName is interface.step, as Ironic names steps in messages.
 func stepName(st map[string]any) string { return fmt.Sprintf("%v.%v", st["interface"], st["step"]) }
 
-func isFirmwareUpdate(st map[string]any) bool {
-	return st["interface"] == "firmware" && st["step"] == "update"
-}
-
-// firmwareUpdate is one image of a firmware.update step.
-type firmwareUpdate struct{ Component, URL string }
-
-// firmwareSettingsArg reads firmware.update's settings argument.
-func firmwareSettingsArg(args map[string]any) ([]firmwareUpdate, error) {
-	list, ok := args["settings"].([]any)
-	if !ok || len(list) == 0 {
-		return nil, fmt.Errorf("firmware.update needs settings: a list of {\"component\": \"bios\" or \"bmc\", \"url\": ...}")
-	}
-	var out []firmwareUpdate
-	for _, item := range list {
-		m, _ := item.(map[string]any)
-		c, _ := m["component"].(string)
-		u, _ := m["url"].(string)
-		if (c != "bios" && c != "bmc") || !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
-			return nil, fmt.Errorf("firmware.update settings: %v: want a component bios or bmc and an http(s) url", item)
-		}
-		out = append(out, firmwareUpdate{c, u})
-	}
-	return out, nil
-}
-
 // serviceFirmwareUpdate flashes each image in turn; a BIOS image takes
 // effect when the machine restarts, so the machine reboots into its
 // instance after one.
@@ -201,81 +175,4 @@ func (m *Manager) serviceFirmwareUpdate(ctx context.Context, uuid string, st map
 		return pw.SetPowerState(ctx, driverNode(n), driver.TargetReboot, m.cfg.PowerTimeout)
 	})
 	return err
-}
-
-// flashFirmware has the BMC flash each image of a firmware.update step in
-// turn, calling afterBIOS (when set) after each BIOS image. bios reports
-// that a BIOS image was flashed: it takes effect when the machine
-// restarts.
-func (m *Manager) flashFirmware(ctx context.Context, uuid string, st map[string]any, afterBIOS func(*store.Node) error) (bios bool, err error) {
-	n, err := m.st.Node(uuid)
-	if err != nil {
-		return false, err
-	}
-	up, ok := m.cfg.Firmware[n.Interfaces["firmware"]].(driver.FirmwareUpdater)
-	if !ok {
-		return false, fmt.Errorf("the firmware interface %s of node %s does not update firmware", n.Interfaces["firmware"], uuid)
-	}
-	args, _ := st["args"].(map[string]any)
-	images, err := firmwareSettingsArg(args)
-	if err != nil {
-		return false, err
-	}
-	dn := driverNode(n)
-	for _, img := range images {
-		m.log.Info("manager: firmware update", "node", uuid, "component", img.Component, "url", img.URL)
-		if err := up.UpdateFirmware(ctx, dn, img.URL); err != nil {
-			return bios, err
-		}
-		if img.Component == "bios" {
-			bios = true
-			if afterBIOS != nil {
-				if err := afterBIOS(n); err != nil {
-					return bios, err
-				}
-			}
-		}
-	}
-	return bios, nil
-}
-
-// updatesFirmware reports whether the node's firmware interface flashes
-// images (firmware.update is then one of its clean, deploy and service
-// steps).
-func (m *Manager) updatesFirmware(n *store.Node) bool {
-	_, ok := m.cfg.Firmware[n.Interfaces["firmware"]].(driver.FirmwareUpdater)
-	return ok
-}
-
-// firmwareStep runs firmware.update as a clean or deploy step, as
-// Ironic's redfish firmware interface does with the ramdisk up: the BMC
-// flashes every image; after a BIOS image the machine reboots into the
-// ramdisk (the step reports wait, the node waits for the new agent, whose
-// heartbeat calls the step again). The firmware versions are read again
-// at the end.
-func (m *Manager) firmwareStep(ctx context.Context, uuid string, st map[string]any) (wait bool, err error) {
-	n, err := m.st.Node(uuid)
-	if err != nil {
-		return false, err
-	}
-	if state, _ := n.DriverInternalInfo[biosStateKey].(map[string]any); state["firmware_updated"] == true {
-		// Back in the ramdisk after the reboot that put the BIOS image in effect.
-		if err := m.update(ctx, uuid, func(n *store.Node) error {
-			delete(n.DriverInternalInfo, biosStateKey)
-			return nil
-		}); err != nil {
-			return false, err
-		}
-		m.cacheFirmware(ctx, uuid)
-		return false, nil
-	}
-	bios, err := m.flashFirmware(ctx, uuid, st, nil)
-	if err != nil {
-		return false, err
-	}
-	if !bios {
-		m.cacheFirmware(ctx, uuid)
-		return false, nil
-	}
-	return true, m.rebootForStep(ctx, uuid, map[string]any{"firmware_updated": true})
 }

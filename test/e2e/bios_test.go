@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -208,6 +209,55 @@ func TestRedfishBIOSCleaning(t *testing.T) {
 	}
 	if v := versions(); v["bios"] != "3.1.0" {
 		t.Errorf("firmware versions after a refused image: %v", v)
+	}
+	c.do("PUT", "/v1/nodes/bios-node/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("bios-node", "manageable", 30*time.Second)
+
+	// management.update_firmware, the older form of the step: the conductor
+	// checks each image's checksum before the BMC is given its URL; the
+	// machine reboots into the ramdisk after the images.
+	bios32 := redfish.FirmwareImage("bios", "3.2.0")
+	sha1sum := sha1.Sum(bios32)
+	fw2 := firmwareServer(t, map[string][]byte{"/bios-3.2.bin": bios32})
+	legacy := func(sum string) map[string]any {
+		return map[string]any{"interface": "management", "step": "update_firmware", "args": map[string]any{
+			"firmware_images": []map[string]any{{"url": fw2.URL + "/bios-3.2.bin", "checksum": sum, "wait": 1}}}}
+	}
+	// A wrong checksum fails the clean before the BMC is asked.
+	clean(legacy(strings.Repeat("0", 40)))
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/bios-node", nil, 200); n["provision_state"] == "clean failed" {
+			break
+		}
+	}
+	if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "sha1 of firmware image") {
+		t.Fatalf("after a wrong checksum: %v, last_error %v", n["provision_state"], n["last_error"])
+	}
+	c.do("PUT", "/v1/nodes/bios-node/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("bios-node", "manageable", 30*time.Second)
+	if v := versions(); v["bios"] != "3.1.0" {
+		t.Errorf("firmware versions after a wrong checksum: %v", v)
+	}
+	_, _, resets2, ons2 := mach.state()
+	clean(legacy(hex.EncodeToString(sha1sum[:])))
+	c.waitState("bios-node", "manageable", 90*time.Second)
+	if v := versions(); v["bios"] != "3.2.0" {
+		t.Errorf("firmware versions after management.update_firmware: %v", v)
+	}
+	if _, _, resets, ons := mach.state(); resets+ons < resets2+ons2+2 {
+		t.Errorf("machine started %d times cleaning with management.update_firmware, want the ramdisk boot and the reboot after the image", resets+ons-resets2-ons2)
+	}
+	// Arguments outside Ironic's schema for the step are refused.
+	c.do("PUT", "/v1/nodes/bios-node/states/provision", map[string]any{"target": "clean", "clean_steps": []map[string]any{
+		{"interface": "management", "step": "update_firmware", "args": map[string]any{
+			"firmware_images": []map[string]any{{"url": fw2.URL + "/bios-3.2.bin"}}}}}}, 202)
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/bios-node", nil, 200); n["provision_state"] == "clean failed" {
+			break
+		}
+	}
+	if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "Invalid firmware update") {
+		t.Fatalf("after firmware_images without a checksum: %v, last_error %v", n["provision_state"], n["last_error"])
 	}
 }
 
