@@ -350,6 +350,26 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	if versions := fwVersions(); versions["bios"] != "2.0.0-ferric" || versions["bmc"] != "0.2.0" {
 		t.Errorf("firmware versions after firmware.update: %v", versions)
 	}
+	// management.update_firmware as a service step: the checksum checked,
+	// the image flashed, the machine back in its instance.
+	bios21 := redfish.FirmwareImage("bios", "2.1.0")
+	sum21 := sha256.Sum256(bios21)
+	fw21 := firmwareServer(t, map[string][]byte{"/bios-2.1.bin": bios21})
+	_, _, resets0, ons0 = mach.state()
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "management", "step": "update_firmware", "args": map[string]any{
+			"firmware_images": []map[string]any{{"url": fw21.URL + "/bios-2.1.bin", "checksum": "sha256:" + hex.EncodeToString(sum21[:])}}}}}}, 202)
+	c.waitState("tpl-node", "active", 90*time.Second)
+	if versions := fwVersions(); versions["bios"] != "2.1.0" {
+		t.Errorf("firmware versions after management.update_firmware: %v", versions)
+	}
+	if _, booted, resets, ons := mach.state(); resets+ons <= resets0+ons0 || booted != "disk" {
+		t.Errorf("after management.update_firmware the machine restarted %d times, last from %q; want a restart from disk", resets+ons-resets0-ons0, booted)
+	}
+	// Its arguments are checked before the servicing starts.
+	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "management", "step": "update_firmware", "args": map[string]any{
+			"firmware_images": []map[string]any{{"url": fw21.URL + "/bios-2.1.bin"}}}}}}, 400)
 	// An image the BMC cannot use fails the servicing with its message.
 	c.doVersion("1.87", "PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "service",
 		"service_steps": []map[string]any{{"interface": "firmware", "step": "update", "args": map[string]any{"settings": []map[string]any{
