@@ -84,38 +84,52 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// BenchmarkNodeCreate is one node create (what a POST /v1/nodes costs the
+// store), serially and from 8 goroutines, on each backend.
+func BenchmarkNodeCreate(b *testing.B) {
+	storeBench(b, nil, func(s Store, w, i int) error {
+		n := &Node{UUID: fmt.Sprintf("44444444-%04d-4444-4444-%012d", w, i), Extra: Object{}}
+		return s.Update(context.Background(), func(tx Tx) error { return tx.PutNode(n) })
+	})
+}
+
 // BenchmarkNodeUpdate is one read-modify-write of a node (what a PATCH
 // or a state change costs the store), serially and from 8 goroutines on
 // distinct nodes, on each backend. etcd runs in this process (its disk
 // writes and raft included, no network hop but loopback gRPC).
 func BenchmarkNodeUpdate(b *testing.B) {
+	id := func(w int) string { return fmt.Sprintf("77777777-7777-7777-7777-%012d", w) }
+	storeBench(b, func(s Store, par int) error {
+		for w := range par {
+			n := &Node{UUID: id(w), Extra: Object{}}
+			if err := s.Update(context.Background(), func(tx Tx) error { return tx.PutNode(n) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(s Store, w, i int) error {
+		return s.Update(context.Background(), func(tx Tx) error {
+			n, err := tx.Node(id(w))
+			if err != nil {
+				return err
+			}
+			n.Extra["i"] = i
+			return tx.PutNode(n)
+		})
+	})
+}
+
+// storeBench runs op b.N times on each backend, serially and from 8
+// goroutines (w is the goroutine, i the call), after prepare (when set)
+// on the fresh store.
+func storeBench(b *testing.B, prepare func(s Store, par int) error, op func(s Store, w, i int) error) {
 	for _, backend := range []string{"bolt", "etcd"} {
 		for _, par := range []int{1, 8} {
 			b.Run(fmt.Sprintf("%s/parallel=%d", backend, par), func(b *testing.B) {
-				var s Store
-				if backend == "bolt" {
-					bs, err := OpenBolt(filepath.Join(b.TempDir(), "db"))
-					if err != nil {
-						b.Fatal(err)
-					}
-					s = bs
-				} else {
-					cli := sharedEtcd(b)
-					prefix := "/bench/" + b.Name()
-					cli.Delete(context.Background(), prefix+"/", clientv3.WithPrefix())
-					es, err := NewEtcd(context.Background(), cli, prefix, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					s = es
-				}
+				s := benchStore(b, backend)
 				defer s.Close()
-				ctx := context.Background()
-				ids := make([]string, par)
-				for i := range ids {
-					ids[i] = fmt.Sprintf("77777777-7777-7777-7777-%012d", i)
-					n := &Node{UUID: ids[i], Extra: Object{}}
-					if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
+				if prepare != nil {
+					if err := prepare(s, par); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -127,15 +141,7 @@ func BenchmarkNodeUpdate(b *testing.B) {
 					go func() {
 						defer wg.Done()
 						for i := range per {
-							err := s.Update(ctx, func(tx Tx) error {
-								n, err := tx.Node(ids[w])
-								if err != nil {
-									return err
-								}
-								n.Extra["i"] = i
-								return tx.PutNode(n)
-							})
-							if err != nil {
+							if err := op(s, w, i); err != nil {
 								b.Error(err)
 								return
 							}
@@ -146,4 +152,23 @@ func BenchmarkNodeUpdate(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchStore opens an empty store of the backend for a benchmark.
+func benchStore(b *testing.B, backend string) Store {
+	if backend == "bolt" {
+		bs, err := OpenBolt(filepath.Join(b.TempDir(), "db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return bs
+	}
+	cli := sharedEtcd(b)
+	prefix := "/bench/" + b.Name()
+	cli.Delete(context.Background(), prefix+"/", clientv3.WithPrefix())
+	es, err := NewEtcd(context.Background(), cli, prefix, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return es
 }

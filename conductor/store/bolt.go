@@ -91,6 +91,8 @@ func (t boltTx) del(bucket, key string) error {
 	return nil
 }
 
+func (t boltTx) nextID(table string) (uint64, error) { return t.nextSeq(table) }
+
 func (t boltTx) nextSeq(bucket string) (uint64, error) {
 	b, err := t.bucket(bucket)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -31,8 +32,9 @@ import (
 // that writes): transactions on different nodes commit side by side,
 // those that touched the same keys are serialized, and one that lost the
 // race runs again. A transaction that listed a bucket is checked against
-// the guard (no write at all since its snapshot). Sequences (ids, the
-// store revision) are taken outside the transaction with their own
+// the guard (no write at all since its snapshot). Sequences (history
+// entries, and table ids, which each conductor takes idBlockSize at a
+// time) are taken outside the transaction with their own
 // compare-and-swap, so they never make two transactions conflict; a
 // retried transaction leaves a gap. Each transaction is one etcd Txn, so
 // it must stay under the cluster's --max-txn-ops (128 by default);
@@ -207,7 +209,22 @@ func (s *Etcd) follow(ctx context.Context, rev int64) {
 type etcdKV struct {
 	cli    *clientv3.Client
 	prefix string
+
+	// idMu guards ids: the blocks of table ids this conductor holds.
+	idMu sync.Mutex
+	ids  map[string]*idBlock
 }
+
+// idBlock is a run of ids taken from a table's sequence at once: next up
+// to last are this conductor's to hand out.
+type idBlock struct{ next, last uint64 }
+
+// idBlockSize is how many ids a conductor takes from a table's sequence
+// at a time: a create then costs no sequence round trip but once in that
+// many, and concurrent creates do not race on the sequence key. Ids stay
+// unique and increase with each conductor's creates; across conductors,
+// and after a restart (the rest of a block is never used), they skip.
+const idBlockSize = 64
 
 // maxAttempts bounds the runs of one transaction that keeps losing races.
 const maxAttempts = 100
@@ -378,34 +395,66 @@ func (t *etcdTx) del(bucket, key string) error {
 	return t.setKey(t.kv.key(bucket, key), etcdWrite{del: true})
 }
 
+// nextID hands out the next id of the conductor's block for table,
+// taking a new block from the table's sequence when it is used up.
+func (t *etcdTx) nextID(table string) (uint64, error) {
+	if t.readOnly {
+		return 0, errors.New("store: etcd: write in a read-only transaction")
+	}
+	e := t.kv
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	b := e.ids[table]
+	if b == nil || b.next > b.last {
+		last, err := t.addSeq(table, idBlockSize)
+		if err != nil {
+			return 0, err
+		}
+		b = &idBlock{next: last - idBlockSize + 1, last: last}
+		if e.ids == nil {
+			e.ids = map[string]*idBlock{}
+		}
+		e.ids[table] = b
+	}
+	id := b.next
+	b.next++
+	return id, nil
+}
+
 // nextSeq takes the next number of the bucket's sequence at once, with a
 // compare-and-swap of its own, outside the transaction.
 func (t *etcdTx) nextSeq(bucket string) (uint64, error) {
 	if t.readOnly {
 		return 0, errors.New("store: etcd: write in a read-only transaction")
 	}
+	return t.addSeq(bucket, 1)
+}
+
+// addSeq adds n to the bucket's sequence with a compare-and-swap and
+// returns its new value.
+func (t *etcdTx) addSeq(bucket string, n uint64) (uint64, error) {
 	k := t.kv.seqKey(bucket)
 	for {
 		resp, err := t.kv.cli.Get(t.ctx, k)
 		if err != nil {
 			return 0, err
 		}
-		var n uint64
+		var cur uint64
 		var mod int64
 		if len(resp.Kvs) > 0 {
 			mod = resp.Kvs[0].ModRevision
-			if n, err = strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64); err != nil {
+			if cur, err = strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64); err != nil {
 				return 0, fmt.Errorf("store: etcd: sequence %s: %w", k, err)
 			}
 		}
-		n++
+		cur += n
 		txn, err := t.kv.cli.Txn(t.ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", mod)).
-			Then(clientv3.OpPut(k, strconv.FormatUint(n, 10))).Commit()
+			Then(clientv3.OpPut(k, strconv.FormatUint(cur, 10))).Commit()
 		if err != nil {
 			return 0, err
 		}
 		if txn.Succeeded {
-			return n, nil
+			return cur, nil
 		}
 	}
 }

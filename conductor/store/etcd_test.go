@@ -205,3 +205,40 @@ func TestEtcdReloadDropsDeleted(t *testing.T) {
 		t.Fatalf("name index after reload: %v", err)
 	}
 }
+
+// Table ids come in blocks per conductor: unique across conductors,
+// increasing with each conductor's creates (also past a block's end), and
+// a restarted conductor's ids are above every id handed out before.
+func TestEtcdIDBlocks(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoConductors(t)
+	create := func(s *Etcd, i int) int64 {
+		t.Helper()
+		n := &Node{UUID: fmt.Sprintf("55555555-5555-5555-5555-%012d", i)}
+		if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
+			t.Fatal(err)
+		}
+		return n.ID
+	}
+	seen := map[int64]bool{}
+	last := map[*Etcd]int64{}
+	var highest int64
+	for i := range idBlockSize + 10 {
+		for _, s := range []*Etcd{a, b} {
+			id := create(s, 2*i+map[*Etcd]int{a: 0, b: 1}[s])
+			if seen[id] || id <= last[s] {
+				t.Fatalf("create %d: id %d (seen before: %v, this conductor's last: %d)", i, id, seen[id], last[s])
+			}
+			seen[id], last[s] = true, id
+			highest = max(highest, id)
+		}
+	}
+	c, err := NewEtcd(ctx, a.cli, a.ekv.prefix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if id := create(c, 1000); id <= highest {
+		t.Errorf("a restarted conductor's first id %d, want above %d", id, highest)
+	}
+}

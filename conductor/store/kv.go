@@ -25,6 +25,10 @@ type kvTx interface {
 	del(bucket, key string) error
 	// nextSeq returns the bucket's next sequence number (1, 2, ...).
 	nextSeq(bucket string) (uint64, error)
+	// nextID returns the id of a new record of table: unique, and
+	// increasing for the records one conductor creates; ids may skip
+	// (etcd hands them to each conductor in blocks).
+	nextID(table string) (uint64, error)
 	// forEach calls fn for every key of the bucket in byte order.
 	forEach(bucket string, fn func(k, v []byte) error) error
 	// dropBucket deletes the bucket and everything in it.
@@ -508,7 +512,7 @@ func txPutOld[T any, P interface {
 		if *rev != 0 {
 			return nil, fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
 		}
-		seq, err := t.tx.nextSeq(table)
+		seq, err := t.tx.nextID(table)
 		if err != nil {
 			return nil, err
 		}
