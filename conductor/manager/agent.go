@@ -331,6 +331,7 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	for i := stepIndex(n, "deploy_step_index"); i < len(plan); i++ {
 		st := plan[i]
 		m.enterStep(ctx, uuid, false, i, st)
+		step := m.rebootingStep(st)
 		switch {
 		case i == len(before): // write_image
 			cd, _ := n.InstanceInfo["configdrive"].(string)
@@ -342,12 +343,8 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 				return fmt.Errorf("Deploy step deploy.write_image failed on node %s: %w", uuid, err)
 			}
 			m.log.Info("manager: image written", "node", uuid, "seconds", time.Since(started).Seconds())
-		case isBIOSStep(st) || isFirmwareUpdate(st):
+		case step != nil:
 			m.log.Info("manager: deploy step", "node", uuid, "step", stepID(st), "priority", st["priority"])
-			step := m.biosStep
-			if isFirmwareUpdate(st) {
-				step = m.firmwareStep
-			}
 			wait, err := step(ctx, uuid, st)
 			if err != nil {
 				//lint:ignore ST1005 Ironic's last_error text, word for word
@@ -437,6 +434,19 @@ func (m *Manager) runDeployStep(ctx context.Context, n *store.Node, step map[str
 	if _, err := m.runAgent(ctx, n.UUID, "deploy.execute_deploy_step", params); err != nil {
 		//lint:ignore ST1005 Ironic's last_error text, word for word
 		return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(step), n.UUID, err)
+	}
+	return nil
+}
+
+// rebootingStep returns the conductor's runner of st when st is a step of
+// the bios or firmware interfaces (they may reboot the machine into the
+// ramdisk and report wait), nil otherwise.
+func (m *Manager) rebootingStep(st map[string]any) func(context.Context, string, map[string]any) (wait bool, err error) {
+	switch {
+	case isBIOSStep(st):
+		return m.biosStep
+	case isFirmwareUpdate(st):
+		return m.firmwareStep
 	}
 	return nil
 }
@@ -544,11 +554,7 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			}
 			continue
 		}
-		if isBIOSStep(st) || isFirmwareUpdate(st) {
-			step := m.biosStep
-			if isFirmwareUpdate(st) {
-				step = m.firmwareStep
-			}
+		if step := m.rebootingStep(st); step != nil {
 			wait, err := step(ctx, uuid, st)
 			if err != nil {
 				//lint:ignore ST1005 Ironic's last_error text, word for word

@@ -42,6 +42,17 @@ func (m *Manager) bios(n *store.Node) (driver.BIOS, error) {
 	}
 }
 
+// nodeBIOS reads the node and its bios interface (nil for no-bios and
+// fake).
+func (m *Manager) nodeBIOS(uuid string) (*store.Node, driver.BIOS, error) {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := m.bios(n)
+	return n, b, err
+}
+
 // cacheBIOS refreshes the node's cached BIOS settings. As Ironic's, it
 // never fails its caller: errors are logged.
 func (m *Manager) cacheBIOS(ctx context.Context, uuid string) {
@@ -173,11 +184,7 @@ func biosSettingsArg(args map[string]any) (map[string]any, error) {
 // in clean wait, and the next heartbeat of the rebooted agent calls it
 // again to verify.
 func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) (wait bool, err error) {
-	n, err := m.st.Node(uuid)
-	if err != nil {
-		return false, err
-	}
-	b, err := m.bios(n)
+	n, b, err := m.nodeBIOS(uuid)
 	if err != nil {
 		return false, err
 	}

@@ -182,9 +182,12 @@ func (m *Manager) firmwareUpdater(n *store.Node, st map[string]any) (driver.Firm
 // images (firmware.update is then one of its clean, deploy and service
 // steps).
 func (m *Manager) updatesFirmware(n *store.Node) bool {
-	_, err := m.firmwareUpdater(n, map[string]any{"interface": "firmware", "step": "update"})
+	_, err := m.firmwareUpdater(n, firmwareUpdateStep)
 	return err == nil
 }
+
+// firmwareUpdateStep names firmware.update.
+var firmwareUpdateStep = map[string]any{"interface": "firmware", "step": "update"}
 
 // flashFirmware has the BMC flash each image of a firmware update step in
 // turn, calling afterRestartImage (when set) after each image that takes
@@ -265,10 +268,7 @@ func checkFirmwareImage(ctx context.Context, img firmwareUpdate) error {
 	if _, err := io.Copy(v, resp.Body); err != nil {
 		return fmt.Errorf("firmware image %s: %w", img.URL, err)
 	}
-	if err := want.Check(v.Sum(nil), "firmware image "+img.URL); err != nil {
-		return err
-	}
-	return nil
+	return want.Check(v.Sum(nil), "firmware image "+img.URL)
 }
 
 // firmwareStep runs a firmware update as a clean or deploy step, as

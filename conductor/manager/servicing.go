@@ -104,11 +104,7 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 // instance and waits, in service wait, for the BMC to show the change.
 // done is false when the node left service wait meanwhile (aborted).
 func (m *Manager) serviceBIOSStep(ctx context.Context, uuid string, st map[string]any) (done bool, err error) {
-	n, err := m.st.Node(uuid)
-	if err != nil {
-		return false, err
-	}
-	b, err := m.bios(n)
+	n, b, err := m.nodeBIOS(uuid)
 	if err != nil {
 		return false, err
 	}

@@ -102,13 +102,25 @@ func testConcurrentUpdatesNeverLoseWrites(t *testing.T, open opener) {
 	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
 		t.Fatal(err)
 	}
+	updateExtraConcurrently(t, n.UUID, 20, s)
+	got, _ := s.Node(n.UUID)
+	if len(got.Extra) != 20 {
+		t.Fatalf("extra has %d keys, want 20 (lost updates)", len(got.Extra))
+	}
+}
+
+// updateExtraConcurrently sets extra k0..k<count-1> of node id, each in a
+// read-modify-write of its own, all at once, through the stores in turn.
+func updateExtraConcurrently(t *testing.T, id string, count int, stores ...Store) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for i := range 20 {
+	for i := range count {
+		s := stores[i%len(stores)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.Update(ctx, func(tx Tx) error {
-				n, err := tx.Node(n.UUID)
+			err := s.Update(context.Background(), func(tx Tx) error {
+				n, err := tx.Node(id)
 				if err != nil {
 					return err
 				}
@@ -121,10 +133,6 @@ func testConcurrentUpdatesNeverLoseWrites(t *testing.T, open opener) {
 		}()
 	}
 	wg.Wait()
-	got, _ := s.Node(n.UUID)
-	if len(got.Extra) != 20 {
-		t.Fatalf("extra has %d keys, want 20 (lost updates)", len(got.Extra))
-	}
 }
 
 func TestListOrderAndPortIndex(t *testing.T) { forEachBackend(t, testListOrderAndPortIndex) }

@@ -105,7 +105,7 @@ func NewEtcd(ctx context.Context, cli *clientv3.Client, prefix string, log *slog
 	if log == nil {
 		log = slog.Default()
 	}
-	ekv := &etcdKV{cli: cli, prefix: strings.TrimSuffix(prefix, "/")}
+	ekv := &etcdKV{cli: cli, prefix: strings.TrimSuffix(prefix, "/"), ids: map[string]*idBlock{}}
 	s := &Etcd{kvStore: newKVStore(ekv), cli: cli, ekv: ekv, done: make(chan struct{}), log: log}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -411,9 +411,6 @@ func (t *etcdTx) nextID(table string) (uint64, error) {
 			return 0, err
 		}
 		b = &idBlock{next: last - idBlockSize + 1, last: last}
-		if e.ids == nil {
-			e.ids = map[string]*idBlock{}
-		}
 		e.ids[table] = b
 	}
 	id := b.next

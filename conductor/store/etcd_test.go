@@ -63,29 +63,7 @@ func TestEtcdSharedBetweenConductors(t *testing.T) {
 		t.Fatalf("b creating a second node named shared = %v, want DuplicateError on name", err)
 	}
 
-	var wg sync.WaitGroup
-	for i := range 20 {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.Update(ctx, func(tx Tx) error {
-				n, err := tx.Node(id)
-				if err != nil {
-					return err
-				}
-				n.Extra[fmt.Sprint("k", i)] = i
-				return tx.PutNode(n)
-			})
-			if err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	updateExtraConcurrently(t, id, 20, a, b)
 	for _, s := range []*Etcd{a, b} {
 		eventually(t, "both conductors see the 20 updates", func() bool { n, err := s.Node(id); return err == nil && len(n.Extra) == 20 })
 	}
