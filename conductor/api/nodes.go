@@ -560,7 +560,7 @@ func (s *Server) createNode(c echo.Context) error {
 	if drv == "" {
 		return badRequest("Schema error for node: 'driver' is a required property")
 	}
-	ht := driver.LookupHardwareType(drv)
+	ht := s.mgr.Drivers().Lookup(drv)
 	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
 		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
 		Traits: []string{}, Interfaces: map[string]string{}}
@@ -870,7 +870,7 @@ func (s *Server) patchNode(c echo.Context) error {
 				return perr
 			}
 			newDriver, _ := doc["driver"].(string)
-			ht := driver.LookupHardwareType(newDriver)
+			ht := s.mgr.Drivers().Lookup(newDriver)
 			newGroup, _ := doc["conductor_group"].(string)
 			if ht == nil || !s.mgr.Serves(newGroup, newDriver) {
 				return noValidHost(newDriver, strings.ToLower(newGroup))

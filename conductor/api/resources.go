@@ -488,14 +488,14 @@ func (s *Server) listDrivers(c echo.Context) error {
 		detail = d
 	}
 	out := []map[string]any{}
-	for _, h := range driver.HardwareTypes() {
+	for _, h := range s.mgr.Drivers().Types() {
 		out = append(out, s.driverDoc(c, h, detail))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"drivers": out})
 }
 
 func (s *Server) getDriver(c echo.Context) error {
-	h := driver.LookupHardwareType(c.Param("name"))
+	h := s.mgr.Drivers().Lookup(c.Param("name"))
 	if h == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}
@@ -503,7 +503,7 @@ func (s *Server) getDriver(c echo.Context) error {
 }
 
 func (s *Server) driverProperties(c echo.Context) error {
-	h := driver.LookupHardwareType(c.Param("name"))
+	h := s.mgr.Drivers().Lookup(c.Param("name"))
 	if h == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}
@@ -511,7 +511,7 @@ func (s *Server) driverProperties(c echo.Context) error {
 }
 
 func (s *Server) driverRAIDProperties(c echo.Context) error {
-	h := driver.LookupHardwareType(c.Param("name"))
+	h := s.mgr.Drivers().Lookup(c.Param("name"))
 	if h == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}

@@ -24,6 +24,8 @@ import (
 // Manager does the work behind the API's action endpoints.
 type Manager interface {
 	Hostname() string
+	// Drivers is the registry of the hardware types the conductor serves.
+	Drivers() *driver.Registry
 	// Owner names the conductor that serves the node ("" for none).
 	Owner(n *store.Node) string
 	// Serves reports whether a live conductor of the group offers the

@@ -28,20 +28,6 @@ import (
 // its reboot in driver_internal_info.
 const biosStateKey = "bios_state"
 
-// bios returns the node's bios interface, or nil for no-bios and fake
-// (fake, as Ironic's, reads and changes nothing).
-func (m *Manager) bios(n *store.Node) (driver.BIOS, error) {
-	switch impl := n.Interfaces["bios"]; impl {
-	case "", "no-bios", "fake":
-		return nil, nil
-	default:
-		if b, ok := m.cfg.BIOS[impl]; ok {
-			return b, nil
-		}
-		return nil, fmt.Errorf("bios interface %q is not available on conductor %s", impl, m.host)
-	}
-}
-
 // nodeBIOS reads the node and its bios interface (nil for no-bios and
 // fake).
 func (m *Manager) nodeBIOS(uuid string) (*store.Node, driver.BIOS, error) {
@@ -190,7 +176,7 @@ func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) 
 	}
 	step, _ := st["step"].(string)
 	if b == nil {
-		if n.Interfaces["bios"] == "fake" && (step == "apply_configuration" || step == "factory_reset") {
+		if m.isFake(n, "bios") && (step == "apply_configuration" || step == "factory_reset") {
 			return false, nil // Ironic's fake bios steps do nothing
 		}
 		return false, fmt.Errorf("the bios interface %s of node %s has no step %s", n.Interfaces["bios"], uuid, step)

@@ -44,7 +44,7 @@ func TestPeriodicPowerSyncAndTimeouts(t *testing.T) {
 	}
 	defer st.Close()
 	pw := &recordingPower{state: driver.PowerOn}
-	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw},
+	m := New(Config{Store: st, Hostname: "c1", Drivers: fakeDrivers("power", "ipmitool", pw),
 		PowerSyncInterval: 50 * time.Millisecond, DeployCallbackTimeout: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -122,7 +122,7 @@ func TestPowerSyncFailuresMoveToMaintenanceAndBack(t *testing.T) {
 	}
 	defer st.Close()
 	pw := &flakyPower{recordingPower: recordingPower{state: driver.PowerOn}, down: true}
-	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw}})
+	m := New(Config{Store: st, Hostname: "c1", Drivers: fakeDrivers("power", "ipmitool", pw)})
 	ctx := context.Background()
 	n := fakeNode("81111111-2222-3333-4444-555555555551")
 	n.Interfaces["power"] = "ipmitool"
@@ -158,7 +158,7 @@ func TestPowerSyncForcesRecordedState(t *testing.T) {
 	}
 	defer st.Close()
 	pw := &recordingPower{state: driver.PowerOff}
-	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw}, ForcePowerStateDuringSync: true})
+	m := New(Config{Store: st, Hostname: "c1", Drivers: fakeDrivers("power", "ipmitool", pw), ForcePowerStateDuringSync: true})
 	ctx := context.Background()
 	n := fakeNode("81111111-2222-3333-4444-555555555552")
 	n.Interfaces["power"] = "ipmitool"

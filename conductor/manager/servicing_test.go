@@ -45,7 +45,7 @@ func TestServiceAbortInServiceWait(t *testing.T) {
 	}
 	bios := &stuckBIOS{}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := New(Config{Store: st, Hostname: "test-conductor", BIOS: map[string]driver.BIOS{"redfish": bios}})
+	m := New(Config{Store: st, Hostname: "test-conductor", Drivers: fakeDrivers("bios", "redfish", bios)})
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })

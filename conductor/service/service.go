@@ -17,8 +17,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/api"
-	"github.com/ferric-metal/ferric/conductor/driver"
-	"github.com/ferric-metal/ferric/conductor/driver/bmc"
+	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -154,23 +153,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: %w", err)
 	}
 	ruleStore := process.NewRuleStore(st)
+	drivers := hardware.New(hardware.Config{Log: cfg.Log})
 	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}
 	if cfg.DiscoveryDriver != "" {
-		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, ReturnUUID: true}
+		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, Drivers: drivers, ReturnUUID: true}
 	}
 	inspect := process.New(pcfg)
-	bcfg := bmc.Config{Logger: cfg.Log}
-	ipmi, redfish := bmc.NewIPMI(bcfg), bmc.NewRedfish(bcfg)
 	mgr := manager.New(manager.Config{
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
-		Power:                     map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
-		Management:                map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
-		Vendors:                   map[string]driver.Vendor{"ipmitool": ipmi},
+		Drivers:                   drivers,
 		Images:                    resolver,
 		Inspect:                   inspect,
-		Inspectors:                map[string]driver.Inspector{"redfish": redfish},
-		BIOS:                      map[string]driver.BIOS{"redfish": redfish},
-		Firmware:                  map[string]driver.Firmware{"redfish": redfish},
 		ConfigDrive:               buildConfigDrive,
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,
