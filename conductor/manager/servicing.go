@@ -90,8 +90,11 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 			return nil
 		}
 	}
-	defer m.cacheBIOS(ctx, uuid)
-	defer m.cacheFirmware(ctx, uuid)
+	// The caches are refreshed before the node leaves servicing (as
+	// Ironic refreshes them inside the task): a client that sees the node
+	// active reads the new settings and versions.
+	m.cacheBIOS(ctx, uuid)
+	m.cacheFirmware(ctx, uuid)
 	return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
 		n.ServiceStep = nil
 		delete(n.DriverInternalInfo, serviceStepsKey)
