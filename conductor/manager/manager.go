@@ -102,6 +102,9 @@ type Manager struct {
 	ringCache    *ring
 	ringAt       time.Time
 	apiURL       string
+	// recovered is set once Recover ran: Run does not run it again (a
+	// second run would fail the tasks started since the first).
+	recovered bool
 }
 
 // New returns a manager; call Run to start its periodic work.
@@ -148,17 +151,21 @@ func (m *Manager) TasksRunning() int { return len(m.sem) }
 // Hostname is this conductor's name (shown as reservation and conductor).
 func (m *Manager) Hostname() string { return m.host }
 
-// Run registers the conductor, recovers stale work and runs the periodic
-// tasks until ctx ends, then waits for running tasks.
+// Run registers the conductor, recovers stale work (unless the caller ran
+// Recover before serving requests) and runs the periodic tasks until ctx
+// ends, then waits for running tasks.
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.runCtx = ctx
+	recovered := m.recovered
 	m.mu.Unlock()
 	if err := m.register(ctx); err != nil {
 		return err
 	}
-	if err := m.Recover(ctx); err != nil {
-		return err
+	if !recovered {
+		if err := m.Recover(ctx); err != nil {
+			return err
+		}
 	}
 	hb := time.NewTicker(m.cfg.HeartbeatInterval)
 	ps := time.NewTicker(m.cfg.PowerSyncInterval)
@@ -212,7 +219,11 @@ func (m *Manager) register(ctx context.Context) error {
 // moves nodes caught in a transient state to the failed state Ironic uses.
 // With other conductors on the store, it leaves alone the nodes that live
 // conductors hold; those of dead ones it takes over when it owns them.
+// Call it once, before serving requests (Run calls it when it was not).
 func (m *Manager) Recover(ctx context.Context) error {
+	m.mu.Lock()
+	m.recovered = true
+	m.mu.Unlock()
 	orphaned, r := m.orphanCheck(), m.ring()
 	for _, n := range m.st.Nodes(func(n *store.Node) bool {
 		switch {
