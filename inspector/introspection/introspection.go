@@ -35,7 +35,7 @@ import (
 
 // Defaults and API versions.
 const (
-	DefaultListen = ":5050"
+	DefaultListen = "127.0.0.1:5050"
 	MinVersion    = "1.0"
 	MaxVersion    = "1.18"
 	maxMinor      = 18

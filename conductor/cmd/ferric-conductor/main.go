@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/inspector/introspection"
 )
 
 func main() {
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AllowUnknownMACs, "allow-unknown-macs", false, "answer DHCP from machines with no enrolled port (discovery)")
 	fs.BoolVar(&cfg.RouterAdvertisements, "dhcp-router-advertisements", false, "answer IPv6 router solicitations on --dhcp-interface with an empty RA (saves iPXE ~16 s where no IPv6 router exists)")
 	fs.StringVar(&cfg.TFTPListen, "tftp-listen", "", "TFTP address for iPXE first stages, e.g. :69 (empty: off)")
-	fs.StringVar(&cfg.InspectorListen, "inspector-listen", "127.0.0.1:5050", "ironic-inspector v1 API address (empty: off)")
+	fs.StringVar(&cfg.InspectorListen, "inspector-listen", introspection.DefaultListen, "ironic-inspector v1 API address (empty: off)")
 	fs.StringVar(&cfg.DiscoveryDriver, "discovery-driver", "", "enroll unknown machines that post an inventory with this driver (empty: off)")
 	fs.BoolVar(&cfg.ImageCache, "image-cache", false, "by default, download http(s) images once on the conductor and serve them to agents (a node's image_download_source http/local/swift overrides)")
 	fs.Func("etcd-endpoints", "keep the state in this etcd cluster (comma-separated client URLs) instead of <state-dir>/ferric.db; conductors sharing it share the nodes", func(v string) error {
