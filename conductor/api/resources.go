@@ -12,8 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // ---- portgroups (1.23) ----
@@ -366,7 +366,7 @@ func (s *Server) createChassis(c echo.Context) error {
 		case "extra":
 			m, ok := v.(map[string]any)
 			if !ok {
-				return badRequest("Schema error for chassis: %s is not of type 'object'", protocol.PyRepr(v))
+				return badRequest("Schema error for chassis: %s is not of type 'object'", python.Repr(v))
 			}
 			ch.Extra = m
 		default:

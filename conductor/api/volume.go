@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Volume connectors and targets (API 1.32), the records of boot from
@@ -247,7 +247,7 @@ func (s *Server) volumeDoc(kind string, doc map[string]any, props map[string]str
 		}
 		if !ok {
 			typ := strings.ReplaceAll(props[k], "|null", "")
-			return nil, badRequest("Schema error for %s: %s is not of type '%s'", kind, protocol.PyRepr(val), typ)
+			return nil, badRequest("Schema error for %s: %s is not of type '%s'", kind, python.Repr(val), typ)
 		}
 	}
 	if u, _ := doc["uuid"].(string); u != "" && !store.IsUUID(u) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -154,7 +155,7 @@ func biosSettingsArg(args map[string]any) (map[string]any, error) {
 		s, ok := r.(map[string]any)
 		name, _ := s["name"].(string)
 		if !ok || name == "" {
-			return nil, fmt.Errorf("invalid BIOS setting %s: each needs a name and a value", protocol.PyRepr(r))
+			return nil, fmt.Errorf("invalid BIOS setting %s: each needs a name and a value", python.Repr(r))
 		}
 		v, ok := s["value"]
 		if !ok {
@@ -258,7 +259,7 @@ func biosApplied(ctx context.Context, b driver.BIOS, dn *driver.Node, step strin
 	var missed []string
 	for name, v := range requested {
 		if current[name] != v {
-			missed = append(missed, fmt.Sprintf("'%s': %s", name, protocol.PyRepr(v)))
+			missed = append(missed, fmt.Sprintf("'%s': %s", name, python.Repr(v)))
 		}
 	}
 	if missed != nil {

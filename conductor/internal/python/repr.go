@@ -1,4 +1,6 @@
-package protocol
+// Package python renders values the way Python does, for the messages
+// the conductor words as Ironic (a Python service) does.
+package python
 
 import (
 	"fmt"
@@ -7,10 +9,10 @@ import (
 	"strings"
 )
 
-// PyRepr renders a decoded JSON value the way Python's repr would, as
+// Repr renders a decoded JSON value the way Python's repr would, as
 // Ironic's messages show request values (keys of JSON patch operations
 // in op, path, value order).
-func PyRepr(v any) string {
+func Repr(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "None"
@@ -26,7 +28,7 @@ func PyRepr(v any) string {
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = PyRepr(e)
+			parts[i] = Repr(e)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
@@ -48,7 +50,7 @@ func PyRepr(v any) string {
 		})
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = PyRepr(k) + ": " + PyRepr(x[k])
+			parts[i] = Repr(k) + ": " + Repr(x[k])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	default:
