@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/api"
+	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/driver/bmc"
 	"github.com/ferric-metal/ferric/conductor/manager"
@@ -36,7 +37,27 @@ import (
 const (
 	DefaultAPIListen = "127.0.0.1:6385"
 	DefaultStateDir  = "./var"
+	// DefaultPublicRate and DefaultPublicBurst: a machine booting fetches
+	// a few files; an operator's loop of image downloads stays far below.
+	DefaultPublicRate  = 20
+	DefaultPublicBurst = 100
 )
+
+// publicRoutes are what the assembly serves without credentials besides
+// the API's own (api.PublicRoutes): boot files and iPXE scripts, which
+// firmware fetches, and reads of an image by id and of cached images,
+// which agents download (and peers look images up by id). All read-only.
+var publicRoutes = []auth.Rule{
+	{Methods: readMethods, Path: "/boot/.+"},
+	{Methods: readMethods, Path: "/images/v2/images/[0-9a-fA-F-]+(/file)?"},
+	{Methods: readMethods, Path: "/images/cache/[^/]+"},
+}
+
+var readMethods = []string{http.MethodGet, http.MethodHead}
+
+// onRoutes, when set (tests), receives each listener's routes once they
+// are assembled.
+var onRoutes func(listener string, routes []*echo.Route)
 
 // Config configures a conductor.
 type Config struct {
@@ -111,6 +132,15 @@ type Config struct {
 	// conductor counts as dead and its nodes are taken over.
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
+	// MetricsListen, when set, also serves /metrics on this address
+	// (behind the same authentication as the API).
+	MetricsListen string
+	// PublicRate and PublicBurst rate-limit, per client address, what is
+	// served without credentials: boot files, iPXE scripts and image
+	// downloads (requests per second and burst; defaults
+	// DefaultPublicRate and DefaultPublicBurst; a negative rate is off).
+	PublicRate  float64
+	PublicBurst int
 	// ImageCache makes the conductor download http(s) images once and serve
 	// the verified copy to agents by default (Ironic's
 	// image_download_source=http); nodes may choose either way.
@@ -137,6 +167,21 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Auth != "noauth" && cfg.Auth != "http_basic" {
 		return fmt.Errorf("conductor: --auth must be noauth or http_basic, not %q", cfg.Auth)
 	}
+	var authn *auth.Authenticator
+	if cfg.Auth == "http_basic" {
+		a, err := auth.New(auth.Config{Htpasswd: cfg.Htpasswd, Log: cfg.Log})
+		if err != nil {
+			return fmt.Errorf("conductor: %w", err)
+		}
+		authn = a
+	}
+	if cfg.PublicRate == 0 {
+		cfg.PublicRate = DefaultPublicRate
+	}
+	if cfg.PublicBurst == 0 {
+		cfg.PublicBurst = DefaultPublicBurst
+	}
+	public := auth.NewLimiter(cfg.PublicRate, cfg.PublicBurst)
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -180,7 +225,7 @@ func Run(ctx context.Context, cfg Config) error {
 		HeartbeatTimeout:          cfg.HeartbeatTimeout,
 		DeployCallbackTimeout:     cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
 	})
-	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Auth: cfg.Auth, Htpasswd: cfg.Htpasswd})
+	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes})
 	if err != nil {
 		return err
 	}
@@ -204,8 +249,9 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Echo().GET("/metrics", echo.WrapHandler(reg.Handler()))
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
-	images.Register(srv.Echo().Group("/images"))
-	srv.Echo().Any("/images/cache/*", echo.WrapHandler(http.StripPrefix("/images/cache", resolver.cache.Handler())))
+	images.Register(srv.Echo().Group("/images", echo.WrapMiddleware(public.Wrap)))
+	srv.Echo().Any("/images/cache/*", echo.WrapHandler(public.Wrap(auth.ReadOnly(
+		http.StripPrefix("/images/cache", resolver.cache.Handler())))))
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
 	for _, f := range strings.Fields(cfg.KernelAppendParams) {
 		p, err := ipxe.ParseParam(f)
@@ -220,7 +266,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer bootHandler.Close()
-	srv.Echo().Any("/boot/*", echo.WrapHandler(http.StripPrefix("/boot", bootHandler)))
+	srv.Echo().Any("/boot/*", echo.WrapHandler(public.Wrap(auth.ReadOnly(http.StripPrefix("/boot", bootHandler)))))
+	if onRoutes != nil {
+		onRoutes("api", srv.Echo().Routes())
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
 	if err := startPXE(gctx, g, cfg, st, hosts); err != nil {
@@ -234,8 +283,16 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return mgr.Run(gctx) })
 	if cfg.InspectorListen != "" {
 		insp := introspection.New(introspection.Config{Listen: cfg.InspectorListen, Store: st, Conductor: mgr,
-			Rules: ruleStore, Log: cfg.Log})
+			Rules: ruleStore, Log: cfg.Log, Authenticator: authn})
+		if onRoutes != nil {
+			onRoutes("inspector", insp.Routes())
+		}
 		g.Go(func() error { return insp.Run(gctx) })
+	}
+	if cfg.MetricsListen != "" {
+		if err := serveMetrics(gctx, g, cfg, authn, reg); err != nil {
+			return err
+		}
 	}
 	g.Go(func() error {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -257,6 +314,36 @@ func Run(ctx context.Context, cfg Config) error {
 	err = g.Wait()
 	cfg.Log.Info("ferric-conductor stopped")
 	return err
+}
+
+// serveMetrics serves /metrics alone on cfg.MetricsListen, behind the
+// same authentication as the API.
+func serveMetrics(ctx context.Context, g *errgroup.Group, cfg Config, authn *auth.Authenticator, reg *metrics.Registry) error {
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("conductor: listen %s: %w", cfg.MetricsListen, err)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/metrics", echo.WrapHandler(reg.Handler()))
+	if onRoutes != nil {
+		onRoutes("metrics", e.Routes())
+	}
+	hs := &http.Server{Handler: authn.Wrap(e, auth.Policy{Realm: "ferric metrics"}), ReadHeaderTimeout: 30 * time.Second}
+	g.Go(func() error {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("conductor: metrics: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	cfg.Log.Info("metrics listening", "listen", "http://"+ln.Addr().String())
+	return nil
 }
 
 // openStore opens the state store the configuration names: bbolt in the
