@@ -375,12 +375,16 @@ func TestAuthLoadFigures(t *testing.T) {
 	}
 	alone, cs := p50(21)
 	t.Logf("legitimate GET p50 alone: %v (codes %v)", alone, cs)
+	// The flood: 16 clients, each from its own loopback address
+	// (127.0.0.2-17), sending wrong passwords as fast as answered.
 	flood := make(chan struct{})
 	var fl sync.WaitGroup
 	fcodes := make([]map[int]int, 16)
 	for w := 0; w < 16; w++ {
 		fl.Add(1)
 		fcodes[w] = map[int]int{}
+		src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+w))}
+		fc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: src}).DialContext}}
 		go func() {
 			defer fl.Done()
 			for i := 0; ; i++ {
@@ -389,12 +393,21 @@ func TestAuthLoadFigures(t *testing.T) {
 					return
 				default:
 				}
-				fcodes[w][get(e.user, fmt.Sprintf("wrong%d", i))]++
+				req, _ := http.NewRequest("GET", e.api+"/v1/nodes", nil)
+				req.SetBasicAuth(e.user, fmt.Sprintf("wrong%d", i))
+				code := 0
+				if res, err := fc.Do(req); err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					code = res.StatusCode
+				}
+				fcodes[w][code]++
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
-	under, cs := p50(21)
+	time.Sleep(6 * time.Second)
+	cs = map[int]int{}
+	under := median(21, func() { cs[get(e.user, e.pass)]++; time.Sleep(50 * time.Millisecond) }) - 50*time.Millisecond
 	close(flood)
 	fl.Wait()
 	all := map[int]int{}
