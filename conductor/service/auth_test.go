@@ -418,3 +418,33 @@ func TestAuthLoadFigures(t *testing.T) {
 	}
 	t.Logf("legitimate GET p50 under a 16-client wrong-password flood: %v (codes %v); flood answers %v", under, cs, all)
 }
+
+// TestPublicFilesRateLimited: what is served without credentials (boot
+// files, image downloads) is limited per client address (429 with
+// Retry-After past the burst); the authenticated API is not.
+func TestPublicFilesRateLimited(t *testing.T) {
+	e := startConductor(t, bcrypt.MinCost, func(c *Config) { c.PublicRate, c.PublicBurst = 0.5, 5 })
+	var codes []int
+	for i := 0; i < 7; i++ {
+		path := "/boot/boot.ipxe"
+		if i%2 == 1 {
+			path = "/images/cache/no-such-key"
+		}
+		code, h, _ := e.do(t, "GET", e.api+path, "", "")
+		codes = append(codes, code)
+		if code == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After")
+		}
+	}
+	for i, c := range codes {
+		if limited := c == http.StatusTooManyRequests; limited != (i >= 5) {
+			t.Errorf("public GETs answered %v: want the 6th and 7th 429, the first 5 served", codes)
+			break
+		}
+	}
+	for i := 0; i < 10; i++ {
+		if code, _, b := e.do(t, "GET", e.api+"/v1/nodes", "good", ""); code != 200 {
+			t.Fatalf("authenticated GET %d: %d %s", i, code, b)
+		}
+	}
+}
