@@ -23,6 +23,7 @@ package auth
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -72,7 +73,8 @@ type Config struct {
 	Backoff, MaxBackoff time.Duration
 	FailMemory          time.Duration
 	// Concurrency bounds the bcrypt comparisons run at once (default:
-	// half the CPUs, at least 1).
+	// half the CPUs, at least 1); at most 32 times as many wait, others
+	// are answered Limited at once.
 	Concurrency int
 	Log         *slog.Logger
 }
@@ -92,8 +94,10 @@ type Authenticator struct {
 	cache     map[[32]byte]time.Time
 	fails     map[string]*failure
 
-	// bcrypts counts bcrypt comparisons (tests and logs).
+	// bcrypts counts bcrypt comparisons (tests and logs); waiting the
+	// checks queued for a bcrypt slot.
 	bcrypts atomic.Int64
+	waiting atomic.Int64
 	now     func() time.Time
 }
 
@@ -252,10 +256,15 @@ const (
 	Limited
 )
 
+// busyWait is the Retry-After of a check refused because too many wait
+// for bcrypt.
+const busyWait = time.Second
+
 // Check verifies user and password for a request from source (a client
 // address). When the result is Limited, wait is how long the source must
-// wait.
-func (a *Authenticator) Check(source, user, pass string) (res Result, wait time.Duration) {
+// wait. A check waiting for bcrypt ends with ctx (Denied, not counted as
+// a failure).
+func (a *Authenticator) Check(ctx context.Context, source, user, pass string) (res Result, wait time.Duration) {
 	a.reloadIfChanged()
 	key := credKey(user, pass)
 	now := a.now()
@@ -277,7 +286,17 @@ func (a *Authenticator) Check(source, user, pass string) (res Result, wait time.
 	}
 	a.mu.Unlock()
 
-	a.sem <- struct{}{}
+	if a.waiting.Add(1) > int64(32*cap(a.sem)) {
+		a.waiting.Add(-1)
+		return Limited, busyWait
+	}
+	select {
+	case a.sem <- struct{}{}:
+		a.waiting.Add(-1)
+	case <-ctx.Done():
+		a.waiting.Add(-1)
+		return Denied, 0
+	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(pass))
 	<-a.sem
 	a.bcrypts.Add(1)
@@ -419,7 +438,7 @@ func (a *Authenticator) Wrap(next http.Handler, p Policy) http.Handler {
 			deny(w, r, http.StatusUnauthorized, MsgNoCredentials)
 			return
 		}
-		switch res, wait := a.Check(ClientAddr(r), user, pass); res {
+		switch res, wait := a.Check(r.Context(), ClientAddr(r), user, pass); res {
 		case OK:
 			next.ServeHTTP(w, r)
 		case Limited:

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,6 +45,8 @@ func htpasswd(t *testing.T, lines ...string) string {
 	return f
 }
 
+var ctx = context.Background()
+
 func newAuth(t *testing.T, cfg Config) (*Authenticator, *clock) {
 	t.Helper()
 	cfg.Log = quiet()
@@ -62,7 +65,7 @@ func newAuth(t *testing.T, cfg Config) (*Authenticator, *clock) {
 func TestCredentialCache(t *testing.T) {
 	a, c := newAuth(t, Config{Htpasswd: htpasswd(t, "admin:"+hash(t, "pw")), CacheTTL: time.Minute})
 	for i := 0; i < 50; i++ {
-		if res, _ := a.Check("10.0.0.1", "admin", "pw"); res != OK {
+		if res, _ := a.Check(ctx, "10.0.0.1", "admin", "pw"); res != OK {
 			t.Fatalf("check %d: %v", i, res)
 		}
 	}
@@ -70,17 +73,17 @@ func TestCredentialCache(t *testing.T) {
 		t.Errorf("50 checks of one credential ran bcrypt %d times, want 1", n)
 	}
 	// Another client with the same credential hits the cache too.
-	a.Check("10.0.0.2", "admin", "pw")
+	a.Check(ctx, "10.0.0.2", "admin", "pw")
 	if n := a.BcryptChecks(); n != 1 {
 		t.Errorf("bcrypt ran %d times", n)
 	}
 	c.add(time.Minute + time.Second)
-	a.Check("10.0.0.1", "admin", "pw")
+	a.Check(ctx, "10.0.0.1", "admin", "pw")
 	if n := a.BcryptChecks(); n != 2 {
 		t.Errorf("after the TTL bcrypt ran %d times in all, want 2", n)
 	}
 	for i := 0; i < 3; i++ {
-		if res, _ := a.Check("10.0.0.3", "admin", "wrong"); res != Denied {
+		if res, _ := a.Check(ctx, "10.0.0.3", "admin", "wrong"); res != Denied {
 			t.Errorf("wrong password: %v", res)
 		}
 	}
@@ -97,7 +100,7 @@ func TestCacheBounded(t *testing.T) {
 	}
 	a, _ := newAuth(t, Config{Htpasswd: htpasswd(t, lines...), CacheSize: 16})
 	for i := 0; i < 40; i++ {
-		if res, _ := a.Check("10.0.0.1", fmt.Sprintf("u%d", i), "pw"); res != OK {
+		if res, _ := a.Check(ctx, "10.0.0.1", fmt.Sprintf("u%d", i), "pw"); res != OK {
 			t.Fatalf("u%d: %v", i, res)
 		}
 		if len(a.cache) > 16 {
@@ -117,14 +120,14 @@ func TestUnknownUserRunsBcrypt(t *testing.T) {
 	if c, _ := bcrypt.Cost(a.dummy); c != 8 {
 		t.Errorf("dummy hash cost %d, want 8", c)
 	}
-	if res, _ := a.Check("10.0.0.1", "nobody", "pw"); res != Denied {
+	if res, _ := a.Check(ctx, "10.0.0.1", "nobody", "pw"); res != Denied {
 		t.Errorf("unknown user: %v", res)
 	}
 	if n := a.BcryptChecks(); n != 1 {
 		t.Errorf("unknown user ran bcrypt %d times, want 1", n)
 	}
 	// The dummy hash's password is not a way in either.
-	if res, _ := a.Check("10.0.0.1", "nobody", "ferric-no-such-user"); res != Denied {
+	if res, _ := a.Check(ctx, "10.0.0.1", "nobody", "ferric-no-such-user"); res != Denied {
 		t.Errorf("dummy password accepted: %v", res)
 	}
 }
@@ -135,46 +138,46 @@ func TestUnknownUserRunsBcrypt(t *testing.T) {
 func TestFailureBackoff(t *testing.T) {
 	a, c := newAuth(t, Config{Htpasswd: htpasswd(t, "admin:"+hash(t, "pw")), FreeFails: 3,
 		Backoff: time.Second, MaxBackoff: 8 * time.Second})
-	if res, _ := a.Check("10.0.0.9", "admin", "pw"); res != OK {
+	if res, _ := a.Check(ctx, "10.0.0.9", "admin", "pw"); res != OK {
 		t.Fatal("good credential refused")
 	}
 	for i := 0; i < 3; i++ {
-		if res, _ := a.Check("10.0.0.1", "admin", "x"); res != Denied {
+		if res, _ := a.Check(ctx, "10.0.0.1", "admin", "x"); res != Denied {
 			t.Fatalf("failure %d: %v", i, res)
 		}
 	}
 	wants := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}
 	for i, want := range wants {
-		res, wait := a.Check("10.0.0.1", "admin", "x")
+		res, wait := a.Check(ctx, "10.0.0.1", "admin", "x")
 		if res != Limited || wait != want {
 			t.Errorf("round %d: %v wait %v, want Limited %v", i, res, wait, want)
 		}
 		before := a.BcryptChecks()
-		a.Check("10.0.0.1", "admin", "pw-other")
+		a.Check(ctx, "10.0.0.1", "admin", "pw-other")
 		if a.BcryptChecks() != before {
 			t.Errorf("a limited source still runs bcrypt")
 		}
 		// A credential verified before passes even from the limited source.
-		if res, _ := a.Check("10.0.0.1", "admin", "pw"); res != OK {
+		if res, _ := a.Check(ctx, "10.0.0.1", "admin", "pw"); res != OK {
 			t.Errorf("cached credential from a limited source: %v", res)
 		}
-		if res, _ := a.Check("10.0.0.2", "admin", "y"); res != Denied {
+		if res, _ := a.Check(ctx, "10.0.0.2", "admin", "y"); res != Denied {
 			t.Errorf("another source: %v", res)
 		}
 		// Once the wait is over, one more failure doubles it.
 		c.add(want)
-		if res, _ := a.Check("10.0.0.1", "admin", "x"); res != Denied {
+		if res, _ := a.Check(ctx, "10.0.0.1", "admin", "x"); res != Denied {
 			t.Fatalf("round %d after the wait: %v, want Denied", i, res)
 		}
 	}
 	// A success forgets the failures.
 	c.add(time.Hour)
-	a.Check("10.0.0.1", "admin", "x")
+	a.Check(ctx, "10.0.0.1", "admin", "x")
 	if _, ok := a.fails["10.0.0.1"]; !ok {
 		t.Fatal("failure not recorded")
 	}
 	a.cache = map[[32]byte]time.Time{}
-	if res, _ := a.Check("10.0.0.1", "admin", "pw"); res != OK {
+	if res, _ := a.Check(ctx, "10.0.0.1", "admin", "pw"); res != OK {
 		t.Fatal("good credential refused")
 	}
 	if _, ok := a.fails["10.0.0.1"]; ok {
@@ -187,24 +190,24 @@ func TestFailureBackoff(t *testing.T) {
 func TestReload(t *testing.T) {
 	f := htpasswd(t, "admin:"+hash(t, "pw"))
 	a, c := newAuth(t, Config{Htpasswd: f})
-	if res, _ := a.Check("10.0.0.1", "admin", "pw"); res != OK {
+	if res, _ := a.Check(ctx, "10.0.0.1", "admin", "pw"); res != OK {
 		t.Fatal("refused")
 	}
 	if err := os.WriteFile(f, []byte("other:"+hash(t, "pw2")+"\n# a comment\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c.add(3 * time.Second)
-	if res, _ := a.Check("10.0.0.1", "admin", "pw"); res != Denied {
+	if res, _ := a.Check(ctx, "10.0.0.1", "admin", "pw"); res != Denied {
 		t.Errorf("removed user still accepted: %v", res)
 	}
-	if res, _ := a.Check("10.0.0.1", "other", "pw2"); res != OK {
+	if res, _ := a.Check(ctx, "10.0.0.1", "other", "pw2"); res != OK {
 		t.Errorf("new user refused: %v", res)
 	}
 	if err := os.WriteFile(f, []byte("broken:$apr1$x$y\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c.add(3 * time.Second)
-	if res, _ := a.Check("10.0.0.1", "other", "pw2"); res != OK {
+	if res, _ := a.Check(ctx, "10.0.0.1", "other", "pw2"); res != OK {
 		t.Errorf("broken file dropped the users: %v", res)
 	}
 }
@@ -356,5 +359,38 @@ func TestLimiter(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 405 {
 		t.Errorf("POST: %d, want 405", res.StatusCode)
+	}
+}
+
+// TestBcryptBounded: at most Concurrency comparisons run at once, at most
+// 32 times as many wait (the rest are Limited at once), and a waiting check
+// ends with its context.
+func TestBcryptBounded(t *testing.T) {
+	a, _ := newAuth(t, Config{Htpasswd: htpasswd(t, "admin:"+hash(t, "pw")), Concurrency: 1})
+	a.sem <- struct{}{} // a comparison in progress
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan Result)
+	go func() { r, _ := a.Check(cctx, "10.0.0.1", "admin", "x"); done <- r }()
+	for a.waiting.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	a.waiting.Store(32) // as if 32 more were queued
+	if res, wait := a.Check(ctx, "10.0.0.2", "admin", "pw"); res != Limited || wait != busyWait {
+		t.Errorf("past the queue: %v %v, want Limited %v", res, wait, busyWait)
+	}
+	a.waiting.Store(1)
+	cancel()
+	if r := <-done; r != Denied {
+		t.Errorf("cancelled wait: %v", r)
+	}
+	if a.waiting.Load() != 0 || a.BcryptChecks() != 0 {
+		t.Errorf("waiting %d, bcrypts %d after the cancelled check", a.waiting.Load(), a.BcryptChecks())
+	}
+	if _, ok := a.fails["10.0.0.1"]; ok {
+		t.Error("a cancelled check counted as a failure")
+	}
+	<-a.sem
+	if res, _ := a.Check(ctx, "10.0.0.2", "admin", "pw"); res != OK {
+		t.Errorf("free slot: %v", res)
 	}
 }
