@@ -418,7 +418,7 @@ func (a *Authenticator) Wrap(next http.Handler, p Policy) http.Handler {
 	if a == nil {
 		return next
 	}
-	public := compile(p.Public)
+	public := Compile(p.Public)
 	deny := p.Deny
 	if deny == nil {
 		deny = DefaultDeny
@@ -428,7 +428,7 @@ func (a *Authenticator) Wrap(next http.Handler, p Policy) http.Handler {
 		realm = "ferric"
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if public.match(r) {
+		if public.Match(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -467,19 +467,21 @@ type rule struct {
 	re      *regexp.Regexp
 }
 
-type rules []rule
+// Rules are compiled Rule values.
+type Rules []rule
 
-func compile(rs []Rule) rules {
-	out := make(rules, 0, len(rs))
+// Compile compiles rules (their paths must be valid regular expressions).
+func Compile(rs []Rule) Rules {
+	out := make(Rules, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, rule{methods: r.Methods, re: regexp.MustCompile("^(?:" + r.Path + ")$")})
 	}
 	return out
 }
 
-// match reports whether r is public. Paths with dot segments or empty
-// segments are never public, so a public prefix cannot reach elsewhere.
-func (rs rules) match(r *http.Request) bool {
+// Match reports whether a rule names r. Paths with dot segments or empty
+// segments match none, so a public prefix cannot reach elsewhere.
+func (rs Rules) Match(r *http.Request) bool {
 	p := r.URL.Path
 	if p != "/" {
 		p = strings.TrimSuffix(p, "/")

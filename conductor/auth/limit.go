@@ -79,11 +79,18 @@ func (l *Limiter) sweep(now time.Time) {
 }
 
 // Wrap answers 429 with Retry-After to a client past its rate.
-func (l *Limiter) Wrap(next http.Handler) http.Handler {
+func (l *Limiter) Wrap(next http.Handler) http.Handler { return l.WrapIf(next, nil) }
+
+// WrapIf limits the requests only names (all when nil); others pass.
+func (l *Limiter) WrapIf(next http.Handler, only func(*http.Request) bool) http.Handler {
 	if l == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if only != nil && !only(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if ok, wait := l.Allow(ClientAddr(r)); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			http.Error(w, "Too many requests from this address, retry later", http.StatusTooManyRequests)

@@ -442,9 +442,17 @@ func TestPublicFilesRateLimited(t *testing.T) {
 			break
 		}
 	}
+	// An image read by id is public and limited; the source is past its
+	// rate.
+	if code, _, b := e.do(t, "GET", e.api+"/images/v2/images/0b6b5b8e-9f0e-4a3e-9d7c-2f1d8c1e6a11", "", ""); code != http.StatusTooManyRequests {
+		t.Errorf("public image read past the rate: %d %s", code, b)
+	}
+	// What needs credentials is not limited.
 	for i := 0; i < 10; i++ {
-		if code, _, b := e.do(t, "GET", e.api+"/v1/nodes", "good", ""); code != 200 {
-			t.Fatalf("authenticated GET %d: %d %s", i, code, b)
+		for _, path := range []string{"/v1/nodes", "/images/v2/images"} {
+			if code, _, b := e.do(t, "GET", e.api+path, "good", ""); code != 200 {
+				t.Fatalf("authenticated GET %s %d: %d %s", path, i, code, b)
+			}
 		}
 	}
 }

@@ -249,7 +249,12 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Echo().GET("/metrics", echo.WrapHandler(reg.Handler()))
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
-	images.Register(srv.Echo().Group("/images", echo.WrapMiddleware(public.Wrap)))
+	// Image reads by id are public, and limited; listing and writes need
+	// credentials and are not.
+	publicImage := auth.Compile(publicRoutes).Match
+	images.Register(srv.Echo().Group("/images", echo.WrapMiddleware(func(h http.Handler) http.Handler {
+		return public.WrapIf(h, publicImage)
+	})))
 	srv.Echo().Any("/images/cache/*", echo.WrapHandler(public.Wrap(auth.ReadOnly(
 		http.StripPrefix("/images/cache", resolver.cache.Handler())))))
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
