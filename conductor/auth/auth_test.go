@@ -394,3 +394,38 @@ func TestBcryptBounded(t *testing.T) {
 		t.Errorf("free slot: %v", res)
 	}
 }
+
+// BenchmarkCheck: a request's credential check at bcrypt cost 10, cached
+// (every request but a client's first) and uncached (what every request
+// cost before the cache).
+func BenchmarkCheck(b *testing.B) {
+	h, err := bcrypt.GenerateFromPassword([]byte("pw"), 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := filepath.Join(b.TempDir(), "htpasswd")
+	if err := os.WriteFile(f, []byte("admin:"+string(h)+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(Config{Htpasswd: f, Log: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cached", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if res, _ := a.Check(ctx, "10.0.0.1", "admin", "pw"); res != OK {
+				b.Fatal(res)
+			}
+		}
+	})
+	b.Run("uncached", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			a.mu.Lock()
+			clear(a.cache)
+			a.mu.Unlock()
+			if res, _ := a.Check(ctx, "10.0.0.1", "admin", "pw"); res != OK {
+				b.Fatal(res)
+			}
+		}
+	})
+}
