@@ -182,19 +182,18 @@ func (s *Server) routes() {
 	g.POST("/heartbeat/:node", s.heartbeat, s.minVer(22, true), s.toOwner)
 	g.POST("/continue_inspection", s.continueInspection, s.minVer(84, true))
 
-	a := g
-	s.nodeRoutes(a)
-	s.portRoutes(a)
-	s.portgroupRoutes(a)
-	s.chassisRoutes(a)
-	s.volumeRoutes(a)
-	s.driverRoutes(a)
-	s.conductorRoutes(a)
-	s.allocationRoutes(a)
-	a.GET("/shards", s.shards, s.minVer(82, false))
-	a.POST("/events", s.postEvents, s.minVer(54, false))
-	s.templateRoutes(a)
-	a.Any("/*", noRoute)
+	s.nodeRoutes(g)
+	s.portRoutes(g)
+	s.portgroupRoutes(g)
+	s.chassisRoutes(g)
+	s.volumeRoutes(g)
+	s.driverRoutes(g)
+	s.conductorRoutes(g)
+	s.allocationRoutes(g)
+	g.GET("/shards", s.shards, s.minVer(82, false))
+	g.POST("/events", s.postEvents, s.minVer(54, false))
+	s.templateRoutes(g)
+	g.Any("/*", noRoute)
 	e.Any("/*", noRoute)
 }
 
@@ -214,8 +213,8 @@ func noRoute(c echo.Context) error {
 }
 
 // V1Group returns a group under /v1 with version negotiation and a
-// minimum microversion (user auth covers every route but PublicRoutes), for handlers other packages provide (e.g.
-// inspection rules).
+// minimum microversion, for handlers other packages provide (e.g.
+// inspection rules). User auth covers every route but PublicRoutes.
 func (s *Server) V1Group(minMinor Version) *echo.Group {
 	return s.echo.Group("/v1", s.v1, s.minVer(minMinor, false))
 }

@@ -233,6 +233,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("conductor: listen %s: %w", cfg.APIListen, err)
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("conductor: listen %s: %w", cfg.MetricsListen, err)
+		}
+	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + ln.Addr().String()
 	}
@@ -294,10 +301,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		g.Go(func() error { return insp.Run(gctx) })
 	}
-	if cfg.MetricsListen != "" {
-		if err := serveMetrics(gctx, g, cfg, authn, reg); err != nil {
-			return err
-		}
+	if metricsLn != nil {
+		serveMetrics(gctx, g, metricsLn, cfg.Log, authn, reg)
 	}
 	g.Go(func() error {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -321,13 +326,9 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// serveMetrics serves /metrics alone on cfg.MetricsListen, behind the
-// same authentication as the API.
-func serveMetrics(ctx context.Context, g *errgroup.Group, cfg Config, authn *auth.Authenticator, reg *metrics.Registry) error {
-	ln, err := net.Listen("tcp", cfg.MetricsListen)
-	if err != nil {
-		return fmt.Errorf("conductor: listen %s: %w", cfg.MetricsListen, err)
-	}
+// serveMetrics serves /metrics alone on ln (--metrics-listen), behind
+// the same authentication as the API, until ctx ends.
+func serveMetrics(ctx context.Context, g *errgroup.Group, ln net.Listener, log *slog.Logger, authn *auth.Authenticator, reg *metrics.Registry) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/metrics", echo.WrapHandler(reg.Handler()))
@@ -347,8 +348,7 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, cfg Config, authn *aut
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
-	cfg.Log.Info("metrics listening", "listen", "http://"+ln.Addr().String())
-	return nil
+	log.Info("metrics listening", "listen", "http://"+ln.Addr().String())
 }
 
 // openStore opens the state store the configuration names: bbolt in the
