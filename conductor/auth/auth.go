@@ -61,8 +61,8 @@ type Config struct {
 	// read again when it changes; the credential cache is then emptied.
 	Htpasswd string
 	// CacheTTL is how long a verified credential is trusted without
-	// bcrypt (DefaultCacheTTL); CacheSize bounds the cache
-	// (DefaultCacheSize).
+	// bcrypt (DefaultCacheTTL; negative: not cached); CacheSize bounds
+	// the cache (DefaultCacheSize).
 	CacheTTL  time.Duration
 	CacheSize int
 	// FreeFails is how many failed attempts a client address makes before
@@ -438,7 +438,7 @@ func (a *Authenticator) Wrap(next http.Handler, p Policy) http.Handler {
 			deny(w, r, http.StatusUnauthorized, MsgNoCredentials)
 			return
 		}
-		switch res, wait := a.Check(r.Context(), ClientAddr(r), user, pass); res {
+		switch res, wait := a.Check(r.Context(), Source(r), user, pass); res {
 		case OK:
 			next.ServeHTTP(w, r)
 		case Limited:
@@ -516,6 +516,18 @@ func ClientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// Source is the key limits count a request's attempts under: its IPv4
+// address, or the /64 of its IPv6 address (one host usually holds a
+// whole /64, so limiting single IPv6 addresses would not limit it).
+func Source(r *http.Request) string {
+	host := ClientAddr(r)
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 func truncate(s string, n int) string {

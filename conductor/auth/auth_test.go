@@ -429,3 +429,18 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	})
 }
+
+func TestSource(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:4242":                 "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:4242":    "2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb:cc::9]:4243": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.8]:1":           "::ffff:192.0.2.8",
+		"not-an-address":                 "not-an-address",
+	} {
+		r := &http.Request{RemoteAddr: remote}
+		if got := Source(r); got != want {
+			t.Errorf("Source(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}

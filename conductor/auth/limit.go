@@ -91,7 +91,7 @@ func (l *Limiter) WrapIf(next http.Handler, only func(*http.Request) bool) http.
 			next.ServeHTTP(w, r)
 			return
 		}
-		if ok, wait := l.Allow(ClientAddr(r)); !ok {
+		if ok, wait := l.Allow(Source(r)); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			http.Error(w, "Too many requests from this address, retry later", http.StatusTooManyRequests)
 			return
