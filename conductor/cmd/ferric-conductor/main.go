@@ -40,8 +40,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var logLevel string
 	fs.StringVar(&cfg.APIListen, "api-listen", service.DefaultAPIListen, "address of the Ironic API")
 	fs.StringVar(&cfg.StateDir, "state-dir", service.DefaultStateDir, "directory of the store and image files")
-	fs.StringVar(&cfg.Auth, "auth", "noauth", "API authentication: noauth or http_basic")
+	fs.StringVar(&cfg.Auth, "auth", "noauth", "authentication of every listener (API, inspector, image store, metrics): noauth or http_basic")
 	fs.StringVar(&cfg.Htpasswd, "htpasswd", "", "htpasswd file (bcrypt) for --auth http_basic")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics on this address, behind --auth (empty: only on the API port)")
+	fs.Float64Var(&cfg.PublicRate, "public-rate-limit", service.DefaultPublicRate,
+		"requests per second per client address on what is served without credentials (boot files, iPXE scripts, image downloads); negative: off")
+	fs.IntVar(&cfg.PublicBurst, "public-rate-burst", service.DefaultPublicBurst, "burst of --public-rate-limit")
 	fs.StringVar(&cfg.Hostname, "hostname", "", "conductor name (default: the host name)")
 	fs.IntVar(&cfg.Workers, "workers", 300, "concurrent tasks before the API answers 503")
 	fs.BoolVar(&cfg.AutomatedClean, "automated-clean", true, "clean nodes on provide and undeploy unless the node says otherwise")
