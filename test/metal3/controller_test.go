@@ -272,11 +272,40 @@ func (c *controller) register(ctx context.Context, prov provisioner.Provisioner)
 	if res.Dirty {
 		return false, res.RequeueAfter, nil
 	}
+	// matchProfile: the default hardware profile, whose root device hints
+	// apply unless the spec has its own.
+	if h.Status.HardwareProfile == "" {
+		name := h.Spec.HardwareProfile
+		if name == "" {
+			name = profile.DefaultProfileName
+		}
+		if _, err := profile.GetProfile(name); err != nil {
+			return false, 0, fmt.Errorf("%w: %v", errActionFailed, err)
+		}
+		h.Status.HardwareProfile = name
+		c.publish("ProfileSet", "Hardware profile set: "+name)
+	}
+	if hints := c.rootDeviceHints(); !reflect.DeepEqual(hints, h.Status.Provisioning.RootDeviceHints) {
+		h.Status.Provisioning.RootDeviceHints = hints.DeepCopy()
+	}
 	if h.Status.GoodCredentials.Reference == nil {
 		h.Status.GoodCredentials.Reference = &corev1SecretRef
 		c.publish("BMCAccessValidated", "Verified access to BMC")
 	}
 	return true, 0, nil
+}
+
+// rootDeviceHints is BMO's updateRootDeviceHints: the spec's, or else the
+// hardware profile's.
+func (c *controller) rootDeviceHints() *metal3api.RootDeviceHints {
+	if c.host.Spec.RootDeviceHints != nil {
+		return c.host.Spec.RootDeviceHints
+	}
+	p, err := profile.GetProfile(c.host.HardwareProfile())
+	if err != nil {
+		return nil
+	}
+	return &p.RootDeviceHints
 }
 
 // provisioningSettingsDirty is BMO's getHostProvisioningSettings: the spec's
@@ -290,13 +319,7 @@ func (c *controller) provisioningSettings() (metal3api.ProvisionStatus, bool) {
 	h := &c.host
 	st := *h.Status.Provisioning.DeepCopy()
 	dirty := false
-	hints := h.Spec.RootDeviceHints
-	if hints == nil {
-		if p, err := profile.GetProfile(h.HardwareProfile()); err == nil {
-			hints = &p.RootDeviceHints
-		}
-	}
-	if !reflect.DeepEqual(hints, st.RootDeviceHints) {
+	if hints := c.rootDeviceHints(); !reflect.DeepEqual(hints, st.RootDeviceHints) {
 		st.RootDeviceHints, dirty = hints.DeepCopy(), true
 	}
 	raid := h.Spec.RAID

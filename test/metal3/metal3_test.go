@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +80,13 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	for k, v := range env {
 		os.Setenv(k, v)
 	}
-	factory, err := ironic.NewProvisionerFactory(zap.New(zap.UseDevMode(true), zap.WriteTo(testWriter{t})), false)
+	provLog := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("provisioner log:\n%s", provLog.String())
+		}
+	})
+	factory, err := ironic.NewProvisionerFactory(zap.New(zap.WriteTo(provLog)), false)
 	for k := range env {
 		os.Unsetenv(k)
 	}
@@ -101,6 +108,8 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 				Online:                true,
 				AutomatedCleaningMode: metal3api.CleaningModeMetadata,
 				BootMode:              metal3api.Legacy,
+				// The profile's /dev/sda is not the agent's disk (a file).
+				RootDeviceHints: &metal3api.RootDeviceHints{MinSizeGigabytes: 4},
 			},
 		},
 	}
@@ -248,10 +257,20 @@ func containsAll(have []string, want ...string) bool {
 	return true
 }
 
-// testWriter sends the provisioner's log to the test log.
-type testWriter struct{ t *testing.T }
+// syncBuffer keeps the provisioner's log (shown when the test fails).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
