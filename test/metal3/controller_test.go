@@ -475,9 +475,3 @@ func (c *controller) runUntil(ctx context.Context, what string, timeout time.Dur
 	}
 	return nil
 }
-
-// runToState reconciles until the host is in state s and the controller
-// has nothing left to do there (the provisioner answered not dirty).
-func (c *controller) runToState(ctx context.Context, s metal3api.ProvisioningState, timeout time.Duration) error {
-	return c.runUntil(ctx, "reach "+string(s), timeout, func() bool { return c.host.Status.Provisioning.State == s })
-}

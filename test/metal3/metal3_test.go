@@ -119,6 +119,7 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	if hc.firmware {
 		c.fwUpdates = []metal3api.FirmwareUpdate{{Component: "bios", URL: fs.URL + "/bios-2.0.bin"}}
 	}
+	var phases []stateTime // the test's steps, some within one state
 	defer func() {
 		var report strings.Builder
 		var total time.Duration
@@ -127,6 +128,11 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 			total += st.Took
 		}
 		t.Logf("%s: time in each BareMetalHost state (total %.1fs):%s", hc.name, total.Seconds(), report.String())
+		report.Reset()
+		for _, st := range phases {
+			fmt.Fprintf(&report, "\n  %-26s %8.1fs", st.State, st.Took.Seconds())
+		}
+		t.Logf("%s: time of each step:%s", hc.name, report.String())
 	}()
 	must := func(err error) {
 		t.Helper()
@@ -134,10 +140,20 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 			t.Fatal(err)
 		}
 	}
+	// step runs one step of the host's life and records its time.
+	step := func(name string, timeout time.Duration, done func() bool) {
+		t.Helper()
+		start := time.Now()
+		must(c.runUntil(ctx, name, timeout, done))
+		phases = append(phases, stateTime{metal3api.ProvisioningState(name), time.Since(start)})
+	}
+	inState := func(s metal3api.ProvisioningState) func() bool {
+		return func() bool { return c.host.Status.Provisioning.State == s }
+	}
 
 	// Register, inspect, prepare: the host ends available, its hardware
 	// details from the agent's inventory.
-	must(c.runToState(ctx, metal3api.StateAvailable, 5*time.Minute))
+	step("register+inspect+prepare", 5*time.Minute, inState(metal3api.StateAvailable))
 	hd := c.host.Status.HardwareDetails
 	if hd == nil || hd.CPU.Count <= 0 || hd.RAMMebibytes <= 0 {
 		t.Fatalf("hardware details after inspection: %+v", hd)
@@ -186,14 +202,13 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	// network data.
 	c.host.Spec.Image = &metal3api.Image{URL: fs.URL + "/host.img", Checksum: fs.URL + "/host.img.sha256",
 		ChecksumType: metal3api.SHA256, DiskFormat: &format}
-	must(c.runToState(ctx, metal3api.StateProvisioned, 5*time.Minute))
-	must(c.runUntil(ctx, "power on after provisioning", time.Minute, func() bool { return c.host.Status.PoweredOn }))
-	disk, err := os.ReadFile(m.disk)
+	step("provision", 5*time.Minute, inState(metal3api.StateProvisioned))
+	step("provisioned, powered on", time.Minute, func() bool { return c.host.Status.PoweredOn })
+	head, rest, err := readDisk(m.disk, len(fs.Image))
 	must(err)
-	if !bytes.Equal(disk[512:len(fs.Image)], fs.Image[512:]) || !bytes.Equal(disk[:446], fs.Image[:446]) {
+	if !bytes.Equal(head[512:], fs.Image[512:]) || !bytes.Equal(head[:446], fs.Image[:446]) {
 		t.Errorf("the disk does not hold the image after provisioning")
 	}
-	rest := disk[len(fs.Image):]
 	for _, want := range []string{"config-2", "hostname: metal3-" + hc.name, `"ethernet_mac_address"`, `"metal3-name"`} {
 		if !bytes.Contains(rest, []byte(want)) {
 			t.Errorf("config drive after the image lacks %q", want)
@@ -208,12 +223,12 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 
 	// Power off and on through spec.online.
 	c.host.Spec.Online = false
-	must(c.runUntil(ctx, "power off", time.Minute, func() bool { return !c.host.Status.PoweredOn }))
+	step("power off", 2*time.Minute, func() bool { return !c.host.Status.PoweredOn })
 	if on, _ := m.Running(ctx); on {
 		t.Errorf("machine still running after power off")
 	}
 	c.host.Spec.Online = true
-	must(c.runUntil(ctx, "power on", time.Minute, func() bool { return c.host.Status.PoweredOn }))
+	step("power on", 2*time.Minute, func() bool { return c.host.Status.PoweredOn })
 	if on, _ := m.Running(ctx); !on {
 		t.Errorf("machine not running after power on")
 	}
@@ -221,26 +236,57 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	// Deprovision (automated cleaning erases the disk's metadata), then
 	// delete.
 	c.host.Spec.Image = nil
-	must(c.runUntil(ctx, "deprovision", 5*time.Minute, func() bool {
+	step("deprovision", 5*time.Minute, func() bool {
 		return c.host.Status.Provisioning.State == metal3api.StateAvailable && c.host.Status.Provisioning.Image.URL == ""
-	}))
-	head := make([]byte, 512)
-	if f, err := os.Open(m.disk); err == nil {
-		f.ReadAt(head, 0)
-		f.Close()
-	}
+	})
+	head, _, err = readDisk(m.disk, 512)
+	must(err)
 	if head[510] == 0x55 && head[511] == 0xAA {
 		t.Errorf("the partition table is still on the disk after deprovisioning (automated cleaning)")
 	}
 	now := metav1.Now()
 	c.host.DeletionTimestamp = &now
-	must(c.runUntil(ctx, "delete", 2*time.Minute, func() bool { return c.deleted }))
+	step("delete", 2*time.Minute, func() bool { return c.deleted })
 	if on, _ := m.Running(ctx); on {
 		t.Errorf("machine running after the host was deleted")
 	}
 	resp, err := get(base + "/v1/nodes/" + c.host.Status.Provisioning.ID)
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("node after delete: %s, %v; want 404", resp, err)
+	}
+}
+
+// readDisk returns the first n bytes of a sparse disk file and the data
+// written after them (its holes skipped: the disk is 5 GiB).
+func readDisk(path string, n int) (head, rest []byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	head = make([]byte, n)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return nil, nil, err
+	}
+	const seekData, seekHole = 3, 4 // lseek(2) SEEK_DATA, SEEK_HOLE
+	for off := int64(n); ; {
+		start, err := f.Seek(off, seekData)
+		if err != nil { // ENXIO: no data after off
+			return head, rest, nil
+		}
+		end, err := f.Seek(start, seekHole)
+		if err != nil {
+			return nil, nil, err
+		}
+		if end-start > 256<<20 {
+			return nil, nil, fmt.Errorf("%s: %d bytes of data at %d, more than a config drive", path, end-start, start)
+		}
+		b := make([]byte, end-start)
+		if _, err := f.ReadAt(b, start); err != nil {
+			return nil, nil, err
+		}
+		rest = append(rest, b...)
+		off = end
 	}
 }
 
