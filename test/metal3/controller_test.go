@@ -59,6 +59,10 @@ type controller struct {
 	fwSettingsRead metal3api.SettingsMap
 	fwUpdates      []metal3api.FirmwareUpdate
 	fwUpdatesDone  []metal3api.FirmwareUpdate
+	// updatePolicy is a HostUpdatePolicy with firmwareSettings and
+	// firmwareUpdates onReboot: changes are applied to a provisioned host
+	// by servicing when it is powered on.
+	updatePolicy bool
 
 	events  []string
 	entered time.Time // when the current state began
@@ -428,6 +432,13 @@ func (c *controller) managePower(ctx context.Context, prov provisioner.Provision
 		h.Status.PoweredOn = *hw.PoweredOn
 		return provisioner.Result{Dirty: true}, nil
 	}
+	provisioned := h.Status.Provisioning.State == metal3api.StateProvisioned
+	if c.updatePolicy && ((provisioned && !h.Status.PoweredOn && h.Spec.Online) ||
+		h.Status.OperationalStatus == metal3api.OperationalStatusServicing) {
+		if res, done, err := c.service(ctx, prov); err != nil || !done {
+			return res, err
+		}
+	}
 	if h.Status.PoweredOn == h.Spec.Online {
 		return provisioner.Result{}, nil
 	}
@@ -442,6 +453,56 @@ func (c *controller) managePower(ctx context.Context, prov provisioner.Provision
 	}
 	h.Status.PoweredOn = h.Spec.Online
 	return provisioner.Result{}, nil
+}
+
+// service is BMO's doServiceIfNeeded: the firmware settings and updates
+// that changed since provisioning are applied by servicing before the
+// host is powered on. done says there is nothing (left) to do.
+func (c *controller) service(ctx context.Context, prov provisioner.Provisioner) (provisioner.Result, bool, error) {
+	h := &c.host
+	if len(c.fwSettings) > 0 { // HostFirmwareSettings' status, kept current
+		read, _, err := prov.GetFirmwareSettings(ctx, false)
+		if err != nil {
+			return provisioner.Result{}, false, fmt.Errorf("reading firmware settings: %w", err)
+		}
+		c.fwSettingsRead = read
+	}
+	data := provisioner.ServicingData{HasFirmwareSpec: len(c.fwSettings) > 0 || len(c.fwUpdates) > 0}
+	hfsDirty := false
+	for k, v := range c.fwSettings {
+		hfsDirty = hfsDirty || c.fwSettingsRead[k] != v.String()
+	}
+	if hfsDirty {
+		data.ActualFirmwareSettings, data.TargetFirmwareSettings = c.fwSettingsRead, c.fwSettings
+	}
+	pending := c.pendingUpdates()
+	data.TargetFirmwareComponents = pending
+	changes := hfsDirty || len(pending) > 0
+	if !changes && h.Status.OperationalStatus != metal3api.OperationalStatusServicing {
+		return provisioner.Result{}, true, nil
+	}
+	if h.Status.OperationalStatus != metal3api.OperationalStatusServicing {
+		h.Status.OperationalStatus = metal3api.OperationalStatusServicing
+		c.t.Logf("%s: servicing", h.Name)
+		return provisioner.Result{Dirty: true}, false, nil
+	}
+	res, started, err := prov.Service(ctx, data, changes, h.Status.ErrorType == metal3api.ServicingError)
+	if err != nil {
+		return res, false, fmt.Errorf("error servicing host: %w", err)
+	}
+	if res.ErrorMessage != "" {
+		h.Status.ErrorType = metal3api.ServicingError
+		return res, false, nil
+	}
+	if started && len(pending) > 0 {
+		c.fwUpdatesDone = append(c.fwUpdatesDone, pending...)
+	}
+	if res.Dirty || started {
+		return provisioner.Result{Dirty: true, RequeueAfter: res.RequeueAfter}, false, nil
+	}
+	h.Status.OperationalStatus = metal3api.OperationalStatusOK
+	c.t.Logf("%s: servicing done", h.Name)
+	return provisioner.Result{}, true, nil
 }
 
 // runUntil reconciles until done holds, a reconcile fails for good, or

@@ -177,6 +177,7 @@ func startFiles(t *testing.T) files {
 		"/host.img":         img,
 		"/host.img.sha256":  []byte(hex.EncodeToString(sum[:]) + "  host.img\n"),
 		"/bios-2.0.bin":     redfish.FirmwareImage("bios", "2.0.0-metal3"),
+		"/bios-2.1.bin":     redfish.FirmwareImage("bios", "2.1.0-metal3"),
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := content[r.URL.Path]

@@ -42,6 +42,12 @@ var hostCases = []hostCase{
 	// BMO enrolls every Redfish-family host with raid_interface=redfish,
 	// which ferric refuses until it has Redfish RAID (issue 16 item 2).
 	{name: "redfish", scheme: "redfish+http", start: startRedfishBMC, bios: true, firmware: true, gate: "FERRIC_METAL3_REDFISH"},
+	// BMO's idrac-redfish: driver idrac with the idrac-redfish interfaces
+	// (issue 16 item 4); the emulator stands in for the iDRAC.
+	{name: "idrac-redfish", scheme: "idrac-redfish+http", start: startRedfishBMC, bios: true, firmware: true, gate: "FERRIC_METAL3_IDRAC"},
+	// redfish-virtualmedia:// (the virtual media issue) needs the machine
+	// to boot the ISO the conductor inserts through the emulator's
+	// VirtualMedia instead of iPXE: machine.boot's "cdrom" device.
 }
 
 // TestBareMetalHostLifecycle drives one BareMetalHost per BMC kind with
@@ -179,7 +185,9 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 			t.Errorf("firmware settings read through the provisioner: %v", c.fwSettingsRead)
 		}
 	}
-	if hc.firmware {
+	// biosVersion is the bios component's version, as the
+	// HostFirmwareComponents controller reads it.
+	biosVersion := func() string {
 		prov, err := factory.NewProvisioner(ctx, provisioner.BuildHostData(c.host, c.creds), c.publish)
 		must(err)
 		if _, err := prov.TryInit(ctx); err != nil {
@@ -187,14 +195,17 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 		}
 		comps, err := prov.GetFirmwareComponents(ctx)
 		must(err)
-		var bios string
 		for _, fc := range comps {
 			if fc.Component == "bios" {
-				bios = fc.CurrentVersion
+				return fc.CurrentVersion
 			}
 		}
-		if bios != "2.0.0-metal3" {
-			t.Errorf("firmware components after the update: %+v, want bios 2.0.0-metal3", comps)
+		t.Errorf("no bios in the firmware components %+v", comps)
+		return ""
+	}
+	if hc.firmware {
+		if v := biosVersion(); v != "2.0.0-metal3" {
+			t.Errorf("bios version after preparing: %q, want 2.0.0-metal3", v)
 		}
 	}
 
@@ -227,10 +238,36 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	if on, _ := m.Running(ctx); on {
 		t.Errorf("machine still running after power off")
 	}
+	if hc.bios || hc.firmware {
+		// Changed while off, with a HostUpdatePolicy: applied by servicing
+		// at power on.
+		c.updatePolicy = true
+		if hc.bios {
+			c.fwSettings = metal3api.DesiredSettingsMap{"NumLock": intstr.FromString("On"), "ProcCores": intstr.FromInt32(6)}
+		}
+		if hc.firmware {
+			c.fwUpdates = append(c.fwUpdates, metal3api.FirmwareUpdate{Component: "bios", URL: fs.URL + "/bios-2.1.bin"})
+		}
+	}
 	c.host.Spec.Online = true
-	step("power on", 2*time.Minute, func() bool { return c.host.Status.PoweredOn })
+	step("power on (servicing first)", 3*time.Minute, func() bool { return c.host.Status.PoweredOn })
 	if on, _ := m.Running(ctx); !on {
 		t.Errorf("machine not running after power on")
+	}
+	if hc.bios {
+		if got := b.BIOS(); got["NumLock"] != "On" || got["ProcCores"] != float64(6) {
+			t.Errorf("BMC's BIOS after servicing: NumLock %v ProcCores %v, want On and 6", got["NumLock"], got["ProcCores"])
+		}
+	}
+	if hc.firmware {
+		if v := biosVersion(); v != "2.1.0-metal3" {
+			t.Errorf("bios version after servicing: %q, want 2.1.0-metal3", v)
+		}
+	}
+	if hc.bios || hc.firmware {
+		if starts := m.Starts(); starts[len(starts)-1] != "disk" {
+			t.Errorf("machine starts %v: after servicing the host did not boot its disk", starts)
+		}
 	}
 
 	// Deprovision (automated cleaning erases the disk's metadata), then
