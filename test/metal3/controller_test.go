@@ -313,7 +313,7 @@ func (c *controller) rootDeviceHints() *metal3api.RootDeviceHints {
 }
 
 // provisioningSettingsDirty is BMO's getHostProvisioningSettings: the spec's
-// root device hints, RAID and firmware config differ from those applied.
+// root device hints or RAID config differ from those applied.
 func (c *controller) provisioningSettingsDirty() bool {
 	_, dirty := c.provisioningSettings()
 	return dirty
@@ -336,9 +336,8 @@ func (c *controller) provisioningSettings() (metal3api.ProvisionStatus, bool) {
 	if !reflect.DeepEqual(raid, st.RAID) {
 		st.RAID, dirty = raid.DeepCopy(), true
 	}
-	if !reflect.DeepEqual(h.Spec.Firmware, st.Firmware) {
-		st.Firmware, dirty = h.Spec.Firmware.DeepCopy(), true
-	}
+	// spec.firmware (deprecated: no driver supports it) is left out; BIOS
+	// settings come from HostFirmwareSettings (fwSettings).
 	return st, dirty
 }
 

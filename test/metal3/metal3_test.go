@@ -71,6 +71,9 @@ func TestBareMetalHostLifecycle(t *testing.T) {
 	}
 }
 
+// envMu serializes the environment BMO's factory is configured from.
+var envMu sync.Mutex
+
 func lifecycle(t *testing.T, hc hostCase, mac string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
@@ -83,19 +86,21 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	// Ironic credentials (METAL3_AUTH_ROOT_DIR without an ironic folder).
 	env := map[string]string{"IRONIC_ENDPOINT": base + "/v1/", "METAL3_AUTH_ROOT_DIR": t.TempDir(),
 		"DEPLOY_KERNEL_URL": fs.URL + "/deploy.kernel", "DEPLOY_RAMDISK_URL": fs.URL + "/deploy.initramfs"}
-	for k, v := range env {
-		os.Setenv(k, v)
-	}
 	provLog := &syncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("provisioner log:\n%s", provLog.String())
 		}
 	})
+	envMu.Lock() // the cases run in parallel: one environment at a time
+	for k, v := range env {
+		os.Setenv(k, v)
+	}
 	factory, err := ironic.NewProvisionerFactory(zap.New(zap.WriteTo(provLog)), false)
 	for k := range env {
 		os.Unsetenv(k)
 	}
+	envMu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
