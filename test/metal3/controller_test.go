@@ -126,6 +126,9 @@ func (c *controller) reconcile(ctx context.Context) (time.Duration, error) {
 		next = metal3api.StateRegistering
 	case metal3api.StateRegistering:
 		next = metal3api.StateInspecting
+		if h.InspectionDisabled() {
+			next = metal3api.StatePreparing
+		}
 	case metal3api.StateInspecting:
 		var details *metal3api.HardwareDetails
 		res, _, details, err = prov.InspectHardware(ctx, provisioner.InspectData{BootMode: h.Status.Provisioning.BootMode},

@@ -176,6 +176,7 @@ func startFiles(t *testing.T) files {
 		"/deploy.initramfs": []byte("not really an initramfs"),
 		"/host.img":         img,
 		"/host.img.sha256":  []byte(hex.EncodeToString(sum[:]) + "  host.img\n"),
+		"/wrong.sha256":     []byte(strings.Repeat("0", 64) + "  host.img\n"),
 		"/bios-2.0.bin":     redfish.FirmwareImage("bios", "2.0.0-metal3"),
 		"/bios-2.1.bin":     redfish.FirmwareImage("bios", "2.1.0-metal3"),
 	}

@@ -3,6 +3,7 @@ package metal3
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -60,6 +61,7 @@ var hostCases = []hostCase{
 // data in the config drive), provisioned, power off and on, deprovisioning,
 // and deletion. It logs the time each state takes.
 func TestBareMetalHostLifecycle(t *testing.T) {
+	t.Parallel()
 	for i, hc := range hostCases {
 		t.Run(hc.name, func(t *testing.T) {
 			if hc.gate != "" && os.Getenv(hc.gate) != "1" {
@@ -74,9 +76,18 @@ func TestBareMetalHostLifecycle(t *testing.T) {
 // envMu serializes the environment BMO's factory is configured from.
 var envMu sync.Mutex
 
-func lifecycle(t *testing.T, hc hostCase, mac string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
+// setup is a host's world: a conductor, the files it downloads, the
+// machine behind its BMC, and BMO's provisioner factory configured for
+// that conductor; the controller holds a BareMetalHost naming the BMC.
+type setup struct {
+	base string
+	fs   files
+	m    *machine
+	b    bmcUnderTest
+	c    *controller
+}
+
+func newSetup(t *testing.T, hc hostCase, mac string) setup {
 	base := startConductor(t)
 	fs := startFiles(t)
 	m := newMachine(t, "host-"+hc.name, mac, buildAgent(t), base+"/boot", 5<<30)
@@ -105,7 +116,6 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 		t.Fatal(err)
 	}
 
-	format := "raw"
 	c := &controller{t: t, factory: factory, creds: bmc.Credentials{Username: b.Username, Password: b.Password},
 		config: hostConfig{
 			userData:    "#cloud-config\nhostname: metal3-" + hc.name + "\n",
@@ -124,6 +134,15 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 			},
 		},
 	}
+	return setup{base: base, fs: fs, m: m, b: b, c: c}
+}
+
+func lifecycle(t *testing.T, hc hostCase, mac string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	w := newSetup(t, hc, mac)
+	base, fs, m, b, c, factory := w.base, w.fs, w.m, w.b, w.c, w.c.factory
+	format := "raw"
 	if hc.bios {
 		c.fwSettings = metal3api.DesiredSettingsMap{"NumLock": intstr.FromString("Off"), "ProcCores": intstr.FromInt32(4)}
 	}
@@ -295,6 +314,44 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	resp, err := get(base + "/v1/nodes/" + c.host.Status.Provisioning.ID)
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("node after delete: %s, %v; want 404", resp, err)
+	}
+}
+
+// TestBareMetalHostBadChecksum provisions an ipmi:// host (inspection
+// disabled by its annotation, as BMO allows) with a checksum file whose
+// digest is not the image's: the deploy fails in the agent and BMO's
+// provisioner reports ferric's last_error, naming the checksum, as the
+// host's provisioning error.
+func TestBareMetalHostBadChecksum(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w := newSetup(t, hostCase{name: "badsum", scheme: "ipmi", start: startIPMIBMC}, "52:54:00:6d:33:f1")
+	c := w.c
+	c.host.Annotations = map[string]string{metal3api.InspectAnnotationPrefix: "disabled"}
+	if err := c.runUntil(ctx, "register", 2*time.Minute, func() bool {
+		return c.host.Status.Provisioning.State == metal3api.StateAvailable
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range c.times {
+		if s.State == metal3api.StateInspecting {
+			t.Errorf("the host was inspected although its annotation disables inspection")
+		}
+	}
+	format := "raw"
+	c.host.Spec.Image = &metal3api.Image{URL: w.fs.URL + "/host.img", Checksum: w.fs.URL + "/wrong.sha256",
+		ChecksumType: metal3api.SHA256, DiskFormat: &format}
+	err := c.runUntil(ctx, "provision", 3*time.Minute, func() bool {
+		return c.host.Status.Provisioning.State == metal3api.StateProvisioned
+	})
+	if !errors.Is(err, errActionFailed) || !strings.Contains(err.Error(), "Image provisioning failed") ||
+		!strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("provisioning with a wrong checksum: %v; want BMO's provisioning failure naming the checksum", err)
+	}
+	t.Logf("BMO's error: %s", c.host.Status.ErrorMessage)
+	if head, _, err := readDisk(w.m.disk, 512); err != nil || (head[510] == 0x55 && head[511] == 0xAA) {
+		t.Errorf("a partition table was left on the disk after a failed checksum (read err %v)", err)
 	}
 }
 
