@@ -32,7 +32,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == chassisFlag {
 		os.Exit(chassisMain(os.Args[2], os.Args[3:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if agentBin != "" {
+		os.RemoveAll(filepath.Dir(agentBin))
+	}
+	os.Exit(code)
 }
 
 func chassisMain(url string, args []string) int {
