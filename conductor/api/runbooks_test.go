@@ -168,3 +168,98 @@ func TestRunbooksAPI(t *testing.T) {
 	e.must(204, e.do("DELETE", "/v1/runbooks/"+id, nil), "delete by uuid")
 	e.must(404, e.do("DELETE", "/v1/runbooks/"+id, nil), "deleted twice")
 }
+
+// A runbook in a manual cleaning or a servicing request: its steps replace
+// the request's, on nodes whose traits include its name, with Ironic's
+// refusals otherwise.
+func TestRunbookProvision(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.version = "1.92"
+	e.must(201, e.do("POST", "/v1/runbooks", map[string]any{"name": "CUSTOM_RB_CLEAN", "steps": []any{
+		rbStep("bios", "apply_configuration", 1, map[string]any{"settings": []any{map[string]any{"name": "NumLock", "value": "Off"}}}),
+		rbStep("deploy", "erase_devices_metadata", 2, nil)}}), "runbook")
+	e.must(201, e.do("POST", "/v1/runbooks", map[string]any{"name": "CUSTOM_RB_SERVICE", "public": true, "steps": []any{
+		rbStep("bios", "apply_configuration", 0, map[string]any{"settings": []any{map[string]any{"name": "NumLock", "value": "On"}}})}}), "service runbook")
+	e.must(201, e.do("POST", "/v1/runbooks", map[string]any{"name": "CUSTOM_RB_AGENT", "steps": []any{
+		rbStep("deploy", "erase_devices", 0, nil)}}), "agent runbook")
+	uuid := e.createNode(map[string]any{"name": "rn"}).str("uuid")
+	e.provision("rn", "manage", "manageable")
+	clean := func(runbook string, extra map[string]any, hdr ...string) *resp {
+		b := map[string]any{"target": "clean", "runbook": runbook}
+		for k, v := range extra {
+			b[k] = v
+		}
+		return e.do("PUT", "/v1/nodes/rn/states/provision", b, hdr...)
+	}
+	refusals := []struct {
+		name string
+		r    func() *resp
+		code int
+		want string
+	}{
+		{"node without the trait", func() *resp { return clean("CUSTOM_RB_CLEAN", nil) }, 400,
+			"This runbook has not been approved for use on this node " + uuid + ". Please ask an administrator to add it to your node traits."},
+		{"missing runbook", func() *resp { return clean("CUSTOM_NONE", nil) }, 404, "Runbook CUSTOM_NONE could not be found."},
+		{"below 1.92", func() *resp { return clean("CUSTOM_RB_CLEAN", nil, hdrLegacyVersion, "1.91") }, 406, "Request not acceptable."},
+		{"not for provide", func() *resp {
+			return e.do("PUT", "/v1/nodes/rn/states/provision", map[string]any{"target": "provide", "runbook": "CUSTOM_RB_CLEAN"})
+		}, 400, "\"runbooks\" is only valid when setting target provision state to any of ['clean', 'service']"},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := e.must(tc.code, tc.r(), tc.name); r.fault() != tc.want {
+				t.Errorf("%s: %q, want %q", tc.name, r.fault(), tc.want)
+			}
+			if n := e.must(200, e.do("GET", "/v1/nodes/rn", nil), "node"); n.str("provision_state") != "manageable" || n.j["last_error"] != nil {
+				t.Errorf("%s changed the node: %s", tc.name, n.raw)
+			}
+		})
+	}
+
+	e.must(204, e.do("PUT", "/v1/nodes/rn/traits/CUSTOM_RB_CLEAN", nil), "trait")
+	if r := e.must(400, clean("CUSTOM_RB_CLEAN", map[string]any{"clean_steps": []any{rbStep("deploy", "x", 0, nil)}}), "both"); r.fault() != "Please provide either \"clean_steps\" or a runbook, but not both." {
+		t.Errorf("runbook and clean_steps: %s", r.raw)
+	}
+	e.must(202, clean("CUSTOM_RB_CLEAN", nil), "manual clean with a runbook")
+	n := e.waitProvision("rn", "manageable")
+	if n["last_error"] != nil {
+		t.Errorf("manual clean: last_error %v", n["last_error"])
+	}
+	// fake-hardware runs no agent: cleaning was given the runbook's steps,
+	// in its order.
+	dii, _ := n["driver_internal_info"].(map[string]any)
+	got := fmt.Sprint(dii["clean_steps"])
+	want := "[map[args:map[settings:[map[name:NumLock value:Off]]] interface:bios order:1 step:apply_configuration] map[args:map[] interface:deploy order:2 step:erase_devices_metadata]]"
+	if got != want {
+		t.Errorf("clean steps = %s, want %s", got, want)
+	}
+	// By UUID too.
+	rb := e.must(200, e.do("GET", "/v1/runbooks/CUSTOM_RB_CLEAN", nil), "runbook")
+	e.must(202, clean(rb.str("uuid"), nil), "manual clean by runbook uuid")
+	e.waitProvision("rn", "manageable")
+
+	// Servicing an active node: the public runbook's steps run (fake
+	// bios), and those the node does not offer as service steps are
+	// refused as Ironic refuses them.
+	e.provision("rn", "provide", "available")
+	e.provision("rn", "active", "active")
+	service := func(runbook string) *resp {
+		return e.do("PUT", "/v1/nodes/rn/states/provision", map[string]any{"target": "service", "runbook": runbook})
+	}
+	if r := e.must(400, service("CUSTOM_RB_SERVICE"), "service without the trait"); !strings.Contains(r.fault(), "has not been approved for use on this node") {
+		t.Errorf("service without the trait: %s", r.raw)
+	}
+	e.must(204, e.do("PUT", "/v1/nodes/rn/traits/CUSTOM_RB_SERVICE", nil), "service trait")
+	e.must(204, e.do("PUT", "/v1/nodes/rn/traits/CUSTOM_RB_AGENT", nil), "agent trait")
+	if r := e.must(400, service("CUSTOM_RB_AGENT"), "unsupported service step"); r.fault() != `node does not support this service step: {"args":{},"interface":"deploy","order":0,"step":"erase_devices"}` {
+		t.Errorf("unsupported service step: %s", r.raw)
+	}
+	if r := e.must(400, e.do("PUT", "/v1/nodes/rn/states/provision", map[string]any{"target": "service", "runbook": "CUSTOM_RB_SERVICE",
+		"service_steps": []any{rbStep("bios", "factory_reset", 0, nil)}}), "both"); r.fault() != "Please provide either \"service_steps\" or a runbook, but not both." {
+		t.Errorf("runbook and service_steps: %s", r.raw)
+	}
+	e.must(202, service("CUSTOM_RB_SERVICE"), "service with a runbook")
+	if n := e.waitProvision("rn", "active"); n["last_error"] != nil {
+		t.Errorf("service: last_error %v", n["last_error"])
+	}
+}
