@@ -61,8 +61,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	var ae *Error
 	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &mbe):
+		ae = tooLarge(mbe.Limit)
 	case errors.As(err, &he):
 		msg := ""
 		if he.Code != http.StatusNotFound && he.Code != http.StatusMethodNotAllowed {

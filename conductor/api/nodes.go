@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -494,7 +493,7 @@ func collection(key string, items []map[string]any, next string) map[string]any 
 
 // readJSONObject reads a request body that must be a JSON object.
 func readJSONObject(c echo.Context, kind string) (map[string]any, []byte, error) {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<20))
+	body, err := readBody(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -814,7 +813,7 @@ func cloneAny[T any](v T) T {
 
 func (s *Server) patchNode(c echo.Context) error {
 	v := ver(c)
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<20))
+	body, err := readBody(c)
 	if err != nil {
 		return err
 	}

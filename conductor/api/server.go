@@ -91,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(s.requestID)
+	e.Pre(s.requestID, s.limitBody)
 	s.echo = e
 	s.routes()
 	return s, nil
