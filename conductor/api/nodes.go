@@ -57,7 +57,7 @@ func init() {
 	nf("extra", 1, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.Extra) })
 	nf("instance_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.InstanceInfo, maskInstanceInfo) })
 	nf("instance_uuid", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.InstanceUUID) })
-	nf("last_error", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.LastError) })
+	nf("last_error", 1, func(_ echo.Context, n *store.Node) any { return maskedStr(n.LastError) })
 	nf("maintenance", 1, func(_ echo.Context, n *store.Node) any { return n.Maintenance })
 	nf("maintenance_reason", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.MaintenanceReason) })
 	nf("power_state", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.PowerState) })
@@ -1056,7 +1056,7 @@ func (s *Server) nodeStates(c echo.Context) error {
 	}
 	v := ver(c)
 	doc := map[string]any{
-		"console_enabled": n.ConsoleEnabled, "last_error": strPtr(n.LastError), "power_state": strPtr(n.PowerState),
+		"console_enabled": n.ConsoleEnabled, "last_error": maskedStr(n.LastError), "power_state": strPtr(n.PowerState),
 		"provision_state": showState(v, n.ProvisionState), "provision_updated_at": timePtr(n.ProvisionUpdatedAt),
 		"target_power_state": strPtr(n.TargetPowerState), "target_provision_state": nil,
 	}

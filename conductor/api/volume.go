@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
@@ -39,7 +40,7 @@ var targetFields = []field[*store.VolumeTarget]{
 	{"volume_type", 32, func(_ echo.Context, v *store.VolumeTarget) any { return v.VolumeType }},
 	{"boot_index", 32, func(_ echo.Context, v *store.VolumeTarget) any { return v.BootIndex }},
 	{"volume_id", 32, func(_ echo.Context, v *store.VolumeTarget) any { return v.VolumeID }},
-	{"properties", 32, func(_ echo.Context, v *store.VolumeTarget) any { return objOrEmpty(v.Properties) }},
+	{"properties", 32, func(_ echo.Context, v *store.VolumeTarget) any { return maskObject(v.Properties, redact.Key) }},
 	{"extra", 32, func(_ echo.Context, v *store.VolumeTarget) any { return objOrEmpty(v.Extra) }},
 	{"created_at", 32, func(_ echo.Context, v *store.VolumeTarget) any { return ironicTime(v.CreatedAt) }},
 	{"updated_at", 32, func(_ echo.Context, v *store.VolumeTarget) any { return timePtr(v.UpdatedAt) }},

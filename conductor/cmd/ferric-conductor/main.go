@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/service"
 )
 
@@ -104,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	// Logs never carry a secret (passwords, tokens, keys), however deep.
+	cfg.Log = slog.New(redact.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})))
 	return service.Run(ctx, cfg)
 }
