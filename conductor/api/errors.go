@@ -36,8 +36,15 @@ func notAcceptable(format string, args ...any) *Error {
 	return errf(http.StatusNotAcceptable, format, args...)
 }
 
+// maxErrorMsg bounds an error message: whatever a message quotes of the
+// request, the answer stays short.
+const maxErrorMsg = 1024
+
 func (e *Error) body() map[string]string {
 	var inner []byte
+	if len(e.Msg) > maxErrorMsg {
+		e.Msg = truncate(e.Msg, maxErrorMsg)
+	}
 	if e.Plain {
 		inner, _ = json.Marshal(map[string]any{"code": e.Code, "title": http.StatusText(e.Code), "description": e.Msg})
 	} else {

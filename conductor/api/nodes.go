@@ -1217,8 +1217,13 @@ func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
 			if err != nil && c.Request().ContentLength > 0 {
 				return err
 			}
-			if r, ok := body["reason"].(string); ok {
+			switch r := body["reason"].(type) {
+			case string:
 				reason = &r
+			case nil:
+			default:
+				// Ironic validates the argument as a string.
+				return badRequest("Expected string for reason: %s", protocol.PyRepr(r))
 			}
 		}
 		err = s.updateNode(c, n.UUID, func(n *store.Node) error {
