@@ -3,6 +3,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/api"
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/driver/bmc"
+	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -115,7 +117,20 @@ type Config struct {
 	// the verified copy to agents by default (Ironic's
 	// image_download_source=http); nodes may choose either way.
 	ImageCache bool
+	// HTTP bounds the connections of the API and inspector listeners
+	// (timeouts, caps in total and per client) and sets their TLS.
+	HTTP httpserver.Config
+	// ProgressTimeout cuts a boot file or image transfer that moves no
+	// byte for this long (default httpserver.DefaultProgressTimeout).
+	ProgressTimeout time.Duration
+	// ImageMaxSize bounds an image upload to the image store (default
+	// DefaultImageMaxSize; negative: no bound).
+	ImageMaxSize int64
 }
+
+// DefaultImageMaxSize bounds image uploads by default (Glance's
+// image_size_cap is 1 TiB; a provisioning image stays far below).
+const DefaultImageMaxSize = 64 << 30
 
 // Run starts the conductor and blocks until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
@@ -146,6 +161,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
+	images.MaxSize = cmp.Or(cfg.ImageMaxSize, DefaultImageMaxSize)
 	resolver := &imageResolver{images: images, client: &http.Client{Timeout: time.Minute}, cacheByDefault: cfg.ImageCache}
 	// The cache is always there for nodes that ask for it
 	// (image_download_source http or local); --image-cache makes it the
@@ -189,7 +205,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: listen %s: %w", cfg.APIListen, err)
 	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + ln.Addr().String()
+		cfg.PublicURL = cfg.HTTP.Scheme() + "://" + ln.Addr().String()
 	}
 	if cfg.BootDir == "" {
 		cfg.BootDir = filepath.Join(cfg.StateDir, "boot")
@@ -221,7 +237,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer bootHandler.Close()
 	srv.Echo().Any("/boot/*", echo.WrapHandler(http.StripPrefix("/boot", bootHandler)))
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	cfg.HTTP.Log = cfg.Log
+	hs := cfg.HTTP.Server(streaming(srv, cfg.ProgressTimeout))
+	wl, err := cfg.HTTP.Listener(ln)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("conductor: %w", err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if err := startPXE(gctx, g, cfg, st, hosts); err != nil {
 		ln.Close()
@@ -234,11 +256,11 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return mgr.Run(gctx) })
 	if cfg.InspectorListen != "" {
 		insp := introspection.New(introspection.Config{Listen: cfg.InspectorListen, Store: st, Conductor: mgr,
-			Rules: ruleStore, Log: cfg.Log})
+			Rules: ruleStore, Log: cfg.Log, HTTP: cfg.HTTP})
 		g.Go(func() error { return insp.Run(gctx) })
 	}
 	g.Go(func() error {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(wl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("conductor: api: %w", err)
 		}
 		return nil
@@ -249,7 +271,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
-	cfg.Log.Info("ferric-conductor ready", "api", "http://"+ln.Addr().String(), "state_dir", cfg.StateDir,
+	cfg.Log.Info("ferric-conductor ready", "api", cfg.HTTP.Scheme()+"://"+ln.Addr().String(), "state_dir", cfg.StateDir,
 		"auth", cfg.Auth, "hostname", cfg.Hostname)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
