@@ -135,3 +135,31 @@ func TestMalformedChunked(t *testing.T) {
 		t.Fatalf("malformed chunked body = %d, want 400: %s", res.StatusCode, raw)
 	}
 }
+
+// TestAgentCertificatePinned: the ramdisk's auto-TLS certificate
+// (agent_verify_ca) recorded by its first heartbeat cannot be swapped by a
+// later one, as in Ironic; the same certificate again is fine.
+func TestAgentCertificatePinned(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.version = "1.68"
+	id := e.createNode(map[string]any{"name": "tls-agent", "driver_info": map[string]any{"fast_track": true}}).str("uuid")
+	r := e.must(200, e.do("GET", "/v1/lookup?node_uuid="+id, nil), "lookup")
+	token, _ := r.j["config"].(map[string]any)["agent_token"].(string)
+	e.addSecret(token)
+	hb := func(ca string) *resp {
+		return e.do("POST", "/v1/heartbeat/"+id, map[string]any{"callback_url": "https://127.0.0.1:9999",
+			"agent_version": "9.0.0", "agent_token": token, "agent_verify_ca": ca})
+	}
+	certA := "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+	certB := "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
+	e.must(202, hb(certA), "first heartbeat with a certificate")
+	r = e.must(400, hb(certB), "heartbeat with another certificate")
+	if !strings.Contains(r.fault(), `Detected change in ramdisk provided "agent_verify_ca"`) {
+		t.Errorf("message %q", r.fault())
+	}
+	e.must(202, hb(certA), "heartbeat with the same certificate")
+	dii := e.do("GET", "/v1/nodes/"+id, nil).j["driver_internal_info"].(map[string]any)
+	if dii["agent_verify_ca"] != certA {
+		t.Errorf("agent_verify_ca = %v, want the first certificate", dii["agent_verify_ca"])
+	}
+}

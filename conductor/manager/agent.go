@@ -201,6 +201,10 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 	if hb.AgentVersion == "" && hb.AgentStatus == "" {
 		return userErr(ErrInvalidInput, "Missing agent_version in the heartbeat.")
 	}
+	if caChanged(n, hb.AgentVerifyCA) {
+		m.log.Error("manager: agent_verify_ca changed", "node", n.UUID)
+		return errCAChanged()
+	}
 	if old, _ := n.DriverInternalInfo["agent_url"].(string); old == "" && n.Reservation != nil {
 		return lockErr(n)
 	}
@@ -209,6 +213,10 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 		d["agent_url"] = hb.CallbackURL
 		d["agent_version"] = hb.AgentVersion
 		d["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339)
+		if caChanged(n, hb.AgentVerifyCA) {
+			m.log.Error("manager: agent_verify_ca changed", "node", n.UUID)
+			return errCAChanged()
+		}
 		if hb.AgentVerifyCA != "" {
 			d["agent_verify_ca"] = hb.AgentVerifyCA
 		}
@@ -246,6 +254,19 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 	}
 	m.spawn(uuid, func(ctx context.Context) error { return cont(ctx, uuid) })
 	return nil
+}
+
+// caChanged reports whether a heartbeat's agent_verify_ca differs from
+// the certificate the ramdisk sent first: the agent's auto-TLS
+// certificate is pinned until the ramdisk's state is wiped (a new boot),
+// so a forged heartbeat cannot swap it, as in Ironic.
+func caChanged(n *store.Node, ca string) bool {
+	old, _ := n.DriverInternalInfo["agent_verify_ca"].(string)
+	return ca != "" && old != "" && strings.TrimSpace(old) != strings.TrimSpace(ca)
+}
+
+func errCAChanged() error {
+	return userErr(ErrInvalidInput, "Detected change in ramdisk provided \"agent_verify_ca\"")
 }
 
 func agentRef(n *store.Node) AgentRef {
