@@ -19,7 +19,7 @@ const (
 	AgentBodyLimit = 64 << 10
 	// InventoryBodyLimit bounds continue_inspection (an inventory with
 	// its plugin data).
-	InventoryBodyLimit = 8 << 20
+	InventoryBodyLimit = 16 << 20
 	// DefaultBodyLimit bounds every other API write.
 	DefaultBodyLimit = 1 << 20
 	// MaxJSONDepth bounds the nesting of arrays and objects in a body.

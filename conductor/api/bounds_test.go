@@ -98,7 +98,8 @@ func TestBoundedBodies(t *testing.T) {
 		{"deep patch", "PATCH", "/v1/nodes/" + node, deep, 400},
 		{"huge non-object", "POST", "/v1/nodes", "[" + strings.Repeat(`"xxxxxxxxxx",`, 50000) + "1]", 400},
 		{"huge patch value", "PATCH", "/v1/nodes/" + node, `{"op":"add","path":"/extra/a","value":"` + strings.Repeat("d", 500<<10) + `"}`, 400},
-		{"inventory within 8 MiB", "POST", "/v1/continue_inspection", `{"inventory":{"interfaces":[]},"x":"` + strings.Repeat("e", 3<<20) + `"}`, 400}, // read whole, then refused: no inspector here,
+		{"inventory past 16 MiB", "POST", "/v1/continue_inspection", `{"x":"` + strings.Repeat("e", 17<<20) + `"}`, 413},
+		{"inventory within 16 MiB", "POST", "/v1/continue_inspection", `{"inventory":{"interfaces":[]},"x":"` + strings.Repeat("e", 3<<20) + `"}`, 400}, // read whole, then refused: no inspector here,
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do(tc.method, tc.path, tc.body, hdrLegacyVersion, "1.96")

@@ -151,7 +151,7 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 
 // continueBodyLimit bounds the ramdisk's inventory.
-const continueBodyLimit = 8 << 20
+const continueBodyLimit = 16 << 20
 
 // readBody reads a request body of at most limit bytes: past it a 413, a
 // body that cannot be read (a broken chunked encoding) a 400.
