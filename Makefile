@@ -28,6 +28,8 @@ test: build
 	$(GO) test -count=1 -timeout 60m ./...
 	# The conformance suite again, against a conductor whose store is etcd.
 	FERRIC_TEST_STORE=etcd $(GO) test -count=1 -timeout 20m ./test/conformance/
+	# metal3's baremetal-operator provisioner against ferric (its own module).
+	cd test/metal3 && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
 
 # ramdisk builds the deploy kernel and initramfs (agent as /init) into bin/.
 ramdisk:

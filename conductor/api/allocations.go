@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 var allocationFields = []field[*store.Allocation]{
@@ -121,13 +121,13 @@ func stringList(v any, what string) ([]string, *Error) {
 	}
 	list, ok := v.([]any)
 	if !ok {
-		return nil, badRequest("Schema error for allocation: %s is not of type 'array'", protocol.PyRepr(v))
+		return nil, badRequest("Schema error for allocation: %s is not of type 'array'", python.Repr(v))
 	}
 	out := make([]string, 0, len(list))
 	for _, x := range list {
 		s, ok := x.(string)
 		if !ok {
-			return nil, badRequest("Schema error for allocation: %s is not of type 'string'", protocol.PyRepr(x))
+			return nil, badRequest("Schema error for allocation: %s is not of type 'string'", python.Repr(x))
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -187,7 +187,7 @@ func (s *Server) createAllocation(c echo.Context) error {
 		case "extra":
 			m, ok := val.(map[string]any)
 			if !ok {
-				return badRequest("Schema error for allocation: %s is not of type 'object'", protocol.PyRepr(val))
+				return badRequest("Schema error for allocation: %s is not of type 'object'", python.Repr(val))
 			}
 			a.Extra = m
 		case "owner":

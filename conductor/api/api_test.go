@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -839,14 +841,16 @@ func TestHTTPBasicAuth(t *testing.T) {
 	cases := []struct {
 		name, path, user, pass string
 		code                   int
+		msg                    string
 	}{
-		{"no credentials", "/v1/nodes", "", "", 401},
-		{"wrong password", "/v1/nodes", "admin", "nope", 401},
-		{"unknown user", "/v1/nodes", "root", "pa55", 401},
-		{"good", "/v1/nodes", "admin", "pa55", 200},
-		{"root is public", "/", "", "", 200},
-		{"v1 is public", "/v1", "", "", 200},
-		{"lookup needs no user auth", "/v1/lookup?addresses=52:54:00:00:00:01", "", "", 404},
+		{"no credentials", "/v1/nodes", "", "", 401, "Authorization required"},
+		{"wrong password", "/v1/nodes", "admin", "nope", 401, "Incorrect username or password"},
+		{"unknown user", "/v1/nodes", "root", "pa55", 401, "Incorrect username or password"},
+		{"good", "/v1/nodes", "admin", "pa55", 200, ""},
+		{"root is public", "/", "", "", 200, ""},
+		{"v1 is public", "/v1", "", "", 200, ""},
+		{"lookup needs no user auth", "/v1/lookup?addresses=52:54:00:00:00:01", "", "", 404, ""},
+		{"unknown paths need credentials", "/v2/nowhere", "", "", 401, "Authorization required"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -859,12 +863,27 @@ func TestHTTPBasicAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			if res.StatusCode != tc.code {
 				t.Errorf("status %d, want %d", res.StatusCode, tc.code)
 			}
-			if tc.code == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic ") {
-				t.Errorf("WWW-Authenticate %q", res.Header.Get("WWW-Authenticate"))
+			if tc.code == 401 {
+				if res.Header.Get("WWW-Authenticate") != `Basic realm="Baremetal API"` {
+					t.Errorf("WWW-Authenticate %q", res.Header.Get("WWW-Authenticate"))
+				}
+				// Ironic's basic-auth refusal inside its error middleware.
+				var outer map[string]string
+				var inner struct {
+					Error struct {
+						Message string `json:"message"`
+						Code    int    `json:"code"`
+					} `json:"error"`
+				}
+				if json.Unmarshal(body, &outer) != nil || json.Unmarshal([]byte(outer["error_message"]), &inner) != nil ||
+					inner.Error.Code != 401 || inner.Error.Message != tc.msg {
+					t.Errorf("body %s, want error_message {error: {message: %q, code: 401}}", body, tc.msg)
+				}
 			}
 		})
 	}

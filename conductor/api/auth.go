@@ -1,51 +1,34 @@
 package api
 
 import (
-	"bufio"
-	"fmt"
+	"encoding/json"
 	"net/http"
-	"os"
-	"strings"
 
-	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
+	"github.com/ferric-metal/ferric/conductor/auth"
 )
 
-// loadHtpasswd reads an htpasswd file of bcrypt hashes (htpasswd -B).
-func loadHtpasswd(path string) (map[string][]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("api: htpasswd: %w", err)
-	}
-	defer f.Close()
-	users := map[string][]byte{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		user, hash, ok := strings.Cut(line, ":")
-		if !ok || !strings.HasPrefix(hash, "$2") {
-			return nil, fmt.Errorf("api: htpasswd %s: only bcrypt entries are supported (user %q)", path, user)
-		}
-		users[user] = []byte(hash)
-	}
-	return users, sc.Err()
+// PublicRoutes are the requests Ironic serves without credentials under
+// http_basic (its acl_public_routes): the root and /v1 documents, and the
+// ramdisk's lookup, heartbeat and continue_inspection, which the agent
+// token protects instead.
+var PublicRoutes = []auth.Rule{
+	{Path: "/"},
+	{Path: "/v1"},
+	{Path: "/v1/lookup"},
+	{Path: "/v1/heartbeat/[a-z0-9-]+"},
+	{Path: "/v1/continue_inspection"},
 }
 
-// auth enforces http_basic when configured.
-func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if s.users == nil {
-			return next(c)
-		}
-		user, pass, ok := c.Request().BasicAuth()
-		if ok {
-			if hash, found := s.users[user]; found && bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil {
-				return next(c)
-			}
-		}
-		return &Error{Code: http.StatusUnauthorized, Plain: true, Msg: "Authentication required"}
-	}
+// Realm is the API's basic-auth realm, Ironic's.
+const Realm = "Baremetal API"
+
+// deny writes an authentication refusal as Ironic's basic-auth middleware
+// does, wrapped by its error middleware: error_message holds
+// {"error": {"message", "code"}}.
+func deny(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+	inner, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg, "code": status}})
+	body, _ := json.Marshal(map[string]string{"error_message": string(inner)})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
@@ -41,7 +42,7 @@ func (s *Server) setBootMode(c echo.Context) error {
 	}
 	mode, ok := t.(string)
 	if !ok {
-		return badRequest("Invalid boot mode %s requested for node. Allowed boot modes are: bios, uefi", protocol.PyRepr(t))
+		return badRequest("Invalid boot mode %s requested for node. Allowed boot modes are: bios, uefi", python.Repr(t))
 	}
 	if err := s.mgr.ChangeBootMode(c.Request().Context(), n.UUID, mode); err != nil {
 		return mgrError(err)
@@ -61,7 +62,7 @@ func (s *Server) setSecureBoot(c echo.Context) error {
 	}
 	on, ok := protocol.ParseBool(t)
 	if !ok {
-		return badRequest("Invalid target: Unrecognized value %s, acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", protocol.PyRepr(t))
+		return badRequest("Invalid target: Unrecognized value %s, acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", python.Repr(t))
 	}
 	if err := s.mgr.ChangeSecureBoot(c.Request().Context(), n.UUID, on); err != nil {
 		return mgrError(err)

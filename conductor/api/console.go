@@ -19,9 +19,9 @@ import (
 var fakeConsoleInfo = map[string]any{}
 
 // consoleUnsupported is Ironic's UnsupportedDriverExtension for a node
-// whose console interface is no-console.
-func consoleUnsupported(n *store.Node) *Error {
-	if iface := n.Interfaces["console"]; iface == "" || iface == "no-console" {
+// whose console interface offers nothing (no-console).
+func (s *Server) consoleUnsupported(n *store.Node) *Error {
+	if obj, ok := s.mgr.Drivers().Object(n.Driver, "console", n.Interfaces["console"]); !ok || obj == nil {
 		return badRequest("%v", &driver.UnsupportedError{Driver: n.Driver, Extension: "console"})
 	}
 	return nil
@@ -35,7 +35,7 @@ func (s *Server) getConsole(c echo.Context) error {
 	if !n.ConsoleEnabled {
 		return c.JSON(http.StatusOK, map[string]any{"console_enabled": false, "console_info": nil})
 	}
-	if e := consoleUnsupported(n); e != nil {
+	if e := s.consoleUnsupported(n); e != nil {
 		return e
 	}
 	return c.JSON(http.StatusOK, map[string]any{"console_enabled": true, "console_info": fakeConsoleInfo})
@@ -58,7 +58,7 @@ func (s *Server) setConsole(c echo.Context) error {
 	if perr != nil {
 		return badRequest("Invalid enabled: %v", perr)
 	}
-	if e := consoleUnsupported(n); e != nil {
+	if e := s.consoleUnsupported(n); e != nil {
 		return e
 	}
 	if enabled != n.ConsoleEnabled {

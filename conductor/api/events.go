@@ -9,8 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // External events (API 1.54), as networking-baremetal posts them when
@@ -45,7 +45,7 @@ func eventsError(body map[string]any) string {
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return fmt.Sprintf("Schema error for evts: %s is not of type 'array'", protocol.PyRepr(raw))
+		return fmt.Sprintf("Schema error for evts: %s is not of type 'array'", python.Repr(raw))
 	}
 	if len(list) == 0 {
 		return "Schema error for evts: [] is too short"
@@ -53,14 +53,14 @@ func eventsError(body map[string]any) string {
 	for _, item := range list {
 		ev, ok := item.(map[string]any)
 		if !ok {
-			return fmt.Sprintf("Schema error for evts: %s is not of type 'object'", protocol.PyRepr(item))
+			return fmt.Sprintf("Schema error for evts: %s is not of type 'object'", python.Repr(item))
 		}
 		name, ok := ev["event"].(string)
 		if _, has := ev["event"]; !has {
 			return "Schema error for evts: 'event' is a required property"
 		}
 		if !ok || !slices.Contains(networkEventTypes, name) {
-			return fmt.Sprintf("Schema error for evts: %s is not one of ['%s']", protocol.PyRepr(ev["event"]), strings.Join(networkEventTypes, "', '"))
+			return fmt.Sprintf("Schema error for evts: %s is not one of ['%s']", python.Repr(ev["event"]), strings.Join(networkEventTypes, "', '"))
 		}
 		if msg := networkEventError(ev); msg != "" {
 			return msg
@@ -84,13 +84,13 @@ func networkEventError(ev map[string]any) string {
 			return fmt.Sprintf("Schema error for evts: '%s' is a required property", k)
 		}
 		if _, ok := ev[k].(string); !ok {
-			return fmt.Sprintf("Schema error for evts: %s is not of type 'string'", protocol.PyRepr(ev[k]))
+			return fmt.Sprintf("Schema error for evts: %s is not of type 'string'", python.Repr(ev[k]))
 		}
 	}
 	for _, k := range []string{"device_id", "binding:host_id", "binding:vnic_type"} {
 		if v, ok := ev[k]; ok && v != nil {
 			if _, isStr := v.(string); !isStr {
-				return fmt.Sprintf("Schema error for evts: %s is not of type 'string', 'null'", protocol.PyRepr(v))
+				return fmt.Sprintf("Schema error for evts: %s is not of type 'string', 'null'", python.Repr(v))
 			}
 		}
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 func ifaceField(kind string, min Version) field[*store.Node] {
@@ -501,7 +501,7 @@ func readJSONObject(c echo.Context, kind string) (map[string]any, []byte, error)
 	if err := json.Unmarshal(body, &m); err != nil {
 		var any_ any
 		if json.Unmarshal(body, &any_) == nil {
-			return nil, nil, badRequest("Schema error for %s: %s is not of type 'object'", kind, protocol.PyRepr(any_))
+			return nil, nil, badRequest("Schema error for %s: %s is not of type 'object'", kind, python.Repr(any_))
 		}
 		return nil, nil, &Error{Code: http.StatusBadRequest, Msg: "Invalid JSON in request body: " + err.Error()}
 	}
@@ -559,7 +559,7 @@ func (s *Server) createNode(c echo.Context) error {
 	if drv == "" {
 		return badRequest("Schema error for node: 'driver' is a required property")
 	}
-	ht := driver.LookupHardwareType(drv)
+	ht := s.mgr.Drivers().Lookup(drv)
 	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
 		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
 		Traits: []string{}, Interfaces: map[string]string{}}
@@ -625,7 +625,7 @@ func (s *Server) nodeWriteError(err error, n *store.Node) error {
 // or the result of a patch) into n, validating types and values.
 func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.HardwareType, create bool) *Error {
 	typeErr := func(k string, val any, typ string) *Error {
-		return badRequest("Schema error for node: %s is not of type '%s'", protocol.PyRepr(val), typ)
+		return badRequest("Schema error for node: %s is not of type '%s'", python.Repr(val), typ)
 	}
 	optStr := func(k string, maxLen int) (*string, *Error) {
 		val, ok := body[k]
@@ -637,7 +637,7 @@ func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.H
 			return nil, typeErr(k, val, "string")
 		}
 		if maxLen > 0 && len(str) > maxLen {
-			return nil, badRequest("Schema error for node: %s is too long", protocol.PyRepr(str))
+			return nil, badRequest("Schema error for node: %s is too long", python.Repr(str))
 		}
 		return &str, nil
 	}
@@ -869,7 +869,7 @@ func (s *Server) patchNode(c echo.Context) error {
 				return perr
 			}
 			newDriver, _ := doc["driver"].(string)
-			ht := driver.LookupHardwareType(newDriver)
+			ht := s.mgr.Drivers().Lookup(newDriver)
 			newGroup, _ := doc["conductor_group"].(string)
 			if ht == nil || !s.mgr.Serves(newGroup, newDriver) {
 				return noValidHost(newDriver, strings.ToLower(newGroup))
@@ -1223,7 +1223,7 @@ func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
 			case nil:
 			default:
 				// Ironic validates the argument as a string.
-				return badRequest("Expected string for reason: %s", protocol.PyRepr(r))
+				return badRequest("Expected string for reason: %s", python.Repr(r))
 			}
 		}
 		err = s.updateNode(c, n.UUID, func(n *store.Node) error {
@@ -1366,7 +1366,7 @@ func (s *Server) setTraits(c echo.Context) error {
 	for _, t := range list {
 		ts, ok := t.(string)
 		if !ok {
-			return badRequest("Schema error for traits: %s is not of type 'string'", protocol.PyRepr(t))
+			return badRequest("Schema error for traits: %s is not of type 'string'", python.Repr(t))
 		}
 		if e := validTrait(ts); e != nil {
 			return e

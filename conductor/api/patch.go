@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ferric-metal/ferric/ipa/protocol"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 )
 
 // patchOp is one JSON Patch operation (RFC 6902), restricted as Ironic
@@ -32,20 +32,20 @@ func parsePatch(body []byte) ([]patchOp, *Error) {
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, badRequest("Schema error for patch: %s is not of type 'array'", protocol.PyRepr(raw))
+		return nil, badRequest("Schema error for patch: %s is not of type 'array'", python.Repr(raw))
 	}
 	ops := make([]patchOp, 0, len(list))
 	for _, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, badRequest("Schema error for patch: %s is not of type 'object'", protocol.PyRepr(item))
+			return nil, badRequest("Schema error for patch: %s is not of type 'object'", python.Repr(item))
 		}
 		op, _ := m["op"].(string)
 		path, _ := m["path"].(string)
 		switch op {
 		case "add", "replace", "remove":
 		default:
-			return nil, badRequest("Schema error for patch: %s is not one of ['add', 'replace', 'remove']", protocol.PyRepr(m["op"]))
+			return nil, badRequest("Schema error for patch: %s is not one of ['add', 'replace', 'remove']", python.Repr(m["op"]))
 		}
 		if _, ok := m["path"].(string); !ok {
 			return nil, badRequest("Schema error for patch: 'path' is a required property")
@@ -56,11 +56,11 @@ func parsePatch(body []byte) ([]patchOp, *Error) {
 			}
 		}
 		if !strings.HasPrefix(path, "/") || path == "/" {
-			return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", protocol.PyRepr(path))
+			return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", python.Repr(path))
 		}
 		for _, seg := range strings.Split(path[1:], "/") {
 			if !segmentRE.MatchString(seg) {
-				return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", protocol.PyRepr(path))
+				return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", python.Repr(path))
 			}
 		}
 		p := patchOp{Op: op, Path: path, raw: m}
@@ -102,7 +102,7 @@ func (p patchOp) root() string {
 func applyPatch(doc map[string]any, ops []patchOp) *Error {
 	for _, op := range ops {
 		if err := applyOne(doc, op); err != nil {
-			return badRequest("Couldn't apply patch '%s'. Reason: %s", protocol.PyRepr(op.raw), err)
+			return badRequest("Couldn't apply patch '%s'. Reason: %s", python.Repr(op.raw), err)
 		}
 	}
 	return nil

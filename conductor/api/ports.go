@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 var macRE = regexp.MustCompile(`^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$`)
@@ -221,14 +221,14 @@ func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version) *Erro
 	if b, ok := doc["pxe_enabled"].(bool); ok {
 		p.PXEEnabled = b
 	} else if doc["pxe_enabled"] != nil {
-		return badRequest("Schema error for port: %s is not of type 'boolean'", protocol.PyRepr(doc["pxe_enabled"]))
+		return badRequest("Schema error for port: %s is not of type 'boolean'", python.Repr(doc["pxe_enabled"]))
 	}
 	p.IsSmartNIC, _ = doc["is_smartnic"].(bool)
 	p.PhysicalNetwork = optString(doc["physical_network"])
 	p.Name = optString(doc["name"])
 	if p.Name != nil && utf8.RuneCountInString(*p.Name) > 255 {
 		// Ironic's column is 255 characters long.
-		return badRequest("Schema error for port: %s is too long", protocol.PyRepr(*p.Name))
+		return badRequest("Schema error for port: %s is too long", python.Repr(*p.Name))
 	}
 	p.PortgroupUUID = nil
 	if pg := optString(doc["portgroup_uuid"]); pg != nil {

@@ -12,8 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // ---- portgroups (1.23) ----
@@ -366,7 +366,7 @@ func (s *Server) createChassis(c echo.Context) error {
 		case "extra":
 			m, ok := v.(map[string]any)
 			if !ok {
-				return badRequest("Schema error for chassis: %s is not of type 'object'", protocol.PyRepr(v))
+				return badRequest("Schema error for chassis: %s is not of type 'object'", python.Repr(v))
 			}
 			ch.Extra = m
 		default:
@@ -488,14 +488,14 @@ func (s *Server) listDrivers(c echo.Context) error {
 		detail = d
 	}
 	out := []map[string]any{}
-	for _, h := range driver.HardwareTypes() {
+	for _, h := range s.mgr.Drivers().Types() {
 		out = append(out, s.driverDoc(c, h, detail))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"drivers": out})
 }
 
 func (s *Server) getDriver(c echo.Context) error {
-	h := driver.LookupHardwareType(c.Param("name"))
+	h := s.mgr.Drivers().Lookup(c.Param("name"))
 	if h == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}
@@ -503,7 +503,7 @@ func (s *Server) getDriver(c echo.Context) error {
 }
 
 func (s *Server) driverProperties(c echo.Context) error {
-	h := driver.LookupHardwareType(c.Param("name"))
+	h := s.mgr.Drivers().Lookup(c.Param("name"))
 	if h == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}
@@ -511,7 +511,7 @@ func (s *Server) driverProperties(c echo.Context) error {
 }
 
 func (s *Server) driverRAIDProperties(c echo.Context) error {
-	h := driver.LookupHardwareType(c.Param("name"))
+	h := s.mgr.Drivers().Lookup(c.Param("name"))
 	if h == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}

@@ -1,4 +1,4 @@
-// Package api serves the Ironic v1 REST API (microversions 1.1 to 1.89) on
+// Package api serves the Ironic v1 REST API (microversions 1.1 to 1.96, MaxMinor) on
 // echo v4: discovery documents, nodes, ports, portgroups, chassis, drivers,
 // conductors, allocations and the ramdisk's lookup and heartbeat.
 //
@@ -9,13 +9,16 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -24,6 +27,8 @@ import (
 // Manager does the work behind the API's action endpoints.
 type Manager interface {
 	Hostname() string
+	// Drivers is the registry of the hardware types the conductor serves.
+	Drivers() *driver.Registry
 	// Owner names the conductor that serves the node ("" for none).
 	Owner(n *store.Node) string
 	// Serves reports whether a live conductor of the group offers the
@@ -54,20 +59,27 @@ type Config struct {
 	Store   store.Store
 	Manager Manager
 	Log     *slog.Logger
-	// Auth is "noauth" (default) or "http_basic".
-	Auth string
-	// Htpasswd is the bcrypt htpasswd file for http_basic.
+	// Authenticator checks credentials (nil: noauth). Every route needs
+	// them but PublicRoutes and Public; routes mounted on Echo() later
+	// too.
+	Authenticator *auth.Authenticator
+	// Public adds routes served without credentials (e.g. boot files).
+	Public []auth.Rule
+	// Auth is "noauth" (default) or "http_basic"; with http_basic and no
+	// Authenticator, New loads Htpasswd, the bcrypt htpasswd file.
+	Auth     string
 	Htpasswd string
 }
 
 // Server is the Ironic API.
 type Server struct {
-	cfg   Config
-	st    store.Store
-	mgr   Manager
-	log   *slog.Logger
-	echo  *echo.Echo
-	users map[string][]byte
+	cfg  Config
+	st   store.Store
+	mgr  Manager
+	log  *slog.Logger
+	echo *echo.Echo
+	// handler is echo behind the authenticator.
+	handler http.Handler
 	// nodeJSON caches rendered nodes for listings.
 	nodeJSON itemCache
 }
@@ -81,12 +93,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, mgr: cfg.Manager, log: cfg.Log}
-	if cfg.Auth == "http_basic" {
-		users, err := loadHtpasswd(cfg.Htpasswd)
+	if cfg.Authenticator == nil && cfg.Auth == "http_basic" {
+		a, err := auth.New(auth.Config{Htpasswd: cfg.Htpasswd, Log: cfg.Log})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("api: %w", err)
 		}
-		s.users = users
+		cfg.Authenticator = a
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -94,14 +106,16 @@ func New(cfg Config) (*Server, error) {
 	e.Pre(s.requestID, s.limitBody)
 	s.echo = e
 	s.routes()
+	s.handler = cfg.Authenticator.Wrap(e, auth.Policy{Realm: Realm,
+		Public: append(slices.Clone(PublicRoutes), cfg.Public...), Deny: deny})
 	return s, nil
 }
 
 // Echo returns the underlying echo instance (to mount more routes).
 func (s *Server) Echo() *echo.Echo { return s.echo }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: the authenticator, then echo.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -164,24 +178,24 @@ func (s *Server) routes() {
 	e.GET("/v1", s.v1doc, s.v1)
 	e.GET("/v1/", s.v1doc, s.v1)
 	g := e.Group("/v1", s.v1)
-	// Ramdisk endpoints take no user auth (the agent token protects them).
+	// Ramdisk endpoints take no user auth (the agent token protects them;
+	// see PublicRoutes).
 	g.GET("/lookup", s.lookup, s.minVer(22, true))
 	g.POST("/heartbeat/:node", s.heartbeat, s.minVer(22, true), s.toOwner)
 	g.POST("/continue_inspection", s.continueInspection, s.minVer(84, true))
 
-	a := g.Group("", s.auth)
-	s.nodeRoutes(a)
-	s.portRoutes(a)
-	s.portgroupRoutes(a)
-	s.chassisRoutes(a)
-	s.volumeRoutes(a)
-	s.driverRoutes(a)
-	s.conductorRoutes(a)
-	s.allocationRoutes(a)
-	a.GET("/shards", s.shards, s.minVer(82, false))
-	a.POST("/events", s.postEvents, s.minVer(54, false))
-	s.templateRoutes(a)
-	a.Any("/*", noRoute)
+	s.nodeRoutes(g)
+	s.portRoutes(g)
+	s.portgroupRoutes(g)
+	s.chassisRoutes(g)
+	s.volumeRoutes(g)
+	s.driverRoutes(g)
+	s.conductorRoutes(g)
+	s.allocationRoutes(g)
+	g.GET("/shards", s.shards, s.minVer(82, false))
+	g.POST("/events", s.postEvents, s.minVer(54, false))
+	s.templateRoutes(g)
+	g.Any("/*", noRoute)
 	e.Any("/*", noRoute)
 }
 
@@ -200,11 +214,11 @@ func noRoute(c echo.Context) error {
 	return errNoRoute
 }
 
-// V1Group returns a group under /v1 with version negotiation, user auth
-// and a minimum microversion, for handlers other packages provide (e.g.
-// inspection rules).
+// V1Group returns a group under /v1 with version negotiation and a
+// minimum microversion, for handlers other packages provide (e.g.
+// inspection rules). User auth covers every route but PublicRoutes.
 func (s *Server) V1Group(minMinor Version) *echo.Group {
-	return s.echo.Group("/v1", s.v1, s.minVer(minMinor, false), s.auth)
+	return s.echo.Group("/v1", s.v1, s.minVer(minMinor, false))
 }
 
 // minVer hides a resource below version n: a 404 for sub-resources

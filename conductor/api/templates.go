@@ -10,9 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Deploy templates (API 1.55): named sets of deploy steps that a deploy
@@ -197,19 +197,19 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 	case "name":
 		name, ok := v.(string)
 		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'string'", protocol.PyRepr(v))
+			return badRequest("Schema error for template: %s is not of type 'string'", python.Repr(v))
 		}
 		d.Name = name
 	case "steps":
 		list, ok := v.([]any)
 		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'array'", protocol.PyRepr(v))
+			return badRequest("Schema error for template: %s is not of type 'array'", python.Repr(v))
 		}
 		d.Steps = make([]map[string]any, 0, len(list))
 		for _, x := range list {
 			st, ok := x.(map[string]any)
 			if !ok {
-				return badRequest("Schema error for template: %s is not of type 'object'", protocol.PyRepr(x))
+				return badRequest("Schema error for template: %s is not of type 'object'", python.Repr(x))
 			}
 			d.Steps = append(d.Steps, st)
 		}
@@ -220,7 +220,7 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'object', 'null'", protocol.PyRepr(v))
+			return badRequest("Schema error for template: %s is not of type 'object', 'null'", python.Repr(v))
 		}
 		d.Extra = m
 	case "description":
@@ -230,7 +230,7 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 		}
 		str, ok := v.(string)
 		if !ok || len(str) > 255 {
-			return badRequest("Schema error for template: %s is not valid for description", protocol.PyRepr(v))
+			return badRequest("Schema error for template: %s is not valid for description", python.Repr(v))
 		}
 		d.Description = &str
 	default:

@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/ferric-metal/ferric/conductor/driver"
 )
 
 // Node vendor passthru: the methods of the node's vendor interface
@@ -76,14 +74,14 @@ func (s *Server) injectNMI(c echo.Context) error {
 // Driver-level vendor passthru: no vendor interface here has driver-level
 // methods (as Ironic's ipmitool and redfish ones).
 func (s *Server) driverVendorMethods(c echo.Context) error {
-	if driver.LookupHardwareType(c.Param("name")) == nil {
+	if s.mgr.Drivers().Lookup(c.Param("name")) == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}
 	return c.JSON(http.StatusOK, map[string]any{})
 }
 
 func (s *Server) driverVendorPassthru(c echo.Context) error {
-	if driver.LookupHardwareType(c.Param("name")) == nil {
+	if s.mgr.Drivers().Lookup(c.Param("name")) == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}
 	method := c.QueryParam("method")

@@ -12,9 +12,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Volume connectors and targets (API 1.32), the records of boot from
@@ -249,23 +249,23 @@ func (s *Server) volumeDoc(kind string, doc map[string]any, props map[string]str
 		}
 		if !ok {
 			typ := strings.ReplaceAll(props[k], "|null", "")
-			return nil, badRequest("Schema error for %s: %s is not of type '%s'", kind, protocol.PyRepr(val), typ)
+			return nil, badRequest("Schema error for %s: %s is not of type '%s'", kind, python.Repr(val), typ)
 		}
 	}
 	for _, k := range keys {
 		if str, ok := doc[k].(string); ok && volumeMaxLen[k] > 0 && utf8.RuneCountInString(str) > volumeMaxLen[k] {
-			return nil, badRequest("Schema error for %s: %s is too long", kind, protocol.PyRepr(str))
+			return nil, badRequest("Schema error for %s: %s is too long", kind, python.Repr(str))
 		}
 	}
 	if t, ok := doc["type"].(string); ok && kind == "connector" && !slices.Contains(connectorTypes, t) {
-		return nil, badRequest("Schema error for %s: %s is not one of ['%s']", kind, protocol.PyRepr(t), strings.Join(connectorTypes, "', '"))
+		return nil, badRequest("Schema error for %s: %s is not one of ['%s']", kind, python.Repr(t), strings.Join(connectorTypes, "', '"))
 	}
 	if u, _ := doc["uuid"].(string); u != "" && !store.IsUUID(u) {
-		return nil, badRequest("Expected UUID for uuid: %s", truncate(u, protocol.MaxRepr))
+		return nil, badRequest("Expected UUID for uuid: %s", truncate(u, python.MaxRepr))
 	}
 	nu, _ := doc["node_uuid"].(string)
 	if !store.IsUUID(nu) {
-		return nil, badRequest("Expected UUID for node_uuid: %s", truncate(nu, protocol.MaxRepr))
+		return nil, badRequest("Expected UUID for node_uuid: %s", truncate(nu, python.MaxRepr))
 	}
 	n, err := s.st.Node(nu)
 	if err != nil {

@@ -1,7 +1,11 @@
 // Package driver defines the small interfaces the conductor uses to act on a
-// machine (power, management, boot, deploy, inspect) and composes them into
-// Ironic-style hardware types. Implementations live in sub-packages
-// (driver/bmc for IPMI and Redfish through bmclib, driver/fake for tests).
+// machine (power, management, boot, deploy, inspect, BIOS, firmware,
+// vendor) and the registry of Ironic-style hardware types that offer them
+// (Registry). The conductor asks an interface's implementation for a
+// capability by type assertion, never by its name. Implementations live in
+// sub-packages (driver/bmc for IPMI and Redfish through bmclib, driver/fake
+// for the fake and noop interfaces); driver/hardware registers the hardware
+// types.
 package driver
 
 import (
@@ -49,6 +53,9 @@ type Node struct {
 	DriverInfo   map[string]any
 	Properties   map[string]any
 	InstanceInfo map[string]any
+	// PowerState is the power state the conductor last recorded ("" when
+	// unknown).
+	PowerState string
 }
 
 // UEFI reports whether the node boots in UEFI mode: capabilities
@@ -96,6 +103,36 @@ func Capabilities(v any) map[string]string {
 		}
 	}
 	return out
+}
+
+// Boot is a boot interface: how the machine starts the deploy ramdisk.
+// The network boots (pxe, ipxe) set the PXE boot device and the
+// conductor's DHCP and iPXE services serve the ramdisk.
+type Boot interface {
+	// Validate reports missing driver_info for booting the ramdisk.
+	Validate(n *Node) error
+}
+
+// Deploy is a deploy interface.
+type Deploy interface {
+	// UsesAgent reports whether deploying drives the ramdisk's agent,
+	// which writes the image (direct); a deploy that does not (fake)
+	// finishes at once.
+	UsesAgent() bool
+}
+
+// RamdiskInspector is an inspect interface that boots the ramdisk, whose
+// agent posts the inventory (in-band inspection, Ironic's agent).
+// Out-of-band inspect interfaces are Inspectors.
+type RamdiskInspector interface {
+	InspectsInRamdisk()
+}
+
+// Fake is implemented by Ironic's fake interfaces (driver/fake): their
+// steps succeed and change nothing, their inspection finishes at once,
+// and the power sync leaves their nodes alone.
+type Fake interface {
+	Fake()
 }
 
 // Power reads and changes a machine's power state.

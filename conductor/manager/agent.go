@@ -717,31 +717,3 @@ func autoDiscovered(n *store.Node) bool {
 	v, _ := pd["auto_discovered"].(bool)
 	return v
 }
-
-// ---- fake driver ----
-
-// fakeDriver is Ironic's fake power and management: instant success; the
-// power state is whatever was last set.
-type fakeDriver struct{ m *Manager }
-
-func (f *fakeDriver) Validate(*driver.Node) error { return nil }
-
-func (f *fakeDriver) PowerState(_ context.Context, n *driver.Node) (string, error) {
-	if cur, err := f.m.st.Node(n.UUID); err == nil && cur.PowerState != nil {
-		return *cur.PowerState, nil
-	}
-	return driver.PowerOff, nil
-}
-
-func (f *fakeDriver) SetPowerState(context.Context, *driver.Node, string, time.Duration) error {
-	return nil
-}
-
-func (f *fakeDriver) SetBootDevice(context.Context, *driver.Node, string, bool) error { return nil }
-
-// InjectNMI of the fake management interface does nothing, as Ironic's.
-func (f *fakeDriver) InjectNMI(context.Context, *driver.Node) error { return nil }
-
-func (f *fakeDriver) SupportedBootDevices() []string {
-	return []string{driver.BootPXE, driver.BootDisk, driver.BootCDROM, driver.BootBIOS}
-}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -27,20 +28,6 @@ import (
 // biosStateKey keeps a BIOS (or firmware.update) step's progress across
 // its reboot in driver_internal_info.
 const biosStateKey = "bios_state"
-
-// bios returns the node's bios interface, or nil for no-bios and fake
-// (fake, as Ironic's, reads and changes nothing).
-func (m *Manager) bios(n *store.Node) (driver.BIOS, error) {
-	switch impl := n.Interfaces["bios"]; impl {
-	case "", "no-bios", "fake":
-		return nil, nil
-	default:
-		if b, ok := m.cfg.BIOS[impl]; ok {
-			return b, nil
-		}
-		return nil, fmt.Errorf("bios interface %q is not available on conductor %s", impl, m.host)
-	}
-}
 
 // nodeBIOS reads the node and its bios interface (nil for no-bios and
 // fake).
@@ -168,7 +155,7 @@ func biosSettingsArg(args map[string]any) (map[string]any, error) {
 		s, ok := r.(map[string]any)
 		name, _ := s["name"].(string)
 		if !ok || name == "" {
-			return nil, fmt.Errorf("invalid BIOS setting %s: each needs a name and a value", protocol.PyRepr(r))
+			return nil, fmt.Errorf("invalid BIOS setting %s: each needs a name and a value", python.Repr(r))
 		}
 		v, ok := s["value"]
 		if !ok {
@@ -190,7 +177,7 @@ func (m *Manager) biosStep(ctx context.Context, uuid string, st map[string]any) 
 	}
 	step, _ := st["step"].(string)
 	if b == nil {
-		if n.Interfaces["bios"] == "fake" && (step == "apply_configuration" || step == "factory_reset") {
+		if m.isFake(n, "bios") && (step == "apply_configuration" || step == "factory_reset") {
 			return false, nil // Ironic's fake bios steps do nothing
 		}
 		return false, fmt.Errorf("the bios interface %s of node %s has no step %s", n.Interfaces["bios"], uuid, step)
@@ -272,7 +259,7 @@ func biosApplied(ctx context.Context, b driver.BIOS, dn *driver.Node, step strin
 	var missed []string
 	for name, v := range requested {
 		if current[name] != v {
-			missed = append(missed, fmt.Sprintf("'%s': %s", name, protocol.PyRepr(v)))
+			missed = append(missed, fmt.Sprintf("'%s': %s", name, python.Repr(v)))
 		}
 	}
 	if missed != nil {

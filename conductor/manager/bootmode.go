@@ -19,13 +19,6 @@ import (
 // (redfish) can change them; the others' changes fail as Ironic's do, with
 // "does not support".
 
-// bootModes returns the node's management interface as driver.BootModes,
-// or nil when it does not handle boot modes.
-func (m *Manager) bootModes(n *store.Node) driver.BootModes {
-	bm, _ := m.cfg.Management[n.Interfaces["management"]].(driver.BootModes)
-	return bm
-}
-
 // unsupportedExt is Ironic's UnsupportedDriverExtension for node n.
 func unsupportedExt(n *store.Node, ext string) error {
 	return &driver.UnsupportedError{Driver: n.Driver, Extension: ext}
@@ -167,7 +160,7 @@ func (m *Manager) cacheFirmware(ctx context.Context, uuid string) {
 	if err != nil {
 		return
 	}
-	fw, ok := m.cfg.Firmware[n.Interfaces["firmware"]]
+	fw, ok := capability[driver.Firmware](m, n, "firmware")
 	if !ok {
 		return
 	}
@@ -196,7 +189,7 @@ func (m *Manager) cacheVendor(ctx context.Context, uuid string) {
 	if v, _ := n.Properties["vendor"].(string); v != "" {
 		return
 	}
-	vd, ok := m.cfg.Management[n.Interfaces["management"]].(driver.VendorDetector)
+	vd, ok := capability[driver.VendorDetector](m, n, "management")
 	if !ok {
 		return
 	}

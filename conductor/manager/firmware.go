@@ -55,11 +55,9 @@ func isFirmwareInterfaceUpdate(st map[string]any) bool {
 
 // firmwareStepOffered reports whether the node's interfaces offer the
 // firmware update step st.
-func firmwareStepOffered(n *store.Node, st map[string]any) bool {
-	if isFirmwareInterfaceUpdate(st) {
-		return n.Interfaces["firmware"] == "redfish"
-	}
-	return isFirmwareUpdate(st) && n.Interfaces["management"] == "redfish"
+func (m *Manager) firmwareStepOffered(n *store.Node, st map[string]any) bool {
+	_, err := m.firmwareUpdater(n, st)
+	return err == nil
 }
 
 // firmwareImages reads the images of a firmware update step.
@@ -172,7 +170,7 @@ func (m *Manager) firmwareUpdater(n *store.Node, st map[string]any) (driver.Firm
 	if !isFirmwareInterfaceUpdate(st) {
 		iface = "management"
 	}
-	if up, ok := m.cfg.Firmware[n.Interfaces[iface]].(driver.FirmwareUpdater); ok && firmwareStepOffered(n, st) {
+	if up, ok := m.firmwareUpdaterOf(n, iface); ok && isFirmwareUpdate(st) {
 		return up, nil
 	}
 	return nil, fmt.Errorf("the %s interface %s of node %s does not update firmware", iface, n.Interfaces[iface], n.UUID)

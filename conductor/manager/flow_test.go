@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -23,6 +25,15 @@ func newTestManager(t *testing.T) (*Manager, *store.Bolt, context.Context) {
 	go func() { m.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	return m, st, ctx
+}
+
+// fakeDrivers is the conductor's registry with obj enabled as the
+// implementation name of kind on fake-hardware (fakeNode's type).
+func fakeDrivers(kind, name string, obj any) *driver.Registry {
+	reg := hardware.New(hardware.Config{})
+	h := reg.Lookup("fake-hardware")
+	h.Interfaces[kind] = h.Interfaces[kind].With(name, obj)
+	return reg
 }
 
 func fakeNode(uuid string) *store.Node {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/inspector/process"
@@ -55,10 +56,15 @@ func newOOBEnv(t *testing.T, ins driver.Inspector, ports ...*store.Port) *inspec
 	}
 	t.Cleanup(func() { st.Close() })
 	rs := process.NewRuleStore(st)
+	// fake-hardware, with the test's inspector as its redfish inspect
+	// interface.
+	drivers := hardware.New(hardware.Config{})
+	h := drivers.Lookup("fake-hardware")
+	h.Interfaces["inspect"] = h.Interfaces["inspect"].With("redfish", ins)
 	mgr := manager.New(manager.Config{Store: st, Hostname: "test",
-		Inspect:    process.New(process.Config{Store: st, Rules: rs}),
-		Inspectors: map[string]driver.Inspector{"redfish": ins}})
-	n := &store.Node{UUID: "5d0e7a3c-8f4b-4c61-9a2e-0b1c2d3e4f50", Driver: "redfish", ProvisionState: "manageable",
+		Inspect: process.New(process.Config{Store: st, Rules: rs}),
+		Drivers: drivers})
+	n := &store.Node{UUID: "5d0e7a3c-8f4b-4c61-9a2e-0b1c2d3e4f50", Driver: "fake-hardware", ProvisionState: "manageable",
 		DriverInfo: store.Object{}, DriverInternalInfo: store.Object{}, Properties: store.Object{}, Extra: store.Object{},
 		InstanceInfo: store.Object{}, Traits: []string{},
 		Interfaces: map[string]string{"boot": "fake", "deploy": "fake", "inspect": "redfish", "management": "fake", "power": "fake"}}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -46,12 +47,9 @@ type Config struct {
 	Hostname string
 	// Workers bounds concurrent tasks (503 when all are busy).
 	Workers int
-	// Power and Management implementations by interface name
-	// ("ipmitool", "redfish"); "fake" is built in.
-	Power      map[string]driver.Power
-	Management map[string]driver.Management
-	// Vendors are the vendor passthru interfaces by name ("ipmitool").
-	Vendors map[string]driver.Vendor
+	// Drivers are the hardware types this conductor serves and the
+	// implementations behind their interfaces (default: hardware.New).
+	Drivers *driver.Registry
 	// Agent talks to the ramdisk agent (nil: the built-in HTTP client).
 	Agent AgentClient
 	// Images resolves instance_info.image_source into what the agent
@@ -62,14 +60,6 @@ type Config struct {
 	ConfigDrive func(n *store.Node, dict map[string]any) (string, error)
 	// Inspect processes an inventory posted by the ramdisk.
 	Inspect InspectProcessor
-	// Inspectors read inventories out of band, by inspect interface name
-	// ("redfish").
-	Inspectors map[string]driver.Inspector
-	// BIOS reads and changes BIOS settings, by bios interface name
-	// ("redfish").
-	BIOS map[string]driver.BIOS
-	// Firmware reads firmware versions, by firmware interface name.
-	Firmware map[string]driver.Firmware
 
 	DeployCallbackTimeout time.Duration
 	CleanWaitTimeout      time.Duration
@@ -103,7 +93,8 @@ type Manager struct {
 	host string
 	sem  chan struct{}
 	wg   sync.WaitGroup
-	fake *fakeDriver
+	// drivers is cfg.Drivers.
+	drivers *driver.Registry
 
 	mu           sync.Mutex
 	runCtx       context.Context
@@ -111,6 +102,9 @@ type Manager struct {
 	ringCache    *ring
 	ringAt       time.Time
 	apiURL       string
+	// recovered is set once Recover ran: Run does not run it again (a
+	// second run would fail the tasks started since the first).
+	recovered bool
 }
 
 // New returns a manager; call Run to start its periodic work.
@@ -141,11 +135,15 @@ func New(cfg Config) *Manager {
 	if cfg.Agent == nil {
 		cfg.Agent = NewHTTPAgentClient(nil)
 	}
-	m := &Manager{cfg: cfg, st: cfg.Store, log: cfg.Log, host: cfg.Hostname,
-		sem: make(chan struct{}, cfg.Workers), runCtx: context.Background()}
-	m.fake = &fakeDriver{m: m}
-	return m
+	if cfg.Drivers == nil {
+		cfg.Drivers = hardware.New(hardware.Config{Log: cfg.Log})
+	}
+	return &Manager{cfg: cfg, st: cfg.Store, log: cfg.Log, host: cfg.Hostname,
+		sem: make(chan struct{}, cfg.Workers), runCtx: context.Background(), drivers: cfg.Drivers}
 }
+
+// Drivers is the registry of the hardware types this conductor serves.
+func (m *Manager) Drivers() *driver.Registry { return m.drivers }
 
 // TasksRunning is the number of tasks holding a worker.
 func (m *Manager) TasksRunning() int { return len(m.sem) }
@@ -153,17 +151,21 @@ func (m *Manager) TasksRunning() int { return len(m.sem) }
 // Hostname is this conductor's name (shown as reservation and conductor).
 func (m *Manager) Hostname() string { return m.host }
 
-// Run registers the conductor, recovers stale work and runs the periodic
-// tasks until ctx ends, then waits for running tasks.
+// Run registers the conductor, recovers stale work (unless the caller ran
+// Recover before serving requests) and runs the periodic tasks until ctx
+// ends, then waits for running tasks.
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.runCtx = ctx
+	recovered := m.recovered
 	m.mu.Unlock()
 	if err := m.register(ctx); err != nil {
 		return err
 	}
-	if err := m.Recover(ctx); err != nil {
-		return err
+	if !recovered {
+		if err := m.Recover(ctx); err != nil {
+			return err
+		}
 	}
 	hb := time.NewTicker(m.cfg.HeartbeatInterval)
 	ps := time.NewTicker(m.cfg.PowerSyncInterval)
@@ -197,10 +199,7 @@ func (m *Manager) ctx() context.Context {
 }
 
 func (m *Manager) register(ctx context.Context) error {
-	var names []string
-	for _, h := range driver.HardwareTypes() {
-		names = append(names, h.Name)
-	}
+	names := m.drivers.Names()
 	return m.st.Update(ctx, func(tx store.Tx) error {
 		c, err := tx.Conductor(m.host)
 		if err != nil {
@@ -220,7 +219,11 @@ func (m *Manager) register(ctx context.Context) error {
 // moves nodes caught in a transient state to the failed state Ironic uses.
 // With other conductors on the store, it leaves alone the nodes that live
 // conductors hold; those of dead ones it takes over when it owns them.
+// Call it once, before serving requests (Run calls it when it was not).
 func (m *Manager) Recover(ctx context.Context) error {
+	m.mu.Lock()
+	m.recovered = true
+	m.mu.Unlock()
 	orphaned, r := m.orphanCheck(), m.ring()
 	for _, n := range m.st.Nodes(func(n *store.Node) bool {
 		switch {
@@ -452,29 +455,8 @@ func tokenEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a),
 
 // driverNode is the driver's view of a node.
 func driverNode(n *store.Node) *driver.Node {
-	return &driver.Node{UUID: n.UUID, DriverInfo: n.DriverInfo, Properties: n.Properties, InstanceInfo: n.InstanceInfo}
-}
-
-func (m *Manager) power(n *store.Node) (driver.Power, error) {
-	impl := n.Interfaces["power"]
-	if impl == "fake" {
-		return m.fake, nil
-	}
-	if p, ok := m.cfg.Power[impl]; ok {
-		return recorded{Power: p, m: m}, nil
-	}
-	return nil, fmt.Errorf("power interface %q is not available on conductor %s", impl, m.host)
-}
-
-func (m *Manager) management(n *store.Node) (driver.Management, error) {
-	impl := n.Interfaces["management"]
-	if impl == "fake" || impl == "noop" {
-		return m.fake, nil
-	}
-	if p, ok := m.cfg.Management[impl]; ok {
-		return recorded{mg: p, m: m}, nil
-	}
-	return nil, fmt.Errorf("management interface %q is not available on conductor %s", impl, m.host)
+	return &driver.Node{UUID: n.UUID, DriverInfo: n.DriverInfo, Properties: n.Properties, InstanceInfo: n.InstanceInfo,
+		PowerState: deref(n.PowerState)}
 }
 
 // ---- power ----
@@ -627,11 +609,9 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 	}
 	out := map[string]ValidateResult{}
 	for _, kind := range driver.InterfaceKinds {
-		impl := n.Interfaces[kind]
-		switch {
-		case strings.HasPrefix(impl, "no-"):
+		if m.offersNothing(n, kind) {
 			out[kind] = unsupported(kind)
-		default:
+		} else {
 			out[kind] = ok
 		}
 	}
@@ -645,18 +625,12 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 	} else if err := mg.Validate(driverNode(n)); err != nil {
 		out["management"] = bad(err.Error())
 	}
-	if b := n.Interfaces["boot"]; b == "pxe" || b == "ipxe" {
-		var missing []string
-		for _, k := range []string{"deploy_kernel", "deploy_ramdisk"} {
-			if v, _ := n.DriverInfo[k].(string); v == "" {
-				missing = append(missing, k)
-			}
-		}
-		if len(missing) > 0 {
-			out["boot"] = bad("Some parameters were missing in node's driver_info. Missing are: " + strings.Join(missing, ", "))
+	if b, ok := capability[driver.Boot](m, n, "boot"); ok {
+		if err := b.Validate(driverNode(n)); err != nil {
+			out["boot"] = bad(err.Error())
 		}
 	}
-	if n.Interfaces["deploy"] == "direct" {
+	if m.usesAgent(n) {
 		if src, _ := n.InstanceInfo["image_source"].(string); src == "" {
 			out["deploy"] = bad("Some parameters were missing in node's instance_info. Missing are: ['image_source']")
 		} else if ic, ok := m.cfg.Images.(imageChecker); ok {
@@ -688,7 +662,7 @@ const (
 func (m *Manager) syncPower(ctx context.Context) {
 	r := m.ring()
 	nodes := m.st.Nodes(func(n *store.Node) bool {
-		return n.Reservation == nil && n.Interfaces["power"] != "fake" &&
+		return n.Reservation == nil && !m.isFake(n, "power") &&
 			(!n.Maintenance || deref(n.Fault) == faultPowerFailure) && r.owner(n.ConductorGroup, n.UUID) == m.host
 	})
 	work := make(chan *store.Node)

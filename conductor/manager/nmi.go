@@ -14,14 +14,8 @@ func (m *Manager) InjectNMI(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	var inj driver.NMIInjector
-	switch impl := n.Interfaces["management"]; impl {
-	case "fake":
-		inj = m.fake
-	default:
-		inj, _ = m.cfg.Management[impl].(driver.NMIInjector)
-	}
-	if inj == nil {
+	inj, ok := capability[driver.NMIInjector](m, n, "management")
+	if !ok {
 		return userErr(ErrInvalidInput, "%v", unsupportedExt(n, "inject_nmi"))
 	}
 	if err := mg.Validate(driverNode(n)); err != nil {

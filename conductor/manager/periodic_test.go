@@ -44,7 +44,7 @@ func TestPeriodicPowerSyncAndTimeouts(t *testing.T) {
 	}
 	defer st.Close()
 	pw := &recordingPower{state: driver.PowerOn}
-	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw},
+	m := New(Config{Store: st, Hostname: "c1", Drivers: fakeDrivers("power", "ipmitool", pw),
 		PowerSyncInterval: 50 * time.Millisecond, DeployCallbackTimeout: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -122,7 +122,7 @@ func TestPowerSyncFailuresMoveToMaintenanceAndBack(t *testing.T) {
 	}
 	defer st.Close()
 	pw := &flakyPower{recordingPower: recordingPower{state: driver.PowerOn}, down: true}
-	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw}})
+	m := New(Config{Store: st, Hostname: "c1", Drivers: fakeDrivers("power", "ipmitool", pw)})
 	ctx := context.Background()
 	n := fakeNode("81111111-2222-3333-4444-555555555551")
 	n.Interfaces["power"] = "ipmitool"
@@ -158,7 +158,7 @@ func TestPowerSyncForcesRecordedState(t *testing.T) {
 	}
 	defer st.Close()
 	pw := &recordingPower{state: driver.PowerOff}
-	m := New(Config{Store: st, Hostname: "c1", Power: map[string]driver.Power{"ipmitool": pw}, ForcePowerStateDuringSync: true})
+	m := New(Config{Store: st, Hostname: "c1", Drivers: fakeDrivers("power", "ipmitool", pw), ForcePowerStateDuringSync: true})
 	ctx := context.Background()
 	n := fakeNode("81111111-2222-3333-4444-555555555552")
 	n.Interfaces["power"] = "ipmitool"
@@ -172,5 +172,67 @@ func TestPowerSyncForcesRecordedState(t *testing.T) {
 	defer pw.mu.Unlock()
 	if pw.state != driver.PowerOn || len(pw.calls) != 1 || pw.calls[0] != driver.TargetPowerOn {
 		t.Fatalf("machine state %q calls %v, want powered back on once", pw.state, pw.calls)
+	}
+}
+
+// signalPower closes read at its first PowerState call: Run's first
+// power sync, which follows its recovery.
+type signalPower struct {
+	recordingPower
+	once sync.Once
+	read chan struct{}
+}
+
+func (p *signalPower) PowerState(ctx context.Context, n *driver.Node) (string, error) {
+	p.once.Do(func() { close(p.read) })
+	return p.recordingPower.PowerState(ctx, n)
+}
+
+// Recover runs once at start: the conductor recovers before it serves
+// requests, and Run does not recover again, which would fail a task a
+// request started in between.
+func TestRunAfterRecover(t *testing.T) {
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pw := &signalPower{recordingPower: recordingPower{state: driver.PowerOn}, read: make(chan struct{})}
+	m := New(Config{Store: st, Hostname: "c1", Drivers: fakeDrivers("power", "ipmitool", pw)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	put := func(n *store.Node) {
+		t.Helper()
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutNode(n) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploying := func(uuid string) *store.Node {
+		n := fakeNode(uuid)
+		n.ProvisionState, n.TargetProvisionState, n.Reservation = "deploying", strp("active"), strp("c1")
+		return n
+	}
+	const staleID, busyID = "71111111-2222-3333-4444-555555555551", "71111111-2222-3333-4444-555555555552"
+	put(deploying(staleID)) // left by the previous run of c1
+	if err := m.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := st.Node(staleID); n.ProvisionState != "deploy failed" || n.Reservation != nil {
+		t.Fatalf("after Recover: %s, lock %q; want deploy failed, unlocked", n.ProvisionState, deref(n.Reservation))
+	}
+	put(deploying(busyID)) // a task a request started after the recovery
+	synced := fakeNode("71111111-2222-3333-4444-555555555553")
+	synced.Interfaces["power"], synced.ProvisionState = "ipmitool", "manageable"
+	put(synced)
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-pw.read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not sync the power")
+	}
+	if n, _ := st.Node(busyID); n.ProvisionState != "deploying" || deref(n.Reservation) != "c1" {
+		t.Errorf("the task started after Recover: %s, lock %q; want deploying, locked by c1", n.ProvisionState, deref(n.Reservation))
 	}
 }

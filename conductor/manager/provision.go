@@ -82,7 +82,7 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := checkStepShapes("service", req.ServiceSteps); err != nil {
 		return err
 	}
-	if err := checkServiceSteps(n, req.ServiceSteps); err != nil {
+	if err := m.checkServiceSteps(n, req.ServiceSteps); err != nil {
 		return err
 	}
 	if err := checkStepShapes("deploy", req.DeploySteps); err != nil {
@@ -255,9 +255,6 @@ func checkInstanceTraits(n *store.Node) error {
 	return nil
 }
 
-// usesAgent reports whether a node's deploy interface drives the ramdisk.
-func usesAgent(n *store.Node) bool { return n.Interfaces["deploy"] == "direct" }
-
 func (m *Manager) wantsCleaning(n *store.Node) bool {
 	if n.AutomatedClean != nil {
 		return *n.AutomatedClean
@@ -298,7 +295,7 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 		// heartbeat resumes after the hold step.
 		return nil
 	case sm.EventRescue, sm.EventUnrescue:
-		if n.Interfaces["rescue"] == "no-rescue" && (ev == sm.EventRescue || ev == sm.EventUnrescue) {
+		if m.offersNothing(n, "rescue") {
 			return fmt.Errorf("rescue is not supported by node %s's rescue interface %q", uuid, n.Interfaces["rescue"])
 		}
 		return m.fire(ctx, uuid, sm.EventDone, nil)
@@ -314,7 +311,7 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 // node to adopt failed with Ironic's message and an unknown power state.
 func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
 	err := func() error {
-		if !usesAgent(n) {
+		if !m.usesAgent(n) {
 			return nil
 		}
 		mg, err := m.management(n)
@@ -330,7 +327,7 @@ func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
 	m.log.Info("manager: node adopted", "node", n.UUID)
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
 		n.LastError = nil
-		if usesAgent(n) {
+		if m.usesAgent(n) {
 			n.DriverInternalInfo["boot_device"] = driver.BootDisk
 			n.DriverInternalInfo["boot_device_persistent"] = true
 		}
@@ -415,7 +412,7 @@ func cleanDone(n *store.Node) sm.Event {
 // startCleaning runs automated (provide, tear-down) or manual cleaning.
 func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool) error {
 	m.updateCaches(ctx, n.UUID) // as Ironic refreshes its caches when cleaning starts
-	if (!manual && !m.wantsCleaning(n)) || !usesAgent(n) {
+	if (!manual && !m.wantsCleaning(n)) || !m.usesAgent(n) {
 		return m.fire(ctx, n.UUID, cleanDone(n), func(n *store.Node) { n.CleanStep = store.Object{} })
 	}
 	if err := m.bootRamdisk(ctx, n); err != nil {
@@ -431,7 +428,7 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 
 // deploy starts a deployment (available/deploy failed/active -> deploying).
 func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
-	if !usesAgent(n) {
+	if !m.usesAgent(n) {
 		pw, err := m.power(n)
 		if err != nil {
 			return err
@@ -513,17 +510,21 @@ func (m *Manager) abort(ctx context.Context, n *store.Node) error {
 
 // inspect runs in-band (agent) or out-of-band inspection.
 func (m *Manager) inspect(ctx context.Context, n *store.Node) error {
-	switch n.Interfaces["inspect"] {
-	case "agent":
+	obj, err := m.object(n, "inspect")
+	if err != nil {
+		return err
+	}
+	switch ins := obj.(type) {
+	case driver.RamdiskInspector:
 		if err := m.bootRamdisk(ctx, n); err != nil {
 			return err
 		}
 		return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) { n.Reservation = nil })
-	case "no-inspect":
-		return fmt.Errorf("inspection is not supported by node %s's inspect interface", n.UUID)
-	case "fake":
+	case driver.Inspector:
+		return m.inspectOutOfBand(ctx, n, ins)
+	case driver.Fake:
 	default:
-		return m.inspectOutOfBand(ctx, n)
+		return fmt.Errorf("inspection is not supported by node %s's inspect interface", n.UUID)
 	}
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
 		now := time.Now().UTC()
@@ -533,11 +534,9 @@ func (m *Manager) inspect(ctx context.Context, n *store.Node) error {
 
 // inspectOutOfBand reads the inventory from the BMC (no boot) and runs it
 // through the same processing as in-band inspection.
-func (m *Manager) inspectOutOfBand(ctx context.Context, n *store.Node) error {
-	impl := n.Interfaces["inspect"]
-	ins, ok := m.cfg.Inspectors[impl]
-	if !ok || m.cfg.Inspect == nil {
-		return fmt.Errorf("inspect interface %q is not available on conductor %s", impl, m.host)
+func (m *Manager) inspectOutOfBand(ctx context.Context, n *store.Node, ins driver.Inspector) error {
+	if m.cfg.Inspect == nil {
+		return fmt.Errorf("inspect interface %q is not available on conductor %s", n.Interfaces["inspect"], m.host)
 	}
 	inv, err := ins.Inventory(ctx, driverNode(n))
 	if err != nil {

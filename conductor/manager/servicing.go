@@ -35,17 +35,16 @@ var servicePoll = 2 * time.Second
 // checkServiceSteps refuses the steps the node does not offer, as Ironic
 // refuses them, and a bad apply_configuration argument before anything
 // starts.
-func checkServiceSteps(n *store.Node, steps []map[string]any) error {
+func (m *Manager) checkServiceSteps(n *store.Node, steps []map[string]any) error {
 	var errs []string
 	for _, st := range steps {
-		if isFirmwareUpdate(st) && firmwareStepOffered(n, st) {
+		if isFirmwareUpdate(st) && m.firmwareStepOffered(n, st) {
 			if _, err := firmwareImages(st); err != nil {
 				return userErr(ErrInvalidInput, "%s", err.Error())
 			}
 			continue
 		}
-		bios := n.Interfaces["bios"]
-		if isBIOSStep(st) && (bios == "redfish" || bios == "fake") {
+		if isBIOSStep(st) && m.biosSteps(n) {
 			if step, _ := st["step"].(string); step == "apply_configuration" {
 				args, _ := st["args"].(map[string]any)
 				if _, err := biosSettingsArg(args); err != nil {
@@ -91,8 +90,11 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 			return nil
 		}
 	}
-	defer m.cacheBIOS(ctx, uuid)
-	defer m.cacheFirmware(ctx, uuid)
+	// The caches are refreshed before the node leaves servicing (as
+	// Ironic refreshes them inside the task): a client that sees the node
+	// active reads the new settings and versions.
+	m.cacheBIOS(ctx, uuid)
+	m.cacheFirmware(ctx, uuid)
 	return m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
 		n.ServiceStep = nil
 		delete(n.DriverInternalInfo, serviceStepsKey)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
@@ -83,7 +84,7 @@ func StepShapeError(kind string, st map[string]any) string {
 		ifaces = serviceStepInterfaces
 	}
 	if i, ok := st["interface"].(string); !ok || !slices.Contains(ifaces, i) {
-		return fmt.Sprintf("%s is not one of ['%s']", protocol.PyRepr(st["interface"]), strings.Join(ifaces, "', '"))
+		return fmt.Sprintf("%s is not one of ['%s']", python.Repr(st["interface"]), strings.Join(ifaces, "', '"))
 	}
 	switch s := st["step"].(type) {
 	case string:
@@ -91,16 +92,16 @@ func StepShapeError(kind string, st map[string]any) string {
 			return "'' is too short"
 		}
 	default:
-		return fmt.Sprintf("%s is not of type 'string'", protocol.PyRepr(s))
+		return fmt.Sprintf("%s is not of type 'string'", python.Repr(s))
 	}
 	if a, ok := st["args"]; ok {
 		if _, isObj := a.(map[string]any); !isObj {
-			return fmt.Sprintf("%s is not of type 'object'", protocol.PyRepr(a))
+			return fmt.Sprintf("%s is not of type 'object'", python.Repr(a))
 		}
 	}
 	if p, ok := st["priority"]; ok {
 		if _, err := stepPriority(p); err != nil {
-			return fmt.Sprintf("%s is not valid under any of the given schemas", protocol.PyRepr(p))
+			return fmt.Sprintf("%s is not valid under any of the given schemas", python.Repr(p))
 		}
 	}
 	return ""

@@ -6,12 +6,7 @@ import (
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
-	"github.com/ferric-metal/ferric/conductor/store"
 )
-
-// vendor returns the node's vendor interface; nil for no-vendor (which
-// offers no methods).
-func (m *Manager) vendor(n *store.Node) driver.Vendor { return m.cfg.Vendors[n.Interfaces["vendor"]] }
 
 // VendorMethods lists the node's vendor passthru methods.
 func (m *Manager) VendorMethods(uuid string) (map[string]driver.VendorMethod, error) {

@@ -52,7 +52,7 @@ func TestVendorPassthru(t *testing.T) {
 	}
 	defer st.Close()
 	v := &recordingVendor{done: make(chan struct{})}
-	m := New(Config{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Hostname: "c1", Vendors: map[string]driver.Vendor{"rec": v}})
+	m := New(Config{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Hostname: "c1", Drivers: fakeDrivers("vendor", "rec", v)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go m.Run(ctx)

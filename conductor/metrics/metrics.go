@@ -55,10 +55,27 @@ func (r *Registry) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if he, ok := err.(*echo.HTTPError); ok && !c.Response().Committed {
 			code = he.Code
 		}
-		r.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(code)).Inc()
-		r.latency.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+		if code < 100 || code > 599 {
+			code = 0
+		}
+		m := Method(c.Request().Method)
+		r.requests.WithLabelValues(m, route, strconv.Itoa(code)).Inc()
+		r.latency.WithLabelValues(m, route).Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// Method is the method label of a request: one of the standard HTTP
+// methods, or "other", so clients cannot add series with made-up methods.
+// (Route labels are echo's route patterns, never raw paths, and codes
+// are three digits: every label set is bounded.)
+func Method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // Handler serves /metrics.

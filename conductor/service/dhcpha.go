@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -30,7 +31,19 @@ const dhcpLeaderTTL = 5 * time.Second
 // address).
 const leaseTable = "dhcp4_leases"
 
-// storeLeases keeps dhcp.Leases in the conductor store.
+// sharedStore is a store several conductors share (etcd), which elects
+// the conductor that serves DHCP for an address range.
+type sharedStore interface {
+	store.Store
+	Client() *clientv3.Client
+	// Prefix is the store's key prefix, under which elections live.
+	Prefix() string
+}
+
+var _ sharedStore = (*store.Etcd)(nil)
+
+// storeLeases keeps dhcp.Leases in the conductor store (a record table,
+// on either backend).
 type storeLeases struct{ st store.Store }
 
 type leaseRecord struct {
@@ -100,7 +113,7 @@ func (l storeLeases) Remove(ctx context.Context, ip netip.Addr) error {
 
 // serveAsLeader runs serve while this conductor leads the election at key,
 // campaigning again whenever it loses the role, until ctx ends.
-func serveAsLeader(ctx context.Context, st *store.Etcd, key, host string, log *slog.Logger, serve func(context.Context) error) error {
+func serveAsLeader(ctx context.Context, st sharedStore, key, host string, log *slog.Logger, serve func(context.Context) error) error {
 	for ctx.Err() == nil {
 		err := leadOnce(ctx, st, key, host, log, serve)
 		if err != nil && ctx.Err() == nil {
@@ -114,7 +127,7 @@ func serveAsLeader(ctx context.Context, st *store.Etcd, key, host string, log *s
 	return nil
 }
 
-func leadOnce(ctx context.Context, st *store.Etcd, key, host string, log *slog.Logger, serve func(context.Context) error) error {
+func leadOnce(ctx context.Context, st sharedStore, key, host string, log *slog.Logger, serve func(context.Context) error) error {
 	// The session outlives ctx so that Close can still revoke its lease.
 	sess, err := concurrency.NewSession(st.Client(), concurrency.WithTTL(int(dhcpLeaderTTL/time.Second)),
 		concurrency.WithContext(context.WithoutCancel(ctx)))

@@ -45,20 +45,15 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st store.Store
 		if !ok || err1 != nil || err2 != nil {
 			return fmt.Errorf("conductor: --dhcp-range must be FIRST-LAST IPv4 addresses, not %q", cfg.DHCPRange)
 		}
-		switch st := st.(type) {
-		case *store.Bolt:
-			leases, err := dhcp.NewBoltLeases(st.DB())
-			if err != nil {
-				return fmt.Errorf("conductor: %w", err)
-			}
-			dc.Leases = leases
-		case *store.Etcd:
-			// Several conductors: the leases are shared and one conductor
-			// per address range serves at a time.
-			dc.Leases = storeLeases{st}
-			key := st.Prefix() + "/elections/dhcp/" + dc.RangeStart.String() + "-" + dc.RangeEnd.String()
+		// The leases live in the store, whichever its backend: a restarted
+		// conductor, or the next DHCP leader of a shared store, knows every
+		// address handed out.
+		dc.Leases = storeLeases{st}
+		if sh, ok := st.(sharedStore); ok {
+			// Several conductors: one per address range serves at a time.
+			key := sh.Prefix() + "/elections/dhcp/" + dc.RangeStart.String() + "-" + dc.RangeEnd.String()
 			g.Go(func() error {
-				return serveAsLeader(ctx, st, key, cfg.Hostname, cfg.Log, func(lctx context.Context) error {
+				return serveAsLeader(ctx, sh, key, cfg.Hostname, cfg.Log, func(lctx context.Context) error {
 					ds, err := dhcp.New(lctx, dc)
 					if err != nil {
 						return err
@@ -68,8 +63,6 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st store.Store
 				})
 			})
 			return nil
-		default:
-			return fmt.Errorf("conductor: no DHCP lease storage for a %T store", st)
 		}
 	}
 	ds, err := dhcp.New(ctx, dc)

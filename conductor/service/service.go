@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/api"
-	"github.com/ferric-metal/ferric/conductor/driver"
-	"github.com/ferric-metal/ferric/conductor/driver/bmc"
+	"github.com/ferric-metal/ferric/conductor/auth"
+	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
@@ -38,7 +38,27 @@ import (
 const (
 	DefaultAPIListen = "127.0.0.1:6385"
 	DefaultStateDir  = "./var"
+	// DefaultPublicRate and DefaultPublicBurst: a machine booting fetches
+	// a few files; an operator's loop of image downloads stays far below.
+	DefaultPublicRate  = 20
+	DefaultPublicBurst = 100
 )
+
+// publicRoutes are what the assembly serves without credentials besides
+// the API's own (api.PublicRoutes): boot files and iPXE scripts, which
+// firmware fetches, and reads of an image by id and of cached images,
+// which agents download (and peers look images up by id). All read-only.
+var publicRoutes = []auth.Rule{
+	{Methods: readMethods, Path: "/boot/.+"},
+	{Methods: readMethods, Path: "/images/v2/images/[0-9a-fA-F-]+(/file)?"},
+	{Methods: readMethods, Path: "/images/cache/[^/]+"},
+}
+
+var readMethods = []string{http.MethodGet, http.MethodHead}
+
+// onRoutes, when set (tests), receives each listener's routes once they
+// are assembled.
+var onRoutes func(listener string, routes []*echo.Route)
 
 // Config configures a conductor.
 type Config struct {
@@ -113,6 +133,15 @@ type Config struct {
 	// conductor counts as dead and its nodes are taken over.
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
+	// MetricsListen, when set, also serves /metrics on this address
+	// (behind the same authentication as the API).
+	MetricsListen string
+	// PublicRate and PublicBurst rate-limit, per client address, what is
+	// served without credentials: boot files, iPXE scripts and image
+	// downloads (requests per second and burst; defaults
+	// DefaultPublicRate and DefaultPublicBurst; a negative rate is off).
+	PublicRate  float64
+	PublicBurst int
 	// ImageCache makes the conductor download http(s) images once and serve
 	// the verified copy to agents by default (Ironic's
 	// image_download_source=http); nodes may choose either way.
@@ -137,6 +166,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.HTTP.Log = cfg.Log
 	if cfg.APIListen == "" {
 		cfg.APIListen = DefaultAPIListen
 	}
@@ -152,6 +182,21 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Auth != "noauth" && cfg.Auth != "http_basic" {
 		return fmt.Errorf("conductor: --auth must be noauth or http_basic, not %q", cfg.Auth)
 	}
+	var authn *auth.Authenticator
+	if cfg.Auth == "http_basic" {
+		a, err := auth.New(auth.Config{Htpasswd: cfg.Htpasswd, Log: cfg.Log})
+		if err != nil {
+			return fmt.Errorf("conductor: %w", err)
+		}
+		authn = a
+	}
+	if cfg.PublicRate == 0 {
+		cfg.PublicRate = DefaultPublicRate
+	}
+	if cfg.PublicBurst == 0 {
+		cfg.PublicBurst = DefaultPublicBurst
+	}
+	public := auth.NewLimiter(cfg.PublicRate, cfg.PublicBurst)
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -170,23 +215,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: %w", err)
 	}
 	ruleStore := process.NewRuleStore(st)
+	drivers := hardware.New(hardware.Config{Log: cfg.Log})
 	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}
 	if cfg.DiscoveryDriver != "" {
-		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, ReturnUUID: true}
+		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, Drivers: drivers, ReturnUUID: true}
 	}
 	inspect := process.New(pcfg)
-	bcfg := bmc.Config{Logger: cfg.Log}
-	ipmi, redfish := bmc.NewIPMI(bcfg), bmc.NewRedfish(bcfg)
 	mgr := manager.New(manager.Config{
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
-		Power:                     map[string]driver.Power{"ipmitool": ipmi, "redfish": redfish},
-		Management:                map[string]driver.Management{"ipmitool": ipmi, "redfish": redfish},
-		Vendors:                   map[string]driver.Vendor{"ipmitool": ipmi},
+		Drivers:                   drivers,
 		Images:                    resolver,
 		Inspect:                   inspect,
-		Inspectors:                map[string]driver.Inspector{"redfish": redfish},
-		BIOS:                      map[string]driver.BIOS{"redfish": redfish},
-		Firmware:                  map[string]driver.Firmware{"redfish": redfish},
 		ConfigDrive:               buildConfigDrive,
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,
@@ -196,13 +235,20 @@ func Run(ctx context.Context, cfg Config) error {
 		HeartbeatTimeout:          cfg.HeartbeatTimeout,
 		DeployCallbackTimeout:     cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
 	})
-	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Auth: cfg.Auth, Htpasswd: cfg.Htpasswd})
+	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes})
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.APIListen)
 	if err != nil {
 		return fmt.Errorf("conductor: listen %s: %w", cfg.APIListen, err)
+	}
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("conductor: listen %s: %w", cfg.MetricsListen, err)
+		}
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = cfg.HTTP.Scheme() + "://" + ln.Addr().String()
@@ -220,8 +266,14 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Echo().GET("/metrics", echo.WrapHandler(reg.Handler()))
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
-	images.Register(srv.Echo().Group("/images"))
-	srv.Echo().Any("/images/cache/*", echo.WrapHandler(http.StripPrefix("/images/cache", resolver.cache.Handler())))
+	// Image reads by id are public, and limited; listing and writes need
+	// credentials and are not.
+	publicImage := auth.Compile(publicRoutes).Match
+	images.Register(srv.Echo().Group("/images", echo.WrapMiddleware(func(h http.Handler) http.Handler {
+		return public.WrapIf(h, publicImage)
+	})))
+	srv.Echo().Any("/images/cache/*", echo.WrapHandler(public.Wrap(auth.ReadOnly(
+		http.StripPrefix("/images/cache", resolver.cache.Handler())))))
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
 	for _, f := range strings.Fields(cfg.KernelAppendParams) {
 		p, err := ipxe.ParseParam(f)
@@ -236,8 +288,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer bootHandler.Close()
-	srv.Echo().Any("/boot/*", echo.WrapHandler(http.StripPrefix("/boot", bootHandler)))
-	cfg.HTTP.Log = cfg.Log
+	srv.Echo().Any("/boot/*", echo.WrapHandler(public.Wrap(auth.ReadOnly(http.StripPrefix("/boot", bootHandler)))))
+	if onRoutes != nil {
+		onRoutes("api", srv.Echo().Routes())
+	}
 	hs := cfg.HTTP.Server(streaming(srv, cfg.ProgressTimeout))
 	wl, err := cfg.HTTP.Listener(ln)
 	if err != nil {
@@ -256,8 +310,14 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return mgr.Run(gctx) })
 	if cfg.InspectorListen != "" {
 		insp := introspection.New(introspection.Config{Listen: cfg.InspectorListen, Store: st, Conductor: mgr,
-			Rules: ruleStore, Log: cfg.Log, HTTP: cfg.HTTP})
+			Rules: ruleStore, Log: cfg.Log, Authenticator: authn, HTTP: cfg.HTTP})
+		if onRoutes != nil {
+			onRoutes("inspector", insp.Routes())
+		}
 		g.Go(func() error { return insp.Run(gctx) })
+	}
+	if metricsLn != nil {
+		serveMetrics(gctx, g, metricsLn, cfg.HTTP, authn, reg)
 	}
 	g.Go(func() error {
 		if err := hs.Serve(wl); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -279,6 +339,24 @@ func Run(ctx context.Context, cfg Config) error {
 	err = g.Wait()
 	cfg.Log.Info("ferric-conductor stopped")
 	return err
+}
+
+// serveMetrics serves /metrics alone on ln (--metrics-listen), behind
+// the same authentication and bounds (and TLS) as the API, until ctx ends.
+func serveMetrics(ctx context.Context, g *errgroup.Group, ln net.Listener, hc httpserver.Config, authn *auth.Authenticator, reg *metrics.Registry) {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/metrics", echo.WrapHandler(reg.Handler()))
+	if onRoutes != nil {
+		onRoutes("metrics", e.Routes())
+	}
+	g.Go(func() error {
+		if err := httpserver.Serve(ctx, ln, authn.Wrap(e, auth.Policy{Realm: "ferric metrics"}), hc); err != nil {
+			return fmt.Errorf("conductor: metrics: %w", err)
+		}
+		return nil
+	})
+	hc.Log.Info("metrics listening", "listen", hc.Scheme()+"://"+ln.Addr().String())
 }
 
 // openStore opens the state store the configuration names: bbolt in the

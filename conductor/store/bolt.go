@@ -41,10 +41,6 @@ func OpenBolt(path string) (*Bolt, error) {
 	return s, nil
 }
 
-// DB exposes the underlying bbolt database for components that keep their
-// own buckets in the same file (none may touch the store's buckets).
-func (s *Bolt) DB() *bolt.DB { return s.db }
-
 // boltKV is the kvBackend of a bbolt file: a bucket per kvTx bucket.
 type boltKV struct{ db *bolt.DB }
 

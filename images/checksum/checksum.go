@@ -190,6 +190,12 @@ func Resolve(ctx context.Context, client *http.Client, s Spec) (Expected, error)
 		err error
 	)
 	switch {
+	case s.OSHashAlgo != "" && isURL(s.OSHashValue):
+		// As IPA does: a checksum file named by os_hash_value (metal3 with
+		// checksumType set and a checksum URL) holds a digest of os_hash_algo.
+		if e, err = Fetch(ctx, client, s.OSHashValue, s.ImageURL); err == nil && e.Algorithm != normalize(s.OSHashAlgo) {
+			err = fmt.Errorf("checksum: %s holds a %s digest for the image, but os_hash_algo is %s", e.Source, e.Algorithm, s.OSHashAlgo)
+		}
 	case s.OSHashAlgo != "" && s.OSHashValue != "":
 		e, err = newExpected(s.OSHashAlgo, s.OSHashValue, "os_hash_value")
 	case isURL(s.Checksum):

@@ -155,6 +155,15 @@ func TestFetchOverHTTP(t *testing.T) {
 	if got.String() != "sha256:"+sha256Hex {
 		t.Errorf("Resolve(url) = %s, want sha256:%s", got, sha256Hex)
 	}
+	// os_hash_value may name the checksum file too (metal3's checksumType
+	// with a checksum URL), as IPA accepts; its digest must be os_hash_algo's.
+	got, err = Resolve(ctx, srv.Client(), Spec{OSHashAlgo: "sha256", OSHashValue: srv.URL + "/SHA256SUMS", ImageURL: srv.URL + "/disk.raw"})
+	if err != nil || got.String() != "sha256:"+sha256Hex {
+		t.Errorf("Resolve(os_hash_value url) = %s, %v; want sha256:%s", got, err, sha256Hex)
+	}
+	if _, err := Resolve(ctx, srv.Client(), Spec{OSHashAlgo: "sha512", OSHashValue: srv.URL + "/SHA256SUMS", ImageURL: srv.URL + "/disk.raw"}); err == nil || !strings.Contains(err.Error(), "os_hash_algo is sha512") {
+		t.Errorf("Resolve(sha512 os_hash_value url to a sha256 file) error = %v, want the mismatch named", err)
+	}
 	if _, err := Resolve(ctx, srv.Client(), Spec{Checksum: srv.URL + "/missing", ImageURL: srv.URL + "/disk.raw"}); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("Resolve(404 url) error = %v, want HTTP 404", err)
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -36,7 +37,7 @@ import (
 
 // Defaults and API versions.
 const (
-	DefaultListen = ":5050"
+	DefaultListen = "127.0.0.1:5050"
 	MinVersion    = "1.0"
 	MaxVersion    = "1.18"
 	maxMinor      = 18
@@ -65,10 +66,10 @@ type Config struct {
 	Conductor Conductor
 	// Rules backs /v1/rules; nil answers 404 there.
 	Rules rules.Store
-	// Authenticate checks HTTP basic credentials; nil is noauth. The
-	// ramdisk's /v1/continue and the version documents are always public.
-	Authenticate func(user, password string) bool
-	Log          *slog.Logger
+	// Authenticator checks HTTP basic credentials on every route but
+	// PublicRoutes; nil is noauth.
+	Authenticator *auth.Authenticator
+	Log           *slog.Logger
 	// Ready, when set, receives the bound address once serving.
 	Ready func(addr string)
 	// HTTP bounds the server's connections and sets its TLS.
@@ -81,6 +82,17 @@ type Server struct {
 	st   store.Store
 	echo *echo.Echo
 	log  *slog.Logger
+	// handler is echo behind the authenticator.
+	handler http.Handler
+}
+
+// PublicRoutes are the requests ironic-inspector serves without
+// credentials (its is_public_api routes): the root and version documents,
+// and the ramdisk's POST /v1/continue.
+var PublicRoutes = []auth.Rule{
+	{Methods: []string{http.MethodGet, http.MethodHead}, Path: "/"},
+	{Methods: []string{http.MethodGet, http.MethodHead}, Path: "/[^/]+"},
+	{Methods: []string{http.MethodPost}, Path: "/v1/continue"},
 }
 
 // New returns the server.
@@ -100,7 +112,7 @@ func New(cfg Config) *Server {
 	e.GET("/v1", s.v1doc)
 	e.GET("/v1/", s.v1doc)
 	e.POST("/v1/continue", s.cont)
-	a := e.Group("/v1", s.auth)
+	a := e.Group("/v1")
 	a.GET("/introspection", s.list)
 	a.POST("/introspection/:node", s.start)
 	a.GET("/introspection/:node", s.status)
@@ -114,11 +126,30 @@ func New(cfg Config) *Server {
 	a.GET("/rules/:rule", s.getRule)
 	a.DELETE("/rules/:rule", s.deleteRule)
 	s.echo = e
+	s.handler = cfg.Authenticator.Wrap(e, auth.Policy{Realm: "Baremetal Introspection API",
+		Public: PublicRoutes, Deny: deny})
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: the authenticator, then echo.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Routes lists the routes the server serves (for route tables in tests).
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+
+// deny writes an authentication refusal in ironic-inspector's shape, with
+// its version headers.
+func deny(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+	if status == http.StatusUnauthorized {
+		msg = "Authentication required" // ironic-inspector's words
+	}
+	h := w.Header()
+	h.Set(hdrMinVersion, MinVersion)
+	h.Set(hdrMaxVersion, MaxVersion)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"message": msg}})
+}
 
 // Run listens on Config.Listen and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
@@ -227,18 +258,6 @@ func (s *Server) version(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func minor(c echo.Context) int { m, _ := c.Get("minor").(int); return m }
-
-func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if s.cfg.Authenticate == nil {
-			return next(c)
-		}
-		if u, p, ok := c.Request().BasicAuth(); ok && s.cfg.Authenticate(u, p) {
-			return next(c)
-		}
-		return errf(http.StatusUnauthorized, "Authentication required")
-	}
-}
 
 func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
 

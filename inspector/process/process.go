@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/inspector"
 	"github.com/ferric-metal/ferric/inspector/internal/jsonpatch"
@@ -59,6 +60,9 @@ type Enroll struct {
 	// Driver of the new nodes (default "ipmi"); its default interfaces
 	// are used.
 	Driver string
+	// Drivers are the hardware types Driver is looked up in (default:
+	// hardware.New).
+	Drivers *driver.Registry
 	// DriverInfo is copied into new nodes; the machine's BMC address is
 	// added as ipmi_address / redfish_address when the driver uses them.
 	DriverInfo map[string]any
@@ -299,21 +303,18 @@ func (p *Processor) enroll(ctx context.Context, d *inventory.Data) (string, erro
 	if drv == "" {
 		drv = "ipmi"
 	}
-	var hw *driver.HardwareType
-	for _, h := range driver.HardwareTypes() {
-		if h.Name == drv {
-			hw = h
-		}
+	reg := e.Drivers
+	if reg == nil {
+		reg = hardware.New(hardware.Config{Log: p.log})
 	}
+	hw := reg.Lookup(drv)
 	if hw == nil {
 		return "", fmt.Errorf("inspector: auto-discovery driver %q is not a known hardware type", drv)
 	}
 	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
 		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
 		Traits: []string{}, Interfaces: map[string]string{}, ProvisionState: "enroll"}
-	for k, v := range hw.Interfaces {
-		n.Interfaces[k] = v.Default
-	}
+	n.Interfaces = hw.Defaults()
 	for k, v := range e.DriverInfo {
 		n.DriverInfo[k] = v
 	}

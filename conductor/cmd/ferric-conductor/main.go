@@ -18,6 +18,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/inspector/introspection"
 )
 
 func main() {
@@ -61,8 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var logLevel string
 	fs.StringVar(&cfg.APIListen, "api-listen", service.DefaultAPIListen, "address of the Ironic API")
 	fs.StringVar(&cfg.StateDir, "state-dir", service.DefaultStateDir, "directory of the store and image files")
-	fs.StringVar(&cfg.Auth, "auth", "noauth", "API authentication: noauth or http_basic")
+	fs.StringVar(&cfg.Auth, "auth", "noauth", "authentication of every listener (API, inspector, image store, metrics): noauth or http_basic")
 	fs.StringVar(&cfg.Htpasswd, "htpasswd", "", "htpasswd file (bcrypt) for --auth http_basic")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics on this address, behind --auth (empty: only on the API port)")
+	fs.Float64Var(&cfg.PublicRate, "public-rate-limit", service.DefaultPublicRate,
+		"requests per second per client address on what is served without credentials (boot files, iPXE scripts, image downloads); negative: off")
+	fs.IntVar(&cfg.PublicBurst, "public-rate-burst", service.DefaultPublicBurst, "burst of --public-rate-limit")
 	fs.StringVar(&cfg.Hostname, "hostname", "", "conductor name (default: the host name)")
 	fs.IntVar(&cfg.Workers, "workers", 300, "concurrent tasks before the API answers 503")
 	fs.BoolVar(&cfg.AutomatedClean, "automated-clean", true, "clean nodes on provide and undeploy unless the node says otherwise")
@@ -82,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AllowUnknownMACs, "allow-unknown-macs", false, "answer DHCP from machines with no enrolled port (discovery)")
 	fs.BoolVar(&cfg.RouterAdvertisements, "dhcp-router-advertisements", false, "answer IPv6 router solicitations on --dhcp-interface with an empty RA (saves iPXE ~16 s where no IPv6 router exists)")
 	fs.StringVar(&cfg.TFTPListen, "tftp-listen", "", "TFTP address for iPXE first stages, e.g. :69 (empty: off)")
-	fs.StringVar(&cfg.InspectorListen, "inspector-listen", "127.0.0.1:5050", "ironic-inspector v1 API address (empty: off)")
+	fs.StringVar(&cfg.InspectorListen, "inspector-listen", introspection.DefaultListen, "ironic-inspector v1 API address (empty: off)")
 	fs.StringVar(&cfg.DiscoveryDriver, "discovery-driver", "", "enroll unknown machines that post an inventory with this driver (empty: off)")
 	fs.BoolVar(&cfg.ImageCache, "image-cache", false, "by default, download http(s) images once on the conductor and serve them to agents (a node's image_download_source http/local/swift overrides)")
 	fs.Func("etcd-endpoints", "keep the state in this etcd cluster (comma-separated client URLs) instead of <state-dir>/ferric.db; conductors sharing it share the nodes", func(v string) error {

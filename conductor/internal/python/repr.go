@@ -1,4 +1,6 @@
-package protocol
+// Package python renders values the way Python does, for the messages
+// the conductor words as Ironic (a Python service) does.
+package python
 
 import (
 	"fmt"
@@ -8,15 +10,15 @@ import (
 	"unicode/utf8"
 )
 
-// MaxRepr bounds what PyRepr returns: error messages quote a short
+// MaxRepr bounds what Repr returns: error messages quote a short
 // prefix of the request, never a whole (possibly huge) value.
 const MaxRepr = 256
 
-// PyRepr renders a decoded JSON value the way Python's repr would, as
+// Repr renders a decoded JSON value the way Python's repr would, as
 // Ironic's messages show request values (keys of JSON patch operations
 // in op, path, value order). A rendering longer than MaxRepr bytes is cut
 // there and ends with "..."; the value is walked only as far as needed.
-func PyRepr(v any) string {
+func Repr(v any) string {
 	var b strings.Builder
 	if !reprTo(&b, v, MaxRepr) {
 		return cut(b.String(), MaxRepr) + "..."

@@ -1,0 +1,196 @@
+// Package hardware registers the hardware types a ferric conductor serves
+// (fake-hardware, ipmi, redfish, manual-management): for each, the
+// implementations it enables for every interface kind and its defaults.
+// A hardware type is one function here returning its driver.HardwareType
+// (see redfish.go), listed once in New; the implementations it names come
+// from driver/bmc, driver/fake and the generic ones below.
+package hardware
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/bmc"
+	"github.com/ferric-metal/ferric/conductor/driver/fake"
+)
+
+// Config configures the implementations.
+type Config struct {
+	// Log receives the BMC drivers' logs (default slog.Default()).
+	Log *slog.Logger
+}
+
+// New returns the registry of the hardware types, in the order the API
+// lists them.
+func New(cfg Config) *driver.Registry {
+	im := newImpls(cfg)
+	return driver.MustRegistry(
+		fakeHardware(im),
+		ipmi(im),
+		redfish(im),
+		manualManagement(im),
+	)
+}
+
+// impls are the implementations the hardware types share, one object
+// each, so that every hardware type naming "redfish" calls the same BMC
+// driver.
+type impls struct {
+	ipmitool *bmc.IPMI
+	redfish  *bmc.Redfish
+}
+
+func newImpls(cfg Config) impls {
+	bcfg := bmc.Config{Logger: cfg.Log}
+	return impls{ipmitool: bmc.NewIPMI(bcfg), redfish: bmc.NewRedfish(bcfg)}
+}
+
+// The implementations several hardware types enable.
+var (
+	fakeImpl    = driver.Named("fake", fake.Interface{})
+	fakePower   = driver.Named("fake", fake.Power{})
+	fakeDeploy  = driver.Named("fake", fake.Deploy{})
+	noop        = driver.Named("noop", fake.Noop{})
+	direct      = driver.Named("direct", agentDeploy{})
+	agentInsp   = driver.Named("agent", agentInspect{})
+	agentRAID   = driver.Named("agent", agentRAIDImpl{})
+	ipxeBoot    = driver.Named("ipxe", netBoot{})
+	pxeBoot     = driver.Named("pxe", netBoot{})
+	noBIOS      = driver.Named("no-bios", nil)
+	noConsole   = driver.Named("no-console", nil)
+	noFirmware  = driver.Named("no-firmware", nil)
+	noInspect   = driver.Named("no-inspect", nil)
+	noRAID      = driver.Named("no-raid", nil)
+	noRescue    = driver.Named("no-rescue", nil)
+	noVendor    = driver.Named("no-vendor", nil)
+	deployProps = map[string]string{
+		"deploy_kernel":                "UUID (from the image store) or URL of the deployment kernel. Required.",
+		"deploy_ramdisk":               "UUID (from the image store) or URL of the ramdisk with the agent. Required.",
+		"kernel_append_params":         "Additional kernel parameters for the deploy ramdisk. Optional.",
+		"force_persistent_boot_device": "Boot device is persistent (\"Always\"), one-off (\"Never\") or as requested (\"Default\"). Optional.",
+	}
+)
+
+// agentDeploy is the direct deploy: the ramdisk's agent writes the image.
+type agentDeploy struct{}
+
+func (agentDeploy) UsesAgent() bool { return true }
+
+// agentInspect is in-band inspection: the ramdisk's agent posts the
+// inventory.
+type agentInspect struct{}
+
+func (agentInspect) InspectsInRamdisk() {}
+
+// agentRAIDImpl is the agent raid interface: the ramdisk's agent runs its
+// RAID steps (the conductor only passes them on).
+type agentRAIDImpl struct{}
+
+// netBoot is the pxe and ipxe boot: the machine network-boots the deploy
+// ramdisk the node's driver_info names.
+type netBoot struct{}
+
+var (
+	_ driver.Deploy           = agentDeploy{}
+	_ driver.RamdiskInspector = agentInspect{}
+	_ driver.Boot             = netBoot{}
+)
+
+// Validate reports the deploy ramdisk's missing driver_info keys.
+func (netBoot) Validate(n *driver.Node) error {
+	var missing []string
+	for _, k := range []string{"deploy_kernel", "deploy_ramdisk"} {
+		if v, _ := n.DriverInfo[k].(string); v == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return errors.New("Some parameters were missing in node's driver_info. Missing are: " + strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func fakeHardware(impls) *driver.HardwareType {
+	return &driver.HardwareType{
+		Name: "fake-hardware",
+		Interfaces: map[string]driver.Iface{
+			"bios":       driver.Use(fakeImpl, noBIOS),
+			"boot":       driver.Use(fakeImpl, ipxeBoot, pxeBoot),
+			"console":    driver.Use(fakeImpl, noConsole),
+			"deploy":     driver.Use(fakeDeploy, direct),
+			"firmware":   driver.Use(fakeImpl, noFirmware),
+			"inspect":    driver.Use(fakeImpl, agentInsp, noInspect),
+			"management": driver.Use(driver.Named("fake", fake.Management{})),
+			"network":    driver.Use(noop),
+			"power":      driver.Use(fakePower),
+			"raid":       driver.Use(fakeImpl, noRAID, agentRAID),
+			"rescue":     driver.Use(fakeImpl, noRescue),
+			"storage":    driver.Use(noop, fakeImpl),
+			"vendor":     driver.Use(fakeImpl, noVendor),
+		},
+		Properties: map[string]string{},
+	}
+}
+
+func ipmi(im impls) *driver.HardwareType {
+	ipmitool := driver.Named("ipmitool", im.ipmitool)
+	return &driver.HardwareType{
+		Name: "ipmi",
+		Interfaces: map[string]driver.Iface{
+			"bios":       driver.Use(noBIOS),
+			"boot":       driver.Use(ipxeBoot, pxeBoot),
+			"console":    driver.Use(noConsole),
+			"deploy":     driver.Use(direct, fakeDeploy),
+			"firmware":   driver.Use(noFirmware),
+			"inspect":    driver.Use(agentInsp, noInspect),
+			"management": driver.Use(ipmitool),
+			"network":    driver.Use(noop),
+			"power":      driver.Use(ipmitool),
+			"raid":       driver.Use(noRAID, agentRAID),
+			"rescue":     driver.Use(noRescue),
+			"storage":    driver.Use(noop),
+			"vendor":     driver.Use(noVendor, ipmitool),
+		},
+		Properties: merge(deployProps, map[string]string{
+			"ipmi_address":      "IP address or hostname of the node's BMC. Required.",
+			"ipmi_port":         "Remote IPMI RMCP port (default 623). Optional.",
+			"ipmi_username":     "Username for the BMC. Optional.",
+			"ipmi_password":     "Password for the BMC. Optional.",
+			"ipmi_cipher_suite": "IPMI 2.0 cipher suite to use (ipmitool -C). Optional.",
+		}),
+	}
+}
+
+func manualManagement(impls) *driver.HardwareType {
+	return &driver.HardwareType{
+		Name: "manual-management",
+		Interfaces: map[string]driver.Iface{
+			"bios":       driver.Use(noBIOS),
+			"boot":       driver.Use(ipxeBoot, pxeBoot),
+			"console":    driver.Use(noConsole),
+			"deploy":     driver.Use(direct, fakeDeploy),
+			"firmware":   driver.Use(noFirmware),
+			"inspect":    driver.Use(agentInsp, noInspect),
+			"management": driver.Use(driver.Named("noop", fake.NoopManagement{})),
+			"network":    driver.Use(noop),
+			"power":      driver.Use(fakePower),
+			"raid":       driver.Use(noRAID, agentRAID),
+			"rescue":     driver.Use(noRescue),
+			"storage":    driver.Use(noop),
+			"vendor":     driver.Use(noVendor),
+		},
+		Properties: deployProps,
+	}
+}

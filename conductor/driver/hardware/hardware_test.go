@@ -1,0 +1,184 @@
+package hardware
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferric-metal/ferric/conductor/driver"
+)
+
+// TestInterfaces pins what the API lists for each hardware type (GET
+// /v1/drivers): the enabled implementations of each kind, the default
+// first, in the order Ironic lists them.
+func TestInterfaces(t *testing.T) {
+	want := []struct {
+		name    string
+		enabled map[string][]string
+	}{
+		{"fake-hardware", map[string][]string{
+			"bios":       {"fake", "no-bios"},
+			"boot":       {"fake", "ipxe", "pxe"},
+			"console":    {"fake", "no-console"},
+			"deploy":     {"fake", "direct"},
+			"firmware":   {"fake", "no-firmware"},
+			"inspect":    {"fake", "agent", "no-inspect"},
+			"management": {"fake"},
+			"network":    {"noop"},
+			"power":      {"fake"},
+			"raid":       {"fake", "no-raid", "agent"},
+			"rescue":     {"fake", "no-rescue"},
+			"storage":    {"noop", "fake"},
+			"vendor":     {"fake", "no-vendor"},
+		}},
+		{"ipmi", map[string][]string{
+			"bios":       {"no-bios"},
+			"boot":       {"ipxe", "pxe"},
+			"console":    {"no-console"},
+			"deploy":     {"direct", "fake"},
+			"firmware":   {"no-firmware"},
+			"inspect":    {"agent", "no-inspect"},
+			"management": {"ipmitool"},
+			"network":    {"noop"},
+			"power":      {"ipmitool"},
+			"raid":       {"no-raid", "agent"},
+			"rescue":     {"no-rescue"},
+			"storage":    {"noop"},
+			"vendor":     {"no-vendor", "ipmitool"},
+		}},
+		{"redfish", map[string][]string{
+			"bios":       {"redfish", "no-bios"},
+			"boot":       {"ipxe", "pxe"},
+			"console":    {"no-console"},
+			"deploy":     {"direct", "fake"},
+			"firmware":   {"no-firmware", "redfish"},
+			"inspect":    {"redfish", "agent", "no-inspect"},
+			"management": {"redfish"},
+			"network":    {"noop"},
+			"power":      {"redfish"},
+			"raid":       {"no-raid", "agent"},
+			"rescue":     {"no-rescue"},
+			"storage":    {"noop"},
+			"vendor":     {"no-vendor", "redfish"},
+		}},
+		{"manual-management", map[string][]string{
+			"bios":       {"no-bios"},
+			"boot":       {"ipxe", "pxe"},
+			"console":    {"no-console"},
+			"deploy":     {"direct", "fake"},
+			"firmware":   {"no-firmware"},
+			"inspect":    {"agent", "no-inspect"},
+			"management": {"noop"},
+			"network":    {"noop"},
+			"power":      {"fake"},
+			"raid":       {"no-raid", "agent"},
+			"rescue":     {"no-rescue"},
+			"storage":    {"noop"},
+			"vendor":     {"no-vendor"},
+		}},
+	}
+	reg := New(Config{})
+	if got := reg.Names(); len(got) != len(want) {
+		t.Fatalf("Names() = %v, want %d types", got, len(want))
+	}
+	for i, w := range want {
+		t.Run(w.name, func(t *testing.T) {
+			h := reg.Types()[i]
+			if h.Name != w.name {
+				t.Fatalf("type %d is %s, want %s", i, h.Name, w.name)
+			}
+			got := map[string][]string{}
+			for kind, iface := range h.Interfaces {
+				got[kind] = iface.Enabled
+				if iface.Default != iface.Enabled[0] {
+					t.Errorf("%s: default %s, want the first enabled %s", kind, iface.Default, iface.Enabled[0])
+				}
+			}
+			if diff := cmp.Diff(w.enabled, got); diff != "" {
+				t.Errorf("enabled interfaces (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCapabilities checks that each implementation offers the
+// capabilities its kind is asked for, and the fake and no-* ones do not
+// offer those of a real machine.
+func TestCapabilities(t *testing.T) {
+	reg := New(Config{})
+	obj := func(hw, kind, impl string) any {
+		t.Helper()
+		o, ok := reg.Object(hw, kind, impl)
+		if !ok {
+			t.Fatalf("Object(%s, %s, %s) not enabled", hw, kind, impl)
+		}
+		return o
+	}
+	is := func(name string, o any, ok bool, want bool) {
+		t.Helper()
+		if ok != want {
+			t.Errorf("%s (%T): capability %v, want %v", name, o, ok, want)
+		}
+	}
+	for _, h := range reg.Types() {
+		for kind, iface := range h.Interfaces {
+			for _, impl := range iface.Enabled {
+				o := obj(h.Name, kind, impl)
+				name := h.Name + " " + kind + " " + impl
+				if o == nil {
+					continue
+				}
+				switch kind {
+				case "power":
+					_, ok := o.(driver.Power)
+					is(name+" Power", o, ok, true)
+				case "management":
+					_, ok := o.(driver.Management)
+					is(name+" Management", o, ok, true)
+				case "boot":
+					_, ok := o.(driver.Boot)
+					is(name+" Boot", o, ok, true)
+				case "deploy":
+					d, ok := o.(driver.Deploy)
+					is(name+" Deploy", o, ok, true)
+					if ok && d.UsesAgent() != (impl == "direct") {
+						t.Errorf("%s: UsesAgent() = %v", name, d.UsesAgent())
+					}
+				}
+			}
+		}
+	}
+	checks := []struct {
+		hw, kind, impl string
+		cap            func(any) bool
+		want           bool
+	}{
+		{"redfish", "bios", "redfish", func(o any) bool { _, ok := o.(driver.BIOS); return ok }, true},
+		{"redfish", "firmware", "redfish", func(o any) bool { _, ok := o.(driver.FirmwareUpdater); return ok }, true},
+		{"redfish", "management", "redfish", func(o any) bool { _, ok := o.(driver.FirmwareUpdater); return ok }, true},
+		{"redfish", "management", "redfish", func(o any) bool { _, ok := o.(driver.BootModes); return ok }, true},
+		{"redfish", "inspect", "redfish", func(o any) bool { _, ok := o.(driver.Inspector); return ok }, true},
+		{"redfish", "inspect", "agent", func(o any) bool { _, ok := o.(driver.RamdiskInspector); return ok }, true},
+		{"redfish", "vendor", "redfish", func(o any) bool { _, ok := o.(driver.Vendor); return ok }, false},
+		{"ipmi", "vendor", "ipmitool", func(o any) bool { _, ok := o.(driver.Vendor); return ok }, true},
+		{"ipmi", "management", "ipmitool", func(o any) bool { _, ok := o.(driver.FirmwareUpdater); return ok }, false},
+		{"ipmi", "management", "ipmitool", func(o any) bool { _, ok := o.(driver.NMIInjector); return ok }, true},
+		{"fake-hardware", "management", "fake", func(o any) bool { _, ok := o.(driver.NMIInjector); return ok }, true},
+		{"manual-management", "management", "noop", func(o any) bool { _, ok := o.(driver.NMIInjector); return ok }, false},
+		{"fake-hardware", "bios", "fake", func(o any) bool { _, ok := o.(driver.BIOS); return ok }, false},
+		{"fake-hardware", "bios", "fake", func(o any) bool { _, ok := o.(driver.Fake); return ok }, true},
+		{"fake-hardware", "inspect", "fake", func(o any) bool { _, ok := o.(driver.Fake); return ok }, true},
+		{"fake-hardware", "power", "fake", func(o any) bool { _, ok := o.(driver.Fake); return ok }, true},
+		{"ipmi", "power", "ipmitool", func(o any) bool { _, ok := o.(driver.Fake); return ok }, false},
+		{"fake-hardware", "bios", "no-bios", func(o any) bool { return o != nil }, false},
+		{"fake-hardware", "network", "noop", func(o any) bool { return o != nil }, true},
+	}
+	for _, c := range checks {
+		o := obj(c.hw, c.kind, c.impl)
+		is(c.hw+" "+c.kind+" "+c.impl, o, c.cap(o), c.want)
+	}
+	// One object per BMC driver, whichever hardware type names it.
+	if obj("redfish", "power", "redfish") != obj("redfish", "bios", "redfish") {
+		t.Error("redfish power and bios are different objects")
+	}
+}
