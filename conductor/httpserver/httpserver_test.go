@@ -281,3 +281,20 @@ func writeCert(t *testing.T, dir string) *x509.CertPool {
 	pool.AppendCertsFromPEM(certPEM)
 	return pool
 }
+
+func TestClientOf(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("10.0.0.5"), Port: 4000}, "10.0.0.5"},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.5"), Port: 4000}, "10.0.0.5"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::1"), Port: 4000}, "2001:db8:1:2::/64"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:bbbb::9"), Port: 4000}, "2001:db8:1:2::/64"},
+		{&net.UnixAddr{Name: "@x", Net: "unix"}, "@x"},
+	} {
+		if got := clientOf(tc.addr); got != tc.want {
+			t.Errorf("clientOf(%v) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}

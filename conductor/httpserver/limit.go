@@ -106,17 +106,23 @@ func (l *limitListener) reject(c net.Conn) {
 	}()
 }
 
-// clientOf is the IP address of a remote address (the whole address when
-// it has no port).
+// clientOf names the client of a remote address for the per-client cap:
+// its IPv4 address, or the /64 of an IPv6 address (one host holds a
+// whole /64, as the authenticator counts sources too).
 func clientOf(a net.Addr) string {
+	var ip net.IP
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
+		ip = ta.IP
+	} else if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		ip = net.ParseIP(host)
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
+	switch {
+	case ip == nil:
 		return a.String()
+	case ip.To4() != nil:
+		return ip.String()
 	}
-	return host
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 type limitedConn struct {
