@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.HTTP.IdleTimeout, "http-idle-timeout", httpserver.DefaultIdleTimeout, "a keep-alive connection idle this long is closed")
 	fs.DurationVar(&cfg.ProgressTimeout, "progress-timeout", httpserver.DefaultProgressTimeout, "a boot file or image transfer that moves no byte this long is cut")
 	fs.IntVar(&cfg.HTTP.MaxConns, "max-connections", 0, "open connections per listener before new ones get 503 (default: 4096, or half the file descriptor limit when lower)")
-	fs.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-connections-per-client", httpserver.DefaultMaxConnsPerClient, "open connections from one client IP address before its new ones get 503")
+	fs.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-connections-per-client", httpserver.DefaultMaxConnsPerClient, "open connections from one client (an IPv4 address or an IPv6 /64) before its new ones get 503")
 	fs.Func("image-max-size", "largest image upload to the image store, in bytes or with K, M, G, T (default 64G; 0 or negative: no bound)", func(v string) error {
 		n, err := parseSize(v)
 		if err != nil {
