@@ -14,6 +14,28 @@ import (
 	"github.com/ferric-metal/ferric/test/netnstest"
 )
 
+// dhcpRequest runs a DHCP exchange (DORA) for hw from ns's veth0 and
+// returns the address it was given.
+func dhcpRequest(t *testing.T, ns *netnstest.NS, hw net.HardwareAddr) (string, error) {
+	t.Helper()
+	var c *nclient4.Client
+	if err := ns.Do(func() error {
+		var err error
+		c, err = nclient4.New("veth0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(3))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	lease, err := c.Request(ctx)
+	if err != nil {
+		return "", err
+	}
+	return lease.ACK.YourIPAddr.String(), nil
+}
+
 // Two conductors configured for full DHCP on one segment: one serves at a
 // time (etcd election), the leases are shared, and when the serving
 // conductor stops the other takes over and keeps every address bound to
@@ -45,24 +67,7 @@ func TestDHCPFailover(t *testing.T) {
 		}
 		return string(resp.Kvs[0].Value)
 	}
-	request := func(hw net.HardwareAddr) (string, error) {
-		var c *nclient4.Client
-		if err := clientNS.Do(func() error {
-			var err error
-			c, err = nclient4.New("veth0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(3))
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		lease, err := c.Request(ctx)
-		if err != nil {
-			return "", err
-		}
-		return lease.ACK.YourIPAddr.String(), nil
-	}
+	request := func(hw net.HardwareAddr) (string, error) { return dhcpRequest(t, clientNS, hw) }
 	mac1 := net.HardwareAddr{0x52, 0x54, 0, 0x79, 0, 1}
 	mac2 := net.HardwareAddr{0x52, 0x54, 0, 0x79, 0, 2}
 
@@ -89,5 +94,40 @@ func TestDHCPFailover(t *testing.T) {
 	}
 	if ip2 == ip1 {
 		t.Fatalf("%s handed to both %v and %v", ip1, mac1, mac2)
+	}
+}
+
+// One conductor on bbolt with full DHCP keeps its leases in the store, as
+// one on etcd does: restarted on the same state directory, it does not
+// hand a bound address to another machine, and gives the bound machine
+// its address again.
+func TestDHCPLeasesSurviveRestart(t *testing.T) {
+	netnstest.Skip(t)
+	hostIf, clientNS := netnstest.HostPair(t, "10.78.0.1/24", "")
+	dir := t.TempDir()
+	start := func() *conductor {
+		return startConductorWith(t, "dhcp-bolt", "", func(c *service.Config) {
+			c.EtcdEndpoints, c.StateDir = nil, dir
+			c.DHCPMode, c.DHCPInterface, c.DHCPRange, c.AllowUnknownMACs = "full", hostIf, "10.78.0.100-10.78.0.110", true
+		})
+	}
+	mac1 := net.HardwareAddr{0x52, 0x54, 0, 0x78, 0, 1}
+	mac2 := net.HardwareAddr{0x52, 0x54, 0, 0x78, 0, 2}
+	c := start()
+	ip1, err := dhcpRequest(t, clientNS, mac1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stop()
+	start()
+	ip2, err := dhcpRequest(t, clientNS, mac2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip2 == ip1 {
+		t.Fatalf("after the restart %s went to %v: %v's lease was lost", ip1, mac2, mac1)
+	}
+	if again, err := dhcpRequest(t, clientNS, mac1); err != nil || again != ip1 {
+		t.Fatalf("%v after the restart: %s, %v; had %s", mac1, again, err, ip1)
 	}
 }

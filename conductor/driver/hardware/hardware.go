@@ -1,9 +1,22 @@
 // Package hardware registers the hardware types a ferric conductor serves
 // (fake-hardware, ipmi, redfish, manual-management): for each, the
 // implementations it enables for every interface kind and its defaults.
-// A hardware type is one function here returning its driver.HardwareType
-// (see redfish.go), listed once in New; the implementations it names come
-// from driver/bmc, driver/fake and the generic ones below.
+// The API (node interfaces, GET /v1/drivers) and the manager read only
+// this registry.
+//
+// To add:
+//   - a hardware type: one function here returning its
+//     driver.HardwareType (see redfish.go), and its line in New; nothing
+//     else changes. It may name the implementations other types use
+//     (one object each, in impls) under their names or its own.
+//   - an implementation of an interface kind (a redfish raid or vendor
+//     interface, a virtual media boot): its object (in driver/bmc, or
+//     with the generic ones below), and driver.Named(name, object) in the
+//     types that enable it.
+//   - a capability the manager needs (driver.RAID, a virtual media
+//     boot): a small interface in package driver that the object
+//     implements; the manager asks for it by type assertion on the
+//     node's implementation of that kind (manager/drivers.go).
 package hardware
 
 import (
