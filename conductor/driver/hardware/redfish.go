@@ -12,7 +12,12 @@ var redfishProps = map[string]string{
 }
 
 // redfish is the redfish hardware type: power, management, BIOS,
-// firmware and out-of-band inspection through the BMC's Redfish service.
+// firmware, hardware RAID, BMC event subscriptions (vendor) and
+// out-of-band inspection through the BMC's Redfish service. Each kind
+// lists its implementations in the order of Ironic's
+// supported_<kind>_interfaces (ironic/drivers/redfish.py), so the default
+// is the one Ironic picks when the conductor enables them all, as metal3's
+// Ironic does.
 func redfish(im impls) *driver.HardwareType {
 	rf := driver.Named("redfish", im.redfish)
 	return &driver.HardwareType{
@@ -22,15 +27,45 @@ func redfish(im impls) *driver.HardwareType {
 			"boot":       driver.Use(ipxeBoot, pxeBoot),
 			"console":    driver.Use(noConsole),
 			"deploy":     driver.Use(direct, fakeDeploy),
-			"firmware":   driver.Use(noFirmware, rf),
+			"firmware":   driver.Use(rf, noFirmware),
 			"inspect":    driver.Use(rf, agentInsp, noInspect),
 			"management": driver.Use(rf),
 			"network":    driver.Use(noop),
 			"power":      driver.Use(rf),
-			"raid":       driver.Use(noRAID, agentRAID),
+			"raid":       driver.Use(rf, noRAID, agentRAID),
 			"rescue":     driver.Use(noRescue),
 			"storage":    driver.Use(noop),
-			"vendor":     driver.Use(noVendor, rf),
+			"vendor":     driver.Use(rf, noVendor),
+		},
+		Properties: merge(deployProps, redfishProps),
+	}
+}
+
+// idrac is Ironic's idrac hardware type (ironic/drivers/drac.py) over
+// Redfish: its idrac-redfish power, management, bios, raid, vendor and
+// inspect interfaces are the Redfish driver (Ironic builds them on its
+// redfish ones; the Dell OEM extras need an iDRAC), with the generic
+// redfish ones where Ironic's idrac type also takes them. Its driver_info
+// keys are redfish_*.
+func idrac(im impls) *driver.HardwareType {
+	rf := driver.Named("redfish", im.redfish)
+	dell := driver.Named("idrac-redfish", im.redfish)
+	return &driver.HardwareType{
+		Name: "idrac",
+		Interfaces: map[string]driver.Iface{
+			"bios":       driver.Use(dell, rf, noBIOS),
+			"boot":       driver.Use(ipxeBoot, pxeBoot),
+			"console":    driver.Use(noConsole),
+			"deploy":     driver.Use(direct, fakeDeploy),
+			"firmware":   driver.Use(rf, noFirmware),
+			"inspect":    driver.Use(dell, agentInsp, noInspect),
+			"management": driver.Use(dell),
+			"network":    driver.Use(noop),
+			"power":      driver.Use(dell, rf),
+			"raid":       driver.Use(dell, noRAID, agentRAID),
+			"rescue":     driver.Use(noRescue),
+			"storage":    driver.Use(noop),
+			"vendor":     driver.Use(dell, rf, noVendor),
 		},
 		Properties: merge(deployProps, redfishProps),
 	}
