@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+const gib = int64(1) << 30
+
+// TestRedfishRAIDCleaning: hardware RAID on a redfish node whose machine
+// runs the agent behind the lab's Redfish emulator, with four 10 GiB
+// drives on the emulated controller. raid_interface redfish is the
+// default; target_raid_config is checked when set; configs the drives
+// cannot hold are refused before cleaning starts; a volume the BMC
+// refuses fails cleaning with its message and leaves the drives as they
+// were; create_configuration and delete_configuration build and remove
+// the volumes and raid_config shows them.
+func TestRedfishRAIDCleaning(t *testing.T) {
+	disks := []redfish.Disk{{Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}}
+	mach := &machine{}
+	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": mach},
+		Hardware: map[string]redfish.Hardware{"m1": {Disks: disks}}})
+	bmc := httptest.NewServer(emu)
+	t.Cleanup(bmc.Close)
+	base := startConductor(t)
+	c := client{t, base}
+	const mac = "52:54:00:12:34:7a"
+	node := c.doVersion("1.86", "POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "raid-node", "deploy_interface": "direct",
+		"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin", "redfish_password": "pw",
+			"redfish_system_id": "/redfish/v1/Systems/m1",
+			"deploy_kernel":     "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
+	for kind, want := range map[string]string{"raid": "redfish", "vendor": "redfish", "firmware": "redfish"} {
+		if got := node[kind+"_interface"]; got != want {
+			t.Errorf("%s_interface = %v, want %s (Ironic's default for redfish)", kind, got, want)
+		}
+	}
+	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(disk, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startMachineAgent(t, base, disk, mac)
+	c.do("PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("raid-node", "manageable", 30*time.Second)
+
+	setRAID := func(cfg map[string]any, want int) string {
+		t.Helper()
+		out := c.doVersion("1.12", "PUT", "/v1/nodes/raid-node/states/raid", cfg, want)
+		return fmt.Sprint(out["error_message"])
+	}
+	disksCfg := func(lds ...map[string]any) map[string]any {
+		l := []any{}
+		for _, ld := range lds {
+			l = append(l, ld)
+		}
+		return map[string]any{"logical_disks": l}
+	}
+	// Refused when set: Ironic's schema messages.
+	for _, tc := range []struct {
+		cfg  map[string]any
+		want string
+	}{
+		{disksCfg(map[string]any{"raid_level": "7", "size_gb": 10}), "RAID config validation error: '7' is not one of"},
+		{map[string]any{"volumes": []any{}}, "Additional properties are not allowed ('volumes' was unexpected)"},
+		{disksCfg(map[string]any{"raid_level": "1", "size_gb": "big"}), "'big' is not valid under any of the given schemas"},
+		{disksCfg(map[string]any{"raid_level": "1", "size_gb": 1, "physical_disks": []any{"0", "1"}}), "'controller' is a dependency of 'physical_disks'"},
+	} {
+		if msg := setRAID(tc.cfg, 400); !strings.Contains(msg, tc.want) {
+			t.Errorf("PUT states/raid %v: %s, want %q", tc.cfg, msg, tc.want)
+		}
+	}
+	if n := c.do("GET", "/v1/nodes/raid-node", nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
+		t.Fatalf("target_raid_config after refused PUTs = %v", n["target_raid_config"])
+	}
+
+	clean := func(steps ...string) map[string]any {
+		t.Helper()
+		var list []map[string]any
+		for _, s := range steps {
+			list = append(list, map[string]any{"interface": "raid", "step": s, "args": map[string]any{}})
+		}
+		return c.doVersion("1.15", "PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "clean", "clean_steps": list}, 202)
+	}
+	cleanRefused := func(want string) {
+		t.Helper()
+		out := c.doVersion("1.15", "PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "clean",
+			"clean_steps": []map[string]any{{"interface": "raid", "step": "create_configuration"}}}, 400)
+		if msg := fmt.Sprint(out["error_message"]); !strings.Contains(msg, want) {
+			t.Errorf("clean refused with %s, want %q", msg, want)
+		}
+		if n := c.do("GET", "/v1/nodes/raid-node", nil, 200); n["provision_state"] != "manageable" || n["target_provision_state"] != nil {
+			t.Errorf("after a refused clean: %v -> %v", n["provision_state"], n["target_provision_state"])
+		}
+	}
+	// No target_raid_config yet.
+	cleanRefused("has no target RAID configuration")
+	// Configs the drives cannot hold are refused before cleaning starts.
+	setRAID(disksCfg(map[string]any{"raid_level": "1", "size_gb": 11, "controller": "1", "physical_disks": []any{"0", "1"}}), 204)
+	cleanRefused("The physical disk space (10737418240 bytes) is not enough for the size of the logical disk (11811160064 bytes)")
+	setRAID(disksCfg(map[string]any{"raid_level": "5", "size_gb": 40}), 204)
+	cleanRefused("failed to find matching physical disks for all logical disks")
+	setRAID(disksCfg(map[string]any{"raid_level": "1+0", "size_gb": 1, "number_of_physical_disks": 6}), 204)
+	cleanRefused("failed to find matching physical disks for all logical disks")
+	setRAID(disksCfg(map[string]any{"raid_level": "2", "size_gb": 1}), 204)
+	cleanRefused("RAID level 2 is not supported by the driver")
+	if v := emu.Volumes("m1"); len(v) != 0 {
+		t.Fatalf("volumes after refused cleans: %+v", v)
+	}
+
+	// A level the controller does not build (RAID6): the BMC refuses the
+	// second volume, cleaning fails with its message, and the first
+	// volume is removed again.
+	setRAID(disksCfg(
+		map[string]any{"raid_level": "0", "size_gb": 1, "controller": "1", "physical_disks": []any{"0"}},
+		map[string]any{"raid_level": "6", "size_gb": 1, "controller": "1", "physical_disks": []any{"0", "1", "2", "3"}, "share_physical_disks": true}), 204)
+	clean("create_configuration")
+	var n map[string]any
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/raid-node", nil, 200); n["provision_state"] == "clean failed" {
+			break
+		}
+	}
+	if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "The value RAID6 for the property RAIDType is not in the list of acceptable values") {
+		t.Fatalf("state %v, last_error %v; want clean failed with the BMC's message", n["provision_state"], n["last_error"])
+	}
+	if v := emu.Volumes("m1"); len(v) != 0 {
+		t.Errorf("volumes after the BMC refused one: %+v, want none (the drives as they were)", v)
+	}
+	c.do("PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("raid-node", "manageable", 30*time.Second)
+
+	// A root RAID-1 of 5 GiB on any two drives and a RAID-0 of the rest.
+	setRAID(disksCfg(
+		map[string]any{"raid_level": "1", "size_gb": 5, "is_root_volume": true, "volume_name": "root"},
+		map[string]any{"raid_level": "0", "size_gb": "MAX", "controller": "1", "physical_disks": []any{"2", "3"}, "volume_name": "data"}), 204)
+	clean("delete_configuration", "create_configuration")
+	c.waitState("raid-node", "manageable", 90*time.Second)
+	want := []redfish.Volume{
+		{ID: "2", Name: "root", RAIDType: "RAID1", Capacity: 5 * gib, Drives: []int{0, 1}},
+		{ID: "3", Name: "data", RAIDType: "RAID0", Capacity: 20 * gib, Drives: []int{2, 3}},
+	}
+	if d := cmp.Diff(want, emu.Volumes("m1")); d != "" {
+		t.Errorf("volumes after create_configuration (-want +got):\n%s", d)
+	}
+	n = c.do("GET", "/v1/nodes/raid-node", nil, 200)
+	rc, _ := n["raid_config"].(map[string]any)
+	wantLDs := []any{
+		map[string]any{"id": "2", "name": "root", "controller": "1", "size_gb": float64(5), "raid_level": "1"},
+		map[string]any{"id": "3", "name": "data", "controller": "1", "size_gb": float64(20), "raid_level": "0"},
+	}
+	if d := cmp.Diff(wantLDs, rc["logical_disks"]); d != "" || rc["last_updated"] == nil {
+		t.Errorf("raid_config = %v (-want +got):\n%s", rc, d)
+	}
+	if n["last_error"] != nil {
+		t.Errorf("last_error after cleaning = %v", n["last_error"])
+	}
+
+	// delete_configuration removes every volume.
+	clean("delete_configuration")
+	c.waitState("raid-node", "manageable", 90*time.Second)
+	if v := emu.Volumes("m1"); len(v) != 0 {
+		t.Errorf("volumes after delete_configuration: %+v", v)
+	}
+	n = c.do("GET", "/v1/nodes/raid-node", nil, 200)
+	if rc, _ := n["raid_config"].(map[string]any); fmt.Sprint(rc["logical_disks"]) != "[]" {
+		t.Errorf("raid_config after delete_configuration = %v", n["raid_config"])
+	}
+	// An empty config clears target_raid_config.
+	setRAID(map[string]any{}, 204)
+	if n := c.do("GET", "/v1/nodes/raid-node", nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
+		t.Errorf("target_raid_config after clearing = %v", n["target_raid_config"])
+	}
+}
+
+// TestRedfishEventSubscriptions: BMC event subscriptions through the
+// redfish vendor interface's passthru methods, as metal3 makes them.
+func TestRedfishEventSubscriptions(t *testing.T) {
+	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": &machine{}}})
+	bmc := httptest.NewServer(emu)
+	t.Cleanup(bmc.Close)
+	c := client{t, startConductor(t)}
+	for _, drv := range []string{"redfish", "idrac"} {
+		t.Run(drv, func(t *testing.T) {
+			c := client{t, c.base}
+			name := "events-" + drv
+			node := c.do("POST", "/v1/nodes", map[string]any{"driver": drv, "name": name,
+				"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin", "redfish_password": "pw",
+					"redfish_system_id": "/redfish/v1/Systems/m1"}}, 201)
+			if v := node["vendor_interface"]; v != map[string]string{"redfish": "redfish", "idrac": "idrac-redfish"}[drv] {
+				t.Errorf("vendor_interface = %v", v)
+			}
+			methods := c.do("GET", "/v1/nodes/"+name+"/vendor_passthru/methods", nil, 200)
+			for _, m := range []string{"create_subscription", "delete_subscription", "get_subscription", "get_all_subscriptions"} {
+				if _, ok := methods[m]; !ok {
+					t.Errorf("vendor method %s not listed: %v", m, methods)
+				}
+			}
+			vp := "/v1/nodes/" + name + "/vendor_passthru?method="
+			out := c.do("POST", vp+"create_subscription", map[string]any{"Destination": "/relative"}, 400)
+			if msg := fmt.Sprint(out["error_message"]); !strings.Contains(msg, "Destination '/relative' is not a valid URI") {
+				t.Errorf("bad destination: %s", msg)
+			}
+			sub := c.do("POST", vp+"create_subscription", map[string]any{"Destination": "https://metal3.example.com/events", "Context": "bmh-" + drv}, 200)
+			id, _ := sub["Id"].(string)
+			if id == "" || sub["Destination"] != "https://metal3.example.com/events" || sub["Protocol"] != "Redfish" || fmt.Sprint(sub["EventTypes"]) != "[Alert]" {
+				t.Fatalf("create_subscription = %v", sub)
+			}
+			if got := c.do("GET", vp+"get_subscription", map[string]any{"id": id}, 200); got["Context"] != "bmh-"+drv {
+				t.Errorf("get_subscription = %v", got)
+			}
+			all := c.do("GET", vp+"get_all_subscriptions", nil, 200)
+			if !strings.Contains(fmt.Sprint(all["Members"]), "/redfish/v1/EventService/Subscriptions/"+id) {
+				t.Errorf("get_all_subscriptions = %v", all)
+			}
+			c.do("DELETE", vp+"delete_subscription", map[string]any{"id": id}, 200)
+			c.do("DELETE", vp+"delete_subscription", map[string]any{"id": id}, 404)
+			c.do("DELETE", vp+"delete_subscription", map[string]any{}, 400)
+		})
+	}
+	if s := emu.Subscriptions(); len(s) != 0 {
+		t.Errorf("subscriptions left on the BMC: %+v", s)
+	}
+}
