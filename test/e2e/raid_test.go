@@ -18,13 +18,23 @@ const gib = int64(1) << 30
 
 // TestRedfishRAIDCleaning: hardware RAID on a redfish node whose machine
 // runs the agent behind the lab's Redfish emulator, with four 10 GiB
-// drives on the emulated controller. raid_interface redfish is the
-// default; target_raid_config is checked when set; configs the drives
+// drives on the emulated controller, for the redfish and idrac hardware
+// types. raid_interface redfish (idrac-redfish) is the default; target_raid_config is checked when set; configs the drives
 // cannot hold are refused before cleaning starts; a volume the BMC
 // refuses fails cleaning with its message and leaves the drives as they
 // were; create_configuration and delete_configuration build and remove
 // the volumes and raid_config shows them.
 func TestRedfishRAIDCleaning(t *testing.T) {
+	for _, tc := range []struct{ driver, raid, mac string }{
+		{"redfish", "redfish", "52:54:00:12:34:7a"},
+		{"idrac", "idrac-redfish", "52:54:00:12:34:7b"},
+	} {
+		t.Run(tc.driver, func(t *testing.T) { raidCleaning(t, tc.driver, tc.raid, tc.mac) })
+	}
+}
+
+func raidCleaning(t *testing.T, drv, raidIface, mac string) {
+	name := drv + "-raid-node"
 	disks := []redfish.Disk{{Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}}
 	mach := &machine{}
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": mach},
@@ -33,14 +43,13 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 	t.Cleanup(bmc.Close)
 	base := startConductor(t)
 	c := client{t, base}
-	const mac = "52:54:00:12:34:7a"
-	node := c.doVersion("1.86", "POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "raid-node", "deploy_interface": "direct",
+	node := c.doVersion("1.86", "POST", "/v1/nodes", map[string]any{"driver": drv, "name": name, "deploy_interface": "direct",
 		"driver_info": map[string]any{"redfish_address": bmc.URL, "redfish_username": "admin", "redfish_password": "pw",
 			"redfish_system_id": "/redfish/v1/Systems/m1",
 			"deploy_kernel":     "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
-	for kind, want := range map[string]string{"raid": "redfish", "vendor": "redfish", "firmware": "redfish"} {
+	for kind, want := range map[string]string{"raid": raidIface, "vendor": raidIface, "firmware": "redfish"} {
 		if got := node[kind+"_interface"]; got != want {
-			t.Errorf("%s_interface = %v, want %s (Ironic's default for redfish)", kind, got, want)
+			t.Errorf("%s_interface = %v, want %s (Ironic's default for %s)", kind, got, want, drv)
 		}
 	}
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
@@ -49,12 +58,12 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 		t.Fatal(err)
 	}
 	startMachineAgent(t, base, disk, mac)
-	c.do("PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("raid-node", "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(name, "manageable", 30*time.Second)
 
 	setRAID := func(cfg map[string]any, want int) string {
 		t.Helper()
-		out := c.doVersion("1.12", "PUT", "/v1/nodes/raid-node/states/raid", cfg, want)
+		out := c.doVersion("1.12", "PUT", "/v1/nodes/"+name+"/states/raid", cfg, want)
 		return fmt.Sprint(out["error_message"])
 	}
 	disksCfg := func(lds ...map[string]any) map[string]any {
@@ -78,7 +87,7 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 			t.Errorf("PUT states/raid %v: %s, want %q", tc.cfg, msg, tc.want)
 		}
 	}
-	if n := c.do("GET", "/v1/nodes/raid-node", nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
+	if n := c.do("GET", "/v1/nodes/"+name, nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
 		t.Fatalf("target_raid_config after refused PUTs = %v", n["target_raid_config"])
 	}
 
@@ -88,16 +97,16 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 		for _, s := range steps {
 			list = append(list, map[string]any{"interface": "raid", "step": s, "args": map[string]any{}})
 		}
-		return c.doVersion("1.15", "PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "clean", "clean_steps": list}, 202)
+		return c.doVersion("1.15", "PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "clean", "clean_steps": list}, 202)
 	}
 	cleanRefused := func(want string) {
 		t.Helper()
-		out := c.doVersion("1.15", "PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "clean",
+		out := c.doVersion("1.15", "PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "clean",
 			"clean_steps": []map[string]any{{"interface": "raid", "step": "create_configuration"}}}, 400)
 		if msg := fmt.Sprint(out["error_message"]); !strings.Contains(msg, want) {
 			t.Errorf("clean refused with %s, want %q", msg, want)
 		}
-		if n := c.do("GET", "/v1/nodes/raid-node", nil, 200); n["provision_state"] != "manageable" || n["target_provision_state"] != nil {
+		if n := c.do("GET", "/v1/nodes/"+name, nil, 200); n["provision_state"] != "manageable" || n["target_provision_state"] != nil {
 			t.Errorf("after a refused clean: %v -> %v", n["provision_state"], n["target_provision_state"])
 		}
 	}
@@ -125,7 +134,7 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 	clean("create_configuration")
 	var n map[string]any
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if n = c.do("GET", "/v1/nodes/raid-node", nil, 200); n["provision_state"] == "clean failed" {
+		if n = c.do("GET", "/v1/nodes/"+name, nil, 200); n["provision_state"] == "clean failed" {
 			break
 		}
 	}
@@ -135,15 +144,15 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 	if v := emu.Volumes("m1"); len(v) != 0 {
 		t.Errorf("volumes after the BMC refused one: %+v, want none (the drives as they were)", v)
 	}
-	c.do("PUT", "/v1/nodes/raid-node/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("raid-node", "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(name, "manageable", 30*time.Second)
 
 	// A root RAID-1 of 5 GiB on any two drives and a RAID-0 of the rest.
 	setRAID(disksCfg(
 		map[string]any{"raid_level": "1", "size_gb": 5, "is_root_volume": true, "volume_name": "root"},
 		map[string]any{"raid_level": "0", "size_gb": "MAX", "controller": "1", "physical_disks": []any{"2", "3"}, "volume_name": "data"}), 204)
 	clean("delete_configuration", "create_configuration")
-	c.waitState("raid-node", "manageable", 90*time.Second)
+	c.waitState(name, "manageable", 90*time.Second)
 	want := []redfish.Volume{
 		{ID: "2", Name: "root", RAIDType: "RAID1", Capacity: 5 * gib, Drives: []int{0, 1}},
 		{ID: "3", Name: "data", RAIDType: "RAID0", Capacity: 20 * gib, Drives: []int{2, 3}},
@@ -151,7 +160,7 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 	if d := cmp.Diff(want, emu.Volumes("m1")); d != "" {
 		t.Errorf("volumes after create_configuration (-want +got):\n%s", d)
 	}
-	n = c.do("GET", "/v1/nodes/raid-node", nil, 200)
+	n = c.do("GET", "/v1/nodes/"+name, nil, 200)
 	rc, _ := n["raid_config"].(map[string]any)
 	wantLDs := []any{
 		map[string]any{"id": "2", "name": "root", "controller": "1", "size_gb": float64(5), "raid_level": "1"},
@@ -166,17 +175,17 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 
 	// delete_configuration removes every volume.
 	clean("delete_configuration")
-	c.waitState("raid-node", "manageable", 90*time.Second)
+	c.waitState(name, "manageable", 90*time.Second)
 	if v := emu.Volumes("m1"); len(v) != 0 {
 		t.Errorf("volumes after delete_configuration: %+v", v)
 	}
-	n = c.do("GET", "/v1/nodes/raid-node", nil, 200)
+	n = c.do("GET", "/v1/nodes/"+name, nil, 200)
 	if rc, _ := n["raid_config"].(map[string]any); fmt.Sprint(rc["logical_disks"]) != "[]" {
 		t.Errorf("raid_config after delete_configuration = %v", n["raid_config"])
 	}
 	// An empty config clears target_raid_config.
 	setRAID(map[string]any{}, 204)
-	if n := c.do("GET", "/v1/nodes/raid-node", nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
+	if n := c.do("GET", "/v1/nodes/"+name, nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
 		t.Errorf("target_raid_config after clearing = %v", n["target_raid_config"])
 	}
 }

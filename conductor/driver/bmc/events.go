@@ -15,6 +15,7 @@ import (
 	"github.com/stmcginnis/gofish/redfish"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 )
 
 // The redfish vendor interface, as Ironic's: BMC event subscriptions
@@ -67,29 +68,6 @@ func (d *Redfish) ValidateCall(n *driver.Node, method string, args map[string]an
 	return fmt.Errorf("bmc: no vendor method %s", method)
 }
 
-// pyRepr renders a JSON value roughly as Python prints it, for messages
-// that quote the caller's argument as Ironic's do.
-func pyRepr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "None"
-	case string:
-		return "'" + x + "'"
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = pyRepr(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	}
-	return fmt.Sprint(v)
-}
-
 func validateSubscription(args map[string]any) error {
 	if et, ok := args["EventTypes"]; ok && et != nil {
 		l, isList := et.([]any)
@@ -100,31 +78,31 @@ func validateSubscription(args map[string]any) error {
 			}
 		}
 		if !allStrings {
-			return fmt.Errorf("EventTypes %s is not a valid value, allowed values are the BMC's EventTypesForSubscription", pyRepr(et))
+			return fmt.Errorf("EventTypes %s is not a valid value, allowed values are the BMC's EventTypesForSubscription", python.Repr(et))
 		}
 	}
 	if c, ok := args["Context"]; ok {
 		if _, s := c.(string); !s {
 			//lint:ignore ST1005 Ironic's message
-			return fmt.Errorf("Context %s is not a valid string", pyRepr(c))
+			return fmt.Errorf("Context %s is not a valid string", python.Repr(c))
 		}
 	}
 	if p, ok := args["Protocol"]; ok {
 		if _, s := p.(string); !s {
 			//lint:ignore ST1005 Ironic's message
-			return fmt.Errorf("Protocol %s is not a string", pyRepr(p))
+			return fmt.Errorf("Protocol %s is not a string", python.Repr(p))
 		}
 	}
 	if h, ok := args["HttpHeaders"]; ok && h != nil {
 		if _, l := h.([]any); !l {
-			return fmt.Errorf("HttpHeaders %s is not a list of headers", pyRepr(h))
+			return fmt.Errorf("HttpHeaders %s is not a list of headers", python.Repr(h))
 		}
 	}
 	dest, _ := args["Destination"].(string)
 	u, err := url.Parse(dest)
 	if dest == "" || err != nil || u.Scheme == "" || u.Host == "" {
 		//lint:ignore ST1005 Ironic's message
-		return fmt.Errorf("Destination %s is not a valid URI", pyRepr(args["Destination"]))
+		return fmt.Errorf("Destination %s is not a valid URI", python.Repr(args["Destination"]))
 	}
 	return nil
 }
@@ -157,7 +135,7 @@ func (d *Redfish) Call(ctx context.Context, n *driver.Node, method string, args 
 			if et, ok := args["EventTypes"].([]any); ok {
 				for _, e := range et {
 					if !slices.Contains(es.EventTypesForSubscription, redfish.EventType(e.(string))) {
-						return fmt.Errorf("EventTypes %s is not a valid value, allowed values %s", pyRepr(et), pyRepr(toAny(es.EventTypesForSubscription)))
+						return fmt.Errorf("EventTypes %s is not a valid value, allowed values %s", python.Repr(et), python.Repr(toAny(es.EventTypesForSubscription)))
 					}
 				}
 			}
