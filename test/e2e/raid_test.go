@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -33,8 +38,12 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 	}
 }
 
-func raidCleaning(t *testing.T, drv, raidIface, mac string) {
-	name := drv + "-raid-node"
+// raidAgentNode enrolls a node of hardware type drv behind the lab's
+// Redfish emulator whose system has four 10 GiB drives on a RAID
+// controller; its machine is the agent process with a file of size bytes
+// as its disk. It checks the interfaces Ironic gives the hardware type.
+func raidAgentNode(t *testing.T, drv, raidIface, name, mac string, size int64) (client, *redfish.Server, string) {
+	t.Helper()
 	disks := []redfish.Disk{{Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}}
 	mach := &machine{}
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": mach},
@@ -54,10 +63,16 @@ func raidCleaning(t *testing.T, drv, raidIface, mac string) {
 	}
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
 	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, make([]byte, 8<<20), 0o600); err != nil {
+	if err := os.WriteFile(disk, make([]byte, size), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	startMachineAgent(t, base, disk, mac)
+	return c, emu, disk
+}
+
+func raidCleaning(t *testing.T, drv, raidIface, mac string) {
+	name := drv + "-raid-node"
+	c, emu, _ := raidAgentNode(t, drv, raidIface, name, mac, 8<<20)
 	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState(name, "manageable", 30*time.Second)
 
@@ -187,6 +202,77 @@ func raidCleaning(t *testing.T, drv, raidIface, mac string) {
 	setRAID(map[string]any{}, 204)
 	if n := c.do("GET", "/v1/nodes/"+name, nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
 		t.Errorf("target_raid_config after clearing = %v", n["target_raid_config"])
+	}
+}
+
+// TestRedfishRAIDDeploySteps: raid.delete_configuration and
+// raid.apply_configuration as deploy steps (the config in the step's
+// raid_config argument, which becomes the node's target_raid_config) run
+// by the conductor before the image is written; a config the drives
+// cannot hold is refused when the deploy is asked for; servicing removes
+// the volumes with raid.delete_configuration.
+func TestRedfishRAIDDeploySteps(t *testing.T) {
+	const name = "raid-deploy"
+	c, emu, disk := raidAgentNode(t, "redfish", "redfish", name, "52:54:00:12:34:7c", 64<<20)
+	image := make([]byte, 5<<20)
+	rand.Read(image[:1<<20])
+	writeMBR(image)
+	sum := sha256.Sum256(image)
+	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
+	}))
+	defer imgSrv.Close()
+	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(name, "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState(name, "available", 90*time.Second)
+	c.do("PATCH", "/v1/nodes/"+name, []map[string]any{
+		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
+	}, 200)
+	steps := func(ld map[string]any) []map[string]any {
+		return []map[string]any{
+			{"interface": "raid", "step": "delete_configuration", "priority": 95, "args": map[string]any{}},
+			{"interface": "raid", "step": "apply_configuration", "priority": 90, "args": map[string]any{
+				"raid_config": map[string]any{"logical_disks": []any{ld}}}},
+		}
+	}
+	out := c.doVersion("1.69", "PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "active",
+		"deploy_steps": steps(map[string]any{"raid_level": "5", "size_gb": 31, "is_root_volume": true})}, 400)
+	if msg := fmt.Sprint(out["error_message"]); !strings.Contains(msg, "failed to find matching physical disks for all logical disks") {
+		t.Errorf("deploy with a RAID-5 of 31 GiB on four 10 GiB drives: %s", msg)
+	}
+	if n := c.do("GET", "/v1/nodes/"+name, nil, 200); n["provision_state"] != "available" {
+		t.Fatalf("after a refused deploy: %v", n["provision_state"])
+	}
+	c.doVersion("1.69", "PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "active",
+		"deploy_steps": steps(map[string]any{"raid_level": "5", "size_gb": 20, "is_root_volume": true, "volume_name": "os"})}, 202)
+	c.waitState(name, "active", 120*time.Second)
+	want := []redfish.Volume{{ID: "1", Name: "os", RAIDType: "RAID5", Capacity: 20 * gib, Drives: []int{0, 1, 2}}}
+	if d := cmp.Diff(want, emu.Volumes("m1")); d != "" {
+		t.Errorf("volumes after the deploy (-want +got):\n%s", d)
+	}
+	n := c.do("GET", "/v1/nodes/"+name, nil, 200)
+	if rc, _ := n["raid_config"].(map[string]any); fmt.Sprint(rc["logical_disks"]) != "[map[controller:1 id:1 name:os raid_level:5 size_gb:20]]" {
+		t.Errorf("raid_config after the deploy = %v", n["raid_config"])
+	}
+	if trc, _ := n["target_raid_config"].(map[string]any); fmt.Sprint(trc["logical_disks"]) != "[map[is_root_volume:true raid_level:5 size_gb:20 volume_name:os]]" {
+		t.Errorf("target_raid_config after apply_configuration = %v", n["target_raid_config"])
+	}
+	got := make([]byte, len(image))
+	f, _ := os.Open(disk)
+	f.ReadAt(got, 0)
+	f.Close()
+	if !bytes.Equal(got, image) {
+		t.Error("the disk does not hold the image after the deploy")
+	}
+	// Servicing: delete_configuration removes the volumes.
+	c.doVersion("1.87", "PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "service",
+		"service_steps": []map[string]any{{"interface": "raid", "step": "delete_configuration"}}}, 202)
+	c.waitState(name, "active", 90*time.Second)
+	if v := emu.Volumes("m1"); len(v) != 0 {
+		t.Errorf("volumes after servicing with delete_configuration: %+v", v)
 	}
 }
 
