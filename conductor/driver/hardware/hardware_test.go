@@ -201,3 +201,32 @@ func TestCapabilities(t *testing.T) {
 		t.Error("redfish power and bios are different objects")
 	}
 }
+
+// TestIronicDefaults checks the defaults a node gets when it is enrolled
+// without interfaces against Ironic's: the first of the hardware type's
+// supported_<kind>_interfaces (ironic/drivers/ipmi.py, redfish.py,
+// drac.py) that the conductor enables, with every implementation enabled
+// as metal3's Ironic (ironic-image) enables them.
+func TestIronicDefaults(t *testing.T) {
+	want := map[string]map[string]string{
+		"ipmi": {"bios": "no-bios", "firmware": "no-firmware", "inspect": "agent", "raid": "no-raid",
+			"vendor": "ipmitool", "management": "ipmitool", "power": "ipmitool", "boot": "ipxe", "deploy": "direct"},
+		"redfish": {"bios": "redfish", "firmware": "redfish", "inspect": "redfish", "raid": "redfish",
+			"vendor": "redfish", "management": "redfish", "power": "redfish", "boot": "ipxe", "deploy": "direct"},
+		"idrac": {"bios": "idrac-redfish", "firmware": "redfish", "inspect": "idrac-redfish", "raid": "idrac-redfish",
+			"vendor": "idrac-redfish", "management": "idrac-redfish", "power": "idrac-redfish", "boot": "ipxe", "deploy": "direct"},
+	}
+	reg := New(Config{})
+	for hw, kinds := range want {
+		h := reg.Lookup(hw)
+		if h == nil {
+			t.Errorf("hardware type %s missing", hw)
+			continue
+		}
+		for kind, def := range kinds {
+			if got := h.Interfaces[kind].Default; got != def {
+				t.Errorf("%s: default %s interface = %q, want Ironic's %q", hw, kind, got, def)
+			}
+		}
+	}
+}
