@@ -52,7 +52,7 @@ func (m *Manager) CheckRAIDConfig(n *store.Node, cfg map[string]any) error {
 	if len(cfg) == 0 {
 		return nil
 	}
-	if n.Interfaces["raid"] == "no-raid" {
+	if m.offersNothing(n, "raid") {
 		return userErr(ErrInvalidInput, "%s", (&driver.UnsupportedError{Driver: n.Driver, Extension: "raid"}).Error())
 	}
 	if err := raid.Validate(cfg); err != nil {
