@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/nodes"
 
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
@@ -321,6 +323,28 @@ func TestRedfishEventSubscriptions(t *testing.T) {
 			c.do("DELETE", vp+"delete_subscription", map[string]any{}, 400)
 		})
 	}
+	// The calls metal3 makes (BMCEventSubscription), through gophercloud.
+	t.Run("gophercloud", func(t *testing.T) {
+		ctx := context.Background()
+		bm := qemuBaremetal(t, c.base)
+		sub, err := nodes.CreateSubscription(ctx, bm, "events-redfish", nodes.CallVendorPassthruOpts{Method: "create_subscription"},
+			nodes.CreateSubscriptionOpts{Destination: "https://metal3.example.com/bmh", Context: "bmh", EventTypes: []string{"Alert"},
+				HttpHeaders: []map[string]string{{"X-Token": "t"}}}).Extract()
+		if err != nil || sub.Id == "" || sub.Context != "bmh" || sub.Protocol != "Redfish" {
+			t.Fatalf("CreateSubscription = %+v, %v", sub, err)
+		}
+		if h := emu.Subscriptions(); len(h) != 1 || fmt.Sprint(h[0].Headers) != "[map[X-Token:t]]" {
+			t.Errorf("subscription on the BMC = %+v, want its HttpHeaders", h)
+		}
+		all, err := nodes.GetAllSubscriptions(ctx, bm, "events-redfish", nodes.CallVendorPassthruOpts{Method: "get_all_subscriptions"}).Extract()
+		if err != nil || all.MembersCount != 1 || all.Members[0]["@odata.id"] != "/redfish/v1/EventService/Subscriptions/"+sub.Id {
+			t.Errorf("GetAllSubscriptions = %+v, %v", all, err)
+		}
+		if err := nodes.DeleteSubscription(ctx, bm, "events-redfish", nodes.CallVendorPassthruOpts{Method: "delete_subscription"},
+			nodes.DeleteSubscriptionOpts{Id: sub.Id}).ExtractErr(); err != nil {
+			t.Errorf("DeleteSubscription: %v", err)
+		}
+	})
 	if s := emu.Subscriptions(); len(s) != 0 {
 		t.Errorf("subscriptions left on the BMC: %+v", s)
 	}
