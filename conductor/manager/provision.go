@@ -95,8 +95,8 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := checkCoreDeploySteps(deploySteps); err != nil {
 		return err
 	}
-	for _, steps := range [][]map[string]any{req.CleanSteps, req.ServiceSteps, deploySteps} {
-		if err := m.checkRAIDSteps(ctx, n, steps); err != nil {
+	for kind, steps := range map[string][]map[string]any{"clean": req.CleanSteps, "service": req.ServiceSteps, "deploy": deploySteps} {
+		if err := m.checkRAIDSteps(ctx, n, kind, steps); err != nil {
 			return err
 		}
 	}

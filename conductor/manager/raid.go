@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -150,11 +151,14 @@ func (m *Manager) raidPlan(ctx context.Context, n *store.Node, rc driver.RAIDCon
 	return out, inv, deleteExisting, nil
 }
 
-// checkRAIDSteps plans the create and apply steps among steps when the
-// request arrives: a config the machine's drives cannot hold is refused
-// with Ironic's message before anything starts. A BMC that cannot be
-// read does not refuse the request: the step reads it again.
-func (m *Manager) checkRAIDSteps(ctx context.Context, n *store.Node, steps []map[string]any) error {
+// checkRAIDSteps plans the create and apply steps among steps of kind
+// (clean, deploy, service) when the request arrives: a config the
+// machine's drives cannot hold is refused with Ironic's message before
+// anything starts. A BMC that cannot be read does not refuse the request:
+// the step reads it again. apply_configuration is no clean step, as in
+// Ironic (create_configuration is no deploy or service step: those are
+// refused with the steps the node does not offer).
+func (m *Manager) checkRAIDSteps(ctx context.Context, n *store.Node, kind string, steps []map[string]any) error {
 	rc := m.raidController(n)
 	if rc == nil {
 		return nil
@@ -162,6 +166,10 @@ func (m *Manager) checkRAIDSteps(ctx context.Context, n *store.Node, steps []map
 	for _, st := range steps {
 		if !isRAIDStep(st) || st["step"] == "delete_configuration" {
 			continue
+		}
+		if kind == "clean" && st["step"] == "apply_configuration" {
+			b, _ := json.Marshal(st)
+			return userErr(ErrInvalidInput, "node does not support this clean step: %s", b)
 		}
 		_, _, _, err := m.raidPlan(ctx, n, rc, st)
 		var pe *raid.PlanError

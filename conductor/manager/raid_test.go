@@ -117,14 +117,25 @@ func TestRAIDSteps(t *testing.T) {
 	// Planned when the clean is asked for; a BMC that cannot be read does
 	// not refuse it (the step reads it again).
 	n := put("bmcraid", ld(map[string]any{"raid_level": "5", "size_gb": float64(40)}))
-	if err := m.checkRAIDSteps(ctx, n, create); err == nil || !strings.Contains(err.Error(), "failed to find matching physical disks for all logical disks") {
+	if err := m.checkRAIDSteps(ctx, n, "clean", create); err == nil || !strings.Contains(err.Error(), "failed to find matching physical disks for all logical disks") {
 		t.Errorf("checkRAIDSteps(RAID-5 of 40 GiB) = %v", err)
 	}
 	fc.down = true
-	if err := m.checkRAIDSteps(ctx, n, create); err != nil {
+	if err := m.checkRAIDSteps(ctx, n, "clean", create); err != nil {
 		t.Errorf("checkRAIDSteps with the BMC down = %v, want no refusal", err)
 	}
 	fc.down = false
+	apply := []map[string]any{{"interface": "raid", "step": "apply_configuration", "args": map[string]any{"raid_config": ld(mirror)}}}
+	if err := m.checkRAIDSteps(ctx, n, "clean", apply); err == nil || !strings.Contains(err.Error(), "node does not support this clean step") {
+		t.Errorf("checkRAIDSteps(clean, apply_configuration) = %v", err)
+	}
+	if err := m.checkRAIDSteps(ctx, n, "deploy", apply); err != nil {
+		t.Errorf("checkRAIDSteps(deploy, apply_configuration) = %v", err)
+	}
+	apply[0]["args"] = map[string]any{"raid_config": ld(mirror), "create_nonroot_volumes": "maybe"}
+	if err := m.checkRAIDSteps(ctx, n, "deploy", apply); err == nil || !strings.Contains(err.Error(), "create_nonroot_volumes must be a boolean") {
+		t.Errorf("checkRAIDSteps(deploy, a bad argument) = %v", err)
+	}
 
 	// The controller refuses the second volume: the first is removed again.
 	fc.refuse = "RAID0"
