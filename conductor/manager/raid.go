@@ -23,8 +23,10 @@ import (
 // so what the drives cannot hold is refused before anything starts. The
 // controller builds each volume at once; if it refuses one, the volumes
 // the step built are deleted again and the step fails with the BMC's
-// message. After each step the node's raid_config shows the volumes the
-// controller has.
+// message (volumes removed by delete_existing stay removed). After each
+// step the node's raid_config shows the volumes the controller has.
+// Controllers that build volumes only at the next reset (apply time
+// OnReset, with a task) are not handled: the step fails saying so.
 
 // raidController returns the node's raid interface when the BMC builds
 // its volumes, nil otherwise (no-raid, agent: the ramdisk's steps).
