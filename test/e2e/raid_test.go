@@ -190,6 +190,21 @@ func raidCleaning(t *testing.T, drv, raidIface, mac string) {
 		t.Errorf("last_error after cleaning = %v", n["last_error"])
 	}
 
+	// As metal3 prepares a host: the RAID steps, then a BIOS setting (a
+	// reboot into the ramdisk), in one manual clean.
+	c.doVersion("1.15", "PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "clean", "clean_steps": []map[string]any{
+		{"interface": "raid", "step": "delete_configuration", "args": map[string]any{}},
+		{"interface": "raid", "step": "create_configuration", "args": map[string]any{"create_nonroot_volumes": false}},
+		{"interface": "bios", "step": "apply_configuration", "args": map[string]any{"settings": []map[string]any{{"name": "NumLock", "value": "Off"}}}},
+	}}, 202)
+	c.waitState(name, "manageable", 90*time.Second)
+	if v := emu.Volumes("m1"); len(v) != 1 || v[0].Name != "root" || v[0].RAIDType != "RAID1" {
+		t.Errorf("volumes after the root volume only: %+v", v)
+	}
+	if got, _ := emu.BIOS("m1"); got["NumLock"] != "Off" {
+		t.Errorf("BIOS NumLock after the clean = %v", got["NumLock"])
+	}
+
 	// delete_configuration removes every volume.
 	clean("delete_configuration")
 	c.waitState(name, "manageable", 90*time.Second)
