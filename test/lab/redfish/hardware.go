@@ -38,6 +38,10 @@ type Hardware struct {
 	// (Redfish RAIDType values); nil means DefaultRAIDTypes, an empty
 	// slice a controller without RAID (a plain HBA).
 	RAIDTypes []string
+	// VolumeApplyTime is when the controller builds and deletes volumes:
+	// "" at once (Immediate), "OnReset" when the system next starts (the
+	// request answers 202 with a task), as iDRACs do.
+	VolumeApplyTime string
 	// BIOSVersion is the system's BiosVersion, BMCVersion its manager's
 	// FirmwareVersion.
 	BIOSVersion, BMCVersion string

@@ -97,6 +97,9 @@ type system struct {
 	// volumes built on the system's storage controller; volSeq numbers them.
 	volumes []*Volume
 	volSeq  int
+	// pending are the volume operations a controller with apply time
+	// OnReset runs when the system next starts.
+	pending []*volumeOp
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -112,6 +115,10 @@ type Server struct {
 	// subs are the EventService's subscriptions; subSeq numbers them.
 	subs   []subscription
 	subSeq int
+	// tasks are the TaskService's tasks by id (volume operations applied
+	// at the next reset); taskSeq numbers them.
+	tasks   map[string]*task
+	taskSeq int
 }
 
 // New returns a Server for cfg.
@@ -123,6 +130,7 @@ func New(cfg Config) *Server {
 		byID:     map[string]*system{},
 		hw:       cfg.Hardware,
 		sessions: map[string]string{},
+		tasks:    map[string]*task{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -209,6 +217,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.systemRoute(w, r, strings.TrimPrefix(p, root+"/Systems/"))
 	case p == root+"/EventService" || strings.HasPrefix(p, root+"/EventService/"):
 		s.eventService(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/EventService"), "/"))
+	case strings.HasPrefix(p, root+"/TaskService/Tasks/"):
+		s.taskRoute(w, r, strings.TrimPrefix(p, root+"/TaskService/Tasks/"))
 	case p == root+"/UpdateService" || strings.HasPrefix(p, root+"/UpdateService/"):
 		s.updateService(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/UpdateService"), "/"))
 	case strings.HasPrefix(p, root+"/Managers/") && r.Method == http.MethodGet:
@@ -563,6 +573,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 	start := func() error {
 		sys.bios.apply(s.log, sys.id)
 		sys.flashBIOS()
+		s.applyVolumes(sys)
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}
@@ -577,6 +588,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		}
 		sys.bios.apply(s.log, sys.id)
 		sys.flashBIOS()
+		s.applyVolumes(sys)
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}

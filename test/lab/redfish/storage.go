@@ -16,8 +16,11 @@ import (
 // what the drives cannot hold with a Redfish error: a RAID type the
 // controller lacks, too few or too many drives for the level, a drive
 // that is unknown or already in a volume, a capacity larger than the
-// drives give. A DELETE of a volume frees its drives. Volumes live as long
-// as the Server, as the rest of its state.
+// drives give. A DELETE of a volume frees its drives. A controller with
+// Hardware.VolumeApplyTime OnReset takes both requests with 202 and a task
+// (TaskService/Tasks/{id}, cancelled by a DELETE) and runs them when the
+// system next starts. Volumes live as long as the Server, as the rest of
+// its state.
 
 // DefaultRAIDTypes are the levels a lab controller builds.
 var DefaultRAIDTypes = []string{"RAID0", "RAID1", "RAID5", "RAID10"}
@@ -91,6 +94,112 @@ func (s *Server) volumePath(sys *system, id string) string {
 	return s.storagePath(sys) + "/Volumes/" + id
 }
 
+// volumeOp is a volume creation (vol) or deletion (id) waiting for the
+// system's next start.
+type volumeOp struct {
+	task string
+	vol  *Volume
+	id   string
+}
+
+// task is a TaskService task.
+type task struct {
+	ID, State, Message string
+}
+
+func (s *Server) newTask() *task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.taskSeq++
+	t := &task{ID: strconv.Itoa(s.taskSeq), State: "New", Message: "The operation runs when the system restarts."}
+	s.tasks[t.ID] = t
+	return t
+}
+
+func (s *Server) setTask(id, state, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.tasks[id]; ok {
+		t.State, t.Message = state, msg
+	}
+}
+
+func (t task) render() obj {
+	return obj{"@odata.id": root + "/TaskService/Tasks/" + t.ID, "@odata.type": "#Task.v1_4_3.Task", "Id": t.ID,
+		"Name": "Volume operation " + t.ID, "TaskState": t.State, "Messages": []obj{{"Message": t.Message}}}
+}
+
+// taskRoute reads a task, or cancels a pending one (DELETE).
+func (s *Server) taskRoute(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	t, ok := s.tasks[id]
+	var c task
+	if ok {
+		c = *t
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", fmt.Sprintf("The resource at the URI %s was not found.", r.URL.Path))
+	case r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, c.render())
+	case r.Method == http.MethodDelete:
+		cancelled := false
+		for _, sys := range s.systems {
+			sys.mu.Lock()
+			n := len(sys.pending)
+			sys.pending = slices.DeleteFunc(sys.pending, func(op *volumeOp) bool { return op.task == id })
+			cancelled = cancelled || len(sys.pending) != n
+			sys.mu.Unlock()
+		}
+		if !cancelled {
+			writeError(w, http.StatusConflict, "Base.1.8.ActionNotSupported", "task "+id+" is "+c.State+" and cannot be cancelled")
+			return
+		}
+		s.setTask(id, "Cancelled", "The operation was cancelled.")
+		s.log.Info("redfish: task cancelled", "task", id)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeError(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", r.Method+" "+r.URL.Path+" not allowed")
+	}
+}
+
+// applyVolumes runs the pending volume operations as the system starts
+// (the caller holds sys.mu).
+func (s *Server) applyVolumes(sys *system) {
+	ops := sys.pending
+	sys.pending = nil
+	for _, op := range ops {
+		if op.vol == nil {
+			i := slices.IndexFunc(sys.volumes, func(v *Volume) bool { return v.ID == op.id })
+			if i < 0 {
+				s.setTask(op.task, "Exception", "volume "+op.id+" no longer exists")
+				continue
+			}
+			sys.volumes = slices.Delete(sys.volumes, i, i+1)
+			s.setTask(op.task, "Completed", "volume "+op.id+" deleted")
+			s.log.Info("redfish: volume deleted at reset", "system", sys.id, "volume", op.id)
+			continue
+		}
+		sys.volSeq++
+		v := op.vol
+		v.ID = strconv.Itoa(sys.volSeq)
+		if v.Name == "" {
+			v.Name = "Volume " + v.ID
+		}
+		sys.volumes = append(sys.volumes, v)
+		s.setTask(op.task, "Completed", "volume "+v.ID+" created")
+		s.log.Info("redfish: volume created at reset", "system", sys.id, "volume", v.ID, "raid_type", v.RAIDType, "drives", v.Drives)
+	}
+}
+
+func applyTimes(h Hardware) []string {
+	if h.VolumeApplyTime == "OnReset" {
+		return []string{"OnReset"}
+	}
+	return []string{"Immediate"}
+}
+
 func (s *Server) listVolumes(w http.ResponseWriter, sys *system) {
 	sys.mu.Lock()
 	members := []obj{}
@@ -101,7 +210,7 @@ func (s *Server) listVolumes(w http.ResponseWriter, sys *system) {
 	writeJSON(w, http.StatusOK, obj{"@odata.id": s.storagePath(sys) + "/Volumes", "@odata.type": "#VolumeCollection.VolumeCollection",
 		"Name": "Volumes", "Members": members, "Members@odata.count": len(members),
 		"@Redfish.OperationApplyTimeSupport": obj{"@odata.type": "#Settings.v1_3_3.OperationApplyTimeSupport",
-			"SupportedValues": []string{"Immediate"}}})
+			"SupportedValues": applyTimes(s.hardware(sys))}})
 }
 
 func (s *Server) getVolume(w http.ResponseWriter, sys *system, id string) {
@@ -199,8 +308,18 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request, sys *syste
 	defer sys.mu.Unlock()
 	used := map[int]string{}
 	for _, v := range sys.volumes {
+		if slices.ContainsFunc(sys.pending, func(op *volumeOp) bool { return op.vol == nil && op.id == v.ID }) {
+			continue // deleted at the next reset, before the creations
+		}
 		for _, d := range v.Drives {
 			used[d] = v.ID
+		}
+	}
+	for _, op := range sys.pending {
+		if op.vol != nil {
+			for _, d := range op.vol.Drives {
+				used[d] = "of task " + op.task
+			}
 		}
 	}
 	var drives []int
@@ -250,6 +369,14 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request, sys *syste
 			return
 		}
 	}
+	if h.VolumeApplyTime == "OnReset" {
+		t := s.newTask()
+		sys.pending = append(sys.pending, &volumeOp{task: t.ID, vol: &Volume{Name: body.Name, RAIDType: body.RAIDType, Capacity: capacity, Drives: drives}})
+		s.log.Info("redfish: volume creation pending until reset", "system", sys.id, "task", t.ID, "raid_type", body.RAIDType)
+		w.Header().Set("Location", root+"/TaskService/Tasks/"+t.ID)
+		writeJSON(w, http.StatusAccepted, t.render())
+		return
+	}
 	sys.volSeq++
 	v := &Volume{ID: strconv.Itoa(sys.volSeq), Name: body.Name, RAIDType: body.RAIDType, Capacity: capacity, Drives: drives}
 	if v.Name == "" {
@@ -268,6 +395,13 @@ func (s *Server) deleteVolume(w http.ResponseWriter, sys *system, id string) {
 	i := slices.IndexFunc(sys.volumes, func(v *Volume) bool { return v.ID == id })
 	if i < 0 {
 		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "no volume "+id)
+		return
+	}
+	if s.hardware(sys).VolumeApplyTime == "OnReset" {
+		t := s.newTask()
+		sys.pending = append(sys.pending, &volumeOp{task: t.ID, id: id})
+		w.Header().Set("Location", root+"/TaskService/Tasks/"+t.ID)
+		writeJSON(w, http.StatusAccepted, t.render())
 		return
 	}
 	sys.volumes = slices.Delete(sys.volumes, i, i+1)

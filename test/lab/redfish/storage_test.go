@@ -134,3 +134,67 @@ func TestEventService(t *testing.T) {
 		t.Errorf("Subscriptions collection = %v, want one member", list)
 	}
 }
+
+// A controller that applies volume operations at the next reset (as an
+// iDRAC does): 202 with a task, nothing changes until the system starts,
+// a cancelled task never runs.
+func TestVolumesOnReset(t *testing.T) {
+	const gib = int64(1) << 30
+	m := &nopMachine{}
+	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": m},
+		Hardware: map[string]Hardware{"1": {Disks: []Disk{{Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}}, VolumeApplyTime: "OnReset"}},
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	vols := hs.URL + "/redfish/v1/Systems/1/Storage/1/Volumes"
+	drive := func(i string) string { return `{"@odata.id":"/redfish/v1/Systems/1/Storage/1/Drives/` + i + `"}` }
+	_, coll := do(t, "GET", vols, "")
+	if got := coll["@Redfish.OperationApplyTimeSupport"].(map[string]any)["SupportedValues"]; cmp.Diff([]any{"OnReset"}, got) != "" {
+		t.Errorf("SupportedValues = %v", got)
+	}
+	code, tk := do(t, "POST", vols, `{"RAIDType":"RAID1","Links":{"Drives":[`+drive("0")+`,`+drive("1")+`]}}`)
+	if code != 202 || tk["TaskState"] != "New" {
+		t.Fatalf("POST = %d %v, want 202 and a new task", code, tk)
+	}
+	if code, _ := do(t, "POST", vols, `{"RAIDType":"RAID0","Links":{"Drives":[`+drive("1")+`]}}`); code != 400 {
+		t.Errorf("a drive of a pending volume: %d, want 400", code)
+	}
+	code, tk2 := do(t, "POST", vols, `{"RAIDType":"RAID0","Links":{"Drives":[`+drive("2")+`]}}`)
+	if code != 202 {
+		t.Fatalf("second POST = %d", code)
+	}
+	if code, _ := do(t, "DELETE", hs.URL+"/redfish/v1/TaskService/Tasks/"+tk2["Id"].(string), ""); code != 204 {
+		t.Errorf("cancel = %d, want 204", code)
+	}
+	if len(srv.Volumes("1")) != 0 {
+		t.Fatalf("volumes before the reset: %v", srv.Volumes("1"))
+	}
+	if code, _ := do(t, "POST", hs.URL+"/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"On"}`); code != 204 {
+		t.Fatal("power on failed")
+	}
+	want := []Volume{{ID: "1", Name: "Volume 1", RAIDType: "RAID1", Capacity: 10 * gib, Drives: []int{0, 1}}}
+	if d := cmp.Diff(want, srv.Volumes("1")); d != "" {
+		t.Errorf("volumes after the reset (-want +got):\n%s", d)
+	}
+	if _, got := do(t, "GET", hs.URL+"/redfish/v1/TaskService/Tasks/"+tk["Id"].(string), ""); got["TaskState"] != "Completed" {
+		t.Errorf("task after the reset = %v", got)
+	}
+	if _, got := do(t, "GET", hs.URL+"/redfish/v1/TaskService/Tasks/"+tk2["Id"].(string), ""); got["TaskState"] != "Cancelled" {
+		t.Errorf("cancelled task = %v", got)
+	}
+	// A deletion waits for the reset too; the drives are free for a
+	// creation asked for before it.
+	if code, _ := do(t, "DELETE", vols+"/1", ""); code != 202 {
+		t.Errorf("DELETE = %d, want 202", code)
+	}
+	if code, _ := do(t, "POST", vols, `{"RAIDType":"RAID0","Name":"big","Links":{"Drives":[`+drive("0")+`,`+drive("1")+`]}}`); code != 202 {
+		t.Errorf("a creation on drives pending deletion = %d, want 202", code)
+	}
+	if code, _ := do(t, "POST", hs.URL+"/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", `{"ResetType":"ForceRestart"}`); code != 204 {
+		t.Fatal("restart failed")
+	}
+	want = []Volume{{ID: "2", Name: "big", RAIDType: "RAID0", Capacity: 20 * gib, Drives: []int{0, 1}}}
+	if d := cmp.Diff(want, srv.Volumes("1")); d != "" {
+		t.Errorf("volumes after the second reset (-want +got):\n%s", d)
+	}
+}
