@@ -19,7 +19,8 @@ type RAIDController interface {
 	// volumes of every controller.
 	RAIDInventory(ctx context.Context, n *Node) (RAIDInventory, error)
 	// CreateVolume asks the controller for a volume; a BMC refusal is an
-	// error carrying the BMC's message.
+	// error carrying the BMC's message. With apply time OnReset the volume
+	// comes back Pending (built at the next start), as deletions then.
 	CreateVolume(ctx context.Context, n *Node, spec VolumeSpec) (LogicalDisk, error)
 	// DeleteVolume removes a volume (as RAIDInventory listed it).
 	DeleteVolume(ctx context.Context, n *Node, v LogicalDisk) error
@@ -32,6 +33,9 @@ type RAIDInventory struct {
 	// Controllers that can build RAID, by id, with the Redfish RAIDType
 	// values they list (nil: they do not say).
 	Controllers map[string][]string
+	// ApplyOnReset is true when the controllers build and delete volumes
+	// only when the machine next starts (Redfish apply time OnReset).
+	ApplyOnReset bool
 }
 
 // PhysicalDisk is one drive behind a RAID controller.
@@ -54,8 +58,12 @@ type LogicalDisk struct {
 	// RAIDType is the Redfish RAID type (RAID0, RAID1, RAID10, ...).
 	RAIDType  string
 	SizeBytes int64
-	// Ref is the BMC's reference of the volume (its @odata.id).
+	// Ref is the BMC's reference of the volume (its @odata.id), or of the
+	// task that builds it when Pending.
 	Ref string
+	// Pending is true for a volume the controller builds when the machine
+	// next starts; deleting it cancels its task.
+	Pending bool
 }
 
 // VolumeSpec asks for one volume.

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/raid"
+	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -26,7 +28,9 @@ import (
 // message (volumes removed by delete_existing stay removed). After each
 // step the node's raid_config shows the volumes the controller has.
 // Controllers that build volumes only at the next reset (apply time
-// OnReset, with a task) are not handled: the step fails saying so.
+// OnReset, with a task, as iDRACs) get the requests, then the machine
+// reboots into the ramdisk and the step checks the result (not in
+// servicing, which refuses them).
 
 // raidController returns the node's raid interface when the BMC builds
 // its volumes, nil otherwise (no-raid, agent: the ramdisk's steps).
@@ -191,8 +195,11 @@ func (m *Manager) checkRAIDSteps(ctx context.Context, n *store.Node, kind string
 // driver's errors carry its "bmc:" prefix).
 func isBMCError(err error) bool { return strings.HasPrefix(err.Error(), "bmc:") }
 
-// raidStep runs a raid step through the BMC; it never reboots (the
-// controller builds volumes at once).
+// raidStep runs a raid step through the BMC. A controller that builds
+// volumes at once needs no reboot; one that applies them at the next
+// reset (apply time OnReset, as iDRACs) gets the requests, then the
+// machine reboots into the ramdisk (wait) and the step, resumed with the
+// next agent, checks that the volumes asked for are there.
 func (m *Manager) raidStep(ctx context.Context, uuid string, st map[string]any) (wait bool, err error) {
 	n, err := m.st.Node(uuid)
 	if err != nil {
@@ -202,23 +209,27 @@ func (m *Manager) raidStep(ctx context.Context, uuid string, st map[string]any) 
 	if rc == nil {
 		return false, fmt.Errorf("raid interface %q does not build volumes through the BMC", n.Interfaces["raid"])
 	}
-	dn := driverNode(n)
-	if st["step"] == "delete_configuration" {
-		inv, err := rc.RAIDInventory(ctx, dn)
-		if err != nil {
-			return false, err
-		}
-		if err := m.deleteVolumes(ctx, n, rc, inv); err != nil {
-			return false, err
-		}
-		return false, m.recordRAIDConfig(ctx, n, rc)
+	if state, _ := n.DriverInternalInfo[biosStateKey].(map[string]any); state["raid_reboot"] == true {
+		return false, m.raidAfterReset(ctx, n, rc, state)
 	}
-	vols, inv, deleteExisting, err := m.raidPlan(ctx, n, rc, st)
+	dn := driverNode(n)
+	var inv driver.RAIDInventory
+	var vols []raid.Volume
+	deleteExisting := st["step"] == "delete_configuration"
+	if deleteExisting {
+		inv, err = rc.RAIDInventory(ctx, dn)
+	} else {
+		vols, inv, deleteExisting, err = m.raidPlan(ctx, n, rc, st)
+	}
 	if err != nil {
 		return false, err
 	}
+	if inv.ApplyOnReset && sm.State(n.ProvisionState) == sm.Servicing {
+		return false, fmt.Errorf("the RAID controller of node %s applies volume changes when the machine restarts, which servicing does not do here; run %s when cleaning or deploying", uuid, stepName(st))
+	}
+	var deleted []any
 	if deleteExisting {
-		if err := m.deleteVolumes(ctx, n, rc, inv); err != nil {
+		if deleted, err = m.deleteVolumes(ctx, n, rc, inv); err != nil {
 			return false, err
 		}
 	}
@@ -230,36 +241,99 @@ func (m *Manager) raidStep(ctx context.Context, uuid string, st map[string]any) 
 		}
 	}
 	var built []driver.LogicalDisk
+	var expect []any
 	for _, v := range vols {
 		lv, err := rc.CreateVolume(ctx, dn, v.Spec())
 		if err != nil {
-			// Leave the disks as they were: remove what this step built.
+			// Leave the disks as they were: remove (or cancel) what this
+			// step asked for.
 			for i := len(built) - 1; i >= 0; i-- {
 				if derr := rc.DeleteVolume(ctx, dn, built[i]); derr != nil {
-					m.log.Error("manager: could not remove a volume after a failed RAID step", "node", uuid, "volume", built[i].ID, "error", derr)
+					m.log.Error("manager: could not remove a volume after a failed RAID step", "node", uuid, "volume", built[i].Ref, "error", derr)
 				}
 			}
 			_ = m.recordRAIDConfig(ctx, n, rc)
 			return false, fmt.Errorf("Redfish driver failed to create virtual disk for node %s. Reason: %w", uuid, err) //lint:ignore ST1005 Ironic's message
 		}
-		m.log.Info("manager: RAID volume built", "node", uuid, "volume", lv.ID, "raid_type", lv.RAIDType, "size_bytes", lv.SizeBytes, "drives", v.Disks)
+		m.log.Info("manager: RAID volume asked for", "node", uuid, "volume", lv.ID, "raid_type", lv.RAIDType, "size_bytes", lv.SizeBytes,
+			"drives", v.Disks, "at_next_reset", lv.Pending)
 		built = append(built, lv)
+		if lv.Pending {
+			expect = append(expect, map[string]any{"name": lv.Name, "raid_type": lv.RAIDType, "controller": lv.Controller})
+		}
+	}
+	if inv.ApplyOnReset && (len(expect) > 0 || len(deleted) > 0) {
+		return true, m.rebootForStep(ctx, uuid, map[string]any{"raid_reboot": true, "raid_expect": expect, "raid_deleted": deleted})
 	}
 	return false, m.recordRAIDConfig(ctx, n, rc)
 }
 
-// deleteVolumes removes every volume of the controllers that build RAID.
-func (m *Manager) deleteVolumes(ctx context.Context, n *store.Node, rc driver.RAIDController, inv driver.RAIDInventory) error {
+// raidAfterReset checks, once the machine restarted, that the controller
+// built the volumes asked for and removed those deleted, and records the
+// node's raid_config.
+func (m *Manager) raidAfterReset(ctx context.Context, n *store.Node, rc driver.RAIDController, state map[string]any) error {
+	if err := m.update(ctx, n.UUID, func(n *store.Node) error {
+		delete(n.DriverInternalInfo, biosStateKey)
+		return nil
+	}); err != nil {
+		return err
+	}
+	inv, err := rc.RAIDInventory(ctx, driverNode(n))
+	if err != nil {
+		return err
+	}
+	have := slices.Clone(inv.Volumes)
+	var problems []string
+	for _, e := range anyList(state["raid_deleted"]) {
+		ref, _ := e.(string)
+		if slices.ContainsFunc(have, func(v driver.LogicalDisk) bool { return v.Ref == ref }) {
+			problems = append(problems, "volume "+ref+" is still there")
+		}
+	}
+	for _, e := range anyList(state["raid_expect"]) {
+		x, _ := e.(map[string]any)
+		name, _ := x["name"].(string)
+		typ, _ := x["raid_type"].(string)
+		ctrl, _ := x["controller"].(string)
+		i := slices.IndexFunc(have, func(v driver.LogicalDisk) bool {
+			return v.RAIDType == typ && v.Controller == ctrl && (name == "" || v.Name == name)
+		})
+		if i < 0 {
+			problems = append(problems, fmt.Sprintf("no %s volume %q on controller %s", typ, name, ctrl))
+			continue
+		}
+		have = slices.Delete(have, i, i+1)
+	}
+	if err := m.recordRAIDConfig(ctx, n, rc); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the RAID controller did not apply the changes when the machine restarted: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// anyList reads a list stored in driver_internal_info.
+func anyList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// deleteVolumes removes every volume of the controllers that build RAID
+// and returns the references of those removed.
+func (m *Manager) deleteVolumes(ctx context.Context, n *store.Node, rc driver.RAIDController, inv driver.RAIDInventory) ([]any, error) {
+	var deleted []any
 	for _, v := range inv.Volumes {
 		if _, raidCapable := inv.Controllers[v.Controller]; !raidCapable {
 			continue
 		}
 		if err := rc.DeleteVolume(ctx, driverNode(n), v); err != nil {
-			return err
+			return deleted, err
 		}
-		m.log.Info("manager: RAID volume deleted", "node", n.UUID, "volume", v.ID)
+		deleted = append(deleted, v.Ref)
+		m.log.Info("manager: RAID volume deleted", "node", n.UUID, "volume", v.ID, "at_next_reset", inv.ApplyOnReset)
 	}
-	return nil
+	return deleted, nil
 }
 
 // recordRAIDConfig stores the controller's volumes as the node's

@@ -46,10 +46,18 @@ func TestRedfishRAIDCleaning(t *testing.T) {
 // as its disk. It checks the interfaces Ironic gives the hardware type.
 func raidAgentNode(t *testing.T, drv, raidIface, name, mac string, size int64) (client, *redfish.Server, string) {
 	t.Helper()
-	disks := []redfish.Disk{{Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}}
+	c, emu, _, disk := raidAgentNodeHW(t, drv, raidIface, name, mac, size, redfish.Hardware{})
+	return c, emu, disk
+}
+
+// raidAgentNodeHW is raidAgentNode with the system's hardware (its
+// drives are set here) and the machine.
+func raidAgentNodeHW(t *testing.T, drv, raidIface, name, mac string, size int64, hw redfish.Hardware) (client, *redfish.Server, *machine, string) {
+	t.Helper()
+	hw.Disks = []redfish.Disk{{Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}, {Size: 10 * gib}}
 	mach := &machine{}
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": mach},
-		Hardware: map[string]redfish.Hardware{"m1": {Disks: disks}}})
+		Hardware: map[string]redfish.Hardware{"m1": hw}})
 	bmc := httptest.NewServer(emu)
 	t.Cleanup(bmc.Close)
 	base := startConductor(t)
@@ -69,7 +77,7 @@ func raidAgentNode(t *testing.T, drv, raidIface, name, mac string, size int64) (
 		t.Fatal(err)
 	}
 	startMachineAgent(t, base, disk, mac)
-	return c, emu, disk
+	return c, emu, mach, disk
 }
 
 func raidCleaning(t *testing.T, drv, raidIface, mac string) {
@@ -219,6 +227,77 @@ func raidCleaning(t *testing.T, drv, raidIface, mac string) {
 	setRAID(map[string]any{}, 204)
 	if n := c.do("GET", "/v1/nodes/"+name, nil, 200); fmt.Sprint(n["target_raid_config"]) != "map[]" {
 		t.Errorf("target_raid_config after clearing = %v", n["target_raid_config"])
+	}
+}
+
+// TestRedfishRAIDOnReset: an idrac node whose controller, as an iDRAC's,
+// builds and deletes volumes only when the machine restarts (202 and a
+// task): the RAID steps make their requests, reboot the machine into the
+// ramdisk and check the volumes once the agent is back; a volume the BMC
+// refuses cancels the task of the one asked for before it.
+func TestRedfishRAIDOnReset(t *testing.T) {
+	const name = "raid-onreset"
+	c, emu, mach, _ := raidAgentNodeHW(t, "idrac", "idrac-redfish", name, "52:54:00:12:34:7d", 8<<20, redfish.Hardware{VolumeApplyTime: "OnReset"})
+	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(name, "manageable", 30*time.Second)
+	setRAID := func(lds ...any) {
+		t.Helper()
+		c.doVersion("1.12", "PUT", "/v1/nodes/"+name+"/states/raid", map[string]any{"logical_disks": lds}, 204)
+	}
+	clean := func(steps ...string) {
+		t.Helper()
+		var list []map[string]any
+		for _, s := range steps {
+			list = append(list, map[string]any{"interface": "raid", "step": s, "args": map[string]any{}})
+		}
+		c.doVersion("1.15", "PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "clean", "clean_steps": list}, 202)
+	}
+	starts := func() int { _, _, resets, ons := mach.state(); return resets + ons }
+	setRAID(map[string]any{"raid_level": "1", "size_gb": 5, "is_root_volume": true, "volume_name": "root"},
+		map[string]any{"raid_level": "0", "size_gb": "MAX", "controller": "1", "physical_disks": []any{"2", "3"}, "volume_name": "data"})
+	before := starts()
+	clean("delete_configuration", "create_configuration")
+	c.waitState(name, "manageable", 90*time.Second)
+	want := []redfish.Volume{
+		{ID: "1", Name: "root", RAIDType: "RAID1", Capacity: 5 * gib, Drives: []int{0, 1}},
+		{ID: "2", Name: "data", RAIDType: "RAID0", Capacity: 20 * gib, Drives: []int{2, 3}},
+	}
+	if d := cmp.Diff(want, emu.Volumes("m1")); d != "" {
+		t.Errorf("volumes after create_configuration (-want +got):\n%s", d)
+	}
+	if n := starts() - before; n < 2 {
+		t.Errorf("the machine started %d times, want the ramdisk boot and the restart that builds the volumes", n)
+	}
+	n := c.do("GET", "/v1/nodes/"+name, nil, 200)
+	if rc, _ := n["raid_config"].(map[string]any); fmt.Sprint(rc["logical_disks"]) != "[map[controller:1 id:1 name:root raid_level:1 size_gb:5] map[controller:1 id:2 name:data raid_level:0 size_gb:20]]" {
+		t.Errorf("raid_config = %v", n["raid_config"])
+	}
+
+	clean("delete_configuration")
+	c.waitState(name, "manageable", 90*time.Second)
+	if v := emu.Volumes("m1"); len(v) != 0 {
+		t.Fatalf("volumes after delete_configuration: %+v", v)
+	}
+	// The controller has no RAID6: the RAID0 asked for first is cancelled.
+	setRAID(map[string]any{"raid_level": "0", "size_gb": 1, "controller": "1", "physical_disks": []any{"0"}},
+		map[string]any{"raid_level": "6", "size_gb": 1, "controller": "1", "physical_disks": []any{"0", "1", "2", "3"}, "share_physical_disks": true})
+	clean("create_configuration")
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/"+name, nil, 200); n["provision_state"] == "clean failed" {
+			break
+		}
+	}
+	if n["provision_state"] != "clean failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "The value RAID6 for the property RAIDType is not in the list") {
+		t.Fatalf("state %v, last_error %v; want clean failed with the BMC's message", n["provision_state"], n["last_error"])
+	}
+	c.do("PUT", "/v1/nodes/"+name+"/states/power", map[string]any{"target": "rebooting"}, 202)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = c.do("GET", "/v1/nodes/"+name, nil, 200); n["target_power_state"] == nil {
+			break
+		}
+	}
+	if v := emu.Volumes("m1"); len(v) != 0 {
+		t.Errorf("volumes after a restart following the refusal: %+v, want none (the RAID0 task cancelled)", v)
 	}
 }
 

@@ -22,7 +22,9 @@ import (
 // collection and removed by a DELETE. gofish v0.20.0 reads Storage,
 // Drives and Volumes, but has no call to create or delete a volume and
 // keeps a storage's Volumes link private, so those three are written here
-// over gofish's client (its authentication, TLS and error decoding).
+// over gofish's client (its authentication, TLS and error decoding). A
+// controller that applies volume operations at the next reset answers
+// 202 with a task; deleting a pending volume deletes (cancels) its task.
 
 var _ driver.RAIDController = (*Redfish)(nil)
 
@@ -46,6 +48,12 @@ func (d *Redfish) RAIDInventory(ctx context.Context, n *driver.Node) (driver.RAI
 				continue
 			}
 			inv.Controllers[st.ID] = types
+			if link, err := volumesLink(st); err == nil && link != "" {
+				times, _ := redfish.AllowedVolumesUpdateApplyTimes(st.GetClient(), link)
+				if !slices.Contains(times, common.ImmediateOperationApplyTime) && slices.Contains(times, common.OnResetOperationApplyTime) {
+					inv.ApplyOnReset = true
+				}
+			}
 			drives, err := st.Drives()
 			if err != nil {
 				return fmt.Errorf("bmc: reading the drives of storage %s: %s", st.ID, bmcMessage(err))
@@ -178,8 +186,15 @@ func (d *Redfish) CreateVolume(ctx context.Context, n *driver.Node, spec driver.
 		if spec.Name != "" {
 			payload["Name"] = spec.Name
 		}
-		if times, err := redfish.AllowedVolumesUpdateApplyTimes(st.GetClient(), link); err == nil && slices.Contains(times, common.ImmediateOperationApplyTime) {
-			payload["@Redfish.OperationApplyTime"] = common.ImmediateOperationApplyTime
+		if times, err := redfish.AllowedVolumesUpdateApplyTimes(st.GetClient(), link); err == nil {
+			// As Ironic: at once when the controller can, else at the
+			// next reset.
+			switch {
+			case slices.Contains(times, common.ImmediateOperationApplyTime):
+				payload["@Redfish.OperationApplyTime"] = common.ImmediateOperationApplyTime
+			case slices.Contains(times, common.OnResetOperationApplyTime):
+				payload["@Redfish.OperationApplyTime"] = common.OnResetOperationApplyTime
+			}
 		}
 		resp, err := st.GetClient().Post(link, payload)
 		if err != nil {
@@ -191,7 +206,10 @@ func (d *Redfish) CreateVolume(ctx context.Context, n *driver.Node, spec driver.
 			return fmt.Errorf("bmc: the BMC accepted the %s volume but gave no Location (HTTP %d)", spec.RAIDType, resp.StatusCode)
 		}
 		if resp.StatusCode == http.StatusAccepted {
-			return fmt.Errorf("bmc: the BMC builds the %s volume as task %s; asynchronous volume creation: %w", spec.RAIDType, loc, driver.ErrUnsupported)
+			// A task builds it when the machine next starts.
+			out = driver.LogicalDisk{Name: spec.Name, Controller: st.ID, RAIDType: spec.RAIDType, SizeBytes: spec.SizeBytes,
+				Ref: pathOf(loc), Pending: true}
+			return nil
 		}
 		v, err := redfish.GetVolume(st.GetClient(), pathOf(loc))
 		if err != nil {
