@@ -1169,10 +1169,8 @@ func (s *Server) setRAID(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ld, ok := body["logical_disks"]; ok {
-		if _, ok := ld.([]any); !ok {
-			return badRequest("Schema error for raid: 'logical_disks' is not of type 'array'")
-		}
+	if err := s.mgr.CheckRAIDConfig(n, body); err != nil {
+		return mgrError(err)
 	}
 	err = s.updateNode(c, n.UUID, func(n *store.Node) error {
 		n.TargetRAIDConfig = body

@@ -352,7 +352,7 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	for i := stepIndex(n, "deploy_step_index"); i < len(plan); i++ {
 		st := plan[i]
 		m.enterStep(ctx, uuid, false, i, st)
-		step := m.rebootingStep(st)
+		step := m.rebootingStep(n, st)
 		switch {
 		case i == len(before): // write_image
 			cd, _ := n.InstanceInfo["configdrive"].(string)
@@ -438,7 +438,8 @@ func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, a
 	}
 	before, after, err = agentDeploySteps(user, offered, func(st map[string]any) bool {
 		b, _ := m.bios(n)
-		return b != nil && isBIOSStep(st) || m.updatesFirmware(n) && isFirmwareInterfaceUpdate(st)
+		return b != nil && isBIOSStep(st) || m.updatesFirmware(n) && isFirmwareInterfaceUpdate(st) ||
+			m.raidController(n) != nil && isRAIDStep(st) && st["step"] != "create_configuration"
 	})
 	if err != nil {
 		//lint:ignore ST1005 Ironic's last_error text
@@ -461,9 +462,11 @@ func (m *Manager) runDeployStep(ctx context.Context, n *store.Node, step map[str
 
 // rebootingStep returns the conductor's runner of st when st is a step of
 // the bios or firmware interfaces (they may reboot the machine into the
-// ramdisk and report wait), nil otherwise.
-func (m *Manager) rebootingStep(st map[string]any) func(context.Context, string, map[string]any) (wait bool, err error) {
+// ramdisk and report wait) or a raid step the BMC runs, nil otherwise.
+func (m *Manager) rebootingStep(n *store.Node, st map[string]any) func(context.Context, string, map[string]any) (wait bool, err error) {
 	switch {
+	case isRAIDStep(st) && m.raidController(n) != nil:
+		return m.raidStep
 	case isBIOSStep(st):
 		return m.biosStep
 	case isFirmwareUpdate(st):
@@ -575,7 +578,7 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			}
 			continue
 		}
-		if step := m.rebootingStep(st); step != nil {
+		if step := m.rebootingStep(n, st); step != nil {
 			wait, err := step(ctx, uuid, st)
 			if err != nil {
 				//lint:ignore ST1005 Ironic's last_error text, word for word
