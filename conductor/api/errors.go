@@ -36,8 +36,15 @@ func notAcceptable(format string, args ...any) *Error {
 	return errf(http.StatusNotAcceptable, format, args...)
 }
 
+// maxErrorMsg bounds an error message: whatever a message quotes of the
+// request, the answer stays short.
+const maxErrorMsg = 1024
+
 func (e *Error) body() map[string]string {
 	var inner []byte
+	if len(e.Msg) > maxErrorMsg {
+		e.Msg = truncate(e.Msg, maxErrorMsg)
+	}
 	if e.Plain {
 		inner, _ = json.Marshal(map[string]any{"code": e.Code, "title": http.StatusText(e.Code), "description": e.Msg})
 	} else {
@@ -61,8 +68,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	var ae *Error
 	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &mbe):
+		ae = tooLarge(mbe.Limit)
 	case errors.As(err, &he):
 		msg := ""
 		if he.Code != http.StatusNotFound && he.Code != http.StatusMethodNotAllowed {

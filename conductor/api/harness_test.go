@@ -24,6 +24,7 @@ type testEnv struct {
 	url     string
 	st      *store.Bolt
 	mgr     *manager.Manager
+	srv     *Server
 	version string // default X-OpenStack-Ironic-API-Version ("" = none)
 
 	mu      sync.Mutex
@@ -71,7 +72,7 @@ func newTestEnv(t testing.TB, mut func(*Config)) *testEnv {
 		time.Sleep(5 * time.Millisecond)
 	}
 	tt, _ := t.(*testing.T)
-	return &testEnv{t: tt, url: hs.URL, st: st, mgr: mgr, version: "1.78"}
+	return &testEnv{t: tt, url: hs.URL, st: st, mgr: mgr, srv: srv, version: "1.78"}
 }
 
 func (e *testEnv) addSecret(s string) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -88,14 +89,15 @@ func findEvent(all []*store.HistoryEvent, id string) (*store.HistoryEvent, error
 // to maxEventSummary characters) in lists; event_type, conductor and user
 // too, with the whole event, in detail.
 func historyEntry(c echo.Context, node string, e *store.HistoryEvent, detail bool) map[string]any {
+	event := redact.String(e.Event)
 	m := map[string]any{
-		"uuid": e.UUID, "created_at": ironicTime(e.CreatedAt), "severity": e.Severity, "event": e.Event,
+		"uuid": e.UUID, "created_at": ironicTime(e.CreatedAt), "severity": e.Severity, "event": event,
 		"links": []map[string]string{{"href": baseURL(c) + "/v1/nodes/" + node + "/history/" + e.UUID, "rel": "self"}},
 	}
 	if detail {
 		m["event_type"], m["conductor"], m["user"] = e.EventType, e.Conductor, e.User
-	} else if utf8.RuneCountInString(e.Event) > maxEventSummary {
-		m["event"] = string([]rune(e.Event)[:maxEventSummary-4]) + "..."
+	} else if utf8.RuneCountInString(event) > maxEventSummary {
+		m["event"] = string([]rune(event)[:maxEventSummary-4]) + "..."
 	}
 	return m
 }

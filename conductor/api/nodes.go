@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -58,7 +57,7 @@ func init() {
 	nf("extra", 1, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.Extra) })
 	nf("instance_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.InstanceInfo, maskInstanceInfo) })
 	nf("instance_uuid", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.InstanceUUID) })
-	nf("last_error", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.LastError) })
+	nf("last_error", 1, func(_ echo.Context, n *store.Node) any { return maskedStr(n.LastError) })
 	nf("maintenance", 1, func(_ echo.Context, n *store.Node) any { return n.Maintenance })
 	nf("maintenance_reason", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.MaintenanceReason) })
 	nf("power_state", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.PowerState) })
@@ -494,7 +493,7 @@ func collection(key string, items []map[string]any, next string) map[string]any 
 
 // readJSONObject reads a request body that must be a JSON object.
 func readJSONObject(c echo.Context, kind string) (map[string]any, []byte, error) {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<20))
+	body, err := readBody(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -814,7 +813,7 @@ func cloneAny[T any](v T) T {
 
 func (s *Server) patchNode(c echo.Context) error {
 	v := ver(c)
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<20))
+	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
@@ -1057,7 +1056,7 @@ func (s *Server) nodeStates(c echo.Context) error {
 	}
 	v := ver(c)
 	doc := map[string]any{
-		"console_enabled": n.ConsoleEnabled, "last_error": strPtr(n.LastError), "power_state": strPtr(n.PowerState),
+		"console_enabled": n.ConsoleEnabled, "last_error": maskedStr(n.LastError), "power_state": strPtr(n.PowerState),
 		"provision_state": showState(v, n.ProvisionState), "provision_updated_at": timePtr(n.ProvisionUpdatedAt),
 		"target_power_state": strPtr(n.TargetPowerState), "target_provision_state": nil,
 	}
@@ -1170,10 +1169,8 @@ func (s *Server) setRAID(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ld, ok := body["logical_disks"]; ok {
-		if _, ok := ld.([]any); !ok {
-			return badRequest("Schema error for raid: 'logical_disks' is not of type 'array'")
-		}
+	if err := s.mgr.CheckRAIDConfig(n, body); err != nil {
+		return mgrError(err)
 	}
 	err = s.updateNode(c, n.UUID, func(n *store.Node) error {
 		n.TargetRAIDConfig = body
@@ -1218,8 +1215,13 @@ func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
 			if err != nil && c.Request().ContentLength > 0 {
 				return err
 			}
-			if r, ok := body["reason"].(string); ok {
+			switch r := body["reason"].(type) {
+			case string:
 				reason = &r
+			case nil:
+			default:
+				// Ironic validates the argument as a string.
+				return badRequest("Expected string for reason: %s", python.Repr(r))
 			}
 		}
 		err = s.updateNode(c, n.UUID, func(n *store.Node) error {

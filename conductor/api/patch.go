@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"io"
 	"slices"
 
 	"fmt"
@@ -76,7 +75,7 @@ func parsePatch(body []byte) ([]patchOp, *Error) {
 // readPatch reads a PATCH body and checks that every op touches one of
 // the patchable top-level fields.
 func readPatch(c echo.Context, patchable []string) ([]patchOp, error) {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<20))
+	body, err := readBody(c)
 	if err != nil {
 		return nil, err
 	}

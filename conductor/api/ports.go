@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -225,6 +226,10 @@ func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version) *Erro
 	p.IsSmartNIC, _ = doc["is_smartnic"].(bool)
 	p.PhysicalNetwork = optString(doc["physical_network"])
 	p.Name = optString(doc["name"])
+	if p.Name != nil && utf8.RuneCountInString(*p.Name) > 255 {
+		// Ironic's column is 255 characters long.
+		return badRequest("Schema error for port: %s is too long", python.Repr(*p.Name))
+	}
 	p.PortgroupUUID = nil
 	if pg := optString(doc["portgroup_uuid"]); pg != nil {
 		g, err := s.st.Portgroup(*pg)

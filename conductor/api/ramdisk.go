@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -86,7 +85,7 @@ func (s *Server) heartbeat(c echo.Context) error {
 
 // continueInspection serves POST /v1/continue_inspection (1.84).
 func (s *Server) continueInspection(c echo.Context) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 16<<20))
+	body, err := readBody(c)
 	if err != nil {
 		return err
 	}

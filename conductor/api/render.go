@@ -7,38 +7,62 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Masked is what secrets are shown as.
-const Masked = "******"
+const Masked = redact.Mask
 
 // isSecretKey reports whether a driver_info / instance_info /
-// driver_internal_info key holds a secret that the API never returns.
+// driver_internal_info key holds a secret that the API never returns:
+// oslo.utils' list (see package redact), the SNMP keys Ironic's node view
+// adds, and image URLs (which may carry credentials).
 func isSecretKey(k string) bool {
+	if redact.Key(k) {
+		return true
+	}
 	k = strings.ToLower(k)
-	return strings.Contains(k, "password") || strings.HasSuffix(k, "_token") || strings.Contains(k, "secret") ||
-		k == "configdrive" || k == "image_url"
+	return k == "image_url" || k == "snmp_auth_key" || k == "snmp_priv_key"
 }
 
+// maskObject returns m with the values of top-level keys for which mask
+// holds replaced by Masked, and secrets deeper down (nested objects and
+// lists, strings such as "password=x") masked as Ironic's
+// mask_dict_password does. m is copied only when something changes.
 func maskObject(m store.Object, mask func(string) bool) store.Object {
 	if m == nil {
 		return store.Object{}
 	}
+	out, _ := maskedObject(m, mask)
+	return out
+}
+
+// maskedObject is maskObject that also reports whether m held a secret.
+func maskedObject(m store.Object, mask func(string) bool) (store.Object, bool) {
 	var out store.Object
-	for k := range m {
+	set := func(k string, v any) {
+		if out == nil {
+			out = maps.Clone(m)
+		}
+		out[k] = v
+	}
+	for k, v := range m {
 		if mask(k) {
-			if out == nil {
-				out = maps.Clone(m)
+			if v != Masked {
+				set(k, Masked)
 			}
-			out[k] = Masked
+			continue
+		}
+		if nv, changed := redact.Value(v); changed {
+			set(k, nv)
 		}
 	}
 	if out == nil {
-		return m
+		return m, false
 	}
-	return out
+	return out, true
 }
 
 func maskInstanceInfo(k string) bool { return k == "configdrive" || k == "image_url" || isSecretKey(k) }
@@ -64,6 +88,15 @@ func timePtr(t *time.Time) any {
 		return nil
 	}
 	return ironicTime(*t)
+}
+
+// maskedStr is strPtr with the secrets written in the text masked (an
+// error message quoting a command line or a request).
+func maskedStr(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return redact.String(*s)
 }
 
 func strPtr(s *string) any {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/raid"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -515,11 +516,7 @@ func (s *Server) driverRAIDProperties(c echo.Context) error {
 	if h == nil {
 		return notFound("Could not find the following driver(s) or hardware type(s): %s.", c.Param("name"))
 	}
-	return c.JSON(http.StatusOK, map[string]string{
-		"raid_level":     "RAID level for the logical disk. Required.",
-		"size_gb":        "Size in GiB (integer) or \"MAX\". Required.",
-		"is_root_volume": "Whether this volume is the root volume. Optional.",
-	})
+	return c.JSON(http.StatusOK, raid.Properties)
 }
 
 // driverHosts lists the live conductors that offer a hardware type.

@@ -51,6 +51,9 @@ type Manager interface {
 	ChangeBootMode(ctx context.Context, ident, mode string) error
 	ChangeSecureBoot(ctx context.Context, ident string, on bool) error
 	VendorMethods(ident string) (map[string]driver.VendorMethod, error)
+	// CheckRAIDConfig checks a target_raid_config for the node's raid
+	// interface.
+	CheckRAIDConfig(n *store.Node, cfg map[string]any) error
 	VendorPassthru(ctx context.Context, ident, method, httpMethod string, args map[string]any) (ret any, async bool, err error)
 }
 
@@ -103,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(s.requestID)
+	e.Pre(s.requestID, s.limitBody)
 	s.echo = e
 	s.routes()
 	s.handler = cfg.Authenticator.Wrap(e, auth.Policy{Realm: Realm,

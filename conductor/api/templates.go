@@ -50,12 +50,10 @@ func maskStep[M ~map[string]any](st M) M {
 	if !ok {
 		return st
 	}
-	for k := range a {
-		if isSecretKey(k) {
-			c := maps.Clone(st)
-			c["args"] = maskObject(a, isSecretKey)
-			return c
-		}
+	if m, changed := maskedObject(a, isSecretKey); changed {
+		c := maps.Clone(st)
+		c["args"] = m
+		return c
 	}
 	return st
 }

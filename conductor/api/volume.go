@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -39,7 +41,7 @@ var targetFields = []field[*store.VolumeTarget]{
 	{"volume_type", 32, func(_ echo.Context, v *store.VolumeTarget) any { return v.VolumeType }},
 	{"boot_index", 32, func(_ echo.Context, v *store.VolumeTarget) any { return v.BootIndex }},
 	{"volume_id", 32, func(_ echo.Context, v *store.VolumeTarget) any { return v.VolumeID }},
-	{"properties", 32, func(_ echo.Context, v *store.VolumeTarget) any { return objOrEmpty(v.Properties) }},
+	{"properties", 32, func(_ echo.Context, v *store.VolumeTarget) any { return maskObject(v.Properties, redact.Key) }},
 	{"extra", 32, func(_ echo.Context, v *store.VolumeTarget) any { return objOrEmpty(v.Extra) }},
 	{"created_at", 32, func(_ echo.Context, v *store.VolumeTarget) any { return ironicTime(v.CreatedAt) }},
 	{"updated_at", 32, func(_ echo.Context, v *store.VolumeTarget) any { return timePtr(v.UpdatedAt) }},
@@ -250,12 +252,20 @@ func (s *Server) volumeDoc(kind string, doc map[string]any, props map[string]str
 			return nil, badRequest("Schema error for %s: %s is not of type '%s'", kind, python.Repr(val), typ)
 		}
 	}
+	for _, k := range keys {
+		if str, ok := doc[k].(string); ok && volumeMaxLen[k] > 0 && utf8.RuneCountInString(str) > volumeMaxLen[k] {
+			return nil, badRequest("Schema error for %s: %s is too long", kind, python.Repr(str))
+		}
+	}
+	if t, ok := doc["type"].(string); ok && kind == "connector" && !slices.Contains(connectorTypes, t) {
+		return nil, badRequest("Schema error for %s: %s is not one of ['%s']", kind, python.Repr(t), strings.Join(connectorTypes, "', '"))
+	}
 	if u, _ := doc["uuid"].(string); u != "" && !store.IsUUID(u) {
-		return nil, badRequest("Expected UUID for uuid: %s", u)
+		return nil, badRequest("Expected UUID for uuid: %s", truncate(u, python.MaxRepr))
 	}
 	nu, _ := doc["node_uuid"].(string)
 	if !store.IsUUID(nu) {
-		return nil, badRequest("Expected UUID for node_uuid: %s", nu)
+		return nil, badRequest("Expected UUID for node_uuid: %s", truncate(nu, python.MaxRepr))
 	}
 	n, err := s.st.Node(nu)
 	if err != nil {
@@ -263,6 +273,14 @@ func (s *Server) volumeDoc(kind string, doc map[string]any, props map[string]str
 	}
 	return n, nil
 }
+
+// volumeMaxLen are the lengths of Ironic's database columns, checked
+// before a value reaches the store (Ironic's database refuses longer).
+var volumeMaxLen = map[string]int{"type": 32, "connector_id": 255, "volume_type": 64, "volume_id": 36}
+
+// connectorTypes are the connector types Ironic's clients offer (and its
+// storage interfaces read).
+var connectorTypes = []string{"iqn", "ip", "mac", "wwnn", "wwpn", "port", "portgroup"}
 
 var connectorProps = map[string]string{"connector_id": "string", "extra": "object|null", "node_uuid": "string", "type": "string", "uuid": "string|null"}
 var targetProps = map[string]string{"boot_index": "integer", "extra": "object|null", "node_uuid": "string", "properties": "object|null",

@@ -201,6 +201,10 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 	if hb.AgentVersion == "" && hb.AgentStatus == "" {
 		return userErr(ErrInvalidInput, "Missing agent_version in the heartbeat.")
 	}
+	if caChanged(n, hb.AgentVerifyCA) {
+		m.log.Error("manager: agent_verify_ca changed", "node", n.UUID)
+		return errCAChanged()
+	}
 	if old, _ := n.DriverInternalInfo["agent_url"].(string); old == "" && n.Reservation != nil {
 		return lockErr(n)
 	}
@@ -209,6 +213,10 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 		d["agent_url"] = hb.CallbackURL
 		d["agent_version"] = hb.AgentVersion
 		d["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339)
+		if caChanged(n, hb.AgentVerifyCA) {
+			m.log.Error("manager: agent_verify_ca changed", "node", n.UUID)
+			return errCAChanged()
+		}
 		if hb.AgentVerifyCA != "" {
 			d["agent_verify_ca"] = hb.AgentVerifyCA
 		}
@@ -246,6 +254,19 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 	}
 	m.spawn(uuid, func(ctx context.Context) error { return cont(ctx, uuid) })
 	return nil
+}
+
+// caChanged reports whether a heartbeat's agent_verify_ca differs from
+// the certificate the ramdisk sent first: the agent's auto-TLS
+// certificate is pinned until the ramdisk's state is wiped (a new boot),
+// so a forged heartbeat cannot swap it, as in Ironic.
+func caChanged(n *store.Node, ca string) bool {
+	old, _ := n.DriverInternalInfo["agent_verify_ca"].(string)
+	return ca != "" && old != "" && strings.TrimSpace(old) != strings.TrimSpace(ca)
+}
+
+func errCAChanged() error {
+	return userErr(ErrInvalidInput, "Detected change in ramdisk provided \"agent_verify_ca\"")
 }
 
 func agentRef(n *store.Node) AgentRef {
@@ -331,7 +352,7 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	for i := stepIndex(n, "deploy_step_index"); i < len(plan); i++ {
 		st := plan[i]
 		m.enterStep(ctx, uuid, false, i, st)
-		step := m.rebootingStep(st)
+		step := m.rebootingStep(n, st)
 		switch {
 		case i == len(before): // write_image
 			cd, _ := n.InstanceInfo["configdrive"].(string)
@@ -417,7 +438,8 @@ func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, a
 	}
 	before, after, err = agentDeploySteps(user, offered, func(st map[string]any) bool {
 		b, _ := m.bios(n)
-		return b != nil && isBIOSStep(st) || m.updatesFirmware(n) && isFirmwareInterfaceUpdate(st)
+		return b != nil && isBIOSStep(st) || m.updatesFirmware(n) && isFirmwareInterfaceUpdate(st) ||
+			m.raidController(n) != nil && isRAIDStep(st) && st["step"] != "create_configuration"
 	})
 	if err != nil {
 		//lint:ignore ST1005 Ironic's last_error text
@@ -440,9 +462,11 @@ func (m *Manager) runDeployStep(ctx context.Context, n *store.Node, step map[str
 
 // rebootingStep returns the conductor's runner of st when st is a step of
 // the bios or firmware interfaces (they may reboot the machine into the
-// ramdisk and report wait), nil otherwise.
-func (m *Manager) rebootingStep(st map[string]any) func(context.Context, string, map[string]any) (wait bool, err error) {
+// ramdisk and report wait) or a raid step the BMC runs, nil otherwise.
+func (m *Manager) rebootingStep(n *store.Node, st map[string]any) func(context.Context, string, map[string]any) (wait bool, err error) {
 	switch {
+	case isRAIDStep(st) && m.raidController(n) != nil:
+		return m.raidStep
 	case isBIOSStep(st):
 		return m.biosStep
 	case isFirmwareUpdate(st):
@@ -554,7 +578,7 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			}
 			continue
 		}
-		if step := m.rebootingStep(st); step != nil {
+		if step := m.rebootingStep(n, st); step != nil {
 			wait, err := step(ctx, uuid, st)
 			if err != nil {
 				//lint:ignore ST1005 Ironic's last_error text, word for word

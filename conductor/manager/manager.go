@@ -630,6 +630,12 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 			out["boot"] = bad(err.Error())
 		}
 	}
+	if !m.offersNothing(n, "raid") && len(n.TargetRAIDConfig) > 0 {
+		// As Ironic's raid interfaces validate the target config.
+		if err := m.CheckRAIDConfig(n, n.TargetRAIDConfig); err != nil {
+			out["raid"] = bad(err.Error())
+		}
+	}
 	if m.usesAgent(n) {
 		if src, _ := n.InstanceInfo["image_source"].(string); src == "" {
 			out["deploy"] = bad("Some parameters were missing in node's instance_info. Missing are: ['image_source']")

@@ -101,6 +101,11 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := checkCoreDeploySteps(deploySteps); err != nil {
 		return err
 	}
+	for kind, steps := range map[string][]map[string]any{"clean": req.CleanSteps, "service": req.ServiceSteps, "deploy": deploySteps} {
+		if err := m.checkRAIDSteps(ctx, n, kind, steps); err != nil {
+			return err
+		}
+	}
 	if ev == sm.EventRescue && (req.RescuePassword == nil || strings.TrimSpace(*req.RescuePassword) == "") {
 		return userErr(ErrInvalidInput, "A non-empty \"rescue_password\" is required when setting target provision state to rescue")
 	}

@@ -38,6 +38,9 @@ var servicePoll = 2 * time.Second
 func (m *Manager) checkServiceSteps(n *store.Node, steps []map[string]any) error {
 	var errs []string
 	for _, st := range steps {
+		if isRAIDStep(st) && st["step"] != "create_configuration" && m.raidController(n) != nil {
+			continue
+		}
 		if isFirmwareUpdate(st) && m.firmwareStepOffered(n, st) {
 			if _, err := firmwareImages(st); err != nil {
 				return userErr(ErrInvalidInput, "%s", err.Error())
@@ -77,9 +80,13 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 		m.log.Info("manager: service step", "node", uuid, "interface", st["interface"], "step", st["step"])
 		var done bool
 		var err error
-		if isFirmwareUpdate(st) {
+		switch {
+		case isRAIDStep(st):
+			_, err = m.raidStep(ctx, uuid, st)
+			done = true
+		case isFirmwareUpdate(st):
 			done, err = true, m.serviceFirmwareUpdate(ctx, uuid, st)
-		} else {
+		default:
 			done, err = m.serviceBIOSStep(ctx, uuid, st)
 		}
 		if err != nil {

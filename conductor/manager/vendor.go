@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -49,7 +50,11 @@ func (m *Manager) VendorPassthru(ctx context.Context, uuid, method, httpMethod s
 	if !meta.Async {
 		ret, err := v.Call(ctx, dn, method, args)
 		if err != nil {
-			return nil, false, userErr(ErrInvalidInput, "%v", err)
+			kind := ErrInvalidInput
+			if errors.Is(err, driver.ErrNotFound) {
+				kind = ErrNotFound
+			}
+			return nil, false, userErr(kind, "%v", err)
 		}
 		return ret, false, nil
 	}

@@ -3,6 +3,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/api"
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
+	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -144,13 +146,27 @@ type Config struct {
 	// the verified copy to agents by default (Ironic's
 	// image_download_source=http); nodes may choose either way.
 	ImageCache bool
+	// HTTP bounds the connections of the API and inspector listeners
+	// (timeouts, caps in total and per client) and sets their TLS.
+	HTTP httpserver.Config
+	// ProgressTimeout cuts a boot file or image transfer that moves no
+	// byte for this long (default httpserver.DefaultProgressTimeout).
+	ProgressTimeout time.Duration
+	// ImageMaxSize bounds an image upload to the image store (default
+	// DefaultImageMaxSize; negative: no bound).
+	ImageMaxSize int64
 }
+
+// DefaultImageMaxSize bounds image uploads by default (Glance's
+// image_size_cap is 1 TiB; a provisioning image stays far below).
+const DefaultImageMaxSize = 64 << 30
 
 // Run starts the conductor and blocks until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.HTTP.Log = cfg.Log
 	if cfg.APIListen == "" {
 		cfg.APIListen = DefaultAPIListen
 	}
@@ -190,6 +206,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
+	images.MaxSize = cmp.Or(cfg.ImageMaxSize, DefaultImageMaxSize)
 	resolver := &imageResolver{images: images, client: &http.Client{Timeout: time.Minute}, cacheByDefault: cfg.ImageCache}
 	// The cache is always there for nodes that ask for it
 	// (image_download_source http or local); --image-cache makes it the
@@ -234,7 +251,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + ln.Addr().String()
+		cfg.PublicURL = cfg.HTTP.Scheme() + "://" + ln.Addr().String()
 	}
 	if cfg.BootDir == "" {
 		cfg.BootDir = filepath.Join(cfg.StateDir, "boot")
@@ -275,7 +292,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if onRoutes != nil {
 		onRoutes("api", srv.Echo().Routes())
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	hs := cfg.HTTP.Server(streaming(srv, cfg.ProgressTimeout))
+	wl, err := cfg.HTTP.Listener(ln)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("conductor: %w", err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if err := startPXE(gctx, g, cfg, st, hosts); err != nil {
 		ln.Close()
@@ -288,17 +310,17 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return mgr.Run(gctx) })
 	if cfg.InspectorListen != "" {
 		insp := introspection.New(introspection.Config{Listen: cfg.InspectorListen, Store: st, Conductor: mgr,
-			Rules: ruleStore, Log: cfg.Log, Authenticator: authn})
+			Rules: ruleStore, Log: cfg.Log, Authenticator: authn, HTTP: cfg.HTTP})
 		if onRoutes != nil {
 			onRoutes("inspector", insp.Routes())
 		}
 		g.Go(func() error { return insp.Run(gctx) })
 	}
 	if metricsLn != nil {
-		serveMetrics(gctx, g, metricsLn, cfg.Log, authn, reg)
+		serveMetrics(gctx, g, metricsLn, cfg.HTTP, authn, reg)
 	}
 	g.Go(func() error {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(wl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("conductor: api: %w", err)
 		}
 		return nil
@@ -309,7 +331,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
-	cfg.Log.Info("ferric-conductor ready", "api", "http://"+ln.Addr().String(), "state_dir", cfg.StateDir,
+	cfg.Log.Info("ferric-conductor ready", "api", cfg.HTTP.Scheme()+"://"+ln.Addr().String(), "state_dir", cfg.StateDir,
 		"auth", cfg.Auth, "hostname", cfg.Hostname)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
@@ -320,28 +342,21 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // serveMetrics serves /metrics alone on ln (--metrics-listen), behind
-// the same authentication as the API, until ctx ends.
-func serveMetrics(ctx context.Context, g *errgroup.Group, ln net.Listener, log *slog.Logger, authn *auth.Authenticator, reg *metrics.Registry) {
+// the same authentication and bounds (and TLS) as the API, until ctx ends.
+func serveMetrics(ctx context.Context, g *errgroup.Group, ln net.Listener, hc httpserver.Config, authn *auth.Authenticator, reg *metrics.Registry) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/metrics", echo.WrapHandler(reg.Handler()))
 	if onRoutes != nil {
 		onRoutes("metrics", e.Routes())
 	}
-	hs := &http.Server{Handler: authn.Wrap(e, auth.Policy{Realm: "ferric metrics"}), ReadHeaderTimeout: 30 * time.Second}
 	g.Go(func() error {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := httpserver.Serve(ctx, ln, authn.Wrap(e, auth.Policy{Realm: "ferric metrics"}), hc); err != nil {
 			return fmt.Errorf("conductor: metrics: %w", err)
 		}
 		return nil
 	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
-	log.Info("metrics listening", "listen", "http://"+ln.Addr().String())
+	hc.Log.Info("metrics listening", "listen", hc.Scheme()+"://"+ln.Addr().String())
 }
 
 // openStore opens the state store the configuration names: bbolt in the

@@ -60,6 +60,17 @@ func glanceError(c echo.Context, err error) error {
 	})
 }
 
+// tooLarge answers an upload past the store's size cap, as Glance does
+// past its image_size_cap.
+func tooLarge(c echo.Context, max int64) error {
+	code := http.StatusRequestEntityTooLarge
+	return c.JSON(code, map[string]any{
+		"code":    fmt.Sprintf("%d %s", code, http.StatusText(code)),
+		"title":   http.StatusText(code),
+		"message": fmt.Sprintf("Denying attempt to upload image larger than %d bytes.", max),
+	})
+}
+
 func slogErr(c echo.Context, err error) {
 	c.Logger().Error(err)
 }
@@ -329,7 +340,19 @@ func (s *Store) delete(c echo.Context) error {
 
 func (s *Store) upload(c echo.Context) error {
 	r := c.Request()
-	img, err := s.Upload(r.Context(), c.Param("id"), r.Body, r.ContentLength)
+	body := r.Body
+	if s.MaxSize > 0 {
+		if r.ContentLength > s.MaxSize {
+			c.Response().Header().Set("Connection", "close")
+			return tooLarge(c, s.MaxSize)
+		}
+		body = http.MaxBytesReader(c.Response(), body, s.MaxSize)
+	}
+	img, err := s.Upload(r.Context(), c.Param("id"), body, r.ContentLength)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(c, s.MaxSize)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
 			err = fmt.Errorf("%w: %w", err, ErrInvalid)

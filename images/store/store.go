@@ -95,6 +95,10 @@ func (img *Image) clone() *Image {
 
 // Store keeps images under a state directory.
 type Store struct {
+	// MaxSize bounds an image upload in bytes (≤ 0: no bound); a larger
+	// upload is refused with 413 and nothing of it is kept.
+	MaxSize int64
+
 	dir    string
 	log    *slog.Logger
 	mu     sync.Mutex

@@ -407,3 +407,42 @@ func BenchmarkUploadDownload(b *testing.B) {
 		do(b, "DELETE", base+"/v2/images/"+id, "", nil)
 	}
 }
+
+// TestUploadSizeCap: an upload past MaxSize is a 413, declared or
+// streamed (chunked), and leaves no data and the image queued.
+func TestUploadSizeCap(t *testing.T) {
+	s, base := newServer(t, t.TempDir())
+	s.MaxSize = 1 << 20
+	id := createImage(t, base, `{"name": "big", "disk_format": "raw", "container_format": "bare"}`)["id"].(string)
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = io.LimitReader(zeroReader{}, 20<<20)
+		if !chunked {
+			body = bytes.NewReader(make([]byte, 20<<20))
+		}
+		resp, b := do(t, "PUT", base+"/v2/images/"+id+"/file", "application/octet-stream", body)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("20 MB upload (chunked %v) = %d %s, want 413", chunked, resp.StatusCode, b)
+		}
+		img, _ := s.Get(id)
+		if img.Status != StatusQueued || img.Size != nil {
+			t.Errorf("after refused upload: status %s size %v, want queued without data", img.Status, img.Size)
+		}
+		if _, err := os.Stat(s.DataPath(id)); !os.IsNotExist(err) {
+			t.Errorf("data kept after a refused upload: %v", err)
+		}
+		left, _ := filepath.Glob(filepath.Join(filepath.Dir(s.DataPath(id)), "*.tmp"))
+		if len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	}
+	if resp, b := do(t, "PUT", base+"/v2/images/"+id+"/file", "application/octet-stream", bytes.NewReader(make([]byte, 1<<20))); resp.StatusCode != 204 {
+		t.Fatalf("upload at the cap = %d %s, want 204", resp.StatusCode, b)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/auth"
+	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/inspector/rules"
@@ -71,6 +72,8 @@ type Config struct {
 	Log           *slog.Logger
 	// Ready, when set, receives the bound address once serving.
 	Ready func(addr string)
+	// HTTP bounds the server's connections and sets its TLS.
+	HTTP httpserver.Config
 }
 
 // Server is the ironic-inspector API.
@@ -159,25 +162,14 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln until ctx ends, then shuts down cleanly.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
-	s.log.Info("introspection API ready", "listen", "http://"+ln.Addr().String())
+	s.log.Info("introspection API ready", "listen", s.cfg.HTTP.Scheme()+"://"+ln.Addr().String())
 	if s.cfg.Ready != nil {
 		s.cfg.Ready(ln.Addr().String())
 	}
-	err := hs.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		<-done
-		return nil
+	if err := httpserver.Serve(ctx, ln, s, s.cfg.HTTP); err != nil {
+		return fmt.Errorf("introspection: %w", err)
 	}
-	return fmt.Errorf("introspection: %w", err)
+	return nil
 }
 
 // apiError is an error rendered in ironic-inspector's shape
@@ -188,6 +180,27 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.msg }
+
+// continueBodyLimit bounds the ramdisk's inventory.
+const continueBodyLimit = 16 << 20
+
+// readBody reads a request body of at most limit bytes: past it a 413, a
+// body that cannot be read (a broken chunked encoding) a 400.
+func readBody(c echo.Context, limit int64) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > limit {
+		return nil, errf(http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, errf(http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", limit)
+	case err != nil:
+		return nil, errf(http.StatusBadRequest, "Could not read the request body: %v", err)
+	}
+	return body, nil
+}
 
 func errf(code int, format string, args ...any) error {
 	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
@@ -591,7 +604,7 @@ func (s *Server) reapply(c echo.Context) error {
 
 // cont serves the ramdisk's POST /v1/continue.
 func (s *Server) cont(c echo.Context) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 16<<20))
+	body, err := readBody(c, continueBodyLimit)
 	if err != nil {
 		return err
 	}
@@ -692,7 +705,7 @@ func (s *Server) createRule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	body, err := readBody(c, 1<<20)
 	if err != nil {
 		return err
 	}

@@ -243,8 +243,18 @@ func (h *Handler) get(c echo.Context) error {
 	return c.JSON(http.StatusOK, render(c, r, fields))
 }
 
+// readBody reads a rule or patch body: past 1 MiB a 413, a body that
+// cannot be read (a broken chunked encoding) a 400.
 func readBody(c echo.Context) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Request is too large.")
+	case err != nil:
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "Could not read the request body.")
+	}
+	return b, nil
 }
 
 func (h *Handler) create(c echo.Context) error {

@@ -112,15 +112,22 @@ type bmcUnderTest struct {
 	Username, Password string
 	// BIOS returns the BIOS attributes the BMC holds (nil if it has none).
 	BIOS func() map[string]any
+	// Volumes returns the RAID volumes the BMC built (Redfish only).
+	Volumes func() []redfish.Volume
 }
 
 // startRedfishBMC puts m behind the lab's Redfish emulator over HTTP.
 func startRedfishBMC(t *testing.T, m *machine) bmcUnderTest {
-	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw-redfish", Machines: map[string]redfish.Machine{"m1": m}})
+	// Two 10 GiB drives on the emulated RAID controller, for the host's
+	// hardware RAID volume (the agent's disk is the machine's file).
+	hw := redfish.Hardware{Disks: []redfish.Disk{{Size: 10 << 30}, {Size: 10 << 30}}}
+	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw-redfish", Machines: map[string]redfish.Machine{"m1": m},
+		Hardware: map[string]redfish.Hardware{"m1": hw}})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	return bmcUnderTest{Address: strings.TrimPrefix(srv.URL, "http://") + "/redfish/v1/Systems/m1", Username: "admin", Password: "pw-redfish",
-		BIOS: func() map[string]any { b, _ := emu.BIOS("m1"); return b }}
+		BIOS:    func() map[string]any { b, _ := emu.BIOS("m1"); return b },
+		Volumes: func() []redfish.Volume { return emu.Volumes("m1") }}
 }
 
 // startIPMIBMC puts m behind an OpenIPMI ipmi_sim whose chassis_control is

@@ -31,8 +31,9 @@ type hostCase struct {
 	// start puts the machine behind its BMC.
 	start func(*testing.T, *machine) bmcUnderTest
 	// bios: BIOS settings (HostFirmwareSettings) are applied in preparing;
-	// firmware: a firmware update (HostFirmwareComponents) too.
-	bios, firmware bool
+	// firmware: a firmware update (HostFirmwareComponents) too; raid: a
+	// hardware RAID volume (spec.raid.hardwareRAIDVolumes) too.
+	bios, firmware, raid bool
 	// gate, when set, is an environment variable that must be 1 for the
 	// case to run, for a driver ferric does not serve yet (see the case).
 	gate string
@@ -40,12 +41,11 @@ type hostCase struct {
 
 var hostCases = []hostCase{
 	{name: "ipmi", scheme: "ipmi", start: startIPMIBMC},
-	// BMO enrolls every Redfish-family host with raid_interface=redfish,
-	// which ferric refuses until it has Redfish RAID (issue 16 item 2).
-	{name: "redfish", scheme: "redfish+http", start: startRedfishBMC, bios: true, firmware: true, gate: "FERRIC_METAL3_REDFISH"},
-	// BMO's idrac-redfish: driver idrac with the idrac-redfish interfaces
-	// (issue 16 item 4); the emulator stands in for the iDRAC.
-	{name: "idrac-redfish", scheme: "idrac-redfish+http", start: startRedfishBMC, bios: true, firmware: true, gate: "FERRIC_METAL3_IDRAC"},
+	// BMO enrolls every Redfish-family host with raid_interface=redfish.
+	{name: "redfish", scheme: "redfish+http", start: startRedfishBMC, bios: true, firmware: true, raid: true},
+	// BMO's idrac-redfish: driver idrac with the idrac-redfish interfaces;
+	// the emulator stands in for the iDRAC.
+	{name: "idrac-redfish", scheme: "idrac-redfish+http", start: startRedfishBMC, bios: true, firmware: true, raid: true},
 	// redfish-virtualmedia:// (the virtual media issue) needs the machine
 	// to boot the ISO the conductor inserts through the emulator's
 	// VirtualMedia instead of iPXE: machine.boot's "cdrom" device.
@@ -149,6 +149,10 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	if hc.firmware {
 		c.fwUpdates = []metal3api.FirmwareUpdate{{Component: "bios", URL: fs.URL + "/bios-2.0.bin"}}
 	}
+	if hc.raid {
+		size := 5
+		c.host.Spec.RAID = &metal3api.RAIDConfig{HardwareRAIDVolumes: []metal3api.HardwareRAIDVolume{{Name: "os", Level: "1", SizeGibibytes: &size}}}
+	}
 	var phases []stateTime // the test's steps, some within one state
 	defer func() {
 		var report strings.Builder
@@ -207,6 +211,14 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 		}
 		if c.fwSettingsRead["NumLock"] != "Off" || c.fwSettingsRead["ProcCores"] != "4" {
 			t.Errorf("firmware settings read through the provisioner: %v", c.fwSettingsRead)
+		}
+	}
+	if hc.raid {
+		if v := b.Volumes(); len(v) != 1 || v[0].Name != "os" || v[0].RAIDType != "RAID1" || v[0].Capacity != 5<<30 {
+			t.Errorf("BMC's volumes after preparing: %+v, want the RAID-1 os of 5 GiB", v)
+		}
+		if r := c.host.Status.Provisioning.RAID; r == nil || len(r.HardwareRAIDVolumes) != 1 {
+			t.Errorf("status.provisioning.raid after preparing: %+v", r)
 		}
 	}
 	// biosVersion is the bios component's version, as the

@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/ferric-metal/ferric/conductor/httpserver"
+	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/inspector/introspection"
 )
@@ -31,6 +34,25 @@ func main() {
 // FERRIC_API_LISTEN).
 func envName(flagName string) string {
 	return "FERRIC_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseSize reads a byte count with an optional binary suffix (64G).
+func parseSize(v string) (int64, error) {
+	v = strings.TrimSpace(strings.ToUpper(v))
+	mult := int64(1)
+	for i, u := range []string{"K", "M", "G", "T"} {
+		if strings.HasSuffix(v, u) || strings.HasSuffix(v, u+"I") || strings.HasSuffix(v, u+"IB") {
+			v = strings.TrimRight(v, "IB")
+			v = strings.TrimSuffix(v, u)
+			mult = 1 << (10 * (i + 1))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", v, err)
+	}
+	return n * mult, nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -87,6 +109,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 60*time.Second, "a conductor silent for this long is dead: its nodes are taken over")
 	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/ferric", "key prefix of the state in etcd")
 	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
+	fs.StringVar(&cfg.HTTP.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve the API, the inspector API and the image store over HTTPS (with --tls-key)")
+	fs.StringVar(&cfg.HTTP.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.DurationVar(&cfg.HTTP.ReadHeaderTimeout, "http-read-header-timeout", httpserver.DefaultReadHeaderTimeout, "time to read a request's headers")
+	fs.DurationVar(&cfg.HTTP.ReadTimeout, "http-read-timeout", httpserver.DefaultReadTimeout, "time to read a whole request (boot files and images: see --progress-timeout)")
+	fs.DurationVar(&cfg.HTTP.WriteTimeout, "http-write-timeout", httpserver.DefaultWriteTimeout, "time to write an answer (boot files and images: see --progress-timeout)")
+	fs.DurationVar(&cfg.HTTP.IdleTimeout, "http-idle-timeout", httpserver.DefaultIdleTimeout, "a keep-alive connection idle this long is closed")
+	fs.DurationVar(&cfg.ProgressTimeout, "progress-timeout", httpserver.DefaultProgressTimeout, "a boot file or image transfer that moves no byte this long is cut")
+	fs.IntVar(&cfg.HTTP.MaxConns, "max-connections", 0, "open connections per listener before new ones get 503 (default: 4096, or half the file descriptor limit when lower)")
+	fs.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-connections-per-client", httpserver.DefaultMaxConnsPerClient, "open connections from one client (an IPv4 address or an IPv6 /64) before its new ones get 503")
+	fs.Func("image-max-size", "largest image upload to the image store, in bytes or with K, M, G, T (default 64G; 0 or negative: no bound)", func(v string) error {
+		n, err := parseSize(v)
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			n = -1
+		}
+		cfg.ImageMaxSize = n
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferric-conductor [flags]\n\nEvery flag can also be set as FERRIC_<NAME> (e.g. FERRIC_API_LISTEN).\n\n")
 		fs.PrintDefaults()
@@ -109,6 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	// Logs never carry a secret (passwords, tokens, keys), however deep.
+	cfg.Log = slog.New(redact.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})))
 	return service.Run(ctx, cfg)
 }

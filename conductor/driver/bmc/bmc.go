@@ -10,6 +10,17 @@
 // The *Result methods also report which bmclib provider acted, for the node's
 // driver_internal_info. Passwords are never logged; bmclib's own logger is
 // discarded.
+//
+// What bmclib does not offer on Redfish (BIOS settings, firmware, boot mode,
+// out-of-band inventory, RAID volumes, event subscriptions) goes through
+// gofish v0.20.0 directly. Where gofish lacks the call it is written here
+// over gofish's client (its authentication, TLS and error decoding): the
+// creation and deletion of a RAID volume and a storage's Volumes link
+// (gofish has no volume create and keeps that link private), and the
+// creation and reads of event subscriptions (gofish's create requires a
+// non-empty Context and an event type where Ironic sends Context "" and
+// leaves the rest to the BMC, and its reads return no JSON, which the
+// vendor methods answer with).
 package bmc
 
 import (

@@ -113,6 +113,12 @@ type emulator struct {
 
 func startEmulator(t *testing.T, tls bool, ids ...string) *emulator {
 	t.Helper()
+	return startEmulatorHW(t, tls, nil, ids...)
+}
+
+// startEmulatorHW starts the emulator with hardware descriptions by system id.
+func startEmulatorHW(t *testing.T, tls bool, hw map[string]redfish.Hardware, ids ...string) *emulator {
+	t.Helper()
 	e := &emulator{machines: map[string]*fakeMachine{}}
 	ms := map[string]redfish.Machine{}
 	for _, id := range ids {
@@ -120,7 +126,7 @@ func startEmulator(t *testing.T, tls bool, ids ...string) *emulator {
 		e.machines[id] = f
 		ms[id] = f
 	}
-	e.srv = redfish.New(redfish.Config{Username: "admin", Password: "s3cret", Machines: ms, Logger: quietLogger()})
+	e.srv = redfish.New(redfish.Config{Username: "admin", Password: "s3cret", Machines: ms, Hardware: hw, Logger: quietLogger()})
 	e.http = httptest.NewUnstartedServer(e.srv)
 	e.http.Config.ErrorLog = log.New(io.Discard, "", 0) // refused TLS handshakes are expected
 	if tls {

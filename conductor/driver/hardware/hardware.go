@@ -1,5 +1,5 @@
 // Package hardware registers the hardware types a ferric conductor serves
-// (fake-hardware, ipmi, redfish, manual-management): for each, the
+// (fake-hardware, ipmi, redfish, idrac, manual-management): for each, the
 // implementations it enables for every interface kind and its defaults.
 // The API (node interfaces, GET /v1/drivers) and the manager read only
 // this registry.
@@ -43,6 +43,7 @@ func New(cfg Config) *driver.Registry {
 		fakeHardware(im),
 		ipmi(im),
 		redfish(im),
+		idrac(im),
 		manualManagement(im),
 	)
 }
@@ -174,7 +175,7 @@ func ipmi(im impls) *driver.HardwareType {
 			"raid":       driver.Use(noRAID, agentRAID),
 			"rescue":     driver.Use(noRescue),
 			"storage":    driver.Use(noop),
-			"vendor":     driver.Use(noVendor, ipmitool),
+			"vendor":     driver.Use(ipmitool, noVendor),
 		},
 		Properties: merge(deployProps, map[string]string{
 			"ipmi_address":      "IP address or hostname of the node's BMC. Required.",

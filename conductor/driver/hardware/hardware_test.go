@@ -44,22 +44,37 @@ func TestInterfaces(t *testing.T) {
 			"raid":       {"no-raid", "agent"},
 			"rescue":     {"no-rescue"},
 			"storage":    {"noop"},
-			"vendor":     {"no-vendor", "ipmitool"},
+			"vendor":     {"ipmitool", "no-vendor"},
 		}},
 		{"redfish", map[string][]string{
 			"bios":       {"redfish", "no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
 			"deploy":     {"direct", "fake"},
-			"firmware":   {"no-firmware", "redfish"},
+			"firmware":   {"redfish", "no-firmware"},
 			"inspect":    {"redfish", "agent", "no-inspect"},
 			"management": {"redfish"},
 			"network":    {"noop"},
 			"power":      {"redfish"},
-			"raid":       {"no-raid", "agent"},
+			"raid":       {"redfish", "no-raid", "agent"},
 			"rescue":     {"no-rescue"},
 			"storage":    {"noop"},
-			"vendor":     {"no-vendor", "redfish"},
+			"vendor":     {"redfish", "no-vendor"},
+		}},
+		{"idrac", map[string][]string{
+			"bios":       {"idrac-redfish", "redfish", "no-bios"},
+			"boot":       {"ipxe", "pxe"},
+			"console":    {"no-console"},
+			"deploy":     {"direct", "fake"},
+			"firmware":   {"redfish", "no-firmware"},
+			"inspect":    {"idrac-redfish", "agent", "no-inspect"},
+			"management": {"idrac-redfish"},
+			"network":    {"noop"},
+			"power":      {"idrac-redfish", "redfish"},
+			"raid":       {"idrac-redfish", "no-raid", "agent"},
+			"rescue":     {"no-rescue"},
+			"storage":    {"noop"},
+			"vendor":     {"idrac-redfish", "redfish", "no-vendor"},
 		}},
 		{"manual-management", map[string][]string{
 			"bios":       {"no-bios"},
@@ -159,7 +174,11 @@ func TestCapabilities(t *testing.T) {
 		{"redfish", "management", "redfish", func(o any) bool { _, ok := o.(driver.BootModes); return ok }, true},
 		{"redfish", "inspect", "redfish", func(o any) bool { _, ok := o.(driver.Inspector); return ok }, true},
 		{"redfish", "inspect", "agent", func(o any) bool { _, ok := o.(driver.RamdiskInspector); return ok }, true},
-		{"redfish", "vendor", "redfish", func(o any) bool { _, ok := o.(driver.Vendor); return ok }, false},
+		{"redfish", "vendor", "redfish", func(o any) bool { _, ok := o.(driver.Vendor); return ok }, true},
+		{"redfish", "raid", "redfish", func(o any) bool { _, ok := o.(driver.RAIDController); return ok }, true},
+		{"idrac", "raid", "idrac-redfish", func(o any) bool { _, ok := o.(driver.RAIDController); return ok }, true},
+		{"idrac", "management", "idrac-redfish", func(o any) bool { _, ok := o.(driver.BootModes); return ok }, true},
+		{"redfish", "raid", "agent", func(o any) bool { _, ok := o.(driver.RAIDController); return ok }, false},
 		{"ipmi", "vendor", "ipmitool", func(o any) bool { _, ok := o.(driver.Vendor); return ok }, true},
 		{"ipmi", "management", "ipmitool", func(o any) bool { _, ok := o.(driver.FirmwareUpdater); return ok }, false},
 		{"ipmi", "management", "ipmitool", func(o any) bool { _, ok := o.(driver.NMIInjector); return ok }, true},
@@ -180,5 +199,34 @@ func TestCapabilities(t *testing.T) {
 	// One object per BMC driver, whichever hardware type names it.
 	if obj("redfish", "power", "redfish") != obj("redfish", "bios", "redfish") {
 		t.Error("redfish power and bios are different objects")
+	}
+}
+
+// TestIronicDefaults checks the defaults a node gets when it is enrolled
+// without interfaces against Ironic's: the first of the hardware type's
+// supported_<kind>_interfaces (ironic/drivers/ipmi.py, redfish.py,
+// drac.py) that the conductor enables, with every implementation enabled
+// as metal3's Ironic (ironic-image) enables them.
+func TestIronicDefaults(t *testing.T) {
+	want := map[string]map[string]string{
+		"ipmi": {"bios": "no-bios", "firmware": "no-firmware", "inspect": "agent", "raid": "no-raid",
+			"vendor": "ipmitool", "management": "ipmitool", "power": "ipmitool", "boot": "ipxe", "deploy": "direct"},
+		"redfish": {"bios": "redfish", "firmware": "redfish", "inspect": "redfish", "raid": "redfish",
+			"vendor": "redfish", "management": "redfish", "power": "redfish", "boot": "ipxe", "deploy": "direct"},
+		"idrac": {"bios": "idrac-redfish", "firmware": "redfish", "inspect": "idrac-redfish", "raid": "idrac-redfish",
+			"vendor": "idrac-redfish", "management": "idrac-redfish", "power": "idrac-redfish", "boot": "ipxe", "deploy": "direct"},
+	}
+	reg := New(Config{})
+	for hw, kinds := range want {
+		h := reg.Lookup(hw)
+		if h == nil {
+			t.Errorf("hardware type %s missing", hw)
+			continue
+		}
+		for kind, def := range kinds {
+			if got := h.Interfaces[kind].Default; got != def {
+				t.Errorf("%s: default %s interface = %q, want Ironic's %q", hw, kind, got, def)
+			}
+		}
 	}
 }

@@ -12,7 +12,12 @@ var redfishProps = map[string]string{
 }
 
 // redfish is the redfish hardware type: power, management, BIOS,
-// firmware and out-of-band inspection through the BMC's Redfish service.
+// firmware, hardware RAID, BMC event subscriptions (vendor) and
+// out-of-band inspection through the BMC's Redfish service. Each kind
+// lists its implementations in the order of Ironic's
+// supported_<kind>_interfaces (ironic/drivers/redfish.py), so the default
+// is the one Ironic picks when the conductor enables them all, as metal3's
+// Ironic does.
 func redfish(im impls) *driver.HardwareType {
 	rf := driver.Named("redfish", im.redfish)
 	return &driver.HardwareType{
@@ -22,15 +27,15 @@ func redfish(im impls) *driver.HardwareType {
 			"boot":       driver.Use(ipxeBoot, pxeBoot),
 			"console":    driver.Use(noConsole),
 			"deploy":     driver.Use(direct, fakeDeploy),
-			"firmware":   driver.Use(noFirmware, rf),
+			"firmware":   driver.Use(rf, noFirmware),
 			"inspect":    driver.Use(rf, agentInsp, noInspect),
 			"management": driver.Use(rf),
 			"network":    driver.Use(noop),
 			"power":      driver.Use(rf),
-			"raid":       driver.Use(noRAID, agentRAID),
+			"raid":       driver.Use(rf, noRAID, agentRAID),
 			"rescue":     driver.Use(noRescue),
 			"storage":    driver.Use(noop),
-			"vendor":     driver.Use(noVendor, rf),
+			"vendor":     driver.Use(rf, noVendor),
 		},
 		Properties: merge(deployProps, redfishProps),
 	}

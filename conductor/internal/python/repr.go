@@ -7,30 +7,69 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+// MaxRepr bounds what Repr returns: error messages quote a short
+// prefix of the request, never a whole (possibly huge) value.
+const MaxRepr = 256
 
 // Repr renders a decoded JSON value the way Python's repr would, as
 // Ironic's messages show request values (keys of JSON patch operations
-// in op, path, value order).
+// in op, path, value order). A rendering longer than MaxRepr bytes is cut
+// there and ends with "..."; the value is walked only as far as needed.
 func Repr(v any) string {
+	var b strings.Builder
+	if !reprTo(&b, v, MaxRepr) {
+		return cut(b.String(), MaxRepr) + "..."
+	}
+	return b.String()
+}
+
+// cut returns the longest prefix of s of at most n bytes that ends on a
+// rune boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// reprTo appends v's repr to b; it stops and returns false once b holds
+// more than max bytes.
+func reprTo(b *strings.Builder, v any, max int) bool {
 	switch x := v.(type) {
 	case nil:
-		return "None"
+		b.WriteString("None")
 	case bool:
 		if x {
-			return "True"
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
 		}
-		return "False"
 	case string:
-		return "'" + strings.ReplaceAll(x, "'", "\\'") + "'"
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = Repr(e)
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(cut(x, max+1), "'", "\\'"))
+		if len(x) > max {
+			return false
 		}
-		return "[" + strings.Join(parts, ", ") + "]"
+		b.WriteByte('\'')
+	case float64:
+		b.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if b.Len() > max || !reprTo(b, e, max) {
+				return false
+			}
+		}
+		b.WriteByte(']')
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {
@@ -48,12 +87,22 @@ func Repr(v any) string {
 			}
 			return keys[i] < keys[j]
 		})
-		parts := make([]string, len(keys))
+		b.WriteByte('{')
 		for i, k := range keys {
-			parts[i] = Repr(k) + ": " + Repr(x[k])
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if b.Len() > max || !reprTo(b, k, max) {
+				return false
+			}
+			b.WriteString(": ")
+			if !reprTo(b, x[k], max) {
+				return false
+			}
 		}
-		return "{" + strings.Join(parts, ", ") + "}"
+		b.WriteByte('}')
 	default:
-		return fmt.Sprint(x)
+		b.WriteString(cut(fmt.Sprint(x), max+1))
 	}
+	return b.Len() <= max
 }

@@ -1,6 +1,9 @@
 package python
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRepr(t *testing.T) {
 	tests := []struct {
@@ -20,5 +23,31 @@ func TestRepr(t *testing.T) {
 		if got := Repr(tc.in); got != tc.want {
 			t.Errorf("Repr(%#v) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestReprBounded(t *testing.T) {
+	long := make([]any, 100000)
+	for i := range long {
+		long[i] = 0.0
+	}
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"short", map[string]any{"op": "add", "path": "/a", "value": []any{1.0, "x"}}, "{'op': 'add', 'path': '/a', 'value': [1, 'x']}"},
+		{"string", strings.Repeat("é", 300), "'" + strings.Repeat("é", 127) + "..."},
+		{"list", long, "[" + strings.Repeat("0, ", 85) + "..."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Repr(tc.v)
+			if got != tc.want {
+				t.Errorf("Repr = %q, want %q", got, tc.want)
+			}
+			if len(got) > MaxRepr+3 {
+				t.Errorf("Repr is %d bytes, want at most %d", len(got), MaxRepr+3)
+			}
+		})
 	}
 }

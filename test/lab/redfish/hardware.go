@@ -34,6 +34,14 @@ type Hardware struct {
 	// SimpleStorage devices (as many BMCs do), "storage" or "simple" only
 	// one of them.
 	Storage string
+	// RAIDTypes are the RAID levels the storage controller can build
+	// (Redfish RAIDType values); nil means DefaultRAIDTypes, an empty
+	// slice a controller without RAID (a plain HBA).
+	RAIDTypes []string
+	// VolumeApplyTime is when the controller builds and deletes volumes:
+	// "" at once (Immediate), "OnReset" when the system next starts (the
+	// request answers 202 with a task), as iDRACs do.
+	VolumeApplyTime string
 	// BIOSVersion is the system's BiosVersion, BMCVersion its manager's
 	// FirmwareVersion.
 	BIOSVersion, BMCVersion string
@@ -95,6 +103,9 @@ func (s *Server) hardware(sys *system) Hardware {
 	}
 	if h.BMCVersion == "" {
 		h.BMCVersion = d.BMCVersion
+	}
+	if h.RAIDTypes == nil {
+		h.RAIDTypes = DefaultRAIDTypes
 	}
 	if h.MACs == nil {
 		mac := ""
@@ -214,9 +225,11 @@ func (s *Server) hardwareRoute(w http.ResponseWriter, sys *system, sub string) b
 	case hasStorage && sub == "Storage":
 		collection(w, self+"/"+sub, "Storage", "Storage", []obj{ref(self + "/Storage/1")})
 	case hasStorage && sub == "Storage/1":
-		writeJSON(w, http.StatusOK, obj{"@odata.id": self + "/" + sub, "@odata.type": "#Storage.v1_7_0.Storage",
-			"Id": "1", "Name": "Storage controller", "Drives": refs("Storage/1/Drives", "", len(h.Disks)),
-			"Drives@odata.count": len(h.Disks), "Status": enabled})
+		s.getStorage(w, sys, h)
+	case hasStorage && sub == "Storage/1/Volumes":
+		s.listVolumes(w, sys)
+	case hasStorage && strings.HasPrefix(sub, "Storage/1/Volumes/"):
+		s.getVolume(w, sys, strings.TrimPrefix(sub, "Storage/1/Volumes/"))
 	case hasStorage && member("Storage/1/Drives", "", len(h.Disks)):
 		d := h.Disks[idx]
 		media := "SSD"
@@ -229,7 +242,8 @@ func (s *Server) hardwareRoute(w http.ResponseWriter, sys *system, sub string) b
 		}
 		writeJSON(w, http.StatusOK, obj{"@odata.id": self + "/" + sub, "@odata.type": "#Drive.v1_7_0.Drive",
 			"Id": fmt.Sprint(idx), "Name": diskName(idx), "Manufacturer": d.Vendor, "Model": d.Model, "SerialNumber": serial,
-			"CapacityBytes": d.Size, "MediaType": media, "Protocol": "SATA", "Status": enabled})
+			"CapacityBytes": d.Size, "MediaType": media, "Protocol": "SATA", "Status": enabled,
+			"Links": obj{"Volumes": s.driveVolumes(sys, idx)}})
 	default:
 		return false
 	}

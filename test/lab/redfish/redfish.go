@@ -3,7 +3,10 @@
 // (PowerState, Boot override with Once/Continuous and UEFI/Legacy, the
 // ComputerSystem.Reset action, and BIOS attributes changed through their
 // settings object or reset to defaults, both applied when the machine next
-// starts), minimal Managers and Chassis, and a session service. Requests need HTTP basic auth or a session token. It is enough for
+// starts), minimal Managers and Chassis, a session service, an
+// UpdateService, a RAID controller with Volumes (storage.go) and an
+// EventService with subscriptions (events.go). Requests need HTTP basic
+// auth or a session token. It is enough for
 // bmclib's gofish provider (and so for ferric's redfish driver) to work.
 //
 // Each system is backed by a Machine: a QEMU virtual machine in the lab
@@ -91,6 +94,12 @@ type system struct {
 	// Firmware flashed through the UpdateService ("": the hardware's);
 	// a BIOS image is pending until the system starts.
 	biosVersion, bmcVersion, pendingBIOSVersion string
+	// volumes built on the system's storage controller; volSeq numbers them.
+	volumes []*Volume
+	volSeq  int
+	// pending are the volume operations a controller with apply time
+	// OnReset runs when the system next starts.
+	pending []*volumeOp
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -103,6 +112,13 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]string // session id -> token
+	// subs are the EventService's subscriptions; subSeq numbers them.
+	subs   []subscription
+	subSeq int
+	// tasks are the TaskService's tasks by id (volume operations applied
+	// at the next reset); taskSeq numbers them.
+	tasks   map[string]*task
+	taskSeq int
 }
 
 // New returns a Server for cfg.
@@ -114,6 +130,7 @@ func New(cfg Config) *Server {
 		byID:     map[string]*system{},
 		hw:       cfg.Hardware,
 		sessions: map[string]string{},
+		tasks:    map[string]*task{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -198,6 +215,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.registriesRoute(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/Registries"), "/"))
 	case strings.HasPrefix(p, root+"/Systems/"):
 		s.systemRoute(w, r, strings.TrimPrefix(p, root+"/Systems/"))
+	case p == root+"/EventService" || strings.HasPrefix(p, root+"/EventService/"):
+		s.eventService(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/EventService"), "/"))
+	case strings.HasPrefix(p, root+"/TaskService/Tasks/"):
+		s.taskRoute(w, r, strings.TrimPrefix(p, root+"/TaskService/Tasks/"))
 	case p == root+"/UpdateService" || strings.HasPrefix(p, root+"/UpdateService/"):
 		s.updateService(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/UpdateService"), "/"))
 	case strings.HasPrefix(p, root+"/Managers/") && r.Method == http.MethodGet:
@@ -233,6 +254,7 @@ func (s *Server) serviceRoot() obj {
 		"Chassis":        ref(root + "/Chassis"),
 		"SessionService": ref(root + "/SessionService"),
 		"UpdateService":  ref(root + "/UpdateService"),
+		"EventService":   ref(root + "/EventService"),
 		"Registries":     ref(root + "/Registries"),
 		"Links":          obj{"Sessions": ref(root + "/SessionService/Sessions")},
 	}
@@ -360,6 +382,7 @@ func (s *Server) systemRoute(w http.ResponseWriter, r *http.Request, rest string
 	case action == "Bios" || strings.HasPrefix(action, "Bios/"):
 		s.biosRoute(w, r, sys, strings.TrimPrefix(strings.TrimPrefix(action, "Bios"), "/"))
 	case r.Method == http.MethodGet && s.hardwareRoute(w, sys, action):
+	case s.storageWrite(w, r, sys, action):
 	case r.Method == http.MethodGet:
 		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", r.URL.Path+" not found")
 	default:
@@ -550,6 +573,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 	start := func() error {
 		sys.bios.apply(s.log, sys.id)
 		sys.flashBIOS()
+		s.applyVolumes(sys)
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}
@@ -564,6 +588,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		}
 		sys.bios.apply(s.log, sys.id)
 		sys.flashBIOS()
+		s.applyVolumes(sys)
 		if err := s.applyBoot(ctx, sys); err != nil {
 			return err
 		}
