@@ -19,6 +19,7 @@ import (
 // deleted the same way; stepSet holds what differs between them.
 type stepSet[T any] struct {
 	noun       string // "deploy template", "runbook" (messages)
+	param      string // the route's parameter: "template", "runbook"
 	collection string // "deploy_templates", "runbooks" (path, list key)
 	schema     string // "template", "runbook" ("Schema error for ...")
 	stepKind   string // the steps' kind for manager.StepShapeError
@@ -62,9 +63,9 @@ func (k *stepSet[T]) routes(g *echo.Group) {
 	t.GET("", k.listAll)
 	t.GET("/", k.listAll)
 	t.POST("", k.create)
-	t.GET("/:ident", k.show)
-	t.PATCH("/:ident", k.patch)
-	t.DELETE("/:ident", k.delete)
+	t.GET("/:"+k.param, k.show)
+	t.PATCH("/:"+k.param, k.patch)
+	t.DELETE("/:"+k.param, k.delete)
 }
 
 func notFoundPlain(msg string) *Error { return &Error{Code: http.StatusNotFound, Msg: msg} }
@@ -106,7 +107,7 @@ func (k *stepSet[T]) listAll(c echo.Context) error {
 }
 
 func (k *stepSet[T]) show(c echo.Context) error {
-	d, err := k.find(c.Param("ident"))
+	d, err := k.find(c.Param(k.param))
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func (k *stepSet[T]) update(c echo.Context, fn func(store.Tx) error) error {
 }
 
 func (k *stepSet[T]) patch(c echo.Context) error {
-	d0, err := k.find(c.Param("ident"))
+	d0, err := k.find(c.Param(k.param))
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func (k *stepSet[T]) patch(c echo.Context) error {
 }
 
 func (k *stepSet[T]) delete(c echo.Context) error {
-	d, err := k.find(c.Param("ident"))
+	d, err := k.find(c.Param(k.param))
 	if err != nil {
 		return err
 	}

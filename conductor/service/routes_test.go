@@ -40,8 +40,8 @@ api       DELETE   /images/v2/images/:id                            401 204
 api       DELETE   /v1/*                                            401 404
 api       DELETE   /v1/allocations/:id                              401 404
 api       DELETE   /v1/chassis/:ch                                  401 400
-api       DELETE   /v1/deploy_templates/:ident                      401 404
-api       DELETE   /v1/runbooks/:ident                              401 404
+api       DELETE   /v1/deploy_templates/:template                   401 404
+api       DELETE   /v1/runbooks/:runbook                            401 404
 api       DELETE   /v1/drivers/:name/vendor_passthru                401 404
 api       DELETE   /v1/inspection_rules                             401 204
 api       DELETE   /v1/inspection_rules/:rule                       401 404
@@ -86,10 +86,10 @@ api       GET      /v1/conductors/                                  401 200
 api       GET      /v1/conductors/:host                             401 404
 api       GET      /v1/deploy_templates                             401 200
 api       GET      /v1/deploy_templates/                            401 200
-api       GET      /v1/deploy_templates/:ident                      401 404
+api       GET      /v1/deploy_templates/:template                   401 404
 api       GET      /v1/runbooks                                     401 200
 api       GET      /v1/runbooks/                                    401 200
-api       GET      /v1/runbooks/:ident                              401 404
+api       GET      /v1/runbooks/:runbook                            401 404
 api       GET      /v1/drivers                                      401 200
 api       GET      /v1/drivers/                                     401 200
 api       GET      /v1/drivers/:name                                401 404
@@ -167,8 +167,8 @@ api       PATCH    /images/v2/images/:id                            401 415
 api       PATCH    /v1/*                                            401 404
 api       PATCH    /v1/allocations/:id                              401 404
 api       PATCH    /v1/chassis/:ch                                  401 400
-api       PATCH    /v1/deploy_templates/:ident                      401 404
-api       PATCH    /v1/runbooks/:ident                              401 404
+api       PATCH    /v1/deploy_templates/:template                   401 404
+api       PATCH    /v1/runbooks/:runbook                            401 404
 api       PATCH    /v1/drivers/:name/vendor_passthru                401 404
 api       PATCH    /v1/inspection_rules/:rule                       401 400
 api       PATCH    /v1/nodes/:node                                  401 400
