@@ -21,8 +21,8 @@ const runbookMinVersion = 92
 // useRunbook replaces the request's clean or service steps with those of
 // the runbook it names, after the checks Ironic makes.
 func (m *Manager) useRunbook(n *store.Node, ev sm.Event, req *ProvisionRequest) error {
-	if req.Runbook == nil {
-		return nil
+	if req.Runbook == nil || *req.Runbook == "" {
+		return nil // as Ironic, an empty runbook is none
 	}
 	if req.Version < runbookMinVersion {
 		return userErr(ErrNotAcceptable, "Request not acceptable.")
