@@ -43,7 +43,7 @@ var runbookSortKeys = map[string]func(a, b *store.Runbook) int{
 // runbooks is the runbook resource.
 func (s *Server) runbooks() *stepSet[*store.Runbook] {
 	return &stepSet[*store.Runbook]{
-		param: "runbook", noun: "runbook", collection: "runbooks", schema: "runbook", stepKind: "runbook", minVer: 92,
+		param: "runbook", noun: "runbook", collection: "runbooks", schema: "runbook", minVer: 92,
 		fields: runbookFields, sortKeys: runbookSortKeys, unsortable: map[string]bool{"steps": true, "extra": true},
 		patchable: []string{"disable_ramdisk", "extra", "name", "owner", "public", "steps"},
 		store:     s.st,

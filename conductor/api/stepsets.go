@@ -22,7 +22,6 @@ type stepSet[T any] struct {
 	param      string // the route's parameter: "template", "runbook"
 	collection string // "deploy_templates", "runbooks" (path, list key)
 	schema     string // "template", "runbook" ("Schema error for ...")
-	stepKind   string // the steps' kind for manager.StepShapeError
 	minVer     Version
 	fields     []field[T]
 	sortKeys   map[string]func(a, b T) int
@@ -41,7 +40,7 @@ type stepSet[T any] struct {
 	doc      func(T) map[string]any      // the patchable fields, as a JSON document
 	set      func(T, string, any) *Error // sets one writable field from a request value
 	check    func(T) *Error              // the whole record, after its fields are set
-	vetPatch func(T, []patchOp) *Error   // optional: ops refused before they apply
+	vetPatch func(T, []patchOp) *Error   // optional: refuses ops, or adjusts the record, before they apply
 }
 
 func (k *stepSet[T]) routes(g *echo.Group) {

@@ -93,7 +93,7 @@ func maskStepLists(dii store.Object) store.Object {
 // templates is the deploy template resource.
 func (s *Server) templates() *stepSet[*store.DeployTemplate] {
 	return &stepSet[*store.DeployTemplate]{
-		param: "template", noun: "deploy template", collection: "deploy_templates", schema: "template", stepKind: "deploy", minVer: 55,
+		param: "template", noun: "deploy template", collection: "deploy_templates", schema: "template", minVer: 55,
 		fields: templateFields, sortKeys: templateSortKeys, unsortable: map[string]bool{"steps": true, "extra": true},
 		patchable: []string{"name", "steps", "extra", "description"},
 		store:     s.st,
