@@ -62,8 +62,8 @@ func (s *Server) portgroupRoutes(g *echo.Group) {
 	pg.GET("/portgroups/:pg", s.getPortgroup)
 	pg.PATCH("/portgroups/:pg", s.patchPortgroup)
 	pg.DELETE("/portgroups/:pg", s.deletePortgroup)
-	pg.GET("/portgroups/:pg/ports", s.portgroupPorts(false))
-	pg.GET("/portgroups/:pg/ports/detail", s.portgroupPorts(true))
+	pg.GET("/portgroups/:pg/ports", s.portgroupPorts(false), s.minVer(24, false))
+	pg.GET("/portgroups/:pg/ports/detail", s.portgroupPorts(true), s.minVer(24, false))
 }
 
 func (s *Server) findPortgroup(ident string) (*store.Portgroup, error) {
@@ -303,7 +303,8 @@ func (s *Server) chassisRoutes(g *echo.Group) {
 	g.GET("/chassis/:ch", s.getChassis)
 	g.PATCH("/chassis/:ch", s.patchChassis)
 	g.DELETE("/chassis/:ch", s.deleteChassis)
-	g.GET("/chassis/:ch/nodes", s.chassisNodes)
+	g.GET("/chassis/:ch/nodes", s.chassisNodes(false))
+	g.GET("/chassis/:ch/nodes/detail", s.chassisNodes(true))
 }
 
 func (s *Server) findChassis(ident string) (*store.Chassis, error) {
@@ -425,18 +426,26 @@ func (s *Server) deleteChassis(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) chassisNodes(c echo.Context) error {
-	ch, err := s.findChassis(c.Param("ch"))
-	if err != nil {
-		return err
+// chassisNodes lists a chassis' nodes (all their fields on /detail, as
+// Ironic's nodes sub-controller of a chassis).
+func (s *Server) chassisNodes(detail bool) echo.HandlerFunc {
+	want := nodeListDefault
+	if detail {
+		want = nil
 	}
-	nodes := s.st.Nodes(func(n *store.Node) bool { return deref(n.ChassisUUID) == ch.UUID })
-	s.setConductor(c)
-	out := make([]map[string]any, len(nodes))
-	for i, n := range nodes {
-		out[i] = render(c, nodeFields, n, ver(c), nodeListDefault)
+	return func(c echo.Context) error {
+		ch, err := s.findChassis(c.Param("ch"))
+		if err != nil {
+			return err
+		}
+		nodes := s.st.Nodes(func(n *store.Node) bool { return deref(n.ChassisUUID) == ch.UUID })
+		s.setConductor(c)
+		out := make([]map[string]any, len(nodes))
+		for i, n := range nodes {
+			out[i] = render(c, nodeFields, n, ver(c), want)
+		}
+		return c.JSON(http.StatusOK, collection("nodes", out, ""))
 	}
-	return c.JSON(http.StatusOK, collection("nodes", out, ""))
 }
 
 // ---- drivers ----
@@ -446,7 +455,7 @@ func (s *Server) driverRoutes(g *echo.Group) {
 	g.GET("/drivers/", s.listDrivers)
 	g.GET("/drivers/:name", s.getDriver)
 	g.GET("/drivers/:name/properties", s.driverProperties)
-	g.GET("/drivers/:name/raid/logical_disk_properties", s.driverRAIDProperties)
+	g.GET("/drivers/:name/raid/logical_disk_properties", s.driverRAIDProperties, s.minVer(12, true))
 	g.GET("/drivers/:name/vendor_passthru/methods", s.driverVendorMethods)
 	g.Any("/drivers/:name/vendor_passthru", s.driverVendorPassthru)
 }
