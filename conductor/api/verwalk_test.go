@@ -348,3 +348,125 @@ func TestMicroversionWalk(t *testing.T) {
 	}
 	t.Logf("%d calls over %d routes and versions 1.1 to 1.%d", calls, len(walkRoutes), maxV)
 }
+
+// walkField is a field Ironic added to a resource at a microversion.
+type walkField struct {
+	name string
+	min  Version
+}
+
+// walkFields are, by resource, the fields Ironic shows from a version on
+// (its versioned-field tables and hide-in-older-versions rules); base
+// fields are there from 1.1.
+var walkFields = map[string][]walkField{
+	"node": {
+		{"uuid", 1}, {"driver", 1}, {"driver_info", 1}, {"extra", 1}, {"instance_info", 1}, {"instance_uuid", 1},
+		{"last_error", 1}, {"maintenance", 1}, {"maintenance_reason", 1}, {"power_state", 1}, {"provision_state", 1},
+		{"target_power_state", 1}, {"target_provision_state", 1}, {"properties", 1}, {"reservation", 1},
+		{"console_enabled", 1}, {"chassis_uuid", 1}, {"ports", 1}, {"links", 1},
+		{"driver_internal_info", 3}, {"name", 5}, {"inspection_started_at", 6}, {"inspection_finished_at", 6},
+		{"clean_step", 7}, {"raid_config", 12}, {"target_raid_config", 12}, {"states", 14},
+		{"network_interface", 20}, {"resource_class", 21}, {"portgroups", 24},
+		{"boot_interface", 31}, {"console_interface", 31}, {"deploy_interface", 31}, {"inspect_interface", 31},
+		{"management_interface", 31}, {"power_interface", 31}, {"raid_interface", 31}, {"vendor_interface", 31},
+		{"volume", 32}, {"storage_interface", 33}, {"traits", 37}, {"rescue_interface", 38}, {"bios_interface", 40},
+		{"fault", 42}, {"deploy_step", 44}, {"conductor_group", 46}, {"automated_clean", 47},
+		{"protected", 48}, {"protected_reason", 48}, {"conductor", 49}, {"owner", 50}, {"description", 51},
+		{"allocation_uuid", 52}, {"retired", 61}, {"retired_reason", 61}, {"lessee", 65}, {"network_data", 66},
+		{"boot_mode", 75}, {"secure_boot", 75}, {"shard", 82}, {"parent_node", 83}, {"firmware_interface", 86},
+		{"service_step", 87}, {"disable_power_off", 95},
+	},
+	"port": {
+		{"uuid", 1}, {"address", 1}, {"node_uuid", 1}, {"extra", 1}, {"links", 1},
+		{"internal_info", 18}, {"local_link_connection", 19}, {"pxe_enabled", 19}, {"portgroup_uuid", 24},
+		{"physical_network", 34}, {"is_smartnic", 53}, {"name", 88},
+	},
+	"portgroup": {
+		{"uuid", 23}, {"address", 23}, {"name", 23}, {"node_uuid", 23}, {"extra", 23}, {"internal_info", 23},
+		{"standalone_ports_supported", 23}, {"ports", 23}, {"mode", 26}, {"properties", 26},
+	},
+	"allocation": {
+		{"uuid", 52}, {"name", 52}, {"node_uuid", 52}, {"state", 52}, {"last_error", 52}, {"resource_class", 52},
+		{"candidate_nodes", 52}, {"traits", 52}, {"extra", 52}, {"owner", 60},
+	},
+}
+
+// walkResourcePath is where one record of a resource is read.
+var walkResourcePath = map[string]string{
+	"node": "/v1/nodes/{node}", "port": "/v1/ports/{port}", "portgroup": "/v1/portgroups/{portgroup}",
+	"allocation": "/v1/allocations/{allocation}",
+}
+
+// walkDetailPath is the detailed listing of a resource, which must show
+// the same fields as one record (the node listing renders through a cache).
+var walkDetailPath = map[string]string{
+	"node": "/v1/nodes/detail", "port": "/v1/ports/detail", "portgroup": "/v1/portgroups/detail",
+	"allocation": "/v1/allocations",
+}
+
+// TestMicroversionFields reads one record of each resource at every
+// version from 1.1 to the maximum: each field of walkFields is shown from
+// its version on and hidden before, and asking for it with ?fields= below
+// its version is refused with 406, as Ironic does.
+func TestMicroversionFields(t *testing.T) {
+	f := newWalkEnv(t)
+	e := f.e
+	for _, res := range slices.Sorted(maps.Keys(walkFields)) {
+		fields := walkFields[res]
+		path := f.expand(walkResourcePath[res])
+		var early, late []string
+		for v := Version(1); v <= MaxMinor; v++ {
+			r := e.do("GET", path, nil, hdrLegacyVersion, v.String())
+			if r.code == 404 || r.code == 406 {
+				if fields[0].min <= v {
+					t.Errorf("%s %s at %s: %d", res, path, v, r.code)
+				}
+				continue
+			}
+			e.must(200, r, res+" at "+v.String())
+			d := e.must(200, e.do("GET", walkDetailPath[res], nil, hdrLegacyVersion, v.String()), res+" detail at "+v.String())
+			var listed map[string]any
+			items, _ := d.j[res+"s"].([]any)
+			for _, it := range items {
+				if m, _ := it.(map[string]any); m["uuid"] == r.j["uuid"] {
+					listed = m
+				}
+			}
+			if listed == nil {
+				t.Fatalf("%s %s not in %s at %s: %.300s", res, r.j["uuid"], walkDetailPath[res], v, d.raw)
+			}
+			for _, fd := range fields {
+				for where, obj := range map[string]map[string]any{"record": r.j, "detail list": listed} {
+					_, has := obj[fd.name]
+					switch {
+					case fd.min <= v && !has:
+						late = append(late, fmt.Sprintf("%s (1.%d) absent from the %s at %s", fd.name, fd.min, where, v))
+					case fd.min > v && has:
+						early = append(early, fmt.Sprintf("%s (1.%d) shown in the %s at %s", fd.name, fd.min, where, v))
+					}
+				}
+			}
+		}
+		for _, s := range slices.Compact(late) {
+			t.Errorf("%s: field %s", res, s)
+		}
+		for _, s := range slices.Compact(early) {
+			t.Errorf("%s: field %s", res, s)
+		}
+		// ?fields= (1.8) names a field: 406 just below its version, shown
+		// from it.
+		for _, fd := range fields {
+			if fd.min <= 8 || fd.name == "links" || fd.name == "ports" || fd.name == "portgroups" || fd.name == "states" || fd.name == "volume" {
+				continue
+			}
+			below := e.do("GET", path+"?fields="+fd.name, nil, hdrLegacyVersion, (fd.min - 1).String())
+			if below.code != 406 && !(res != "node" && below.code == 404) {
+				t.Errorf("%s ?fields=%s at %s: %d, want 406: %.200s", res, fd.name, fd.min-1, below.code, below.raw)
+			}
+			at := e.do("GET", path+"?fields="+fd.name, nil, hdrLegacyVersion, fd.min.String())
+			if _, ok := at.j[fd.name]; at.code != 200 || !ok {
+				t.Errorf("%s ?fields=%s at %s: %d %.200s", res, fd.name, fd.min, at.code, at.raw)
+			}
+		}
+	}
+}
