@@ -80,6 +80,7 @@ api       GET      /v1/chassis                                      401 200
 api       GET      /v1/chassis/                                     401 200
 api       GET      /v1/chassis/:ch                                  401 400
 api       GET      /v1/chassis/:ch/nodes                            401 400
+api       GET      /v1/chassis/:ch/nodes/detail                     401 400
 api       GET      /v1/chassis/detail                               401 200
 api       GET      /v1/conductors                                   401 200
 api       GET      /v1/conductors/                                  401 200
