@@ -792,7 +792,7 @@ func TestLookupHeartbeat(t *testing.T) {
 	e.must(201, e.do("POST", "/v1/ports", map[string]any{"address": "52:54:00:12:34:56", "node_uuid": id}), "port")
 	e.must(400, e.do("GET", "/v1/lookup", nil), "lookup without params")
 	e.must(404, e.do("GET", "/v1/lookup?addresses=52:54:00:00:00:99", nil), "lookup unknown")
-	e.must(406, e.do("GET", "/v1/lookup?node_uuid="+id, nil, hdrLegacyVersion, "1.21"), "lookup below 1.22")
+	e.must(404, e.do("GET", "/v1/lookup?node_uuid="+id, nil, hdrLegacyVersion, "1.21"), "lookup below 1.22 (Ironic's NotFound)")
 	r := e.must(200, e.do("GET", "/v1/lookup?addresses=52:54:00:12:34:56", nil), "first lookup")
 	token, _ := r.j["config"].(map[string]any)["agent_token"].(string)
 	if token == "" || token == Masked {

@@ -183,9 +183,10 @@ func (s *Server) routes() {
 	g := e.Group("/v1", s.v1)
 	// Ramdisk endpoints take no user auth (the agent token protects them;
 	// see PublicRoutes).
-	g.GET("/lookup", s.lookup, s.minVer(22, true))
-	g.POST("/heartbeat/:node", s.heartbeat, s.minVer(22, true), s.toOwner)
-	g.POST("/continue_inspection", s.continueInspection, s.minVer(84, true))
+	// Below their version Ironic answers these with its NotFound (404).
+	g.GET("/lookup", s.lookup, ramdiskVersion)
+	g.POST("/heartbeat/:node", s.heartbeat, ramdiskVersion, s.toOwner)
+	g.POST("/continue_inspection", s.continueInspection, continueInspectionVersion)
 
 	s.nodeRoutes(g)
 	s.portRoutes(g)
@@ -223,6 +224,29 @@ func noRoute(c echo.Context) error {
 // inspection rules). User auth covers every route but PublicRoutes.
 func (s *Server) V1Group(minMinor Version) *echo.Group {
 	return s.echo.Group("/v1", s.v1, s.minVer(minMinor, false))
+}
+
+// ramdiskVersion serves lookup and heartbeat from 1.22; below, Ironic's
+// NotFound.
+func ramdiskVersion(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if ver(c) < 22 {
+			return notFound("Resource could not be found.")
+		}
+		return next(c)
+	}
+}
+
+// continueInspectionVersion serves POST /v1/continue_inspection from 1.84
+// and, as Ironic does for agents that post to it as to ironic-inspector
+// (no version header), at 1.1; between them it is Ironic's 404.
+func continueInspectionVersion(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if v := ver(c); v != MinMinor && v < 84 {
+			return notFound("API version 1.84 or newer is required")
+		}
+		return next(c)
+	}
 }
 
 // minVer hides a resource below version n: a 404 for sub-resources

@@ -32,6 +32,12 @@ type walkRoute struct {
 	// noRecord: a 404 naming a missing record (not a missing route) is
 	// the right answer (e.g. a node without an allocation).
 	noRecord bool
+	// below is Ironic's status below min where checked against its source
+	// (0: any of 404, 405 and 406).
+	below int
+	// also is one more version the route is served at below min (Ironic
+	// takes continue_inspection at 1.1, as ironic-inspector's callback).
+	also Version
 	// missing names a route ferric does not serve yet: the walk logs it
 	// instead of failing, so the table says what is still to build.
 	missing string
@@ -81,10 +87,10 @@ var walkRoutes = []walkRoute{
 	{method: "POST", path: "/v1/drivers/{driver}/vendor_passthru?method=no_such_method", min: 1, body: `{}`},
 	// 1.12 RAID.
 	{method: "PUT", path: "/v1/nodes/{node}/states/raid", min: 12, body: `{"logical_disks":"not a list"}`},
-	{method: "GET", path: "/v1/drivers/{driver}/raid/logical_disk_properties", min: 12},
-	// 1.22 the ramdisk's lookup and heartbeat (406 below).
-	{method: "GET", path: "/v1/lookup?addresses=52:54:00:00:00:99", min: 22, noRecord: true},
-	{method: "POST", path: "/v1/heartbeat/{node}", min: 22, body: `{"callback_url":""}`},
+	{method: "GET", path: "/v1/drivers/{driver}/raid/logical_disk_properties", min: 12, below: 406},
+	// 1.22 the ramdisk's lookup and heartbeat (Ironic's 404 below).
+	{method: "GET", path: "/v1/lookup?addresses=52:54:00:00:00:99", min: 22, noRecord: true, below: 404},
+	{method: "POST", path: "/v1/heartbeat/{node}", min: 22, body: `{"callback_url":""}`, below: 404},
 	// 1.23 portgroups; 1.24 their sub-resources.
 	{method: "GET", path: "/v1/portgroups", min: 23},
 	{method: "GET", path: "/v1/portgroups/detail", min: 23},
@@ -92,8 +98,8 @@ var walkRoutes = []walkRoute{
 	{method: "GET", path: "/v1/portgroups/{portgroup}", min: 23},
 	{method: "PATCH", path: "/v1/portgroups/{portgroup}", min: 23, body: `[{"op":"add","path":"/extra/walk","value":"x"}]`},
 	{method: "DELETE", path: "/v1/portgroups/{fresh:portgroup}", min: 23},
-	{method: "GET", path: "/v1/portgroups/{portgroup}/ports", min: 24},
-	{method: "GET", path: "/v1/portgroups/{portgroup}/ports/detail", min: 24},
+	{method: "GET", path: "/v1/portgroups/{portgroup}/ports", min: 24, below: 404},
+	{method: "GET", path: "/v1/portgroups/{portgroup}/ports/detail", min: 24, below: 404},
 	{method: "GET", path: "/v1/nodes/{node}/portgroups", min: 24},
 	{method: "GET", path: "/v1/nodes/{node}/portgroups/detail", min: 24},
 	// 1.28 VIFs, 1.29 NMI.
@@ -157,7 +163,7 @@ var walkRoutes = []walkRoute{
 	{method: "GET", path: "/v1/nodes/{node}/inventory", min: 81, noRecord: true},
 	{method: "GET", path: "/v1/shards", min: 82},
 	{method: "GET", path: "/v1/nodes/{node}/children", min: 83},
-	{method: "POST", path: "/v1/continue_inspection", min: 84, body: `{}`},
+	{method: "POST", path: "/v1/continue_inspection", min: 84, body: `{}`, below: 404, also: 1},
 	{method: "GET", path: "/v1/nodes/{node}/firmware", min: 86},
 	// 1.89 virtual media attach/detach, 1.93 its listing.
 	{method: "POST", path: "/v1/nodes/{node}/vmedia", min: 89, body: `{"device_type":"bogus"}`, missing: "vmedia (1.89/1.93, branch vmedia)"},
@@ -324,8 +330,10 @@ func TestMicroversionWalk(t *testing.T) {
 			switch {
 			case r.code >= 500:
 				report(route+": server error", vs, sample)
-			case Version(v) < rt.min:
-				if r.code != 404 && r.code != 405 && r.code != 406 {
+			case Version(v) < rt.min && Version(v) != rt.also:
+				if rt.below != 0 && r.code != rt.below {
+					report(fmt.Sprintf("%s: below its version want %d", route, rt.below), vs, sample)
+				} else if r.code != 404 && r.code != 405 && r.code != 406 {
 					report(route+": served below its version (want 404/405/406)", vs, sample)
 				}
 			case r.code == 405 || routeMissing(r) || (r.code == 404 && !rt.noRecord):
