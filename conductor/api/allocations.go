@@ -51,7 +51,7 @@ func (s *Server) allocationRoutes(g *echo.Group) {
 	ag.POST("/allocations", s.createAllocation)
 	ag.POST("/allocations/", s.createAllocation)
 	ag.GET("/allocations/:id", s.getAllocation)
-	ag.PATCH("/allocations/:id", s.patchAllocation, s.minVer(57, false))
+	ag.PATCH("/allocations/:id", s.patchAllocation, allocationUpdateVersion)
 	ag.DELETE("/allocations/:id", s.deleteAllocation)
 }
 
@@ -334,4 +334,16 @@ func (s *Server) deleteNodeAllocation(c echo.Context) error {
 		return err
 	}
 	return s.removeAllocation(c, a)
+}
+
+// allocationUpdateVersion refuses PATCH below 1.57 as Ironic does: 405
+// Method Not Allowed (the allocation itself exists from 1.52).
+func allocationUpdateVersion(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if ver(c) < 57 {
+			return &Error{Code: http.StatusMethodNotAllowed, Plain: true,
+				Msg: "The API version does not allow updating allocations"}
+		}
+		return next(c)
+	}
 }
