@@ -193,7 +193,7 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.GET("/nodes/:node/states", s.nodeStates)
 	g.PUT("/nodes/:node/states/provision", s.provision, s.toOwner)
 	g.PUT("/nodes/:node/states/power", s.power, s.toOwner)
-	g.PUT("/nodes/:node/states/raid", s.setRAID, s.minVer(12, false), s.toOwner)
+	g.PUT("/nodes/:node/states/raid", s.setRAID, s.minVer(12, true), s.toOwner)
 	g.PUT("/nodes/:node/states/boot_mode", s.setBootMode, s.minVer(76, false), s.toOwner)
 	g.PUT("/nodes/:node/states/secure_boot", s.setSecureBoot, s.minVer(76, false), s.toOwner)
 	g.PUT("/nodes/:node/maintenance", s.setMaintenance(true))

@@ -89,7 +89,7 @@ var walkRoutes = []walkRoute{
 	{method: "GET", path: "/v1/drivers/{driver}/vendor_passthru/methods", min: 1},
 	{method: "POST", path: "/v1/drivers/{driver}/vendor_passthru?method=no_such_method", min: 1, body: `{}`},
 	// 1.12 RAID.
-	{method: "PUT", path: "/v1/nodes/{node}/states/raid", min: 12, body: `{"logical_disks":"not a list"}`},
+	{method: "PUT", path: "/v1/nodes/{node}/states/raid", min: 12, body: `{"logical_disks":"not a list"}`, below: 406},
 	{method: "GET", path: "/v1/drivers/{driver}/raid/logical_disk_properties", min: 12, below: 406},
 	// 1.22 the ramdisk's lookup and heartbeat (Ironic's 404 below).
 	{method: "GET", path: "/v1/lookup?addresses=52:54:00:00:00:99", min: 22, noRecord: true, below: 404},
@@ -109,7 +109,7 @@ var walkRoutes = []walkRoute{
 	{method: "GET", path: "/v1/nodes/{node}/vifs", min: 28},
 	{method: "POST", path: "/v1/nodes/{node}/vifs", min: 28, body: `{}`},
 	{method: "DELETE", path: "/v1/nodes/{node}/vifs/not-attached", min: 28, noRecord: true},
-	{method: "PUT", path: "/v1/nodes/{node}/management/inject_nmi", min: 29, body: `{"x":1}`},
+	{method: "PUT", path: "/v1/nodes/{node}/management/inject_nmi", min: 29, body: `{"x":1}`, below: 404},
 	// 1.32 volume.
 	{method: "GET", path: "/v1/volume", min: 32},
 	{method: "GET", path: "/v1/volume/connectors", min: 32},
