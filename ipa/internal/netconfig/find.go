@@ -5,12 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 	"golang.org/x/sys/unix"
 )
 
@@ -102,8 +107,8 @@ func (f Finder) Devices() ([]string, error) {
 	return out, nil
 }
 
-// Read mounts the first config-2 device that holds DataPath read-only
-// (ISO9660, else VFAT), reads the file and unmounts. It answers
+// Read reads DataPath from the first config-2 device that holds it,
+// without writing to it. It answers
 // ErrNotFound when there is none.
 func (f Finder) Read(ctx context.Context) (data []byte, device string, err error) {
 	devs, err := f.Devices()
@@ -127,7 +132,70 @@ func (f Finder) Read(ctx context.Context) (data []byte, device string, err error
 	return nil, "", ErrNotFound
 }
 
+// readFrom reads DataPath from dev: ISO9660 and FAT32 directly from the
+// device with github.com/diskfs/go-diskfs (no kernel filesystem module
+// needed, nothing mounted), other filesystems (FAT12/16 config drives)
+// through a read-only mount.
 func (f Finder) readFrom(dev string) ([]byte, error) {
+	b, derr := readDirect(dev)
+	if derr == nil {
+		return b, nil
+	}
+	b, merr := f.readMounted(dev)
+	if merr == nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w; %w", derr, merr)
+}
+
+func readDirect(dev string) ([]byte, error) {
+	fsys, closeFn, err := openDirect(dev)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	fh, err := fsys.OpenFile("/"+DataPath, os.O_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("netconfig: %s has no %s: %w", dev, DataPath, err)
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("netconfig: %s: %w", dev, err)
+	}
+	return b, nil
+}
+
+// openDirect opens the filesystem on dev: ISO9660 with its 2048-byte
+// blocks whatever the device's sector size (a loop device or a SCSI CD
+// may say 512), else what go-diskfs recognises (FAT32).
+func openDirect(dev string) (filesystem.FileSystem, func(), error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return nil, nil, fmt.Errorf("netconfig: %w", err)
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("netconfig: %s: %w", dev, err)
+	}
+	if fsys, err := iso9660.Read(file.New(f, true), size, 0, 2048); err == nil {
+		return fsys, func() { f.Close() }, nil
+	}
+	f.Close()
+	d, err := diskfs.Open(dev, diskfs.WithOpenMode(diskfs.ReadOnly))
+	if err != nil {
+		return nil, nil, fmt.Errorf("netconfig: open %s: %w", dev, err)
+	}
+	fsys, err := d.GetFilesystem(0)
+	if err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("netconfig: read %s: %w", dev, err)
+	}
+	return fsys, func() { fsys.Close(); d.Close() }, nil
+}
+
+func (f Finder) readMounted(dev string) ([]byte, error) {
 	base := f.MountDir
 	if base == "" {
 		base = "/run"

@@ -4,8 +4,11 @@
 //
 // As with Ironic's virtual media boot, the file comes inside the boot ISO
 // (or a second medium) labelled "config-2", at
-// openstack/latest/network_data.json: Find looks for it on the block
-// devices and reads it from a read-only mount (ISO9660 or VFAT).
+// openstack/latest/network_data.json: Finder looks for a block device of
+// that label and reads the file without writing: ISO9660 and FAT32 through
+// github.com/diskfs/go-diskfs (no kernel filesystem module needed), other
+// FAT through a read-only mount. The label is read from the superblock by
+// hand (a few fixed offsets; the ramdisk has no udev or blkid).
 //
 // Parse checks the whole document and turns it into a Plan without touching
 // the machine: physical links are named by MAC address, VLANs and bonds by
