@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -158,6 +159,13 @@ type Lease struct {
 // ConfigureNetwork brings every Ethernet interface up, waits up to wait for
 // carrier, and runs DHCP on all interfaces with carrier in parallel.
 func ConfigureNetwork(ctx context.Context, log *slog.Logger, wait time.Duration) ([]Lease, error) {
+	return ConfigureNetworkOn(ctx, log, wait, nil)
+}
+
+// ConfigureNetworkOn is ConfigureNetwork on the named interfaces only (all
+// Ethernet interfaces when only is empty): the links network_data leaves
+// to DHCP.
+func ConfigureNetworkOn(ctx context.Context, log *slog.Logger, wait time.Duration, only []string) ([]Lease, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("initsys: %w", err)
@@ -166,6 +174,9 @@ func ConfigureNetwork(ctx context.Context, log *slog.Logger, wait time.Duration)
 	var cands []net.Interface
 	for _, i := range ifs {
 		if i.Flags&net.FlagLoopback != 0 || len(i.HardwareAddr) != 6 {
+			continue
+		}
+		if len(only) > 0 && !slices.Contains(only, i.Name) {
 			continue
 		}
 		if err := setUp(i.Name); err != nil {
