@@ -1,0 +1,182 @@
+package ramdisk_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/netnstest"
+)
+
+// TestStaticNetworkQEMU boots the deploy ramdisk (build.sh, Debian's cloud
+// kernel) in a QEMU machine (TCG, i440fx: the CD on the PIIX IDE
+// controller) whose network has no DHCP server, with a CD labelled
+// config-2 holding openstack/latest/network_data.json, as Ironic's virtual
+// media ISO does. The agent must configure the static address from it and
+// make its lookup to ipa-api-url from that address.
+func TestStaticNetworkQEMU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds the ramdisk and boots a QEMU machine; run without -short")
+	}
+	netnstest.Skip(t)
+	for _, tool := range []string{"qemu-system-x86_64", "xorriso", "dpkg-deb", "depmod", "cpio", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (.ci/deps.sh installs it)", tool)
+		}
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	run := func(name string, args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	agent := filepath.Join(dir, "ferric-agent")
+	run("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "./ipa/cmd/ferric-agent")
+	if rd := os.Getenv("FERRIC_RAMDISK_DIR"); rd != "" {
+		// A prebuilt kernel; the initramfs is rebuilt with this agent.
+		t.Logf("FERRIC_RAMDISK_DIR is ignored: the ramdisk must carry this tree's agent")
+	}
+	run("ipa/ramdisk/build.sh", agent, dir)
+	t.Logf("ramdisk built in %.1fs", time.Since(start).Seconds())
+
+	const mac = "52:54:00:81:00:02"
+	nd := fmt.Sprintf(`{
+  "links": [{"id": "enp0s3", "type": "phy", "ethernet_mac_address": %q, "mtu": 1500}],
+  "networks": [{"id": "prov", "type": "ipv4", "link": "enp0s3", "ip_address": "10.81.0.2", "netmask": "255.255.255.0",
+                "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.81.0.1"}]}],
+  "services": [{"type": "dns", "address": "10.81.0.1"}]
+}`, strings.ToUpper(mac))
+	tree := filepath.Join(dir, "iso")
+	p := filepath.Join(tree, "openstack", "latest", "network_data.json")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(nd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iso := filepath.Join(dir, "config-2.iso")
+	run("xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "config-2", "-o", iso, tree)
+
+	// The machine's network: a tap in a namespace, no DHCP server.
+	ns := netnstest.New(t, "pxs")
+	netnstest.IP(t, "-n", ns.Name, "tuntap", "add", "tap0", "mode", "tap")
+	netnstest.IP(t, "-n", ns.Name, "addr", "add", "10.81.0.1/24", "dev", "tap0")
+	netnstest.IP(t, "-n", ns.Name, "link", "set", "tap0", "up")
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "10.81.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	type req struct{ from, path string }
+	var (
+		mu   sync.Mutex
+		reqs []req
+	)
+	got := make(chan req, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		reqs = append(reqs, req{host, r.URL.RequestURI()})
+		mu.Unlock()
+		if r.URL.Path == "/v1/lookup" {
+			select {
+			case got <- req{host, r.URL.RequestURI()}:
+			default:
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/" { // Ironic's root: the agent discovers the API version
+			fmt.Fprint(w, `{"name": "OpenStack Ironic API", "default_version": {"id": "v1", "version": "1.96", "min_version": "1.1", "status": "CURRENT"}}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error_message": "{\"faultstring\": \"Node could not be found.\", \"faultcode\": \"Client\"}"}`)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	serial := filepath.Join(dir, "serial.log")
+	qctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	q := exec.CommandContext(qctx, "ip", "netns", "exec", ns.Name, "qemu-system-x86_64",
+		"-machine", "pc,accel=tcg", "-m", "768", "-smp", "1", "-nographic", "-no-reboot",
+		"-kernel", filepath.Join(dir, "ferric-deploy.kernel"), "-initrd", filepath.Join(dir, "ferric-deploy.initramfs"),
+		"-append", fmt.Sprintf("console=ttyS0 ipa-api-url=http://%s boot_method=vmedia ipa-debug=1", ln.Addr()),
+		"-cdrom", iso,
+		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+mac,
+		"-serial", "file:"+serial, "-monitor", "none", "-display", "none")
+	q.WaitDelay = 5 * time.Second
+	if out, err := os.Create(filepath.Join(dir, "qemu.out")); err == nil {
+		q.Stdout, q.Stderr = out, out
+		defer out.Close()
+	}
+	boot := time.Now()
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- q.Wait() }()
+	t.Cleanup(func() {
+		q.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("QEMU (pid %d) did not end", q.Process.Pid)
+		}
+	})
+	select {
+	case r := <-got:
+		t.Logf("lookup %s from %s %.1fs after power-on", r.path, r.from, time.Since(boot).Seconds())
+		if r.from != "10.81.0.2" {
+			t.Errorf("lookup came from %s, want the static address 10.81.0.2", r.from)
+		}
+		if !strings.Contains(r.path, "52%3A54%3A00%3A81%3A00%3A02") && !strings.Contains(r.path, mac) {
+			t.Errorf("lookup %s lacks the MAC %s", r.path, mac)
+		}
+	case err := <-done:
+		b, _ := os.ReadFile(serial)
+		t.Fatalf("QEMU ended (%v) before the lookup; serial console:\n%s", err, tail(b))
+	case <-qctx.Done():
+		b, _ := os.ReadFile(serial)
+		t.Fatalf("no lookup within the time; serial console:\n%s", tail(b))
+	}
+	mu.Lock()
+	for _, r := range reqs {
+		if r.from != "10.81.0.2" {
+			t.Errorf("request %s from %s, want all from 10.81.0.2", r.path, r.from)
+		}
+	}
+	mu.Unlock()
+	b, _ := os.ReadFile(serial)
+	for _, want := range []string{"network data found", "10.81.0.2/24"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("serial console lacks %q:\n%s", want, tail(b))
+		}
+	}
+	if strings.Contains(string(b), "dhcp lease") {
+		t.Errorf("the agent ran DHCP:\n%s", tail(b))
+	}
+}
+
+func tail(b []byte) string {
+	if len(b) > 6000 {
+		b = b[len(b)-6000:]
+	}
+	return string(b)
+}
