@@ -58,13 +58,45 @@ func TestStaticNetworkQEMU(t *testing.T) {
 	run("ipa/ramdisk/build.sh", agent, dir)
 	t.Logf("ramdisk built in %.1fs", time.Since(start).Seconds())
 
-	const mac = "52:54:00:81:00:02"
-	nd := fmt.Sprintf(`{
+	const mac0, mac1 = "52:54:00:81:00:02", "52:54:00:81:00:03"
+	route := `"routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.81.0.1"}]`
+	for _, tc := range []struct {
+		name string
+		macs []string
+		nd   string
+		log  string // the agent's line for the configured link
+	}{
+		{"phy", []string{mac0}, fmt.Sprintf(`{
   "links": [{"id": "enp0s3", "type": "phy", "ethernet_mac_address": %q, "mtu": 1500}],
-  "networks": [{"id": "prov", "type": "ipv4", "link": "enp0s3", "ip_address": "10.81.0.2", "netmask": "255.255.255.0",
-                "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.81.0.1"}]}],
-  "services": [{"type": "dns", "address": "10.81.0.1"}]
-}`, strings.ToUpper(mac))
+  "networks": [{"id": "prov", "type": "ipv4", "link": "enp0s3", "ip_address": "10.81.0.2", "netmask": "255.255.255.0", %s}],
+  "services": [{"type": "dns", "address": "10.81.0.1"}]}`, strings.ToUpper(mac0), route),
+			"link=enp0s3 interface=eth0 mac=" + mac0 + " addrs=[10.81.0.2/24]"},
+		{"bond active-backup", []string{mac0, mac1}, fmt.Sprintf(`{
+  "links": [{"id": "nic0", "type": "phy", "ethernet_mac_address": %q}, {"id": "nic1", "type": "phy", "ethernet_mac_address": %q},
+            {"id": "bond0", "type": "bond", "bond_links": ["nic0", "nic1"], "bond_mode": "active-backup", "bond_miimon": 100,
+             "ethernet_mac_address": %q}],
+  "networks": [{"id": "prov", "type": "ipv4", "link": "bond0", "ip_address": "10.81.0.2/24", %s}]}`, mac0, mac1, mac0, route),
+			"link=bond0 interface=bond0 mac=" + mac0 + " addrs=[10.81.0.2/24]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bootStatic(t, dir, tc.macs, tc.nd, tc.log)
+		})
+	}
+}
+
+// bootStatic boots the ramdisk of dir with a config-2 CD holding nd, NICs
+// of macs on taps in a namespace whose first tap is 10.81.0.1/24, and
+// waits for the agent's lookup.
+func bootStatic(t *testing.T, dir string, macs []string, nd, wantLog string) {
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	mac := macs[0]
+	rd := dir // the ramdisk
+	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 	tree := filepath.Join(dir, "iso")
 	p := filepath.Join(tree, "openstack", "latest", "network_data.json")
 	os.MkdirAll(filepath.Dir(p), 0o755)
@@ -72,13 +104,22 @@ func TestStaticNetworkQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	iso := filepath.Join(dir, "config-2.iso")
+	os.MkdirAll(dir, 0o755)
 	run("xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "config-2", "-o", iso, tree)
 
 	// The machine's network: a tap in a namespace, no DHCP server.
 	ns := netnstest.New(t, "pxs")
-	netnstest.IP(t, "-n", ns.Name, "tuntap", "add", "tap0", "mode", "tap")
-	netnstest.IP(t, "-n", ns.Name, "addr", "add", "10.81.0.1/24", "dev", "tap0")
-	netnstest.IP(t, "-n", ns.Name, "link", "set", "tap0", "up")
+	var nics []string
+	for i, m := range macs {
+		tap := fmt.Sprintf("tap%d", i)
+		netnstest.IP(t, "-n", ns.Name, "tuntap", "add", tap, "mode", "tap")
+		if i == 0 {
+			netnstest.IP(t, "-n", ns.Name, "addr", "add", "10.81.0.1/24", "dev", tap)
+		}
+		netnstest.IP(t, "-n", ns.Name, "link", "set", tap, "up")
+		nics = append(nics, "-netdev", fmt.Sprintf("tap,id=n%d,ifname=%s,script=no,downscript=no", i, tap),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=n%d,mac=%s", i, m))
+	}
 	var ln net.Listener
 	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "10.81.0.1:0"); return err }); err != nil {
 		t.Fatal(err)
@@ -114,13 +155,12 @@ func TestStaticNetworkQEMU(t *testing.T) {
 	serial := filepath.Join(dir, "serial.log")
 	qctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	q := exec.CommandContext(qctx, "ip", "netns", "exec", ns.Name, "qemu-system-x86_64",
+	args := []string{"netns", "exec", ns.Name, "qemu-system-x86_64",
 		"-machine", "pc,accel=tcg", "-m", "768", "-smp", "1", "-nographic", "-no-reboot",
-		"-kernel", filepath.Join(dir, "ferric-deploy.kernel"), "-initrd", filepath.Join(dir, "ferric-deploy.initramfs"),
+		"-kernel", filepath.Join(rd, "ferric-deploy.kernel"), "-initrd", filepath.Join(rd, "ferric-deploy.initramfs"),
 		"-append", fmt.Sprintf("console=ttyS0 ipa-api-url=http://%s boot_method=vmedia ipa-debug=1", ln.Addr()),
-		"-cdrom", iso,
-		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+mac,
-		"-serial", "file:"+serial, "-monitor", "none", "-display", "none")
+		"-cdrom", iso, "-serial", "file:" + serial, "-monitor", "none", "-display", "none"}
+	q := exec.CommandContext(qctx, "ip", append(args, nics...)...)
 	q.WaitDelay = 5 * time.Second
 	if out, err := os.Create(filepath.Join(dir, "qemu.out")); err == nil {
 		q.Stdout, q.Stderr = out, out
@@ -150,6 +190,7 @@ func TestStaticNetworkQEMU(t *testing.T) {
 			t.Errorf("lookup %s lacks the MAC %s", r.path, mac)
 		}
 	case err := <-done:
+		done <- err
 		b, _ := os.ReadFile(serial)
 		t.Fatalf("QEMU ended (%v) before the lookup; serial console:\n%s", err, tail(b))
 	case <-qctx.Done():
@@ -164,7 +205,7 @@ func TestStaticNetworkQEMU(t *testing.T) {
 	}
 	mu.Unlock()
 	b, _ := os.ReadFile(serial)
-	for _, want := range []string{"network data found", "10.81.0.2/24"} {
+	for _, want := range []string{"network data found", wantLog} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("serial console lacks %q:\n%s", want, tail(b))
 		}

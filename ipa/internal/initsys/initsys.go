@@ -112,7 +112,7 @@ func LoadModules(log *slog.Logger, dir string) error {
 		if strings.HasSuffix(m, ".xz") || strings.HasSuffix(m, ".zst") || strings.HasSuffix(m, ".gz") {
 			flags = 4 // MODULE_INIT_COMPRESSED_FILE: the kernel decompresses
 		}
-		if err := unix.FinitModule(int(mf.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := unix.FinitModule(int(mf.Fd()), moduleParams(m), flags); err != nil && !errors.Is(err, unix.EEXIST) {
 			log.Warn("module load failed", "module", m, "error", err)
 		}
 	}
@@ -120,6 +120,17 @@ func LoadModules(log *slog.Logger, dir string) error {
 		load(m, 0)
 	}
 	return nil
+}
+
+// moduleParams are the parameters a module is loaded with: bonding makes
+// no bond0 of its own (max_bonds=0, as distributions configure it), so
+// that network_data's bonds get the names they are given.
+func moduleParams(path string) string {
+	name, _, _ := strings.Cut(filepath.Base(path), ".")
+	if name == "bonding" {
+		return "max_bonds=0"
+	}
+	return ""
 }
 
 // LoadModuleOrder loads the modules named in orderFile (one file name a
@@ -140,7 +151,7 @@ func LoadModuleOrder(log *slog.Logger, dir, orderFile string) error {
 		if strings.HasSuffix(name, ".xz") || strings.HasSuffix(name, ".zst") || strings.HasSuffix(name, ".gz") {
 			flags = 4 // MODULE_INIT_COMPRESSED_FILE
 		}
-		if err := unix.FinitModule(int(mf.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := unix.FinitModule(int(mf.Fd()), moduleParams(name), flags); err != nil && !errors.Is(err, unix.EEXIST) {
 			log.Warn("module load failed", "module", name, "error", err)
 		}
 		mf.Close()
