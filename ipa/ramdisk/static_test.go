@@ -2,6 +2,8 @@ package ramdisk_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,8 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ferric-metal/ferric/test/netnstest"
+	"golang.org/x/sys/unix"
 )
 
 // TestStaticNetworkQEMU boots the deploy ramdisk (build.sh, Debian's cloud
@@ -65,21 +69,27 @@ func TestStaticNetworkQEMU(t *testing.T) {
 		macs []string
 		nd   string
 		log  string // the agent's line for the configured link
+		vlan int    // the address is on this VLAN: no lookup reaches the untagged peer; wait for its tagged ARP
 	}{
 		{"phy", []string{mac0}, fmt.Sprintf(`{
   "links": [{"id": "enp0s3", "type": "phy", "ethernet_mac_address": %q, "mtu": 1500}],
   "networks": [{"id": "prov", "type": "ipv4", "link": "enp0s3", "ip_address": "10.81.0.2", "netmask": "255.255.255.0", %s}],
   "services": [{"type": "dns", "address": "10.81.0.1"}]}`, strings.ToUpper(mac0), route),
-			"link=enp0s3 interface=eth0 mac=" + mac0 + " addrs=[10.81.0.2/24]"},
+			"link=enp0s3 interface=eth0 mac=" + mac0 + " addrs=[10.81.0.2/24]", 0},
 		{"bond active-backup", []string{mac0, mac1}, fmt.Sprintf(`{
   "links": [{"id": "nic0", "type": "phy", "ethernet_mac_address": %q}, {"id": "nic1", "type": "phy", "ethernet_mac_address": %q},
             {"id": "bond0", "type": "bond", "bond_links": ["nic0", "nic1"], "bond_mode": "active-backup", "bond_miimon": 100,
              "ethernet_mac_address": %q}],
   "networks": [{"id": "prov", "type": "ipv4", "link": "bond0", "ip_address": "10.81.0.2/24", %s}]}`, mac0, mac1, mac0, route),
-			"link=bond0 interface=bond0 mac=" + mac0 + " addrs=[10.81.0.2/24]"},
+			"link=bond0 interface=bond0 mac=" + mac0 + " addrs=[10.81.0.2/24]", 0},
+		{"vlan", []string{mac0}, fmt.Sprintf(`{
+  "links": [{"id": "nic0", "type": "phy", "ethernet_mac_address": %q},
+            {"id": "v100", "type": "vlan", "vlan_link": "nic0", "vlan_id": 100, "vlan_mac_address": %q}],
+  "networks": [{"id": "prov", "type": "ipv4", "link": "v100", "ip_address": "10.81.0.2/24", %s}]}`, mac0, mac0, route),
+			"link=v100 interface=eth0.100 mac=" + mac0 + " addrs=[10.81.0.2/24]", 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bootStatic(t, dir, tc.macs, tc.nd, tc.log)
+			bootStatic(t, dir, tc.macs, tc.nd, tc.log, tc.vlan)
 		})
 	}
 }
@@ -87,7 +97,7 @@ func TestStaticNetworkQEMU(t *testing.T) {
 // bootStatic boots the ramdisk of dir with a config-2 CD holding nd, NICs
 // of macs on taps in a namespace whose first tap is 10.81.0.1/24, and
 // waits for the agent's lookup.
-func bootStatic(t *testing.T, dir string, macs []string, nd, wantLog string) {
+func bootStatic(t *testing.T, dir string, macs []string, nd, wantLog string, vlan int) {
 	run := func(name string, args ...string) {
 		t.Helper()
 		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
@@ -166,6 +176,10 @@ func bootStatic(t *testing.T, dir string, macs []string, nd, wantLog string) {
 		q.Stdout, q.Stderr = out, out
 		defer out.Close()
 	}
+	tagged := make(chan int, 1)
+	if vlan > 0 {
+		watchARP(t, qctx, ns, "tap0", net.IPv4(10, 81, 0, 2), tagged)
+	}
 	boot := time.Now()
 	if err := q.Start(); err != nil {
 		t.Fatal(err)
@@ -181,7 +195,15 @@ func bootStatic(t *testing.T, dir string, macs []string, nd, wantLog string) {
 		}
 	})
 	select {
+	case vid := <-tagged:
+		t.Logf("ARP from 10.81.0.2 on VLAN %d %.1fs after power-on", vid, time.Since(boot).Seconds())
+		if vid != vlan {
+			t.Errorf("ARP from 10.81.0.2 with VLAN %d, want %d (-1: untagged)", vid, vlan)
+		}
 	case r := <-got:
+		if vlan > 0 {
+			t.Fatalf("lookup %s from %s reached the untagged peer, want the address on VLAN %d", r.path, r.from, vlan)
+		}
 		t.Logf("lookup %s from %s %.1fs after power-on", r.path, r.from, time.Since(boot).Seconds())
 		if r.from != "10.81.0.2" {
 			t.Errorf("lookup came from %s, want the static address 10.81.0.2", r.from)
@@ -213,6 +235,73 @@ func bootStatic(t *testing.T, dir string, macs []string, nd, wantLog string) {
 	if strings.Contains(string(b), "dhcp lease") {
 		t.Errorf("the agent ran DHCP:\n%s", tail(b))
 	}
+}
+
+// watchARP sends to vids the VLAN (-1: none) of the first ARP packet from
+// ip seen on ifname in ns, read with a packet socket (the kernel moves a
+// VLAN tag into PACKET_AUXDATA; a tag left in the frame counts too).
+func watchARP(t *testing.T, ctx context.Context, ns *netnstest.NS, ifname string, ip net.IP, vids chan<- int) {
+	t.Helper()
+	htons := func(v uint16) uint16 { return v<<8 | v>>8 }
+	fd := -1
+	if err := ns.Do(func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL))); err != nil {
+			return err
+		}
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 300000}); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	}); err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		t.Fatalf("packet socket on %s: %v", ifname, err)
+	}
+	stopped := make(chan struct{})
+	t.Cleanup(func() { <-stopped; unix.Close(fd) })
+	go func() {
+		defer close(stopped)
+		buf, oob := make([]byte, 4096), make([]byte, 512)
+		for ctx.Err() == nil {
+			n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+			if err != nil {
+				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+					continue
+				}
+				return
+			}
+			f, vid := buf[:n], -1
+			if len(f) >= 18 && binary.BigEndian.Uint16(f[12:]) == unix.ETH_P_8021Q {
+				vid = int(binary.BigEndian.Uint16(f[14:]) & 0xfff)
+				f = append(append([]byte(nil), f[:12]...), f[16:]...)
+			} else if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, m := range msgs {
+					if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA && len(m.Data) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})) {
+						aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
+						if aux.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+							vid = int(aux.Vlan_tci & 0xfff)
+						}
+					}
+				}
+			}
+			// Ethernet (14) + ARP: sender protocol address at 28..32.
+			if len(f) >= 42 && binary.BigEndian.Uint16(f[12:]) == unix.ETH_P_ARP && net.IP(f[28:32]).Equal(ip) {
+				select {
+				case vids <- vid:
+				default:
+				}
+			}
+		}
+	}()
 }
 
 func tail(b []byte) string {
