@@ -24,10 +24,17 @@ import (
 // Nova writes config drives.
 const Label = "config-2"
 
+// Labels are the filesystem labels searched, in this order of preference:
+// Label, then the labels of boot ISOs that may carry network data beside
+// the ramdisk: Ironic's VMEDIA_BOOT_ISO (IPA reads configuration from both)
+// and ferric's FERRIC_BOOT (images/iso). Only a medium holding DataPath is
+// taken.
+var Labels = []string{Label, "VMEDIA_BOOT_ISO", "FERRIC_BOOT"}
+
 // DataPath is where network_data.json lies on that medium.
 const DataPath = "openstack/latest/network_data.json"
 
-// ErrNotFound means no block device is labelled config-2 or none holds
+// ErrNotFound means no block device has one of Labels or none holds
 // DataPath: the caller keeps to DHCP.
 var ErrNotFound = errors.New("netconfig: no config-2 medium with network_data.json")
 
@@ -69,8 +76,9 @@ func DeviceLabel(path string) (string, error) {
 	return "", nil
 }
 
-// Devices lists the block devices labelled config-2 (any case; FAT labels
-// are upper case), whole CD drives and disks before partitions.
+// Devices lists the block devices with one of Labels (any case; FAT
+// labels are upper case), config-2 first, whole CD drives and disks
+// before partitions.
 func (f Finder) Devices() ([]string, error) {
 	sys, dev := f.SysBlock, f.Dev
 	if sys == "" {
@@ -83,7 +91,12 @@ func (f Finder) Devices() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netconfig: %w", err)
 	}
-	var out []string
+	type cand struct {
+		path string
+		rank int
+		part bool
+	}
+	var found []cand
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasPrefix(name, "ram") || strings.HasPrefix(name, "zram") {
@@ -94,20 +107,29 @@ func (f Finder) Devices() ([]string, error) {
 		}
 		p := filepath.Join(dev, name)
 		l, err := DeviceLabel(p)
-		if err != nil || !strings.EqualFold(l, Label) {
+		if err != nil {
 			continue
 		}
-		out = append(out, p)
+		for rank, want := range Labels {
+			if strings.EqualFold(l, want) {
+				found = append(found, cand{p, rank, isPartition(sys, name)})
+			}
+		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		_, pi := os.Stat(filepath.Join(sys, filepath.Base(out[i]), "partition"))
-		_, pj := os.Stat(filepath.Join(sys, filepath.Base(out[j]), "partition"))
-		return pi != nil && pj == nil
+	sort.SliceStable(found, func(i, j int) bool {
+		if found[i].rank != found[j].rank {
+			return found[i].rank < found[j].rank
+		}
+		return !found[i].part && found[j].part
 	})
+	var out []string
+	for _, c := range found {
+		out = append(out, c.path)
+	}
 	return out, nil
 }
 
-// Read reads DataPath from the first config-2 device that holds it,
+// Read reads DataPath from the first device of Devices that holds it,
 // without writing to it. It answers
 // ErrNotFound when there is none.
 func (f Finder) Read(ctx context.Context) (data []byte, device string, err error) {
@@ -230,4 +252,9 @@ func (f Finder) readMounted(dev string) ([]byte, error) {
 		return nil, fmt.Errorf("netconfig: %s: %w", dev, err)
 	}
 	return b, nil
+}
+
+func isPartition(sys, name string) bool {
+	_, err := os.Stat(filepath.Join(sys, name, "partition"))
+	return err == nil
 }

@@ -75,13 +75,21 @@ func TestFindISO(t *testing.T) {
 		extra []string
 	}{
 		{"plain", nil},
+		{"Ironic's boot ISO label", []string{"-V", "VMEDIA_BOOT_ISO"}},
+		{"ferric's boot ISO label", []string{"-V", "FERRIC_BOOT"}},
 		{"partition table (offset 16)", []string{"-partition_offset", "16"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "boot.iso")
 			args := append([]string{"-as", "mkisofs", "-quiet", "-R", "-J", "-V", Label, "-o", img}, tc.extra...)
 			run(t, "xorriso", append(args, isoTree(t))...)
-			if l, err := DeviceLabel(img); err != nil || l != Label {
+			want := Label
+			for i, a := range tc.extra {
+				if a == "-V" {
+					want = tc.extra[i+1]
+				}
+			}
+			if l, err := DeviceLabel(img); err != nil || l != want {
 				t.Fatalf("DeviceLabel(%s) = %q, %v", img, l, err)
 			}
 			f, dev := loop(t, img)
@@ -122,12 +130,13 @@ func TestFindFAT(t *testing.T) {
 	}
 }
 
-// TestFindNone: an ISO of another label, or labelled config-2 without the
-// file, is not taken: ErrNotFound, and the caller keeps to DHCP.
+// TestFindNone: an ISO of another label, or labelled config-2 or as a boot
+// ISO without the file, is not taken: ErrNotFound, and the caller keeps to DHCP.
 func TestFindNone(t *testing.T) {
 	need(t, "xorriso")
 	for _, tc := range []struct{ name, label, file string }{
-		{"other label", "VMEDIA_BOOT_ISO", DataPath},
+		{"other label", "DATA", DataPath},
+		{"boot ISO without network_data", "FERRIC_BOOT", "openstack/latest/meta_data.json"},
 		{"no network_data", Label, "openstack/latest/meta_data.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,7 +5,8 @@
 // As with Ironic's virtual media boot, the file comes inside the boot ISO
 // (or a second medium) labelled "config-2", at
 // openstack/latest/network_data.json: Finder looks for a block device of
-// that label and reads the file without writing: ISO9660 and FAT32 through
+// that label (or, holding the file, Ironic's VMEDIA_BOOT_ISO or ferric's
+// FERRIC_BOOT boot ISO label) and reads the file without writing: ISO9660 and FAT32 through
 // github.com/diskfs/go-diskfs (no kernel filesystem module needed), other
 // FAT through a read-only mount. The label is read from the superblock by
 // hand (a few fixed offsets; the ramdisk has no udev or blkid).
