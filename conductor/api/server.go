@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -164,7 +165,7 @@ func ver(c echo.Context) Version {
 }
 
 func baseURL(c echo.Context) string {
-	return c.Scheme() + "://" + c.Request().Host
+	return ironichttp.BaseURL(c.Request())
 }
 
 func links(c echo.Context, kind, id string) []map[string]string {

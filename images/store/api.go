@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 )
 
 const (
@@ -79,17 +81,12 @@ func slogErr(c echo.Context, err error) {
 // prefix, e.g. http://conductor:6385/images), so version documents point
 // clients back through the same mount.
 func baseURL(c echo.Context) string {
-	r := c.Request()
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
 	prefix := c.Path()
 	if i := strings.Index(prefix, "/v2"); i >= 0 {
 		prefix = prefix[:i]
 	}
 	prefix = strings.TrimSuffix(strings.TrimSuffix(prefix, "/versions"), "/")
-	return scheme + "://" + r.Host + prefix
+	return ironichttp.BaseURL(c.Request()) + prefix
 }
 
 func (s *Store) versions(c echo.Context) error {
@@ -288,11 +285,11 @@ func (s *Store) patch(c echo.Context) error {
 
 func applyPatch(img *Image, ops []patchOp) error {
 	for _, op := range ops {
-		key := strings.TrimPrefix(op.Path, "/")
-		key = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
-		if key == "" || strings.Contains(strings.TrimPrefix(op.Path, "/"), "/") {
+		parts := ironichttp.SplitPointer(op.Path)
+		if len(parts) != 1 {
 			return fmt.Errorf("store: patch path %q: only top-level attributes can be changed: %w", op.Path, ErrInvalid)
 		}
+		key := parts[0]
 		switch op.Op {
 		case "add", "replace":
 			if op.Value == nil {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/inspector/rules"
@@ -223,7 +224,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if ae.code == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="Baremetal Introspection API"`)
 	}
-	_ = c.JSON(ae.code, map[string]any{"error": map[string]string{"message": ae.msg}})
+	_ = c.JSON(ae.code, ironichttp.InspectorError(ae.msg))
 }
 
 // version negotiates X-OpenStack-Ironic-Inspector-API-Version (default
@@ -259,7 +260,7 @@ func (s *Server) version(next echo.HandlerFunc) echo.HandlerFunc {
 
 func minor(c echo.Context) int { m, _ := c.Get("minor").(int); return m }
 
-func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
+func baseURL(c echo.Context) string { return ironichttp.BaseURL(c.Request()) }
 
 func (s *Server) root(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"versions": []any{map[string]any{
@@ -293,7 +294,7 @@ func timeStr(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	s := t.UTC().Format("2006-01-02T15:04:05")
+	s := t.UTC().Format(ironichttp.InspectorTimeFormat)
 	return &s
 }
 
@@ -411,22 +412,16 @@ func (s *Server) list(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"introspection": all})
 }
 
-// conductorError maps the manager's error kinds to HTTP codes.
+// conductorError maps the manager's error kinds to HTTP codes (the
+// manager's one table) and a missing node to 404.
 func conductorError(err error) error {
-	code := http.StatusInternalServerError
+	code, ok := manager.Status(err)
 	switch {
-	case errors.Is(err, manager.ErrNotFound), errors.Is(err, store.ErrNotFound):
+	case ok:
+	case errors.Is(err, store.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, manager.ErrInvalidState), errors.Is(err, manager.ErrInvalidInput):
-		code = http.StatusBadRequest
-	case errors.Is(err, manager.ErrNodeLocked), errors.Is(err, manager.ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, manager.ErrForbidden):
-		code = http.StatusForbidden
-	case errors.Is(err, manager.ErrNoWorkers):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, manager.ErrNotAcceptable):
-		code = http.StatusNotAcceptable
+	default:
+		code = http.StatusInternalServerError
 	}
 	return &apiError{code: code, msg: err.Error()}
 }
@@ -437,7 +432,7 @@ func (s *Server) start(c echo.Context) error {
 		return err
 	}
 	if v := c.QueryParam("manage_boot"); v != "" {
-		if b, err := strconv.ParseBool(v); err != nil {
+		if b, ok := ironichttp.ParseBool(v); !ok {
 			return errf(http.StatusBadRequest, "Invalid boolean value for manage_boot: %s", v)
 		} else if !b {
 			return errf(http.StatusBadRequest, "Managed boot is required: this inspector boots the node itself (manage_boot=false is not supported)")

@@ -19,7 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/ferric-metal/ferric/inspector/internal/jsonpatch"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/inspector/rules"
 )
 
@@ -44,12 +44,7 @@ func (h *Handler) Register(g *echo.Group) {
 
 // fault writes Ironic's error shape.
 func fault(c echo.Context, code int, format string, args ...any) error {
-	fc := "Client"
-	if code >= 500 {
-		fc = "Server"
-	}
-	inner, _ := json.Marshal(map[string]any{"faultcode": fc, "faultstring": fmt.Sprintf(format, args...), "debuginfo": nil})
-	return c.JSON(code, map[string]string{"error_message": string(inner)})
+	return c.JSON(code, ironichttp.Errorf(code, format, args...).Body())
 }
 
 func storeError(c echo.Context, err error) error {
@@ -64,9 +59,9 @@ func storeError(c echo.Context, err error) error {
 	return fault(c, http.StatusInternalServerError, "Internal server error: %v", err)
 }
 
-func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
+func baseURL(c echo.Context) string { return ironichttp.BaseURL(c.Request()) }
 
-func timeStr(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05+00:00") }
+func timeStr(t time.Time) string { return ironichttp.Time(t) }
 
 // all fields of a rule in API order.
 var allFields = []string{"uuid", "description", "priority", "sensitive", "phase", "conditions", "actions",
@@ -151,8 +146,8 @@ func (h *Handler) list(c echo.Context) error {
 	q := c.QueryParams()
 	detail := false
 	if v := q.Get("detail"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
+		b, ok := ironichttp.ParseBool(v)
+		if !ok {
 			return fault(c, http.StatusBadRequest, "Invalid value for detail: %q", v)
 		}
 		detail = b
@@ -283,12 +278,12 @@ func (h *Handler) patch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var ops []jsonpatch.Op
+	var ops []ironichttp.Op
 	if err := json.Unmarshal(body, &ops); err != nil || len(ops) == 0 {
 		return fault(c, http.StatusBadRequest, "Invalid patch: the body must be a non-empty JSON Patch list")
 	}
 	for _, op := range ops {
-		parts := jsonpatch.Split(op.Path)
+		parts := ironichttp.SplitPointer(op.Path)
 		if len(parts) == 0 || !slices.Contains(patchable, parts[0]) {
 			return fault(c, http.StatusBadRequest, "Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchable, ", "))
 		}
@@ -299,7 +294,7 @@ func (h *Handler) patch(c echo.Context) error {
 	}
 	if old.Sensitive {
 		for _, op := range ops {
-			if p := jsonpatch.Split(op.Path); p[0] == "sensitive" && op.Value != true {
+			if p := ironichttp.SplitPointer(op.Path); p[0] == "sensitive" && op.Value != true {
 				return fault(c, http.StatusBadRequest, "A sensitive inspection rule cannot be made non-sensitive.")
 			}
 		}
@@ -307,7 +302,7 @@ func (h *Handler) patch(c echo.Context) error {
 	raw, _ := json.Marshal(old)
 	var doc map[string]any
 	_ = json.Unmarshal(raw, &doc)
-	if _, err := jsonpatch.Apply(doc, ops); err != nil {
+	if _, err := ironichttp.Apply(doc, ops); err != nil {
 		return fault(c, http.StatusBadRequest, "%v", err)
 	}
 	doc["uuid"] = old.UUID
