@@ -86,6 +86,8 @@ type Server struct {
 	handler http.Handler
 	// nodeJSON caches rendered nodes for listings.
 	nodeJSON itemCache
+	// mounts are the handlers Mount serves, with their routes.
+	mounts []mount
 }
 
 const versionKey = "ferric.version"

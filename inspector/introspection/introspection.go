@@ -136,7 +136,16 @@ func New(cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Routes lists the routes the server serves (for route tables in tests).
-func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+func (s *Server) Routes() []ironichttp.Route {
+	var out []ironichttp.Route
+	for _, r := range s.echo.Routes() {
+		if r.Method == echo.RouteNotFound {
+			continue // echo's internal 404 route of a group
+		}
+		out = append(out, ironichttp.Route{Method: r.Method, Path: r.Path})
+	}
+	return out
+}
 
 // deny writes an authentication refusal in ironic-inspector's shape, with
 // its version headers.
