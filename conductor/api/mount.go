@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,19 +26,24 @@ func (s *Server) HandleAny(path string, h http.Handler) {
 	s.echo.Any(path, echo.WrapHandler(h))
 }
 
-// Mount serves prefix and everything below it with h, which serves
-// routes (full paths). Paths below prefix that no route takes are
-// answered by h; a Mux should answer them with s.Miss.
-func (s *Server) Mount(prefix string, h http.Handler, routes []ironichttp.Route) {
+// Mount serves each of routes (full paths, ":param" form) with h, which
+// routes them again itself (an ironichttp.Mux): echo lists them, labels
+// their metrics and answers the paths and methods they do not take.
+func (s *Server) Mount(h http.Handler, routes []ironichttp.Route) {
 	wh := echo.WrapHandler(h)
-	s.echo.Any(prefix, wh)
-	s.echo.Any(prefix+"/*", wh)
-	s.mounts = append(s.mounts, mount{prefix: prefix, routes: routes})
+	for _, r := range routes {
+		s.echo.Add(r.Method, r.Path, wh)
+	}
 }
 
-type mount struct {
-	prefix string
-	routes []ironichttp.Route
+// MountV1 is Mount for routes under /v1 that need microversion min or
+// later: they get the API's version negotiation and headers.
+func (s *Server) MountV1(min Version, h http.Handler, routes []ironichttp.Route) {
+	g := s.echo.Group("/v1", s.v1, s.minVer(min, false))
+	wh := echo.WrapHandler(h)
+	for _, r := range routes {
+		g.Add(r.Method, strings.TrimPrefix(r.Path, "/v1"), wh)
+	}
 }
 
 // Miss answers a path no route serves (404) or a method a path does not
@@ -50,24 +56,14 @@ func (s *Server) Miss(w http.ResponseWriter, r *http.Request, code int) {
 	ironichttp.WriteFault(w, r, e)
 }
 
-// Routes lists what the API serves: its own routes and those of the
-// handlers mounted on it.
+// Routes lists what the API serves, mounted handlers included.
 func (s *Server) Routes() []ironichttp.Route {
 	var out []ironichttp.Route
-next:
 	for _, r := range s.echo.Routes() {
 		if r.Method == echo.RouteNotFound {
 			continue // echo's internal 404 route of a group
 		}
-		for _, m := range s.mounts {
-			if r.Path == m.prefix || r.Path == m.prefix+"/*" {
-				continue next
-			}
-		}
 		out = append(out, ironichttp.Route{Method: r.Method, Path: r.Path})
-	}
-	for _, m := range s.mounts {
-		out = append(out, m.routes...)
 	}
 	return out
 }

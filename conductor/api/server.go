@@ -86,8 +86,6 @@ type Server struct {
 	handler http.Handler
 	// nodeJSON caches rendered nodes for listings.
 	nodeJSON itemCache
-	// mounts are the handlers Mount serves, with their routes.
-	mounts []mount
 }
 
 const versionKey = "ferric.version"
@@ -218,13 +216,6 @@ func noRoute(c echo.Context) error {
 		h.Del(k)
 	}
 	return errNoRoute
-}
-
-// V1Group returns a group under /v1 with version negotiation and a
-// minimum microversion, for handlers other packages provide (e.g.
-// inspection rules). User auth covers every route but PublicRoutes.
-func (s *Server) V1Group(minMinor Version) *echo.Group {
-	return s.echo.Group("/v1", s.v1, s.minVer(minMinor, false))
 }
 
 // minVer hides a resource below version n: a 404 for sub-resources

@@ -259,7 +259,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
-	(&ruleapi.Handler{Rules: ruleStore}).Register(srv.V1Group(api.Version(ruleapi.MinVersion)))
+	ruleMux := (&ruleapi.Handler{Rules: ruleStore}).Routes()
+	srv.MountV1(api.Version(ruleapi.MinVersion), ruleMux, ruleMux.Routes())
 	reg := metrics.New(st, metrics.Func("ferric_tasks_running", "Tasks holding a conductor worker.",
 		func() float64 { return float64(mgr.TasksRunning()) }))
 	srv.Instrument(reg)
@@ -271,7 +272,7 @@ func Run(ctx context.Context, cfg Config) error {
 	publicImage := auth.Compile(publicRoutes).Match
 	imageMux := images.Handler("/images")
 	imageMux.Miss = srv.Miss
-	srv.Mount("/images", public.WrapIf(imageMux, publicImage), imageMux.Routes())
+	srv.Mount(public.WrapIf(imageMux, publicImage), imageMux.Routes())
 	srv.HandleAny("/images/cache/*", public.Wrap(auth.ReadOnly(
 		http.StripPrefix("/images/cache", resolver.cache.Handler()))))
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
