@@ -845,7 +845,7 @@ func (s *Server) patchNode(c echo.Context) error {
 	}
 	var out *store.Node
 	var dropAlloc string
-	for attempt, lockWaits := 0, 0; ; attempt++ {
+	for lockWaits := 0; ; {
 		dropAlloc = ""
 		locked := false
 		err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
@@ -923,15 +923,13 @@ func (s *Server) patchNode(c echo.Context) error {
 			out = n
 			return tx.PutNode(n)
 		})
-		if errors.Is(err, store.ErrConflict) && attempt < 10 {
-			continue
-		}
 		// A locked node is retried a few times before the 409, as
-		// Ironic's conductor retries taking the lock.
-		if locked && lockWaits < patchLockRetries {
+		// Ironic's conductor retries taking the lock (the store itself
+		// re-runs a transaction that loses a race).
+		if locked && lockWaits < manager.LockRetries {
 			lockWaits++
 			select {
-			case <-time.After(patchLockWait):
+			case <-time.After(manager.LockRetryWait):
 				continue
 			case <-c.Request().Context().Done():
 			}
@@ -947,13 +945,6 @@ func (s *Server) patchNode(c echo.Context) error {
 	s.setConductor(c)
 	return c.JSON(http.StatusOK, render(c, nodeFields, out, v, nil))
 }
-
-// A PATCH of a node another task holds waits for the lock this often
-// before answering NodeLocked.
-const (
-	patchLockRetries = 3
-	patchLockWait    = 300 * time.Millisecond
-)
 
 // resolveParent replaces n's parent_node (a name or UUID) with the UUID of
 // that node, which must exist and have the same owner as owner (the node's
@@ -1163,25 +1154,20 @@ func (s *Server) setRAID(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// updateNode runs a read-modify-write on a node, retrying on revision
-// conflicts (metadata updates take no lock).
+// updateNode runs a read-modify-write on a node in one transaction
+// (metadata updates take no lock; the store re-runs a transaction that
+// loses a race).
 func (s *Server) updateNode(c echo.Context, uuid string, fn func(*store.Node) error) error {
-	for attempt := 0; ; attempt++ {
-		err := s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-			n, err := tx.Node(uuid)
-			if err != nil {
-				return notFound("Node %s could not be found.", uuid)
-			}
-			if err := fn(n); err != nil {
-				return err
-			}
-			return tx.PutNode(n)
-		})
-		if errors.Is(err, store.ErrConflict) && attempt < 10 {
-			continue
+	return s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+		n, err := tx.Node(uuid)
+		if err != nil {
+			return notFound("Node %s could not be found.", uuid)
 		}
-		return err
-	}
+		if err := fn(n); err != nil {
+			return err
+		}
+		return tx.PutNode(n)
+	})
 }
 
 func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
