@@ -30,6 +30,8 @@ func TestBadInputIsClientError(t *testing.T) {
 		{"portgroup name of 40000 chars", "POST", "/v1/portgroups", map[string]any{"node_uuid": node, "name": long}, 400, ""},
 		{"allocation name of 40000 chars", "POST", "/v1/allocations", map[string]any{"resource_class": "x", "name": long}, 400, ""},
 		{"template name of 40000 chars", "POST", "/v1/deploy_templates", map[string]any{"name": "CUSTOM_" + long, "steps": []any{}}, 400, ""},
+		{"runbook name of 40000 chars", "POST", "/v1/runbooks", map[string]any{"name": "CUSTOM_" + long, "steps": []any{map[string]any{"interface": "deploy", "step": "x", "order": 0}}}, 400, ""},
+		{"runbook owner of 40000 chars", "POST", "/v1/runbooks", map[string]any{"name": "CUSTOM_RB", "owner": long, "steps": []any{map[string]any{"interface": "deploy", "step": "x", "order": 0}}}, 400, "is too long"},
 		{"node name of 40000 chars", "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": long}, 400, ""},
 		{"instance uuid of 40000 chars", "PATCH", "/v1/nodes/" + node, []any{map[string]any{"op": "add", "path": "/instance_uuid", "value": long}}, 400, ""},
 	} {
@@ -50,7 +52,7 @@ func TestBadInputIsClientError(t *testing.T) {
 	if n["maintenance"] != false || n["instance_uuid"] != nil {
 		t.Errorf("node changed by refused requests: maintenance %v instance_uuid %v", n["maintenance"], n["instance_uuid"])
 	}
-	for _, p := range []string{"/v1/volume/connectors", "/v1/volume/targets", "/v1/ports", "/v1/portgroups", "/v1/allocations", "/v1/deploy_templates"} {
+	for _, p := range []string{"/v1/volume/connectors", "/v1/volume/targets", "/v1/ports", "/v1/portgroups", "/v1/allocations", "/v1/deploy_templates", "/v1/runbooks"} {
 		r := e.must(200, e.do("GET", p, nil), p)
 		for _, v := range r.j {
 			if l, ok := v.([]any); ok && len(l) > 0 {

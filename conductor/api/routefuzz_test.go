@@ -35,7 +35,8 @@ var seedBodies = map[string][]string{
 	"PATCH": {`[{"op":"add","path":"/extra/a","value":"b"}]`, `[{"op":"replace","path":"/driver_info/x","value":{"y":[1,2]}}]`,
 		`[{"op":"remove","path":"/extra/a"}]`, `[{"op":"replace","path":"/name","value":"fz2"}]`, `[{"op":"add","path":"/description","value":"d"}]`},
 	"PUT /v1/nodes/:node/states/provision": {`{"target":"manage"}`, `{"target":"clean","clean_steps":[{"interface":"deploy","step":"erase_devices"}]}`,
-		`{"target":"active","configdrive":{"user_data":"x"}}`, `{"target":"service","service_steps":[]}`},
+		`{"target":"active","configdrive":{"user_data":"x"}}`, `{"target":"service","service_steps":[]}`,
+		`{"target":"clean","runbook":"CUSTOM_FZRB"}`},
 	"PUT /v1/nodes/:node/states/power":           {`{"target":"power on","timeout":10}`},
 	"PUT /v1/nodes/:node/management/boot_device": {`{"boot_device":"pxe","persistent":true}`},
 	"PUT /v1/nodes/:node/states/boot_mode":       {`{"target":"uefi"}`},
@@ -48,6 +49,7 @@ var seedBodies = map[string][]string{
 	"POST /v1/chassis":                           {`{"description":"fz chassis","extra":{}}`},
 	"POST /v1/allocations":                       {`{"resource_class":"fz","name":"fz-alloc","traits":["CUSTOM_A"],"candidate_nodes":["fz"]}`},
 	"POST /v1/deploy_templates":                  {`{"name":"CUSTOM_FZ","steps":[{"interface":"bios","step":"apply_configuration","args":{},"priority":10}]}`},
+	"POST /v1/runbooks":                          {`{"name":"CUSTOM_FZR","steps":[{"interface":"power","step":"wait","args":{"seconds":1},"order":1}],"owner":"fz"}`},
 	"POST /v1/volume/connectors":                 {`{"node_uuid":"%NODE%","type":"iqn","connector_id":"iqn.fz"}`},
 	"POST /v1/volume/targets":                    {`{"node_uuid":"%NODE%","volume_type":"iscsi","volume_id":"v-fz","boot_index":1,"properties":{}}`},
 	"POST /v1/events":                            {`{"events":[{"event":"network.bind_port","port_id":"x","mac_address":"52:54:00:00:00:01","status":"ACTIVE"}]}`},
@@ -232,6 +234,7 @@ func TestRouteFuzz(t *testing.T) {
 	create("chassis", "/v1/chassis", `{"description":"c"}`)
 	create("allocation", "/v1/allocations", `{"resource_class":"none-matches","name":"fzal"}`)
 	create("template", "/v1/deploy_templates", `{"name":"CUSTOM_FZT","steps":[{"interface":"bios","step":"apply_configuration","args":{"settings":[]},"priority":10}]}`)
+	create("runbook", "/v1/runbooks", `{"name":"CUSTOM_FZRB","steps":[{"interface":"deploy","step":"erase_devices_metadata","order":0}]}`)
 	create("connector", "/v1/volume/connectors", `{"node_uuid":"%NODE%","type":"iqn","connector_id":"iqn.fixture"}`)
 	create("target", "/v1/volume/targets", `{"node_uuid":"%NODE%","volume_type":"iscsi","volume_id":"v0","boot_index":0}`)
 	create("rule", "/v1/inspection_rules", `{"actions":[{"op":"set-attribute","args":{"path":"/extra/a","value":1}}],"description":"fx"}`)
@@ -249,7 +252,7 @@ func TestRouteFuzz(t *testing.T) {
 		t.Fatalf("only %d routes found", len(routes))
 	}
 	paramKind := map[string]string{":node": "node", ":port": "port", ":portgroup": "portgroup", ":chassis": "chassis",
-		":allocation": "allocation", ":template": "template", ":connector": "connector", ":target": "target", ":rule": "rule"}
+		":allocation": "allocation", ":template": "template", ":connector": "connector", ":target": "target", ":rule": "rule", ":runbook": "runbook"}
 	badIDs := []string{"nope", strings.Repeat("a", 300), "00000000-0000-4000-8000-000000000000", "%2e%2e", "é", "detail"}
 	versions := []string{"1.96", "1.96", "1.96", "1.1", "1.31", "1.52", "1.78", "latest", "1.999", "x", ""}
 	queries := []string{"", "", "", "?fields=uuid,name,driver_info", "?limit=-1", "?limit=x", "?sort_key=bogus", "?marker=zz",

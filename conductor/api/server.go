@@ -198,7 +198,8 @@ func (s *Server) routes() {
 	s.allocationRoutes(g)
 	g.GET("/shards", s.shards, s.minVer(82, false))
 	g.POST("/events", s.postEvents, s.minVer(54, false))
-	s.templateRoutes(g)
+	s.templates().routes(g)
+	s.runbooks().routes(g)
 	g.Any("/*", noRoute)
 	e.Any("/*", noRoute)
 }
@@ -275,7 +276,7 @@ func (s *Server) v1doc(c echo.Context) error {
 		name string
 		min  Version
 	}{{"lookup", 22}, {"heartbeat", 22}, {"portgroups", 23}, {"volume", 32}, {"conductors", 49},
-		{"allocations", 52}, {"events", 54}, {"deploy_templates", 55}, {"shards", 82}, {"continue_inspection", 84}, {"inspection_rules", 96}}
+		{"allocations", 52}, {"events", 54}, {"deploy_templates", 55}, {"shards", 82}, {"runbooks", 92}, {"continue_inspection", 84}, {"inspection_rules", 96}}
 	for _, g := range gated {
 		if v >= g.min {
 			doc[g.name] = pair(g.name)

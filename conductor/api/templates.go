@@ -1,17 +1,12 @@
 package api
 
 import (
-	"errors"
 	"maps"
-	"net/http"
-	"sort"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
-	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -95,104 +90,32 @@ func maskStepLists(dii store.Object) store.Object {
 	return out
 }
 
-func (s *Server) templateRoutes(g *echo.Group) {
-	// Below 1.55 the resource does not exist: 404 for reads, 405 for the rest.
-	gate := func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if ver(c) < 55 {
-				if c.Request().Method == http.MethodGet {
-					return notFoundPlain("The API version does not allow deploy templates")
-				}
-				return &Error{Code: http.StatusMethodNotAllowed, Msg: "The API version does not allow deploy templates"}
-			}
-			return next(c)
-		}
+// templates is the deploy template resource.
+func (s *Server) templates() *stepSet[*store.DeployTemplate] {
+	return &stepSet[*store.DeployTemplate]{
+		param: "template", noun: "deploy template", collection: "deploy_templates", schema: "template", minVer: 55,
+		fields: templateFields, sortKeys: templateSortKeys, unsortable: map[string]bool{"steps": true, "extra": true},
+		patchable: []string{"name", "steps", "extra", "description"},
+		store:     s.st,
+		fresh:     func(id string) *store.DeployTemplate { return &store.DeployTemplate{UUID: id, Extra: store.Object{}} },
+		uuid:      func(d *store.DeployTemplate) string { return d.UUID },
+		name:      func(d *store.DeployTemplate) string { return d.Name },
+		get:       s.st.DeployTemplate,
+		list:      func() []*store.DeployTemplate { return s.st.DeployTemplates(nil) },
+		txGet:     func(tx store.Tx, id string) (*store.DeployTemplate, error) { return tx.DeployTemplate(id) },
+		txPut:     func(tx store.Tx, d *store.DeployTemplate) error { return tx.PutDeployTemplate(d) },
+		txDelete:  func(tx store.Tx, id string) error { return tx.DeleteDeployTemplate(id) },
+		doc: func(d *store.DeployTemplate) map[string]any {
+			return map[string]any{"name": d.Name, "steps": stepsDoc(d.Steps), "extra": cloneAny(objOrEmpty(d.Extra)), "description": strPtr(d.Description)}
+		},
+		set:   setTemplateField,
+		check: func(d *store.DeployTemplate) *Error { return checkStepSet("template", "deploy", d.Name, d.Steps) },
 	}
-	t := g.Group("/deploy_templates", gate)
-	t.GET("", s.listTemplates)
-	t.GET("/", s.listTemplates)
-	t.POST("", s.createTemplate)
-	t.GET("/:tpl", s.getTemplate)
-	t.PATCH("/:tpl", s.patchTemplate)
-	t.DELETE("/:tpl", s.deleteTemplate)
-}
-
-func notFoundPlain(msg string) *Error { return &Error{Code: http.StatusNotFound, Msg: msg} }
-
-func (s *Server) findTemplate(ident string) (*store.DeployTemplate, error) {
-	d, err := s.st.DeployTemplate(ident)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("Deploy template %s could not be found.", ident)
-	}
-	return d, err
-}
-
-func (s *Server) listTemplates(c echo.Context) error {
-	want, ferr := listWant(c, templateFields, map[string]bool{"uuid": true, "name": true, "links": true},
-		"Can not specify ?detail=True and fields in the same request.")
-	if ferr != nil {
-		return ferr
-	}
-	page, perr := parsePaging(c, templateSortKeys, map[string]bool{"steps": true, "extra": true}, nil)
-	if perr != nil {
-		return perr
-	}
-	items, next, perr := paginate(c, s.st.DeployTemplates(nil), page, templateSortKeys,
-		func(d *store.DeployTemplate) string { return d.UUID },
-		func(id string) (*store.DeployTemplate, error) { return s.st.DeployTemplate(id) })
-	if perr != nil {
-		return perr
-	}
-	out := make([]map[string]any, len(items))
-	for i, d := range items {
-		out[i] = render(c, templateFields, d, ver(c), want)
-	}
-	return c.JSON(http.StatusOK, collection("deploy_templates", out, next))
-}
-
-func (s *Server) getTemplate(c echo.Context) error {
-	d, err := s.findTemplate(c.Param("tpl"))
-	if err != nil {
-		return err
-	}
-	want, ferr := fieldSet(templateFields, ver(c), c.QueryParam("fields"))
-	if ferr != nil {
-		return ferr
-	}
-	return c.JSON(http.StatusOK, render(c, templateFields, d, ver(c), want))
-}
-
-// templateError checks a template as Ironic's schema does (name a trait,
-// at least one well-formed deploy step, no step twice).
-func templateError(d *store.DeployTemplate) *Error {
-	if e := validTrait(d.Name); e != nil {
-		return badRequest("Schema error for template: '%s' does not match '^CUSTOM_[A-Z0-9_]+$' nor a standard trait", d.Name)
-	}
-	if len(d.Steps) == 0 {
-		return badRequest("Schema error for template: [] is too short")
-	}
-	count := map[string]int{}
-	for _, st := range d.Steps {
-		if msg := manager.StepShapeError("deploy", st); msg != "" {
-			return badRequest("Schema error for template: %s", msg)
-		}
-		count["interface: "+st["interface"].(string)+", step: "+st["step"].(string)]++
-	}
-	var dups []string
-	for k, n := range count {
-		if n > 1 {
-			dups = append(dups, k)
-		}
-	}
-	if len(dups) > 0 {
-		sort.Strings(dups)
-		return badRequest("Deploy template invalid: Duplicate deploy steps. A deploy template cannot have multiple deploy steps with the same interface and step. Duplicates: %s", strings.Join(dups, "; "))
-	}
-	return nil
 }
 
 // setTemplateField sets one writable field from a request or patch value.
 func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
+	var e *Error
 	switch k {
 	case "name":
 		name, ok := v.(string)
@@ -201,28 +124,9 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 		}
 		d.Name = name
 	case "steps":
-		list, ok := v.([]any)
-		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'array'", python.Repr(v))
-		}
-		d.Steps = make([]map[string]any, 0, len(list))
-		for _, x := range list {
-			st, ok := x.(map[string]any)
-			if !ok {
-				return badRequest("Schema error for template: %s is not of type 'object'", python.Repr(x))
-			}
-			d.Steps = append(d.Steps, st)
-		}
+		d.Steps, e = stepList("template", v)
 	case "extra":
-		if v == nil {
-			d.Extra = store.Object{}
-			return nil
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return badRequest("Schema error for template: %s is not of type 'object', 'null'", python.Repr(v))
-		}
-		d.Extra = m
+		d.Extra, e = extraValue("template", v)
 	case "description":
 		if v == nil {
 			d.Description = nil
@@ -236,103 +140,5 @@ func setTemplateField(d *store.DeployTemplate, k string, v any) *Error {
 	default:
 		return badRequest("Schema error for template: Additional properties are not allowed ('%s' was unexpected)", k)
 	}
-	return nil
-}
-
-func templateDuplicate(err error, name string) error {
-	var de *store.DuplicateError
-	if errors.As(err, &de) {
-		if de.Field == "name" {
-			return &Error{Code: http.StatusConflict, Msg: "A deploy template with name " + name + " already exists."}
-		}
-		return &Error{Code: http.StatusConflict, Msg: "A deploy template with UUID " + de.Value + " already exists."}
-	}
-	return err
-}
-
-func (s *Server) createTemplate(c echo.Context) error {
-	body, _, err := readJSONObject(c, "template")
-	if err != nil {
-		return err
-	}
-	d := &store.DeployTemplate{UUID: uuid.NewString(), Extra: store.Object{}}
-	for _, k := range []string{"name", "steps"} {
-		if _, ok := body[k]; !ok {
-			return badRequest("Schema error for template: '%s' is a required property", k)
-		}
-	}
-	for k, v := range body {
-		if k == "uuid" {
-			u, ok := v.(string)
-			if v != nil && (!ok || !store.IsUUID(u)) {
-				return badRequest("Expected a UUID but received %v.", v)
-			}
-			if ok {
-				d.UUID = store.CanonicalUUID(u)
-			}
-			continue
-		}
-		if e := setTemplateField(d, k, v); e != nil {
-			return e
-		}
-	}
-	if e := templateError(d); e != nil {
-		return e
-	}
-	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutDeployTemplate(d) }); err != nil {
-		return templateDuplicate(err, d.Name)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/deploy_templates/"+d.UUID)
-	return c.JSON(http.StatusCreated, render(c, templateFields, d, ver(c), nil))
-}
-
-func (s *Server) patchTemplate(c echo.Context) error {
-	d0, err := s.findTemplate(c.Param("tpl"))
-	if err != nil {
-		return err
-	}
-	ops, err := readPatch(c, []string{"name", "steps", "extra", "description"})
-	if err != nil {
-		return err
-	}
-	var out *store.DeployTemplate
-	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-		d, err := tx.DeployTemplate(d0.UUID)
-		if err != nil {
-			return err
-		}
-		steps := make([]any, len(d.Steps))
-		for i, st := range d.Steps {
-			steps[i] = cloneAny(st)
-		}
-		doc := map[string]any{"name": d.Name, "steps": steps, "extra": cloneAny(objOrEmpty(d.Extra)), "description": strPtr(d.Description)}
-		if e := applyPatch(doc, ops); e != nil {
-			return e
-		}
-		for _, k := range []string{"name", "steps", "extra", "description"} {
-			if e := setTemplateField(d, k, doc[k]); e != nil {
-				return e
-			}
-		}
-		if e := templateError(d); e != nil {
-			return e
-		}
-		out = d
-		return tx.PutDeployTemplate(d)
-	})
-	if err != nil {
-		return templateDuplicate(err, d0.Name)
-	}
-	return c.JSON(http.StatusOK, render(c, templateFields, out, ver(c), nil))
-}
-
-func (s *Server) deleteTemplate(c echo.Context) error {
-	d, err := s.findTemplate(c.Param("tpl"))
-	if err != nil {
-		return err
-	}
-	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.DeleteDeployTemplate(d.UUID) }); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return e
 }

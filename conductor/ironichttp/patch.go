@@ -22,6 +22,10 @@ type PatchOp struct {
 	raw   map[string]any
 }
 
+// Raw is the op as the client sent it (decoded JSON), for messages that
+// quote it.
+func (p PatchOp) Raw() map[string]any { return p.raw }
+
 // Root is the top-level field the op touches.
 func (p PatchOp) Root() string {
 	r, _, _ := strings.Cut(strings.TrimPrefix(p.Path, "/"), "/")

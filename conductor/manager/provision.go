@@ -25,6 +25,9 @@ type ProvisionRequest struct {
 	ServiceSteps   []map[string]any `json:"service_steps,omitempty"`
 	RescuePassword *string          `json:"rescue_password,omitempty"`
 	DisableRamdisk *bool            `json:"disable_ramdisk,omitempty"`
+	// Runbook names (UUID or name) a runbook whose steps a manual
+	// cleaning or a servicing runs (API 1.92).
+	Runbook *string `json:"runbook,omitempty"`
 	// Version is the request's API microversion (minor).
 	Version int `json:"-"`
 }
@@ -60,6 +63,9 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	configdrive, cerr := m.configDrive(n, req)
 	if cerr != nil {
 		return cerr
+	}
+	if err := m.useRunbook(n, ev, &req); err != nil {
+		return err
 	}
 	if ev == sm.EventClean && len(req.CleanSteps) == 0 {
 		return userErr(ErrInvalidInput, "\"clean_steps\" is required when setting target provision state to clean")

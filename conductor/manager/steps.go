@@ -52,13 +52,19 @@ func checkStepShapes(kind string, steps []map[string]any) error {
 }
 
 // StepShapeError returns what is wrong with the shape of a user step of
-// kind "clean" or "deploy", in jsonschema's words, or "".
+// kind "clean", "service", "deploy" or "runbook" (a runbook's step, with
+// the interfaces of clean steps), in jsonschema's words, or "".
 func StepShapeError(kind string, st map[string]any) string {
-	allowed := []string{"interface", "step", "args"}
+	// Clean and service steps may carry the order a runbook gave them;
+	// a runbook's steps must.
+	allowed := []string{"interface", "step", "args", "order"}
 	required := []string{"interface", "step"}
-	if kind == "deploy" {
-		allowed = append(allowed, "priority")
+	switch kind {
+	case "deploy":
+		allowed = []string{"interface", "step", "args", "priority"}
 		required = allowed
+	case "runbook":
+		required = []string{"interface", "step", "order"}
 	}
 	var extra []string
 	for k := range st {
@@ -99,9 +105,11 @@ func StepShapeError(kind string, st map[string]any) string {
 			return fmt.Sprintf("%s is not of type 'object'", python.Repr(a))
 		}
 	}
-	if p, ok := st["priority"]; ok {
-		if _, err := stepPriority(p); err != nil {
-			return fmt.Sprintf("%s is not valid under any of the given schemas", python.Repr(p))
+	for _, k := range []string{"priority", "order"} {
+		if p, ok := st[k]; ok {
+			if _, err := stepPriority(p); err != nil {
+				return fmt.Sprintf("%s is not valid under any of the given schemas", python.Repr(p))
+			}
 		}
 	}
 	return ""

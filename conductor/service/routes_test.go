@@ -41,7 +41,8 @@ api       DELETE   /images/v2/images/:id                            401 204
 api       DELETE   /v1/*                                            401 404
 api       DELETE   /v1/allocations/:id                              401 404
 api       DELETE   /v1/chassis/:ch                                  401 400
-api       DELETE   /v1/deploy_templates/:tpl                        401 404
+api       DELETE   /v1/deploy_templates/:template                   401 404
+api       DELETE   /v1/runbooks/:runbook                            401 404
 api       DELETE   /v1/drivers/:name/vendor_passthru                401 404
 api       DELETE   /v1/inspection_rules                             401 204
 api       DELETE   /v1/inspection_rules/:rule                       401 404
@@ -86,7 +87,10 @@ api       GET      /v1/conductors/                                  401 200
 api       GET      /v1/conductors/:host                             401 404
 api       GET      /v1/deploy_templates                             401 200
 api       GET      /v1/deploy_templates/                            401 200
-api       GET      /v1/deploy_templates/:tpl                        401 404
+api       GET      /v1/deploy_templates/:template                   401 404
+api       GET      /v1/runbooks                                     401 200
+api       GET      /v1/runbooks/                                    401 200
+api       GET      /v1/runbooks/:runbook                            401 404
 api       GET      /v1/drivers                                      401 200
 api       GET      /v1/drivers/                                     401 200
 api       GET      /v1/drivers/:name                                401 404
@@ -164,7 +168,8 @@ api       PATCH    /images/v2/images/:id                            401 415
 api       PATCH    /v1/*                                            401 404
 api       PATCH    /v1/allocations/:id                              401 404
 api       PATCH    /v1/chassis/:ch                                  401 400
-api       PATCH    /v1/deploy_templates/:tpl                        401 404
+api       PATCH    /v1/deploy_templates/:template                   401 404
+api       PATCH    /v1/runbooks/:runbook                            401 404
 api       PATCH    /v1/drivers/:name/vendor_passthru                401 404
 api       PATCH    /v1/inspection_rules/:rule                       401 400
 api       PATCH    /v1/nodes/:node                                  401 400
@@ -183,6 +188,7 @@ api       POST     /v1/allocations/                                 401 400
 api       POST     /v1/chassis                                      401 400
 api       POST     /v1/continue_inspection                          404 404
 api       POST     /v1/deploy_templates                             401 400
+api       POST     /v1/runbooks                                     401 400
 api       POST     /v1/drivers/:name/vendor_passthru                401 404
 api       POST     /v1/events                                       401 400
 api       POST     /v1/heartbeat/:node                              400 400

@@ -323,6 +323,46 @@ func testDeployTemplates(t *testing.T, open opener) {
 	}
 }
 
+// Runbooks: unique names, found by name or UUID, their fields kept across
+// a reopen, the name free again after a delete.
+func TestRunbooks(t *testing.T) { forEachBackend(t, testRunbooks) }
+
+func testRunbooks(t *testing.T, open opener) {
+	ctx := context.Background()
+	s, reopen := open(t)
+	owner := "p1"
+	r := &Runbook{UUID: "77777777-7777-7777-7777-777777777777", Name: "CUSTOM_RB", DisableRamdisk: true, Owner: &owner,
+		Steps: []map[string]any{{"interface": "power", "step": "wait", "args": map[string]any{"seconds": float64(1)}, "order": float64(1)}}}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutRunbook(r) }); err != nil {
+		t.Fatal(err)
+	}
+	dup := &Runbook{UUID: "88888888-8888-8888-8888-888888888888", Name: "CUSTOM_RB"}
+	var de *DuplicateError
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutRunbook(dup) }); !errors.As(err, &de) || de.Field != "name" {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	s.Close()
+	s2, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.Runbook("CUSTOM_RB")
+	if err != nil || got.UUID != r.UUID || !got.DisableRamdisk || got.Owner == nil || *got.Owner != owner ||
+		len(got.Steps) != 1 || got.Steps[0]["order"] != float64(1) {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	if err := s2.Update(ctx, func(tx Tx) error { return tx.DeleteRunbook(r.UUID) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Runbook(r.UUID); !errors.Is(err, ErrNotFound) || len(s2.Runbooks(nil)) != 0 {
+		t.Fatalf("after delete: %v", err)
+	}
+	if err := s2.Update(ctx, func(tx Tx) error { return tx.PutRunbook(dup) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBIOSSettings(t *testing.T) { forEachBackend(t, testBIOSSettings) }
 
 func testBIOSSettings(t *testing.T, open opener) {

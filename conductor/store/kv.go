@@ -115,6 +115,12 @@ func (d *DeployTemplate) hdr() (*int64, *int64, *time.Time, **time.Time) {
 }
 func (d *DeployTemplate) uniques() map[string]string { return map[string]string{"name": d.Name} }
 
+func (r *Runbook) key() string { return r.UUID }
+func (r *Runbook) hdr() (*int64, *int64, *time.Time, **time.Time) {
+	return &r.ID, &r.Revision, &r.CreatedAt, &r.UpdatedAt
+}
+func (r *Runbook) uniques() map[string]string { return map[string]string{"name": r.Name} }
+
 func (c *Conductor) key() string { return c.Hostname }
 func (c *Conductor) hdr() (*int64, *int64, *time.Time, **time.Time) {
 	return &c.ID, &c.Revision, &c.CreatedAt, &c.UpdatedAt
@@ -166,6 +172,7 @@ const (
 	tChassis     = "chassis"
 	tAllocations = "allocations"
 	tTemplates   = "deploy_templates"
+	tRunbooks    = "runbooks"
 	tConnectors  = "volume_connectors"
 	tTargets     = "volume_targets"
 	tConductors  = "conductors"
@@ -285,6 +292,7 @@ type kvStore struct {
 	chassis     *cache[*Chassis]
 	allocations *cache[*Allocation]
 	templates   *cache[*DeployTemplate]
+	runbooks    *cache[*Runbook]
 	connectors  *cache[*VolumeConnector]
 	targets     *cache[*VolumeTarget]
 	conductors  *cache[*Conductor]
@@ -303,16 +311,19 @@ func newKVStore(kv kvBackend) *kvStore {
 		nodes: newCache[*Node](), ports: newCache[*Port](), portgroups: newCache[*Portgroup](),
 		chassis: newCache[*Chassis](), allocations: newCache[*Allocation](), conductors: newCache[*Conductor](),
 		templates: newCache[*DeployTemplate](), connectors: newCache[*VolumeConnector](), targets: newCache[*VolumeTarget](),
+		runbooks: newCache[*Runbook](),
 	}
 	s.tables = map[string]func(string, []byte, bool, int64) error{
 		tNodes: applier(s.nodes), tPorts: applier(s.ports), tPortgroups: applier(s.portgroups),
 		tChassis: applier(s.chassis), tAllocations: applier(s.allocations), tTemplates: applier(s.templates),
 		tConnectors: applier(s.connectors), tTargets: applier(s.targets), tConductors: applier(s.conductors),
+		tRunbooks: applier(s.runbooks),
 	}
 	s.sweeps = map[string]func(map[string]bool){
 		tNodes: sweeper(s.nodes), tPorts: sweeper(s.ports), tPortgroups: sweeper(s.portgroups),
 		tChassis: sweeper(s.chassis), tAllocations: sweeper(s.allocations), tTemplates: sweeper(s.templates),
 		tConnectors: sweeper(s.connectors), tTargets: sweeper(s.targets), tConductors: sweeper(s.conductors),
+		tRunbooks: sweeper(s.runbooks),
 	}
 	return s
 }
@@ -798,6 +809,13 @@ func (t *kvTxn) PutDeployTemplate(d *DeployTemplate) error {
 func (t *kvTxn) DeleteDeployTemplate(u string) error {
 	return txDelete[DeployTemplate](t, tTemplates, t.s.templates, u)
 }
+func (t *kvTxn) Runbook(ident string) (*Runbook, error) {
+	return txGet[Runbook](t, tRunbooks, "name", ident)
+}
+func (t *kvTxn) PutRunbook(r *Runbook) error { return txPut(t, tRunbooks, t.s.runbooks, r) }
+func (t *kvTxn) DeleteRunbook(u string) error {
+	return txDelete[Runbook](t, tRunbooks, t.s.runbooks, u)
+}
 func (t *kvTxn) Conductor(h string) (*Conductor, error) {
 	return txGet[Conductor](t, tConductors, "", h)
 }
@@ -868,6 +886,10 @@ func (s *kvStore) DeployTemplate(ident string) (*DeployTemplate, error) {
 func (s *kvStore) DeployTemplates(f func(*DeployTemplate) bool) []*DeployTemplate {
 	return s.templates.list(f)
 }
+func (s *kvStore) Runbook(ident string) (*Runbook, error) {
+	return cacheGet(s.runbooks, tRunbooks, "name", ident)
+}
+func (s *kvStore) Runbooks(f func(*Runbook) bool) []*Runbook { return s.runbooks.list(f) }
 func (s *kvStore) Conductor(h string) (*Conductor, error) {
 	v, ok := s.conductors.get(h)
 	if !ok {

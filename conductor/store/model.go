@@ -181,6 +181,25 @@ type DeployTemplate struct {
 	UpdatedAt *time.Time `json:"updated_at"`
 }
 
+// Runbook is a named list of clean or service steps (API 1.92) that a
+// manual cleaning or a servicing runs in place of its own steps, on the
+// nodes having a trait equal to its name.
+type Runbook struct {
+	ID       int64 `json:"id"`
+	Revision int64 `json:"revision"`
+
+	UUID           string           `json:"uuid"`
+	Name           string           `json:"name"`
+	Steps          []map[string]any `json:"steps"`
+	DisableRamdisk bool             `json:"disable_ramdisk"`
+	Extra          Object           `json:"extra"`
+	Public         bool             `json:"public"`
+	Owner          *string          `json:"owner"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
 // Allocation is a scheduler's request for a node.
 type Allocation struct {
 	ID       int64 `json:"id"`

@@ -62,6 +62,8 @@ type Store interface {
 	Allocations(filter func(*Allocation) bool) []*Allocation
 	DeployTemplate(ident string) (*DeployTemplate, error)
 	DeployTemplates(filter func(*DeployTemplate) bool) []*DeployTemplate
+	Runbook(ident string) (*Runbook, error)
+	Runbooks(filter func(*Runbook) bool) []*Runbook
 	VolumeConnector(uuid string) (*VolumeConnector, error)
 	VolumeConnectors(filter func(*VolumeConnector) bool) []*VolumeConnector
 	VolumeTarget(uuid string) (*VolumeTarget, error)
@@ -107,6 +109,10 @@ type Tx interface {
 	DeployTemplate(ident string) (*DeployTemplate, error)
 	PutDeployTemplate(d *DeployTemplate) error
 	DeleteDeployTemplate(uuid string) error
+
+	Runbook(ident string) (*Runbook, error)
+	PutRunbook(r *Runbook) error
+	DeleteRunbook(uuid string) error
 
 	VolumeConnector(uuid string) (*VolumeConnector, error)
 	PutVolumeConnector(v *VolumeConnector) error
