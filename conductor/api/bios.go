@@ -3,11 +3,11 @@ package api
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -78,8 +78,8 @@ func (s *Server) listBIOS(c echo.Context) error {
 			return badRequest("Can not specify ?detail=True and fields in the same request.")
 		}
 		if d := q.Get("detail"); q.Has("detail") {
-			detail, err := strconv.ParseBool(strings.ToLower(d))
-			if err != nil {
+			detail, ok := ironichttp.ParseBool(d)
+			if !ok {
 				return badRequest("Invalid value for detail: %s", d)
 			}
 			if detail {

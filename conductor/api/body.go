@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 )
 
 // Request body limits: each route reads at most what its use needs, so an
@@ -87,15 +89,7 @@ func bodyError(err error) *Error {
 }
 
 // truncate cuts s to n bytes (on a rune boundary) with "...".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "..."
-}
+func truncate(s string, n int) string { return ironichttp.Truncate(s, n) }
 
 // checkDepth reports an error when arrays and objects in the JSON text b
 // nest deeper than max. It only counts brackets outside strings; the

@@ -1,27 +1,19 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
+	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-// Error is an API error rendered in Ironic's shape: a JSON object whose
-// error_message is itself a JSON-encoded fault.
-type Error struct {
-	Code int
-	Msg  string
-	// Plain errors (routing misses, version errors) use the
-	// {code,title,description} shape instead of the fault shape.
-	Plain bool
-}
-
-func (e *Error) Error() string { return e.Msg }
+// Error is an API error rendered in Ironic's shape (see ironichttp).
+type Error = ironichttp.Error
 
 func errf(code int, format string, args ...any) *Error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
@@ -36,41 +28,21 @@ func notAcceptable(format string, args ...any) *Error {
 	return errf(http.StatusNotAcceptable, format, args...)
 }
 
-// maxErrorMsg bounds an error message: whatever a message quotes of the
-// request, the answer stays short.
-const maxErrorMsg = 1024
-
-func (e *Error) body() map[string]string {
-	var inner []byte
-	if len(e.Msg) > maxErrorMsg {
-		e.Msg = truncate(e.Msg, maxErrorMsg)
-	}
-	if e.Plain {
-		inner, _ = json.Marshal(map[string]any{"code": e.Code, "title": http.StatusText(e.Code), "description": e.Msg})
-	} else {
-		fc := "Client"
-		if e.Code >= 500 {
-			fc = "Server"
-		}
-		inner, _ = json.Marshal(struct {
-			FaultCode   string `json:"faultcode"`
-			FaultString string `json:"faultstring"`
-			DebugInfo   any    `json:"debuginfo"`
-		}{fc, e.Msg, nil})
-	}
-	return map[string]string{"error_message": string(inner)}
-}
-
 // errorHandler maps every error that reaches echo to Ironic's error shape.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	var ae *Error
+	var ue *manager.UserError
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &ue):
+		// Every manager error maps here, whether or not a handler
+		// called mgrError.
+		ae = mgrStatus(ue)
 	case errors.As(err, &mbe):
 		ae = tooLarge(mbe.Limit)
 	case errors.As(err, &he):
@@ -97,5 +69,20 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		_ = c.NoContent(ae.Code)
 		return
 	}
-	_ = c.JSON(ae.Code, ae.body())
+	_ = c.JSON(ae.Code, ae.Body())
+}
+
+// mgrError maps manager errors to API errors; errorHandler does the same
+// for any that reach it unmapped.
+func mgrError(err error) error {
+	var ue *manager.UserError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return mgrStatus(ue)
+}
+
+func mgrStatus(ue *manager.UserError) *Error {
+	code, _ := manager.Status(ue)
+	return &Error{Code: code, Msg: ue.Msg}
 }

@@ -57,7 +57,7 @@ func (s *Server) toOwner(next echo.HandlerFunc) echo.HandlerFunc {
 					Msg: fmt.Sprintf("The conductor of node %s (%s) could not be reached; please retry.", n.UUID, target)}
 				w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 				w.WriteHeader(e.Code)
-				_ = json.NewEncoder(w).Encode(e.body())
+				_ = json.NewEncoder(w).Encode(e.Body())
 			},
 		}
 		// The owner answers with its own headers (request id, versions,

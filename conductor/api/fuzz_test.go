@@ -41,7 +41,7 @@ func FuzzPatch(f *testing.F) {
 			return
 		}
 		for _, op := range ops {
-			if !strings.HasPrefix(op.Path, "/") || op.root() == "" {
+			if !strings.HasPrefix(op.Path, "/") || op.Root() == "" {
 				t.Fatalf("accepted bad path %q", op.Path)
 			}
 		}

@@ -2,12 +2,12 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -36,7 +36,8 @@ func (s *Server) nodeHistory(c echo.Context) error {
 	}
 	detail := false
 	if q := c.QueryParams(); q.Has("detail") {
-		if detail, err = strconv.ParseBool(strings.ToLower(q.Get("detail"))); err != nil {
+		var ok bool
+		if detail, ok = ironichttp.ParseBool(q.Get("detail")); !ok {
 			return badRequest("Invalid value for detail: %s", q.Get("detail"))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -38,7 +39,7 @@ func TestPatchLockedNode(t *testing.T) {
 	if want := "Node " + uuid + " is locked by host other-conductor, please retry after the current operation is completed."; r.fault() != want {
 		t.Fatalf("fault %q, want %q", r.fault(), want)
 	}
-	if waited := time.Since(start); waited < patchLockRetries*patchLockWait {
+	if waited := time.Since(start); waited < manager.LockRetries*manager.LockRetryWait {
 		t.Fatalf("answered after %s, before retrying the lock", waited)
 	}
 	if n, _ := e.st.Node(uuid); len(n.Extra) != 0 {
@@ -46,7 +47,7 @@ func TestPatchLockedNode(t *testing.T) {
 	}
 	// Released while the PATCH waits: it goes through.
 	setLock(&other)
-	go func() { time.Sleep(patchLockWait / 2); setLock(nil) }()
+	go func() { time.Sleep(manager.LockRetryWait / 2); setLock(nil) }()
 	r = e.must(200, e.do("PATCH", "/v1/nodes/locked", patch), "patch after release")
 	if extra, _ := r.j["extra"].(map[string]any); extra["k"] != "v" || !strings.EqualFold(r.j["name"].(string), "locked") {
 		t.Fatalf("patched node %v", r.j)

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -274,8 +274,8 @@ func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, 
 		return q.Get(name), true, nil
 	}
 	boolParam := func(name, val string) (bool, *Error) {
-		b, err := strconv.ParseBool(strings.ToLower(val))
-		if err != nil {
+		b, ok := ironichttp.ParseBool(val)
+		if !ok {
 			return false, badRequest("Invalid value for %s: %q is not a boolean", name, val)
 		}
 		return b, nil
@@ -436,8 +436,8 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 			if detail {
 				return badRequest("Can not specify ?detail=True on the /detail resource.")
 			}
-			d, err := strconv.ParseBool(strings.ToLower(q.Get("detail")))
-			if err != nil {
+			d, ok := ironichttp.ParseBool(q.Get("detail"))
+			if !ok {
 				return badRequest("Invalid value for detail: %s", q.Get("detail"))
 			}
 			detail = d
@@ -601,7 +601,7 @@ func (s *Server) createNode(c echo.Context) error {
 	s.setConductor(c)
 	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+n.UUID)
 	out := render(c, nodeFields, n, v, nil)
-	out["created_at"] = n.CreatedAt.UTC().Format("2006-01-02T15:04:05+00:00")
+	out["created_at"] = ironichttp.Time(n.CreatedAt)
 	return c.JSON(http.StatusCreated, out)
 }
 
@@ -822,7 +822,7 @@ func (s *Server) patchNode(c echo.Context) error {
 		return perr
 	}
 	for _, op := range ops {
-		r := op.root()
+		r := op.Root()
 		if !slices.Contains(patchableNode, r) {
 			return badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchableNode, ", "))
 		}
@@ -838,11 +838,14 @@ func (s *Server) patchNode(c echo.Context) error {
 		if v < 45 {
 			return notAcceptable("The reset_interfaces parameter is not supported by version %s.", v)
 		}
-		resetIfaces, _ = strconv.ParseBool(strings.ToLower(c.QueryParam("reset_interfaces")))
+		var ok bool
+		if resetIfaces, ok = ironichttp.ParseBool(c.QueryParam("reset_interfaces")); !ok {
+			return badRequest("Invalid value for reset_interfaces: %s", c.QueryParam("reset_interfaces"))
+		}
 	}
 	var out *store.Node
 	var dropAlloc string
-	for attempt, lockWaits := 0, 0; ; attempt++ {
+	for lockWaits := 0; ; {
 		dropAlloc = ""
 		locked := false
 		err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
@@ -880,7 +883,7 @@ func (s *Server) patchNode(c echo.Context) error {
 					impl, _ := doc[key].(string)
 					explicitlySet := false
 					for _, op := range ops {
-						if op.root() == key {
+						if op.Root() == key {
 							explicitlySet = true
 						}
 					}
@@ -912,7 +915,7 @@ func (s *Server) patchNode(c echo.Context) error {
 					return badRequest("Chassis %s could not be found.", *n.ChassisUUID)
 				}
 			}
-			if slices.ContainsFunc(ops, func(op patchOp) bool { return op.root() == "parent_node" }) {
+			if slices.ContainsFunc(ops, func(op patchOp) bool { return op.Root() == "parent_node" }) {
 				if err := resolveParent(tx, n, oldOwner); err != nil {
 					return err
 				}
@@ -920,15 +923,13 @@ func (s *Server) patchNode(c echo.Context) error {
 			out = n
 			return tx.PutNode(n)
 		})
-		if errors.Is(err, store.ErrConflict) && attempt < 10 {
-			continue
-		}
 		// A locked node is retried a few times before the 409, as
-		// Ironic's conductor retries taking the lock.
-		if locked && lockWaits < patchLockRetries {
+		// Ironic's conductor retries taking the lock (the store itself
+		// re-runs a transaction that loses a race).
+		if locked && lockWaits < manager.LockRetries {
 			lockWaits++
 			select {
-			case <-time.After(patchLockWait):
+			case <-time.After(manager.LockRetryWait):
 				continue
 			case <-c.Request().Context().Done():
 			}
@@ -944,13 +945,6 @@ func (s *Server) patchNode(c echo.Context) error {
 	s.setConductor(c)
 	return c.JSON(http.StatusOK, render(c, nodeFields, out, v, nil))
 }
-
-// A PATCH of a node another task holds waits for the lock this often
-// before answering NodeLocked.
-const (
-	patchLockRetries = 3
-	patchLockWait    = 300 * time.Millisecond
-)
 
 // resolveParent replaces n's parent_node (a name or UUID) with the UUID of
 // that node, which must exist and have the same owner as owner (the node's
@@ -1077,28 +1071,6 @@ func (s *Server) nodeStates(c echo.Context) error {
 	return c.JSON(http.StatusOK, doc)
 }
 
-// mgrError maps manager errors to API errors.
-func mgrError(err error) error {
-	var ue *manager.UserError
-	if !errors.As(err, &ue) {
-		return err
-	}
-	code := http.StatusBadRequest
-	switch {
-	case errors.Is(err, manager.ErrNodeLocked), errors.Is(err, manager.ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, manager.ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, manager.ErrForbidden):
-		code = http.StatusForbidden
-	case errors.Is(err, manager.ErrNoWorkers):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, manager.ErrNotAcceptable):
-		code = http.StatusNotAcceptable
-	}
-	return &Error{Code: code, Msg: ue.Msg}
-}
-
 func (s *Server) provision(c echo.Context) error {
 	n, err := s.findNode(c, c.Param("node"))
 	if err != nil {
@@ -1182,25 +1154,20 @@ func (s *Server) setRAID(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// updateNode runs a read-modify-write on a node, retrying on revision
-// conflicts (metadata updates take no lock).
+// updateNode runs a read-modify-write on a node in one transaction
+// (metadata updates take no lock; the store re-runs a transaction that
+// loses a race).
 func (s *Server) updateNode(c echo.Context, uuid string, fn func(*store.Node) error) error {
-	for attempt := 0; ; attempt++ {
-		err := s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-			n, err := tx.Node(uuid)
-			if err != nil {
-				return notFound("Node %s could not be found.", uuid)
-			}
-			if err := fn(n); err != nil {
-				return err
-			}
-			return tx.PutNode(n)
-		})
-		if errors.Is(err, store.ErrConflict) && attempt < 10 {
-			continue
+	return s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+		n, err := tx.Node(uuid)
+		if err != nil {
+			return notFound("Node %s could not be found.", uuid)
 		}
-		return err
-	}
+		if err := fn(n); err != nil {
+			return err
+		}
+		return tx.PutNode(n)
+	})
 }
 
 func (s *Server) setMaintenance(on bool) echo.HandlerFunc {

@@ -3,9 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -13,19 +11,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
-
-var macRE = regexp.MustCompile(`^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$`)
-
-// NormalizeMAC validates and lower-cases a MAC address ("aa:bb:..").
-func NormalizeMAC(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if !macRE.MatchString(s) {
-		return "", false
-	}
-	return strings.ReplaceAll(s, "-", ":"), true
-}
 
 var portFields []field[*store.Port]
 
@@ -124,8 +112,8 @@ func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
 			if v < 43 {
 				return notAcceptable("The detail parameter is not supported by version %s.", v)
 			}
-			d, err := strconv.ParseBool(strings.ToLower(q.Get("detail")))
-			if err != nil {
+			d, ok := ironichttp.ParseBool(q.Get("detail"))
+			if !ok {
 				return badRequest("Invalid value for detail: %s", q.Get("detail"))
 			}
 			detail = detail || d
@@ -156,7 +144,7 @@ func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
 			}
 		}
 		if val := q.Get("address"); val != "" {
-			mac, _ := NormalizeMAC(val)
+			mac, _ := ironichttp.NormalizeMAC(val)
 			preds = append(preds, func(p *store.Port) bool { return p.Address == mac })
 		}
 		if val := q.Get("portgroup"); val != "" {
@@ -201,7 +189,7 @@ func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
 // portFromDoc validates a port document (create body or patched doc).
 func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version) *Error {
 	addr, _ := doc["address"].(string)
-	mac, ok := NormalizeMAC(addr)
+	mac, ok := ironichttp.NormalizeMAC(addr)
 	if !ok {
 		return badRequest("Expected a MAC address but received %v.", doc["address"])
 	}
@@ -301,7 +289,7 @@ func (s *Server) createPort(c echo.Context) error {
 	}
 	c.Response().Header().Set("Location", baseURL(c)+"/v1/ports/"+p.UUID)
 	out := render(c, portFields, p, v, nil)
-	out["created_at"] = p.CreatedAt.UTC().Format("2006-01-02T15:04:05+00:00")
+	out["created_at"] = ironichttp.Time(p.CreatedAt)
 	return c.JSON(http.StatusCreated, out)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -15,7 +16,7 @@ import (
 func (s *Server) lookup(c echo.Context) error {
 	var macs []string
 	for _, a := range splitList(c.QueryParam("addresses")) {
-		if m, ok := NormalizeMAC(a); ok {
+		if m, ok := ironichttp.NormalizeMAC(a); ok {
 			macs = append(macs, m)
 		}
 	}

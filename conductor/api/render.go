@@ -7,9 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Masked is what secrets are shown as.
@@ -78,9 +78,9 @@ func objOrEmpty(m store.Object) store.Object {
 func ironicTime(t time.Time) string {
 	t = t.UTC()
 	if t.Nanosecond()/1000 == 0 {
-		return t.Format("2006-01-02T15:04:05+00:00")
+		return t.Format(ironichttp.TimeFormat)
 	}
-	return t.Format("2006-01-02T15:04:05.000000+00:00")
+	return t.Format(ironichttp.TimeFormatMicro)
 }
 
 func timePtr(t *time.Time) any {
@@ -166,7 +166,7 @@ func fieldSet[T any](fields []field[T], v Version, raw string) (map[string]bool,
 func listWant[T any](c echo.Context, fields []field[T], want map[string]bool, conflictMsg string) (map[string]bool, *Error) {
 	q := c.QueryParams()
 	if q.Has("detail") {
-		d, ok := protocol.ParseBool(q.Get("detail"))
+		d, ok := ironichttp.ParseBool(q.Get("detail"))
 		if !ok {
 			return nil, badRequest("Invalid value for detail: %s", q.Get("detail"))
 		}

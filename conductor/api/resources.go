@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/raid"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -108,7 +108,7 @@ func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 		detail := detail // per request
 		v := ver(c)
 		q := c.QueryParams()
-		if d, err := strconv.ParseBool(strings.ToLower(q.Get("detail"))); err == nil && d {
+		if d, _ := ironichttp.ParseBool(q.Get("detail")); d {
 			detail = true
 		}
 		want := map[string]bool{"uuid": true, "address": true, "name": true, "links": true}
@@ -129,7 +129,7 @@ func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 			}
 			nodeUUID = n.UUID
 		}
-		addr, _ := NormalizeMAC(q.Get("address"))
+		addr, _ := ironichttp.NormalizeMAC(q.Get("address"))
 		page, perr := parsePaging(c, portgroupSortKeys, nil, nil)
 		if perr != nil {
 			return perr
@@ -175,7 +175,7 @@ func (s *Server) portgroupFromDoc(p *store.Portgroup, doc map[string]any) *Error
 	}
 	p.Address = nil
 	if a := optString(doc["address"]); a != nil {
-		mac, ok := NormalizeMAC(*a)
+		mac, ok := ironichttp.NormalizeMAC(*a)
 		if !ok {
 			return badRequest("Expected a MAC address but received %s.", *a)
 		}
@@ -491,8 +491,8 @@ func (s *Server) listDrivers(c echo.Context) error {
 	}
 	detail := false
 	if q.Has("detail") {
-		d, err := strconv.ParseBool(strings.ToLower(q.Get("detail")))
-		if err != nil {
+		d, ok := ironichttp.ParseBool(q.Get("detail"))
+		if !ok {
 			return badRequest("Invalid value for detail: %s", q.Get("detail"))
 		}
 		detail = d
@@ -565,7 +565,7 @@ func (s *Server) conductorDoc(c echo.Context, x *store.Conductor, detail bool) m
 }
 
 func (s *Server) listConductors(c echo.Context) error {
-	detail, _ := strconv.ParseBool(strings.ToLower(c.QueryParam("detail")))
+	detail, _ := ironichttp.ParseBool(c.QueryParam("detail"))
 	out := []map[string]any{}
 	for _, x := range s.st.Conductors() {
 		out = append(out, s.conductorDoc(c, x, detail))

@@ -216,7 +216,8 @@ func settle(t *testing.T, st store.Store) map[string]string {
 
 func TestRouteFuzz(t *testing.T) {
 	e := newTestEnv(t, nil)
-	(&ruleapi.Handler{Rules: process.NewRuleStore(e.st)}).Register(e.srv.V1Group(Version(ruleapi.MinVersion)))
+	rm := (&ruleapi.Handler{Rules: process.NewRuleStore(e.st)}).Routes()
+	e.srv.MountV1(Version(ruleapi.MinVersion), rm, rm.Routes())
 	e.version = "1.96"
 	node := e.createNode(map[string]any{"name": "fz", "driver_info": map[string]any{"ipmi_password": "fz-secret"}}).str("uuid")
 	e.addSecret("fz-secret")

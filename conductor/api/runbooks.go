@@ -137,9 +137,9 @@ func vetRunbookPatch(r *store.Runbook, ops []patchOp) *Error {
 		}
 		switch op.Path {
 		case "/owner":
-			owner = append(owner, op.raw["value"])
+			owner = append(owner, op.Raw()["value"])
 		case "/public":
-			public = append(public, op.raw["value"])
+			public = append(public, op.Raw()["value"])
 		}
 	}
 	if len(owner) > 0 {
@@ -147,7 +147,7 @@ func vetRunbookPatch(r *store.Runbook, ops []patchOp) *Error {
 		if r.Public && len(public) == 0 || publicValue {
 			raw := make([]any, len(ops))
 			for i, op := range ops {
-				raw[i] = op.raw
+				raw[i] = op.Raw()
 			}
 			return badRequest("Couldn't apply patch '%s'. Reason: There cannot be an owner for a public runbook", python.Repr(raw))
 		}

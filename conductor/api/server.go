@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -164,7 +165,7 @@ func ver(c echo.Context) Version {
 }
 
 func baseURL(c echo.Context) string {
-	return c.Scheme() + "://" + c.Request().Host
+	return ironichttp.BaseURL(c.Request())
 }
 
 func links(c echo.Context, kind, id string) []map[string]string {
@@ -217,13 +218,6 @@ func noRoute(c echo.Context) error {
 		h.Del(k)
 	}
 	return errNoRoute
-}
-
-// V1Group returns a group under /v1 with version negotiation and a
-// minimum microversion, for handlers other packages provide (e.g.
-// inspection rules). User auth covers every route but PublicRoutes.
-func (s *Server) V1Group(minMinor Version) *echo.Group {
-	return s.echo.Group("/v1", s.v1, s.minVer(minMinor, false))
 }
 
 // ramdiskVersion serves lookup and heartbeat from 1.22; below, Ironic's

@@ -260,7 +260,8 @@ func routeMissing(r *resp) bool {
 
 func newWalkEnv(t *testing.T) *walkFixtures {
 	e := newTestEnv(t, nil)
-	(&ruleapi.Handler{Rules: process.NewRuleStore(e.st)}).Register(e.srv.V1Group(Version(ruleapi.MinVersion)))
+	rm := (&ruleapi.Handler{Rules: process.NewRuleStore(e.st)}).Routes()
+	e.srv.MountV1(Version(ruleapi.MinVersion), rm, rm.Routes())
 	e.version = Version(MaxMinor).String()
 	f := &walkFixtures{e: e, ids: map[string]string{}}
 	f.node = e.createNode(map[string]any{"name": "walk"}).str("uuid")

@@ -406,7 +406,7 @@ func patchVolume(c echo.Context, patchable []string, doc map[string]any) *Error 
 		return badRequest("%v", err)
 	}
 	for _, op := range ops {
-		if op.root() == "node_uuid" && (op.Op == "add" || op.Op == "replace") {
+		if op.Root() == "node_uuid" && (op.Op == "add" || op.Op == "replace") {
 			var u any
 			_ = json.Unmarshal(op.Value, &u)
 			if str, _ := u.(string); !store.IsUUID(str) {

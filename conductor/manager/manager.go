@@ -36,8 +36,12 @@ const (
 	DefaultHeartbeatPeriod = 10 * time.Second
 	DefaultTimeoutCheck    = 60 * time.Second
 	HeartbeatTimeout       = 300 // seconds, sent to the agent at lookup
-	lockRetries            = 3
-	lockRetryWait          = 200 * time.Millisecond
+	// LockRetries and LockRetryWait are how often and how long a
+	// request waits for a node another task holds before NodeLocked
+	// (Ironic's node_locked_retry_attempts and _interval, shortened).
+	// The API's PATCH waits the same.
+	LockRetries   = 3
+	LockRetryWait = 200 * time.Millisecond
 )
 
 // Config configures the manager.
@@ -275,27 +279,23 @@ func (m *Manager) recoverNode(ctx context.Context, uuid string, still func(*stor
 	})
 }
 
-// update is a read-modify-write of one node, retried on revision conflicts.
+// update is a read-modify-write of one node in one transaction (the
+// store re-runs a transaction that loses a race).
 func (m *Manager) update(ctx context.Context, uuid string, fn func(*store.Node) error) error {
-	for attempt := 0; ; attempt++ {
-		err := m.st.Update(ctx, func(tx store.Tx) error {
-			n, err := tx.Node(uuid)
-			if err != nil {
-				return err
-			}
-			if err := fn(n); err != nil {
-				return err
-			}
-			return tx.PutNode(n)
-		})
-		if errors.Is(err, store.ErrConflict) && attempt < 20 {
-			continue
+	err := m.st.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.Node(uuid)
+		if err != nil {
+			return err
 		}
-		if errors.Is(err, errUnchanged) {
-			return nil
+		if err := fn(n); err != nil {
+			return err
 		}
-		return err
+		return tx.PutNode(n)
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil
 	}
+	return err
 }
 
 // errUnchanged from an update function skips the write.
@@ -365,7 +365,7 @@ func lockErr(n *store.Node) error {
 // retries briefly before answering NodeLocked, as Ironic does.
 func (m *Manager) acquire(ctx context.Context, uuid string, fn func(*store.Node) error) error {
 	var err error
-	for i := 0; i < lockRetries; i++ {
+	for i := 0; i < LockRetries; i++ {
 		err = m.update(ctx, uuid, func(n *store.Node) error {
 			if n.Reservation != nil {
 				return lockErr(n)
@@ -383,7 +383,7 @@ func (m *Manager) acquire(ctx context.Context, uuid string, fn func(*store.Node)
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(lockRetryWait):
+		case <-time.After(LockRetryWait):
 		}
 	}
 	return err

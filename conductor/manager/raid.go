@@ -13,6 +13,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/raid"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // Hardware RAID through the BMC, as Ironic's redfish (and idrac-redfish)
@@ -105,16 +106,8 @@ func boolArg(args map[string]any, key string, def bool) (bool, error) {
 	if !ok || v == nil {
 		return def, nil
 	}
-	switch x := v.(type) {
-	case bool:
-		return x, nil
-	case string:
-		switch strings.ToLower(x) {
-		case "true", "1", "yes", "on", "y":
-			return true, nil
-		case "false", "0", "no", "off", "n":
-			return false, nil
-		}
+	if b, ok := protocol.ParseBool(v); ok {
+		return b, nil
 	}
 	return false, fmt.Errorf("%s must be a boolean, not %v", key, v)
 }

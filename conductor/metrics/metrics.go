@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,32 +41,24 @@ func New(st store.Store, extra ...prometheus.Collector) *Registry {
 	return r
 }
 
-// Middleware records each request.
-func (r *Registry) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		code := c.Response().Status
-		if he, ok := err.(*echo.HTTPError); ok && !c.Response().Committed {
-			code = he.Code
-		}
-		if code < 100 || code > 599 {
-			code = 0
-		}
-		m := Method(c.Request().Method)
-		r.requests.WithLabelValues(m, route, strconv.Itoa(code)).Inc()
-		r.latency.WithLabelValues(m, route).Observe(time.Since(start).Seconds())
-		return err
+// Observe records one API request: its method, its route pattern (never
+// the raw path, so label sets stay bounded), its status code and how
+// long it took. The API's router calls it for every request.
+func (r *Registry) Observe(method, route string, code int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
 	}
+	if code < 100 || code > 599 {
+		code = 0
+	}
+	m := Method(method)
+	r.requests.WithLabelValues(m, route, strconv.Itoa(code)).Inc()
+	r.latency.WithLabelValues(m, route).Observe(d.Seconds())
 }
 
 // Method is the method label of a request: one of the standard HTTP
 // methods, or "other", so clients cannot add series with made-up methods.
-// (Route labels are echo's route patterns, never raw paths, and codes
+// (Route labels are the router's route patterns, never raw paths, and codes
 // are three digits: every label set is bounded.)
 func Method(m string) string {
 	switch m {

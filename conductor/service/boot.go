@@ -7,7 +7,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/ferric-metal/ferric/conductor/api"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/pxe/ipxe"
@@ -48,7 +48,7 @@ func (b *bootHosts) fileURL(v string) string {
 
 // BootFor decides what the machine with mac boots.
 func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Action, error) {
-	m, _ := api.NormalizeMAC(mac.String())
+	m, _ := ironichttp.NormalizeMAC(mac.String())
 	p, err := b.st.PortByAddress(m)
 	if err != nil {
 		return ipxe.Action{Kind: ipxe.ActionUnknown, Message: "ferric: no node has a port with MAC " + m}, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -30,7 +31,6 @@ import (
 	"github.com/ferric-metal/ferric/inspector/process"
 	"github.com/ferric-metal/ferric/inspector/ruleapi"
 	"github.com/ferric-metal/ferric/pxe/ipxe"
-	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -58,7 +58,7 @@ var readMethods = []string{http.MethodGet, http.MethodHead}
 
 // onRoutes, when set (tests), receives each listener's routes once they
 // are assembled.
-var onRoutes func(listener string, routes []*echo.Route)
+var onRoutes func(listener string, routes []ironichttp.Route)
 
 // Config configures a conductor.
 type Config struct {
@@ -259,21 +259,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
-	(&ruleapi.Handler{Rules: ruleStore}).Register(srv.V1Group(api.Version(ruleapi.MinVersion)))
+	ruleMux := (&ruleapi.Handler{Rules: ruleStore}).Routes()
+	srv.MountV1(api.Version(ruleapi.MinVersion), ruleMux, ruleMux.Routes())
 	reg := metrics.New(st, metrics.Func("ferric_tasks_running", "Tasks holding a conductor worker.",
 		func() float64 { return float64(mgr.TasksRunning()) }))
-	srv.Echo().Use(reg.Middleware)
-	srv.Echo().GET("/metrics", echo.WrapHandler(reg.Handler()))
+	srv.Instrument(reg)
+	srv.Handle(http.MethodGet, "/metrics", reg.Handler())
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
 	// Image reads by id are public, and limited; listing and writes need
 	// credentials and are not.
 	publicImage := auth.Compile(publicRoutes).Match
-	images.Register(srv.Echo().Group("/images", echo.WrapMiddleware(func(h http.Handler) http.Handler {
-		return public.WrapIf(h, publicImage)
-	})))
-	srv.Echo().Any("/images/cache/*", echo.WrapHandler(public.Wrap(auth.ReadOnly(
-		http.StripPrefix("/images/cache", resolver.cache.Handler())))))
+	imageMux := images.Handler("/images")
+	imageMux.Miss = srv.Miss
+	srv.Mount(public.WrapIf(imageMux, publicImage), imageMux.Routes())
+	srv.HandleAny("/images/cache/*", public.Wrap(auth.ReadOnly(
+		http.StripPrefix("/images/cache", resolver.cache.Handler()))))
 	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
 	for _, f := range strings.Fields(cfg.KernelAppendParams) {
 		p, err := ipxe.ParseParam(f)
@@ -288,9 +289,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer bootHandler.Close()
-	srv.Echo().Any("/boot/*", echo.WrapHandler(public.Wrap(auth.ReadOnly(http.StripPrefix("/boot", bootHandler)))))
+	srv.HandleAny("/boot/*", public.Wrap(auth.ReadOnly(http.StripPrefix("/boot", bootHandler))))
 	if onRoutes != nil {
-		onRoutes("api", srv.Echo().Routes())
+		onRoutes("api", srv.Routes())
 	}
 	hs := cfg.HTTP.Server(streaming(srv, cfg.ProgressTimeout))
 	wl, err := cfg.HTTP.Listener(ln)
@@ -344,9 +345,8 @@ func Run(ctx context.Context, cfg Config) error {
 // serveMetrics serves /metrics alone on ln (--metrics-listen), behind
 // the same authentication and bounds (and TLS) as the API, until ctx ends.
 func serveMetrics(ctx context.Context, g *errgroup.Group, ln net.Listener, hc httpserver.Config, authn *auth.Authenticator, reg *metrics.Registry) {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.GET("/metrics", echo.WrapHandler(reg.Handler()))
+	e := ironichttp.NewMux()
+	e.Handle(http.MethodGet, "/metrics", reg.Handler().ServeHTTP)
 	if onRoutes != nil {
 		onRoutes("metrics", e.Routes())
 	}

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/labstack/echo/v4"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 )
 
 const (
@@ -19,25 +19,33 @@ const (
 	maxLimit         = 1000
 )
 
-// Register mounts the Glance v2 routes on g; paths are relative to the group.
-func (s *Store) Register(g *echo.Group) {
-	g.GET("", s.versions)
-	g.GET("/", s.versions)
-	g.GET("/versions", s.versions)
-	g.GET("/v2", s.versions)
-	g.GET("/v2/schemas/image", s.schema)
-	g.POST("/v2/images", s.create)
-	g.GET("/v2/images", s.list)
-	g.GET("/v2/images/:id", s.show)
-	g.PATCH("/v2/images/:id", s.patch)
-	g.DELETE("/v2/images/:id", s.delete)
-	g.PUT("/v2/images/:id/file", s.upload)
-	g.GET("/v2/images/:id/file", s.download)
-	g.HEAD("/v2/images/:id/file", s.download)
+// Handler returns the Glance v2 routes mounted at prefix (e.g. "/images";
+// "" for the root), as a plain net/http handler. Paths it does not serve
+// are answered by the returned Mux's Miss, which the mounting API sets.
+func (s *Store) Handler(prefix string) *ironichttp.Mux {
+	m := ironichttp.NewMux()
+	base := func(r *http.Request) string { return ironichttp.BaseURL(r) + prefix }
+	multiple := func(w http.ResponseWriter, r *http.Request) { s.versions(w, base(r), http.StatusMultipleChoices) }
+	if prefix != "" {
+		m.Handle(http.MethodGet, prefix, multiple)
+	}
+	m.Handle(http.MethodGet, prefix+"/", multiple)
+	m.Handle(http.MethodGet, prefix+"/versions", multiple)
+	m.Handle(http.MethodGet, prefix+"/v2", func(w http.ResponseWriter, r *http.Request) { s.versions(w, base(r), http.StatusOK) })
+	m.Handle(http.MethodGet, prefix+"/v2/schemas/image", s.schema)
+	m.Handle(http.MethodPost, prefix+"/v2/images", s.create)
+	m.Handle(http.MethodGet, prefix+"/v2/images", s.list)
+	m.Handle(http.MethodGet, prefix+"/v2/images/:id", s.show)
+	m.Handle(http.MethodPatch, prefix+"/v2/images/:id", s.patch)
+	m.Handle(http.MethodDelete, prefix+"/v2/images/:id", s.delete)
+	m.Handle(http.MethodPut, prefix+"/v2/images/:id/file", s.upload)
+	m.Handle(http.MethodGet, prefix+"/v2/images/:id/file", s.download)
+	m.Handle(http.MethodHead, prefix+"/v2/images/:id/file", s.download)
+	return m
 }
 
 // glanceError writes an error in the shape Glance (webob) uses for JSON.
-func glanceError(c echo.Context, err error) error {
+func (s *Store) glanceError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -50,10 +58,10 @@ func glanceError(c echo.Context, err error) error {
 		code = http.StatusForbidden
 	}
 	if code == http.StatusInternalServerError {
-		slogErr(c, err)
+		s.log.Error("images: internal error", "err", err)
 	}
 	text := http.StatusText(code)
-	return c.JSON(code, map[string]any{
+	ironichttp.WriteJSON(w, code, map[string]any{
 		"code":    fmt.Sprintf("%d %s", code, text),
 		"title":   text,
 		"message": strings.TrimPrefix(err.Error(), "store: "),
@@ -62,38 +70,19 @@ func glanceError(c echo.Context, err error) error {
 
 // tooLarge answers an upload past the store's size cap, as Glance does
 // past its image_size_cap.
-func tooLarge(c echo.Context, max int64) error {
+func tooLarge(w http.ResponseWriter, max int64) {
 	code := http.StatusRequestEntityTooLarge
-	return c.JSON(code, map[string]any{
+	ironichttp.WriteJSON(w, code, map[string]any{
 		"code":    fmt.Sprintf("%d %s", code, http.StatusText(code)),
 		"title":   http.StatusText(code),
 		"message": fmt.Sprintf("Denying attempt to upload image larger than %d bytes.", max),
 	})
 }
 
-func slogErr(c echo.Context, err error) {
-	c.Logger().Error(err)
-}
-
-// baseURL is the URL the store is mounted at (scheme, host and the group's
-// prefix, e.g. http://conductor:6385/images), so version documents point
-// clients back through the same mount.
-func baseURL(c echo.Context) string {
-	r := c.Request()
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	prefix := c.Path()
-	if i := strings.Index(prefix, "/v2"); i >= 0 {
-		prefix = prefix[:i]
-	}
-	prefix = strings.TrimSuffix(strings.TrimSuffix(prefix, "/versions"), "/")
-	return scheme + "://" + r.Host + prefix
-}
-
-func (s *Store) versions(c echo.Context) error {
-	href := baseURL(c) + "/v2/"
+// versions answers the version document; base is the URL the store is
+// mounted at, so links point clients back through the same mount.
+func (s *Store) versions(w http.ResponseWriter, base string, code int) {
+	href := base + "/v2/"
 	var vs []map[string]any
 	for i, v := range []string{"2.9", "2.8", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0"} {
 		status := "SUPPORTED"
@@ -102,16 +91,12 @@ func (s *Store) versions(c echo.Context) error {
 		}
 		vs = append(vs, map[string]any{"id": "v" + v, "status": status, "links": []map[string]string{{"rel": "self", "href": href}}})
 	}
-	code := http.StatusMultipleChoices
-	if strings.HasSuffix(c.Path(), "/v2") {
-		code = http.StatusOK
-	}
-	return c.JSON(code, map[string]any{"versions": vs})
+	ironichttp.WriteJSON(w, code, map[string]any{"versions": vs})
 }
 
-func (s *Store) schema(c echo.Context) error {
+func (s *Store) schema(w http.ResponseWriter, r *http.Request) {
 	str := map[string]any{"type": []string{"null", "string"}}
-	return c.JSON(http.StatusOK, map[string]any{
+	ironichttp.WriteJSON(w, http.StatusOK, map[string]any{
 		"name": "image",
 		"properties": map[string]any{
 			"id": map[string]any{"type": "string"}, "name": str, "status": map[string]any{"type": "string"},
@@ -203,40 +188,45 @@ func setAttr(img *Image, key string, raw json.RawMessage, creating bool) error {
 	return nil
 }
 
-func (s *Store) create(c echo.Context) error {
+func (s *Store) create(w http.ResponseWriter, r *http.Request) {
 	var body map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(c.Request().Body, 1<<20)).Decode(&body); err != nil {
-		return glanceError(c, fmt.Errorf("store: request body is not a JSON object: %w", ErrInvalid))
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
+		s.glanceError(w, fmt.Errorf("store: request body is not a JSON object: %w", ErrInvalid))
+		return
 	}
 	img := &Image{}
 	for k, v := range body {
 		if err := setAttr(img, k, v, true); err != nil {
-			return glanceError(c, err)
+			s.glanceError(w, err)
+			return
 		}
 	}
 	created, err := s.Create(img)
 	if err != nil {
-		return glanceError(c, err)
+		s.glanceError(w, err)
+		return
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v2/images/"+created.ID)
-	return c.JSON(http.StatusCreated, view(created))
+	w.Header().Set("Location", "/v2/images/"+created.ID)
+	ironichttp.WriteJSON(w, http.StatusCreated, view(created))
 }
 
-func (s *Store) show(c echo.Context) error {
-	img, err := s.Get(c.Param("id"))
+func (s *Store) show(w http.ResponseWriter, r *http.Request) {
+	img, err := s.Get(r.PathValue("id"))
 	if err != nil {
-		return glanceError(c, err)
+		s.glanceError(w, err)
+		return
 	}
-	return c.JSON(http.StatusOK, view(img))
+	ironichttp.WriteJSON(w, http.StatusOK, view(img))
 }
 
-func (s *Store) list(c echo.Context) error {
-	q := c.QueryParams()
+func (s *Store) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
 	limit := defaultLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return glanceError(c, fmt.Errorf("store: limit %q: %w", v, ErrInvalid))
+			s.glanceError(w, fmt.Errorf("store: limit %q: %w", v, ErrInvalid))
+			return
 		}
 		limit = min(n, maxLimit)
 	}
@@ -244,7 +234,8 @@ func (s *Store) list(c echo.Context) error {
 		DiskFormat: q.Get("disk_format"), Marker: q.Get("marker"), Limit: limit}
 	imgs, more, err := s.List(f)
 	if err != nil {
-		return glanceError(c, err)
+		s.glanceError(w, err)
+		return
 	}
 	out := make([]map[string]any, 0, len(imgs))
 	for _, img := range imgs {
@@ -261,7 +252,7 @@ func (s *Store) list(c echo.Context) error {
 		next.Set("marker", imgs[len(imgs)-1].ID)
 		resp["next"] = "/v2/images?" + next.Encode()
 	}
-	return c.JSON(http.StatusOK, resp)
+	ironichttp.WriteJSON(w, http.StatusOK, resp)
 }
 
 type patchOp struct {
@@ -270,29 +261,32 @@ type patchOp struct {
 	Value json.RawMessage `json:"value"`
 }
 
-func (s *Store) patch(c echo.Context) error {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, patchContentType) {
-		return c.JSON(http.StatusUnsupportedMediaType, map[string]any{"code": "415 Unsupported Media Type", "title": "Unsupported Media Type",
+func (s *Store) patch(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, patchContentType) {
+		ironichttp.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]any{"code": "415 Unsupported Media Type", "title": "Unsupported Media Type",
 			"message": "content type must be " + patchContentType})
+		return
 	}
 	var ops []patchOp
-	if err := json.NewDecoder(io.LimitReader(c.Request().Body, 1<<20)).Decode(&ops); err != nil {
-		return glanceError(c, fmt.Errorf("store: body is not a JSON patch list: %w", ErrInvalid))
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&ops); err != nil {
+		s.glanceError(w, fmt.Errorf("store: body is not a JSON patch list: %w", ErrInvalid))
+		return
 	}
-	img, err := s.Update(c.Param("id"), func(img *Image) error { return applyPatch(img, ops) })
+	img, err := s.Update(r.PathValue("id"), func(img *Image) error { return applyPatch(img, ops) })
 	if err != nil {
-		return glanceError(c, err)
+		s.glanceError(w, err)
+		return
 	}
-	return c.JSON(http.StatusOK, view(img))
+	ironichttp.WriteJSON(w, http.StatusOK, view(img))
 }
 
 func applyPatch(img *Image, ops []patchOp) error {
 	for _, op := range ops {
-		key := strings.TrimPrefix(op.Path, "/")
-		key = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
-		if key == "" || strings.Contains(strings.TrimPrefix(op.Path, "/"), "/") {
+		parts := ironichttp.SplitPointer(op.Path)
+		if len(parts) != 1 {
 			return fmt.Errorf("store: patch path %q: only top-level attributes can be changed: %w", op.Path, ErrInvalid)
 		}
+		key := parts[0]
 		switch op.Op {
 		case "add", "replace":
 			if op.Value == nil {
@@ -331,53 +325,57 @@ func hasAttr(img *Image, key string) bool {
 	return ok
 }
 
-func (s *Store) delete(c echo.Context) error {
-	if err := s.Delete(c.Param("id")); err != nil {
-		return glanceError(c, err)
+func (s *Store) delete(w http.ResponseWriter, r *http.Request) {
+	if err := s.Delete(r.PathValue("id")); err != nil {
+		s.glanceError(w, err)
+		return
 	}
-	return c.NoContent(http.StatusNoContent)
+	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Store) upload(c echo.Context) error {
-	r := c.Request()
+func (s *Store) upload(w http.ResponseWriter, r *http.Request) {
 	body := r.Body
 	if s.MaxSize > 0 {
 		if r.ContentLength > s.MaxSize {
-			c.Response().Header().Set("Connection", "close")
-			return tooLarge(c, s.MaxSize)
+			w.Header().Set("Connection", "close")
+			tooLarge(w, s.MaxSize)
+			return
 		}
-		body = http.MaxBytesReader(c.Response(), body, s.MaxSize)
+		body = http.MaxBytesReader(w, body, s.MaxSize)
 	}
-	img, err := s.Upload(r.Context(), c.Param("id"), body, r.ContentLength)
+	img, err := s.Upload(r.Context(), r.PathValue("id"), body, r.ContentLength)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return tooLarge(c, s.MaxSize)
+		tooLarge(w, s.MaxSize)
+		return
 	}
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
 			err = fmt.Errorf("%w: %w", err, ErrInvalid)
 		}
-		return glanceError(c, err)
+		s.glanceError(w, err)
+		return
 	}
 	_ = img
-	return c.NoContent(http.StatusNoContent)
+	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Store) download(c echo.Context) error {
-	f, img, err := s.Open(c.Request().Context(), c.Param("id"))
+func (s *Store) download(w http.ResponseWriter, r *http.Request) {
+	f, img, err := s.Open(r.Context(), r.PathValue("id"))
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
-			return c.NoContent(http.StatusNoContent) // Glance: image has no data
+			w.WriteHeader(http.StatusNoContent) // Glance: image has no data
+			return
 		}
-		return glanceError(c, err)
+		s.glanceError(w, err)
+		return
 	}
 	defer f.Close()
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "application/octet-stream")
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
 	if img.Checksum != nil {
 		h.Set("Content-MD5", *img.Checksum)
 		h.Set("ETag", `"`+*img.Checksum+`"`)
 	}
-	http.ServeContent(c.Response(), c.Request(), "", img.UpdatedAt, f)
-	return nil
+	http.ServeContent(w, r, "", img.UpdatedAt, f)
 }

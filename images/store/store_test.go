@@ -19,8 +19,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/labstack/echo/v4"
 )
 
 func newServer(t testing.TB, dir string) (*Store, string) {
@@ -29,10 +27,7 @@ func newServer(t testing.TB, dir string) (*Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := echo.New()
-	e.HideBanner = true
-	s.Register(e.Group(""))
-	srv := httptest.NewServer(e)
+	srv := httptest.NewServer(s.Handler(""))
 	t.Cleanup(srv.Close)
 	return s, srv.URL
 }

@@ -26,10 +26,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/inspector/rules"
@@ -78,11 +77,11 @@ type Config struct {
 
 // Server is the ironic-inspector API.
 type Server struct {
-	cfg  Config
-	st   store.Store
-	echo *echo.Echo
-	log  *slog.Logger
-	// handler is echo behind the authenticator.
+	cfg Config
+	st  store.Store
+	mux *ironichttp.Mux
+	log *slog.Logger
+	// handler is the router behind the authenticator.
 	handler http.Handler
 }
 
@@ -104,38 +103,49 @@ func New(cfg Config) *Server {
 		cfg.Listen = DefaultListen
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Log}
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.version)
-	e.GET("/", s.root)
-	e.GET("/v1", s.v1doc)
-	e.GET("/v1/", s.v1doc)
-	e.POST("/v1/continue", s.cont)
-	a := e.Group("/v1")
-	a.GET("/introspection", s.list)
-	a.POST("/introspection/:node", s.start)
-	a.GET("/introspection/:node", s.status)
-	a.POST("/introspection/:node/abort", s.abort)
-	a.GET("/introspection/:node/data", s.data)
-	a.GET("/introspection/:node/data/unprocessed", s.unprocessed)
-	a.POST("/introspection/:node/data/unprocessed", s.reapply)
-	a.GET("/rules", s.listRules)
-	a.POST("/rules", s.createRule)
-	a.DELETE("/rules", s.deleteRules)
-	a.GET("/rules/:rule", s.getRule)
-	a.DELETE("/rules/:rule", s.deleteRule)
-	s.echo = e
-	s.handler = cfg.Authenticator.Wrap(e, auth.Policy{Realm: "Baremetal Introspection API",
+	m := ironichttp.NewMux()
+	m.Miss = func(w http.ResponseWriter, req *http.Request, code int) {
+		s.fail(w, req, &apiError{code: code, msg: http.StatusText(code)})
+	}
+	for _, r := range []struct {
+		method, path string
+		h            func(http.ResponseWriter, *http.Request) error
+	}{
+		{http.MethodGet, "/", s.root},
+		{http.MethodGet, "/v1", s.v1doc},
+		{http.MethodGet, "/v1/", s.v1doc},
+		{http.MethodPost, "/v1/continue", s.cont},
+		{http.MethodGet, "/v1/introspection", s.list},
+		{http.MethodPost, "/v1/introspection/:node", s.start},
+		{http.MethodGet, "/v1/introspection/:node", s.status},
+		{http.MethodPost, "/v1/introspection/:node/abort", s.abort},
+		{http.MethodGet, "/v1/introspection/:node/data", s.data},
+		{http.MethodGet, "/v1/introspection/:node/data/unprocessed", s.unprocessed},
+		{http.MethodPost, "/v1/introspection/:node/data/unprocessed", s.reapply},
+		{http.MethodGet, "/v1/rules", s.listRules},
+		{http.MethodPost, "/v1/rules", s.createRule},
+		{http.MethodDelete, "/v1/rules", s.deleteRules},
+		{http.MethodGet, "/v1/rules/:rule", s.getRule},
+		{http.MethodDelete, "/v1/rules/:rule", s.deleteRule},
+	} {
+		h := r.h
+		m.Handle(r.method, r.path, func(w http.ResponseWriter, req *http.Request) {
+			if err := h(w, req); err != nil {
+				s.fail(w, req, err)
+			}
+		})
+	}
+	s.mux = m
+	s.handler = cfg.Authenticator.Wrap(s.version(m), auth.Policy{Realm: "Baremetal Introspection API",
 		Public: PublicRoutes, Deny: deny})
 	return s
 }
 
-// ServeHTTP implements http.Handler: the authenticator, then echo.
+// ServeHTTP implements http.Handler: the authenticator, then the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Routes lists the routes the server serves (for route tables in tests).
-func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+func (s *Server) Routes() []ironichttp.Route { return s.mux.Routes() }
 
 // deny writes an authentication refusal in ironic-inspector's shape, with
 // its version headers.
@@ -186,12 +196,11 @@ const continueBodyLimit = 16 << 20
 
 // readBody reads a request body of at most limit bytes: past it a 413, a
 // body that cannot be read (a broken chunked encoding) a 400.
-func readBody(c echo.Context, limit int64) ([]byte, error) {
-	r := c.Request()
-	if r.ContentLength > limit {
+func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, error) {
+	if req.ContentLength > limit {
 		return nil, errf(http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -206,34 +215,38 @@ func errf(code int, format string, args ...any) error {
 	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-func (s *Server) errorHandler(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
+// fail writes err in ironic-inspector's error shape: an apiError with
+// its code, anything else as an internal error.
+func (s *Server) fail(w http.ResponseWriter, req *http.Request, err error) {
 	var ae *apiError
-	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &ae):
-	case errors.As(err, &he):
-		ae = &apiError{code: he.Code, msg: fmt.Sprint(he.Message)}
-	default:
-		s.log.Error("introspection: internal error", "err", err, "path", c.Path())
+	if !errors.As(err, &ae) {
+		s.log.Error("introspection: internal error", "err", err, "path", req.URL.Path)
 		ae = &apiError{code: http.StatusInternalServerError, msg: err.Error()}
 	}
 	if ae.code == http.StatusUnauthorized {
-		c.Response().Header().Set("WWW-Authenticate", `Basic realm="Baremetal Introspection API"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="Baremetal Introspection API"`)
 	}
-	_ = c.JSON(ae.code, map[string]any{"error": map[string]string{"message": ae.msg}})
+	ironichttp.WriteJSON(w, ae.code, ironichttp.InspectorError(ae.msg))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) error {
+	ironichttp.WriteJSON(w, code, v)
+	return nil
+}
+
+func noContent(w http.ResponseWriter, code int) error {
+	w.WriteHeader(code)
+	return nil
 }
 
 // version negotiates X-OpenStack-Ironic-Inspector-API-Version (default
 // 1.0, "latest" the maximum; out of range is 406) and sets the headers.
-func (s *Server) version(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
+func (s *Server) version(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h := w.Header()
 		h.Set(hdrMinVersion, MinVersion)
 		h.Set(hdrMaxVersion, MaxVersion)
-		raw := strings.TrimSpace(c.Request().Header.Get(hdrVersion))
+		raw := strings.TrimSpace(req.Header.Get(hdrVersion))
 		minor := 0
 		switch {
 		case raw == "":
@@ -244,36 +257,40 @@ func (s *Server) version(next echo.HandlerFunc) echo.HandlerFunc {
 			a, err1 := strconv.Atoi(ma)
 			b, err2 := strconv.Atoi(mi)
 			if !ok || err1 != nil || err2 != nil {
-				return errf(http.StatusBadRequest, "Invalid API version %q, expected MAJOR.MINOR", raw)
+				s.fail(w, req, errf(http.StatusBadRequest, "Invalid API version %q, expected MAJOR.MINOR", raw))
+				return
 			}
 			if a != 1 || b < 0 || b > maxMinor {
-				return errf(http.StatusNotAcceptable, "Unsupported API version %s, supported range is %s to %s", raw, MinVersion, MaxVersion)
+				s.fail(w, req, errf(http.StatusNotAcceptable, "Unsupported API version %s, supported range is %s to %s", raw, MinVersion, MaxVersion))
+				return
 			}
 			minor = b
 		}
 		h.Set(hdrVersion, "1."+strconv.Itoa(minor))
-		c.Set("minor", minor)
-		return next(c)
-	}
+		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), minorKey{}, minor)))
+	})
 }
 
-func minor(c echo.Context) int { m, _ := c.Get("minor").(int); return m }
+// minorKey keys the negotiated minor version in a request's context.
+type minorKey struct{}
 
-func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
+func minor(req *http.Request) int { m, _ := req.Context().Value(minorKey{}).(int); return m }
 
-func (s *Server) root(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"versions": []any{map[string]any{
+func baseURL(req *http.Request) string { return ironichttp.BaseURL(req) }
+
+func (s *Server) root(w http.ResponseWriter, req *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"versions": []any{map[string]any{
 		"id": MaxVersion, "status": "CURRENT",
-		"links": []map[string]string{{"href": baseURL(c) + "/v1", "rel": "self"}},
+		"links": []map[string]string{{"href": baseURL(req) + "/v1", "rel": "self"}},
 	}}})
 }
 
-func (s *Server) v1doc(c echo.Context) error {
+func (s *Server) v1doc(w http.ResponseWriter, req *http.Request) error {
 	var res []any
 	for _, r := range []string{"introspection", "continue", "rules"} {
-		res = append(res, map[string]any{"name": r, "links": []map[string]string{{"href": baseURL(c) + "/v1/" + r, "rel": "self"}}})
+		res = append(res, map[string]any{"name": r, "links": []map[string]string{{"href": baseURL(req) + "/v1/" + r, "rel": "self"}}})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"resources": res})
+	return writeJSON(w, http.StatusOK, map[string]any{"resources": res})
 }
 
 // ---- introspection ----
@@ -293,7 +310,7 @@ func timeStr(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	s := t.UTC().Format("2006-01-02T15:04:05")
+	s := t.UTC().Format(ironichttp.InspectorTimeFormat)
 	return &s
 }
 
@@ -333,8 +350,8 @@ func statusOf(n *store.Node) (Status, bool) {
 	return st, true
 }
 
-func (s *Server) node(c echo.Context) (*store.Node, error) {
-	id := c.Param("node")
+func (s *Server) node(req *http.Request) (*store.Node, error) {
+	id := req.PathValue("node")
 	n, err := s.st.Node(id)
 	if err != nil {
 		return nil, errf(http.StatusNotFound, "Node %s could not be found", id)
@@ -342,13 +359,13 @@ func (s *Server) node(c echo.Context) (*store.Node, error) {
 	return n, nil
 }
 
-func withLinks(c echo.Context, st Status) Status {
-	st.Links = []map[string]string{{"href": baseURL(c) + "/v1/introspection/" + st.UUID, "rel": "self"}}
+func withLinks(req *http.Request, st Status) Status {
+	st.Links = []map[string]string{{"href": baseURL(req) + "/v1/introspection/" + st.UUID, "rel": "self"}}
 	return st
 }
 
-func (s *Server) status(c echo.Context) error {
-	n, err := s.node(c)
+func (s *Server) status(w http.ResponseWriter, req *http.Request) error {
+	n, err := s.node(req)
 	if err != nil {
 		return err
 	}
@@ -356,11 +373,11 @@ func (s *Server) status(c echo.Context) error {
 	if !ok {
 		return errf(http.StatusNotFound, "Introspection for node %s not found", n.UUID)
 	}
-	return c.JSON(http.StatusOK, withLinks(c, st))
+	return writeJSON(w, http.StatusOK, withLinks(req, st))
 }
 
-func (s *Server) list(c echo.Context) error {
-	q := c.QueryParams()
+func (s *Server) list(w http.ResponseWriter, req *http.Request) error {
+	q := req.URL.Query()
 	var states []string
 	for _, v := range q["state"] {
 		states = append(states, strings.Split(v, ",")...)
@@ -371,7 +388,7 @@ func (s *Server) list(c echo.Context) error {
 		if !ok || (len(states) > 0 && !slices.Contains(states, st.State)) {
 			continue
 		}
-		all = append(all, withLinks(c, st))
+		all = append(all, withLinks(req, st))
 	}
 	// Newest first, as ironic-inspector lists.
 	sort.SliceStable(all, func(i, j int) bool {
@@ -408,59 +425,53 @@ func (s *Server) list(c echo.Context) error {
 	if all == nil {
 		all = []Status{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"introspection": all})
+	return writeJSON(w, http.StatusOK, map[string]any{"introspection": all})
 }
 
-// conductorError maps the manager's error kinds to HTTP codes.
+// conductorError maps the manager's error kinds to HTTP codes (the
+// manager's one table) and a missing node to 404.
 func conductorError(err error) error {
-	code := http.StatusInternalServerError
+	code, ok := manager.Status(err)
 	switch {
-	case errors.Is(err, manager.ErrNotFound), errors.Is(err, store.ErrNotFound):
+	case ok:
+	case errors.Is(err, store.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, manager.ErrInvalidState), errors.Is(err, manager.ErrInvalidInput):
-		code = http.StatusBadRequest
-	case errors.Is(err, manager.ErrNodeLocked), errors.Is(err, manager.ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, manager.ErrForbidden):
-		code = http.StatusForbidden
-	case errors.Is(err, manager.ErrNoWorkers):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, manager.ErrNotAcceptable):
-		code = http.StatusNotAcceptable
+	default:
+		code = http.StatusInternalServerError
 	}
 	return &apiError{code: code, msg: err.Error()}
 }
 
-func (s *Server) start(c echo.Context) error {
-	n, err := s.node(c)
+func (s *Server) start(w http.ResponseWriter, req *http.Request) error {
+	n, err := s.node(req)
 	if err != nil {
 		return err
 	}
-	if v := c.QueryParam("manage_boot"); v != "" {
-		if b, err := strconv.ParseBool(v); err != nil {
+	if v := req.URL.Query().Get("manage_boot"); v != "" {
+		if b, ok := ironichttp.ParseBool(v); !ok {
 			return errf(http.StatusBadRequest, "Invalid boolean value for manage_boot: %s", v)
 		} else if !b {
 			return errf(http.StatusBadRequest, "Managed boot is required: this inspector boots the node itself (manage_boot=false is not supported)")
 		}
 	}
-	if err := s.cfg.Conductor.Provision(c.Request().Context(), n.UUID, manager.ProvisionRequest{Target: "inspect", Version: provisionVersion}); err != nil {
+	if err := s.cfg.Conductor.Provision(req.Context(), n.UUID, manager.ProvisionRequest{Target: "inspect", Version: provisionVersion}); err != nil {
 		return conductorError(err)
 	}
-	return c.NoContent(http.StatusAccepted)
+	return noContent(w, http.StatusAccepted)
 }
 
-func (s *Server) abort(c echo.Context) error {
-	n, err := s.node(c)
+func (s *Server) abort(w http.ResponseWriter, req *http.Request) error {
+	n, err := s.node(req)
 	if err != nil {
 		return err
 	}
 	if n.ProvisionState != "inspect wait" {
 		return errf(http.StatusBadRequest, "Node %s is not being introspected (state %q), nothing to abort", n.UUID, n.ProvisionState)
 	}
-	if err := s.cfg.Conductor.Provision(c.Request().Context(), n.UUID, manager.ProvisionRequest{Target: "abort", Version: provisionVersion}); err != nil {
+	if err := s.cfg.Conductor.Provision(req.Context(), n.UUID, manager.ProvisionRequest{Target: "abort", Version: provisionVersion}); err != nil {
 		return conductorError(err)
 	}
-	return c.NoContent(http.StatusAccepted)
+	return noContent(w, http.StatusAccepted)
 }
 
 // storedInventory returns the node's inventory object and plugin data
@@ -562,8 +573,8 @@ func Data(n *store.Node, portMACs []string) (map[string]any, bool) {
 	return out, true
 }
 
-func (s *Server) data(c echo.Context) error {
-	n, err := s.node(c)
+func (s *Server) data(w http.ResponseWriter, req *http.Request) error {
+	n, err := s.node(req)
 	if err != nil {
 		return err
 	}
@@ -571,7 +582,7 @@ func (s *Server) data(c echo.Context) error {
 	if !ok {
 		return errf(http.StatusNotFound, "Introspection data not found for node %s", n.UUID)
 	}
-	return c.JSON(http.StatusOK, d)
+	return writeJSON(w, http.StatusOK, d)
 }
 
 func (s *Server) dataOf(n *store.Node) (map[string]any, bool) {
@@ -582,8 +593,8 @@ func (s *Server) dataOf(n *store.Node) (map[string]any, bool) {
 	return Data(n, macs)
 }
 
-func (s *Server) unprocessed(c echo.Context) error {
-	n, err := s.node(c)
+func (s *Server) unprocessed(w http.ResponseWriter, req *http.Request) error {
+	n, err := s.node(req)
 	if err != nil {
 		return err
 	}
@@ -595,24 +606,24 @@ func (s *Server) unprocessed(c echo.Context) error {
 	for k, v := range plugin {
 		out[k] = v
 	}
-	return c.JSON(http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) reapply(c echo.Context) error {
+func (s *Server) reapply(w http.ResponseWriter, req *http.Request) error {
 	return errf(http.StatusBadRequest, "Reapplying introspection on stored data is not supported; start a new introspection")
 }
 
 // cont serves the ramdisk's POST /v1/continue.
-func (s *Server) cont(c echo.Context) error {
-	body, err := readBody(c, continueBodyLimit)
+func (s *Server) cont(w http.ResponseWriter, req *http.Request) error {
+	body, err := readBody(w, req, continueBodyLimit)
 	if err != nil {
 		return err
 	}
-	n, err := s.cfg.Conductor.ContinueInspection(c.Request().Context(), body)
+	n, err := s.cfg.Conductor.ContinueInspection(req.Context(), body)
 	if err != nil {
 		return conductorError(err)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"uuid": n.UUID})
+	return writeJSON(w, http.StatusOK, map[string]string{"uuid": n.UUID})
 }
 
 // ---- legacy rules ----
@@ -637,9 +648,9 @@ func rulesError(err error) error {
 }
 
 // legacyView renders a rule in ironic-inspector's format.
-func legacyView(c echo.Context, r rules.Rule, short bool) map[string]any {
+func legacyView(req *http.Request, r rules.Rule, short bool) map[string]any {
 	out := map[string]any{"uuid": r.UUID, "description": r.Description,
-		"links": []map[string]string{{"href": baseURL(c) + "/v1/rules/" + r.UUID, "rel": "self"}}}
+		"links": []map[string]string{{"href": baseURL(req) + "/v1/rules/" + r.UUID, "rel": "self"}}}
 	if r.Description == "" {
 		out["description"] = nil
 	}
@@ -684,28 +695,28 @@ func legacyView(c echo.Context, r rules.Rule, short bool) map[string]any {
 	return out
 }
 
-func (s *Server) listRules(c echo.Context) error {
+func (s *Server) listRules(w http.ResponseWriter, req *http.Request) error {
 	rs, err := s.rules()
 	if err != nil {
 		return err
 	}
-	list, err := rs.List(c.Request().Context())
+	list, err := rs.List(req.Context())
 	if err != nil {
 		return rulesError(err)
 	}
 	out := []any{}
 	for _, r := range list {
-		out = append(out, legacyView(c, r, true))
+		out = append(out, legacyView(req, r, true))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"rules": out})
+	return writeJSON(w, http.StatusOK, map[string]any{"rules": out})
 }
 
-func (s *Server) createRule(c echo.Context) error {
+func (s *Server) createRule(w http.ResponseWriter, req *http.Request) error {
 	rs, err := s.rules()
 	if err != nil {
 		return err
 	}
-	body, err := readBody(c, 1<<20)
+	body, err := readBody(w, req, 1<<20)
 	if err != nil {
 		return err
 	}
@@ -713,47 +724,47 @@ func (s *Server) createRule(c echo.Context) error {
 	if err != nil {
 		return rulesError(err)
 	}
-	r, err = rs.Create(c.Request().Context(), r)
+	r, err = rs.Create(req.Context(), r)
 	if err != nil {
 		return rulesError(err)
 	}
 	code := http.StatusOK
-	if minor(c) >= 6 {
+	if minor(req) >= 6 {
 		code = http.StatusCreated
 	}
-	return c.JSON(code, legacyView(c, r, false))
+	return writeJSON(w, code, legacyView(req, r, false))
 }
 
-func (s *Server) getRule(c echo.Context) error {
+func (s *Server) getRule(w http.ResponseWriter, req *http.Request) error {
 	rs, err := s.rules()
 	if err != nil {
 		return err
 	}
-	r, err := rs.Get(c.Request().Context(), c.Param("rule"))
+	r, err := rs.Get(req.Context(), req.PathValue("rule"))
 	if err != nil {
 		return rulesError(err)
 	}
-	return c.JSON(http.StatusOK, legacyView(c, r, false))
+	return writeJSON(w, http.StatusOK, legacyView(req, r, false))
 }
 
-func (s *Server) deleteRule(c echo.Context) error {
+func (s *Server) deleteRule(w http.ResponseWriter, req *http.Request) error {
 	rs, err := s.rules()
 	if err != nil {
 		return err
 	}
-	if err := rs.Delete(c.Request().Context(), c.Param("rule")); err != nil {
+	if err := rs.Delete(req.Context(), req.PathValue("rule")); err != nil {
 		return rulesError(err)
 	}
-	return c.NoContent(http.StatusNoContent)
+	return noContent(w, http.StatusNoContent)
 }
 
-func (s *Server) deleteRules(c echo.Context) error {
+func (s *Server) deleteRules(w http.ResponseWriter, req *http.Request) error {
 	rs, err := s.rules()
 	if err != nil {
 		return err
 	}
-	if err := rs.DeleteAll(c.Request().Context()); err != nil {
+	if err := rs.DeleteAll(req.Context()); err != nil {
 		return rulesError(err)
 	}
-	return c.NoContent(http.StatusNoContent)
+	return noContent(w, http.StatusNoContent)
 }

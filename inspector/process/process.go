@@ -23,9 +23,9 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/inspector"
-	"github.com/ferric-metal/ferric/inspector/internal/jsonpatch"
 	"github.com/ferric-metal/ferric/inspector/inventory"
 	"github.com/ferric-metal/ferric/inspector/rules"
 )
@@ -273,15 +273,15 @@ func patchNode(n *store.Node, ops []rules.PatchOp) error {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return err
 	}
-	jops := make([]jsonpatch.Op, 0, len(ops))
+	jops := make([]ironichttp.Op, 0, len(ops))
 	for _, op := range ops {
-		parts := jsonpatch.Split(op.Path)
+		parts := ironichttp.SplitPointer(op.Path)
 		if len(parts) > 0 && slices.Contains(protected, parts[0]) {
 			return fmt.Errorf("%w: %s", ErrProtectedField, op.Path)
 		}
-		jops = append(jops, jsonpatch.Op{Op: op.Op, Path: op.Path, Value: op.Value})
+		jops = append(jops, ironichttp.Op{Op: op.Op, Path: op.Path, Value: op.Value})
 	}
-	if _, err := jsonpatch.Apply(doc, jops); err != nil {
+	if _, err := ironichttp.Apply(doc, jops); err != nil {
 		return err
 	}
 	b, err = json.Marshal(doc)

@@ -2,7 +2,7 @@
 // API 1.96) over a rules.Store: list, create, get, patch, delete one and
 // delete all. Errors are written in Ironic's fault shape
 // ({"error_message": "{\"faultstring\": ...}"}) by the handlers themselves,
-// so the routes work on any echo group.
+// so the routes work under any router.
 package ruleapi
 
 import (
@@ -17,9 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
-	"github.com/ferric-metal/ferric/inspector/internal/jsonpatch"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/inspector/rules"
 )
 
@@ -31,42 +29,43 @@ type Handler struct {
 	Rules rules.Store
 }
 
-// Register mounts the routes on g, which is the Ironic /v1 group (routes
-// are /inspection_rules and /inspection_rules/:rule).
-func (h *Handler) Register(g *echo.Group) {
-	g.GET("/inspection_rules", h.list)
-	g.POST("/inspection_rules", h.create)
-	g.DELETE("/inspection_rules", h.deleteAll)
-	g.GET("/inspection_rules/:rule", h.get)
-	g.PATCH("/inspection_rules/:rule", h.patch)
-	g.DELETE("/inspection_rules/:rule", h.delete)
+// Routes returns the routes as a plain net/http handler and their list
+// (/v1/inspection_rules and /v1/inspection_rules/:rule), for the Ironic
+// API to mount behind its /v1 version negotiation.
+func (h *Handler) Routes() *ironichttp.Mux {
+	m := ironichttp.NewMux()
+	m.Handle(http.MethodGet, "/v1/inspection_rules", h.list)
+	m.Handle(http.MethodPost, "/v1/inspection_rules", h.create)
+	m.Handle(http.MethodDelete, "/v1/inspection_rules", h.deleteAll)
+	m.Handle(http.MethodGet, "/v1/inspection_rules/:rule", h.get)
+	m.Handle(http.MethodPatch, "/v1/inspection_rules/:rule", h.patch)
+	m.Handle(http.MethodDelete, "/v1/inspection_rules/:rule", h.delete)
+	return m
 }
 
 // fault writes Ironic's error shape.
-func fault(c echo.Context, code int, format string, args ...any) error {
-	fc := "Client"
-	if code >= 500 {
-		fc = "Server"
-	}
-	inner, _ := json.Marshal(map[string]any{"faultcode": fc, "faultstring": fmt.Sprintf(format, args...), "debuginfo": nil})
-	return c.JSON(code, map[string]string{"error_message": string(inner)})
+func fault(w http.ResponseWriter, code int, format string, args ...any) {
+	ironichttp.WriteJSON(w, code, ironichttp.Errorf(code, format, args...).Body())
 }
 
-func storeError(c echo.Context, err error) error {
+func storeError(w http.ResponseWriter, req *http.Request, err error) {
 	switch {
 	case errors.Is(err, rules.ErrNotFound):
-		return fault(c, http.StatusNotFound, "Inspection rule %s could not be found.", c.Param("rule"))
+		fault(w, http.StatusNotFound, "Inspection rule %s could not be found.", req.PathValue("rule"))
+		return
 	case errors.Is(err, rules.ErrExists):
-		return fault(c, http.StatusConflict, "%v", err)
+		fault(w, http.StatusConflict, "%v", err)
+		return
 	case errors.Is(err, rules.ErrInvalidRule):
-		return fault(c, http.StatusBadRequest, "%v", err)
+		fault(w, http.StatusBadRequest, "%v", err)
+		return
 	}
-	return fault(c, http.StatusInternalServerError, "Internal server error: %v", err)
+	fault(w, http.StatusInternalServerError, "Internal server error: %v", err)
 }
 
-func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
+func baseURL(req *http.Request) string { return ironichttp.BaseURL(req) }
 
-func timeStr(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05+00:00") }
+func timeStr(t time.Time) string { return ironichttp.Time(t) }
 
 // all fields of a rule in API order.
 var allFields = []string{"uuid", "description", "priority", "sensitive", "phase", "conditions", "actions",
@@ -77,7 +76,7 @@ var summaryFields = []string{"uuid", "description", "priority", "sensitive", "ph
 
 // render turns a rule into its API object. A sensitive rule's conditions
 // and actions are masked (null).
-func render(c echo.Context, r rules.Rule, fields []string) map[string]any {
+func render(req *http.Request, r rules.Rule, fields []string) map[string]any {
 	out := map[string]any{}
 	for _, f := range fields {
 		switch f {
@@ -119,8 +118,8 @@ func render(c echo.Context, r rules.Rule, fields []string) map[string]any {
 			}
 		case "links":
 			out[f] = []map[string]string{
-				{"href": baseURL(c) + "/v1/inspection_rules/" + r.UUID, "rel": "self"},
-				{"href": baseURL(c) + "/inspection_rules/" + r.UUID, "rel": "bookmark"},
+				{"href": baseURL(req) + "/v1/inspection_rules/" + r.UUID, "rel": "self"},
+				{"href": baseURL(req) + "/inspection_rules/" + r.UUID, "rel": "bookmark"},
 			}
 		}
 	}
@@ -128,8 +127,8 @@ func render(c echo.Context, r rules.Rule, fields []string) map[string]any {
 }
 
 // fieldsParam parses ?fields=a,b (uuid always included).
-func fieldsParam(c echo.Context, def []string) ([]string, error) {
-	raw := c.QueryParam("fields")
+func fieldsParam(req *http.Request, def []string) ([]string, error) {
+	raw := req.URL.Query().Get("fields")
 	if raw == "" {
 		return def, nil
 	}
@@ -147,13 +146,14 @@ func fieldsParam(c echo.Context, def []string) ([]string, error) {
 	return out, nil
 }
 
-func (h *Handler) list(c echo.Context) error {
-	q := c.QueryParams()
+func (h *Handler) list(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
 	detail := false
 	if v := q.Get("detail"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fault(c, http.StatusBadRequest, "Invalid value for detail: %q", v)
+		b, ok := ironichttp.ParseBool(v)
+		if !ok {
+			fault(w, http.StatusBadRequest, "Invalid value for detail: %q", v)
+			return
 		}
 		detail = b
 	}
@@ -162,15 +162,18 @@ func (h *Handler) list(c echo.Context) error {
 		def = allFields
 	}
 	if detail && q.Get("fields") != "" {
-		return fault(c, http.StatusBadRequest, "Can not specify ?detail=True and fields in the same request.")
+		fault(w, http.StatusBadRequest, "Can not specify ?detail=True and fields in the same request.")
+		return
 	}
-	fields, err := fieldsParam(c, def)
+	fields, err := fieldsParam(req, def)
 	if err != nil {
-		return fault(c, http.StatusBadRequest, "%v", err)
+		fault(w, http.StatusBadRequest, "%v", err)
+		return
 	}
-	rs, err := h.Rules.List(c.Request().Context())
+	rs, err := h.Rules.List(req.Context())
 	if err != nil {
-		return storeError(c, err)
+		storeError(w, req, err)
+		return
 	}
 	if ph := q.Get("phase"); ph != "" {
 		rs = slices.DeleteFunc(rs, func(r rules.Rule) bool { return r.Phase != ph })
@@ -191,19 +194,22 @@ func (h *Handler) list(c echo.Context) error {
 			return a.Phase < b.Phase
 		})
 	default:
-		return fault(c, http.StatusBadRequest, "The sort_key value %q is an invalid field for sorting", key)
+		fault(w, http.StatusBadRequest, "The sort_key value %q is an invalid field for sorting", key)
+		return
 	}
 	switch q.Get("sort_dir") {
 	case "", "asc":
 	case "desc":
 		slices.Reverse(rs)
 	default:
-		return fault(c, http.StatusBadRequest, "Invalid sort direction: %s. Acceptable values are 'asc' or 'desc'", q.Get("sort_dir"))
+		fault(w, http.StatusBadRequest, "Invalid sort direction: %s. Acceptable values are 'asc' or 'desc'", q.Get("sort_dir"))
+		return
 	}
 	if m := q.Get("marker"); m != "" {
 		i := slices.IndexFunc(rs, func(r rules.Rule) bool { return r.UUID == m })
 		if i < 0 {
-			return fault(c, http.StatusBadRequest, "Marker %s could not be found.", m)
+			fault(w, http.StatusBadRequest, "Marker %s could not be found.", m)
+			return
 		}
 		rs = rs[i+1:]
 	}
@@ -211,7 +217,8 @@ func (h *Handler) list(c echo.Context) error {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 0 {
-			return fault(c, http.StatusBadRequest, "Limit must be positive: %s", l)
+			fault(w, http.StatusBadRequest, "Limit must be positive: %s", l)
+			return
 		}
 		limit = n
 	}
@@ -220,122 +227,139 @@ func (h *Handler) list(c echo.Context) error {
 		if limit > 0 && i == limit {
 			break
 		}
-		items = append(items, render(c, r, fields))
+		items = append(items, render(req, r, fields))
 	}
 	out := map[string]any{"inspection_rules": items}
 	if limit > 0 && len(rs) > limit {
-		nq := c.QueryParams()
+		nq := req.URL.Query()
 		nq.Set("marker", rs[limit-1].UUID)
-		out["next"] = baseURL(c) + "/v1/inspection_rules?" + nq.Encode()
+		out["next"] = baseURL(req) + "/v1/inspection_rules?" + nq.Encode()
 	}
-	return c.JSON(http.StatusOK, out)
+	ironichttp.WriteJSON(w, http.StatusOK, out)
 }
 
-func (h *Handler) get(c echo.Context) error {
-	fields, err := fieldsParam(c, allFields)
+func (h *Handler) get(w http.ResponseWriter, req *http.Request) {
+	fields, err := fieldsParam(req, allFields)
 	if err != nil {
-		return fault(c, http.StatusBadRequest, "%v", err)
+		fault(w, http.StatusBadRequest, "%v", err)
+		return
 	}
-	r, err := h.Rules.Get(c.Request().Context(), c.Param("rule"))
+	r, err := h.Rules.Get(req.Context(), req.PathValue("rule"))
 	if err != nil {
-		return storeError(c, err)
+		storeError(w, req, err)
+		return
 	}
-	return c.JSON(http.StatusOK, render(c, r, fields))
+	ironichttp.WriteJSON(w, http.StatusOK, render(req, r, fields))
 }
 
 // readBody reads a rule or patch body: past 1 MiB a 413, a body that
 // cannot be read (a broken chunked encoding) a 400.
-func readBody(c echo.Context) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+// The refusal is written as the API's router writes its own (plain shape).
+func readBody(w http.ResponseWriter, req *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Request is too large.")
+		ironichttp.WriteFault(w, req, &ironichttp.Error{Code: http.StatusRequestEntityTooLarge, Msg: "Request is too large.", Plain: true})
+		return nil, false
 	case err != nil:
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "Could not read the request body.")
+		ironichttp.WriteFault(w, req, &ironichttp.Error{Code: http.StatusBadRequest, Msg: "Could not read the request body.", Plain: true})
+		return nil, false
 	}
-	return b, nil
+	return b, true
 }
 
-func (h *Handler) create(c echo.Context) error {
-	body, err := readBody(c)
-	if err != nil {
-		return err
+func (h *Handler) create(w http.ResponseWriter, req *http.Request) {
+	body, ok := readBody(w, req)
+	if !ok {
+		return
 	}
 	r, err := rules.Parse(body)
 	if err != nil {
-		return storeError(c, err)
+		storeError(w, req, err)
+		return
 	}
-	r, err = h.Rules.Create(c.Request().Context(), r)
+	r, err = h.Rules.Create(req.Context(), r)
 	if err != nil {
-		return storeError(c, err)
+		storeError(w, req, err)
+		return
 	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/inspection_rules/"+r.UUID)
-	return c.JSON(http.StatusCreated, render(c, r, allFields))
+	w.Header().Set("Location", baseURL(req)+"/v1/inspection_rules/"+r.UUID)
+	ironichttp.WriteJSON(w, http.StatusCreated, render(req, r, allFields))
 }
 
 // patchable lists the fields a PATCH may change.
 var patchable = []string{"description", "priority", "sensitive", "phase", "conditions", "actions"}
 
-func (h *Handler) patch(c echo.Context) error {
-	ctx := c.Request().Context()
-	body, err := readBody(c)
-	if err != nil {
-		return err
+func (h *Handler) patch(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	body, ok := readBody(w, req)
+	if !ok {
+		return
 	}
-	var ops []jsonpatch.Op
+	var ops []ironichttp.Op
 	if err := json.Unmarshal(body, &ops); err != nil || len(ops) == 0 {
-		return fault(c, http.StatusBadRequest, "Invalid patch: the body must be a non-empty JSON Patch list")
+		fault(w, http.StatusBadRequest, "Invalid patch: the body must be a non-empty JSON Patch list")
+		return
 	}
 	for _, op := range ops {
-		parts := jsonpatch.Split(op.Path)
+		parts := ironichttp.SplitPointer(op.Path)
 		if len(parts) == 0 || !slices.Contains(patchable, parts[0]) {
-			return fault(c, http.StatusBadRequest, "Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchable, ", "))
+			fault(w, http.StatusBadRequest, "Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchable, ", "))
+			return
 		}
 	}
-	old, err := h.Rules.Get(ctx, c.Param("rule"))
+	old, err := h.Rules.Get(ctx, req.PathValue("rule"))
 	if err != nil {
-		return storeError(c, err)
+		storeError(w, req, err)
+		return
 	}
 	if old.Sensitive {
 		for _, op := range ops {
-			if p := jsonpatch.Split(op.Path); p[0] == "sensitive" && op.Value != true {
-				return fault(c, http.StatusBadRequest, "A sensitive inspection rule cannot be made non-sensitive.")
+			if p := ironichttp.SplitPointer(op.Path); p[0] == "sensitive" && op.Value != true {
+				fault(w, http.StatusBadRequest, "A sensitive inspection rule cannot be made non-sensitive.")
+				return
 			}
 		}
 	}
 	raw, _ := json.Marshal(old)
 	var doc map[string]any
 	_ = json.Unmarshal(raw, &doc)
-	if _, err := jsonpatch.Apply(doc, ops); err != nil {
-		return fault(c, http.StatusBadRequest, "%v", err)
+	if _, err := ironichttp.Apply(doc, ops); err != nil {
+		fault(w, http.StatusBadRequest, "%v", err)
+		return
 	}
 	doc["uuid"] = old.UUID
 	raw, _ = json.Marshal(doc)
 	r, err := rules.Parse(raw)
 	if err != nil {
-		return storeError(c, err)
+		storeError(w, req, err)
+		return
 	}
 	r, err = h.Rules.Update(ctx, r)
 	if err != nil {
-		return storeError(c, err)
+		storeError(w, req, err)
+		return
 	}
-	return c.JSON(http.StatusOK, render(c, r, allFields))
+	ironichttp.WriteJSON(w, http.StatusOK, render(req, r, allFields))
 }
 
-func (h *Handler) delete(c echo.Context) error {
-	if err := h.Rules.Delete(c.Request().Context(), c.Param("rule")); err != nil {
-		return storeError(c, err)
+func (h *Handler) delete(w http.ResponseWriter, req *http.Request) {
+	if err := h.Rules.Delete(req.Context(), req.PathValue("rule")); err != nil {
+		storeError(w, req, err)
+		return
 	}
-	return c.NoContent(http.StatusNoContent)
+	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) deleteAll(c echo.Context) error {
-	if v := c.QueryParam("confirm"); v != "" && !strings.EqualFold(v, "true") {
-		return fault(c, http.StatusBadRequest, "Deleting all inspection rules needs confirm=true.")
+func (h *Handler) deleteAll(w http.ResponseWriter, req *http.Request) {
+	if v := req.URL.Query().Get("confirm"); v != "" && !strings.EqualFold(v, "true") {
+		fault(w, http.StatusBadRequest, "Deleting all inspection rules needs confirm=true.")
+		return
 	}
-	if err := h.Rules.DeleteAll(c.Request().Context()); err != nil {
-		return storeError(c, err)
+	if err := h.Rules.DeleteAll(req.Context()); err != nil {
+		storeError(w, req, err)
+		return
 	}
-	return c.NoContent(http.StatusNoContent)
+	w.WriteHeader(http.StatusNoContent)
 }

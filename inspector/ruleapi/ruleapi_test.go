@@ -7,16 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/ferric-metal/ferric/inspector/rules"
 )
 
 func serve(t *testing.T) *httptest.Server {
 	t.Helper()
-	e := echo.New()
-	(&Handler{Rules: rules.NewMemStore()}).Register(e.Group("/v1"))
-	srv := httptest.NewServer(e)
+	srv := httptest.NewServer((&Handler{Rules: rules.NewMemStore()}).Routes())
 	t.Cleanup(srv.Close)
 	return srv
 }

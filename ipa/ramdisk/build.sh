@@ -22,7 +22,9 @@
 #   OPTIONAL_MODULES  included when the kernel has them, skipped otherwise (default:
 #               ipmi_si ipmi_devintf, the in-band IPMI device the agent reads the BMC's
 #               address from (the cloud kernel has no IPMI drivers, the generic one has);
-#               efivarfs, the EFI variables UEFI boot entries are written to)
+#               efivarfs, the EFI variables UEFI boot entries are written to;
+#               ahci ata_piix sr_mod, the virtual media CD drive holding config-2;
+#               8021q bonding, the VLANs and bonds of network_data.json)
 #   KERNEL_META kernel metapackage to follow (default linux-image-cloud-amd64;
 #               linux-image-amd64 for machines whose BMC the agent should read in-band)
 #   KERNEL_DEB  use this kernel .deb instead of downloading one
@@ -38,7 +40,7 @@ usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 case $1 in -h|--help) usage ;; esac
 agent=$1 out=${2:-bin}
 MODULES=${MODULES:-"virtio_pci virtio_net virtio_blk virtio_scsi sd_mod"}
-OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf efivarfs"}
+OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf efivarfs ahci ata_piix sr_mod 8021q bonding"}
 KERNEL_META=${KERNEL_META:-linux-image-cloud-amd64}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 

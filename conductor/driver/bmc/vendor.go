@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
 // The ipmitool vendor interface: send_raw and bmc_reset, as Ironic's. Raw
@@ -61,13 +62,8 @@ func warmArg(args map[string]any) (bool, error) {
 	if !ok {
 		return true, nil
 	}
-	switch x := v.(type) {
-	case bool:
-		return x, nil
-	case string:
-		if b, err := strconv.ParseBool(strings.ToLower(x)); err == nil {
-			return b, nil
-		}
+	if b, ok := protocol.ParseBool(v); ok {
+		return b, nil
 	}
 	return false, fmt.Errorf("warm must be a boolean, not %v", v)
 }

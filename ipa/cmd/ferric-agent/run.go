@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/ferric-metal/ferric/ipa/internal/fetch"
 	"github.com/ferric-metal/ferric/ipa/internal/initsys"
 	"github.com/ferric-metal/ferric/ipa/internal/inventory"
+	"github.com/ferric-metal/ferric/ipa/internal/netconfig"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
@@ -167,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			efiVars = efiboot.DefaultVarsDir
 		}
 		initsys.MountPstore() // erase_pstore finds it in /proc/mounts
-		leases, err := initsys.ConfigureNetwork(ctx, log, 30*time.Second)
+		leases, err := configureNetwork(ctx, log, params)
 		if err != nil {
 			return fatal(err)
 		}
@@ -227,4 +229,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fatal(err)
 	}
 	return nil
+}
+
+// configureNetwork gives the ramdisk its addresses: from the
+// network_data.json of a config-2 medium when there is one (static
+// addresses, and DHCP only on the links it leaves to DHCP), else by DHCP on
+// every link, also when the network data cannot be applied (the error is
+// logged, and returned with DHCP's when DHCP fails too). A ramdisk booted from virtual media (boot_method=vmedia)
+// waits a little for its CD drive to appear.
+func configureNetwork(ctx context.Context, log *slog.Logger, params cmdline.Params) ([]initsys.Lease, error) {
+	wait := time.Duration(0)
+	if params.BootMethod == "vmedia" {
+		wait = 10 * time.Second
+	}
+	res, err := netconfig.Configure(ctx, log, netconfig.Finder{}, wait, "/etc/resolv.conf")
+	if errors.Is(err, netconfig.ErrNotFound) {
+		log.Info("no network data, configuring links by DHCP", "detail", err)
+		return initsys.ConfigureNetwork(ctx, log, 30*time.Second)
+	}
+	if err != nil {
+		// The links are as they were: DHCP may still reach the conductor.
+		log.Error("network data not applied, configuring links by DHCP", "error", err)
+		leases, derr := initsys.ConfigureNetwork(ctx, log, 30*time.Second)
+		if derr != nil {
+			return nil, errors.Join(err, derr)
+		}
+		return leases, nil
+	}
+	var leases []initsys.Lease
+	for _, c := range res.Interfaces {
+		for _, a := range c.Addrs {
+			leases = append(leases, initsys.Lease{Interface: c.Interface, MAC: c.MAC,
+				Addr: net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}})
+		}
+	}
+	if dh := res.DHCPInterfaces(); len(dh) > 0 {
+		more, err := initsys.ConfigureNetworkOn(ctx, log, 30*time.Second, dh)
+		if err != nil && len(leases) == 0 {
+			return nil, err
+		}
+		leases = append(leases, more...)
+	}
+	if len(leases) == 0 {
+		return nil, fmt.Errorf("network data configured no address")
+	}
+	return leases, nil
 }

@@ -60,6 +60,9 @@ type Params struct {
 	Debug           bool
 	// Disk names a root device path (ferric extension: ferric-root-device).
 	RootDevice string
+	// BootMethod is boot_method: "vmedia" when Ironic booted the ramdisk
+	// from virtual media.
+	BootMethod string
 }
 
 // FromMap interprets parsed parameters. Unknown keys are ignored.
@@ -82,6 +85,7 @@ func FromMap(m map[string]string) (Params, error) {
 	p.AgentToken = m["ipa-agent-token"]
 	p.GlobalRequestID = m["ipa-global-request-id"]
 	p.RootDevice = m["ferric-root-device"]
+	p.BootMethod = m["boot_method"]
 	var err error
 	if p.Insecure, err = boolParam(m, "ipa-insecure"); err != nil {
 		return p, err

@@ -34,6 +34,7 @@ func TestFromMap(t *testing.T) {
 		{"ipa-api-url=http://a:6385/,https://b:6385 BOOTIF=01-52-54-00-AA-BB-01 ipa-insecure=1 ipa-enable-auto-tls=true ipa-advertise-host=10.0.0.5 ipa-advertise-port=9998",
 			Params{APIURLs: []string{"http://a:6385", "https://b:6385"}, BootIF: "52:54:00:aa:bb:01", Insecure: true, EnableAutoTLS: &yes, AdvertiseHost: "10.0.0.5", AdvertisePort: 9998}, false},
 		{"BOOTIF=52:54:00:aa:bb:02 ipa-debug", Params{BootIF: "52:54:00:aa:bb:02", Debug: true}, false},
+		{"boot_method=vmedia ipa-api-url=http://a:6385", Params{APIURLs: []string{"http://a:6385"}, BootMethod: "vmedia"}, false},
 		{"BOOTIF=nope", Params{}, true},
 		{"ipa-insecure=maybe", Params{}, true},
 		{"ipa-advertise-port=0", Params{}, true},

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,7 +112,7 @@ func LoadModules(log *slog.Logger, dir string) error {
 		if strings.HasSuffix(m, ".xz") || strings.HasSuffix(m, ".zst") || strings.HasSuffix(m, ".gz") {
 			flags = 4 // MODULE_INIT_COMPRESSED_FILE: the kernel decompresses
 		}
-		if err := unix.FinitModule(int(mf.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := unix.FinitModule(int(mf.Fd()), moduleParams(m), flags); err != nil && !errors.Is(err, unix.EEXIST) {
 			log.Warn("module load failed", "module", m, "error", err)
 		}
 	}
@@ -119,6 +120,17 @@ func LoadModules(log *slog.Logger, dir string) error {
 		load(m, 0)
 	}
 	return nil
+}
+
+// moduleParams are the parameters a module is loaded with: bonding makes
+// no bond0 of its own (max_bonds=0, as distributions configure it), so
+// that network_data's bonds get the names they are given.
+func moduleParams(path string) string {
+	name, _, _ := strings.Cut(filepath.Base(path), ".")
+	if name == "bonding" {
+		return "max_bonds=0"
+	}
+	return ""
 }
 
 // LoadModuleOrder loads the modules named in orderFile (one file name a
@@ -139,7 +151,7 @@ func LoadModuleOrder(log *slog.Logger, dir, orderFile string) error {
 		if strings.HasSuffix(name, ".xz") || strings.HasSuffix(name, ".zst") || strings.HasSuffix(name, ".gz") {
 			flags = 4 // MODULE_INIT_COMPRESSED_FILE
 		}
-		if err := unix.FinitModule(int(mf.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := unix.FinitModule(int(mf.Fd()), moduleParams(name), flags); err != nil && !errors.Is(err, unix.EEXIST) {
 			log.Warn("module load failed", "module", name, "error", err)
 		}
 		mf.Close()
@@ -158,6 +170,13 @@ type Lease struct {
 // ConfigureNetwork brings every Ethernet interface up, waits up to wait for
 // carrier, and runs DHCP on all interfaces with carrier in parallel.
 func ConfigureNetwork(ctx context.Context, log *slog.Logger, wait time.Duration) ([]Lease, error) {
+	return ConfigureNetworkOn(ctx, log, wait, nil)
+}
+
+// ConfigureNetworkOn is ConfigureNetwork on the named interfaces only (all
+// Ethernet interfaces when only is empty): the links network_data leaves
+// to DHCP.
+func ConfigureNetworkOn(ctx context.Context, log *slog.Logger, wait time.Duration, only []string) ([]Lease, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("initsys: %w", err)
@@ -166,6 +185,9 @@ func ConfigureNetwork(ctx context.Context, log *slog.Logger, wait time.Duration)
 	var cands []net.Interface
 	for _, i := range ifs {
 		if i.Flags&net.FlagLoopback != 0 || len(i.HardwareAddr) != 6 {
+			continue
+		}
+		if len(only) > 0 && !slices.Contains(only, i.Name) {
 			continue
 		}
 		if err := setUp(i.Name); err != nil {
