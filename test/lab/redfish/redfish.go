@@ -615,11 +615,13 @@ func (s *Server) applyBoot(ctx context.Context, sys *system) error {
 }
 
 // afterBoot reverts a consumed Once override: the next start uses the disk.
-// The Boot object shows it consumed at once; the machine's boot order is
-// changed back OnceRevertDelay later, once its firmware has read the one
-// it starts with (QEMU's firmware reads it well after the reset), unless
-// another override was applied meanwhile. The caller holds sys.mu.
-func (s *Server) afterBoot(_ context.Context, sys *system) error {
+// The Boot object shows it consumed at once. After a power-on the machine's
+// boot order is changed back at once too (QEMU's firmware starts with the
+// command line's); after a reset of a running machine only OnceRevertDelay
+// later, once its firmware has read the order it restarts with (QEMU's
+// firmware reads it well after the reset), unless another override was
+// applied meanwhile. The caller holds sys.mu.
+func (s *Server) afterBoot(ctx context.Context, sys *system, reset bool) error {
 	if sys.boot.BootSourceOverrideEnabled != "Once" || bootTargets[sys.boot.BootSourceOverrideTarget] == "" {
 		return nil
 	}
@@ -628,6 +630,9 @@ func (s *Server) afterBoot(_ context.Context, sys *system) error {
 	sys.boot.HttpBootUri = ""
 	sys.bootGen++
 	gen := sys.bootGen
+	if !reset {
+		return sys.m.SetBootDevice(ctx, "disk")
+	}
 	time.AfterFunc(s.onceDelay, func() {
 		sys.mu.Lock()
 		defer sys.mu.Unlock()
@@ -667,7 +672,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		if err := sys.m.PowerOn(ctx); err != nil {
 			return err
 		}
-		return s.afterBoot(ctx, sys)
+		return s.afterBoot(ctx, sys, false)
 	}
 	restart := func() error {
 		if !on {
@@ -682,7 +687,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		if err := sys.m.Reset(ctx); err != nil {
 			return err
 		}
-		return s.afterBoot(ctx, sys)
+		return s.afterBoot(ctx, sys, true)
 	}
 	switch body.ResetType {
 	case "On", "ForceOn":
