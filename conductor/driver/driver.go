@@ -285,3 +285,14 @@ var ErrNoBIOS = errors.New("BIOS settings are not supported")
 type Result struct {
 	Provider string
 }
+
+// RamdiskBooter is a boot interface that boots the deploy ramdisk itself
+// (virtual media) instead of the network boot by the conductor's DHCP and
+// iPXE: PrepareRamdisk readies the boot and returns the boot device to
+// set for the next start; CleanUpRamdisk undoes it when the ramdisk's
+// work ends (on every path). inspection tells that the ramdisk inspects
+// (its agent gets the inspection callback URL).
+type RamdiskBooter interface {
+	PrepareRamdisk(ctx context.Context, n *Node, inspection bool) (device string, err error)
+	CleanUpRamdisk(ctx context.Context, n *Node) error
+}
