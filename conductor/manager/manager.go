@@ -188,6 +188,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.syncPower(ctx)
 		case <-to.C:
 			m.checkTimeouts(ctx)
+			m.recoverRamdiskMedia(ctx)
 		}
 	}
 }
@@ -242,6 +243,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 		}
 		m.log.Warn("manager: recovered node after restart", "node", n.UUID, "state", n.ProvisionState)
 	}
+	m.recoverRamdiskMedia(ctx)
 	return nil
 }
 
@@ -316,6 +318,7 @@ func setState(n *store.Node, st, target sm.State) {
 // fire moves a node on ev, keeping a manual target (manual cleaning)
 // across steps, and applies mutate in the same write.
 func (m *Manager) fire(ctx context.Context, uuid string, ev sm.Event, mutate func(*store.Node)) error {
+	defer m.cleanUpRamdiskMedia(ctx, uuid)
 	return m.update(ctx, uuid, func(n *store.Node) error {
 		next, tgt, err := sm.NextTo(sm.State(n.ProvisionState), ev, sm.State(deref(n.TargetProvisionState)))
 		if err != nil {
@@ -409,6 +412,7 @@ func (m *Manager) spawn(uuid string, fn func(ctx context.Context) error) {
 		defer m.wg.Done()
 		defer func() { <-m.sem }()
 		ctx := m.ctx()
+		defer m.cleanUpRamdiskMedia(ctx, uuid)
 		if err := fn(ctx); err != nil {
 			m.fail(ctx, uuid, err)
 			return

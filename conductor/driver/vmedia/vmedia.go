@@ -45,6 +45,7 @@ type Ramdisk struct {
 
 // Config configures a Boot.
 type Config struct {
+	// Media is the BMC driver (or set later with SetMedia).
 	Media Media
 	// Dir holds the built images.
 	Dir string
@@ -91,6 +92,20 @@ func New(cfg Config) (*Boot, error) {
 		byName: map[string]string{}, byNode: map[string]string{}}, nil
 }
 
+// SetMedia sets the virtual media the Boot inserts into (the Redfish
+// driver), when Config.Media was not given.
+func (b *Boot) SetMedia(m Media) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cfg.Media = m
+}
+
+func (b *Boot) media() Media {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cfg.Media
+}
+
 // SetBaseURL sets the URL the handler is reachable at.
 func (b *Boot) SetBaseURL(u string) {
 	b.mu.Lock()
@@ -122,7 +137,8 @@ func (b *Boot) PrepareRamdisk(ctx context.Context, n *driver.Node, inspection bo
 	if err := b.Validate(n); err != nil {
 		return "", err
 	}
-	if b.cfg.Ramdisk == nil || b.cfg.Media == nil {
+	media := b.media()
+	if b.cfg.Ramdisk == nil || media == nil {
 		return "", errors.New("vmedia: not configured")
 	}
 	rd, err := b.cfg.Ramdisk(n, inspection)
@@ -137,10 +153,10 @@ func (b *Boot) PrepareRamdisk(ctx context.Context, n *driver.Node, inspection bo
 	if err != nil {
 		return "", err
 	}
-	if err := b.cfg.Media.InsertMedia(ctx, n, "cdrom", url); err != nil {
+	if err := media.InsertMedia(ctx, n, "cdrom", url); err != nil {
 		b.withdraw(n.UUID)
 		// The BMC may have half-inserted it: leave nothing behind.
-		if eerr := b.cfg.Media.EjectMedia(ctx, n, "cdrom"); eerr != nil {
+		if eerr := media.EjectMedia(ctx, n, "cdrom"); eerr != nil {
 			b.cfg.Log.Warn("vmedia: eject after a failed insert", "node", n.UUID, "error", eerr)
 		}
 		return "", fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
@@ -153,7 +169,11 @@ func (b *Boot) PrepareRamdisk(ctx context.Context, n *driver.Node, inspection bo
 // image's name withdrawn.
 func (b *Boot) CleanUpRamdisk(ctx context.Context, n *driver.Node) error {
 	b.withdraw(n.UUID)
-	if err := b.cfg.Media.EjectMedia(ctx, n, "cdrom"); err != nil {
+	media := b.media()
+	if media == nil {
+		return errors.New("vmedia: not configured")
+	}
+	if err := media.EjectMedia(ctx, n, "cdrom"); err != nil {
 		return fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
 	}
 	b.cfg.Log.Info("vmedia: boot ISO ejected", "node", n.UUID)
