@@ -60,6 +60,9 @@ type Config struct {
 	ConfigDrive func(n *store.Node, dict map[string]any) (string, error)
 	// Inspect processes an inventory posted by the ramdisk.
 	Inspect InspectProcessor
+	// MediaPublisher serves images the vmedia API attaches with
+	// image_download_source local (nil: only http is accepted).
+	MediaPublisher MediaPublisher
 
 	DeployCallbackTimeout time.Duration
 	CleanWaitTimeout      time.Duration

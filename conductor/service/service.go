@@ -237,6 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Drivers:                   drivers,
 		Images:                    resolver,
 		Inspect:                   inspect,
+		MediaPublisher:            vmBoot,
 		ConfigDrive:               buildConfigDrive,
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,

@@ -18,8 +18,10 @@ import (
 // EjectMedia, PATCH through Update for BMCs without the actions); bmclib
 // has no virtual media calls.
 
-// Virtual media device types (Ironic's vmedia device_type, lower case).
+// Virtual media device types (Ironic's vmedia device_type and boot
+// devices, lower case; disk is a USB stick, as Ironic maps it).
 const (
+	MediaDisk   = "disk"
 	MediaCDROM  = "cdrom"
 	MediaDVD    = "dvd"
 	MediaFloppy = "floppy"
@@ -32,6 +34,7 @@ var mediaTypes = map[string][]redfish.VirtualMediaType{
 	MediaDVD:    {redfish.DVDMediaType, redfish.CDMediaType},
 	MediaFloppy: {redfish.FloppyMediaType, redfish.USBStickMediaType},
 	MediaUSB:    {redfish.USBStickMediaType, redfish.FloppyMediaType},
+	MediaDisk:   {redfish.USBStickMediaType},
 }
 
 // ErrNoVirtualMedia is returned when the BMC has no virtual media device of
@@ -39,16 +42,9 @@ var mediaTypes = map[string][]redfish.VirtualMediaType{
 var ErrNoVirtualMedia = errors.New("no virtual media")
 
 // MediaState is one virtual media device of a node's BMC.
-type MediaState struct {
-	// ID is the device's Redfish Id (e.g. "Cd"); Types its MediaTypes.
-	ID    string
-	Types []string
-	// Image is the URL inserted ("" when none); Inserted and
-	// WriteProtected its state, ConnectedVia how it is attached.
-	Image                    string
-	Inserted, WriteProtected bool
-	ConnectedVia             string
-}
+type MediaState = driver.MediaState
+
+var _ driver.VirtualMedia = (*Redfish)(nil)
 
 // virtualMedia lists the system's virtual media devices, or its managers'.
 func virtualMedia(sys *redfish.ComputerSystem) ([]*redfish.VirtualMedia, error) {
@@ -78,7 +74,7 @@ func virtualMedia(sys *redfish.ComputerSystem) ([]*redfish.VirtualMedia, error) 
 func mediaFor(sys *redfish.ComputerSystem, deviceType string) ([]*redfish.VirtualMedia, error) {
 	want, ok := mediaTypes[deviceType]
 	if !ok {
-		return nil, fmt.Errorf("bmc: virtual media device type %q: want cdrom, dvd, floppy or usb: %w", deviceType, ErrInvalidTarget)
+		return nil, fmt.Errorf("bmc: virtual media device type %q: want cdrom, dvd, floppy, usb or disk: %w", deviceType, ErrInvalidTarget)
 	}
 	vms, err := virtualMedia(sys)
 	if err != nil {

@@ -9,6 +9,10 @@
 // the name. Boot implements driver.Boot's Validate and
 // driver.RamdiskBooter.
 //
+// PublishImage and WithdrawImage do the same for an image an operator
+// attaches (the vmedia API with image_download_source local): the conductor
+// downloads it and serves it to the BMC.
+//
 // The images and names live as long as the conductor: New empties the
 // image directory, since a restarted conductor serves no earlier name.
 package vmedia
@@ -16,15 +20,20 @@ package vmedia
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/images/iso"
@@ -68,7 +77,7 @@ type Boot struct {
 	mu      sync.Mutex
 	baseURL string
 	byName  map[string]string // published name -> image path
-	byNode  map[string]string // node UUID -> published name
+	byNode  map[string]string // node UUID (ramdisk) or UUID/device -> published name
 }
 
 var (
@@ -204,9 +213,62 @@ func (b *Boot) withdraw(node string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if name, ok := b.byNode[node]; ok {
+		img := b.byName[name]
 		delete(b.byName, name)
 		delete(b.byNode, node)
+		if strings.HasPrefix(filepath.Base(img), "attached-") && !slices.Contains(slices.Collect(maps.Values(b.byName)), img) {
+			_ = os.Remove(img)
+		}
 	}
+}
+
+// PublishImage downloads the image at url (http or https) into the image
+// directory and publishes it for the node's device deviceType, replacing
+// what that device had; it returns the URL for the BMC.
+func (b *Boot) PublishImage(ctx context.Context, node, deviceType, url string) (string, error) {
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		return "", fmt.Errorf("vmedia: the conductor downloads only http and https images, not %s", url)
+	}
+	sum := sha256.Sum256([]byte(url))
+	img := filepath.Join(b.cfg.Dir, "attached-"+hex.EncodeToString(sum[:])+".img")
+	if err := download(ctx, url, img); err != nil {
+		return "", fmt.Errorf("vmedia: downloading %s: %w", url, err)
+	}
+	return b.publish(node+"/"+deviceType, img)
+}
+
+// WithdrawImage withdraws the image published for the node's device.
+func (b *Boot) WithdrawImage(node, deviceType string) { b.withdraw(node + "/" + deviceType) }
+
+// download fetches url into file through a temporary file.
+func download(ctx context.Context, url, file string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".download-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, resp.Body); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
 }
 
 // ServeHTTP serves the published images (GET and HEAD, ranges): /NAME.iso.
