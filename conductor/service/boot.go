@@ -23,6 +23,9 @@ type bootHosts struct {
 	st        store.Store
 	publicURL string // the API URL as machines reach it
 	extraArgs []ipxe.Param
+	// mediaBoot names the boot interfaces that boot the ramdisk from
+	// virtual media.
+	mediaBoot map[string]bool
 }
 
 // PXEEnabled reports whether mac is a pxe_enabled port of a node.
@@ -34,7 +37,18 @@ func (b *bootHosts) PXEEnabled(_ context.Context, mac net.HardwareAddr) (bool, e
 	if err != nil {
 		return false, err
 	}
-	return p.PXEEnabled, nil
+	if p.PXEEnabled {
+		return true, nil
+	}
+	// A node that boots its ramdisk from virtual media gets addresses for
+	// its agent on every port (inspection without BOOTIF leaves them all
+	// pxe_enabled false); the agent's requests are not network boots, so
+	// they get no boot file.
+	n, err := b.st.Node(p.NodeUUID)
+	if err != nil {
+		return false, nil
+	}
+	return b.mediaBoot[n.Interfaces["boot"]], nil
 }
 
 // ramdiskStates are the states in which a node boots the agent ramdisk.

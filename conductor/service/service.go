@@ -221,7 +221,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// The virtual media boot's kernel parameters are the network boot's,
 	// which need the public URL: hosts is complete before any boot.
-	hosts := &bootHosts{st: st}
+	hosts := &bootHosts{st: st, mediaBoot: map[string]bool{"redfish-virtual-media": true}}
 	vmBoot, err := vmedia.New(vmedia.Config{Dir: filepath.Join(cfg.StateDir, "vmedia"), Log: cfg.Log, Ramdisk: hosts.vmediaRamdisk(cfg.BootDir)})
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
