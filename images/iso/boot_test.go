@@ -12,15 +12,15 @@ import (
 	"github.com/ferric-metal/ferric/test/lab"
 )
 
-// testKernel finds a Linux kernel to boot: $FERRIC_TEST_KERNEL, or the one
-// `make ramdisk` unpacked into its cache.
+// testKernel finds a Linux kernel to boot: $FERRIC_TEST_KERNEL, or the
+// cloud kernel `make ramdisk` unpacked into its cache.
 func testKernel(t *testing.T) string {
 	t.Helper()
 	if k := os.Getenv("FERRIC_TEST_KERNEL"); k != "" {
 		return k
 	}
 	for _, dir := range []string{"/var/cache/ferric", filepath.Join(os.Getenv("HOME"), ".cache/ferric")} {
-		m, _ := filepath.Glob(filepath.Join(dir, "kroot-*", "boot", "vmlinuz-*"))
+		m, _ := filepath.Glob(filepath.Join(dir, "kroot-*cloud*", "boot", "vmlinuz-*"))
 		if len(m) > 0 {
 			return m[0]
 		}
@@ -61,7 +61,9 @@ func TestBootQEMU(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(dir) })
-			q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: dir, DiskSizeMiB: 8, MemMiB: 256, Net: "none", CDROM: true, Firmware: fw})
+			// 512 MiB: GRUB 2.06 on OVMF runs out of memory loading
+			// Debian's generic kernel in 256 MiB (the cloud one fits).
+			q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: dir, DiskSizeMiB: 8, MemMiB: 512, Net: "none", CDROM: true, Firmware: fw})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,15 +23,15 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// testKernel finds a Linux kernel: $FERRIC_TEST_KERNEL, or the one `make
-// ramdisk` unpacked into its cache.
+// testKernel finds a Linux kernel: $FERRIC_TEST_KERNEL, or the cloud
+// kernel `make ramdisk` unpacked into its cache.
 func testKernel(t *testing.T) string {
 	t.Helper()
 	if k := os.Getenv("FERRIC_TEST_KERNEL"); k != "" {
 		return k
 	}
 	for _, dir := range []string{"/var/cache/ferric", filepath.Join(os.Getenv("HOME"), ".cache/ferric")} {
-		if m, _ := filepath.Glob(filepath.Join(dir, "kroot-*", "boot", "vmlinuz-*")); len(m) > 0 {
+		if m, _ := filepath.Glob(filepath.Join(dir, "kroot-*cloud*", "boot", "vmlinuz-*")); len(m) > 0 {
 			return m[0]
 		}
 	}
