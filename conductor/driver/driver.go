@@ -285,3 +285,35 @@ var ErrNoBIOS = errors.New("BIOS settings are not supported")
 type Result struct {
 	Provider string
 }
+
+// RamdiskBooter is a boot interface that boots the deploy ramdisk itself
+// (virtual media) instead of the network boot by the conductor's DHCP and
+// iPXE: PrepareRamdisk readies the boot and returns the boot device to
+// set for the next start; CleanUpRamdisk undoes it when the ramdisk's
+// work ends (on every path). inspection tells that the ramdisk inspects
+// (its agent gets the inspection callback URL).
+type RamdiskBooter interface {
+	PrepareRamdisk(ctx context.Context, n *Node, inspection bool) (device string, err error)
+	CleanUpRamdisk(ctx context.Context, n *Node) error
+}
+
+// VirtualMedia is a management interface with the BMC's virtual media
+// (redfish): insert an image by URL into a device of a type ("cdrom",
+// "floppy", "disk"; "" ejects every device), and read the devices.
+type VirtualMedia interface {
+	InsertMedia(ctx context.Context, n *Node, deviceType, url string) error
+	EjectMedia(ctx context.Context, n *Node, deviceType string) error
+	Media(ctx context.Context, n *Node) ([]MediaState, error)
+}
+
+// MediaState is one virtual media device of a BMC.
+type MediaState struct {
+	// ID is the device's Id at the BMC; Types the media types it takes
+	// (Redfish MediaTypes: CD, DVD, Floppy, USBStick, ...).
+	ID    string
+	Types []string
+	// Image is the URL inserted ("" when none).
+	Image                    string
+	Inserted, WriteProtected bool
+	ConnectedVia             string
+}

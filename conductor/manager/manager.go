@@ -64,6 +64,9 @@ type Config struct {
 	ConfigDrive func(n *store.Node, dict map[string]any) (string, error)
 	// Inspect processes an inventory posted by the ramdisk.
 	Inspect InspectProcessor
+	// MediaPublisher serves images the vmedia API attaches with
+	// image_download_source local (nil: only http is accepted).
+	MediaPublisher MediaPublisher
 
 	DeployCallbackTimeout time.Duration
 	CleanWaitTimeout      time.Duration
@@ -192,6 +195,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.syncPower(ctx)
 		case <-to.C:
 			m.checkTimeouts(ctx)
+			m.recoverRamdiskMedia(ctx)
 		}
 	}
 }
@@ -246,6 +250,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 		}
 		m.log.Warn("manager: recovered node after restart", "node", n.UUID, "state", n.ProvisionState)
 	}
+	m.recoverRamdiskMedia(ctx)
 	return nil
 }
 
@@ -316,6 +321,7 @@ func setState(n *store.Node, st, target sm.State) {
 // fire moves a node on ev, keeping a manual target (manual cleaning)
 // across steps, and applies mutate in the same write.
 func (m *Manager) fire(ctx context.Context, uuid string, ev sm.Event, mutate func(*store.Node)) error {
+	defer m.cleanUpRamdiskMedia(ctx, uuid)
 	return m.update(ctx, uuid, func(n *store.Node) error {
 		next, tgt, err := sm.NextTo(sm.State(n.ProvisionState), ev, sm.State(deref(n.TargetProvisionState)))
 		if err != nil {
@@ -409,6 +415,7 @@ func (m *Manager) spawn(uuid string, fn func(ctx context.Context) error) {
 		defer m.wg.Done()
 		defer func() { <-m.sem }()
 		ctx := m.ctx()
+		defer m.cleanUpRamdiskMedia(ctx, uuid)
 		if err := fn(ctx); err != nil {
 			m.fail(ctx, uuid, err)
 			return

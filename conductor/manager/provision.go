@@ -363,7 +363,8 @@ func (m *Manager) verify(ctx context.Context, n *store.Node) error {
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) { n.PowerState = &st })
 }
 
-// bootRamdisk sets PXE boot and power-cycles the node into the ramdisk.
+// bootRamdisk sets PXE boot (or readies the node's virtual media boot) and
+// power-cycles the node into the ramdisk.
 func (m *Manager) bootRamdisk(ctx context.Context, n *store.Node) error {
 	mg, err := m.management(n)
 	if err != nil {
@@ -374,8 +375,12 @@ func (m *Manager) bootRamdisk(ctx context.Context, n *store.Node) error {
 		return err
 	}
 	dn := driverNode(n)
-	if err := mg.SetBootDevice(ctx, dn, driver.BootPXE, false); err != nil {
-		return fmt.Errorf("setting boot device to pxe for node %s: %w", n.UUID, err)
+	dev, err := m.prepareRamdiskBoot(ctx, n)
+	if err != nil {
+		return err
+	}
+	if err := mg.SetBootDevice(ctx, dn, dev, false); err != nil {
+		return fmt.Errorf("setting boot device to %s for node %s: %w", dev, n.UUID, err)
 	}
 	target := driver.TargetPowerOn
 	if deref(n.PowerState) == driver.PowerOn {

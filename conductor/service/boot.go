@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/vmedia"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -19,6 +23,9 @@ type bootHosts struct {
 	st        store.Store
 	publicURL string // the API URL as machines reach it
 	extraArgs []ipxe.Param
+	// mediaBoot names the boot interfaces that boot the ramdisk from
+	// virtual media.
+	mediaBoot map[string]bool
 }
 
 // PXEEnabled reports whether mac is a pxe_enabled port of a node.
@@ -30,7 +37,18 @@ func (b *bootHosts) PXEEnabled(_ context.Context, mac net.HardwareAddr) (bool, e
 	if err != nil {
 		return false, err
 	}
-	return p.PXEEnabled, nil
+	if p.PXEEnabled {
+		return true, nil
+	}
+	// A node that boots its ramdisk from virtual media gets addresses for
+	// its agent on every port (inspection without BOOTIF leaves them all
+	// pxe_enabled false); the agent's requests are not network boots, so
+	// they get no boot file.
+	n, err := b.st.Node(p.NodeUUID)
+	if err != nil {
+		return false, nil
+	}
+	return b.mediaBoot[n.Interfaces["boot"]], nil
 }
 
 // ramdiskStates are the states in which a node boots the agent ramdisk.
@@ -66,22 +84,56 @@ func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Actio
 			return ipxe.Action{Kind: ipxe.ActionUnknown, Node: n.UUID,
 				Message: "ferric: node " + n.UUID + " has no deploy_kernel/deploy_ramdisk in driver_info"}, nil
 		}
-		rd := ipxe.Ramdisk{KernelURL: b.fileURL(k), InitrdURL: b.fileURL(r), APIURL: b.publicURL,
-			Console: []string{"ttyS0,115200n8"}, ExtraArgs: b.extraArgs}
-		if st == sm.Inspecting || st == sm.InspectWait {
-			rd.InspectionCallbackURL = strings.TrimRight(b.publicURL, "/") + "/v1/continue_inspection"
-		}
-		if extra, _ := n.DriverInfo["kernel_append_params"].(string); extra != "" {
-			for _, f := range strings.Fields(extra) {
-				if prm, err := ipxe.ParseParam(f); err == nil {
-					rd.ExtraArgs = append(rd.ExtraArgs, prm)
-				}
-			}
-		}
+		rd := b.ramdisk(n.DriverInfo, st == sm.Inspecting || st == sm.InspectWait)
+		rd.KernelURL, rd.InitrdURL = b.fileURL(k), b.fileURL(r)
 		return ipxe.Action{Kind: ipxe.ActionDeploy, Node: n.UUID, Ramdisk: rd}, nil
 	case st == sm.Active:
 		return ipxe.Action{Kind: ipxe.ActionLocalDisk, Node: n.UUID}, nil
 	}
 	return ipxe.Action{Kind: ipxe.ActionUnknown, Node: n.UUID,
 		Message: fmt.Sprintf("ferric: node %s is %s; nothing to boot from the network", n.UUID, st)}, nil
+}
+
+// ramdisk is what every boot of the deploy ramdisk passes its kernel: the
+// API URL, the inspection callback when inspecting, the console, the
+// conductor's and the node's extra parameters.
+func (b *bootHosts) ramdisk(driverInfo map[string]any, inspection bool) ipxe.Ramdisk {
+	rd := ipxe.Ramdisk{APIURL: b.publicURL, Console: []string{"ttyS0,115200n8"}, ExtraArgs: slices.Clone(b.extraArgs)}
+	if inspection {
+		rd.InspectionCallbackURL = strings.TrimRight(b.publicURL, "/") + "/v1/continue_inspection"
+	}
+	if extra, _ := driverInfo["kernel_append_params"].(string); extra != "" {
+		for _, f := range strings.Fields(extra) {
+			if prm, err := ipxe.ParseParam(f); err == nil {
+				rd.ExtraArgs = append(rd.ExtraArgs, prm)
+			}
+		}
+	}
+	return rd
+}
+
+// vmediaRamdisk is the ramdisk a virtual media boot puts on its ISO: the
+// deploy kernel and initramfs, files in the boot directory, and the
+// parameters of the network boot (without BOOTIF: the agent looks up
+// with all its NICs).
+func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
+	return func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
+		var files [2]string
+		for i, k := range []string{"deploy_kernel", "deploy_ramdisk"} {
+			v, _ := n.DriverInfo[k].(string)
+			if strings.Contains(v, "://") {
+				return vmedia.Ramdisk{}, fmt.Errorf("driver_info %s %q: virtual media boot takes a file of the conductor's boot directory, not a URL", k, v)
+			}
+			clean := filepath.Clean("/" + v)
+			if v == "" || clean == "/" {
+				return vmedia.Ramdisk{}, fmt.Errorf("driver_info lacks %s", k)
+			}
+			files[i] = filepath.Join(bootDir, clean)
+		}
+		ps, err := ipxe.KernelArgs(nil, b.ramdisk(n.DriverInfo, inspection))
+		if err != nil {
+			return vmedia.Ramdisk{}, err
+		}
+		return vmedia.Ramdisk{Kernel: files[0], Initrd: files[1], Params: ipxe.JoinArgs(ps)}, nil
+	}
 }

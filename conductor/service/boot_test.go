@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/pxe/ipxe"
 )
@@ -85,5 +86,52 @@ func TestBootFor(t *testing.T) {
 	}
 	if ok, _ := h.PXEEnabled(context.Background(), other); ok {
 		t.Error("unknown MAC PXE-enabled")
+	}
+
+	// A port with pxe_enabled false gets addresses only when its node
+	// boots the ramdisk from virtual media (its agent needs them).
+	h.mediaBoot = map[string]bool{"redfish-virtual-media": true}
+	for _, tc := range []struct {
+		boot string
+		want bool
+	}{{"ipxe", false}, {"redfish-virtual-media", true}} {
+		err := st.Update(context.Background(), func(tx store.Tx) error {
+			p, err := tx.Port("a1111111-2222-3333-4444-555555555551")
+			if err != nil {
+				return err
+			}
+			p.PXEEnabled = false
+			if err := tx.PutPort(p); err != nil {
+				return err
+			}
+			n, err := tx.Node(uuid)
+			if err != nil {
+				return err
+			}
+			n.Interfaces = map[string]string{"boot": tc.boot}
+			return tx.PutNode(n)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := h.PXEEnabled(context.Background(), mac); ok != tc.want {
+			t.Errorf("pxe_enabled false port of a %s node: known %v, want %v", tc.boot, ok, tc.want)
+		}
+	}
+	// The virtual media ISO's parameters: the network boot's without
+	// BOOTIF, files of the boot dir, URLs refused.
+	rdf := h.vmediaRamdisk("/srv/boot")
+	dn := &driver.Node{UUID: uuid, DriverInfo: map[string]any{"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "../x/initrd"}}
+	rd, err := rdf(dn, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ipa-api-url=http://10.99.0.1:6385 ipa-inspection-callback-url=http://10.99.0.1:6385/v1/continue_inspection console=ttyS0,115200n8 ipa-debug=1"
+	if rd.Kernel != "/srv/boot/ferric-deploy.kernel" || rd.Initrd != "/srv/boot/x/initrd" || rd.Params != want {
+		t.Errorf("vmedia ramdisk = %+v, want params %q", rd, want)
+	}
+	dn.DriverInfo["deploy_ramdisk"] = "http://images/ramdisk"
+	if _, err := rdf(dn, false); err == nil || !strings.Contains(err.Error(), "not a URL") {
+		t.Errorf("vmedia ramdisk from a URL: %v", err)
 	}
 }

@@ -30,12 +30,14 @@ const routeTable = `
 # listener method   pattern   anonymous authenticated
 api       CONNECT  /*                                               401 404
 api       CONNECT  /boot/*                                          401 405
+api       CONNECT  /boot/vmedia/*                                   401 405
 api       CONNECT  /images/cache/*                                  401 405
 api       CONNECT  /v1/*                                            401 404
 api       CONNECT  /v1/drivers/:name/vendor_passthru                401 404
 api       CONNECT  /v1/nodes/:node/vendor_passthru                  401 400
 api       DELETE   /*                                               401 404
 api       DELETE   /boot/*                                          401 405
+api       DELETE   /boot/vmedia/*                                   401 405
 api       DELETE   /images/cache/*                                  401 405
 api       DELETE   /images/v2/images/:id                            401 204
 api       DELETE   /v1/*                                            401 404
@@ -54,6 +56,7 @@ api       DELETE   /v1/nodes/:node/traits                           401 204
 api       DELETE   /v1/nodes/:node/traits/:trait                    401 404
 api       DELETE   /v1/nodes/:node/vendor_passthru                  401 400
 api       DELETE   /v1/nodes/:node/vifs/:vif                        401 400
+api       DELETE   /v1/nodes/:node/vmedia                           401 400
 api       DELETE   /v1/portgroups/:pg                               401 404
 api       DELETE   /v1/ports/:port                                  401 400
 api       DELETE   /v1/volume/connectors/:id                        401 404
@@ -61,6 +64,7 @@ api       DELETE   /v1/volume/targets/:id                           401 404
 api       GET      /                                                200 200
 api       GET      /*                                               401 404
 api       GET      /boot/*                                          404 404
+api       GET      /boot/vmedia/*                                   404 404
 api       GET      /images                                          401 300
 api       GET      /images/                                         401 300
 api       GET      /images/cache/*                                  404 404
@@ -129,6 +133,7 @@ api       GET      /v1/nodes/:node/vifs                             401 200
 api       GET      /v1/nodes/:node/volume                           401 200
 api       GET      /v1/nodes/:node/volume/connectors                401 200
 api       GET      /v1/nodes/:node/volume/targets                   401 200
+api       GET      /v1/nodes/:node/vmedia                           401 400
 api       GET      /v1/nodes/detail                                 401 200
 api       GET      /v1/portgroups                                   401 200
 api       GET      /v1/portgroups/                                  401 200
@@ -151,6 +156,7 @@ api       GET      /v1/volume/targets/                              401 200
 api       GET      /v1/volume/targets/:id                           401 404
 api       HEAD     /*                                               401 404
 api       HEAD     /boot/*                                          404 404
+api       HEAD     /boot/vmedia/*                                   404 404
 api       HEAD     /images/cache/*                                  404 404
 api       HEAD     /images/v2/images/:id/file                       204 204
 api       HEAD     /v1/*                                            401 404
@@ -158,12 +164,14 @@ api       HEAD     /v1/drivers/:name/vendor_passthru                401 404
 api       HEAD     /v1/nodes/:node/vendor_passthru                  401 400
 api       OPTIONS  /*                                               401 404
 api       OPTIONS  /boot/*                                          401 405
+api       OPTIONS  /boot/vmedia/*                                   401 405
 api       OPTIONS  /images/cache/*                                  401 405
 api       OPTIONS  /v1/*                                            401 404
 api       OPTIONS  /v1/drivers/:name/vendor_passthru                401 404
 api       OPTIONS  /v1/nodes/:node/vendor_passthru                  401 400
 api       PATCH    /*                                               401 404
 api       PATCH    /boot/*                                          401 405
+api       PATCH    /boot/vmedia/*                                   401 405
 api       PATCH    /images/cache/*                                  401 405
 api       PATCH    /images/v2/images/:id                            401 415
 api       PATCH    /v1/*                                            401 404
@@ -181,6 +189,7 @@ api       PATCH    /v1/volume/connectors/:id                        401 404
 api       PATCH    /v1/volume/targets/:id                           401 404
 api       POST     /*                                               401 404
 api       POST     /boot/*                                          401 405
+api       POST     /boot/vmedia/*                                   401 405
 api       POST     /images/cache/*                                  401 405
 api       POST     /images/v2/images                                401 400
 api       POST     /v1/*                                            401 404
@@ -200,6 +209,7 @@ api       POST     /v1/nodes/:node/vendor_passthru                  401 400
 api       POST     /v1/nodes/:node/vifs                             401 400
 api       POST     /v1/nodes/:node/volume/connectors                401 400
 api       POST     /v1/nodes/:node/volume/targets                   401 400
+api       POST     /v1/nodes/:node/vmedia                           401 400
 api       POST     /v1/portgroups                                   401 400
 api       POST     /v1/ports                                        401 400
 api       POST     /v1/ports/                                       401 400
@@ -209,12 +219,14 @@ api       POST     /v1/volume/targets                               401 400
 api       POST     /v1/volume/targets/                              401 400
 api       PROPFIND /*                                               401 404
 api       PROPFIND /boot/*                                          401 405
+api       PROPFIND /boot/vmedia/*                                   401 405
 api       PROPFIND /images/cache/*                                  401 405
 api       PROPFIND /v1/*                                            401 404
 api       PROPFIND /v1/drivers/:name/vendor_passthru                401 404
 api       PROPFIND /v1/nodes/:node/vendor_passthru                  401 400
 api       PUT      /*                                               401 404
 api       PUT      /boot/*                                          401 405
+api       PUT      /boot/vmedia/*                                   401 405
 api       PUT      /images/cache/*                                  401 405
 api       PUT      /images/v2/images/:id/file                       401 204
 api       PUT      /v1/*                                            401 404
@@ -233,12 +245,14 @@ api       PUT      /v1/nodes/:node/traits/:trait                    401 400
 api       PUT      /v1/nodes/:node/vendor_passthru                  401 400
 api       REPORT   /*                                               401 404
 api       REPORT   /boot/*                                          401 405
+api       REPORT   /boot/vmedia/*                                   401 405
 api       REPORT   /images/cache/*                                  401 405
 api       REPORT   /v1/*                                            401 404
 api       REPORT   /v1/drivers/:name/vendor_passthru                401 404
 api       REPORT   /v1/nodes/:node/vendor_passthru                  401 400
 api       TRACE    /*                                               401 404
 api       TRACE    /boot/*                                          401 405
+api       TRACE    /boot/vmedia/*                                   401 405
 api       TRACE    /images/cache/*                                  401 405
 api       TRACE    /v1/*                                            401 404
 api       TRACE    /v1/drivers/:name/vendor_passthru                401 404

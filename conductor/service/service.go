@@ -20,6 +20,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/api"
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
+	"github.com/ferric-metal/ferric/conductor/driver/vmedia"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
@@ -215,7 +216,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: %w", err)
 	}
 	ruleStore := process.NewRuleStore(st)
-	drivers := hardware.New(hardware.Config{Log: cfg.Log})
+	if cfg.BootDir == "" {
+		cfg.BootDir = filepath.Join(cfg.StateDir, "boot")
+	}
+	// The virtual media boot's kernel parameters are the network boot's,
+	// which need the public URL: hosts is complete before any boot.
+	hosts := &bootHosts{st: st, mediaBoot: map[string]bool{"redfish-virtual-media": true}}
+	vmBoot, err := vmedia.New(vmedia.Config{Dir: filepath.Join(cfg.StateDir, "vmedia"), Log: cfg.Log, Ramdisk: hosts.vmediaRamdisk(cfg.BootDir)})
+	if err != nil {
+		return fmt.Errorf("conductor: %w", err)
+	}
+	drivers := hardware.New(hardware.Config{Log: cfg.Log, VirtualMediaBoot: vmBoot})
 	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}
 	if cfg.DiscoveryDriver != "" {
 		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, Drivers: drivers, ReturnUUID: true}
@@ -226,6 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Drivers:                   drivers,
 		Images:                    resolver,
 		Inspect:                   inspect,
+		MediaPublisher:            vmBoot,
 		ConfigDrive:               buildConfigDrive,
 		AutomatedClean:            cfg.AutomatedClean,
 		ForcePowerStateDuringSync: cfg.ForcePowerStateDuringSync,
@@ -253,9 +265,6 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = cfg.HTTP.Scheme() + "://" + ln.Addr().String()
 	}
-	if cfg.BootDir == "" {
-		cfg.BootDir = filepath.Join(cfg.StateDir, "boot")
-	}
 	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
@@ -275,7 +284,8 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Mount(public.WrapIf(imageMux, publicImage), imageMux.Routes())
 	srv.HandleAny("/images/cache/*", public.Wrap(auth.ReadOnly(
 		http.StripPrefix("/images/cache", resolver.cache.Handler()))))
-	hosts := &bootHosts{st: st, publicURL: cfg.PublicURL}
+	hosts.publicURL = cfg.PublicURL
+	vmBoot.SetBaseURL(cfg.PublicURL + "/boot/vmedia")
 	for _, f := range strings.Fields(cfg.KernelAppendParams) {
 		p, err := ipxe.ParseParam(f)
 		if err != nil {
@@ -290,6 +300,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer bootHandler.Close()
 	srv.HandleAny("/boot/*", public.Wrap(auth.ReadOnly(http.StripPrefix("/boot", bootHandler))))
+	// Virtual media boot images: read-only, no credentials (the BMC
+	// fetches them), each under a random name while inserted.
+	srv.HandleAny("/boot/vmedia/*", public.Wrap(auth.ReadOnly(http.StripPrefix("/boot/vmedia", vmBoot))))
 	if onRoutes != nil {
 		onRoutes("api", srv.Routes())
 	}

@@ -52,8 +52,10 @@ import (
 
 const (
 	qemuEnvChild = "FERRIC_E2E_QEMU_CHILD" // set in the child: the work directory
-	qemuBridgeIP = "10.99.0.1"
-	qemuMachines = 2
+	// qemuEnvVMedia is set in the child of TestQEMUVirtualMediaDeploy.
+	qemuEnvVMedia = "FERRIC_E2E_QEMU_VMEDIA"
+	qemuBridgeIP  = "10.99.0.1"
+	qemuMachines  = 2
 	// qemuUEFIMachine boots with OVMF (UEFI); the others with SeaBIOS.
 	qemuUEFIMachine = 1
 	// qemuRedfishMachine is driven through the Redfish emulator (driver
@@ -91,6 +93,29 @@ func TestQEMUDeploy(t *testing.T) {
 		qemuDeployChild(t, dir)
 		return
 	}
+	qemuParent(t, "TestQEMUDeploy", false)
+}
+
+// TestQEMUVirtualMediaDeploy is TestQEMUDeploy's path with the ramdisk
+// booted from virtual media instead of the network: both machines (vm0
+// SeaBIOS, vm1 OVMF) behind the Redfish emulator with a CD drive and
+// boot_interface redfish-virtual-media, inspected, cleaned, deployed and
+// undeployed; the conductor still runs DHCP (for the agent) but the
+// machines never boot from the network. No faults.
+func TestQEMUVirtualMediaDeploy(t *testing.T) {
+	if dir := os.Getenv(qemuEnvChild); dir != "" {
+		qemuDeployChild(t, dir)
+		return
+	}
+	qemuParent(t, "TestQEMUVirtualMediaDeploy", true)
+}
+
+// qemuVMedia reports whether the child runs the virtual media variant.
+func qemuVMedia() bool { return os.Getenv(qemuEnvVMedia) != "" }
+
+// qemuParent builds the artifacts, creates the namespace and runs test
+// name inside it.
+func qemuParent(t *testing.T, name string, vmedia bool) {
 	if testing.Short() {
 		t.Skip("skipping: boots QEMU machines (~3-5 min); run without -short")
 	}
@@ -137,7 +162,7 @@ func TestQEMUDeploy(t *testing.T) {
 	})
 
 	start := time.Now()
-	qemuArtifacts(t, root, dir)
+	qemuArtifacts(t, root, dir, !vmedia)
 	t.Logf("phase build (ramdisk, test OS image, ferric-vbmc, ferric-conductor): %.1fs", time.Since(start).Seconds())
 
 	ns := fmt.Sprintf("ferric-e2e-%d", os.Getpid())
@@ -167,8 +192,11 @@ func TestQEMUDeploy(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, budget+10*time.Second)
 	defer cancel()
 	child := exec.CommandContext(cctx, "ip", "netns", "exec", ns, os.Args[0],
-		"-test.run=^TestQEMUDeploy$", "-test.v", "-test.count=1", "-test.timeout="+budget.Round(time.Second).String())
+		"-test.run=^"+name+"$", "-test.v", "-test.count=1", "-test.timeout="+budget.Round(time.Second).String())
 	child.Env = append(os.Environ(), qemuEnvChild+"="+dir)
+	if vmedia {
+		child.Env = append(child.Env, qemuEnvVMedia+"=1")
+	}
 	out, err := child.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +220,7 @@ func TestQEMUDeploy(t *testing.T) {
 // (or copies them from $FERRIC_RAMDISK_DIR), boot/ferric-deploy-generic.*
 // (the same on Debian's generic kernel), testos.raw, ferric-vbmc and
 // ferric-conductor.
-func qemuArtifacts(t *testing.T, root, dir string) {
+func qemuArtifacts(t *testing.T, root, dir string, generic bool) {
 	t.Helper()
 	run := func(name string, args ...string) {
 		t.Helper()
@@ -225,14 +253,16 @@ func qemuArtifacts(t *testing.T, root, dir string) {
 	} else {
 		run("ipa/ramdisk/build.sh", agent, boot)
 	}
-	generic := filepath.Join(dir, "generic")
-	if err := os.MkdirAll(generic, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run("env", "KERNEL_META=linux-image-amd64", "ipa/ramdisk/build.sh", agent, generic)
-	for _, ext := range []string{".kernel", ".initramfs"} {
-		if err := os.Rename(filepath.Join(generic, "ferric-deploy"+ext), filepath.Join(boot, "ferric-deploy-generic"+ext)); err != nil {
+	if generic {
+		gdir := filepath.Join(dir, "generic")
+		if err := os.MkdirAll(gdir, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		run("env", "KERNEL_META=linux-image-amd64", "ipa/ramdisk/build.sh", agent, gdir)
+		for _, ext := range []string{".kernel", ".initramfs"} {
+			if err := os.Rename(filepath.Join(gdir, "ferric-deploy"+ext), filepath.Join(boot, "ferric-deploy-generic"+ext)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	run("go", "build", "-o", filepath.Join(dir, "ferric-vbmc"), "./test/cmd/ferric-vbmc")
@@ -462,11 +492,11 @@ func qemuDeployChild(t *testing.T, dir string) {
 		if i == qemuUEFIMachine {
 			m.firmware, m.format = "uefi", "qcow2"
 		}
-		if i == qemuRedfishMachine {
+		if i == qemuRedfishMachine || qemuVMedia() {
 			m.driver = "redfish"
 		}
 		mc := lab.MachineConfig{Name: m.name, Dir: vmDir, MAC: m.mac, Net: fmt.Sprintf("tap:tap%d", i),
-			DiskSizeMiB: qemuDiskMiB, Firmware: m.firmware}
+			DiskSizeMiB: qemuDiskMiB, Firmware: m.firmware, CDROM: qemuVMedia()}
 		if m.driver == "ipmi" {
 			mc.BMCSerial = fmt.Sprintf("127.0.0.1:%d", qemuIPMISerialPort+i)
 			m.bmcIP, m.bmcMAC = fmt.Sprintf("192.0.2.%d", 40+i), fmt.Sprintf("52:54:00:b3:c0:%02x", i+1)
@@ -511,8 +541,15 @@ func qemuDeployChild(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mediaDir := ""
+	if qemuVMedia() {
+		mediaDir = filepath.Join(dir, "bmc-media")
+		if err := os.MkdirAll(mediaDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: rfMachines,
+		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: rfMachines, MediaDir: mediaDir,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
 	go rfSrv.Serve(rfLn)
 	t.Cleanup(func() { rfSrv.Close() })
@@ -610,7 +647,13 @@ func qemuDeployChild(t *testing.T, dir string) {
 				// The operator's calls go through gophercloud, as metal3 and
 				// other Ironic clients make them; checks read the API raw.
 				bm := qemuBaremetal(t, base)
-				node, err := nodes.Create(ctx, bm, nodes.CreateOpts{Name: m.name, Driver: m.driver,
+				// The ramdisk boots from the network, or, in the virtual
+				// media variant, from the CD.
+				ramdiskBoot, bootIface := lab.BootPXE, ""
+				if qemuVMedia() {
+					ramdiskBoot, bootIface = lab.BootCDROM, "redfish-virtual-media"
+				}
+				node, err := nodes.Create(ctx, bm, nodes.CreateOpts{Name: m.name, Driver: m.driver, BootInterface: bootIface,
 					DeployInterface: "direct", InspectInterface: "agent", DriverInfo: info}).Extract()
 				if err != nil {
 					t.Fatalf("create node %s: %v", m.name, err)
@@ -639,7 +682,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 				provision(nodes.ProvisionStateOpts{Target: nodes.TargetInspect})
 				n = c.waitState(m.name, "manageable", 4*time.Minute)
 				tInspected := time.Now()
-				on, okOn := firstPowerOn(m.q, lab.BootPXE, t0)
+				on, okOn := firstPowerOn(m.q, ramdiskBoot, t0)
 				qemuInspected(t, c, m, n)
 				ins, okIns := events.first("inspector: processed inspection data", uuid, t0)
 				addPhase(m.name, "inspect: to manageable (powered off) %.1fs; power-on→inventory processed %s",
@@ -648,7 +691,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 				t0 = time.Now()
 				provision(nodes.ProvisionStateOpts{Target: nodes.TargetProvide})
 				n = c.waitState(m.name, "available", 4*time.Minute)
-				on, okOn = firstPowerOn(m.q, lab.BootPXE, t0)
+				on, okOn = firstPowerOn(m.q, ramdiskBoot, t0)
 				lk, okLk := events.first("manager: agent lookup", uuid, t0)
 				addPhase(m.name, "provide (cleaning): total %.1fs, power-on→lookup %s", time.Since(t0).Seconds(), since(on, lk, okOn, okLk))
 				if got, want := m.bmcPower(t), n["power_state"]; got != want || got != "power off" {
@@ -680,7 +723,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 				if rep["uuid"] != uuid || rep["hostname"] != hostname {
 					t.Errorf("report %v, want uuid %s hostname %s", rep, uuid, hostname)
 				}
-				on, okOn = firstPowerOn(m.q, lab.BootPXE, t0)
+				on, okOn = firstPowerOn(m.q, ramdiskBoot, t0)
 				lk, okLk = events.first("manager: agent lookup", uuid, t0)
 				wr, okWr := events.first("manager: writing image", uuid, t0)
 				wd, okWd := events.first("manager: image written", uuid, t0)
@@ -763,7 +806,9 @@ func qemuDeployChild(t *testing.T, dir string) {
 		}
 	})
 
-	if !t.Failed() {
+	if qemuVMedia() {
+		qemuVMediaChecks(t, dir, machines, addPhase)
+	} else if !t.Failed() {
 		t.Run("faults", func(t *testing.T) { qemuFaults(t, base, files, cond, machines, image, addPhase) })
 	}
 
@@ -1132,4 +1177,40 @@ func utf16le(s string) []byte {
 		b = append(b, byte(c), byte(c>>8))
 	}
 	return b
+}
+
+// qemuVMediaChecks checks, after the virtual media variant, that no
+// machine booted from the network, that the conductor built the ISOs once
+// for both machines (the same ramdisk and parameters) and ejected every
+// medium, and logs the ISOs' size.
+func qemuVMediaChecks(t *testing.T, dir string, machines []*qemuMachine, addPhase func(name, format string, args ...any)) {
+	for _, m := range machines {
+		_, boots := powerOns(m.q)
+		if slices.Contains(boots, lab.BootPXE) {
+			t.Errorf("%s booted from the network: %v", m.name, boots)
+		}
+		if !slices.Contains(boots, lab.BootCDROM) {
+			t.Errorf("%s never booted from the CD: %v", m.name, boots)
+		}
+		if med := m.q.Media(); med != "" {
+			t.Errorf("%s: %s left in the CD drive", m.name, med)
+		}
+	}
+	isos, _ := filepath.Glob(filepath.Join(dir, "state", "vmedia", "*.iso"))
+	for _, p := range isos {
+		if fi, err := os.Stat(p); err == nil {
+			addPhase(machines[0].name, "virtual media ISO %s: %.1f MiB", filepath.Base(p)[:12], float64(fi.Size())/(1<<20))
+		}
+	}
+	// One for inspection (its parameters add the callback), one for the
+	// rest, shared by both machines.
+	if len(isos) != 2 {
+		t.Errorf("%d ISOs built, want two for both machines: %v", len(isos), isos)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "conductor.log"))
+	ins, ej := strings.Count(string(log), `msg="vmedia: boot ISO inserted"`), strings.Count(string(log), `msg="vmedia: boot ISO ejected"`)
+	t.Logf("virtual media: %d inserts, %d ejects", ins, ej)
+	if ins == 0 || ej < len(machines) {
+		t.Errorf("virtual media: %d inserts, %d ejects", ins, ej)
+	}
 }

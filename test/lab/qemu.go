@@ -71,6 +71,9 @@ type MachineConfig struct {
 	// agent reads its BMC's address from. QEMU reconnects when ipmi_sim
 	// restarts.
 	BMCSerial string `json:"bmc_serial,omitempty"`
+	// CDROM gives the machine a CD drive (AHCI ide-cd, empty until a
+	// virtual media insert), the drive a BMC's virtual media attaches to.
+	CDROM bool `json:"cdrom,omitempty"`
 }
 
 // QEMU controls one QEMU machine (TCG, one vCPU) through its state files and
@@ -230,12 +233,16 @@ func (q *QEMU) BootDevice() string {
 	return BootDisk
 }
 
-// bootIndexes returns the bootindex of the NIC and of the disk for dev.
-func bootIndexes(dev string) (nic, disk int) {
-	if dev == BootPXE {
-		return 1, 2
+// bootIndexes returns the bootindex of the NIC, the disk and the CD drive
+// for dev.
+func bootIndexes(dev string) (nic, disk, cd int) {
+	switch dev {
+	case BootPXE:
+		return 1, 2, 3
+	case BootCDROM:
+		return 3, 2, 1
 	}
-	return 2, 1
+	return 2, 1, 3
 }
 
 // SetBootDevice records dev for the next start. On a running machine it
@@ -258,26 +265,40 @@ func (q *QEMU) SetBootDevice(ctx context.Context, dev string) error {
 	if _, ok := q.Pid(); !ok {
 		return nil
 	}
-	nic, disk := bootIndexes(dev)
-	first, firstIdx, second, secondIdx := "nic0", nic, "disk0", disk
-	if disk < nic {
-		first, firstIdx, second, secondIdx = "disk0", disk, "nic0", nic
-	}
-	// Two devices cannot share a bootindex: move the second out of the way.
-	steps := []struct {
-		dev string
+	nic, disk, cd := bootIndexes(dev)
+	devs := []struct {
+		id  string
 		idx int
-	}{{second, 9}, {first, firstIdx}, {second, secondIdx}}
-	for _, s := range steps {
-		_, err := QMP(ctx, q.path(".qmp"), "qom-set", map[string]any{"path": "/machine/peripheral/" + s.dev, "property": "bootindex", "value": s.idx})
+	}{{"nic0", nic}, {"disk0", disk}}
+	if q.cfg.CDROM {
+		devs = append(devs, struct {
+			id  string
+			idx int
+		}{"cd0", cd})
+	}
+	// Two devices cannot share a bootindex: move them all out of the way
+	// first, then give each its place.
+	set := func(id string, idx int) error {
+		_, err := QMP(ctx, q.path(".qmp"), "qom-set", map[string]any{"path": "/machine/peripheral/" + id, "property": "bootindex", "value": idx})
 		if err != nil {
 			return fmt.Errorf("lab: machine %s: live boot order change: %w", q.cfg.Name, err)
+		}
+		return nil
+	}
+	for i, d := range devs {
+		if err := set(d.id, 10+i); err != nil {
+			return err
+		}
+	}
+	for _, d := range devs {
+		if err := set(d.id, d.idx); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// BootIndex reads the live bootindex of "nic0" or "disk0" over QMP.
+// BootIndex reads the live bootindex of "nic0", "disk0" or "cd0" over QMP.
 func (q *QEMU) BootIndex(ctx context.Context, dev string) (int, error) {
 	v, err := QMP(ctx, q.path(".qmp"), "qom-get", map[string]any{"path": "/machine/peripheral/" + dev, "property": "bootindex"})
 	if err != nil {
@@ -293,7 +314,7 @@ func (q *QEMU) BootIndex(ctx context.Context, dev string) (int, error) {
 // Args returns the QEMU command line used to start the machine now.
 func (q *QEMU) Args() []string {
 	c := q.cfg
-	nic, disk := bootIndexes(q.BootDevice())
+	nic, disk, cd := bootIndexes(q.BootDevice())
 	args := []string{
 		"-name", c.Name,
 		"-machine", "q35,accel=tcg",
@@ -323,6 +344,13 @@ func (q *QEMU) Args() []string {
 		args = append(args, "-netdev", "user,id=n0,restrict=on")
 	}
 	args = append(args, "-device", fmt.Sprintf("virtio-net-pci,netdev=n0,id=nic0,mac=%s,bootindex=%d", c.MAC, nic))
+	if c.CDROM {
+		drive := "if=none,id=cdd0,media=cdrom,readonly=on"
+		if iso := q.Media(); iso != "" {
+			drive = "file=" + iso + ",format=raw," + drive
+		}
+		args = append(args, "-drive", drive, "-device", fmt.Sprintf("ide-cd,drive=cdd0,id=cd0,bootindex=%d", cd))
+	}
 	if c.BMCSerial != "" {
 		host, port, _ := net.SplitHostPort(c.BMCSerial)
 		args = append(args,
@@ -436,8 +464,6 @@ func (q *QEMU) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Reset is a hard reset (QMP system_reset); the boot order set while the
-// machine ran applies.
 // InjectNMI sends a non-maskable interrupt to the running machine's CPUs
 // (QMP inject-nmi), as a BMC's diagnostic interrupt does.
 func (q *QEMU) InjectNMI(ctx context.Context) error {
@@ -454,10 +480,79 @@ func (q *QEMU) InjectNMI(ctx context.Context) error {
 // NMIs counts the NMIs InjectNMI delivered.
 func (q *QEMU) NMIs() int64 { return q.nmis.Load() }
 
+// Reset is a hard reset (QMP system_reset); the boot order set while the
+// machine ran applies. It returns once QEMU has reset the machine.
 func (q *QEMU) Reset(ctx context.Context) error {
 	if _, ok := q.Pid(); !ok {
 		return fmt.Errorf("lab: reset %s: machine is off", q.cfg.Name)
 	}
-	_, err := QMP(ctx, q.path(".qmp"), "system_reset", nil)
+	// Wait for the reset itself, so that a boot order changed afterwards
+	// is not the one the firmware reads now.
+	_, err := qmp(ctx, q.path(".qmp"), "system_reset", nil, "RESET")
 	return err
+}
+
+// Media returns the image in the machine's CD drive ("" when empty).
+func (q *QEMU) Media() string {
+	b, err := os.ReadFile(q.path(".media"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// InsertMedia puts the ISO image at path in the machine's CD drive: at
+// once over QMP (blockdev-change-medium) when it runs, else at its next
+// start. The drive is read-only.
+func (q *QEMU) InsertMedia(ctx context.Context, path string) error {
+	if !q.cfg.CDROM {
+		return fmt.Errorf("lab: machine %s has no CD drive", q.cfg.Name)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if strings.ContainsAny(abs, ",\n") {
+		return fmt.Errorf("lab: media path %q: no commas or newlines", abs)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("lab: media: %w", err)
+	}
+	unlock, err := q.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, ok := q.Pid(); ok {
+		_, err := QMP(ctx, q.path(".qmp"), "blockdev-change-medium", map[string]any{"id": "cd0", "filename": abs, "format": "raw", "read-only-mode": "read-only"})
+		if err != nil {
+			return fmt.Errorf("lab: machine %s: insert media: %w", q.cfg.Name, err)
+		}
+	}
+	if err := os.WriteFile(q.path(".media"), []byte(abs+"\n"), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
+}
+
+// EjectMedia empties the machine's CD drive (QMP eject, forced: a guest
+// may have locked the tray).
+func (q *QEMU) EjectMedia(ctx context.Context) error {
+	if !q.cfg.CDROM {
+		return fmt.Errorf("lab: machine %s has no CD drive", q.cfg.Name)
+	}
+	unlock, err := q.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, ok := q.Pid(); ok {
+		if _, err := QMP(ctx, q.path(".qmp"), "eject", map[string]any{"id": "cd0", "force": true}); err != nil {
+			return fmt.Errorf("lab: machine %s: eject media: %w", q.cfg.Name, err)
+		}
+	}
+	if err := os.Remove(q.path(".media")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
 }

@@ -13,6 +13,13 @@ import (
 // returns its "return" value. It negotiates capabilities first and skips
 // asynchronous events. Without a deadline in ctx it gives up after 5 s.
 func QMP(ctx context.Context, path, command string, args map[string]any) (json.RawMessage, error) {
+	return qmp(ctx, path, command, args, "")
+}
+
+// qmp runs command; with a non-empty event it also waits for that event
+// after the command's reply (e.g. RESET after system_reset, which QEMU
+// carries out after answering).
+func qmp(ctx context.Context, path, command string, args map[string]any, event string) (json.RawMessage, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
@@ -37,6 +44,7 @@ func QMP(ctx context.Context, path, command string, args map[string]any) (json.R
 		} `json:"error"`
 		Event string `json:"event"`
 	}
+	seen := false // event was received
 	read := func() (reply, error) {
 		for {
 			line, err := r.ReadBytes('\n')
@@ -46,6 +54,10 @@ func QMP(ctx context.Context, path, command string, args map[string]any) (json.R
 			var m reply
 			if err := json.Unmarshal(line, &m); err != nil {
 				return reply{}, fmt.Errorf("bad reply %q: %w", line, err)
+			}
+			if event != "" && m.Event == event {
+				seen = true
+				continue
 			}
 			if m.Event != "" || m.QMP != nil {
 				continue
@@ -77,6 +89,19 @@ func QMP(ctx context.Context, path, command string, args map[string]any) (json.R
 	ret, err := send(command, args)
 	if err != nil {
 		return nil, fmt.Errorf("lab: qmp %s: %w", command, err)
+	}
+	for event != "" && !seen {
+		// Each query-status reply reads the events sent before it.
+		if _, err := send("query-status", nil); err != nil {
+			return nil, fmt.Errorf("lab: qmp %s: waiting for %s: %w", command, event, err)
+		}
+		if !seen {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("lab: qmp %s: waiting for %s: %w", command, event, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 	}
 	return ret, nil
 }

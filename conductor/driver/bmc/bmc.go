@@ -12,15 +12,17 @@
 // discarded.
 //
 // What bmclib does not offer on Redfish (BIOS settings, firmware, boot mode,
-// out-of-band inventory, RAID volumes, event subscriptions) goes through
-// gofish v0.20.0 directly. Where gofish lacks the call it is written here
-// over gofish's client (its authentication, TLS and error decoding): the
-// creation and deletion of a RAID volume and a storage's Volumes link
-// (gofish has no volume create and keeps that link private), and the
-// creation and reads of event subscriptions (gofish's create requires a
-// non-empty Context and an event type where Ironic sends Context "" and
-// leaves the rest to the BMC, and its reads return no JSON, which the
-// vendor methods answer with).
+// out-of-band inventory, RAID volumes, event subscriptions, virtual media)
+// goes through gofish v0.20.0 directly. Where gofish lacks the call it is
+// written here over gofish's client (its authentication, TLS and error
+// decoding): the creation and deletion of a RAID volume and a storage's
+// Volumes link (gofish has no volume create and keeps that link private),
+// and the creation and reads of event subscriptions (gofish's create
+// requires a non-empty Context and an event type where Ironic sends
+// Context "" and leaves the rest to the BMC, and its reads return no JSON,
+// which the vendor methods answer with). Virtual media (InsertMedia,
+// EjectMedia, Media) is all gofish's VirtualMedia; only the BMC's message
+// is read out of gofish's error by hand, so that errors carry it.
 package bmc
 
 import (

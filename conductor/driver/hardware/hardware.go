@@ -27,12 +27,17 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/driver/bmc"
 	"github.com/ferric-metal/ferric/conductor/driver/fake"
+	"github.com/ferric-metal/ferric/conductor/driver/vmedia"
 )
 
 // Config configures the implementations.
 type Config struct {
 	// Log receives the BMC drivers' logs (default slog.Default()).
 	Log *slog.Logger
+	// VirtualMediaBoot, when set, is the redfish hardware type's
+	// redfish-virtual-media boot interface; it gets the Redfish driver
+	// as its virtual media.
+	VirtualMediaBoot *vmedia.Boot
 }
 
 // New returns the registry of the hardware types, in the order the API
@@ -54,11 +59,16 @@ func New(cfg Config) *driver.Registry {
 type impls struct {
 	ipmitool *bmc.IPMI
 	redfish  *bmc.Redfish
+	vmedia   *vmedia.Boot // nil: not offered
 }
 
 func newImpls(cfg Config) impls {
 	bcfg := bmc.Config{Logger: cfg.Log}
-	return impls{ipmitool: bmc.NewIPMI(bcfg), redfish: bmc.NewRedfish(bcfg)}
+	im := impls{ipmitool: bmc.NewIPMI(bcfg), redfish: bmc.NewRedfish(bcfg), vmedia: cfg.VirtualMediaBoot}
+	if im.vmedia != nil {
+		im.vmedia.SetMedia(im.redfish)
+	}
+	return im
 }
 
 // The implementations several hardware types enable.

@@ -1,11 +1,13 @@
 package hardware
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/vmedia"
 )
 
 // TestInterfaces pins what the API lists for each hardware type (GET
@@ -228,5 +230,37 @@ func TestIronicDefaults(t *testing.T) {
 				t.Errorf("%s: default %s interface = %q, want Ironic's %q", hw, kind, got, def)
 			}
 		}
+	}
+}
+
+// TestVirtualMediaBoot checks that the redfish hardware type offers
+// redfish-virtual-media only when the conductor gives it one, as a ramdisk
+// booter that inserts through the Redfish driver, and not the default.
+func TestVirtualMediaBoot(t *testing.T) {
+	if got := New(Config{}).Lookup("redfish").Interfaces["boot"].Enabled; slices.Contains(got, "redfish-virtual-media") {
+		t.Errorf("without a virtual media boot, redfish boot interfaces %v", got)
+	}
+	b, err := vmedia.New(vmedia.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := New(Config{VirtualMediaBoot: b})
+	boot := reg.Lookup("redfish").Interfaces["boot"]
+	if boot.Default != "ipxe" || !slices.Contains(boot.Enabled, "redfish-virtual-media") {
+		t.Errorf("redfish boot interfaces %v (default %s)", boot.Enabled, boot.Default)
+	}
+	o, _ := reg.Object("redfish", "boot", "redfish-virtual-media")
+	if _, ok := o.(driver.RamdiskBooter); !ok || o != any(b) {
+		t.Errorf("redfish-virtual-media object %T, want the Boot given", o)
+	}
+	if got := reg.Lookup("ipmi").Interfaces["boot"].Enabled; slices.Contains(got, "redfish-virtual-media") {
+		t.Errorf("ipmi boot interfaces %v", got)
+	}
+	if _, ok := reg.Lookup("redfish").Interfaces["management"].Object("redfish"); !ok {
+		t.Fatal("no redfish management")
+	}
+	mg, _ := reg.Object("redfish", "management", "redfish")
+	if _, ok := mg.(driver.VirtualMedia); !ok {
+		t.Errorf("redfish management %T is no driver.VirtualMedia", mg)
 	}
 }

@@ -17,14 +17,19 @@ var redfishProps = map[string]string{
 // lists its implementations in the order of Ironic's
 // supported_<kind>_interfaces (ironic/drivers/redfish.py), so the default
 // is the one Ironic picks when the conductor enables them all, as metal3's
-// Ironic does.
+// Ironic does. When the conductor offers it, the ramdisk also boots from
+// virtual media (redfish-virtual-media).
 func redfish(im impls) *driver.HardwareType {
 	rf := driver.Named("redfish", im.redfish)
+	boot := driver.Use(ipxeBoot, pxeBoot)
+	if im.vmedia != nil {
+		boot = driver.Use(ipxeBoot, pxeBoot, driver.Named("redfish-virtual-media", im.vmedia))
+	}
 	return &driver.HardwareType{
 		Name: "redfish",
 		Interfaces: map[string]driver.Iface{
 			"bios":       driver.Use(rf, noBIOS),
-			"boot":       driver.Use(ipxeBoot, pxeBoot),
+			"boot":       boot,
 			"console":    driver.Use(noConsole),
 			"deploy":     driver.Use(direct, fakeDeploy),
 			"firmware":   driver.Use(rf, noFirmware),

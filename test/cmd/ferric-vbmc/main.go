@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -88,6 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rfTLS := fs.Bool("redfish-tls", env("redfish-tls", "") == "true", "serve Redfish over HTTPS with a self-signed certificate (env FERRIC_VBMC_REDFISH_TLS)")
 	user := fs.String("user", env("user", "admin"), "BMC user name (env FERRIC_VBMC_USER)")
 	passFile := fs.String("password-file", env("password-file", ""), "file holding the BMC password (env FERRIC_VBMC_PASSWORD_FILE; else env FERRIC_VBMC_PASSWORD, else \"password\")")
+	vmedia := fs.Bool("vmedia", env("vmedia", "") == "true", "give each machine a CD drive and the Redfish BMC virtual media (images downloaded to DIR/media) (env FERRIC_VBMC_VMEDIA)")
 	macBase := fs.String("mac-prefix", env("mac-prefix", "52:54:00:00:00"), "MAC prefix; vmI gets PREFIX:(I+1) in hex (env FERRIC_VBMC_MAC_PREFIX)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -109,6 +111,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	mediaDir := ""
+	if *vmedia {
+		mediaDir = filepath.Join(*dir, "media")
+		if err := os.MkdirAll(mediaDir, 0o755); err != nil {
+			return err
+		}
+	}
 	machines := map[string]redfish.Machine{}
 	var order []string
 	var qs []*lab.QEMU
@@ -120,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		mc := lab.MachineConfig{
 			Name: name, Dir: *dir, MAC: fmt.Sprintf("%s:%02x", *macBase, i+1), Net: netCfg,
-			MemMiB: *mem, DiskSizeMiB: *diskSize, Firmware: *firmware,
+			MemMiB: *mem, DiskSizeMiB: *diskSize, Firmware: *firmware, CDROM: *vmedia,
 		}
 		if *ipmiPort > 0 && *serialPort > 0 {
 			mc.BMCSerial = net.JoinHostPort(*ipmiAddr, strconv.Itoa(*serialPort+i))
@@ -180,7 +189,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("redfish: %w", err)
 		}
 		srv := &http.Server{
-			Handler:           redfish.New(redfish.Config{Username: *user, Password: pass, Machines: machines, Order: order, Logger: log}),
+			Handler:           redfish.New(redfish.Config{Username: *user, Password: pass, Machines: machines, Order: order, MediaDir: mediaDir, Logger: log}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		scheme := "http"

@@ -3,11 +3,14 @@
 // (PowerState, Boot override with Once/Continuous and UEFI/Legacy, the
 // ComputerSystem.Reset action, and BIOS attributes changed through their
 // settings object or reset to defaults, both applied when the machine next
-// starts), minimal Managers and Chassis, a session service, an
-// UpdateService, a RAID controller with Volumes (storage.go) and an
-// EventService with subscriptions (events.go). Requests need HTTP basic
-// auth or a session token. It is enough for
-// bmclib's gofish provider (and so for ferric's redfish driver) to work.
+// starts), virtual media (a CD under the system and its manager:
+// VirtualMedia.InsertMedia, VirtualMedia.EjectMedia and PATCH of Image and
+// Inserted; the image is downloaded and put in the machine's CD drive),
+// minimal Managers and Chassis, a session service, an UpdateService, a
+// RAID controller with Volumes (storage.go) and an EventService with
+// subscriptions (events.go). Requests need HTTP basic auth or a session
+// token. It is enough for bmclib's gofish provider (and so for ferric's
+// redfish driver) to work.
 //
 // Each system is backed by a Machine: a QEMU virtual machine in the lab
 // (test/lab.QEMU) or a fake in tests.
@@ -25,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Machine is the computer behind one Redfish system.
@@ -46,6 +50,10 @@ type Machine interface {
 	SetBootDevice(ctx context.Context, device string) error
 }
 
+// DefaultOnceRevertDelay is Config.OnceRevertDelay's default: QEMU's
+// firmware (TCG) reads its boot order within a few seconds of a start.
+const DefaultOnceRevertDelay = 15 * time.Second
+
 // Reset types the emulator accepts (Actions/ComputerSystem.Reset).
 var ResetTypes = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "GracefulRestart", "PushPowerButton", "PowerCycle", "ForceOn", "Nmi"}
 
@@ -56,6 +64,10 @@ var bootTargets = map[string]string{
 	"Hdd":       "disk",
 	"Cd":        "cdrom",
 	"BiosSetup": "bios",
+	// UEFI HTTP boot starts the machine from its NIC. QEMU's firmware
+	// cannot be handed the URI, so the emulator only keeps it in the Boot
+	// object (HttpBootUri) for clients and tests to read.
+	"UefiHttp": "pxe",
 }
 
 // Boot is the Boot object of a system.
@@ -63,6 +75,8 @@ type Boot struct {
 	BootSourceOverrideTarget  string
 	BootSourceOverrideEnabled string
 	BootSourceOverrideMode    string
+	// HttpBootUri is the URI of a UefiHttp override.
+	HttpBootUri string //nolint:revive // the Redfish property's name
 }
 
 // Config configures a Server.
@@ -79,6 +93,13 @@ type Config struct {
 	// BIOS holds each system's factory BIOS attributes (by system Id);
 	// missing entries get DefaultBIOS.
 	BIOS map[string]map[string]any
+	// MediaDir is where virtual media images are downloaded to; empty
+	// means the BMC has no virtual media. Systems whose Machine is no
+	// MediaDrive have none either.
+	MediaDir string
+	// OnceRevertDelay is how long after a start a consumed Once boot
+	// override is undone on the machine; default DefaultOnceRevertDelay.
+	OnceRevertDelay time.Duration
 	// Logger, nil means slog.Default(). Passwords are never logged.
 	Logger *slog.Logger
 }
@@ -100,6 +121,10 @@ type system struct {
 	// pending are the volume operations a controller with apply time
 	// OnReset runs when the system next starts.
 	pending []*volumeOp
+	media   media
+	// bootGen counts boot overrides applied, so that a delayed revert of
+	// a Once override does not undo a later one.
+	bootGen int
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -109,6 +134,8 @@ type Server struct {
 	systems    []*system
 	byID       map[string]*system
 	hw         map[string]Hardware
+	mediaDir   string
+	onceDelay  time.Duration
 
 	mu       sync.Mutex
 	sessions map[string]string // session id -> token
@@ -124,16 +151,21 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		user:     cfg.Username,
-		pass:     cfg.Password,
-		log:      cfg.Logger,
-		byID:     map[string]*system{},
-		hw:       cfg.Hardware,
-		sessions: map[string]string{},
-		tasks:    map[string]*task{},
+		user:      cfg.Username,
+		pass:      cfg.Password,
+		log:       cfg.Logger,
+		byID:      map[string]*system{},
+		hw:        cfg.Hardware,
+		sessions:  map[string]string{},
+		tasks:     map[string]*task{},
+		mediaDir:  cfg.MediaDir,
+		onceDelay: cfg.OnceRevertDelay,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.onceDelay <= 0 {
+		s.onceDelay = DefaultOnceRevertDelay
 	}
 	order := cfg.Order
 	if len(order) == 0 {
@@ -221,6 +253,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.taskRoute(w, r, strings.TrimPrefix(p, root+"/TaskService/Tasks/"))
 	case p == root+"/UpdateService" || strings.HasPrefix(p, root+"/UpdateService/"):
 		s.updateService(w, r, strings.TrimPrefix(strings.TrimPrefix(p, root+"/UpdateService"), "/"))
+	case strings.HasPrefix(p, root+"/Managers/") && strings.Contains(strings.TrimPrefix(p, root+"/Managers/"), "/VirtualMedia"):
+		id, rest, _ := strings.Cut(strings.TrimPrefix(p, root+"/Managers/"), "/")
+		sys, ok := s.byID[id]
+		if !ok {
+			writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "manager "+id+" not found")
+			return
+		}
+		s.mediaRoute(w, r, sys, root+"/Managers/"+id, strings.TrimPrefix(strings.TrimPrefix(rest, "VirtualMedia"), "/"))
 	case strings.HasPrefix(p, root+"/Managers/") && r.Method == http.MethodGet:
 		id := strings.TrimPrefix(p, root+"/Managers/")
 		version := ""
@@ -232,8 +272,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			sys.mu.Unlock()
 		}
-		s.simple(w, id, "Managers", "#Manager.v1_5_0.Manager", obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"},
-			"FirmwareVersion": version, "Model": "ferric-vbmc"})
+		extra := obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"},
+			"FirmwareVersion": version, "Model": "ferric-vbmc"}
+		if sys, ok := s.byID[id]; ok {
+			if _, vm := s.virtualMedia(sys); vm {
+				extra["VirtualMedia"] = ref(root + "/Managers/" + id + "/VirtualMedia")
+			}
+		}
+		s.simple(w, id, "Managers", "#Manager.v1_5_0.Manager", extra)
 	case strings.HasPrefix(p, root+"/Chassis/") && r.Method == http.MethodGet:
 		s.simple(w, strings.TrimPrefix(p, root+"/Chassis/"), "Chassis", "#Chassis.v1_10_0.Chassis", obj{"ChassisType": "RackMount", "Status": obj{"State": "Enabled", "Health": "OK"}})
 	default:
@@ -379,6 +425,8 @@ func (s *Server) systemRoute(w http.ResponseWriter, r *http.Request, rest string
 		s.getSecureBoot(w, sys)
 	case action == "SecureBoot" && r.Method == http.MethodPatch:
 		s.patchSecureBoot(w, r, sys)
+	case action == "VirtualMedia" || strings.HasPrefix(action, "VirtualMedia/"):
+		s.mediaRoute(w, r, sys, root+"/Systems/"+id, strings.TrimPrefix(strings.TrimPrefix(action, "VirtualMedia"), "/"))
 	case action == "Bios" || strings.HasPrefix(action, "Bios/"):
 		s.biosRoute(w, r, sys, strings.TrimPrefix(strings.TrimPrefix(action, "Bios"), "/"))
 	case r.Method == http.MethodGet && s.hardwareRoute(w, sys, action):
@@ -403,7 +451,7 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 	sys.mu.Lock()
 	boot, biosVersion := sys.boot, sys.biosVersion
 	sys.mu.Unlock()
-	targets := []string{"None", "Pxe", "Hdd", "Cd", "BiosSetup"}
+	targets := []string{"None", "Pxe", "Hdd", "Cd", "BiosSetup", "UefiHttp"}
 	self := root + "/Systems/" + sys.id
 	hw := s.hardware(sys)
 	if biosVersion != "" {
@@ -423,6 +471,7 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 			"BootSourceOverrideEnabled":                        boot.BootSourceOverrideEnabled,
 			"BootSourceOverrideMode":                           boot.BootSourceOverrideMode,
 			"BootSourceOverrideTarget@Redfish.AllowableValues": targets,
+			"HttpBootUri":                                      boot.HttpBootUri,
 		},
 		"Actions": obj{"#ComputerSystem.Reset": obj{
 			"target":                            self + "/Actions/ComputerSystem.Reset",
@@ -434,6 +483,9 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 	}) {
 		o[k] = v
 	}
+	if _, ok := s.virtualMedia(sys); ok {
+		o["VirtualMedia"] = ref(self + "/VirtualMedia")
+	}
 	writeJSON(w, http.StatusOK, o)
 }
 
@@ -443,6 +495,7 @@ func (s *Server) patchSystem(w http.ResponseWriter, r *http.Request, sys *system
 			BootSourceOverrideTarget  *string
 			BootSourceOverrideEnabled *string
 			BootSourceOverrideMode    *string
+			HttpBootUri               *string //nolint:revive // the Redfish property's name
 		}
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
@@ -478,6 +531,20 @@ func (s *Server) patchSystem(w http.ResponseWriter, r *http.Request, sys *system
 			nb.BootSourceOverrideMode = *m
 		default:
 			writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueNotInList", fmt.Sprintf("BootSourceOverrideMode %q not supported", *m))
+			return
+		}
+	}
+	if u := body.Boot.HttpBootUri; u != nil {
+		nb.HttpBootUri = *u
+	}
+	if nb.BootSourceOverrideTarget == "UefiHttp" && body.Boot.BootSourceOverrideTarget != nil {
+		// As on BMCs, UEFI HTTP boot needs the UEFI boot mode and a URI.
+		if nb.BootSourceOverrideMode != "UEFI" {
+			writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueConflict", "BootSourceOverrideTarget UefiHttp needs BootSourceOverrideMode UEFI")
+			return
+		}
+		if !strings.HasPrefix(nb.HttpBootUri, "http://") && !strings.HasPrefix(nb.HttpBootUri, "https://") {
+			writeError(w, http.StatusBadRequest, "Base.1.8.PropertyValueConflict", "BootSourceOverrideTarget UefiHttp needs an http(s) HttpBootUri")
 			return
 		}
 	}
@@ -539,6 +606,7 @@ func (s *Server) SecureBoot(id string) (on, ok bool) {
 // override. The caller holds sys.mu.
 func (s *Server) applyBoot(ctx context.Context, sys *system) error {
 	b := sys.boot
+	sys.bootGen++ // a pending revert of an earlier override is void
 	dev := bootTargets[b.BootSourceOverrideTarget]
 	if b.BootSourceOverrideEnabled == "Disabled" || dev == "" {
 		return nil
@@ -547,13 +615,37 @@ func (s *Server) applyBoot(ctx context.Context, sys *system) error {
 }
 
 // afterBoot reverts a consumed Once override: the next start uses the disk.
-func (s *Server) afterBoot(ctx context.Context, sys *system) error {
+// The Boot object shows it consumed at once. After a power-on the machine's
+// boot order is changed back at once too (QEMU's firmware starts with the
+// command line's); after a reset of a running machine only OnceRevertDelay
+// later, once its firmware has read the order it restarts with (QEMU's
+// firmware reads it well after the reset), unless another override was
+// applied meanwhile. The caller holds sys.mu.
+func (s *Server) afterBoot(ctx context.Context, sys *system, reset bool) error {
 	if sys.boot.BootSourceOverrideEnabled != "Once" || bootTargets[sys.boot.BootSourceOverrideTarget] == "" {
 		return nil
 	}
 	sys.boot.BootSourceOverrideEnabled = "Disabled"
 	sys.boot.BootSourceOverrideTarget = "None"
-	return sys.m.SetBootDevice(ctx, "disk")
+	sys.boot.HttpBootUri = ""
+	sys.bootGen++
+	gen := sys.bootGen
+	if !reset {
+		return sys.m.SetBootDevice(ctx, "disk")
+	}
+	time.AfterFunc(s.onceDelay, func() {
+		sys.mu.Lock()
+		defer sys.mu.Unlock()
+		if sys.bootGen != gen {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sys.m.SetBootDevice(ctx, "disk"); err != nil {
+			s.log.Warn("redfish: reverting a one-time boot override", "system", sys.id, "error", err)
+		}
+	})
+	return nil
 }
 
 func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
@@ -580,7 +672,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		if err := sys.m.PowerOn(ctx); err != nil {
 			return err
 		}
-		return s.afterBoot(ctx, sys)
+		return s.afterBoot(ctx, sys, false)
 	}
 	restart := func() error {
 		if !on {
@@ -595,7 +687,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, sys *system) {
 		if err := sys.m.Reset(ctx); err != nil {
 			return err
 		}
-		return s.afterBoot(ctx, sys)
+		return s.afterBoot(ctx, sys, true)
 	}
 	switch body.ResetType {
 	case "On", "ForceOn":

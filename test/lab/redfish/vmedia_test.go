@@ -1,0 +1,186 @@
+package redfish
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// cdMachine is a machine with a CD drive that records what is in it.
+type cdMachine struct {
+	nopMachine
+	mu   sync.Mutex
+	file string
+	data string
+}
+
+func (m *cdMachine) InsertMedia(_ context.Context, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.file, m.data = path, string(b)
+	return nil
+}
+
+func (m *cdMachine) EjectMedia(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.file, m.data = "", ""
+	return nil
+}
+
+func TestVirtualMedia(t *testing.T) {
+	images := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/boot.iso" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "ISO-CONTENT")
+	}))
+	defer images.Close()
+	cd := &cdMachine{}
+	dir := t.TempDir()
+	srv := New(Config{Username: "admin", Password: "pw", MediaDir: dir,
+		Machines: map[string]Machine{"1": cd, "2": &nopMachine{}},
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	// A BMC with no media directory has no virtual media at all.
+	bare := httptest.NewServer(New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": &cdMachine{}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	defer bare.Close()
+
+	const sysCD = "/redfish/v1/Systems/1/VirtualMedia/Cd"
+	const mgrCD = "/redfish/v1/Managers/1/VirtualMedia/Cd"
+	iso := images.URL + "/boot.iso"
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+		wantImage                string // the system's image afterwards
+		wantData                 string // what the machine's drive holds
+	}{
+		{"collection", "GET", "/redfish/v1/Systems/1/VirtualMedia", "", 200, "", ""},
+		{"manager collection", "GET", "/redfish/v1/Managers/1/VirtualMedia", "", 200, "", ""},
+		{"empty cd", "GET", sysCD, "", 200, "", ""},
+		{"no such device", "GET", "/redfish/v1/Systems/1/VirtualMedia/Floppy", "", 404, "", ""},
+		{"machine without a drive", "GET", "/redfish/v1/Systems/2/VirtualMedia", "", 404, "", ""},
+		{"insert without image", "POST", sysCD + "/Actions/VirtualMedia.InsertMedia", `{"Inserted":true}`, 400, "", ""},
+		{"insert ftp", "POST", sysCD + "/Actions/VirtualMedia.InsertMedia", `{"Image":"ftp://x/boot.iso"}`, 400, "", ""},
+		{"insert protocol mismatch", "POST", sysCD + "/Actions/VirtualMedia.InsertMedia", `{"Image":"` + iso + `","TransferProtocolType":"HTTPS"}`, 400, "", ""},
+		{"insert missing image", "POST", sysCD + "/Actions/VirtualMedia.InsertMedia", `{"Image":"` + images.URL + `/nope.iso"}`, 400, "", ""},
+		{"insert bad json", "POST", sysCD + "/Actions/VirtualMedia.InsertMedia", `{`, 400, "", ""},
+		{"insert", "POST", sysCD + "/Actions/VirtualMedia.InsertMedia", `{"Image":"` + iso + `","Inserted":true,"WriteProtected":true,"TransferProtocolType":"HTTP"}`, 204, iso, "ISO-CONTENT"},
+		{"insert twice", "POST", mgrCD + "/Actions/VirtualMedia.InsertMedia", `{"Image":"` + iso + `"}`, 409, iso, "ISO-CONTENT"},
+		{"eject through the manager", "POST", mgrCD + "/Actions/VirtualMedia.EjectMedia", `{}`, 204, "", ""},
+		{"eject empty", "POST", sysCD + "/Actions/VirtualMedia.EjectMedia", `{}`, 204, "", ""},
+		{"patch insert", "PATCH", mgrCD, `{"Image":"` + iso + `","Inserted":true}`, 204, iso, "ISO-CONTENT"},
+		{"patch read-only property", "PATCH", sysCD, `{"MediaTypes":["USBStick"]}`, 400, iso, "ISO-CONTENT"},
+		{"patch eject", "PATCH", sysCD, `{"Image":null}`, 204, "", ""},
+		{"patch nothing", "PATCH", sysCD, `{"WriteProtected":true}`, 400, "", ""},
+		{"action GET", "GET", sysCD + "/Actions/VirtualMedia.InsertMedia", "", 404, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := vmDo(t, hs.URL, tc.method, tc.path, tc.body)
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			}
+			if img, _ := srv.Media("1"); img != tc.wantImage {
+				t.Errorf("image %q, want %q", img, tc.wantImage)
+			}
+			cd.mu.Lock()
+			data := cd.data
+			cd.mu.Unlock()
+			if data != tc.wantData {
+				t.Errorf("drive holds %q, want %q", data, tc.wantData)
+			}
+		})
+	}
+	// The state a client reads, and no download left behind after the eject.
+	vmDo(t, hs.URL, "POST", sysCD+"/Actions/VirtualMedia.InsertMedia", `{"Image":"`+iso+`"}`)
+	var m struct {
+		Image, ConnectedVia      string
+		Inserted, WriteProtected bool
+		Actions                  map[string]struct{ Target string }
+	}
+	resp := vmDo(t, hs.URL, "GET", mgrCD, "")
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Image != iso || !m.Inserted || !m.WriteProtected || m.ConnectedVia != "URI" || m.Actions["#VirtualMedia.InsertMedia"].Target != mgrCD+"/Actions/VirtualMedia.InsertMedia" {
+		t.Errorf("media = %+v", m)
+	}
+	vmDo(t, hs.URL, "POST", sysCD+"/Actions/VirtualMedia.EjectMedia", `{}`)
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("files left after eject: %v", left)
+	}
+	// The system and manager link their media only when they have some.
+	for _, tc := range []struct {
+		base, path string
+		want       bool
+	}{{hs.URL, "/redfish/v1/Systems/1", true}, {hs.URL, "/redfish/v1/Managers/1", true}, {hs.URL, "/redfish/v1/Systems/2", false}, {bare.URL, "/redfish/v1/Systems/1", false}} {
+		var o map[string]any
+		if err := json.NewDecoder(vmDo(t, tc.base, "GET", tc.path, "").Body).Decode(&o); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := o["VirtualMedia"]; ok != tc.want {
+			t.Errorf("%s has VirtualMedia %v, want %v", tc.path, ok, tc.want)
+		}
+	}
+	if resp := vmDo(t, bare.URL, "GET", "/redfish/v1/Systems/1/VirtualMedia", ""); resp.StatusCode != 404 {
+		t.Errorf("VirtualMedia of a BMC without = %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestUefiHttpOverride(t *testing.T) {
+	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": &nopMachine{}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	const sys = "/redfish/v1/Systems/1"
+	tests := []struct {
+		name, body string
+		want       int
+	}{
+		{"needs UEFI", `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","HttpBootUri":"http://10.0.0.1/boot.efi"}}`, 400},
+		{"needs a URI", `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideMode":"UEFI"}}`, 400},
+		{"ftp URI", `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideMode":"UEFI","HttpBootUri":"ftp://x/boot.efi"}}`, 400},
+		{"http boot", `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideMode":"UEFI","HttpBootUri":"http://10.0.0.1/boot.efi"}}`, 204},
+	}
+	for _, tc := range tests {
+		if resp := vmDo(t, hs.URL, "PATCH", sys, tc.body); resp.StatusCode != tc.want {
+			t.Errorf("%s: PATCH = %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+	want := Boot{BootSourceOverrideTarget: "UefiHttp", BootSourceOverrideEnabled: "Once", BootSourceOverrideMode: "UEFI", HttpBootUri: "http://10.0.0.1/boot.efi"}
+	if b, _ := srv.BootOverride("1"); b != want {
+		t.Errorf("BootOverride = %+v, want %+v", b, want)
+	}
+	// The override is used by the next start, then forgotten.
+	vmDo(t, hs.URL, "POST", sys+"/Actions/ComputerSystem.Reset", `{"ResetType":"On"}`)
+	if b, _ := srv.BootOverride("1"); b.BootSourceOverrideTarget != "None" || b.HttpBootUri != "" {
+		t.Errorf("after the boot: %+v", b)
+	}
+}
+
+func vmDo(t *testing.T, base, method, path, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req.SetBasicAuth("admin", "pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
