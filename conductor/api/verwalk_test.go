@@ -169,9 +169,9 @@ var walkRoutes = []walkRoute{
 	{method: "POST", path: "/v1/continue_inspection", min: 84, body: `{}`, below: 404, also: 1},
 	{method: "GET", path: "/v1/nodes/{node}/firmware", min: 86},
 	// 1.89 virtual media attach/detach, 1.93 its listing.
-	{method: "POST", path: "/v1/nodes/{node}/vmedia", min: 89, body: `{"device_type":"bogus"}`, missing: "vmedia (1.89/1.93, branch vmedia)"},
-	{method: "DELETE", path: "/v1/nodes/{node}/vmedia", min: 89, missing: "vmedia (1.89/1.93, branch vmedia)"},
-	{method: "GET", path: "/v1/nodes/{node}/vmedia", min: 93, missing: "vmedia (1.89/1.93, branch vmedia)"},
+	{method: "POST", path: "/v1/nodes/{node}/vmedia", min: 89, body: `{"device_type":"bogus"}`},
+	{method: "DELETE", path: "/v1/nodes/{node}/vmedia", min: 89},
+	{method: "GET", path: "/v1/nodes/{node}/vmedia", min: 93},
 	// 1.92 runbooks, 1.96 inspection rules.
 	{method: "GET", path: "/v1/runbooks", min: 92},
 	{method: "POST", path: "/v1/runbooks", min: 92, body: `{"bogus_field":1}`},
