@@ -56,6 +56,10 @@ type Node struct {
 	// PowerState is the power state the conductor last recorded ("" when
 	// unknown).
 	PowerState string
+	// NetworkData is the node's network_data (API 1.66): the static
+	// network configuration, in OpenStack's network_data.json format, a
+	// ramdisk applies when there is no DHCP (empty when unset).
+	NetworkData map[string]any
 }
 
 // UEFI reports whether the node boots in UEFI mode: capabilities

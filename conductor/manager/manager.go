@@ -463,7 +463,7 @@ func tokenEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a),
 // driverNode is the driver's view of a node.
 func driverNode(n *store.Node) *driver.Node {
 	return &driver.Node{UUID: n.UUID, DriverInfo: n.DriverInfo, Properties: n.Properties, InstanceInfo: n.InstanceInfo,
-		PowerState: deref(n.PowerState)}
+		PowerState: deref(n.PowerState), NetworkData: n.NetworkData}
 }
 
 // ---- power ----

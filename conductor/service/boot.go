@@ -115,7 +115,7 @@ func (b *bootHosts) ramdisk(driverInfo map[string]any, inspection bool) ipxe.Ram
 // vmediaRamdisk is the ramdisk a virtual media boot puts on its ISO: the
 // deploy kernel and initramfs, files in the boot directory, and the
 // parameters of the network boot (without BOOTIF: the agent looks up
-// with all its NICs).
+// with all its NICs) and boot_method=vmedia.
 func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
 	return func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
 		var files [2]string
@@ -134,6 +134,11 @@ func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspectio
 		if err != nil {
 			return vmedia.Ramdisk{}, err
 		}
+		// As Ironic does: the agent learns it booted from virtual media
+		// (it then waits for the CD drive holding the node's network
+		// data); an operator's own boot_method gives way.
+		ps = slices.DeleteFunc(ps, func(p ipxe.Param) bool { return p.Key == "boot_method" })
+		ps = append(ps, ipxe.Param{Key: "boot_method", Value: "vmedia"})
 		return vmedia.Ramdisk{Kernel: files[0], Initrd: files[1], Params: ipxe.JoinArgs(ps)}, nil
 	}
 }

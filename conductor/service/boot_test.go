@@ -126,9 +126,14 @@ func TestBootFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "ipa-api-url=http://10.99.0.1:6385 ipa-inspection-callback-url=http://10.99.0.1:6385/v1/continue_inspection console=ttyS0,115200n8 ipa-debug=1"
+	want := "ipa-api-url=http://10.99.0.1:6385 ipa-inspection-callback-url=http://10.99.0.1:6385/v1/continue_inspection console=ttyS0,115200n8 ipa-debug=1 boot_method=vmedia"
 	if rd.Kernel != "/srv/boot/ferric-deploy.kernel" || rd.Initrd != "/srv/boot/x/initrd" || rd.Params != want {
 		t.Errorf("vmedia ramdisk = %+v, want params %q", rd, want)
+	}
+	// An operator's boot_method gives way to the virtual media one.
+	dn.DriverInfo["kernel_append_params"] = "boot_method=pxe nofb"
+	if rd, err := rdf(dn, false); err != nil || !strings.HasSuffix(rd.Params, " nofb boot_method=vmedia") || strings.Contains(rd.Params, "boot_method=pxe") {
+		t.Errorf("vmedia ramdisk with kernel_append_params boot_method=pxe: %+v, %v", rd, err)
 	}
 	dn.DriverInfo["deploy_ramdisk"] = "http://images/ramdisk"
 	if _, err := rdf(dn, false); err == nil || !strings.Contains(err.Error(), "not a URL") {

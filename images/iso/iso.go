@@ -63,6 +63,19 @@ type Input struct {
 	// example a config drive image); they must not be under /boot or
 	// /isolinux or /EFI.
 	Files map[string][]byte
+	// Label is the volume label (at most 32 characters of letters,
+	// digits, '-' and '_'); empty means Label. An image carrying a
+	// node's network data is labelled ConfigDriveLabel, as a config
+	// drive is.
+	Label string
+}
+
+// label is the image's volume label.
+func (in Input) label() string {
+	if in.Label == "" {
+		return Label
+	}
+	return in.Label
 }
 
 // Builder builds and caches images in Dir.
@@ -94,8 +107,15 @@ func (b *Builder) Builds() int {
 // an older layout are not reused.
 const version = "ferric-iso-1"
 
-// Label is the ISO volume label.
+// Label is the ISO volume label by default.
 const Label = "FERRIC_BOOT"
+
+// ConfigDriveLabel is the label of an OpenStack config drive, which the
+// agent (and cloud-init, glean) search for openstack/latest files.
+const ConfigDriveLabel = "config-2"
+
+// NetworkDataPath is where a config drive holds the network data.
+const NetworkDataPath = "openstack/latest/network_data.json"
 
 // ErrBadInput marks an input that cannot make an image (a missing kernel,
 // parameters a boot loader cannot carry).
@@ -111,6 +131,9 @@ func (b *Builder) Build(ctx context.Context, in Input) (string, error) {
 		if err := checkFileName(name); err != nil {
 			return "", err
 		}
+	}
+	if err := checkLabel(in.Label); err != nil {
+		return "", err
 	}
 	key, err := b.key(in)
 	if err != nil {
@@ -204,6 +227,7 @@ func (b *Builder) key(in Input) (string, error) {
 		fmt.Fprintf(h, "%s %s\x00", f.what, sum)
 	}
 	fmt.Fprintf(h, "params %q\x00", in.Params)
+	fmt.Fprintf(h, "label %q\x00", in.label())
 	names := make([]string, 0, len(in.Files))
 	for n := range in.Files {
 		names = append(names, n)
@@ -303,7 +327,7 @@ func (b *Builder) build(ctx context.Context, in Input, out string) error {
 	}
 	part := out + ".part"
 	defer os.Remove(part)
-	if err := run(ctx, t.Xorriso, "-as", "mkisofs", "-quiet", "-iso-level", "3", "-R", "-J", "-V", Label, "-o", part,
+	if err := run(ctx, t.Xorriso, "-as", "mkisofs", "-quiet", "-iso-level", "3", "-R", "-J", "-V", in.label(), "-o", part,
 		"-isohybrid-mbr", t.IsohdpfxMBR,
 		"-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
 		"-eltorito-alt-boot", "-e", "boot/efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
@@ -312,6 +336,20 @@ func (b *Builder) build(ctx context.Context, in Input, out string) error {
 	}
 	if err := os.Rename(part, out); err != nil {
 		return fmt.Errorf("iso: %w", err)
+	}
+	return nil
+}
+
+// checkLabel accepts an empty label (the default) or one xorriso keeps as
+// given.
+func checkLabel(l string) error {
+	if len(l) > 32 {
+		return fmt.Errorf("iso: label %q is longer than 32 characters: %w", l, ErrBadInput)
+	}
+	for _, c := range l {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("iso: label %q: character %q is not a letter, digit, '-' or '_': %w", l, c, ErrBadInput)
+		}
 	}
 	return nil
 }

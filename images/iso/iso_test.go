@@ -165,6 +165,63 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// volumeID reads an image's volume label as xorriso reports it.
+func volumeID(t *testing.T, img string) string {
+	t.Helper()
+	out, err := exec.Command("xorriso", "-indev", img, "-pvd_info").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pvd_info: %v: %s", err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "Volume Id" {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no Volume Id in pvd_info:\n%s", out)
+	return ""
+}
+
+// TestBuildLabel checks the volume label (the default, and a config
+// drive's for an image carrying network data) and that the label is part
+// of the cache key.
+func TestBuildLabel(t *testing.T) {
+	needTools(t)
+	ctx := context.Background()
+	kernel := writeTemp(t, "vmlinuz", "K")
+	ramdisk := writeTemp(t, "initrd", "R")
+	b := &Builder{Dir: t.TempDir()}
+	nd := `{"links":[{"id":"eth0","type":"phy","ethernet_mac_address":"52:54:00:00:00:01"}],"networks":[],"services":[]}`
+	in := Input{Kernel: kernel, Ramdisk: ramdisk, Params: "console=ttyS0", Files: map[string][]byte{NetworkDataPath: []byte(nd)}}
+	plain, err := b.Build(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Label = ConfigDriveLabel
+	cd, err := b.Build(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain == cd || b.Builds() != 2 {
+		t.Fatalf("another label reused the image: %s, %s (%d builds)", plain, cd, b.Builds())
+	}
+	for _, tc := range []struct{ img, want string }{{plain, Label}, {cd, ConfigDriveLabel}} {
+		if got := volumeID(t, tc.img); got != tc.want {
+			t.Errorf("%s: volume id %q, want %q", tc.img, got, tc.want)
+		}
+	}
+	if got := isoFile(t, cd, "/"+NetworkDataPath); got != nd {
+		t.Errorf("%s = %q, want %q", NetworkDataPath, got, nd)
+	}
+	// The label of the image as Linux's blkid (udev) sees it, which is
+	// what the agent's finder goes by.
+	if _, err := exec.LookPath("blkid"); err == nil {
+		out, err := exec.Command("blkid", "-o", "value", "-s", "LABEL", cd).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != ConfigDriveLabel {
+			t.Errorf("blkid LABEL = %q, %v; want %q", out, err, ConfigDriveLabel)
+		}
+	}
+}
+
 func TestBuildBadInput(t *testing.T) {
 	kernel := writeTemp(t, "vmlinuz", "K")
 	ramdisk := writeTemp(t, "initrd", "R")
@@ -184,6 +241,8 @@ func TestBuildBadInput(t *testing.T) {
 		{"long params", Input{Kernel: kernel, Ramdisk: ramdisk, Params: strings.Repeat("a", 2001)}, "2000"},
 		{"extra file on the boot path", Input{Kernel: kernel, Ramdisk: ramdisk, Files: map[string][]byte{"/boot/vmlinuz": nil}}, "extra file"},
 		{"extra file escaping", Input{Kernel: kernel, Ramdisk: ramdisk, Files: map[string][]byte{"../EFI/x": nil}}, "extra file"},
+		{"label with a space", Input{Kernel: kernel, Ramdisk: ramdisk, Label: "config 2"}, "label"},
+		{"long label", Input{Kernel: kernel, Ramdisk: ramdisk, Label: strings.Repeat("L", 33)}, "label"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

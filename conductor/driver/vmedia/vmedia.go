@@ -6,7 +6,10 @@
 // unguessable name (Boot is the http.Handler, mounted by the service on
 // the API port), inserts it through the BMC's virtual media and answers
 // the CD as the boot device; CleanUpRamdisk ejects the media and withdraws
-// the name. Boot implements driver.Boot's Validate and
+// the name. A node with network_data (static networking, for networks
+// without DHCP) gets its own ISO carrying it at
+// openstack/latest/network_data.json and labelled config-2, which the
+// agent reads before it looks up. Boot implements driver.Boot's Validate and
 // driver.RamdiskBooter.
 //
 // PublishImage and WithdrawImage do the same for an image an operator
@@ -22,6 +25,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -154,7 +158,19 @@ func (b *Boot) PrepareRamdisk(ctx context.Context, n *driver.Node, inspection bo
 	if err != nil {
 		return "", fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
 	}
-	img, err := b.builder.Build(ctx, iso.Input{Kernel: rd.Kernel, Ramdisk: rd.Initrd, Params: rd.Params})
+	in := iso.Input{Kernel: rd.Kernel, Ramdisk: rd.Initrd, Params: rd.Params}
+	if len(n.NetworkData) > 0 {
+		// As Ironic does for DHCP-less boots: the node's static network
+		// configuration goes on the ISO, which is then a config drive
+		// (labelled config-2) the ramdisk reads before it looks up.
+		nd, err := json.Marshal(n.NetworkData)
+		if err != nil {
+			return "", fmt.Errorf("vmedia: node %s: network_data: %w", n.UUID, err)
+		}
+		in.Files = map[string][]byte{iso.NetworkDataPath: nd}
+		in.Label = iso.ConfigDriveLabel
+	}
+	img, err := b.builder.Build(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("vmedia: building the boot ISO of node %s: %w", n.UUID, err)
 	}
