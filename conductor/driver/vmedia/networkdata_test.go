@@ -147,6 +147,19 @@ func TestNetworkDataISO(t *testing.T) {
 	if b.Builds() != 3 {
 		t.Errorf("the same network data built again: %d builds", b.Builds())
 	}
+	// Clean-up removes a node's own ISO (its network data does not
+	// linger); the shared one stays cached while unpublished.
+	for _, nd := range nodes {
+		if err := b.CleanUpRamdisk(ctx, &driver.Node{UUID: nd.uuid}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, nd := range nodes {
+		_, err := os.Stat(images[nd.uuid])
+		if gone := err != nil; gone != (i < 2) {
+			t.Errorf("node %s: image %s removed %v after the clean-up, want %v", nd.uuid, images[nd.uuid], gone, i < 2)
+		}
+	}
 }
 
 // fetchISO downloads a published ISO as the BMC does.

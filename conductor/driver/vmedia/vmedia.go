@@ -9,7 +9,7 @@
 // the name. A node with network_data (static networking, for networks
 // without DHCP) gets its own ISO carrying it at
 // openstack/latest/network_data.json and labelled config-2, which the
-// agent reads before it looks up. Boot implements driver.Boot's Validate and
+// agent reads before it looks up (removed at clean-up). Boot implements driver.Boot's Validate and
 // driver.RamdiskBooter.
 //
 // PublishImage and WithdrawImage do the same for an image an operator
@@ -82,6 +82,9 @@ type Boot struct {
 	baseURL string
 	byName  map[string]string // published name -> image path
 	byNode  map[string]string // node UUID (ramdisk) or UUID/device -> published name
+	// own holds the ISOs carrying a node's network data: removed once no
+	// name publishes them, not kept in the cache.
+	own map[string]bool
 }
 
 var (
@@ -102,7 +105,7 @@ func New(cfg Config) (*Boot, error) {
 		return nil, fmt.Errorf("vmedia: %w", err)
 	}
 	return &Boot{cfg: cfg, builder: &iso.Builder{Dir: cfg.Dir}, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		byName: map[string]string{}, byNode: map[string]string{}}, nil
+		byName: map[string]string{}, byNode: map[string]string{}, own: map[string]bool{}}, nil
 }
 
 // SetMedia sets the virtual media the Boot inserts into (the Redfish
@@ -174,6 +177,11 @@ func (b *Boot) PrepareRamdisk(ctx context.Context, n *driver.Node, inspection bo
 	if err != nil {
 		return "", fmt.Errorf("vmedia: building the boot ISO of node %s: %w", n.UUID, err)
 	}
+	if in.Files != nil {
+		b.mu.Lock()
+		b.own[img] = true
+		b.mu.Unlock()
+	}
 	url, err := b.publish(n.UUID, img)
 	if err != nil {
 		return "", err
@@ -232,8 +240,9 @@ func (b *Boot) withdraw(node string) {
 		img := b.byName[name]
 		delete(b.byName, name)
 		delete(b.byNode, node)
-		if strings.HasPrefix(filepath.Base(img), "attached-") && !slices.Contains(slices.Collect(maps.Values(b.byName)), img) {
+		if (b.own[img] || strings.HasPrefix(filepath.Base(img), "attached-")) && !slices.Contains(slices.Collect(maps.Values(b.byName)), img) {
 			_ = os.Remove(img)
+			delete(b.own, img)
 		}
 	}
 }
