@@ -9,6 +9,18 @@ import (
 	"strings"
 )
 
+// ChassisMachine is what a chassis_control request acts on: a QEMU
+// machine, or a test's own machine (test/metal3).
+type ChassisMachine interface {
+	Running(ctx context.Context) (bool, error)
+	PowerOn(ctx context.Context) error
+	PowerOff(ctx context.Context) error
+	Reset(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+	SetBootDevice(ctx context.Context, dev string) error
+	BootDevice() string
+}
+
 // Chassis runs one ipmi_sim chassis_control request against machine q.
 // ipmi_sim starts the program with popen and reads its output to EOF:
 //
@@ -20,7 +32,7 @@ import (
 //	                          arrives as "default")
 //	set identify ...          ignored
 //	check                     exits with an error, as the prototype does
-func Chassis(ctx context.Context, q *QEMU, args []string, out io.Writer) error {
+func Chassis(ctx context.Context, q ChassisMachine, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("lab: chassis: no operation")
 	}

@@ -141,7 +141,7 @@ func startIPMIBMC(t *testing.T, m *machine) bmcUnderTest {
 	ctl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var out bytes.Buffer
-		if err := m.chassis(r.Context(), strings.Fields(string(b)), &out); err != nil {
+		if err := lab.Chassis(r.Context(), m, strings.Fields(string(b)), &out); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}

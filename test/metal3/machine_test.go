@@ -267,68 +267,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// chassis answers one ipmi_sim chassis_control request (the protocol of
-// test/lab.Chassis) against m: "get power|boot ...", "set power 1|0",
-// "set reset 1", "set shutdown 1", "set boot pxe|default|...".
-func (m *machine) chassis(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("chassis: no operation")
-	}
-	switch op, rest := args[0], args[1:]; op {
-	case "get":
-		for _, p := range rest {
-			switch p {
-			case "power":
-				on, _ := m.Running(ctx)
-				v := 0
-				if on {
-					v = 1
-				}
-				fmt.Fprintf(out, "power:%d\n", v)
-			case "boot":
-				m.mu.Lock()
-				dev := m.bootDev
-				m.mu.Unlock()
-				if dev == "disk" {
-					dev = "default"
-				}
-				fmt.Fprintf(out, "boot:%s\n", dev)
-			default:
-				return fmt.Errorf("chassis: invalid parameter %q", p)
-			}
-		}
-		return nil
-	case "set":
-		for len(rest) >= 2 {
-			p, v := rest[0], strings.Trim(rest[1], `"`)
-			rest = rest[2:]
-			var err error
-			switch p {
-			case "power":
-				if v == "1" {
-					err = m.PowerOn(ctx)
-				} else {
-					err = m.PowerOff(ctx)
-				}
-			case "reset":
-				err = m.Reset(ctx)
-			case "shutdown":
-				err = m.Shutdown(ctx)
-			case "boot":
-				if v == "default" || v == "none" {
-					v = "disk"
-				}
-				err = m.SetBootDevice(ctx, v)
-			case "identify":
-			default:
-				return fmt.Errorf("chassis: invalid parameter %q", p)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	default:
-		return fmt.Errorf("chassis: unsupported operation %q", op)
-	}
+// BootDevice is the device the next start boots (lab.ChassisMachine).
+func (m *machine) BootDevice() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bootDev
 }
