@@ -380,7 +380,13 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 			}
 		}
 	}
-	if bootsUEFI(n) {
+	if softwareRAIDTarget(n) {
+		// As Ironic: the bootloader goes on every member of the array, and
+		// a deploy whose disks cannot boot fails.
+		if err := m.installRAIDBootloader(ctx, uuid, n); err != nil {
+			return err
+		}
+	} else if bootsUEFI(n) {
 		m.installBootloader(ctx, uuid)
 	}
 	mg, err := m.management(n)
@@ -453,7 +459,11 @@ func (m *Manager) userDeploySteps(ctx context.Context, n *store.Node) (before, a
 func (m *Manager) runDeployStep(ctx context.Context, n *store.Node, step map[string]any, version protocol.HardwareManagerVersion) error {
 	m.log.Info("manager: deploy step", "node", n.UUID, "step", stepID(step), "priority", step["priority"])
 	params := map[string]any{"step": step, "node": agentNode(n), "ports": []any{}, "deploy_version": version}
-	if _, err := m.runAgent(ctx, n.UUID, "deploy.execute_deploy_step", params); err != nil {
+	res, err := m.runAgent(ctx, n.UUID, "deploy.execute_deploy_step", params)
+	if err == nil {
+		err = m.afterAgentRAIDStep(ctx, n.UUID, step, res)
+	}
+	if err != nil {
 		//lint:ignore ST1005 Ironic's last_error text, word for word
 		return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(step), n.UUID, err)
 	}
@@ -504,7 +514,8 @@ func stepIndex(n *store.Node, key string) int {
 
 // agentNode is the node as steps commands carry it to the agent.
 func agentNode(n *store.Node) map[string]any {
-	return map[string]any{"uuid": n.UUID, "properties": n.Properties, "driver_info": map[string]any{}, "instance_info": map[string]any{}}
+	return map[string]any{"uuid": n.UUID, "properties": n.Properties, "driver_info": map[string]any{}, "instance_info": map[string]any{},
+		"target_raid_config": n.TargetRAIDConfig}
 }
 
 // installBootloader asks the agent, as Ironic does for whole-disk images
@@ -590,7 +601,11 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			continue
 		}
 		params := map[string]any{"step": st, "node": node, "ports": []any{}, "clean_version": gs.HardwareManagerVersion}
-		if _, err := m.runAgent(ctx, uuid, "clean.execute_clean_step", params); err != nil {
+		res, err := m.runAgent(ctx, uuid, "clean.execute_clean_step", params)
+		if err == nil {
+			err = m.afterAgentRAIDStep(ctx, uuid, st, res)
+		}
+		if err != nil {
 			//lint:ignore ST1005 Ironic's last_error text, word for word
 			return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
 		}

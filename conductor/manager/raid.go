@@ -66,6 +66,9 @@ func (m *Manager) CheckRAIDConfig(n *store.Node, cfg map[string]any) error {
 	if err := raid.Validate(cfg); err != nil {
 		return userErr(ErrInvalidInput, "%s", err.Error())
 	}
+	if err := m.checkSoftwareRAID(n, cfg); err != nil {
+		return err
+	}
 	if m.raidController(n) != nil {
 		for _, ld := range raid.Parse(cfg) {
 			if ld.Interface == "scsi" {
@@ -160,7 +163,7 @@ func (m *Manager) raidPlan(ctx context.Context, n *store.Node, rc driver.RAIDCon
 func (m *Manager) checkRAIDSteps(ctx context.Context, n *store.Node, kind string, steps []map[string]any) error {
 	rc := m.raidController(n)
 	if rc == nil {
-		return nil
+		return m.checkAgentRAIDSteps(n, steps)
 	}
 	for _, st := range steps {
 		if !isRAIDStep(st) || st["step"] == "delete_configuration" {

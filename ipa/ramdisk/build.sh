@@ -24,7 +24,11 @@
 #               address from (the cloud kernel has no IPMI drivers, the generic one has);
 #               efivarfs, the EFI variables UEFI boot entries are written to;
 #               ahci ata_piix sr_mod, the virtual media CD drive holding config-2;
-#               8021q bonding, the VLANs and bonds of network_data.json)
+#               8021q bonding, the VLANs and bonds of network_data.json;
+#               md_mod raid0 raid1 raid10, the Linux md arrays of software RAID)
+#   TOOLS       host programs copied in with the shared libraries they need (ldd), when
+#               the host has them (default: mdadm, which builds software RAID; Debian
+#               package mdadm); a missing one is left out with a note
 #   KERNEL_META kernel metapackage to follow (default linux-image-cloud-amd64;
 #               linux-image-amd64 for machines whose BMC the agent should read in-band)
 #   KERNEL_DEB  use this kernel .deb instead of downloading one
@@ -35,12 +39,13 @@
 # Needs: apt-get, dpkg-deb, depmod (kmod), cpio, gzip; xz/zstd only for compressed modules.
 set -euo pipefail
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 case $1 in -h|--help) usage ;; esac
 agent=$1 out=${2:-bin}
 MODULES=${MODULES:-"virtio_pci virtio_net virtio_blk virtio_scsi sd_mod"}
-OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf efivarfs ahci ata_piix sr_mod 8021q bonding"}
+OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf efivarfs ahci ata_piix sr_mod 8021q bonding md_mod raid0 raid1 raid10"}
+TOOLS=${TOOLS-"mdadm"}
 KERNEL_META=${KERNEL_META:-linux-image-cloud-amd64}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 
@@ -122,6 +127,17 @@ for p in "${order[@]}"; do
 done
 printf 'KERNEL=%s\nMODULES=%s\n' "$kver" "$(tr '\n' ' ' < "$stage/etc/modules.order" | sed 's/ $//')" > "$stage/etc/ferric-ramdisk"
 install -m 0755 "$agent" "$stage/init"
+# Host programs (mdadm) and the libraries and loader they link, at the same paths.
+for tool in $TOOLS; do
+  bin=$(command -v "$tool" || true)
+  if [ -z "$bin" ]; then echo "ramdisk: $tool is not installed here: left out" >&2; continue; fi
+  bin=$(readlink -f "$bin")
+  mkdir -p "$stage/sbin" && install -m 0755 "$bin" "$stage/sbin/$tool"
+  for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+    mkdir -p "$stage$(dirname "$lib")"
+    cp -L "$lib" "$stage$lib"
+  done
+done
 
 # 3. A reproducible cpio: sorted names, fixed owners and timestamps.
 find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

@@ -21,6 +21,7 @@ import (
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
 	"github.com/ferric-metal/ferric/ipa/internal/fetch"
 	"github.com/ferric-metal/ferric/ipa/protocol"
+	"github.com/ferric-metal/ferric/ipa/swraid"
 )
 
 // Defaults of Config.
@@ -80,6 +81,9 @@ type Config struct {
 	EFIVarsDir string
 	// OpenDisk opens a disk by name (default disk.Open).
 	OpenDisk func(name string) (disk.BlockDevice, error)
+	// SoftwareRAID builds and removes md arrays (default: the machine's,
+	// through mdadm).
+	SoftwareRAID *swraid.Manager
 	Power    Powerer
 	// LookupMin/Max bound the random exponential lookup backoff.
 	LookupMin, LookupMax time.Duration

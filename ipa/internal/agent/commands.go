@@ -45,11 +45,14 @@ func steps(kind protocol.StepKind) []protocol.Step {
 			{Step: "erase_devices_metadata", Interface: "deploy", Priority: 99, Abortable: boolp(true)},
 			{Step: "erase_devices_express", Interface: "deploy", Priority: 0, Abortable: boolp(true)},
 			{Step: "erase_pstore", Interface: "deploy", Priority: 0, Abortable: boolp(true)},
+			{Step: "delete_configuration", Interface: "raid", Priority: 0, Abortable: boolp(true)},
+			{Step: "create_configuration", Interface: "raid", Priority: 0, Abortable: boolp(true)},
 		}
 	case protocol.KindDeploy:
 		return []protocol.Step{
 			{Step: "write_image", Interface: "deploy", Priority: 0},
 			{Step: "erase_devices_metadata", Interface: "deploy", Priority: 0},
+			{Step: "apply_configuration", Interface: "raid", Priority: 0},
 		}
 	}
 	return []protocol.Step{}
@@ -102,7 +105,20 @@ func (a *Agent) executeStep(kind protocol.StepKind) func(context.Context, json.R
 				message: fmt.Sprintf("%s step failed: Error performing %s_step %s", kind, kind, p.Step.Step), err: err}
 		}
 		node := nodeInfo(p.Node)
+		var result any
 		switch p.Step.Step {
+		case "create_configuration", "apply_configuration", "delete_configuration":
+			if p.Step.Interface != "raid" {
+				return nil, fail(fmt.Errorf("unknown step %q (interface %s)", p.Step.Step, p.Step.Interface))
+			}
+			if (p.Step.Step == "apply_configuration") != (kind == protocol.KindDeploy) && p.Step.Step != "delete_configuration" {
+				return nil, fail(fmt.Errorf("%s is not a %s step", p.Step.Step, kind))
+			}
+			res, err := a.raidStep(ctx, p.Step, node)
+			if err != nil {
+				return nil, fail(err)
+			}
+			result = res
 		case "write_image":
 			if kind != protocol.KindDeploy {
 				return nil, fail(errors.New("write_image is a deploy step"))
@@ -141,15 +157,24 @@ func (a *Agent) executeStep(kind protocol.StepKind) func(context.Context, json.R
 		default:
 			return nil, fail(fmt.Errorf("unknown step %q (interface %s)", p.Step.Step, p.Step.Interface))
 		}
-		return protocol.ExecuteStepResult{Kind: kind, Step: p.Step}, nil
+		out := protocol.ExecuteStepResult{Kind: kind, Step: p.Step}
+		if result != nil {
+			b, err := json.Marshal(result)
+			if err != nil {
+				return nil, fail(err)
+			}
+			out.Result = b
+		}
+		return out, nil
 	}
 }
 
 // nodeView is what the agent reads from the node dict the conductor sends.
 type nodeView struct {
-	UUID         string         `json:"uuid"`
-	Properties   map[string]any `json:"properties"`
-	InstanceInfo map[string]any `json:"instance_info"`
+	UUID             string         `json:"uuid"`
+	TargetRAIDConfig map[string]any `json:"target_raid_config"`
+	Properties       map[string]any `json:"properties"`
+	InstanceInfo     map[string]any `json:"instance_info"`
 }
 
 func nodeInfo(raw json.RawMessage) nodeView {
@@ -179,6 +204,7 @@ func (a *Agent) rootDevice(ctx context.Context, n nodeView) (protocol.Disk, erro
 	if err != nil {
 		return protocol.Disk{}, err
 	}
+	inv.Disks = a.withArrays(inv.Disks)
 	skipRaw := n.Properties["skip_block_devices"]
 	if skipRaw == nil {
 		a.mu.Lock()
@@ -313,6 +339,12 @@ func (a *Agent) cmdInstallBootloader(ctx context.Context, raw json.RawMessage, c
 	if pu.RootUUID == "" {
 		return nil, &cmdError{typ: "DeviceNotFound", code: 404, message: "Error installing bootloader", err: errors.New("no image was written by this agent")}
 	}
+	if arr, ok := a.swraid().Array(rootName); ok {
+		if err := a.installRAIDBootloader(arr, p.TargetBootMode); err != nil {
+			return nil, &cmdError{typ: "CommandExecutionError", code: 500, message: "Error installing bootloader", err: err}
+		}
+		return nil, nil
+	}
 	if p.TargetBootMode != "uefi" {
 		a.log.Info("install_bootloader: whole-disk image, bootloader is part of the image", "root_uuid", p.RootUUID, "boot_mode", p.TargetBootMode)
 		return nil, nil
@@ -383,7 +415,7 @@ func (a *Agent) eraseAll(ctx context.Context, c *command, mode eraseMode) error 
 		done = map[string]int64{}
 		tot  = map[string]int64{}
 	)
-	for _, d := range inv.Disks {
+	for _, d := range a.withArrays(inv.Disks) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

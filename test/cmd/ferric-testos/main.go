@@ -3,7 +3,10 @@
 // Command ferric-testos is the /init of the lab's test OS image (built by
 // test/lab/mkimage.sh): what a deployed instance runs in the lab. It mounts
 // /dev, /proc and /sys, loads the modules listed in /etc/modules.order, finds
-// the config drive (a filesystem labelled config-2, ISO 9660 or VFAT), reads
+// assembles Linux software RAID arrays as an OS's initramfs does (mdadm
+// --assemble --scan --run, when the image carries mdadm: degraded arrays
+// start too), finds the config drive (a filesystem labelled config-2, ISO
+// 9660 or VFAT; on a deployed array it is a partition of the md device), reads
 // openstack/latest/meta_data.json and prints
 //
 //	ferric-testos: booted uuid=<uuid> hostname=<hostname>
@@ -25,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -82,6 +86,7 @@ type metaData struct {
 }
 
 func run() error {
+	assembleRAID()
 	dev, fstype, err := findConfigDrive(15 * time.Second)
 	if err != nil {
 		return err
@@ -129,6 +134,24 @@ func reportURL(userData string) string {
 		}
 	}
 	return ""
+}
+
+// assembleRAID starts the md arrays whose members it finds (missing
+// members allowed), as mdadm's initramfs hook does; without mdadm in the
+// image it does nothing.
+func assembleRAID() {
+	for _, p := range []string{"/sbin/mdadm", "/usr/sbin/mdadm"} {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		out, err := exec.Command(p, "--assemble", "--scan", "--run").CombinedOutput()
+		if arrays := strings.TrimSpace(readFile("/proc/mdstat")); strings.Contains(arrays, "active") {
+			fmt.Printf("ferric-testos: software RAID assembled:\n%s\n", arrays)
+		} else if err != nil && len(out) > 0 {
+			fmt.Printf("ferric-testos: mdadm --assemble: %s\n", strings.TrimSpace(string(out)))
+		}
+		return
+	}
 }
 
 // findConfigDrive looks for a block device whose filesystem label is config-2.
