@@ -54,6 +54,9 @@ type MachineConfig struct {
 	// Default Dir/NAME.raw.
 	Disk        string `json:"disk"`
 	DiskSizeMiB int    `json:"disk_size_mib"`
+	// ExtraDisks are more raw disk images (virtio, after Disk, without a
+	// boot index), each created sparse with DiskSizeMiB when missing.
+	ExtraDisks []string `json:"extra_disks,omitempty"`
 	// MAC of the virtio NIC.
 	MAC string `json:"mac"`
 	// Net is "user" (QEMU user-mode network, isolated with restrict=on),
@@ -330,6 +333,10 @@ func (q *QEMU) Args() []string {
 		"-drive", "file=" + c.Disk + ",format=raw,if=none,id=d0",
 		"-device", fmt.Sprintf("virtio-blk-pci,drive=d0,id=disk0,bootindex=%d", disk),
 	}
+	for i, d := range c.ExtraDisks {
+		args = append(args, "-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=d%d", d, i+1),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=d%d,id=disk%d", i+1, i+1))
+	}
 	if c.Firmware == "uefi" {
 		args = append(args,
 			"-drive", "if=pflash,format=raw,readonly=on,file="+OVMFCode,
@@ -411,10 +418,20 @@ func (q *QEMU) PowerOn(ctx context.Context) error {
 }
 
 func (q *QEMU) prepareDisk() error {
-	if _, err := os.Stat(q.cfg.Disk); err == nil {
+	for _, d := range append([]string{q.cfg.Disk}, q.cfg.ExtraDisks...) {
+		if err := q.createDisk(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createDisk creates a sparse raw disk of DiskSizeMiB unless it exists.
+func (q *QEMU) createDisk(path string) error {
+	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	f, err := os.OpenFile(q.cfg.Disk, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("lab: create disk: %w", err)
 	}

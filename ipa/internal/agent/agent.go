@@ -84,7 +84,7 @@ type Config struct {
 	// SoftwareRAID builds and removes md arrays (default: the machine's,
 	// through mdadm).
 	SoftwareRAID *swraid.Manager
-	Power    Powerer
+	Power        Powerer
 	// LookupMin/Max bound the random exponential lookup backoff.
 	LookupMin, LookupMax time.Duration
 	// ForcedHeartbeatGap is the minimum time between a heartbeat and the

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/lab"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+// swraidDiskMiB is the size of each of the machine's two disks (sparse):
+// small, so that md's first resync of the mirror is short under TCG.
+const swraidDiskMiB = 1536
+
+// TestQEMUSoftwareRAID: a SeaBIOS QEMU machine with two disks, behind the
+// Redfish emulator (driver redfish, raid_interface agent), in the
+// namespace of TestQEMUDeploy (same parent and artifacts). Manual cleaning
+// runs raid.delete_configuration and raid.create_configuration for a
+// software RAID-1 target_raid_config (the agent in the ramdisk builds md0
+// with mdadm over a holder partition on each disk); the node's raid_config
+// shows it. The test OS is deployed onto the array (root device /dev/md0)
+// with a config drive, and the agent puts the image's boot code on both
+// disks; the deployed OS boots from the first disk, assembles the array
+// and reports. Then the first disk is removed (QEMU started with the
+// second disk only): the OS still boots, from the degraded mirror, and
+// reports again.
+func TestQEMUSoftwareRAID(t *testing.T) {
+	if dir := os.Getenv(qemuEnvChild); dir != "" {
+		swraidChild(t, dir)
+		return
+	}
+	qemuParent(t, "TestQEMUSoftwareRAID", false)
+}
+
+func swraidChild(t *testing.T, dir string) {
+	ctx := context.Background()
+	vmDir := filepath.Join(dir, "vm")
+	name, mac := "vm0", "52:54:00:e2:e0:01"
+	disk0, disk1 := filepath.Join(vmDir, name+".raw"), filepath.Join(vmDir, name+"-b.raw")
+	mc := lab.MachineConfig{Name: name, Dir: vmDir, MAC: mac, Net: "tap:tap0", Disk: disk0, ExtraDisks: []string{disk1},
+		DiskSizeMiB: swraidDiskMiB, Firmware: "bios"}
+	q, err := lab.NewQEMU(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Save(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+
+	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{name: q},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+	go rfSrv.Serve(rfLn)
+	t.Cleanup(func() { rfSrv.Close() })
+
+	// Where the deployed OS reports (its user_data URL).
+	reports := make(chan map[string]string, 4)
+	ln, err := net.Listen("tcp", qemuBridgeIP+":0")
+	if err != nil {
+		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /report/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var rep map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&rep)
+		select {
+		case reports <- rep:
+		default:
+		}
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	files := "http://" + ln.Addr().String()
+
+	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiAddr := pl.Addr().String()
+	pl.Close()
+	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: &qemuEvents{}}
+	cond.start()
+	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
+	base := "http://" + apiAddr
+	imageID := qemuUpload(t, base, "testos-raw", "raw", filepath.Join(dir, "testos.raw"))
+	c := client{t, base}
+
+	serialTail := func() string {
+		b, _ := os.ReadFile(q.SerialLog())
+		if len(b) > 3000 {
+			b = b[len(b)-3000:]
+		}
+		return string(b)
+	}
+	waitReport := func(what string, uuid string) {
+		t.Helper()
+		select {
+		case rep := <-reports:
+			if rep["uuid"] != uuid {
+				t.Errorf("%s: report %v, want uuid %s", what, rep, uuid)
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("%s: no report from the deployed OS in 3 min; serial tail:\n%s", what, serialTail())
+		}
+	}
+
+	start := time.Now()
+	n := c.do("POST", "/v1/nodes", map[string]any{"name": name, "driver": "redfish", "deploy_interface": "direct",
+		"raid_interface": "agent", "automated_clean": false,
+		"properties": map[string]any{"root_device": map[string]any{"name": "/dev/md0"}},
+		"driver_info": map[string]any{"redfish_address": "http://" + rfLn.Addr().String(), "redfish_system_id": "/redfish/v1/Systems/" + name,
+			"redfish_username": "admin", "redfish_password": "password",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+	uuid, _ := n["uuid"].(string)
+	c.do("POST", "/v1/ports", map[string]any{"node_uuid": uuid, "address": mac}, 201)
+
+	// Bad configs are refused when set, with IPA's messages; nothing changes.
+	bad := map[string]any{"logical_disks": []any{map[string]any{"raid_level": "0", "size_gb": "MAX", "controller": "software"}}}
+	resp := c.do("PUT", "/v1/nodes/"+uuid+"/states/raid", bad, 400)
+	if b, _ := json.Marshal(resp); !strings.Contains(string(b), "Software RAID Configuration requires RAID-1 for the first logical disk") {
+		t.Errorf("RAID-0 first volume: %s", b)
+	}
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/raid", map[string]any{"logical_disks": []any{
+		map[string]any{"raid_level": "1", "size_gb": "MAX", "controller": "software", "is_root_volume": true}}}, 204)
+
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(uuid, "manageable", time.Minute)
+	t0 := time.Now()
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "clean", "clean_steps": []any{
+		map[string]any{"interface": "raid", "step": "delete_configuration"},
+		map[string]any{"interface": "raid", "step": "create_configuration"}}}, 202)
+	n = c.waitState(uuid, "manageable", 5*time.Minute)
+	tClean := time.Since(t0)
+	rc, _ := n["raid_config"].(map[string]any)
+	lds, _ := rc["logical_disks"].([]any)
+	if len(lds) != 1 || rc["last_updated"] == nil {
+		t.Fatalf("raid_config after cleaning = %v, want the software RAID-1", rc)
+	}
+	if ld, _ := lds[0].(map[string]any); ld["raid_level"] != "1" || ld["controller"] != "software" {
+		t.Errorf("raid_config logical disk = %v", ld)
+	}
+	if !strings.Contains(serialTail(), "software RAID device created") {
+		t.Logf("the agent's console does not show the array; serial tail:\n%s", serialTail())
+	}
+
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState(uuid, "available", time.Minute)
+	c.do("PATCH", "/v1/nodes/"+uuid, []any{map[string]any{"op": "add", "path": "/instance_info/image_source", "value": imageID}}, 200)
+	t0 = time.Now()
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "active", "configdrive": map[string]any{
+		"meta_data": map[string]any{"hostname": name + "-raid"}, "user_data": files + "/report/" + name + "\n"}}, 202)
+	c.waitState(uuid, "active", 5*time.Minute)
+	tDeploy := time.Since(t0)
+	t0 = time.Now()
+	waitReport("two disks", uuid)
+	tBoot2 := time.Since(t0)
+	if s := serialTail(); !strings.Contains(s, "software RAID assembled") {
+		t.Errorf("the deployed OS did not assemble the array; serial tail:\n%s", s)
+	}
+
+	// The first disk is gone: the machine starts with the second alone.
+	deadline := time.Now().Add(time.Minute)
+	for on, _ := q.Running(ctx); on && time.Now().Before(deadline); on, _ = q.Running(ctx) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = q.PowerOff(ctx)
+	one := mc
+	one.Disk, one.ExtraDisks = disk1, nil
+	q1, err := lab.NewQEMU(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q1.PowerOff(context.Background()) })
+	if err := q1.SetBootDevice(ctx, lab.BootDisk); err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	if err := q1.PowerOn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitReport("second disk only", uuid)
+	tBoot1 := time.Since(t0)
+	serial, _ := os.ReadFile(q1.SerialLog())
+	if i := strings.LastIndex(string(serial), "software RAID assembled"); i < 0 {
+		t.Errorf("one disk: the OS did not assemble the degraded array")
+	} else {
+		t.Logf("one disk: %s", strings.SplitN(string(serial[i:]), "\n", 4)[:3])
+	}
+	t.Logf("phase clean (delete+create software RAID-1): %.1fs; deploy to active: %.1fs; active→report (2 disks): %.1fs; power-on→report (disk 2 only): %.1fs; total %.1fs",
+		tClean.Seconds(), tDeploy.Seconds(), tBoot2.Seconds(), tBoot1.Seconds(), time.Since(start).Seconds())
+}
