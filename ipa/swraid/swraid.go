@@ -639,3 +639,13 @@ func (m *Manager) bootMember(mb Member, code []byte, typ byte, start, n uint32) 
 	}
 	return dev.Sync()
 }
+
+// Assemble starts the arrays whose members the machine has (mdadm
+// --assemble --scan), as the udev rules of IPA's ramdisk do when it boots:
+// a deploy after the clean that built them finds them again.
+func (m *Manager) Assemble(ctx context.Context) ([]Array, error) {
+	if _, err := m.runner().Run(ctx, "mdadm", "--assemble", "--scan"); err != nil {
+		m.log().Debug("mdadm --assemble --scan", "error", err)
+	}
+	return m.Arrays()
+}

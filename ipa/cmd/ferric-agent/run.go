@@ -26,6 +26,7 @@ import (
 	"github.com/ferric-metal/ferric/ipa/internal/inventory"
 	"github.com/ferric-metal/ferric/ipa/internal/netconfig"
 	"github.com/ferric-metal/ferric/ipa/protocol"
+	"github.com/ferric-metal/ferric/ipa/swraid"
 )
 
 type listFlag []string
@@ -169,6 +170,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			efiVars = efiboot.DefaultVarsDir
 		}
 		initsys.MountPstore() // erase_pstore finds it in /proc/mounts
+		// Software RAID arrays built by an earlier clean (the root device
+		// of a deploy onto them), as udev assembles them in IPA's ramdisk.
+		if arrays, err := (&swraid.Manager{Log: log}).Assemble(ctx); err == nil && len(arrays) > 0 {
+			log.Info("software RAID arrays assembled", "count", len(arrays))
+		}
 		leases, err := configureNetwork(ctx, log, params)
 		if err != nil {
 			return fatal(err)
