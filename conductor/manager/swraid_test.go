@@ -100,5 +100,3 @@ func TestSoftwareRAID(t *testing.T) {
 		t.Errorf("raid_config after delete_configuration = %v, want empty", got.RAIDConfig)
 	}
 }
-
-
