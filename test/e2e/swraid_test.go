@@ -199,8 +199,10 @@ func swraidChild(t *testing.T, dir string) {
 	serial, _ := os.ReadFile(q1.SerialLog())
 	if i := strings.LastIndex(string(serial), "software RAID assembled"); i < 0 {
 		t.Errorf("one disk: the OS did not assemble the degraded array")
+	} else if mdstat := strings.Join(strings.SplitN(string(serial[i:]), "\n", 5)[:4], " | "); !strings.Contains(mdstat, "[2/1]") {
+		t.Errorf("one disk: the array is not the degraded mirror: %s", mdstat)
 	} else {
-		t.Logf("one disk: %s", strings.SplitN(string(serial[i:]), "\n", 4)[:3])
+		t.Logf("one disk: %s", mdstat)
 	}
 	t.Logf("phase clean (delete+create software RAID-1): %.1fs; deploy to active: %.1fs; active→report (2 disks): %.1fs; power-on→report (disk 2 only): %.1fs; total %.1fs",
 		tClean.Seconds(), tDeploy.Seconds(), tBoot2.Seconds(), tBoot1.Seconds(), time.Since(start).Seconds())
