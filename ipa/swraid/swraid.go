@@ -14,11 +14,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ferric-metal/ferric/ipa/hints"
 	"github.com/ferric-metal/ferric/ipa/internal/disk"
+	"github.com/ferric-metal/ferric/ipa/internal/efiboot"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
@@ -202,6 +204,11 @@ func Holders(arrays []Array) map[string]bool {
 // finds on a fresh MBR disk: sector 2048).
 const raidStart = 1 << 20
 
+// ESPSize is the EFI system partition kept free at the start of every
+// holder disk of a UEFI machine (IPA's 550 MiB); the first holder
+// partition then starts at ESPSize + 1 MiB.
+const ESPSize = 550 << 20
+
 const gib = 1 << 30
 
 // span is one holder partition, in bytes.
@@ -212,16 +219,19 @@ type span struct{ start, end int64 }
 // ones physical_disks' hints pick) must carry no partitions; each gets an
 // MBR partition table with one partition per logical disk (the first at
 // 1 MiB, size_gb GiB apart, MAX last and to the end of the disk); then
-// mdadm builds /dev/md<i> of each logical disk over its partitions. It
-// returns the configuration built, which becomes the node's raid_config.
-// UEFI machines (a GPT and an EFI system partition on every holder) are
-// refused: this agent builds holder disks for BIOS boot only.
+// mdadm builds /dev/md<i> of each logical disk over its partitions. On a
+// UEFI machine the first 551 MiB of every holder stay free for its EFI
+// system partition, made when an image is deployed (InstallUEFIBoot). IPA
+// gives UEFI holders a GPT; these get an MBR too (UEFI firmware boots an
+// ESP of MBR type 0xEF as well). It returns the configuration built,
+// which becomes the node's raid_config.
 func (m *Manager) Create(ctx context.Context, node string, cfg map[string]any, disks []protocol.Disk, uefi bool) (map[string]any, error) {
 	if err := Validate(node, cfg, len(disks)); err != nil {
 		return nil, err
 	}
+	first := int64(raidStart)
 	if uefi {
-		return nil, errors.New("software RAID on a UEFI machine needs an EFI system partition on every holder disk, which this agent does not build yet; deploy in BIOS boot mode")
+		first = ESPSize + raidStart
 	}
 	lds := Parse(cfg)
 	// Holder disks of each logical disk.
@@ -295,18 +305,22 @@ func (m *Manager) Create(ctx context.Context, node string, cfg map[string]any, d
 		for _, d := range perLD[i] {
 			start := next[d]
 			if start == 0 {
-				start = raidStart
+				start = first
 			}
 			end := sizes[d]
 			if !ld.Max {
-				if start == raidStart {
+				if start == first {
 					end = ld.SizeGB * gib
 				} else {
 					end = start + ld.SizeGB*gib
 				}
 			}
 			if end > sizes[d] || end <= start {
-				return nil, fmt.Errorf("Failed to create partitions on %s: logical disk of %d GiB does not fit (disk of %d bytes)", d, ld.SizeGB, sizes[d]) //lint:ignore ST1005 IPA's message
+				size := fmt.Sprintf("%d GiB", ld.SizeGB)
+				if ld.Max {
+					size = "MAX"
+				}
+				return nil, fmt.Errorf("Failed to create partitions on %s: logical disk of size %s does not fit from byte %d (disk of %d bytes)", d, size, start, sizes[d]) //lint:ignore ST1005 IPA's message
 			}
 			parts[d] = append(parts[d], span{start, end})
 			next[d] = end
@@ -648,4 +662,182 @@ func (m *Manager) Assemble(ctx context.Context) ([]Array, error) {
 		m.log().Debug("mdadm --assemble --scan", "error", err)
 	}
 	return m.Arrays()
+}
+
+// InstallUEFIBoot makes every member disk of a boot the image written on
+// the array, for UEFI firmware, as IPA's prepare_boot_partitions_for_softraid
+// and efibootmgr do: an EFI system partition (MBR type 0xEF) in the space
+// Create kept free at the start of each member disk, those partitions
+// mirrored by an md RAID-1 with metadata 1.0 (the superblock at the end:
+// each partition alone is a plain FAT the firmware reads), the image's own
+// ESP copied onto that mirror, and a UEFI boot entry per disk (labelled
+// ferric-raid-<n>) when varsDir has the EFI variables. Without
+// varsDir the firmware's removable-media path still finds the loader.
+func (m *Manager) InstallUEFIBoot(ctx context.Context, a Array, varsDir string) error {
+	if len(a.Members) == 0 {
+		return fmt.Errorf("swraid: %s has no members", a.Name)
+	}
+	src, err := m.open(a.Name)
+	if err != nil {
+		return fmt.Errorf("swraid: %w", err)
+	}
+	defer src.Close()
+	esp, loader, err := efiboot.FindESP(src, "")
+	if err != nil {
+		return fmt.Errorf("swraid: the image on %s: %w", a.Name, err)
+	}
+	if esp.Size > ESPSize-raidStart {
+		return fmt.Errorf("swraid: the image's EFI system partition (%d bytes) is larger than the %d MiB kept on each disk", esp.Size, ESPSize>>20)
+	}
+	var parts []string
+	for _, mb := range a.Members {
+		if mb.Disk == "" {
+			return fmt.Errorf("swraid: member %s of %s is not a partition of a disk", mb.Device, a.Name)
+		}
+		if mb.PartStart < ESPSize+raidStart {
+			return fmt.Errorf("swraid: %s has no room for an EFI system partition before its member %s (the array was built for BIOS boot: run delete_configuration and create_configuration in UEFI mode)", mb.Disk, mb.Device)
+		}
+		p, err := m.addESP(mb.Disk)
+		if err != nil {
+			return fmt.Errorf("swraid: EFI system partition on %s: %w", mb.Disk, err)
+		}
+		parts = append(parts, p)
+	}
+	for _, p := range parts {
+		if err := waitFor(ctx, p, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	md, err := m.freeMD()
+	if err != nil {
+		return err
+	}
+	args := []string{"--create", md, "--force", "--run", "--metadata=1.0", "--level", "1", "--name", "esp", "--raid-devices", strconv.Itoa(len(parts))}
+	if _, err := m.runner().Run(ctx, "mdadm", append(args, parts...)...); err != nil {
+		return fmt.Errorf("swraid: EFI system partitions mirror: %w", err)
+	}
+	if err := waitFor(ctx, md, 10*time.Second); err != nil {
+		return err
+	}
+	dst, err := m.open(md)
+	if err != nil {
+		return fmt.Errorf("swraid: %w", err)
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < esp.Size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), esp.Size-off)
+		if _, err := src.ReadAt(buf[:n], esp.Start+off); err != nil {
+			dst.Close()
+			return fmt.Errorf("swraid: reading the image's EFI system partition: %w", err)
+		}
+		if _, err := dst.WriteAt(buf[:n], off); err != nil {
+			dst.Close()
+			return fmt.Errorf("swraid: writing %s: %w", md, err)
+		}
+	}
+	err = dst.Sync()
+	dst.Close()
+	if err != nil {
+		return fmt.Errorf("swraid: %w", err)
+	}
+	m.log().Info("EFI system partitions mirrored on the software RAID members", "device", md, "partitions", strings.Join(parts, " "),
+		"loader", loader, "bytes", esp.Size)
+	for i, mb := range a.Members {
+		dev, err := m.open(mb.Disk)
+		if err != nil {
+			return fmt.Errorf("swraid: %w", err)
+		}
+		res, err := efiboot.InstallAs(dev, "", varsDir, fmt.Sprintf("ferric-raid-%d", i))
+		dev.Close()
+		switch {
+		case errors.Is(err, efiboot.ErrNoVars):
+			m.log().Warn("no UEFI boot entry written: no EFI variables", "device", mb.Disk)
+		case err != nil:
+			return fmt.Errorf("swraid: UEFI boot entry for %s: %w", mb.Disk, err)
+		default:
+			m.log().Info("UEFI boot entry written for software RAID member", "device", mb.Disk, "entry", res.Entry, "loader", res.Loader)
+		}
+	}
+	return nil
+}
+
+// addESP adds the EFI system partition [1 MiB, 551 MiB) to the MBR of a
+// holder disk (a free slot; the same entry again is reused) and tells the
+// kernel about it with BLKPG (the disk is busy: its array runs). It
+// returns the partition's device.
+func (m *Manager) addESP(d string) (string, error) {
+	dev, err := m.open(d)
+	if err != nil {
+		return "", err
+	}
+	mbr := make([]byte, 512)
+	_, err = dev.ReadAt(mbr, 0)
+	if err == nil && (mbr[510] != 0x55 || mbr[511] != 0xaa || mbr[446+4] == 0xee) {
+		err = errors.New("no MBR partition table (a GPT?)")
+	}
+	if err != nil {
+		dev.Close()
+		return "", err
+	}
+	start, n := uint32(raidStart/512), uint32(ESPSize/512)
+	slot := -1
+	for i := range 4 {
+		e := mbr[446+16*i : 462+16*i]
+		if e[4] == 0xef && binary.LittleEndian.Uint32(e[8:]) == start {
+			slot = i
+			break
+		}
+		if e[4] == 0 && slot < 0 {
+			slot = i
+		}
+	}
+	if slot < 0 {
+		dev.Close()
+		return "", errors.New("no free MBR slot")
+	}
+	copy(mbr[446+16*slot:], mbrEntry(false, 0xef, start, n))
+	if _, err := dev.WriteAt(mbr, 0); err != nil {
+		dev.Close()
+		return "", err
+	}
+	err = dev.Sync()
+	dev.Close()
+	if err != nil {
+		return "", err
+	}
+	if err := m.addPartition(d, slot+1, int64(start)*512, int64(n)*512); err != nil {
+		return "", fmt.Errorf("telling the kernel about partition %d: %w", slot+1, err)
+	}
+	return partName(d, slot+1), nil
+}
+
+// addPartition tells the kernel about a new partition of a disk in use
+// (BLKPG_ADD_PARTITION, as partx does); one it knows already is fine.
+func (m *Manager) addPartition(d string, num int, start, size int64) error {
+	if m.Reread != nil { // tests: the fake machine reads the table again
+		return m.Reread(d)
+	}
+	f, err := os.OpenFile(d, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	p := unix.BlkpgPartition{Start: start, Length: size, Pno: int32(num)}
+	arg := unix.BlkpgIoctlArg{Op: unix.BLKPG_ADD_PARTITION, Datalen: int32(unsafe.Sizeof(p)), Data: (*byte)(unsafe.Pointer(&p))}
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKPG, uintptr(unsafe.Pointer(&arg)))
+	if errno != 0 && errno != unix.EBUSY {
+		return errno
+	}
+	return nil
+}
+
+// freeMD returns the first /dev/md<n> the kernel does not have.
+func (m *Manager) freeMD() (string, error) {
+	for n := range 128 {
+		name := fmt.Sprintf("md%d", n)
+		if _, err := os.Stat(filepath.Join(m.sys(), "block", name)); os.IsNotExist(err) {
+			return filepath.Join(m.dev(), name), nil
+		}
+	}
+	return "", errors.New("swraid: No free md (RAID) devices are left")
 }

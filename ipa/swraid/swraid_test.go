@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -179,7 +180,8 @@ func TestCreateDeleteAndBoot(t *testing.T) {
 	disks := []protocol.Disk{{Name: filepath.Join(f.dev, "vda"), Size: 64 << 20}, {Name: filepath.Join(f.dev, "vdb"), Size: 64 << 20}}
 	cfg := cfgOf(t, `{"logical_disks":[{"raid_level":"1","size_gb":"MAX","controller":"software","is_root_volume":true}]}`)
 
-	if _, err := m.Create(ctx, "n1", cfg, disks, true); err == nil || !strings.Contains(err.Error(), "UEFI") {
+	// UEFI keeps 551 MiB free on each disk: 64 MiB disks are too small.
+	if _, err := m.Create(ctx, "n1", cfg, disks, true); err == nil || !strings.Contains(err.Error(), "logical disk of size MAX does not fit") {
 		t.Errorf("Create on UEFI = %v, want a refusal", err)
 	}
 	got, err := m.Create(ctx, "n1", cfg, disks, false)
@@ -269,5 +271,102 @@ func TestCreateDeleteAndBoot(t *testing.T) {
 	}
 	if arrays, _ := m.Arrays(); len(arrays) != 0 {
 		t.Errorf("arrays after Delete: %+v", arrays)
+	}
+}
+
+// mkESPImage builds a 64 MiB whole-disk image with an MBR and a FAT
+// partition from 1 MiB holding \EFI\BOOT\BOOTX64.EFI (sfdisk, mkfs.vfat
+// --offset and mtools: no loop device).
+func mkESPImage(t *testing.T, path string) {
+	t.Helper()
+	for _, tool := range []string{"sfdisk", "mkfs.vfat", "mmd", "mcopy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian fdisk, dosfstools, mtools)", tool)
+		}
+	}
+	run := func(stdin, name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	run("start=2048, size=100000, type=6, bootable\n", "sfdisk", "-q", path)
+	run("", "mkfs.vfat", "-F", "16", "--offset", "2048", path, "50000")
+	loader := filepath.Join(t.TempDir(), "BOOTX64.EFI")
+	if err := os.WriteFile(loader, []byte("not really an EFI binary"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("", "mmd", "-i", path+"@@1M", "::EFI", "::EFI/BOOT")
+	run("", "mcopy", "-i", path+"@@1M", loader, "::EFI/BOOT/BOOTX64.EFI")
+}
+
+func TestUEFIBoot(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeMachine(t, "vda", "vdb")
+	for _, d := range []string{"vda", "vdb"} {
+		if err := os.Truncate(filepath.Join(f.dev, d), 1536<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := f.manager()
+	disks := []protocol.Disk{{Name: filepath.Join(f.dev, "vda"), Size: 1536 << 20}, {Name: filepath.Join(f.dev, "vdb"), Size: 1536 << 20}}
+	cfg := cfgOf(t, `{"logical_disks":[{"raid_level":"1","size_gb":"MAX","controller":"software"}]}`)
+	if _, err := m.Create(ctx, "n1", cfg, disks, true); err != nil {
+		t.Fatalf("Create (UEFI) = %v", err)
+	}
+	for _, d := range disks {
+		dev, _ := disk.Open(d.Name)
+		tbl, err := disk.ReadTable(dev)
+		dev.Close()
+		if err != nil || len(tbl.Partitions) != 1 || tbl.Partitions[0].Start != ESPSize+raidStart {
+			t.Fatalf("holder table of %s = %+v, %v; want the member from 551 MiB", d.Name, tbl, err)
+		}
+	}
+	arrays, _ := m.Arrays()
+	if len(arrays) != 1 {
+		t.Fatalf("Arrays = %+v", arrays)
+	}
+	mkESPImage(t, arrays[0].Name)
+	if err := m.InstallUEFIBoot(ctx, arrays[0], filepath.Join(t.TempDir(), "no-efivars")); err != nil {
+		t.Fatalf("InstallUEFIBoot = %v", err)
+	}
+	vda2, vdb2 := filepath.Join(f.dev, "vda2"), filepath.Join(f.dev, "vdb2")
+	want := "mdadm --create " + filepath.Join(f.dev, "md1") + " --force --run --metadata=1.0 --level 1 --name esp --raid-devices 2 " + vda2 + " " + vdb2
+	if !slices.Contains(f.cmds, want) {
+		t.Errorf("mdadm calls %q, want %q", f.cmds, want)
+	}
+	for _, d := range disks {
+		dev, _ := disk.Open(d.Name)
+		tbl, err := disk.ReadTable(dev)
+		dev.Close()
+		if err != nil || len(tbl.Partitions) != 2 || tbl.Partitions[1].Type != "0xef" || tbl.Partitions[1].Start != raidStart || tbl.Partitions[1].Size != ESPSize {
+			t.Errorf("holder table of %s after InstallUEFIBoot = %+v, %v; want an ESP (0xef) at 1 MiB of 550 MiB", d.Name, tbl, err)
+		}
+	}
+	img, _ := os.ReadFile(arrays[0].Name)
+	esp, _ := os.ReadFile(filepath.Join(f.dev, "md1"))
+	if len(esp) < 100000*512 || !slices.Equal(esp[:100000*512], img[1<<20:1<<20+100000*512]) {
+		t.Errorf("the ESP mirror does not hold the image's EFI system partition")
+	}
+	// An array built for BIOS (no room before the members) is refused.
+	b := newFakeMachine(t, "vda", "vdb")
+	bm := b.manager()
+	bd := []protocol.Disk{{Name: filepath.Join(b.dev, "vda"), Size: 64 << 20}, {Name: filepath.Join(b.dev, "vdb"), Size: 64 << 20}}
+	if _, err := bm.Create(ctx, "n1", cfg, bd, false); err != nil {
+		t.Fatal(err)
+	}
+	ba, _ := bm.Arrays()
+	mkESPImage(t, ba[0].Name)
+	if err := bm.InstallUEFIBoot(ctx, ba[0], ""); err == nil || !strings.Contains(err.Error(), "no room for an EFI system partition") {
+		t.Errorf("InstallUEFIBoot on a BIOS array = %v", err)
 	}
 }

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,18 +24,20 @@ import (
 // small, so that md's first resync of the mirror is short under TCG.
 const swraidDiskMiB = 1536
 
-// TestQEMUSoftwareRAID: a SeaBIOS QEMU machine with two disks, behind the
-// Redfish emulator (driver redfish, raid_interface agent), in the
-// namespace of TestQEMUDeploy (same parent and artifacts). Manual cleaning
-// runs raid.delete_configuration and raid.create_configuration for a
-// software RAID-1 target_raid_config (the agent in the ramdisk builds md0
-// with mdadm over a holder partition on each disk); the node's raid_config
+// TestQEMUSoftwareRAID: two QEMU machines with two disks each, vm0 with
+// SeaBIOS and vm1 with UEFI (OVMF), behind the Redfish emulator (driver
+// redfish, raid_interface agent), in the namespace of TestQEMUDeploy (same
+// parent and artifacts), one after the other. Manual cleaning runs
+// raid.delete_configuration and raid.create_configuration for a software
+// RAID-1 target_raid_config (the agent in the ramdisk builds md0 with
+// mdadm over a holder partition on each disk); the node's raid_config
 // shows it. The test OS is deployed onto the array (root device /dev/md0)
-// with a config drive, and the agent puts the image's boot code on both
-// disks; the deployed OS boots from the first disk, assembles the array
-// and reports. Then the first disk is removed (QEMU started with the
-// second disk only): the OS still boots, from the degraded mirror, and
-// reports again.
+// with a config drive, and install_bootloader makes both disks boot it
+// (BIOS: the image's boot code on each disk; UEFI: an EFI system
+// partition on each, mirrored, with a boot entry per disk); the deployed
+// OS boots, assembles the array and reports. Then the first disk is
+// removed (QEMU started with the second disk only): the OS still boots,
+// from the degraded mirror, and reports again.
 func TestQEMUSoftwareRAID(t *testing.T) {
 	if dir := os.Getenv(qemuEnvChild); dir != "" {
 		swraidChild(t, dir)
@@ -43,33 +47,39 @@ func TestQEMUSoftwareRAID(t *testing.T) {
 }
 
 func swraidChild(t *testing.T, dir string) {
-	ctx := context.Background()
-	vmDir := filepath.Join(dir, "vm")
-	name, mac := "vm0", "52:54:00:e2:e0:01"
-	disk0, disk1 := filepath.Join(vmDir, name+".raw"), filepath.Join(vmDir, name+"-b.raw")
-	mc := lab.MachineConfig{Name: name, Dir: vmDir, MAC: mac, Net: "tap:tap0", Disk: disk0, ExtraDisks: []string{disk1},
-		DiskSizeMiB: swraidDiskMiB, Firmware: "bios"}
-	q, err := lab.NewQEMU(mc)
-	if err != nil {
-		t.Fatal(err)
+	// Two machines, vm0 with SeaBIOS and vm1 with UEFI, behind the
+	// Redfish emulator.
+	firmwares := []string{"bios", "uefi"}
+	machines := map[string]redfish.Machine{}
+	configs := map[string]lab.MachineConfig{}
+	for i, fw := range firmwares {
+		name := fmt.Sprintf("vm%d", i)
+		vmDir := filepath.Join(dir, "vm")
+		mc := lab.MachineConfig{Name: name, Dir: vmDir, MAC: fmt.Sprintf("52:54:00:e2:e0:%02x", i+1), Net: fmt.Sprintf("tap:tap%d", i),
+			Disk: filepath.Join(vmDir, name+".raw"), ExtraDisks: []string{filepath.Join(vmDir, name+"-b.raw")},
+			DiskSizeMiB: swraidDiskMiB, Firmware: fw}
+		q, err := lab.NewQEMU(mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Save(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+		machines[name], configs[name] = q, mc
 	}
-	if err := q.Save(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-
 	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{name: q},
+		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: machines,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
 	go rfSrv.Serve(rfLn)
 	t.Cleanup(func() { rfSrv.Close() })
 
 	// Where the deployed OS reports (its user_data URL).
-	reports := make(chan map[string]string, 4)
+	reports := map[string]chan map[string]string{"vm0": make(chan map[string]string, 4), "vm1": make(chan map[string]string, 4)}
 	ln, err := net.Listen("tcp", qemuBridgeIP+":0")
 	if err != nil {
 		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
@@ -78,9 +88,11 @@ func swraidChild(t *testing.T, dir string) {
 	mux.HandleFunc("POST /report/{name}", func(w http.ResponseWriter, r *http.Request) {
 		var rep map[string]string
 		_ = json.NewDecoder(r.Body).Decode(&rep)
-		select {
-		case reports <- rep:
-		default:
+		if ch := reports[r.PathValue("name")]; ch != nil {
+			select {
+			case ch <- rep:
+			default:
+			}
 		}
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -99,8 +111,32 @@ func swraidChild(t *testing.T, dir string) {
 	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
 	base := "http://" + apiAddr
 	imageID := qemuUpload(t, base, "testos-raw", "raw", filepath.Join(dir, "testos.raw"))
-	c := client{t, base}
 
+	for i, firmware := range firmwares {
+		name := fmt.Sprintf("vm%d", i)
+		t.Run(firmware, func(t *testing.T) {
+			swraidMachine(t, swraidSetup{mc: configs[name], q: machines[name].(*lab.QEMU), base: base, files: files, imageID: imageID,
+				redfish: "http://" + rfLn.Addr().String(), reports: reports[name]})
+		})
+	}
+}
+
+type swraidSetup struct {
+	mc                            lab.MachineConfig
+	q                             *lab.QEMU
+	base, files, imageID, redfish string
+	reports                       chan map[string]string
+}
+
+// swraidMachine takes one machine through the software RAID-1 clean,
+// the deploy onto the array and the boots with two disks and with the
+// second alone.
+func swraidMachine(t *testing.T, s swraidSetup) {
+	ctx := context.Background()
+	mc, q := s.mc, s.q
+	name, mac, disk1 := mc.Name, mc.MAC, mc.ExtraDisks[0]
+	reports, files, imageID, base := s.reports, s.files, s.imageID, s.base
+	c := client{t, base}
 	serialTail := func() string {
 		b, _ := os.ReadFile(q.SerialLog())
 		if len(b) > 3000 {
@@ -121,10 +157,13 @@ func swraidChild(t *testing.T, dir string) {
 	}
 
 	start := time.Now()
+	props := map[string]any{"root_device": map[string]any{"name": "/dev/md0"}}
+	if mc.Firmware == "uefi" {
+		props["capabilities"] = "boot_mode:uefi"
+	}
 	n := c.do("POST", "/v1/nodes", map[string]any{"name": name, "driver": "redfish", "deploy_interface": "direct",
-		"raid_interface": "agent", "automated_clean": false,
-		"properties": map[string]any{"root_device": map[string]any{"name": "/dev/md0"}},
-		"driver_info": map[string]any{"redfish_address": "http://" + rfLn.Addr().String(), "redfish_system_id": "/redfish/v1/Systems/" + name,
+		"raid_interface": "agent", "automated_clean": false, "properties": props,
+		"driver_info": map[string]any{"redfish_address": s.redfish, "redfish_system_id": "/redfish/v1/Systems/" + name,
 			"redfish_username": "admin", "redfish_password": "password",
 			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
 	uuid, _ := n["uuid"].(string)
@@ -174,6 +213,18 @@ func swraidChild(t *testing.T, dir string) {
 		t.Errorf("the deployed OS did not assemble the array; serial tail:\n%s", s)
 	}
 
+	if mc.Firmware == "uefi" {
+		nv, err := os.ReadFile(filepath.Join(mc.Dir, name+".vars"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"ferric-raid-0", "ferric-raid-1"} {
+			if !bytes.Contains(nv, utf16le(want)) {
+				t.Errorf("the firmware's variable store has no boot entry %q", want)
+			}
+		}
+	}
+
 	// The first disk is gone: the machine starts with the second alone.
 	deadline := time.Now().Add(time.Minute)
 	for on, _ := q.Running(ctx); on && time.Now().Before(deadline); on, _ = q.Running(ctx) {
@@ -204,6 +255,7 @@ func swraidChild(t *testing.T, dir string) {
 	} else {
 		t.Logf("one disk: %s", mdstat)
 	}
+	t.Logf("phase %s (%s)", name, mc.Firmware)
 	t.Logf("phase clean (delete+create software RAID-1): %.1fs; deploy to active: %.1fs; active→report (2 disks): %.1fs; power-on→report (disk 2 only): %.1fs; total %.1fs",
 		tClean.Seconds(), tDeploy.Seconds(), tBoot2.Seconds(), tBoot1.Seconds(), time.Since(start).Seconds())
 }

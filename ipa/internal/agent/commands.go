@@ -340,7 +340,7 @@ func (a *Agent) cmdInstallBootloader(ctx context.Context, raw json.RawMessage, c
 		return nil, &cmdError{typ: "DeviceNotFound", code: 404, message: "Error installing bootloader", err: errors.New("no image was written by this agent")}
 	}
 	if arr, ok := a.swraid().Array(rootName); ok {
-		if err := a.installRAIDBootloader(arr, p.TargetBootMode); err != nil {
+		if err := a.installRAIDBootloader(ctx, arr, p.TargetBootMode); err != nil {
 			return nil, &cmdError{typ: "CommandExecutionError", code: 500, message: "Error installing bootloader", err: err}
 		}
 		return nil, nil

@@ -100,11 +100,16 @@ func (a *Agent) withArrays(disks []protocol.Disk) []protocol.Disk {
 	return out
 }
 
-// installRAIDBootloader puts the boot code on every member disk of the
-// array the image went to.
-func (a *Agent) installRAIDBootloader(arr swraid.Array, bootMode string) error {
+// installRAIDBootloader makes every member disk of the array the image
+// went to boot it: an EFI system partition on each (mirrored) and a boot
+// entry per disk under UEFI, the image's boot code on each for BIOS.
+func (a *Agent) installRAIDBootloader(ctx context.Context, arr swraid.Array, bootMode string) error {
 	if bootMode == "uefi" {
-		return fmt.Errorf("UEFI boot from software RAID device %s needs an EFI system partition on every member disk, which this agent does not build yet", arr.Name)
+		if err := a.swraid().InstallUEFIBoot(ctx, arr, a.cfg.EFIVarsDir); err != nil {
+			return err
+		}
+		a.log.Info("install_bootloader: EFI system partition on every software RAID member", "device", arr.Name, "members", len(arr.Members))
+		return nil
 	}
 	if err := a.swraid().InstallBIOSBoot(arr); err != nil {
 		return err

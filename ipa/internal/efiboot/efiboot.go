@@ -65,6 +65,12 @@ type Result struct {
 // partition whose UUID is espUUID when not empty) in the EFI variables
 // under varsDir and makes it the first boot option.
 func Install(dev disk.BlockDevice, espUUID, varsDir string) (Result, error) {
+	return InstallAs(dev, espUUID, varsDir, "")
+}
+
+// InstallAs is Install with the entry's label given (one entry per disk,
+// as for the members of a software RAID); "" labels it as Install does.
+func InstallAs(dev disk.BlockDevice, espUUID, varsDir, label string) (Result, error) {
 	if varsDir == "" {
 		varsDir = DefaultVarsDir
 	}
@@ -75,9 +81,12 @@ func Install(dev disk.BlockDevice, espUUID, varsDir string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrNoESP, err)
 	}
-	p, loader, label, err := findESP(dev, t, espUUID)
+	p, loader, found, err := findESP(dev, t, espUUID)
 	if err != nil {
 		return Result{}, err
+	}
+	if label == "" {
+		label = found
 	}
 	opt, err := loadOption(label, dev.SectorSize(), t, p, loader)
 	if err != nil {
@@ -123,6 +132,17 @@ func ESPUUID(t *disk.Table) string {
 
 func isESP(p disk.Partition) bool {
 	return strings.EqualFold(p.Type, ESPType) || strings.EqualFold(p.Type, "0xef")
+}
+
+// FindESP returns the EFI system partition of dev (as Install finds it)
+// and the boot loader on it.
+func FindESP(dev disk.BlockDevice, espUUID string) (disk.Partition, string, error) {
+	t, err := disk.ReadTable(dev)
+	if err != nil {
+		return disk.Partition{}, "", fmt.Errorf("%w: %w", ErrNoESP, err)
+	}
+	p, loader, _, err := findESP(dev, t, espUUID)
+	return p, loader, err
 }
 
 // findESP returns the EFI system partition, its loader and the entry's
