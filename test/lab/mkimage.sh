@@ -15,14 +15,16 @@
 # else DHCP), then powers off. Kernel parameter ferric.testos.stay=1 keeps it up.
 #
 # The kernel and modules come from ipa/ramdisk/build.sh (apt-get download of
-# linux-image-cloud-amd64, never installed). Needs: go, syslinux,
+# linux-image-cloud-amd64, never installed), with its optional md modules and
+# the host's mdadm (TOOLS): ferric-testos assembles software RAID arrays, as
+# an OS deployed onto one does. Needs: go, syslinux,
 # syslinux-common, syslinux-efi, mtools, dosfstools, fdisk, plus build.sh's
 # tools.
 # Env: TESTOS (a prebuilt ferric-testos binary), CACHE (as build.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 out=$1 size=${2:-64}
 for tool in sfdisk mkfs.vfat syslinux mcopy; do
   command -v "$tool" >/dev/null || { echo "mkimage: $tool missing (apt-get install fdisk dosfstools syslinux syslinux-common mtools)" >&2; exit 1; }
