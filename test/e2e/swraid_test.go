@@ -27,7 +27,7 @@ const swraidDiskMiB = 1536
 // TestQEMUSoftwareRAID: two QEMU machines with two disks each, vm0 with
 // SeaBIOS and vm1 with UEFI (OVMF), behind the Redfish emulator (driver
 // redfish, raid_interface agent), in the namespace of TestQEMUDeploy (same
-// parent and artifacts), one after the other. Manual cleaning runs
+// parent and artifacts). Manual cleaning runs
 // raid.delete_configuration and raid.create_configuration for a software
 // RAID-1 target_raid_config (the agent in the ramdisk builds md0 with
 // mdadm over a holder partition on each disk); the node's raid_config
@@ -37,7 +37,10 @@ const swraidDiskMiB = 1536
 // partition on each, mirrored, with a boot entry per disk); the deployed
 // OS boots, assembles the array and reports. Then the first disk is
 // removed (QEMU started with the second disk only): the OS still boots,
-// from the degraded mirror, and reports again.
+// from the degraded mirror, and reports again. With both disks back (the
+// first one stale), the node is undeployed and raid.delete_configuration
+// removes the arrays and the holder partition tables; raid_config is
+// empty again. The two machines run at the same time.
 func TestQEMUSoftwareRAID(t *testing.T) {
 	if dir := os.Getenv(qemuEnvChild); dir != "" {
 		swraidChild(t, dir)
@@ -112,13 +115,16 @@ func swraidChild(t *testing.T, dir string) {
 	base := "http://" + apiAddr
 	imageID := qemuUpload(t, base, "testos-raw", "raw", filepath.Join(dir, "testos.raw"))
 
-	for i, firmware := range firmwares {
-		name := fmt.Sprintf("vm%d", i)
-		t.Run(firmware, func(t *testing.T) {
-			swraidMachine(t, swraidSetup{mc: configs[name], q: machines[name].(*lab.QEMU), base: base, files: files, imageID: imageID,
-				redfish: "http://" + rfLn.Addr().String(), reports: reports[name]})
-		})
-	}
+	t.Run("machines", func(t *testing.T) {
+		for i, firmware := range firmwares {
+			name := fmt.Sprintf("vm%d", i)
+			t.Run(firmware, func(t *testing.T) {
+				t.Parallel()
+				swraidMachine(t, swraidSetup{mc: configs[name], q: machines[name].(*lab.QEMU), base: base, files: files, imageID: imageID,
+					redfish: "http://" + rfLn.Addr().String(), reports: reports[name]})
+			})
+		}
+	})
 }
 
 type swraidSetup struct {
@@ -175,11 +181,16 @@ func swraidMachine(t *testing.T, s swraidSetup) {
 	if b, _ := json.Marshal(resp); !strings.Contains(string(b), "Software RAID Configuration requires RAID-1 for the first logical disk") {
 		t.Errorf("RAID-0 first volume: %s", b)
 	}
-	c.do("PUT", "/v1/nodes/"+uuid+"/states/raid", map[string]any{"logical_disks": []any{
-		map[string]any{"raid_level": "1", "size_gb": "MAX", "controller": "software", "is_root_volume": true}}}, 204)
-
 	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState(uuid, "manageable", time.Minute)
+	// create_configuration without a target is refused before cleaning starts.
+	resp = c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "clean", "clean_steps": []any{
+		map[string]any{"interface": "raid", "step": "create_configuration"}}}, 400)
+	if b, _ := json.Marshal(resp); !strings.Contains(string(b), "has no target RAID configuration") {
+		t.Errorf("create_configuration without target_raid_config: %s", b)
+	}
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/raid", map[string]any{"logical_disks": []any{
+		map[string]any{"raid_level": "1", "size_gb": "MAX", "controller": "software", "is_root_volume": true}}}, 204)
 	t0 := time.Now()
 	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "clean", "clean_steps": []any{
 		map[string]any{"interface": "raid", "step": "delete_configuration"},
@@ -255,7 +266,40 @@ func swraidMachine(t *testing.T, s swraidSetup) {
 	} else {
 		t.Logf("one disk: %s", mdstat)
 	}
+
+	// Both disks are back (the first one stale); undeploy, then
+	// delete_configuration removes every array (the ESP mirror too) and the
+	// holder disks' partition tables.
+	deadline = time.Now().Add(time.Minute)
+	for on, _ := q1.Running(ctx); on && time.Now().Before(deadline); on, _ = q1.Running(ctx) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = q1.PowerOff(ctx)
+	t0 = time.Now()
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "deleted"}, 202)
+	c.waitState(uuid, "available", 2*time.Minute)
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(uuid, "manageable", time.Minute)
+	c.do("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": "clean", "clean_steps": []any{
+		map[string]any{"interface": "raid", "step": "delete_configuration"}}}, 202)
+	n = c.waitState(uuid, "manageable", 5*time.Minute)
+	tDelete := time.Since(t0)
+	if rc, _ := n["raid_config"].(map[string]any); len(rc) != 0 {
+		t.Errorf("raid_config after delete_configuration = %v, want {}", rc)
+	}
+	for _, d := range []string{mc.Disk, disk1} {
+		f, err := os.Open(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbr := make([]byte, 512)
+		_, err = io.ReadFull(f, mbr)
+		f.Close()
+		if err != nil || (mbr[510] == 0x55 && mbr[511] == 0xaa) {
+			t.Errorf("%s still has a partition table after delete_configuration (read err %v)", d, err)
+		}
+	}
 	t.Logf("phase %s (%s)", name, mc.Firmware)
-	t.Logf("phase clean (delete+create software RAID-1): %.1fs; deploy to active: %.1fs; active→report (2 disks): %.1fs; power-on→report (disk 2 only): %.1fs; total %.1fs",
-		tClean.Seconds(), tDeploy.Seconds(), tBoot2.Seconds(), tBoot1.Seconds(), time.Since(start).Seconds())
+	t.Logf("phase clean (delete+create software RAID-1): %.1fs; deploy to active: %.1fs; active→report (2 disks): %.1fs; power-on→report (disk 2 only): %.1fs; undeploy + delete_configuration: %.1fs; total %.1fs",
+		tClean.Seconds(), tDeploy.Seconds(), tBoot2.Seconds(), tBoot1.Seconds(), tDelete.Seconds(), time.Since(start).Seconds())
 }
