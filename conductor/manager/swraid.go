@@ -50,18 +50,37 @@ func (m *Manager) checkAgentRAIDSteps(n *store.Node, steps []map[string]any) err
 			if len(n.TargetRAIDConfig) == 0 {
 				return userErr(ErrInvalidInput, "Node %s has no target RAID configuration.", n.UUID)
 			}
+			// With the disks inspection found, a config the machine cannot
+			// hold (a mirror on one disk) is refused now rather than by
+			// the agent.
+			if cfg := map[string]any(n.TargetRAIDConfig); swraid.IsSoftware(cfg) {
+				if err := swraid.Validate(n.UUID, cfg, inspectedDisks(n)); err != nil {
+					return userErr(ErrInvalidInput, "%s", err.Error())
+				}
+			}
 		case "apply_configuration":
 			args, _ := st["args"].(map[string]any)
 			cfg, ok := args["raid_config"].(map[string]any)
 			if !ok {
 				return userErr(ErrInvalidInput, "raid.apply_configuration needs the argument raid_config, a RAID configuration")
 			}
-			if err := m.checkSoftwareRAID(n, cfg); err != nil {
-				return err
+			if swraid.IsSoftware(cfg) {
+				if err := swraid.Validate(n.UUID, cfg, inspectedDisks(n)); err != nil {
+					return userErr(ErrInvalidInput, "%s", err.Error())
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// inspectedDisks is the number of disks inspection found (0: unknown).
+func inspectedDisks(n *store.Node) int {
+	var inv protocol.Inventory
+	if len(n.Inventory) == 0 || json.Unmarshal(n.Inventory, &inv) != nil {
+		return 0
+	}
+	return len(inv.Disks)
 }
 
 // afterAgentRAIDStep records the result of an agent raid step as the

@@ -69,6 +69,21 @@ func TestSoftwareRAID(t *testing.T) {
 	if err := m.checkRAIDSteps(ctx, n, "clean", create); err != nil {
 		t.Errorf("create_configuration with a target = %v", err)
 	}
+	// Inspection found one disk: a mirror is refused before cleaning.
+	if err := st.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.Node(id)
+		if err != nil {
+			return err
+		}
+		n.Inventory = json.RawMessage(`{"disks":[{"name":"/dev/vda","size":10737418240}]}`)
+		return tx.PutNode(n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ = st.Node(id)
+	if err := m.checkRAIDSteps(ctx, n, "clean", create); errText(err) != "Could not validate Software RAID config for "+id+": Software RAID level 1 needs at least 2 disks, the machine has 1" {
+		t.Errorf("create_configuration of a mirror on one disk = %v", err)
+	}
 	apply := []map[string]any{{"interface": "raid", "step": "apply_configuration", "args": map[string]any{"raid_config": cfg(`{"logical_disks":[{"raid_level":"0","size_gb":"MAX","controller":"software"}]}`)}}}
 	if err := m.checkRAIDSteps(ctx, n, "deploy", apply); err == nil {
 		t.Errorf("apply_configuration with a RAID-0 first volume was accepted")
