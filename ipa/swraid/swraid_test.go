@@ -34,6 +34,7 @@ func TestValidate(t *testing.T) {
 		{"mirror", `{"logical_disks":[{"raid_level":"1","size_gb":"MAX","controller":"software"}]}`, 2, ""},
 		{"mirror and stripe", `{"logical_disks":[{"raid_level":"1","size_gb":10,"controller":"software"},{"raid_level":"0","size_gb":"MAX","controller":"software"}]}`, 2, ""},
 		{"RAID-10 second", `{"logical_disks":[{"raid_level":"1","size_gb":10,"controller":"software"},{"raid_level":"1+0","size_gb":"MAX","controller":"software"}]}`, 4, ""},
+		{"as metal3 sends softwareRAIDVolumes", `{"logical_disks":[{"raid_level":"1","size_gb":"MAX","controller":"software","physical_disks":[{"name":"/dev/vda"},{"name":"/dev/vdb"}]}]}`, 2, ""},
 		{"empty", `{"logical_disks":[]}`, 2, "RAID config contains no logical disks"},
 		{"first not RAID-1", `{"logical_disks":[{"raid_level":"0","size_gb":"MAX","controller":"software"}]}`, 2,
 			pre + "Software RAID Configuration requires RAID-1 for the first logical disk"},
@@ -368,5 +369,48 @@ func TestUEFIBoot(t *testing.T) {
 	mkESPImage(t, ba[0].Name)
 	if err := bm.InstallUEFIBoot(ctx, ba[0], ""); err == nil || !strings.Contains(err.Error(), "no room for an EFI system partition") {
 		t.Errorf("InstallUEFIBoot on a BIOS array = %v", err)
+	}
+}
+
+func TestCreateTwoVolumes(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeMachine(t, "vda", "vdb")
+	for _, d := range []string{"vda", "vdb"} {
+		if err := os.Truncate(filepath.Join(f.dev, d), 3<<30); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := f.manager()
+	disks := []protocol.Disk{{Name: filepath.Join(f.dev, "vda"), Size: 3 << 30}, {Name: filepath.Join(f.dev, "vdb"), Size: 3 << 30}}
+	// The MAX volume is built last (md1, second partition), as IPA does.
+	cfg := cfgOf(t, `{"logical_disks":[{"raid_level":"1","size_gb":"MAX","controller":"software"},{"raid_level":"1+0","size_gb":1,"controller":"software","volume_name":"data"}]}`)
+	if _, err := m.Create(ctx, "n1", cfg, disks, false); err != nil {
+		t.Fatalf("Create = %v", err)
+	}
+	vda, vdb := filepath.Join(f.dev, "vda"), filepath.Join(f.dev, "vdb")
+	for _, want := range []string{
+		"mdadm --create " + filepath.Join(f.dev, "md0") + " --force --run --metadata=1 --level 10 --name data --raid-devices 2 " + vda + "1 " + vdb + "1",
+		"mdadm --create " + filepath.Join(f.dev, "md1") + " --force --run --metadata=1 --level 1 --name " + filepath.Join(f.dev, "md1") + " --raid-devices 2 " + vda + "2 " + vdb + "2",
+	} {
+		if !slices.Contains(f.cmds, want) {
+			t.Errorf("mdadm calls %q, want %q", f.cmds, want)
+		}
+	}
+	dev, _ := disk.Open(vda)
+	tbl, err := disk.ReadTable(dev)
+	dev.Close()
+	if err != nil || len(tbl.Partitions) != 2 || tbl.Partitions[0].Start != 1<<20 || tbl.Partitions[0].Start+tbl.Partitions[0].Size != 1<<30 ||
+		tbl.Partitions[1].Start != 1<<30 || tbl.Partitions[1].Start+tbl.Partitions[1].Size != 3<<30 {
+		t.Errorf("holder table = %+v, %v; want [1 MiB, 1 GiB) and [1 GiB, end)", tbl, err)
+	}
+	// physical_disks hints that name no disk are refused before anything is written.
+	g := newFakeMachine(t, "vda", "vdb")
+	gd := []protocol.Disk{{Name: filepath.Join(g.dev, "vda"), Size: 64 << 20}, {Name: filepath.Join(g.dev, "vdb"), Size: 64 << 20}}
+	bad := cfgOf(t, `{"logical_disks":[{"raid_level":"1","size_gb":"MAX","controller":"software","physical_disks":[{"name":"/dev/sdx"},{"name":"/dev/sdy"}]}]}`)
+	if _, err := g.manager().Create(ctx, "n1", bad, gd, false); err == nil || !strings.Contains(err.Error(), "No candidates for physical disk") {
+		t.Errorf("Create with hints matching nothing = %v", err)
+	}
+	if len(g.cmds) != 0 {
+		t.Errorf("mdadm ran %q for a config that cannot be built", g.cmds)
 	}
 }
