@@ -330,13 +330,13 @@ func (c *qemuConductor) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := []string{"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
+	netArgs := []string{"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
 		"--dhcp-router-advertisements", "--tftp-listen", qemuBridgeIP + ":69", "--tftp-root", "/usr/lib/ipxe"}
 	if c.noDHCP {
-		net = []string{"--dhcp-mode", "none"}
+		netArgs = []string{"--dhcp-mode", "none"}
 	}
 	cmd := exec.Command(c.bin, append(append([]string{"--api-listen", c.addr, "--public-url", "http://" + c.addr,
-		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot")}, net...),
+		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot")}, netArgs...),
 		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
 		"--power-sync-interval", qemuPowerSync.String())...)
 	stderr, err := cmd.StderrPipe()
@@ -842,7 +842,11 @@ func qemuDeployChild(t *testing.T, dir string) {
 		qemuNoDHCPChecks(t, dir, machines, isos, reportFrom, inventoryIPs, addPhase)
 		invMu.Unlock()
 		reportMu.Unlock()
-		t.Logf("DHCP requests seen on the network (no server answers): %d", dhcpProbe.Stop())
+		// Nothing asked for an address: the agent and the deployed OS
+		// took theirs from network_data, no firmware tried PXE.
+		if n := dhcpProbe.Stop(); n != 0 {
+			t.Errorf("%d DHCP requests on the network, want none", n)
+		}
 	case qemuVMedia():
 		qemuVMediaChecks(t, dir, machines, addPhase)
 	case !t.Failed():
