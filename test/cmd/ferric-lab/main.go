@@ -27,7 +27,7 @@
 // the machines get a CD drive behind the Redfish emulator's virtual media,
 // the conductor runs with --dhcp-mode none (no TFTP, no router
 // advertisements), and each node is enrolled with boot_interface
-// redfish-virtual-media and a network_data giving machine I the static
+// redfish-virtual-media, inspect_interface agent and a network_data giving machine I the static
 // address .(50+I) of the bridge's /24, which the conductor puts on the
 // node's boot ISO for the ramdisk (and a deploy's config drive may carry
 // for the instance).
@@ -481,6 +481,9 @@ func enroll(ctx context.Context, stdout io.Writer, dir, apiURL, drv, redfishAddr
 				return fmt.Errorf("enroll %s: %w", name, err)
 			}
 			node["boot_interface"] = "redfish-virtual-media"
+			// In-band inspection (the ramdisk from the CD) rather than
+			// the redfish type's out-of-band default.
+			node["inspect_interface"] = "agent"
 			node["network_data"] = networkData(q.Config().MAC, ip, bridge)
 			how = ", virtual media, static " + ip.String()
 		}
