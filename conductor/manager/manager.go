@@ -643,7 +643,14 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 			out["raid"] = bad(err.Error())
 		}
 	}
-	if m.usesAgent(n) {
+	switch {
+	case m.ramdiskDeploy(n):
+		if reason := m.validateRamdiskDeploy(n); reason != "" {
+			out["deploy"] = bad(reason)
+		}
+	case m.customAgent(n):
+		// The agent's own steps deploy: no image to check.
+	case m.usesAgent(n):
 		if src, _ := n.InstanceInfo["image_source"].(string); src == "" {
 			out["deploy"] = bad("Some parameters were missing in node's instance_info. Missing are: ['image_source']")
 		} else if ic, ok := m.cfg.Images.(imageChecker); ok {

@@ -322,7 +322,7 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 // node to adopt failed with Ironic's message and an unknown power state.
 func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
 	err := func() error {
-		if !m.usesAgent(n) {
+		if !m.usesAgent(n) || m.ramdiskDeploy(n) {
 			return nil
 		}
 		mg, err := m.management(n)
@@ -338,7 +338,7 @@ func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
 	m.log.Info("manager: node adopted", "node", n.UUID)
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
 		n.LastError = nil
-		if m.usesAgent(n) {
+		if m.usesAgent(n) && !m.ramdiskDeploy(n) {
 			n.DriverInternalInfo["boot_device"] = driver.BootDisk
 			n.DriverInternalInfo["boot_device_persistent"] = true
 		}
@@ -444,6 +444,9 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 
 // deploy starts a deployment (available/deploy failed/active -> deploying).
 func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
+	if m.ramdiskDeploy(n) {
+		return m.deployRamdisk(ctx, n)
+	}
 	if !m.usesAgent(n) {
 		pw, err := m.power(n)
 		if err != nil {
@@ -472,6 +475,9 @@ func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
 // tearDown undeploys (active -> deleting -> cleaning -> available).
 func (m *Manager) tearDown(ctx context.Context, n *store.Node) error {
 	if err := m.powerOff(ctx, n); err != nil {
+		return err
+	}
+	if err := m.cleanUpInstanceBoot(ctx, n.UUID); err != nil {
 		return err
 	}
 	err := m.st.Update(ctx, func(tx store.Tx) error {

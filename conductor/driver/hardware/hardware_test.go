@@ -22,7 +22,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"fake", "no-bios"},
 			"boot":       {"fake", "ipxe", "pxe"},
 			"console":    {"fake", "no-console"},
-			"deploy":     {"fake", "direct"},
+			"deploy":     {"fake", "direct", "ramdisk", "custom-agent"},
 			"firmware":   {"fake", "no-firmware"},
 			"inspect":    {"fake", "agent", "no-inspect"},
 			"management": {"fake"},
@@ -37,7 +37,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"no-firmware"},
 			"inspect":    {"agent", "no-inspect"},
 			"management": {"ipmitool"},
@@ -52,7 +52,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"redfish", "no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"redfish", "no-firmware"},
 			"inspect":    {"redfish", "agent", "no-inspect"},
 			"management": {"redfish"},
@@ -67,7 +67,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"idrac-redfish", "redfish", "no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"redfish", "no-firmware"},
 			"inspect":    {"idrac-redfish", "agent", "no-inspect"},
 			"management": {"idrac-redfish"},
@@ -82,7 +82,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"no-firmware"},
 			"inspect":    {"agent", "no-inspect"},
 			"management": {"noop"},
@@ -158,7 +158,7 @@ func TestCapabilities(t *testing.T) {
 				case "deploy":
 					d, ok := o.(driver.Deploy)
 					is(name+" Deploy", o, ok, true)
-					if ok && d.UsesAgent() != (impl == "direct") {
+					if ok && d.UsesAgent() != (impl != "fake") {
 						t.Errorf("%s: UsesAgent() = %v", name, d.UsesAgent())
 					}
 				}

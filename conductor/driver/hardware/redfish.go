@@ -31,7 +31,7 @@ func redfish(im impls) *driver.HardwareType {
 			"bios":       driver.Use(rf, noBIOS),
 			"boot":       boot,
 			"console":    driver.Use(noConsole),
-			"deploy":     driver.Use(direct, fakeDeploy),
+			"deploy":     driver.Use(direct, fakeDeploy, ramdiskDeploy, customAgent),
 			"firmware":   driver.Use(rf, noFirmware),
 			"inspect":    driver.Use(rf, agentInsp, noInspect),
 			"management": driver.Use(rf),
