@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/images/iso"
+	"github.com/ferric-metal/ferric/test/lab"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+// liveMarker is what the live ISO's init prints on the console.
+const liveMarker = "ferric-live-iso: up"
+
+// TestQEMURamdiskDeploy is metal3's live ISO: a QEMU machine (TCG, SeaBIOS,
+// a CD drive, no network at all) behind the Redfish emulator, enrolled with
+// driver redfish, boot_interface redfish-virtual-media and deploy_interface
+// ramdisk, instance_info boot_iso the URL of a live ISO (built by
+// images/iso from the test kernel and a one-program initramfs that
+// announces itself on the serial console). Deploy: the conductor downloads
+// the ISO (ramdisk_image_download_source local), serves it to the BMC,
+// which inserts it; the node is active once the boot is set up, and the
+// machine boots the ISO from the CD (the init's line on its console).
+// Undeploy ejects it. No namespace or DHCP is needed: nothing boots from a
+// network.
+func TestQEMURamdiskDeploy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: boots a QEMU machine; run without -short")
+	}
+	for _, p := range []string{"xorriso", "grub-mkstandalone", "mkfs.vfat", "mcopy", "qemu-system-x86_64", "cpio"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("skipping: %s not installed (.ci/deps.sh)", p)
+		}
+	}
+	if _, err := os.Stat("/usr/lib/ISOLINUX/isolinux.bin"); err != nil {
+		t.Skip("skipping: no ISOLINUX (.ci/deps.sh)")
+	}
+	kernel := liveKernel(t)
+	ctx := context.Background()
+	// A short path: the QMP socket lives under it.
+	dir, err := os.MkdirTemp("", "ferric-e2e-live-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("work directory kept for inspection: %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+
+	start := time.Now()
+	img, err := (&iso.Builder{Dir: filepath.Join(dir, "live")}).Build(ctx, iso.Input{Kernel: kernel, Ramdisk: liveInitramfs(t, dir),
+		Params: "console=ttyS0,115200n8 panic=0 ferric.live=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(img)
+	t.Logf("phase build live ISO: %.1fs, %.1f MiB", time.Since(start).Seconds(), float64(fi.Size())/(1<<20))
+	var downloads atomic.Int32
+	isoSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/live.iso" {
+			http.NotFound(w, r)
+			return
+		}
+		downloads.Add(1)
+		http.ServeFile(w, r, img)
+	}))
+	defer isoSrv.Close()
+
+	q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: dir, DiskSizeMiB: 8, MemMiB: 256, Net: "none", CDROM: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+	if err := os.MkdirAll(filepath.Join(dir, "media"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	bmc := redfish.New(redfish.Config{Username: "admin", Password: "pw", MediaDir: filepath.Join(dir, "media"),
+		Machines: map[string]redfish.Machine{"vm0": q}, Logger: quiet})
+	rf := httptest.NewServer(bmc)
+	defer rf.Close()
+
+	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
+	c := client{t, base}
+	node := c.doVersion("1.96", "POST", "/v1/nodes", map[string]any{
+		"driver": "redfish", "name": "live-iso", "boot_interface": "redfish-virtual-media", "deploy_interface": "ramdisk",
+		"automated_clean": false,
+		"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_system_id": "/redfish/v1/Systems/vm0",
+			"redfish_username": "admin", "redfish_password": "pw",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
+	}, 201)
+	uuid := node["uuid"].(string)
+	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("live-iso", "manageable", 60*time.Second)
+	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("live-iso", "available", 60*time.Second)
+
+	c.do("PATCH", "/v1/nodes/live-iso", []map[string]any{
+		{"op": "add", "path": "/instance_info/boot_iso", "value": isoSrv.URL + "/live.iso"}}, 200)
+	t0 := time.Now()
+	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "active"}, 202)
+	n := c.waitState("live-iso", "active", 2*time.Minute)
+	t.Logf("phase deploy to active: %.1fs", time.Since(t0).Seconds())
+	if n["power_state"] != "power on" {
+		t.Errorf("power_state %v after the deploy", n["power_state"])
+	}
+	if downloads.Load() == 0 {
+		t.Errorf("the conductor did not download the boot ISO (ramdisk_image_download_source local)")
+	}
+	media := q.Media()
+	if media == "" {
+		t.Fatal("no media in the machine's CD drive after the deploy")
+	}
+	if b, _ := bmc.BootOverride("vm0"); b.BootSourceOverrideTarget != "Cd" || b.BootSourceOverrideEnabled != "Continuous" {
+		t.Errorf("boot override %+v, want Cd Continuous", b)
+	}
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		s, _ := os.ReadFile(q.SerialLog())
+		if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine did not boot the live ISO; serial console:\n%s", tail(s, 3000))
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("phase live ISO up on the console: %.1fs after the deploy request", time.Since(t0).Seconds())
+
+	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "deleted"}, 202)
+	n = c.waitState("live-iso", "available", 2*time.Minute)
+	if q.Media() != "" {
+		t.Errorf("media %s still inserted after undeploy", q.Media())
+	}
+	if n["power_state"] != "power off" {
+		t.Errorf("power_state %v after undeploy", n["power_state"])
+	}
+	if dii, _ := n["driver_internal_info"].(map[string]any); dii["instance_boot_interface"] != nil {
+		t.Errorf("instance boot still recorded: %v", dii["instance_boot_interface"])
+	}
+	_ = uuid
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// liveKernel finds a Linux kernel: $FERRIC_TEST_KERNEL, or the cloud
+// kernel `make ramdisk` unpacked into its cache.
+func liveKernel(t *testing.T) string {
+	t.Helper()
+	if k := os.Getenv("FERRIC_TEST_KERNEL"); k != "" {
+		return k
+	}
+	for _, dir := range []string{"/var/cache/ferric", filepath.Join(os.Getenv("HOME"), ".cache/ferric")} {
+		if m, _ := filepath.Glob(filepath.Join(dir, "kroot-*cloud*", "boot", "vmlinuz-*")); len(m) > 0 {
+			return m[0]
+		}
+	}
+	t.Skip("skipping: no kernel (set FERRIC_TEST_KERNEL, or run make ramdisk once)")
+	return ""
+}
+
+// liveInitramfs builds an initramfs whose /init (a static Go program)
+// prints liveMarker on the console and waits.
+func liveInitramfs(t *testing.T, dir string) string {
+	t.Helper()
+	src := filepath.Join(dir, "init-src")
+	root := filepath.Join(dir, "init-root")
+	for _, d := range []string{src, root, filepath.Join(root, "dev")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog := "package main\n\nimport (\n\t\"fmt\"\n\t\"time\"\n)\n\nfunc main() {\n\tfor {\n\t\tfmt.Println(\"" + liveMarker + "\")\n\t\ttime.Sleep(5 * time.Second)\n\t}\n}\n"
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(root, "init"), "main.go")
+	build.Dir = src
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the live ISO's init: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "live.initramfs")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cp := exec.Command("cpio", "-o", "-H", "newc", "--quiet")
+	cp.Dir = root
+	cp.Stdin = strings.NewReader("init\ndev\n")
+	cp.Stdout = f
+	var stderr strings.Builder
+	cp.Stderr = &stderr
+	if err := cp.Run(); err != nil {
+		t.Fatalf("cpio: %v %s", err, stderr.String())
+	}
+	return out
+}
