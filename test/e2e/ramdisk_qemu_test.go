@@ -23,8 +23,8 @@ import (
 // liveMarker is what the live ISO's init prints on the console.
 const liveMarker = "ferric-live-iso: up"
 
-// TestQEMURamdiskDeploy is metal3's live ISO: a QEMU machine (TCG, SeaBIOS,
-// a CD drive, no network at all) behind the Redfish emulator, enrolled with
+// TestQEMURamdiskDeploy is metal3's live ISO: a QEMU machine (TCG, SeaBIOS
+// in subtest bios, OVMF in uefi, a CD drive, no network at all) behind the Redfish emulator, enrolled with
 // driver redfish, boot_interface redfish-virtual-media and deploy_interface
 // ramdisk, instance_info boot_iso the URL of a live ISO (built by
 // images/iso from the test kernel and a one-program initramfs that
@@ -79,80 +79,91 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 		http.ServeFile(w, r, img)
 	}))
 	defer isoSrv.Close()
-
-	q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: dir, DiskSizeMiB: 8, MemMiB: 256, Net: "none", CDROM: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-	if err := os.MkdirAll(filepath.Join(dir, "media"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bmc := redfish.New(redfish.Config{Username: "admin", Password: "pw", MediaDir: filepath.Join(dir, "media"),
-		Machines: map[string]redfish.Machine{"vm0": q}, Logger: quiet})
-	rf := httptest.NewServer(bmc)
-	defer rf.Close()
-
 	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
-	c := client{t, base}
-	node := c.doVersion("1.96", "POST", "/v1/nodes", map[string]any{
-		"driver": "redfish", "name": "live-iso", "boot_interface": "redfish-virtual-media", "deploy_interface": "ramdisk",
-		"automated_clean": false,
-		"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_system_id": "/redfish/v1/Systems/vm0",
-			"redfish_username": "admin", "redfish_password": "pw",
-			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
-	}, 201)
-	uuid := node["uuid"].(string)
-	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("live-iso", "manageable", 60*time.Second)
-	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "provide"}, 202)
-	c.waitState("live-iso", "available", 60*time.Second)
 
-	c.do("PATCH", "/v1/nodes/live-iso", []map[string]any{
-		{"op": "add", "path": "/instance_info/boot_iso", "value": isoSrv.URL + "/live.iso"}}, 200)
-	t0 := time.Now()
-	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "active"}, 202)
-	n := c.waitState("live-iso", "active", 2*time.Minute)
-	t.Logf("phase deploy to active: %.1fs", time.Since(t0).Seconds())
-	if n["power_state"] != "power on" {
-		t.Errorf("power_state %v after the deploy", n["power_state"])
-	}
-	if downloads.Load() == 0 {
-		t.Errorf("the conductor did not download the boot ISO (ramdisk_image_download_source local)")
-	}
-	media := q.Media()
-	if media == "" {
-		t.Fatal("no media in the machine's CD drive after the deploy")
-	}
-	if b, _ := bmc.BootOverride("vm0"); b.BootSourceOverrideTarget != "Cd" || b.BootSourceOverrideEnabled != "Continuous" {
-		t.Errorf("boot override %+v, want Cd Continuous", b)
-	}
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		s, _ := os.ReadFile(q.SerialLog())
-		if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the machine did not boot the live ISO; serial console:\n%s", tail(s, 3000))
-		}
-		time.Sleep(time.Second)
-	}
-	t.Logf("phase live ISO up on the console: %.1fs after the deploy request", time.Since(t0).Seconds())
+	for _, fw := range []string{"bios", "uefi"} {
+		t.Run(fw, func(t *testing.T) {
+			if fw == "uefi" {
+				if _, err := os.Stat(lab.OVMFCode); err != nil {
+					t.Skip("skipping: no OVMF (.ci/deps.sh)")
+				}
+			}
+			vmDir := filepath.Join(dir, fw)
+			if err := os.MkdirAll(vmDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c := client{t, base}
+			q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: vmDir, DiskSizeMiB: 8, MemMiB: 512, Net: "none", CDROM: true, Firmware: fw})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+			if err := os.MkdirAll(filepath.Join(vmDir, "media"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+			bmc := redfish.New(redfish.Config{Username: "admin", Password: "pw", MediaDir: filepath.Join(vmDir, "media"),
+				Machines: map[string]redfish.Machine{"vm0": q}, Logger: quiet})
+			rf := httptest.NewServer(bmc)
+			defer rf.Close()
 
-	c.do("PUT", "/v1/nodes/live-iso/states/provision", map[string]any{"target": "deleted"}, 202)
-	n = c.waitState("live-iso", "available", 2*time.Minute)
-	if q.Media() != "" {
-		t.Errorf("media %s still inserted after undeploy", q.Media())
+			c.doVersion("1.96", "POST", "/v1/nodes", map[string]any{
+				"driver": "redfish", "name": "live-" + fw, "boot_interface": "redfish-virtual-media", "deploy_interface": "ramdisk",
+				"automated_clean": false, "properties": map[string]any{"capabilities": "boot_mode:" + fw},
+				"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_system_id": "/redfish/v1/Systems/vm0",
+					"redfish_username": "admin", "redfish_password": "pw",
+					"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
+			}, 201)
+			c.do("PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "manage"}, 202)
+			c.waitState("live-"+fw, "manageable", 60*time.Second)
+			c.do("PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "provide"}, 202)
+			c.waitState("live-"+fw, "available", 60*time.Second)
+
+			c.do("PATCH", "/v1/nodes/live-"+fw, []map[string]any{
+				{"op": "add", "path": "/instance_info/boot_iso", "value": isoSrv.URL + "/live.iso"}}, 200)
+			t0 := time.Now()
+			c.do("PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "active"}, 202)
+			n := c.waitState("live-"+fw, "active", 2*time.Minute)
+			t.Logf("phase deploy to active: %.1fs", time.Since(t0).Seconds())
+			if n["power_state"] != "power on" {
+				t.Errorf("power_state %v after the deploy", n["power_state"])
+			}
+			if downloads.Load() == 0 {
+				t.Errorf("the conductor did not download the boot ISO (ramdisk_image_download_source local)")
+			}
+			media := q.Media()
+			if media == "" {
+				t.Fatal("no media in the machine's CD drive after the deploy")
+			}
+			if b, _ := bmc.BootOverride("vm0"); b.BootSourceOverrideTarget != "Cd" || b.BootSourceOverrideEnabled != "Continuous" {
+				t.Errorf("boot override %+v, want Cd Continuous", b)
+			}
+			deadline := time.Now().Add(4 * time.Minute)
+			for {
+				s, _ := os.ReadFile(q.SerialLog())
+				if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the machine did not boot the live ISO; serial console:\n%s", tail(s, 3000))
+				}
+				time.Sleep(time.Second)
+			}
+			t.Logf("phase live ISO up on the console: %.1fs after the deploy request", time.Since(t0).Seconds())
+
+			c.do("PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "deleted"}, 202)
+			n = c.waitState("live-"+fw, "available", 2*time.Minute)
+			if q.Media() != "" {
+				t.Errorf("media %s still inserted after undeploy", q.Media())
+			}
+			if n["power_state"] != "power off" {
+				t.Errorf("power_state %v after undeploy", n["power_state"])
+			}
+			if dii, _ := n["driver_internal_info"].(map[string]any); dii["instance_boot_interface"] != nil {
+				t.Errorf("instance boot still recorded: %v", dii["instance_boot_interface"])
+			}
+		})
 	}
-	if n["power_state"] != "power off" {
-		t.Errorf("power_state %v after undeploy", n["power_state"])
-	}
-	if dii, _ := n["driver_internal_info"].(map[string]any); dii["instance_boot_interface"] != nil {
-		t.Errorf("instance boot still recorded: %v", dii["instance_boot_interface"])
-	}
-	_ = uuid
 }
 
 func tail(b []byte, n int) string {
