@@ -85,3 +85,10 @@ func ReadInstanceImage(n *Node) (InstanceImage, error) {
 	}
 	return im, nil
 }
+
+// HTTPBooter is a management interface that can have the machine boot
+// over UEFI HTTP from a URL (redfish: Boot.HttpBootUri with the UefiHttp
+// override), once or persistently.
+type HTTPBooter interface {
+	SetHTTPBoot(ctx context.Context, n *Node, url string, persistent bool) error
+}

@@ -379,8 +379,11 @@ func (m *Manager) bootRamdisk(ctx context.Context, n *store.Node) error {
 	if err != nil {
 		return err
 	}
-	if err := mg.SetBootDevice(ctx, dn, dev, false); err != nil {
-		return fmt.Errorf("setting boot device to %s for node %s: %w", dev, n.UUID, err)
+	// "": the boot interface set the boot itself (UEFI HTTP boot).
+	if dev != "" {
+		if err := mg.SetBootDevice(ctx, dn, dev, false); err != nil {
+			return fmt.Errorf("setting boot device to %s for node %s: %w", dev, n.UUID, err)
+		}
 	}
 	target := driver.TargetPowerOn
 	if deref(n.PowerState) == driver.PowerOn {

@@ -73,9 +73,12 @@ func (m *Manager) deployRamdisk(ctx context.Context, n *store.Node) error {
 		//lint:ignore ST1005 Ironic's last_error text
 		return fmt.Errorf("Deploy step deploy.deploy failed on node %s: %w", n.UUID, err)
 	}
-	if err := mg.SetBootDevice(ctx, dn, dev, true); err != nil {
-		//lint:ignore ST1005 Ironic's last_error text
-		return fmt.Errorf("Deploy step deploy.deploy failed on node %s: setting boot device to %s: %w", n.UUID, dev, err)
+	// "": the boot interface set the boot itself (UEFI HTTP boot).
+	if dev != "" {
+		if err := mg.SetBootDevice(ctx, dn, dev, true); err != nil {
+			//lint:ignore ST1005 Ironic's last_error text
+			return fmt.Errorf("Deploy step deploy.deploy failed on node %s: setting boot device to %s: %w", n.UUID, dev, err)
+		}
 	}
 	pw, err := m.power(n)
 	if err != nil {
@@ -90,8 +93,10 @@ func (m *Manager) deployRamdisk(ctx context.Context, n *store.Node) error {
 		on := driver.PowerOn
 		n.PowerState = &on
 		n.DeployStep = store.Object{}
-		n.DriverInternalInfo["boot_device"] = dev
-		n.DriverInternalInfo["boot_device_persistent"] = true
+		if dev != "" {
+			n.DriverInternalInfo["boot_device"] = dev
+			n.DriverInternalInfo["boot_device_persistent"] = true
+		}
 		delete(n.DriverInternalInfo, "user_deploy_steps")
 	})
 }

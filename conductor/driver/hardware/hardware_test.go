@@ -264,3 +264,54 @@ func TestVirtualMediaBoot(t *testing.T) {
 		t.Errorf("redfish management %T is no driver.VirtualMedia", mg)
 	}
 }
+
+// TestRamdiskBootInterfaces checks which boot interfaces can boot a
+// ramdisk deploy's instance (Ironic's ramdisk_boot capability): the network
+// boots, redfish-virtual-media and redfish-https (listed after it, as
+// Ironic's redfish type does, when the conductor gives one), but not fake;
+// and that the ramdisk and custom-agent deploys are what they say.
+func TestRamdiskBootInterfaces(t *testing.T) {
+	b, err := vmedia.New(vmedia.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := New(Config{VirtualMediaBoot: b, HTTPSBoot: vmedia.NewHTTPS(b)})
+	if got, want := reg.Lookup("redfish").Interfaces["boot"].Enabled, []string{"ipxe", "pxe", "redfish-virtual-media", "redfish-https"}; !slices.Equal(got, want) {
+		t.Errorf("redfish boot interfaces %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		hw, impl string
+		want     bool
+	}{
+		{"redfish", "ipxe", true}, {"redfish", "pxe", true}, {"redfish", "redfish-virtual-media", true},
+		{"redfish", "redfish-https", true}, {"fake-hardware", "fake", false}, {"ipmi", "ipxe", true},
+	} {
+		o, _ := reg.Object(tc.hw, "boot", tc.impl)
+		if _, ok := o.(driver.InstanceBooter); ok != tc.want {
+			t.Errorf("%s boot %s: InstanceBooter %v, want %v", tc.hw, tc.impl, ok, tc.want)
+		}
+	}
+	o, _ := reg.Object("redfish", "boot", "redfish-https")
+	if _, ok := o.(driver.RamdiskBooter); !ok {
+		t.Errorf("redfish-https %T is no RamdiskBooter", o)
+	}
+	mg, _ := reg.Object("redfish", "management", "redfish")
+	if _, ok := mg.(driver.HTTPBooter); !ok {
+		t.Errorf("redfish management %T is no HTTPBooter", mg)
+	}
+	for _, hw := range []string{"fake-hardware", "ipmi", "redfish", "idrac", "manual-management"} {
+		rd, _ := reg.Object(hw, "deploy", "ramdisk")
+		if _, ok := rd.(driver.RamdiskDeploy); !ok {
+			t.Errorf("%s deploy ramdisk %T is no RamdiskDeploy", hw, rd)
+		}
+		ca, _ := reg.Object(hw, "deploy", "custom-agent")
+		if _, ok := ca.(driver.CustomAgentDeploy); !ok {
+			t.Errorf("%s deploy custom-agent %T is no CustomAgentDeploy", hw, ca)
+		}
+		if d, _ := reg.Object(hw, "deploy", "direct"); d != nil {
+			if _, ok := d.(driver.CustomAgentDeploy); ok {
+				t.Errorf("%s direct is a custom-agent deploy", hw)
+			}
+		}
+	}
+}
