@@ -37,7 +37,7 @@ func (m *Manager) customAgent(n *store.Node) bool {
 // from its disk (the node is deploying, locked by this task).
 func (m *Manager) continueCustomAgent(ctx context.Context, n *store.Node) error {
 	uuid := n.UUID
-	res, err := m.runAgent(ctx, uuid, "deploy.get_deploy_steps", map[string]any{"node": agentNode(n), "ports": []any{}})
+	res, err := m.runAgent(ctx, uuid, "deploy.get_deploy_steps", map[string]any{"node": customAgentNode(n), "ports": []any{}})
 	if err != nil {
 		return fmt.Errorf("getting deploy steps from the agent of node %s: %w", uuid, err)
 	}
@@ -69,8 +69,11 @@ func (m *Manager) continueCustomAgent(ctx context.Context, n *store.Node) error 
 			}
 			continue
 		}
-		if err := m.runDeployStep(ctx, n, st, gs.HardwareManagerVersion); err != nil {
-			return err
+		m.log.Info("manager: deploy step", "node", uuid, "step", stepID(st), "priority", st["priority"])
+		params := map[string]any{"step": st, "node": customAgentNode(n), "ports": []any{}, "deploy_version": gs.HardwareManagerVersion}
+		if _, err := m.runAgent(ctx, uuid, "deploy.execute_deploy_step", params); err != nil {
+			//lint:ignore ST1005 Ironic's last_error text, word for word
+			return fmt.Errorf("Deploy step %s failed on node %s: %w", stepID(st), uuid, err)
 		}
 	}
 	return m.bootFromDisk(ctx, uuid, n)
@@ -136,4 +139,20 @@ func customAgentPlan(user []map[string]any, offered []protocol.Step, conductorSi
 		return ia > ib
 	})
 	return run, nil
+}
+
+// customAgentNode is the node as a custom-agent deploy's steps get it: as
+// Ironic sends it, with its instance_info (image_source, root_device, ...,
+// which a custom hardware manager's steps read), without the config
+// drive.
+func customAgentNode(n *store.Node) map[string]any {
+	node := agentNode(n)
+	ii := map[string]any{}
+	for k, v := range n.InstanceInfo {
+		if k != "configdrive" {
+			ii[k] = v
+		}
+	}
+	node["instance_info"] = ii
+	return node
 }
