@@ -131,3 +131,64 @@ func (m *Manager) cleanUpInstanceBoot(ctx context.Context, uuid string) error {
 		return nil
 	})
 }
+
+// takeOverInstanceBoots prepares again, as Ironic's takeover does, the
+// instance boot of this conductor's active ramdisk-deploy nodes: a
+// restarted conductor serves none of the images it published before
+// (virtual media, UEFI HTTP boot), so they are published and handed to
+// the BMC again. A node another task holds is left alone; a failure is
+// logged and recorded in last_error, and the node stays active.
+func (m *Manager) takeOverInstanceBoots(ctx context.Context) {
+	r := m.ring()
+	for _, n := range m.st.Nodes(func(n *store.Node) bool {
+		return n.ProvisionState == string(sm.Active) && n.DriverInternalInfo[driver.InstanceBootKey] != nil &&
+			n.Reservation == nil && r.owner(n.ConductorGroup, n.UUID) == m.host
+	}) {
+		if err := m.slot(); err != nil {
+			return
+		}
+		if err := m.acquire(ctx, n.UUID, func(n *store.Node) error {
+			if n.ProvisionState != string(sm.Active) {
+				return userErr(ErrConflict, "node %s moved on", n.UUID)
+			}
+			return nil
+		}); err != nil {
+			m.release()
+			continue
+		}
+		m.spawn(n.UUID, func(ctx context.Context) error {
+			if err := m.prepareInstanceAgain(ctx, n.UUID); err != nil {
+				msg := fmt.Sprintf("Failed to take over the instance boot of node %s: %v", n.UUID, err)
+				m.log.Error("manager: instance boot takeover", "node", n.UUID, "err", err)
+				_ = m.update(ctx, n.UUID, func(n *store.Node) error { n.LastError = &msg; return nil })
+			}
+			return nil
+		})
+	}
+}
+
+// prepareInstanceAgain has the node's boot interface prepare its
+// instance's boot again and sets the boot device, without a power change.
+func (m *Manager) prepareInstanceAgain(ctx context.Context, uuid string) error {
+	n, err := m.st.Node(uuid)
+	if err != nil {
+		return err
+	}
+	ib, ok := capability[driver.InstanceBooter](m, n, "boot")
+	if !ok {
+		return notAvailable(m, "boot", n.Interfaces["boot"])
+	}
+	dev, err := ib.PrepareInstance(ctx, driverNode(n))
+	if err != nil {
+		return err
+	}
+	if dev == "" {
+		return nil
+	}
+	mg, err := m.management(n)
+	if err != nil {
+		return err
+	}
+	m.log.Info("manager: instance boot taken over", "node", uuid, "boot_device", dev)
+	return mg.SetBootDevice(ctx, driverNode(n), dev, true)
+}

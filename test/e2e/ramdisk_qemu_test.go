@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,8 +81,11 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 		http.ServeFile(w, r, img)
 	}))
 	defer isoSrv.Close()
-	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
+	state := t.TempDir()
+	base, stop := runConductor(t, service.Config{APIListen: "127.0.0.1:0", StateDir: state, Hostname: "e2e"})
+	defer func() { stop() }()
 
+	outer := t // the conductor restarted in a subtest outlives it
 	for _, fw := range []string{"bios", "uefi"} {
 		t.Run(fw, func(t *testing.T) {
 			if fw == "uefi" {
@@ -150,6 +155,38 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 				time.Sleep(time.Second)
 			}
 			t.Logf("phase live ISO up on the console: %.1fs after the deploy request", time.Since(t0).Seconds())
+
+			if fw == "bios" {
+				// A restarted conductor serves none of the names it
+				// published: it takes the instance boot over (publishes
+				// and inserts again), as Ironic's takeover prepares the
+				// instance again; the node stays active.
+				before := mediaImage(t, rf.URL)
+				stop()
+				base, stop = runConductor(outer, service.Config{APIListen: "127.0.0.1:0", StateDir: state, Hostname: "e2e"})
+				c = client{t, base}
+				deadline := time.Now().Add(time.Minute)
+				for {
+					img := mediaImage(t, rf.URL)
+					if img != before && strings.HasPrefix(img, base+"/boot/vmedia/") {
+						resp, err := http.Get(img)
+						if err != nil || resp.StatusCode != 200 {
+							t.Fatalf("GET the taken-over instance ISO %s: %v %v", img, resp, err)
+						}
+						resp.Body.Close()
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the restarted conductor did not publish and insert the instance ISO again (media %q, was %q)", img, before)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				n := c.waitState("live-"+fw, "active", time.Minute)
+				if n["last_error"] != nil {
+					t.Errorf("last_error after the takeover: %v", n["last_error"])
+				}
+				t.Logf("phase conductor restart: instance ISO inserted again")
+			}
 
 			c.do("PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "deleted"}, 202)
 			n = c.waitState("live-"+fw, "available", 2*time.Minute)
@@ -226,4 +263,54 @@ func liveInitramfs(t *testing.T, dir string) string {
 		t.Fatalf("cpio: %v %s", err, stderr.String())
 	}
 	return out
+}
+
+// runConductor runs a conductor in-process with cfg until stop (or the
+// end of the test) and returns its API URL.
+func runConductor(t *testing.T, cfg service.Config) (base string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	cfg.Ready = func(a string) { ready <- a }
+	go func() { done <- service.Run(ctx, cfg) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("conductor: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case a := <-ready:
+		return "http://" + a, stop
+	case err := <-done:
+		t.Fatalf("conductor did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("conductor did not start in 30s")
+	}
+	return "", stop
+}
+
+// mediaImage is the image URL the emulator's CD holds ("" when none).
+func mediaImage(t *testing.T, bmcURL string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", bmcURL+"/redfish/v1/Systems/vm0/VirtualMedia/Cd", nil)
+	req.SetBasicAuth("admin", "pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var vm struct {
+		Image    string
+		Inserted bool
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vm); err != nil || !vm.Inserted {
+		return ""
+	}
+	return vm.Image
 }
