@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // TestRamdiskDeployNetworkBoot takes a fake-hardware node with deploy
@@ -192,5 +193,62 @@ func TestCustomAgentDeploy(t *testing.T) {
 	}
 	if dii, _ := n["driver_internal_info"].(map[string]any); dii["agent_secret_token"] != nil {
 		t.Errorf("agent token left after the deploy")
+	}
+}
+
+// TestRamdiskDeployHTTPSBoot deploys a live ISO with the redfish-https
+// boot interface (UEFI HTTP boot) on a redfish node behind the lab's
+// emulator, whose machine does not boot over HTTP: the emulator's recorded
+// boot override is checked: UefiHttp, Continuous, UEFI, and an HttpBootUri
+// of the conductor that serves the ISO it downloaded; undeploy withdraws
+// it.
+func TestRamdiskDeployHTTPSBoot(t *testing.T) {
+	live := []byte("a live ISO, as far as this test goes")
+	isoSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "live.iso", time.Time{}, bytes.NewReader(live))
+	}))
+	defer isoSrv.Close()
+	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": &machine{}}})
+	rf := httptest.NewServer(emu)
+	defer rf.Close()
+	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
+	c := client{t, base}
+	c.doVersion("1.96", "POST", "/v1/nodes", map[string]any{
+		"driver": "redfish", "name": "https-live", "boot_interface": "redfish-https", "deploy_interface": "ramdisk",
+		"automated_clean": false, "properties": map[string]any{"capabilities": "boot_mode:uefi"},
+		"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_username": "admin", "redfish_password": "pw",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
+		"instance_info": map[string]any{"boot_iso": isoSrv.URL + "/live.iso"},
+	}, 201)
+	c.do("PUT", "/v1/nodes/https-live/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("https-live", "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/https-live/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("https-live", "available", 30*time.Second)
+	c.do("PUT", "/v1/nodes/https-live/states/provision", map[string]any{"target": "active"}, 202)
+	n := c.waitState("https-live", "active", 30*time.Second)
+	if n["power_state"] != "power on" {
+		t.Errorf("power_state %v", n["power_state"])
+	}
+	o, _ := emu.BootOverride("m1")
+	if o.BootSourceOverrideTarget != "UefiHttp" || o.BootSourceOverrideEnabled != "Continuous" || o.BootSourceOverrideMode != "UEFI" ||
+		!strings.HasPrefix(o.HttpBootUri, base+"/boot/vmedia/") {
+		t.Fatalf("boot override %+v, want UefiHttp Continuous UEFI at the conductor", o)
+	}
+	get := func(u string) (int, []byte) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := get(o.HttpBootUri); code != 200 || !bytes.Equal(b, live) {
+		t.Errorf("GET the HTTP boot URI = %d %q, want the ISO", code, b)
+	}
+	c.do("PUT", "/v1/nodes/https-live/states/provision", map[string]any{"target": "deleted"}, 202)
+	c.waitState("https-live", "available", 30*time.Second)
+	if code, _ := get(o.HttpBootUri); code != 404 {
+		t.Errorf("GET the HTTP boot URI after undeploy = %d, want 404", code)
 	}
 }
