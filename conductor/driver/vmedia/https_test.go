@@ -150,6 +150,25 @@ func TestHTTPSBoot(t *testing.T) {
 		}
 	}
 
+	// A kernel and ramdisk: downloaded, built into an ISO with the
+	// instance's parameters, once for the same inputs.
+	kr := node(rf.URL, map[string]any{"kernel": src.URL + "/vmlinuz", "ramdisk": src.URL + "/initrd", "kernel_append_params": "console=ttyS0 live=1"})
+	builds := b.Builds()
+	for range 2 {
+		if _, err := h.PrepareInstance(ctx, kr); err != nil {
+			t.Fatalf("PrepareInstance with a kernel and ramdisk: %v", err)
+		}
+	}
+	if got := b.Builds() - builds; got != 1 {
+		t.Errorf("%d ISO builds for the same kernel and ramdisk, want 1", got)
+	}
+	if code, body := get(override().HttpBootUri); code != 200 || !bytes.Contains(body, []byte("console=ttyS0 live=1")) {
+		t.Errorf("GET the instance ISO built from the kernel and ramdisk = %d (%d bytes, parameters on it: %v)", code, len(body), bytes.Contains(body, []byte("live=1")))
+	}
+	if err := h.CleanUpInstance(ctx, kr); err != nil {
+		t.Fatal(err)
+	}
+
 	// Faults: nothing stays published.
 	_, err = h.PrepareRamdisk(ctx, node(noHTTP.URL, nil), false)
 	if err == nil || !strings.Contains(err.Error(), "hardware does not support feature UefiHttp boot, which is required.") {
