@@ -252,3 +252,44 @@ func TestRamdiskDeployHTTPSBoot(t *testing.T) {
 		t.Errorf("GET the HTTP boot URI after undeploy = %d, want 404", code)
 	}
 }
+
+// TestRamdiskDeployNoVirtualMedia deploys a live ISO through
+// redfish-virtual-media on a BMC without virtual media: the deploy fails
+// with the BMC's answer in last_error, no CD boot is set, and the
+// node can still be undeployed.
+func TestRamdiskDeployNoVirtualMedia(t *testing.T) {
+	live := []byte("a live ISO")
+	isoSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "live.iso", time.Time{}, bytes.NewReader(live))
+	}))
+	defer isoSrv.Close()
+	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": &machine{}}})
+	rf := httptest.NewServer(emu)
+	defer rf.Close()
+	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
+	c := client{t, base}
+	c.doVersion("1.96", "POST", "/v1/nodes", map[string]any{
+		"driver": "redfish", "name": "no-vmedia", "boot_interface": "redfish-virtual-media", "deploy_interface": "ramdisk",
+		"automated_clean": false,
+		"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_username": "admin", "redfish_password": "pw",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
+		"instance_info": map[string]any{"boot_iso": isoSrv.URL + "/live.iso"},
+	}, 201)
+	c.do("PUT", "/v1/nodes/no-vmedia/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("no-vmedia", "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/no-vmedia/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("no-vmedia", "available", 30*time.Second)
+	c.do("PUT", "/v1/nodes/no-vmedia/states/provision", map[string]any{"target": "active"}, 202)
+	n := c.waitFailed("no-vmedia", 30*time.Second)
+	if msg := fmt.Sprint(n["last_error"]); n["provision_state"] != "deploy failed" || !strings.Contains(msg, "Deploy step deploy.deploy failed") || !strings.Contains(msg, "no virtual media") {
+		t.Fatalf("state %v last_error %q, want deploy failed naming the BMC's lack of virtual media", n["provision_state"], msg)
+	}
+	if b, _ := emu.BootOverride("m1"); b.BootSourceOverrideTarget == "Cd" {
+		t.Errorf("boot override set to the CD after the failure: %+v", b)
+	}
+	c.do("PUT", "/v1/nodes/no-vmedia/states/provision", map[string]any{"target": "deleted"}, 202)
+	n = c.waitState("no-vmedia", "available", 30*time.Second)
+	if dii, _ := n["driver_internal_info"].(map[string]any); dii["instance_boot_interface"] != nil {
+		t.Errorf("instance boot still recorded: %v", dii)
+	}
+}

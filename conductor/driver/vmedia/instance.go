@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/driver/bmc"
 	"github.com/ferric-metal/ferric/images/iso"
 )
 
@@ -97,7 +98,9 @@ func (b *Boot) CleanUpInstance(ctx context.Context, n *driver.Node) error {
 	if media == nil {
 		return errors.New("vmedia: not configured")
 	}
-	if err := media.EjectMedia(ctx, n, "cdrom"); err != nil {
+	// A BMC without virtual media has nothing inserted: a deploy that
+	// failed on it must still tear down.
+	if err := media.EjectMedia(ctx, n, "cdrom"); err != nil && !errors.Is(err, bmc.ErrNoVirtualMedia) {
 		return fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
 	}
 	b.cfg.Log.Info("vmedia: instance ISO ejected", "node", n.UUID)
