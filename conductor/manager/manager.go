@@ -174,7 +174,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.takeOverInstanceBoots(ctx)
+	m.takeOverInstanceBoots(ctx, true)
 	hb := time.NewTicker(m.cfg.HeartbeatInterval)
 	ps := time.NewTicker(m.cfg.PowerSyncInterval)
 	to := time.NewTicker(min(DefaultTimeoutCheck, m.cfg.DeployCallbackTimeout/2))
@@ -192,6 +192,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				m.log.Warn("manager: conductor heartbeat failed", "err", err)
 			}
 			m.takeOver(ctx)
+			m.takeOverInstanceBoots(ctx, false)
 		case <-ps.C:
 			m.syncPower(ctx)
 		case <-to.C:

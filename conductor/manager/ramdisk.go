@@ -97,6 +97,7 @@ func (m *Manager) deployRamdisk(ctx context.Context, n *store.Node) error {
 			n.DriverInternalInfo["boot_device"] = dev
 			n.DriverInternalInfo["boot_device_persistent"] = true
 		}
+		n.DriverInternalInfo[instanceBootConductorKey] = m.host
 		delete(n.DriverInternalInfo, "user_deploy_steps")
 	})
 }
@@ -128,21 +129,30 @@ func (m *Manager) cleanUpInstanceBoot(ctx context.Context, uuid string) error {
 			return errUnchanged
 		}
 		delete(n.DriverInternalInfo, driver.InstanceBootKey)
+		delete(n.DriverInternalInfo, instanceBootConductorKey)
 		return nil
 	})
 }
 
+// instanceBootConductorKey in driver_internal_info names the conductor
+// that set up an active ramdisk deploy's instance boot (and serves its
+// image).
+const instanceBootConductorKey = "instance_boot_conductor"
+
 // takeOverInstanceBoots prepares again, as Ironic's takeover does, the
-// instance boot of this conductor's active ramdisk-deploy nodes: a
-// restarted conductor serves none of the images it published before
-// (virtual media, UEFI HTTP boot), so they are published and handed to
-// the BMC again. A node another task holds is left alone; a failure is
-// logged and recorded in last_error, and the node stays active.
-func (m *Manager) takeOverInstanceBoots(ctx context.Context) {
+// instance boot of this conductor's active ramdisk-deploy nodes that
+// another conductor set up, or, at start (all), every one: a restarted
+// conductor serves none of the images it published before (virtual media,
+// UEFI HTTP boot), nor does a dead one, so they are published and handed
+// to the BMC again. A node another task holds is left alone (tried at the
+// next heartbeat); a failure is logged and recorded in last_error, and
+// the node stays active.
+func (m *Manager) takeOverInstanceBoots(ctx context.Context, all bool) {
 	r := m.ring()
 	for _, n := range m.st.Nodes(func(n *store.Node) bool {
 		return n.ProvisionState == string(sm.Active) && n.DriverInternalInfo[driver.InstanceBootKey] != nil &&
-			n.Reservation == nil && r.owner(n.ConductorGroup, n.UUID) == m.host
+			n.Reservation == nil && r.owner(n.ConductorGroup, n.UUID) == m.host &&
+			(all || n.DriverInternalInfo[instanceBootConductorKey] != m.host)
 	}) {
 		if err := m.slot(); err != nil {
 			return
@@ -182,13 +192,18 @@ func (m *Manager) prepareInstanceAgain(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	if dev == "" {
-		return nil
-	}
-	mg, err := m.management(n)
-	if err != nil {
-		return err
+	if dev != "" {
+		mg, err := m.management(n)
+		if err != nil {
+			return err
+		}
+		if err := mg.SetBootDevice(ctx, driverNode(n), dev, true); err != nil {
+			return err
+		}
 	}
 	m.log.Info("manager: instance boot taken over", "node", uuid, "boot_device", dev)
-	return mg.SetBootDevice(ctx, driverNode(n), dev, true)
+	return m.update(ctx, uuid, func(n *store.Node) error {
+		n.DriverInternalInfo[instanceBootConductorKey] = m.host
+		return nil
+	})
 }
