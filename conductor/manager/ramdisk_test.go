@@ -110,7 +110,10 @@ func TestRamdiskDeploy(t *testing.T) {
 		t.Fatalf("%d instance boots prepared by refused deploys", p)
 	}
 
-	patch(func(n *store.Node) { n.Interfaces["boot"] = "instance"; n.InstanceInfo = store.Object{"boot_iso": "http://x/live.iso"} })
+	patch(func(n *store.Node) {
+		n.Interfaces["boot"] = "instance"
+		n.InstanceInfo = store.Object{"boot_iso": "http://x/live.iso"}
+	})
 	if err := m.Provision(ctx, u, ProvisionRequest{Target: "active", Version: 96}); err != nil {
 		t.Fatal(err)
 	}
