@@ -87,7 +87,8 @@ func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Actio
 		rd := b.ramdisk(n.DriverInfo, st == sm.Inspecting || st == sm.InspectWait)
 		rd.KernelURL, rd.InitrdURL = b.fileURL(k), b.fileURL(r)
 		return ipxe.Action{Kind: ipxe.ActionDeploy, Node: n.UUID, Ramdisk: rd}, nil
-	case st == sm.Active && n.DriverInternalInfo[driver.InstanceBootKey] != nil:
+	case st == sm.Active && n.DriverInternalInfo[driver.InstanceBootKey] != nil && !b.mediaBoot[fmt.Sprint(n.DriverInternalInfo[driver.InstanceBootKey])]:
+		// A ramdisk deploy's instance whose boot the network boot set up.
 		return instanceAction(n), nil
 	case st == sm.Active:
 		return ipxe.Action{Kind: ipxe.ActionLocalDisk, Node: n.UUID}, nil
