@@ -156,3 +156,13 @@ func customAgentNode(n *store.Node) map[string]any {
 	node["instance_info"] = ii
 	return node
 }
+
+// conductorSteps drops from a deploy's steps those that are the agent's
+// own with the node's deploy interface: with custom-agent, write_image is
+// the agent's step, run at the priority the user gives.
+func (m *Manager) conductorSteps(n *store.Node, steps []map[string]any) []map[string]any {
+	if !m.customAgent(n) {
+		return steps
+	}
+	return slices.DeleteFunc(slices.Clone(steps), func(st map[string]any) bool { return stepID(st) == "deploy.write_image" })
+}

@@ -98,7 +98,7 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if ev == sm.EventDeploy || ev == sm.EventRebuild {
 		deploySteps = append(m.templateSteps(n), req.DeploySteps...)
 	}
-	if err := checkCoreDeploySteps(deploySteps); err != nil {
+	if err := checkCoreDeploySteps(m.conductorSteps(n, deploySteps)); err != nil {
 		return err
 	}
 	for kind, steps := range map[string][]map[string]any{"clean": req.CleanSteps, "service": req.ServiceSteps, "deploy": deploySteps} {

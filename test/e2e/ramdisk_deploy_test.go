@@ -116,8 +116,9 @@ func TestRamdiskDeployNetworkBoot(t *testing.T) {
 // interface custom-agent whose machine is a ferric-agent process: the
 // conductor writes no image of its own; the agent's advertised steps (none
 // enabled by default) and the user's deploy steps run in the ramdisk, here
-// the agent's own write_image with the user's image_info and an
-// erase_devices_metadata before it; a step the agent does not offer fails
+// the agent's own write_image with the user's image_info (at a priority
+// of the user's, which direct would refuse) and an erase_devices_metadata
+// before it; a step the agent does not offer fails
 // the deploy with Ironic's message.
 func TestCustomAgentDeploy(t *testing.T) {
 	base := startConductor(t)
@@ -186,7 +187,7 @@ func TestCustomAgentDeploy(t *testing.T) {
 	imageInfo := map[string]any{"id": "custom-image", "urls": []string{imgSrv.URL + "/image.raw"},
 		"os_hash_algo": "sha256", "os_hash_value": hex.EncodeToString(sum[:]), "disk_format": "raw"}
 	c.do("PUT", "/v1/nodes/custom/states/provision", map[string]any{"target": "active",
-		"deploy_steps": []any{step("write_image", 80, map[string]any{"image_info": imageInfo}), step("erase_devices_metadata", 90, map[string]any{})}}, 202)
+		"deploy_steps": []any{step("write_image", 70, map[string]any{"image_info": imageInfo}), step("erase_devices_metadata", 90, map[string]any{})}}, 202)
 	n = c.waitState("custom", "active", 120*time.Second)
 	if got := readHead(len(image)); !bytes.Equal(got, image) {
 		t.Fatalf("the agent's write_image step did not leave the image on the disk")
