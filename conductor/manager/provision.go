@@ -322,7 +322,10 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 // node to adopt failed with Ironic's message and an unknown power state.
 func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
 	err := func() error {
-		if !m.usesAgent(n) || m.ramdiskDeploy(n) {
+		if m.ramdiskDeploy(n) {
+			return m.adoptRamdisk(ctx, n)
+		}
+		if !m.usesAgent(n) {
 			return nil
 		}
 		mg, err := m.management(n)

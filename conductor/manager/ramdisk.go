@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -206,4 +207,30 @@ func (m *Manager) prepareInstanceAgain(ctx context.Context, uuid string) error {
 		n.DriverInternalInfo[instanceBootConductorKey] = m.host
 		return nil
 	})
+}
+
+// adoptRamdisk takes over a machine that runs a ramdisk deploy's instance:
+// as Ironic's ramdisk deploy prepares the instance's boot when a node is
+// adopted, the boot interface sets it up (no power change). On a failure
+// nothing stays recorded.
+func (m *Manager) adoptRamdisk(ctx context.Context, n *store.Node) error {
+	if reason := m.validateRamdiskDeploy(n); reason != "" {
+		return errors.New(reason)
+	}
+	iface := n.Interfaces["boot"]
+	if err := m.update(ctx, n.UUID, func(n *store.Node) error {
+		n.DriverInternalInfo[driver.InstanceBootKey] = iface
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := m.prepareInstanceAgain(ctx, n.UUID); err != nil {
+		_ = m.update(ctx, n.UUID, func(n *store.Node) error {
+			delete(n.DriverInternalInfo, driver.InstanceBootKey)
+			delete(n.DriverInternalInfo, instanceBootConductorKey)
+			return nil
+		})
+		return err
+	}
+	return nil
 }

@@ -169,4 +169,26 @@ func TestRamdiskDeploy(t *testing.T) {
 	if got.ProvisionState != "deploy failed" || !strings.Contains(deref(got.LastError), "Deploy step deploy.deploy failed on node "+u+": the BMC refused the insert") {
 		t.Errorf("failed set-up: %s, last_error %q", got.ProvisionState, deref(got.LastError))
 	}
+
+	// Adoption of a machine running its live ISO: the instance boot is
+	// set up again, no deploy.
+	ib.mu.Lock()
+	ib.prepareErr = nil
+	before := ib.prepares
+	ib.mu.Unlock()
+	const u2 = "41111111-2222-3333-4444-555555555556"
+	a := fakeNode(u2)
+	a.ProvisionState = "manageable"
+	a.Interfaces["deploy"], a.Interfaces["boot"] = "ramdisk", "instance"
+	a.InstanceInfo = store.Object{"boot_iso": "http://x/live.iso"}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutNode(a) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Provision(ctx, u2, ProvisionRequest{Target: "adopt", Version: 96}); err != nil {
+		t.Fatal(err)
+	}
+	got = waitStable(t, st, u2)
+	if p, _ := ib.counts(); got.ProvisionState != "active" || p != before+1 || got.DriverInternalInfo[driver.InstanceBootKey] != "instance" {
+		t.Errorf("adopted: %s (last_error %q), %d prepares (want %d), driver_internal_info %v", got.ProvisionState, deref(got.LastError), p, before+1, got.DriverInternalInfo)
+	}
 }
