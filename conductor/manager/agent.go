@@ -333,6 +333,9 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
+	if m.customAgent(n) {
+		return m.continueCustomAgent(ctx, n)
+	}
 	if m.cfg.Images == nil {
 		return fmt.Errorf("deploy: no image resolver configured")
 	}
@@ -383,6 +386,13 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	if bootsUEFI(n) {
 		m.installBootloader(ctx, uuid)
 	}
+	return m.bootFromDisk(ctx, uuid, n)
+}
+
+// bootFromDisk ends an agent deploy: the machine boots from its disk from
+// now on (persistently), is powered off (the agent synced first) and on
+// again, and the node is active.
+func (m *Manager) bootFromDisk(ctx context.Context, uuid string, n *store.Node) error {
 	mg, err := m.management(n)
 	if err != nil {
 		return err

@@ -87,6 +87,9 @@ func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Actio
 		rd := b.ramdisk(n.DriverInfo, st == sm.Inspecting || st == sm.InspectWait)
 		rd.KernelURL, rd.InitrdURL = b.fileURL(k), b.fileURL(r)
 		return ipxe.Action{Kind: ipxe.ActionDeploy, Node: n.UUID, Ramdisk: rd}, nil
+	case st == sm.Active && n.DriverInternalInfo[driver.InstanceBootKey] != nil && !b.mediaBoot[fmt.Sprint(n.DriverInternalInfo[driver.InstanceBootKey])]:
+		// A ramdisk deploy's instance whose boot the network boot set up.
+		return instanceAction(n), nil
 	case st == sm.Active:
 		return ipxe.Action{Kind: ipxe.ActionLocalDisk, Node: n.UUID}, nil
 	}
@@ -141,4 +144,21 @@ func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspectio
 		ps = append(ps, ipxe.Param{Key: "boot_method", Value: "vmedia"})
 		return vmedia.Ramdisk{Kernel: files[0], Initrd: files[1], Params: ipxe.JoinArgs(ps)}, nil
 	}
+}
+
+// instanceAction is the network boot of a ramdisk deploy's instance (its
+// boot set up by the network boot interface): its boot ISO, or its kernel
+// and ramdisk with instance_info kernel_append_params.
+func instanceAction(n *store.Node) ipxe.Action {
+	im, err := driver.ReadInstanceImage(&driver.Node{UUID: n.UUID, InstanceInfo: n.InstanceInfo})
+	if err != nil {
+		return ipxe.Action{Kind: ipxe.ActionUnknown, Node: n.UUID, Message: "ferric: node " + n.UUID + ": " + err.Error()}
+	}
+	in := ipxe.Instance{ISOURL: im.BootISO, KernelURL: im.Kernel, InitrdURL: im.Ramdisk}
+	for _, f := range strings.Fields(im.Params) {
+		if p, err := ipxe.ParseParam(f); err == nil {
+			in.Args = append(in.Args, p)
+		}
+	}
+	return ipxe.Action{Kind: ipxe.ActionInstance, Node: n.UUID, Instance: in}
 }
