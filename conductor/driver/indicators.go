@@ -31,16 +31,22 @@ type Indicator struct {
 	States []string
 }
 
-// Indicators is a management interface that reads and sets the machine's
-// indicators (Ironic's get_supported_indicators, get_indicator_state and
-// set_indicator_state, API 1.63). A management interface without it
-// offers none, as Ironic's ipmitool.
+// Indicators is a management interface that reads the machine's
+// indicators (Ironic's get_supported_indicators and get_indicator_state,
+// API 1.63). A management interface without it offers none, as Ironic's
+// ipmitool.
 type Indicators interface {
 	// SupportedIndicators maps components to their indicators by id;
 	// component "" means every component.
 	SupportedIndicators(ctx context.Context, n *Node, component string) (map[string]map[string]Indicator, error)
 	// IndicatorState reads one indicator: one of IndicatorStates.
 	IndicatorState(ctx context.Context, n *Node, component, indicator string) (string, error)
+}
+
+// IndicatorSetter is an Indicators that can also set them (Ironic's
+// set_indicator_state; its fake management cannot).
+type IndicatorSetter interface {
+	Indicators
 	// SetIndicatorState sets one indicator to state (one of
 	// IndicatorStates, already checked).
 	SetIndicatorState(ctx context.Context, n *Node, component, indicator, state string) error

@@ -7,40 +7,43 @@ import (
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-// Indicators (API 1.63), as Ironic's conductor: each call takes the node's
-// lock, validates the management interface and asks it; a management
-// interface that is no driver.Indicators (ipmitool, noop) offers none and
-// the call fails with Ironic's UnsupportedDriverExtension.
+// Indicators (API 1.63), as Ironic's conductor: each call validates the
+// node's management interface and asks it; one that is no
+// driver.Indicators (ipmitool, noop) offers none, and one that is no
+// driver.IndicatorSetter (fake) cannot set them: Ironic's
+// UnsupportedDriverExtension. Ironic takes the node's exclusive lock for
+// each call; reads here fail the same way on a locked node without taking
+// the lock, and a change takes it only once the indicator is known, so
+// that a refused request writes nothing.
 
-// indicatorCall runs fn with the node's indicators capability under its
-// lock; ext names the operation in the unsupported error.
-func (m *Manager) indicatorCall(ctx context.Context, uuid, ext string, fn func(driver.Indicators, *driver.Node) error) error {
+// indicatorNode returns the node, its management interface and its
+// indicators; ext names the operation in the unsupported error.
+func (m *Manager) indicatorNode(uuid, ext string) (*store.Node, driver.Indicators, *driver.Node, error) {
 	n, mg, err := m.nodeManagement(uuid)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	ind, ok := capability[driver.Indicators](m, n, "management")
 	if !ok {
-		return userErr(ErrInvalidInput, "%s", unsupportedExt(n, ext).Error())
+		return nil, nil, nil, userErr(ErrInvalidInput, "%s", unsupportedExt(n, ext).Error())
 	}
-	if err := m.acquire(ctx, uuid, nil); err != nil {
-		return err
+	if n.Reservation != nil {
+		return nil, nil, nil, lockErr(n)
 	}
-	defer m.unlock(ctx, uuid)
 	dn := driverNode(n)
 	if err := mg.Validate(dn); err != nil {
-		return userErr(ErrInvalidInput, "%v", err)
+		return nil, nil, nil, userErr(ErrInvalidInput, "%v", err)
 	}
-	err = fn(ind, dn)
+	return n, ind, dn, nil
+}
+
+// indicatorErr maps a driver's indicator error to a user error.
+func indicatorErr(err error) error {
 	var unknown *driver.UnknownIndicatorError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, driver.ErrUnsupported):
-		return userErr(ErrInvalidInput, "%s", unsupportedExt(n, ext).Error())
-	case errors.As(err, &unknown):
+	if errors.As(err, &unknown) {
 		return userErr(ErrInvalidInput, "%s", unknown.Error())
 	}
 	return userErr(ErrInvalidInput, "%v", err)
@@ -48,32 +51,58 @@ func (m *Manager) indicatorCall(ctx context.Context, uuid, ext string, fn func(d
 
 // SupportedIndicators lists the node's indicators by component.
 func (m *Manager) SupportedIndicators(ctx context.Context, uuid string) (map[string]map[string]driver.Indicator, error) {
-	var out map[string]map[string]driver.Indicator
-	err := m.indicatorCall(ctx, uuid, "get_supported_indicators", func(ind driver.Indicators, dn *driver.Node) error {
-		var err error
-		out, err = ind.SupportedIndicators(ctx, dn, "")
-		return err
-	})
-	return out, err
+	_, ind, dn, err := m.indicatorNode(uuid, "get_supported_indicators")
+	if err != nil {
+		return nil, err
+	}
+	out, err := ind.SupportedIndicators(ctx, dn, "")
+	if err != nil {
+		return nil, indicatorErr(err)
+	}
+	return out, nil
 }
 
 // IndicatorState reads one indicator of a component.
 func (m *Manager) IndicatorState(ctx context.Context, uuid, component, indicator string) (string, error) {
-	var state string
-	err := m.indicatorCall(ctx, uuid, "get_indicator_state", func(ind driver.Indicators, dn *driver.Node) error {
-		var err error
-		state, err = ind.IndicatorState(ctx, dn, component, indicator)
-		return err
-	})
-	return state, err
+	_, ind, dn, err := m.indicatorNode(uuid, "get_indicator_state")
+	if err != nil {
+		return "", err
+	}
+	state, err := ind.IndicatorState(ctx, dn, component, indicator)
+	if err != nil {
+		return "", indicatorErr(err)
+	}
+	return state, nil
 }
 
-// SetIndicatorState sets one indicator of a component to state.
+// SetIndicatorState sets one indicator of a component to state, under the
+// node's lock.
 func (m *Manager) SetIndicatorState(ctx context.Context, uuid, component, indicator, state string) error {
+	n, ind, dn, err := m.indicatorNode(uuid, "set_indicator_state")
+	if err != nil {
+		return err
+	}
+	set, ok := ind.(driver.IndicatorSetter)
+	if !ok {
+		return userErr(ErrInvalidInput, "%s", unsupportedExt(n, "set_indicator_state").Error())
+	}
 	if !slices.Contains(driver.IndicatorStates, state) {
 		return userErr(ErrInvalidInput, "Invalid indicator state %s, valid states are %s.", state, strings.Join(driver.IndicatorStates, ", "))
 	}
-	return m.indicatorCall(ctx, uuid, "set_indicator_state", func(ind driver.Indicators, dn *driver.Node) error {
-		return ind.SetIndicatorState(ctx, dn, component, indicator, state)
-	})
+	known, err := ind.SupportedIndicators(ctx, dn, component)
+	if err != nil {
+		return indicatorErr(err)
+	}
+	if _, ok := known[component][indicator]; !ok {
+		return indicatorErr(&driver.UnknownIndicatorError{Node: uuid, Component: component, Indicator: indicator})
+	}
+	if err := m.acquire(ctx, uuid, nil); err != nil {
+		return err
+	}
+	defer m.unlock(ctx, uuid)
+	if err := set.SetIndicatorState(ctx, dn, component, indicator, state); err != nil {
+		return indicatorErr(err)
+	}
+	m.log.Info("manager: indicator set", "node", uuid, "component", component, "indicator", indicator, "state", state)
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver"
 )
 
-var _ driver.Indicators = (*Redfish)(nil)
+var _ driver.IndicatorSetter = (*Redfish)(nil)
 
 // Indicators through Redfish, as Ironic's redfish management: the
 // IndicatorLED of the system (id: its UUID), of each chassis it is in (id:

@@ -43,8 +43,3 @@ func (Management) IndicatorState(_ context.Context, _ *driver.Node, component, i
 	}
 	return driver.IndicatorOn, nil
 }
-
-// SetIndicatorState is not offered by Ironic's fake management.
-func (Management) SetIndicatorState(context.Context, *driver.Node, string, string, string) error {
-	return driver.ErrUnsupported
-}
