@@ -51,6 +51,8 @@ type controller struct {
 	host    metal3api.BareMetalHost
 	creds   bmc.Credentials
 	config  hostConfig
+	// preprovNetworkData is the host's preprovisioning network data.
+	preprovNetworkData string
 	deleted bool // the finalizer was removed: the object is gone
 
 	// The HostFirmwareSettings and HostFirmwareComponents specs (what the
@@ -265,6 +267,9 @@ func (c *controller) register(ctx context.Context, prov provisioner.Provisioner)
 		OperationalStatus:     h.Status.OperationalStatus,
 		CurrentImage:          current,
 		CPUArchitecture:       "x86_64",
+		// spec.preprovisioningNetworkDataName's secret, which BMO sets
+		// as the node's network_data (no image builder here).
+		PreprovisioningNetworkData: c.preprovNetworkData,
 	}, credsChanged, h.Status.ErrorType == metal3api.RegistrationError)
 	if err != nil {
 		return false, 0, fmt.Errorf("failed to validate BMC access: %w", err)
