@@ -53,7 +53,7 @@ type controller struct {
 	config  hostConfig
 	// preprovNetworkData is the host's preprovisioning network data.
 	preprovNetworkData string
-	deleted bool // the finalizer was removed: the object is gone
+	deleted            bool // the finalizer was removed: the object is gone
 
 	// The HostFirmwareSettings and HostFirmwareComponents specs (what the
 	// user wants) and what their controllers last read from the provisioner.
