@@ -160,7 +160,6 @@ func (d *Redfish) SetIndicatorState(ctx context.Context, n *driver.Node, compone
 			return err
 		}
 		if err := in.set(led); err != nil {
-			//lint:ignore ST1005 Ironic's text, word for word
 			return fmt.Errorf("Redfish set %s indicator %s state %s failed for node %s. Error: %s",
 				component, indicator, state, n.UUID, cleanErr(err))
 		}
