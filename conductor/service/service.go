@@ -221,8 +221,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// The virtual media boot's kernel parameters are the network boot's,
 	// which need the public URL: hosts is complete before any boot.
-	hosts := &bootHosts{st: st, mediaBoot: map[string]bool{"redfish-virtual-media": true},
-		deployImages: &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}}
+	hosts := &bootHosts{st: st, mediaBoot: map[string]bool{"redfish-virtual-media": true}}
+	hosts.deployImages = &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}
 	vmBoot, err := vmedia.New(vmedia.Config{Dir: filepath.Join(cfg.StateDir, "vmedia"), Log: cfg.Log, Ramdisk: hosts.vmediaRamdisk(cfg.BootDir)})
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
