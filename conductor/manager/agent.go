@@ -626,6 +626,12 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 	if err != nil {
 		return nil, userErr(ErrNotFound, "%v", err)
 	}
+	return m.continueMatched(ctx, uuid, body)
+}
+
+// continueMatched continues the inspection of node uuid, which the
+// posted data belongs to.
+func (m *Manager) continueMatched(ctx context.Context, uuid string, body []byte) (*store.Node, error) {
 	n, err := m.st.Node(uuid)
 	if err != nil {
 		return nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)

@@ -117,8 +117,10 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := m.slot(); err != nil {
 		return err
 	}
+	var from sm.State // the state the request moved the node from
 	err = m.acquire(ctx, uuid, func(n *store.Node) error {
 		cur := sm.State(n.ProvisionState)
+		from = cur
 		target := sm.NoState
 		switch ev {
 		case sm.EventClean:
@@ -169,6 +171,10 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 		return err
 	}
 	m.log.Info("manager: provision", "node", uuid, "target", req.Target, "state", state)
+	if ev == sm.EventAbort && from == sm.DeployWait {
+		m.spawn(uuid, func(ctx context.Context) error { return m.abortDeployWait(ctx, uuid) })
+		return nil
+	}
 	m.spawn(uuid, func(ctx context.Context) error { return m.run(ctx, uuid, ev) })
 	return nil
 }

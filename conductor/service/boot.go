@@ -26,6 +26,8 @@ type bootHosts struct {
 	// mediaBoot names the boot interfaces that boot the ramdisk from
 	// virtual media.
 	mediaBoot map[string]bool
+	// deployImages downloads deploy images named by URL for them.
+	deployImages *deployImages
 }
 
 // PXEEnabled reports whether mac is a pxe_enabled port of a node.
@@ -116,16 +118,27 @@ func (b *bootHosts) ramdisk(driverInfo map[string]any, inspection bool) ipxe.Ram
 }
 
 // vmediaRamdisk is the ramdisk a virtual media boot puts on its ISO: the
-// deploy kernel and initramfs, files in the boot directory, and the
-// parameters of the network boot (without BOOTIF: the agent looks up
-// with all its NICs) and boot_method=vmedia.
+// deploy kernel and initramfs, files in the boot directory or http(s)
+// URLs the conductor downloads (b.deployImages), and the parameters of the
+// network boot (without BOOTIF: the agent looks up with all its NICs) and
+// boot_method=vmedia.
 func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
 	return func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
 		var files [2]string
 		for i, k := range []string{"deploy_kernel", "deploy_ramdisk"} {
 			v, _ := n.DriverInfo[k].(string)
+			if isFetchable(v) && b.deployImages != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+				p, err := b.deployImages.local(ctx, v)
+				cancel()
+				if err != nil {
+					return vmedia.Ramdisk{}, fmt.Errorf("driver_info %s: %w", k, err)
+				}
+				files[i] = p
+				continue
+			}
 			if strings.Contains(v, "://") {
-				return vmedia.Ramdisk{}, fmt.Errorf("driver_info %s %q: virtual media boot takes a file of the conductor's boot directory, not a URL", k, v)
+				return vmedia.Ramdisk{}, fmt.Errorf("driver_info %s %q: virtual media boot takes an http(s) URL or a file of the conductor's boot directory", k, v)
 			}
 			clean := filepath.Clean("/" + v)
 			if v == "" || clean == "/" {

@@ -232,6 +232,8 @@ func Run(ctx context.Context, cfg Config) error {
 		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, Drivers: drivers, ReturnUUID: true}
 	}
 	inspect := process.New(pcfg)
+	// Deploy images named by URL, downloaded for virtual media ISOs.
+	hosts.deployImages = &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}
 	mgr := manager.New(manager.Config{
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Drivers:                   drivers,
