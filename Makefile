@@ -40,16 +40,19 @@ ramdisk:
 # lab starts QEMU machines behind virtual BMCs in a network namespace (root),
 # and the conductor inside it with full DHCP, the machines enrolled
 # (LAB_CONDUCTOR= for the machines alone; LAB_FIRMWARE=uefi for OVMF;
-# LAB_DRIVER=redfish to enroll them through the Redfish emulator).
+# LAB_DRIVER=redfish to enroll them through the Redfish emulator;
+# LAB_BOOT=vmedia for virtual media boots on a network with no DHCP server,
+# static addresses, through the Redfish emulator).
 # See test/lab/README.md.
 LAB_DIR ?= /tmp/ferric-lab
 LAB_NETNS ?= ferriclab
 LAB_MACHINES ?= 2
 LAB_FIRMWARE ?= bios
 LAB_DRIVER ?= ipmi
+LAB_BOOT ?= pxe
 LAB_CONDUCTOR ?= $(BIN)/ferric-conductor
 lab: build ramdisk
-	./$(BIN)/ferric-lab up -dir $(LAB_DIR) -netns $(LAB_NETNS) -machines $(LAB_MACHINES) -firmware $(LAB_FIRMWARE) -driver $(LAB_DRIVER) $(if $(LAB_CONDUCTOR),-conductor $(LAB_CONDUCTOR))
+	./$(BIN)/ferric-lab up -dir $(LAB_DIR) -netns $(LAB_NETNS) -machines $(LAB_MACHINES) -firmware $(LAB_FIRMWARE) -boot $(LAB_BOOT) -driver $(if $(filter vmedia,$(LAB_BOOT)),redfish,$(LAB_DRIVER)) $(if $(LAB_CONDUCTOR),-conductor $(LAB_CONDUCTOR))
 
 lab-down:
 	./$(BIN)/ferric-lab down -dir $(LAB_DIR) -netns $(LAB_NETNS)

@@ -31,10 +31,17 @@ func (s *Server) lookup(c echo.Context) error {
 		}
 		return mgrError(err)
 	}
+	return c.JSON(http.StatusOK, lookupDoc(c, n, token))
+}
+
+// lookupDoc is what the ramdisk gets from a lookup (and from
+// continue_inspection at 1.84+): the node's restricted view and the
+// agent's config with its token (masked when "": issued before).
+func lookupDoc(c echo.Context, n *store.Node, token string) map[string]any {
 	if token == "" {
 		token = Masked
 	}
-	doc := map[string]any{
+	return map[string]any{
 		"node": map[string]any{
 			"uuid": n.UUID, "properties": objOrEmpty(n.Properties),
 			"instance_info":        maskObject(n.InstanceInfo, maskInstanceInfo),
@@ -51,7 +58,6 @@ func (s *Server) lookup(c echo.Context) error {
 			"permitted_image_formats":        []string{"raw", "qcow2", "iso"},
 		},
 	}
-	return c.JSON(http.StatusOK, doc)
 }
 
 // heartbeat serves POST /v1/heartbeat/{node}.
@@ -86,6 +92,15 @@ func (s *Server) heartbeat(c echo.Context) error {
 
 // continueInspection serves POST /v1/continue_inspection (1.84).
 func (s *Server) continueInspection(c echo.Context) error {
+	if ver(c) >= 84 {
+		return s.continueInspectionToken(c)
+	}
+	if c.QueryParams().Has("node_uuid") {
+		if err := checkNodeUUIDParam(c); err != nil {
+			return err
+		}
+		return notFound("API version 1.84 or newer is required")
+	}
 	body, err := readBody(c)
 	if err != nil {
 		return err

@@ -190,6 +190,7 @@ func (s *Server) routes() {
 	g.POST("/continue_inspection", s.continueInspection, continueInspectionVersion)
 
 	s.nodeRoutes(g)
+	s.indicatorRoutes(g)
 	s.portRoutes(g)
 	s.portgroupRoutes(g)
 	s.chassisRoutes(g)

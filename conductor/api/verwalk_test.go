@@ -153,9 +153,9 @@ var walkRoutes = []walkRoute{
 	{method: "PATCH", path: "/v1/deploy_templates/{template}", min: 55, body: `[{"op":"add","path":"/extra/walk","value":"x"}]`},
 	{method: "DELETE", path: "/v1/deploy_templates/{fresh:template}", min: 55},
 	// 1.63 indicators.
-	{method: "GET", path: "/v1/nodes/{node}/management/indicators", min: 63, missing: "indicators (1.63)"},
-	{method: "GET", path: "/v1/nodes/{node}/management/indicators/system@power", min: 63, missing: "indicators (1.63)"},
-	{method: "PUT", path: "/v1/nodes/{node}/management/indicators/system@power", min: 63, body: `{"state":"bogus"}`, missing: "indicators (1.63)"},
+	{method: "GET", path: "/v1/nodes/{node}/management/indicators", min: 63},
+	{method: "GET", path: "/v1/nodes/{node}/management/indicators/led@system", min: 63},
+	{method: "PUT", path: "/v1/nodes/{node}/management/indicators/led@system", min: 63, body: `{"state":"bogus"}`},
 	// 1.76 boot mode and secure boot.
 	{method: "PUT", path: "/v1/nodes/{node}/states/boot_mode", min: 76, body: `{"target":"bogus"}`},
 	{method: "PUT", path: "/v1/nodes/{node}/states/secure_boot", min: 76, body: `{"target":"bogus"}`},

@@ -333,6 +333,9 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
+	if m.customAgent(n) {
+		return m.continueCustomAgent(ctx, n)
+	}
 	if m.cfg.Images == nil {
 		return fmt.Errorf("deploy: no image resolver configured")
 	}
@@ -389,6 +392,13 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 	} else if bootsUEFI(n) {
 		m.installBootloader(ctx, uuid)
 	}
+	return m.bootFromDisk(ctx, uuid, n)
+}
+
+// bootFromDisk ends an agent deploy: the machine boots from its disk from
+// now on (persistently), is powered off (the agent synced first) and on
+// again, and the node is active.
+func (m *Manager) bootFromDisk(ctx context.Context, uuid string, n *store.Node) error {
 	mg, err := m.management(n)
 	if err != nil {
 		return err
@@ -631,6 +641,12 @@ func (m *Manager) ContinueInspection(ctx context.Context, body []byte) (*store.N
 	if err != nil {
 		return nil, userErr(ErrNotFound, "%v", err)
 	}
+	return m.continueMatched(ctx, uuid, body)
+}
+
+// continueMatched continues the inspection of node uuid, which the
+// posted data belongs to.
+func (m *Manager) continueMatched(ctx context.Context, uuid string, body []byte) (*store.Node, error) {
 	n, err := m.st.Node(uuid)
 	if err != nil {
 		return nil, userErr(ErrNotFound, "Node %s could not be found.", uuid)

@@ -174,6 +174,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	m.takeOverInstanceBoots(ctx, true)
 	hb := time.NewTicker(m.cfg.HeartbeatInterval)
 	ps := time.NewTicker(m.cfg.PowerSyncInterval)
 	to := time.NewTicker(min(DefaultTimeoutCheck, m.cfg.DeployCallbackTimeout/2))
@@ -191,6 +192,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				m.log.Warn("manager: conductor heartbeat failed", "err", err)
 			}
 			m.takeOver(ctx)
+			m.takeOverInstanceBoots(ctx, false)
 		case <-ps.C:
 			m.syncPower(ctx)
 		case <-to.C:
@@ -643,7 +645,14 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 			out["raid"] = bad(err.Error())
 		}
 	}
-	if m.usesAgent(n) {
+	switch {
+	case m.ramdiskDeploy(n):
+		if reason := m.validateRamdiskDeploy(n); reason != "" {
+			out["deploy"] = bad(reason)
+		}
+	case m.customAgent(n):
+		// The agent's own steps deploy: no image to check.
+	case m.usesAgent(n):
 		if src, _ := n.InstanceInfo["image_source"].(string); src == "" {
 			out["deploy"] = bad("Some parameters were missing in node's instance_info. Missing are: ['image_source']")
 		} else if ic, ok := m.cfg.Images.(imageChecker); ok {

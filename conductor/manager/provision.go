@@ -98,7 +98,7 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if ev == sm.EventDeploy || ev == sm.EventRebuild {
 		deploySteps = append(m.templateSteps(n), req.DeploySteps...)
 	}
-	if err := checkCoreDeploySteps(deploySteps); err != nil {
+	if err := checkCoreDeploySteps(m.conductorSteps(n, deploySteps)); err != nil {
 		return err
 	}
 	for kind, steps := range map[string][]map[string]any{"clean": req.CleanSteps, "service": req.ServiceSteps, "deploy": deploySteps} {
@@ -117,8 +117,10 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := m.slot(); err != nil {
 		return err
 	}
+	var from sm.State // the state the request moved the node from
 	err = m.acquire(ctx, uuid, func(n *store.Node) error {
 		cur := sm.State(n.ProvisionState)
+		from = cur
 		target := sm.NoState
 		switch ev {
 		case sm.EventClean:
@@ -169,6 +171,10 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 		return err
 	}
 	m.log.Info("manager: provision", "node", uuid, "target", req.Target, "state", state)
+	if ev == sm.EventAbort && from == sm.DeployWait {
+		m.spawn(uuid, func(ctx context.Context) error { return m.abortDeployWait(ctx, uuid) })
+		return nil
+	}
 	m.spawn(uuid, func(ctx context.Context) error { return m.run(ctx, uuid, ev) })
 	return nil
 }
@@ -322,6 +328,9 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 // node to adopt failed with Ironic's message and an unknown power state.
 func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
 	err := func() error {
+		if m.ramdiskDeploy(n) {
+			return m.adoptRamdisk(ctx, n)
+		}
 		if !m.usesAgent(n) {
 			return nil
 		}
@@ -338,7 +347,7 @@ func (m *Manager) adopt(ctx context.Context, n *store.Node) error {
 	m.log.Info("manager: node adopted", "node", n.UUID)
 	return m.fire(ctx, n.UUID, sm.EventDone, func(n *store.Node) {
 		n.LastError = nil
-		if m.usesAgent(n) {
+		if m.usesAgent(n) && !m.ramdiskDeploy(n) {
 			n.DriverInternalInfo["boot_device"] = driver.BootDisk
 			n.DriverInternalInfo["boot_device_persistent"] = true
 		}
@@ -379,8 +388,11 @@ func (m *Manager) bootRamdisk(ctx context.Context, n *store.Node) error {
 	if err != nil {
 		return err
 	}
-	if err := mg.SetBootDevice(ctx, dn, dev, false); err != nil {
-		return fmt.Errorf("setting boot device to %s for node %s: %w", dev, n.UUID, err)
+	// "": the boot interface set the boot itself (UEFI HTTP boot).
+	if dev != "" {
+		if err := mg.SetBootDevice(ctx, dn, dev, false); err != nil {
+			return fmt.Errorf("setting boot device to %s for node %s: %w", dev, n.UUID, err)
+		}
 	}
 	target := driver.TargetPowerOn
 	if deref(n.PowerState) == driver.PowerOn {
@@ -444,6 +456,9 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 
 // deploy starts a deployment (available/deploy failed/active -> deploying).
 func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
+	if m.ramdiskDeploy(n) {
+		return m.deployRamdisk(ctx, n)
+	}
 	if !m.usesAgent(n) {
 		pw, err := m.power(n)
 		if err != nil {
@@ -472,6 +487,9 @@ func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
 // tearDown undeploys (active -> deleting -> cleaning -> available).
 func (m *Manager) tearDown(ctx context.Context, n *store.Node) error {
 	if err := m.powerOff(ctx, n); err != nil {
+		return err
+	}
+	if err := m.cleanUpInstanceBoot(ctx, n.UUID); err != nil {
 		return err
 	}
 	err := m.st.Update(ctx, func(tx store.Tx) error {

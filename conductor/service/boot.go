@@ -26,6 +26,8 @@ type bootHosts struct {
 	// mediaBoot names the boot interfaces that boot the ramdisk from
 	// virtual media.
 	mediaBoot map[string]bool
+	// deployImages downloads deploy images named by URL for them.
+	deployImages *deployImages
 }
 
 // PXEEnabled reports whether mac is a pxe_enabled port of a node.
@@ -87,6 +89,9 @@ func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Actio
 		rd := b.ramdisk(n.DriverInfo, st == sm.Inspecting || st == sm.InspectWait)
 		rd.KernelURL, rd.InitrdURL = b.fileURL(k), b.fileURL(r)
 		return ipxe.Action{Kind: ipxe.ActionDeploy, Node: n.UUID, Ramdisk: rd}, nil
+	case st == sm.Active && n.DriverInternalInfo[driver.InstanceBootKey] != nil && !b.mediaBoot[fmt.Sprint(n.DriverInternalInfo[driver.InstanceBootKey])]:
+		// A ramdisk deploy's instance whose boot the network boot set up.
+		return instanceAction(n), nil
 	case st == sm.Active:
 		return ipxe.Action{Kind: ipxe.ActionLocalDisk, Node: n.UUID}, nil
 	}
@@ -113,16 +118,27 @@ func (b *bootHosts) ramdisk(driverInfo map[string]any, inspection bool) ipxe.Ram
 }
 
 // vmediaRamdisk is the ramdisk a virtual media boot puts on its ISO: the
-// deploy kernel and initramfs, files in the boot directory, and the
-// parameters of the network boot (without BOOTIF: the agent looks up
-// with all its NICs) and boot_method=vmedia.
+// deploy kernel and initramfs, files in the boot directory or http(s)
+// URLs the conductor downloads (b.deployImages), and the parameters of the
+// network boot (without BOOTIF: the agent looks up with all its NICs) and
+// boot_method=vmedia.
 func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
 	return func(n *driver.Node, inspection bool) (vmedia.Ramdisk, error) {
 		var files [2]string
 		for i, k := range []string{"deploy_kernel", "deploy_ramdisk"} {
 			v, _ := n.DriverInfo[k].(string)
+			if isFetchable(v) && b.deployImages != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+				p, err := b.deployImages.local(ctx, v)
+				cancel()
+				if err != nil {
+					return vmedia.Ramdisk{}, fmt.Errorf("driver_info %s: %w", k, err)
+				}
+				files[i] = p
+				continue
+			}
 			if strings.Contains(v, "://") {
-				return vmedia.Ramdisk{}, fmt.Errorf("driver_info %s %q: virtual media boot takes a file of the conductor's boot directory, not a URL", k, v)
+				return vmedia.Ramdisk{}, fmt.Errorf("driver_info %s %q: virtual media boot takes an http(s) URL or a file of the conductor's boot directory", k, v)
 			}
 			clean := filepath.Clean("/" + v)
 			if v == "" || clean == "/" {
@@ -141,4 +157,21 @@ func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspectio
 		ps = append(ps, ipxe.Param{Key: "boot_method", Value: "vmedia"})
 		return vmedia.Ramdisk{Kernel: files[0], Initrd: files[1], Params: ipxe.JoinArgs(ps)}, nil
 	}
+}
+
+// instanceAction is the network boot of a ramdisk deploy's instance (its
+// boot set up by the network boot interface): its boot ISO, or its kernel
+// and ramdisk with instance_info kernel_append_params.
+func instanceAction(n *store.Node) ipxe.Action {
+	im, err := driver.ReadInstanceImage(&driver.Node{UUID: n.UUID, InstanceInfo: n.InstanceInfo})
+	if err != nil {
+		return ipxe.Action{Kind: ipxe.ActionUnknown, Node: n.UUID, Message: "ferric: node " + n.UUID + ": " + err.Error()}
+	}
+	in := ipxe.Instance{ISOURL: im.BootISO, KernelURL: im.Kernel, InitrdURL: im.Ramdisk}
+	for _, f := range strings.Fields(im.Params) {
+		if p, err := ipxe.ParseParam(f); err == nil {
+			in.Args = append(in.Args, p)
+		}
+	}
+	return ipxe.Action{Kind: ipxe.ActionInstance, Node: n.UUID, Instance: in}
 }

@@ -119,7 +119,8 @@ func TestBootFor(t *testing.T) {
 		}
 	}
 	// The virtual media ISO's parameters: the network boot's without
-	// BOOTIF, files of the boot dir, URLs refused.
+	// BOOTIF, files of the boot dir, URLs other than http(s) refused
+	// (TestVmediaRamdiskFromURLs downloads http ones).
 	rdf := h.vmediaRamdisk("/srv/boot")
 	dn := &driver.Node{UUID: uuid, DriverInfo: map[string]any{"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "../x/initrd"}}
 	rd, err := rdf(dn, true)
@@ -135,8 +136,8 @@ func TestBootFor(t *testing.T) {
 	if rd, err := rdf(dn, false); err != nil || !strings.HasSuffix(rd.Params, " nofb boot_method=vmedia") || strings.Contains(rd.Params, "boot_method=pxe") {
 		t.Errorf("vmedia ramdisk with kernel_append_params boot_method=pxe: %+v, %v", rd, err)
 	}
-	dn.DriverInfo["deploy_ramdisk"] = "http://images/ramdisk"
-	if _, err := rdf(dn, false); err == nil || !strings.Contains(err.Error(), "not a URL") {
-		t.Errorf("vmedia ramdisk from a URL: %v", err)
+	dn.DriverInfo["deploy_ramdisk"] = "ftp://images/ramdisk"
+	if _, err := rdf(dn, false); err == nil || !strings.Contains(err.Error(), "takes an http(s) URL or a file") {
+		t.Errorf("vmedia ramdisk from an ftp URL: %v", err)
 	}
 }

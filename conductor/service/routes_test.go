@@ -119,6 +119,8 @@ api       GET      /v1/nodes/:node/history/:event                   401 404
 api       GET      /v1/nodes/:node/inventory                        401 404
 api       GET      /v1/nodes/:node/management/boot_device           401 200
 api       GET      /v1/nodes/:node/management/boot_device/supported 401 200
+api       GET      /v1/nodes/:node/management/indicators            401 200
+api       GET      /v1/nodes/:node/management/indicators/:indicator 401 400
 api       GET      /v1/nodes/:node/portgroups                       401 200
 api       GET      /v1/nodes/:node/portgroups/detail                401 200
 api       GET      /v1/nodes/:node/ports                            401 200
@@ -233,6 +235,7 @@ api       PUT      /v1/*                                            401 404
 api       PUT      /v1/drivers/:name/vendor_passthru                401 404
 api       PUT      /v1/nodes/:node/maintenance                      401 202
 api       PUT      /v1/nodes/:node/management/boot_device           401 400
+api       PUT      /v1/nodes/:node/management/indicators/:indicator 401 400
 api       PUT      /v1/nodes/:node/management/inject_nmi            401 204
 api       PUT      /v1/nodes/:node/states/boot_mode                 401 400
 api       PUT      /v1/nodes/:node/states/console                   401 400

@@ -221,17 +221,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// The virtual media boot's kernel parameters are the network boot's,
 	// which need the public URL: hosts is complete before any boot.
-	hosts := &bootHosts{st: st, mediaBoot: map[string]bool{"redfish-virtual-media": true}}
+	hosts := &bootHosts{st: st, mediaBoot: map[string]bool{"redfish-virtual-media": true, "redfish-https": true}}
 	vmBoot, err := vmedia.New(vmedia.Config{Dir: filepath.Join(cfg.StateDir, "vmedia"), Log: cfg.Log, Ramdisk: hosts.vmediaRamdisk(cfg.BootDir)})
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
-	drivers := hardware.New(hardware.Config{Log: cfg.Log, VirtualMediaBoot: vmBoot})
+	drivers := hardware.New(hardware.Config{Log: cfg.Log, VirtualMediaBoot: vmBoot, HTTPSBoot: vmedia.NewHTTPS(vmBoot)})
 	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}
 	if cfg.DiscoveryDriver != "" {
 		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, Drivers: drivers, ReturnUUID: true}
 	}
 	inspect := process.New(pcfg)
+	// Deploy images named by URL, downloaded for virtual media ISOs.
+	hosts.deployImages = &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}
 	mgr := manager.New(manager.Config{
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Drivers:                   drivers,

@@ -17,6 +17,9 @@ const (
 	ActionDeploy
 	// ActionLocalDisk boots the first local disk.
 	ActionLocalDisk
+	// ActionInstance boots a ramdisk deploy's instance: the kernel and
+	// initramfs of Action.Instance with its parameters, or its ISO.
+	ActionInstance
 )
 
 func (k ActionKind) String() string {
@@ -25,6 +28,8 @@ func (k ActionKind) String() string {
 		return "deploy"
 	case ActionLocalDisk:
 		return "local-disk"
+	case ActionInstance:
+		return "instance"
 	default:
 		return "unknown"
 	}
@@ -37,9 +42,19 @@ type Action struct {
 	Node string
 	// Ramdisk is required for ActionDeploy.
 	Ramdisk Ramdisk
+	// Instance is required for ActionInstance.
+	Instance Instance
 	// Message is shown on the console for ActionUnknown (one line; a
 	// default is used when empty).
 	Message string
+}
+
+// Instance is the instance of a ramdisk deploy: an ISO booted from its
+// URL (ISOURL), or a kernel and initramfs with their parameters.
+type Instance struct {
+	ISOURL               string
+	KernelURL, InitrdURL string
+	Args                 []Param
 }
 
 // Ramdisk describes the deploy ramdisk (IPA) boot.
@@ -86,6 +101,10 @@ func Script(mac net.HardwareAddr, a Action) (string, error) {
 		b.WriteString("echo ferric: deploy ramdisk boot failed, retrying in 10 seconds\n")
 		b.WriteString("sleep 10\n")
 		b.WriteString("reboot\n")
+	case ActionInstance:
+		if err := instanceScript(&b, mac, a.Instance); err != nil {
+			return "", err
+		}
 	case ActionLocalDisk:
 		// sanboot hands over to the BIOS disk 0x80; UEFI has no such drive
 		// number, so there "exit" returns to the firmware boot order.
@@ -129,4 +148,35 @@ func ChainScript(base string) string {
 		"echo ferric: could not fetch " + base + "nodes/${net0/mac}.ipxe, retrying in 10 seconds\n" +
 		"sleep 10\n" +
 		"reboot\n"
+}
+
+// instanceScript writes the boot of a ramdisk deploy's instance.
+func instanceScript(b *strings.Builder, mac net.HardwareAddr, in Instance) error {
+	fmt.Fprintf(b, "echo ferric: booting the instance of %s\n", mac)
+	if in.ISOURL != "" {
+		if err := checkURL("ISO URL", in.ISOURL); err != nil {
+			return err
+		}
+		fmt.Fprintf(b, "sanboot --no-describe %s || goto fail\n", in.ISOURL)
+	} else {
+		if err := checkURL("kernel URL", in.KernelURL); err != nil {
+			return err
+		}
+		if err := checkURL("initrd URL", in.InitrdURL); err != nil {
+			return err
+		}
+		for _, p := range in.Args {
+			if err := p.Validate(); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(b, "kernel %s initrd=ramdisk %s || goto fail\n", in.KernelURL, JoinArgs(in.Args))
+		fmt.Fprintf(b, "initrd --name ramdisk %s || goto fail\n", in.InitrdURL)
+		b.WriteString("boot || goto fail\n")
+	}
+	b.WriteString(":fail\n")
+	b.WriteString("echo ferric: instance boot failed, retrying in 10 seconds\n")
+	b.WriteString("sleep 10\n")
+	b.WriteString("reboot\n")
+	return nil
 }

@@ -93,7 +93,7 @@ func TestQEMUDeploy(t *testing.T) {
 		qemuDeployChild(t, dir)
 		return
 	}
-	qemuParent(t, "TestQEMUDeploy", false)
+	qemuParent(t, "TestQEMUDeploy")
 }
 
 // TestQEMUVirtualMediaDeploy is TestQEMUDeploy's path with the ramdisk
@@ -107,15 +107,16 @@ func TestQEMUVirtualMediaDeploy(t *testing.T) {
 		qemuDeployChild(t, dir)
 		return
 	}
-	qemuParent(t, "TestQEMUVirtualMediaDeploy", true)
+	qemuParent(t, "TestQEMUVirtualMediaDeploy", qemuEnvVMedia+"=1")
 }
 
 // qemuVMedia reports whether the child runs the virtual media variant.
 func qemuVMedia() bool { return os.Getenv(qemuEnvVMedia) != "" }
 
 // qemuParent builds the artifacts, creates the namespace and runs test
-// name inside it.
-func qemuParent(t *testing.T, name string, vmedia bool) {
+// name inside it, with env (the variant's settings) added to its
+// environment; the variants (env given) boot only the cloud-kernel ramdisk.
+func qemuParent(t *testing.T, name string, env ...string) {
 	if testing.Short() {
 		t.Skip("skipping: boots QEMU machines (~3-5 min); run without -short")
 	}
@@ -162,7 +163,7 @@ func qemuParent(t *testing.T, name string, vmedia bool) {
 	})
 
 	start := time.Now()
-	qemuArtifacts(t, root, dir, !vmedia)
+	qemuArtifacts(t, root, dir, len(env) == 0)
 	t.Logf("phase build (ramdisk, test OS image, ferric-vbmc, ferric-conductor): %.1fs", time.Since(start).Seconds())
 
 	ns := fmt.Sprintf("ferric-e2e-%d", os.Getpid())
@@ -194,9 +195,7 @@ func qemuParent(t *testing.T, name string, vmedia bool) {
 	child := exec.CommandContext(cctx, "ip", "netns", "exec", ns, os.Args[0],
 		"-test.run=^"+name+"$", "-test.v", "-test.count=1", "-test.timeout="+budget.Round(time.Second).String())
 	child.Env = append(os.Environ(), qemuEnvChild+"="+dir)
-	if vmedia {
-		child.Env = append(child.Env, qemuEnvVMedia+"=1")
-	}
+	child.Env = append(child.Env, env...)
 	out, err := child.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -313,10 +312,12 @@ func (e *qemuEvents) parse(line string) {
 }
 
 // qemuConductor runs ferric-conductor (the binary, so that it can be
-// killed) with full DHCP on br0; its log goes to conductor.log and events.
+// killed) with full DHCP on br0 (none with noDHCP); its log goes to
+// conductor.log and events.
 type qemuConductor struct {
 	t              *testing.T
 	bin, dir, addr string
+	noDHCP         bool
 	events         *qemuEvents
 	cmd            *exec.Cmd
 	done           chan struct{}
@@ -329,12 +330,15 @@ func (c *qemuConductor) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(c.bin, "--api-listen", c.addr, "--public-url", "http://"+c.addr,
-		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot"),
-		"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
-		"--dhcp-router-advertisements", "--tftp-listen", qemuBridgeIP+":69", "--tftp-root", "/usr/lib/ipxe",
+	netArgs := []string{"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
+		"--dhcp-router-advertisements", "--tftp-listen", qemuBridgeIP + ":69", "--tftp-root", "/usr/lib/ipxe"}
+	if c.noDHCP {
+		netArgs = []string{"--dhcp-mode", "none"}
+	}
+	cmd := exec.Command(c.bin, append(append([]string{"--api-listen", c.addr, "--public-url", "http://" + c.addr,
+		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot")}, netArgs...),
 		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
-		"--power-sync-interval", qemuPowerSync.String())
+		"--power-sync-interval", qemuPowerSync.String())...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -563,6 +567,8 @@ func qemuDeployChild(t *testing.T, dir string) {
 		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
 	}
 	var reportTimes sync.Map // name -> time.Time
+	var reportMu sync.Mutex
+	reportFrom := map[string]string{} // name -> the report's source address
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /image.raw", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, filepath.Join(dir, "testos.raw"))
@@ -573,6 +579,9 @@ func qemuDeployChild(t *testing.T, dir string) {
 		for _, m := range machines {
 			if m.name == r.PathValue("name") {
 				reportTimes.LoadOrStore(m.name, time.Now())
+				reportMu.Lock()
+				reportFrom[m.name] = remoteIP(r.RemoteAddr)
+				reportMu.Unlock()
 				select {
 				case m.reports <- rep:
 				default:
@@ -593,8 +602,12 @@ func qemuDeployChild(t *testing.T, dir string) {
 	apiAddr := pl.Addr().String()
 	pl.Close()
 	events := &qemuEvents{}
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events}
+	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events, noDHCP: qemuNoDHCP()}
 	cond.start()
+	var dhcpProbe *qemuDHCPProbe
+	if qemuNoDHCP() {
+		dhcpProbe = probeDHCP(t)
+	}
 	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
 	base := "http://" + apiAddr
 	t.Logf("conductor %s, files %s, image %d bytes sha256 %x", base, files, len(image), sum)
@@ -627,8 +640,11 @@ func qemuDeployChild(t *testing.T, dir string) {
 		return fmt.Sprintf("%.1fs", b.Sub(a).Seconds())
 	}
 
+	isoWatch := watchISOs(filepath.Join(dir, "state", "vmedia"))
+	var invMu sync.Mutex
+	inventoryIPs := map[string][]string{} // name -> the inspected interfaces' IPv4 addresses
 	t.Run("machines", func(t *testing.T) {
-		for _, m := range machines {
+		for i, m := range machines {
 			t.Run(m.name, func(t *testing.T) {
 				t.Parallel()
 				c := client{t, base}
@@ -653,8 +669,15 @@ func qemuDeployChild(t *testing.T, dir string) {
 				if qemuVMedia() {
 					ramdiskBoot, bootIface = lab.BootCDROM, "redfish-virtual-media"
 				}
+				// Without DHCP: the node's static address, which the
+				// conductor puts on its virtual media and the config drive
+				// carries to the deployed OS.
+				var netData map[string]any
+				if qemuNoDHCP() {
+					netData = qemuNetworkData(m, qemuStaticIP(i))
+				}
 				node, err := nodes.Create(ctx, bm, nodes.CreateOpts{Name: m.name, Driver: m.driver, BootInterface: bootIface,
-					DeployInterface: "direct", InspectInterface: "agent", DriverInfo: info}).Extract()
+					DeployInterface: "direct", InspectInterface: "agent", DriverInfo: info, NetworkData: netData}).Extract()
 				if err != nil {
 					t.Fatalf("create node %s: %v", m.name, err)
 				}
@@ -684,6 +707,10 @@ func qemuDeployChild(t *testing.T, dir string) {
 				tInspected := time.Now()
 				on, okOn := firstPowerOn(m.q, ramdiskBoot, t0)
 				qemuInspected(t, c, m, n)
+				ips := qemuInventoryIPs(c, m.name)
+				invMu.Lock()
+				inventoryIPs[m.name] = ips
+				invMu.Unlock()
 				ins, okIns := events.first("inspector: processed inspection data", uuid, t0)
 				addPhase(m.name, "inspect: to manageable (powered off) %.1fs; power-on→inventory processed %s",
 					tInspected.Sub(t0).Seconds(), since(on, ins, okOn, okIns))
@@ -705,8 +732,9 @@ func qemuDeployChild(t *testing.T, dir string) {
 				}
 				t0 = time.Now()
 				provision(nodes.ProvisionStateOpts{Target: nodes.TargetActive, ConfigDrive: nodes.ConfigDrive{
-					MetaData: map[string]any{"hostname": hostname},
-					UserData: files + "/report/" + m.name + "\n",
+					MetaData:    map[string]any{"hostname": hostname},
+					UserData:    files + "/report/" + m.name + "\n",
+					NetworkData: netData,
 				}})
 				c.waitState(m.name, "active", 4*time.Minute)
 				tActive := time.Now()
@@ -806,9 +834,22 @@ func qemuDeployChild(t *testing.T, dir string) {
 		}
 	})
 
-	if qemuVMedia() {
+	isos := isoWatch.Stop()
+	switch {
+	case qemuNoDHCP():
+		reportMu.Lock()
+		invMu.Lock()
+		qemuNoDHCPChecks(t, dir, machines, isos, reportFrom, inventoryIPs, addPhase)
+		invMu.Unlock()
+		reportMu.Unlock()
+		// Nothing asked for an address: the agent and the deployed OS
+		// took theirs from network_data, no firmware tried PXE.
+		if n := dhcpProbe.Stop(); n != 0 {
+			t.Errorf("%d DHCP requests on the network, want none", n)
+		}
+	case qemuVMedia():
 		qemuVMediaChecks(t, dir, machines, addPhase)
-	} else if !t.Failed() {
+	case !t.Failed():
 		t.Run("faults", func(t *testing.T) { qemuFaults(t, base, files, cond, machines, image, addPhase) })
 	}
 

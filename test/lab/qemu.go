@@ -74,7 +74,7 @@ type MachineConfig struct {
 	// agent reads its BMC's address from. QEMU reconnects when ipmi_sim
 	// restarts.
 	BMCSerial string `json:"bmc_serial,omitempty"`
-	// CDROM gives the machine a CD drive (AHCI ide-cd, empty until a
+	// CDROM gives the machine a CD drive (scsi-cd on virtio-scsi, empty until a
 	// virtual media insert), the drive a BMC's virtual media attaches to.
 	CDROM bool `json:"cdrom,omitempty"`
 }
@@ -356,7 +356,11 @@ func (q *QEMU) Args() []string {
 		if iso := q.Media(); iso != "" {
 			drive = "file=" + iso + ",format=raw," + drive
 		}
-		args = append(args, "-drive", drive, "-device", fmt.Sprintf("ide-cd,drive=cdd0,id=cd0,bootindex=%d", cd))
+		// On virtio-scsi rather than q35's AHCI: firmware (SeaBIOS, OVMF)
+		// boots from it, and the deploy ramdisk's cloud kernel, which has
+		// virtio_scsi and sr_mod but no ahci, reads it (config-2).
+		args = append(args, "-drive", drive, "-device", "virtio-scsi-pci,id=scsi0",
+			"-device", fmt.Sprintf("scsi-cd,bus=scsi0.0,drive=cdd0,id=cd0,bootindex=%d", cd))
 	}
 	if c.BMCSerial != "" {
 		host, port, _ := net.SplitHostPort(c.BMCSerial)

@@ -51,7 +51,9 @@ type controller struct {
 	host    metal3api.BareMetalHost
 	creds   bmc.Credentials
 	config  hostConfig
-	deleted bool // the finalizer was removed: the object is gone
+	// preprovNetworkData is the host's preprovisioning network data.
+	preprovNetworkData string
+	deleted            bool // the finalizer was removed: the object is gone
 
 	// The HostFirmwareSettings and HostFirmwareComponents specs (what the
 	// user wants) and what their controllers last read from the provisioner.
@@ -265,6 +267,9 @@ func (c *controller) register(ctx context.Context, prov provisioner.Provisioner)
 		OperationalStatus:     h.Status.OperationalStatus,
 		CurrentImage:          current,
 		CPUArchitecture:       "x86_64",
+		// spec.preprovisioningNetworkDataName's secret, which BMO sets
+		// as the node's network_data (no image builder here).
+		PreprovisioningNetworkData: c.preprovNetworkData,
 	}, credsChanged, h.Status.ErrorType == metal3api.RegistrationError)
 	if err != nil {
 		return false, 0, fmt.Errorf("failed to validate BMC access: %w", err)

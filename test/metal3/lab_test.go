@@ -114,6 +114,9 @@ type bmcUnderTest struct {
 	BIOS func() map[string]any
 	// Volumes returns the RAID volumes the BMC built (Redfish only).
 	Volumes func() []redfish.Volume
+	// Media returns the image URL in the BMC's virtual CD and whether it
+	// is inserted (Redfish with virtual media only).
+	Media func() (string, bool)
 }
 
 // startRedfishBMC puts m behind the lab's Redfish emulator over HTTP.

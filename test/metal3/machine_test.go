@@ -39,6 +39,11 @@ type machine struct {
 	agent   *exec.Cmd
 	log     bytes.Buffer // agents' output, for failures
 	starts  []string     // what each start booted: "ramdisk", "disk", or why nothing
+	// media is the image in the CD drive (vmedia_test.go), cdBoots what
+	// each start from it found, netBoots the starts from the network.
+	media    string
+	cdBoots  []cdBoot
+	netBoots int
 }
 
 func newMachine(t *testing.T, name, mac, agentBin, bootURL string, diskSize int64) *machine {
@@ -154,11 +159,17 @@ func (m *machine) record(gen int, what string) bool {
 }
 
 func (m *machine) boot(gen int, dev string) {
-	if dev != "pxe" {
+	var cmdline string
+	var err error
+	switch dev {
+	case "pxe":
+		cmdline, err = m.netboot()
+	case "cdrom":
+		cmdline, err = m.cdboot(gen)
+	default:
 		m.record(gen, "disk")
 		return
 	}
-	cmdline, err := m.netboot()
 	if err != nil {
 		m.record(gen, "no boot: "+err.Error())
 		return
@@ -200,6 +211,9 @@ func (m *machine) boot(gen int, dev string) {
 // fetching the kernel and initramfs, or "" when the script boots the
 // local disk.
 func (m *machine) netboot() (string, error) {
+	m.mu.Lock()
+	m.netBoots++
+	m.mu.Unlock()
 	script, err := get(m.bootURL + "/nodes/" + m.mac + ".ipxe")
 	if err != nil {
 		return "", err

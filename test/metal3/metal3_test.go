@@ -37,6 +37,10 @@ type hostCase struct {
 	// gate, when set, is an environment variable that must be 1 for the
 	// case to run, for a driver ferric does not serve yet (see the case).
 	gate string
+	// vmedia: the ramdisk boots from the virtual media the conductor
+	// inserts (never from the network), with the host's preprovisioning
+	// network data on the image.
+	vmedia bool
 }
 
 var hostCases = []hostCase{
@@ -46,9 +50,10 @@ var hostCases = []hostCase{
 	// BMO's idrac-redfish: driver idrac with the idrac-redfish interfaces;
 	// the emulator stands in for the iDRAC.
 	{name: "idrac-redfish", scheme: "idrac-redfish+http", start: startRedfishBMC, bios: true, firmware: true, raid: true},
-	// redfish-virtualmedia:// (the virtual media issue) needs the machine
-	// to boot the ISO the conductor inserts through the emulator's
-	// VirtualMedia instead of iPXE: machine.boot's "cdrom" device.
+	// BMO's redfish-virtualmedia: boot_interface redfish-virtual-media;
+	// the machine boots the ISO the conductor builds and inserts through
+	// the emulator's VirtualMedia (vmedia_test.go).
+	{name: "redfish-virtualmedia", scheme: "redfish-virtualmedia+http", start: startRedfishVMediaBMC, bios: true, firmware: true, raid: true, vmedia: true},
 }
 
 // TestBareMetalHostLifecycle drives one BareMetalHost per BMC kind with
@@ -148,6 +153,10 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	}
 	if hc.firmware {
 		c.fwUpdates = []metal3api.FirmwareUpdate{{Component: "bios", URL: fs.URL + "/bios-2.0.bin"}}
+	}
+	if hc.vmedia {
+		c.preprovNetworkData = "links:\n- id: enp1s0\n  type: phy\n  ethernet_mac_address: " + mac + "\nnetworks:\n- id: provisioning\n  link: enp1s0\n  type: ipv4_dhcp\nservices: []\n"
+		defer checkMediaBoots(t, m, b, mac)
 	}
 	if hc.raid {
 		size := 5

@@ -38,6 +38,10 @@ type Config struct {
 	// redfish-virtual-media boot interface; it gets the Redfish driver
 	// as its virtual media.
 	VirtualMediaBoot *vmedia.Boot
+	// HTTPSBoot, when set, is the redfish hardware type's redfish-https
+	// boot interface (UEFI HTTP boot); it gets the Redfish driver to set
+	// the boot URI.
+	HTTPSBoot *vmedia.HTTPSBoot
 }
 
 // New returns the registry of the hardware types, in the order the API
@@ -60,13 +64,17 @@ type impls struct {
 	ipmitool *bmc.IPMI
 	redfish  *bmc.Redfish
 	vmedia   *vmedia.Boot // nil: not offered
+	https    *vmedia.HTTPSBoot
 }
 
 func newImpls(cfg Config) impls {
 	bcfg := bmc.Config{Logger: cfg.Log}
-	im := impls{ipmitool: bmc.NewIPMI(bcfg), redfish: bmc.NewRedfish(bcfg), vmedia: cfg.VirtualMediaBoot}
+	im := impls{ipmitool: bmc.NewIPMI(bcfg), redfish: bmc.NewRedfish(bcfg), vmedia: cfg.VirtualMediaBoot, https: cfg.HTTPSBoot}
 	if im.vmedia != nil {
 		im.vmedia.SetMedia(im.redfish)
+	}
+	if im.https != nil {
+		im.https.SetBooter(im.redfish)
 	}
 	return im
 }
@@ -153,7 +161,7 @@ func fakeHardware(impls) *driver.HardwareType {
 			"bios":       driver.Use(fakeImpl, noBIOS),
 			"boot":       driver.Use(fakeImpl, ipxeBoot, pxeBoot),
 			"console":    driver.Use(fakeImpl, noConsole),
-			"deploy":     driver.Use(fakeDeploy, direct),
+			"deploy":     driver.Use(fakeDeploy, direct, ramdiskDeploy, customAgent),
 			"firmware":   driver.Use(fakeImpl, noFirmware),
 			"inspect":    driver.Use(fakeImpl, agentInsp, noInspect),
 			"management": driver.Use(driver.Named("fake", fake.Management{})),
@@ -176,7 +184,7 @@ func ipmi(im impls) *driver.HardwareType {
 			"bios":       driver.Use(noBIOS),
 			"boot":       driver.Use(ipxeBoot, pxeBoot),
 			"console":    driver.Use(noConsole),
-			"deploy":     driver.Use(direct, fakeDeploy),
+			"deploy":     driver.Use(direct, fakeDeploy, ramdiskDeploy, customAgent),
 			"firmware":   driver.Use(noFirmware),
 			"inspect":    driver.Use(agentInsp, noInspect),
 			"management": driver.Use(ipmitool),
@@ -204,7 +212,7 @@ func manualManagement(impls) *driver.HardwareType {
 			"bios":       driver.Use(noBIOS),
 			"boot":       driver.Use(ipxeBoot, pxeBoot),
 			"console":    driver.Use(noConsole),
-			"deploy":     driver.Use(direct, fakeDeploy),
+			"deploy":     driver.Use(direct, fakeDeploy, ramdiskDeploy, customAgent),
 			"firmware":   driver.Use(noFirmware),
 			"inspect":    driver.Use(agentInsp, noInspect),
 			"management": driver.Use(driver.Named("noop", fake.NoopManagement{})),

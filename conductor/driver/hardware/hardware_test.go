@@ -22,7 +22,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"fake", "no-bios"},
 			"boot":       {"fake", "ipxe", "pxe"},
 			"console":    {"fake", "no-console"},
-			"deploy":     {"fake", "direct"},
+			"deploy":     {"fake", "direct", "ramdisk", "custom-agent"},
 			"firmware":   {"fake", "no-firmware"},
 			"inspect":    {"fake", "agent", "no-inspect"},
 			"management": {"fake"},
@@ -37,7 +37,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"no-firmware"},
 			"inspect":    {"agent", "no-inspect"},
 			"management": {"ipmitool"},
@@ -52,7 +52,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"redfish", "no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"redfish", "no-firmware"},
 			"inspect":    {"redfish", "agent", "no-inspect"},
 			"management": {"redfish"},
@@ -67,7 +67,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"idrac-redfish", "redfish", "no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"redfish", "no-firmware"},
 			"inspect":    {"idrac-redfish", "agent", "no-inspect"},
 			"management": {"idrac-redfish"},
@@ -82,7 +82,7 @@ func TestInterfaces(t *testing.T) {
 			"bios":       {"no-bios"},
 			"boot":       {"ipxe", "pxe"},
 			"console":    {"no-console"},
-			"deploy":     {"direct", "fake"},
+			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"no-firmware"},
 			"inspect":    {"agent", "no-inspect"},
 			"management": {"noop"},
@@ -158,7 +158,7 @@ func TestCapabilities(t *testing.T) {
 				case "deploy":
 					d, ok := o.(driver.Deploy)
 					is(name+" Deploy", o, ok, true)
-					if ok && d.UsesAgent() != (impl == "direct") {
+					if ok && d.UsesAgent() != (impl != "fake") {
 						t.Errorf("%s: UsesAgent() = %v", name, d.UsesAgent())
 					}
 				}
@@ -262,5 +262,56 @@ func TestVirtualMediaBoot(t *testing.T) {
 	mg, _ := reg.Object("redfish", "management", "redfish")
 	if _, ok := mg.(driver.VirtualMedia); !ok {
 		t.Errorf("redfish management %T is no driver.VirtualMedia", mg)
+	}
+}
+
+// TestRamdiskBootInterfaces checks which boot interfaces can boot a
+// ramdisk deploy's instance (Ironic's ramdisk_boot capability): the network
+// boots, redfish-virtual-media and redfish-https (listed after it, as
+// Ironic's redfish type does, when the conductor gives one), but not fake;
+// and that the ramdisk and custom-agent deploys are what they say.
+func TestRamdiskBootInterfaces(t *testing.T) {
+	b, err := vmedia.New(vmedia.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := New(Config{VirtualMediaBoot: b, HTTPSBoot: vmedia.NewHTTPS(b)})
+	if got, want := reg.Lookup("redfish").Interfaces["boot"].Enabled, []string{"ipxe", "pxe", "redfish-virtual-media", "redfish-https"}; !slices.Equal(got, want) {
+		t.Errorf("redfish boot interfaces %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		hw, impl string
+		want     bool
+	}{
+		{"redfish", "ipxe", true}, {"redfish", "pxe", true}, {"redfish", "redfish-virtual-media", true},
+		{"redfish", "redfish-https", true}, {"fake-hardware", "fake", false}, {"ipmi", "ipxe", true},
+	} {
+		o, _ := reg.Object(tc.hw, "boot", tc.impl)
+		if _, ok := o.(driver.InstanceBooter); ok != tc.want {
+			t.Errorf("%s boot %s: InstanceBooter %v, want %v", tc.hw, tc.impl, ok, tc.want)
+		}
+	}
+	o, _ := reg.Object("redfish", "boot", "redfish-https")
+	if _, ok := o.(driver.RamdiskBooter); !ok {
+		t.Errorf("redfish-https %T is no RamdiskBooter", o)
+	}
+	mg, _ := reg.Object("redfish", "management", "redfish")
+	if _, ok := mg.(driver.HTTPBooter); !ok {
+		t.Errorf("redfish management %T is no HTTPBooter", mg)
+	}
+	for _, hw := range []string{"fake-hardware", "ipmi", "redfish", "idrac", "manual-management"} {
+		rd, _ := reg.Object(hw, "deploy", "ramdisk")
+		if _, ok := rd.(driver.RamdiskDeploy); !ok {
+			t.Errorf("%s deploy ramdisk %T is no RamdiskDeploy", hw, rd)
+		}
+		ca, _ := reg.Object(hw, "deploy", "custom-agent")
+		if _, ok := ca.(driver.CustomAgentDeploy); !ok {
+			t.Errorf("%s deploy custom-agent %T is no CustomAgentDeploy", hw, ca)
+		}
+		if d, _ := reg.Object(hw, "deploy", "direct"); d != nil {
+			if _, ok := d.(driver.CustomAgentDeploy); ok {
+				t.Errorf("%s direct is a custom-agent deploy", hw)
+			}
+		}
 	}
 }

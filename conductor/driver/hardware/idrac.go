@@ -17,7 +17,7 @@ func idrac(im impls) *driver.HardwareType {
 			"bios":       driver.Use(dell, rf, noBIOS),
 			"boot":       driver.Use(ipxeBoot, pxeBoot),
 			"console":    driver.Use(noConsole),
-			"deploy":     driver.Use(direct, fakeDeploy),
+			"deploy":     driver.Use(direct, fakeDeploy, ramdiskDeploy, customAgent),
 			"firmware":   driver.Use(rf, noFirmware),
 			"inspect":    driver.Use(dell, agentInsp, noInspect),
 			"management": driver.Use(dell),

@@ -17,13 +17,16 @@ var redfishProps = map[string]string{
 // lists its implementations in the order of Ironic's
 // supported_<kind>_interfaces (ironic/drivers/redfish.py), so the default
 // is the one Ironic picks when the conductor enables them all, as metal3's
-// Ironic does. When the conductor offers it, the ramdisk also boots from
-// virtual media (redfish-virtual-media).
+// Ironic does. When the conductor offers them, the ramdisk also boots from
+// virtual media (redfish-virtual-media) and over UEFI HTTP (redfish-https).
 func redfish(im impls) *driver.HardwareType {
 	rf := driver.Named("redfish", im.redfish)
 	boot := driver.Use(ipxeBoot, pxeBoot)
 	if im.vmedia != nil {
-		boot = driver.Use(ipxeBoot, pxeBoot, driver.Named("redfish-virtual-media", im.vmedia))
+		boot = boot.With("redfish-virtual-media", im.vmedia)
+	}
+	if im.https != nil {
+		boot = boot.With("redfish-https", im.https)
 	}
 	return &driver.HardwareType{
 		Name: "redfish",
@@ -31,7 +34,7 @@ func redfish(im impls) *driver.HardwareType {
 			"bios":       driver.Use(rf, noBIOS),
 			"boot":       boot,
 			"console":    driver.Use(noConsole),
-			"deploy":     driver.Use(direct, fakeDeploy),
+			"deploy":     driver.Use(direct, fakeDeploy, ramdiskDeploy, customAgent),
 			"firmware":   driver.Use(rf, noFirmware),
 			"inspect":    driver.Use(rf, agentInsp, noInspect),
 			"management": driver.Use(rf),

@@ -157,6 +157,33 @@ func (b *Boot) PrepareRamdisk(ctx context.Context, n *driver.Node, inspection bo
 	if b.cfg.Ramdisk == nil || media == nil {
 		return "", errors.New("vmedia: not configured")
 	}
+	img, err := b.ramdiskISO(ctx, n, inspection)
+	if err != nil {
+		return "", err
+	}
+	url, err := b.publish(n.UUID, img)
+	if err != nil {
+		return "", err
+	}
+	if err := media.InsertMedia(ctx, n, "cdrom", url); err != nil {
+		b.withdraw(n.UUID)
+		// The BMC may have half-inserted it: leave nothing behind.
+		if eerr := media.EjectMedia(ctx, n, "cdrom"); eerr != nil {
+			b.cfg.Log.Warn("vmedia: eject after a failed insert", "node", n.UUID, "error", eerr)
+		}
+		return "", fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
+	}
+	b.cfg.Log.Info("vmedia: boot ISO inserted", "node", n.UUID, "image", filepath.Base(img))
+	return driver.BootCDROM, nil
+}
+
+// ramdiskISO builds (or finds in the cache) the node's ramdisk ISO: its
+// deploy kernel and initramfs with the network boot's parameters, and its
+// network_data when it has some.
+func (b *Boot) ramdiskISO(ctx context.Context, n *driver.Node, inspection bool) (string, error) {
+	if b.cfg.Ramdisk == nil {
+		return "", errors.New("vmedia: not configured")
+	}
 	rd, err := b.cfg.Ramdisk(n, inspection)
 	if err != nil {
 		return "", fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
@@ -182,20 +209,7 @@ func (b *Boot) PrepareRamdisk(ctx context.Context, n *driver.Node, inspection bo
 		b.own[img] = true
 		b.mu.Unlock()
 	}
-	url, err := b.publish(n.UUID, img)
-	if err != nil {
-		return "", err
-	}
-	if err := media.InsertMedia(ctx, n, "cdrom", url); err != nil {
-		b.withdraw(n.UUID)
-		// The BMC may have half-inserted it: leave nothing behind.
-		if eerr := media.EjectMedia(ctx, n, "cdrom"); eerr != nil {
-			b.cfg.Log.Warn("vmedia: eject after a failed insert", "node", n.UUID, "error", eerr)
-		}
-		return "", fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
-	}
-	b.cfg.Log.Info("vmedia: boot ISO inserted", "node", n.UUID, "image", filepath.Base(img))
-	return driver.BootCDROM, nil
+	return img, nil
 }
 
 // CleanUpRamdisk implements driver.RamdiskBooter: the CD is ejected and the

@@ -22,6 +22,15 @@
 // deploy_kernel ferric-deploy.kernel, deploy_ramdisk ferric-deploy.initramfs;
 // a port with its MAC). The enrollment runs as "ferric-lab enroll" inside the
 // namespace.
+//
+// With -boot vmedia (and -driver redfish), the network has no DHCP server:
+// the machines get a CD drive behind the Redfish emulator's virtual media,
+// the conductor runs with --dhcp-mode none (no TFTP, no router
+// advertisements), and each node is enrolled with boot_interface
+// redfish-virtual-media, inspect_interface agent and a network_data giving machine I the static
+// address .(50+I) of the bridge's /24, which the conductor puts on the
+// node's boot ISO for the ramdisk (and a deploy's config drive may carry
+// for the instance).
 package main
 
 import (
@@ -33,7 +42,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -86,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "first IPMI port (env FERRIC_LAB_IPMI_PORT)")
 	redfish := fs.String("redfish-listen", env("redfish-listen", "127.0.0.1:8000"), "Redfish emulator address in the namespace (env FERRIC_LAB_REDFISH_LISTEN)")
 	drv := fs.String("driver", env("driver", "ipmi"), "hardware type the machines are enrolled with: ipmi (ipmi_sim) or redfish (the Redfish emulator) (env FERRIC_LAB_DRIVER)")
+	boot := fs.String("boot", env("boot", "pxe"), "how the machines boot the deploy ramdisk: pxe (the conductor's DHCP, TFTP and iPXE) or vmedia (virtual media through the Redfish emulator, static addresses, no DHCP server; needs -driver redfish) (env FERRIC_LAB_BOOT)")
 	firmware := fs.String("firmware", env("firmware", "bios"), "machine firmware: bios (SeaBIOS) or uefi (OVMF, Debian package ovmf) (env FERRIC_LAB_FIRMWARE)")
 	powerOn := fs.Bool("power-on", env("power-on", "") == "true", "power the machines on (PXE first) once their BMCs run (env FERRIC_LAB_POWER_ON)")
 	vbmc := fs.String("vbmc", env("vbmc", ""), "ferric-vbmc binary (default: next to ferric-lab, else $PATH) (env FERRIC_LAB_VBMC)")
@@ -101,9 +113,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "up":
 		return up(ctx, stdout, upConfig{dir: *dir, ns: *ns, n: *n, addr: *addr, mem: *mem, disk: *disk,
 			ipmiPort: *ipmiPort, redfish: *redfish, powerOn: *powerOn, vbmc: *vbmc, firmware: *firmware, driver: *drv,
-			conductor: *conductor, bootDir: *bootDir, apiPort: *apiPort})
+			conductor: *conductor, bootDir: *bootDir, apiPort: *apiPort, boot: *boot})
 	case "enroll":
-		return enroll(ctx, stdout, *dir, *apiURL, *drv, *redfish)
+		return enroll(ctx, stdout, *dir, *apiURL, *drv, *redfish, *boot, *addr)
 	case "down":
 		return down(ctx, stdout, *dir, *ns, *keep)
 	case "status":
@@ -115,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type upConfig struct {
 	dir, ns, addr, redfish, vbmc string
 	conductor, bootDir, firmware string
-	driver                       string
+	driver, boot                 string
 	n, mem, disk, ipmiPort       int
 	apiPort                      int
 	powerOn                      bool
@@ -150,6 +162,15 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 		}
 	default:
 		return fmt.Errorf("-driver %q: want ipmi or redfish", c.driver)
+	}
+	switch c.boot {
+	case "pxe":
+	case "vmedia":
+		if c.driver != "redfish" {
+			return errors.New("-boot vmedia needs -driver redfish (the Redfish emulator's virtual media)")
+		}
+	default:
+		return fmt.Errorf("-boot %q: want pxe or vmedia", c.boot)
 	}
 	switch c.firmware {
 	case "bios":
@@ -199,10 +220,14 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 		return err
 	}
 	defer ready.Close()
-	cmd := exec.Command("ip", "netns", "exec", c.ns, vbmc, "serve",
+	vargs := []string{"netns", "exec", c.ns, vbmc, "serve",
 		"-dir", filepath.Join(dir, "vm"), "-machines", strconv.Itoa(c.n), "-net", "tap",
 		"-mem", strconv.Itoa(c.mem), "-disk-size", strconv.Itoa(c.disk),
-		"-ipmi-port", strconv.Itoa(c.ipmiPort), "-redfish-listen", c.redfish, "-firmware", c.firmware)
+		"-ipmi-port", strconv.Itoa(c.ipmiPort), "-redfish-listen", c.redfish, "-firmware", c.firmware}
+	if c.boot == "vmedia" {
+		vargs = append(vargs, "-vmedia")
+	}
+	cmd := exec.Command("ip", vargs...)
 	cmd.Stdout, cmd.Stderr = ready, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives ferric-lab
 	if err := cmd.Start(); err != nil {
@@ -249,7 +274,12 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 			if err != nil {
 				return err
 			}
-			if err := q.SetBootDevice(ctx, lab.BootPXE); err != nil {
+			// Without DHCP nothing answers PXE: the disk.
+			dev := lab.BootPXE
+			if c.boot == "vmedia" {
+				dev = lab.BootDisk
+			}
+			if err := q.SetBootDevice(ctx, dev); err != nil {
 				return err
 			}
 			// QEMU must start inside the namespace to reach its tap.
@@ -281,7 +311,8 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 }
 
 // startConductor starts c.conductor inside the namespace with full DHCP on
-// br0 and enrolls the machines (ferric-lab enroll, inside the namespace).
+// br0 (none with -boot vmedia) and enrolls the machines (ferric-lab enroll,
+// inside the namespace).
 func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfig) (string, error) {
 	bin, err := filepath.Abs(c.conductor)
 	if err != nil {
@@ -311,11 +342,16 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 		return "", err
 	}
 	defer logf.Close()
-	cmd := exec.Command("ip", "netns", "exec", c.ns, bin,
+	args := []string{"netns", "exec", c.ns, bin,
 		"--api-listen", fmt.Sprintf("%s:%d", host, c.apiPort), "--public-url", apiURL,
-		"--state-dir", filepath.Join(dir, "conductor"), "--boot-dir", boot,
-		"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", prefix+"100-"+prefix+"199",
-		"--dhcp-router-advertisements", "--tftp-listen", host+":69", "--tftp-root", "/usr/lib/ipxe")
+		"--state-dir", filepath.Join(dir, "conductor"), "--boot-dir", boot}
+	if c.boot == "vmedia" {
+		args = append(args, "--dhcp-mode", "none")
+	} else {
+		args = append(args, "--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", prefix+"100-"+prefix+"199",
+			"--dhcp-router-advertisements", "--tftp-listen", host+":69", "--tftp-root", "/usr/lib/ipxe")
+	}
+	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -331,7 +367,7 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 		return "", err
 	}
 	en := exec.CommandContext(ctx, "ip", "netns", "exec", c.ns, self, "enroll", "-dir", dir, "-api", apiURL,
-		"-driver", c.driver, "-redfish-listen", c.redfish)
+		"-driver", c.driver, "-redfish-listen", c.redfish, "-boot", c.boot, "-addr", c.addr)
 	en.Stdout, en.Stderr = stdout, stdout
 	if err := en.Run(); err != nil {
 		return "", fmt.Errorf("enrolling the machines (conductor log %s): %w", logPath, err)
@@ -340,10 +376,26 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 }
 
 // enroll waits for the API at apiURL and creates a node and a port for
-// every machine of the lab in dir that has none yet.
-func enroll(ctx context.Context, stdout io.Writer, dir, apiURL, drv, redfishAddr string) error {
+// every machine of the lab in dir that has none yet; with boot vmedia the
+// nodes boot from virtual media with a static address on the bridge's
+// network addr (machine I: .(50+I)) in their network_data.
+func enroll(ctx context.Context, stdout io.Writer, dir, apiURL, drv, redfishAddr, boot, addr string) error {
 	if apiURL == "" {
 		return errors.New("enroll: -api URL is required")
+	}
+	if boot != "pxe" && boot != "vmedia" {
+		return fmt.Errorf("enroll: -boot %q: want pxe or vmedia", boot)
+	}
+	if boot == "vmedia" && drv != "redfish" {
+		return errors.New("enroll: -boot vmedia needs -driver redfish")
+	}
+	var bridge netip.Prefix
+	if boot == "vmedia" {
+		p, err := netip.ParsePrefix(addr)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 24 {
+			return fmt.Errorf("enroll: -addr %q: want an IPv4 address/prefix of at most /24", addr)
+		}
+		bridge = p
 	}
 	call := func(method, path string, body any) (int, []byte, error) {
 		var rd io.Reader
@@ -416,26 +468,65 @@ func enroll(ctx context.Context, stdout io.Writer, dir, apiURL, drv, redfishAddr
 			bmc = "redfish http://" + redfishAddr + "/redfish/v1/Systems/" + name
 		}
 		info["deploy_kernel"], info["deploy_ramdisk"] = "ferric-deploy.kernel", "ferric-deploy.initramfs"
-		code, body, err := call("POST", "/v1/nodes", map[string]any{
+		node := map[string]any{
 			"name": name, "driver": drv, "deploy_interface": "direct",
 			// The boot mode makes the conductor ask the BMC for EFI boot.
 			"properties":  map[string]any{"capabilities": "boot_mode:" + fw},
 			"driver_info": info,
-		})
+		}
+		how := ""
+		if boot == "vmedia" {
+			ip, err := staticAddr(bridge, name)
+			if err != nil {
+				return fmt.Errorf("enroll %s: %w", name, err)
+			}
+			node["boot_interface"] = "redfish-virtual-media"
+			// In-band inspection (the ramdisk from the CD) rather than
+			// the redfish type's out-of-band default.
+			node["inspect_interface"] = "agent"
+			node["network_data"] = networkData(q.Config().MAC, ip, bridge)
+			how = ", virtual media, static " + ip.String()
+		}
+		code, body, err := call("POST", "/v1/nodes", node)
 		if err != nil || code != 201 {
 			return fmt.Errorf("enroll %s: POST /v1/nodes = %d %s %v", name, code, body, err)
 		}
-		var node struct {
+		var created struct {
 			UUID string `json:"uuid"`
 		}
-		_ = json.Unmarshal(body, &node)
-		code, body, err = call("POST", "/v1/ports", map[string]any{"address": q.Config().MAC, "node_uuid": node.UUID})
+		_ = json.Unmarshal(body, &created)
+		code, body, err = call("POST", "/v1/ports", map[string]any{"address": q.Config().MAC, "node_uuid": created.UUID})
 		if err != nil || code != 201 {
 			return fmt.Errorf("enroll %s: POST /v1/ports = %d %s %v", name, code, body, err)
 		}
-		fmt.Fprintf(stdout, "  enrolled node %s (%s): %s, port %s, %s\n", name, node.UUID, bmc, q.Config().MAC, fw)
+		fmt.Fprintf(stdout, "  enrolled node %s (%s): %s, port %s, %s%s\n", name, created.UUID, bmc, q.Config().MAC, fw, how)
 	}
 	return nil
+}
+
+// staticAddr is machine vmI's static address on the bridge's network:
+// host .(50+I) of its last octet, outside the DHCP pool (.100-.199).
+func staticAddr(bridge netip.Prefix, name string) (netip.Addr, error) {
+	i, err := strconv.Atoi(strings.TrimPrefix(name, "vm"))
+	if err != nil || !strings.HasPrefix(name, "vm") || i < 0 || i > 49 {
+		return netip.Addr{}, fmt.Errorf("machine %q: static addresses are for vm0..vm49", name)
+	}
+	b := bridge.Masked().Addr().As4()
+	b[3] += byte(50 + i)
+	return netip.AddrFrom4(b), nil
+}
+
+// networkData is an OpenStack network_data.json for one NIC (by MAC) with
+// the static address ip on the bridge's network, the bridge's address as
+// its DNS server.
+func networkData(mac string, ip netip.Addr, bridge netip.Prefix) map[string]any {
+	mask := net.CIDRMask(bridge.Bits(), 32)
+	return map[string]any{
+		"links": []any{map[string]any{"id": "nic0", "type": "phy", "ethernet_mac_address": mac, "mtu": 1500}},
+		"networks": []any{map[string]any{"id": "lab", "type": "ipv4", "link": "nic0", "network_id": "lab",
+			"ip_address": ip.String(), "netmask": net.IP(mask).String(), "routes": []any{}}},
+		"services": []any{map[string]any{"type": "dns", "address": bridge.Addr().String()}},
+	}
 }
 
 func readLines(path string) []string {

@@ -243,7 +243,7 @@ func (s *Server) hardwareRoute(w http.ResponseWriter, sys *system, sub string) b
 		writeJSON(w, http.StatusOK, obj{"@odata.id": self + "/" + sub, "@odata.type": "#Drive.v1_7_0.Drive",
 			"Id": fmt.Sprint(idx), "Name": diskName(idx), "Manufacturer": d.Vendor, "Model": d.Model, "SerialNumber": serial,
 			"CapacityBytes": d.Size, "MediaType": media, "Protocol": "SATA", "Status": enabled,
-			"Links": obj{"Volumes": s.driveVolumes(sys, idx)}})
+			"IndicatorLED": s.LED(self + "/" + sub), "Links": obj{"Volumes": s.driveVolumes(sys, idx)}})
 	default:
 		return false
 	}

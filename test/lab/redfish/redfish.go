@@ -146,6 +146,8 @@ type Server struct {
 	// at the next reset); taskSeq numbers them.
 	tasks   map[string]*task
 	taskSeq int
+	// leds are the IndicatorLED values set, by resource path.
+	leds map[string]string
 }
 
 // New returns a Server for cfg.
@@ -281,7 +283,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.simple(w, id, "Managers", "#Manager.v1_5_0.Manager", extra)
 	case strings.HasPrefix(p, root+"/Chassis/") && r.Method == http.MethodGet:
-		s.simple(w, strings.TrimPrefix(p, root+"/Chassis/"), "Chassis", "#Chassis.v1_10_0.Chassis", obj{"ChassisType": "RackMount", "Status": obj{"State": "Enabled", "Health": "OK"}})
+		id := strings.TrimPrefix(p, root+"/Chassis/")
+		s.simple(w, id, "Chassis", "#Chassis.v1_10_0.Chassis", obj{"ChassisType": "RackMount", "Status": obj{"State": "Enabled", "Health": "OK"},
+			"UUID": resourceUUID("chassis", id), "IndicatorLED": s.LED(p)})
+	case strings.HasPrefix(p, root+"/Chassis/") && r.Method == http.MethodPatch:
+		if _, ok := s.byID[strings.TrimPrefix(p, root+"/Chassis/")]; !ok {
+			writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "no resource at "+r.URL.Path)
+			return
+		}
+		s.patchLED(w, r, p)
 	default:
 		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "no resource at "+r.Method+" "+r.URL.Path)
 	}
@@ -477,9 +487,11 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 			"target":                            self + "/Actions/ComputerSystem.Reset",
 			"ResetType@Redfish.AllowableValues": ResetTypes,
 		}},
-		"Links":      obj{"ManagedBy": []obj{ref(root + "/Managers/" + sys.id)}, "Chassis": []obj{ref(root + "/Chassis/" + sys.id)}},
-		"Bios":       ref(self + "/Bios"),
-		"SecureBoot": ref(self + "/SecureBoot"),
+		"Links":        obj{"ManagedBy": []obj{ref(root + "/Managers/" + sys.id)}, "Chassis": []obj{ref(root + "/Chassis/" + sys.id)}},
+		"Bios":         ref(self + "/Bios"),
+		"SecureBoot":   ref(self + "/SecureBoot"),
+		"UUID":         resourceUUID("system", sys.id),
+		"IndicatorLED": s.LED(self),
 	}) {
 		o[k] = v
 	}
@@ -497,14 +509,24 @@ func (s *Server) patchSystem(w http.ResponseWriter, r *http.Request, sys *system
 			BootSourceOverrideMode    *string
 			HttpBootUri               *string //nolint:revive // the Redfish property's name
 		}
+		IndicatorLED *string
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
 		writeError(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", err.Error())
 		return
 	}
-	if body.Boot == nil {
-		writeError(w, http.StatusBadRequest, "Base.1.8.PropertyUnknown", "only Boot can be changed")
+	if body.Boot == nil && body.IndicatorLED == nil {
+		writeError(w, http.StatusBadRequest, "Base.1.8.PropertyUnknown", "only Boot and IndicatorLED can be changed")
 		return
+	}
+	if body.IndicatorLED != nil {
+		if !s.setLED(w, root+"/Systems/"+sys.id, *body.IndicatorLED) {
+			return
+		}
+		if body.Boot == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 	}
 	sys.mu.Lock()
 	defer sys.mu.Unlock()

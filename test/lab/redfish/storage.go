@@ -268,6 +268,13 @@ func (s *Server) storageWrite(w http.ResponseWriter, r *http.Request, sys *syste
 		s.createVolume(w, r, sys)
 	case strings.HasPrefix(sub, "Storage/1/Volumes/") && r.Method == http.MethodDelete:
 		s.deleteVolume(w, sys, strings.TrimPrefix(sub, "Storage/1/Volumes/"))
+	case strings.HasPrefix(sub, "Storage/1/Drives/") && r.Method == http.MethodPatch:
+		i, err := strconv.Atoi(strings.TrimPrefix(sub, "Storage/1/Drives/"))
+		if err != nil || i < 0 || i >= len(s.hardware(sys).Disks) || strconv.Itoa(i) != strings.TrimPrefix(sub, "Storage/1/Drives/") {
+			writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", "no drive at "+r.URL.Path)
+			return true
+		}
+		s.patchLED(w, r, root+"/Systems/"+sys.id+"/"+sub)
 	default:
 		return false
 	}

@@ -136,8 +136,9 @@ func TestVirtualMediaQEMU(t *testing.T) {
 	if !strings.Contains(string(fw), "Booting from DVD/CD") {
 		t.Errorf("firmware log has no CD boot:\n%s", fw)
 	}
-	// SeaBIOS names the AHCI CD drive (q35's controller at 00:1f.2).
-	if !strings.Contains(order[0], "@1f,2/drive@") {
+	// SeaBIOS names the CD drive on its virtio-scsi controller (the only
+	// device with a SCSI channel; the virtio-blk disk is scsi@N/disk@0,0).
+	if !strings.Contains(order[0], "/channel@0/disk@") {
 		t.Errorf("first boot entry %q, want the CD drive; boot order %q", order[0], order)
 	}
 	// The Once override is consumed: the disk is first at the next start.
@@ -157,7 +158,7 @@ func TestVirtualMediaQEMU(t *testing.T) {
 	call("POST", "/redfish/v1/Systems/vm0/Actions/ComputerSystem.Reset", `{"ResetType":"ForceRestart"}`)
 	waitFor(t, "a second CD boot", 90*time.Second, booted(2))
 	order, n, _ := lab.FirmwareBootOrder(q.FirmwareLog())
-	if n != starts+1 || !strings.Contains(order[0], "@1f,2/drive@") {
+	if n != starts+1 || !strings.Contains(order[0], "/channel@0/disk@") {
 		t.Errorf("boot %d (want %d) order %q, want the CD drive first", n, starts+1, order)
 	}
 	// And reverted live: the CD is last again.
