@@ -225,7 +225,6 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 		if q.Has("instance_uuid") {
 			next = ""
 		}
-		s.setConductor(c)
 		return writeCachedCollection(c, "nodes", nodeFieldsSorted, items, v, want, next, &s.nodeJSON,
 			func(n *store.Node) (string, int64) { return n.UUID, n.Revision })
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -16,12 +15,10 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-func cloneAny[T any](v T) T {
-	b, _ := json.Marshal(v)
-	var out T
-	_ = json.Unmarshal(b, &out)
-	return out
-}
+// updateAllowed are the states in which a node in transition may be patched.
+var updateAllowed = map[string]bool{"deploy failed": true, "inspecting": true, "inspect failed": true,
+	"inspect wait": true, "clean failed": true, "error": true, "verifying": true, "adopt failed": true,
+	"rescue failed": true, "unrescue failed": true, "service": true, "service hold": true, "service failed": true}
 
 func (s *Server) patchNode(c echo.Context) error {
 	v := ver(c)
@@ -105,7 +102,7 @@ func (s *Server) patchNode(c echo.Context) error {
 				}
 			}
 			wasMaint := n.Maintenance
-			if aerr := applyNodeFields(n, doc, v, ht, false); aerr != nil {
+			if aerr := applyNodeFields(n, doc, v, ht); aerr != nil {
 				return aerr
 			}
 			if n.Maintenance && !wasMaint {
@@ -154,7 +151,6 @@ func (s *Server) patchNode(c echo.Context) error {
 		}
 		return err
 	}
-	s.setConductor(c)
 	return c.JSON(http.StatusOK, render(c, nodeFields, out, v, nil))
 }
 

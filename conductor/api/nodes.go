@@ -12,169 +12,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-func ifaceField(kind string, min Version) field[*store.Node] {
-	return field[*store.Node]{kind + "_interface", min, func(_ echo.Context, n *store.Node) any {
-		if v, ok := n.Interfaces[kind]; ok {
-			return v
-		}
-		return nil
-	}}
-}
-
-func subLinks(c echo.Context, n *store.Node, sub string) []map[string]string {
-	b := baseURL(c)
-	return []map[string]string{
-		{"href": b + "/v1/nodes/" + n.UUID + "/" + sub, "rel": "self"},
-		{"href": b + "/nodes/" + n.UUID + "/" + sub, "rel": "bookmark"},
-	}
-}
-
-// nodeFields are the node's fields with the version that introduced each.
-var nodeFields []field[*store.Node]
-
-func init() {
-	nf := func(name string, min Version, get func(echo.Context, *store.Node) any) {
-		nodeFields = append(nodeFields, field[*store.Node]{name, min, get})
-	}
-	nf("uuid", 1, func(_ echo.Context, n *store.Node) any { return n.UUID })
-	nf("name", 5, func(_ echo.Context, n *store.Node) any { return strPtr(n.Name) })
-	nf("created_at", 1, func(_ echo.Context, n *store.Node) any { return ironicTime(n.CreatedAt) })
-	nf("updated_at", 1, func(_ echo.Context, n *store.Node) any { return timePtr(n.UpdatedAt) })
-	nf("console_enabled", 1, func(_ echo.Context, n *store.Node) any { return n.ConsoleEnabled })
-	nf("driver", 1, func(_ echo.Context, n *store.Node) any { return n.Driver })
-	nf("driver_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.DriverInfo, isSecretKey) })
-	nf("driver_internal_info", 3, func(_ echo.Context, n *store.Node) any {
-		return maskStepLists(maskObject(n.DriverInternalInfo, isSecretKey))
-	})
-	nf("extra", 1, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.Extra) })
-	nf("instance_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.InstanceInfo, maskInstanceInfo) })
-	nf("instance_uuid", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.InstanceUUID) })
-	nf("last_error", 1, func(_ echo.Context, n *store.Node) any { return maskedStr(n.LastError) })
-	nf("maintenance", 1, func(_ echo.Context, n *store.Node) any { return n.Maintenance })
-	nf("maintenance_reason", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.MaintenanceReason) })
-	nf("power_state", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.PowerState) })
-	nf("target_power_state", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.TargetPowerState) })
-	nf("provision_state", 1, func(c echo.Context, n *store.Node) any { return showState(ver(c), n.ProvisionState) })
-	nf("target_provision_state", 1, func(c echo.Context, n *store.Node) any {
-		if n.TargetProvisionState == nil {
-			return nil
-		}
-		return showState(ver(c), *n.TargetProvisionState)
-	})
-	nf("provision_updated_at", 1, func(_ echo.Context, n *store.Node) any { return timePtr(n.ProvisionUpdatedAt) })
-	nf("reservation", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.Reservation) })
-	nf("properties", 1, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.Properties) })
-	nf("chassis_uuid", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.ChassisUUID) })
-	nf("inspection_finished_at", 6, func(_ echo.Context, n *store.Node) any { return timePtr(n.InspectionFinishedAt) })
-	nf("inspection_started_at", 6, func(_ echo.Context, n *store.Node) any { return timePtr(n.InspectionStartedAt) })
-	nf("clean_step", 7, func(_ echo.Context, n *store.Node) any { return maskStep(objOrEmpty(n.CleanStep)) })
-	nf("raid_config", 12, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.RAIDConfig) })
-	nf("target_raid_config", 12, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.TargetRAIDConfig) })
-	nodeFields = append(nodeFields, ifaceField("network", 20))
-	nf("resource_class", 21, func(_ echo.Context, n *store.Node) any { return strPtr(n.ResourceClass) })
-	for _, k := range []string{"boot", "console", "deploy", "inspect", "management", "power", "raid", "vendor"} {
-		nodeFields = append(nodeFields, ifaceField(k, 31))
-	}
-	nodeFields = append(nodeFields, ifaceField("storage", 33))
-	nf("traits", 37, func(_ echo.Context, n *store.Node) any {
-		if n.Traits == nil {
-			return []string{}
-		}
-		return n.Traits
-	})
-	nodeFields = append(nodeFields, ifaceField("rescue", 38), ifaceField("bios", 40))
-	nf("fault", 42, func(_ echo.Context, n *store.Node) any { return strPtr(n.Fault) })
-	nf("deploy_step", 44, func(_ echo.Context, n *store.Node) any { return maskStep(objOrEmpty(n.DeployStep)) })
-	nf("conductor_group", 46, func(_ echo.Context, n *store.Node) any { return n.ConductorGroup })
-	nf("automated_clean", 47, func(_ echo.Context, n *store.Node) any {
-		if n.AutomatedClean == nil {
-			return nil
-		}
-		return *n.AutomatedClean
-	})
-	nf("protected", 48, func(_ echo.Context, n *store.Node) any { return n.Protected })
-	nf("protected_reason", 48, func(_ echo.Context, n *store.Node) any { return strPtr(n.ProtectedReason) })
-	nf("conductor", 49, func(c echo.Context, n *store.Node) any {
-		if o, ok := c.Get("conductor").(interface{ Owner(*store.Node) string }); ok {
-			if h := o.Owner(n); h != "" {
-				return h
-			}
-		}
-		return nil
-	})
-	nf("owner", 50, func(_ echo.Context, n *store.Node) any { return strPtr(n.Owner) })
-	nf("description", 51, func(_ echo.Context, n *store.Node) any { return strPtr(n.Description) })
-	nf("allocation_uuid", 52, func(_ echo.Context, n *store.Node) any { return strPtr(n.AllocationUUID) })
-	nf("retired", 61, func(_ echo.Context, n *store.Node) any { return n.Retired })
-	nf("retired_reason", 61, func(_ echo.Context, n *store.Node) any { return strPtr(n.RetiredReason) })
-	nf("lessee", 65, func(_ echo.Context, n *store.Node) any { return strPtr(n.Lessee) })
-	nf("network_data", 66, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.NetworkData) })
-	nf("boot_mode", 75, func(_ echo.Context, n *store.Node) any { return strPtr(n.BootMode) })
-	nf("secure_boot", 75, func(_ echo.Context, n *store.Node) any {
-		if n.SecureBoot == nil {
-			return nil
-		}
-		return *n.SecureBoot
-	})
-	nf("shard", 82, func(_ echo.Context, n *store.Node) any { return strPtr(n.Shard) })
-	nf("parent_node", 83, func(_ echo.Context, n *store.Node) any { return strPtr(n.ParentNode) })
-	nodeFields = append(nodeFields, ifaceField("firmware", 86))
-	nf("disable_power_off", 95, func(_ echo.Context, n *store.Node) any { return n.DisablePowerOff })
-	nf("service_step", 87, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.ServiceStep) })
-	nf("links", 1, func(c echo.Context, n *store.Node) any { return links(c, "nodes", n.UUID) })
-	nf("ports", 1, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "ports") })
-	nf("states", 14, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "states") })
-	nf("portgroups", 24, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "portgroups") })
-	nf("volume", 32, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "volume") })
-	nodeFieldsSorted = sortedFields(nodeFields)
-}
-
-// nodeFieldsSorted is nodeFields in name order, for the list encoder.
-var nodeFieldsSorted []field[*store.Node]
-
-// showState rewrites state names for old microversions.
-func showState(v Version, s string) any {
-	switch {
-	case s == "available" && v < 2:
-		return nil
-	case s == "inspect wait" && v < 39:
-		return "inspecting"
-	}
-	return s
-}
-
 var nodeListDefault = map[string]bool{"uuid": true, "name": true, "instance_uuid": true, "power_state": true,
 	"provision_state": true, "maintenance": true, "links": true}
-
-var patchableNode = []string{"automated_clean", "bios_interface", "boot_interface", "chassis_uuid", "conductor_group",
-	"console_interface", "deploy_interface", "description", "disable_power_off", "driver", "driver_info", "extra", "firmware_interface",
-	"inspect_interface", "instance_info", "instance_uuid", "lessee", "maintenance", "management_interface", "name",
-	"network_data", "network_interface", "owner", "parent_node", "power_interface", "properties", "protected",
-	"protected_reason", "raid_interface", "rescue_interface", "resource_class", "retired", "retired_reason", "shard",
-	"storage_interface", "vendor_interface"}
-
-// creatable node fields (besides the patchable ones).
-var creatableNode = []string{"uuid"}
-
-func nodeFieldMin(name string) (Version, bool) {
-	for _, f := range nodeFields {
-		if f.name == name {
-			return f.min, true
-		}
-	}
-	return 0, false
-}
-
-// updateAllowed are the states in which a node in transition may be patched.
-var updateAllowed = map[string]bool{"deploy failed": true, "inspecting": true, "inspect failed": true,
-	"inspect wait": true, "clean failed": true, "error": true, "verifying": true, "adopt failed": true,
-	"rescue failed": true, "unrescue failed": true, "service": true, "service hold": true, "service failed": true}
 
 var deleteAllowed = []string{"manageable", "enroll", "adopt failed", "available"}
 
@@ -245,9 +89,6 @@ func (s *Server) findNode(c echo.Context, ident string) (*store.Node, error) {
 	return n, err
 }
 
-// setConductor lets the node documents name each node's conductor.
-func (s *Server) setConductor(c echo.Context) { c.Set("conductor", s.mgr) }
-
 func (s *Server) getNode(c echo.Context) error {
 	n, err := s.findNode(c, c.Param("node"))
 	if err != nil {
@@ -257,7 +98,6 @@ func (s *Server) getNode(c echo.Context) error {
 	if ferr != nil {
 		return ferr
 	}
-	s.setConductor(c)
 	return c.JSON(http.StatusOK, render(c, nodeFields, n, ver(c), want))
 }
 
@@ -346,7 +186,7 @@ func (s *Server) createNode(c echo.Context) error {
 	if ht == nil || !s.mgr.Serves(group, drv) {
 		return noValidHost(drv, group)
 	}
-	if err := applyNodeFields(n, body, v, ht, true); err != nil {
+	if err := applyNodeFields(n, body, v, ht); err != nil {
 		return err
 	}
 	if v >= 11 {
@@ -368,7 +208,6 @@ func (s *Server) createNode(c echo.Context) error {
 	if err != nil {
 		return s.nodeWriteError(err, n)
 	}
-	s.setConductor(c)
 	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+n.UUID)
 	out := render(c, nodeFields, n, v, nil)
 	out["created_at"] = ironichttp.Time(n.CreatedAt)
@@ -389,189 +228,6 @@ func (s *Server) nodeWriteError(err error, n *store.Node) error {
 		}
 	}
 	return err
-}
-
-// applyNodeFields copies user-settable fields from a decoded body (create
-// or the result of a patch) into n, validating types and values.
-func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.HardwareType, create bool) *Error {
-	typeErr := func(k string, val any, typ string) *Error {
-		return badRequest("Schema error for node: %s is not of type '%s'", python.Repr(val), typ)
-	}
-	optStr := func(k string, maxLen int) (*string, *Error) {
-		val, ok := body[k]
-		if !ok || val == nil {
-			return nil, nil
-		}
-		str, ok := val.(string)
-		if !ok {
-			return nil, typeErr(k, val, "string")
-		}
-		if maxLen > 0 && len(str) > maxLen {
-			return nil, badRequest("Schema error for node: %s is too long", python.Repr(str))
-		}
-		return &str, nil
-	}
-	obj := func(k string) (store.Object, *Error) {
-		val, ok := body[k]
-		if !ok || val == nil {
-			return store.Object{}, nil
-		}
-		m, ok := val.(map[string]any)
-		if !ok {
-			return nil, typeErr(k, val, "object")
-		}
-		return m, nil
-	}
-	boolean := func(k string) (bool, *Error) {
-		val, ok := body[k]
-		if !ok || val == nil {
-			return false, nil
-		}
-		b, ok := val.(bool)
-		if !ok {
-			return false, typeErr(k, val, "boolean")
-		}
-		return b, nil
-	}
-	var err *Error
-	if n.Name, err = optStr("name", 255); err != nil {
-		return err
-	}
-	if n.Name != nil {
-		if err := validNodeName(v, *n.Name); err != nil {
-			return err
-		}
-	}
-	for _, k := range []string{"driver_info", "properties", "extra", "instance_info", "network_data"} {
-		o, err := obj(k)
-		if err != nil {
-			return err
-		}
-		switch k {
-		case "driver_info":
-			n.DriverInfo = o
-		case "properties":
-			n.Properties = o
-		case "extra":
-			n.Extra = o
-		case "instance_info":
-			n.InstanceInfo = o
-		case "network_data":
-			n.NetworkData = o
-		}
-	}
-	if n.InstanceUUID, err = optStr("instance_uuid", 36); err != nil {
-		return err
-	}
-	if n.InstanceUUID != nil && !store.IsUUID(*n.InstanceUUID) {
-		return badRequest("Expected a UUID for instance_uuid but received %s.", *n.InstanceUUID)
-	}
-	if n.ChassisUUID, err = optStr("chassis_uuid", 36); err != nil {
-		return err
-	}
-	if n.ResourceClass, err = optStr("resource_class", 80); err != nil {
-		return err
-	}
-	if n.Description, err = optStr("description", 4096); err != nil {
-		return err
-	}
-	for _, p := range []struct {
-		k string
-		d **string
-	}{{"owner", &n.Owner}, {"lessee", &n.Lessee}, {"protected_reason", &n.ProtectedReason},
-		{"retired_reason", &n.RetiredReason}, {"shard", &n.Shard}} {
-		if *p.d, err = optStr(p.k, 255); err != nil {
-			return err
-		}
-	}
-	if n.ParentNode, err = optStr("parent_node", 36); err != nil {
-		return err
-	}
-	cg, err := optStr("conductor_group", 255)
-	if err != nil {
-		return err
-	}
-	n.ConductorGroup = strings.ToLower(deref(cg))
-	if n.Maintenance, err = boolean("maintenance"); err != nil {
-		return err
-	}
-	if !n.Maintenance {
-		n.MaintenanceReason = nil
-		n.Fault = nil
-	}
-	if n.DisablePowerOff, err = boolean("disable_power_off"); err != nil {
-		return err
-	}
-	if n.Protected, err = boolean("protected"); err != nil {
-		return err
-	}
-	if !n.Protected && n.ProtectedReason != nil {
-		return badRequest("Cannot set protected_reason when protected is unset")
-	}
-	if n.Retired, err = boolean("retired"); err != nil {
-		return err
-	}
-	if !n.Retired && n.RetiredReason != nil {
-		return badRequest("Cannot set retired_reason when retired is unset")
-	}
-	if val, ok := body["automated_clean"]; ok && val != nil {
-		b, ok := val.(bool)
-		if !ok {
-			return typeErr("automated_clean", val, "boolean")
-		}
-		n.AutomatedClean = &b
-	} else {
-		n.AutomatedClean = nil
-	}
-	if d, ok := body["driver"].(string); ok {
-		n.Driver = d
-	}
-	ifaces := map[string]string{}
-	for _, kind := range driver.InterfaceKinds {
-		val, ok := body[kind+"_interface"]
-		if !ok || val == nil {
-			ifaces[kind] = ht.Interfaces[kind].Default
-			continue
-		}
-		impl, ok := val.(string)
-		if !ok {
-			return typeErr(kind+"_interface", val, "string")
-		}
-		if !ht.Accepts(kind, impl) {
-			return badRequest("Could not find the following interface in the 'ironic.hardware.interfaces.%s' entrypoint: %s. Valid interfaces are %v.", kind, impl, ht.Interfaces[kind].Enabled)
-		}
-		ifaces[kind] = impl
-	}
-	n.Interfaces = ifaces
-	return nil
-}
-
-// nodeDoc is the patchable view of a node (real values, secrets included).
-func nodeDoc(n *store.Node) map[string]any {
-	doc := map[string]any{
-		"name": strPtr(n.Name), "driver": n.Driver, "driver_info": cloneAny(objOrEmpty(n.DriverInfo)),
-		"properties": cloneAny(objOrEmpty(n.Properties)), "extra": cloneAny(objOrEmpty(n.Extra)),
-		"instance_info": cloneAny(objOrEmpty(n.InstanceInfo)), "network_data": cloneAny(objOrEmpty(n.NetworkData)),
-		"instance_uuid": strPtr(n.InstanceUUID), "chassis_uuid": strPtr(n.ChassisUUID),
-		"resource_class": strPtr(n.ResourceClass), "description": strPtr(n.Description),
-		"owner": strPtr(n.Owner), "lessee": strPtr(n.Lessee), "protected": n.Protected,
-		"protected_reason": strPtr(n.ProtectedReason), "retired": n.Retired, "retired_reason": strPtr(n.RetiredReason),
-		"shard": strPtr(n.Shard), "parent_node": strPtr(n.ParentNode), "conductor_group": n.ConductorGroup,
-		"maintenance": n.Maintenance, "disable_power_off": n.DisablePowerOff,
-	}
-	if n.AutomatedClean != nil {
-		doc["automated_clean"] = *n.AutomatedClean
-	} else {
-		doc["automated_clean"] = nil
-	}
-	for _, kind := range driver.InterfaceKinds {
-		if impl, ok := n.Interfaces[kind]; ok {
-			doc[kind+"_interface"] = impl
-		} else {
-			doc[kind+"_interface"] = nil
-		}
-	}
-	return doc
 }
 
 // nodeChildren lists the UUIDs of the nodes whose parent is the node (1.83).
