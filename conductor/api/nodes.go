@@ -195,10 +195,8 @@ func (s *Server) createNode(c echo.Context) error {
 		n.ProvisionState = "available"
 	}
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-		if n.ChassisUUID != nil {
-			if _, err := tx.Chassis(*n.ChassisUUID); err != nil {
-				return badRequest("Chassis %s could not be found.", *n.ChassisUUID)
-			}
+		if err := checkChassis(tx, n); err != nil {
+			return err
 		}
 		if err := resolveParent(tx, n, n.Owner); err != nil {
 			return err
