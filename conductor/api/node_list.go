@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -9,127 +10,187 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-// nodeFilter builds a filter from list query parameters.
+// nodeQuery collects the filters of a node listing.
+type nodeQuery struct {
+	q     url.Values
+	v     Version
+	preds []func(*store.Node) bool
+	// includeChildren: ?include_children=True (1.83) lists child nodes
+	// too, whatever parent_node says, as Ironic does.
+	includeChildren bool
+}
+
+// nodeStrFilters are the filters on a string field: equal values.
+var nodeStrFilters = []struct {
+	name string
+	min  Version
+	get  func(*store.Node) string
+}{
+	{"chassis_uuid", 1, func(n *store.Node) string { return deref(n.ChassisUUID) }},
+	{"instance_uuid", 1, func(n *store.Node) string { return deref(n.InstanceUUID) }},
+	{"driver", 16, func(n *store.Node) string { return n.Driver }},
+	{"resource_class", 21, func(n *store.Node) string { return deref(n.ResourceClass) }},
+	{"fault", 42, func(n *store.Node) string { return deref(n.Fault) }},
+	{"conductor_group", 46, func(n *store.Node) string { return strings.ToLower(n.ConductorGroup) }},
+	{"owner", 50, func(n *store.Node) string { return deref(n.Owner) }},
+	{"lessee", 65, func(n *store.Node) string { return deref(n.Lessee) }},
+	{"shard", 82, func(n *store.Node) string { return deref(n.Shard) }},
+	{"parent_node", 83, func(n *store.Node) string { return deref(n.ParentNode) }},
+}
+
+// nodeBoolFilters are the boolean filters.
+var nodeBoolFilters = []struct {
+	name string
+	min  Version
+	get  func(*store.Node) bool
+}{
+	{"associated", 1, func(n *store.Node) bool { return n.InstanceUUID != nil }},
+	{"maintenance", 1, func(n *store.Node) bool { return n.Maintenance }},
+	{"retired", 61, func(n *store.Node) bool { return n.Retired }},
+	{"sharded", 82, func(n *store.Node) bool { return n.Shard != nil }},
+}
+
+// nodeFilter builds a filter from list query parameters (nil: every
+// node).
 func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, *Error) {
-	q := c.QueryParams()
-	var preds []func(*store.Node) bool
-	gate := func(name string, min Version) (string, bool, *Error) {
-		if !q.Has(name) {
-			return "", false, nil
+	nq := &nodeQuery{q: c.QueryParams(), v: v}
+	steps := []func() *Error{nq.children, nq.equal, nq.provisionState, nq.bools,
+		func() *Error { return nq.others(s.mgr) }}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
 		}
-		if v < min {
-			return "", false, notAcceptable("The %s parameter is not supported by version %s.", name, v)
-		}
-		return q.Get(name), true, nil
 	}
-	boolParam := func(name, val string) (bool, *Error) {
-		b, ok := ironichttp.ParseBool(val)
-		if !ok {
-			return false, badRequest("Invalid value for %s: %q is not a boolean", name, val)
-		}
-		return b, nil
+	return nq.filter(), nil
+}
+
+// param is a filter's value when the query has it; a 406 below its
+// version.
+func (nq *nodeQuery) param(name string, min Version) (string, bool, *Error) {
+	if !nq.q.Has(name) {
+		return "", false, nil
 	}
-	strEq := func(name string, min Version, get func(*store.Node) string) *Error {
-		val, ok, err := gate(name, min)
-		if err != nil || !ok {
+	if nq.v < min {
+		return "", false, notAcceptable("The %s parameter is not supported by version %s.", name, nq.v)
+	}
+	return nq.q.Get(name), true, nil
+}
+
+// boolParam is a filter's boolean value (oslo's words).
+func (nq *nodeQuery) boolParam(name string, min Version) (b, ok bool, err *Error) {
+	val, ok, err := nq.param(name, min)
+	if err != nil || !ok {
+		return false, ok, err
+	}
+	b, ok = ironichttp.ParseBool(val)
+	if !ok {
+		return false, false, badRequest("Invalid value for %s: %q is not a boolean", name, val)
+	}
+	return b, true, nil
+}
+
+func (nq *nodeQuery) add(p func(*store.Node) bool) { nq.preds = append(nq.preds, p) }
+
+// children hides child nodes (1.83) unless include_children is set or
+// parent_node names their parent.
+func (nq *nodeQuery) children() *Error {
+	inc, _, err := nq.boolParam("include_children", 83)
+	if err != nil {
+		return err
+	}
+	nq.includeChildren = inc
+	_, ok, err := nq.param("parent_node", 83)
+	if err != nil {
+		return err
+	}
+	if !ok && !inc {
+		nq.add(func(n *store.Node) bool { return n.ParentNode == nil })
+	}
+	return nil
+}
+
+func (nq *nodeQuery) equal() *Error {
+	if nq.q.Has("conductor_group") {
+		nq.q.Set("conductor_group", strings.ToLower(nq.q.Get("conductor_group")))
+	}
+	for _, f := range nodeStrFilters {
+		if f.name == "parent_node" && nq.includeChildren {
+			continue
+		}
+		val, ok, err := nq.param(f.name, f.min)
+		if err != nil {
 			return err
 		}
-		preds = append(preds, func(n *store.Node) bool { return get(n) == val })
+		if ok {
+			get := f.get
+			nq.add(func(n *store.Node) bool { return get(n) == val })
+		}
+	}
+	return nil
+}
+
+func (nq *nodeQuery) provisionState() *Error {
+	val, ok, err := nq.param("provision_state", 9)
+	if err != nil || !ok {
+		return err
+	}
+	if !knownState(val) {
+		return badRequest("Invalid value for provision_state: %s", val)
+	}
+	nq.add(func(n *store.Node) bool { return n.ProvisionState == val })
+	return nil
+}
+
+func (nq *nodeQuery) bools() *Error {
+	for _, f := range nodeBoolFilters {
+		want, ok, err := nq.boolParam(f.name, f.min)
+		if err != nil {
+			return err
+		}
+		if ok {
+			get := f.get
+			nq.add(func(n *store.Node) bool { return get(n) == want })
+		}
+	}
+	return nil
+}
+
+// others are the filters that match otherwise: a text in the
+// description, a project as owner or lessee, the conductor.
+func (nq *nodeQuery) others(mgr Manager) *Error {
+	others := []struct {
+		name string
+		min  Version
+		pred func(val string) func(*store.Node) bool
+	}{
+		{"description_contains", 51, func(val string) func(*store.Node) bool {
+			return func(n *store.Node) bool { return strings.Contains(deref(n.Description), val) }
+		}},
+		{"project", 50, func(val string) func(*store.Node) bool {
+			return func(n *store.Node) bool { return deref(n.Owner) == val || deref(n.Lessee) == val }
+		}},
+		{"conductor", 49, func(val string) func(*store.Node) bool {
+			return func(n *store.Node) bool { return mgr.Owner(n) == val }
+		}},
+	}
+	for _, o := range others {
+		val, ok, err := nq.param(o.name, o.min)
+		if err != nil {
+			return err
+		}
+		if ok {
+			nq.add(o.pred(val))
+		}
+	}
+	return nil
+}
+
+// filter is the conjunction of the filters (nil for none).
+func (nq *nodeQuery) filter() func(*store.Node) bool {
+	if len(nq.preds) == 0 {
 		return nil
 	}
-	checks := []struct {
-		name string
-		min  Version
-		get  func(*store.Node) string
-	}{
-		{"chassis_uuid", 1, func(n *store.Node) string { return deref(n.ChassisUUID) }},
-		{"instance_uuid", 1, func(n *store.Node) string { return deref(n.InstanceUUID) }},
-		{"driver", 16, func(n *store.Node) string { return n.Driver }},
-		{"resource_class", 21, func(n *store.Node) string { return deref(n.ResourceClass) }},
-		{"fault", 42, func(n *store.Node) string { return deref(n.Fault) }},
-		{"conductor_group", 46, func(n *store.Node) string { return strings.ToLower(n.ConductorGroup) }},
-		{"owner", 50, func(n *store.Node) string { return deref(n.Owner) }},
-		{"lessee", 65, func(n *store.Node) string { return deref(n.Lessee) }},
-		{"shard", 82, func(n *store.Node) string { return deref(n.Shard) }},
-		{"parent_node", 83, func(n *store.Node) string { return deref(n.ParentNode) }},
-	}
-	// Child nodes (1.83) are listed only with include_children=True (which
-	// then lists every node, whatever parent_node says, as Ironic does) or
-	// when parent_node names their parent.
-	includeChildren := false
-	if val, ok, err := gate("include_children", 83); err != nil {
-		return nil, err
-	} else if ok {
-		if includeChildren, err = boolParam("include_children", val); err != nil {
-			return nil, err
-		}
-	}
-	if _, ok, err := gate("parent_node", 83); err != nil {
-		return nil, err
-	} else if !ok && !includeChildren {
-		preds = append(preds, func(n *store.Node) bool { return n.ParentNode == nil })
-	}
-	for _, ch := range checks {
-		if ch.name == "parent_node" && includeChildren {
-			continue
-		}
-		if ch.name == "conductor_group" && q.Has("conductor_group") {
-			q.Set("conductor_group", strings.ToLower(q.Get("conductor_group")))
-		}
-		if err := strEq(ch.name, ch.min, ch.get); err != nil {
-			return nil, err
-		}
-	}
-	if val, ok, err := gate("provision_state", 9); err != nil {
-		return nil, err
-	} else if ok {
-		if !knownState(val) {
-			return nil, badRequest("Invalid value for provision_state: %s", val)
-		}
-		preds = append(preds, func(n *store.Node) bool { return n.ProvisionState == val })
-	}
-	for _, bp := range []struct {
-		name string
-		min  Version
-		get  func(*store.Node) bool
-	}{
-		{"associated", 1, func(n *store.Node) bool { return n.InstanceUUID != nil }},
-		{"maintenance", 1, func(n *store.Node) bool { return n.Maintenance }},
-		{"retired", 61, func(n *store.Node) bool { return n.Retired }},
-		{"sharded", 82, func(n *store.Node) bool { return n.Shard != nil }},
-	} {
-		val, ok, err := gate(bp.name, bp.min)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		want, berr := boolParam(bp.name, val)
-		if berr != nil {
-			return nil, berr
-		}
-		get := bp.get
-		preds = append(preds, func(n *store.Node) bool { return get(n) == want })
-	}
-	if val, ok, err := gate("description_contains", 51); err != nil {
-		return nil, err
-	} else if ok {
-		preds = append(preds, func(n *store.Node) bool { return strings.Contains(deref(n.Description), val) })
-	}
-	if val, ok, err := gate("project", 50); err != nil {
-		return nil, err
-	} else if ok {
-		preds = append(preds, func(n *store.Node) bool { return deref(n.Owner) == val || deref(n.Lessee) == val })
-	}
-	if val, ok, err := gate("conductor", 49); err != nil {
-		return nil, err
-	} else if ok {
-		preds = append(preds, func(n *store.Node) bool { return s.mgr.Owner(n) == val })
-	}
-	if len(preds) == 0 {
-		return nil, nil
-	}
+	preds := nq.preds
 	return func(n *store.Node) bool {
 		for _, p := range preds {
 			if !p(n) {
@@ -137,7 +198,7 @@ func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, 
 			}
 		}
 		return true
-	}, nil
+	}
 }
 
 func deref(s *string) string {
