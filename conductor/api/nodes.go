@@ -141,58 +141,9 @@ func (s *Server) createNode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	allowed := append(append([]string{}, patchableNode...), creatableNode...)
-	var extraKeys []string
-	for k := range body {
-		if !slices.Contains(allowed, k) {
-			extraKeys = append(extraKeys, k)
-		}
-	}
-	if len(extraKeys) > 0 {
-		sort.Strings(extraKeys)
-		quoted := make([]string, len(extraKeys))
-		for i, k := range extraKeys {
-			quoted[i] = "'" + k + "'"
-		}
-		verb := "was"
-		if len(quoted) > 1 {
-			verb = "were"
-		}
-		return badRequest("Schema error for node: Additional properties are not allowed (%s %s unexpected)", strings.Join(quoted, ", "), verb)
-	}
-	for k, val := range body {
-		if min, ok := nodeFieldMin(k); ok && min > v && val != nil {
-			return notAcceptable("Field %s is not supported by version %s.", k, v)
-		}
-	}
-	drv, _ := body["driver"].(string)
-	if drv == "" {
-		return badRequest("Schema error for node: 'driver' is a required property")
-	}
-	ht := s.mgr.Drivers().Lookup(drv)
-	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
-		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
-		Traits: []string{}, Interfaces: map[string]string{}}
-	if u, ok := body["uuid"].(string); ok {
-		if !store.IsUUID(u) {
-			return badRequest("Expected a UUID but received %s.", u)
-		}
-		n.UUID = store.CanonicalUUID(u)
-	}
-	group := ""
-	if g, ok := body["conductor_group"].(string); ok {
-		group = strings.ToLower(g)
-	}
-	if ht == nil || !s.mgr.Serves(group, drv) {
-		return noValidHost(drv, group)
-	}
-	if err := applyNodeFields(n, body, v, ht); err != nil {
+	n, err := s.newNode(body, v)
+	if err != nil {
 		return err
-	}
-	if v >= 11 {
-		n.ProvisionState = "enroll"
-	} else {
-		n.ProvisionState = "available"
 	}
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
 		if err := checkChassis(tx, n); err != nil {
@@ -210,6 +161,68 @@ func (s *Server) createNode(c echo.Context) error {
 	out := render(c, nodeFields, n, v, nil)
 	out["created_at"] = ironichttp.Time(n.CreatedAt)
 	return c.JSON(http.StatusCreated, out)
+}
+
+// checkNodeBody refuses fields create does not take and fields newer than
+// the version.
+func checkNodeBody(body map[string]any, v Version) *Error {
+	var extra []string
+	for k := range body {
+		if !slices.Contains(patchableNode, k) && !slices.Contains(creatableNode, k) {
+			extra = append(extra, "'"+k+"'")
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		verb := "was"
+		if len(extra) > 1 {
+			verb = "were"
+		}
+		return badRequest("Schema error for node: Additional properties are not allowed (%s %s unexpected)", strings.Join(extra, ", "), verb)
+	}
+	for k, val := range body {
+		if min, ok := nodeFieldMin(k); ok && min > v && val != nil {
+			return notAcceptable("Field %s is not supported by version %s.", k, v)
+		}
+	}
+	return nil
+}
+
+// newNode is the node a create body describes, in enroll (available
+// before 1.11); a live conductor of its group must offer its driver.
+func (s *Server) newNode(body map[string]any, v Version) (*store.Node, error) {
+	if err := checkNodeBody(body, v); err != nil {
+		return nil, err
+	}
+	drv, _ := body["driver"].(string)
+	if drv == "" {
+		return nil, badRequest("Schema error for node: 'driver' is a required property")
+	}
+	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
+		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
+		Traits: []string{}, Interfaces: map[string]string{}}
+	if u, ok := body["uuid"].(string); ok {
+		if !store.IsUUID(u) {
+			return nil, badRequest("Expected a UUID but received %s.", u)
+		}
+		n.UUID = store.CanonicalUUID(u)
+	}
+	group := ""
+	if g, ok := body["conductor_group"].(string); ok {
+		group = strings.ToLower(g)
+	}
+	ht := s.mgr.Drivers().Lookup(drv)
+	if ht == nil || !s.mgr.Serves(group, drv) {
+		return nil, noValidHost(drv, group)
+	}
+	if err := applyNodeFields(n, body, v, ht); err != nil {
+		return nil, err
+	}
+	n.ProvisionState = "available"
+	if v >= 11 {
+		n.ProvisionState = "enroll"
+	}
+	return n, nil
 }
 
 func (s *Server) nodeWriteError(err error, n *store.Node) error {
@@ -254,44 +267,11 @@ func (s *Server) deleteNode(c echo.Context) error {
 		if err != nil {
 			return notFound("Node %s could not be found.", c.Param("node"))
 		}
-		if n.Protected {
-			return errf(http.StatusForbidden, "Node %s is protected and cannot be undeployed, rebuilt or deleted", n.UUID)
+		if err := undeletable(n); err != nil {
+			return err
 		}
-		if n.Reservation != nil {
-			return conflict("Node %s is locked by host %s, please retry after the current operation is completed.", n.UUID, *n.Reservation)
-		}
-		if !n.Maintenance {
-			if n.InstanceUUID != nil {
-				return conflict("Node %s is associated with instance %s.", n.UUID, *n.InstanceUUID)
-			}
-			if !slices.Contains(deleteAllowed, n.ProvisionState) {
-				return conflict("Can not delete node \"%s\" while it is in provision state \"%s\". Valid provision states to perform deletion are: \"('manageable', 'enroll', 'adopt failed', 'available')\", or set the node into maintenance mode", n.UUID, n.ProvisionState)
-			}
-		}
-		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
-			if err := tx.DeletePort(p.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		for _, v := range s.st.VolumeConnectors(func(v *store.VolumeConnector) bool { return v.NodeUUID == n.UUID }) {
-			if err := tx.DeleteVolumeConnector(v.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		for _, v := range s.st.VolumeTargets(func(v *store.VolumeTarget) bool { return v.NodeUUID == n.UUID }) {
-			if err := tx.DeleteVolumeTarget(v.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		for _, pg := range s.st.Portgroups(func(p *store.Portgroup) bool { return p.NodeUUID == n.UUID }) {
-			if err := tx.DeletePortgroup(pg.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		if n.AllocationUUID != nil {
-			if err := tx.DeleteAllocation(*n.AllocationUUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
+		if err := s.deleteNodeParts(tx, n); err != nil {
+			return err
 		}
 		return tx.DeleteNode(n.UUID)
 	})
@@ -299,6 +279,65 @@ func (s *Server) deleteNode(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// undeletable refuses to delete a protected or locked node, or, out of
+// maintenance, one with an instance or in a state that forbids it.
+func undeletable(n *store.Node) error {
+	if n.Protected {
+		return errf(http.StatusForbidden, "Node %s is protected and cannot be undeployed, rebuilt or deleted", n.UUID)
+	}
+	if n.Reservation != nil {
+		return conflict("Node %s is locked by host %s, please retry after the current operation is completed.", n.UUID, *n.Reservation)
+	}
+	if n.Maintenance {
+		return nil
+	}
+	if n.InstanceUUID != nil {
+		return conflict("Node %s is associated with instance %s.", n.UUID, *n.InstanceUUID)
+	}
+	if !slices.Contains(deleteAllowed, n.ProvisionState) {
+		return conflict("Can not delete node \"%s\" while it is in provision state \"%s\". Valid provision states to perform deletion are: \"('manageable', 'enroll', 'adopt failed', 'available')\", or set the node into maintenance mode", n.UUID, n.ProvisionState)
+	}
+	return nil
+}
+
+// deleteNodeParts deletes what belongs to a node: its ports, volume
+// connectors and targets, port groups and allocation.
+func (s *Server) deleteNodeParts(tx store.Tx, n *store.Node) error {
+	type part struct {
+		ids []string
+		del func(string) error
+	}
+	parts := []part{
+		{uuidsOf(s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }),
+			func(p *store.Port) string { return p.UUID }), tx.DeletePort},
+		{uuidsOf(s.st.VolumeConnectors(func(v *store.VolumeConnector) bool { return v.NodeUUID == n.UUID }),
+			func(v *store.VolumeConnector) string { return v.UUID }), tx.DeleteVolumeConnector},
+		{uuidsOf(s.st.VolumeTargets(func(v *store.VolumeTarget) bool { return v.NodeUUID == n.UUID }),
+			func(v *store.VolumeTarget) string { return v.UUID }), tx.DeleteVolumeTarget},
+		{uuidsOf(s.st.Portgroups(func(p *store.Portgroup) bool { return p.NodeUUID == n.UUID }),
+			func(p *store.Portgroup) string { return p.UUID }), tx.DeletePortgroup},
+	}
+	if n.AllocationUUID != nil {
+		parts = append(parts, part{[]string{*n.AllocationUUID}, tx.DeleteAllocation})
+	}
+	for _, p := range parts {
+		for _, id := range p.ids {
+			if err := p.del(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func uuidsOf[T any](xs []T, id func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = id(x)
+	}
+	return out
 }
 
 // updateNode runs a read-modify-write on a node in one transaction
