@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -272,10 +273,21 @@ func nodeDoc(n *store.Node) map[string]any {
 // nodeFieldDocs is the field reference in Markdown (node-fields.md).
 func nodeFieldDocs() string {
 	var b strings.Builder
-	b.WriteString("# Node fields\n\nGenerated from the field table in `node_fields.go` " +
+	states := slices.Sorted(maps.Keys(updateAllowed))
+	var free []string
+	for _, f := range nodeTable {
+		if f.removableInMaintenance {
+			free = append(free, f.name)
+		}
+	}
+	b.WriteString("# Node fields\n\nGenerated from the field table in `node_table.go` " +
 		"(`go test -run TestNodeFieldDocs -update ./conductor/api`).\n" +
 		"*since*: the microversion that shows the field and accepts it; " +
 		"*write*: `patch` (create and PATCH), `create` (create only) or `-` (read-only).\n\n" +
+		"PATCH is refused (409) while a state transition is in progress, but in the states " +
+		strings.Join(states, ", ") + " (from 1.39 not in inspecting), and while a task holds the node's lock " +
+		"(after a few waits). A PATCH that only removes " + strings.Join(free, " or ") +
+		" is taken from a node in maintenance in any state.\n\n" +
 		"| field | since | write | meaning |\n|---|---|---|---|\n")
 	for _, f := range nodeTable {
 		w := "-"

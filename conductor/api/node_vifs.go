@@ -46,18 +46,7 @@ func (s *Server) attachVIF(c echo.Context) error {
 		if slices.Contains(n.VIFs, id) {
 			return conflict("Unable to set VIF %s, it is already attached to node %s.", id, n.UUID)
 		}
-		ports := s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID })
-		var chosen *store.Port
-		for _, p := range ports {
-			if portUUID != "" && p.UUID != portUUID {
-				continue
-			}
-			if _, used := p.InternalInfo["tenant_vif_port_id"]; used {
-				continue
-			}
-			chosen = p
-			break
-		}
+		chosen := s.freePort(n.UUID, portUUID)
 		if chosen == nil {
 			return badRequest("Unable to attach VIF %s, not enough free physical ports.", id)
 		}
@@ -79,6 +68,20 @@ func (s *Server) attachVIF(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// freePort is the first of the node's ports (or the one named, when
+// portUUID is set) that no VIF uses; nil for none.
+func (s *Server) freePort(nodeUUID, portUUID string) *store.Port {
+	for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == nodeUUID }) {
+		if portUUID != "" && p.UUID != portUUID {
+			continue
+		}
+		if _, used := p.InternalInfo["tenant_vif_port_id"]; !used {
+			return p
+		}
+	}
+	return nil
 }
 
 func (s *Server) detachVIF(c echo.Context) error {
