@@ -73,15 +73,20 @@ func (f nodeField) asCreateOnly() nodeField { f.createOnly = true; return f }
 func (f nodeField) asRemovableInMaintenance() nodeField { f.removableInMaintenance = true; return f }
 
 // readOnly is a field the API shows and never takes.
-func readOnly(name string, min Version, help string, show func(echo.Context, *store.Node) any) nodeField {
+func readOnly(name string, min Version, show func(echo.Context, *store.Node) any, help string) nodeField {
 	return nodeField{name: name, min: min, show: show, help: help}
+}
+
+// shown is a field's value as it is shown.
+func shown(value func(*store.Node) any) func(echo.Context, *store.Node) any {
+	return func(_ echo.Context, n *store.Node) any { return value(n) }
 }
 
 // strField is an optional string of at most maxLen bytes.
 func strField(name string, min Version, maxLen int, p func(*store.Node) **string, help string) nodeField {
 	get := func(n *store.Node) any { return strPtr(*p(n)) }
 	return nodeField{name: name, min: min, help: help,
-		show:  func(_ echo.Context, n *store.Node) any { return get(n) },
+		show:  shown(get),
 		value: get,
 		set: func(n *store.Node, val any, _ fieldInput) *Error {
 			s, err := nodeString(val, maxLen)
@@ -113,7 +118,7 @@ func objField(name string, min Version, p func(*store.Node) *store.Object, show 
 func boolField(name string, min Version, p func(*store.Node) *bool, help string) nodeField {
 	get := func(n *store.Node) any { return *p(n) }
 	return nodeField{name: name, min: min, help: help,
-		show:  func(_ echo.Context, n *store.Node) any { return get(n) },
+		show:  shown(get),
 		value: get,
 		set: func(n *store.Node, val any, _ fieldInput) *Error {
 			if val == nil {
@@ -141,7 +146,7 @@ func ifaceField(kind string, min Version) nodeField {
 	}
 	return nodeField{name: name, min: min,
 		help:  "The " + kind + " interface implementation; unset, the hardware type's default.",
-		show:  func(_ echo.Context, n *store.Node) any { return get(n) },
+		show:  shown(get),
 		value: get,
 		set: func(n *store.Node, val any, in fieldInput) *Error {
 			if val == nil {

@@ -50,22 +50,18 @@ func (s *Server) patchNode(c echo.Context) error {
 // at the version, an existing node, and ?reset_interfaces.
 func (s *Server) readNodePatch(c echo.Context) (*nodePatch, error) {
 	p := &nodePatch{ident: c.Param("node"), v: ver(c)}
-	body, err := readBody(c)
+	patchable := onlyFields(patchableNode)
+	ops, err := readPatchOps(c, func(op patchOp) *Error {
+		if err := patchable(op); err != nil {
+			return err
+		}
+		if min, _ := nodeFieldMin(op.Root()); min > p.v {
+			return notAcceptable("Field %s is not supported by version %s.", op.Root(), p.v)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	ops, perr := parsePatch(body)
-	if perr != nil {
-		return nil, perr
-	}
-	for _, op := range ops {
-		f, ok := nodeFieldNamed(op.Root())
-		if !ok || !f.patchable() {
-			return nil, badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchableNode, ", "))
-		}
-		if f.min > p.v {
-			return nil, notAcceptable("Field %s is not supported by version %s.", f.name, p.v)
-		}
 	}
 	p.ops = ops
 	if _, err := s.findNode(c, p.ident); err != nil {
