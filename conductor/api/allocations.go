@@ -345,11 +345,7 @@ func (s *Server) deleteAllocation(c echo.Context) error {
 	return s.removeAllocation(c, a)
 }
 
-func (s *Server) nodeAllocation(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) nodeAllocation(c echo.Context, n *store.Node) error {
 	if n.AllocationUUID == nil {
 		return notFound("Allocation for node %s could not be found.", n.UUID)
 	}
@@ -360,11 +356,7 @@ func (s *Server) nodeAllocation(c echo.Context) error {
 	return c.JSON(http.StatusOK, render(c, allocationFields, a, ver(c), nil))
 }
 
-func (s *Server) deleteNodeAllocation(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) deleteNodeAllocation(c echo.Context, n *store.Node) error {
 	if n.AllocationUUID == nil {
 		return notFound("Allocation for node %s could not be found.", n.UUID)
 	}

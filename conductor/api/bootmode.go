@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
@@ -31,11 +32,7 @@ func stateTarget(c echo.Context, kind string) (any, error) {
 	return t, nil
 }
 
-func (s *Server) setBootMode(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setBootMode(c echo.Context, n *store.Node) error {
 	t, err := stateTarget(c, "boot_mode")
 	if err != nil {
 		return err
@@ -51,11 +48,7 @@ func (s *Server) setBootMode(c echo.Context) error {
 	return c.NoContent(http.StatusAccepted)
 }
 
-func (s *Server) setSecureBoot(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setSecureBoot(c echo.Context, n *store.Node) error {
 	t, err := stateTarget(c, "secure_boot")
 	if err != nil {
 		return err

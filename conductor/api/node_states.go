@@ -14,11 +14,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-func (s *Server) nodeStates(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) nodeStates(c echo.Context, n *store.Node) error {
 	v := ver(c)
 	doc := map[string]any{
 		"console_enabled": n.ConsoleEnabled, "last_error": maskedStr(n.LastError), "power_state": strPtr(n.PowerState),
@@ -42,11 +38,7 @@ func (s *Server) nodeStates(c echo.Context) error {
 	return c.JSON(http.StatusOK, doc)
 }
 
-func (s *Server) provision(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) provision(c echo.Context, n *store.Node) error {
 	body, raw, err := readJSONObject(c, "provision")
 	if err != nil {
 		return err
@@ -66,11 +58,7 @@ func (s *Server) provision(c echo.Context) error {
 	return c.NoContent(http.StatusAccepted)
 }
 
-func (s *Server) power(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) power(c echo.Context, n *store.Node) error {
 	body, _, err := readJSONObject(c, "power")
 	if err != nil {
 		return err
@@ -103,11 +91,7 @@ func (s *Server) power(c echo.Context) error {
 	return c.NoContent(http.StatusAccepted)
 }
 
-func (s *Server) setRAID(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setRAID(c echo.Context, n *store.Node) error {
 	body, _, err := readJSONObject(c, "raid")
 	if err != nil {
 		return err
@@ -125,12 +109,8 @@ func (s *Server) setRAID(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		n, err := s.findNode(c, c.Param("node"))
-		if err != nil {
-			return err
-		}
+func (s *Server) setMaintenance(on bool) nodeHandler {
+	return func(c echo.Context, n *store.Node) error {
 		var reason *string
 		if on && c.Request().ContentLength != 0 {
 			body, _, err := readJSONObject(c, "maintenance")
@@ -146,7 +126,7 @@ func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
 				return badRequest("Expected string for reason: %s", python.Repr(r))
 			}
 		}
-		err = s.updateNode(c, n.UUID, func(n *store.Node) error {
+		err := s.updateNode(c, n.UUID, func(n *store.Node) error {
 			n.Maintenance = on
 			n.MaintenanceReason = reason
 			if !on {
@@ -161,11 +141,7 @@ func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
 	}
 }
 
-func (s *Server) validate(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) validate(c echo.Context, n *store.Node) error {
 	res, err := s.mgr.Validate(c.Request().Context(), n.UUID)
 	if err != nil {
 		return mgrError(err)
@@ -187,11 +163,7 @@ func (s *Server) validate(c echo.Context) error {
 
 var bootDevices = []string{"pxe", "disk", "cdrom", "bios", "safe", "wanboot", "iscsiboot", "floppy", "uefihttp"}
 
-func (s *Server) getBootDevice(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) getBootDevice(c echo.Context, n *store.Node) error {
 	dev, persistent, err := s.mgr.BootDevice(c.Request().Context(), n.UUID)
 	if err != nil {
 		return mgrError(err)
@@ -207,11 +179,7 @@ func (s *Server) getBootDevice(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"boot_device": d, "persistent": p})
 }
 
-func (s *Server) setBootDevice(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setBootDevice(c echo.Context, n *store.Node) error {
 	body, _, err := readJSONObject(c, "boot_device")
 	if err != nil {
 		return err
@@ -234,11 +202,7 @@ func (s *Server) setBootDevice(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) supportedBootDevices(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) supportedBootDevices(c echo.Context, n *store.Node) error {
 	devs, err := s.mgr.SupportedBootDevices(c.Request().Context(), n.UUID)
 	if err != nil {
 		return mgrError(err)

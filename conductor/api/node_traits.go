@@ -22,11 +22,7 @@ func validTrait(t string) *Error {
 
 const maxTraits = 50
 
-func (s *Server) getTraits(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) getTraits(c echo.Context, n *store.Node) error {
 	t := n.Traits
 	if t == nil {
 		t = []string{}
@@ -34,11 +30,7 @@ func (s *Server) getTraits(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"traits": t})
 }
 
-func (s *Server) setTraits(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setTraits(c echo.Context, n *store.Node) error {
 	body, _, err := readJSONObject(c, "traits")
 	if err != nil {
 		return err
@@ -72,16 +64,12 @@ func (s *Server) setTraits(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) addTrait(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) addTrait(c echo.Context, n *store.Node) error {
 	t := c.Param("trait")
 	if e := validTrait(t); e != nil {
 		return e
 	}
-	err = s.updateNode(c, n.UUID, func(n *store.Node) error {
+	err := s.updateNode(c, n.UUID, func(n *store.Node) error {
 		if slices.Contains(n.Traits, t) {
 			return nil
 		}
@@ -97,24 +85,16 @@ func (s *Server) addTrait(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) deleteTraits(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) deleteTraits(c echo.Context, n *store.Node) error {
 	if err := s.updateNode(c, n.UUID, func(n *store.Node) error { n.Traits = []string{}; return nil }); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) deleteTrait(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) deleteTrait(c echo.Context, n *store.Node) error {
 	t := c.Param("trait")
-	err = s.updateNode(c, n.UUID, func(n *store.Node) error {
+	err := s.updateNode(c, n.UUID, func(n *store.Node) error {
 		i := slices.Index(n.Traits, t)
 		if i < 0 {
 			return notFound("Node %s doesn't have a trait '%s'", n.UUID, t)

@@ -9,11 +9,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-func (s *Server) listVIFs(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) listVIFs(c echo.Context, n *store.Node) error {
 	out := []map[string]string{}
 	for _, v := range n.VIFs {
 		out = append(out, map[string]string{"id": v})
@@ -21,11 +17,7 @@ func (s *Server) listVIFs(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"vifs": out})
 }
 
-func (s *Server) attachVIF(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) attachVIF(c echo.Context, n *store.Node) error {
 	body, _, err := readJSONObject(c, "vif")
 	if err != nil {
 		return err
@@ -84,13 +76,9 @@ func (s *Server) freePort(nodeUUID, portUUID string) *store.Port {
 	return nil
 }
 
-func (s *Server) detachVIF(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) detachVIF(c echo.Context, n *store.Node) error {
 	id := c.Param("vif")
-	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+	err := s.st.Update(c.Request().Context(), func(tx store.Tx) error {
 		n, err := tx.Node(n.UUID)
 		if err != nil {
 			return err

@@ -29,55 +29,70 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.POST("/nodes", s.createNode)
 	g.POST("/nodes/", s.createNode)
 	g.DELETE("/nodes", func(c echo.Context) error { return badRequest("Missing mandatory parameter: node_ident") })
-	g.GET("/nodes/:node", s.getNode)
+	g.GET("/nodes/:node", s.withNode(s.getNode))
 	g.PATCH("/nodes/:node", s.patchNode)
-	g.DELETE("/nodes/:node", s.deleteNode)
-	g.GET("/nodes/:node/states", s.nodeStates)
-	g.PUT("/nodes/:node/states/provision", s.provision, s.toOwner)
-	g.PUT("/nodes/:node/states/power", s.power, s.toOwner)
-	g.PUT("/nodes/:node/states/raid", s.setRAID, s.minVer(12, true), s.toOwner)
-	g.PUT("/nodes/:node/states/boot_mode", s.setBootMode, s.minVer(76, false), s.toOwner)
-	g.PUT("/nodes/:node/states/secure_boot", s.setSecureBoot, s.minVer(76, false), s.toOwner)
-	g.PUT("/nodes/:node/maintenance", s.setMaintenance(true))
-	g.DELETE("/nodes/:node/maintenance", s.setMaintenance(false))
-	g.GET("/nodes/:node/validate", s.validate, s.toOwner)
-	g.GET("/nodes/:node/management/boot_device", s.getBootDevice, s.toOwner)
-	g.PUT("/nodes/:node/management/boot_device", s.setBootDevice, s.toOwner)
-	g.GET("/nodes/:node/management/boot_device/supported", s.supportedBootDevices, s.toOwner)
-	g.PUT("/nodes/:node/management/inject_nmi", s.injectNMI, s.minVer(29, false), s.toOwner)
-	g.POST("/nodes/:node/vmedia", s.attachVMedia, s.minVer(89, false), s.toOwner)
-	g.DELETE("/nodes/:node/vmedia", s.detachVMedia, s.minVer(89, false), s.toOwner)
-	g.GET("/nodes/:node/vmedia", s.getVMedia, s.minVer(93, false), s.toOwner)
-	g.GET("/nodes/:node/traits", s.getTraits, s.minVer(37, false))
-	g.PUT("/nodes/:node/traits", s.setTraits, s.minVer(37, false))
-	g.DELETE("/nodes/:node/traits", s.deleteTraits, s.minVer(37, false))
-	g.PUT("/nodes/:node/traits/:trait", s.addTrait, s.minVer(37, false))
-	g.DELETE("/nodes/:node/traits/:trait", s.deleteTrait, s.minVer(37, false))
-	g.GET("/nodes/:node/vifs", s.listVIFs, s.minVer(28, false))
-	g.POST("/nodes/:node/vifs", s.attachVIF, s.minVer(28, false))
-	g.DELETE("/nodes/:node/vifs/:vif", s.detachVIF, s.minVer(28, false))
+	g.DELETE("/nodes/:node", s.withNode(s.deleteNode))
+	g.GET("/nodes/:node/states", s.withNode(s.nodeStates))
+	g.PUT("/nodes/:node/states/provision", s.withNode(s.provision), s.toOwner)
+	g.PUT("/nodes/:node/states/power", s.withNode(s.power), s.toOwner)
+	g.PUT("/nodes/:node/states/raid", s.withNode(s.setRAID), s.minVer(12, true), s.toOwner)
+	g.PUT("/nodes/:node/states/boot_mode", s.withNode(s.setBootMode), s.minVer(76, false), s.toOwner)
+	g.PUT("/nodes/:node/states/secure_boot", s.withNode(s.setSecureBoot), s.minVer(76, false), s.toOwner)
+	g.PUT("/nodes/:node/maintenance", s.withNode(s.setMaintenance(true)))
+	g.DELETE("/nodes/:node/maintenance", s.withNode(s.setMaintenance(false)))
+	g.GET("/nodes/:node/validate", s.withNode(s.validate), s.toOwner)
+	g.GET("/nodes/:node/management/boot_device", s.withNode(s.getBootDevice), s.toOwner)
+	g.PUT("/nodes/:node/management/boot_device", s.withNode(s.setBootDevice), s.toOwner)
+	g.GET("/nodes/:node/management/boot_device/supported", s.withNode(s.supportedBootDevices), s.toOwner)
+	g.PUT("/nodes/:node/management/inject_nmi", s.withNode(s.injectNMI), s.minVer(29, false), s.toOwner)
+	g.POST("/nodes/:node/vmedia", s.withNode(s.attachVMedia), s.minVer(89, false), s.toOwner)
+	g.DELETE("/nodes/:node/vmedia", s.withNode(s.detachVMedia), s.minVer(89, false), s.toOwner)
+	g.GET("/nodes/:node/vmedia", s.withNode(s.getVMedia), s.minVer(93, false), s.toOwner)
+	g.GET("/nodes/:node/traits", s.withNode(s.getTraits), s.minVer(37, false))
+	g.PUT("/nodes/:node/traits", s.withNode(s.setTraits), s.minVer(37, false))
+	g.DELETE("/nodes/:node/traits", s.withNode(s.deleteTraits), s.minVer(37, false))
+	g.PUT("/nodes/:node/traits/:trait", s.withNode(s.addTrait), s.minVer(37, false))
+	g.DELETE("/nodes/:node/traits/:trait", s.withNode(s.deleteTrait), s.minVer(37, false))
+	g.GET("/nodes/:node/vifs", s.withNode(s.listVIFs), s.minVer(28, false))
+	g.POST("/nodes/:node/vifs", s.withNode(s.attachVIF), s.minVer(28, false))
+	g.DELETE("/nodes/:node/vifs/:vif", s.withNode(s.detachVIF), s.minVer(28, false))
 	g.GET("/nodes/:node/ports", s.nodePorts(false))
 	g.GET("/nodes/:node/ports/detail", s.nodePorts(true))
 	g.GET("/nodes/:node/portgroups", s.nodePortgroups(false), s.minVer(24, false))
 	g.GET("/nodes/:node/portgroups/detail", s.nodePortgroups(true), s.minVer(24, false))
-	g.GET("/nodes/:node/inventory", s.inventory, s.minVer(81, false))
-	g.GET("/nodes/:node/history", s.nodeHistory, s.minVer(78, false))
-	g.GET("/nodes/:node/children", s.nodeChildren, s.minVer(83, false))
-	g.GET("/nodes/:node/states/console", s.getConsole)
-	g.PUT("/nodes/:node/states/console", s.setConsole, s.toOwner)
-	g.GET("/nodes/:node/vendor_passthru/methods", s.vendorMethods)
-	g.Any("/nodes/:node/vendor_passthru", s.vendorPassthru, s.toOwner)
-	g.GET("/nodes/:node/firmware", s.listFirmware, s.minVer(86, false))
-	g.GET("/nodes/:node/bios", s.listBIOS, s.minVer(40, false))
-	g.GET("/nodes/:node/bios/:setting", s.getBIOS, s.minVer(40, false))
-	g.GET("/nodes/:node/history/:event", s.nodeHistoryEvent, s.minVer(78, false))
-	g.GET("/nodes/:node/allocation", s.nodeAllocation, s.minVer(52, false))
-	g.DELETE("/nodes/:node/allocation", s.deleteNodeAllocation, s.minVer(52, false))
+	g.GET("/nodes/:node/inventory", s.withNode(s.inventory), s.minVer(81, false))
+	g.GET("/nodes/:node/history", s.withNode(s.nodeHistory), s.minVer(78, false))
+	g.GET("/nodes/:node/children", s.withNode(s.nodeChildren), s.minVer(83, false))
+	g.GET("/nodes/:node/states/console", s.withNode(s.getConsole))
+	g.PUT("/nodes/:node/states/console", s.withNode(s.setConsole), s.toOwner)
+	g.GET("/nodes/:node/vendor_passthru/methods", s.withNode(s.vendorMethods))
+	g.Any("/nodes/:node/vendor_passthru", s.withNode(s.vendorPassthru), s.toOwner)
+	g.GET("/nodes/:node/firmware", s.withNode(s.listFirmware), s.minVer(86, false))
+	g.GET("/nodes/:node/bios", s.withNode(s.listBIOS), s.minVer(40, false))
+	g.GET("/nodes/:node/bios/:setting", s.withNode(s.getBIOS), s.minVer(40, false))
+	g.GET("/nodes/:node/history/:event", s.withNode(s.nodeHistoryEvent), s.minVer(78, false))
+	g.GET("/nodes/:node/allocation", s.withNode(s.nodeAllocation), s.minVer(52, false))
+	g.DELETE("/nodes/:node/allocation", s.withNode(s.deleteNodeAllocation), s.minVer(52, false))
 }
 
 // noValidHost is Ironic's answer when no conductor can take a node.
 func noValidHost(drv, group string) *Error {
 	return badRequest("No valid host was found. Reason: No conductor service registered which supports driver %s for conductor group \"%s\".", drv, group)
+}
+
+// nodeHandler serves a route of one node, given the node the route names.
+type nodeHandler func(c echo.Context, n *store.Node) error
+
+// withNode finds the node of the route's :node (a 404 when there is none)
+// before h runs, so that no handler has to.
+func (s *Server) withNode(h nodeHandler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		n, err := s.findNode(c, c.Param("node"))
+		if err != nil {
+			return err
+		}
+		return h(c, n)
+	}
 }
 
 // findNode resolves a node ident (uuid if UUID-like, else name).
@@ -89,11 +104,7 @@ func (s *Server) findNode(c echo.Context, ident string) (*store.Node, error) {
 	return n, err
 }
 
-func (s *Server) getNode(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) getNode(c echo.Context, n *store.Node) error {
 	want, ferr := fieldSet(nodeFields, ver(c), c.QueryParam("fields"))
 	if ferr != nil {
 		return ferr
@@ -242,11 +253,7 @@ func (s *Server) nodeWriteError(err error, n *store.Node) error {
 }
 
 // nodeChildren lists the UUIDs of the nodes whose parent is the node (1.83).
-func (s *Server) nodeChildren(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) nodeChildren(c echo.Context, n *store.Node) error {
 	children := []string{}
 	for _, ch := range s.st.Nodes(func(x *store.Node) bool { return deref(x.ParentNode) == n.UUID }) {
 		children = append(children, ch.UUID)
@@ -257,12 +264,8 @@ func (s *Server) nodeChildren(c echo.Context) error {
 	})
 }
 
-func (s *Server) deleteNode(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+func (s *Server) deleteNode(c echo.Context, n *store.Node) error {
+	err := s.st.Update(c.Request().Context(), func(tx store.Tx) error {
 		n, err := tx.Node(n.UUID)
 		if err != nil {
 			return notFound("Node %s could not be found.", c.Param("node"))
@@ -356,11 +359,7 @@ func (s *Server) updateNode(c echo.Context, uuid string, fn func(*store.Node) er
 	})
 }
 
-func (s *Server) inventory(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) inventory(c echo.Context, n *store.Node) error {
 	if len(n.Inventory) == 0 {
 		return notFound("Inventory not found for node %s.", n.UUID)
 	}
