@@ -1,8 +1,6 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
@@ -41,11 +39,7 @@ func (s *Server) setBootMode(c echo.Context, n *store.Node) error {
 	if !ok {
 		return badRequest("Invalid boot mode %s requested for node. Allowed boot modes are: bios, uefi", python.Repr(t))
 	}
-	if err := s.mgr.ChangeBootMode(c.Request().Context(), n.UUID, mode); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
+	return stateAccepted(c, s.mgr.ChangeBootMode(c.Request().Context(), n.UUID, mode))
 }
 
 func (s *Server) setSecureBoot(c echo.Context, n *store.Node) error {
@@ -57,9 +51,5 @@ func (s *Server) setSecureBoot(c echo.Context, n *store.Node) error {
 	if !ok {
 		return badRequest("Invalid target: Unrecognized value %s, acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", python.Repr(t))
 	}
-	if err := s.mgr.ChangeSecureBoot(c.Request().Context(), n.UUID, on); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
+	return stateAccepted(c, s.mgr.ChangeSecureBoot(c.Request().Context(), n.UUID, on))
 }

@@ -14,52 +14,69 @@ import (
 type nodeQuery struct {
 	q     url.Values
 	v     Version
+	mgr   Manager
 	preds []func(*store.Node) bool
 	// includeChildren: ?include_children=True (1.83) lists child nodes
 	// too, whatever parent_node says, as Ironic does.
 	includeChildren bool
 }
 
-// nodeStrFilters are the filters on a string field: equal values.
-var nodeStrFilters = []struct {
-	name string
-	min  Version
-	get  func(*store.Node) string
-}{
-	{"chassis_uuid", 1, func(n *store.Node) string { return deref(n.ChassisUUID) }},
-	{"instance_uuid", 1, func(n *store.Node) string { return deref(n.InstanceUUID) }},
-	{"driver", 16, func(n *store.Node) string { return n.Driver }},
-	{"resource_class", 21, func(n *store.Node) string { return deref(n.ResourceClass) }},
-	{"fault", 42, func(n *store.Node) string { return deref(n.Fault) }},
-	{"conductor_group", 46, func(n *store.Node) string { return strings.ToLower(n.ConductorGroup) }},
-	{"owner", 50, func(n *store.Node) string { return deref(n.Owner) }},
-	{"lessee", 65, func(n *store.Node) string { return deref(n.Lessee) }},
-	{"shard", 82, func(n *store.Node) string { return deref(n.Shard) }},
-	{"parent_node", 83, func(n *store.Node) string { return deref(n.ParentNode) }},
+// nodeListFilter is one filter parameter of a node listing: the version
+// that introduced it and the test a value makes (or Ironic's 400).
+type nodeListFilter struct {
+	name  string
+	min   Version
+	match func(name, val string, mgr Manager) (func(*store.Node) bool, *Error)
 }
 
-// nodeBoolFilters are the boolean filters.
-var nodeBoolFilters = []struct {
-	name string
-	min  Version
-	get  func(*store.Node) bool
-}{
-	{"associated", 1, func(n *store.Node) bool { return n.InstanceUUID != nil }},
-	{"maintenance", 1, func(n *store.Node) bool { return n.Maintenance }},
-	{"retired", 61, func(n *store.Node) bool { return n.Retired }},
-	{"sharded", 82, func(n *store.Node) bool { return n.Shard != nil }},
+// nodeListFilters are the filters, checked in this order.
+var nodeListFilters = []nodeListFilter{
+	{"chassis_uuid", 1, equal(func(n *store.Node) string { return deref(n.ChassisUUID) })},
+	{"instance_uuid", 1, equal(func(n *store.Node) string { return deref(n.InstanceUUID) })},
+	{"driver", 16, equal(func(n *store.Node) string { return n.Driver })},
+	{"resource_class", 21, equal(func(n *store.Node) string { return deref(n.ResourceClass) })},
+	{"fault", 42, equal(func(n *store.Node) string { return deref(n.Fault) })},
+	{"conductor_group", 46, equal(func(n *store.Node) string { return strings.ToLower(n.ConductorGroup) })},
+	{"owner", 50, equal(func(n *store.Node) string { return deref(n.Owner) })},
+	{"lessee", 65, equal(func(n *store.Node) string { return deref(n.Lessee) })},
+	{"shard", 82, equal(func(n *store.Node) string { return deref(n.Shard) })},
+	{"parent_node", 83, equal(func(n *store.Node) string { return deref(n.ParentNode) })},
+	{"provision_state", 9, matchProvisionState},
+	{"associated", 1, is(func(n *store.Node) bool { return n.InstanceUUID != nil })},
+	{"maintenance", 1, is(func(n *store.Node) bool { return n.Maintenance })},
+	{"retired", 61, is(func(n *store.Node) bool { return n.Retired })},
+	{"sharded", 82, is(func(n *store.Node) bool { return n.Shard != nil })},
+	{"description_contains", 51, matchDescription},
+	{"project", 50, matchProject},
+	{"conductor", 49, matchConductor},
 }
 
 // nodeFilter builds a filter from list query parameters (nil: every
 // node).
 func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, *Error) {
-	nq := &nodeQuery{q: c.QueryParams(), v: v}
-	steps := []func() *Error{nq.children, nq.equal, nq.provisionState, nq.bools,
-		func() *Error { return nq.others(s.mgr) }}
-	for _, step := range steps {
-		if err := step(); err != nil {
+	nq := &nodeQuery{q: c.QueryParams(), v: v, mgr: s.mgr}
+	if err := nq.children(); err != nil {
+		return nil, err
+	}
+	if nq.q.Has("conductor_group") {
+		nq.q.Set("conductor_group", strings.ToLower(nq.q.Get("conductor_group")))
+	}
+	for _, f := range nodeListFilters {
+		if f.name == "parent_node" && nq.includeChildren {
+			continue
+		}
+		val, ok, err := nq.param(f.name, f.min)
+		if err != nil {
 			return nil, err
 		}
+		if !ok {
+			continue
+		}
+		pred, err := f.match(f.name, val, nq.mgr)
+		if err != nil {
+			return nil, err
+		}
+		nq.preds = append(nq.preds, pred)
 	}
 	return nq.filter(), nil
 }
@@ -76,111 +93,22 @@ func (nq *nodeQuery) param(name string, min Version) (string, bool, *Error) {
 	return nq.q.Get(name), true, nil
 }
 
-// boolParam is a filter's boolean value (oslo's words).
-func (nq *nodeQuery) boolParam(name string, min Version) (b, ok bool, err *Error) {
-	val, ok, err := nq.param(name, min)
-	if err != nil || !ok {
-		return false, ok, err
-	}
-	b, ok = ironichttp.ParseBool(val)
-	if !ok {
-		return false, false, badRequest("Invalid value for %s: %q is not a boolean", name, val)
-	}
-	return b, true, nil
-}
-
-func (nq *nodeQuery) add(p func(*store.Node) bool) { nq.preds = append(nq.preds, p) }
-
 // children hides child nodes (1.83) unless include_children is set or
 // parent_node names their parent.
 func (nq *nodeQuery) children() *Error {
-	inc, _, err := nq.boolParam("include_children", 83)
-	if err != nil {
+	if val, ok, err := nq.param("include_children", 83); err != nil {
 		return err
+	} else if ok {
+		if nq.includeChildren, err = boolFilter("include_children", val); err != nil {
+			return err
+		}
 	}
-	nq.includeChildren = inc
 	_, ok, err := nq.param("parent_node", 83)
 	if err != nil {
 		return err
 	}
-	if !ok && !inc {
-		nq.add(func(n *store.Node) bool { return n.ParentNode == nil })
-	}
-	return nil
-}
-
-func (nq *nodeQuery) equal() *Error {
-	if nq.q.Has("conductor_group") {
-		nq.q.Set("conductor_group", strings.ToLower(nq.q.Get("conductor_group")))
-	}
-	for _, f := range nodeStrFilters {
-		if f.name == "parent_node" && nq.includeChildren {
-			continue
-		}
-		val, ok, err := nq.param(f.name, f.min)
-		if err != nil {
-			return err
-		}
-		if ok {
-			get := f.get
-			nq.add(func(n *store.Node) bool { return get(n) == val })
-		}
-	}
-	return nil
-}
-
-func (nq *nodeQuery) provisionState() *Error {
-	val, ok, err := nq.param("provision_state", 9)
-	if err != nil || !ok {
-		return err
-	}
-	if !knownState(val) {
-		return badRequest("Invalid value for provision_state: %s", val)
-	}
-	nq.add(func(n *store.Node) bool { return n.ProvisionState == val })
-	return nil
-}
-
-func (nq *nodeQuery) bools() *Error {
-	for _, f := range nodeBoolFilters {
-		want, ok, err := nq.boolParam(f.name, f.min)
-		if err != nil {
-			return err
-		}
-		if ok {
-			get := f.get
-			nq.add(func(n *store.Node) bool { return get(n) == want })
-		}
-	}
-	return nil
-}
-
-// others are the filters that match otherwise: a text in the
-// description, a project as owner or lessee, the conductor.
-func (nq *nodeQuery) others(mgr Manager) *Error {
-	others := []struct {
-		name string
-		min  Version
-		pred func(val string) func(*store.Node) bool
-	}{
-		{"description_contains", 51, func(val string) func(*store.Node) bool {
-			return func(n *store.Node) bool { return strings.Contains(deref(n.Description), val) }
-		}},
-		{"project", 50, func(val string) func(*store.Node) bool {
-			return func(n *store.Node) bool { return deref(n.Owner) == val || deref(n.Lessee) == val }
-		}},
-		{"conductor", 49, func(val string) func(*store.Node) bool {
-			return func(n *store.Node) bool { return mgr.Owner(n) == val }
-		}},
-	}
-	for _, o := range others {
-		val, ok, err := nq.param(o.name, o.min)
-		if err != nil {
-			return err
-		}
-		if ok {
-			nq.add(o.pred(val))
-		}
+	if !ok && !nq.includeChildren {
+		nq.preds = append(nq.preds, func(n *store.Node) bool { return n.ParentNode == nil })
 	}
 	return nil
 }
@@ -199,6 +127,52 @@ func (nq *nodeQuery) filter() func(*store.Node) bool {
 		}
 		return true
 	}
+}
+
+// boolFilter is a filter's boolean value (oslo's words).
+func boolFilter(name, val string) (bool, *Error) {
+	b, ok := ironichttp.ParseBool(val)
+	if !ok {
+		return false, badRequest("Invalid value for %s: %q is not a boolean", name, val)
+	}
+	return b, nil
+}
+
+// equal matches the nodes whose string is the value.
+func equal(get func(*store.Node) string) func(string, string, Manager) (func(*store.Node) bool, *Error) {
+	return func(_, val string, _ Manager) (func(*store.Node) bool, *Error) {
+		return func(n *store.Node) bool { return get(n) == val }, nil
+	}
+}
+
+// is matches the nodes whose flag is the boolean value.
+func is(get func(*store.Node) bool) func(string, string, Manager) (func(*store.Node) bool, *Error) {
+	return func(name, val string, _ Manager) (func(*store.Node) bool, *Error) {
+		want, err := boolFilter(name, val)
+		if err != nil {
+			return nil, err
+		}
+		return func(n *store.Node) bool { return get(n) == want }, nil
+	}
+}
+
+func matchProvisionState(_, val string, _ Manager) (func(*store.Node) bool, *Error) {
+	if !knownState(val) {
+		return nil, badRequest("Invalid value for provision_state: %s", val)
+	}
+	return func(n *store.Node) bool { return n.ProvisionState == val }, nil
+}
+
+func matchDescription(_, val string, _ Manager) (func(*store.Node) bool, *Error) {
+	return func(n *store.Node) bool { return strings.Contains(deref(n.Description), val) }, nil
+}
+
+func matchProject(_, val string, _ Manager) (func(*store.Node) bool, *Error) {
+	return func(n *store.Node) bool { return deref(n.Owner) == val || deref(n.Lessee) == val }, nil
+}
+
+func matchConductor(_, val string, mgr Manager) (func(*store.Node) bool, *Error) {
+	return func(n *store.Node) bool { return mgr.Owner(n) == val }, nil
 }
 
 func deref(s *string) string {

@@ -14,6 +14,16 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
+// stateAccepted answers a state change the manager took: 202 with the
+// node's states as Location, or the manager's error.
+func stateAccepted(c echo.Context, err error) error {
+	if err != nil {
+		return mgrError(err)
+	}
+	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
+	return c.NoContent(http.StatusAccepted)
+}
+
 func (s *Server) nodeStates(c echo.Context, n *store.Node) error {
 	v := ver(c)
 	doc := map[string]any{
@@ -51,11 +61,7 @@ func (s *Server) provision(c echo.Context, n *store.Node) error {
 		return badRequest("Schema error for provision: 'target' is a required property")
 	}
 	req.Version = int(ver(c))
-	if err := s.mgr.Provision(c.Request().Context(), n.UUID, req); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
+	return stateAccepted(c, s.mgr.Provision(c.Request().Context(), n.UUID, req))
 }
 
 func (s *Server) power(c echo.Context, n *store.Node) error {
@@ -84,11 +90,7 @@ func (s *Server) power(c echo.Context, n *store.Node) error {
 	default:
 		return badRequest("The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", target, c.Param("node"), deref(n.PowerState))
 	}
-	if err := s.mgr.SetPowerState(c.Request().Context(), n.UUID, target, timeout); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
+	return stateAccepted(c, s.mgr.SetPowerState(c.Request().Context(), n.UUID, target, timeout))
 }
 
 func (s *Server) setRAID(c echo.Context, n *store.Node) error {
