@@ -29,50 +29,98 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.POST("/nodes", s.createNode)
 	g.POST("/nodes/", s.createNode)
 	g.DELETE("/nodes", func(c echo.Context) error { return badRequest("Missing mandatory parameter: node_ident") })
-	g.GET("/nodes/:node", s.withNode(s.getNode))
 	g.PATCH("/nodes/:node", s.patchNode)
-	g.DELETE("/nodes/:node", s.withNode(s.deleteNode))
-	g.GET("/nodes/:node/states", s.withNode(s.nodeStates))
-	g.PUT("/nodes/:node/states/provision", s.withNode(s.provision), s.toOwner)
-	g.PUT("/nodes/:node/states/power", s.withNode(s.power), s.toOwner)
-	g.PUT("/nodes/:node/states/raid", s.withNode(s.setRAID), s.minVer(12, true), s.toOwner)
-	g.PUT("/nodes/:node/states/boot_mode", s.withNode(s.setBootMode), s.minVer(76, false), s.toOwner)
-	g.PUT("/nodes/:node/states/secure_boot", s.withNode(s.setSecureBoot), s.minVer(76, false), s.toOwner)
-	g.PUT("/nodes/:node/maintenance", s.withNode(s.setMaintenance(true)))
-	g.DELETE("/nodes/:node/maintenance", s.withNode(s.setMaintenance(false)))
-	g.GET("/nodes/:node/validate", s.withNode(s.validate), s.toOwner)
-	g.GET("/nodes/:node/management/boot_device", s.withNode(s.getBootDevice), s.toOwner)
-	g.PUT("/nodes/:node/management/boot_device", s.withNode(s.setBootDevice), s.toOwner)
-	g.GET("/nodes/:node/management/boot_device/supported", s.withNode(s.supportedBootDevices), s.toOwner)
-	g.PUT("/nodes/:node/management/inject_nmi", s.withNode(s.injectNMI), s.minVer(29, false), s.toOwner)
-	g.POST("/nodes/:node/vmedia", s.withNode(s.attachVMedia), s.minVer(89, false), s.toOwner)
-	g.DELETE("/nodes/:node/vmedia", s.withNode(s.detachVMedia), s.minVer(89, false), s.toOwner)
-	g.GET("/nodes/:node/vmedia", s.withNode(s.getVMedia), s.minVer(93, false), s.toOwner)
-	g.GET("/nodes/:node/traits", s.withNode(s.getTraits), s.minVer(37, false))
-	g.PUT("/nodes/:node/traits", s.withNode(s.setTraits), s.minVer(37, false))
-	g.DELETE("/nodes/:node/traits", s.withNode(s.deleteTraits), s.minVer(37, false))
-	g.PUT("/nodes/:node/traits/:trait", s.withNode(s.addTrait), s.minVer(37, false))
-	g.DELETE("/nodes/:node/traits/:trait", s.withNode(s.deleteTrait), s.minVer(37, false))
-	g.GET("/nodes/:node/vifs", s.withNode(s.listVIFs), s.minVer(28, false))
-	g.POST("/nodes/:node/vifs", s.withNode(s.attachVIF), s.minVer(28, false))
-	g.DELETE("/nodes/:node/vifs/:vif", s.withNode(s.detachVIF), s.minVer(28, false))
 	g.GET("/nodes/:node/ports", s.nodePorts(false))
 	g.GET("/nodes/:node/ports/detail", s.nodePorts(true))
 	g.GET("/nodes/:node/portgroups", s.nodePortgroups(false), s.minVer(24, false))
 	g.GET("/nodes/:node/portgroups/detail", s.nodePortgroups(true), s.minVer(24, false))
-	g.GET("/nodes/:node/inventory", s.withNode(s.inventory), s.minVer(81, false))
-	g.GET("/nodes/:node/history", s.withNode(s.nodeHistory), s.minVer(78, false))
-	g.GET("/nodes/:node/children", s.withNode(s.nodeChildren), s.minVer(83, false))
-	g.GET("/nodes/:node/states/console", s.withNode(s.getConsole))
-	g.PUT("/nodes/:node/states/console", s.withNode(s.setConsole), s.toOwner)
-	g.GET("/nodes/:node/vendor_passthru/methods", s.withNode(s.vendorMethods))
-	g.Any("/nodes/:node/vendor_passthru", s.withNode(s.vendorPassthru), s.toOwner)
-	g.GET("/nodes/:node/firmware", s.withNode(s.listFirmware), s.minVer(86, false))
-	g.GET("/nodes/:node/bios", s.withNode(s.listBIOS), s.minVer(40, false))
-	g.GET("/nodes/:node/bios/:setting", s.withNode(s.getBIOS), s.minVer(40, false))
-	g.GET("/nodes/:node/history/:event", s.withNode(s.nodeHistoryEvent), s.minVer(78, false))
-	g.GET("/nodes/:node/allocation", s.withNode(s.nodeAllocation), s.minVer(52, false))
-	g.DELETE("/nodes/:node/allocation", s.withNode(s.deleteNodeAllocation), s.minVer(52, false))
+	for _, r := range s.nodeSubRoutes() {
+		r.register(s, g)
+	}
+}
+
+// nodeRoute is a route of one node (under /nodes/:node) whose handler is
+// given the node.
+type nodeRoute struct {
+	method, path string
+	h            nodeHandler
+	// min hides the route below a version: a 404, or with
+	// notAcceptableBelow a 406 (0: every version).
+	min  Version
+	opts nodeRouteOpts
+}
+
+type nodeRouteOpts uint8
+
+const (
+	// atOwner: the node's conductor serves the route (forwarded there).
+	atOwner nodeRouteOpts = 1 << iota
+	// notAcceptableBelow: below min the route is a 406, not a 404.
+	notAcceptableBelow
+)
+
+// anyMethod registers a route for every method.
+const anyMethod = "ANY"
+
+// nodeSubRoutes are the routes of one node.
+func (s *Server) nodeSubRoutes() []nodeRoute {
+	return []nodeRoute{
+		{http.MethodGet, "", s.getNode, 0, 0},
+		{http.MethodDelete, "", s.deleteNode, 0, 0},
+		{http.MethodGet, "/states", s.nodeStates, 0, 0},
+		{http.MethodPut, "/states/provision", s.provision, 0, atOwner},
+		{http.MethodPut, "/states/power", s.power, 0, atOwner},
+		{http.MethodPut, "/states/raid", s.setRAID, 12, notAcceptableBelow | atOwner},
+		{http.MethodPut, "/states/boot_mode", s.setBootMode, 76, atOwner},
+		{http.MethodPut, "/states/secure_boot", s.setSecureBoot, 76, atOwner},
+		{http.MethodPut, "/maintenance", s.setMaintenance(true), 0, 0},
+		{http.MethodDelete, "/maintenance", s.setMaintenance(false), 0, 0},
+		{http.MethodGet, "/validate", s.validate, 0, atOwner},
+		{http.MethodGet, "/management/boot_device", s.getBootDevice, 0, atOwner},
+		{http.MethodPut, "/management/boot_device", s.setBootDevice, 0, atOwner},
+		{http.MethodGet, "/management/boot_device/supported", s.supportedBootDevices, 0, atOwner},
+		{http.MethodPut, "/management/inject_nmi", s.injectNMI, 29, atOwner},
+		{http.MethodPost, "/vmedia", s.attachVMedia, 89, atOwner},
+		{http.MethodDelete, "/vmedia", s.detachVMedia, 89, atOwner},
+		{http.MethodGet, "/vmedia", s.getVMedia, 93, atOwner},
+		{http.MethodGet, "/traits", s.getTraits, 37, 0},
+		{http.MethodPut, "/traits", s.setTraits, 37, 0},
+		{http.MethodDelete, "/traits", s.deleteTraits, 37, 0},
+		{http.MethodPut, "/traits/:trait", s.addTrait, 37, 0},
+		{http.MethodDelete, "/traits/:trait", s.deleteTrait, 37, 0},
+		{http.MethodGet, "/vifs", s.listVIFs, 28, 0},
+		{http.MethodPost, "/vifs", s.attachVIF, 28, 0},
+		{http.MethodDelete, "/vifs/:vif", s.detachVIF, 28, 0},
+		{http.MethodGet, "/inventory", s.inventory, 81, 0},
+		{http.MethodGet, "/history", s.nodeHistory, 78, 0},
+		{http.MethodGet, "/children", s.nodeChildren, 83, 0},
+		{http.MethodGet, "/states/console", s.getConsole, 0, 0},
+		{http.MethodPut, "/states/console", s.setConsole, 0, atOwner},
+		{http.MethodGet, "/vendor_passthru/methods", s.vendorMethods, 0, 0},
+		{anyMethod, "/vendor_passthru", s.vendorPassthru, 0, atOwner},
+		{http.MethodGet, "/firmware", s.listFirmware, 86, 0},
+		{http.MethodGet, "/bios", s.listBIOS, 40, 0},
+		{http.MethodGet, "/bios/:setting", s.getBIOS, 40, 0},
+		{http.MethodGet, "/history/:event", s.nodeHistoryEvent, 78, 0},
+		{http.MethodGet, "/allocation", s.nodeAllocation, 52, 0},
+		{http.MethodDelete, "/allocation", s.deleteNodeAllocation, 52, 0},
+	}
+}
+
+func (r nodeRoute) register(s *Server, g *echo.Group) {
+	var mw []echo.MiddlewareFunc
+	if r.min > 0 {
+		mw = append(mw, s.minVer(r.min, r.opts&notAcceptableBelow != 0))
+	}
+	if r.opts&atOwner != 0 {
+		mw = append(mw, s.toOwner)
+	}
+	path := "/nodes/:node" + r.path
+	if r.method == anyMethod {
+		g.Any(path, s.withNode(r.h), mw...)
+		return
+	}
+	g.Add(r.method, path, s.withNode(r.h), mw...)
 }
 
 // noValidHost is Ironic's answer when no conductor can take a node.
