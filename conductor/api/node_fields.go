@@ -40,6 +40,10 @@ type nodeField struct {
 	// allowed on a node in maintenance even while a state transition is
 	// in progress (Ironic's way to free an instance of a stuck node).
 	removableInMaintenance bool
+	// order compares two nodes by the field (strField and boolField set
+	// it); sortable: listings take the field as sort_key.
+	order    func(a, b *store.Node) int
+	sortable bool
 	// help is the field's line in the reference.
 	help string
 }
@@ -72,6 +76,15 @@ func (f nodeField) asCreateOnly() nodeField { f.createOnly = true; return f }
 // on a node in maintenance during a transition.
 func (f nodeField) asRemovableInMaintenance() nodeField { f.removableInMaintenance = true; return f }
 
+// sorted lets listings sort by the field in its order.
+func (f nodeField) sorted() nodeField { f.sortable = true; return f }
+
+// sortedBy lets listings sort by the field in the order cmp gives.
+func (f nodeField) sortedBy(cmp func(a, b *store.Node) int) nodeField {
+	f.order, f.sortable = cmp, true
+	return f
+}
+
 // readOnly is a field the API shows and never takes.
 func readOnly(name string, min Version, show func(echo.Context, *store.Node) any, help string) nodeField {
 	return nodeField{name: name, min: min, show: show, help: help}
@@ -86,6 +99,7 @@ func shown(value func(*store.Node) any) func(echo.Context, *store.Node) any {
 func strField(name string, min Version, maxLen int, p func(*store.Node) **string, help string) nodeField {
 	get := func(n *store.Node) any { return strPtr(*p(n)) }
 	return nodeField{name: name, min: min, help: help,
+		order: func(a, b *store.Node) int { return strings.Compare(deref(*p(a)), deref(*p(b))) },
 		show:  shown(get),
 		value: get,
 		set: func(n *store.Node, val any, _ fieldInput) *Error {
@@ -118,6 +132,7 @@ func objField(name string, min Version, p func(*store.Node) *store.Object, show 
 func boolField(name string, min Version, p func(*store.Node) *bool, help string) nodeField {
 	get := func(n *store.Node) any { return *p(n) }
 	return nodeField{name: name, min: min, help: help,
+		order: func(a, b *store.Node) int { return cmpBool(*p(a), *p(b)) },
 		show:  shown(get),
 		value: get,
 		set: func(n *store.Node, val any, _ fieldInput) *Error {
@@ -214,6 +229,9 @@ var (
 	// nodeFields are the rendered fields of nodeTable; nodeFieldsSorted
 	// the same in name order, for the list encoder.
 	nodeFields, nodeFieldsSorted []field[*store.Node]
+	// nodeSortKeys are the sort keys of node listings: id and the
+	// sortable fields.
+	nodeSortKeys = map[string]func(a, b *store.Node) int{"id": func(a, b *store.Node) int { return cmpInt(a.ID, b.ID) }}
 	// patchableNode are the fields PATCH takes, in name order (Ironic's
 	// "Only the following can be updated" list); creatableNode are
 	// those create takes besides them.
@@ -223,6 +241,9 @@ var (
 func init() {
 	for _, f := range nodeTable {
 		nodeFields = append(nodeFields, field[*store.Node]{f.name, f.min, f.show})
+		if f.sortable {
+			nodeSortKeys[f.name] = f.order
+		}
 		switch {
 		case f.createOnly:
 			creatableNode = append(creatableNode, f.name)
@@ -288,12 +309,13 @@ func nodeFieldDocs() string {
 	b.WriteString("# Node fields\n\nGenerated from the field table in `node_table.go` " +
 		"(`go test -run TestNodeFieldDocs -update ./conductor/api`).\n" +
 		"*since*: the microversion that shows the field and accepts it; " +
-		"*write*: `patch` (create and PATCH), `create` (create only) or `-` (read-only).\n\n" +
+		"*write*: `patch` (create and PATCH), `create` (create only) or `-` (read-only); " +
+		"*sort*: whether listings take it as sort_key (besides id).\n\n" +
 		"PATCH is refused (409) while a state transition is in progress, but in the states " +
 		strings.Join(states, ", ") + " (from 1.39 not in inspecting), and while a task holds the node's lock " +
 		"(after a few waits). A PATCH that only removes " + strings.Join(free, " or ") +
 		" is taken from a node in maintenance in any state.\n\n" +
-		"| field | since | write | meaning |\n|---|---|---|---|\n")
+		"| field | since | write | sort | meaning |\n|---|---|---|---|---|\n")
 	for _, f := range nodeTable {
 		w := "-"
 		switch {
@@ -302,7 +324,11 @@ func nodeFieldDocs() string {
 		case f.patchable():
 			w = "patch"
 		}
-		b.WriteString("| `" + f.name + "` | " + f.min.String() + " | " + w + " | " + f.help + " |\n")
+		sort := ""
+		if f.sortable {
+			sort = "yes"
+		}
+		b.WriteString("| `" + f.name + "` | " + f.min.String() + " | " + w + " | " + sort + " | " + f.help + " |\n")
 	}
 	return b.String()
 }

@@ -11,7 +11,8 @@ import (
 var update = flag.Bool("update", false, "rewrite node-fields.md from the field table")
 
 // TestNodeFieldTable checks the table's own rules: one entry a name, a
-// help line each, a settable entry has a patchable value, and every
+// help line each, a settable entry has a patchable value, a sortable one
+// an order, and every
 // interface kind a hardware type has is a field.
 func TestNodeFieldTable(t *testing.T) {
 	seen := map[string]bool{}
@@ -22,6 +23,9 @@ func TestNodeFieldTable(t *testing.T) {
 		seen[f.name] = true
 		if f.help == "" || f.show == nil || f.min < 1 {
 			t.Errorf("%s: help, show and min are required", f.name)
+		}
+		if f.sortable && f.order == nil {
+			t.Errorf("%s: sortable without an order", f.name)
 		}
 		if (f.set != nil) != (f.value != nil) {
 			t.Errorf("%s: a settable field has a patchable value and the other way round", f.name)

@@ -182,32 +182,6 @@ func deref(s *string) string {
 	return *s
 }
 
-// sortable node keys and how to compare them.
-var nodeSortKeys = map[string]func(a, b *store.Node) int{
-	"id":              func(a, b *store.Node) int { return cmpInt(a.ID, b.ID) },
-	"uuid":            func(a, b *store.Node) int { return strings.Compare(a.UUID, b.UUID) },
-	"name":            func(a, b *store.Node) int { return strings.Compare(deref(a.Name), deref(b.Name)) },
-	"created_at":      func(a, b *store.Node) int { return a.CreatedAt.Compare(b.CreatedAt) },
-	"updated_at":      func(a, b *store.Node) int { return cmpTime(a.UpdatedAt, b.UpdatedAt) },
-	"provision_state": func(a, b *store.Node) int { return strings.Compare(a.ProvisionState, b.ProvisionState) },
-	"power_state":     func(a, b *store.Node) int { return strings.Compare(deref(a.PowerState), deref(b.PowerState)) },
-	"driver":          func(a, b *store.Node) int { return strings.Compare(a.Driver, b.Driver) },
-	"instance_uuid":   func(a, b *store.Node) int { return strings.Compare(deref(a.InstanceUUID), deref(b.InstanceUUID)) },
-	"maintenance":     func(a, b *store.Node) int { return cmpBool(a.Maintenance, b.Maintenance) },
-	"resource_class":  func(a, b *store.Node) int { return strings.Compare(deref(a.ResourceClass), deref(b.ResourceClass)) },
-	"conductor_group": func(a, b *store.Node) int { return strings.Compare(a.ConductorGroup, b.ConductorGroup) },
-	"owner":           func(a, b *store.Node) int { return strings.Compare(deref(a.Owner), deref(b.Owner)) },
-	"lessee":          func(a, b *store.Node) int { return strings.Compare(deref(a.Lessee), deref(b.Lessee)) },
-	"chassis_uuid":    func(a, b *store.Node) int { return strings.Compare(deref(a.ChassisUUID), deref(b.ChassisUUID)) },
-	"provision_updated_at": func(a, b *store.Node) int {
-		return cmpTime(a.ProvisionUpdatedAt, b.ProvisionUpdatedAt)
-	},
-}
-
-var unsortableNode = map[string]bool{"properties": true, "driver_info": true, "extra": true, "instance_info": true,
-	"driver_internal_info": true, "clean_step": true, "deploy_step": true, "raid_config": true,
-	"target_raid_config": true, "traits": true, "network_data": true, "service_step": true}
-
 func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		detail := detail // per request: ?detail= must not leak into later requests
@@ -243,7 +217,7 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 		if ferr != nil {
 			return ferr
 		}
-		page, perr := parsePaging(c, nodeSortKeys, unsortableNode, func(f string) bool {
+		page, perr := parsePaging(c, nodeSortKeys, nil, func(f string) bool {
 			m, ok := nodeFieldMin(f)
 			return ok && m <= v
 		})
