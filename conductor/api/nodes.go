@@ -39,16 +39,20 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	}
 }
 
-// nodeRoute is a route of one node (under /nodes/:node) whose handler is
-// given the node.
+// nodeRoute is a path of one node (under /nodes/:node) and the handlers
+// of its methods, each given the node.
 type nodeRoute struct {
-	method, path string
-	h            nodeHandler
+	path string
 	// min hides the route below a version: a 404, or with
 	// notAcceptableBelow a 406 (0: every version).
-	min  Version
-	opts nodeRouteOpts
+	min     Version
+	opts    nodeRouteOpts
+	methods nodeMethods
 }
+
+// nodeMethods are the handlers of a node route by method (Any: every
+// method).
+type nodeMethods struct{ GET, PUT, POST, DELETE, Any nodeHandler }
 
 type nodeRouteOpts uint8
 
@@ -59,51 +63,39 @@ const (
 	notAcceptableBelow
 )
 
-// anyMethod registers a route for every method.
-const anyMethod = "ANY"
-
 // nodeSubRoutes are the routes of one node.
 func (s *Server) nodeSubRoutes() []nodeRoute {
 	return []nodeRoute{
-		{http.MethodGet, "", s.getNode, 0, 0},
-		{http.MethodDelete, "", s.deleteNode, 0, 0},
-		{http.MethodGet, "/states", s.nodeStates, 0, 0},
-		{http.MethodPut, "/states/provision", s.provision, 0, atOwner},
-		{http.MethodPut, "/states/power", s.power, 0, atOwner},
-		{http.MethodPut, "/states/raid", s.setRAID, 12, notAcceptableBelow | atOwner},
-		{http.MethodPut, "/states/boot_mode", s.setBootMode, 76, atOwner},
-		{http.MethodPut, "/states/secure_boot", s.setSecureBoot, 76, atOwner},
-		{http.MethodPut, "/maintenance", s.setMaintenance(true), 0, 0},
-		{http.MethodDelete, "/maintenance", s.setMaintenance(false), 0, 0},
-		{http.MethodGet, "/validate", s.validate, 0, atOwner},
-		{http.MethodGet, "/management/boot_device", s.getBootDevice, 0, atOwner},
-		{http.MethodPut, "/management/boot_device", s.setBootDevice, 0, atOwner},
-		{http.MethodGet, "/management/boot_device/supported", s.supportedBootDevices, 0, atOwner},
-		{http.MethodPut, "/management/inject_nmi", s.injectNMI, 29, atOwner},
-		{http.MethodPost, "/vmedia", s.attachVMedia, 89, atOwner},
-		{http.MethodDelete, "/vmedia", s.detachVMedia, 89, atOwner},
-		{http.MethodGet, "/vmedia", s.getVMedia, 93, atOwner},
-		{http.MethodGet, "/traits", s.getTraits, 37, 0},
-		{http.MethodPut, "/traits", s.setTraits, 37, 0},
-		{http.MethodDelete, "/traits", s.deleteTraits, 37, 0},
-		{http.MethodPut, "/traits/:trait", s.addTrait, 37, 0},
-		{http.MethodDelete, "/traits/:trait", s.deleteTrait, 37, 0},
-		{http.MethodGet, "/vifs", s.listVIFs, 28, 0},
-		{http.MethodPost, "/vifs", s.attachVIF, 28, 0},
-		{http.MethodDelete, "/vifs/:vif", s.detachVIF, 28, 0},
-		{http.MethodGet, "/inventory", s.inventory, 81, 0},
-		{http.MethodGet, "/history", s.nodeHistory, 78, 0},
-		{http.MethodGet, "/children", s.nodeChildren, 83, 0},
-		{http.MethodGet, "/states/console", s.getConsole, 0, 0},
-		{http.MethodPut, "/states/console", s.setConsole, 0, atOwner},
-		{http.MethodGet, "/vendor_passthru/methods", s.vendorMethods, 0, 0},
-		{anyMethod, "/vendor_passthru", s.vendorPassthru, 0, atOwner},
-		{http.MethodGet, "/firmware", s.listFirmware, 86, 0},
-		{http.MethodGet, "/bios", s.listBIOS, 40, 0},
-		{http.MethodGet, "/bios/:setting", s.getBIOS, 40, 0},
-		{http.MethodGet, "/history/:event", s.nodeHistoryEvent, 78, 0},
-		{http.MethodGet, "/allocation", s.nodeAllocation, 52, 0},
-		{http.MethodDelete, "/allocation", s.deleteNodeAllocation, 52, 0},
+		{"", 0, 0, nodeMethods{GET: s.getNode, DELETE: s.deleteNode}},
+		{"/states", 0, 0, nodeMethods{GET: s.nodeStates}},
+		{"/states/provision", 0, atOwner, nodeMethods{PUT: s.provision}},
+		{"/states/power", 0, atOwner, nodeMethods{PUT: s.power}},
+		{"/states/raid", 12, notAcceptableBelow | atOwner, nodeMethods{PUT: s.setRAID}},
+		{"/states/boot_mode", 76, atOwner, nodeMethods{PUT: s.setBootMode}},
+		{"/states/secure_boot", 76, atOwner, nodeMethods{PUT: s.setSecureBoot}},
+		{"/maintenance", 0, 0, nodeMethods{PUT: s.setMaintenance(true), DELETE: s.setMaintenance(false)}},
+		{"/validate", 0, atOwner, nodeMethods{GET: s.validate}},
+		{"/management/boot_device", 0, atOwner, nodeMethods{GET: s.getBootDevice, PUT: s.setBootDevice}},
+		{"/management/boot_device/supported", 0, atOwner, nodeMethods{GET: s.supportedBootDevices}},
+		{"/management/inject_nmi", 29, atOwner, nodeMethods{PUT: s.injectNMI}},
+		{"/vmedia", 89, atOwner, nodeMethods{POST: s.attachVMedia, DELETE: s.detachVMedia}},
+		{"/vmedia", 93, atOwner, nodeMethods{GET: s.getVMedia}},
+		{"/traits", 37, 0, nodeMethods{GET: s.getTraits, PUT: s.setTraits, DELETE: s.deleteTraits}},
+		{"/traits/:trait", 37, 0, nodeMethods{PUT: s.addTrait, DELETE: s.deleteTrait}},
+		{"/vifs", 28, 0, nodeMethods{GET: s.listVIFs, POST: s.attachVIF}},
+		{"/vifs/:vif", 28, 0, nodeMethods{DELETE: s.detachVIF}},
+		{"/inventory", 81, 0, nodeMethods{GET: s.inventory}},
+		{"/history", 78, 0, nodeMethods{GET: s.nodeHistory}},
+		{"/children", 83, 0, nodeMethods{GET: s.nodeChildren}},
+		{"/states/console", 0, 0, nodeMethods{GET: s.getConsole}},
+		{"/states/console", 0, atOwner, nodeMethods{PUT: s.setConsole}},
+		{"/vendor_passthru/methods", 0, 0, nodeMethods{GET: s.vendorMethods}},
+		{"/vendor_passthru", 0, atOwner, nodeMethods{Any: s.vendorPassthru}},
+		{"/firmware", 86, 0, nodeMethods{GET: s.listFirmware}},
+		{"/bios", 40, 0, nodeMethods{GET: s.listBIOS}},
+		{"/bios/:setting", 40, 0, nodeMethods{GET: s.getBIOS}},
+		{"/history/:event", 78, 0, nodeMethods{GET: s.nodeHistoryEvent}},
+		{"/allocation", 52, 0, nodeMethods{GET: s.nodeAllocation, DELETE: s.deleteNodeAllocation}},
 	}
 }
 
@@ -116,11 +108,17 @@ func (r nodeRoute) register(s *Server, g *echo.Group) {
 		mw = append(mw, s.toOwner)
 	}
 	path := "/nodes/:node" + r.path
-	if r.method == anyMethod {
-		g.Any(path, s.withNode(r.h), mw...)
-		return
+	for _, m := range []struct {
+		method string
+		h      nodeHandler
+	}{{http.MethodGet, r.methods.GET}, {http.MethodPut, r.methods.PUT}, {http.MethodPost, r.methods.POST}, {http.MethodDelete, r.methods.DELETE}} {
+		if m.h != nil {
+			g.Add(m.method, path, s.withNode(m.h), mw...)
+		}
 	}
-	g.Add(r.method, path, s.withNode(r.h), mw...)
+	if r.methods.Any != nil {
+		g.Any(path, s.withNode(r.methods.Any), mw...)
+	}
 }
 
 // noValidHost is Ironic's answer when no conductor can take a node.
