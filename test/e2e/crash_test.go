@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,8 +17,8 @@ import (
 // is ready; its log lines go to logs.
 func startBinary(t *testing.T, bin, addr, state string, logs *lockedLog) *harness.Process {
 	t.Helper()
-	p, err := harness.StartBinary(harness.BinaryConfig{Bin: bin, Line: logs.add,
-		Args: []string{"--api-listen", addr, "--state-dir", state, "--hostname", "crash-test"}})
+	cmd := exec.Command(bin, "--api-listen", addr, "--state-dir", state, "--hostname", "crash-test")
+	p, err := harness.StartBinary(cmd, logs.add)
 	if err != nil {
 		t.Fatal(err)
 	}

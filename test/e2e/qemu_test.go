@@ -325,27 +325,26 @@ type qemuConductor struct {
 func (c *qemuConductor) start() {
 	t := c.t
 	t.Helper()
-	logPath := filepath.Join(c.dir, "conductor.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(filepath.Join(c.dir, "conductor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The conductor's stdout is logf itself (O_APPEND); its log lines
-	// are appended by the one goroutine that reads them.
-	p, err := harness.StartBinary(harness.BinaryConfig{Bin: c.bin, Stdout: logf,
-		Line: func(line string) {
-			fmt.Fprintln(logf, line)
-			c.events.parse(line)
-		},
-		Args: []string{"--api-listen", c.addr, "--public-url", "http://" + c.addr,
-			"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot"),
-			"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
-			"--dhcp-router-advertisements", "--tftp-listen", qemuBridgeIP + ":69", "--tftp-root", "/usr/lib/ipxe",
-			"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
-			"--power-sync-interval", qemuPowerSync.String()}})
+	cmd := exec.Command(c.bin, "--api-listen", c.addr, "--public-url", "http://"+c.addr,
+		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot"),
+		"--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", "10.99.0.100-10.99.0.199",
+		"--dhcp-router-advertisements", "--tftp-listen", qemuBridgeIP+":69", "--tftp-root", "/usr/lib/ipxe",
+		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
+		"--power-sync-interval", qemuPowerSync.String())
+	// Its stdout is logf itself (O_APPEND); its log lines are appended by
+	// the one goroutine that reads them.
+	cmd.Stdout = logf
+	p, err := harness.StartBinary(cmd, func(line string) {
+		fmt.Fprintln(logf, line)
+		c.events.parse(line)
+	})
 	if err != nil {
 		logf.Close()
-		t.Fatalf("%v; see %s", err, logPath)
+		t.Fatalf("%v; see %s", err, filepath.Join(c.dir, "conductor.log"))
 	}
 	go func() { <-p.Done(); logf.Close() }()
 	c.proc = p

@@ -29,19 +29,6 @@ func Build(t testing.TB) string {
 	return bin
 }
 
-// BinaryConfig is how StartBinary runs ferric-conductor.
-type BinaryConfig struct {
-	// Bin is the executable (from Build, or built by the suite).
-	Bin string
-	// Args are its flags.
-	Args []string
-	// Stdout receives its standard output (nil: discarded).
-	Stdout io.Writer
-	// Line, when set, is called with every line of its standard error
-	// (its log), in order, from one goroutine.
-	Line func(line string)
-}
-
 // Process is a running ferric-conductor binary.
 type Process struct {
 	// Cmd is the process; Cmd.Process.Signal reaches it.
@@ -51,12 +38,12 @@ type Process struct {
 	waitErr error
 }
 
-// StartBinary starts cfg.Bin and returns once it has logged that it is
-// ready. If it exits first, or is not ready within StartTimeout, it is
-// killed and StartBinary returns an error.
-func StartBinary(cfg BinaryConfig) (*Process, error) {
-	cmd := exec.Command(cfg.Bin, cfg.Args...)
-	cmd.Stdout = cfg.Stdout
+// StartBinary starts cmd, ferric-conductor with its flags (its Stdout as
+// the caller set it), and returns once it has logged that it is ready;
+// line, when not nil, is called with every line of its standard error (its
+// log), in order, from one goroutine. If it exits first, or is not ready
+// within StartTimeout, it is killed and StartBinary returns an error.
+func StartBinary(cmd *exec.Cmd, line func(string)) (*Process, error) {
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -72,11 +59,11 @@ func StartBinary(cfg BinaryConfig) (*Process, error) {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			line := sc.Text()
-			if cfg.Line != nil {
-				cfg.Line(line)
+			l := sc.Text()
+			if line != nil {
+				line(l)
 			}
-			if strings.Contains(line, readyLine) {
+			if strings.Contains(l, readyLine) {
 				once.Do(func() { close(ready) })
 			}
 		}

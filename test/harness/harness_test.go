@@ -2,6 +2,7 @@ package harness
 
 import (
 	"net/http"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,9 +55,9 @@ func TestBinary(t *testing.T) {
 	}
 	bin := Build(t)
 	var lines []string
-	p, err := StartBinary(BinaryConfig{Bin: bin, Line: func(l string) { lines = append(lines, l) },
-		Args: []string{"--api-listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--hostname", "harness-bin",
-			"--inspector-listen", ""}})
+	cmd := exec.Command(bin, "--api-listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--hostname", "harness-bin",
+		"--inspector-listen", "")
+	p, err := StartBinary(cmd, func(l string) { lines = append(lines, l) })
 	if err != nil {
 		t.Fatal(err)
 	}
