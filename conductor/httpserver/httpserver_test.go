@@ -142,8 +142,10 @@ func closed(c net.Conn) bool {
 // TestTimeouts: idle connections and slow request bodies are closed,
 // which frees their places for the client.
 func TestTimeouts(t *testing.T) {
-	addr := start(t, Config{MaxConnsPerClient: 2, IdleTimeout: 200 * time.Millisecond, ReadTimeout: 300 * time.Millisecond,
-		ReadHeaderTimeout: 200 * time.Millisecond}, hello)
+	// The timeouts leave a loaded machine a second between the steps that
+	// need both connections still open.
+	addr := start(t, Config{MaxConnsPerClient: 2, IdleTimeout: time.Second, ReadTimeout: 1500 * time.Millisecond,
+		ReadHeaderTimeout: time.Second}, hello)
 	idle := dialFrom(t, "127.0.0.1", addr)
 	if code := get(t, idle); code != 200 {
 		t.Fatal(code)
@@ -170,9 +172,12 @@ func TestTimeouts(t *testing.T) {
 // TestProgress: a streaming route outlives the server's total timeouts as
 // long as bytes move, and a stalled transfer is cut.
 func TestProgress(t *testing.T) {
+	// Bytes move every 50 ms; a transfer is cut after progressCut without
+	// one (20 times that, so that a loaded machine's pauses cut nothing).
+	const progressCut = time.Second
 	const total = 20
 	mux := http.NewServeMux()
-	mux.Handle("/up", Progress(400*time.Millisecond, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/up", Progress(progressCut, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -180,7 +185,7 @@ func TestProgress(t *testing.T) {
 		}
 		fmt.Fprint(w, n)
 	})))
-	mux.Handle("/down", Progress(400*time.Millisecond, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/down", Progress(progressCut, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for i := 0; i < total; i++ {
 			if _, err := w.Write([]byte(strings.Repeat("x", 1000))); err != nil {
 				return

@@ -164,38 +164,9 @@ const DefaultImageMaxSize = 64 << 30
 
 // Run starts the conductor and blocks until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	cfg.HTTP.Log = cfg.Log
-	if cfg.APIListen == "" {
-		cfg.APIListen = DefaultAPIListen
-	}
-	if cfg.StateDir == "" {
-		cfg.StateDir = DefaultStateDir
-	}
-	if cfg.Hostname == "" {
-		cfg.Hostname, _ = os.Hostname()
-	}
-	if cfg.Auth == "" {
-		cfg.Auth = "noauth"
-	}
-	if cfg.Auth != "noauth" && cfg.Auth != "http_basic" {
-		return fmt.Errorf("conductor: --auth must be noauth or http_basic, not %q", cfg.Auth)
-	}
-	var authn *auth.Authenticator
-	if cfg.Auth == "http_basic" {
-		a, err := auth.New(auth.Config{Htpasswd: cfg.Htpasswd, Log: cfg.Log})
-		if err != nil {
-			return fmt.Errorf("conductor: %w", err)
-		}
-		authn = a
-	}
-	if cfg.PublicRate == 0 {
-		cfg.PublicRate = DefaultPublicRate
-	}
-	if cfg.PublicBurst == 0 {
-		cfg.PublicBurst = DefaultPublicBurst
+	authn, err := cfg.setDefaults()
+	if err != nil {
+		return err
 	}
 	public := auth.NewLimiter(cfg.PublicRate, cfg.PublicBurst)
 	st, err := openStore(ctx, cfg)
@@ -203,22 +174,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
-	images, err := imgstore.New(filepath.Join(cfg.StateDir, "images"), cfg.Log)
+	images, resolver, err := openImages(cfg)
 	if err != nil {
-		return fmt.Errorf("conductor: %w", err)
-	}
-	images.MaxSize = cmp.Or(cfg.ImageMaxSize, DefaultImageMaxSize)
-	resolver := &imageResolver{images: images, client: &http.Client{Timeout: time.Minute}, cacheByDefault: cfg.ImageCache}
-	// The cache is always there for nodes that ask for it
-	// (image_download_source http or local); --image-cache makes it the
-	// default.
-	if resolver.cache, err = cache.New(filepath.Join(cfg.StateDir, "image-cache"), nil, cfg.Log); err != nil {
-		return fmt.Errorf("conductor: %w", err)
+		return err
 	}
 	ruleStore := process.NewRuleStore(st)
-	if cfg.BootDir == "" {
-		cfg.BootDir = filepath.Join(cfg.StateDir, "boot")
-	}
 	// The virtual media boot's kernel parameters are the network boot's,
 	// which need the public URL: hosts is complete before any boot.
 	hosts := &bootHosts{st: st, mediaBoot: map[string]bool{"redfish-virtual-media": true, "redfish-https": true}}
@@ -253,16 +213,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.APIListen)
+	ln, metricsLn, err := listen(cfg)
 	if err != nil {
-		return fmt.Errorf("conductor: listen %s: %w", cfg.APIListen, err)
-	}
-	var metricsLn net.Listener
-	if cfg.MetricsListen != "" {
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			ln.Close()
-			return fmt.Errorf("conductor: listen %s: %w", cfg.MetricsListen, err)
-		}
+		return err
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = cfg.HTTP.Scheme() + "://" + ln.Addr().String()
@@ -270,30 +223,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
-	ruleMux := (&ruleapi.Handler{Rules: ruleStore}).Routes()
-	srv.MountV1(api.Version(ruleapi.MinVersion), ruleMux, ruleMux.Routes())
-	reg := metrics.New(st, metrics.Func("ferric_tasks_running", "Tasks holding a conductor worker.",
-		func() float64 { return float64(mgr.TasksRunning()) }))
-	srv.Instrument(reg)
-	srv.Handle(http.MethodGet, "/metrics", reg.Handler())
+	reg := mountRulesAndMetrics(srv, st, ruleStore, mgr)
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
-	// Image reads by id are public, and limited; listing and writes need
-	// credentials and are not.
-	publicImage := auth.Compile(publicRoutes).Match
-	imageMux := images.Handler("/images")
-	imageMux.Miss = srv.Miss
-	srv.Mount(public.WrapIf(imageMux, publicImage), imageMux.Routes())
-	srv.HandleAny("/images/cache/*", public.Wrap(auth.ReadOnly(
-		http.StripPrefix("/images/cache", resolver.cache.Handler()))))
+	mountImages(srv, public, images, resolver.cache)
 	hosts.publicURL = cfg.PublicURL
 	vmBoot.SetBaseURL(cfg.PublicURL + "/boot/vmedia")
-	for _, f := range strings.Fields(cfg.KernelAppendParams) {
-		p, err := ipxe.ParseParam(f)
-		if err != nil {
-			return fmt.Errorf("conductor: --kernel-append-params %q: %w", f, err)
-		}
-		hosts.extraArgs = append(hosts.extraArgs, p)
+	if hosts.extraArgs, err = kernelParams(cfg.KernelAppendParams); err != nil {
+		return err
 	}
 	bootHandler, err := ipxe.New(ipxe.Config{BaseURL: cfg.PublicURL + "/boot", Nodes: hosts, FilesDir: cfg.BootDir,
 		FirmwareDir: cfg.FirmwareDir, Logger: cfg.Log})
@@ -335,18 +272,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if metricsLn != nil {
 		serveMetrics(gctx, g, metricsLn, cfg.HTTP, authn, reg)
 	}
-	g.Go(func() error {
-		if err := hs.Serve(wl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("conductor: api: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
+	serveAPI(gctx, g, hs, wl)
 	cfg.Log.Info("ferric-conductor ready", "api", cfg.HTTP.Scheme()+"://"+ln.Addr().String(), "state_dir", cfg.StateDir,
 		"auth", cfg.Auth, "hostname", cfg.Hostname)
 	if cfg.Ready != nil {
@@ -355,6 +281,137 @@ func Run(ctx context.Context, cfg Config) error {
 	err = g.Wait()
 	cfg.Log.Info("ferric-conductor stopped")
 	return err
+}
+
+// openImages opens the image store and the image cache under the state
+// directory, and the resolver that finds a node's image in them.
+func openImages(cfg Config) (*imgstore.Store, *imageResolver, error) {
+	images, err := imgstore.New(filepath.Join(cfg.StateDir, "images"), cfg.Log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("conductor: %w", err)
+	}
+	images.MaxSize = cmp.Or(cfg.ImageMaxSize, DefaultImageMaxSize)
+	resolver := &imageResolver{images: images, client: &http.Client{Timeout: time.Minute}, cacheByDefault: cfg.ImageCache}
+	// The cache is always there for nodes that ask for it
+	// (image_download_source http or local); --image-cache makes it the
+	// default.
+	if resolver.cache, err = cache.New(filepath.Join(cfg.StateDir, "image-cache"), nil, cfg.Log); err != nil {
+		return nil, nil, fmt.Errorf("conductor: %w", err)
+	}
+	return images, resolver, nil
+}
+
+// mountRulesAndMetrics serves the inspection rules under /v1/rules and
+// the metrics under /metrics, and counts the API's requests; it returns
+// the metrics registry.
+func mountRulesAndMetrics(srv *api.Server, st store.Store, ruleStore *process.RuleStore, mgr *manager.Manager) *metrics.Registry {
+	ruleMux := (&ruleapi.Handler{Rules: ruleStore}).Routes()
+	srv.MountV1(api.Version(ruleapi.MinVersion), ruleMux, ruleMux.Routes())
+	reg := metrics.New(st, metrics.Func("ferric_tasks_running", "Tasks holding a conductor worker.",
+		func() float64 { return float64(mgr.TasksRunning()) }))
+	srv.Instrument(reg)
+	srv.Handle(http.MethodGet, "/metrics", reg.Handler())
+	return reg
+}
+
+// setDefaults fills cfg's unset fields with their defaults, checks its
+// --auth and returns the authenticator it asks for (nil for noauth).
+func (cfg *Config) setDefaults() (*auth.Authenticator, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	cfg.HTTP.Log = cfg.Log
+	if cfg.APIListen == "" {
+		cfg.APIListen = DefaultAPIListen
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = DefaultStateDir
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	if cfg.Auth == "" {
+		cfg.Auth = "noauth"
+	}
+	if cfg.Auth != "noauth" && cfg.Auth != "http_basic" {
+		return nil, fmt.Errorf("conductor: --auth must be noauth or http_basic, not %q", cfg.Auth)
+	}
+	var authn *auth.Authenticator
+	if cfg.Auth == "http_basic" {
+		a, err := auth.New(auth.Config{Htpasswd: cfg.Htpasswd, Log: cfg.Log})
+		if err != nil {
+			return nil, fmt.Errorf("conductor: %w", err)
+		}
+		authn = a
+	}
+	if cfg.PublicRate == 0 {
+		cfg.PublicRate = DefaultPublicRate
+	}
+	if cfg.PublicBurst == 0 {
+		cfg.PublicBurst = DefaultPublicBurst
+	}
+	if cfg.BootDir == "" {
+		cfg.BootDir = filepath.Join(cfg.StateDir, "boot")
+	}
+	return authn, nil
+}
+
+// listen opens the API's listener and, with --metrics-listen, the
+// metrics' own.
+func listen(cfg Config) (api, metrics net.Listener, err error) {
+	api, err = net.Listen("tcp", cfg.APIListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("conductor: listen %s: %w", cfg.APIListen, err)
+	}
+	if cfg.MetricsListen != "" {
+		if metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			api.Close()
+			return nil, nil, fmt.Errorf("conductor: listen %s: %w", cfg.MetricsListen, err)
+		}
+	}
+	return api, metrics, nil
+}
+
+// mountImages serves the image store under /images and the image cache
+// under /images/cache. Image reads by id are public, and limited; listing
+// and writes need credentials and are not.
+func mountImages(srv *api.Server, public *auth.Limiter, images *imgstore.Store, imageCache *cache.Cache) {
+	publicImage := auth.Compile(publicRoutes).Match
+	imageMux := images.Handler("/images")
+	imageMux.Miss = srv.Miss
+	srv.Mount(public.WrapIf(imageMux, publicImage), imageMux.Routes())
+	srv.HandleAny("/images/cache/*", public.Wrap(auth.ReadOnly(
+		http.StripPrefix("/images/cache", imageCache.Handler()))))
+}
+
+// kernelParams parses --kernel-append-params (space separated).
+func kernelParams(s string) ([]ipxe.Param, error) {
+	var params []ipxe.Param
+	for _, f := range strings.Fields(s) {
+		p, err := ipxe.ParseParam(f)
+		if err != nil {
+			return nil, fmt.Errorf("conductor: --kernel-append-params %q: %w", f, err)
+		}
+		params = append(params, p)
+	}
+	return params, nil
+}
+
+// serveAPI serves the API with hs on wl in g until ctx ends, then shuts
+// hs down (10 s for the requests in flight).
+func serveAPI(ctx context.Context, g *errgroup.Group, hs *http.Server, wl net.Listener) {
+	g.Go(func() error {
+		if err := hs.Serve(wl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("conductor: api: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
 }
 
 // serveMetrics serves /metrics alone on ln (--metrics-listen), behind

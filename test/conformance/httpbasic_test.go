@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 // TestGophercloudHTTPBasic drives a conductor under --auth http_basic with
@@ -43,23 +44,9 @@ func TestGophercloudHTTPBasic(t *testing.T) {
 	}
 	inspAddr := ln.Addr().String()
 	ln.Close()
-	ready := make(chan string, 1)
-	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: filepath.Join(dir, "state"), Hostname: "httpbasic",
+	api := harness.Start(t, service.Config{StateDir: filepath.Join(dir, "state"), Hostname: "httpbasic",
 		Auth: "http_basic", Htpasswd: htpasswd, InspectorListen: inspAddr,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(addr string) { ready <- addr }}
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- service.Run(cctx, cfg) }()
-	defer func() { cancel(); <-done }()
-	var api string
-	select {
-	case addr := <-ready:
-		api = "http://" + addr
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("conductor did not start")
-	}
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).URL
 
 	c, err := httpbasic.NewBareMetalHTTPBasic(httpbasic.EndpointOpts{IronicEndpoint: api + "/v1",
 		IronicUser: "metal3", IronicUserPassword: "metal3-pw"})

@@ -5,19 +5,15 @@ package conformance
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
-	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 // baseURL is the conductor's API, e.g. http://127.0.0.1:41234.
@@ -34,44 +30,26 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	lvl := slog.LevelWarn
-	if os.Getenv("FERRIC_TEST_LOG") != "" {
-		lvl = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	ready := make(chan string, 1)
-	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: dir, Hostname: "conformance",
-		Log: log, Ready: func(addr string) { ready <- addr }}
 	// FERRIC_TEST_STORE=etcd runs the suite against a conductor whose
 	// store is a real etcd server (make test runs it both ways).
-	if os.Getenv("FERRIC_TEST_STORE") == "etcd" {
-		srv, err := etcdtest.StartServer(filepath.Join(dir, "etcd"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "etcd:", err)
-			return 1
-		}
-		defer srv.Close()
-		cfg.EtcdEndpoints = []string{srv.Endpoint}
-		fmt.Fprintln(os.Stderr, "conformance: store on etcd", srv.Endpoint)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- service.Run(ctx, cfg) }()
-	select {
-	case addr := <-ready:
-		baseURL = "http://" + addr
-	case err := <-done:
-		fmt.Fprintln(os.Stderr, "conductor failed to start:", err)
-		cancel()
-		return 1
-	case <-time.After(30 * time.Second):
-		fmt.Fprintln(os.Stderr, "conductor did not start")
-		cancel()
+	endpoints, stopStore, err := harness.StoreFromEnv(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer stopStore()
+	if endpoints != nil {
+		fmt.Fprintln(os.Stderr, "conformance: store on etcd", endpoints[0])
+	}
+	c, err := harness.Launch(service.Config{StateDir: dir, Hostname: "conformance",
+		EtcdEndpoints: endpoints, Log: harness.Logger()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	baseURL = c.URL
 	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
+	if err := c.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "conductor:", err)
 	}
 	return code

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -25,41 +24,14 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
-// startConductor runs a conductor in-process and returns its API URL.
+// startConductor runs a conductor in-process (automated cleaning on) until
+// the test ends and returns its API URL.
 func startConductor(t *testing.T) string {
 	t.Helper()
-	return startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e",
-		AutomatedClean: true})
-}
-
-// startConductorWith runs a conductor in-process with cfg (its Ready is
-// replaced) until the test ends, and returns its API URL.
-func startConductorWith(t *testing.T, cfg service.Config) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	cfg.Ready = func(a string) { ready <- a }
-	go func() {
-		done <- service.Run(ctx, cfg)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("conductor: %v", err)
-		}
-	})
-	select {
-	case a := <-ready:
-		return "http://" + a
-	case err := <-done:
-		t.Fatalf("conductor did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("conductor did not start in 30s")
-	}
-	return ""
+	return harness.Start(t, service.Config{Hostname: "e2e", AutomatedClean: true}).URL
 }
 
 type client struct {

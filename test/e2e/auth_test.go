@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 // basicClient sends API requests with HTTP basic credentials.
@@ -89,8 +90,8 @@ func TestDeployThroughAgentHTTPBasic(t *testing.T) {
 	if err := os.WriteFile(htpasswd, []byte("operator:"+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: filepath.Join(dir, "state"),
-		Hostname: "e2e-basic", Auth: "http_basic", Htpasswd: htpasswd})
+	base := harness.Start(t, service.Config{StateDir: filepath.Join(dir, "state"),
+		Hostname: "e2e-basic", Auth: "http_basic", Htpasswd: htpasswd}).URL
 	c := basicClient{t, base, "operator", "operator-pw"}
 
 	image := make([]byte, 3<<20+777)

@@ -1,53 +1,28 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
-func buildConductor(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ferric-conductor")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/ferric-metal/ferric/conductor/cmd/ferric-conductor")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the conductor: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startBinary runs ferric-conductor and waits for its ready line.
-func startBinary(t *testing.T, bin, addr, state string, logs *lockedLog) *exec.Cmd {
+// startBinary runs ferric-conductor on addr and state and waits until it
+// is ready; its log lines go to logs.
+func startBinary(t *testing.T, bin, addr, state string, logs *lockedLog) *harness.Process {
 	t.Helper()
 	cmd := exec.Command(bin, "--api-listen", addr, "--state-dir", state, "--hostname", "crash-test")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+	p, err := harness.StartBinary(cmd, logs.add)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.add(sc.Text())
-			if strings.Contains(sc.Text(), "ferric-conductor ready") {
-				ready <- true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("conductor did not log its ready line")
-	}
-	return cmd
+	return p
 }
 
 // TestKillDuringWork kills the conductor (SIGKILL) while a node is being
@@ -55,7 +30,7 @@ func startBinary(t *testing.T, bin, addr, state string, logs *lockedLog) *exec.C
 // created, then restarts it: nothing acknowledged is lost and nothing is
 // left stuck or locked.
 func TestKillDuringWork(t *testing.T) {
-	bin := buildConductor(t)
+	bin := harness.Build(t)
 	state := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	base := "http://" + addr
@@ -69,7 +44,7 @@ func TestKillDuringWork(t *testing.T) {
 	defer silent.Close()
 
 	logs := &lockedLog{}
-	cmd := startBinary(t, bin, addr, state, logs)
+	p := startBinary(t, bin, addr, state, logs)
 	c.do("POST", "/v1/nodes", map[string]any{"driver": "ipmi", "name": "stuck",
 		"driver_info": map[string]any{"ipmi_address": "127.0.0.1", "ipmi_port": silent.LocalAddr().(*net.UDPAddr).Port,
 			"ipmi_username": "admin", "ipmi_password": "secret"}}, 201)
@@ -93,24 +68,12 @@ func TestKillDuringWork(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	_ = p.Stop(syscall.SIGKILL, 20*time.Second) // "signal: killed"
 
-	cmd = startBinary(t, bin, addr, state, logs)
+	p = startBinary(t, bin, addr, state, logs)
 	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("conductor exit after SIGTERM: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			t.Error("conductor did not stop on SIGTERM")
+		if err := p.Stop(syscall.SIGTERM, 20*time.Second); err != nil {
+			t.Errorf("conductor exit after SIGTERM: %v", err)
 		}
 	}()
 	n = c.do("GET", "/v1/nodes/stuck", nil, 200)

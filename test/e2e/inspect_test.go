@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 // TestInspectThroughAgent inspects a fake-hardware node in-band: the
@@ -21,8 +22,8 @@ import (
 // fail action must fail inspection with its message.
 func TestInspectThroughAgent(t *testing.T) {
 	inspectorURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e",
-		InspectorListen: strings.TrimPrefix(inspectorURL, "http://")})
+	base := harness.Start(t, service.Config{Hostname: "e2e",
+		InspectorListen: strings.TrimPrefix(inspectorURL, "http://")}).URL
 	c := client{t, base}
 	agentBin := buildAgent(t)
 

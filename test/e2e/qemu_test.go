@@ -46,6 +46,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
+	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
@@ -319,8 +320,7 @@ type qemuConductor struct {
 	bin, dir, addr string
 	noDHCP         bool
 	events         *qemuEvents
-	cmd            *exec.Cmd
-	done           chan struct{}
+	proc           *harness.Process
 }
 
 func (c *qemuConductor) start() {
@@ -339,55 +339,28 @@ func (c *qemuConductor) start() {
 		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot")}, netArgs...),
 		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
 		"--power-sync-interval", qemuPowerSync.String())...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Its stdout is logf itself (O_APPEND); its log lines are appended by
+	// the one goroutine that reads them.
 	cmd.Stdout = logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p, err := harness.StartBinary(cmd, func(line string) {
+		fmt.Fprintln(logf, line)
+		c.events.parse(line)
+	})
+	if err != nil {
+		logf.Close()
+		t.Fatalf("%v; see %s", err, filepath.Join(c.dir, "conductor.log"))
 	}
-	ready := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer logf.Close()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		once := sync.Once{}
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logf, line)
-			c.events.parse(line)
-			if strings.Contains(line, "ferric-conductor ready") {
-				once.Do(func() { close(ready) })
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	c.cmd, c.done = cmd, done
-	select {
-	case <-ready:
-	case <-done:
-		t.Fatalf("ferric-conductor exited at start; see %s", filepath.Join(c.dir, "conductor.log"))
-	case <-time.After(30 * time.Second):
-		t.Fatalf("ferric-conductor not ready in 30s; see %s", filepath.Join(c.dir, "conductor.log"))
-	}
+	go func() { <-p.Done(); logf.Close() }()
+	c.proc = p
 }
 
 // stop ends the conductor with sig and waits for it.
 func (c *qemuConductor) stop(sig syscall.Signal) {
-	if c.cmd == nil {
+	if c.proc == nil {
 		return
 	}
-	_ = c.cmd.Process.Signal(sig)
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-	c.cmd = nil
+	_ = c.proc.Stop(sig, 15*time.Second)
+	c.proc = nil
 }
 
 // first returns the time of the first record msg about node at or after t0.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
@@ -26,7 +27,7 @@ import (
 // (the script boots them with kernel_append_params) and undeploy (back to
 // the local disk's nothing-to-boot).
 func TestRamdiskDeployNetworkBoot(t *testing.T) {
-	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
+	base := harness.Start(t, service.Config{Hostname: "e2e"}).URL
 	c := client{t, base}
 	const mac = "52:54:00:12:34:77"
 	node := c.do("POST", "/v1/nodes", map[string]any{
@@ -212,7 +213,7 @@ func TestRamdiskDeployHTTPSBoot(t *testing.T) {
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": &machine{}}})
 	rf := httptest.NewServer(emu)
 	defer rf.Close()
-	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
+	base := harness.Start(t, service.Config{Hostname: "e2e"}).URL
 	c := client{t, base}
 	c.doVersion("1.96", "POST", "/v1/nodes", map[string]any{
 		"driver": "redfish", "name": "https-live", "boot_interface": "redfish-https", "deploy_interface": "ramdisk",
@@ -267,7 +268,7 @@ func TestRamdiskDeployNoVirtualMedia(t *testing.T) {
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": &machine{}}})
 	rf := httptest.NewServer(emu)
 	defer rf.Close()
-	base := startConductorWith(t, service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "e2e"})
+	base := harness.Start(t, service.Config{Hostname: "e2e"}).URL
 	c := client{t, base}
 	c.doVersion("1.96", "POST", "/v1/nodes", map[string]any{
 		"driver": "redfish", "name": "no-vmedia", "boot_interface": "redfish-virtual-media", "deploy_interface": "ramdisk",

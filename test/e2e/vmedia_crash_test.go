@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
@@ -68,7 +68,7 @@ type mediaConductor struct {
 	t                      *testing.T
 	bin, addr, state, boot string
 	logs                   *lockedLog
-	cmd                    *exec.Cmd
+	proc                   *harness.Process
 }
 
 func (c *mediaConductor) start(waitTimeout time.Duration) {
@@ -76,45 +76,19 @@ func (c *mediaConductor) start(waitTimeout time.Duration) {
 	t.Helper()
 	cmd := exec.Command(c.bin, "--api-listen", c.addr, "--state-dir", c.state, "--hostname", "vmedia-crash",
 		"--boot-dir", c.boot, "--inspector-listen", "", "--wait-timeout", waitTimeout.String(), "--log-level", "debug")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p, err := harness.StartBinary(cmd, c.logs.add)
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, c.logs)
 	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			c.logs.add(sc.Text())
-			if strings.Contains(sc.Text(), "ferric-conductor ready") {
-				ready <- true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("conductor did not log its ready line:\n%s", c.logs)
-	}
-	c.cmd = cmd
+	c.proc = p
 }
 
 func (c *mediaConductor) stop(sig syscall.Signal) {
-	if c.cmd == nil {
+	if c.proc == nil {
 		return
 	}
-	_ = c.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-	c.cmd = nil
+	_ = c.proc.Stop(sig, 20*time.Second)
+	c.proc = nil
 }
 
 // isos lists the image files in the conductor's virtual media directory.
@@ -163,7 +137,7 @@ func TestKillWithMediaInserted(t *testing.T) {
 	}
 	defer release()
 
-	c := &mediaConductor{t: t, bin: buildConductor(t), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	c := &mediaConductor{t: t, bin: harness.Build(t), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		state: t.TempDir(), boot: boot, logs: &lockedLog{}}
 	c.start(30 * time.Minute)
 	defer func() { c.stop(syscall.SIGTERM) }()

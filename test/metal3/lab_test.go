@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
@@ -57,27 +58,7 @@ func chassisMain(url string, args []string) int {
 // and returns its API URL.
 func startConductor(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "metal3", AutomatedClean: true,
-		Ready: func(a string) { ready <- a }}
-	go func() { done <- service.Run(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("conductor: %v", err)
-		}
-	})
-	select {
-	case a := <-ready:
-		return "http://" + a
-	case err := <-done:
-		t.Fatalf("conductor did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("conductor did not start in 30s")
-	}
-	return ""
+	return harness.Start(t, service.Config{Hostname: "metal3", AutomatedClean: true}).URL
 }
 
 // buildAgent builds ferric-agent from the main module (once per test run).

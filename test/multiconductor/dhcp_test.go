@@ -78,7 +78,7 @@ func TestDHCPFailover(t *testing.T) {
 		t.Fatalf("DORA through %s: %v", first, err)
 	}
 
-	conductors[first].stop()
+	conductors[first].Stop()
 	var second string
 	eventually(t, "the other conductor leads DHCP", func() bool { second = leader(); return second != "" && second != first })
 	again, err := request(mac1)
@@ -118,7 +118,7 @@ func TestDHCPLeasesSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.stop()
+	c.Stop()
 	start()
 	ip2, err := dhcpRequest(t, clientNS, mac2)
 	if err != nil {

@@ -11,9 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,22 +20,11 @@ import (
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
-type conductor struct {
-	url      string
-	cancel   context.CancelFunc
-	done     chan error
-	stopOnce sync.Once
-}
-
-// stop stops the conductor and waits until it has.
-func (c *conductor) stop() {
-	c.stopOnce.Do(func() {
-		c.cancel()
-		<-c.done
-	})
-}
+// conductor is a conductor of the harness with this suite's calls.
+type conductor struct{ *harness.Conductor }
 
 func startConductor(t *testing.T, name, group, endpoint string) *conductor {
 	return startConductorWith(t, name, endpoint, func(c *service.Config) { c.ConductorGroup = group })
@@ -47,30 +34,11 @@ func startConductor(t *testing.T, name, group, endpoint string) *conductor {
 // changes its configuration.
 func startConductorWith(t *testing.T, name, endpoint string, mut func(*service.Config)) *conductor {
 	t.Helper()
-	lvl := slog.LevelWarn
-	if os.Getenv("FERRIC_TEST_LOG") != "" {
-		lvl = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})).With("conductor", name)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	c := &conductor{cancel: cancel, done: make(chan error, 1)}
-	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: name,
-		EtcdEndpoints: []string{endpoint}, EtcdPrefix: "/multi",
+	cfg := service.Config{Hostname: name, EtcdEndpoints: []string{endpoint}, EtcdPrefix: "/multi",
 		HeartbeatInterval: 200 * time.Millisecond, HeartbeatTimeout: 2 * time.Second,
-		InspectorListen: "", Log: log, Ready: func(addr string) { ready <- addr }}
+		InspectorListen: "", Log: harness.Logger("conductor", name)}
 	mut(&cfg)
-	go func() { c.done <- service.Run(ctx, cfg) }()
-	select {
-	case addr := <-ready:
-		c.url = "http://" + addr
-	case err := <-c.done:
-		t.Fatalf("conductor %s: %v", name, err)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("conductor %s did not start", name)
-	}
-	t.Cleanup(c.stop)
-	return c
+	return &conductor{harness.Start(t, cfg)}
 }
 
 func (c *conductor) call(t *testing.T, method, path string, body any) (int, map[string]any) {
@@ -87,7 +55,7 @@ func (c *conductor) callH(t *testing.T, method, path string, body any) (int, htt
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, c.url+path, rd)
+	req, _ := http.NewRequest(method, c.URL+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.87")
 	resp, err := http.DefaultClient.Do(req)
@@ -155,7 +123,7 @@ func TestTwoConductorsShareNodes(t *testing.T) {
 	if code != 201 {
 		t.Fatalf("create image on a: %d %v", code, img)
 	}
-	put, _ := http.NewRequest("PUT", a.url+"/images/v2/images/"+img["id"].(string)+"/file", strings.NewReader(strings.Repeat("x", 4096)))
+	put, _ := http.NewRequest("PUT", a.URL+"/images/v2/images/"+img["id"].(string)+"/file", strings.NewReader(strings.Repeat("x", 4096)))
 	put.Header.Set("Content-Type", "application/octet-stream")
 	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("upload to a: %v %v", resp, err)
@@ -275,7 +243,7 @@ func TestTwoConductorsShareNodes(t *testing.T) {
 		return code == 409 && strings.Contains(fmt.Sprint(body), "is locked by host conductor-a")
 	})
 	plant("deploying", "active")
-	a.stop()
+	a.Stop()
 	eventually(t, "b takes n2 over from the dead conductor a", func() bool {
 		_, x := b.call(t, "GET", "/v1/nodes/n2", nil)
 		return x["provision_state"] == "deploy failed" && x["reservation"] == nil &&

@@ -96,6 +96,10 @@ func TestIPMIAgainstIPMISim(t *testing.T) {
 	cfg := testConfig()
 	cfg.PollInterval = 100 * time.Millisecond
 	cfg.PowerTimeout = 20 * time.Second
+	// ipmi_sim answers "power on" once chassis_control has started QEMU,
+	// which a loaded machine (or a -race build) can take well over
+	// testConfig's 5 s to do.
+	cfg.CallTimeout = 30 * time.Second
 	d := NewIPMI(cfg)
 	n := &driver.Node{UUID: "node-ipmi", DriverInfo: map[string]any{
 		KeyIPMIAddress: "127.0.0.1", KeyIPMIPort: float64(port), KeyIPMIUsername: "admin",

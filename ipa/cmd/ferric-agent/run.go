@@ -57,32 +57,122 @@ func (p processPower) PowerOff(ctx context.Context, reboot bool) error {
 	return nil
 }
 
+// options are the agent's flags, completed by the kernel command line.
+type options struct {
+	apiURLs, macs listFlag
+	disks         pathsFlag
+	initMode      bool
+	cmdlinePath   string
+	listen        string
+	advHost       string
+	advPort       int
+	autoTLS       bool
+	insecure      bool
+	minRoot       int64
+	hbInterval    time.Duration
+	forcedGap     time.Duration
+	lookupMin     time.Duration
+	lookupMax     time.Duration
+	nodeUUID      string
+	inspectURL    string
+	debug         bool
+	modulesDir    string
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ring := agent.NewLogRing(1 << 20)
+	level := new(slog.LevelVar)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, ring), &slog.HandlerOptions{Level: level}))
+	fatal := func(err error) error {
+		if o.initMode {
+			initsys.Halt(log, err) // never returns
+		}
+		return err
+	}
+
+	if o.initMode && o.cmdlinePath == "" {
+		o.cmdlinePath = "/proc/cmdline"
+	}
+	if o.initMode {
+		if err := initsys.MountAll(); err != nil {
+			log.Warn("mounts", "error", err)
+		}
+		log = slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, ring), &slog.HandlerOptions{Level: level}))
+	}
+	params, err := o.readCmdline()
+	if err != nil {
+		return fatal(err)
+	}
+	if o.debug {
+		level.Set(slog.LevelDebug)
+	}
+	// EFI boot entries are written only by the ramdisk's agent: a process
+	// on a test host must never touch the host's firmware variables.
+	efiVars := ""
+	if o.initMode {
+		if efiVars, err = o.initMachine(ctx, log, params); err != nil {
+			return fatal(err)
+		}
+	}
+	coll, err := o.collector(ctx, log, params)
+	if err != nil {
+		return fatal(err)
+	}
+	var power agent.Powerer = processPower{log: log}
+	if o.initMode {
+		power = initsys.Power{}
+	}
+	a, err := agent.New(agent.Config{
+		APIURLs: o.apiURLs, Listen: o.listen, AdvertiseHost: o.advHost, AdvertisePort: o.advPort, MACs: o.macs,
+		NodeUUID: o.nodeUUID, InspectionCallbackURL: o.inspectURL, AutoTLS: o.autoTLS, APIClient: &http.Client{Transport: apiTransport(o.insecure)},
+		Inventory: coll.Collect, MinRootSize: o.minRoot, Power: power,
+		LookupMin: o.lookupMin, LookupMax: o.lookupMax, ForcedHeartbeatGap: o.forcedGap, HeartbeatInterval: o.hbInterval,
+		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring, EFIVarsDir: efiVars,
+	})
+	if err != nil {
+		return fatal(err)
+	}
+	log.Info("ferric-agent starting", "version", agent.Version, "init", o.initMode, "api", strings.Join(o.apiURLs, ","),
+		"macs", strings.Join(o.macs, ","), "callback", a.CallbackURL(), "inspection_callback", o.inspectURL)
+	err = a.Run(ctx)
+	if err != nil || o.initMode {
+		if err == nil {
+			err = errors.New("agent stopped")
+		}
+		return fatal(err)
+	}
+	return nil
+}
+
+// parseFlags reads the agent's flags from args, each also settable by an
+// environment variable FERRIC_AGENT_<NAME>.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("ferric-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		apiURLs, macs listFlag
-		disks         pathsFlag
-		initMode      = fs.Bool("init", os.Getpid() == 1, "run as the ramdisk's /init: mount, load modules, DHCP, read the kernel command line (default when PID 1)")
-		cmdlinePath   = fs.String("cmdline", "", "read kernel parameters from this file (default /proc/cmdline in init mode)")
-		listen        = fs.String("listen", agent.DefaultListen, "command API listen address")
-		advHost       = fs.String("advertise-host", "", "address put in the callback URL (ipa-advertise-host)")
-		advPort       = fs.Int("advertise-port", protocol.DefaultAgentPort, "port put in the callback URL (ipa-advertise-port)")
-		autoTLS       = fs.Bool("auto-tls", false, "serve the command API over TLS with a self-signed certificate sent as agent_verify_ca (ipa-enable-auto-tls)")
-		insecure      = fs.Bool("insecure", false, "do not verify the Ironic API and image servers' TLS certificates (ipa-insecure)")
-		minRoot       = fs.Int64("min-root-size", hints.MinDefaultSize, "smallest disk (bytes) chosen as root device without hints")
-		hbInterval    = fs.Duration("heartbeat-interval", 0, "fixed heartbeat interval (default heartbeat_timeout × U(0.3,0.6))")
-		forcedGap     = fs.Duration("forced-heartbeat-gap", agent.DefaultForcedHBGap, "minimum gap before the heartbeat forced by a finished command")
-		lookupMin     = fs.Duration("lookup-min", agent.DefaultLookupMin, "first lookup retry delay")
-		lookupMax     = fs.Duration("lookup-max", agent.DefaultLookupMax, "longest lookup retry delay")
-		nodeUUID      = fs.String("node-uuid", "", "node UUID sent with lookup")
-		inspectURL    = fs.String("inspection-callback-url", "", "post the inventory here before the first lookup (ipa-inspection-callback-url; Ironic's /v1/continue_inspection or ironic-inspector's /v1/continue)")
-		debug         = fs.Bool("debug", false, "debug logging (ipa-debug)")
-		modulesDir    = fs.String("modules-dir", "", "directory with modules.dep (init mode; default /lib/modules/<release>)")
-	)
-	fs.Var(&apiURLs, "api-url", "Ironic API URL(s), comma separated or repeated (ipa-api-url)")
-	fs.Var(&macs, "mac", "MAC address(es) for lookup (default: all NICs, BOOTIF first)")
-	fs.Var(&disks, "disk", "file or device used as a disk (repeatable); with it, /sys/block is not scanned")
+	o := &options{}
+	fs.BoolVar(&o.initMode, "init", os.Getpid() == 1, "run as the ramdisk's /init: mount, load modules, DHCP, read the kernel command line (default when PID 1)")
+	fs.StringVar(&o.cmdlinePath, "cmdline", "", "read kernel parameters from this file (default /proc/cmdline in init mode)")
+	fs.StringVar(&o.listen, "listen", agent.DefaultListen, "command API listen address")
+	fs.StringVar(&o.advHost, "advertise-host", "", "address put in the callback URL (ipa-advertise-host)")
+	fs.IntVar(&o.advPort, "advertise-port", protocol.DefaultAgentPort, "port put in the callback URL (ipa-advertise-port)")
+	fs.BoolVar(&o.autoTLS, "auto-tls", false, "serve the command API over TLS with a self-signed certificate sent as agent_verify_ca (ipa-enable-auto-tls)")
+	fs.BoolVar(&o.insecure, "insecure", false, "do not verify the Ironic API and image servers' TLS certificates (ipa-insecure)")
+	fs.Int64Var(&o.minRoot, "min-root-size", hints.MinDefaultSize, "smallest disk (bytes) chosen as root device without hints")
+	fs.DurationVar(&o.hbInterval, "heartbeat-interval", 0, "fixed heartbeat interval (default heartbeat_timeout × U(0.3,0.6))")
+	fs.DurationVar(&o.forcedGap, "forced-heartbeat-gap", agent.DefaultForcedHBGap, "minimum gap before the heartbeat forced by a finished command")
+	fs.DurationVar(&o.lookupMin, "lookup-min", agent.DefaultLookupMin, "first lookup retry delay")
+	fs.DurationVar(&o.lookupMax, "lookup-max", agent.DefaultLookupMax, "longest lookup retry delay")
+	fs.StringVar(&o.nodeUUID, "node-uuid", "", "node UUID sent with lookup")
+	fs.StringVar(&o.inspectURL, "inspection-callback-url", "", "post the inventory here before the first lookup (ipa-inspection-callback-url; Ironic's /v1/continue_inspection or ironic-inspector's /v1/continue)")
+	fs.BoolVar(&o.debug, "debug", false, "debug logging (ipa-debug)")
+	fs.StringVar(&o.modulesDir, "modules-dir", "", "directory with modules.dep (init mode; default /lib/modules/<release>)")
+	fs.Var(&o.apiURLs, "api-url", "Ironic API URL(s), comma separated or repeated (ipa-api-url)")
+	fs.Var(&o.macs, "mac", "MAC address(es) for lookup (default: all NICs, BOOTIF first)")
+	fs.Var(&o.disks, "disk", "file or device used as a disk (repeatable); with it, /sys/block is not scanned")
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "FERRIC_AGENT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(env); ok {
@@ -91,150 +181,135 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		f.Usage += " [$" + env + "]"
 	})
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
+	return o, nil
+}
 
-	ring := agent.NewLogRing(1 << 20)
-	level := new(slog.LevelVar)
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, ring), &slog.HandlerOptions{Level: level}))
-	fatal := func(err error) error {
-		if *initMode {
-			initsys.Halt(log, err) // never returns
-		}
-		return err
-	}
-
+// readCmdline reads the kernel command line file, if one is named, and
+// lets its ipa-* parameters complete (API URLs, inspection callback,
+// advertised host) or override (ports, TLS) the flags.
+func (o *options) readCmdline() (cmdline.Params, error) {
 	var params cmdline.Params
-	if *initMode && *cmdlinePath == "" {
-		*cmdlinePath = "/proc/cmdline"
+	if o.cmdlinePath == "" {
+		return params, nil
 	}
-	if *initMode {
-		if err := initsys.MountAll(); err != nil {
-			log.Warn("mounts", "error", err)
-		}
-		log = slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, ring), &slog.HandlerOptions{Level: level}))
+	b, err := os.ReadFile(o.cmdlinePath)
+	if err != nil {
+		return params, fmt.Errorf("kernel command line: %w", err)
 	}
-	if *cmdlinePath != "" {
-		b, err := os.ReadFile(*cmdlinePath)
-		if err != nil {
-			return fatal(fmt.Errorf("kernel command line: %w", err))
-		}
-		if params, err = cmdline.FromMap(cmdline.Parse(string(b))); err != nil {
-			return fatal(err)
-		}
-		if len(apiURLs) == 0 {
-			apiURLs = params.APIURLs
-		}
-		if *inspectURL == "" {
-			*inspectURL = params.InspectionCallbackURL
-		}
-		if *advHost == "" {
-			*advHost = params.AdvertiseHost
-		}
-		if params.AdvertisePort != 0 {
-			*advPort = params.AdvertisePort
-		}
-		if params.ListenPort != 0 {
-			*listen = fmt.Sprintf(":%d", params.ListenPort)
-		}
-		if params.EnableAutoTLS != nil {
-			*autoTLS = *params.EnableAutoTLS
-		}
-		*insecure = *insecure || params.Insecure
-		*debug = *debug || params.Debug
+	if params, err = cmdline.FromMap(cmdline.Parse(string(b))); err != nil {
+		return params, err
 	}
-	if *debug {
-		level.Set(slog.LevelDebug)
+	if len(o.apiURLs) == 0 {
+		o.apiURLs = params.APIURLs
 	}
-	// EFI boot entries are written only by the ramdisk's agent: a process
-	// on a test host must never touch the host's firmware variables.
+	if o.inspectURL == "" {
+		o.inspectURL = params.InspectionCallbackURL
+	}
+	if o.advHost == "" {
+		o.advHost = params.AdvertiseHost
+	}
+	if params.AdvertisePort != 0 {
+		o.advPort = params.AdvertisePort
+	}
+	if params.ListenPort != 0 {
+		o.listen = fmt.Sprintf(":%d", params.ListenPort)
+	}
+	if params.EnableAutoTLS != nil {
+		o.autoTLS = *params.EnableAutoTLS
+	}
+	o.insecure = o.insecure || params.Insecure
+	o.debug = o.debug || params.Debug
+	return params, nil
+}
+
+// initMachine readies the ramdisk as its /init: kernel modules, EFI
+// variables, pstore, software RAID arrays and the network (the advertised host defaults to the
+// boot interface's address). It returns the EFI variables directory ("" if
+// the firmware has none).
+func (o *options) initMachine(ctx context.Context, log *slog.Logger, params cmdline.Params) (string, error) {
 	efiVars := ""
-	if *initMode {
-		var uname unix.Utsname
-		unix.Uname(&uname)
-		dir := *modulesDir
-		if dir == "" {
-			dir = "/lib/modules/" + unix.ByteSliceToString(uname.Release[:])
-		}
-		if _, err := os.Stat("/etc/modules.order"); err == nil && *modulesDir == "" {
-			// The ramdisk of ipa/ramdisk/build.sh: flat /lib/modules/NAME.ko
-			// and the load order in /etc/modules.order (no modules.dep).
-			if err := initsys.LoadModuleOrder(log, "/lib/modules", "/etc/modules.order"); err != nil {
-				log.Warn("modules", "error", err)
+	loadModules(log, o.modulesDir)
+	time.Sleep(500 * time.Millisecond) // let drivers register devices
+	if initsys.MountEFIVars() {
+		efiVars = efiboot.DefaultVarsDir
+	}
+	initsys.MountPstore() // erase_pstore finds it in /proc/mounts
+	// Software RAID arrays built by an earlier clean (the root device of a
+	// deploy onto them), as udev assembles them in IPA's ramdisk.
+	if arrays, err := (&swraid.Manager{Log: log}).Assemble(ctx); err == nil && len(arrays) > 0 {
+		log.Info("software RAID arrays assembled", "count", len(arrays))
+	}
+	leases, err := configureNetwork(ctx, log, params)
+	if err != nil {
+		return "", err
+	}
+	if o.advHost == "" {
+		o.advHost = leases[0].Addr.IP.String()
+		for _, l := range leases {
+			if l.MAC == params.BootIF {
+				o.advHost = l.Addr.IP.String()
 			}
-		} else if err := initsys.LoadModules(log, dir); err != nil {
+		}
+	}
+	return efiVars, nil
+}
+
+// loadModules loads the ramdisk's kernel modules: in the order of
+// /etc/modules.order when the ramdisk has one and no directory is named,
+// else by modules.dep of dir (default /lib/modules/<release>).
+func loadModules(log *slog.Logger, dir string) {
+	if _, err := os.Stat("/etc/modules.order"); err == nil && dir == "" {
+		// The ramdisk of ipa/ramdisk/build.sh: flat /lib/modules/NAME.ko
+		// and the load order in /etc/modules.order (no modules.dep).
+		if err := initsys.LoadModuleOrder(log, "/lib/modules", "/etc/modules.order"); err != nil {
 			log.Warn("modules", "error", err)
 		}
-		time.Sleep(500 * time.Millisecond) // let drivers register devices
-		if initsys.MountEFIVars() {
-			efiVars = efiboot.DefaultVarsDir
-		}
-		initsys.MountPstore() // erase_pstore finds it in /proc/mounts
-		// Software RAID arrays built by an earlier clean (the root device
-		// of a deploy onto them), as udev assembles them in IPA's ramdisk.
-		if arrays, err := (&swraid.Manager{Log: log}).Assemble(ctx); err == nil && len(arrays) > 0 {
-			log.Info("software RAID arrays assembled", "count", len(arrays))
-		}
-		leases, err := configureNetwork(ctx, log, params)
-		if err != nil {
-			return fatal(err)
-		}
-		if *advHost == "" {
-			*advHost = leases[0].Addr.IP.String()
-			for _, l := range leases {
-				if l.MAC == params.BootIF {
-					*advHost = l.Addr.IP.String()
-				}
-			}
-		}
+		return
 	}
+	if dir == "" {
+		var uname unix.Utsname
+		unix.Uname(&uname)
+		dir = "/lib/modules/" + unix.ByteSliceToString(uname.Release[:])
+	}
+	if err := initsys.LoadModules(log, dir); err != nil {
+		log.Warn("modules", "error", err)
+	}
+}
 
-	coll := &inventory.Collector{Root: "/", BootIF: params.BootIF, ExtraDisks: disks, NoBlockDevices: len(disks) > 0,
+// collector returns the machine's inventory collector and settles the MACs
+// the agent looks itself up by: the flags' (a process standing for the
+// machine with those MACs, booted from the first) or all NICs', boot
+// interface first.
+func (o *options) collector(ctx context.Context, log *slog.Logger, params cmdline.Params) (*inventory.Collector, error) {
+	coll := &inventory.Collector{Root: "/", BootIF: params.BootIF, ExtraDisks: o.disks, NoBlockDevices: len(o.disks) > 0,
 		BMC: bmcinfo.InBand{}, Logger: log}
-	if len(macs) > 0 && !*initMode {
-		// Process mode: the machine is the one with these MACs, booted
-		// from the first.
-		coll.MACs = macs
+	if len(o.macs) > 0 && !o.initMode {
+		coll.MACs = o.macs
 		if coll.BootIF == "" {
-			coll.BootIF = macs[0]
+			coll.BootIF = o.macs[0]
 		}
 	}
-	if len(macs) == 0 {
+	if len(o.macs) == 0 {
 		inv, err := coll.Collect(ctx)
 		if err != nil {
-			return fatal(err)
+			return nil, err
 		}
-		macs = inventory.MACs(inv, params.BootIF)
+		o.macs = inventory.MACs(inv, params.BootIF)
 	}
+	return coll, nil
+}
+
+// apiTransport is the HTTP transport to Ironic and the image servers
+// (batched reads; no certificate checks if the operator asked so).
+func apiTransport(insecure bool) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	fetch.BatchReads(tr)
-	if *insecure {
+	if insecure {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // operator asked (ipa-insecure)
 	}
-	var power agent.Powerer = processPower{log: log}
-	if *initMode {
-		power = initsys.Power{}
-	}
-	a, err := agent.New(agent.Config{
-		APIURLs: apiURLs, Listen: *listen, AdvertiseHost: *advHost, AdvertisePort: *advPort, MACs: macs,
-		NodeUUID: *nodeUUID, InspectionCallbackURL: *inspectURL, AutoTLS: *autoTLS, APIClient: &http.Client{Transport: tr},
-		Inventory: coll.Collect, MinRootSize: *minRoot, Power: power,
-		LookupMin: *lookupMin, LookupMax: *lookupMax, ForcedHeartbeatGap: *forcedGap, HeartbeatInterval: *hbInterval,
-		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring, EFIVarsDir: efiVars,
-	})
-	if err != nil {
-		return fatal(err)
-	}
-	log.Info("ferric-agent starting", "version", agent.Version, "init", *initMode, "api", strings.Join(apiURLs, ","),
-		"macs", strings.Join(macs, ","), "callback", a.CallbackURL(), "inspection_callback", *inspectURL)
-	err = a.Run(ctx)
-	if err != nil || *initMode {
-		if err == nil {
-			err = errors.New("agent stopped")
-		}
-		return fatal(err)
-	}
-	return nil
+	return tr
 }
 
 // configureNetwork gives the ramdisk its addresses: from the

@@ -105,20 +105,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if log == nil {
 		log = slog.Default()
 	}
-	if len(info.URLs) == 0 {
-		return Result{}, errors.New("image_info has no urls")
-	}
-	if info.ImageType == "partition" {
-		return Result{}, fmt.Errorf("partition images are not supported, use a whole-disk image: %w", ErrFormat)
-	}
-	want, err := checksum.Resolve(ctx, opts.Client, checksum.Spec{
-		OSHashAlgo: info.OSHashAlgo, OSHashValue: info.OSHashValue,
-		Checksum: info.Checksum, ImageURL: info.URLs[0], DisableMD5: opts.DisableMD5,
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	ver, err := checksum.NewVerifier(want)
+	want, ver, err := expectedChecksum(ctx, info, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -126,10 +113,93 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if f == nil {
 		f = &fetch.HTTP{Client: opts.Client}
 	}
-	fctx, stopFetch := context.WithCancel(ctx)
-	defer stopFetch()
-	src := fetch.NewReader(fctx, f, info.URLs)
-	defer src.Close()
+	dl, err := startDownload(ctx, f, info.URLs, opts, ver, log)
+	if err != nil {
+		return Result{}, err
+	}
+	defer dl.Close()
+	format := detect(dl.hashed.Peek(8))
+	if err := checkFormat(format, info.DiskFormat); err != nil {
+		return Result{Format: format}, err
+	}
+	log.Info("writing image", "image", info.ID, "url", dl.url, "device", dev.Name(), "format", format,
+		"size", dl.size, "checksum", want.Algorithm)
+
+	// Raw and qcow2 take the prefetcher's buffers as they are (their data
+	// is written from there); decompressors read through bufio.
+	var in io.Reader = dl.hashed
+	var br *bufio.Reader
+	if format != FormatRaw && format != FormatQCOW2 {
+		br = bufio.NewReaderSize(dl.hashed, disk.MiB)
+		in = br
+	}
+	res := Result{Format: format, Checksum: want.String()}
+	progress := progressFunc(opts.Progress, dev.Name())
+	w, stream := writerFor(dev, dl.hashed, br == nil)
+	if stream != nil {
+		defer stream.Close() // error paths; finish checks it on success
+	}
+	if format == FormatQCOW2 {
+		meta := &fetch.ReaderAt{Ctx: ctx, Fetcher: f, URL: info.URLs[0], Size: dl.size}
+		res.Written, res.DataWritten, err = writeQCOW2(ctx, dev, w, meta, dl.size, in, progress)
+	} else {
+		res.Written, res.DataWritten, err = writeStream(ctx, dev, w, format, in, br, dl.size, progress)
+	}
+	if err != nil {
+		return res, err
+	}
+	syncTime, err := finish(dev, in, stream, ver, dl.downloaded, &res)
+	if err != nil {
+		return res, err
+	}
+	res.Duration = time.Since(start)
+	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
+		"downloaded", res.Downloaded, "copied", res.Copied, "seconds", res.Duration.Seconds(), "sync_seconds", syncTime.Seconds(), "checksum", want.Algorithm)
+	return res, nil
+}
+
+// expectedChecksum refuses image_info that cannot be written (no URL, a
+// partition image) and resolves the checksum the bytes must have.
+func expectedChecksum(ctx context.Context, info protocol.ImageInfo, opts Options) (checksum.Expected, *checksum.Verifier, error) {
+	if len(info.URLs) == 0 {
+		return checksum.Expected{}, nil, errors.New("image_info has no urls")
+	}
+	if info.ImageType == "partition" {
+		return checksum.Expected{}, nil, fmt.Errorf("partition images are not supported, use a whole-disk image: %w", ErrFormat)
+	}
+	want, err := checksum.Resolve(ctx, opts.Client, checksum.Spec{
+		OSHashAlgo: info.OSHashAlgo, OSHashValue: info.OSHashValue,
+		Checksum: info.Checksum, ImageURL: info.URLs[0], DisableMD5: opts.DisableMD5,
+	})
+	if err != nil {
+		return checksum.Expected{}, nil, err
+	}
+	ver, err := checksum.NewVerifier(want)
+	if err != nil {
+		return checksum.Expected{}, nil, err
+	}
+	return want, ver, nil
+}
+
+// download is the image's bytes as they arrive, hashed into the verifier.
+type download struct {
+	src    *fetch.Reader
+	hashed *prefetcher
+	stop   context.CancelFunc
+	// size and url are the image's length and the URL that served it.
+	size int64
+	url  string
+	// downloaded returns the bytes received so far.
+	downloaded func() int64
+}
+
+// startDownload opens the image at the first URL that answers and starts
+// prefetching it: in pieces side by side when the server honours Range
+// requests and the image is large, else as one resumable stream.
+func startDownload(ctx context.Context, f fetch.Fetcher, urls []string, opts Options, ver io.Writer, log *slog.Logger) (*download, error) {
+	fctx, stop := context.WithCancel(ctx)
+	src := fetch.NewReader(fctx, f, urls)
+	dl := &download{src: src, stop: stop}
 	if opts.Retries > 0 {
 		src.Retries = opts.Retries
 	}
@@ -140,147 +210,158 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		log.Warn("image download interrupted, resuming", "url", src.URL(), "offset", off, "error", err)
 	}
 	if err := src.Open(); err != nil {
-		return Result{}, err
+		dl.Close()
+		return nil, err
 	}
-	downloaded := src.Offset
+	dl.downloaded = src.Offset
 	// The prefetcher reads src from now on: take what we need from it first.
-	size, url := src.Size(), src.URL()
-	var hashed *prefetcher
-	if rf, ok := f.(rangeFetcher); ok && size >= 2*ChunkSize && rangesWork(fctx, rf, url) {
+	dl.size, dl.url = src.Size(), src.URL()
+	if rf, ok := f.(rangeFetcher); ok && dl.size >= 2*ChunkSize && rangesWork(fctx, rf, dl.url) {
 		// Pieces side by side (the first answer is dropped unread).
 		src.Close()
-		hashed = newChunkPrefetcher(ctx, chunkFetcher(fctx, rf, url, src.Retries, src.RetryDelay, log), size, rangeWorkers, ver)
-		downloaded = func() int64 { return size }
+		size := dl.size
+		dl.hashed = newChunkPrefetcher(ctx, chunkFetcher(fctx, rf, dl.url, src.Retries, src.RetryDelay, log), size, rangeWorkers, ver)
+		dl.downloaded = func() int64 { return size }
 	} else {
-		hashed = newPrefetcher(ctx, src, ver)
+		dl.hashed = newPrefetcher(ctx, src, ver)
 	}
-	defer func() {
-		stopFetch()
-		hashed.Close()
-	}()
-	format := detect(hashed.Peek(8))
-	if err := checkFormat(format, info.DiskFormat); err != nil {
-		return Result{Format: format}, err
-	}
-	log.Info("writing image", "image", info.ID, "url", url, "device", dev.Name(), "format", format,
-		"size", size, "checksum", want.Algorithm)
+	return dl, nil
+}
 
-	// Raw and qcow2 take the prefetcher's buffers as they are (their data
-	// is written from there); decompressors read through bufio.
-	var in io.Reader = hashed
-	var br *bufio.Reader
-	if format != FormatRaw && format != FormatQCOW2 {
-		br = bufio.NewReaderSize(hashed, disk.MiB)
-		in = br
+// Close stops the download and its prefetcher.
+func (d *download) Close() {
+	d.stop()
+	if d.hashed != nil {
+		d.hashed.Close()
 	}
+	d.src.Close()
+	d.stop()
+}
 
-	res := Result{Format: format, Checksum: want.String()}
-	progress := func(done, total int64) {
-		if opts.Progress != nil {
-			opts.Progress(protocol.Progress{Phase: "writing", BytesWritten: done, TotalBytes: total, Device: dev.Name()})
+// progressFunc reports the bytes written through report, if set.
+func progressFunc(report func(protocol.Progress), device string) func(done, total int64) {
+	return func(done, total int64) {
+		if report != nil {
+			report(protocol.Progress{Phase: "writing", BytesWritten: done, TotalBytes: total, Device: device})
 		}
 	}
-	// Long writes go through a write-behind O_DIRECT stream when the
-	// device is a disk.File (always, in the agent).
-	var w io.WriterAt = dev
-	var stream *disk.Stream
-	if f, ok := dev.(*disk.File); ok {
-		stream = f.NewStream()
-		if br == nil { // the writes take the prefetcher's bytes (same goroutine)
-			stream.Pin = hashed.Pin
-		}
-		w = stream
-		defer stream.Close() // error paths; the success path checks it below
+}
+
+// writerFor returns where the image goes on dev: a write-behind O_DIRECT
+// stream when dev is a disk.File (always, in the agent), which writes
+// straight from the prefetcher's buffers when pinned, else dev itself.
+func writerFor(dev disk.BlockDevice, hashed *prefetcher, pinned bool) (io.WriterAt, *disk.Stream) {
+	f, ok := dev.(*disk.File)
+	if !ok {
+		return dev, nil
 	}
-	var data io.Reader
+	stream := f.NewStream()
+	if pinned { // the writes take the prefetcher's bytes (same goroutine)
+		stream.Pin = hashed.Pin
+	}
+	return stream, stream
+}
+
+// writeStream writes a raw, gzip or zstd image from in (br for the
+// compressed ones) to w, skipping runs of zeroes; it returns the image's
+// end and the data bytes written.
+func writeStream(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, format string, in io.Reader, br *bufio.Reader, size int64,
+	progress func(done, total int64)) (end, data int64, err error) {
+	var src io.Reader
 	total := int64(-1)
 	switch format {
 	case FormatRaw:
-		data, total = in, size
+		src, total = in, size
 		if total > 0 && dev.Size() > 0 && total > dev.Size() {
-			return res, fmt.Errorf("image is %d bytes, larger than %s (%d bytes)", total, dev.Name(), dev.Size())
+			return 0, 0, fmt.Errorf("image is %d bytes, larger than %s (%d bytes)", total, dev.Name(), dev.Size())
 		}
 	case FormatGzip:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return res, fmt.Errorf("gzip: %w", err)
+			return 0, 0, fmt.Errorf("gzip: %w", err)
 		}
 		zr.Multistream(true)
 		defer zr.Close()
-		data = zr
+		src = zr
 	case FormatZstd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
 		if err != nil {
-			return res, fmt.Errorf("zstd: %w", err)
+			return 0, 0, fmt.Errorf("zstd: %w", err)
 		}
 		defer zr.Close()
-		data = zr
-	case FormatQCOW2:
-		meta := &fetch.ReaderAt{Ctx: ctx, Fetcher: f, URL: info.URLs[0], Size: size}
-		img, err := qcow2.Open(ctx, meta, size)
-		if err != nil {
-			return res, err
-		}
-		vsize := img.VirtualSize()
-		if dev.Size() > 0 && vsize > dev.Size() {
-			return res, fmt.Errorf("qcow2 virtual size %d bytes is larger than %s (%d bytes)", vsize, dev.Name(), dev.Size())
-		}
-		// Unallocated clusters are skipped: the target must read zeroes there.
-		if dev.HasData(0) {
-			if err := dev.ZeroRange(0, vsize); err != nil {
-				return res, fmt.Errorf("zeroing %s before qcow2 conversion: %w", dev.Name(), err)
-			}
-		} else if dev.Size() < vsize {
-			if err := dev.ZeroRange(0, vsize); err != nil {
-				return res, err
-			}
-		}
-		pw := &progressWriterAt{w: w, report: func(done, _ int64) { progress(done, vsize) }}
-		st, err := img.Convert(ctx, in, 0, pw, qcow2.Options{})
-		if err != nil {
-			return res, err
-		}
-		res.Written, res.DataWritten = vsize, st.BytesWritten
-		progress(vsize, vsize)
+		src = zr
+	default:
+		return 0, 0, nil
 	}
-	if data != nil {
-		st, err := copySparse(ctx, dev, w, data, total, progress)
-		res.Written, res.DataWritten = st.end, st.data
-		if err != nil {
-			return res, err
+	st, err := copySparse(ctx, dev, w, src, total, progress)
+	return st.end, st.data, err
+}
+
+// writeQCOW2 converts the qcow2 image streamed by in (its metadata read
+// through meta) onto w, over zeroes; it returns the virtual size and the
+// data bytes written.
+func writeQCOW2(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, meta io.ReaderAt, size int64, in io.Reader,
+	progress func(done, total int64)) (vsize, data int64, err error) {
+	img, err := qcow2.Open(ctx, meta, size)
+	if err != nil {
+		return 0, 0, err
+	}
+	vsize = img.VirtualSize()
+	if dev.Size() > 0 && vsize > dev.Size() {
+		return 0, 0, fmt.Errorf("qcow2 virtual size %d bytes is larger than %s (%d bytes)", vsize, dev.Name(), dev.Size())
+	}
+	// Unallocated clusters are skipped: the target must read zeroes there.
+	if dev.HasData(0) {
+		if err := dev.ZeroRange(0, vsize); err != nil {
+			return 0, 0, fmt.Errorf("zeroing %s before qcow2 conversion: %w", dev.Name(), err)
+		}
+	} else if dev.Size() < vsize {
+		if err := dev.ZeroRange(0, vsize); err != nil {
+			return 0, 0, err
 		}
 	}
+	pw := &progressWriterAt{w: w, report: func(done, _ int64) { progress(done, vsize) }}
+	st, err := img.Convert(ctx, in, 0, pw, qcow2.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	progress(vsize, vsize)
+	return vsize, st.BytesWritten, nil
+}
+
+// finish hashes what is left of the download, waits for the stream's
+// writes, verifies the checksum, syncs dev, repairs a GPT's backup header
+// and reads the partition table into res; it returns how long the sync
+// took.
+func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checksum.Verifier, downloaded func() int64, res *Result) (time.Duration, error) {
 	// Hash every byte served, even what a decompressor left unread.
 	if _, err := io.Copy(io.Discard, in); err != nil {
-		return res, err
+		return 0, err
 	}
 	res.Downloaded = downloaded()
 	if stream != nil {
 		if err := stream.Close(); err != nil {
-			return res, err
+			return 0, err
 		}
 		res.Copied = stream.Copied()
 	}
 	if err := ver.Verify(); err != nil {
-		return res, err
+		return 0, err
 	}
 	syncStart := time.Now()
 	if err := dev.Sync(); err != nil {
-		return res, fmt.Errorf("sync %s: %w", dev.Name(), err)
+		return 0, fmt.Errorf("sync %s: %w", dev.Name(), err)
 	}
 	syncTime := time.Since(syncStart)
 	if err := disk.FixGPTBackup(dev); err != nil {
-		return res, err
+		return 0, err
 	}
-	if t, err := disk.ReadTable(dev); err == nil {
-		res.PartitionTable, res.RootPartitionID = t.Kind, t.DiskID
-	} else {
-		return res, fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
+	t, err := disk.ReadTable(dev)
+	if err != nil {
+		return 0, fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
 	}
-	res.Duration = time.Since(start)
-	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
-		"downloaded", res.Downloaded, "copied", res.Copied, "seconds", res.Duration.Seconds(), "sync_seconds", syncTime.Seconds(), "checksum", want.Algorithm)
-	return res, nil
+	res.PartitionTable, res.RootPartitionID = t.Kind, t.DiskID
+	return syncTime, nil
 }
 
 func detect(magic []byte) string {
