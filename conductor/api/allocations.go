@@ -142,81 +142,9 @@ func (s *Server) createAllocation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a := &store.Allocation{UUID: uuid.NewString(), State: "allocating", Extra: store.Object{}, Traits: []string{}, CandidateNodes: []string{}}
-	var backfill string
-	for k, val := range body {
-		switch k {
-		case "uuid":
-			u, ok := val.(string)
-			if !ok || !store.IsUUID(u) {
-				return badRequest("Expected a UUID but received %v.", val)
-			}
-			a.UUID = store.CanonicalUUID(u)
-		case "name":
-			a.Name = optString(val)
-			if a.Name != nil && (store.IsUUID(*a.Name) || !nameRE.MatchString(*a.Name)) {
-				return badRequest("Cannot create allocation with invalid name '%s'", *a.Name)
-			}
-		case "resource_class":
-			a.ResourceClass = optString(val)
-		case "traits":
-			t, e := stringList(val, "traits")
-			if e != nil {
-				return e
-			}
-			for _, tr := range t {
-				if e := validTrait(tr); e != nil {
-					return e
-				}
-			}
-			a.Traits = orEmpty(t)
-		case "candidate_nodes":
-			cn, e := stringList(val, "candidate_nodes")
-			if e != nil {
-				return e
-			}
-			// Candidates are given as names or uuids; store uuids.
-			for i, ident := range cn {
-				n, err := s.st.Node(ident)
-				if err != nil {
-					return badRequest("Node %s could not be found.", ident)
-				}
-				cn[i] = n.UUID
-			}
-			a.CandidateNodes = orEmpty(cn)
-		case "extra":
-			m, ok := val.(map[string]any)
-			if !ok {
-				return badRequest("Schema error for allocation: %s is not of type 'object'", python.Repr(val))
-			}
-			a.Extra = m
-		case "owner":
-			if v < 60 {
-				return notAcceptable("Field owner is not supported by version %s.", v)
-			}
-			a.Owner = optString(val)
-		case "node":
-			if v < 58 {
-				return notAcceptable("Field node is not supported by version %s.", v)
-			}
-			backfill, _ = val.(string)
-		default:
-			return badRequest("Schema error for allocation: Additional properties are not allowed ('%s' was unexpected)", k)
-		}
-	}
-	if a.ResourceClass == nil && backfill == "" {
-		return badRequest("The resource_class field is mandatory when not backfilling")
-	}
-	if backfill != "" {
-		n, err := s.findNode(c, backfill)
-		if err != nil {
-			return badRequest("Node %s could not be found.", backfill)
-		}
-		backfill = n.UUID
-		if len(a.CandidateNodes) > 0 && !slices.Contains(a.CandidateNodes, n.UUID) {
-			return badRequest("Cannot create allocation with candidate nodes %v when backfilling node %s", a.CandidateNodes, n.UUID)
-		}
-		a.NodeUUID = &backfill
+	a, err := s.newAllocation(c, body, v)
+	if err != nil {
+		return err
 	}
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutAllocation(a) })
 	if err != nil {
@@ -230,6 +158,117 @@ func (s *Server) createAllocation(c echo.Context) error {
 	out := render(c, allocationFields, a, v, nil)
 	s.mgr.StartAllocation(a.UUID)
 	return c.JSON(http.StatusCreated, out)
+}
+
+// newAllocation is the allocation a create body describes: a resource
+// class to match, or a node to backfill (1.58).
+func (s *Server) newAllocation(c echo.Context, body map[string]any, v Version) (*store.Allocation, error) {
+	a := &store.Allocation{UUID: uuid.NewString(), State: "allocating", Extra: store.Object{}, Traits: []string{}, CandidateNodes: []string{}}
+	var backfill string
+	for k, val := range body {
+		if k == "node" {
+			if v < 58 {
+				return nil, notAcceptable("Field node is not supported by version %s.", v)
+			}
+			backfill, _ = val.(string)
+			continue
+		}
+		if err := s.setAllocationField(a, k, val, v); err != nil {
+			return nil, err
+		}
+	}
+	if a.ResourceClass == nil && backfill == "" {
+		return nil, badRequest("The resource_class field is mandatory when not backfilling")
+	}
+	if backfill == "" {
+		return a, nil
+	}
+	n, err := s.findNode(c, backfill)
+	if err != nil {
+		return nil, badRequest("Node %s could not be found.", backfill)
+	}
+	if len(a.CandidateNodes) > 0 && !slices.Contains(a.CandidateNodes, n.UUID) {
+		return nil, badRequest("Cannot create allocation with candidate nodes %v when backfilling node %s", a.CandidateNodes, n.UUID)
+	}
+	nodeUUID := n.UUID
+	a.NodeUUID = &nodeUUID
+	return a, nil
+}
+
+// setAllocationField checks and sets one field of a create body.
+func (s *Server) setAllocationField(a *store.Allocation, k string, val any, v Version) error {
+	switch k {
+	case "uuid":
+		u, ok := val.(string)
+		if !ok || !store.IsUUID(u) {
+			return badRequest("Expected a UUID but received %v.", val)
+		}
+		a.UUID = store.CanonicalUUID(u)
+	case "name":
+		a.Name = optString(val)
+		if a.Name != nil && (store.IsUUID(*a.Name) || !nameRE.MatchString(*a.Name)) {
+			return badRequest("Cannot create allocation with invalid name '%s'", *a.Name)
+		}
+	case "resource_class":
+		a.ResourceClass = optString(val)
+	case "traits":
+		t, err := allocationTraits(val)
+		if err != nil {
+			return err
+		}
+		a.Traits = t
+	case "candidate_nodes":
+		cn, err := s.candidateNodes(val)
+		if err != nil {
+			return err
+		}
+		a.CandidateNodes = cn
+	case "extra":
+		m, ok := val.(map[string]any)
+		if !ok {
+			return badRequest("Schema error for allocation: %s is not of type 'object'", python.Repr(val))
+		}
+		a.Extra = m
+	case "owner":
+		if v < 60 {
+			return notAcceptable("Field owner is not supported by version %s.", v)
+		}
+		a.Owner = optString(val)
+	default:
+		return badRequest("Schema error for allocation: Additional properties are not allowed ('%s' was unexpected)", k)
+	}
+	return nil
+}
+
+// allocationTraits are the valid traits of a list.
+func allocationTraits(val any) ([]string, error) {
+	t, e := stringList(val, "traits")
+	if e != nil {
+		return nil, e
+	}
+	for _, tr := range t {
+		if e := validTrait(tr); e != nil {
+			return nil, e
+		}
+	}
+	return orEmpty(t), nil
+}
+
+// candidateNodes are the UUIDs of the nodes a list names (by name or
+// UUID), which must exist.
+func (s *Server) candidateNodes(val any) ([]string, error) {
+	cn, e := stringList(val, "candidate_nodes")
+	if e != nil {
+		return nil, e
+	}
+	for i, ident := range cn {
+		n, err := s.st.Node(ident)
+		if err != nil {
+			return nil, badRequest("Node %s could not be found.", ident)
+		}
+		cn[i] = n.UUID
+	}
+	return orEmpty(cn), nil
 }
 
 func (s *Server) patchAllocation(c echo.Context) error {
@@ -306,11 +345,7 @@ func (s *Server) deleteAllocation(c echo.Context) error {
 	return s.removeAllocation(c, a)
 }
 
-func (s *Server) nodeAllocation(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) nodeAllocation(c echo.Context, n *store.Node) error {
 	if n.AllocationUUID == nil {
 		return notFound("Allocation for node %s could not be found.", n.UUID)
 	}
@@ -321,11 +356,7 @@ func (s *Server) nodeAllocation(c echo.Context) error {
 	return c.JSON(http.StatusOK, render(c, allocationFields, a, ver(c), nil))
 }
 
-func (s *Server) deleteNodeAllocation(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) deleteNodeAllocation(c echo.Context, n *store.Node) error {
 	if n.AllocationUUID == nil {
 		return notFound("Allocation for node %s could not be found.", n.UUID)
 	}

@@ -63,11 +63,7 @@ func biosDoc(c echo.Context, node string, st store.BIOSSetting, fields []string)
 	return out
 }
 
-func (s *Server) listBIOS(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) listBIOS(c echo.Context, n *store.Node) error {
 	q := c.QueryParams()
 	fields := []string{"name", "value"}
 	if q.Has("detail") || q.Has("fields") {
@@ -109,11 +105,7 @@ func (s *Server) listBIOS(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"bios": out})
 }
 
-func (s *Server) getBIOS(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) getBIOS(c echo.Context, n *store.Node) error {
 	settings, err := s.st.BIOSSettings(n.UUID)
 	if err != nil {
 		return err
@@ -134,11 +126,7 @@ func (s *Server) getBIOS(c echo.Context) error {
 // Node firmware components (API 1.86): what the node's firmware interface
 // cached (redfish: the BIOS and BMC versions; fake and no-firmware
 // nothing, as in Ironic).
-func (s *Server) listFirmware(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) listFirmware(c echo.Context, n *store.Node) error {
 	comps, err := s.st.FirmwareComponents(n.UUID)
 	if err != nil {
 		return err

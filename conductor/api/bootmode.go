@@ -1,11 +1,10 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
@@ -31,11 +30,7 @@ func stateTarget(c echo.Context, kind string) (any, error) {
 	return t, nil
 }
 
-func (s *Server) setBootMode(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setBootMode(c echo.Context, n *store.Node) error {
 	t, err := stateTarget(c, "boot_mode")
 	if err != nil {
 		return err
@@ -44,18 +39,10 @@ func (s *Server) setBootMode(c echo.Context) error {
 	if !ok {
 		return badRequest("Invalid boot mode %s requested for node. Allowed boot modes are: bios, uefi", python.Repr(t))
 	}
-	if err := s.mgr.ChangeBootMode(c.Request().Context(), n.UUID, mode); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
+	return stateAccepted(c, s.mgr.ChangeBootMode(c.Request().Context(), n.UUID, mode))
 }
 
-func (s *Server) setSecureBoot(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setSecureBoot(c echo.Context, n *store.Node) error {
 	t, err := stateTarget(c, "secure_boot")
 	if err != nil {
 		return err
@@ -64,9 +51,5 @@ func (s *Server) setSecureBoot(c echo.Context) error {
 	if !ok {
 		return badRequest("Invalid target: Unrecognized value %s, acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", python.Repr(t))
 	}
-	if err := s.mgr.ChangeSecureBoot(c.Request().Context(), n.UUID, on); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
+	return stateAccepted(c, s.mgr.ChangeSecureBoot(c.Request().Context(), n.UUID, on))
 }

@@ -27,11 +27,7 @@ func (s *Server) consoleUnsupported(n *store.Node) *Error {
 	return nil
 }
 
-func (s *Server) getConsole(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) getConsole(c echo.Context, n *store.Node) error {
 	if !n.ConsoleEnabled {
 		return c.JSON(http.StatusOK, map[string]any{"console_enabled": false, "console_info": nil})
 	}
@@ -41,11 +37,7 @@ func (s *Server) getConsole(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"console_enabled": true, "console_info": fakeConsoleInfo})
 }
 
-func (s *Server) setConsole(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) setConsole(c echo.Context, n *store.Node) error {
 	body, _, err := readJSONObject(c, "console")
 	if err != nil {
 		return err

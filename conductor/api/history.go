@@ -29,11 +29,7 @@ var historySortKeys = map[string]func(a, b *store.HistoryEvent) int{
 // detail (Ironic cuts longer ones to 251 characters and "...").
 const maxEventSummary = 255
 
-func (s *Server) nodeHistory(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) nodeHistory(c echo.Context, n *store.Node) error {
 	detail := false
 	if q := c.QueryParams(); q.Has("detail") {
 		var ok bool
@@ -61,11 +57,7 @@ func (s *Server) nodeHistory(c echo.Context) error {
 	return c.JSON(http.StatusOK, collection("history", out, next))
 }
 
-func (s *Server) nodeHistoryEvent(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) nodeHistoryEvent(c echo.Context, n *store.Node) error {
 	all, err := s.st.NodeHistory(n.UUID)
 	if err != nil {
 		return err

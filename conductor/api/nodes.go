@@ -8,175 +8,17 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
-	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-func ifaceField(kind string, min Version) field[*store.Node] {
-	return field[*store.Node]{kind + "_interface", min, func(_ echo.Context, n *store.Node) any {
-		if v, ok := n.Interfaces[kind]; ok {
-			return v
-		}
-		return nil
-	}}
-}
-
-func subLinks(c echo.Context, n *store.Node, sub string) []map[string]string {
-	b := baseURL(c)
-	return []map[string]string{
-		{"href": b + "/v1/nodes/" + n.UUID + "/" + sub, "rel": "self"},
-		{"href": b + "/nodes/" + n.UUID + "/" + sub, "rel": "bookmark"},
-	}
-}
-
-// nodeFields are the node's fields with the version that introduced each.
-var nodeFields []field[*store.Node]
-
-func init() {
-	nf := func(name string, min Version, get func(echo.Context, *store.Node) any) {
-		nodeFields = append(nodeFields, field[*store.Node]{name, min, get})
-	}
-	nf("uuid", 1, func(_ echo.Context, n *store.Node) any { return n.UUID })
-	nf("name", 5, func(_ echo.Context, n *store.Node) any { return strPtr(n.Name) })
-	nf("created_at", 1, func(_ echo.Context, n *store.Node) any { return ironicTime(n.CreatedAt) })
-	nf("updated_at", 1, func(_ echo.Context, n *store.Node) any { return timePtr(n.UpdatedAt) })
-	nf("console_enabled", 1, func(_ echo.Context, n *store.Node) any { return n.ConsoleEnabled })
-	nf("driver", 1, func(_ echo.Context, n *store.Node) any { return n.Driver })
-	nf("driver_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.DriverInfo, isSecretKey) })
-	nf("driver_internal_info", 3, func(_ echo.Context, n *store.Node) any {
-		return maskStepLists(maskObject(n.DriverInternalInfo, isSecretKey))
-	})
-	nf("extra", 1, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.Extra) })
-	nf("instance_info", 1, func(_ echo.Context, n *store.Node) any { return maskObject(n.InstanceInfo, maskInstanceInfo) })
-	nf("instance_uuid", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.InstanceUUID) })
-	nf("last_error", 1, func(_ echo.Context, n *store.Node) any { return maskedStr(n.LastError) })
-	nf("maintenance", 1, func(_ echo.Context, n *store.Node) any { return n.Maintenance })
-	nf("maintenance_reason", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.MaintenanceReason) })
-	nf("power_state", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.PowerState) })
-	nf("target_power_state", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.TargetPowerState) })
-	nf("provision_state", 1, func(c echo.Context, n *store.Node) any { return showState(ver(c), n.ProvisionState) })
-	nf("target_provision_state", 1, func(c echo.Context, n *store.Node) any {
-		if n.TargetProvisionState == nil {
-			return nil
-		}
-		return showState(ver(c), *n.TargetProvisionState)
-	})
-	nf("provision_updated_at", 1, func(_ echo.Context, n *store.Node) any { return timePtr(n.ProvisionUpdatedAt) })
-	nf("reservation", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.Reservation) })
-	nf("properties", 1, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.Properties) })
-	nf("chassis_uuid", 1, func(_ echo.Context, n *store.Node) any { return strPtr(n.ChassisUUID) })
-	nf("inspection_finished_at", 6, func(_ echo.Context, n *store.Node) any { return timePtr(n.InspectionFinishedAt) })
-	nf("inspection_started_at", 6, func(_ echo.Context, n *store.Node) any { return timePtr(n.InspectionStartedAt) })
-	nf("clean_step", 7, func(_ echo.Context, n *store.Node) any { return maskStep(objOrEmpty(n.CleanStep)) })
-	nf("raid_config", 12, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.RAIDConfig) })
-	nf("target_raid_config", 12, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.TargetRAIDConfig) })
-	nodeFields = append(nodeFields, ifaceField("network", 20))
-	nf("resource_class", 21, func(_ echo.Context, n *store.Node) any { return strPtr(n.ResourceClass) })
-	for _, k := range []string{"boot", "console", "deploy", "inspect", "management", "power", "raid", "vendor"} {
-		nodeFields = append(nodeFields, ifaceField(k, 31))
-	}
-	nodeFields = append(nodeFields, ifaceField("storage", 33))
-	nf("traits", 37, func(_ echo.Context, n *store.Node) any {
-		if n.Traits == nil {
-			return []string{}
-		}
-		return n.Traits
-	})
-	nodeFields = append(nodeFields, ifaceField("rescue", 38), ifaceField("bios", 40))
-	nf("fault", 42, func(_ echo.Context, n *store.Node) any { return strPtr(n.Fault) })
-	nf("deploy_step", 44, func(_ echo.Context, n *store.Node) any { return maskStep(objOrEmpty(n.DeployStep)) })
-	nf("conductor_group", 46, func(_ echo.Context, n *store.Node) any { return n.ConductorGroup })
-	nf("automated_clean", 47, func(_ echo.Context, n *store.Node) any {
-		if n.AutomatedClean == nil {
-			return nil
-		}
-		return *n.AutomatedClean
-	})
-	nf("protected", 48, func(_ echo.Context, n *store.Node) any { return n.Protected })
-	nf("protected_reason", 48, func(_ echo.Context, n *store.Node) any { return strPtr(n.ProtectedReason) })
-	nf("conductor", 49, func(c echo.Context, n *store.Node) any {
-		if o, ok := c.Get("conductor").(interface{ Owner(*store.Node) string }); ok {
-			if h := o.Owner(n); h != "" {
-				return h
-			}
-		}
-		return nil
-	})
-	nf("owner", 50, func(_ echo.Context, n *store.Node) any { return strPtr(n.Owner) })
-	nf("description", 51, func(_ echo.Context, n *store.Node) any { return strPtr(n.Description) })
-	nf("allocation_uuid", 52, func(_ echo.Context, n *store.Node) any { return strPtr(n.AllocationUUID) })
-	nf("retired", 61, func(_ echo.Context, n *store.Node) any { return n.Retired })
-	nf("retired_reason", 61, func(_ echo.Context, n *store.Node) any { return strPtr(n.RetiredReason) })
-	nf("lessee", 65, func(_ echo.Context, n *store.Node) any { return strPtr(n.Lessee) })
-	nf("network_data", 66, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.NetworkData) })
-	nf("boot_mode", 75, func(_ echo.Context, n *store.Node) any { return strPtr(n.BootMode) })
-	nf("secure_boot", 75, func(_ echo.Context, n *store.Node) any {
-		if n.SecureBoot == nil {
-			return nil
-		}
-		return *n.SecureBoot
-	})
-	nf("shard", 82, func(_ echo.Context, n *store.Node) any { return strPtr(n.Shard) })
-	nf("parent_node", 83, func(_ echo.Context, n *store.Node) any { return strPtr(n.ParentNode) })
-	nodeFields = append(nodeFields, ifaceField("firmware", 86))
-	nf("disable_power_off", 95, func(_ echo.Context, n *store.Node) any { return n.DisablePowerOff })
-	nf("service_step", 87, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.ServiceStep) })
-	nf("links", 1, func(c echo.Context, n *store.Node) any { return links(c, "nodes", n.UUID) })
-	nf("ports", 1, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "ports") })
-	nf("states", 14, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "states") })
-	nf("portgroups", 24, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "portgroups") })
-	nf("volume", 32, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "volume") })
-	nodeFieldsSorted = sortedFields(nodeFields)
-}
-
-// nodeFieldsSorted is nodeFields in name order, for the list encoder.
-var nodeFieldsSorted []field[*store.Node]
-
-// showState rewrites state names for old microversions.
-func showState(v Version, s string) any {
-	switch {
-	case s == "available" && v < 2:
-		return nil
-	case s == "inspect wait" && v < 39:
-		return "inspecting"
-	}
-	return s
-}
-
 var nodeListDefault = map[string]bool{"uuid": true, "name": true, "instance_uuid": true, "power_state": true,
 	"provision_state": true, "maintenance": true, "links": true}
-
-var patchableNode = []string{"automated_clean", "bios_interface", "boot_interface", "chassis_uuid", "conductor_group",
-	"console_interface", "deploy_interface", "description", "disable_power_off", "driver", "driver_info", "extra", "firmware_interface",
-	"inspect_interface", "instance_info", "instance_uuid", "lessee", "maintenance", "management_interface", "name",
-	"network_data", "network_interface", "owner", "parent_node", "power_interface", "properties", "protected",
-	"protected_reason", "raid_interface", "rescue_interface", "resource_class", "retired", "retired_reason", "shard",
-	"storage_interface", "vendor_interface"}
-
-// creatable node fields (besides the patchable ones).
-var creatableNode = []string{"uuid"}
-
-func nodeFieldMin(name string) (Version, bool) {
-	for _, f := range nodeFields {
-		if f.name == name {
-			return f.min, true
-		}
-	}
-	return 0, false
-}
-
-// updateAllowed are the states in which a node in transition may be patched.
-var updateAllowed = map[string]bool{"deploy failed": true, "inspecting": true, "inspect failed": true,
-	"inspect wait": true, "clean failed": true, "error": true, "verifying": true, "adopt failed": true,
-	"rescue failed": true, "unrescue failed": true, "service": true, "service hold": true, "service failed": true}
 
 var deleteAllowed = []string{"manageable", "enroll", "adopt failed", "available"}
 
@@ -187,55 +29,116 @@ func (s *Server) nodeRoutes(g *echo.Group) {
 	g.POST("/nodes", s.createNode)
 	g.POST("/nodes/", s.createNode)
 	g.DELETE("/nodes", func(c echo.Context) error { return badRequest("Missing mandatory parameter: node_ident") })
-	g.GET("/nodes/:node", s.getNode)
 	g.PATCH("/nodes/:node", s.patchNode)
-	g.DELETE("/nodes/:node", s.deleteNode)
-	g.GET("/nodes/:node/states", s.nodeStates)
-	g.PUT("/nodes/:node/states/provision", s.provision, s.toOwner)
-	g.PUT("/nodes/:node/states/power", s.power, s.toOwner)
-	g.PUT("/nodes/:node/states/raid", s.setRAID, s.minVer(12, true), s.toOwner)
-	g.PUT("/nodes/:node/states/boot_mode", s.setBootMode, s.minVer(76, false), s.toOwner)
-	g.PUT("/nodes/:node/states/secure_boot", s.setSecureBoot, s.minVer(76, false), s.toOwner)
-	g.PUT("/nodes/:node/maintenance", s.setMaintenance(true))
-	g.DELETE("/nodes/:node/maintenance", s.setMaintenance(false))
-	g.GET("/nodes/:node/validate", s.validate, s.toOwner)
-	g.GET("/nodes/:node/management/boot_device", s.getBootDevice, s.toOwner)
-	g.PUT("/nodes/:node/management/boot_device", s.setBootDevice, s.toOwner)
-	g.GET("/nodes/:node/management/boot_device/supported", s.supportedBootDevices, s.toOwner)
-	g.PUT("/nodes/:node/management/inject_nmi", s.injectNMI, s.minVer(29, false), s.toOwner)
-	g.POST("/nodes/:node/vmedia", s.attachVMedia, s.minVer(89, false), s.toOwner)
-	g.DELETE("/nodes/:node/vmedia", s.detachVMedia, s.minVer(89, false), s.toOwner)
-	g.GET("/nodes/:node/vmedia", s.getVMedia, s.minVer(93, false), s.toOwner)
-	g.GET("/nodes/:node/traits", s.getTraits, s.minVer(37, false))
-	g.PUT("/nodes/:node/traits", s.setTraits, s.minVer(37, false))
-	g.DELETE("/nodes/:node/traits", s.deleteTraits, s.minVer(37, false))
-	g.PUT("/nodes/:node/traits/:trait", s.addTrait, s.minVer(37, false))
-	g.DELETE("/nodes/:node/traits/:trait", s.deleteTrait, s.minVer(37, false))
-	g.GET("/nodes/:node/vifs", s.listVIFs, s.minVer(28, false))
-	g.POST("/nodes/:node/vifs", s.attachVIF, s.minVer(28, false))
-	g.DELETE("/nodes/:node/vifs/:vif", s.detachVIF, s.minVer(28, false))
 	g.GET("/nodes/:node/ports", s.nodePorts(false))
 	g.GET("/nodes/:node/ports/detail", s.nodePorts(true))
 	g.GET("/nodes/:node/portgroups", s.nodePortgroups(false), s.minVer(24, false))
 	g.GET("/nodes/:node/portgroups/detail", s.nodePortgroups(true), s.minVer(24, false))
-	g.GET("/nodes/:node/inventory", s.inventory, s.minVer(81, false))
-	g.GET("/nodes/:node/history", s.nodeHistory, s.minVer(78, false))
-	g.GET("/nodes/:node/children", s.nodeChildren, s.minVer(83, false))
-	g.GET("/nodes/:node/states/console", s.getConsole)
-	g.PUT("/nodes/:node/states/console", s.setConsole, s.toOwner)
-	g.GET("/nodes/:node/vendor_passthru/methods", s.vendorMethods)
-	g.Any("/nodes/:node/vendor_passthru", s.vendorPassthru, s.toOwner)
-	g.GET("/nodes/:node/firmware", s.listFirmware, s.minVer(86, false))
-	g.GET("/nodes/:node/bios", s.listBIOS, s.minVer(40, false))
-	g.GET("/nodes/:node/bios/:setting", s.getBIOS, s.minVer(40, false))
-	g.GET("/nodes/:node/history/:event", s.nodeHistoryEvent, s.minVer(78, false))
-	g.GET("/nodes/:node/allocation", s.nodeAllocation, s.minVer(52, false))
-	g.DELETE("/nodes/:node/allocation", s.deleteNodeAllocation, s.minVer(52, false))
+	for _, r := range s.nodeSubRoutes() {
+		r.register(s, g)
+	}
+}
+
+// nodeRoute is a path of one node (under /nodes/:node) and the handlers
+// of its methods, each given the node.
+type nodeRoute struct {
+	path string
+	// min hides the route below a version: a 404, or with
+	// notAcceptableBelow a 406 (0: every version).
+	min     Version
+	opts    nodeRouteOpts
+	methods nodeMethods
+}
+
+// nodeMethods are the handlers of a node route by method (Any: every
+// method).
+type nodeMethods struct{ GET, PUT, POST, DELETE, Any nodeHandler }
+
+type nodeRouteOpts uint8
+
+const (
+	// atOwner: the node's conductor serves the route (forwarded there).
+	atOwner nodeRouteOpts = 1 << iota
+	// notAcceptableBelow: below min the route is a 406, not a 404.
+	notAcceptableBelow
+)
+
+// nodeSubRoutes are the routes of one node.
+func (s *Server) nodeSubRoutes() []nodeRoute {
+	return []nodeRoute{
+		{"", 0, 0, nodeMethods{GET: s.getNode, DELETE: s.deleteNode}},
+		{"/states", 0, 0, nodeMethods{GET: s.nodeStates}},
+		{"/states/provision", 0, atOwner, nodeMethods{PUT: s.provision}},
+		{"/states/power", 0, atOwner, nodeMethods{PUT: s.power}},
+		{"/states/raid", 12, notAcceptableBelow | atOwner, nodeMethods{PUT: s.setRAID}},
+		{"/states/boot_mode", 76, atOwner, nodeMethods{PUT: s.setBootMode}},
+		{"/states/secure_boot", 76, atOwner, nodeMethods{PUT: s.setSecureBoot}},
+		{"/maintenance", 0, 0, nodeMethods{PUT: s.setMaintenance(true), DELETE: s.setMaintenance(false)}},
+		{"/validate", 0, atOwner, nodeMethods{GET: s.validate}},
+		{"/management/boot_device", 0, atOwner, nodeMethods{GET: s.getBootDevice, PUT: s.setBootDevice}},
+		{"/management/boot_device/supported", 0, atOwner, nodeMethods{GET: s.supportedBootDevices}},
+		{"/management/inject_nmi", 29, atOwner, nodeMethods{PUT: s.injectNMI}},
+		{"/vmedia", 89, atOwner, nodeMethods{POST: s.attachVMedia, DELETE: s.detachVMedia}},
+		{"/vmedia", 93, atOwner, nodeMethods{GET: s.getVMedia}},
+		{"/traits", 37, 0, nodeMethods{GET: s.getTraits, PUT: s.setTraits, DELETE: s.deleteTraits}},
+		{"/traits/:trait", 37, 0, nodeMethods{PUT: s.addTrait, DELETE: s.deleteTrait}},
+		{"/vifs", 28, 0, nodeMethods{GET: s.listVIFs, POST: s.attachVIF}},
+		{"/vifs/:vif", 28, 0, nodeMethods{DELETE: s.detachVIF}},
+		{"/inventory", 81, 0, nodeMethods{GET: s.inventory}},
+		{"/history", 78, 0, nodeMethods{GET: s.nodeHistory}},
+		{"/children", 83, 0, nodeMethods{GET: s.nodeChildren}},
+		{"/states/console", 0, 0, nodeMethods{GET: s.getConsole}},
+		{"/states/console", 0, atOwner, nodeMethods{PUT: s.setConsole}},
+		{"/vendor_passthru/methods", 0, 0, nodeMethods{GET: s.vendorMethods}},
+		{"/vendor_passthru", 0, atOwner, nodeMethods{Any: s.vendorPassthru}},
+		{"/firmware", 86, 0, nodeMethods{GET: s.listFirmware}},
+		{"/bios", 40, 0, nodeMethods{GET: s.listBIOS}},
+		{"/bios/:setting", 40, 0, nodeMethods{GET: s.getBIOS}},
+		{"/history/:event", 78, 0, nodeMethods{GET: s.nodeHistoryEvent}},
+		{"/allocation", 52, 0, nodeMethods{GET: s.nodeAllocation, DELETE: s.deleteNodeAllocation}},
+	}
+}
+
+func (r nodeRoute) register(s *Server, g *echo.Group) {
+	var mw []echo.MiddlewareFunc
+	if r.min > 0 {
+		mw = append(mw, s.minVer(r.min, r.opts&notAcceptableBelow != 0))
+	}
+	if r.opts&atOwner != 0 {
+		mw = append(mw, s.toOwner)
+	}
+	path := "/nodes/:node" + r.path
+	for _, m := range []struct {
+		method string
+		h      nodeHandler
+	}{{http.MethodGet, r.methods.GET}, {http.MethodPut, r.methods.PUT}, {http.MethodPost, r.methods.POST}, {http.MethodDelete, r.methods.DELETE}} {
+		if m.h != nil {
+			g.Add(m.method, path, s.withNode(m.h), mw...)
+		}
+	}
+	if r.methods.Any != nil {
+		g.Any(path, s.withNode(r.methods.Any), mw...)
+	}
 }
 
 // noValidHost is Ironic's answer when no conductor can take a node.
 func noValidHost(drv, group string) *Error {
 	return badRequest("No valid host was found. Reason: No conductor service registered which supports driver %s for conductor group \"%s\".", drv, group)
+}
+
+// nodeHandler serves a route of one node, given the node the route names.
+type nodeHandler func(c echo.Context, n *store.Node) error
+
+// withNode finds the node of the route's :node (a 404 when there is none)
+// before h runs, so that no handler has to.
+func (s *Server) withNode(h nodeHandler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		n, err := s.findNode(c, c.Param("node"))
+		if err != nil {
+			return err
+		}
+		return h(c, n)
+	}
 }
 
 // findNode resolves a node ident (uuid if UUID-like, else name).
@@ -247,251 +150,12 @@ func (s *Server) findNode(c echo.Context, ident string) (*store.Node, error) {
 	return n, err
 }
 
-// setConductor lets the node documents name each node's conductor.
-func (s *Server) setConductor(c echo.Context) { c.Set("conductor", s.mgr) }
-
-func (s *Server) getNode(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) getNode(c echo.Context, n *store.Node) error {
 	want, ferr := fieldSet(nodeFields, ver(c), c.QueryParam("fields"))
 	if ferr != nil {
 		return ferr
 	}
-	s.setConductor(c)
 	return c.JSON(http.StatusOK, render(c, nodeFields, n, ver(c), want))
-}
-
-// nodeFilter builds a filter from list query parameters.
-func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, *Error) {
-	q := c.QueryParams()
-	var preds []func(*store.Node) bool
-	gate := func(name string, min Version) (string, bool, *Error) {
-		if !q.Has(name) {
-			return "", false, nil
-		}
-		if v < min {
-			return "", false, notAcceptable("The %s parameter is not supported by version %s.", name, v)
-		}
-		return q.Get(name), true, nil
-	}
-	boolParam := func(name, val string) (bool, *Error) {
-		b, ok := ironichttp.ParseBool(val)
-		if !ok {
-			return false, badRequest("Invalid value for %s: %q is not a boolean", name, val)
-		}
-		return b, nil
-	}
-	strEq := func(name string, min Version, get func(*store.Node) string) *Error {
-		val, ok, err := gate(name, min)
-		if err != nil || !ok {
-			return err
-		}
-		preds = append(preds, func(n *store.Node) bool { return get(n) == val })
-		return nil
-	}
-	checks := []struct {
-		name string
-		min  Version
-		get  func(*store.Node) string
-	}{
-		{"chassis_uuid", 1, func(n *store.Node) string { return deref(n.ChassisUUID) }},
-		{"instance_uuid", 1, func(n *store.Node) string { return deref(n.InstanceUUID) }},
-		{"driver", 16, func(n *store.Node) string { return n.Driver }},
-		{"resource_class", 21, func(n *store.Node) string { return deref(n.ResourceClass) }},
-		{"fault", 42, func(n *store.Node) string { return deref(n.Fault) }},
-		{"conductor_group", 46, func(n *store.Node) string { return strings.ToLower(n.ConductorGroup) }},
-		{"owner", 50, func(n *store.Node) string { return deref(n.Owner) }},
-		{"lessee", 65, func(n *store.Node) string { return deref(n.Lessee) }},
-		{"shard", 82, func(n *store.Node) string { return deref(n.Shard) }},
-		{"parent_node", 83, func(n *store.Node) string { return deref(n.ParentNode) }},
-	}
-	// Child nodes (1.83) are listed only with include_children=True (which
-	// then lists every node, whatever parent_node says, as Ironic does) or
-	// when parent_node names their parent.
-	includeChildren := false
-	if val, ok, err := gate("include_children", 83); err != nil {
-		return nil, err
-	} else if ok {
-		if includeChildren, err = boolParam("include_children", val); err != nil {
-			return nil, err
-		}
-	}
-	if _, ok, err := gate("parent_node", 83); err != nil {
-		return nil, err
-	} else if !ok && !includeChildren {
-		preds = append(preds, func(n *store.Node) bool { return n.ParentNode == nil })
-	}
-	for _, ch := range checks {
-		if ch.name == "parent_node" && includeChildren {
-			continue
-		}
-		if ch.name == "conductor_group" && q.Has("conductor_group") {
-			q.Set("conductor_group", strings.ToLower(q.Get("conductor_group")))
-		}
-		if err := strEq(ch.name, ch.min, ch.get); err != nil {
-			return nil, err
-		}
-	}
-	if val, ok, err := gate("provision_state", 9); err != nil {
-		return nil, err
-	} else if ok {
-		if !knownState(val) {
-			return nil, badRequest("Invalid value for provision_state: %s", val)
-		}
-		preds = append(preds, func(n *store.Node) bool { return n.ProvisionState == val })
-	}
-	for _, bp := range []struct {
-		name string
-		min  Version
-		get  func(*store.Node) bool
-	}{
-		{"associated", 1, func(n *store.Node) bool { return n.InstanceUUID != nil }},
-		{"maintenance", 1, func(n *store.Node) bool { return n.Maintenance }},
-		{"retired", 61, func(n *store.Node) bool { return n.Retired }},
-		{"sharded", 82, func(n *store.Node) bool { return n.Shard != nil }},
-	} {
-		val, ok, err := gate(bp.name, bp.min)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		want, berr := boolParam(bp.name, val)
-		if berr != nil {
-			return nil, berr
-		}
-		get := bp.get
-		preds = append(preds, func(n *store.Node) bool { return get(n) == want })
-	}
-	if val, ok, err := gate("description_contains", 51); err != nil {
-		return nil, err
-	} else if ok {
-		preds = append(preds, func(n *store.Node) bool { return strings.Contains(deref(n.Description), val) })
-	}
-	if val, ok, err := gate("project", 50); err != nil {
-		return nil, err
-	} else if ok {
-		preds = append(preds, func(n *store.Node) bool { return deref(n.Owner) == val || deref(n.Lessee) == val })
-	}
-	if val, ok, err := gate("conductor", 49); err != nil {
-		return nil, err
-	} else if ok {
-		preds = append(preds, func(n *store.Node) bool { return s.mgr.Owner(n) == val })
-	}
-	if len(preds) == 0 {
-		return nil, nil
-	}
-	return func(n *store.Node) bool {
-		for _, p := range preds {
-			if !p(n) {
-				return false
-			}
-		}
-		return true
-	}, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// sortable node keys and how to compare them.
-var nodeSortKeys = map[string]func(a, b *store.Node) int{
-	"id":              func(a, b *store.Node) int { return cmpInt(a.ID, b.ID) },
-	"uuid":            func(a, b *store.Node) int { return strings.Compare(a.UUID, b.UUID) },
-	"name":            func(a, b *store.Node) int { return strings.Compare(deref(a.Name), deref(b.Name)) },
-	"created_at":      func(a, b *store.Node) int { return a.CreatedAt.Compare(b.CreatedAt) },
-	"updated_at":      func(a, b *store.Node) int { return cmpTime(a.UpdatedAt, b.UpdatedAt) },
-	"provision_state": func(a, b *store.Node) int { return strings.Compare(a.ProvisionState, b.ProvisionState) },
-	"power_state":     func(a, b *store.Node) int { return strings.Compare(deref(a.PowerState), deref(b.PowerState)) },
-	"driver":          func(a, b *store.Node) int { return strings.Compare(a.Driver, b.Driver) },
-	"instance_uuid":   func(a, b *store.Node) int { return strings.Compare(deref(a.InstanceUUID), deref(b.InstanceUUID)) },
-	"maintenance":     func(a, b *store.Node) int { return cmpBool(a.Maintenance, b.Maintenance) },
-	"resource_class":  func(a, b *store.Node) int { return strings.Compare(deref(a.ResourceClass), deref(b.ResourceClass)) },
-	"conductor_group": func(a, b *store.Node) int { return strings.Compare(a.ConductorGroup, b.ConductorGroup) },
-	"owner":           func(a, b *store.Node) int { return strings.Compare(deref(a.Owner), deref(b.Owner)) },
-	"lessee":          func(a, b *store.Node) int { return strings.Compare(deref(a.Lessee), deref(b.Lessee)) },
-	"chassis_uuid":    func(a, b *store.Node) int { return strings.Compare(deref(a.ChassisUUID), deref(b.ChassisUUID)) },
-	"provision_updated_at": func(a, b *store.Node) int {
-		return cmpTime(a.ProvisionUpdatedAt, b.ProvisionUpdatedAt)
-	},
-}
-
-var unsortableNode = map[string]bool{"properties": true, "driver_info": true, "extra": true, "instance_info": true,
-	"driver_internal_info": true, "clean_step": true, "deploy_step": true, "raid_config": true,
-	"target_raid_config": true, "traits": true, "network_data": true, "service_step": true}
-
-func (s *Server) listNodes(detail bool) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		detail := detail // per request: ?detail= must not leak into later requests
-		v := ver(c)
-		q := c.QueryParams()
-		if q.Has("detail") {
-			if v < 43 {
-				return notAcceptable("The detail parameter is not supported by version %s.", v)
-			}
-			if detail {
-				return badRequest("Can not specify ?detail=True on the /detail resource.")
-			}
-			d, ok := ironichttp.ParseBool(q.Get("detail"))
-			if !ok {
-				return badRequest("Invalid value for detail: %s", q.Get("detail"))
-			}
-			detail = d
-		}
-		var want map[string]bool
-		if q.Has("fields") {
-			if detail {
-				return badRequest("Can not specify ?detail=True and fields in the same request.")
-			}
-			w, ferr := fieldSet(nodeFields, v, q.Get("fields"))
-			if ferr != nil {
-				return ferr
-			}
-			want = w
-		} else if !detail {
-			want = nodeListDefault
-		}
-		filter, ferr := s.nodeFilter(c, v)
-		if ferr != nil {
-			return ferr
-		}
-		page, perr := parsePaging(c, nodeSortKeys, unsortableNode, func(f string) bool {
-			m, ok := nodeFieldMin(f)
-			return ok && m <= v
-		})
-		if perr != nil {
-			return perr
-		}
-		nodes := s.st.Nodes(filter)
-		items, next, perr := paginate(c, nodes, page, nodeSortKeys, func(n *store.Node) string { return n.UUID }, func(ident string) (*store.Node, error) {
-			return s.st.Node(ident)
-		})
-		if perr != nil {
-			return perr
-		}
-		if q.Has("instance_uuid") {
-			next = ""
-		}
-		s.setConductor(c)
-		return writeCachedCollection(c, "nodes", nodeFieldsSorted, items, v, want, next, &s.nodeJSON,
-			func(n *store.Node) (string, int64) { return n.UUID, n.Revision })
-	}
-}
-
-func collection(key string, items []map[string]any, next string) map[string]any {
-	doc := map[string]any{key: items}
-	if next != "" {
-		doc["next"] = next
-		doc[key+"_links"] = []map[string]string{{"href": next, "rel": "next"}}
-	}
-	return doc
 }
 
 // readJSONObject reads a request body that must be a JSON object.
@@ -534,64 +198,13 @@ func (s *Server) createNode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	allowed := append(append([]string{}, patchableNode...), creatableNode...)
-	var extraKeys []string
-	for k := range body {
-		if !slices.Contains(allowed, k) {
-			extraKeys = append(extraKeys, k)
-		}
-	}
-	if len(extraKeys) > 0 {
-		sort.Strings(extraKeys)
-		quoted := make([]string, len(extraKeys))
-		for i, k := range extraKeys {
-			quoted[i] = "'" + k + "'"
-		}
-		verb := "was"
-		if len(quoted) > 1 {
-			verb = "were"
-		}
-		return badRequest("Schema error for node: Additional properties are not allowed (%s %s unexpected)", strings.Join(quoted, ", "), verb)
-	}
-	for k, val := range body {
-		if min, ok := nodeFieldMin(k); ok && min > v && val != nil {
-			return notAcceptable("Field %s is not supported by version %s.", k, v)
-		}
-	}
-	drv, _ := body["driver"].(string)
-	if drv == "" {
-		return badRequest("Schema error for node: 'driver' is a required property")
-	}
-	ht := s.mgr.Drivers().Lookup(drv)
-	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
-		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
-		Traits: []string{}, Interfaces: map[string]string{}}
-	if u, ok := body["uuid"].(string); ok {
-		if !store.IsUUID(u) {
-			return badRequest("Expected a UUID but received %s.", u)
-		}
-		n.UUID = store.CanonicalUUID(u)
-	}
-	group := ""
-	if g, ok := body["conductor_group"].(string); ok {
-		group = strings.ToLower(g)
-	}
-	if ht == nil || !s.mgr.Serves(group, drv) {
-		return noValidHost(drv, group)
-	}
-	if err := applyNodeFields(n, body, v, ht, true); err != nil {
+	n, err := s.newNode(body, v)
+	if err != nil {
 		return err
 	}
-	if v >= 11 {
-		n.ProvisionState = "enroll"
-	} else {
-		n.ProvisionState = "available"
-	}
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-		if n.ChassisUUID != nil {
-			if _, err := tx.Chassis(*n.ChassisUUID); err != nil {
-				return badRequest("Chassis %s could not be found.", *n.ChassisUUID)
-			}
+		if err := checkChassis(tx, n); err != nil {
+			return err
 		}
 		if err := resolveParent(tx, n, n.Owner); err != nil {
 			return err
@@ -601,11 +214,72 @@ func (s *Server) createNode(c echo.Context) error {
 	if err != nil {
 		return s.nodeWriteError(err, n)
 	}
-	s.setConductor(c)
 	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+n.UUID)
 	out := render(c, nodeFields, n, v, nil)
 	out["created_at"] = ironichttp.Time(n.CreatedAt)
 	return c.JSON(http.StatusCreated, out)
+}
+
+// checkNodeBody refuses fields create does not take and fields newer than
+// the version.
+func checkNodeBody(body map[string]any, v Version) *Error {
+	var extra []string
+	for k := range body {
+		if !slices.Contains(patchableNode, k) && !slices.Contains(creatableNode, k) {
+			extra = append(extra, "'"+k+"'")
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		verb := "was"
+		if len(extra) > 1 {
+			verb = "were"
+		}
+		return badRequest("Schema error for node: Additional properties are not allowed (%s %s unexpected)", strings.Join(extra, ", "), verb)
+	}
+	for k, val := range body {
+		if min, ok := nodeFieldMin(k); ok && min > v && val != nil {
+			return notAcceptable("Field %s is not supported by version %s.", k, v)
+		}
+	}
+	return nil
+}
+
+// newNode is the node a create body describes, in enroll (available
+// before 1.11); a live conductor of its group must offer its driver.
+func (s *Server) newNode(body map[string]any, v Version) (*store.Node, error) {
+	if err := checkNodeBody(body, v); err != nil {
+		return nil, err
+	}
+	drv, _ := body["driver"].(string)
+	if drv == "" {
+		return nil, badRequest("Schema error for node: 'driver' is a required property")
+	}
+	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
+		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
+		Traits: []string{}, Interfaces: map[string]string{}}
+	if u, ok := body["uuid"].(string); ok {
+		if !store.IsUUID(u) {
+			return nil, badRequest("Expected a UUID but received %s.", u)
+		}
+		n.UUID = store.CanonicalUUID(u)
+	}
+	group := ""
+	if g, ok := body["conductor_group"].(string); ok {
+		group = strings.ToLower(g)
+	}
+	ht := s.mgr.Drivers().Lookup(drv)
+	if ht == nil || !s.mgr.Serves(group, drv) {
+		return nil, noValidHost(drv, group)
+	}
+	if err := applyNodeFields(n, body, v, ht); err != nil {
+		return nil, err
+	}
+	n.ProvisionState = "available"
+	if v >= 11 {
+		n.ProvisionState = "enroll"
+	}
+	return n, nil
 }
 
 func (s *Server) nodeWriteError(err error, n *store.Node) error {
@@ -624,361 +298,8 @@ func (s *Server) nodeWriteError(err error, n *store.Node) error {
 	return err
 }
 
-// applyNodeFields copies user-settable fields from a decoded body (create
-// or the result of a patch) into n, validating types and values.
-func applyNodeFields(n *store.Node, body map[string]any, v Version, ht *driver.HardwareType, create bool) *Error {
-	typeErr := func(k string, val any, typ string) *Error {
-		return badRequest("Schema error for node: %s is not of type '%s'", python.Repr(val), typ)
-	}
-	optStr := func(k string, maxLen int) (*string, *Error) {
-		val, ok := body[k]
-		if !ok || val == nil {
-			return nil, nil
-		}
-		str, ok := val.(string)
-		if !ok {
-			return nil, typeErr(k, val, "string")
-		}
-		if maxLen > 0 && len(str) > maxLen {
-			return nil, badRequest("Schema error for node: %s is too long", python.Repr(str))
-		}
-		return &str, nil
-	}
-	obj := func(k string) (store.Object, *Error) {
-		val, ok := body[k]
-		if !ok || val == nil {
-			return store.Object{}, nil
-		}
-		m, ok := val.(map[string]any)
-		if !ok {
-			return nil, typeErr(k, val, "object")
-		}
-		return m, nil
-	}
-	boolean := func(k string) (bool, *Error) {
-		val, ok := body[k]
-		if !ok || val == nil {
-			return false, nil
-		}
-		b, ok := val.(bool)
-		if !ok {
-			return false, typeErr(k, val, "boolean")
-		}
-		return b, nil
-	}
-	var err *Error
-	if n.Name, err = optStr("name", 255); err != nil {
-		return err
-	}
-	if n.Name != nil {
-		if err := validNodeName(v, *n.Name); err != nil {
-			return err
-		}
-	}
-	for _, k := range []string{"driver_info", "properties", "extra", "instance_info", "network_data"} {
-		o, err := obj(k)
-		if err != nil {
-			return err
-		}
-		switch k {
-		case "driver_info":
-			n.DriverInfo = o
-		case "properties":
-			n.Properties = o
-		case "extra":
-			n.Extra = o
-		case "instance_info":
-			n.InstanceInfo = o
-		case "network_data":
-			n.NetworkData = o
-		}
-	}
-	if n.InstanceUUID, err = optStr("instance_uuid", 36); err != nil {
-		return err
-	}
-	if n.InstanceUUID != nil && !store.IsUUID(*n.InstanceUUID) {
-		return badRequest("Expected a UUID for instance_uuid but received %s.", *n.InstanceUUID)
-	}
-	if n.ChassisUUID, err = optStr("chassis_uuid", 36); err != nil {
-		return err
-	}
-	if n.ResourceClass, err = optStr("resource_class", 80); err != nil {
-		return err
-	}
-	if n.Description, err = optStr("description", 4096); err != nil {
-		return err
-	}
-	for _, p := range []struct {
-		k string
-		d **string
-	}{{"owner", &n.Owner}, {"lessee", &n.Lessee}, {"protected_reason", &n.ProtectedReason},
-		{"retired_reason", &n.RetiredReason}, {"shard", &n.Shard}} {
-		if *p.d, err = optStr(p.k, 255); err != nil {
-			return err
-		}
-	}
-	if n.ParentNode, err = optStr("parent_node", 36); err != nil {
-		return err
-	}
-	cg, err := optStr("conductor_group", 255)
-	if err != nil {
-		return err
-	}
-	n.ConductorGroup = strings.ToLower(deref(cg))
-	if n.Maintenance, err = boolean("maintenance"); err != nil {
-		return err
-	}
-	if !n.Maintenance {
-		n.MaintenanceReason = nil
-		n.Fault = nil
-	}
-	if n.DisablePowerOff, err = boolean("disable_power_off"); err != nil {
-		return err
-	}
-	if n.Protected, err = boolean("protected"); err != nil {
-		return err
-	}
-	if !n.Protected && n.ProtectedReason != nil {
-		return badRequest("Cannot set protected_reason when protected is unset")
-	}
-	if n.Retired, err = boolean("retired"); err != nil {
-		return err
-	}
-	if !n.Retired && n.RetiredReason != nil {
-		return badRequest("Cannot set retired_reason when retired is unset")
-	}
-	if val, ok := body["automated_clean"]; ok && val != nil {
-		b, ok := val.(bool)
-		if !ok {
-			return typeErr("automated_clean", val, "boolean")
-		}
-		n.AutomatedClean = &b
-	} else {
-		n.AutomatedClean = nil
-	}
-	if d, ok := body["driver"].(string); ok {
-		n.Driver = d
-	}
-	ifaces := map[string]string{}
-	for _, kind := range driver.InterfaceKinds {
-		val, ok := body[kind+"_interface"]
-		if !ok || val == nil {
-			ifaces[kind] = ht.Interfaces[kind].Default
-			continue
-		}
-		impl, ok := val.(string)
-		if !ok {
-			return typeErr(kind+"_interface", val, "string")
-		}
-		if !ht.Accepts(kind, impl) {
-			return badRequest("Could not find the following interface in the 'ironic.hardware.interfaces.%s' entrypoint: %s. Valid interfaces are %v.", kind, impl, ht.Interfaces[kind].Enabled)
-		}
-		ifaces[kind] = impl
-	}
-	n.Interfaces = ifaces
-	return nil
-}
-
-// nodeDoc is the patchable view of a node (real values, secrets included).
-func nodeDoc(n *store.Node) map[string]any {
-	doc := map[string]any{
-		"name": strPtr(n.Name), "driver": n.Driver, "driver_info": cloneAny(objOrEmpty(n.DriverInfo)),
-		"properties": cloneAny(objOrEmpty(n.Properties)), "extra": cloneAny(objOrEmpty(n.Extra)),
-		"instance_info": cloneAny(objOrEmpty(n.InstanceInfo)), "network_data": cloneAny(objOrEmpty(n.NetworkData)),
-		"instance_uuid": strPtr(n.InstanceUUID), "chassis_uuid": strPtr(n.ChassisUUID),
-		"resource_class": strPtr(n.ResourceClass), "description": strPtr(n.Description),
-		"owner": strPtr(n.Owner), "lessee": strPtr(n.Lessee), "protected": n.Protected,
-		"protected_reason": strPtr(n.ProtectedReason), "retired": n.Retired, "retired_reason": strPtr(n.RetiredReason),
-		"shard": strPtr(n.Shard), "parent_node": strPtr(n.ParentNode), "conductor_group": n.ConductorGroup,
-		"maintenance": n.Maintenance, "disable_power_off": n.DisablePowerOff,
-	}
-	if n.AutomatedClean != nil {
-		doc["automated_clean"] = *n.AutomatedClean
-	} else {
-		doc["automated_clean"] = nil
-	}
-	for _, kind := range driver.InterfaceKinds {
-		if impl, ok := n.Interfaces[kind]; ok {
-			doc[kind+"_interface"] = impl
-		} else {
-			doc[kind+"_interface"] = nil
-		}
-	}
-	return doc
-}
-
-func cloneAny[T any](v T) T {
-	b, _ := json.Marshal(v)
-	var out T
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
-func (s *Server) patchNode(c echo.Context) error {
-	v := ver(c)
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
-	ops, perr := parsePatch(body)
-	if perr != nil {
-		return perr
-	}
-	for _, op := range ops {
-		r := op.Root()
-		if !slices.Contains(patchableNode, r) {
-			return badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchableNode, ", "))
-		}
-		if min, ok := nodeFieldMin(r); ok && min > v {
-			return notAcceptable("Field %s is not supported by version %s.", r, v)
-		}
-	}
-	if _, err := s.findNode(c, c.Param("node")); err != nil {
-		return err
-	}
-	resetIfaces := false
-	if c.QueryParams().Has("reset_interfaces") {
-		if v < 45 {
-			return notAcceptable("The reset_interfaces parameter is not supported by version %s.", v)
-		}
-		var ok bool
-		if resetIfaces, ok = ironichttp.ParseBool(c.QueryParam("reset_interfaces")); !ok {
-			return badRequest("Invalid value for reset_interfaces: %s", c.QueryParam("reset_interfaces"))
-		}
-	}
-	var out *store.Node
-	var dropAlloc string
-	for lockWaits := 0; ; {
-		dropAlloc = ""
-		locked := false
-		err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-			n, err := tx.Node(c.Param("node"))
-			if err != nil {
-				return notFound("Node %s could not be found.", c.Param("node"))
-			}
-			onlyRemoveInstance := n.Maintenance && len(ops) == 1 && ops[0].Op == "remove" && ops[0].Path == "/instance_uuid"
-			if !onlyRemoveInstance && n.TargetProvisionState != nil && !updateAllowed[n.ProvisionState] {
-				return conflict("Node %s can not be updated while a state transition is in progress.", n.UUID)
-			}
-			if v >= 39 && n.ProvisionState == "inspecting" && !onlyRemoveInstance {
-				return conflict("Node %s can not be updated while a state transition is in progress.", n.UUID)
-			}
-			if n.Reservation != nil { // a task holds the node (here or on another conductor)
-				locked = true
-				return conflict("Node %s is locked by host %s, please retry after the current operation is completed.", n.UUID, *n.Reservation)
-			}
-			oldInstance := deref(n.InstanceUUID)
-			oldDriver := n.Driver
-			oldOwner := n.Owner
-			doc := nodeDoc(n)
-			if perr := applyPatch(doc, ops); perr != nil {
-				return perr
-			}
-			newDriver, _ := doc["driver"].(string)
-			ht := s.mgr.Drivers().Lookup(newDriver)
-			newGroup, _ := doc["conductor_group"].(string)
-			if ht == nil || !s.mgr.Serves(newGroup, newDriver) {
-				return noValidHost(newDriver, strings.ToLower(newGroup))
-			}
-			if newDriver != oldDriver {
-				for _, kind := range driver.InterfaceKinds {
-					key := kind + "_interface"
-					impl, _ := doc[key].(string)
-					explicitlySet := false
-					for _, op := range ops {
-						if op.Root() == key {
-							explicitlySet = true
-						}
-					}
-					if !explicitlySet && (resetIfaces || !ht.Accepts(kind, impl)) {
-						doc[key] = nil
-					}
-				}
-			}
-			wasMaint := n.Maintenance
-			if aerr := applyNodeFields(n, doc, v, ht, false); aerr != nil {
-				return aerr
-			}
-			if n.Maintenance && !wasMaint {
-				n.MaintenanceReason = nil
-			}
-			newInstance := deref(n.InstanceUUID)
-			if oldInstance != "" && newInstance != "" && newInstance != oldInstance {
-				return conflict("Node %s is associated with instance %s.", n.UUID, oldInstance)
-			}
-			if oldInstance != "" && newInstance == "" && n.AllocationUUID != nil {
-				dropAlloc = *n.AllocationUUID
-				n.AllocationUUID = nil
-				if err := tx.DeleteAllocation(dropAlloc); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-			}
-			if n.ChassisUUID != nil {
-				if _, err := tx.Chassis(*n.ChassisUUID); err != nil {
-					return badRequest("Chassis %s could not be found.", *n.ChassisUUID)
-				}
-			}
-			if slices.ContainsFunc(ops, func(op patchOp) bool { return op.Root() == "parent_node" }) {
-				if err := resolveParent(tx, n, oldOwner); err != nil {
-					return err
-				}
-			}
-			out = n
-			return tx.PutNode(n)
-		})
-		// A locked node is retried a few times before the 409, as
-		// Ironic's conductor retries taking the lock (the store itself
-		// re-runs a transaction that loses a race).
-		if locked && lockWaits < manager.LockRetries {
-			lockWaits++
-			select {
-			case <-time.After(manager.LockRetryWait):
-				continue
-			case <-c.Request().Context().Done():
-			}
-		}
-		break
-	}
-	if err != nil {
-		if out != nil {
-			return s.nodeWriteError(err, out)
-		}
-		return err
-	}
-	s.setConductor(c)
-	return c.JSON(http.StatusOK, render(c, nodeFields, out, v, nil))
-}
-
-// resolveParent replaces n's parent_node (a name or UUID) with the UUID of
-// that node, which must exist and have the same owner as owner (the node's
-// owner before the change); otherwise the request is refused with one
-// message for both cases, as Ironic does, so that the answer does not tell
-// whether another project's node exists.
-func resolveParent(tx store.Tx, n *store.Node, owner *string) error {
-	if n.ParentNode == nil || *n.ParentNode == "" {
-		return nil
-	}
-	refused := badRequest("Unable to apply the requested parent_node '%s'. Requested value was invalid.", *n.ParentNode)
-	p, err := tx.Node(*n.ParentNode)
-	if errors.Is(err, store.ErrNotFound) {
-		return refused
-	}
-	if err != nil {
-		return err
-	}
-	if deref(p.Owner) != deref(owner) {
-		return refused
-	}
-	n.ParentNode = &p.UUID
-	return nil
-}
-
 // nodeChildren lists the UUIDs of the nodes whose parent is the node (1.83).
-func (s *Server) nodeChildren(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) nodeChildren(c echo.Context, n *store.Node) error {
 	children := []string{}
 	for _, ch := range s.st.Nodes(func(x *store.Node) bool { return deref(x.ParentNode) == n.UUID }) {
 		children = append(children, ch.UUID)
@@ -989,54 +310,17 @@ func (s *Server) nodeChildren(c echo.Context) error {
 	})
 }
 
-func (s *Server) deleteNode(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
+func (s *Server) deleteNode(c echo.Context, n *store.Node) error {
+	err := s.st.Update(c.Request().Context(), func(tx store.Tx) error {
 		n, err := tx.Node(n.UUID)
 		if err != nil {
 			return notFound("Node %s could not be found.", c.Param("node"))
 		}
-		if n.Protected {
-			return errf(http.StatusForbidden, "Node %s is protected and cannot be undeployed, rebuilt or deleted", n.UUID)
+		if err := undeletable(n); err != nil {
+			return err
 		}
-		if n.Reservation != nil {
-			return conflict("Node %s is locked by host %s, please retry after the current operation is completed.", n.UUID, *n.Reservation)
-		}
-		if !n.Maintenance {
-			if n.InstanceUUID != nil {
-				return conflict("Node %s is associated with instance %s.", n.UUID, *n.InstanceUUID)
-			}
-			if !slices.Contains(deleteAllowed, n.ProvisionState) {
-				return conflict("Can not delete node \"%s\" while it is in provision state \"%s\". Valid provision states to perform deletion are: \"('manageable', 'enroll', 'adopt failed', 'available')\", or set the node into maintenance mode", n.UUID, n.ProvisionState)
-			}
-		}
-		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
-			if err := tx.DeletePort(p.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		for _, v := range s.st.VolumeConnectors(func(v *store.VolumeConnector) bool { return v.NodeUUID == n.UUID }) {
-			if err := tx.DeleteVolumeConnector(v.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		for _, v := range s.st.VolumeTargets(func(v *store.VolumeTarget) bool { return v.NodeUUID == n.UUID }) {
-			if err := tx.DeleteVolumeTarget(v.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		for _, pg := range s.st.Portgroups(func(p *store.Portgroup) bool { return p.NodeUUID == n.UUID }) {
-			if err := tx.DeletePortgroup(pg.UUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		if n.AllocationUUID != nil {
-			if err := tx.DeleteAllocation(*n.AllocationUUID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
+		if err := s.deleteNodeParts(tx, n); err != nil {
+			return err
 		}
 		return tx.DeleteNode(n.UUID)
 	})
@@ -1046,115 +330,63 @@ func (s *Server) deleteNode(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) nodeStates(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
+// undeletable refuses to delete a protected or locked node, or, out of
+// maintenance, one with an instance or in a state that forbids it.
+func undeletable(n *store.Node) error {
+	if n.Protected {
+		return errf(http.StatusForbidden, "Node %s is protected and cannot be undeployed, rebuilt or deleted", n.UUID)
 	}
-	v := ver(c)
-	doc := map[string]any{
-		"console_enabled": n.ConsoleEnabled, "last_error": maskedStr(n.LastError), "power_state": strPtr(n.PowerState),
-		"provision_state": showState(v, n.ProvisionState), "provision_updated_at": timePtr(n.ProvisionUpdatedAt),
-		"target_power_state": strPtr(n.TargetPowerState), "target_provision_state": nil,
+	if n.Reservation != nil {
+		return conflict("Node %s is locked by host %s, please retry after the current operation is completed.", n.UUID, *n.Reservation)
 	}
-	if n.TargetProvisionState != nil {
-		doc["target_provision_state"] = showState(v, *n.TargetProvisionState)
-	}
-	if v >= 12 {
-		doc["raid_config"] = objOrEmpty(n.RAIDConfig)
-		doc["target_raid_config"] = objOrEmpty(n.TargetRAIDConfig)
-	}
-	if v >= 75 {
-		doc["boot_mode"] = strPtr(n.BootMode)
-		doc["secure_boot"] = nil
-		if n.SecureBoot != nil {
-			doc["secure_boot"] = *n.SecureBoot
-		}
-	}
-	return c.JSON(http.StatusOK, doc)
-}
-
-func (s *Server) provision(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	body, raw, err := readJSONObject(c, "provision")
-	if err != nil {
-		return err
-	}
-	var req manager.ProvisionRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return badRequest("Invalid provision request: %v", err)
-	}
-	if _, ok := body["target"].(string); !ok {
-		return badRequest("Schema error for provision: 'target' is a required property")
-	}
-	req.Version = int(ver(c))
-	if err := s.mgr.Provision(c.Request().Context(), n.UUID, req); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
-}
-
-func (s *Server) power(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	body, _, err := readJSONObject(c, "power")
-	if err != nil {
-		return err
-	}
-	target, _ := body["target"].(string)
-	timeout := 0
-	if t, ok := body["timeout"]; ok && t != nil {
-		if ver(c) < 27 {
-			return notAcceptable("The timeout parameter is not supported by version %s.", ver(c))
-		}
-		f, ok := t.(float64)
-		if !ok || f < 1 || f != float64(int(f)) {
-			return badRequest("Invalid timeout value %v, a positive integer is expected", t)
-		}
-		timeout = int(f)
-	}
-	switch target {
-	case driver.TargetPowerOn, driver.TargetPowerOff, driver.TargetReboot:
-	case driver.TargetSoftPowerOff, driver.TargetSoftReboot:
-		if ver(c) < 27 {
-			return notAcceptable("The target %s is not supported by version %s.", target, ver(c))
-		}
-	default:
-		return badRequest("The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", target, c.Param("node"), deref(n.PowerState))
-	}
-	if err := s.mgr.SetPowerState(c.Request().Context(), n.UUID, target, timeout); err != nil {
-		return mgrError(err)
-	}
-	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states")
-	return c.NoContent(http.StatusAccepted)
-}
-
-func (s *Server) setRAID(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	body, _, err := readJSONObject(c, "raid")
-	if err != nil {
-		return err
-	}
-	if err := s.mgr.CheckRAIDConfig(n, body); err != nil {
-		return mgrError(err)
-	}
-	err = s.updateNode(c, n.UUID, func(n *store.Node) error {
-		n.TargetRAIDConfig = body
+	if n.Maintenance {
 		return nil
-	})
-	if err != nil {
-		return err
 	}
-	return c.NoContent(http.StatusNoContent)
+	if n.InstanceUUID != nil {
+		return conflict("Node %s is associated with instance %s.", n.UUID, *n.InstanceUUID)
+	}
+	if !slices.Contains(deleteAllowed, n.ProvisionState) {
+		return conflict("Can not delete node \"%s\" while it is in provision state \"%s\". Valid provision states to perform deletion are: \"('manageable', 'enroll', 'adopt failed', 'available')\", or set the node into maintenance mode", n.UUID, n.ProvisionState)
+	}
+	return nil
+}
+
+// deleteNodeParts deletes what belongs to a node: its ports, volume
+// connectors and targets, port groups and allocation.
+func (s *Server) deleteNodeParts(tx store.Tx, n *store.Node) error {
+	type part struct {
+		ids []string
+		del func(string) error
+	}
+	parts := []part{
+		{uuidsOf(s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }),
+			func(p *store.Port) string { return p.UUID }), tx.DeletePort},
+		{uuidsOf(s.st.VolumeConnectors(func(v *store.VolumeConnector) bool { return v.NodeUUID == n.UUID }),
+			func(v *store.VolumeConnector) string { return v.UUID }), tx.DeleteVolumeConnector},
+		{uuidsOf(s.st.VolumeTargets(func(v *store.VolumeTarget) bool { return v.NodeUUID == n.UUID }),
+			func(v *store.VolumeTarget) string { return v.UUID }), tx.DeleteVolumeTarget},
+		{uuidsOf(s.st.Portgroups(func(p *store.Portgroup) bool { return p.NodeUUID == n.UUID }),
+			func(p *store.Portgroup) string { return p.UUID }), tx.DeletePortgroup},
+	}
+	if n.AllocationUUID != nil {
+		parts = append(parts, part{[]string{*n.AllocationUUID}, tx.DeleteAllocation})
+	}
+	for _, p := range parts {
+		for _, id := range p.ids {
+			if err := p.del(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func uuidsOf[T any](xs []T, id func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = id(x)
+	}
+	return out
 }
 
 // updateNode runs a read-modify-write on a node in one transaction
@@ -1173,357 +405,7 @@ func (s *Server) updateNode(c echo.Context, uuid string, fn func(*store.Node) er
 	})
 }
 
-func (s *Server) setMaintenance(on bool) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		n, err := s.findNode(c, c.Param("node"))
-		if err != nil {
-			return err
-		}
-		var reason *string
-		if on && c.Request().ContentLength != 0 {
-			body, _, err := readJSONObject(c, "maintenance")
-			if err != nil && c.Request().ContentLength > 0 {
-				return err
-			}
-			switch r := body["reason"].(type) {
-			case string:
-				reason = &r
-			case nil:
-			default:
-				// Ironic validates the argument as a string.
-				return badRequest("Expected string for reason: %s", python.Repr(r))
-			}
-		}
-		err = s.updateNode(c, n.UUID, func(n *store.Node) error {
-			n.Maintenance = on
-			n.MaintenanceReason = reason
-			if !on {
-				n.Fault = nil
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return c.NoContent(http.StatusAccepted)
-	}
-}
-
-func (s *Server) validate(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	res, err := s.mgr.Validate(c.Request().Context(), n.UUID)
-	if err != nil {
-		return mgrError(err)
-	}
-	out := map[string]any{}
-	for k, r := range res {
-		// Ironic validates the non-vendor interfaces only; firmware from 1.86.
-		if k == "vendor" || k == "firmware" && ver(c) < 86 {
-			continue
-		}
-		m := map[string]any{"result": r.Result}
-		if r.Reason != "" {
-			m["reason"] = r.Reason
-		}
-		out[k] = m
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-var bootDevices = []string{"pxe", "disk", "cdrom", "bios", "safe", "wanboot", "iscsiboot", "floppy", "uefihttp"}
-
-func (s *Server) getBootDevice(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	dev, persistent, err := s.mgr.BootDevice(c.Request().Context(), n.UUID)
-	if err != nil {
-		return mgrError(err)
-	}
-	var d any
-	if dev != "" {
-		d = dev
-	}
-	var p any
-	if persistent != nil {
-		p = *persistent
-	}
-	return c.JSON(http.StatusOK, map[string]any{"boot_device": d, "persistent": p})
-}
-
-func (s *Server) setBootDevice(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	body, _, err := readJSONObject(c, "boot_device")
-	if err != nil {
-		return err
-	}
-	dev, _ := body["boot_device"].(string)
-	if !slices.Contains(bootDevices, dev) {
-		return badRequest("Invalid boot device %v, valid devices are %s", body["boot_device"], strings.Join(bootDevices, ", "))
-	}
-	persistent := false
-	if p, ok := body["persistent"]; ok {
-		b, ok := p.(bool)
-		if !ok {
-			return badRequest("Invalid value for persistent: %v", p)
-		}
-		persistent = b
-	}
-	if err := s.mgr.SetBootDevice(c.Request().Context(), n.UUID, dev, persistent); err != nil {
-		return mgrError(err)
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) supportedBootDevices(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	devs, err := s.mgr.SupportedBootDevices(c.Request().Context(), n.UUID)
-	if err != nil {
-		return mgrError(err)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"supported_boot_devices": devs})
-}
-
-var traitRE = regexp.MustCompile(`^(CUSTOM_[A-Z0-9_]+|[A-Z][A-Z0-9_]*)$`)
-
-func validTrait(t string) *Error {
-	if len(t) > 255 || !traitRE.MatchString(t) {
-		return badRequest("Invalid trait %s: traits must be standard traits or CUSTOM_[A-Z0-9_]+, at most 255 characters.", t)
-	}
-	return nil
-}
-
-const maxTraits = 50
-
-func (s *Server) getTraits(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	t := n.Traits
-	if t == nil {
-		t = []string{}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"traits": t})
-}
-
-func (s *Server) setTraits(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	body, _, err := readJSONObject(c, "traits")
-	if err != nil {
-		return err
-	}
-	list, ok := body["traits"].([]any)
-	if !ok {
-		return badRequest("Schema error for traits: 'traits' is a required property")
-	}
-	var traits []string
-	for _, t := range list {
-		ts, ok := t.(string)
-		if !ok {
-			return badRequest("Schema error for traits: %s is not of type 'string'", python.Repr(t))
-		}
-		if e := validTrait(ts); e != nil {
-			return e
-		}
-		if !slices.Contains(traits, ts) {
-			traits = append(traits, ts)
-		}
-	}
-	if len(traits) > maxTraits {
-		return badRequest("Could not modify traits for node %s: A maximum of %d traits per node is allowed.", n.UUID, maxTraits)
-	}
-	if traits == nil {
-		traits = []string{}
-	}
-	if err := s.updateNode(c, n.UUID, func(n *store.Node) error { n.Traits = traits; return nil }); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) addTrait(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	t := c.Param("trait")
-	if e := validTrait(t); e != nil {
-		return e
-	}
-	err = s.updateNode(c, n.UUID, func(n *store.Node) error {
-		if slices.Contains(n.Traits, t) {
-			return nil
-		}
-		if len(n.Traits) >= maxTraits {
-			return badRequest("Could not modify traits for node %s: A maximum of %d traits per node is allowed.", n.UUID, maxTraits)
-		}
-		n.Traits = append(n.Traits, t)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) deleteTraits(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	if err := s.updateNode(c, n.UUID, func(n *store.Node) error { n.Traits = []string{}; return nil }); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) deleteTrait(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	t := c.Param("trait")
-	err = s.updateNode(c, n.UUID, func(n *store.Node) error {
-		i := slices.Index(n.Traits, t)
-		if i < 0 {
-			return notFound("Node %s doesn't have a trait '%s'", n.UUID, t)
-		}
-		n.Traits = slices.Delete(n.Traits, i, i+1)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) listVIFs(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	out := []map[string]string{}
-	for _, v := range n.VIFs {
-		out = append(out, map[string]string{"id": v})
-	}
-	return c.JSON(http.StatusOK, map[string]any{"vifs": out})
-}
-
-func (s *Server) attachVIF(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	body, _, err := readJSONObject(c, "vif")
-	if err != nil {
-		return err
-	}
-	id, _ := body["id"].(string)
-	if id == "" {
-		return badRequest("Schema error for vif: 'id' is a required property")
-	}
-	portUUID, _ := body["port_uuid"].(string)
-	if portUUID != "" && ver(c) < 67 {
-		return notAcceptable("The port_uuid parameter is not supported by version %s.", ver(c))
-	}
-	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-		n, err := tx.Node(n.UUID)
-		if err != nil {
-			return err
-		}
-		if slices.Contains(n.VIFs, id) {
-			return conflict("Unable to set VIF %s, it is already attached to node %s.", id, n.UUID)
-		}
-		ports := s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID })
-		var chosen *store.Port
-		for _, p := range ports {
-			if portUUID != "" && p.UUID != portUUID {
-				continue
-			}
-			if _, used := p.InternalInfo["tenant_vif_port_id"]; used {
-				continue
-			}
-			chosen = p
-			break
-		}
-		if chosen == nil {
-			return badRequest("Unable to attach VIF %s, not enough free physical ports.", id)
-		}
-		p, err := tx.Port(chosen.UUID)
-		if err != nil {
-			return err
-		}
-		if p.InternalInfo == nil {
-			p.InternalInfo = store.Object{}
-		}
-		p.InternalInfo["tenant_vif_port_id"] = id
-		if err := tx.PutPort(p); err != nil {
-			return err
-		}
-		n.VIFs = append(n.VIFs, id)
-		return tx.PutNode(n)
-	})
-	if err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) detachVIF(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
-	id := c.Param("vif")
-	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
-		n, err := tx.Node(n.UUID)
-		if err != nil {
-			return err
-		}
-		i := slices.Index(n.VIFs, id)
-		if i < 0 {
-			return badRequest("Unable to detach VIF %s from node %s because it is not attached to it.", id, n.UUID)
-		}
-		n.VIFs = slices.Delete(n.VIFs, i, i+1)
-		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
-			if p.InternalInfo["tenant_vif_port_id"] == id {
-				pp, err := tx.Port(p.UUID)
-				if err != nil {
-					return err
-				}
-				delete(pp.InternalInfo, "tenant_vif_port_id")
-				if err := tx.PutPort(pp); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.PutNode(n)
-	})
-	if err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) inventory(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) inventory(c echo.Context, n *store.Node) error {
 	if len(n.Inventory) == 0 {
 		return notFound("Inventory not found for node %s.", n.UUID)
 	}

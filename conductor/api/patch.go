@@ -17,6 +17,22 @@ func parsePatch(body []byte) ([]patchOp, *Error) { return ironichttp.ParsePatch(
 // readPatch reads a PATCH body and checks that every op touches one of
 // the patchable top-level fields.
 func readPatch(c echo.Context, patchable []string) ([]patchOp, error) {
+	return readPatchOps(c, onlyFields(patchable))
+}
+
+// onlyFields refuses an op on a field not in patchable, with Ironic's
+// message.
+func onlyFields(patchable []string) func(patchOp) *Error {
+	return func(op patchOp) *Error {
+		if !slices.Contains(patchable, op.Root()) {
+			return badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchable, ", "))
+		}
+		return nil
+	}
+}
+
+// readPatchOps reads a PATCH body and checks each op in order.
+func readPatchOps(c echo.Context, check func(patchOp) *Error) ([]patchOp, error) {
 	body, err := readBody(c)
 	if err != nil {
 		return nil, err
@@ -26,8 +42,8 @@ func readPatch(c echo.Context, patchable []string) ([]patchOp, error) {
 		return nil, perr
 	}
 	for _, op := range ops {
-		if !slices.Contains(patchable, op.Root()) {
-			return nil, badRequest("Cannot patch %s. Only the following can be updated: %s", op.Path, strings.Join(patchable, ", "))
+		if err := check(op); err != nil {
+			return nil, err
 		}
 	}
 	return ops, nil

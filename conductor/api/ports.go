@@ -105,85 +105,100 @@ func (s *Server) getPort(c echo.Context) error {
 
 func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		detail := detail // per request
 		v := ver(c)
-		q := c.QueryParams()
-		if q.Has("detail") {
-			if v < 43 {
-				return notAcceptable("The detail parameter is not supported by version %s.", v)
-			}
-			d, ok := ironichttp.ParseBool(q.Get("detail"))
-			if !ok {
-				return badRequest("Invalid value for detail: %s", q.Get("detail"))
-			}
-			detail = detail || d
+		want, ferr := portListWant(c, detail, v)
+		if ferr != nil {
+			return ferr
 		}
-		want := map[string]bool{"uuid": true, "address": true, "links": true}
-		if detail {
-			want = nil
-		}
-		if q.Has("fields") {
-			w, ferr := fieldSet(portFields, v, q.Get("fields"))
-			if ferr != nil {
-				return ferr
-			}
-			want = w
-		}
-		var preds []func(*store.Port) bool
-		if nodeUUID != "" {
-			preds = append(preds, func(p *store.Port) bool { return p.NodeUUID == nodeUUID })
-		}
-		for _, k := range []string{"node", "node_uuid"} {
-			if val := q.Get(k); val != "" {
-				n, err := s.st.Node(val)
-				if err != nil {
-					return notFound("Node %s could not be found.", val)
-				}
-				u := n.UUID
-				preds = append(preds, func(p *store.Port) bool { return p.NodeUUID == u })
-			}
-		}
-		if val := q.Get("address"); val != "" {
-			mac, _ := ironichttp.NormalizeMAC(val)
-			preds = append(preds, func(p *store.Port) bool { return p.Address == mac })
-		}
-		if val := q.Get("portgroup"); val != "" {
-			if v < 24 {
-				return notAcceptable("The portgroup parameter is not supported by version %s.", v)
-			}
-			pg, err := s.st.Portgroup(val)
-			if err != nil {
-				return notFound("Portgroup %s could not be found.", val)
-			}
-			u := pg.UUID
-			preds = append(preds, func(p *store.Port) bool { return deref(p.PortgroupUUID) == u })
-		}
-		if val := q.Get("shard"); val != "" {
-			shards := splitList(val)
-			preds = append(preds, func(p *store.Port) bool {
-				n, err := s.st.Node(p.NodeUUID)
-				return err == nil && slices.Contains(shards, deref(n.Shard))
-			})
+		filter, ferr := s.portFilter(c, nodeUUID, v)
+		if ferr != nil {
+			return ferr
 		}
 		page, perr := parsePaging(c, portSortKeys, nil, nil)
 		if perr != nil {
 			return perr
 		}
-		ports := s.st.Ports(func(p *store.Port) bool {
-			for _, pr := range preds {
-				if !pr(p) {
-					return false
-				}
-			}
-			return true
-		})
-		items, next, perr := paginate(c, ports, page, portSortKeys, func(p *store.Port) string { return p.UUID },
+		items, next, perr := paginate(c, s.st.Ports(filter), page, portSortKeys, func(p *store.Port) string { return p.UUID },
 			func(id string) (*store.Port, error) { return s.st.Port(id) })
 		if perr != nil {
 			return perr
 		}
 		return writeCollection(c, "ports", portFieldsSorted, items, v, want, next)
 	}
+}
+
+// portListWant is which fields a port listing shows: uuid and address,
+// every field on /detail or with ?detail=True (1.43), or ?fields.
+func portListWant(c echo.Context, detail bool, v Version) (map[string]bool, *Error) {
+	q := c.QueryParams()
+	if q.Has("detail") {
+		if v < 43 {
+			return nil, notAcceptable("The detail parameter is not supported by version %s.", v)
+		}
+		d, ok := ironichttp.ParseBool(q.Get("detail"))
+		if !ok {
+			return nil, badRequest("Invalid value for detail: %s", q.Get("detail"))
+		}
+		detail = detail || d
+	}
+	want := map[string]bool{"uuid": true, "address": true, "links": true}
+	if detail {
+		want = nil
+	}
+	if q.Has("fields") {
+		return fieldSet(portFields, v, q.Get("fields"))
+	}
+	return want, nil
+}
+
+// portFilter is the filter of a port listing: the node of the route, and
+// the node, address, port group and shard parameters.
+func (s *Server) portFilter(c echo.Context, nodeUUID string, v Version) (func(*store.Port) bool, *Error) {
+	q := c.QueryParams()
+	var preds []func(*store.Port) bool
+	if nodeUUID != "" {
+		preds = append(preds, func(p *store.Port) bool { return p.NodeUUID == nodeUUID })
+	}
+	for _, k := range []string{"node", "node_uuid"} {
+		if val := q.Get(k); val != "" {
+			n, err := s.st.Node(val)
+			if err != nil {
+				return nil, notFound("Node %s could not be found.", val)
+			}
+			u := n.UUID
+			preds = append(preds, func(p *store.Port) bool { return p.NodeUUID == u })
+		}
+	}
+	if val := q.Get("address"); val != "" {
+		mac, _ := ironichttp.NormalizeMAC(val)
+		preds = append(preds, func(p *store.Port) bool { return p.Address == mac })
+	}
+	if val := q.Get("portgroup"); val != "" {
+		if v < 24 {
+			return nil, notAcceptable("The portgroup parameter is not supported by version %s.", v)
+		}
+		pg, err := s.st.Portgroup(val)
+		if err != nil {
+			return nil, notFound("Portgroup %s could not be found.", val)
+		}
+		u := pg.UUID
+		preds = append(preds, func(p *store.Port) bool { return deref(p.PortgroupUUID) == u })
+	}
+	if val := q.Get("shard"); val != "" {
+		shards := splitList(val)
+		preds = append(preds, func(p *store.Port) bool {
+			n, err := s.st.Node(p.NodeUUID)
+			return err == nil && slices.Contains(shards, deref(n.Shard))
+		})
+	}
+	return func(p *store.Port) bool {
+		for _, pr := range preds {
+			if !pr(p) {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 // portFromDoc validates a port document (create body or patched doc).

@@ -439,7 +439,6 @@ func (s *Server) chassisNodes(detail bool) echo.HandlerFunc {
 			return err
 		}
 		nodes := s.st.Nodes(func(n *store.Node) bool { return deref(n.ChassisUUID) == ch.UUID })
-		s.setConductor(c)
 		out := make([]map[string]any, len(nodes))
 		for i, n := range nodes {
 			out[i] = render(c, nodeFields, n, ver(c), want)

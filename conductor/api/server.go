@@ -152,6 +152,7 @@ func (s *Server) v1(next echo.HandlerFunc) echo.HandlerFunc {
 			h.Set(hdrConductor, s.mgr.Hostname())
 		}
 		c.Set(versionKey, v)
+		c.Set(ownerKey, s.mgr) // names each node's conductor in node documents
 		return next(c)
 	}
 }

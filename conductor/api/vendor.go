@@ -4,16 +4,14 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/store"
 )
 
 // Node vendor passthru: the methods of the node's vendor interface
 // (ipmitool: send_raw, bmc_reset) called by name.
 
-func (s *Server) vendorMethods(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) vendorMethods(c echo.Context, n *store.Node) error {
 	methods, err := s.mgr.VendorMethods(n.UUID)
 	if err != nil {
 		return mgrError(err)
@@ -21,11 +19,7 @@ func (s *Server) vendorMethods(c echo.Context) error {
 	return c.JSON(http.StatusOK, methods)
 }
 
-func (s *Server) vendorPassthru(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) vendorPassthru(c echo.Context, n *store.Node) error {
 	method := c.QueryParam("method")
 	if method == "" {
 		return badRequest("Method not specified")
@@ -51,11 +45,7 @@ func (s *Server) vendorPassthru(c echo.Context) error {
 }
 
 // injectNMI sends the node a non-maskable interrupt (API 1.29).
-func (s *Server) injectNMI(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) injectNMI(c echo.Context, n *store.Node) error {
 	if c.Request().ContentLength != 0 {
 		body, _, err := readJSONObject(c, "inject_nmi")
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/manager"
+	"github.com/ferric-metal/ferric/conductor/store"
 )
 
 // The vmedia endpoints (Ironic API 1.89 POST and DELETE, 1.93 GET).
@@ -37,11 +38,7 @@ func (s *Server) vmediaMgr() (vmediaManager, error) {
 
 // attachVMedia validates the body as Ironic's schema does and has the
 // conductor insert the image (204; failures land in last_error).
-func (s *Server) attachVMedia(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) attachVMedia(c echo.Context, n *store.Node) error {
 	body, _, err := readJSONObject(c, "vmedia")
 	if err != nil {
 		return err
@@ -95,11 +92,7 @@ func (s *Server) attachVMedia(c echo.Context) error {
 }
 
 // detachVMedia ejects the devices of ?device_types=a,b (all without it).
-func (s *Server) detachVMedia(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) detachVMedia(c echo.Context, n *store.Node) error {
 	var types []string
 	for _, v := range c.QueryParams()["device_types"] {
 		for _, t := range strings.Split(v, ",") {
@@ -120,11 +113,7 @@ func (s *Server) detachVMedia(c echo.Context) error {
 
 // getVMedia lists the node's virtual media devices as Ironic's redfish
 // management does: media_types, inserted and image of each.
-func (s *Server) getVMedia(c echo.Context) error {
-	n, err := s.findNode(c, c.Param("node"))
-	if err != nil {
-		return err
-	}
+func (s *Server) getVMedia(c echo.Context, n *store.Node) error {
 	vm, err := s.vmediaMgr()
 	if err != nil {
 		return err
