@@ -41,6 +41,7 @@ var nodeListFilters = []nodeListFilter{
 	{"lessee", 65, equal(func(n *store.Node) string { return deref(n.Lessee) })},
 	{"shard", 82, equal(func(n *store.Node) string { return deref(n.Shard) })},
 	{"parent_node", 83, equal(func(n *store.Node) string { return deref(n.ParentNode) })},
+	{"instance_name", 104, equal(func(n *store.Node) string { return deref(n.InstanceName) })},
 	{"provision_state", 9, matchProvisionState},
 	{"associated", 1, is(func(n *store.Node) bool { return n.InstanceUUID != nil })},
 	{"maintenance", 1, is(func(n *store.Node) bool { return n.Maintenance })},

@@ -10,7 +10,7 @@ import (
 // API microversions served: 1.MinMinor to 1.MaxMinor.
 const (
 	MinMinor = 1
-	MaxMinor = 96
+	MaxMinor = 110
 )
 
 const (
@@ -19,6 +19,9 @@ const (
 	hdrMinVersion    = "X-OpenStack-Ironic-API-Minimum-Version"
 	hdrMaxVersion    = "X-OpenStack-Ironic-API-Maximum-Version"
 	hdrRequestID     = "Openstack-Request-Id"
+	// hdrXRequestID mirrors hdrRequestID on every answer (API 1.107), as
+	// oslo's request-id middleware names it.
+	hdrXRequestID = "X-Openstack-Request-Id"
 )
 
 // Version is a negotiated microversion (the minor number of 1.N).
