@@ -107,7 +107,7 @@ func (s *Server) portgroupPorts(detail bool) echo.HandlerFunc {
 
 func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		detail := detail // per request
+		detail, nodeUUID := detail, nodeUUID // per request
 		v := ver(c)
 		q := c.QueryParams()
 		if d, _ := ironichttp.ParseBool(q.Get("detail")); d {
