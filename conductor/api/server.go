@@ -1,4 +1,4 @@
-// Package api serves the Ironic v1 REST API (microversions 1.1 to 1.96, MaxMinor) on
+// Package api serves the Ironic v1 REST API (microversions 1.1 to 1.110, MaxMinor) on
 // echo v4: discovery documents, nodes, ports, portgroups, chassis, drivers,
 // conductors, allocations and the ramdisk's lookup and heartbeat.
 //
