@@ -61,7 +61,7 @@ func startConductor(t *testing.T) string {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: t.TempDir(), Hostname: "metal3", AutomatedClean: true,
-		Ready: func(a string) { ready <- a }}
+		PowerSyncInterval: 5 * time.Second, Ready: func(a string) { ready <- a }}
 	go func() { done <- service.Run(ctx, cfg) }()
 	t.Cleanup(func() {
 		cancel()
