@@ -88,6 +88,9 @@ func (nq *nodeQuery) param(name string, min Version) (string, bool, *Error) {
 	if !nq.q.Has(name) {
 		return "", false, nil
 	}
+	if nq.v < min && name == "instance_name" {
+		return "", false, notAcceptable("instance_name is not acceptable in this API version")
+	}
 	if nq.v < min {
 		return "", false, notAcceptable("The %s parameter is not supported by version %s.", name, nq.v)
 	}

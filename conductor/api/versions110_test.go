@@ -102,7 +102,8 @@ func TestVersions97to110(t *testing.T) {
 		{"instance_name empty", func() *resp {
 			return e.do("POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "instance_name": ""}, hdrLegacyVersion, "1.104")
 		}, 400, "is too short"},
-		{"filter by instance_name at 1.103", func() *resp { return e.do("GET", "/v1/nodes?instance_name=vm-c", nil, hdrLegacyVersion, "1.103") }, 406, "instance_name"},
+		{"filter by instance_name at 1.103", func() *resp { return e.do("GET", "/v1/nodes?instance_name=vm-c", nil, hdrLegacyVersion, "1.103") }, 406,
+			"instance_name is not acceptable in this API version"},
 		{"filter by instance_name", func() *resp { return e.do("GET", "/v1/nodes?instance_name=vm-c", nil, hdrLegacyVersion, "1.104") }, 200, `"name":"v-c"`},
 		{"instance_name from display_name", func() *resp {
 			return e.do("PATCH", "/v1/nodes/v-b", []map[string]any{{"op": "add", "path": "/instance_info/display_name", "value": "nova-vm"}}, hdrLegacyVersion, "1.90")
