@@ -324,11 +324,11 @@ func nodeFieldDocs() string {
 		case f.patchable():
 			w = "patch"
 		}
-		sort := ""
+		sortKey := ""
 		if f.sortable {
-			sort = "yes"
+			sortKey = "yes"
 		}
-		b.WriteString("| `" + f.name + "` | " + f.min.String() + " | " + w + " | " + sort + " | " + f.help + " |\n")
+		b.WriteString("| `" + f.name + "` | " + f.min.String() + " | " + w + " | " + sortKey + " | " + f.help + " |\n")
 	}
 	return b.String()
 }

@@ -5,6 +5,10 @@
 // Requests are validated here (schemas, JSON Patch, microversion gating);
 // work on machines is handed to a Manager. Reads are served from the
 // store's committed view without locks.
+//
+// Each node field is described once, by its entry in nodeTable
+// (node_table.go), which drives rendering, create, PATCH, sorting and the
+// field reference node-fields.md.
 package api
 
 import (
