@@ -27,7 +27,7 @@ func TestVersionNegotiation(t *testing.T) {
 		{"explicit", []string{hdrLegacyVersion, "1.50"}, 200, "1.50", true},
 		{"latest", []string{hdrLegacyVersion, "latest"}, 200, Version(MaxMinor).String(), true},
 		{"LATEST case", []string{hdrLegacyVersion, "Latest"}, 200, Version(MaxMinor).String(), true},
-		{"too new", []string{hdrLegacyVersion, "1.99"}, 406, "", true},
+		{"too new", []string{hdrLegacyVersion, "1.999"}, 406, "", true},
 		{"major 2", []string{hdrLegacyVersion, "2.1"}, 406, "", true},
 		{"1.0", []string{hdrLegacyVersion, "1.0"}, 406, "", true},
 		// Ironic sends no version headers on an unparseable version.

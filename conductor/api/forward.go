@@ -63,7 +63,7 @@ func (s *Server) toOwner(next echo.HandlerFunc) echo.HandlerFunc {
 		// The owner answers with its own headers (request id, versions,
 		// conductor).
 		h := c.Response().Header()
-		for _, k := range []string{hdrRequestID, hdrMinVersion, hdrMaxVersion, hdrVersion, hdrConductor} {
+		for _, k := range []string{hdrRequestID, hdrXRequestID, hdrMinVersion, hdrMaxVersion, hdrVersion, hdrConductor} {
 			h.Del(k)
 		}
 		proxy.ServeHTTP(c.Response(), c.Request())

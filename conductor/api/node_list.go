@@ -41,6 +41,7 @@ var nodeListFilters = []nodeListFilter{
 	{"lessee", 65, equal(func(n *store.Node) string { return deref(n.Lessee) })},
 	{"shard", 82, equal(func(n *store.Node) string { return deref(n.Shard) })},
 	{"parent_node", 83, equal(func(n *store.Node) string { return deref(n.ParentNode) })},
+	{"instance_name", 104, equal(func(n *store.Node) string { return deref(n.InstanceName) })},
 	{"provision_state", 9, matchProvisionState},
 	{"associated", 1, is(func(n *store.Node) bool { return n.InstanceUUID != nil })},
 	{"maintenance", 1, is(func(n *store.Node) bool { return n.Maintenance })},
@@ -86,6 +87,9 @@ func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, 
 func (nq *nodeQuery) param(name string, min Version) (string, bool, *Error) {
 	if !nq.q.Has(name) {
 		return "", false, nil
+	}
+	if nq.v < min && name == "instance_name" {
+		return "", false, notAcceptable("instance_name is not acceptable in this API version")
 	}
 	if nq.v < min {
 		return "", false, notAcceptable("The %s parameter is not supported by version %s.", name, nq.v)

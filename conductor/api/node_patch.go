@@ -129,6 +129,7 @@ func (s *Server) patchTx(tx store.Tx, p *nodePatch) (n *store.Node, locked bool,
 	if n.Maintenance && !old.Maintenance {
 		n.MaintenanceReason = nil
 	}
+	syncInstanceName(n, p)
 	if err := p.relate(tx, n, &old); err != nil {
 		return nil, false, err
 	}
@@ -178,6 +179,18 @@ func (s *Server) patchedHardware(doc map[string]any, p *nodePatch, oldDriver str
 		}
 	}
 	return ht, nil
+}
+
+// syncInstanceName names the instance from instance_info's display_name
+// (as Nova sets it) when a patch of instance_info leaves instance_name
+// unset, as Ironic does for clients older than 1.104.
+func syncInstanceName(n *store.Node, p *nodePatch) {
+	if !p.sets("instance_info") || n.InstanceName != nil && *n.InstanceName != "" {
+		return
+	}
+	if dn, _ := n.InstanceInfo["display_name"].(string); dn != "" {
+		n.InstanceName = &dn
+	}
 }
 
 // sets reports whether an op of the patch touches the field.

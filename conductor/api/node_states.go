@@ -61,7 +61,26 @@ func (s *Server) provision(c echo.Context, n *store.Node) error {
 		return badRequest("Schema error for provision: 'target' is a required property")
 	}
 	req.Version = int(ver(c))
+	if err := checkDisableRamdisk(req, ver(c)); err != nil {
+		return err
+	}
 	return stateAccepted(c, s.mgr.Provision(c.Request().Context(), n.UUID, req))
+}
+
+// checkDisableRamdisk takes disable_ramdisk only with manual cleaning
+// (1.70) or servicing (1.108), as Ironic's check_allow_disable_ramdisk.
+func checkDisableRamdisk(req manager.ProvisionRequest, v Version) *Error {
+	if req.DisableRamdisk == nil {
+		return nil
+	}
+	min := map[string]Version{"clean": 70, "service": 108}[req.Target]
+	if min == 0 {
+		return badRequest("disable_ramdisk is supported only with manual cleaning or servicing")
+	}
+	if v < min {
+		return notAcceptable("disable_ramdisk is not acceptable in this API version")
+	}
+	return nil
 }
 
 func (s *Server) power(c echo.Context, n *store.Node) error {

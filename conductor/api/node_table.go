@@ -22,6 +22,7 @@ var nodeTable = []nodeField{
 	objField("instance_info", 1, func(n *store.Node) *store.Object { return &n.InstanceInfo }, maskInstance, "What a deployment writes (image source, checksum, root device size, config drive); config drives and secrets are masked."),
 	objField("network_data", 66, func(n *store.Node) *store.Object { return &n.NetworkData }, showObject, "Static network configuration (OpenStack network_data.json) for the ramdisk and the instance."),
 	strField("instance_uuid", 1, 36, func(n *store.Node) **string { return &n.InstanceUUID }, "The UUID of the instance deployed on the node.").then(checkInstanceUUID).asRemovableInMaintenance().sorted(),
+	strField("instance_name", 104, 255, func(n *store.Node) **string { return &n.InstanceName }, "A readable name of the instance deployed on the node; set from instance_info's display_name by a PATCH of instance_info when unset, cleared at undeploy.").then(checkInstanceName),
 	strField("chassis_uuid", 1, 36, func(n *store.Node) **string { return &n.ChassisUUID }, "The chassis the node belongs to; it must exist.").sorted(),
 	strField("resource_class", 21, 80, func(n *store.Node) **string { return &n.ResourceClass }, "The class of machine the scheduler matches flavors against.").sorted(),
 	strField("description", 51, 4096, func(n *store.Node) **string { return &n.Description }, "Free text for the operator."),
@@ -77,6 +78,7 @@ var nodeTable = []nodeField{
 	readOnly("allocation_uuid", 52, func(_ echo.Context, n *store.Node) any { return strPtr(n.AllocationUUID) }, "The allocation that holds the node."),
 	readOnly("boot_mode", 75, func(_ echo.Context, n *store.Node) any { return strPtr(n.BootMode) }, "The boot mode last read from the machine (set through /states/boot_mode)."),
 	readOnly("secure_boot", 75, func(_ echo.Context, n *store.Node) any { return boolPtr(n.SecureBoot) }, "Whether secure boot is on, as last read (set through /states/secure_boot)."),
+	readOnly("health", 109, func(_ echo.Context, n *store.Node) any { return strPtr(n.Health) }, "The machine's health as its BMC last reported it during power sync (OK, Warning, Critical; null when unknown or unsupported)."),
 	readOnly("service_step", 87, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.ServiceStep) }, "The service step running now."),
 	readOnly("links", 1, func(c echo.Context, n *store.Node) any { return links(c, "nodes", n.UUID) }, "Links to the node."),
 	readOnly("ports", 1, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "ports") }, "Links to the node's ports."),
@@ -97,6 +99,13 @@ func checkName(n *store.Node, in fieldInput) *Error {
 func checkInstanceUUID(n *store.Node, _ fieldInput) *Error {
 	if n.InstanceUUID != nil && !store.IsUUID(*n.InstanceUUID) {
 		return badRequest("Expected a UUID for instance_uuid but received %s.", *n.InstanceUUID)
+	}
+	return nil
+}
+
+func checkInstanceName(n *store.Node, _ fieldInput) *Error {
+	if n.InstanceName != nil && *n.InstanceName == "" {
+		return badRequest("Schema error for node: '' is too short")
 	}
 	return nil
 }

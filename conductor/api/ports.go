@@ -26,12 +26,15 @@ func init() {
 	pf("node_uuid", 1, func(_ echo.Context, p *store.Port) any { return p.NodeUUID })
 	pf("extra", 1, func(_ echo.Context, p *store.Port) any { return objOrEmpty(p.Extra) })
 	pf("internal_info", 18, func(_ echo.Context, p *store.Port) any { return objOrEmpty(p.InternalInfo) })
-	pf("local_link_connection", 19, func(_ echo.Context, p *store.Port) any { return objOrEmpty(p.LocalLinkConnection) })
+	pf("local_link_connection", 19, showLocalLink)
 	pf("pxe_enabled", 19, func(_ echo.Context, p *store.Port) any { return p.PXEEnabled })
 	pf("portgroup_uuid", 24, func(_ echo.Context, p *store.Port) any { return strPtr(p.PortgroupUUID) })
 	pf("physical_network", 34, func(_ echo.Context, p *store.Port) any { return strPtr(p.PhysicalNetwork) })
 	pf("is_smartnic", 53, func(_ echo.Context, p *store.Port) any { return p.IsSmartNIC })
 	pf("name", 88, func(_ echo.Context, p *store.Port) any { return strPtr(p.Name) })
+	pf("description", 97, func(_ echo.Context, p *store.Port) any { return strPtr(p.Description) })
+	pf("vendor", 100, func(_ echo.Context, p *store.Port) any { return strPtr(p.Vendor) })
+	pf("category", 101, func(_ echo.Context, p *store.Port) any { return strPtr(p.Category) })
 	pf("created_at", 1, func(_ echo.Context, p *store.Port) any { return ironicTime(p.CreatedAt) })
 	pf("updated_at", 1, func(_ echo.Context, p *store.Port) any { return timePtr(p.UpdatedAt) })
 	pf("links", 1, func(c echo.Context, p *store.Port) any { return links(c, "ports", p.UUID) })
@@ -52,7 +55,46 @@ var portSortKeys = map[string]func(a, b *store.Port) int{
 }
 
 var portPatchable = []string{"address", "extra", "node_uuid", "local_link_connection", "pxe_enabled",
-	"physical_network", "portgroup_uuid", "is_smartnic", "name"}
+	"physical_network", "portgroup_uuid", "is_smartnic", "name", "description", "vendor", "category"}
+
+// portStrings are the port's free-text fields (1.97, 1.100, 1.101) and
+// the lengths Ironic's schema allows.
+var portStrings = []struct {
+	name string
+	max  int
+	at   func(*store.Port) **string
+}{
+	{"description", 255, func(p *store.Port) **string { return &p.Description }},
+	{"vendor", 32, func(p *store.Port) **string { return &p.Vendor }},
+	{"category", 80, func(p *store.Port) **string { return &p.Category }},
+}
+
+// ovnVTEPFields are the local_link_connection keys of OVN VTEP switches,
+// accepted only from 1.90 to 1.104 (1.105 removed them).
+var ovnVTEPFields = []string{"vtep-logical-switch", "vtep-physical-switch"}
+
+func ovnVTEPAllowed(v Version) bool { return v >= 90 && v < 105 }
+
+// showLocalLink shows local_link_connection; one naming OVN VTEP switches
+// shows as {} at versions that do not know them, as Ironic's.
+func showLocalLink(c echo.Context, p *store.Port) any {
+	if !ovnVTEPAllowed(ver(c)) && slices.ContainsFunc(ovnVTEPFields, func(k string) bool { _, ok := p.LocalLinkConnection[k]; return ok }) {
+		return map[string]any{}
+	}
+	return objOrEmpty(p.LocalLinkConnection)
+}
+
+// checkPortVersion refuses, with a 406, a create body naming OVN VTEP
+// switches outside 1.90-1.104 (the newer fields are refused by
+// createPort's field loop). As Ironic's, PATCH checks neither.
+func checkPortVersion(doc map[string]any, v Version) *Error {
+	if llc, _ := doc["local_link_connection"].(map[string]any); llc != nil && !ovnVTEPAllowed(v) {
+		if _, ok := llc["vtep-logical-switch"]; ok {
+			return notAcceptable("Field local_link_connection/vtep-logical-switch is not supported by version %s.", v)
+		}
+	}
+	return nil
+}
 
 func (s *Server) portRoutes(g *echo.Group) {
 	g.GET("/ports", s.listPorts(false, ""))
@@ -184,6 +226,16 @@ func (s *Server) portFilter(c echo.Context, nodeUUID string, v Version) (func(*s
 		u := pg.UUID
 		preds = append(preds, func(p *store.Port) bool { return deref(p.PortgroupUUID) == u })
 	}
+	if val := q.Get("description_contains"); val != "" {
+		preds = append(preds, func(p *store.Port) bool { return strings.Contains(deref(p.Description), val) })
+	}
+	if val := q.Get("conductor_groups"); val != "" {
+		// 1.99 documents it; Ironic takes it at every version.
+		if nodeUUID != "" || q.Get("node") != "" || q.Get("node_uuid") != "" || q.Get("portgroup") != "" || q.Get("address") != "" {
+			return nil, badRequest("Filtering by conductor_groups cannot be combined with node_ident, portgroup_ident, or node address filters.")
+		}
+		preds = append(preds, inConductorGroups(s, val, func(p *store.Port) string { return p.NodeUUID }))
+	}
 	if val := q.Get("shard"); val != "" {
 		shards := splitList(val)
 		preds = append(preds, func(p *store.Port) bool {
@@ -233,6 +285,16 @@ func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version) *Erro
 		// Ironic's column is 255 characters long.
 		return badRequest("Schema error for port: %s is too long", python.Repr(*p.Name))
 	}
+	for _, f := range portStrings {
+		val := optString(doc[f.name])
+		if val != nil && utf8.RuneCountInString(*val) > f.max {
+			return badRequest("Schema error for port: %s is too long", python.Repr(*val))
+		}
+		if doc[f.name] != nil && val == nil {
+			return badRequest("Schema error for port: %s is not of type 'string', 'null'", python.Repr(doc[f.name]))
+		}
+		*f.at(p) = val
+	}
 	p.PortgroupUUID = nil
 	if pg := optString(doc["portgroup_uuid"]); pg != nil {
 		g, err := s.st.Portgroup(*pg)
@@ -258,7 +320,8 @@ func portDoc(p *store.Port) map[string]any {
 	return map[string]any{"address": p.Address, "node_uuid": p.NodeUUID, "extra": cloneAny(objOrEmpty(p.Extra)),
 		"local_link_connection": cloneAny(objOrEmpty(p.LocalLinkConnection)), "pxe_enabled": p.PXEEnabled,
 		"physical_network": strPtr(p.PhysicalNetwork), "portgroup_uuid": strPtr(p.PortgroupUUID),
-		"is_smartnic": p.IsSmartNIC, "name": strPtr(p.Name)}
+		"is_smartnic": p.IsSmartNIC, "name": strPtr(p.Name), "description": strPtr(p.Description),
+		"vendor": strPtr(p.Vendor), "category": strPtr(p.Category)}
 }
 
 func portWriteError(err error) error {
@@ -288,6 +351,9 @@ func (s *Server) createPort(c echo.Context) error {
 				return notAcceptable("Field %s is not supported by version %s.", k, v)
 			}
 		}
+	}
+	if e := checkPortVersion(body, v); e != nil {
+		return e
 	}
 	p := &store.Port{UUID: uuid.NewString(), InternalInfo: store.Object{}}
 	if u, ok := body["uuid"].(string); ok {
@@ -349,4 +415,14 @@ func (s *Server) deletePort(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// inConductorGroups matches a port or port group whose node is in one of
+// the comma-separated conductor groups (API 1.99).
+func inConductorGroups[T any](s *Server, list string, nodeOf func(T) string) func(T) bool {
+	groups := splitList(strings.ToLower(list))
+	return func(x T) bool {
+		n, err := s.st.Node(nodeOf(x))
+		return err == nil && slices.Contains(groups, n.ConductorGroup)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -29,7 +30,8 @@ var portgroupFields = []field[*store.Portgroup]{
 	{"standalone_ports_supported", 1, func(_ echo.Context, p *store.Portgroup) any { return p.StandalonePortsSupported }},
 	{"mode", 26, func(_ echo.Context, p *store.Portgroup) any { return strPtr(p.Mode) }},
 	{"properties", 26, func(_ echo.Context, p *store.Portgroup) any { return objOrEmpty(p.Properties) }},
-	{"physical_network", 1, func(_ echo.Context, p *store.Portgroup) any { return strPtr(p.PhysicalNetwork) }},
+	{"physical_network", 102, func(_ echo.Context, p *store.Portgroup) any { return strPtr(p.PhysicalNetwork) }},
+	{"category", 103, func(_ echo.Context, p *store.Portgroup) any { return strPtr(p.Category) }},
 	{"created_at", 1, func(_ echo.Context, p *store.Portgroup) any { return ironicTime(p.CreatedAt) }},
 	{"updated_at", 1, func(_ echo.Context, p *store.Portgroup) any { return timePtr(p.UpdatedAt) }},
 	{"links", 1, func(c echo.Context, p *store.Portgroup) any { return links(c, "portgroups", p.UUID) }},
@@ -51,7 +53,7 @@ var portgroupSortKeys = map[string]func(a, b *store.Portgroup) int{
 }
 
 var portgroupPatchable = []string{"name", "address", "node_uuid", "extra", "mode", "properties",
-	"standalone_ports_supported", "physical_network"}
+	"standalone_ports_supported", "physical_network", "category"}
 
 func (s *Server) portgroupRoutes(g *echo.Group) {
 	pg := g.Group("", s.minVer(23, false))
@@ -105,7 +107,7 @@ func (s *Server) portgroupPorts(detail bool) echo.HandlerFunc {
 
 func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		detail := detail // per request
+		detail, nodeUUID := detail, nodeUUID // per request
 		v := ver(c)
 		q := c.QueryParams()
 		if d, _ := ironichttp.ParseBool(q.Get("detail")); d {
@@ -130,13 +132,15 @@ func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 			nodeUUID = n.UUID
 		}
 		addr, _ := ironichttp.NormalizeMAC(q.Get("address"))
+		match, ferr := portgroupFilter(s, v, nodeUUID, addr, q.Get("shard"), q.Get("conductor_groups"))
+		if ferr != nil {
+			return ferr
+		}
 		page, perr := parsePaging(c, portgroupSortKeys, nil, nil)
 		if perr != nil {
 			return perr
 		}
-		pgs := s.st.Portgroups(func(p *store.Portgroup) bool {
-			return (nodeUUID == "" || p.NodeUUID == nodeUUID) && (addr == "" || deref(p.Address) == addr)
-		})
+		pgs := s.st.Portgroups(match)
 		items, next, perr := paginate(c, pgs, page, portgroupSortKeys, func(p *store.Portgroup) string { return p.UUID },
 			func(id string) (*store.Portgroup, error) { return s.st.Portgroup(id) })
 		if perr != nil {
@@ -148,6 +152,39 @@ func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 		}
 		return c.JSON(http.StatusOK, collection("portgroups", out, next))
 	}
+}
+
+// portgroupFilter matches the port groups of a listing: of the node, with
+// the address, of nodes in the shards (1.106) or in the conductor groups
+// (1.99); Ironic takes one of these at a time.
+func portgroupFilter(s *Server, v Version, nodeUUID, addr, shard, groups string) (func(*store.Portgroup) bool, *Error) {
+	if shard != "" && v < 106 {
+		return nil, notAcceptable("Request not acceptable. The minimal required API version should be 1.106")
+	}
+	given := 0
+	for _, f := range []string{nodeUUID, addr, shard, groups} {
+		if f != "" {
+			given++
+		}
+	}
+	if given > 1 {
+		return nil, badRequest("Filtering by node, address, or shard simultaneously is not supported.")
+	}
+	switch {
+	case nodeUUID != "":
+		return func(p *store.Portgroup) bool { return p.NodeUUID == nodeUUID }, nil
+	case addr != "":
+		return func(p *store.Portgroup) bool { return deref(p.Address) == addr }, nil
+	case shard != "":
+		shards := splitList(shard)
+		return func(p *store.Portgroup) bool {
+			n, err := s.st.Node(p.NodeUUID)
+			return err == nil && slices.Contains(shards, deref(n.Shard))
+		}, nil
+	case groups != "":
+		return inConductorGroups(s, groups, func(p *store.Portgroup) string { return p.NodeUUID }), nil
+	}
+	return func(*store.Portgroup) bool { return true }, nil
 }
 
 func (s *Server) getPortgroup(c echo.Context) error {
@@ -185,6 +222,15 @@ func (s *Server) portgroupFromDoc(p *store.Portgroup, doc map[string]any) *Error
 	p.Properties, _ = doc["properties"].(map[string]any)
 	p.Mode = optString(doc["mode"])
 	p.PhysicalNetwork = optString(doc["physical_network"])
+	p.Category = optString(doc["category"])
+	for _, f := range []struct {
+		name string
+		max  int
+	}{{"physical_network", 64}, {"category", 80}} {
+		if val := optString(doc[f.name]); val != nil && utf8.RuneCountInString(*val) > f.max {
+			return badRequest("Schema error for portgroup: %s is too long", python.Repr(*val))
+		}
+	}
 	p.StandalonePortsSupported = true
 	if b, ok := doc["standalone_ports_supported"].(bool); ok {
 		p.StandalonePortsSupported = b
@@ -244,7 +290,8 @@ func (s *Server) patchPortgroup(c echo.Context) error {
 		}
 		doc := map[string]any{"name": strPtr(p.Name), "address": strPtr(p.Address), "node_uuid": p.NodeUUID,
 			"extra": cloneAny(objOrEmpty(p.Extra)), "mode": strPtr(p.Mode), "properties": cloneAny(objOrEmpty(p.Properties)),
-			"standalone_ports_supported": p.StandalonePortsSupported, "physical_network": strPtr(p.PhysicalNetwork)}
+			"standalone_ports_supported": p.StandalonePortsSupported, "physical_network": strPtr(p.PhysicalNetwork),
+			"category": strPtr(p.Category)}
 		if e := applyPatch(doc, ops); e != nil {
 			return e
 		}

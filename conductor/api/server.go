@@ -1,4 +1,4 @@
-// Package api serves the Ironic v1 REST API (microversions 1.1 to 1.96, MaxMinor) on
+// Package api serves the Ironic v1 REST API (microversions 1.1 to 1.110, MaxMinor) on
 // echo v4: discovery documents, nodes, ports, portgroups, chassis, drivers,
 // conductors, allocations and the ramdisk's lookup and heartbeat.
 //
@@ -127,7 +127,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set(hdrRequestID, "req-"+uuid.NewString())
+		id := "req-" + uuid.NewString()
+		c.Response().Header().Set(hdrRequestID, id)
+		c.Response().Header().Set(hdrXRequestID, id)
 		return next(c)
 	}
 }
@@ -144,6 +146,7 @@ func (s *Server) v1(next echo.HandlerFunc) echo.HandlerFunc {
 			// Ironic answers version errors before its request-id hook runs,
 			// and an unparseable version without any version header.
 			h.Del(hdrRequestID)
+			h.Del(hdrXRequestID)
 			if strings.HasPrefix(verr.Msg, "Invalid value") {
 				h.Del(hdrMinVersion)
 				h.Del(hdrMaxVersion)
@@ -220,7 +223,7 @@ var errNoRoute = &Error{Code: http.StatusNotFound, Plain: true,
 // hooks run).
 func noRoute(c echo.Context) error {
 	h := c.Response().Header()
-	for _, k := range []string{hdrRequestID, hdrMinVersion, hdrMaxVersion, hdrLegacyVersion, hdrVersion} {
+	for _, k := range []string{hdrRequestID, hdrXRequestID, hdrMinVersion, hdrMaxVersion, hdrLegacyVersion, hdrVersion} {
 		h.Del(k)
 	}
 	return errNoRoute

@@ -7,10 +7,22 @@ import (
 	"strings"
 )
 
-// API microversions served: 1.MinMinor to 1.MaxMinor.
+// API microversions served: 1.MinMinor to 1.MaxMinor. The newest, as
+// Ironic's (ironic/api/controllers/v1/versions.py):
+//
+//	1.97  port description            1.104 node instance_name (and ?instance_name)
+//	1.98  ~ and / escapes in patch    1.105 OVN VTEP keys of local_link_connection
+//	      field names (no effect: the       refused again (taken 1.90-1.104)
+//	      patch schema refuses them)  1.106 ?shard on port group listings
+//	1.99  ?conductor_groups on port   1.107 X-OpenStack-Request-Id on every answer
+//	      and port group listings     1.108 disable_ramdisk with target service
+//	1.100 port vendor                 1.109 node health (the BMC's, power sync)
+//	1.101 port category               1.110 abort in wait call-back
+//	1.102 port group physical_network
+//	1.103 port group category
 const (
 	MinMinor = 1
-	MaxMinor = 96
+	MaxMinor = 110
 )
 
 const (
@@ -19,6 +31,9 @@ const (
 	hdrMinVersion    = "X-OpenStack-Ironic-API-Minimum-Version"
 	hdrMaxVersion    = "X-OpenStack-Ironic-API-Maximum-Version"
 	hdrRequestID     = "Openstack-Request-Id"
+	// hdrXRequestID mirrors hdrRequestID on every answer (API 1.107), as
+	// oslo's request-id middleware names it.
+	hdrXRequestID = "X-Openstack-Request-Id"
 )
 
 // Version is a negotiated microversion (the minor number of 1.N).

@@ -386,16 +386,18 @@ var walkFields = map[string][]walkField{
 		{"protected", 48}, {"protected_reason", 48}, {"conductor", 49}, {"owner", 50}, {"description", 51},
 		{"allocation_uuid", 52}, {"retired", 61}, {"retired_reason", 61}, {"lessee", 65}, {"network_data", 66},
 		{"boot_mode", 75}, {"secure_boot", 75}, {"shard", 82}, {"parent_node", 83}, {"firmware_interface", 86},
-		{"service_step", 87}, {"disable_power_off", 95},
+		{"service_step", 87}, {"disable_power_off", 95}, {"instance_name", 104}, {"health", 109},
 	},
 	"port": {
 		{"uuid", 1}, {"address", 1}, {"node_uuid", 1}, {"extra", 1}, {"links", 1},
 		{"internal_info", 18}, {"local_link_connection", 19}, {"pxe_enabled", 19}, {"portgroup_uuid", 24},
-		{"physical_network", 34}, {"is_smartnic", 53}, {"name", 88},
+		{"physical_network", 34}, {"is_smartnic", 53}, {"name", 88}, {"description", 97}, {"vendor", 100},
+		{"category", 101},
 	},
 	"portgroup": {
 		{"uuid", 23}, {"address", 23}, {"name", 23}, {"node_uuid", 23}, {"extra", 23}, {"internal_info", 23},
 		{"standalone_ports_supported", 23}, {"ports", 23}, {"mode", 26}, {"properties", 26},
+		{"physical_network", 102}, {"category", 103},
 	},
 	"allocation": {
 		{"uuid", 52}, {"name", 52}, {"node_uuid", 52}, {"state", 52}, {"last_error", 52}, {"resource_class", 52},

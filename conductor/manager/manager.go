@@ -745,6 +745,7 @@ func (m *Manager) syncNodePower(ctx context.Context, n *store.Node) {
 		m.log.Error("manager: node moved to maintenance: its BMC does not answer", "node", n.UUID)
 		return
 	}
+	m.cacheHealth(ctx, n)
 	recovered := n.Maintenance && deref(n.Fault) == faultPowerFailure
 	if deref(n.PowerState) == st && !recovered {
 		return

@@ -507,7 +507,7 @@ func (m *Manager) tearDown(ctx context.Context, n *store.Node) error {
 				return err
 			}
 		}
-		n.AllocationUUID, n.InstanceUUID = nil, nil
+		n.AllocationUUID, n.InstanceUUID, n.InstanceName = nil, nil, nil
 		n.InstanceInfo = store.Object{}
 		n.DeployStep = store.Object{}
 		clearAgent(n)

@@ -740,6 +740,9 @@ func biosChanged(a, b BIOSSetting) bool {
 	return !bytes.Equal(x, y)
 }
 
+// AddHistory implements Tx.
+func (t *kvTxn) AddHistory(node string, ev HistoryEvent) error { return t.addHistory(node, ev) }
+
 // addHistory appends ev to the node's history (a bucket per node, keyed
 // by sequence: chronological), dropping the entry that falls out of the
 // last MaxHistory.

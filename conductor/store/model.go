@@ -55,6 +55,10 @@ type Node struct {
 	Shard                *string    `json:"shard"`
 	ParentNode           *string    `json:"parent_node"`
 	DisablePowerOff      bool       `json:"disable_power_off"`
+	InstanceName         *string    `json:"instance_name"`
+	// Health is the machine's health as its BMC last reported it (OK,
+	// Warning, Critical), nil when unknown (API 1.109).
+	Health               *string    `json:"health"`
 	BootMode             *string    `json:"boot_mode"`
 	SecureBoot           *bool      `json:"secure_boot"`
 	InspectionStartedAt  *time.Time `json:"inspection_started_at"`

@@ -89,6 +89,9 @@ type Tx interface {
 	Node(ident string) (*Node, error)
 	PutNode(n *Node) error
 	DeleteNode(uuid string) error
+	// AddHistory journals an event in the node's history (ID, UUID, time
+	// and conductor are set).
+	AddHistory(node string, ev HistoryEvent) error
 
 	Port(ident string) (*Port, error)
 	PutPort(p *Port) error

@@ -58,7 +58,8 @@ func chassisMain(url string, args []string) int {
 // and returns its API URL.
 func startConductor(t *testing.T) string {
 	t.Helper()
-	return harness.Start(t, service.Config{Hostname: "metal3", AutomatedClean: true}).URL
+	return harness.Start(t, service.Config{Hostname: "metal3", AutomatedClean: true,
+		PowerSyncInterval: 5 * time.Second}).URL
 }
 
 // buildAgent builds ferric-agent from the main module (once per test run).

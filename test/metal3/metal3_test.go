@@ -276,6 +276,18 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 	if !containsAll(c.events, "Registered", "InspectionComplete", "ProvisioningComplete") {
 		t.Errorf("events %v", c.events)
 	}
+	// BMO reads the node's health (API 1.109), which the conductor's
+	// power sync takes from a Redfish BMC's System Status.Health; ipmi
+	// has none.
+	wantHealth := ""
+	if strings.Contains(hc.scheme, "redfish") {
+		wantHealth = "OK"
+	}
+	step("health read by BMO", time.Minute, func() bool {
+		prov, err := factory.NewProvisioner(ctx, provisioner.BuildHostData(c.host, c.creds), c.publish)
+		must(err)
+		return prov.GetHealth(ctx) == wantHealth
+	})
 
 	// Power off and on through spec.online.
 	c.host.Spec.Online = false

@@ -125,6 +125,8 @@ type system struct {
 	// bootGen counts boot overrides applied, so that a delayed revert of
 	// a Once override does not undo a later one.
 	bootGen int
+	// health is the system's Status.Health ("": OK), set by SetHealth.
+	health string
 }
 
 // Server is the emulator; it is an http.Handler.
@@ -202,6 +204,20 @@ func (s *Server) BootOverride(id string) (Boot, bool) {
 	sys.mu.Lock()
 	defer sys.mu.Unlock()
 	return sys.boot, true
+}
+
+// SetHealth sets the system's Status.Health, as a BMC reports a failing
+// part: "OK", "Warning" or "Critical" ("" is OK). False when there is no
+// such system.
+func (s *Server) SetHealth(id, health string) bool {
+	sys, ok := s.byID[id]
+	if !ok {
+		return false
+	}
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	sys.health = health
+	return true
 }
 
 type obj = map[string]any
@@ -459,8 +475,11 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 		state = "On"
 	}
 	sys.mu.Lock()
-	boot, biosVersion := sys.boot, sys.biosVersion
+	boot, biosVersion, health := sys.boot, sys.biosVersion, sys.health
 	sys.mu.Unlock()
+	if health == "" {
+		health = "OK"
+	}
 	targets := []string{"None", "Pxe", "Hdd", "Cd", "BiosSetup", "UefiHttp"}
 	self := root + "/Systems/" + sys.id
 	hw := s.hardware(sys)
@@ -475,7 +494,7 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 		"Name":        sys.id,
 		"SystemType":  "Virtual",
 		"PowerState":  state,
-		"Status":      obj{"State": "Enabled", "Health": "OK"},
+		"Status":      obj{"State": "Enabled", "Health": health, "HealthRollup": health},
 		"Boot": obj{
 			"BootSourceOverrideTarget":                         boot.BootSourceOverrideTarget,
 			"BootSourceOverrideEnabled":                        boot.BootSourceOverrideEnabled,
