@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
@@ -125,19 +124,7 @@ func customAgentPlan(user []map[string]any, offered []protocol.Step, conductorSi
 			run = append(run, byID[id])
 		}
 	}
-	rank := func(st map[string]any) (int, int) {
-		p, _ := stepPriority(st["priority"])
-		i, _ := st["interface"].(string)
-		return p, len(stepInterfaces) - slices.Index(stepInterfaces, i)
-	}
-	sort.SliceStable(run, func(a, b int) bool {
-		pa, ia := rank(run[a])
-		pb, ib := rank(run[b])
-		if pa != pb {
-			return pa > pb
-		}
-		return ia > ib
-	})
+	sortSteps(run)
 	return run, nil
 }
 

@@ -198,19 +198,7 @@ func agentDeploySteps(user []map[string]any, offered []protocol.Step, conductorS
 	if len(errs) > 0 {
 		return nil, nil, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
-	rank := func(st map[string]any) (int, int) {
-		p, _ := stepPriority(st["priority"])
-		i, _ := st["interface"].(string)
-		return p, len(stepInterfaces) - slices.Index(stepInterfaces, i)
-	}
-	sort.SliceStable(run, func(a, b int) bool {
-		pa, ia := rank(run[a])
-		pb, ib := rank(run[b])
-		if pa != pb {
-			return pa > pb
-		}
-		return ia > ib
-	})
+	sortSteps(run)
 	for _, st := range run {
 		if p, _ := stepPriority(st["priority"]); p > writeImagePriority {
 			before = append(before, st)
@@ -248,4 +236,22 @@ func userDeploySteps(n *store.Node) []map[string]any {
 		_ = json.Unmarshal(b, &steps)
 	}
 	return steps
+}
+
+// sortSteps orders steps as Ironic runs them: higher priority first, and at
+// the same priority by interface (stepInterfaces' order); stable otherwise.
+func sortSteps(run []map[string]any) {
+	rank := func(st map[string]any) (int, int) {
+		p, _ := stepPriority(st["priority"])
+		i, _ := st["interface"].(string)
+		return p, len(stepInterfaces) - slices.Index(stepInterfaces, i)
+	}
+	sort.SliceStable(run, func(a, b int) bool {
+		pa, ia := rank(run[a])
+		pb, ib := rank(run[b])
+		if pa != pb {
+			return pa > pb
+		}
+		return ia > ib
+	})
 }
