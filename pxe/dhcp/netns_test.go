@@ -43,7 +43,7 @@ func clientInNS(t *testing.T, ns *netnstest.NS, hw net.HardwareAddr) *nclient4.C
 	var c *nclient4.Client
 	if err := ns.Do(func() error {
 		var err error
-		c, err = nclient4.New("veth0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(time.Second), nclient4.WithRetry(2))
+		c, err = nclient4.New("veth0", nclient4.WithHWAddr(hw), nclient4.WithTimeout(3*time.Second), nclient4.WithRetry(2))
 		return err
 	}); err != nil {
 		t.Fatalf("nclient4 in %s: %v", ns.Name, err)
@@ -135,8 +135,10 @@ func TestExchangeFullNetns(t *testing.T) {
 			t.Fatalf("DISCOVER from unknown MAC answered: %v", offer.Summary())
 		}
 	})
-	if st := s.Stats(); st.Acks != uint64(len(exchangeCases)) || st.Unknown == 0 {
-		t.Errorf("Stats() = %+v, want %d ACKs and unknown MACs counted", st, len(exchangeCases))
+	// A REQUEST sent again under load is ACKed again: at least one ACK
+	// an exchange.
+	if st := s.Stats(); st.Acks < uint64(len(exchangeCases)) || st.Unknown == 0 {
+		t.Errorf("Stats() = %+v, want at least %d ACKs and unknown MACs counted", st, len(exchangeCases))
 	}
 }
 
@@ -203,7 +205,13 @@ func TestExchangeProxyNetns(t *testing.T) {
 	if _, err := c.DiscoverOffer(ctx, biosPXE...); err != nil {
 		t.Fatalf("DISCOVER after garbage: %v", err)
 	}
-	if st := s.Stats(); st.Malformed != 1 || st.Offers != uint64(len(exchangeCases)+1) || st.Acks != uint64(len(exchangeCases)) {
-		t.Errorf("Stats() = %+v, want 1 malformed, %d offers, %d ACKs", st, len(exchangeCases)+1, len(exchangeCases))
+	// A loaded machine can make the client send a DISCOVER again before
+	// the OFFER reaches it; each is answered, so offers are counted
+	// against what was received, not against the exchanges.
+	st := s.Stats()
+	if st.Malformed != 1 || st.Acks != uint64(len(exchangeCases)) || st.Offers < uint64(len(exchangeCases)+1) ||
+		st.Offers+st.Acks+st.Malformed != st.Received {
+		t.Errorf("Stats() = %+v, want 1 malformed, %d ACKs, at least %d offers, every DISCOVER answered",
+			st, len(exchangeCases), len(exchangeCases)+1)
 	}
 }

@@ -269,7 +269,7 @@ func TestDeployThroughAgent(t *testing.T) {
 	}
 	os.Truncate(disk, 128<<20)
 	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{{"op": "add", "path": "/instance_info/image_source", "value": id}}, 200)
-	// User deploy steps: a step the agent does not offer fails the deploy
+	// User deploy steps: a step nothing offers fails the deploy
 	// with Ironic's message; a malformed one is refused at once.
 	step := func(iface, name string, prio int) map[string]any {
 		return map[string]any{"interface": iface, "step": name, "args": map[string]any{}, "priority": prio}
@@ -277,7 +277,7 @@ func TestDeployThroughAgent(t *testing.T) {
 	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active",
 		"deploy_steps": []any{map[string]any{"interface": "deploy", "step": "erase_devices_metadata"}}}, 400)
 	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "active",
-		"deploy_steps": []any{step("raid", "apply_configuration", 90)}}, 202)
+		"deploy_steps": []any{step("deploy", "no_such_step", 90)}}, 202)
 	n = c.waitFailed("agent-node", 90*time.Second)
 	if !strings.Contains(fmt.Sprint(n["last_error"]), "node does not support this deploy step") {
 		t.Fatalf("unknown deploy step: last_error %v", n["last_error"])
