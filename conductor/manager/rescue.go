@@ -144,10 +144,10 @@ func (m *Manager) finalizeRescue(ctx context.Context, uuid string) error {
 	err = func() error {
 		hash, _ := n.InstanceInfo[hashedRescuePasswordKey].(string)
 		if hash == "" {
-			return fmt.Errorf("Agent rescue requires rescue_password in instance_info")
+			return fmt.Errorf("Agent rescue requires rescue_password in instance_info") //lint:ignore ST1005 Ironic's message
 		}
 		if _, err := m.runAgent(ctx, uuid, "rescue.finalize_rescue", map[string]any{"rescue_password": hash, "hashed": true}); err != nil {
-			return fmt.Errorf("Failed to rescue instance %s for node %s: Agent returned bad result for command finalize_rescue: %w", deref(n.InstanceUUID), uuid, err)
+			return fmt.Errorf("Failed to rescue instance %s for node %s: Agent returned bad result for command finalize_rescue: %w", deref(n.InstanceUUID), uuid, err) //lint:ignore ST1005 Ironic's message
 		}
 		return nil
 	}()

@@ -49,7 +49,7 @@ func (a *Agent) cmdFinalizeRescue(_ context.Context, raw json.RawMessage, _ *com
 		return nil, err
 	}
 	if a.cfg.EtcDir == "" {
-		return nil, errors.New("Rescue Operation failed: the agent manages no /etc (run it with --etc-dir outside the ramdisk)")
+		return nil, errors.New("Rescue Operation failed: the agent manages no /etc (run it with --etc-dir outside the ramdisk)") //lint:ignore ST1005 IPA's message
 	}
 	hash := p.RescuePassword
 	if !p.Hashed {
@@ -60,10 +60,10 @@ func (a *Agent) cmdFinalizeRescue(_ context.Context, raw json.RawMessage, _ *com
 		hash = h
 	}
 	if strings.ContainsAny(hash, ":\n") {
-		return nil, errors.New("Rescue Operation failed: the rescue password hash contains ':' or a newline")
+		return nil, errors.New("Rescue Operation failed: the rescue password hash contains ':' or a newline") //lint:ignore ST1005 IPA's message
 	}
 	if err := writeRescuePassword(a.cfg.EtcDir, hash); err != nil {
-		return nil, fmt.Errorf("Rescue Operation failed when writing the hashed rescue password to the password file. Error %w", err)
+		return nil, fmt.Errorf("Rescue Operation failed when writing the hashed rescue password to the password file. Error %w", err) //lint:ignore ST1005 IPA's message
 	}
 	a.log.Info("rescue: password set; the agent stops", "user", RescueUser)
 	return nil, nil
