@@ -109,6 +109,9 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if ev == sm.EventRescue && (req.RescuePassword == nil || strings.TrimSpace(*req.RescuePassword) == "") {
 		return userErr(ErrInvalidInput, "A non-empty \"rescue_password\" is required when setting target provision state to rescue")
 	}
+	if req.RescuePassword != nil && ev != sm.EventRescue {
+		return userErr(ErrInvalidInput, "\"rescue_password\" is only valid when setting target provision state to rescue")
+	}
 	if ev == sm.EventRescue {
 		if err := m.validateRescue(n); err != nil {
 			return err

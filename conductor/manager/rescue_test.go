@@ -124,6 +124,15 @@ func TestRescueValidation(t *testing.T) {
 			}
 		})
 	}
+	const u = "51111111-2222-3333-4444-555555555559"
+	activeNode(t, st, u, nil)
+	err := m.Provision(ctx, u, ProvisionRequest{Target: "deleted", RescuePassword: &pw, Version: 38})
+	if want := `"rescue_password" is only valid when setting target provision state to rescue`; !errors.Is(err, ErrInvalidInput) || err.Error() != want {
+		t.Errorf("undeploy with a rescue password = %v, want %q", err, want)
+	}
+	if n, _ := st.Node(u); n.ProvisionState != string(sm.Active) {
+		t.Errorf("a refused undeploy moved the node to %q", n.ProvisionState)
+	}
 }
 
 // TestRescueFlow: rescue boots the rescue ramdisk from virtual media
