@@ -234,6 +234,8 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 		cont = m.continueDeploy
 	case sm.CleanWait:
 		cont = m.continueClean
+	case sm.RescueWait:
+		cont = m.finalizeRescue
 	default:
 		return nil
 	}
@@ -244,7 +246,7 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 		return nil // busy: the next heartbeat retries
 	}
 	if err := m.acquire(ctx, uuid, func(n *store.Node) error {
-		if s := sm.State(n.ProvisionState); s != sm.DeployWait && s != sm.CleanWait {
+		if s := sm.State(n.ProvisionState); s != sm.DeployWait && s != sm.CleanWait && s != sm.RescueWait {
 			return userErr(ErrConflict, "node %s moved on", n.UUID)
 		}
 		return nil

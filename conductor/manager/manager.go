@@ -789,8 +789,14 @@ func (m *Manager) checkTimeouts(ctx context.Context) {
 	}) {
 		state := n.ProvisionState
 		msg := fmt.Sprintf("Timeout reached while waiting for the ramdisk of node %s in state %q (no progress for %s).", n.UUID, state, limits[sm.State(state)])
+		if state == string(sm.RescueWait) {
+			msg = rescueTimeoutMsg
+		}
 		err := m.fire(ctx, n.UUID, sm.EventFail, func(n *store.Node) {
 			n.LastError = &msg
+			if state == string(sm.RescueWait) {
+				removeRescuePassword(n)
+			}
 			if state == string(sm.CleanWait) {
 				f := "clean failure"
 				n.Fault = &f

@@ -109,6 +109,14 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if ev == sm.EventRescue && (req.RescuePassword == nil || strings.TrimSpace(*req.RescuePassword) == "") {
 		return userErr(ErrInvalidInput, "A non-empty \"rescue_password\" is required when setting target provision state to rescue")
 	}
+	if req.RescuePassword != nil && ev != sm.EventRescue {
+		return userErr(ErrInvalidInput, "\"rescue_password\" is only valid when setting target provision state to rescue")
+	}
+	if ev == sm.EventRescue {
+		if err := m.validateRescue(n); err != nil {
+			return err
+		}
+	}
 	if ev == sm.EventDeploy || ev == sm.EventRebuild {
 		if err := m.validateDeploy(ctx, n); err != nil {
 			return err
@@ -159,6 +167,11 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 		case ev == sm.EventService:
 			n.DriverInternalInfo[serviceStepsKey] = req.ServiceSteps
 		}
+		if ev == sm.EventRescue {
+			if err := setRescuePassword(n, *req.RescuePassword); err != nil {
+				return err
+			}
+		}
 		if ev == sm.EventInspect {
 			now := time.Now().UTC()
 			n.InspectionStartedAt = &now
@@ -173,6 +186,10 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	m.log.Info("manager: provision", "node", uuid, "target", req.Target, "state", state)
 	if ev == sm.EventAbort && from == sm.DeployWait {
 		m.spawn(uuid, func(ctx context.Context) error { return m.abortDeployWait(ctx, uuid) })
+		return nil
+	}
+	if ev == sm.EventAbort && from == sm.RescueWait {
+		m.spawn(uuid, func(ctx context.Context) error { return m.abortRescue(ctx, uuid) })
 		return nil
 	}
 	m.spawn(uuid, func(ctx context.Context) error { return m.run(ctx, uuid, ev) })
@@ -311,11 +328,10 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 		// The node is back in clean/deploy wait: its agent's next
 		// heartbeat resumes after the hold step.
 		return nil
-	case sm.EventRescue, sm.EventUnrescue:
-		if m.offersNothing(n, "rescue") {
-			return fmt.Errorf("rescue is not supported by node %s's rescue interface %q", uuid, n.Interfaces["rescue"])
-		}
-		return m.fire(ctx, uuid, sm.EventDone, nil)
+	case sm.EventRescue:
+		return m.rescue(ctx, n)
+	case sm.EventUnrescue:
+		return m.unrescue(ctx, n)
 	}
 	return fmt.Errorf("manager: no task for event %q", ev)
 }

@@ -54,7 +54,11 @@ func (m *Manager) prepareRamdiskBoot(ctx context.Context, n *store.Node) (string
 		return "", err
 	}
 	st := sm.State(n.ProvisionState)
-	dev, err := rb.PrepareRamdisk(ctx, driverNode(n), st == sm.Inspecting || st == sm.InspectWait)
+	dn := driverNode(n)
+	if st == sm.Rescuing || st == sm.RescueWait {
+		dn = rescueNode(dn)
+	}
+	dev, err := rb.PrepareRamdisk(ctx, dn, st == sm.Inspecting || st == sm.InspectWait)
 	if err != nil {
 		return "", fmt.Errorf("preparing the virtual media boot of node %s: %w", n.UUID, err)
 	}

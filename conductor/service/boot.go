@@ -80,11 +80,15 @@ func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Actio
 	st := sm.State(n.ProvisionState)
 	switch {
 	case ramdiskStates[st]:
-		k, _ := n.DriverInfo["deploy_kernel"].(string)
-		r, _ := n.DriverInfo["deploy_ramdisk"].(string)
+		kk, rk := "deploy_kernel", "deploy_ramdisk"
+		if st == sm.Rescuing || st == sm.RescueWait {
+			kk, rk = "rescue_kernel", "rescue_ramdisk" // as Ironic's rescue mode
+		}
+		k, _ := n.DriverInfo[kk].(string)
+		r, _ := n.DriverInfo[rk].(string)
 		if k == "" || r == "" {
 			return ipxe.Action{Kind: ipxe.ActionUnknown, Node: n.UUID,
-				Message: "ferric: node " + n.UUID + " has no deploy_kernel/deploy_ramdisk in driver_info"}, nil
+				Message: "ferric: node " + n.UUID + " has no " + kk + "/" + rk + " in driver_info"}, nil
 		}
 		rd := b.ramdisk(n.DriverInfo, st == sm.Inspecting || st == sm.InspectWait)
 		rd.KernelURL, rd.InitrdURL = b.fileURL(k), b.fileURL(r)

@@ -24,7 +24,7 @@ func idrac(im impls) *driver.HardwareType {
 			"network":    driver.Use(noop),
 			"power":      driver.Use(dell, rf),
 			"raid":       driver.Use(dell, noRAID, agentRAID),
-			"rescue":     driver.Use(noRescue),
+			"rescue":     driver.Use(noRescue, agentRescue),
 			"storage":    driver.Use(noop),
 			"vendor":     driver.Use(dell, rf, noVendor),
 		},

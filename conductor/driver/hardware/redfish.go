@@ -41,7 +41,7 @@ func redfish(im impls) *driver.HardwareType {
 			"network":    driver.Use(noop),
 			"power":      driver.Use(rf),
 			"raid":       driver.Use(rf, noRAID, agentRAID),
-			"rescue":     driver.Use(noRescue),
+			"rescue":     driver.Use(noRescue, agentRescue),
 			"storage":    driver.Use(noop),
 			"vendor":     driver.Use(rf, noVendor),
 		},

@@ -63,6 +63,7 @@ type options struct {
 	disks         pathsFlag
 	initMode      bool
 	cmdlinePath   string
+	etcDir        string
 	listen        string
 	advHost       string
 	advPort       int
@@ -125,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var power agent.Powerer = processPower{log: log}
 	if o.initMode {
 		power = initsys.Power{}
+		if o.etcDir == "" {
+			o.etcDir = "/etc"
+		}
 	}
 	a, err := agent.New(agent.Config{
 		APIURLs: o.apiURLs, Listen: o.listen, AdvertiseHost: o.advHost, AdvertisePort: o.advPort, MACs: o.macs,
@@ -132,6 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Inventory: coll.Collect, MinRootSize: o.minRoot, Power: power,
 		LookupMin: o.lookupMin, LookupMax: o.lookupMax, ForcedHeartbeatGap: o.forcedGap, HeartbeatInterval: o.hbInterval,
 		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring, EFIVarsDir: efiVars,
+		EtcDir: o.etcDir,
 	})
 	if err != nil {
 		return fatal(err)
@@ -172,6 +177,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.modulesDir, "modules-dir", "", "directory with modules.dep (init mode; default /lib/modules/<release>)")
 	fs.Var(&o.apiURLs, "api-url", "Ironic API URL(s), comma separated or repeated (ipa-api-url)")
 	fs.Var(&o.macs, "mac", "MAC address(es) for lookup (default: all NICs, BOOTIF first)")
+	fs.StringVar(&o.etcDir, "etc-dir", "", "the /etc where a rescue sets the rescue user's password (default /etc in init mode; none, rescue refused, otherwise)")
 	fs.Var(&o.disks, "disk", "file or device used as a disk (repeatable); with it, /sys/block is not scanned")
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "FERRIC_AGENT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

@@ -101,6 +101,10 @@ type Config struct {
 	LogBuffer *LogRing
 	// ProcRoot is where /proc-like files for system logs are read ("/").
 	ProcRoot string
+	// EtcDir is the ramdisk's /etc, where rescue.finalize_rescue sets the
+	// rescue user's password; empty: rescue is refused (a process on a
+	// test host never touches the host's).
+	EtcDir string
 }
 
 // Agent is one running agent.
@@ -225,12 +229,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("command API listening", "addr", ln.Addr().String(), "callback_url", a.CallbackURL(), "tls", a.cfg.AutoTLS)
-	go a.main(ctx)
+	mctx, stopMain := context.WithCancel(ctx)
+	defer stopMain()
+	go a.main(mctx)
 	select {
 	case <-ctx.Done():
 	case <-a.stopAPI:
-		a.log.Warn("system.lockdown: command API stopped")
+		a.log.Warn("command API stopped (lockdown or rescue); no more heartbeats")
 		srv.Close()
+		stopMain()
 		<-ctx.Done()
 	case err := <-errc:
 		return fmt.Errorf("agent: command API: %w", err)

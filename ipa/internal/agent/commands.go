@@ -69,6 +69,7 @@ func (a *Agent) commands() map[string]handler {
 		"image.install_bootloader":    {async: true, fn: a.cmdInstallBootloader},
 		"log.collect_system_logs":     {fn: a.cmdCollectLogs},
 		"system.lockdown":             {fn: func(context.Context, json.RawMessage, *command) (any, error) { unix.Sync(); return nil, nil }, after: a.lockdown},
+		"rescue.finalize_rescue":      {validate: validFinalizeRescue, fn: a.cmdFinalizeRescue, after: a.stopAfterRescue},
 	}
 	for _, k := range []protocol.StepKind{protocol.KindDeploy, protocol.KindClean, protocol.KindService} {
 		t[string(k)+".get_"+string(k)+"_steps"] = handler{fn: func(context.Context, json.RawMessage, *command) (any, error) {
