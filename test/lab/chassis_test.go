@@ -83,6 +83,7 @@ func TestQEMUArgs(t *testing.T) {
 		net, boot, wantNet, wantNIC string
 	}{
 		{"user", "disk", "user,id=n0,restrict=on", "bootindex=2"},
+		{"slirp", "pxe", "user,id=n0", "bootindex=1"},
 		{"tap:tap3", "pxe", "tap,id=n0,ifname=tap3,script=no,downscript=no", "bootindex=1"},
 	}
 	for _, tc := range tests {

@@ -60,7 +60,9 @@ type MachineConfig struct {
 	// MAC of the virtio NIC.
 	MAC string `json:"mac"`
 	// Net is "user" (QEMU user-mode network, isolated with restrict=on),
-	// "tap:IFNAME" or "none" (a NIC with no link). Default "user".
+	// "slirp" (user-mode network with its DHCP server and NAT: the guest
+	// reaches the host's addresses, 10.0.2.2 being its loopback), "tap:IFNAME"
+	// or "none" (a NIC with no link). Default "user".
 	Net string `json:"net"`
 	// MemMiB of guest RAM. Default DefaultMemMiB.
 	MemMiB int `json:"mem_mib"`
@@ -347,6 +349,8 @@ func (q *QEMU) Args() []string {
 		args = append(args, "-netdev", "tap,id=n0,ifname="+strings.TrimPrefix(c.Net, "tap:")+",script=no,downscript=no")
 	case c.Net == "none":
 		args = append(args, "-netdev", "hubport,id=n0,hubid=0")
+	case c.Net == "slirp":
+		args = append(args, "-netdev", "user,id=n0")
 	default:
 		args = append(args, "-netdev", "user,id=n0,restrict=on")
 	}
