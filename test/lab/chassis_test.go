@@ -83,10 +83,11 @@ func TestQEMUArgs(t *testing.T) {
 		net, boot, wantNet, wantNIC string
 	}{
 		{"user", "disk", "user,id=n0,restrict=on", "bootindex=2"},
+		{"slirp", "pxe", "user,id=n0,hostfwd=tcp:127.0.0.1:9998-:9999", "bootindex=1"},
 		{"tap:tap3", "pxe", "tap,id=n0,ifname=tap3,script=no,downscript=no", "bootindex=1"},
 	}
 	for _, tc := range tests {
-		q, err := NewQEMU(MachineConfig{Name: "vm0", Dir: t.TempDir(), Net: tc.net})
+		q, err := NewQEMU(MachineConfig{Name: "vm0", Dir: t.TempDir(), Net: tc.net, HostFwd: []string{"tcp:127.0.0.1:9998-:9999"}})
 		if err != nil {
 			t.Fatal(err)
 		}

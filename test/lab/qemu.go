@@ -60,8 +60,14 @@ type MachineConfig struct {
 	// MAC of the virtio NIC.
 	MAC string `json:"mac"`
 	// Net is "user" (QEMU user-mode network, isolated with restrict=on),
-	// "tap:IFNAME" or "none" (a NIC with no link). Default "user".
+	// "slirp" (user-mode network with its DHCP server and NAT: the guest
+	// reaches the host's addresses, 10.0.2.2 being its loopback), "tap:IFNAME"
+	// or "none" (a NIC with no link). Default "user".
 	Net string `json:"net"`
+	// HostFwd are QEMU hostfwd rules of a "slirp" network
+	// ("tcp:HOSTADDR:PORT-:GUESTPORT"): the host's connections to
+	// HOSTADDR:PORT reach the guest's GUESTPORT.
+	HostFwd []string `json:"host_fwd,omitempty"`
 	// MemMiB of guest RAM. Default DefaultMemMiB.
 	MemMiB int `json:"mem_mib"`
 	// Firmware is "bios" (SeaBIOS, default) or "uefi" (OVMF).
@@ -347,6 +353,12 @@ func (q *QEMU) Args() []string {
 		args = append(args, "-netdev", "tap,id=n0,ifname="+strings.TrimPrefix(c.Net, "tap:")+",script=no,downscript=no")
 	case c.Net == "none":
 		args = append(args, "-netdev", "hubport,id=n0,hubid=0")
+	case c.Net == "slirp":
+		nd := "user,id=n0"
+		for _, f := range c.HostFwd {
+			nd += ",hostfwd=" + f
+		}
+		args = append(args, "-netdev", nd)
 	default:
 		args = append(args, "-netdev", "user,id=n0,restrict=on")
 	}
