@@ -307,7 +307,12 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 		}
 	}
 	c.host.Spec.Online = true
-	step("power on (servicing first)", 3*time.Minute, func() bool { return c.host.Status.PoweredOn })
+	// Servicing itself powers the machine on (BIOS settings apply at a
+	// reboot), and BMO records the power it reads as it goes: the host is
+	// on, and serviced, once its operational status is back to OK.
+	step("power on (servicing first)", 3*time.Minute, func() bool {
+		return c.host.Status.PoweredOn && c.host.Status.OperationalStatus != metal3api.OperationalStatusServicing
+	})
 	if on, _ := m.Running(ctx); !on {
 		t.Errorf("machine not running after power on")
 	}
