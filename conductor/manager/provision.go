@@ -79,6 +79,12 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 	if err := checkStepShapes("clean", req.CleanSteps); err != nil {
 		return err
 	}
+	noRamdisk := ev == sm.EventClean && req.DisableRamdisk != nil && *req.DisableRamdisk
+	if noRamdisk {
+		if err := m.checkNoRamdiskSteps(n, req.CleanSteps); err != nil {
+			return err
+		}
+	}
 	if ev == sm.EventService && len(req.ServiceSteps) == 0 {
 		return userErr(ErrInvalidInput, "\"service_steps\" is required when setting target provision state to service")
 	}
@@ -156,8 +162,12 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 		switch {
 		case ev == sm.EventClean || ev == sm.EventProvide || ev == sm.EventDelete:
 			delete(n.DriverInternalInfo, "clean_steps")
+			delete(n.DriverInternalInfo, noRamdiskKey)
 			if len(req.CleanSteps) > 0 {
 				n.DriverInternalInfo["clean_steps"] = req.CleanSteps
+			}
+			if noRamdisk {
+				n.DriverInternalInfo[noRamdiskKey] = true
 			}
 		case ev == sm.EventDeploy || ev == sm.EventRebuild:
 			delete(n.DriverInternalInfo, "user_deploy_steps")
@@ -456,6 +466,9 @@ func cleanDone(n *store.Node) sm.Event {
 // startCleaning runs automated (provide, tear-down) or manual cleaning.
 func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool) error {
 	m.updateCaches(ctx, n.UUID) // as Ironic refreshes its caches when cleaning starts
+	if manual && n.DriverInternalInfo[noRamdiskKey] == true {
+		return m.cleanWithoutRamdisk(ctx, n)
+	}
 	if (!manual && !m.wantsCleaning(n)) || !m.usesAgent(n) {
 		return m.fire(ctx, n.UUID, cleanDone(n), func(n *store.Node) { n.CleanStep = store.Object{} })
 	}

@@ -223,6 +223,9 @@ func (m *Manager) raidStep(ctx context.Context, uuid string, st map[string]any) 
 	if inv.ApplyOnReset && sm.State(n.ProvisionState) == sm.Servicing {
 		return false, fmt.Errorf("the RAID controller of node %s applies volume changes when the machine restarts, which servicing does not do here; run %s when cleaning or deploying", uuid, stepName(st))
 	}
+	if inv.ApplyOnReset && n.DriverInternalInfo[noRamdiskKey] == true {
+		return false, fmt.Errorf("the RAID controller of node %s applies volume changes when the machine restarts, which a cleaning without the ramdisk does not do here; run %s without disable_ramdisk", uuid, stepName(st))
+	}
 	var deleted []any
 	if deleteExisting {
 		if deleted, err = m.deleteVolumes(ctx, n, rc, inv); err != nil {

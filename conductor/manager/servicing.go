@@ -73,22 +73,9 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 	if raw, err := json.Marshal(n.DriverInternalInfo[serviceStepsKey]); err == nil {
 		_ = json.Unmarshal(raw, &steps)
 	}
+	enter := func(n *store.Node, st map[string]any) { n.ServiceStep = st }
 	for _, st := range steps {
-		if err := m.update(ctx, uuid, func(n *store.Node) error { n.ServiceStep = st; return nil }); err != nil {
-			return err
-		}
-		m.log.Info("manager: service step", "node", uuid, "interface", st["interface"], "step", st["step"])
-		var done bool
-		var err error
-		switch {
-		case isRAIDStep(st):
-			_, err = m.raidStep(ctx, uuid, st)
-			done = true
-		case isFirmwareUpdate(st):
-			done, err = true, m.serviceFirmwareUpdate(ctx, uuid, st)
-		default:
-			done, err = m.serviceBIOSStep(ctx, uuid, st)
-		}
+		done, err := m.conductorStep(ctx, uuid, st, sm.ServiceWait, enter)
 		if err != nil {
 			//lint:ignore ST1005 Ironic's last_error text
 			return fmt.Errorf("Node %s failed step %s: %w", uuid, stepName(st), err)
@@ -109,10 +96,32 @@ func (m *Manager) service(ctx context.Context, n *store.Node) error {
 	})
 }
 
-// serviceBIOSStep asks for the change, reboots the machine into its
-// instance and waits, in service wait, for the BMC to show the change.
-// done is false when the node left service wait meanwhile (aborted).
-func (m *Manager) serviceBIOSStep(ctx context.Context, uuid string, st map[string]any) (done bool, err error) {
+// conductorStep runs one step the conductor does through the BMC, without
+// a ramdisk (a service step, or a clean step of a manual cleaning with
+// disable_ramdisk): enter records it on the node, waitState is the state
+// the node waits in, unlocked, while a change applies. done is false when
+// the node left waitState meanwhile (aborted).
+func (m *Manager) conductorStep(ctx context.Context, uuid string, st map[string]any, waitState sm.State, enter func(*store.Node, map[string]any)) (done bool, err error) {
+	if err := m.update(ctx, uuid, func(n *store.Node) error { enter(n, st); return nil }); err != nil {
+		return false, err
+	}
+	m.log.Info("manager: step without ramdisk", "node", uuid, "interface", st["interface"], "step", st["step"], "state", waitState)
+	switch {
+	case isRAIDStep(st):
+		_, err = m.raidStep(ctx, uuid, st)
+		return true, err
+	case isFirmwareUpdate(st):
+		return true, m.serviceFirmwareUpdate(ctx, uuid, st)
+	default:
+		return m.bmcBIOSStep(ctx, uuid, st, waitState)
+	}
+}
+
+// bmcBIOSStep asks for the change, reboots the machine (into its instance,
+// or whatever it boots: no ramdisk is prepared) and waits, in waitState
+// (service wait or clean wait), for the BMC to show the change. done is
+// false when the node left waitState meanwhile (aborted).
+func (m *Manager) bmcBIOSStep(ctx context.Context, uuid string, st map[string]any, waitState sm.State) (done bool, err error) {
 	n, b, err := m.nodeBIOS(uuid)
 	if err != nil {
 		return false, err
@@ -146,8 +155,8 @@ func (m *Manager) serviceBIOSStep(ctx context.Context, uuid string, st map[strin
 		if err != nil {
 			return false, err
 		}
-		if sm.State(n.ProvisionState) != sm.ServiceWait {
-			m.log.Warn("manager: node left service wait while its BIOS change applied", "node", uuid, "state", n.ProvisionState)
+		if sm.State(n.ProvisionState) != waitState {
+			m.log.Warn("manager: node left its wait state while its BIOS change applied", "node", uuid, "wait", waitState, "state", n.ProvisionState)
 			return false, nil
 		}
 		applied := biosApplied(ctx, b, driverNode(n), step, requested)
