@@ -71,8 +71,9 @@ func (m *Manager) cleanWithoutRamdisk(ctx context.Context, n *store.Node) error 
 	for _, st := range steps {
 		done, err := m.conductorStep(ctx, uuid, st, sm.CleanWait, enter)
 		if err != nil {
-			//lint:ignore ST1005 Ironic's last_error text, word for word
-			return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
+			// Ironic's text when the conductor runs a step itself.
+			//lint:ignore ST1005 Ironic's last_error text
+			return fmt.Errorf("Node %s failed step %s: %w", uuid, stepName(st), err)
 		}
 		if !done { // aborted while waiting
 			return nil

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -89,12 +90,15 @@ func TestCleanWithoutRamdisk(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		steps   []map[string]any
+		runbook bool   // the steps come from a runbook with disable_ramdisk (1.92)
 		wantErr string // "": the cleaning runs
 	}{
-		{"bios step", []map[string]any{bios}, ""},
-		{"agent step", []map[string]any{erase}, `clean step {"interface":"deploy","step":"erase_devices_metadata"} requires booting a ramdisk`},
-		{"bios then agent step", []map[string]any{bios, erase}, `clean step {"interface":"deploy","step":"erase_devices_metadata"} requires booting a ramdisk`},
-		{"flow step", []map[string]any{{"interface": "deploy", "step": "reboot"}}, `clean step {"interface":"deploy","step":"reboot"} requires booting a ramdisk`},
+		{"bios step", []map[string]any{bios}, false, ""},
+		{"agent step", []map[string]any{erase}, false, `clean step {"interface":"deploy","step":"erase_devices_metadata"} requires booting a ramdisk`},
+		{"bios then agent step", []map[string]any{bios, erase}, false, `clean step {"interface":"deploy","step":"erase_devices_metadata"} requires booting a ramdisk`},
+		{"flow step", []map[string]any{{"interface": "deploy", "step": "reboot"}}, false, `clean step {"interface":"deploy","step":"reboot"} requires booting a ramdisk`},
+		{"runbook bios step", []map[string]any{bios}, true, ""},
+		{"runbook agent step", []map[string]any{erase}, true, `clean step {"args":{},"interface":"deploy","order":1,"step":"erase_devices_metadata"} requires booting a ramdisk`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"))
@@ -115,13 +119,28 @@ func TestCleanWithoutRamdisk(t *testing.T) {
 
 			n := fakeNode("71111111-2222-3333-4444-555555555555")
 			on := driver.PowerOn
-			n.ProvisionState, n.PowerState = "manageable", &on
+			n.ProvisionState, n.PowerState, n.Traits = "manageable", &on, []string{"CUSTOM_NORAMDISK"}
 			n.Interfaces = map[string]string{"power": "rec", "management": "rec", "bios": "rec", "deploy": "rec", "boot": "fake", "inspect": "fake"}
 			if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutNode(n) }); err != nil {
 				t.Fatal(err)
 			}
 			yes := true
-			err = m.Provision(ctx, n.UUID, ProvisionRequest{Target: "clean", CleanSteps: tc.steps, DisableRamdisk: &yes, Version: 70})
+			req := ProvisionRequest{Target: "clean", CleanSteps: tc.steps, DisableRamdisk: &yes, Version: 70}
+			if tc.runbook {
+				var steps []map[string]any
+				for i, st := range tc.steps {
+					c := maps.Clone(st)
+					c["order"] = float64(i + 1)
+					steps = append(steps, c)
+				}
+				rb := &store.Runbook{UUID: "99999999-0000-0000-0000-000000000002", Name: "CUSTOM_NORAMDISK", DisableRamdisk: true, Steps: steps}
+				if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutRunbook(rb) }); err != nil {
+					t.Fatal(err)
+				}
+				name := rb.Name
+				req = ProvisionRequest{Target: "clean", Runbook: &name, Version: 92}
+			}
+			err = m.Provision(ctx, n.UUID, req)
 			if tc.wantErr != "" {
 				var ue *UserError
 				if !errors.As(err, &ue) || ue.Kind != ErrInvalidInput || !strings.Contains(err.Error(), tc.wantErr) {
