@@ -165,19 +165,7 @@ func (m *Manager) Lookup(ctx context.Context, macs []string, nodeUUID string) (*
 	if !sm.LookupAllowed(sm.State(n.ProvisionState), fast) {
 		return nil, "", userErr(ErrNotFound, "Resource could not be found.")
 	}
-	token := ""
-	var out *store.Node
-	err := m.update(ctx, n.UUID, func(n *store.Node) error {
-		if n.DriverInternalInfo == nil {
-			n.DriverInternalInfo = store.Object{}
-		}
-		if _, ok := n.DriverInternalInfo["agent_secret_token"]; !ok {
-			token = newToken()
-			n.DriverInternalInfo["agent_secret_token"] = token
-		}
-		out = n
-		return nil
-	})
+	out, token, err := m.issueToken(ctx, n.UUID)
 	if err != nil {
 		return nil, "", err
 	}
@@ -385,7 +373,7 @@ func (m *Manager) continueDeploy(ctx context.Context, uuid string) error {
 			}
 		}
 	}
-	if softwareRAIDTarget(n) {
+	if m.softwareRAIDTarget(n) {
 		// As Ironic: the bootloader goes on every member of the array, and
 		// a deploy whose disks cannot boot fails.
 		if err := m.installRAIDBootloader(ctx, uuid, n); err != nil {
@@ -752,4 +740,22 @@ func autoDiscovered(n *store.Node) bool {
 	}
 	v, _ := pd["auto_discovered"].(bool)
 	return v
+}
+
+// issueToken gives node uuid an agent token unless it has one, as Ironic's
+// lookup does: token is the new token, shown once, or "" when the node
+// already had one.
+func (m *Manager) issueToken(ctx context.Context, uuid string) (n *store.Node, token string, err error) {
+	err = m.update(ctx, uuid, func(x *store.Node) error {
+		if x.DriverInternalInfo == nil {
+			x.DriverInternalInfo = store.Object{}
+		}
+		if _, ok := x.DriverInternalInfo["agent_secret_token"]; !ok {
+			token = newToken()
+			x.DriverInternalInfo["agent_secret_token"] = token
+		}
+		n = x
+		return nil
+	})
+	return n, token, err
 }

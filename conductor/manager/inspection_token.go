@@ -29,19 +29,7 @@ func (m *Manager) ContinueInspectionToken(ctx context.Context, body []byte, node
 	} else if err := m.checkInspectedNode(uuid, body); err != nil {
 		return nil, "", err
 	}
-	token := ""
-	var n *store.Node
-	err := m.update(ctx, uuid, func(x *store.Node) error {
-		if x.DriverInternalInfo == nil {
-			x.DriverInternalInfo = store.Object{}
-		}
-		if _, ok := x.DriverInternalInfo["agent_secret_token"]; !ok {
-			token = newToken()
-			x.DriverInternalInfo["agent_secret_token"] = token
-		}
-		n = x
-		return nil
-	})
+	n, token, err := m.issueToken(ctx, uuid)
 	if err != nil {
 		return nil, "", err
 	}

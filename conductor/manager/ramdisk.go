@@ -58,11 +58,7 @@ func (m *Manager) deployRamdisk(ctx context.Context, n *store.Node) error {
 	}
 	// Recorded first: a failed or interrupted prepare is undone by the
 	// tear down.
-	iface := n.Interfaces["boot"]
-	if err := m.update(ctx, n.UUID, func(n *store.Node) error {
-		n.DriverInternalInfo[driver.InstanceBootKey] = iface
-		return nil
-	}); err != nil {
+	if err := m.recordInstanceBoot(ctx, n); err != nil {
 		return err
 	}
 	if n, err = m.st.Node(n.UUID); err != nil {
@@ -217,11 +213,7 @@ func (m *Manager) adoptRamdisk(ctx context.Context, n *store.Node) error {
 	if reason := m.validateRamdiskDeploy(n); reason != "" {
 		return errors.New(reason)
 	}
-	iface := n.Interfaces["boot"]
-	if err := m.update(ctx, n.UUID, func(n *store.Node) error {
-		n.DriverInternalInfo[driver.InstanceBootKey] = iface
-		return nil
-	}); err != nil {
+	if err := m.recordInstanceBoot(ctx, n); err != nil {
 		return err
 	}
 	if err := m.prepareInstanceAgain(ctx, n.UUID); err != nil {
@@ -233,4 +225,15 @@ func (m *Manager) adoptRamdisk(ctx context.Context, n *store.Node) error {
 		return err
 	}
 	return nil
+}
+
+// recordInstanceBoot notes in driver_internal_info which boot interface set
+// up node n's instance boot, so that a tear down (or a failed set-up)
+// knows what to undo.
+func (m *Manager) recordInstanceBoot(ctx context.Context, n *store.Node) error {
+	iface := n.Interfaces["boot"]
+	return m.update(ctx, n.UUID, func(n *store.Node) error {
+		n.DriverInternalInfo[driver.InstanceBootKey] = iface
+		return nil
+	})
 }

@@ -60,7 +60,7 @@ func (m *Manager) validateRescue(n *store.Node) error {
 		return userErr(ErrInvalidInput, "Failed to rescue instance %s for node %s: %s", deref(n.InstanceUUID), n.UUID, reason)
 	}
 	if m.offersNothing(n, "rescue") {
-		return fail(fmt.Sprintf("Driver %s does not support rescue (disabled or not implemented).", n.Driver))
+		return fail((&driver.UnsupportedError{Driver: n.Driver, Extension: "rescue"}).Error())
 	}
 	if !m.agentRescue(n) || m.isFake(n, "boot") {
 		return nil

@@ -25,7 +25,7 @@ import (
 // checkSoftwareRAID checks cfg when the node's raid interface is the
 // agent's and cfg asks for software RAID.
 func (m *Manager) checkSoftwareRAID(n *store.Node, cfg map[string]any) error {
-	if m.raidController(n) != nil || n.Interfaces["raid"] != "agent" || !swraid.IsSoftware(cfg) {
+	if m.raidController(n) != nil || !m.agentRAID(n) || !swraid.IsSoftware(cfg) {
 		return nil
 	}
 	if err := swraid.Validate(n.UUID, cfg, 0); err != nil {
@@ -38,7 +38,7 @@ func (m *Manager) checkSoftwareRAID(n *store.Node, cfg map[string]any) error {
 // create_configuration on a node without target_raid_config (Ironic's
 // message), and checks apply_configuration's raid_config.
 func (m *Manager) checkAgentRAIDSteps(n *store.Node, steps []map[string]any) error {
-	if m.raidController(n) != nil || n.Interfaces["raid"] != "agent" {
+	if m.raidController(n) != nil || !m.agentRAID(n) {
 		return nil
 	}
 	for _, st := range steps {
@@ -125,9 +125,19 @@ func (m *Manager) afterAgentRAIDStep(ctx context.Context, uuid string, st map[st
 // softwareRAIDTarget reports whether the node's target_raid_config asks
 // for software RAID (Ironic then installs a bootloader on whole-disk
 // images too).
-func softwareRAIDTarget(n *store.Node) bool {
-	return n.Interfaces["raid"] == "agent" && swraid.IsSoftware(n.TargetRAIDConfig)
+func (m *Manager) softwareRAIDTarget(n *store.Node) bool {
+	return m.agentRAID(n) && swraid.IsSoftware(n.TargetRAIDConfig)
 }
+
+// agentRAID reports whether node n's raid interface is built by the agent.
+func (m *Manager) agentRAID(n *store.Node) bool {
+	_, ok := capability[agentRAIDBuilder](m, n, "raid")
+	return ok
+}
+
+// agentRAIDBuilder is a raid interface whose volumes the ramdisk's agent
+// builds (the agent raid interface).
+type agentRAIDBuilder interface{ BuildsWithAgent() }
 
 // installRAIDBootloader asks the agent to make every member disk of the
 // root array boot (image.install_bootloader with the node's boot mode).

@@ -88,7 +88,7 @@ func TestSoftwareRAID(t *testing.T) {
 	if err := m.checkRAIDSteps(ctx, n, "deploy", apply); err == nil {
 		t.Errorf("apply_configuration with a RAID-0 first volume was accepted")
 	}
-	if !softwareRAIDTarget(n) {
+	if !m.softwareRAIDTarget(n) {
 		t.Errorf("softwareRAIDTarget = false for %v", n.TargetRAIDConfig)
 	}
 	if got := agentNode(n)["target_raid_config"]; got == nil {

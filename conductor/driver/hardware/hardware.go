@@ -120,6 +120,9 @@ func (agentInspect) InspectsInRamdisk() {}
 // RAID steps (the conductor only passes them on).
 type agentRAIDImpl struct{}
 
+// BuildsWithAgent marks the RAID built by the ramdisk's agent.
+func (agentRAIDImpl) BuildsWithAgent() {}
+
 // netBoot is the pxe and ipxe boot: the machine network-boots the deploy
 // ramdisk the node's driver_info names.
 type netBoot struct{}
