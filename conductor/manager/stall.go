@@ -65,7 +65,10 @@ func (w *commandWatch) update(p protocol.Progress, now time.Time) bool {
 		return false
 	}
 	moved := !w.hasProgress || p.Phase != w.progress.Phase || p.BytesWritten != w.progress.BytesWritten
-	if !w.hasProgress || p.Phase != w.progress.Phase {
+	switch {
+	case !w.hasProgress: // the first phase: written since the command started
+		w.phaseStart, w.phaseStartBytes = w.started, 0
+	case p.Phase != w.progress.Phase:
 		w.phaseStart, w.phaseStartBytes = now, p.BytesWritten
 	}
 	if moved {

@@ -245,7 +245,7 @@ func qemuFastTrackChild(t *testing.T, dir string) {
 		d, _ := n["driver_internal_info"].(map[string]any)
 		p, _ := d["agent_progress"].(map[string]any)
 		b, _ := p["bytes_written"].(float64)
-		return n["provision_state"] == "deploying" && p["phase"] == "writing" && b > 0
+		return n["provision_state"] == "deploying" && p["phase"] == "writing" && b > 0 && p["rate_bytes_per_second"] != nil
 	})
 	d, _ := n["driver_internal_info"].(map[string]any)
 	t.Logf("progress before the kill: %v", d["agent_progress"])
