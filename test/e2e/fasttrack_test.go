@@ -169,10 +169,13 @@ func TestFastTrackThroughAgent(t *testing.T) {
 			}
 			if fast {
 				// The agent looks the node up in manageable and heartbeats.
-				n = qemuWaitNode(t, c, "ft", "heard from its agent", 30*time.Second, func(n map[string]any) bool {
+				hb := qemuWaitNode(t, c, "ft", "heard from its agent", 30*time.Second, func(n map[string]any) bool {
 					d, _ := n["driver_internal_info"].(map[string]any)
 					return d["agent_last_heartbeat"] != nil && n["reservation"] == nil
 				})
+				if hb["provision_state"] != "manageable" {
+					t.Errorf("heartbeat recorded in state %v, want manageable", hb["provision_state"])
+				}
 				if on, _ := m.Running(context.Background()); !on {
 					t.Errorf("inspected with fast-track: the BMC says the machine is off")
 				}
