@@ -590,6 +590,10 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	}
 	// As Ironic's tear-down of in-band cleaning: with fast-track the
 	// machine stays on and its agent keeps heartbeating for the deploy.
+	// (The node again: its agent heartbeated while the steps ran.)
+	if cur, err := m.st.Node(uuid); err == nil {
+		n = cur
+	}
 	fast := m.isFastTrack(ctx, n)
 	if !fast {
 		if err := m.powerOff(ctx, n); err != nil {
