@@ -156,6 +156,9 @@ type Config struct {
 	// ImageMaxSize bounds an image upload to the image store (default
 	// DefaultImageMaxSize; negative: no bound).
 	ImageMaxSize int64
+	// Stream bounds each client of the change feed (GET
+	// /v1/events/stream; zero: the API's defaults).
+	Stream api.StreamLimits
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -209,7 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 		HeartbeatTimeout:          cfg.HeartbeatTimeout,
 		DeployCallbackTimeout:     cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
 	})
-	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes})
+	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes, Stream: cfg.Stream})
 	if err != nil {
 		return err
 	}

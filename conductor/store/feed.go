@@ -292,9 +292,10 @@ type Cursor struct {
 func (c *Cursor) Position() Position { return c.pos }
 
 // Next returns up to max changes after the cursor (waiting until there is
-// one, or done is closed: then nil, nil) and the number still waiting
-// after them. ErrTooOld when the changes it needs are no longer held.
-func (c *Cursor) Next(done <-chan struct{}, max int) ([]*Change, int, error) {
+// one, or done is closed or tick fires: then nil, 0, nil) and the number
+// still waiting after them. ErrTooOld when the changes it needs are no
+// longer held.
+func (c *Cursor) Next(done <-chan struct{}, tick <-chan time.Time, max int) ([]*Change, int, error) {
 	if c.replay {
 		h := c.h
 		h.mu.RLock()
@@ -337,6 +338,8 @@ func (c *Cursor) Next(done <-chan struct{}, max int) ([]*Change, int, error) {
 		select {
 		case <-wake:
 		case <-done:
+			return nil, 0, nil
+		case <-tick:
 			return nil, 0, nil
 		}
 	}

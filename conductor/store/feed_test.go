@@ -14,7 +14,7 @@ func next(t *testing.T, cur *Cursor, n int) []*Change {
 	var out []*Change
 	done := closedAfter(10 * time.Second)
 	for len(out) < n {
-		cs, _, err := cur.Next(done, n-len(out))
+		cs, _, err := cur.Next(done, nil, n-len(out))
 		if err != nil {
 			t.Fatalf("Next after %d changes: %v", len(out), err)
 		}
@@ -97,7 +97,7 @@ func testFeed(t *testing.T, open opener) {
 		t.Errorf("revision before the update %d, after %d", before, upd.Revision)
 	}
 	// Nothing more: the record write made no change.
-	if cs, _, err := cur.Next(closedAfter(300*time.Millisecond), 10); err != nil || len(cs) != 0 {
+	if cs, _, err := cur.Next(closedAfter(300*time.Millisecond), nil, 10); err != nil || len(cs) != 0 {
 		t.Fatalf("Next after the last change = %d changes, %v; want none", len(cs), err)
 	}
 
@@ -120,7 +120,7 @@ func testFeed(t *testing.T, open opener) {
 			t.Errorf("after restart change %d = %s %s %s, want %s %s %s", i, c.Pos, c.Op, c.Key, got[i+1].Pos, got[i+1].Op, got[i+1].Key)
 		}
 	}
-	if cs, _, err := cur2.Next(closedAfter(300*time.Millisecond), 10); err != nil || len(cs) != 0 {
+	if cs, _, err := cur2.Next(closedAfter(300*time.Millisecond), nil, 10); err != nil || len(cs) != 0 {
 		t.Fatalf("Next after replay = %d changes, %v; want none", len(cs), err)
 	}
 	// A position past the head is refused (another store's).
@@ -146,7 +146,7 @@ func TestFeedBounds(t *testing.T) {
 		cs = append(cs, &Change{Pos: Position{Rev: int64(i)}, Table: tNodes, Op: OpUpdate})
 	}
 	h.publish(cs)
-	if _, _, err := cur.Next(nil, 10); !errors.Is(err, ErrTooOld) {
+	if _, _, err := cur.Next(nil, nil, 10); !errors.Is(err, ErrTooOld) {
 		t.Errorf("lagging cursor Next = %v, want ErrTooOld", err)
 	}
 	if _, err := h.Watch(&Position{Rev: 3}); !errors.Is(err, ErrTooOld) {
@@ -156,12 +156,12 @@ func TestFeedBounds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Watch(5) = %v", err)
 	}
-	got, rest, err := c2.Next(nil, 10)
+	got, rest, err := c2.Next(nil, nil, 10)
 	if err != nil || len(got) != 10 || got[0].Pos.Rev != 6 || rest != FeedLogSize-10 {
 		t.Fatalf("Next = %d changes from %v, %d waiting, %v; want 10 from 6, %d", len(got), got[0].Pos, rest, err, FeedLogSize-10)
 	}
 	h.reset(Position{Rev: 100000})
-	if _, _, err := c2.Next(nil, 10); !errors.Is(err, ErrTooOld) {
+	if _, _, err := c2.Next(nil, nil, 10); !errors.Is(err, ErrTooOld) {
 		t.Errorf("Next after reset = %v, want ErrTooOld", err)
 	}
 }
