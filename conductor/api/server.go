@@ -93,8 +93,6 @@ type Server struct {
 	handler http.Handler
 	// nodeJSON caches rendered nodes for listings.
 	nodeJSON itemCache
-	// streamCache holds the change feed's rendered changes.
-	streamCache streamCache
 }
 
 const versionKey = "ferric.version"

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -58,6 +57,12 @@ const StreamClientBuffer = 2000
 // StreamWriteTimeout bounds one write to a client of the feed.
 const StreamWriteTimeout = 10 * time.Second
 
+// StreamFlushInterval is the shortest time between two writes to one
+// client: changes that come closer together go out in one write (fewer
+// system calls per client under a high rate of changes, at most this
+// much latency added).
+const StreamFlushInterval = 50 * time.Millisecond
+
 // StreamKeepalive is the period of the comment lines that keep an idle
 // stream (and the proxies on its way) alive.
 const StreamKeepalive = 15 * time.Second
@@ -100,6 +105,14 @@ type streamQuery struct {
 	filter func(*store.Node) bool
 	scoped bool // a node filter was given: conductor events are left out
 	fields map[string]bool
+	// fieldsKey memoizes the rendering with only those fields.
+	fieldsKey streamFieldsMemo
+}
+
+// streamFieldsMemo keys a change's data rendered with only some fields.
+type streamFieldsMemo struct {
+	v      Version
+	fields string
 }
 
 func (s *Server) parseStreamQuery(c echo.Context) (*streamQuery, error) {
@@ -137,9 +150,12 @@ func (s *Server) parseStreamQuery(c echo.Context) (*streamQuery, error) {
 	}
 	if fl := q.Get("fields"); fl != "" {
 		sq.fields = map[string]bool{}
-		for _, name := range splitList(fl) {
+		names := splitList(fl)
+		for _, name := range names {
 			sq.fields[name] = true
 		}
+		slices.Sort(names)
+		sq.fieldsKey = streamFieldsMemo{ver(c), strings.Join(names, ",")}
 	}
 	return sq, nil
 }
@@ -147,9 +163,8 @@ func (s *Server) parseStreamQuery(c echo.Context) (*streamQuery, error) {
 // streamEvent is a change rendered for the feed (once per change and
 // microversion, shared by every client).
 type streamEvent struct {
-	once sync.Once
-	typ  string
-	ids  map[string]any
+	typ string
+	ids map[string]any
 	// nodeUUID is the node the record belongs to ("" for conductors).
 	nodeUUID      string
 	before, after *store.Node // node changes only
@@ -162,37 +177,17 @@ type streamEvent struct {
 	data []byte
 }
 
-// streamCache holds the rendered changes, keyed by position and version.
-type streamCache struct {
-	mu sync.Mutex
-	m  map[streamKey]*streamEvent
-}
+// streamMemo keys a change's rendering at a microversion.
+type streamMemo struct{ v Version }
 
-type streamKey struct {
-	pos store.Position
-	v   Version
-}
-
-func (sc *streamCache) get(pos store.Position, v Version) *streamEvent {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.m == nil || len(sc.m) > 4*store.FeedLogSize {
-		sc.m = map[streamKey]*streamEvent{}
-	}
-	k := streamKey{pos, v}
-	ev := sc.m[k]
-	if ev == nil {
-		ev = &streamEvent{}
-		sc.m[k] = ev
-	}
-	return ev
-}
-
-// renderChange renders ch at the request's version (cached).
+// renderChange renders ch at the request's version, once for every
+// client.
 func (s *Server) renderChange(c echo.Context, ch *store.Change) *streamEvent {
-	ev := s.streamCache.get(ch.Pos, ver(c))
-	ev.once.Do(func() { s.renderChangeOnce(c, ch, ev) })
-	return ev
+	return ch.Memo(streamMemo{ver(c)}, func() any {
+		ev := &streamEvent{}
+		s.renderChangeOnce(c, ch, ev)
+		return ev
+	}).(*streamEvent)
 }
 
 func (s *Server) renderChangeOnce(c echo.Context, ch *store.Change, ev *streamEvent) {
@@ -297,7 +292,9 @@ func (ev *streamEvent) marshal(want map[string]bool) []byte {
 	return out
 }
 
-// pass reports whether the client sees the event, and its data.
+// pass reports whether the client sees the event, and its data (a
+// rendering with only the client's fields is shared by the clients that
+// ask for the same ones).
 func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byte, bool) {
 	if !sq.tables[ch.Table] || ev.typ == "" {
 		return nil, false
@@ -329,7 +326,7 @@ func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byt
 	if ev.op == store.OpUpdate && !slices.ContainsFunc(ev.changed, func(k string) bool { return sq.fields[k] }) {
 		return nil, false
 	}
-	return ev.marshal(sq.fields), true
+	return ch.Memo(sq.fieldsKey, func() any { return ev.marshal(sq.fields) }).([]byte), true
 }
 
 // errFeedTooOld is the answer to a resume from a position the feed no
@@ -400,6 +397,9 @@ func (s *Server) eventStream(c echo.Context) error {
 	sent := cur.Position()
 	told, wrote := sent, time.Now() // the last id written, and when
 	for {
+		if d := StreamFlushInterval - time.Since(wrote); d > 0 {
+			time.Sleep(d)
+		}
 		cs, rest, err := cur.Next(ctx.Done(), tick.C, 256)
 		buf.Reset()
 		switch {

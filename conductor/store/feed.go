@@ -98,6 +98,30 @@ type Change struct {
 	// changed (store JSON names); nil for creates and deletes.
 	Old  map[string]json.RawMessage `json:"old,omitempty"`
 	Time time.Time                  `json:"time"`
+
+	// memo holds what readers derived from the change (Memo).
+	memo sync.Map
+}
+
+// Memo returns the value readers keep for key on this change, made by
+// mk the first time (once, even when many readers ask at once): a
+// rendering shared by every watcher.
+func (c *Change) Memo(key any, mk func() any) any {
+	if v, ok := c.memo.Load(key); ok {
+		return v.(*memoEntry).get(mk)
+	}
+	v, _ := c.memo.LoadOrStore(key, &memoEntry{})
+	return v.(*memoEntry).get(mk)
+}
+
+type memoEntry struct {
+	once sync.Once
+	v    any
+}
+
+func (e *memoEntry) get(mk func() any) any {
+	e.once.Do(func() { e.v = mk() })
+	return e.v
 }
 
 // Fields lists the top-level fields the change touched (store JSON

@@ -18,6 +18,8 @@ type event struct {
 	ID   string // the stream's last event id once this event was read
 	Type string
 	Data map[string]any
+	// Raw is the data as sent (a stream opened raw decodes no JSON).
+	Raw string
 }
 
 // stream is an open GET /v1/events/stream, read as a browser's
@@ -31,11 +33,17 @@ type stream struct {
 	mu     sync.Mutex
 	lastID string
 	err    error
+	raw    bool
 }
 
 // open starts a stream; lastID, when set, is sent as Last-Event-ID. A
 // status other than 200 returns the response with its body read.
 func open(ctx context.Context, base, query, lastID string) (*stream, int, []byte, error) {
+	return openMode(ctx, base, query, lastID, false)
+}
+
+// openMode is open; raw streams keep each event's data undecoded.
+func openMode(ctx context.Context, base, query, lastID string, raw bool) (*stream, int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/events/stream"+query, nil)
 	if err != nil {
 		return nil, 0, nil, err
@@ -53,7 +61,7 @@ func open(ctx context.Context, base, query, lastID string) (*stream, int, []byte
 		resp.Body.Close()
 		return nil, resp.StatusCode, body, nil
 	}
-	s := &stream{resp: resp, events: make(chan event, 1<<16), done: make(chan struct{}), lastID: lastID}
+	s := &stream{resp: resp, events: make(chan event, 1<<12), done: make(chan struct{}), lastID: lastID, raw: raw}
 	go s.read()
 	return s, 200, nil, nil
 }
@@ -86,11 +94,13 @@ func (s *stream) read() {
 			last := s.lastID
 			s.mu.Unlock()
 			if data.Len() > 0 {
-				ev := event{ID: last, Type: typ}
+				ev := event{ID: last, Type: typ, Raw: string(bytes.TrimSuffix(data.Bytes(), []byte("\n")))}
 				if ev.Type == "" {
 					ev.Type = "message"
 				}
-				_ = json.Unmarshal(bytes.TrimSuffix(data.Bytes(), []byte("\n")), &ev.Data)
+				if !s.raw {
+					_ = json.Unmarshal([]byte(ev.Raw), &ev.Data)
+				}
 				s.events <- ev
 			}
 			typ, hasID = "", false
