@@ -26,6 +26,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/conductor/ui"
 	"github.com/ferric-metal/ferric/images/cache"
 	imgstore "github.com/ferric-metal/ferric/images/store"
 	"github.com/ferric-metal/ferric/inspector/introspection"
@@ -241,6 +242,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer bootHandler.Close()
+	// The web console, behind the API's authentication.
+	srv.HandleAny("/ui", ui.Handler("/ui"))
+	srv.HandleAny("/ui/*", ui.Handler("/ui"))
 	srv.HandleAny("/boot/*", public.Wrap(auth.ReadOnly(http.StripPrefix("/boot", bootHandler))))
 	// Virtual media boot images: read-only, no credentials (the BMC
 	// fetches them), each under a random name while inserted.
