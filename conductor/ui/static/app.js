@@ -9,7 +9,7 @@ const FLEET_FIELDS = 'uuid,name,provision_state,target_provision_state,power_sta
 const $ = (id) => document.getElementById(id);
 
 // Measurements the browser tests read.
-const metrics = window.__ferric = { fleetListMs: 0, fleetRenderMs: 0, fleetReadyAt: 0, events: 0, lastEventAt: 0, renders: 0 };
+const metrics = window.__ferric = { firstRowsAt: 0, fleetListMs: 0, fleetRenderMs: 0, fleetReadyAt: 0, events: 0, lastEventAt: 0, renders: 0 };
 
 // ---- API -------------------------------------------------------------
 
@@ -99,6 +99,14 @@ async function loadFleet() {
     while (url) {
       const page = await api('GET', url);
       for (const n of page.nodes) nodes.set(n.uuid, n);
+      if (page.next && route.page === 'fleet') {
+        // Show what has come so far; the rest follows page by page.
+        fleet.order = [...nodes.values()].sort(byName);
+        refilter();
+        renderFleet();
+        $('fleet-count').textContent = `loading… ${nodes.size} nodes`;
+        if (!metrics.firstRowsAt) metrics.firstRowsAt = performance.now();
+      }
       url = page.next ? new URL(page.next).pathname + new URL(page.next).search : null;
     }
   } catch (e) {
@@ -380,12 +388,22 @@ async function nodePage(ident) {
       ['updated', n.updated_at]]));
     progressBox.replaceChildren(progressView(n));
   };
+  // The timeline: the node's recorded history (Ironic journals errors
+  // and some events) and the state changes the feed brought while the
+  // page was open, newest first.
+  const seen = [];
+  let recorded = [];
+  const renderHistory = () => {
+    const items = [...seen, ...recorded].sort((a, b) => (a.at < b.at ? 1 : -1));
+    historyBox.replaceChildren(...(items.length ? items.map((e) => el('li', { class: 'sev-' + e.severity }, `${e.at}  ${e.text}`))
+      : [el('li', {}, 'no events recorded')]));
+  };
   const loadHistory = async () => {
     try {
       const h = await api('GET', `/v1/nodes/${n.uuid}/history?detail=True`);
-      historyBox.replaceChildren(...(h.history || []).slice().reverse().map((e) =>
-        el('li', { class: 'sev-' + e.severity }, `${e.created_at}  ${e.event_type}: ${e.event}`)));
-    } catch (e) { historyBox.replaceChildren(el('li', {}, 'history: ' + e.message)); }
+      recorded = (h.history || []).map((e) => ({ at: e.created_at, severity: e.severity, text: `${e.event_type}: ${e.event}` }));
+    } catch (e) { recorded = [{ at: '', severity: 'ERROR', text: 'history: ' + e.message }]; }
+    renderHistory();
   };
   renderState();
   const sections = [
@@ -416,6 +434,9 @@ async function nodePage(ident) {
   const listener = (ev) => {
     if (ev.uuid !== n.uuid || ev.op === 'delete') return;
     const stateChanged = 'provision_state' in ev.fields || 'last_error' in ev.fields;
+    if ('provision_state' in ev.fields) {
+      seen.push({ at: ev.time, severity: 'INFO', text: `provision state ${n.provision_state} → ${ev.fields.provision_state}` });
+    }
     Object.assign(n, ev.fields);
     renderState();
     if (stateChanged) loadHistory();
@@ -463,6 +484,7 @@ async function imagesPage() {
 const route = { page: '' };
 
 function navigate() {
+  $('error').hidden = true;
   const h = location.hash || '#/';
   fleet.listeners.clear();
   $('nav-fleet').classList.toggle('active', h === '#/' || h === '#');
