@@ -30,6 +30,8 @@ test: build
 	FERRIC_TEST_STORE=etcd $(GO) test -count=1 -timeout 20m ./test/conformance/
 	# metal3's baremetal-operator provisioner against ferric (its own module).
 	cd test/metal3 && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+	# The web console in Debian's chromium, headless (its own module: chromedp).
+	cd test/ui && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 # ramdisk builds the deploy kernel and initramfs (agent as /init) into bin/.
 ramdisk:

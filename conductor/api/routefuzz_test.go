@@ -245,6 +245,9 @@ func TestRouteFuzz(t *testing.T) {
 		if strings.Contains(r.Path, "*") || r.Method == "echo_route_not_found" {
 			continue
 		}
+		if r.Path == "/v1/events/stream" {
+			continue // a stream that lasts while the client reads (test/feed tests its input)
+		}
 		routes = append(routes, route{r.Method, r.Path})
 	}
 	slices.SortFunc(routes, func(a, b route) int { return strings.Compare(a.method+a.path, b.method+b.path) })

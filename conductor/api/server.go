@@ -77,6 +77,9 @@ type Config struct {
 	// Authenticator, New loads Htpasswd, the bcrypt htpasswd file.
 	Auth     string
 	Htpasswd string
+	// Stream bounds each client of the change feed (zero values: the
+	// defaults StreamClientBuffer and StreamWriteTimeout).
+	Stream StreamLimits
 }
 
 // Server is the Ironic API.
@@ -208,6 +211,7 @@ func (s *Server) routes() {
 	s.allocationRoutes(g)
 	g.GET("/shards", s.shards, s.minVer(82, false))
 	g.POST("/events", s.postEvents, s.minVer(54, false))
+	g.GET("/events/stream", s.eventStream)
 	s.templates().routes(g)
 	s.runbooks().routes(g)
 	g.Any("/*", noRoute)

@@ -26,6 +26,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/conductor/ui"
 	"github.com/ferric-metal/ferric/images/cache"
 	imgstore "github.com/ferric-metal/ferric/images/store"
 	"github.com/ferric-metal/ferric/inspector/introspection"
@@ -167,6 +168,9 @@ type Config struct {
 	// ImageMaxSize bounds an image upload to the image store (default
 	// DefaultImageMaxSize; negative: no bound).
 	ImageMaxSize int64
+	// Stream bounds each client of the change feed (GET
+	// /v1/events/stream; zero: the API's defaults).
+	Stream api.StreamLimits
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -223,7 +227,7 @@ func Run(ctx context.Context, cfg Config) error {
 		FastTrackTimeout: cfg.FastTrackTimeout,
 		StallTimeout:     cfg.StallTimeout,
 	})
-	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes})
+	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes, Stream: cfg.Stream})
 	if err != nil {
 		return err
 	}
@@ -252,6 +256,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer bootHandler.Close()
+	// The web console, behind the API's authentication.
+	srv.HandleAny("/ui", ui.Handler("/ui"))
+	srv.HandleAny("/ui/*", ui.Handler("/ui"))
 	srv.HandleAny("/boot/*", public.Wrap(auth.ReadOnly(http.StripPrefix("/boot", bootHandler))))
 	// Virtual media boot images: read-only, no credentials (the BMC
 	// fetches them), each under a random name while inserted.

@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,6 +19,12 @@ import (
 type Bolt struct {
 	*kvStore
 	db *bolt.DB
+
+	// pumpMu serializes publishing the change log; pumpWant asks the
+	// publisher running to read again.
+	pumpMu   sync.Mutex
+	pumping  bool
+	pumpWant bool
 }
 
 var _ Store = (*Bolt)(nil)
@@ -38,7 +47,92 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: load %s: %w", path, err)
 	}
+	if err := s.loadFeed(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: load %s: %w", path, err)
+	}
+	s.committed = s.publish
 	return s, nil
+}
+
+// bFeed is the change log's bucket: changes keyed by their big-endian
+// sequence, the last FeedLogSize of them.
+const bFeed = "_feed"
+
+// loadFeed puts the change log into the feed.
+func (s *Bolt) loadFeed() error {
+	var floor uint64
+	var cs []*Change
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bFeed))
+		if b == nil {
+			return nil
+		}
+		floor = b.Sequence()
+		if k, _ := b.Cursor().First(); k != nil {
+			floor = binary.BigEndian.Uint64(k) - 1
+		}
+		var err error
+		cs, err = readFeed(b, floor)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.feed = newHub(Position{Rev: int64(floor)})
+	s.feed.publish(cs)
+	return nil
+}
+
+// readFeed decodes the logged changes after seq.
+func readFeed(b *bolt.Bucket, seq uint64) ([]*Change, error) {
+	var out []*Change
+	c := b.Cursor()
+	for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, seq+1)); k != nil; k, v = c.Next() {
+		ch := new(Change)
+		if err := json.Unmarshal(v, ch); err != nil {
+			return nil, fmt.Errorf("change log %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+// publish hands the changes committed since the last call to the feed, in
+// the log's order (transactions committed in one batch finish in any
+// order; the log has them in commit order).
+func (s *Bolt) publish() {
+	s.pumpMu.Lock()
+	if s.pumping {
+		s.pumpWant = true
+		s.pumpMu.Unlock()
+		return
+	}
+	s.pumping = true
+	for {
+		s.pumpWant = false
+		s.pumpMu.Unlock()
+		var cs []*Change
+		head := s.feed.Head()
+		err := s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte(bFeed))
+			if b == nil {
+				return nil
+			}
+			var err error
+			cs, err = readFeed(b, uint64(head.Rev))
+			return err
+		})
+		if err == nil {
+			s.feed.publish(cs)
+		}
+		s.pumpMu.Lock()
+		if !s.pumpWant {
+			s.pumping = false
+			s.pumpMu.Unlock()
+			return
+		}
+	}
 }
 
 // boltKV is the kvBackend of a bbolt file: a bucket per kvTx bucket.
@@ -101,6 +195,36 @@ func (t boltTx) nextSeq(bucket string) (uint64, error) {
 func (t boltTx) nextRev(int64) (int64, error) {
 	seq, err := t.nextSeq(bMeta)
 	return int64(seq), err
+}
+
+// logChanges implements changeLogger: each change gets the log's next
+// sequence as its position and is written with the records; the entry
+// that falls out of the last FeedLogSize is deleted.
+func (t boltTx) logChanges(cs []*Change) error {
+	b, err := t.bucket(bFeed)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		c.Pos = Position{Rev: int64(seq)}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), raw); err != nil {
+			return err
+		}
+		if seq > FeedLogSize {
+			if err := b.Delete(binary.BigEndian.AppendUint64(nil, seq-FeedLogSize)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (t boltTx) forEach(bucket string, fn func(k, v []byte) error) error {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,6 +114,8 @@ func NewEtcd(ctx context.Context, cli *clientv3.Client, prefix string, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd load: %w", err)
 	}
+	s.feed = newHub(Position{Rev: rev})
+	s.feed.history = s.history
 	wctx, stop := context.WithCancel(context.Background())
 	s.cancel = stop
 	go s.follow(wctx, rev)
@@ -156,38 +159,37 @@ func (s *Etcd) loadAt(ctx context.Context) (int64, error) {
 	return tx.rev, nil
 }
 
-// follow applies the changes committed after rev to the caches until ctx
-// ends.
+// follow applies the changes committed after rev to the caches, and
+// hands those of watched tables to the feed, until ctx ends.
 func (s *Etcd) follow(ctx context.Context, rev int64) {
 	defer close(s.done)
-	tablePrefix := s.ekv.prefix + "/b/"
+	var sub int32 // index of the next change in revision rev
 	for ctx.Err() == nil {
-		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.ekv.prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.ekv.prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
 		for resp := range wch {
 			if err := resp.Err(); err != nil {
 				if errors.Is(err, rpctypes.ErrCompacted) {
 					// Changes were lost to compaction: start again from a
-					// fresh snapshot.
+					// fresh snapshot; the feed's readers must list again.
 					s.log.Warn("store: etcd watch compacted, reloading", "revision", rev)
 					if r, err := s.loadAt(ctx); err == nil {
-						rev = r
+						rev, sub = r, 0
+						s.feed.reset(Position{Rev: r})
 					}
 				} else {
 					s.log.Warn("store: etcd watch", "err", err)
 				}
 				break
 			}
+			var cs []*Change
 			for _, ev := range resp.Events {
-				rev = ev.Kv.ModRevision
-				k := string(ev.Kv.Key)
-				if !strings.HasPrefix(k, tablePrefix) {
-					continue
+				if ev.Kv.ModRevision != rev {
+					rev, sub = ev.Kv.ModRevision, 0
 				}
-				bucket, key, ok := strings.Cut(k[len(tablePrefix):], "/")
+				bucket, key, ok := s.ekv.splitKey(string(ev.Kv.Key))
 				if !ok {
 					continue
 				}
-				bucket, _ = url.PathUnescape(bucket)
 				apply := s.tables[bucket]
 				if apply == nil {
 					continue
@@ -195,14 +197,129 @@ func (s *Etcd) follow(ctx context.Context, rev int64) {
 				// A delete carries no store revision: rev 0 deletes the
 				// cached record whatever its revision.
 				if err := apply(key, ev.Kv.Value, ev.Type == clientv3.EventTypeDelete, 0); err != nil {
-					s.log.Warn("store: etcd watch: bad record", "key", k, "err", err)
+					s.log.Warn("store: etcd watch: bad record", "key", string(ev.Kv.Key), "err", err)
+				}
+				if c := etcdChange(bucket, key, ev); c != nil {
+					c.Pos = Position{Rev: rev, Sub: sub}
+					sub++
+					cs = append(cs, c)
 				}
 			}
+			s.feed.publish(cs)
 		}
 		if ctx.Err() == nil {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+}
+
+// splitKey returns the bucket and key of a record's etcd key.
+func (e *etcdKV) splitKey(k string) (bucket, key string, ok bool) {
+	tablePrefix := e.prefix + "/b/"
+	if !strings.HasPrefix(k, tablePrefix) {
+		return "", "", false
+	}
+	bucket, key, ok = strings.Cut(k[len(tablePrefix):], "/")
+	if !ok {
+		return "", "", false
+	}
+	bucket, err := url.PathUnescape(bucket)
+	return bucket, key, err == nil
+}
+
+// etcdChange is the feed's change for a watch event (nil when the table
+// is not watched); its position is the caller's.
+func etcdChange(bucket, key string, ev *clientv3.Event) *Change {
+	if !feedTables[bucket] {
+		return nil
+	}
+	c := &Change{Table: bucket, Key: key, Op: OpUpdate, Value: ev.Kv.Value}
+	var prev []byte
+	if ev.PrevKv != nil {
+		prev = ev.PrevKv.Value
+	}
+	switch {
+	case ev.Type == clientv3.EventTypeDelete:
+		if prev == nil {
+			return nil
+		}
+		c.Op, c.Value, c.Revision = OpDelete, prev, revisionOf(prev)+1
+	case prev == nil:
+		c.Op, c.Revision = OpCreate, revisionOf(ev.Kv.Value)
+	default:
+		c.Old, c.Revision = diffFields(prev, ev.Kv.Value), revisionOf(ev.Kv.Value)
+	}
+	c.Time = recordTime(c.Value)
+	return c
+}
+
+// recordTime is the updated_at (else created_at) of a record's JSON.
+func recordTime(raw []byte) time.Time {
+	var h struct {
+		CreatedAt time.Time  `json:"created_at"`
+		UpdatedAt *time.Time `json:"updated_at"`
+	}
+	_ = json.Unmarshal(raw, &h)
+	if h.UpdatedAt != nil {
+		return *h.UpdatedAt
+	}
+	return h.CreatedAt
+}
+
+// history reads the watched tables' changes after from up to to from
+// etcd's own history (ErrTooOld once compacted).
+func (s *Etcd) history(from, to Position) ([]*Change, error) {
+	if !from.Less(to) {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wch := s.cli.Watch(ctx, s.ekv.prefix+"/b/", clientv3.WithPrefix(), clientv3.WithRev(from.Rev), clientv3.WithPrevKV())
+	var out []*Change
+	rev, sub := int64(0), int32(0)
+	// A progress report says when the watch has caught up past to even
+	// if no watched key changed since.
+	_ = s.cli.RequestProgress(ctx)
+	for resp := range wch {
+		if resp.IsProgressNotify() {
+			if resp.Header.Revision >= to.Rev {
+				return out, nil
+			}
+			_ = s.cli.RequestProgress(ctx)
+			continue
+		}
+		if err := resp.Err(); err != nil {
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				return nil, fmt.Errorf("%w: position %s was compacted out of etcd's history", ErrTooOld, from)
+			}
+			return nil, fmt.Errorf("store: etcd history: %w", err)
+		}
+		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision != rev {
+				rev, sub = ev.Kv.ModRevision, 0
+			}
+			if to.Less(Position{Rev: rev}) {
+				return out, nil
+			}
+			bucket, key, ok := s.ekv.splitKey(string(ev.Kv.Key))
+			if !ok {
+				continue
+			}
+			if c := etcdChange(bucket, key, ev); c != nil {
+				c.Pos = Position{Rev: rev, Sub: sub}
+				sub++
+				if from.Less(c.Pos) && !to.Less(c.Pos) {
+					out = append(out, c)
+				}
+			}
+		}
+		if rev >= to.Rev {
+			// etcd sends the events of one revision in one response.
+			return out, nil
+		}
+		_ = s.cli.RequestProgress(ctx)
+	}
+	return out, ctx.Err()
 }
 
 // etcdKV is the kvBackend over an etcd cluster.

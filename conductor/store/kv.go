@@ -302,7 +302,25 @@ type kvStore struct {
 	// sweeps maps a cached table's bucket to the function that drops the
 	// cached records whose keys are not in seen (a reload).
 	sweeps map[string]func(seen map[string]bool)
+
+	// feed carries the committed changes to watchers; committed, when
+	// set, is called after a transaction that logged changes committed
+	// (bbolt publishes its log from there).
+	feed      *hub
+	committed func()
 }
+
+// changeLogger is a kvTx that keeps the change log itself (bbolt): it
+// stamps the changes' positions and writes them in the transaction.
+type changeLogger interface {
+	logChanges(cs []*Change) error
+}
+
+// Watch implements Feed.
+func (s *kvStore) Watch(from *Position) (*Cursor, error) { return s.feed.Watch(from) }
+
+// Head implements Feed.
+func (s *kvStore) Head() Position { return s.feed.Head() }
 
 var _ Store = (*kvStore)(nil)
 
@@ -311,7 +329,7 @@ func newKVStore(kv kvBackend) *kvStore {
 		nodes: newCache[*Node](), ports: newCache[*Port](), portgroups: newCache[*Portgroup](),
 		chassis: newCache[*Chassis](), allocations: newCache[*Allocation](), conductors: newCache[*Conductor](),
 		templates: newCache[*DeployTemplate](), connectors: newCache[*VolumeConnector](), targets: newCache[*VolumeTarget](),
-		runbooks: newCache[*Runbook](),
+		runbooks: newCache[*Runbook](), feed: newHub(Position{}),
 	}
 	s.tables = map[string]func(string, []byte, bool, int64) error{
 		tNodes: applier(s.nodes), tPorts: applier(s.ports), tPortgroups: applier(s.portgroups),
@@ -407,6 +425,8 @@ type kvTxn struct {
 	now     time.Time
 	// undo restores the header fields Put stamped on the caller's records.
 	undo []func()
+	// feed holds the changes of watched tables, for the change log.
+	feed []*Change
 }
 
 // Update runs fn in one backend transaction and, once it committed,
@@ -426,13 +446,22 @@ func (s *kvStore) Update(ctx context.Context, fn func(Tx) error) error {
 			}
 		}
 		t = &kvTxn{s: s, tx: tx, now: time.Now().UTC()}
-		return fn(t)
+		if err := fn(t); err != nil {
+			return err
+		}
+		if l, ok := tx.(changeLogger); ok && len(t.feed) > 0 {
+			return l.logChanges(t.feed)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	for _, c := range t.changes {
 		c.apply()
+	}
+	if s.committed != nil && len(t.feed) > 0 {
+		s.committed()
 	}
 	return nil
 }
@@ -500,6 +529,7 @@ func txPutOld[T any, P interface {
 	t.undo = append(t.undo, func() { *id, *rev, *created, *updated = id0, rev0, created0, updated0 })
 	var old P
 	raw, err := t.tx.get(table, key)
+	oldRaw := raw
 	if err != nil {
 		return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
 	}
@@ -583,6 +613,13 @@ func txPutOld[T any, P interface {
 			return nil, err
 		}
 		t.changes = append(t.changes, change{func() { c.apply(key, cp, false, r) }})
+		if feedTables[table] {
+			ch := &Change{Table: table, Key: key, Op: OpCreate, Revision: r, Value: raw, Time: t.now}
+			if oldRaw != nil {
+				ch.Op, ch.Old = OpUpdate, diffFields(oldRaw, raw)
+			}
+			t.feed = append(t.feed, ch)
+		}
 	}
 	return old, nil
 }
@@ -612,6 +649,11 @@ func txDelete[T any, P interface {
 	}
 	if c != nil {
 		t.changes = append(t.changes, change{func() { var zero P; c.apply(key, zero, true, r) }})
+		if feedTables[table] {
+			if raw, err := json.Marshal(old); err == nil {
+				t.feed = append(t.feed, &Change{Table: table, Key: key, Op: OpDelete, Revision: r, Value: raw, Time: t.now})
+			}
+		}
 	}
 	return nil
 }

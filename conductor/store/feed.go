@@ -1,0 +1,370 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The change feed: every committed write of a watched table (nodes, ports,
+// portgroups, allocations, conductors) is a Change at a Position, in commit
+// order, and watchers read them through a Cursor.
+//
+// Positions are the store's own: on bbolt a sequence kept with the records
+// (the change log, a bucket of the last FeedLogSize changes written in the
+// transaction that made them, so the feed survives a restart); on etcd the
+// cluster's revision of the commit and the change's index in it (the
+// watch that keeps the in-memory copy feeds the log, and older changes are
+// read back from etcd's own history until it is compacted), the same on
+// every conductor of the cluster.
+//
+// The feed keeps the last FeedLogSize changes in memory. Publishing a
+// change wakes every waiting cursor at once (a closed channel) and never
+// waits for any of them: a cursor that falls behind the log's start gets
+// ErrTooOld and its reader must list again.
+
+// FeedLogSize is how many changes the feed keeps (in memory, and on bbolt
+// on disk).
+const FeedLogSize = 10000
+
+// ErrTooOld: the position asked for is older than the oldest change the
+// feed still holds (the client must list again), or belongs to another
+// store.
+var ErrTooOld = errors.New("store: feed position too old")
+
+// Position is a place in the change feed: the commit's revision (bbolt:
+// the change's sequence; etcd: the cluster revision) and the change's index
+// in the commit (always 0 on bbolt).
+type Position struct {
+	Rev int64
+	Sub int32
+}
+
+// String renders the position as an SSE event id: "rev" or "rev.sub".
+func (p Position) String() string {
+	if p.Sub == 0 {
+		return strconv.FormatInt(p.Rev, 10)
+	}
+	return strconv.FormatInt(p.Rev, 10) + "." + strconv.FormatInt(int64(p.Sub), 10)
+}
+
+// Less orders positions.
+func (p Position) Less(q Position) bool {
+	return p.Rev < q.Rev || (p.Rev == q.Rev && p.Sub < q.Sub)
+}
+
+// ParsePosition reads a position written by String.
+func ParsePosition(s string) (Position, error) {
+	r, sub, _ := strings.Cut(strings.TrimSpace(s), ".")
+	rev, err := strconv.ParseInt(r, 10, 64)
+	if err != nil || rev < 0 {
+		return Position{}, fmt.Errorf("store: bad feed position %q", s)
+	}
+	var n int64
+	if sub != "" {
+		if n, err = strconv.ParseInt(sub, 10, 32); err != nil || n < 0 {
+			return Position{}, fmt.Errorf("store: bad feed position %q", s)
+		}
+	}
+	return Position{Rev: rev, Sub: int32(n)}, nil
+}
+
+// Change operations.
+const (
+	OpCreate = "create"
+	OpUpdate = "update"
+	OpDelete = "delete"
+)
+
+// Change is one committed write of a watched record. Changes handed out by
+// the feed are shared: read them, never modify them.
+type Change struct {
+	Pos   Position `json:"pos"`
+	Table string   `json:"table"` // "nodes", "ports", ...
+	Key   string   `json:"key"`   // UUID (hostname for conductors)
+	Op    string   `json:"op"`
+	// Revision is the record's revision after the write (for a delete,
+	// one past the deleted record's).
+	Revision int64 `json:"revision"`
+	// Value is the record as written (for a delete: as it was).
+	Value json.RawMessage `json:"value"`
+	// Old holds the previous value of every top-level field an update
+	// changed (store JSON names); nil for creates and deletes.
+	Old  map[string]json.RawMessage `json:"old,omitempty"`
+	Time time.Time                  `json:"time"`
+
+	// memo holds what readers derived from the change (Memo).
+	memo sync.Map
+}
+
+// Memo returns the value readers keep for key on this change, made by
+// mk the first time (once, even when many readers ask at once): a
+// rendering shared by every watcher.
+func (c *Change) Memo(key any, mk func() any) any {
+	if v, ok := c.memo.Load(key); ok {
+		return v.(*memoEntry).get(mk)
+	}
+	v, _ := c.memo.LoadOrStore(key, &memoEntry{})
+	return v.(*memoEntry).get(mk)
+}
+
+type memoEntry struct {
+	once sync.Once
+	v    any
+}
+
+func (e *memoEntry) get(mk func() any) any {
+	e.once.Do(func() { e.v = mk() })
+	return e.v
+}
+
+// Fields lists the top-level fields the change touched (store JSON
+// names), sorted; every field for a create or delete.
+func (c *Change) Fields() []string {
+	if c.Op == OpUpdate {
+		out := make([]string, 0, len(c.Old))
+		for k := range c.Old {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(c.Value, &m)
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Before returns the record as it was before an update (Value with the
+// changed fields set back), or Value for a create or delete.
+func (c *Change) Before() json.RawMessage {
+	if c.Op != OpUpdate || len(c.Old) == 0 {
+		return c.Value
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(c.Value, &m); err != nil {
+		return c.Value
+	}
+	for k, v := range c.Old {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return c.Value
+	}
+	return out
+}
+
+// feedTables are the tables whose changes the feed carries.
+var feedTables = map[string]bool{tNodes: true, tPorts: true, tPortgroups: true, tAllocations: true, tConductors: true}
+
+// diffFields returns the previous value of every top-level field that
+// differs between old and new (nil for a field old lacks).
+func diffFields(old, new []byte) map[string]json.RawMessage {
+	var a, b map[string]json.RawMessage
+	if json.Unmarshal(old, &a) != nil || json.Unmarshal(new, &b) != nil {
+		return nil
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
+			out[k] = v
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out[k] = nil
+		}
+	}
+	return out
+}
+
+// revisionOf reads the "revision" field of a record's JSON.
+func revisionOf(raw []byte) int64 {
+	var h struct {
+		Revision int64 `json:"revision"`
+	}
+	_ = json.Unmarshal(raw, &h)
+	return h.Revision
+}
+
+// Feed is the change feed of a store (Bolt and Etcd have one).
+type Feed interface {
+	// Watch returns a cursor positioned after from; nil: after the last
+	// change committed now. ErrTooOld when from is no longer held.
+	Watch(from *Position) (*Cursor, error)
+	// Head is the position of the last change published.
+	Head() Position
+}
+
+// hub holds the recent changes and wakes the cursors.
+type hub struct {
+	mu sync.RWMutex
+	// log holds the changes after floor, in order; at most FeedLogSize.
+	log   []*Change
+	floor Position
+	// wake is closed (and replaced) when changes are published.
+	wake chan struct{}
+	// history, when set, reads the changes after from up to (and
+	// including) to from the backend, for positions older than the log
+	// (etcd's history).
+	history func(from, to Position) ([]*Change, error)
+	// epoch is bumped by reset: cursors of an older epoch are told to
+	// start again.
+	epoch int64
+}
+
+func newHub(floor Position) *hub {
+	return &hub{floor: floor, wake: make(chan struct{})}
+}
+
+// publish appends changes (positions after the last one) and wakes the
+// cursors.
+func (h *hub) publish(cs []*Change) {
+	if len(cs) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for _, c := range cs {
+		if !h.head().Less(c.Pos) {
+			continue // already published
+		}
+		h.log = append(h.log, c)
+	}
+	if n := len(h.log) - FeedLogSize; n > 0 {
+		h.floor = h.log[n-1].Pos
+		// Copy so the dropped changes are not kept alive by the array.
+		h.log = append([]*Change(nil), h.log[n:]...)
+	}
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// reset drops the log and starts again after floor: changes before it
+// were lost (etcd compacted the history the watch needed). Cursors get
+// ErrTooOld.
+func (h *hub) reset(floor Position) {
+	h.mu.Lock()
+	h.log, h.floor = nil, floor
+	h.epoch++
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// head is the last position published (h.mu held).
+func (h *hub) head() Position {
+	if len(h.log) == 0 {
+		return h.floor
+	}
+	return h.log[len(h.log)-1].Pos
+}
+
+// Head implements Feed.
+func (h *hub) Head() Position {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.head()
+}
+
+// Watch implements Feed.
+func (h *hub) Watch(from *Position) (*Cursor, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	c := &Cursor{h: h, epoch: h.epoch}
+	if from == nil {
+		c.pos = h.head()
+		return c, nil
+	}
+	if h.head().Less(*from) {
+		return nil, fmt.Errorf("%w: position %s is past the last change %s (another store?)", ErrTooOld, from, h.head())
+	}
+	if from.Less(h.floor) {
+		if h.history == nil {
+			return nil, fmt.Errorf("%w: position %s, the oldest held is %s", ErrTooOld, from, h.floor)
+		}
+		c.replay = true
+	}
+	c.pos = *from
+	return c, nil
+}
+
+// Cursor reads the changes after its position.
+type Cursor struct {
+	h      *hub
+	pos    Position
+	epoch  int64
+	replay bool // the next read comes from the backend's history
+}
+
+// Position is the last change read (where a reader resumes).
+func (c *Cursor) Position() Position { return c.pos }
+
+// Next returns up to max changes after the cursor (waiting until there is
+// one, or done is closed or tick fires: then nil, 0, nil) and the number
+// still waiting after them. ErrTooOld when the changes it needs are no
+// longer held.
+func (c *Cursor) Next(done <-chan struct{}, tick <-chan time.Time, max int) ([]*Change, int, error) {
+	if c.replay {
+		h := c.h
+		h.mu.RLock()
+		floor, hist := h.floor, h.history
+		h.mu.RUnlock()
+		cs, err := hist(c.pos, floor)
+		if err != nil {
+			return nil, 0, err
+		}
+		c.replay = false
+		// The history holds every change up to floor; the log the rest.
+		c.pos = floor
+		if len(cs) > 0 {
+			return cs, 0, nil
+		}
+	}
+	for {
+		h := c.h
+		h.mu.RLock()
+		if h.epoch != c.epoch {
+			h.mu.RUnlock()
+			return nil, 0, fmt.Errorf("%w: the feed lost changes and started again", ErrTooOld)
+		}
+		if c.pos.Less(h.floor) {
+			floor := h.floor
+			h.mu.RUnlock()
+			return nil, 0, fmt.Errorf("%w: position %s fell behind the oldest change held (%s)", ErrTooOld, c.pos, floor)
+		}
+		i := sort.Search(len(h.log), func(i int) bool { return c.pos.Less(h.log[i].Pos) })
+		if i < len(h.log) {
+			end := min(len(h.log), i+max)
+			out := h.log[i:end:end]
+			rest := len(h.log) - end
+			h.mu.RUnlock()
+			c.pos = out[len(out)-1].Pos
+			return out, rest, nil
+		}
+		wake := h.wake
+		h.mu.RUnlock()
+		select {
+		case <-wake:
+		case <-done:
+			return nil, 0, nil
+		case <-tick:
+			return nil, 0, nil
+		}
+	}
+}
