@@ -344,15 +344,20 @@ function actionButtons(node, refresh) {
 function progressView(n) {
   const step = n.deploy_step && Object.keys(n.deploy_step).length ? n.deploy_step : n.clean_step && Object.keys(n.clean_step).length ? n.clean_step : n.service_step;
   const dii = n.driver_internal_info || {};
-  const p = dii.progress || dii.deploy_progress || dii.clean_progress || null;
+  // The manager records the running agent command's progress in
+  // driver_internal_info.agent_progress (README, "Fast-track and stalls").
+  const p = dii.agent_progress || null;
   const rows = [['step', step && Object.keys(step).length ? `${step.interface || ''}.${step.step || ''}` : '']];
   if (p && typeof p === 'object') {
+    const bytes = p.bytes_written, total = p.total_bytes;
+    if (p.command) rows.push(['command', p.command]);
     if (p.phase) rows.push(['phase', p.phase]);
-    if (p.bytes !== undefined) rows.push(['bytes', p.total ? `${p.bytes} of ${p.total}` : p.bytes]);
-    if (p.rate !== undefined) rows.push(['rate', p.rate]);
-    if (p.eta || p.estimated_end) rows.push(['estimated end', p.eta || p.estimated_end]);
-    if (p.bytes !== undefined && p.total) {
-      rows.push(['', el('div', { class: 'progress' }, el('div', { style: `width:${Math.min(100, 100 * p.bytes / p.total).toFixed(1)}%` }))]);
+    if (bytes !== undefined) rows.push(['bytes', total ? `${bytes} of ${total}` : bytes]);
+    if (p.rate_bytes_per_second !== undefined) rows.push(['rate', `${(p.rate_bytes_per_second / 1048576).toFixed(1)} MiB/s`]);
+    if (p.estimated_end) rows.push(['estimated end', p.estimated_end]);
+    if (p.last_heard) rows.push(['agent last heard', p.last_heard]);
+    if (bytes !== undefined && total) {
+      rows.push(['', el('div', { class: 'progress' }, el('div', { style: `width:${Math.min(100, 100 * bytes / total).toFixed(1)}%` }))]);
     }
   }
   return kvTable(rows);
