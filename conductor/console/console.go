@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -443,4 +444,19 @@ func openPTY() (master, slave *os.File, err error) {
 		return nil, nil, fmt.Errorf("console: open pty slave: %w", err)
 	}
 	return master, slave, nil
+}
+
+// ParseRange reads a port range "FIRST:LAST" (Ironic's [console]port_range
+// form; "" is no range).
+func ParseRange(s string) (first, last int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, ":")
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || first < 1 || last > 65535 || first > last {
+		return 0, 0, fmt.Errorf("console: port range %q: want FIRST:LAST, two port numbers 1-65535 in order", s)
+	}
+	return first, last, nil
 }

@@ -289,3 +289,25 @@ func TestConsoleAttachFails(t *testing.T) {
 	}
 	waitClosed(t, c)
 }
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		first, last int
+		bad         bool
+	}{
+		{"", 0, 0, false},
+		{"10000:20000", 10000, 20000, false},
+		{" 7000 : 7000 ", 7000, 7000, false},
+		{"20000:10000", 0, 0, true},
+		{"10000", 0, 0, true},
+		{"0:10", 0, 0, true},
+		{"1:70000", 0, 0, true},
+		{"a:b", 0, 0, true},
+	} {
+		first, last, err := ParseRange(tc.in)
+		if (err != nil) != tc.bad || first != tc.first || last != tc.last {
+			t.Errorf("ParseRange(%q) = %d, %d, %v; want %d, %d, error %v", tc.in, first, last, err, tc.first, tc.last, tc.bad)
+		}
+	}
+}
