@@ -40,7 +40,8 @@ func (c *IPMISocatConsole) ConsolePort(n *driver.Node) (int, error) {
 	}
 	port, err := strconv.Atoi(p)
 	if err != nil || port < 1 || port > 65535 {
-		return 0, fmt.Errorf("bmc: invalid driver_info %s %q: want a port number 1-65535", KeyIPMITerminalPort, p)
+		//lint:ignore ST1005 Ironic's InvalidParameterValue, word for word
+		return 0, fmt.Errorf("%s \"%s\" is not a valid port.", KeyIPMITerminalPort, p)
 	}
 	return port, nil
 }
