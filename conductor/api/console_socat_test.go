@@ -55,6 +55,9 @@ func TestConsoleIPMISocat(t *testing.T) {
 	if !strings.Contains(r.fault(), "Either missing 'ipmi_terminal_port' parameter in node's driver_info or [console]port_range is not configured") {
 		t.Errorf("no port: %s", r.raw)
 	}
+	if r := e.must(200, e.do("GET", "/v1/nodes/sol/validate", nil), "validate"); !strings.Contains(string(r.raw), "port_range is not configured") {
+		t.Errorf("validate without a console port: %s", r.raw)
+	}
 	e.must(200, e.do("PATCH", "/v1/nodes/sol", []map[string]any{{"op": "add", "path": "/driver_info/ipmi_terminal_port", "value": "not-a-port"}}), "bad port")
 	r = e.must(400, e.do("PUT", "/v1/nodes/sol/states/console", map[string]any{"enabled": true}), "bad port")
 	if !strings.Contains(r.fault(), `ipmi_terminal_port "not-a-port" is not a valid port.`) {

@@ -650,6 +650,9 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 			out["boot"] = bad(err.Error())
 		}
 	}
+	if _, serial, err := m.serialConsole(n); serial && err != nil {
+		out["console"] = bad(err.Error())
+	}
 	if !m.offersNothing(n, "raid") && len(n.TargetRAIDConfig) > 0 {
 		// As Ironic's raid interfaces validate the target config.
 		if err := m.CheckRAIDConfig(n, n.TargetRAIDConfig); err != nil {
