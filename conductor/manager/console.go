@@ -95,12 +95,15 @@ func (m *Manager) SetConsole(ctx context.Context, uuid string, enabled bool) err
 			op = "disabling"
 			m.stopConsole(ctx, uuid)
 		}
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			msg := fmt.Sprintf("Error %s the console on node %s. Reason: %v", op, uuid, err)
 			m.log.Error("manager: "+msg, "node", uuid)
 			if uerr := m.update(ctx, uuid, func(n *store.Node) error { n.LastError = &msg; return nil }); uerr != nil {
 				m.log.Error("manager: record console failure", "node", uuid, "err", uerr)
 			}
+			return
+		}
+		if err != nil {
 			return
 		}
 		if uerr := m.update(ctx, uuid, func(n *store.Node) error {
@@ -247,6 +250,9 @@ func (m *Manager) reconcileConsoles(ctx context.Context, boot bool) {
 		if err == nil {
 			m.log.Info("manager: console restored", "node", uuid)
 			continue
+		}
+		if ctx.Err() != nil {
+			return // the conductor stops: the console stays enabled
 		}
 		msg := fmt.Sprintf("Failed to start console while taking over the node %s: %v.", uuid, err)
 		if boot {
