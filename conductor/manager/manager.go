@@ -91,6 +91,18 @@ type Config struct {
 	// HeartbeatInterval is the period of this conductor's heartbeat and
 	// of its check for nodes to take over (default DefaultHeartbeatPeriod).
 	HeartbeatInterval time.Duration
+	// FastTrack keeps a machine's ramdisk running between inspection,
+	// cleaning and deploy (Ironic's [deploy]fast_track); a node's
+	// driver_info.fast_track overrides it.
+	FastTrack bool
+	// FastTrackTimeout is how recent the agent's last heartbeat must be
+	// for fast-track to reuse it (default DefaultFastTrackTimeout).
+	FastTrackTimeout time.Duration
+	// StallTimeout fails a deploy or cleaning whose agent has not been
+	// heard from, or whose image write made no progress, for this long
+	// (default DefaultStallTimeout; negative: off, only the wait
+	// timeouts apply).
+	StallTimeout time.Duration
 	// Console configures the serial consoles this conductor serves
 	// (address, port range, idle timeout).
 	Console console.Config
@@ -145,6 +157,12 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if cfg.FastTrackTimeout <= 0 {
+		cfg.FastTrackTimeout = DefaultFastTrackTimeout
+	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = DefaultStallTimeout
 	}
 	if cfg.Agent == nil {
 		cfg.Agent = NewHTTPAgentClient(nil)
