@@ -11,12 +11,10 @@ import (
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
 
-// Node console state (GET/PUT /v1/nodes/{node}/states/console). Only the
-// fake console interface can be enabled (fake-hardware); nodes with
-// no-console are refused as Ironic refuses them.
-
-// fakeConsoleInfo is what Ironic's fake console reports.
-var fakeConsoleInfo = map[string]any{}
+// Node console state (GET/PUT /v1/nodes/{node}/states/console), served by
+// the node's conductor: the manager starts and stops serial consoles
+// (ipmitool-socat) and records console_enabled; the fake console only
+// records it. Nodes with no-console are refused as Ironic refuses them.
 
 // consoleUnsupported is Ironic's UnsupportedDriverExtension for a node
 // whose console interface offers nothing (no-console).
@@ -28,13 +26,16 @@ func (s *Server) consoleUnsupported(n *store.Node) *Error {
 }
 
 func (s *Server) getConsole(c echo.Context, n *store.Node) error {
-	if !n.ConsoleEnabled {
-		return c.JSON(http.StatusOK, map[string]any{"console_enabled": false, "console_info": nil})
+	if n.ConsoleEnabled {
+		if e := s.consoleUnsupported(n); e != nil {
+			return e
+		}
 	}
-	if e := s.consoleUnsupported(n); e != nil {
-		return e
+	info, err := s.mgr.ConsoleInfo(c.Request().Context(), n.UUID)
+	if err != nil {
+		return mgrError(err)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"console_enabled": true, "console_info": fakeConsoleInfo})
+	return c.JSON(http.StatusOK, info)
 }
 
 func (s *Server) setConsole(c echo.Context, n *store.Node) error {
@@ -53,13 +54,8 @@ func (s *Server) setConsole(c echo.Context, n *store.Node) error {
 	if e := s.consoleUnsupported(n); e != nil {
 		return e
 	}
-	if enabled != n.ConsoleEnabled {
-		if err := s.updateNode(c, n.UUID, func(n *store.Node) error {
-			n.ConsoleEnabled, n.LastError = enabled, nil
-			return nil
-		}); err != nil {
-			return err
-		}
+	if err := s.mgr.SetConsole(c.Request().Context(), n.UUID, enabled); err != nil {
+		return mgrError(err)
 	}
 	c.Response().Header().Set("Location", baseURL(c)+"/v1/nodes/"+c.Param("node")+"/states/console")
 	return c.NoContent(http.StatusAccepted)

@@ -87,8 +87,7 @@ func (s *Server) nodeSubRoutes() []nodeRoute {
 		{"/inventory", 81, 0, nodeMethods{GET: s.inventory}},
 		{"/history", 78, 0, nodeMethods{GET: s.nodeHistory}},
 		{"/children", 83, 0, nodeMethods{GET: s.nodeChildren}},
-		{"/states/console", 0, 0, nodeMethods{GET: s.getConsole}},
-		{"/states/console", 0, atOwner, nodeMethods{PUT: s.setConsole}},
+		{"/states/console", 0, atOwner, nodeMethods{GET: s.getConsole, PUT: s.setConsole}},
 		{"/vendor_passthru/methods", 0, 0, nodeMethods{GET: s.vendorMethods}},
 		{"/vendor_passthru", 0, atOwner, nodeMethods{Any: s.vendorPassthru}},
 		{"/firmware", 86, 0, nodeMethods{GET: s.listFirmware}},
@@ -327,6 +326,7 @@ func (s *Server) deleteNode(c echo.Context, n *store.Node) error {
 	if err != nil {
 		return err
 	}
+	s.mgr.NodeDeleted(c.Request().Context(), n.UUID)
 	return c.NoContent(http.StatusNoContent)
 }
 

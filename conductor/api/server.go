@@ -60,6 +60,11 @@ type Manager interface {
 	// interface.
 	CheckRAIDConfig(n *store.Node, cfg map[string]any) error
 	VendorPassthru(ctx context.Context, ident, method, httpMethod string, args map[string]any) (ret any, async bool, err error)
+	// SetConsole, ConsoleInfo and NodeDeleted: the node's console
+	// (states/console) and its end when the node is deleted.
+	SetConsole(ctx context.Context, ident string, enabled bool) error
+	ConsoleInfo(ctx context.Context, ident string) (map[string]any, error)
+	NodeDeleted(ctx context.Context, ident string)
 }
 
 // Config configures the API server.

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferric-metal/ferric/conductor/console"
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
@@ -102,6 +103,9 @@ type Config struct {
 	// (default DefaultStallTimeout; negative: off, only the wait
 	// timeouts apply).
 	StallTimeout time.Duration
+	// Console configures the serial consoles this conductor serves
+	// (address, port range, idle timeout).
+	Console console.Config
 }
 
 // Manager runs tasks on nodes.
@@ -114,6 +118,9 @@ type Manager struct {
 	wg   sync.WaitGroup
 	// drivers is cfg.Drivers.
 	drivers *driver.Registry
+	// consoles serves the serial consoles of the nodes this conductor
+	// serves (console.go).
+	consoles *console.Server
 
 	mu           sync.Mutex
 	runCtx       context.Context
@@ -164,7 +171,8 @@ func New(cfg Config) *Manager {
 		cfg.Drivers = hardware.New(hardware.Config{Log: cfg.Log})
 	}
 	return &Manager{cfg: cfg, st: cfg.Store, log: cfg.Log, host: cfg.Hostname,
-		sem: make(chan struct{}, cfg.Workers), runCtx: context.Background(), drivers: cfg.Drivers}
+		sem: make(chan struct{}, cfg.Workers), runCtx: context.Background(), drivers: cfg.Drivers,
+		consoles: console.New(consoleConfig(cfg))}
 }
 
 // Drivers is the registry of the hardware types this conductor serves.
@@ -193,6 +201,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	m.takeOverInstanceBoots(ctx, true)
+	m.reconcileConsoles(ctx, true)
+	defer m.consoles.Close()
 	hb := time.NewTicker(m.cfg.HeartbeatInterval)
 	ps := time.NewTicker(m.cfg.PowerSyncInterval)
 	to := time.NewTicker(min(DefaultTimeoutCheck, m.cfg.DeployCallbackTimeout/2))
@@ -211,6 +221,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 			m.takeOver(ctx)
 			m.takeOverInstanceBoots(ctx, false)
+			m.reconcileConsoles(ctx, false)
 		case <-ps.C:
 			m.syncPower(ctx)
 		case <-to.C:
@@ -656,6 +667,9 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 		if err := b.Validate(driverNode(n)); err != nil {
 			out["boot"] = bad(err.Error())
 		}
+	}
+	if _, serial, err := m.serialConsole(n); serial && err != nil {
+		out["console"] = bad(err.Error())
 	}
 	if !m.offersNothing(n, "raid") && len(n.TargetRAIDConfig) > 0 {
 		// As Ironic's raid interfaces validate the target config.

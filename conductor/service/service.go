@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/api"
 	"github.com/ferric-metal/ferric/conductor/auth"
+	"github.com/ferric-metal/ferric/conductor/console"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/driver/vmedia"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
@@ -165,6 +166,16 @@ type Config struct {
 	// ProgressTimeout cuts a boot file or image transfer that moves no
 	// byte for this long (default httpserver.DefaultProgressTimeout).
 	ProgressTimeout time.Duration
+	// ConsoleAddress is the IP address serial consoles listen on and
+	// their URLs give (Ironic's [console]socat_address); default the
+	// API's listen address when it is a specific IP, else 127.0.0.1.
+	ConsoleAddress string
+	// ConsolePortRange is "FIRST:LAST", the ports consoles take when a
+	// node gives no ipmi_terminal_port (Ironic's [console]port_range).
+	ConsolePortRange string
+	// ConsoleTimeout closes a console client idle this long (Ironic's
+	// [console]terminal_timeout; default console.DefaultIdleTimeout).
+	ConsoleTimeout time.Duration
 	// ImageMaxSize bounds an image upload to the image store (default
 	// DefaultImageMaxSize; negative: no bound).
 	ImageMaxSize int64
@@ -209,6 +220,10 @@ func Run(ctx context.Context, cfg Config) error {
 	inspect := process.New(pcfg)
 	// Deploy images named by URL, downloaded for virtual media ISOs.
 	hosts.deployImages = &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}
+	first, last, err := console.ParseRange(cfg.ConsolePortRange)
+	if err != nil {
+		return fmt.Errorf("conductor: %w", err)
+	}
 	mgr := manager.New(manager.Config{
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Drivers:                   drivers,
@@ -226,6 +241,7 @@ func Run(ctx context.Context, cfg Config) error {
 		FastTrack:        cfg.FastTrack,
 		FastTrackTimeout: cfg.FastTrackTimeout,
 		StallTimeout:     cfg.StallTimeout,
+		Console:          consoleConfig(cfg, first, last),
 	})
 	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes, Stream: cfg.Stream})
 	if err != nil {
@@ -519,4 +535,19 @@ func etcdTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{pair}
 	}
 	return tc, nil
+}
+
+// consoleConfig is the serial consoles' configuration: --console-address,
+// or the API's listen address when it is a specific IP, else 127.0.0.1.
+func consoleConfig(cfg Config, first, last int) console.Config {
+	addr := cfg.ConsoleAddress
+	if addr == "" {
+		addr = "127.0.0.1"
+		if h, _, err := net.SplitHostPort(cfg.APIListen); err == nil {
+			if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+				addr = h
+			}
+		}
+	}
+	return console.Config{Address: addr, PortMin: first, PortMax: last, IdleTimeout: cfg.ConsoleTimeout, Log: cfg.Log}
 }

@@ -339,7 +339,7 @@ func (c *qemuConductor) start() {
 	cmd := exec.Command(c.bin, append(append([]string{"--api-listen", c.addr, "--public-url", "http://" + c.addr,
 		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot")}, netArgs...),
 		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
-		"--power-sync-interval", qemuPowerSync.String())...)
+		"--power-sync-interval", qemuPowerSync.String(), "--console-port-range", qemuConsolePorts)...)
 	cmd.Args = append(cmd.Args, c.extra...)
 	// Its stdout is logf itself (O_APPEND); its log lines are appended by
 	// the one goroutine that reads them.
@@ -478,6 +478,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 			DiskSizeMiB: qemuDiskMiB, Firmware: m.firmware, CDROM: qemuVMedia()}
 		if m.driver == "ipmi" {
 			mc.BMCSerial = fmt.Sprintf("127.0.0.1:%d", qemuIPMISerialPort+i)
+			mc.SOLListen = fmt.Sprintf("127.0.0.1:%d", qemuSOLPort+i)
 			m.bmcIP, m.bmcMAC = fmt.Sprintf("192.0.2.%d", 40+i), fmt.Sprintf("52:54:00:b3:c0:%02x", i+1)
 		}
 		q, err := lab.NewQEMU(mc)
@@ -494,7 +495,8 @@ func qemuDeployChild(t *testing.T, dir string) {
 			continue
 		}
 		m.simCfg = lab.IPMISimConfig{Name: m.name, Dir: vmDir, Port: m.port, SerialPort: qemuIPMISerialPort + i,
-			Username: "admin", Password: "password", ChassisControl: []string{vbmc, "chassis", vmDir, m.name}}
+			Username: "admin", Password: "password", ChassisControl: []string{vbmc, "chassis", vmDir, m.name},
+			SOL: fmt.Sprintf("tcp:127.0.0.1:%d", qemuSOLPort+i)}
 		m.sim, err = lab.StartIPMISim(ctx, m.simCfg)
 		if err != nil {
 			t.Fatal(err)
@@ -651,8 +653,13 @@ func qemuDeployChild(t *testing.T, dir string) {
 				if qemuNoDHCP() {
 					netData = qemuNetworkData(m, qemuStaticIP(i))
 				}
+				consoleIface := ""
+				if m.driver == "ipmi" {
+					consoleIface = "ipmitool-socat"
+				}
 				node, err := nodes.Create(ctx, bm, nodes.CreateOpts{Name: m.name, Driver: m.driver, BootInterface: bootIface,
-					DeployInterface: "direct", InspectInterface: "agent", DriverInfo: info, NetworkData: netData}).Extract()
+					DeployInterface: "direct", InspectInterface: "agent", DriverInfo: info, NetworkData: netData,
+					ConsoleInterface: consoleIface}).Extract()
 				if err != nil {
 					t.Fatalf("create node %s: %v", m.name, err)
 				}
@@ -666,6 +673,13 @@ func qemuDeployChild(t *testing.T, dir string) {
 					if err := nodes.ChangeProvisionState(ctx, bm, m.name, opts).ExtractErr(); err != nil {
 						t.Fatalf("%s: provision %s: %v", m.name, opts.Target, err)
 					}
+				}
+
+				// The serial console, attached before the machine first
+				// boots (qemu_console_test.go).
+				var console *consoleCapture
+				if consoleIface != "" {
+					console = qemuEnableConsole(t, c, m.name)
 				}
 
 				t0 := time.Now()
@@ -686,6 +700,10 @@ func qemuDeployChild(t *testing.T, dir string) {
 				invMu.Lock()
 				inventoryIPs[m.name] = ips
 				invMu.Unlock()
+				if console != nil {
+					banner, cmdline, lines := console.waitKernel(t, 0, time.Minute)
+					t.Logf("%s: the console showed the inspection ramdisk's kernel (%d kernel lines): %s; %s", m.name, lines, strings.TrimSpace(banner), strings.TrimSpace(cmdline))
+				}
 				ins, okIns := events.first("inspector: processed inspection data", uuid, t0)
 				addPhase(m.name, "inspect: to manageable (powered off) %.1fs; power-on→inventory processed %s",
 					tInspected.Sub(t0).Seconds(), since(on, ins, okOn, okIns))
@@ -704,6 +722,10 @@ func qemuDeployChild(t *testing.T, dir string) {
 				if _, err := nodes.Update(ctx, bm, m.name, nodes.UpdateOpts{nodes.UpdateOperation{
 					Op: nodes.AddOp, Path: "/instance_info/image_source", Value: imageIDs[m.format]}}).Extract(); err != nil {
 					t.Fatalf("%s: set image_source: %v", m.name, err)
+				}
+				consoleAtDeploy := 0
+				if console != nil {
+					_, consoleAtDeploy = console.text(0)
 				}
 				t0 = time.Now()
 				provision(nodes.ProvisionStateOpts{Target: nodes.TargetActive, ConfigDrive: nodes.ConfigDrive{
@@ -737,6 +759,14 @@ func qemuDeployChild(t *testing.T, dir string) {
 					tActive.Sub(t0).Seconds(), since(on, lk, okOn, okLk), qemuImageMiB, m.format, since(wr, wd, okWr, okWd),
 					since(dk, rtime, okDk, okRt), since(tActive, rtime, true, okRt))
 
+				if console != nil {
+					// The deploy's own ramdisk boot (none with fast-track)
+					// is counted, not required; then the console closes.
+					s, _ := console.text(consoleAtDeploy)
+					t.Logf("%s: console during deploy: %d bytes, %d kernel banners, %d connections in all", m.name, len(s),
+						strings.Count(s, "Linux version"), console.connections())
+					qemuDisableConsole(t, c, m.name, console)
+				}
 				// The conductor asked the BMC for an EFI boot exactly when
 				// inspection found UEFI firmware.
 				wantEFI := fmt.Sprint("uefi=", m.firmware == "uefi")

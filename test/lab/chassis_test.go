@@ -146,3 +146,37 @@ func TestIPMISimSerial(t *testing.T) {
 		t.Errorf("lan.conf has no VM serial interface:\n%s", b)
 	}
 }
+
+// The serial-over-LAN wiring: QEMU serves ttyS0 on a TCP port and still
+// logs it; ipmi_sim's sol line connects there.
+func TestSOLWiring(t *testing.T) {
+	dir := t.TempDir()
+	q, err := NewQEMU(MachineConfig{Name: "vm0", Dir: dir, SOLListen: "127.0.0.1:6430"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(q.Args(), " ")
+	want := "-chardev socket,id=ser0,host=127.0.0.1,port=6430,server=on,wait=off,logfile=" + q.SerialLog() + ",logappend=on -serial chardev:ser0"
+	if !strings.Contains(got, want) {
+		t.Errorf("Args() = %s\nwant %q in it", got, want)
+	}
+	if q, _ := NewQEMU(MachineConfig{Name: "vm0", Dir: dir}); !strings.Contains(strings.Join(q.Args(), " "), "-chardev file,id=ser0,path="+q.SerialLog()) {
+		t.Errorf("Args() without SOL does not log the serial port to a file: %v", q.Args())
+	}
+	for _, bad := range []string{"6430", "127.0.0.1:", "a,b:1"} {
+		if _, err := NewQEMU(MachineConfig{Name: "vm0", Dir: dir, SOLListen: bad}); err == nil {
+			t.Errorf("NewQEMU with SOL listen %q: nil error", bad)
+		}
+	}
+	lanConf, _, err := WriteIPMISimConfig(IPMISimConfig{Name: "vm0", Dir: dir, Port: 6230, SOL: "tcp:127.0.0.1:6430", Username: "admin", Password: "password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(lanConf)
+	if !strings.Contains(string(b), "\n  sol \"tcp:127.0.0.1:6430\" 115200\n") {
+		t.Errorf("lan.conf has no sol line:\n%s", b)
+	}
+	if _, _, err := WriteIPMISimConfig(IPMISimConfig{Name: "vm0", Dir: dir, SOL: "tcp:a b", Username: "admin", Password: "password"}); err == nil {
+		t.Error("WriteIPMISimConfig with a SOL device holding a space: nil error")
+	}
+}

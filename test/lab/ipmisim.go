@@ -32,6 +32,11 @@ type IPMISimConfig struct {
 	// machine started with MachineConfig.BMCSerial at that address sees a
 	// KCS BMC (/dev/ipmi0) that is this ipmi_sim.
 	SerialPort int
+	// SOL, when set, is the machine's serial port the BMC offers as
+	// serial-over-LAN (ipmitool sol activate): "tcp:HOST:PORT", where the
+	// machine's QEMU serves it (MachineConfig.SOLListen). ipmi_sim
+	// connects there and reconnects when QEMU restarts.
+	SOL string
 	// Binary is ipmi_sim; default from $PATH.
 	Binary string
 }
@@ -81,6 +86,12 @@ func WriteIPMISimConfig(cfg IPMISimConfig) (lanConf, emu string, err error) {
 	}
 	if cfg.SerialPort != 0 {
 		fmt.Fprintf(&b, "  serial 15 %s %d codec VM\n", cfg.Addr, cfg.SerialPort)
+	}
+	if cfg.SOL != "" {
+		if strings.ContainsAny(cfg.SOL, "\" \t\n") {
+			return "", "", fmt.Errorf("lab: ipmi_sim %s: SOL device %q must not contain quotes or spaces", cfg.Name, cfg.SOL)
+		}
+		fmt.Fprintf(&b, "  sol \"%s\" 115200\n", cfg.SOL)
 	}
 	fmt.Fprintf(&b, "  user 2 true \"%s\" \"%s\" admin 10 none md2 md5 straight\n", cfg.Username, cfg.Password)
 	if err := os.WriteFile(lanConf, []byte(b.String()), 0o600); err != nil {

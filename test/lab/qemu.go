@@ -80,6 +80,11 @@ type MachineConfig struct {
 	// agent reads its BMC's address from. QEMU reconnects when ipmi_sim
 	// restarts.
 	BMCSerial string `json:"bmc_serial,omitempty"`
+	// SOLListen, when set, is host:port where QEMU serves the machine's
+	// serial port (ttyS0) as a TCP server for its BMC's serial-over-LAN
+	// (IPMISimConfig.SOL connects there); the serial log still receives
+	// all of its output.
+	SOLListen string `json:"sol_listen,omitempty"`
 	// CDROM gives the machine a CD drive (scsi-cd on virtio-scsi, empty until a
 	// virtual media insert), the drive a BMC's virtual media attaches to.
 	CDROM bool `json:"cdrom,omitempty"`
@@ -103,6 +108,11 @@ func NewQEMU(cfg MachineConfig) (*QEMU, error) {
 	if cfg.BMCSerial != "" {
 		if h, p, err := net.SplitHostPort(cfg.BMCSerial); err != nil || h == "" || p == "" || strings.ContainsAny(cfg.BMCSerial, ", ") {
 			return nil, fmt.Errorf("lab: machine %s: BMC serial %q: want host:port", cfg.Name, cfg.BMCSerial)
+		}
+	}
+	if cfg.SOLListen != "" {
+		if h, p, err := net.SplitHostPort(cfg.SOLListen); err != nil || h == "" || p == "" || strings.ContainsAny(cfg.SOLListen, ", ") {
+			return nil, fmt.Errorf("lab: machine %s: SOL listen %q: want host:port", cfg.Name, cfg.SOLListen)
 		}
 	}
 	dir, err := filepath.Abs(cfg.Dir)
@@ -331,7 +341,7 @@ func (q *QEMU) Args() []string {
 		"-display", "none", "-daemonize",
 		"-pidfile", q.path(".pid"),
 		"-qmp", "unix:" + q.path(".qmp") + ",server=on,wait=off",
-		"-chardev", "file,id=ser0,path=" + q.SerialLog() + ",append=on",
+		"-chardev", q.serialChardev(),
 		"-serial", "chardev:ser0",
 		// SeaBIOS writes its log (boot order, "Booting from ...") to port 0x402.
 		"-chardev", "file,id=fw0,path=" + q.FirmwareLog() + ",append=on",
@@ -382,6 +392,17 @@ func (q *QEMU) Args() []string {
 			"-device", "isa-ipmi-kcs,bmc=bmc0")
 	}
 	return args
+}
+
+// serialChardev is the serial port's backend: the serial log, or, for
+// SOL, a TCP server that logs to the serial log all the same (QEMU writes
+// the log whether or not the BMC is connected).
+func (q *QEMU) serialChardev() string {
+	if q.cfg.SOLListen == "" {
+		return "file,id=ser0,path=" + q.SerialLog() + ",append=on"
+	}
+	host, port, _ := net.SplitHostPort(q.cfg.SOLListen)
+	return "socket,id=ser0,host=" + host + ",port=" + port + ",server=on,wait=off,logfile=" + q.SerialLog() + ",logappend=on"
 }
 
 // PowerOn starts QEMU (daemonized) unless it runs already.

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferric-metal/ferric/conductor/console"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/redact"
 	"github.com/ferric-metal/ferric/conductor/service"
@@ -112,6 +113,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.ConductorGroup, "conductor-group", "", "conductor_group of the nodes this conductor serves")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "period of this conductor's heartbeat in the store")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 60*time.Second, "a conductor silent for this long is dead: its nodes are taken over")
+	fs.StringVar(&cfg.ConsoleAddress, "console-address", "", "IP address serial consoles (ipmitool-socat) listen on and give in console_info (default: the --api-listen IP when specific, else 127.0.0.1)")
+	fs.StringVar(&cfg.ConsolePortRange, "console-port-range", "", "FIRST:LAST ports for serial consoles of nodes without driver_info.ipmi_terminal_port (Ironic's [console]port_range)")
+	fs.DurationVar(&cfg.ConsoleTimeout, "console-timeout", console.DefaultIdleTimeout, "a serial console client idle this long is disconnected")
 	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/ferric", "key prefix of the state in etcd")
 	fs.StringVar(&cfg.TFTPRoot, "tftp-root", "/usr/lib/ipxe", "directory served over TFTP")
 	fs.StringVar(&cfg.HTTP.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve the API, the inspector API and the image store over HTTPS (with --tls-key)")

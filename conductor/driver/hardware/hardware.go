@@ -62,6 +62,7 @@ func New(cfg Config) *driver.Registry {
 // driver.
 type impls struct {
 	ipmitool *bmc.IPMI
+	socat    *bmc.IPMISocatConsole
 	redfish  *bmc.Redfish
 	vmedia   *vmedia.Boot // nil: not offered
 	https    *vmedia.HTTPSBoot
@@ -69,7 +70,7 @@ type impls struct {
 
 func newImpls(cfg Config) impls {
 	bcfg := bmc.Config{Logger: cfg.Log}
-	im := impls{ipmitool: bmc.NewIPMI(bcfg), redfish: bmc.NewRedfish(bcfg), vmedia: cfg.VirtualMediaBoot, https: cfg.HTTPSBoot}
+	im := impls{ipmitool: bmc.NewIPMI(bcfg), socat: &bmc.IPMISocatConsole{}, redfish: bmc.NewRedfish(bcfg), vmedia: cfg.VirtualMediaBoot, https: cfg.HTTPSBoot}
 	if im.vmedia != nil {
 		im.vmedia.SetMedia(im.redfish)
 	}
@@ -186,7 +187,7 @@ func ipmi(im impls) *driver.HardwareType {
 		Interfaces: map[string]driver.Iface{
 			"bios":       driver.Use(noBIOS),
 			"boot":       driver.Use(ipxeBoot, pxeBoot),
-			"console":    driver.Use(noConsole),
+			"console":    driver.Use(noConsole, driver.Named("ipmitool-socat", im.socat)),
 			"deploy":     driver.Use(direct, fakeDeploy, ramdiskDeploy, customAgent),
 			"firmware":   driver.Use(noFirmware),
 			"inspect":    driver.Use(agentInsp, noInspect),
@@ -199,11 +200,12 @@ func ipmi(im impls) *driver.HardwareType {
 			"vendor":     driver.Use(ipmitool, noVendor),
 		},
 		Properties: merge(deployProps, map[string]string{
-			"ipmi_address":      "IP address or hostname of the node's BMC. Required.",
-			"ipmi_port":         "Remote IPMI RMCP port (default 623). Optional.",
-			"ipmi_username":     "Username for the BMC. Optional.",
-			"ipmi_password":     "Password for the BMC. Optional.",
-			"ipmi_cipher_suite": "IPMI 2.0 cipher suite to use (ipmitool -C). Optional.",
+			"ipmi_address":       "IP address or hostname of the node's BMC. Required.",
+			"ipmi_port":          "Remote IPMI RMCP port (default 623). Optional.",
+			"ipmi_username":      "Username for the BMC. Optional.",
+			"ipmi_password":      "Password for the BMC. Optional.",
+			"ipmi_cipher_suite":  "IPMI 2.0 cipher suite to use (ipmitool -C). Optional.",
+			"ipmi_terminal_port": "TCP port the conductor serves the node's serial console on (ipmitool-socat console). Optional: without it, a port of the conductor's --console-port-range.",
 		}),
 	}
 }

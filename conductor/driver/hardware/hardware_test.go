@@ -36,7 +36,7 @@ func TestInterfaces(t *testing.T) {
 		{"ipmi", map[string][]string{
 			"bios":       {"no-bios"},
 			"boot":       {"ipxe", "pxe"},
-			"console":    {"no-console"},
+			"console":    {"no-console", "ipmitool-socat"},
 			"deploy":     {"direct", "fake", "ramdisk", "custom-agent"},
 			"firmware":   {"no-firmware"},
 			"inspect":    {"agent", "no-inspect"},

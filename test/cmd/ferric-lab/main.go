@@ -344,7 +344,7 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 	defer logf.Close()
 	args := []string{"netns", "exec", c.ns, bin,
 		"--api-listen", fmt.Sprintf("%s:%d", host, c.apiPort), "--public-url", apiURL,
-		"--state-dir", filepath.Join(dir, "conductor"), "--boot-dir", boot}
+		"--state-dir", filepath.Join(dir, "conductor"), "--boot-dir", boot, "--console-port-range", "6530:6599"}
 	if c.boot == "vmedia" {
 		args = append(args, "--dhcp-mode", "none")
 	} else {
@@ -473,6 +473,11 @@ func enroll(ctx context.Context, stdout io.Writer, dir, apiURL, drv, redfishAddr
 			// The boot mode makes the conductor ask the BMC for EFI boot.
 			"properties":  map[string]any{"capabilities": "boot_mode:" + fw},
 			"driver_info": info,
+		}
+		if drv == "ipmi" {
+			// The machine's serial console through its BMC's SOL
+			// (ferric-vbmc -sol-port), on a conductor port.
+			node["console_interface"] = "ipmitool-socat"
 		}
 		how := ""
 		if boot == "vmedia" {

@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ipmiAddr := fs.String("ipmi-addr", env("ipmi-addr", "127.0.0.1"), "address of the IPMI BMCs (env FERRIC_VBMC_IPMI_ADDR)")
 	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "UDP port of vm0's BMC, vmI gets port+I; 0 disables IPMI (env FERRIC_VBMC_IPMI_PORT)")
 	serialPort := fs.Int("ipmi-serial-port", envInt("ipmi-serial-port", 6330), "TCP port of vm0's in-band BMC interface (a KCS device in the machine that is its ipmi_sim, whose LAN address is set to 192.0.2.(10+I)), vmI gets port+I; 0 disables it (env FERRIC_VBMC_IPMI_SERIAL_PORT)")
+	solPort := fs.Int("sol-port", envInt("sol-port", 6430), "TCP port where vm0's QEMU serves its serial port to its ipmi_sim BMC's serial-over-LAN (ipmitool sol activate shows the machine's console), vmI gets port+I; 0 disables it (env FERRIC_VBMC_SOL_PORT)")
 	rfListen := fs.String("redfish-listen", env("redfish-listen", "127.0.0.1:8000"), `Redfish emulator address; "" disables it (env FERRIC_VBMC_REDFISH_LISTEN)`)
 	rfTLS := fs.Bool("redfish-tls", env("redfish-tls", "") == "true", "serve Redfish over HTTPS with a self-signed certificate (env FERRIC_VBMC_REDFISH_TLS)")
 	user := fs.String("user", env("user", "admin"), "BMC user name (env FERRIC_VBMC_USER)")
@@ -134,6 +135,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *ipmiPort > 0 && *serialPort > 0 {
 			mc.BMCSerial = net.JoinHostPort(*ipmiAddr, strconv.Itoa(*serialPort+i))
 		}
+		if *ipmiPort > 0 && *solPort > 0 {
+			mc.SOLListen = net.JoinHostPort(*ipmiAddr, strconv.Itoa(*solPort+i))
+		}
 		q, err := lab.NewQEMU(mc)
 		if err != nil {
 			return err
@@ -163,6 +167,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			if *serialPort > 0 {
 				simCfg.SerialPort = *serialPort + i
+			}
+			if *solPort > 0 {
+				simCfg.SOL = "tcp:" + net.JoinHostPort(*ipmiAddr, strconv.Itoa(*solPort+i))
 			}
 			sim, err := lab.StartIPMISim(ctx, simCfg)
 			if err != nil {
