@@ -28,10 +28,15 @@ from nova import exception  # noqa: E402
 from nova import objects  # noqa: E402
 
 CONF = nova.conf.CONF
-CONF([], project="nova", default_config_files=[])
+# FERRIC_NOVA_CONF: a nova.conf whose [ironic] section authenticates with
+# Keystone (the endpoint then comes from the catalog); without it, noauth
+# with the endpoint given.
+KEYSTONE_CONF = os.environ.get("FERRIC_NOVA_CONF")
+CONF([], project="nova", default_config_files=[KEYSTONE_CONF] if KEYSTONE_CONF else [])
 CONF.set_override("host", HOST)
-CONF.set_override("auth_type", os.environ.get("FERRIC_AUTH_TYPE", "none"), group="ironic")
-CONF.set_override("endpoint_override", FERRIC, group="ironic")
+if not KEYSTONE_CONF:
+    CONF.set_override("auth_type", "none", group="ironic")
+    CONF.set_override("endpoint_override", FERRIC, group="ironic")
 CONF.set_override("api_retry_interval", 1, group="ironic")
 CONF.set_override("api_max_retries", 30, group="ironic")
 CONF.set_override("mkisofs_cmd", "genisoimage")
@@ -95,8 +100,10 @@ def check(step, cond, what):
 
 
 def api(method, path, body=None):
-    r = requests.request(method, FERRIC + path, json=body,
-                         headers={"X-OpenStack-Ironic-API-Version": "1.78"})
+    headers = {"X-OpenStack-Ironic-API-Version": "1.78"}
+    if os.environ.get("FERRIC_TOKEN"):
+        headers["X-Auth-Token"] = os.environ["FERRIC_TOKEN"]
+    r = requests.request(method, FERRIC + path, json=body, headers=headers)
     return r.status_code, (r.json() if r.content else None)
 
 

@@ -43,19 +43,27 @@ func TestNovaIronicDriver(t *testing.T) {
 		t.Skip("skipping Nova driver test in -short mode")
 	}
 	c := harness.Start(t, service.Config{Hostname: "nova-test", ConductorGroup: group, Log: harness.Logger()})
+	runNovaDriver(t, c.URL, "")
+}
+
+// runNovaDriver enrolls the nodes nova_driver.py expects on the conductor
+// at base and runs it, with env added to its environment; token, when set,
+// authenticates the test's own requests.
+func runNovaDriver(t *testing.T, base, token string, env ...string) {
+	t.Helper()
 	nodes := map[string]string{"group": group}
 	for i, spec := range []struct {
 		name, network string
 		ports         int
 	}{{"flat", "flat", 2}, {"noop", "noop", 1}, {"spare", "noop", 1}} {
-		uuid := enroll(t, c.URL, "nova-"+spec.name, spec.network, i, spec.ports)
-		nodes[spec.name] = uuid
+		nodes[spec.name] = enroll(t, base, token, "nova-"+spec.name, spec.network, i, spec.ports)
 	}
 	nodesJSON, _ := json.Marshal(nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "nova_driver.py")
-	cmd.Env = append(os.Environ(), "FERRIC_URL="+c.URL, "FERRIC_NODES="+string(nodesJSON), "PYTHONWARNINGS=ignore")
+	cmd.Env = append(append(os.Environ(), "FERRIC_URL="+base, "FERRIC_NODES="+string(nodesJSON),
+		"FERRIC_TOKEN="+token, "PYTHONWARNINGS=ignore"), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -89,26 +97,26 @@ func TestNovaIronicDriver(t *testing.T) {
 
 // enroll creates an available fake-hardware node (fake deploy and rescue,
 // the given network interface) with ports, in the conductor group.
-func enroll(t *testing.T, base, name, network string, i, ports int) string {
+func enroll(t *testing.T, base, token, name, network string, i, ports int) string {
 	t.Helper()
-	n := call(t, base, "POST", "/v1/nodes", map[string]any{
+	n := call(t, base, token, "POST", "/v1/nodes", map[string]any{
 		"name": name, "driver": "fake-hardware", "resource_class": "baremetal-gold",
 		"conductor_group": group, "network_interface": network,
 		"deploy_interface": "fake", "rescue_interface": "fake",
 		"properties": map[string]any{"cpus": 2, "memory_mb": 4096, "local_gb": 10, "cpu_arch": "x86_64"},
 	}, 201)
 	uuid, _ := n["uuid"].(string)
-	call(t, base, "PUT", "/v1/nodes/"+uuid+"/traits", map[string]any{"traits": []string{"CUSTOM_GOLD", "HW_CPU_X86_AVX2"}}, 204)
+	call(t, base, token, "PUT", "/v1/nodes/"+uuid+"/traits", map[string]any{"traits": []string{"CUSTOM_GOLD", "HW_CPU_X86_AVX2"}}, 204)
 	for p := range ports {
-		call(t, base, "POST", "/v1/ports", map[string]any{"node_uuid": uuid,
+		call(t, base, token, "POST", "/v1/ports", map[string]any{"node_uuid": uuid,
 			"address": fmt.Sprintf("52:54:00:19:%02x:%02x", i, p), "pxe_enabled": p == 0}, 201)
 	}
 	for _, target := range []string{"manage", "provide"} {
-		call(t, base, "PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": target}, 202)
+		call(t, base, token, "PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": target}, 202)
 		want := map[string]string{"manage": "manageable", "provide": "available"}[target]
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			st := call(t, base, "GET", "/v1/nodes/"+uuid, nil, 200)["provision_state"]
+			st := call(t, base, token, "GET", "/v1/nodes/"+uuid, nil, 200)["provision_state"]
 			if st == want {
 				break
 			}
@@ -121,8 +129,9 @@ func enroll(t *testing.T, base, name, network string, i, ports int) string {
 	return uuid
 }
 
-// call sends a JSON request at API 1.78 and wants status code.
-func call(t *testing.T, base, method, path string, body any, code int) map[string]any {
+// call sends a JSON request at API 1.78 (with token, when set) and wants
+// status code.
+func call(t *testing.T, base, token, method, path string, body any, code int) map[string]any {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -132,6 +141,9 @@ func call(t *testing.T, base, method, path string, body any, code int) map[strin
 	req, _ := http.NewRequest(method, base+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.78")
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
