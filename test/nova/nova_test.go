@@ -4,7 +4,8 @@
 // partition key, the resource provider tree, claim and a lost claim race,
 // VIF attach, spawn with a config drive, power, reboot, rescue, rebuild,
 // destroy, a validation failure, maintenance) and checks at each step
-// what Nova sees.
+// what Nova sees. TestKeystone runs a real Keystone and the conductor
+// with --auth keystone (keystone_test.go).
 package nova
 
 import (
