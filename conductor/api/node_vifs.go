@@ -3,16 +3,37 @@ package api
 import (
 	"net/http"
 	"slices"
+	"sort"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
+// VIFs follow the node's network interface, as Ironic's: a VIF binder
+// (flat) keeps each VIF on a free port of the node
+// (internal_info.tenant_vif_port_id); any other (noop) accepts every VIF,
+// keeps none and lists none.
+
+const vifKey = "tenant_vif_port_id"
+
+// bindsVIFs reports whether the node's network interface keeps VIFs.
+func (s *Server) bindsVIFs(n *store.Node) bool {
+	obj, _ := s.mgr.Drivers().Object(n.Driver, "network", n.Interfaces["network"])
+	_, ok := obj.(driver.VIFBinder)
+	return ok
+}
+
 func (s *Server) listVIFs(c echo.Context, n *store.Node) error {
 	out := []map[string]string{}
-	for _, v := range n.VIFs {
-		out = append(out, map[string]string{"id": v})
+	if s.bindsVIFs(n) {
+		// Ironic lists the ports' VIFs, in the ports' order.
+		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
+			if v, _ := p.InternalInfo[vifKey].(string); v != "" {
+				out = append(out, map[string]string{"id": v})
+			}
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"vifs": out})
 }
@@ -30,17 +51,17 @@ func (s *Server) attachVIF(c echo.Context, n *store.Node) error {
 	if portUUID != "" && ver(c) < 67 {
 		return notAcceptable("The port_uuid parameter is not supported by version %s.", ver(c))
 	}
+	if !s.bindsVIFs(n) {
+		return c.NoContent(http.StatusNoContent) // noop: nothing to bind
+	}
 	err = s.st.Update(c.Request().Context(), func(tx store.Tx) error {
 		n, err := tx.Node(n.UUID)
 		if err != nil {
 			return err
 		}
-		if slices.Contains(n.VIFs, id) {
-			return conflict("Unable to set VIF %s, it is already attached to node %s.", id, n.UUID)
-		}
-		chosen := s.freePort(n.UUID, portUUID)
-		if chosen == nil {
-			return badRequest("Unable to attach VIF %s, not enough free physical ports.", id)
+		chosen, err := s.freePort(n.UUID, id, portUUID)
+		if err != nil {
+			return err
 		}
 		p, err := tx.Port(chosen.UUID)
 		if err != nil {
@@ -49,7 +70,7 @@ func (s *Server) attachVIF(c echo.Context, n *store.Node) error {
 		if p.InternalInfo == nil {
 			p.InternalInfo = store.Object{}
 		}
-		p.InternalInfo["tenant_vif_port_id"] = id
+		p.InternalInfo[vifKey] = id
 		if err := tx.PutPort(p); err != nil {
 			return err
 		}
@@ -62,45 +83,64 @@ func (s *Server) attachVIF(c echo.Context, n *store.Node) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// freePort is the first of the node's ports (or the one named, when
-// portUUID is set) that no VIF uses; nil for none.
-func (s *Server) freePort(nodeUUID, portUUID string) *store.Port {
+// freePort picks the port a VIF binds to as Ironic does: among the
+// node's ports (only the one named, when portUUID is set) that carry no
+// VIF, the PXE-enabled first, then in the ports' order. A port already
+// carrying this VIF is a conflict; no free port a bad request.
+func (s *Server) freePort(nodeUUID, vif, portUUID string) (*store.Port, error) {
+	var free []*store.Port
 	for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == nodeUUID }) {
 		if portUUID != "" && p.UUID != portUUID {
 			continue
 		}
-		if _, used := p.InternalInfo["tenant_vif_port_id"]; !used {
-			return p
+		cur, _ := p.InternalInfo[vifKey].(string)
+		if cur == vif {
+			return nil, conflict("Unable to attach VIF because VIF %s is already attached to Ironic Port %s", vif, p.UUID)
+		}
+		if cur == "" {
+			free = append(free, p)
 		}
 	}
-	return nil
+	if len(free) == 0 {
+		return nil, badRequest("Unable to attach VIF %s, not enough free physical ports.", vif)
+	}
+	sort.SliceStable(free, func(i, j int) bool { return free[i].PXEEnabled && !free[j].PXEEnabled })
+	return free[0], nil
 }
 
 func (s *Server) detachVIF(c echo.Context, n *store.Node) error {
 	id := c.Param("vif")
+	if !s.bindsVIFs(n) {
+		return c.NoContent(http.StatusNoContent) // noop: nothing attached
+	}
 	err := s.st.Update(c.Request().Context(), func(tx store.Tx) error {
 		n, err := tx.Node(n.UUID)
 		if err != nil {
 			return err
 		}
-		i := slices.Index(n.VIFs, id)
-		if i < 0 {
+		found := false
+		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
+			if p.InternalInfo[vifKey] != id {
+				continue
+			}
+			pp, err := tx.Port(p.UUID)
+			if err != nil {
+				return err
+			}
+			delete(pp.InternalInfo, vifKey)
+			if err := tx.PutPort(pp); err != nil {
+				return err
+			}
+			found = true
+		}
+		if !found {
 			return badRequest("Unable to detach VIF %s from node %s because it is not attached to it.", id, n.UUID)
 		}
-		n.VIFs = slices.Delete(n.VIFs, i, i+1)
-		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
-			if p.InternalInfo["tenant_vif_port_id"] == id {
-				pp, err := tx.Port(p.UUID)
-				if err != nil {
-					return err
-				}
-				delete(pp.InternalInfo, "tenant_vif_port_id")
-				if err := tx.PutPort(pp); err != nil {
-					return err
-				}
-			}
+		if i := slices.Index(n.VIFs, id); i >= 0 {
+			n.VIFs = slices.Delete(n.VIFs, i, i+1)
+			return tx.PutNode(n)
 		}
-		return tx.PutNode(n)
+		return nil
 	})
 	if err != nil {
 		return err

@@ -85,7 +85,7 @@ func TestDeployTemplates(t *testing.T) {
 	}
 	e.must(204, e.do("PUT", "/v1/nodes/tn/traits/CUSTOM_WIPE_AFTER", nil, hdrLegacyVersion, "1.55"), "node trait")
 	if r := e.must(400, e.do("PUT", "/v1/nodes/tn/states/provision", map[string]any{"target": "active",
-		"deploy_steps": []any{step("erase_devices_metadata", 30, map[string]any{})}}, hdrLegacyVersion, "1.69"), "template and user step clash"); !strings.Contains(r.fault(), "duplicate deploy steps") {
+		"deploy_steps": []any{step("erase_devices_metadata", 30, map[string]any{})}}, hdrLegacyVersion, "1.69"), "template and user step clash"); !strings.Contains(r.fault(), "Duplicate deploy steps") {
 		t.Errorf("template + user step: %s", r.fault())
 	}
 }

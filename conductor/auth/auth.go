@@ -1,7 +1,9 @@
 // Package auth authenticates the requests of every conductor listener (the
 // Ironic API, the inspector API, the image store, /metrics) with HTTP basic
 // credentials checked against an htpasswd file of bcrypt hashes, as
-// Ironic's and ironic-inspector's http_basic auth strategy does.
+// Ironic's and ironic-inspector's http_basic auth strategy does, or with
+// Keystone tokens validated by a Keystone identity service (keystone.go),
+// as their keystone strategy does.
 //
 // It is plain net/http middleware. Each listener wraps its whole handler
 // with Wrap and a Policy naming the few routes it serves without
@@ -93,6 +95,9 @@ type Authenticator struct {
 	checkedAt time.Time
 	cache     map[[32]byte]time.Time
 	fails     map[string]*failure
+	// keystone, when set, validates Keystone tokens instead of basic
+	// credentials (--auth keystone).
+	keystone *Keystone
 
 	// bcrypts counts bcrypt comparisons (tests and logs); waiting the
 	// checks queued for a bcrypt slot.
@@ -422,6 +427,9 @@ func (a *Authenticator) Wrap(next http.Handler, p Policy) http.Handler {
 	deny := p.Deny
 	if deny == nil {
 		deny = DefaultDeny
+	}
+	if a.keystone != nil {
+		return a.wrapKeystone(next, public, deny)
 	}
 	realm := p.Realm
 	if realm == "" {

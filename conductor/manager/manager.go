@@ -697,6 +697,13 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 			}
 		}
 	}
+	// As Ironic, once the deploy interface validates: the instance
+	// traits and the deploy templates' steps.
+	if r := out["deploy"]; r.Result != nil && *r.Result {
+		if reason := m.validateDeploySteps(n); reason != "" {
+			out["deploy"] = bad(reason)
+		}
+	}
 	return out, nil
 }
 

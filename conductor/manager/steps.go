@@ -143,11 +143,11 @@ func stepID(st map[string]any) string {
 // ferric runs those in their fixed order.
 func checkCoreDeploySteps(steps []map[string]any) error {
 	seen := map[string]bool{}
-	var errs []string
+	var errs, dups []string
 	for _, st := range steps {
 		id := stepID(st)
-		if seen[id] {
-			errs = append(errs, fmt.Sprintf("duplicate deploy steps for %s. Deploy steps from all deploy templates matching this node's instance traits cannot have the same interface and step", id))
+		if seen[id] && !slices.Contains(dups, id) {
+			dups = append(dups, id)
 		}
 		seen[id] = true
 		def, ok := conductorDeploySteps[id]
@@ -161,6 +161,9 @@ func checkCoreDeploySteps(steps []map[string]any) error {
 		case p != def:
 			errs = append(errs, fmt.Sprintf("deploy step %s runs at its own priority %d here and cannot be reordered or disabled", id, def))
 		}
+	}
+	if len(dups) > 0 { // Ironic's text, after the steps' own errors
+		errs = append(errs, "deploy steps from all deploy templates matching this node's instance traits cannot have the same interface and step. Duplicate deploy steps for "+strings.Join(dups, ", "))
 	}
 	if len(errs) > 0 {
 		return userErr(ErrInvalidInput, "%s", strings.Join(errs, "; "))
@@ -212,20 +215,58 @@ func agentDeploySteps(user []map[string]any, offered []protocol.Step, conductorS
 // templateSteps returns the steps of the deploy templates named by the
 // instance's traits (instance_info.traits), as Ironic selects them.
 func (m *Manager) templateSteps(n *store.Node) []map[string]any {
-	traits, _ := n.InstanceInfo["traits"].([]any)
 	var out []map[string]any
+	for _, dt := range m.matchingTemplates(n) {
+		for _, st := range dt.Steps {
+			out = append(out, maps.Clone(st))
+		}
+	}
+	return out
+}
+
+// matchingTemplates returns the deploy templates named by the instance's
+// traits, in the traits' order.
+func (m *Manager) matchingTemplates(n *store.Node) []*store.DeployTemplate {
+	traits, _ := n.InstanceInfo["traits"].([]any)
+	var out []*store.DeployTemplate
 	for _, t := range traits {
 		name, _ := t.(string)
 		if name == "" || store.IsUUID(name) { // a trait, never a template's UUID
 			continue
 		}
 		if dt, err := m.st.DeployTemplate(name); err == nil {
-			for _, st := range dt.Steps {
-				out = append(out, maps.Clone(st))
-			}
+			out = append(out, dt)
 		}
 	}
 	return out
+}
+
+// validateDeploySteps is the deploy interface's step check of node
+// validation, as Ironic runs it before an agent reports its steps: the
+// instance traits must be set on the node, and the steps of the deploy
+// templates they name and the user's stored deploy steps must not repeat
+// a step nor override the core one. The reason is Ironic's text; empty
+// when all is well.
+func (m *Manager) validateDeploySteps(n *store.Node) string {
+	if err := checkInstanceTraits(n); err != nil {
+		return err.Error()
+	}
+	templates := m.matchingTemplates(n)
+	var steps []map[string]any
+	names := make([]string, 0, len(templates))
+	for _, dt := range templates {
+		names = append(names, dt.Name)
+		for _, st := range dt.Steps {
+			steps = append(steps, maps.Clone(st))
+		}
+	}
+	if err := checkCoreDeploySteps(m.conductorSteps(n, steps)); err != nil {
+		return fmt.Sprintf("Validation of deploy steps from deploy templates matching this node's instance traits failed. Matching deploy templates: %s. Errors: %v", strings.Join(names, ","), err)
+	}
+	if err := checkCoreDeploySteps(m.conductorSteps(n, userDeploySteps(n))); err != nil {
+		return fmt.Sprintf("Validation of deploy steps from \"deploy steps\" argument failed.%v", err)
+	}
+	return ""
 }
 
 // userDeploySteps reads the steps a deploy request stored.

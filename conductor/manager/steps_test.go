@@ -65,7 +65,7 @@ func TestCheckCoreDeploySteps(t *testing.T) {
 		{`[{"interface": "deploy", "step": "write_image", "args": {}, "priority": 80}]`, ""},
 		{`[{"interface": "deploy", "step": "deploy", "args": {}, "priority": 100}]`, "core step and cannot be overridden"},
 		{`[{"interface": "deploy", "step": "write_image", "args": {}, "priority": 0}]`, "cannot be reordered or disabled"},
-		{`[{"interface": "deploy", "step": "x", "args": {}, "priority": 1}, {"interface": "deploy", "step": "x", "args": {}, "priority": 2}]`, "duplicate deploy steps for deploy.x"},
+		{`[{"interface": "deploy", "step": "x", "args": {}, "priority": 1}, {"interface": "deploy", "step": "x", "args": {}, "priority": 2}]`, "Duplicate deploy steps for deploy.x"},
 	}
 	for _, tc := range tests {
 		got := errText(checkCoreDeploySteps(steps(t, tc.steps)))

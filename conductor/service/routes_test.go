@@ -55,7 +55,7 @@ api       DELETE   /v1/nodes/:node/maintenance                      401 202
 api       DELETE   /v1/nodes/:node/traits                           401 204
 api       DELETE   /v1/nodes/:node/traits/:trait                    401 404
 api       DELETE   /v1/nodes/:node/vendor_passthru                  401 400
-api       DELETE   /v1/nodes/:node/vifs/:vif                        401 400
+api       DELETE   /v1/nodes/:node/vifs/:vif                        401 204
 api       DELETE   /v1/nodes/:node/vmedia                           401 400
 api       DELETE   /v1/portgroups/:pg                               401 404
 api       DELETE   /v1/ports/:port                                  401 400

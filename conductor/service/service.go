@@ -67,10 +67,13 @@ var onRoutes func(listener string, routes []ironichttp.Route)
 type Config struct {
 	APIListen string
 	StateDir  string
-	Auth      string // noauth | http_basic
+	Auth      string // noauth | http_basic | keystone
 	Htpasswd  string
-	Hostname  string
-	Workers   int
+	// Keystone is the identity service and service user validating
+	// tokens under --auth keystone.
+	Keystone auth.KeystoneConfig
+	Hostname string
+	Workers  int
 	// AutomatedClean is the default for nodes without automated_clean.
 	AutomatedClean bool
 	// ForcePowerStateDuringSync drives drifted machines back to the
@@ -370,16 +373,23 @@ func (cfg *Config) setDefaults() (*auth.Authenticator, error) {
 	if cfg.Auth == "" {
 		cfg.Auth = "noauth"
 	}
-	if cfg.Auth != "noauth" && cfg.Auth != "http_basic" {
-		return nil, fmt.Errorf("conductor: --auth must be noauth or http_basic, not %q", cfg.Auth)
-	}
 	var authn *auth.Authenticator
-	if cfg.Auth == "http_basic" {
+	switch cfg.Auth {
+	case "noauth":
+	case "http_basic":
 		a, err := auth.New(auth.Config{Htpasswd: cfg.Htpasswd, Log: cfg.Log})
 		if err != nil {
 			return nil, fmt.Errorf("conductor: %w", err)
 		}
 		authn = a
+	case "keystone":
+		k, err := auth.NewKeystone(cfg.Keystone)
+		if err != nil {
+			return nil, fmt.Errorf("conductor: %w", err)
+		}
+		authn = auth.NewKeystoneAuthenticator(k, cfg.Log)
+	default:
+		return nil, fmt.Errorf("conductor: --auth must be noauth, http_basic or keystone, not %q", cfg.Auth)
 	}
 	if cfg.PublicRate == 0 {
 		cfg.PublicRate = DefaultPublicRate

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/console"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/redact"
@@ -63,8 +64,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var logLevel string
 	fs.StringVar(&cfg.APIListen, "api-listen", service.DefaultAPIListen, "address of the Ironic API")
 	fs.StringVar(&cfg.StateDir, "state-dir", service.DefaultStateDir, "directory of the store and image files")
-	fs.StringVar(&cfg.Auth, "auth", "noauth", "authentication of every listener (API, inspector, image store, metrics): noauth or http_basic")
+	fs.StringVar(&cfg.Auth, "auth", "noauth", "authentication of every listener (API, inspector, image store, metrics): noauth, http_basic or keystone")
 	fs.StringVar(&cfg.Htpasswd, "htpasswd", "", "htpasswd file (bcrypt) for --auth http_basic")
+	fs.StringVar(&cfg.Keystone.URL, "keystone-url", "", "Keystone identity v3 endpoint validating tokens for --auth keystone, e.g. http://keystone:5000/v3")
+	fs.StringVar(&cfg.Keystone.Username, "keystone-username", "", "service user validating tokens (--auth keystone)")
+	fs.StringVar(&cfg.Keystone.UserDomain, "keystone-user-domain", "Default", "domain name of --keystone-username")
+	fs.StringVar(&cfg.Keystone.ProjectName, "keystone-project", "service", "project of the service user's token (empty: system scope)")
+	fs.StringVar(&cfg.Keystone.ProjectDomain, "keystone-project-domain", "Default", "domain name of --keystone-project")
+	fs.DurationVar(&cfg.Keystone.CacheTTL, "keystone-token-cache", auth.DefaultKeystoneCacheTTL, "how long a token validation is reused (negative: validate every request)")
+	fs.StringVar(&cfg.Keystone.Password, "keystone-password", "", "password of --keystone-username (better set as FERRIC_KEYSTONE_PASSWORD)")
+	keystonePasswordFile := fs.String("keystone-password-file", "", "file holding the password of --keystone-username (instead of --keystone-password)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics on this address, behind --auth (empty: only on the API port)")
 	fs.Float64Var(&cfg.PublicRate, "public-rate-limit", service.DefaultPublicRate,
 		"requests per second per client address on what is served without credentials (boot files, iPXE scripts, image downloads); negative: off")
@@ -155,6 +164,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *keystonePasswordFile != "" {
+		b, err := os.ReadFile(*keystonePasswordFile)
+		if err != nil {
+			return fmt.Errorf("--keystone-password-file: %w", err)
+		}
+		cfg.Keystone.Password = strings.TrimSpace(string(b))
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {

@@ -86,6 +86,7 @@ var (
 	fakePower   = driver.Named("fake", fake.Power{})
 	fakeDeploy  = driver.Named("fake", fake.Deploy{})
 	noop        = driver.Named("noop", fake.Noop{})
+	flatNet     = driver.Named("flat", flatNetwork{})
 	direct      = driver.Named("direct", agentDeploy{})
 	agentInsp   = driver.Named("agent", agentInspect{})
 	agentRAID   = driver.Named("agent", agentRAIDImpl{})
@@ -105,6 +106,13 @@ var (
 		"force_persistent_boot_device": "Boot device is persistent (\"Always\"), one-off (\"Never\") or as requested (\"Default\"). Optional.",
 	}
 )
+
+// flatNetwork is Ironic's flat network interface: the instance and the
+// ramdisk share one network, and each VIF is bound to a free port.
+type flatNetwork struct{}
+
+// BindsVIFs marks the flat interface a VIF binder.
+func (flatNetwork) BindsVIFs() {}
 
 // agentDeploy is the direct deploy: the ramdisk's agent writes the image.
 type agentDeploy struct{}
@@ -132,6 +140,7 @@ var (
 	_ driver.Deploy           = agentDeploy{}
 	_ driver.RamdiskInspector = agentInspect{}
 	_ driver.Boot             = netBoot{}
+	_ driver.VIFBinder        = flatNetwork{}
 )
 
 // Validate reports the deploy ramdisk's missing driver_info keys.
@@ -169,7 +178,7 @@ func fakeHardware(impls) *driver.HardwareType {
 			"firmware":   driver.Use(fakeImpl, noFirmware),
 			"inspect":    driver.Use(fakeImpl, agentInsp, noInspect),
 			"management": driver.Use(driver.Named("fake", fake.Management{})),
-			"network":    driver.Use(noop),
+			"network":    driver.Use(noop, flatNet),
 			"power":      driver.Use(fakePower),
 			"raid":       driver.Use(fakeImpl, noRAID, agentRAID),
 			"rescue":     driver.Use(fakeImpl, noRescue, agentRescue),
@@ -192,7 +201,7 @@ func ipmi(im impls) *driver.HardwareType {
 			"firmware":   driver.Use(noFirmware),
 			"inspect":    driver.Use(agentInsp, noInspect),
 			"management": driver.Use(ipmitool),
-			"network":    driver.Use(noop),
+			"network":    driver.Use(noop, flatNet),
 			"power":      driver.Use(ipmitool),
 			"raid":       driver.Use(noRAID, agentRAID),
 			"rescue":     driver.Use(noRescue, agentRescue),
@@ -221,7 +230,7 @@ func manualManagement(impls) *driver.HardwareType {
 			"firmware":   driver.Use(noFirmware),
 			"inspect":    driver.Use(agentInsp, noInspect),
 			"management": driver.Use(driver.Named("noop", fake.NoopManagement{})),
-			"network":    driver.Use(noop),
+			"network":    driver.Use(noop, flatNet),
 			"power":      driver.Use(fakePower),
 			"raid":       driver.Use(noRAID, agentRAID),
 			"rescue":     driver.Use(noRescue, agentRescue),

@@ -21,7 +21,7 @@ func idrac(im impls) *driver.HardwareType {
 			"firmware":   driver.Use(rf, noFirmware),
 			"inspect":    driver.Use(dell, agentInsp, noInspect),
 			"management": driver.Use(dell),
-			"network":    driver.Use(noop),
+			"network":    driver.Use(noop, flatNet),
 			"power":      driver.Use(dell, rf),
 			"raid":       driver.Use(dell, noRAID, agentRAID),
 			"rescue":     driver.Use(noRescue, agentRescue),

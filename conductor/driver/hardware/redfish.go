@@ -38,7 +38,7 @@ func redfish(im impls) *driver.HardwareType {
 			"firmware":   driver.Use(rf, noFirmware),
 			"inspect":    driver.Use(rf, agentInsp, noInspect),
 			"management": driver.Use(rf),
-			"network":    driver.Use(noop),
+			"network":    driver.Use(noop, flatNet),
 			"power":      driver.Use(rf),
 			"raid":       driver.Use(rf, noRAID, agentRAID),
 			"rescue":     driver.Use(noRescue, agentRescue),
