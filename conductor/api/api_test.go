@@ -271,7 +271,7 @@ func TestNodePatch(t *testing.T) {
 		{"not json", "[{", 400, ""},
 		{"remove missing", []any{op("remove", "/properties/nope")}, 400, "Couldn't apply patch"},
 		{"replace missing", []any{op("replace", "/extra/nope", 1)}, 400, "Couldn't apply patch"},
-		{"missing value", []any{op("add", "/extra/x")}, 400, "'value' is a required property"},
+		{"missing value", []any{op("add", "/extra/x")}, 400, "The operation does not contain a 'value' member"},
 		{"missing path", []any{map[string]any{"op": "add", "value": 1}}, 400, "'path'"},
 		{"bad path", []any{op("add", "extra/x", 1)}, 400, "does not match"},
 		{"root path", []any{op("add", "/", 1)}, 400, "does not match"},

@@ -26,6 +26,18 @@ func Repr(v any) string {
 	return b.String()
 }
 
+// Cut is s as Ironic's "%s" messages quote a request's string: cut to
+// MaxRepr bytes, marked with "..." when cut.
+func Cut(s string) string {
+	if len(s) <= MaxRepr {
+		return s
+	}
+	return cut(s, MaxRepr) + "..."
+}
+
+// reprEscaper escapes what Python's repr of a str escapes.
+var reprEscaper = strings.NewReplacer("\\", "\\\\", "'", "\\'", "\n", "\\n", "\r", "\\r", "\t", "\\t")
+
 // cut returns the longest prefix of s of at most n bytes that ends on a
 // rune boundary.
 func cut(s string, n int) string {
@@ -52,7 +64,7 @@ func reprTo(b *strings.Builder, v any, max int) bool {
 		}
 	case string:
 		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(cut(x, max+1), "'", "\\'"))
+		b.WriteString(reprEscaper.Replace(cut(x, max+1)))
 		if len(x) > max {
 			return false
 		}
