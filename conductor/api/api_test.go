@@ -171,12 +171,12 @@ func TestNodeCRUD(t *testing.T) {
 		{"bad json", "{not json", 400, ""},
 		{"duplicate name", map[string]any{"driver": "fake-hardware", "name": "node-1"}, 409, "already exists"},
 		{"duplicate uuid", map[string]any{"driver": "fake-hardware", "uuid": id}, 409, "already exists"},
-		{"uuid-like name", map[string]any{"driver": "fake-hardware", "name": "8a0e1a4c-1111-4111-8111-111111111112"}, 400, "logical name"},
+		{"uuid-like name", map[string]any{"driver": "fake-hardware", "name": "8a0e1a4c-1111-4111-8111-111111111112"}, 400, "Cannot create node with invalid name"},
 		{"bad interface", map[string]any{"driver": "fake-hardware", "deploy_interface": "nope"}, 400, "interface"},
 		{"bad uuid", map[string]any{"driver": "fake-hardware", "uuid": "xyz"}, 400, "UUID"},
 		{"field too new", map[string]any{"driver": "fake-hardware", "shard": "a"}, 406, ""},
 		{"wrong type", map[string]any{"driver": "fake-hardware", "properties": "x"}, 400, "not of type 'object'"},
-		{"wrong bool", map[string]any{"driver": "fake-hardware", "maintenance": "yes"}, 400, "boolean"},
+		{"wrong bool", map[string]any{"driver": "fake-hardware", "maintenance": "banana"}, 400, "Invalid maintenance: Unrecognized value 'banana'"},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
@@ -278,7 +278,7 @@ func TestNodePatch(t *testing.T) {
 		{"item not object", []any{"x"}, 400, "not of type 'object'"},
 		{"instance_uuid twice", []any{op("replace", "/instance_uuid", "a0a0a0a0-0000-4000-8000-000000000002")}, 409, "associated with instance"},
 		{"bad driver", []any{op("replace", "/driver", "nope")}, 400, "No valid host"},
-		{"bad type", []any{op("replace", "/maintenance", "yes")}, 400, "boolean"},
+		{"bad type", []any{op("replace", "/maintenance", "banana")}, 400, "Invalid maintenance: Unrecognized value"},
 		{"too new", []any{op("add", "/shard", "x")}, 406, ""},
 		{"index out of range", []any{op("add", "/extra/k/99", 1)}, 400, "Couldn't apply patch"},
 	}

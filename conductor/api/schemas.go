@@ -1,6 +1,13 @@
 package api
 
-import "github.com/ferric-metal/ferric/conductor/ironichttp"
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
+)
 
 // The JSON schemas of Ironic's controllers, written with the argument rules
 // of ironichttp (one home for the messages). A schema lists properties in
@@ -73,3 +80,136 @@ var localLinkSchema = func() *schema {
 		{Type: []string{"object"}, NoAdditional: true},
 	}}
 }()
+
+// nodeSchemaTypes are the types node.node_schema gives each field; the
+// fields of later releases not named here take any value in the schema
+// (their setters check them).
+var nodeSchemaTypes = map[string]*schema{
+	"automated_clean":   tBoolish(),
+	"boot_mode":         tStrNull(),
+	"chassis_uuid":      tStrNull(),
+	"conductor_group":   tStrNull(),
+	"console_enabled":   tBoolish(),
+	"description":       tStrNull().Max(4096),
+	"driver":            tStr(),
+	"driver_info":       tObjNull(),
+	"extra":             tObjNull(),
+	"instance_info":     tObjNull(),
+	"instance_uuid":     tStrNull(),
+	"lessee":            tStrNull(),
+	"maintenance":       tBoolish(),
+	"name":              tStrNull(),
+	"owner":             tStrNull(),
+	"properties":        tObjNull(),
+	"resource_class":    tStrNull().Max(80),
+	"retired":           tBoolish(),
+	"retired_reason":    tStrNull(),
+	"secure_boot":       tBoolish(),
+	"shard":             tStrNull(),
+	"uuid":              tStrNull(),
+	"disable_power_off": tBoolish(),
+	"instance_name":     tStrNull(),
+	"parent_node":       tStrNull(),
+	// node_patch_schema adds these two.
+	"protected":        tBoolish(),
+	"protected_reason": tStrNull(),
+}
+
+// nodeSchema is node_schema() (create: without protected) or
+// node_patch_schema(); properties in name order, as Ironic writes them.
+func nodeSchema(patch bool) *schema {
+	s := &schema{Type: []string{"object"}, Required: []string{"driver"}, NoAdditional: true}
+	names := append(append([]string{"uuid", "console_enabled", "boot_mode", "secure_boot"}, patchableNode...), creatableNode...)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	for _, n := range names {
+		if !patch && (n == "protected" || n == "protected_reason") {
+			continue
+		}
+		t := nodeSchemaTypes[n]
+		if t == nil {
+			if strings.HasSuffix(n, "_interface") {
+				t = tStrNull()
+			} else {
+				t = &schema{}
+			}
+		}
+		s.Properties = append(s.Properties, prop{Name: n, Schema: t})
+	}
+	return s
+}
+
+var nodeCreateSchema, nodePatchSchema = sync.OnceValue(func() *schema { return nodeSchema(false) }), sync.OnceValue(func() *schema { return nodeSchema(true) })
+
+// validateNode is Ironic's node_validator (create, name "node") or
+// node_patch_validator (the patched node, name "patch"): the schema, then
+// NODE_VALIDATE_EXTRA, whose boolean-like strings are coerced in doc.
+func validateNode(name string, doc map[string]any) *Error {
+	s := nodeCreateSchema()
+	if name == "patch" {
+		s = nodePatchSchema()
+	}
+	if e := s.Validate(name, doc); e != nil {
+		return e
+	}
+	for _, k := range []string{"automated_clean", "chassis_uuid", "console_enabled", "instance_uuid", "protected", "maintenance", "retired", "uuid"} {
+		switch k {
+		case "chassis_uuid", "instance_uuid", "uuid":
+			if e := ironichttp.ArgUUID(k, doc[k]); e != nil {
+				return e
+			}
+		default:
+			if _, ok := doc[k]; !ok {
+				continue
+			}
+			b, e := ironichttp.ArgBool(k, doc[k])
+			if e != nil {
+				return e
+			}
+			if b != nil {
+				doc[k] = *b
+			}
+		}
+	}
+	return nil
+}
+
+// traitSchema is utils.TRAITS_SCHEMA: a custom trait or a standard one.
+// Standard traits are os-traits' names; ferric takes any upper-case name
+// of that form rather than pinning one os-traits release.
+var traitSchema = &schema{
+	Type: []string{"string"}, MinLength: 1, MaxLength: 255,
+	AnyOf: []*schema{
+		{Pattern: `^CUSTOM_[A-Z0-9_]+$`},
+		{Func: func(v any) string {
+			if s, ok := v.(string); ok && traitRE.MatchString(s) {
+				return ""
+			}
+			return python.Repr(v) + " is not one of the standard traits"
+		}},
+	},
+}
+
+// traitsBodySchema is the body of PUT /v1/nodes/{node}/traits.
+var traitsBodySchema = &schema{
+	Type:         []string{"object"},
+	Properties:   []prop{{Name: "traits", Schema: &schema{Type: []string{"array"}, Items: traitSchema}}},
+	NoAdditional: true,
+}
+
+// pyStr is an optional string as Python's "%s" shows it (None when unset).
+func pyStr(s *string) string {
+	if s == nil {
+		return "None"
+	}
+	return python.Cut(*s)
+}
+
+// pyList is a list of strings as Python shows it: ['a', 'b'].
+func pyList(xs []string) string {
+	l := make([]any, len(xs))
+	for i, x := range xs {
+		l[i] = x
+	}
+	return python.Repr(l)
+}

@@ -172,6 +172,9 @@ type Schema struct {
 	Required   []string
 	// NoAdditional is additionalProperties: false.
 	NoAdditional bool
+	// Func is a check of the caller's (a keyword of its own, e.g. an enum
+	// kept as a rule): it returns the message of a failure, "" if v passes.
+	Func func(v any) string
 	// AdditionalFirst: additionalProperties is written before required
 	// in Ironic's schema (so its error wins between the two).
 	AdditionalFirst bool
@@ -362,6 +365,11 @@ func (s *Schema) check(v any, depth int) []schemaErr {
 			if !s.re.MatchString(x) {
 				add("%s does not match %s", python.Repr(v), python.Repr(s.Pattern))
 			}
+		}
+	}
+	if s.Func != nil {
+		if msg := s.Func(v); msg != "" {
+			add("%s", msg)
 		}
 	}
 	if x, ok := v.(float64); ok && s.Minimum != nil && x < *s.Minimum {

@@ -31,7 +31,6 @@ func (p PatchOp) Root() string {
 	return r
 }
 
-
 func badRequest(format string, args ...any) *Error {
 	return Errorf(http.StatusBadRequest, format, args...)
 }
