@@ -355,8 +355,8 @@ func (s *Server) chassisRoutes(g *echo.Group) {
 }
 
 func (s *Server) findChassis(ident string) (*store.Chassis, error) {
-	if !store.IsUUID(ident) {
-		return nil, badRequest("Expected a UUID but received %s.", ident)
+	if e := ironichttp.ArgUUID("chassis_uuid", ident); e != nil {
+		return nil, e
 	}
 	ch, err := s.st.Chassis(ident)
 	if errors.Is(err, store.ErrNotFound) {
@@ -402,25 +402,18 @@ func (s *Server) createChassis(c echo.Context) error {
 		return err
 	}
 	ch := &store.Chassis{UUID: uuid.NewString(), Extra: store.Object{}}
-	for k, v := range body {
-		switch k {
-		case "uuid":
-			if u, ok := v.(string); ok && store.IsUUID(u) {
-				ch.UUID = store.CanonicalUUID(u)
-			} else {
-				return badRequest("Expected a UUID but received %v.", v)
-			}
-		case "description":
-			ch.Description = optString(v)
-		case "extra":
-			m, ok := v.(map[string]any)
-			if !ok {
-				return badRequest("Schema error for chassis: %s is not of type 'object'", python.Repr(v))
-			}
-			ch.Extra = m
-		default:
-			return badRequest("Schema error for chassis: Additional properties are not allowed ('%s' was unexpected)", k)
-		}
+	if e := chassisSchema.Validate("chassis", body); e != nil {
+		return e
+	}
+	if e := ironichttp.ArgUUID("uuid", body["uuid"]); e != nil {
+		return e
+	}
+	if u, ok := body["uuid"].(string); ok {
+		ch.UUID = store.CanonicalUUID(u)
+	}
+	ch.Description = optString(body["description"])
+	if m, ok := body["extra"].(map[string]any); ok {
+		ch.Extra = m
 	}
 	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutChassis(ch) }); err != nil {
 		return err
@@ -434,7 +427,7 @@ func (s *Server) patchChassis(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ops, err := readPatch(c, []string{"description", "extra"})
+	ops, err := readPatch(c, []string{"uuid", "extra", "description"}) // Ironic's list
 	if err != nil {
 		return err
 	}
@@ -444,8 +437,14 @@ func (s *Server) patchChassis(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		doc := map[string]any{"description": strPtr(ch.Description), "extra": cloneAny(objOrEmpty(ch.Extra))}
+		doc := map[string]any{"uuid": ch.UUID, "description": strPtr(ch.Description), "extra": cloneAny(objOrEmpty(ch.Extra))}
 		if e := applyPatch(doc, ops); e != nil {
+			return e
+		}
+		if doc["uuid"] != ch.UUID {
+			return badRequest("Cannot overwrite UUID for an existing Chassis.")
+		}
+		if e := chassisSchema.Validate("patch", doc); e != nil {
 			return e
 		}
 		ch.Description = optString(doc["description"])

@@ -213,3 +213,31 @@ func pyList(xs []string) string {
 	}
 	return python.Repr(l)
 }
+
+// allocationSchema is allocation.ALLOCATION_SCHEMA (owner: 1.60, node:
+// 1.58, checked by the handler).
+var allocationSchema = &schema{
+	Type: []string{"object"},
+	Properties: []prop{
+		{Name: "candidate_nodes", Schema: &schema{Type: []string{"array", "null"}, Items: tStr()}},
+		{Name: "extra", Schema: tObjNull()},
+		{Name: "name", Schema: tStrNull()},
+		{Name: "node", Schema: tStrNull()},
+		{Name: "owner", Schema: tStrNull()},
+		{Name: "resource_class", Schema: tStrNull().Max(80)},
+		{Name: "traits", Schema: &schema{Type: []string{"array", "null"}, Items: traitSchema}},
+		{Name: "uuid", Schema: tStrNull()},
+	},
+	NoAdditional: true,
+}
+
+// chassisSchema is chassis.CHASSIS_SCHEMA.
+var chassisSchema = &schema{
+	Type: []string{"object"},
+	Properties: []prop{
+		{Name: "uuid", Schema: tStrNull()},
+		{Name: "extra", Schema: tObjNull()},
+		{Name: "description", Schema: tStrNull().Max(255)},
+	},
+	NoAdditional: true,
+}

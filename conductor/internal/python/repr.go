@@ -10,9 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxRepr bounds what Repr returns: error messages quote a short
+// MaxRepr bounds what Repr returns (past the 255 characters of most of
+// Ironic's limits, so a value one too long is quoted whole): error messages quote a short
 // prefix of the request, never a whole (possibly huge) value.
-const MaxRepr = 256
+const MaxRepr = 512
 
 // Repr renders a decoded JSON value the way Python's repr would, as
 // Ironic's messages show request values (keys of JSON patch operations
