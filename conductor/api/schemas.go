@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
+	"github.com/ferric-metal/ferric/conductor/manager"
 )
 
 // The JSON schemas of Ironic's controllers, written with the argument rules
@@ -241,3 +242,65 @@ var chassisSchema = &schema{
 	},
 	NoAdditional: true,
 }
+
+// deployStepSchema is utils.DEPLOY_STEP_SCHEMA (the interfaces of ferric's
+// deploy steps, which are those of a later Ironic than 21.4).
+var deployStepSchema = &schema{
+	Type: []string{"object"},
+	Properties: []prop{
+		{Name: "args", Schema: ironichttp.T("object")},
+		{Name: "interface", Schema: &schema{Type: []string{"string"}, Enum: anyList(manager.StepInterfaces())}},
+		{Name: "priority", Schema: &schema{AnyOf: []*schema{
+			{Type: []string{"integer"}, Minimum: ptr(0.0)},
+			{Type: []string{"string"}, MinLength: 1, Pattern: `^[0-9]+$`},
+		}}},
+		{Name: "step", Schema: &schema{Type: []string{"string"}, MinLength: 1}},
+	},
+	Required:     []string{"interface", "step", "args", "priority"},
+	NoAdditional: true,
+}
+
+// templateSchema is deploy_template.TEMPLATE_SCHEMA.
+var templateSchema = &schema{
+	Type: []string{"object"},
+	Properties: []prop{
+		{Name: "description", Schema: tStrNull().Max(255)},
+		{Name: "extra", Schema: tObjNull()},
+		{Name: "name", Schema: traitSchema},
+		{Name: "steps", Schema: &schema{Type: []string{"array"}, Items: deployStepSchema, MinItems: 1}},
+		{Name: "uuid", Schema: tStrNull()},
+	},
+	Required:     []string{"steps", "name"},
+	NoAdditional: true,
+}
+
+// validatePatchedTemplate is Ironic's check of a patched template: each
+// step pruned to the step schema's fields and checked, then the template.
+func validatePatchedTemplate(doc map[string]any) *Error {
+	steps, _ := doc["steps"].([]any)
+	for _, st := range steps {
+		m, ok := st.(map[string]any)
+		if !ok {
+			continue
+		}
+		for k := range m {
+			if deployStepSchema.Prop(k) == nil {
+				delete(m, k)
+			}
+		}
+		if e := deployStepSchema.Validate("patch", m); e != nil {
+			return e
+		}
+	}
+	return templateSchema.Validate("patch", doc)
+}
+
+func anyList(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
