@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 
@@ -231,7 +232,12 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 		}
 		nodes := s.st.Nodes(filter)
 		items, next, perr := paginate(c, nodes, page, nodeSortKeys, func(n *store.Node) string { return n.UUID }, func(ident string) (*store.Node, error) {
-			return s.st.Node(ident)
+			n, err := s.st.Node(ident)
+			if errors.Is(err, store.ErrNotFound) {
+				// Ironic looks the marker up as a node: 404.
+				return nil, notFound("Node %s could not be found.", ident)
+			}
+			return n, err
 		})
 		if perr != nil {
 			return perr

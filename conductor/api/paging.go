@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -101,6 +102,10 @@ func paginate[T any](c echo.Context, items []T, p paging, keys map[string]func(a
 	}
 	if p.marker != "" {
 		m, err := byMarker(p.marker)
+		var ae *Error
+		if errors.As(err, &ae) {
+			return nil, "", ae
+		}
 		if err != nil {
 			return nil, "", badRequest("Marker %s could not be found.", p.marker)
 		}

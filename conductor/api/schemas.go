@@ -111,6 +111,11 @@ var nodeSchemaTypes = map[string]*schema{
 	"disable_power_off": tBoolish(),
 	"instance_name":     tStrNull(),
 	"parent_node":       tStrNull(),
+	"network_data": {AnyOf: []*schema{
+		ironichttp.T("null"),
+		{Type: []string{"object"}, NoAdditional: true},
+		networkDataSchema,
+	}},
 	// node_patch_schema adds these two.
 	"protected":        tBoolish(),
 	"protected_reason": tStrNull(),
@@ -304,3 +309,36 @@ func anyList(xs []string) []any {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// portgroupSchema is portgroup.PORTGROUP_SCHEMA (with physical_network and
+// category of later releases).
+var portgroupSchema = &schema{
+	Type: []string{"object"},
+	Properties: []prop{
+		{Name: "address", Schema: tStrNull()},
+		{Name: "category", Schema: tStrNull().Max(80)},
+		{Name: "extra", Schema: tObjNull()},
+		{Name: "mode", Schema: tStrNull()},
+		{Name: "name", Schema: tStrNull()},
+		{Name: "node_uuid", Schema: tStr()},
+		{Name: "physical_network", Schema: tStrNull().Max(64)},
+		{Name: "properties", Schema: tObjNull()},
+		{Name: "standalone_ports_supported", Schema: tBoolish()},
+		{Name: "uuid", Schema: tStrNull()},
+	},
+	Required:     []string{"node_uuid"},
+	NoAdditional: true,
+}
+
+// networkDataSchema is the top level of Ironic's network-data-schema.json
+// (Nova's network_data.json): three lists. The shapes of their items
+// (links, networks, services) are not checked here.
+var networkDataSchema = &schema{
+	Type:     []string{"object"},
+	Required: []string{"links", "networks", "services"},
+	Properties: []prop{
+		{Name: "links", Schema: ironichttp.T("array")},
+		{Name: "networks", Schema: ironichttp.T("array")},
+		{Name: "services", Schema: ironichttp.T("array")},
+	},
+}

@@ -266,7 +266,11 @@ func checkStepSet(schema, stepKind, name string, steps []map[string]any) *Error 
 	}
 	if len(dups) > 0 {
 		sort.Strings(dups)
-		return badRequest("Deploy template invalid: Duplicate deploy steps. A template cannot have multiple deploy steps with the same interface and step. Duplicates: %s.", strings.Join(dups, "; "))
+		noun := "template"
+		if schema == "template" {
+			noun = "deploy template" // Ironic 21.4's deploy template wording
+		}
+		return badRequest("Deploy template invalid: Duplicate deploy steps. A %s cannot have multiple deploy steps with the same interface and step. Duplicates: %s.", noun, strings.Join(dups, "; "))
 	}
 	return nil
 }

@@ -1,5 +1,7 @@
 package ironicinput
 
+import "strings"
+
 // Difference is a case where ferric answers other than Ironic 21.4 on
 // purpose, with the reason.
 type Difference struct {
@@ -7,11 +9,41 @@ type Difference struct {
 	Reason string
 }
 
+const stepIfaceMsg = "Schema error for template: 'bogus' is not one of ['vendor', 'power', 'management', 'firmware', 'deploy', 'bios', 'raid']"
+
 // Differences, by case name. Keep this list short: every entry is an
 // answer a client of Ironic would not get from ferric.
 var Differences = map[string]Difference{
 	"port create pxe_enabled null": {
 		Ferric: Answer{Status: 400, Fault: "Field `pxe_enabled' cannot be None"},
 		Reason: "Ironic's port object refuses None with an unhandled error (500); the client's input is at fault, so 400 with the same text",
+	},
+	"node list fields bogus": {
+		Ferric: Answer{Status: 400, Fault: `Field(s) "bogus" are not valid`},
+		Reason: "Ironic 21.4 fails with a 500 (an attribute error) on an unknown field of a node listing; ferric answers the 400 Ironic gives for unknown fields elsewhere",
+	},
+	"node create description 4097": {
+		Ferric: Answer{Status: 400, Fault: "Schema error for node: '" + strings.Repeat("a", 511) + "... is too long"},
+		Reason: "a message quotes at most 512 bytes of a value (python.MaxRepr): an answer never echoes a huge request; values one past Ironic's limits of 255 and less are quoted whole",
+	},
+	"node create boot_interface unknown": {
+		Ferric: Answer{Status: 400, Fault: "Could not find the following interface in the 'ironic.hardware.interfaces.boot' entrypoint: nope. Valid interfaces are ['fake', 'ipxe', 'pxe']."},
+		Reason: "the enabled implementations are configuration: the recorded Ironic enables fake and pxe boot, ferric's fake-hardware also ipxe (the message is the same)",
+	},
+	"node patch power_interface unknown": {
+		Ferric: Answer{Status: 400, Fault: "Could not find the following interface in the 'ironic.hardware.interfaces.power' entrypoint: nope. Valid interfaces are ['fake']."},
+		Reason: "the enabled implementations are configuration: the recorded Ironic enables ipmitool power for every hardware type, ferric's fake-hardware offers fake (the message is the same)",
+	},
+	"template create step interface bad": {
+		Ferric: Answer{Status: 400, Fault: stepIfaceMsg},
+		Reason: "ferric's deploy steps include the vendor and firmware interfaces of later Ironic releases",
+	},
+	"connector create type bogus": {
+		Ferric: Answer{Status: 400, Fault: "Schema error for connector: 'bogus' is not one of ['iqn', 'ip', 'mac', 'wwnn', 'wwpn', 'port', 'portgroup']"},
+		Reason: "Ironic stores any connector type and its storage interface fails on it later; ferric refuses a type no client or storage interface knows (TestBadInputIsClientError)",
+	},
+	"connector patch type bogus": {
+		Ferric: Answer{Status: 400, Fault: "Schema error for patch: 'bogus' is not one of ['iqn', 'ip', 'mac', 'wwnn', 'wwpn', 'port', 'portgroup']"},
+		Reason: "as for create: the type is checked first (Ironic 21.4 answers its conductor's refusal to update volumes of a node whose power state is unknown)",
 	},
 }

@@ -58,6 +58,23 @@ func TestRecordedMatchesCases(t *testing.T) {
 	}
 }
 
+// TestDifferencesNamed: every deliberate difference names a recorded case
+// and says why.
+func TestDifferencesNamed(t *testing.T) {
+	names := map[string]bool{}
+	for _, r := range loadRecorded(t) {
+		names[r.Name] = true
+	}
+	for name, d := range Differences {
+		if !names[name] {
+			t.Errorf("difference %q names no recorded case", name)
+		}
+		if d.Reason == "" {
+			t.Errorf("difference %q has no reason", name)
+		}
+	}
+}
+
 // TestIronicInputRules replays every recorded input against ferric, in the
 // recorded order (the fixtures first), and asserts ferric's status and
 // message are Ironic's, and that an accepted input stored the values
