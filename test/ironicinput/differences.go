@@ -9,6 +9,11 @@ type Difference struct {
 	Reason string
 }
 
+// canonicalUUID is the reason of the cases that give a UUID in another
+// form than lower case with dashes.
+const canonicalUUID = "ferric keeps a UUID given in another form (upper case, no dashes) as the canonical lower-case dashed UUID, " +
+	"its store's key, so the record is found by any form; Ironic keeps the string as sent (and then finds it by that string only)"
+
 const stepIfaceMsg = "Schema error for template: 'bogus' is not one of ['vendor', 'power', 'management', 'firmware', 'deploy', 'bios', 'raid']"
 
 // Differences, by case name. Keep this list short: every entry is an
@@ -37,6 +42,30 @@ var Differences = map[string]Difference{
 	"template create step interface bad": {
 		Ferric: Answer{Status: 400, Fault: stepIfaceMsg},
 		Reason: "ferric's deploy steps include the vendor and firmware interfaces of later Ironic releases",
+	},
+	"node create uuid upper": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"driver": "fake-hardware", "uuid": "aaaaaaaa-1111-4111-8111-111111111111"}},
+		Reason: canonicalUUID,
+	},
+	"node create uuid no dashes": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"driver": "fake-hardware", "uuid": "bbbbbbbb-1111-4111-8111-11111111111b"}},
+		Reason: canonicalUUID,
+	},
+	"port create uuid upper": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"address": "52:54:00:00:02:4e", "node_uuid": "11111111-1111-4111-8111-111111111111", "uuid": "cccccccc-1111-4111-8111-111111111111"}},
+		Reason: canonicalUUID,
+	},
+	"chassis create uuid upper": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"uuid": "dddddddd-1111-4111-8111-111111111111"}},
+		Reason: canonicalUUID,
+	},
+	"port patch pxe_enabled null": {
+		Ferric: Answer{Status: 400, Fault: "Field `pxe_enabled' cannot be None"},
+		Reason: "as for create: Ironic's 500 is the client's fault, so 400 with the same text",
+	},
+	"allocation create traits duplicate": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"resource_class": "rc", "traits": []any{"CUSTOM_A"}}},
+		Reason: "ferric keeps an allocation's traits as a set (a trait named twice once), as a node's traits are; matching is the same",
 	},
 	"connector create type bogus": {
 		Ferric: Answer{Status: 400, Fault: "Schema error for connector: 'bogus' is not one of ['iqn', 'ip', 'mac', 'wwnn', 'wwpn', 'port', 'portgroup']"},
