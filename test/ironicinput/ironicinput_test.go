@@ -73,6 +73,15 @@ func TestDifferencesNamed(t *testing.T) {
 			t.Errorf("difference %q has no reason", name)
 		}
 	}
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range Differences {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("README.md does not list the difference %q", name)
+		}
+	}
 }
 
 // TestIronicInputRules replays every recorded input against ferric, in the
