@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -56,6 +57,9 @@ func (s *Server) allocationRoutes(g *echo.Group) {
 }
 
 func (s *Server) findAllocation(ident string) (*store.Allocation, error) {
+	if e := ironichttp.ArgUUIDOrName("allocation_ident", ident); e != nil {
+		return nil, e
+	}
 	a, err := s.st.Allocation(ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("Allocation %s could not be found.", ident)
@@ -164,6 +168,15 @@ func (s *Server) createAllocation(c echo.Context) error {
 // class to match, or a node to backfill (1.58).
 func (s *Server) newAllocation(c echo.Context, body map[string]any, v Version) (*store.Allocation, error) {
 	a := &store.Allocation{UUID: uuid.NewString(), State: "allocating", Extra: store.Object{}, Traits: []string{}, CandidateNodes: []string{}}
+	if e := allocationSchema.Validate("allocation", body); e != nil {
+		return nil, e
+	}
+	if e := ironichttp.ArgUUID("uuid", body["uuid"]); e != nil {
+		return nil, e
+	}
+	if name, ok := body["name"].(string); ok && name != "" && !ironichttp.IsLogicalName(name) {
+		return nil, badRequest("Cannot create allocation with invalid name '%s'", python.Cut(name))
+	}
 	var backfill string
 	for k, val := range body {
 		if k == "node" {
@@ -183,6 +196,9 @@ func (s *Server) newAllocation(c echo.Context, body map[string]any, v Version) (
 	if backfill == "" {
 		return a, nil
 	}
+	if !ironichttp.IsLogicalName(backfill) && !store.IsUUID(backfill) {
+		return nil, badRequest("Expected a logical name or UUID but received %s.", python.Cut(backfill))
+	}
 	n, err := s.findNode(c, backfill)
 	if err != nil {
 		return nil, badRequest("Node %s could not be found.", backfill)
@@ -199,16 +215,11 @@ func (s *Server) newAllocation(c echo.Context, body map[string]any, v Version) (
 func (s *Server) setAllocationField(a *store.Allocation, k string, val any, v Version) error {
 	switch k {
 	case "uuid":
-		u, ok := val.(string)
-		if !ok || !store.IsUUID(u) {
-			return badRequest("Expected a UUID but received %v.", val)
+		if u, ok := val.(string); ok {
+			a.UUID = store.CanonicalUUID(u)
 		}
-		a.UUID = store.CanonicalUUID(u)
 	case "name":
 		a.Name = optString(val)
-		if a.Name != nil && (store.IsUUID(*a.Name) || !nameRE.MatchString(*a.Name)) {
-			return badRequest("Cannot create allocation with invalid name '%s'", *a.Name)
-		}
 	case "resource_class":
 		a.ResourceClass = optString(val)
 	case "traits":
@@ -261,12 +272,18 @@ func (s *Server) candidateNodes(val any) ([]string, error) {
 	if e != nil {
 		return nil, e
 	}
+	var missing []string
 	for i, ident := range cn {
 		n, err := s.st.Node(ident)
 		if err != nil {
-			return nil, badRequest("Node %s could not be found.", ident)
+			missing = append(missing, python.Cut(ident))
+			continue
 		}
 		cn[i] = n.UUID
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, badRequest("Nodes cannot be found: %s", strings.Join(missing, ", "))
 	}
 	return orEmpty(cn), nil
 }
@@ -276,7 +293,7 @@ func (s *Server) patchAllocation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	patchable := []string{"extra", "name"}
+	patchable := []string{"name", "extra"} // Ironic's order
 	if ver(c) >= 60 {
 		patchable = append(patchable, "owner")
 	}
@@ -295,8 +312,8 @@ func (s *Server) patchAllocation(c echo.Context) error {
 			return e
 		}
 		a.Name = optString(doc["name"])
-		if a.Name != nil && (store.IsUUID(*a.Name) || !nameRE.MatchString(*a.Name)) {
-			return badRequest("Cannot set allocation name to invalid name '%s'", *a.Name)
+		if a.Name != nil && *a.Name != "" && !ironichttp.IsLogicalName(*a.Name) {
+			return badRequest("Cannot update allocation with invalid name '%s'", python.Cut(*a.Name))
 		}
 		a.Extra, _ = doc["extra"].(map[string]any)
 		a.Owner = optString(doc["owner"])

@@ -173,7 +173,7 @@ func ifaceField(kind string, min Version) nodeField {
 				return typeError(val, "string")
 			}
 			if !in.ht.Accepts(kind, impl) {
-				return badRequest("Could not find the following interface in the 'ironic.hardware.interfaces.%s' entrypoint: %s. Valid interfaces are %v.", kind, impl, in.ht.Interfaces[kind].Enabled)
+				return badRequest("Could not find the following interface in the 'ironic.hardware.interfaces.%s' entrypoint: %s. Valid interfaces are %s.", kind, python.Cut(impl), pyList(in.ht.Interfaces[kind].Enabled))
 			}
 			n.Interfaces[kind] = impl
 			return nil

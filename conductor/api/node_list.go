@@ -1,11 +1,13 @@
 package api
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -135,11 +137,11 @@ func (nq *nodeQuery) filter() func(*store.Node) bool {
 
 // boolFilter is a filter's boolean value (oslo's words).
 func boolFilter(name, val string) (bool, *Error) {
-	b, ok := ironichttp.ParseBool(val)
-	if !ok {
-		return false, badRequest("Invalid value for %s: %q is not a boolean", name, val)
+	b, e := ironichttp.ArgBool(name, val)
+	if e != nil {
+		return false, e
 	}
-	return b, nil
+	return *b, nil
 }
 
 // equal matches the nodes whose string is the value.
@@ -162,7 +164,7 @@ func is(get func(*store.Node) bool) func(string, string, Manager) (func(*store.N
 
 func matchProvisionState(_, val string, _ Manager) (func(*store.Node) bool, *Error) {
 	if !knownState(val) {
-		return nil, badRequest("Invalid value for provision_state: %s", val)
+		return nil, badRequest("Provision state \"%s\" is not valid", python.Cut(val))
 	}
 	return func(n *store.Node) bool { return n.ProvisionState == val }, nil
 }
@@ -198,11 +200,11 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 			if detail {
 				return badRequest("Can not specify ?detail=True on the /detail resource.")
 			}
-			d, ok := ironichttp.ParseBool(q.Get("detail"))
-			if !ok {
-				return badRequest("Invalid value for detail: %s", q.Get("detail"))
+			d, e := ironichttp.ArgBool("detail", q.Get("detail"))
+			if e != nil {
+				return e
 			}
-			detail = d
+			detail = *d
 		}
 		var want map[string]bool
 		if q.Has("fields") {
@@ -230,7 +232,12 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 		}
 		nodes := s.st.Nodes(filter)
 		items, next, perr := paginate(c, nodes, page, nodeSortKeys, func(n *store.Node) string { return n.UUID }, func(ident string) (*store.Node, error) {
-			return s.st.Node(ident)
+			n, err := s.st.Node(ident)
+			if errors.Is(err, store.ErrNotFound) {
+				// Ironic looks the marker up as a node: 404.
+				return nil, notFound("Node %s could not be found.", ident)
+			}
+			return n, err
 		})
 		if perr != nil {
 			return perr

@@ -2,15 +2,18 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -64,6 +67,24 @@ func (s *Server) readNodePatch(c echo.Context) (*nodePatch, error) {
 		return nil, err
 	}
 	p.ops = ops
+	for _, op := range ops {
+		var val any
+		if op.Op == "remove" || json.Unmarshal(op.Value, &val) != nil {
+			continue
+		}
+		if d, ok := val.(string); ok && op.Path == "/description" && utf8.RuneCountInString(d) > 4096 {
+			return nil, badRequest("Cannot update node with description exceeding 4096 characters")
+		}
+	}
+	for _, op := range ops {
+		var val any
+		if op.Op == "remove" || op.Path != "/name" || json.Unmarshal(op.Value, &val) != nil {
+			continue
+		}
+		if name, ok := val.(string); ok && !acceptableNodeName(p.v, name) {
+			return nil, badRequest("Node %s: Cannot change name to invalid name '%s'", p.ident, python.Cut(name))
+		}
+	}
 	if _, err := s.findNode(c, p.ident); err != nil {
 		return nil, err
 	}
@@ -118,6 +139,9 @@ func (s *Server) patchTx(tx store.Tx, p *nodePatch) (n *store.Node, locked bool,
 	doc := nodeDoc(n)
 	if perr := applyPatch(doc, p.ops); perr != nil {
 		return nil, false, perr
+	}
+	if e := validateNode("patch", doc); e != nil {
+		return nil, false, e
 	}
 	ht, err := s.patchedHardware(doc, p, old.Driver)
 	if err != nil {

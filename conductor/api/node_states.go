@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -57,8 +57,11 @@ func (s *Server) provision(c echo.Context, n *store.Node) error {
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return badRequest("Invalid provision request: %v", err)
 	}
-	if _, ok := body["target"].(string); !ok {
-		return badRequest("Schema error for provision: 'target' is a required property")
+	if _, ok := body["target"]; !ok {
+		return badRequest("Missing mandatory parameter: target")
+	}
+	if e := ironichttp.ArgString("target", body["target"]); e != nil {
+		return e
 	}
 	req.Version = int(ver(c))
 	if err := checkDisableRamdisk(req, ver(c)); err != nil {
@@ -94,11 +97,14 @@ func (s *Server) power(c echo.Context, n *store.Node) error {
 		if ver(c) < 27 {
 			return notAcceptable("The timeout parameter is not supported by version %s.", ver(c))
 		}
-		f, ok := t.(float64)
-		if !ok || f < 1 || f != float64(int(f)) {
-			return badRequest("Invalid timeout value %v, a positive integer is expected", t)
+		i, e := ironichttp.ArgInt("timeout", t)
+		if e != nil {
+			return e
 		}
-		timeout = int(f)
+		if *i < 1 {
+			return badRequest("timeout has to be positive integer")
+		}
+		timeout = int(min(*i, 1<<31))
 	}
 	switch target {
 	case driver.TargetPowerOn, driver.TargetPowerOff, driver.TargetReboot:
@@ -107,7 +113,7 @@ func (s *Server) power(c echo.Context, n *store.Node) error {
 			return notAcceptable("The target %s is not supported by version %s.", target, ver(c))
 		}
 	default:
-		return badRequest("The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", target, c.Param("node"), deref(n.PowerState))
+		return badRequest("The requested action \"%s\" can not be performed on node \"%s\" while it is in state \"%s\".", target, c.Param("node"), pyStr(n.PowerState))
 	}
 	return stateAccepted(c, s.mgr.SetPowerState(c.Request().Context(), n.UUID, target, timeout))
 }
@@ -205,17 +211,17 @@ func (s *Server) setBootDevice(c echo.Context, n *store.Node) error {
 	if err != nil {
 		return err
 	}
+	if e := ironichttp.ArgString("boot_device", body["boot_device"]); e != nil {
+		return e
+	}
+	pb, e := ironichttp.ArgBool("persistent", body["persistent"])
+	if e != nil {
+		return e
+	}
+	persistent := pb != nil && *pb
 	dev, _ := body["boot_device"].(string)
 	if !slices.Contains(bootDevices, dev) {
-		return badRequest("Invalid boot device %v, valid devices are %s", body["boot_device"], strings.Join(bootDevices, ", "))
-	}
-	persistent := false
-	if p, ok := body["persistent"]; ok {
-		b, ok := p.(bool)
-		if !ok {
-			return badRequest("Invalid value for persistent: %v", p)
-		}
-		persistent = b
+		return badRequest("Invalid boot device %s specified.", python.Cut(dev))
 	}
 	if err := s.mgr.SetBootDevice(c.Request().Context(), n.UUID, dev, persistent); err != nil {
 		return mgrError(err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -98,7 +99,7 @@ func checkName(n *store.Node, in fieldInput) *Error {
 
 func checkInstanceUUID(n *store.Node, _ fieldInput) *Error {
 	if n.InstanceUUID != nil && !store.IsUUID(*n.InstanceUUID) {
-		return badRequest("Expected a UUID for instance_uuid but received %s.", *n.InstanceUUID)
+		return badRequest("Expected UUID for instance_uuid: %s", python.Cut(*n.InstanceUUID))
 	}
 	return nil
 }
@@ -120,14 +121,14 @@ func leaveMaintenance(n *store.Node, _ fieldInput) *Error {
 
 func checkProtected(n *store.Node, _ fieldInput) *Error {
 	if !n.Protected && n.ProtectedReason != nil {
-		return badRequest("Cannot set protected_reason when protected is unset")
+		return badRequest("The protected_reason field can only be set when protected is True")
 	}
 	return nil
 }
 
 func checkRetired(n *store.Node, _ fieldInput) *Error {
 	if !n.Retired && n.RetiredReason != nil {
-		return badRequest("Cannot set retired_reason when retired is unset")
+		return badRequest("The retired_reason field can only be set when retired is True")
 	}
 	return nil
 }

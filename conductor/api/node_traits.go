@@ -7,18 +7,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/ferric-metal/ferric/conductor/internal/python"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
 var traitRE = regexp.MustCompile(`^(CUSTOM_[A-Z0-9_]+|[A-Z][A-Z0-9_]*)$`)
 
-func validTrait(t string) *Error {
-	if len(t) > 255 || !traitRE.MatchString(t) {
-		return badRequest("Invalid trait %s: traits must be standard traits or CUSTOM_[A-Z0-9_]+, at most 255 characters.", t)
-	}
-	return nil
-}
+// validTrait checks one trait as Ironic's TRAITS_SCHEMA ("Schema error
+// for trait: ...").
+func validTrait(t string) *Error { return traitSchema.Validate("trait", t) }
 
 const maxTraits = 50
 
@@ -35,19 +31,13 @@ func (s *Server) setTraits(c echo.Context, n *store.Node) error {
 	if err != nil {
 		return err
 	}
-	list, ok := body["traits"].([]any)
-	if !ok {
-		return badRequest("Schema error for traits: 'traits' is a required property")
+	if e := traitsBodySchema.Validate("body", body); e != nil {
+		return e
 	}
+	list, _ := body["traits"].([]any)
 	var traits []string
 	for _, t := range list {
-		ts, ok := t.(string)
-		if !ok {
-			return badRequest("Schema error for traits: %s is not of type 'string'", python.Repr(t))
-		}
-		if e := validTrait(ts); e != nil {
-			return e
-		}
+		ts := t.(string)
 		if !slices.Contains(traits, ts) {
 			traits = append(traits, ts)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -46,6 +47,9 @@ func (s *Server) attachVIF(c echo.Context, n *store.Node) error {
 	id, _ := body["id"].(string)
 	if id == "" {
 		return badRequest("Schema error for vif: 'id' is a required property")
+	}
+	if e := ironichttp.ArgUUIDOrName("id", id); e != nil {
+		return e
 	}
 	portUUID, _ := body["port_uuid"].(string)
 	if portUUID != "" && ver(c) < 67 {

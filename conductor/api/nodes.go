@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/google/uuid"
@@ -142,6 +141,11 @@ func (s *Server) withNode(h nodeHandler) echo.HandlerFunc {
 
 // findNode resolves a node ident (uuid if UUID-like, else name).
 func (s *Server) findNode(c echo.Context, ident string) (*store.Node, error) {
+	if e := ironichttp.ArgUUIDOrName("node", ident); e != nil {
+		// Ironic answers its routing's shape here.
+		e.Plain = true
+		return nil, e
+	}
 	n, err := s.st.Node(ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("Node %s could not be found.", ident)
@@ -182,13 +186,19 @@ var (
 )
 
 func validNodeName(v Version, name string) *Error {
-	if store.IsUUID(name) || reserved[name] {
-		return badRequest("Expected a logical name but received %s.", name)
-	}
-	if v < 10 && !nameOldRE.MatchString(strings.ToLower(name)) || v >= 10 && !nameRE.MatchString(name) {
+	if !acceptableNodeName(v, name) {
 		return badRequest("Expected a logical name but received %s.", name)
 	}
 	return nil
+}
+
+// acceptableNodeName is Ironic's _check_names_acceptable: not a reserved
+// word, a host name before 1.10, then a logical name, never UUID-like.
+func acceptableNodeName(v Version, name string) bool {
+	if store.IsUUID(name) || reserved[name] {
+		return false
+	}
+	return !(v < 10 && !nameOldRE.MatchString(strings.ToLower(name)) || v >= 10 && !nameRE.MatchString(name))
 }
 
 func (s *Server) createNode(c echo.Context) error {
@@ -219,22 +229,11 @@ func (s *Server) createNode(c echo.Context) error {
 	return c.JSON(http.StatusCreated, out)
 }
 
-// checkNodeBody refuses fields create does not take and fields newer than
-// the version.
+// checkNodeBody validates a create body as Ironic's node_validator and
+// refuses fields newer than the version.
 func checkNodeBody(body map[string]any, v Version) *Error {
-	var extra []string
-	for k := range body {
-		if !slices.Contains(patchableNode, k) && !slices.Contains(creatableNode, k) {
-			extra = append(extra, "'"+k+"'")
-		}
-	}
-	if len(extra) > 0 {
-		sort.Strings(extra)
-		verb := "was"
-		if len(extra) > 1 {
-			verb = "were"
-		}
-		return badRequest("Schema error for node: Additional properties are not allowed (%s %s unexpected)", strings.Join(extra, ", "), verb)
+	if e := validateNode("node", body); e != nil {
+		return e
 	}
 	for k, val := range body {
 		if min, ok := nodeFieldMin(k); ok && min > v && val != nil {
@@ -250,17 +249,14 @@ func (s *Server) newNode(body map[string]any, v Version) (*store.Node, error) {
 	if err := checkNodeBody(body, v); err != nil {
 		return nil, err
 	}
-	drv, _ := body["driver"].(string)
-	if drv == "" {
-		return nil, badRequest("Schema error for node: 'driver' is a required property")
+	if name, ok := body["name"].(string); ok && !acceptableNodeName(v, name) {
+		return nil, badRequest("Cannot create node with invalid name '%s'", python.Cut(name))
 	}
+	drv, _ := body["driver"].(string)
 	n := &store.Node{UUID: uuid.NewString(), Driver: drv, DriverInfo: store.Object{}, DriverInternalInfo: store.Object{},
 		Properties: store.Object{}, Extra: store.Object{}, InstanceInfo: store.Object{}, NetworkData: store.Object{},
 		Traits: []string{}, Interfaces: map[string]string{}}
 	if u, ok := body["uuid"].(string); ok {
-		if !store.IsUUID(u) {
-			return nil, badRequest("Expected a UUID but received %s.", u)
-		}
 		n.UUID = store.CanonicalUUID(u)
 	}
 	group := ""

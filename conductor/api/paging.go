@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 )
 
 // MaxLimit is the largest page (Ironic's [api]max_limit).
@@ -46,10 +49,14 @@ func parsePaging[T any](c echo.Context, keys map[string]func(a, b T) int, unsort
 	q := c.QueryParams()
 	p := paging{limit: MaxLimit, sortKey: "id", marker: q.Get("marker")}
 	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
+		i, e := ironichttp.ArgInt("limit", l)
+		if e != nil {
+			return p, e
+		}
+		if *i <= 0 {
 			return p, badRequest("Limit must be positive")
 		}
+		n := int(min(*i, int64(MaxLimit)))
 		p.limit = min(n, MaxLimit)
 	}
 	if sk := q.Get("sort_key"); sk != "" {
@@ -95,6 +102,10 @@ func paginate[T any](c echo.Context, items []T, p paging, keys map[string]func(a
 	}
 	if p.marker != "" {
 		m, err := byMarker(p.marker)
+		var ae *Error
+		if errors.As(err, &ae) {
+			return nil, "", ae
+		}
 		if err != nil {
 			return nil, "", badRequest("Marker %s could not be found.", p.marker)
 		}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -54,8 +53,9 @@ var portSortKeys = map[string]func(a, b *store.Port) int{
 	"pxe_enabled": func(a, b *store.Port) int { return cmpBool(a.PXEEnabled, b.PXEEnabled) },
 }
 
-var portPatchable = []string{"address", "extra", "node_uuid", "local_link_connection", "pxe_enabled",
-	"physical_network", "portgroup_uuid", "is_smartnic", "name", "description", "vendor", "category"}
+// portPatchable is in Ironic's order (alphabetical, as its message lists them).
+var portPatchable = []string{"address", "category", "description", "extra", "is_smartnic", "local_link_connection",
+	"name", "node_uuid", "physical_network", "portgroup_uuid", "pxe_enabled", "vendor"}
 
 // portStrings are the port's free-text fields (1.97, 1.100, 1.101) and
 // the lengths Ironic's schema allows.
@@ -203,6 +203,13 @@ func (s *Server) portFilter(c echo.Context, nodeUUID string, v Version) (func(*s
 	}
 	for _, k := range []string{"node", "node_uuid"} {
 		if val := q.Get(k); val != "" {
+			check := ironichttp.ArgUUIDOrName
+			if k == "node_uuid" {
+				check = ironichttp.ArgUUID
+			}
+			if e := check(k, val); e != nil {
+				return nil, e
+			}
 			n, err := s.st.Node(val)
 			if err != nil {
 				return nil, notFound("Node %s could not be found.", val)
@@ -212,7 +219,10 @@ func (s *Server) portFilter(c echo.Context, nodeUUID string, v Version) (func(*s
 		}
 	}
 	if val := q.Get("address"); val != "" {
-		mac, _ := ironichttp.NormalizeMAC(val)
+		mac, e := ironichttp.ArgMAC("address", val)
+		if e != nil {
+			return nil, e
+		}
 		preds = append(preds, func(p *store.Port) bool { return p.Address == mac })
 	}
 	if val := q.Get("portgroup"); val != "" {
@@ -253,47 +263,68 @@ func (s *Server) portFilter(c echo.Context, nodeUUID string, v Version) (func(*s
 	}, nil
 }
 
-// portFromDoc validates a port document (create body or patched doc).
-func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version) *Error {
-	addr, _ := doc["address"].(string)
-	mac, ok := ironichttp.NormalizeMAC(addr)
-	if !ok {
-		return badRequest("Expected a MAC address but received %v.", doc["address"])
+// portFromDoc validates a port document (create body or patched doc) as
+// Ironic's PORT_VALIDATOR does, under the schema name given ("port" for a
+// create, "patch" for an update), coercing what it coerces.
+func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version, name string) *Error {
+	if e := portSchema.Validate(name, doc); e != nil {
+		return e
+	}
+	mac, e := ironichttp.ArgMAC("address", doc["address"])
+	if e != nil {
+		return e
+	}
+	if e := ironichttp.ArgUUID("node_uuid", doc["node_uuid"]); e != nil {
+		return e
+	}
+	smart, e := ironichttp.ArgBool("is_smartnic", doc["is_smartnic"])
+	if e != nil {
+		return e
+	}
+	llc, _ := doc["local_link_connection"].(map[string]any)
+	if llc != nil {
+		if e := localLinkSchema.Validate("local_link_connection", llc); e != nil {
+			return e
+		}
+		if sw, ok := llc["switch_id"]; ok {
+			n, e := ironichttp.SwitchID(sw)
+			if e != nil {
+				return e
+			}
+			llc["switch_id"] = n
+		}
+	}
+	if e := ironichttp.ArgUUID("portgroup_uuid", doc["portgroup_uuid"]); e != nil {
+		return e
+	}
+	pxe, e := ironichttp.ArgBool("pxe_enabled", doc["pxe_enabled"])
+	if e != nil {
+		return e
+	}
+	if e := ironichttp.ArgUUID("uuid", doc["uuid"]); e != nil {
+		return e
+	}
+	for _, f := range []string{"pxe_enabled", "is_smartnic"} {
+		if v, ok := doc[f]; ok && v == nil {
+			// Ironic's object refuses it with a 500; a 400 here.
+			return badRequest("Field `%s' cannot be None", f)
+		}
 	}
 	p.Address = mac
 	nu, _ := doc["node_uuid"].(string)
-	if nu == "" {
-		return badRequest("Schema error for port: 'node_uuid' is a required property")
-	}
 	n, err := s.st.Node(nu)
 	if err != nil {
 		return badRequest("Node %s could not be found.", nu)
 	}
 	p.NodeUUID = n.UUID
 	p.Extra, _ = doc["extra"].(map[string]any)
-	p.LocalLinkConnection, _ = doc["local_link_connection"].(map[string]any)
-	p.PXEEnabled = true
-	if b, ok := doc["pxe_enabled"].(bool); ok {
-		p.PXEEnabled = b
-	} else if doc["pxe_enabled"] != nil {
-		return badRequest("Schema error for port: %s is not of type 'boolean'", python.Repr(doc["pxe_enabled"]))
-	}
-	p.IsSmartNIC, _ = doc["is_smartnic"].(bool)
+	p.LocalLinkConnection = llc
+	p.PXEEnabled = pxe == nil || *pxe
+	p.IsSmartNIC = smart != nil && *smart
 	p.PhysicalNetwork = optString(doc["physical_network"])
 	p.Name = optString(doc["name"])
-	if p.Name != nil && utf8.RuneCountInString(*p.Name) > 255 {
-		// Ironic's column is 255 characters long.
-		return badRequest("Schema error for port: %s is too long", python.Repr(*p.Name))
-	}
 	for _, f := range portStrings {
-		val := optString(doc[f.name])
-		if val != nil && utf8.RuneCountInString(*val) > f.max {
-			return badRequest("Schema error for port: %s is too long", python.Repr(*val))
-		}
-		if doc[f.name] != nil && val == nil {
-			return badRequest("Schema error for port: %s is not of type 'string', 'null'", python.Repr(doc[f.name]))
-		}
-		*f.at(p) = val
+		*f.at(p) = optString(doc[f.name])
 	}
 	p.PortgroupUUID = nil
 	if pg := optString(doc["portgroup_uuid"]); pg != nil {
@@ -305,6 +336,24 @@ func (s *Server) portFromDoc(p *store.Port, doc map[string]any, v Version) *Erro
 			return badRequest("Port can not be added to a portgroup belonging to a different node.")
 		}
 		p.PortgroupUUID = &g.UUID
+	}
+	return nil
+}
+
+// patchedParent checks a patched reference to a parent object as Ironic
+// does before validating the patched document: it looks the parent up by
+// the value, so a node_uuid that is no UUID answers "Expected a UUID or
+// int", a port group by any name "Portgroup X could not be found.".
+func patchedParent(doc map[string]any, field, kind string) *Error {
+	v, ok := doc[field].(string)
+	if !ok {
+		return nil
+	}
+	if kind == "Node" && !store.IsUUID(v) {
+		return badRequest("Expected a UUID or int but received %s.", python.Cut(v))
+	}
+	if kind == "Portgroup" && !store.IsUUID(v) {
+		return badRequest("Portgroup %s could not be found.", python.Cut(v))
 	}
 	return nil
 }
@@ -341,11 +390,10 @@ func (s *Server) createPort(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	allowed := append([]string{"uuid"}, portPatchable...)
+	if e := portSchema.Validate("port", body); e != nil {
+		return e
+	}
 	for k, val := range body {
-		if !slices.Contains(allowed, k) {
-			return badRequest("Schema error for port: Additional properties are not allowed ('%s' was unexpected)", k)
-		}
 		for _, f := range portFields {
 			if f.name == k && f.min > v && val != nil {
 				return notAcceptable("Field %s is not supported by version %s.", k, v)
@@ -356,14 +404,11 @@ func (s *Server) createPort(c echo.Context) error {
 		return e
 	}
 	p := &store.Port{UUID: uuid.NewString(), InternalInfo: store.Object{}}
-	if u, ok := body["uuid"].(string); ok {
-		if !store.IsUUID(u) {
-			return badRequest("Expected a UUID but received %s.", u)
-		}
-		p.UUID = store.CanonicalUUID(u)
-	}
-	if e := s.portFromDoc(p, body, v); e != nil {
+	if e := s.portFromDoc(p, body, v, "port"); e != nil {
 		return e
+	}
+	if u, ok := body["uuid"].(string); ok {
+		p.UUID = store.CanonicalUUID(u)
 	}
 	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutPort(p) }); err != nil {
 		return portWriteError(err)
@@ -394,7 +439,13 @@ func (s *Server) patchPort(c echo.Context) error {
 		if e := applyPatch(doc, ops); e != nil {
 			return e
 		}
-		if e := s.portFromDoc(p, doc, v); e != nil {
+		if e := patchedParent(doc, "node_uuid", "Node"); e != nil {
+			return e
+		}
+		if e := patchedParent(doc, "portgroup_uuid", "Portgroup"); e != nil {
+			return e
+		}
+		if e := s.portFromDoc(p, doc, v, "patch"); e != nil {
 			return e
 		}
 		out = p

@@ -52,8 +52,8 @@ var portgroupSortKeys = map[string]func(a, b *store.Portgroup) int{
 	"created_at": func(a, b *store.Portgroup) int { return a.CreatedAt.Compare(b.CreatedAt) },
 }
 
-var portgroupPatchable = []string{"name", "address", "node_uuid", "extra", "mode", "properties",
-	"standalone_ports_supported", "physical_network", "category"}
+var portgroupPatchable = []string{"address", "category", "extra", "mode", "name", "node_uuid",
+	"physical_network", "properties", "standalone_ports_supported"} // Ironic's order
 
 func (s *Server) portgroupRoutes(g *echo.Group) {
 	pg := g.Group("", s.minVer(23, false))
@@ -199,23 +199,39 @@ func (s *Server) getPortgroup(c echo.Context) error {
 	return c.JSON(http.StatusOK, render(c, portgroupFields, p, ver(c), want))
 }
 
-func (s *Server) portgroupFromDoc(p *store.Portgroup, doc map[string]any) *Error {
+// portgroupFromDoc validates a port group document as Ironic's
+// PORTGROUP_VALIDATOR (name "portgroup" for a create, "patch" for an
+// update) and sets p from it.
+func (s *Server) portgroupFromDoc(p *store.Portgroup, doc map[string]any, name string, badName func(string) *Error) *Error {
+	if e := portgroupSchema.Validate(name, doc); e != nil {
+		return e
+	}
+	mac, e := ironichttp.ArgMAC("address", doc["address"])
+	if e != nil {
+		return e
+	}
+	if e := ironichttp.ArgUUID("node_uuid", doc["node_uuid"]); e != nil {
+		return e
+	}
+	sps, e := ironichttp.ArgBool("standalone_ports_supported", doc["standalone_ports_supported"])
+	if e != nil {
+		return e
+	}
+	if e := ironichttp.ArgUUID("uuid", doc["uuid"]); e != nil {
+		return e
+	}
+	if n, ok := doc["name"].(string); ok && !ironichttp.IsNodeName(n) {
+		return badName(n)
+	}
 	nu, _ := doc["node_uuid"].(string)
 	n, err := s.st.Node(nu)
-	if nu == "" || err != nil {
+	if err != nil {
 		return badRequest("Node %s could not be found.", nu)
 	}
 	p.NodeUUID = n.UUID
 	p.Name = optString(doc["name"])
-	if p.Name != nil && (store.IsUUID(*p.Name) || !nameRE.MatchString(*p.Name)) {
-		return badRequest("Expected a logical name but received %s.", *p.Name)
-	}
 	p.Address = nil
-	if a := optString(doc["address"]); a != nil {
-		mac, ok := ironichttp.NormalizeMAC(*a)
-		if !ok {
-			return badRequest("Expected a MAC address but received %s.", *a)
-		}
+	if mac != "" {
 		p.Address = &mac
 	}
 	p.Extra, _ = doc["extra"].(map[string]any)
@@ -231,10 +247,7 @@ func (s *Server) portgroupFromDoc(p *store.Portgroup, doc map[string]any) *Error
 			return badRequest("Schema error for portgroup: %s is too long", python.Repr(*val))
 		}
 	}
-	p.StandalonePortsSupported = true
-	if b, ok := doc["standalone_ports_supported"].(bool); ok {
-		p.StandalonePortsSupported = b
-	}
+	p.StandalonePortsSupported = sps == nil || *sps
 	return nil
 }
 
@@ -254,17 +267,15 @@ func (s *Server) createPortgroup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	for k := range body {
-		if k != "uuid" && !slices.Contains(portgroupPatchable, k) {
-			return badRequest("Schema error for portgroup: Additional properties are not allowed ('%s' was unexpected)", k)
-		}
-	}
 	p := &store.Portgroup{UUID: uuid.NewString(), InternalInfo: store.Object{}}
-	if u, ok := body["uuid"].(string); ok && store.IsUUID(u) {
-		p.UUID = store.CanonicalUUID(u)
+	badName := func(n string) *Error {
+		return badRequest("Cannot create portgroup with invalid name '%s'", python.Cut(n))
 	}
-	if e := s.portgroupFromDoc(p, body); e != nil {
+	if e := s.portgroupFromDoc(p, body, "portgroup", badName); e != nil {
 		return e
+	}
+	if u, ok := body["uuid"].(string); ok {
+		p.UUID = store.CanonicalUUID(u)
 	}
 	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutPortgroup(p) }); err != nil {
 		return portgroupWriteError(err)
@@ -295,7 +306,16 @@ func (s *Server) patchPortgroup(c echo.Context) error {
 		if e := applyPatch(doc, ops); e != nil {
 			return e
 		}
-		if e := s.portgroupFromDoc(p, doc); e != nil {
+		if name, ok := doc["name"].(string); ok && !ironichttp.IsNodeName(name) {
+			return badRequest("Portgroup %s: Cannot change name to invalid name '%s'", c.Param("pg"), python.Cut(name))
+		}
+		if e := patchedParent(doc, "node_uuid", "Node"); e != nil {
+			return e
+		}
+		badName := func(n string) *Error {
+			return badRequest("Portgroup %s: Cannot change name to invalid name '%s'", c.Param("pg"), python.Cut(n))
+		}
+		if e := s.portgroupFromDoc(p, doc, "patch", badName); e != nil {
 			return e
 		}
 		out = p
@@ -355,8 +375,8 @@ func (s *Server) chassisRoutes(g *echo.Group) {
 }
 
 func (s *Server) findChassis(ident string) (*store.Chassis, error) {
-	if !store.IsUUID(ident) {
-		return nil, badRequest("Expected a UUID but received %s.", ident)
+	if e := ironichttp.ArgUUID("chassis_uuid", ident); e != nil {
+		return nil, e
 	}
 	ch, err := s.st.Chassis(ident)
 	if errors.Is(err, store.ErrNotFound) {
@@ -402,25 +422,18 @@ func (s *Server) createChassis(c echo.Context) error {
 		return err
 	}
 	ch := &store.Chassis{UUID: uuid.NewString(), Extra: store.Object{}}
-	for k, v := range body {
-		switch k {
-		case "uuid":
-			if u, ok := v.(string); ok && store.IsUUID(u) {
-				ch.UUID = store.CanonicalUUID(u)
-			} else {
-				return badRequest("Expected a UUID but received %v.", v)
-			}
-		case "description":
-			ch.Description = optString(v)
-		case "extra":
-			m, ok := v.(map[string]any)
-			if !ok {
-				return badRequest("Schema error for chassis: %s is not of type 'object'", python.Repr(v))
-			}
-			ch.Extra = m
-		default:
-			return badRequest("Schema error for chassis: Additional properties are not allowed ('%s' was unexpected)", k)
-		}
+	if e := chassisSchema.Validate("chassis", body); e != nil {
+		return e
+	}
+	if e := ironichttp.ArgUUID("uuid", body["uuid"]); e != nil {
+		return e
+	}
+	if u, ok := body["uuid"].(string); ok {
+		ch.UUID = store.CanonicalUUID(u)
+	}
+	ch.Description = optString(body["description"])
+	if m, ok := body["extra"].(map[string]any); ok {
+		ch.Extra = m
 	}
 	if err := s.st.Update(c.Request().Context(), func(tx store.Tx) error { return tx.PutChassis(ch) }); err != nil {
 		return err
@@ -434,7 +447,7 @@ func (s *Server) patchChassis(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ops, err := readPatch(c, []string{"description", "extra"})
+	ops, err := readPatch(c, []string{"uuid", "extra", "description"}) // Ironic's list
 	if err != nil {
 		return err
 	}
@@ -444,8 +457,14 @@ func (s *Server) patchChassis(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		doc := map[string]any{"description": strPtr(ch.Description), "extra": cloneAny(objOrEmpty(ch.Extra))}
+		doc := map[string]any{"uuid": ch.UUID, "description": strPtr(ch.Description), "extra": cloneAny(objOrEmpty(ch.Extra))}
 		if e := applyPatch(doc, ops); e != nil {
+			return e
+		}
+		if doc["uuid"] != ch.UUID {
+			return badRequest("Cannot overwrite UUID for an existing Chassis.")
+		}
+		if e := chassisSchema.Validate("patch", doc); e != nil {
 			return e
 		}
 		ch.Description = optString(doc["description"])

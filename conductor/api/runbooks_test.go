@@ -69,7 +69,7 @@ func TestRunbooksAPI(t *testing.T) {
 			"Schema error for runbook: Additional properties are not allowed ('description' was unexpected)"},
 		{"public not a boolean", map[string]any{"name": "CUSTOM_X", "steps": []any{rbStep("deploy", "x", 1, nil)}, "public": "yes"},
 			"Schema error for runbook: 'yes' is not of type 'boolean', 'null'"},
-		{"bad uuid", map[string]any{"uuid": "nope", "name": "CUSTOM_X", "steps": []any{rbStep("deploy", "x", 1, nil)}}, "Expected a UUID but received nope."},
+		{"bad uuid", map[string]any{"uuid": "nope", "name": "CUSTOM_X", "steps": []any{rbStep("deploy", "x", 1, nil)}}, "Expected UUID for uuid: nope"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

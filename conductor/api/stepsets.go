@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferric-metal/ferric/conductor/internal/python"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -22,11 +23,15 @@ type stepSet[T any] struct {
 	param      string // the route's parameter: "template", "runbook"
 	collection string // "deploy_templates", "runbooks" (path, list key)
 	schema     string // "template", "runbook" ("Schema error for ...")
-	minVer     Version
-	fields     []field[T]
-	sortKeys   map[string]func(a, b T) int
-	unsortable map[string]bool // fields Ironic refuses as sort keys
-	patchable  []string        // top-level fields a PATCH may touch
+	// jsonSchema is Ironic's schema of a create body, and of a patched
+	// record (validatePatched), when the resource has them written down.
+	jsonSchema      *schema
+	validatePatched func(doc map[string]any) *Error
+	minVer          Version
+	fields          []field[T]
+	sortKeys        map[string]func(a, b T) int
+	unsortable      map[string]bool // fields Ironic refuses as sort keys
+	patchable       []string        // top-level fields a PATCH may touch
 
 	store    store.Store
 	fresh    func(uuid string) T // a new record with its defaults
@@ -70,6 +75,10 @@ func (k *stepSet[T]) routes(g *echo.Group) {
 func notFoundPlain(msg string) *Error { return &Error{Code: http.StatusNotFound, Msg: msg} }
 
 func (k *stepSet[T]) find(ident string) (T, error) {
+	if e := ironichttp.ArgUUIDOrName(k.param+"_ident", ident); e != nil {
+		var zero T
+		return zero, e
+	}
 	v, err := k.get(ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return v, notFound("%s %s could not be found.", capitalize(k.noun), ident)
@@ -133,6 +142,11 @@ func (k *stepSet[T]) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if k.jsonSchema != nil {
+		if e := k.jsonSchema.Validate(k.schema, body); e != nil {
+			return e
+		}
+	}
 	for _, f := range []string{"name", "steps"} {
 		if _, ok := body[f]; !ok {
 			return badRequest("Schema error for %s: '%s' is a required property", k.schema, f)
@@ -140,11 +154,10 @@ func (k *stepSet[T]) create(c echo.Context) error {
 	}
 	id := uuid.NewString()
 	if v, ok := body["uuid"]; ok {
-		u, isStr := v.(string)
-		if v != nil && (!isStr || !store.IsUUID(u)) {
-			return badRequest("Expected a UUID but received %v.", v)
+		if e := ironichttp.ArgUUID("uuid", v); e != nil {
+			return e
 		}
-		if isStr {
+		if u, isStr := v.(string); isStr {
 			id = store.CanonicalUUID(u)
 		}
 	}
@@ -195,6 +208,11 @@ func (k *stepSet[T]) patch(c echo.Context) error {
 		doc := k.doc(d)
 		if e := applyPatch(doc, ops); e != nil {
 			return e
+		}
+		if k.validatePatched != nil {
+			if e := k.validatePatched(doc); e != nil {
+				return e
+			}
 		}
 		for _, f := range k.patchable {
 			if e := k.set(d, f, doc[f]); e != nil {
@@ -248,7 +266,11 @@ func checkStepSet(schema, stepKind, name string, steps []map[string]any) *Error 
 	}
 	if len(dups) > 0 {
 		sort.Strings(dups)
-		return badRequest("Deploy template invalid: Duplicate deploy steps. A template cannot have multiple deploy steps with the same interface and step. Duplicates: %s.", strings.Join(dups, "; "))
+		noun := "template"
+		if schema == "template" {
+			noun = "deploy template" // Ironic 21.4's deploy template wording
+		}
+		return badRequest("Deploy template invalid: Duplicate deploy steps. A %s cannot have multiple deploy steps with the same interface and step. Duplicates: %s.", noun, strings.Join(dups, "; "))
 	}
 	return nil
 }

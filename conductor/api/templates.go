@@ -94,8 +94,9 @@ func maskStepLists(dii store.Object) store.Object {
 func (s *Server) templates() *stepSet[*store.DeployTemplate] {
 	return &stepSet[*store.DeployTemplate]{
 		param: "template", noun: "deploy template", collection: "deploy_templates", schema: "template", minVer: 55,
+		jsonSchema: templateSchema, validatePatched: validatePatchedTemplate,
 		fields: templateFields, sortKeys: templateSortKeys, unsortable: map[string]bool{"steps": true, "extra": true},
-		patchable: []string{"name", "steps", "extra", "description"},
+		patchable: []string{"extra", "name", "steps", "description"}, // Ironic's order
 		store:     s.st,
 		fresh:     func(id string) *store.DeployTemplate { return &store.DeployTemplate{UUID: id, Extra: store.Object{}} },
 		uuid:      func(d *store.DeployTemplate) string { return d.UUID },

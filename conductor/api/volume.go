@@ -248,8 +248,7 @@ func (s *Server) volumeDoc(kind string, doc map[string]any, props map[string]str
 			ok = isNum && f == float64(int64(f))
 		}
 		if !ok {
-			typ := strings.ReplaceAll(props[k], "|null", "")
-			return nil, badRequest("Schema error for %s: %s is not of type '%s'", kind, python.Repr(val), typ)
+			return nil, badRequest("Schema error for %s: %s is not of type '%s'", kind, python.Repr(val), strings.ReplaceAll(props[k], "|", "', '"))
 		}
 	}
 	for _, k := range keys {
@@ -257,7 +256,7 @@ func (s *Server) volumeDoc(kind string, doc map[string]any, props map[string]str
 			return nil, badRequest("Schema error for %s: %s is too long", kind, python.Repr(str))
 		}
 	}
-	if t, ok := doc["type"].(string); ok && kind == "connector" && !slices.Contains(connectorTypes, t) {
+	if t, ok := doc["type"].(string); ok && props["type"] != "" && !slices.Contains(connectorTypes, t) {
 		return nil, badRequest("Schema error for %s: %s is not one of ['%s']", kind, python.Repr(t), strings.Join(connectorTypes, "', '"))
 	}
 	if u, _ := doc["uuid"].(string); u != "" && !store.IsUUID(u) {
@@ -426,7 +425,7 @@ func (s *Server) patchConnector(c echo.Context) error {
 	if e := patchVolume(c, connectorPatchable, doc); e != nil {
 		return e
 	}
-	n, e := s.volumeDoc("connector", doc, connectorProps, []string{"connector_id", "node_uuid", "type"})
+	n, e := s.volumeDoc("patch", doc, connectorProps, []string{"connector_id", "node_uuid", "type"})
 	if e != nil {
 		return e
 	}
@@ -462,7 +461,7 @@ func (s *Server) patchTarget(c echo.Context) error {
 	if e := patchVolume(c, targetPatchable, doc); e != nil {
 		return e
 	}
-	n, e := s.volumeDoc("target", doc, targetProps, []string{"boot_index", "node_uuid", "volume_id", "volume_type"})
+	n, e := s.volumeDoc("patch", doc, targetProps, []string{"boot_index", "node_uuid", "volume_id", "volume_type"})
 	if e != nil {
 		return e
 	}

@@ -2,7 +2,10 @@
 // inspector API and the image API share: Ironic's error envelopes, the JSON
 // Patch applier with python-jsonpatch's messages, the time format, the
 // base URL of a request, oslo's boolean words and the MAC form Ironic
-// accepts. Each API keeps its routes; the conventions live here once.
+// accepts, and Ironic's argument rules (args.go: its coercions of booleans,
+// UUIDs, names, MACs and integers, and the JSON-schema subset of its
+// controllers, with their messages). Each API keeps its routes; the
+// conventions live here once.
 package ironichttp
 
 import (

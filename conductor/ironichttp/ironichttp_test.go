@@ -150,7 +150,7 @@ func TestPatchAPI(t *testing.T) {
 		{"index out of range", `[{"op":"add","path":"/extra/l/9","value":1}]`, "", `Reason: index '9' out of range`},
 		{"bad op", `[{"op":"move","path":"/name"}]`, "", `Schema error for patch: 'move' is not one of ['add', 'replace', 'remove']`},
 		{"not a list", `{}`, "", `Schema error for patch: {} is not of type 'array'`},
-		{"no value", `[{"op":"add","path":"/name"}]`, "", `'value' is a required property`},
+		{"no value", `[{"op":"add","path":"/name"}]`, "", `does not contain a 'value' member`},
 		{"bad path", `[{"op":"add","path":"/a b","value":1}]`, "", `does not match`},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -32,8 +31,6 @@ func (p PatchOp) Root() string {
 	return r
 }
 
-var segmentRE = regexp.MustCompile(`^[\w-]+$`)
-
 func badRequest(format string, args ...any) *Error {
 	return Errorf(http.StatusBadRequest, format, args...)
 }
@@ -45,39 +42,14 @@ func ParsePatch(body []byte) ([]PatchOp, *Error) {
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, &Error{Code: http.StatusBadRequest, Msg: "Invalid JSON in request body: " + err.Error()}
 	}
-	list, ok := raw.([]any)
-	if !ok {
-		return nil, badRequest("Schema error for patch: %s is not of type 'array'", python.Repr(raw))
+	if e := PatchSchema.Validate("patch", raw); e != nil {
+		return nil, e
 	}
+	list := raw.([]any)
 	ops := make([]PatchOp, 0, len(list))
 	for _, item := range list {
-		m, ok := item.(map[string]any)
-		if !ok {
-			return nil, badRequest("Schema error for patch: %s is not of type 'object'", python.Repr(item))
-		}
-		op, _ := m["op"].(string)
-		path, _ := m["path"].(string)
-		switch op {
-		case "add", "replace", "remove":
-		default:
-			return nil, badRequest("Schema error for patch: %s is not one of ['add', 'replace', 'remove']", python.Repr(m["op"]))
-		}
-		if _, ok := m["path"].(string); !ok {
-			return nil, badRequest("Schema error for patch: 'path' is a required property")
-		}
-		if op != "remove" {
-			if _, ok := m["value"]; !ok {
-				return nil, badRequest("Schema error for patch: 'value' is a required property")
-			}
-		}
-		if !strings.HasPrefix(path, "/") || path == "/" {
-			return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", python.Repr(path))
-		}
-		for _, seg := range strings.Split(path[1:], "/") {
-			if !segmentRE.MatchString(seg) {
-				return nil, badRequest("Schema error for patch: %s does not match '^(/[\\\\w-]+)+$'", python.Repr(path))
-			}
-		}
+		m := item.(map[string]any)
+		op, path := m["op"].(string), m["path"].(string)
 		p := PatchOp{Op: op, Path: path, raw: m}
 		if v, ok := m["value"]; ok {
 			p.Value, _ = json.Marshal(v)
@@ -87,12 +59,27 @@ func ParsePatch(body []byte) ([]PatchOp, *Error) {
 	return ops, nil
 }
 
+// PatchSchema is Ironic's schema of a PATCH body (ironic.common.args.patch).
+var PatchSchema = &Schema{Type: []string{"array"}, Items: &Schema{
+	Type: []string{"object"},
+	Properties: []Prop{
+		{"path", &Schema{Type: []string{"string"}, Pattern: `^(/[\w-]+)+$`}},
+		{"op", &Schema{Type: []string{"string"}, Enum: []any{"add", "replace", "remove"}}},
+		{"value", &Schema{}},
+	},
+	NoAdditional: true,
+	Required:     []string{"op", "path"},
+}}
+
 // ApplyPatch applies parsed ops in order to doc (a JSON object decoded
 // into maps), returning Ironic's "Couldn't apply patch" error on failure.
 func ApplyPatch(doc map[string]any, ops []PatchOp) *Error {
 	for _, op := range ops {
 		var value any
 		if op.Op != "remove" {
+			if op.Value == nil {
+				return badRequest("Couldn't apply patch '%s'. Reason: The operation does not contain a 'value' member", python.Repr(op.raw))
+			}
 			if err := json.Unmarshal(op.Value, &value); err != nil {
 				return badRequest("Couldn't apply patch '%s'. Reason: %s", python.Repr(op.raw), err)
 			}

@@ -23,6 +23,10 @@ import (
 // wins); firmware and vendor came with the firmware interface (API 1.86).
 var stepInterfaces = []string{"vendor", "power", "management", "firmware", "deploy", "bios", "raid"}
 
+// StepInterfaces are the interfaces of deploy and clean steps, in the
+// order of Ironic's step priorities (for the API's step schema).
+func StepInterfaces() []string { return slices.Clone(stepInterfaces) }
+
 // serviceStepInterfaces are those of service steps (API 1.87, Ironic's
 // servicing interface order).
 var serviceStepInterfaces = []string{"vendor", "power", "management", "firmware", "deploy", "bios", "raid", "network"}

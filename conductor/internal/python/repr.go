@@ -10,9 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxRepr bounds what Repr returns: error messages quote a short
+// MaxRepr bounds what Repr returns (past the 255 characters of most of
+// Ironic's limits, so a value one too long is quoted whole): error messages quote a short
 // prefix of the request, never a whole (possibly huge) value.
-const MaxRepr = 256
+const MaxRepr = 512
 
 // Repr renders a decoded JSON value the way Python's repr would, as
 // Ironic's messages show request values (keys of JSON patch operations
@@ -25,6 +26,18 @@ func Repr(v any) string {
 	}
 	return b.String()
 }
+
+// Cut is s as Ironic's "%s" messages quote a request's string: cut to
+// MaxRepr bytes, marked with "..." when cut.
+func Cut(s string) string {
+	if len(s) <= MaxRepr {
+		return s
+	}
+	return cut(s, MaxRepr) + "..."
+}
+
+// reprEscaper escapes what Python's repr of a str escapes.
+var reprEscaper = strings.NewReplacer("\\", "\\\\", "'", "\\'", "\n", "\\n", "\r", "\\r", "\t", "\\t")
 
 // cut returns the longest prefix of s of at most n bytes that ends on a
 // rune boundary.
@@ -52,7 +65,7 @@ func reprTo(b *strings.Builder, v any, max int) bool {
 		}
 	case string:
 		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(cut(x, max+1), "'", "\\'"))
+		b.WriteString(reprEscaper.Replace(cut(x, max+1)))
 		if len(x) > max {
 			return false
 		}

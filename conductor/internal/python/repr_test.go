@@ -37,8 +37,8 @@ func TestReprBounded(t *testing.T) {
 		want string
 	}{
 		{"short", map[string]any{"op": "add", "path": "/a", "value": []any{1.0, "x"}}, "{'op': 'add', 'path': '/a', 'value': [1, 'x']}"},
-		{"string", strings.Repeat("é", 300), "'" + strings.Repeat("é", 127) + "..."},
-		{"list", long, "[" + strings.Repeat("0, ", 85) + "..."},
+		{"string", strings.Repeat("é", 300), "'" + strings.Repeat("é", 255) + "..."},
+		{"list", long, "[" + strings.Repeat("0, ", 170) + "0..."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Repr(tc.v)

@@ -1,0 +1,78 @@
+package ironicinput
+
+import "strings"
+
+// Difference is a case where ferric answers other than Ironic 21.4 on
+// purpose, with the reason.
+type Difference struct {
+	Ferric Answer
+	Reason string
+}
+
+// canonicalUUID is the reason of the cases that give a UUID in another
+// form than lower case with dashes.
+const canonicalUUID = "ferric keeps a UUID given in another form (upper case, no dashes) as the canonical lower-case dashed UUID, " +
+	"its store's key, so the record is found by any form; Ironic keeps the string as sent (and then finds it by that string only)"
+
+const stepIfaceMsg = "Schema error for template: 'bogus' is not one of ['vendor', 'power', 'management', 'firmware', 'deploy', 'bios', 'raid']"
+
+// Differences, by case name. Keep this list short: every entry is an
+// answer a client of Ironic would not get from ferric.
+var Differences = map[string]Difference{
+	"port create pxe_enabled null": {
+		Ferric: Answer{Status: 400, Fault: "Field `pxe_enabled' cannot be None"},
+		Reason: "Ironic's port object refuses None with an unhandled error (500); the client's input is at fault, so 400 with the same text",
+	},
+	"node list fields bogus": {
+		Ferric: Answer{Status: 400, Fault: `Field(s) "bogus" are not valid`},
+		Reason: "Ironic 21.4 fails with a 500 (an attribute error) on an unknown field of a node listing; ferric answers the 400 Ironic gives for unknown fields elsewhere",
+	},
+	"node create description 4097": {
+		Ferric: Answer{Status: 400, Fault: "Schema error for node: '" + strings.Repeat("a", 511) + "... is too long"},
+		Reason: "a message quotes at most 512 bytes of a value (python.MaxRepr): an answer never echoes a huge request; values one past Ironic's limits of 255 and less are quoted whole",
+	},
+	"node create boot_interface unknown": {
+		Ferric: Answer{Status: 400, Fault: "Could not find the following interface in the 'ironic.hardware.interfaces.boot' entrypoint: nope. Valid interfaces are ['fake', 'ipxe', 'pxe']."},
+		Reason: "the enabled implementations are configuration: the recorded Ironic enables fake and pxe boot, ferric's fake-hardware also ipxe (the message is the same)",
+	},
+	"node patch power_interface unknown": {
+		Ferric: Answer{Status: 400, Fault: "Could not find the following interface in the 'ironic.hardware.interfaces.power' entrypoint: nope. Valid interfaces are ['fake']."},
+		Reason: "the enabled implementations are configuration: the recorded Ironic enables ipmitool power for every hardware type, ferric's fake-hardware offers fake (the message is the same)",
+	},
+	"template create step interface bad": {
+		Ferric: Answer{Status: 400, Fault: stepIfaceMsg},
+		Reason: "ferric's deploy steps include the vendor and firmware interfaces of later Ironic releases",
+	},
+	"node create uuid upper": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"driver": "fake-hardware", "uuid": "aaaaaaaa-1111-4111-8111-111111111111"}},
+		Reason: canonicalUUID,
+	},
+	"node create uuid no dashes": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"driver": "fake-hardware", "uuid": "bbbbbbbb-1111-4111-8111-11111111111b"}},
+		Reason: canonicalUUID,
+	},
+	"port create uuid upper": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"address": "52:54:00:00:02:4e", "node_uuid": "11111111-1111-4111-8111-111111111111", "uuid": "cccccccc-1111-4111-8111-111111111111"}},
+		Reason: canonicalUUID,
+	},
+	"chassis create uuid upper": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"uuid": "dddddddd-1111-4111-8111-111111111111"}},
+		Reason: canonicalUUID,
+	},
+	"port patch pxe_enabled null": {
+		Ferric: Answer{Status: 400, Fault: "Field `pxe_enabled' cannot be None"},
+		Reason: "as for create: Ironic's 500 is the client's fault, so 400 with the same text",
+	},
+	"allocation create traits duplicate": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"resource_class": "rc", "traits": []any{"CUSTOM_A"}}},
+		Reason: "ferric keeps an allocation's traits as a set (a trait named twice once), as a node's traits are; matching is the same",
+	},
+	"connector create type bogus": {
+		Ferric: Answer{Status: 400, Fault: "Schema error for connector: 'bogus' is not one of ['iqn', 'ip', 'mac', 'wwnn', 'wwpn', 'port', 'portgroup']"},
+		Reason: "Ironic stores any connector type and its storage interface fails on it later; ferric refuses a type no client or storage interface knows (TestBadInputIsClientError)",
+	},
+	"connector patch type bogus": {
+		Ferric: Answer{Status: 400, Fault: "Schema error for patch: 'bogus' is not one of ['iqn', 'ip', 'mac', 'wwnn', 'wwpn', 'port', 'portgroup']"},
+		Reason: "as for create: the type is checked first (Ironic 21.4 answers its conductor's refusal to update volumes of a node whose power state is unknown)",
+	},
+}
