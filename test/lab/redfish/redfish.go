@@ -3,9 +3,10 @@
 // (PowerState, Boot override with Once/Continuous and UEFI/Legacy, the
 // ComputerSystem.Reset action, and BIOS attributes changed through their
 // settings object or reset to defaults, both applied when the machine next
-// starts), virtual media (a CD under the system and its manager:
+// starts), virtual media (a CD under the system and its manager, and a USB
+// stick when the machine is a USBDrive:
 // VirtualMedia.InsertMedia, VirtualMedia.EjectMedia and PATCH of Image and
-// Inserted; the image is downloaded and put in the machine's CD drive),
+// Inserted; the image is downloaded and put in the machine's drive),
 // minimal Managers and Chassis, a session service, an UpdateService, a
 // RAID controller with Volumes (storage.go) and an EventService with
 // subscriptions (events.go). Requests need HTTP basic auth or a session
@@ -121,7 +122,8 @@ type system struct {
 	// pending are the volume operations a controller with apply time
 	// OnReset runs when the system next starts.
 	pending []*volumeOp
-	media   media
+	// media and usb are the virtual CD's and USB stick's state.
+	media, usb media
 	// bootGen counts boot overrides applied, so that a delayed revert of
 	// a Once override does not undo a later one.
 	bootGen int
@@ -293,7 +295,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		extra := obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"},
 			"FirmwareVersion": version, "Model": "ferric-vbmc"}
 		if sys, ok := s.byID[id]; ok {
-			if _, vm := s.virtualMedia(sys); vm {
+			if len(s.virtualMedia(sys)) > 0 {
 				extra["VirtualMedia"] = ref(root + "/Managers/" + id + "/VirtualMedia")
 			}
 		}
@@ -514,7 +516,7 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 	}) {
 		o[k] = v
 	}
-	if _, ok := s.virtualMedia(sys); ok {
+	if len(s.virtualMedia(sys)) > 0 {
 		o["VirtualMedia"] = ref(self + "/VirtualMedia")
 	}
 	writeJSON(w, http.StatusOK, o)
