@@ -83,6 +83,13 @@ type MachineConfig struct {
 	// CDROM gives the machine a CD drive (scsi-cd on virtio-scsi, empty until a
 	// virtual media insert), the drive a BMC's virtual media attaches to.
 	CDROM bool `json:"cdrom,omitempty"`
+	// HTTPBoot makes the network boot UEFI HTTP boot (Firmware "uefi"):
+	// the NIC has no option ROM, so OVMF's own virtio-net driver and HTTP
+	// boot client run instead of iPXE's, and OVMF's PXE boot options are
+	// off (fw_cfg opt/org.tianocore/IPv4PXESupport and IPv6PXESupport
+	// "no"), so the NIC's boot options are HTTPv4 then HTTPv6: the
+	// firmware asks DHCP as an HTTPClient and boots the URL it gets.
+	HTTPBoot bool `json:"http_boot,omitempty"`
 }
 
 // QEMU controls one QEMU machine (TCG, one vCPU) through its state files and
@@ -362,7 +369,13 @@ func (q *QEMU) Args() []string {
 	default:
 		args = append(args, "-netdev", "user,id=n0,restrict=on")
 	}
-	args = append(args, "-device", fmt.Sprintf("virtio-net-pci,netdev=n0,id=nic0,mac=%s,bootindex=%d", c.MAC, nic))
+	nicDev := fmt.Sprintf("virtio-net-pci,netdev=n0,id=nic0,mac=%s,bootindex=%d", c.MAC, nic)
+	if c.HTTPBoot && c.Firmware == "uefi" {
+		nicDev += ",romfile="
+		args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+	}
+	args = append(args, "-device", nicDev)
 	if c.CDROM {
 		drive := "if=none,id=cdd0,media=cdrom,readonly=on"
 		if iso := q.Media(); iso != "" {
