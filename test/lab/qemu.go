@@ -420,6 +420,11 @@ func (q *QEMU) PowerOn(ctx context.Context) error {
 				return fmt.Errorf("lab: %w", err)
 			}
 		}
+		if uri := q.HTTPBootURI(); uri != "" {
+			if err := SetOVMFHTTPBoot(q.path(".vars"), uri); err != nil {
+				return err
+			}
+		}
 	}
 	_ = os.Remove(q.path(".pid"))
 	logf, err := os.OpenFile(q.path(".qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -65,10 +65,18 @@ var bootTargets = map[string]string{
 	"Hdd":       "disk",
 	"Cd":        "cdrom",
 	"BiosSetup": "bios",
-	// UEFI HTTP boot starts the machine from its NIC. QEMU's firmware
-	// cannot be handed the URI, so the emulator only keeps it in the Boot
-	// object (HttpBootUri) for clients and tests to read.
+	// UEFI HTTP boot starts the machine from its NIC; a machine that is
+	// an HTTPBootMachine is also handed the URI (HttpBootUri), others
+	// boot whatever their network offers.
 	"UefiHttp": "pxe",
+}
+
+// HTTPBootMachine is a Machine that can be told the URI its firmware
+// boots over UEFI HTTP at its next start ("" for none), as a BMC passes
+// Boot.HttpBootUri to the firmware. The lab's QEMU machines with OVMF are
+// (lab.QEMU.SetHTTPBootURI).
+type HTTPBootMachine interface {
+	SetHTTPBootURI(ctx context.Context, uri string) error
 }
 
 // Boot is the Boot object of a system.
@@ -651,6 +659,15 @@ func (s *Server) applyBoot(ctx context.Context, sys *system) error {
 	b := sys.boot
 	sys.bootGen++ // a pending revert of an earlier override is void
 	dev := bootTargets[b.BootSourceOverrideTarget]
+	if hb, ok := sys.m.(HTTPBootMachine); ok {
+		uri := ""
+		if b.BootSourceOverrideEnabled != "Disabled" && b.BootSourceOverrideTarget == "UefiHttp" {
+			uri = b.HttpBootUri
+		}
+		if err := hb.SetHTTPBootURI(ctx, uri); err != nil {
+			return err
+		}
+	}
 	if b.BootSourceOverrideEnabled == "Disabled" || dev == "" {
 		return nil
 	}
@@ -673,6 +690,11 @@ func (s *Server) afterBoot(ctx context.Context, sys *system, reset bool) error {
 	sys.boot.HttpBootUri = ""
 	sys.bootGen++
 	gen := sys.bootGen
+	if hb, ok := sys.m.(HTTPBootMachine); ok {
+		if err := hb.SetHTTPBootURI(ctx, ""); err != nil {
+			return err
+		}
+	}
 	if !reset {
 		return sys.m.SetBootDevice(ctx, "disk")
 	}

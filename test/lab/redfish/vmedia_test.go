@@ -270,3 +270,47 @@ func TestVirtualMediaUSBStick(t *testing.T) {
 		t.Errorf("MediaOf UsbStick = %q %v after the eject", img, in)
 	}
 }
+
+// httpBootMachine records the HTTP boot URIs it is handed, and the one it
+// held at each start.
+type httpBootMachine struct {
+	nopMachine
+	uri    string
+	booted []string
+}
+
+func (m *httpBootMachine) SetHTTPBootURI(_ context.Context, uri string) error { m.uri = uri; return nil }
+func (m *httpBootMachine) PowerOn(ctx context.Context) error {
+	m.booted = append(m.booted, m.uri)
+	return m.nopMachine.PowerOn(ctx)
+}
+
+// TestUefiHttpOverrideURI: a machine that is an HTTPBootMachine gets the
+// UefiHttp override's URI before it starts, each start while the override
+// is Continuous, none after a Once override was consumed or another target
+// was set.
+func TestUefiHttpOverrideURI(t *testing.T) {
+	m := &httpBootMachine{}
+	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": m},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	const sys = "/redfish/v1/Systems/1"
+	cycle := func() {
+		vmDo(t, hs.URL, "POST", sys+"/Actions/ComputerSystem.Reset", `{"ResetType":"On"}`)
+		vmDo(t, hs.URL, "POST", sys+"/Actions/ComputerSystem.Reset", `{"ResetType":"ForceOff"}`)
+	}
+	const a, b = "http://10.0.2.2/a.iso", "http://10.0.2.2/b.efi"
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideEnabled":"Continuous","BootSourceOverrideMode":"UEFI","HttpBootUri":"`+a+`"}}`)
+	cycle()
+	cycle()
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideEnabled":"Once","HttpBootUri":"`+b+`"}}`)
+	cycle()
+	cycle()
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideEnabled":"Continuous","HttpBootUri":"`+a+`"}}`)
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"Pxe","BootSourceOverrideEnabled":"Continuous"}}`)
+	cycle()
+	if got, want := strings.Join(m.booted, " "), a+" "+a+" "+b+"  "; got != want {
+		t.Errorf("URIs at each start %q, want %q", got, want)
+	}
+}
