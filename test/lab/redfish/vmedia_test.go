@@ -279,7 +279,10 @@ type httpBootMachine struct {
 	booted []string
 }
 
-func (m *httpBootMachine) SetHTTPBootURI(_ context.Context, uri string) error { m.uri = uri; return nil }
+func (m *httpBootMachine) SetHTTPBootURI(_ context.Context, uri string) error {
+	m.uri = uri
+	return nil
+}
 func (m *httpBootMachine) PowerOn(ctx context.Context) error {
 	m.booted = append(m.booted, m.uri)
 	return m.nopMachine.PowerOn(ctx)
