@@ -27,6 +27,8 @@ type usbMediaMachine struct {
 	usb []byte // nil when empty
 }
 
+func (m *usbMediaMachine) HasUSB() bool { return true }
+
 func (m *usbMediaMachine) InsertUSB(_ context.Context, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -90,6 +90,11 @@ type MachineConfig struct {
 	// "no"), so the NIC's boot options are HTTPv4 then HTTPv6: the
 	// firmware asks DHCP as an HTTPClient and boots the URL it gets.
 	HTTPBoot bool `json:"http_boot,omitempty"`
+	// USBStick gives the machine the slot a BMC's virtual USB stick
+	// attaches to (empty until an insert). It is a removable SCSI disk
+	// on the virtio-scsi bus, not USB: Debian's cloud kernel has no USB
+	// storage driver.
+	USBStick bool `json:"usb_stick,omitempty"`
 }
 
 // QEMU controls one QEMU machine (TCG, one vCPU) through its state files and
@@ -386,6 +391,16 @@ func (q *QEMU) Args() []string {
 		// virtio_scsi and sr_mod but no ahci, reads it (config-2).
 		args = append(args, "-drive", drive, "-device", "virtio-scsi-pci,id=scsi0",
 			"-device", fmt.Sprintf("scsi-cd,bus=scsi0.0,drive=cdd0,id=cd0,bootindex=%d", cd))
+	}
+	if c.USBStick {
+		if !c.CDROM {
+			args = append(args, "-device", "virtio-scsi-pci,id=scsi0")
+		}
+		drive := "if=none,id=usbd0,readonly=on"
+		if img := q.USBMedia(); img != "" {
+			drive = "file=" + img + ",format=raw," + drive
+		}
+		args = append(args, "-drive", drive, "-device", "scsi-hd,bus=scsi0.0,drive=usbd0,id=usb0,removable=on")
 	}
 	if c.BMCSerial != "" {
 		host, port, _ := net.SplitHostPort(c.BMCSerial)

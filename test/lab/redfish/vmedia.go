@@ -34,6 +34,8 @@ const (
 // to besides the CD (Ironic attaches a ramdisk deploy's config drive
 // there).
 type USBDrive interface {
+	// HasUSB reports whether the machine has the slot.
+	HasUSB() bool
 	// InsertUSB puts the disk image file at path in the slot.
 	InsertUSB(ctx context.Context, path string) error
 	// EjectUSB empties the slot.
@@ -77,7 +79,7 @@ func (s *Server) virtualMedia(sys *system) []mediaDevice {
 		return nil
 	}
 	devs := []mediaDevice{{id: cdID, name: "Virtual CD", types: []string{"CD", "DVD"}, drive: d, st: &sys.media}}
-	if u, ok := sys.m.(USBDrive); ok {
+	if u, ok := sys.m.(USBDrive); ok && u.HasUSB() {
 		devs = append(devs, mediaDevice{id: usbID, name: "Virtual USB stick", types: []string{"USBStick"}, drive: usbAdapter{u}, st: &sys.usb})
 	}
 	return devs

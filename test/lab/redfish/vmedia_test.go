@@ -192,6 +192,8 @@ type usbMachine struct {
 	usb cdMachine
 }
 
+func (m *usbMachine) HasUSB() bool { return true }
+
 func (m *usbMachine) InsertUSB(ctx context.Context, path string) error {
 	return m.usb.InsertMedia(ctx, path)
 }
