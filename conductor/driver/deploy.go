@@ -40,6 +40,15 @@ type InstanceBooter interface {
 	CleanUpInstance(ctx context.Context, n *Node) error
 }
 
+// ConfigDriveBooter is an InstanceBooter that also hands a ramdisk
+// deploy's config drive (instance_info configdrive) to the instance
+// (Ironic's ramdisk_boot_configdrive capability); with any other boot
+// interface the ramdisk deploy ignores the config drive, with a warning.
+type ConfigDriveBooter interface {
+	InstanceBooter
+	AttachesConfigDrive()
+}
+
 // InstanceImage is what a ramdisk deploy boots from a node's
 // instance_info: the boot ISO's URL, or the kernel and ramdisk URLs and
 // kernel parameters, and how the image reaches the BMC.

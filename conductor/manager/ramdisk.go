@@ -46,7 +46,7 @@ func (m *Manager) deployRamdisk(ctx context.Context, n *store.Node) error {
 		//lint:ignore ST1005 Ironic's text
 		return fmt.Errorf("Failed to deploy node %s: %s", n.UUID, m.validateRamdiskDeploy(n))
 	}
-	if _, ok := n.InstanceInfo["configdrive"]; ok {
+	if _, cd := capability[driver.ConfigDriveBooter](m, n, "boot"); !cd && n.InstanceInfo["configdrive"] != nil {
 		m.log.Warn("manager: the configuration drive of a ramdisk deploy is ignored", "node", n.UUID, "boot_interface", n.Interfaces["boot"])
 	}
 	mg, err := m.management(n)

@@ -28,6 +28,9 @@ type bootHosts struct {
 	mediaBoot map[string]bool
 	// deployImages downloads deploy images named by URL for them.
 	deployImages *deployImages
+	// instanceBoot serves ramdisk deploys' instance images (nil: the
+	// iPXE script gets the user's URLs).
+	instanceBoot *instanceBoot
 }
 
 // PXEEnabled reports whether mac is a pxe_enabled port of a node.
@@ -67,7 +70,7 @@ func (b *bootHosts) fileURL(v string) string {
 }
 
 // BootFor decides what the machine with mac boots.
-func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Action, error) {
+func (b *bootHosts) BootFor(ctx context.Context, mac net.HardwareAddr) (ipxe.Action, error) {
 	m, _ := ironichttp.NormalizeMAC(mac.String())
 	p, err := b.st.PortByAddress(m)
 	if err != nil {
@@ -95,7 +98,7 @@ func (b *bootHosts) BootFor(_ context.Context, mac net.HardwareAddr) (ipxe.Actio
 		return ipxe.Action{Kind: ipxe.ActionDeploy, Node: n.UUID, Ramdisk: rd}, nil
 	case st == sm.Active && n.DriverInternalInfo[driver.InstanceBootKey] != nil && !b.mediaBoot[fmt.Sprint(n.DriverInternalInfo[driver.InstanceBootKey])]:
 		// A ramdisk deploy's instance whose boot the network boot set up.
-		return instanceAction(n), nil
+		return b.instanceAction(ctx, n), nil
 	case st == sm.Active:
 		return ipxe.Action{Kind: ipxe.ActionLocalDisk, Node: n.UUID}, nil
 	}
@@ -165,13 +168,26 @@ func (b *bootHosts) vmediaRamdisk(bootDir string) func(n *driver.Node, inspectio
 
 // instanceAction is the network boot of a ramdisk deploy's instance (its
 // boot set up by the network boot interface): its boot ISO, or its kernel
-// and ramdisk with instance_info kernel_append_params.
-func instanceAction(n *store.Node) ipxe.Action {
-	im, err := driver.ReadInstanceImage(&driver.Node{UUID: n.UUID, InstanceInfo: n.InstanceInfo})
+// and ramdisk with instance_info kernel_append_params, from the copies
+// the conductor staged (b.instanceBoot; staged now when this conductor
+// has none, e.g. another one prepared the deploy).
+func (b *bootHosts) instanceAction(ctx context.Context, n *store.Node) ipxe.Action {
+	dn := &driver.Node{UUID: n.UUID, InstanceInfo: n.InstanceInfo}
+	im, err := driver.ReadInstanceImage(dn)
 	if err != nil {
 		return ipxe.Action{Kind: ipxe.ActionUnknown, Node: n.UUID, Message: "ferric: node " + n.UUID + ": " + err.Error()}
 	}
 	in := ipxe.Instance{ISOURL: im.BootISO, KernelURL: im.Kernel, InitrdURL: im.Ramdisk}
+	if b.instanceBoot != nil {
+		staged, ok := b.instanceBoot.instance(n.UUID)
+		if !ok {
+			if _, err := b.instanceBoot.PrepareInstance(ctx, dn); err != nil {
+				return ipxe.Action{Kind: ipxe.ActionUnknown, Node: n.UUID, Message: "ferric: node " + n.UUID + ": " + err.Error()}
+			}
+			staged, _ = b.instanceBoot.instance(n.UUID)
+		}
+		in = staged
+	}
 	for _, f := range strings.Fields(im.Params) {
 		if p, err := ipxe.ParseParam(f); err == nil {
 			in.Args = append(in.Args, p)

@@ -30,6 +30,7 @@ const routeTable = `
 # listener method   pattern   anonymous authenticated
 api       CONNECT  /*                                               401 404
 api       CONNECT  /boot/*                                          401 405
+api       CONNECT  /boot/instance/*                                 401 405
 api       CONNECT  /boot/vmedia/*                                   401 405
 api       CONNECT  /images/cache/*                                  401 405
 api       CONNECT  /v1/*                                            401 404
@@ -37,6 +38,7 @@ api       CONNECT  /v1/drivers/:name/vendor_passthru                401 404
 api       CONNECT  /v1/nodes/:node/vendor_passthru                  401 400
 api       DELETE   /*                                               401 404
 api       DELETE   /boot/*                                          401 405
+api       DELETE   /boot/instance/*                                 401 405
 api       DELETE   /boot/vmedia/*                                   401 405
 api       DELETE   /images/cache/*                                  401 405
 api       DELETE   /images/v2/images/:id                            401 204
@@ -64,6 +66,7 @@ api       DELETE   /v1/volume/targets/:id                           401 404
 api       GET      /                                                200 200
 api       GET      /*                                               401 404
 api       GET      /boot/*                                          404 404
+api       GET      /boot/instance/*                                 404 404
 api       GET      /boot/vmedia/*                                   404 404
 api       GET      /images                                          401 300
 api       GET      /images/                                         401 300
@@ -158,6 +161,7 @@ api       GET      /v1/volume/targets/                              401 200
 api       GET      /v1/volume/targets/:id                           401 404
 api       HEAD     /*                                               401 404
 api       HEAD     /boot/*                                          404 404
+api       HEAD     /boot/instance/*                                 404 404
 api       HEAD     /boot/vmedia/*                                   404 404
 api       HEAD     /images/cache/*                                  404 404
 api       HEAD     /images/v2/images/:id/file                       204 204
@@ -166,6 +170,7 @@ api       HEAD     /v1/drivers/:name/vendor_passthru                401 404
 api       HEAD     /v1/nodes/:node/vendor_passthru                  401 400
 api       OPTIONS  /*                                               401 404
 api       OPTIONS  /boot/*                                          401 405
+api       OPTIONS  /boot/instance/*                                 401 405
 api       OPTIONS  /boot/vmedia/*                                   401 405
 api       OPTIONS  /images/cache/*                                  401 405
 api       OPTIONS  /v1/*                                            401 404
@@ -173,6 +178,7 @@ api       OPTIONS  /v1/drivers/:name/vendor_passthru                401 404
 api       OPTIONS  /v1/nodes/:node/vendor_passthru                  401 400
 api       PATCH    /*                                               401 404
 api       PATCH    /boot/*                                          401 405
+api       PATCH    /boot/instance/*                                 401 405
 api       PATCH    /boot/vmedia/*                                   401 405
 api       PATCH    /images/cache/*                                  401 405
 api       PATCH    /images/v2/images/:id                            401 415
@@ -191,6 +197,7 @@ api       PATCH    /v1/volume/connectors/:id                        401 404
 api       PATCH    /v1/volume/targets/:id                           401 404
 api       POST     /*                                               401 404
 api       POST     /boot/*                                          401 405
+api       POST     /boot/instance/*                                 401 405
 api       POST     /boot/vmedia/*                                   401 405
 api       POST     /images/cache/*                                  401 405
 api       POST     /images/v2/images                                401 400
@@ -221,6 +228,7 @@ api       POST     /v1/volume/targets                               401 400
 api       POST     /v1/volume/targets/                              401 400
 api       PROPFIND /*                                               401 404
 api       PROPFIND /boot/*                                          401 405
+api       PROPFIND /boot/instance/*                                 401 405
 api       PROPFIND /boot/vmedia/*                                   401 405
 api       PROPFIND /images/cache/*                                  401 405
 api       PROPFIND /v1/*                                            401 404
@@ -228,6 +236,7 @@ api       PROPFIND /v1/drivers/:name/vendor_passthru                401 404
 api       PROPFIND /v1/nodes/:node/vendor_passthru                  401 400
 api       PUT      /*                                               401 404
 api       PUT      /boot/*                                          401 405
+api       PUT      /boot/instance/*                                 401 405
 api       PUT      /boot/vmedia/*                                   401 405
 api       PUT      /images/cache/*                                  401 405
 api       PUT      /images/v2/images/:id/file                       401 204
@@ -248,6 +257,7 @@ api       PUT      /v1/nodes/:node/traits/:trait                    401 400
 api       PUT      /v1/nodes/:node/vendor_passthru                  401 400
 api       REPORT   /*                                               401 404
 api       REPORT   /boot/*                                          401 405
+api       REPORT   /boot/instance/*                                 401 405
 api       REPORT   /boot/vmedia/*                                   401 405
 api       REPORT   /images/cache/*                                  401 405
 api       REPORT   /v1/*                                            401 404
@@ -255,6 +265,7 @@ api       REPORT   /v1/drivers/:name/vendor_passthru                401 404
 api       REPORT   /v1/nodes/:node/vendor_passthru                  401 400
 api       TRACE    /*                                               401 404
 api       TRACE    /boot/*                                          401 405
+api       TRACE    /boot/instance/*                                 401 405
 api       TRACE    /boot/vmedia/*                                   401 405
 api       TRACE    /images/cache/*                                  401 405
 api       TRACE    /v1/*                                            401 404

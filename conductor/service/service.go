@@ -215,14 +215,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
-	drivers := hardware.New(hardware.Config{Log: cfg.Log, VirtualMediaBoot: vmBoot, HTTPSBoot: vmedia.NewHTTPS(vmBoot)})
+	// Deploy images named by URL, downloaded for virtual media ISOs, and
+	// the network boot's copies of ramdisk deploys' instance images.
+	hosts.deployImages = &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}
+	if hosts.instanceBoot, err = newInstanceBoot(filepath.Join(cfg.StateDir, "instance-boot"), hosts.deployImages, cfg.Log); err != nil {
+		return err
+	}
+	drivers := hardware.New(hardware.Config{Log: cfg.Log, VirtualMediaBoot: vmBoot, HTTPSBoot: vmedia.NewHTTPS(vmBoot),
+		NetworkInstance: hosts.instanceBoot})
 	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}
 	if cfg.DiscoveryDriver != "" {
 		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, Drivers: drivers, ReturnUUID: true}
 	}
 	inspect := process.New(pcfg)
-	// Deploy images named by URL, downloaded for virtual media ISOs.
-	hosts.deployImages = &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}
 	first, last, err := console.ParseRange(cfg.ConsolePortRange)
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
@@ -266,6 +271,7 @@ func Run(ctx context.Context, cfg Config) error {
 	mountImages(srv, public, images, resolver.cache)
 	hosts.publicURL = cfg.PublicURL
 	vmBoot.SetBaseURL(cfg.PublicURL + "/boot/vmedia")
+	hosts.instanceBoot.setBaseURL(cfg.PublicURL + "/boot/instance")
 	if hosts.extraArgs, err = kernelParams(cfg.KernelAppendParams); err != nil {
 		return err
 	}
@@ -282,6 +288,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// Virtual media boot images: read-only, no credentials (the BMC
 	// fetches them), each under a random name while inserted.
 	srv.HandleAny("/boot/vmedia/*", public.Wrap(auth.ReadOnly(http.StripPrefix("/boot/vmedia", vmBoot))))
+	// A ramdisk deploy's instance images the network boot serves.
+	srv.HandleAny("/boot/instance/*", public.Wrap(auth.ReadOnly(http.StripPrefix("/boot/instance", hosts.instanceBoot))))
 	if onRoutes != nil {
 		onRoutes("api", srv.Routes())
 	}

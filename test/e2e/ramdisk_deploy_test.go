@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +26,11 @@ import (
 // (Ironic's messages), a deploy of a boot ISO (active at once, the iPXE
 // script then sanboots the ISO), a rebuild with a kernel and ramdisk
 // (the script boots them with kernel_append_params) and undeploy (back to
-// the local disk's nothing-to-boot).
+// the local disk's nothing-to-boot). As Ironic's iPXE boot does with its
+// http root, the conductor downloads the images from the user's server,
+// and the script boots its own copies (served with their SHA-256 as the
+// ETag), a changed image is fetched again, and undeploy withdraws them;
+// an image it cannot download fails the deploy.
 func TestRamdiskDeployNetworkBoot(t *testing.T) {
 	base := harness.Start(t, service.Config{Hostname: "e2e"}).URL
 	c := client{t, base}
@@ -68,6 +73,26 @@ func TestRamdiskDeployNetworkBoot(t *testing.T) {
 	refused("The boot interface must have the `ramdisk_boot` capability")
 	patch(map[string]any{"op": "replace", "path": "/boot_interface", "value": "ipxe"})
 
+	// The user's image server: the conductor downloads from it, the
+	// machine fetches only the conductor's copies.
+	images := map[string][]byte{"/live.iso": []byte("LIVE-ISO " + strings.Repeat("x", 70000)),
+		"/vmlinuz": []byte("KERNEL-1"), "/initrd": []byte("INITRD-1")}
+	var imu sync.Mutex
+	fetched := map[string]int{}
+	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		imu.Lock()
+		b, ok := images[r.URL.Path]
+		fetched[r.URL.Path]++
+		imu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(b))
+	}))
+	defer imgSrv.Close()
+	patch(map[string]any{"op": "replace", "path": "/instance_info/boot_iso", "value": imgSrv.URL + "/live.iso"})
+
 	script := func() string {
 		t.Helper()
 		resp, err := http.Get(base + "/boot/nodes/" + mac + ".ipxe")
@@ -78,29 +103,79 @@ func TestRamdiskDeployNetworkBoot(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
+	get := func(u string) (int, []byte, string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, resp.Header.Get("ETag")
+	}
+	// servedURL finds the URL of the script line starting with prefix
+	// and checks that the conductor serves there what the user's server
+	// has at path, with its SHA-256 as the ETag.
+	servedURL := func(s, prefix, path string) string {
+		t.Helper()
+		for _, l := range strings.Split(s, "\n") {
+			f := strings.Fields(l)
+			for i, w := range f {
+				if strings.HasPrefix(w, base+"/boot/instance/") && strings.HasPrefix(l, prefix) && i > 0 {
+					code, b, etag := get(w)
+					imu.Lock()
+					want := images[path]
+					imu.Unlock()
+					sum := sha256.Sum256(want)
+					if code != 200 || !bytes.Equal(b, want) || etag != `"sha256:`+hex.EncodeToString(sum[:])+`"` {
+						t.Errorf("GET %s = %d, %d bytes, ETag %s; want the %d bytes of %s", w, code, len(b), etag, len(want), path)
+					}
+					return w
+				}
+			}
+		}
+		t.Errorf("iPXE script:\n%s\nhas no %q line with a URL of the conductor's", s, prefix)
+		return ""
+	}
 	c.do("PUT", "/v1/nodes/live/states/provision", map[string]any{"target": "active"}, 202)
 	n := c.waitState("live", "active", 30*time.Second)
 	if n["power_state"] != "power on" {
 		t.Errorf("power_state %v after a ramdisk deploy", n["power_state"])
 	}
-	if s := script(); !strings.Contains(s, "sanboot --no-describe http://images.example/live.iso") {
-		t.Errorf("iPXE script of the active ramdisk node:\n%s\nwant a sanboot of the boot ISO", s)
+	s := script()
+	if strings.Contains(s, imgSrv.URL) {
+		t.Errorf("iPXE script of the active ramdisk node gives the user's URL:\n%s", s)
 	}
+	isoURL := servedURL(s, "sanboot --no-describe", "/live.iso")
 
 	patch(map[string]any{"op": "remove", "path": "/instance_info/boot_iso"},
-		map[string]any{"op": "add", "path": "/instance_info/kernel", "value": "http://images.example/vmlinuz"},
-		map[string]any{"op": "add", "path": "/instance_info/ramdisk", "value": "http://images.example/initrd"},
+		map[string]any{"op": "add", "path": "/instance_info/kernel", "value": imgSrv.URL + "/vmlinuz"},
+		map[string]any{"op": "add", "path": "/instance_info/ramdisk", "value": imgSrv.URL + "/initrd"},
 		map[string]any{"op": "add", "path": "/instance_info/kernel_append_params", "value": "console=ttyS0 live.mode=1"})
 	c.do("PUT", "/v1/nodes/live/states/provision", map[string]any{"target": "rebuild"}, 202)
 	c.waitState("live", "active", 30*time.Second)
-	s := script()
-	for _, want := range []string{"kernel http://images.example/vmlinuz initrd=ramdisk console=ttyS0 live.mode=1", "initrd --name ramdisk http://images.example/initrd"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("iPXE script after the rebuild:\n%s\nwant %q", s, want)
-		}
+	s = script()
+	if !strings.Contains(s, "initrd=ramdisk console=ttyS0 live.mode=1") || strings.Contains(s, imgSrv.URL) {
+		t.Errorf("iPXE script after the rebuild:\n%s\nwant the conductor's kernel and initrd with the kernel parameters", s)
+	}
+	kernelURL := servedURL(s, "kernel ", "/vmlinuz")
+	servedURL(s, "initrd --name ramdisk", "/initrd")
+	if code, _, _ := get(isoURL); code != 404 {
+		t.Errorf("the replaced boot ISO is still served after the rebuild (%d)", code)
 	}
 	if strings.Contains(s, "ipa-api-url") {
 		t.Errorf("the instance got the agent's parameters:\n%s", s)
+	}
+	// A kernel changed at its server is fetched again by the next
+	// rebuild; the earlier copy is no longer served.
+	imu.Lock()
+	images["/vmlinuz"] = []byte("KERNEL-2, a new build")
+	imu.Unlock()
+	c.do("PUT", "/v1/nodes/live/states/provision", map[string]any{"target": "rebuild"}, 202)
+	c.waitState("live", "active", 30*time.Second)
+	servedURL(script(), "kernel ", "/vmlinuz")
+	if code, _, _ := get(kernelURL); code != 404 {
+		t.Errorf("the earlier kernel copy is still served (%d)", code)
 	}
 
 	c.do("PUT", "/v1/nodes/live/states/provision", map[string]any{"target": "deleted"}, 202)
@@ -108,8 +183,17 @@ func TestRamdiskDeployNetworkBoot(t *testing.T) {
 	if dii, _ := n["driver_internal_info"].(map[string]any); dii["instance_boot_interface"] != nil {
 		t.Errorf("instance boot still recorded after undeploy: %v", dii)
 	}
-	if s := script(); strings.Contains(s, "images.example") {
+	if s := script(); strings.Contains(s, "/boot/instance/") {
 		t.Errorf("iPXE script after undeploy still boots the instance:\n%s", s)
+	}
+
+	// An image the conductor cannot download fails the deploy, naming it.
+	patch(map[string]any{"op": "add", "path": "/instance_info/kernel", "value": imgSrv.URL + "/missing-kernel"},
+		map[string]any{"op": "add", "path": "/instance_info/ramdisk", "value": imgSrv.URL + "/initrd"})
+	c.do("PUT", "/v1/nodes/live/states/provision", map[string]any{"target": "active"}, 202)
+	n = c.waitFailed("live", 30*time.Second)
+	if msg := fmt.Sprint(n["last_error"]); n["provision_state"] != "deploy failed" || !strings.Contains(msg, "instance_info kernel") || !strings.Contains(msg, "404") {
+		t.Errorf("state %v last_error %q, want deploy failed naming the kernel's 404", n["provision_state"], msg)
 	}
 }
 

@@ -30,12 +30,15 @@ const liveMarker = "ferric-live-iso: up"
 // driver redfish, boot_interface redfish-virtual-media and deploy_interface
 // ramdisk, instance_info boot_iso the URL of a live ISO (built by
 // images/iso from the test kernel and a one-program initramfs that
-// announces itself on the serial console). Deploy: the conductor downloads
+// announces itself on the serial console, and the config drive it finds).
+// Deploy, with a config drive: the conductor downloads
 // the ISO (ramdisk_image_download_source local), serves it to the BMC,
 // which inserts it; the node is active once the boot is set up, and the
-// machine boots the ISO from the CD (the init's line on its console).
-// Undeploy ejects it. No namespace or DHCP is needed: nothing boots from a
-// network.
+// machine boots the ISO from the CD (the init's line on its console); the
+// config drive is on the BMC's virtual USB stick, where the init reads
+// its config-2 label and user_data (the machine's "USB stick" is a
+// removable SCSI disk: lab.MachineConfig.USBStick). Undeploy ejects both.
+// No namespace or DHCP is needed: nothing boots from a network.
 func TestQEMURamdiskDeploy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: boots a QEMU machine; run without -short")
@@ -98,7 +101,7 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := client{t, base}
-			q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: vmDir, DiskSizeMiB: 8, MemMiB: 512, Net: "none", CDROM: true, Firmware: fw})
+			q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: vmDir, DiskSizeMiB: 8, MemMiB: 512, Net: "none", CDROM: true, USBStick: true, Firmware: fw})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +130,10 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 			c.do("PATCH", "/v1/nodes/live-"+fw, []map[string]any{
 				{"op": "add", "path": "/instance_info/boot_iso", "value": isoSrv.URL + "/live.iso"}}, 200)
 			t0 := time.Now()
-			c.do("PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "active"}, 202)
+			// With a config drive, which goes on the BMC's virtual USB
+			// stick, where the live ISO's init finds it.
+			c.doVersion("1.96", "PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "active",
+				"configdrive": map[string]any{"user_data": "#cloud-config\nhostname: live\n"}}, 202)
 			n := c.waitState("live-"+fw, "active", 2*time.Minute)
 			t.Logf("phase deploy to active: %.1fs", time.Since(t0).Seconds())
 			if n["power_state"] != "power on" {
@@ -146,11 +152,15 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 			deadline := time.Now().Add(4 * time.Minute)
 			for {
 				s, _ := os.ReadFile(q.SerialLog())
-				if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") {
+				if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") &&
+					strings.Contains(string(s), "ferric-live-iso: config drive config-2 on sd") {
+					if !strings.Contains(string(s), "config-2 on sd") || !strings.Contains(string(s), "user_data true") {
+						t.Errorf("the live ISO sees a config drive without the user_data:\n%s", tail(s, 2000))
+					}
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("the machine did not boot the live ISO; serial console:\n%s", tail(s, 3000))
+					t.Fatalf("the machine did not boot the live ISO and see its config drive; serial console:\n%s", tail(s, 3000))
 				}
 				time.Sleep(time.Second)
 			}
@@ -190,8 +200,8 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 
 			c.do("PUT", "/v1/nodes/live-"+fw+"/states/provision", map[string]any{"target": "deleted"}, 202)
 			n = c.waitState("live-"+fw, "available", 2*time.Minute)
-			if q.Media() != "" {
-				t.Errorf("media %s still inserted after undeploy", q.Media())
+			if q.Media() != "" || q.USBMedia() != "" {
+				t.Errorf("media %q / USB stick %q still inserted after undeploy", q.Media(), q.USBMedia())
 			}
 			if n["power_state"] != "power off" {
 				t.Errorf("power_state %v after undeploy", n["power_state"])
@@ -226,19 +236,80 @@ func liveKernel(t *testing.T) string {
 	return ""
 }
 
-// liveInitramfs builds an initramfs whose /init (a static Go program)
-// prints liveMarker on the console and waits.
+// liveModules are the modules (in load order) the live ISO's init loads
+// to see a virtio-scsi disk: Debian's cloud kernel has them as modules.
+var liveModules = []string{"drivers/virtio/virtio_ring.ko", "drivers/virtio/virtio.ko", "drivers/virtio/virtio_pci_legacy_dev.ko",
+	"drivers/virtio/virtio_pci_modern_dev.ko", "drivers/virtio/virtio_pci.ko", "drivers/scsi/scsi_common.ko",
+	"drivers/scsi/scsi_mod.ko", "drivers/scsi/virtio_scsi.ko", "drivers/scsi/sd_mod.ko"}
+
+// liveInit is the live ISO's /init: it loads the modules under /modules
+// (in the order of /modules/order), then every 5 s prints liveMarker and,
+// for each SCSI disk holding an ISO labelled config-2 (a config drive on
+// the BMC's virtual USB stick), a line naming it and whether it carries
+// a #cloud-config user_data.
+const liveInit = `package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+func main() {
+	_ = syscall.Mount("devtmpfs", "/dev", "devtmpfs", 0, "")
+	_ = syscall.Mount("sysfs", "/sys", "sysfs", 0, "")
+	order, _ := os.ReadFile("/modules/order")
+	for _, m := range strings.Fields(string(order)) {
+		b, err := os.ReadFile(filepath.Join("/modules", m))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		empty := []byte{0}
+		_, _, e := syscall.Syscall(syscall.SYS_INIT_MODULE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&empty[0])))
+		if e != 0 && e != syscall.EEXIST {
+			fmt.Println("ferric-live-iso: module", m, e)
+		}
+	}
+	for {
+		fmt.Println("` + liveMarker + `")
+		disks, _ := filepath.Glob("/sys/block/sd*")
+		for _, d := range disks {
+			f, err := os.Open("/dev/" + filepath.Base(d))
+			if err != nil {
+				continue
+			}
+			b := make([]byte, 1<<20)
+			n, _ := f.ReadAt(b, 0)
+			f.Close()
+			b = b[:n]
+			if len(b) > 32840 && string(b[32769:32774]) == "CD001" && strings.HasPrefix(string(b[32808:32840]), "config-2") {
+				fmt.Printf("ferric-live-iso: config drive config-2 on %s, user_data %v\n", filepath.Base(d), bytes.Contains(b, []byte("#cloud-config")))
+			}
+		}
+		time.Sleep(5 * time.Second)
+	}
+}
+`
+
+// liveInitramfs builds an initramfs whose /init (a static Go program,
+// liveInit) prints liveMarker on the console and reports config drives,
+// with the modules it loads taken from the test kernel's tree when there
+// is one.
 func liveInitramfs(t *testing.T, dir string) string {
 	t.Helper()
 	src := filepath.Join(dir, "init-src")
 	root := filepath.Join(dir, "init-root")
-	for _, d := range []string{src, root, filepath.Join(root, "dev")} {
+	for _, d := range []string{src, root, filepath.Join(root, "dev"), filepath.Join(root, "sys"), filepath.Join(root, "modules")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	prog := "package main\n\nimport (\n\t\"fmt\"\n\t\"time\"\n)\n\nfunc main() {\n\tfor {\n\t\tfmt.Println(\"" + liveMarker + "\")\n\t\ttime.Sleep(5 * time.Second)\n\t}\n}\n"
-	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(prog), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(liveInit), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(root, "init"), "main.go")
@@ -246,6 +317,26 @@ func liveInitramfs(t *testing.T, dir string) string {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off", "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the live ISO's init: %v\n%s", err, out)
+	}
+	files := []string{"init", "dev", "sys", "modules"}
+	kernel := liveKernel(t)
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(kernel)), "lib", "modules", strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-"), "kernel")); len(m) == 1 {
+		var order []string
+		for _, mod := range liveModules {
+			b, err := os.ReadFile(filepath.Join(m[0], mod))
+			if err != nil {
+				continue // built in, or another kernel's layout
+			}
+			if err := os.WriteFile(filepath.Join(root, "modules", filepath.Base(mod)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			order = append(order, filepath.Base(mod))
+			files = append(files, "modules/"+filepath.Base(mod))
+		}
+		if err := os.WriteFile(filepath.Join(root, "modules", "order"), []byte(strings.Join(order, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, "modules/order")
 	}
 	out := filepath.Join(dir, "live.initramfs")
 	f, err := os.Create(out)
@@ -255,7 +346,7 @@ func liveInitramfs(t *testing.T, dir string) string {
 	defer f.Close()
 	cp := exec.Command("cpio", "-o", "-H", "newc", "--quiet")
 	cp.Dir = root
-	cp.Stdin = strings.NewReader("init\ndev\n")
+	cp.Stdin = strings.NewReader(strings.Join(files, "\n") + "\n")
 	cp.Stdout = f
 	var stderr strings.Builder
 	cp.Stderr = &stderr

@@ -88,6 +88,18 @@ type MachineConfig struct {
 	// CDROM gives the machine a CD drive (scsi-cd on virtio-scsi, empty until a
 	// virtual media insert), the drive a BMC's virtual media attaches to.
 	CDROM bool `json:"cdrom,omitempty"`
+	// HTTPBoot makes the network boot UEFI HTTP boot (Firmware "uefi"):
+	// the NIC has no option ROM, so OVMF's own virtio-net driver and HTTP
+	// boot client run instead of iPXE's, and OVMF's PXE boot options are
+	// off (fw_cfg opt/org.tianocore/IPv4PXESupport and IPv6PXESupport
+	// "no"), so the NIC's boot options are HTTPv4 then HTTPv6: the
+	// firmware asks DHCP as an HTTPClient and boots the URL it gets.
+	HTTPBoot bool `json:"http_boot,omitempty"`
+	// USBStick gives the machine the slot a BMC's virtual USB stick
+	// attaches to (empty until an insert). It is a removable SCSI disk
+	// on the virtio-scsi bus, not USB: Debian's cloud kernel has no USB
+	// storage driver.
+	USBStick bool `json:"usb_stick,omitempty"`
 }
 
 // QEMU controls one QEMU machine (TCG, one vCPU) through its state files and
@@ -372,7 +384,13 @@ func (q *QEMU) Args() []string {
 	default:
 		args = append(args, "-netdev", "user,id=n0,restrict=on")
 	}
-	args = append(args, "-device", fmt.Sprintf("virtio-net-pci,netdev=n0,id=nic0,mac=%s,bootindex=%d", c.MAC, nic))
+	nicDev := fmt.Sprintf("virtio-net-pci,netdev=n0,id=nic0,mac=%s,bootindex=%d", c.MAC, nic)
+	if c.HTTPBoot && c.Firmware == "uefi" {
+		nicDev += ",romfile="
+		args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+	}
+	args = append(args, "-device", nicDev)
 	if c.CDROM {
 		drive := "if=none,id=cdd0,media=cdrom,readonly=on"
 		if iso := q.Media(); iso != "" {
@@ -383,6 +401,16 @@ func (q *QEMU) Args() []string {
 		// virtio_scsi and sr_mod but no ahci, reads it (config-2).
 		args = append(args, "-drive", drive, "-device", "virtio-scsi-pci,id=scsi0",
 			"-device", fmt.Sprintf("scsi-cd,bus=scsi0.0,drive=cdd0,id=cd0,bootindex=%d", cd))
+	}
+	if c.USBStick {
+		if !c.CDROM {
+			args = append(args, "-device", "virtio-scsi-pci,id=scsi0")
+		}
+		drive := "if=none,id=usbd0,readonly=on"
+		if img := q.USBMedia(); img != "" {
+			drive = "file=" + img + ",format=raw," + drive
+		}
+		args = append(args, "-drive", drive, "-device", "scsi-hd,bus=scsi0.0,drive=usbd0,id=usb0,removable=on")
 	}
 	if c.BMCSerial != "" {
 		host, port, _ := net.SplitHostPort(c.BMCSerial)
@@ -426,6 +454,11 @@ func (q *QEMU) PowerOn(ctx context.Context) error {
 			}
 			if err := os.WriteFile(q.path(".vars"), b, 0o644); err != nil {
 				return fmt.Errorf("lab: %w", err)
+			}
+		}
+		if uri := q.HTTPBootURI(); uri != "" {
+			if err := SetOVMFHTTPBoot(q.path(".vars"), uri); err != nil {
+				return err
 			}
 		}
 	}

@@ -39,11 +39,23 @@ var (
 // the machine boots from the network, where the conductor's iPXE service
 // answers an active node whose instance boot is recorded
 // (driver.InstanceBootKey) with the instance's kernel and ramdisk, or its
-// boot ISO.
-func (netBoot) PrepareInstance(context.Context, *driver.Node) (string, error) {
+// boot ISO. With Config.NetworkInstance (the conductor's copies of the
+// images, as Ironic's http root) that prepares them first.
+func (b netBoot) PrepareInstance(ctx context.Context, n *driver.Node) (string, error) {
+	if b.instance != nil {
+		if _, err := b.instance.PrepareInstance(ctx, n); err != nil {
+			return "", err
+		}
+	}
 	return driver.BootPXE, nil
 }
 
-// CleanUpInstance implements driver.InstanceBooter: nothing to undo; the
-// network boot stops serving the instance once the node leaves active.
-func (netBoot) CleanUpInstance(context.Context, *driver.Node) error { return nil }
+// CleanUpInstance implements driver.InstanceBooter: Config.NetworkInstance
+// withdraws its copies; the network boot stops serving the instance once
+// the node leaves active.
+func (b netBoot) CleanUpInstance(ctx context.Context, n *driver.Node) error {
+	if b.instance != nil {
+		return b.instance.CleanUpInstance(ctx, n)
+	}
+	return nil
+}

@@ -42,19 +42,36 @@ type Config struct {
 	// boot interface (UEFI HTTP boot); it gets the Redfish driver to set
 	// the boot URI.
 	HTTPSBoot *vmedia.HTTPSBoot
+	// NetworkInstance, when set, prepares and undoes what the ipxe and
+	// pxe boot interfaces serve of a ramdisk deploy's instance (the
+	// conductor's cached copies of its images).
+	NetworkInstance driver.InstanceBooter
 }
 
 // New returns the registry of the hardware types, in the order the API
 // lists them.
 func New(cfg Config) *driver.Registry {
 	im := newImpls(cfg)
-	return driver.MustRegistry(
+	types := []*driver.HardwareType{
 		fakeHardware(im),
 		ipmi(im),
 		redfish(im),
 		idrac(im),
 		manualManagement(im),
-	)
+	}
+	if cfg.NetworkInstance != nil {
+		// The network boot interfaces every type names, with the
+		// conductor's instance images.
+		nb := netBoot{instance: cfg.NetworkInstance}
+		for _, t := range types {
+			for _, name := range []string{"ipxe", "pxe"} {
+				if t.Accepts("boot", name) {
+					t.Interfaces["boot"] = t.Interfaces["boot"].With(name, nb)
+				}
+			}
+		}
+	}
+	return driver.MustRegistry(types...)
 }
 
 // impls are the implementations the hardware types share, one object
@@ -134,7 +151,9 @@ func (agentRAIDImpl) BuildsWithAgent() {}
 
 // netBoot is the pxe and ipxe boot: the machine network-boots the deploy
 // ramdisk the node's driver_info names.
-type netBoot struct{}
+type netBoot struct {
+	instance driver.InstanceBooter // nil: nothing to prepare
+}
 
 var (
 	_ driver.Deploy           = agentDeploy{}

@@ -20,7 +20,8 @@ import (
 // and ramdisk with kernel_append_params, and the machine boots from it
 // from now on. With ramdisk_image_download_source "local" (Ironic's
 // default) the conductor downloads the image and serves it itself; with
-// "http" the BMC gets the URL as given.
+// "http" the BMC gets the URL as given. The instance's config drive goes
+// on a virtual USB stick (configdrive.go).
 
 // instanceDevice is the publication key of a node's instance image.
 const instanceDevice = "instance"
@@ -53,6 +54,13 @@ func (b *Boot) PrepareInstance(ctx context.Context, n *driver.Node) (string, err
 			b.cfg.Log.Warn("vmedia: eject after a failed insert", "node", n.UUID, "error", eerr)
 		}
 		return "", fmt.Errorf("vmedia: node %s: %w", n.UUID, err)
+	}
+	if err := b.attachConfigDrive(ctx, n, media); err != nil {
+		b.WithdrawImage(n.UUID, instanceDevice)
+		if eerr := media.EjectMedia(ctx, n, "cdrom"); eerr != nil {
+			b.cfg.Log.Warn("vmedia: eject after a failed config drive", "node", n.UUID, "error", eerr)
+		}
+		return "", err
 	}
 	b.cfg.Log.Info("vmedia: instance ISO inserted", "node", n.UUID, "download_source", im.DownloadSource)
 	return driver.BootCDROM, nil
@@ -90,13 +98,16 @@ func (b *Boot) instanceURL(ctx context.Context, n *driver.Node, im driver.Instan
 	return b.publish(n.UUID+"/"+instanceDevice, img)
 }
 
-// CleanUpInstance implements driver.InstanceBooter: the CD is ejected and
-// the instance image withdrawn.
+// CleanUpInstance implements driver.InstanceBooter: the CD (and the
+// config drive's USB stick) is ejected and the images withdrawn.
 func (b *Boot) CleanUpInstance(ctx context.Context, n *driver.Node) error {
 	b.WithdrawImage(n.UUID, instanceDevice)
 	media := b.media()
 	if media == nil {
 		return errors.New("vmedia: not configured")
+	}
+	if err := b.detachConfigDrive(ctx, n, media); err != nil {
+		return err
 	}
 	// A BMC without virtual media has nothing inserted: a deploy that
 	// failed on it must still tear down.

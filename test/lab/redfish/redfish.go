@@ -3,9 +3,10 @@
 // (PowerState, Boot override with Once/Continuous and UEFI/Legacy, the
 // ComputerSystem.Reset action, and BIOS attributes changed through their
 // settings object or reset to defaults, both applied when the machine next
-// starts), virtual media (a CD under the system and its manager:
+// starts), virtual media (a CD under the system and its manager, and a USB
+// stick when the machine is a USBDrive:
 // VirtualMedia.InsertMedia, VirtualMedia.EjectMedia and PATCH of Image and
-// Inserted; the image is downloaded and put in the machine's CD drive),
+// Inserted; the image is downloaded and put in the machine's drive),
 // minimal Managers and Chassis, a session service, an UpdateService, a
 // RAID controller with Volumes (storage.go) and an EventService with
 // subscriptions (events.go). Requests need HTTP basic auth or a session
@@ -64,10 +65,18 @@ var bootTargets = map[string]string{
 	"Hdd":       "disk",
 	"Cd":        "cdrom",
 	"BiosSetup": "bios",
-	// UEFI HTTP boot starts the machine from its NIC. QEMU's firmware
-	// cannot be handed the URI, so the emulator only keeps it in the Boot
-	// object (HttpBootUri) for clients and tests to read.
+	// UEFI HTTP boot starts the machine from its NIC; a machine that is
+	// an HTTPBootMachine is also handed the URI (HttpBootUri), others
+	// boot whatever their network offers.
 	"UefiHttp": "pxe",
+}
+
+// HTTPBootMachine is a Machine that can be told the URI its firmware
+// boots over UEFI HTTP at its next start ("" for none), as a BMC passes
+// Boot.HttpBootUri to the firmware. The lab's QEMU machines with OVMF are
+// (lab.QEMU.SetHTTPBootURI).
+type HTTPBootMachine interface {
+	SetHTTPBootURI(ctx context.Context, uri string) error
 }
 
 // Boot is the Boot object of a system.
@@ -121,7 +130,8 @@ type system struct {
 	// pending are the volume operations a controller with apply time
 	// OnReset runs when the system next starts.
 	pending []*volumeOp
-	media   media
+	// media and usb are the virtual CD's and USB stick's state.
+	media, usb media
 	// bootGen counts boot overrides applied, so that a delayed revert of
 	// a Once override does not undo a later one.
 	bootGen int
@@ -293,7 +303,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		extra := obj{"ManagerType": "BMC", "Status": obj{"State": "Enabled", "Health": "OK"},
 			"FirmwareVersion": version, "Model": "ferric-vbmc"}
 		if sys, ok := s.byID[id]; ok {
-			if _, vm := s.virtualMedia(sys); vm {
+			if len(s.virtualMedia(sys)) > 0 {
 				extra["VirtualMedia"] = ref(root + "/Managers/" + id + "/VirtualMedia")
 			}
 		}
@@ -514,7 +524,7 @@ func (s *Server) getSystem(w http.ResponseWriter, r *http.Request, sys *system) 
 	}) {
 		o[k] = v
 	}
-	if _, ok := s.virtualMedia(sys); ok {
+	if len(s.virtualMedia(sys)) > 0 {
 		o["VirtualMedia"] = ref(self + "/VirtualMedia")
 	}
 	writeJSON(w, http.StatusOK, o)
@@ -649,6 +659,15 @@ func (s *Server) applyBoot(ctx context.Context, sys *system) error {
 	b := sys.boot
 	sys.bootGen++ // a pending revert of an earlier override is void
 	dev := bootTargets[b.BootSourceOverrideTarget]
+	if hb, ok := sys.m.(HTTPBootMachine); ok {
+		uri := ""
+		if b.BootSourceOverrideEnabled != "Disabled" && b.BootSourceOverrideTarget == "UefiHttp" {
+			uri = b.HttpBootUri
+		}
+		if err := hb.SetHTTPBootURI(ctx, uri); err != nil {
+			return err
+		}
+	}
 	if b.BootSourceOverrideEnabled == "Disabled" || dev == "" {
 		return nil
 	}
@@ -671,6 +690,11 @@ func (s *Server) afterBoot(ctx context.Context, sys *system, reset bool) error {
 	sys.boot.HttpBootUri = ""
 	sys.bootGen++
 	gen := sys.bootGen
+	if hb, ok := sys.m.(HTTPBootMachine); ok {
+		if err := hb.SetHTTPBootURI(ctx, ""); err != nil {
+			return err
+		}
+	}
 	if !reset {
 		return sys.m.SetBootDevice(ctx, "disk")
 	}

@@ -23,10 +23,34 @@ type MediaDrive interface {
 	EjectMedia(ctx context.Context) error
 }
 
-// cdID is the Id of the one virtual media device (a CD/DVD) of a system.
-const cdID = "Cd"
+// cdID is the Id of a system's virtual CD/DVD; usbID of its virtual USB
+// stick, which a machine that is a USBDrive has too.
+const (
+	cdID  = "Cd"
+	usbID = "UsbStick"
+)
 
-// media is the state of a system's virtual CD.
+// USBDrive is a Machine with a USB stick slot that virtual media attaches
+// to besides the CD (Ironic attaches a ramdisk deploy's config drive
+// there).
+type USBDrive interface {
+	// HasUSB reports whether the machine has the slot.
+	HasUSB() bool
+	// InsertUSB puts the disk image file at path in the slot.
+	InsertUSB(ctx context.Context, path string) error
+	// EjectUSB empties the slot.
+	EjectUSB(ctx context.Context) error
+}
+
+// usbAdapter is a USBDrive seen as a MediaDrive.
+type usbAdapter struct{ USBDrive }
+
+func (u usbAdapter) InsertMedia(ctx context.Context, path string) error {
+	return u.InsertUSB(ctx, path)
+}
+func (u usbAdapter) EjectMedia(ctx context.Context) error { return u.EjectUSB(ctx) }
+
+// media is the state of a system's virtual media device.
 type media struct {
 	image          string // the URL inserted ("" when none)
 	inserted       bool
@@ -34,51 +58,95 @@ type media struct {
 	file           string // the downloaded image
 }
 
-// virtualMedia reports whether system sys offers virtual media: the server
-// has a download directory and the machine a drive.
-func (s *Server) virtualMedia(sys *system) (MediaDrive, bool) {
+// mediaDevice is one virtual media device of a system; st is in the
+// system, guarded by its mu.
+type mediaDevice struct {
+	id, name string
+	types    []string
+	drive    MediaDrive
+	st       *media
+}
+
+// virtualMedia returns the virtual media devices of system sys: none when
+// the server has no download directory or the machine no CD drive, the CD
+// and, when the machine has one, the USB stick.
+func (s *Server) virtualMedia(sys *system) []mediaDevice {
 	if s.mediaDir == "" {
-		return nil, false
+		return nil
 	}
 	d, ok := sys.m.(MediaDrive)
-	return d, ok
+	if !ok {
+		return nil
+	}
+	devs := []mediaDevice{{id: cdID, name: "Virtual CD", types: []string{"CD", "DVD"}, drive: d, st: &sys.media}}
+	if u, ok := sys.m.(USBDrive); ok && u.HasUSB() {
+		devs = append(devs, mediaDevice{id: usbID, name: "Virtual USB stick", types: []string{"USBStick"}, drive: usbAdapter{u}, st: &sys.usb})
+	}
+	return devs
 }
 
 // Media returns the URL of the image in system id's virtual CD and whether
 // one is inserted.
 func (s *Server) Media(id string) (image string, inserted bool) {
+	return s.MediaOf(id, cdID)
+}
+
+// MediaOf returns the URL of the image in system id's virtual media device
+// dev ("Cd" or "UsbStick") and whether one is inserted.
+func (s *Server) MediaOf(id, dev string) (image string, inserted bool) {
 	sys, ok := s.byID[id]
 	if !ok {
 		return "", false
 	}
 	sys.mu.Lock()
 	defer sys.mu.Unlock()
-	return sys.media.image, sys.media.inserted
+	m := &sys.media
+	if dev == usbID {
+		m = &sys.usb
+	}
+	return m.image, m.inserted
 }
 
-// mediaRoute serves base/VirtualMedia[/Cd[/Actions/...]] of system sys,
+// mediaRoute serves base/VirtualMedia[/DEV[/Actions/...]] of system sys,
 // where base is the system's or its manager's path (both show the same
-// device, as BMCs that moved it from the manager to the system do).
+// devices, as BMCs that moved them from the manager to the system do).
 func (s *Server) mediaRoute(w http.ResponseWriter, r *http.Request, sys *system, base, rest string) {
-	drive, ok := s.virtualMedia(sys)
-	if !ok {
+	devs := s.virtualMedia(sys)
+	if len(devs) == 0 {
 		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", r.URL.Path+" not found")
 		return
 	}
 	coll := base + "/VirtualMedia"
-	self := coll + "/" + cdID
-	switch {
-	case rest == "" && r.Method == http.MethodGet:
+	if rest == "" && r.Method == http.MethodGet {
+		var members []obj
+		for _, d := range devs {
+			members = append(members, ref(coll+"/"+d.id))
+		}
 		writeJSON(w, http.StatusOK, obj{"@odata.id": coll, "@odata.type": "#VirtualMediaCollection.VirtualMediaCollection",
-			"Name": "Virtual Media Services", "Members": []obj{ref(self)}, "Members@odata.count": 1})
-	case rest == cdID && r.Method == http.MethodGet:
-		s.getMedia(w, sys, self)
-	case rest == cdID && r.Method == http.MethodPatch:
-		s.patchMedia(w, r, sys, drive)
-	case rest == cdID+"/Actions/VirtualMedia.InsertMedia" && r.Method == http.MethodPost:
-		s.insertMedia(w, r, sys, drive)
-	case rest == cdID+"/Actions/VirtualMedia.EjectMedia" && r.Method == http.MethodPost:
-		s.ejectMedia(w, r, sys, drive)
+			"Name": "Virtual Media Services", "Members": members, "Members@odata.count": len(members)})
+		return
+	}
+	id, action, _ := strings.Cut(rest, "/")
+	var dev *mediaDevice
+	for i := range devs {
+		if devs[i].id == id {
+			dev = &devs[i]
+		}
+	}
+	self := coll + "/" + id
+	switch {
+	case dev == nil && r.Method == http.MethodGet:
+		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", r.URL.Path+" not found")
+	case dev == nil:
+		writeError(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", r.Method+" "+r.URL.Path+" not allowed")
+	case action == "" && r.Method == http.MethodGet:
+		s.getMedia(w, sys, dev, self)
+	case action == "" && r.Method == http.MethodPatch:
+		s.patchMedia(w, r, sys, dev)
+	case action == "Actions/VirtualMedia.InsertMedia" && r.Method == http.MethodPost:
+		s.insertMedia(w, r, sys, dev)
+	case action == "Actions/VirtualMedia.EjectMedia" && r.Method == http.MethodPost:
+		s.ejectMedia(w, r, sys, dev)
 	case r.Method == http.MethodGet:
 		writeError(w, http.StatusNotFound, "Base.1.8.ResourceMissingAtURI", r.URL.Path+" not found")
 	default:
@@ -86,9 +154,9 @@ func (s *Server) mediaRoute(w http.ResponseWriter, r *http.Request, sys *system,
 	}
 }
 
-func (s *Server) getMedia(w http.ResponseWriter, sys *system, self string) {
+func (s *Server) getMedia(w http.ResponseWriter, sys *system, dev *mediaDevice, self string) {
 	sys.mu.Lock()
-	m := sys.media
+	m := *dev.st
 	sys.mu.Unlock()
 	var image, name any // null when nothing is inserted
 	via := "NotConnected"
@@ -96,8 +164,8 @@ func (s *Server) getMedia(w http.ResponseWriter, sys *system, self string) {
 		image, name, via = m.image, path.Base(m.image), "URI"
 	}
 	writeJSON(w, http.StatusOK, obj{
-		"@odata.id": self, "@odata.type": "#VirtualMedia.v1_3_0.VirtualMedia", "Id": cdID, "Name": "Virtual CD",
-		"MediaTypes": []string{"CD", "DVD"}, "Image": image, "ImageName": name, "Inserted": m.inserted,
+		"@odata.id": self, "@odata.type": "#VirtualMedia.v1_3_0.VirtualMedia", "Id": dev.id, "Name": dev.name,
+		"MediaTypes": dev.types, "Image": image, "ImageName": name, "Inserted": m.inserted,
 		"WriteProtected": m.writeProtected || m.image == "", "ConnectedVia": via, "TransferMethod": "Stream",
 		"Actions": obj{
 			"#VirtualMedia.InsertMedia": obj{"target": self + "/Actions/VirtualMedia.InsertMedia"},
@@ -115,7 +183,7 @@ type insertParams struct {
 	UserName, Password   *string
 }
 
-func (s *Server) insertMedia(w http.ResponseWriter, r *http.Request, sys *system, drive MediaDrive) {
+func (s *Server) insertMedia(w http.ResponseWriter, r *http.Request, sys *system, dev *mediaDevice) {
 	var p insertParams
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&p); err != nil {
 		writeError(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", err.Error())
@@ -125,12 +193,12 @@ func (s *Server) insertMedia(w http.ResponseWriter, r *http.Request, sys *system
 		writeError(w, http.StatusBadRequest, "Base.1.8.ActionParameterMissing", "InsertMedia needs the Image parameter")
 		return
 	}
-	s.insert(w, r, sys, drive, p)
+	s.insert(w, r, sys, dev, p)
 }
 
 // insert downloads p.Image and puts it in the drive; like a BMC, it
 // refuses while an image is connected, and an image it cannot fetch.
-func (s *Server) insert(w http.ResponseWriter, r *http.Request, sys *system, drive MediaDrive, p insertParams) {
+func (s *Server) insert(w http.ResponseWriter, r *http.Request, sys *system, dev *mediaDevice, p insertParams) {
 	u, err := url.Parse(*p.Image)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		writeError(w, http.StatusBadRequest, "Base.1.8.ActionParameterValueFormatError", fmt.Sprintf("Image %q: want an http or https URL", *p.Image))
@@ -142,11 +210,15 @@ func (s *Server) insert(w http.ResponseWriter, r *http.Request, sys *system, dri
 	}
 	sys.mu.Lock()
 	defer sys.mu.Unlock()
-	if sys.media.image != "" {
-		writeError(w, http.StatusConflict, "Base.1.8.ResourceInUse", "virtual media "+cdID+" is in use: eject "+sys.media.image+" first")
+	if dev.st.image != "" {
+		writeError(w, http.StatusConflict, "Base.1.8.ResourceInUse", "virtual media "+dev.id+" is in use: eject "+dev.st.image+" first")
 		return
 	}
-	file := filepath.Join(s.mediaDir, sys.id+"-"+cdID+".iso")
+	ext := ".iso"
+	if dev.id == usbID {
+		ext = ".img"
+	}
+	file := filepath.Join(s.mediaDir, sys.id+"-"+dev.id+ext)
 	if err := download(r.Context(), *p.Image, file); err != nil {
 		s.log.Warn("redfish: virtual media insert failed", "system", sys.id, "image", *p.Image, "error", err)
 		writeError(w, http.StatusBadRequest, "Base.1.8.ActionParameterValueError", "unable to fetch the image: "+err.Error())
@@ -154,26 +226,26 @@ func (s *Server) insert(w http.ResponseWriter, r *http.Request, sys *system, dri
 	}
 	inserted := p.Inserted == nil || *p.Inserted
 	if inserted {
-		if err := drive.InsertMedia(r.Context(), file); err != nil {
+		if err := dev.drive.InsertMedia(r.Context(), file); err != nil {
 			_ = os.Remove(file)
 			writeError(w, http.StatusInternalServerError, "Base.1.8.InternalError", err.Error())
 			return
 		}
 	}
-	sys.media = media{image: *p.Image, inserted: inserted, writeProtected: p.WriteProtected == nil || *p.WriteProtected, file: file}
-	s.log.Info("redfish: virtual media inserted", "system", sys.id, "image", *p.Image, "inserted", inserted)
+	*dev.st = media{image: *p.Image, inserted: inserted, writeProtected: p.WriteProtected == nil || *p.WriteProtected, file: file}
+	s.log.Info("redfish: virtual media inserted", "system", sys.id, "device", dev.id, "image", *p.Image, "inserted", inserted)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) ejectMedia(w http.ResponseWriter, r *http.Request, sys *system, drive MediaDrive) {
+func (s *Server) ejectMedia(w http.ResponseWriter, r *http.Request, sys *system, dev *mediaDevice) {
 	sys.mu.Lock()
 	defer sys.mu.Unlock()
-	if sys.media.image == "" {
+	if dev.st.image == "" {
 		// Ejecting an empty drive is a no-op, as on most BMCs.
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if err := s.eject(r.Context(), sys, drive); err != nil {
+	if err := s.eject(r.Context(), sys, dev); err != nil {
 		writeError(w, http.StatusInternalServerError, "Base.1.8.InternalError", err.Error())
 		return
 	}
@@ -181,22 +253,22 @@ func (s *Server) ejectMedia(w http.ResponseWriter, r *http.Request, sys *system,
 }
 
 // eject empties the drive and forgets the image; the caller holds sys.mu.
-func (s *Server) eject(ctx context.Context, sys *system, drive MediaDrive) error {
-	if sys.media.inserted {
-		if err := drive.EjectMedia(ctx); err != nil {
+func (s *Server) eject(ctx context.Context, sys *system, dev *mediaDevice) error {
+	if dev.st.inserted {
+		if err := dev.drive.EjectMedia(ctx); err != nil {
 			return err
 		}
 	}
-	_ = os.Remove(sys.media.file)
-	s.log.Info("redfish: virtual media ejected", "system", sys.id, "image", sys.media.image)
-	sys.media = media{}
+	_ = os.Remove(dev.st.file)
+	s.log.Info("redfish: virtual media ejected", "system", sys.id, "device", dev.id, "image", dev.st.image)
+	*dev.st = media{}
 	return nil
 }
 
 // patchMedia changes Image and Inserted, as BMCs without the actions (and
 // some with them) allow: an Image inserts it, a null Image or Inserted
 // false ejects.
-func (s *Server) patchMedia(w http.ResponseWriter, r *http.Request, sys *system, drive MediaDrive) {
+func (s *Server) patchMedia(w http.ResponseWriter, r *http.Request, sys *system, dev *mediaDevice) {
 	var raw map[string]json.RawMessage
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&raw); err != nil {
 		writeError(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", err.Error())
@@ -228,14 +300,14 @@ func (s *Server) patchMedia(w http.ResponseWriter, r *http.Request, sys *system,
 	}
 	_, hasImage := raw["Image"]
 	if (hasImage && p.Image == nil) || (p.Inserted != nil && !*p.Inserted) {
-		s.ejectMedia(w, r, sys, drive)
+		s.ejectMedia(w, r, sys, dev)
 		return
 	}
 	if p.Image == nil || *p.Image == "" {
 		writeError(w, http.StatusBadRequest, "Base.1.8.PropertyMissing", "set Image to insert media, or Image null or Inserted false to eject")
 		return
 	}
-	s.insert(w, r, sys, drive, p)
+	s.insert(w, r, sys, dev, p)
 }
 
 // download fetches url into file (through a temporary file, so a failed

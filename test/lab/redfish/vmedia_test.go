@@ -184,3 +184,138 @@ func vmDo(t *testing.T, base, method, path, body string) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// usbMachine is a cdMachine with a USB stick slot that records what is in
+// it.
+type usbMachine struct {
+	cdMachine
+	usb cdMachine
+}
+
+func (m *usbMachine) HasUSB() bool { return true }
+
+func (m *usbMachine) InsertUSB(ctx context.Context, path string) error {
+	return m.usb.InsertMedia(ctx, path)
+}
+func (m *usbMachine) EjectUSB(ctx context.Context) error { return m.usb.EjectMedia(ctx) }
+
+// TestVirtualMediaUSBStick: a machine with a USB slot has a second
+// virtual media device, UsbStick (MediaTypes USBStick), that inserts and
+// ejects independently of the CD; a machine without one lists the CD only.
+func TestVirtualMediaUSBStick(t *testing.T) {
+	images := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "IMAGE"+r.URL.Path)
+	}))
+	defer images.Close()
+	m := &usbMachine{}
+	srv := New(Config{Username: "admin", Password: "pw", MediaDir: t.TempDir(),
+		Machines: map[string]Machine{"1": m, "2": &cdMachine{}},
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	members := func(sys string) []string {
+		var c struct {
+			Members []struct {
+				ID string `json:"@odata.id"`
+			}
+		}
+		if err := json.NewDecoder(vmDo(t, hs.URL, "GET", "/redfish/v1/Systems/"+sys+"/VirtualMedia", "").Body).Decode(&c); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, x := range c.Members {
+			out = append(out, x.ID[strings.LastIndex(x.ID, "/")+1:])
+		}
+		return out
+	}
+	if got := strings.Join(members("1"), ","); got != "Cd,UsbStick" {
+		t.Errorf("system 1 media %s, want Cd,UsbStick", got)
+	}
+	if got := strings.Join(members("2"), ","); got != "Cd" {
+		t.Errorf("system 2 media %s, want Cd", got)
+	}
+	var dev struct{ MediaTypes []string }
+	if err := json.NewDecoder(vmDo(t, hs.URL, "GET", "/redfish/v1/Managers/1/VirtualMedia/UsbStick", "").Body).Decode(&dev); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(dev.MediaTypes, ",") != "USBStick" {
+		t.Errorf("UsbStick MediaTypes %v", dev.MediaTypes)
+	}
+	const usb = "/redfish/v1/Systems/1/VirtualMedia/UsbStick"
+	for _, tc := range []struct {
+		name, method, path, body string
+		want                     int
+		wantUSB, wantCD          string // what the slots hold afterwards
+	}{
+		{"insert usb", "POST", usb + "/Actions/VirtualMedia.InsertMedia", `{"Image":"` + images.URL + `/cd.img"}`, 204, "IMAGE/cd.img", ""},
+		{"insert cd beside", "POST", "/redfish/v1/Systems/1/VirtualMedia/Cd/Actions/VirtualMedia.InsertMedia", `{"Image":"` + images.URL + `/boot.iso"}`, 204, "IMAGE/cd.img", "IMAGE/boot.iso"},
+		{"usb in use", "POST", usb + "/Actions/VirtualMedia.InsertMedia", `{"Image":"` + images.URL + `/other.img"}`, 409, "IMAGE/cd.img", "IMAGE/boot.iso"},
+		{"eject usb", "POST", usb + "/Actions/VirtualMedia.EjectMedia", `{}`, 204, "", "IMAGE/boot.iso"},
+		{"no usb on system 2", "GET", "/redfish/v1/Systems/2/VirtualMedia/UsbStick", "", 404, "", "IMAGE/boot.iso"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp := vmDo(t, hs.URL, tc.method, tc.path, tc.body); resp.StatusCode != tc.want {
+				t.Errorf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			}
+			m.usb.mu.Lock()
+			u := m.usb.data
+			m.usb.mu.Unlock()
+			m.mu.Lock()
+			c := m.data
+			m.mu.Unlock()
+			if u != tc.wantUSB || c != tc.wantCD {
+				t.Errorf("usb %q cd %q, want %q %q", u, c, tc.wantUSB, tc.wantCD)
+			}
+		})
+	}
+	if img, in := srv.MediaOf("1", "UsbStick"); img != "" || in {
+		t.Errorf("MediaOf UsbStick = %q %v after the eject", img, in)
+	}
+}
+
+// httpBootMachine records the HTTP boot URIs it is handed, and the one it
+// held at each start.
+type httpBootMachine struct {
+	nopMachine
+	uri    string
+	booted []string
+}
+
+func (m *httpBootMachine) SetHTTPBootURI(_ context.Context, uri string) error {
+	m.uri = uri
+	return nil
+}
+func (m *httpBootMachine) PowerOn(ctx context.Context) error {
+	m.booted = append(m.booted, m.uri)
+	return m.nopMachine.PowerOn(ctx)
+}
+
+// TestUefiHttpOverrideURI: a machine that is an HTTPBootMachine gets the
+// UefiHttp override's URI before it starts, each start while the override
+// is Continuous, none after a Once override was consumed or another target
+// was set.
+func TestUefiHttpOverrideURI(t *testing.T) {
+	m := &httpBootMachine{}
+	srv := New(Config{Username: "admin", Password: "pw", Machines: map[string]Machine{"1": m},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	const sys = "/redfish/v1/Systems/1"
+	cycle := func() {
+		vmDo(t, hs.URL, "POST", sys+"/Actions/ComputerSystem.Reset", `{"ResetType":"On"}`)
+		vmDo(t, hs.URL, "POST", sys+"/Actions/ComputerSystem.Reset", `{"ResetType":"ForceOff"}`)
+	}
+	const a, b = "http://10.0.2.2/a.iso", "http://10.0.2.2/b.efi"
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideEnabled":"Continuous","BootSourceOverrideMode":"UEFI","HttpBootUri":"`+a+`"}}`)
+	cycle()
+	cycle()
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideEnabled":"Once","HttpBootUri":"`+b+`"}}`)
+	cycle()
+	cycle()
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"UefiHttp","BootSourceOverrideEnabled":"Continuous","HttpBootUri":"`+a+`"}}`)
+	vmDo(t, hs.URL, "PATCH", sys, `{"Boot":{"BootSourceOverrideTarget":"Pxe","BootSourceOverrideEnabled":"Continuous"}}`)
+	cycle()
+	if got, want := strings.Join(m.booted, " "), a+" "+a+" "+b+"  "; got != want {
+		t.Errorf("URIs at each start %q, want %q", got, want)
+	}
+}

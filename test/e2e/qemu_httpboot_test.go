@@ -1,0 +1,166 @@
+package e2e
+
+// TestQEMUUEFIHTTPBoot: UEFI HTTP boot end to end (issue 24). One OVMF
+// machine (TCG) whose NIC has no iPXE option ROM and whose firmware has
+// PXE off (lab.MachineConfig.HTTPBoot), so that its network boot is
+// OVMF's own HTTP boot client: it asks DHCP as an HTTPClient, ferric's
+// full DHCP answers with the URL of snponly.efi on the conductor's HTTP
+// port (--firmware-dir), the firmware downloads and starts that iPXE,
+// which chains to the conductor's boot script and the deploy ramdisk,
+// whose agent posts its inventory: the node is inspected, with no TFTP in
+// the path. Then a ramdisk deploy of a live kernel and initramfs: the
+// conductor downloads them, and the machine HTTP-boots into iPXE again,
+// whose script for the active node boots the conductor's copies
+// (/boot/instance/), not the image server's URLs. Driver redfish (the
+// lab's emulator), boot interface ipxe.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/lab"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+// qemuEnvHTTPBoot is set in the child of TestQEMUUEFIHTTPBoot.
+const qemuEnvHTTPBoot = "FERRIC_E2E_QEMU_HTTPBOOT"
+
+// TestQEMUUEFIHTTPBoot inspects one OVMF machine whose firmware boots the
+// deploy ramdisk's chain over UEFI HTTP boot from ferric's DHCP answer.
+func TestQEMUUEFIHTTPBoot(t *testing.T) {
+	if dir := os.Getenv(qemuEnvChild); dir != "" {
+		qemuHTTPBootChild(t, dir)
+		return
+	}
+	qemuParent(t, "TestQEMUUEFIHTTPBoot", qemuEnvHTTPBoot+"=1")
+}
+
+func qemuHTTPBootChild(t *testing.T, dir string) {
+	const snp = "/usr/lib/ipxe/snponly.efi"
+	if _, err := os.Stat(snp); err != nil {
+		t.Skipf("skipping: no %s (package ipxe; .ci/deps.sh)", snp)
+	}
+	ctx := context.Background()
+	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:41", firmware: "uefi", driver: "redfish"}
+	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: filepath.Join(dir, "vm"), MAC: m.mac, Net: "tap:tap0",
+		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", HTTPBoot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Save(); err != nil {
+		t.Fatal(err)
+	}
+	m.q = q
+	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+	go rfSrv.Serve(rfLn)
+	t.Cleanup(func() { rfSrv.Close() })
+	m.redfish = "http://" + rfLn.Addr().String()
+
+	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
+	if err != nil {
+		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
+	}
+	apiAddr := pl.Addr().String()
+	pl.Close()
+	events := &qemuEvents{}
+	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events,
+		extra: []string{"--firmware-dir", filepath.Dir(snp)}}
+	cond.start()
+	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
+	base := "http://" + apiAddr
+	c := client{t, base}
+	node := c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "boot_interface": "ipxe",
+		"inspect_interface": "agent", "properties": map[string]any{"capabilities": "boot_mode:uefi"},
+		"driver_info": map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
+			"redfish_username": "admin", "redfish_password": "password",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+	m.uuid = node["uuid"].(string)
+	c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": m.uuid}, 201)
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("vm0", "manageable", time.Minute)
+
+	t0 := time.Now()
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
+	n := c.waitState("vm0", "manageable", 5*time.Minute)
+	t.Logf("phase inspect over UEFI HTTP boot: %.1fs", time.Since(t0).Seconds())
+	qemuInspected(t, c, m, n)
+
+	// The firmware's own HTTP boot fetched iPXE (the NIC has no ROM and
+	// PXE is off): OVMF's console says so, then iPXE's banner follows.
+	b, err := os.ReadFile(q.SerialLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
+	httpAt := strings.Index(serial, "Start HTTP Boot over IPv4")
+	ipxeAt := strings.Index(serial, "iPXE")
+	if httpAt < 0 || ipxeAt < httpAt || strings.Contains(serial, "Start PXE over") {
+		t.Errorf("serial console does not show OVMF's HTTP boot (at %d) starting iPXE (at %d), or shows PXE:\n%s", httpAt, ipxeAt, tail([]byte(serial), 4000))
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Deploy: a ramdisk deploy of a live kernel and initramfs, which the
+	// conductor downloads and serves itself; the machine HTTP-boots into
+	// iPXE again, whose script for the active node boots those copies.
+	kernel := liveKernel(t)
+	initrd := liveInitramfs(t, dir)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/vmlinuz":
+			http.ServeFile(w, r, kernel)
+		case "/initrd":
+			http.ServeFile(w, r, initrd)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer files.Close()
+	c.do("PATCH", "/v1/nodes/vm0", []map[string]any{
+		{"op": "replace", "path": "/deploy_interface", "value": "ramdisk"},
+		{"op": "add", "path": "/automated_clean", "value": false},
+		{"op": "add", "path": "/instance_info/kernel", "value": files.URL + "/vmlinuz"},
+		{"op": "add", "path": "/instance_info/ramdisk", "value": files.URL + "/initrd"},
+		{"op": "add", "path": "/instance_info/kernel_append_params", "value": "console=ttyS0,115200n8 panic=0 ferric.live=1"}}, 200)
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("vm0", "available", time.Minute)
+	t0 = time.Now()
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active"}, 202)
+	c.waitState("vm0", "active", 2*time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		b, _ := os.ReadFile(q.SerialLog())
+		s := string(b)
+		if strings.Contains(s, liveMarker) && strings.Contains(s, "ferric.live=1") {
+			if !strings.Contains(s, base+"/boot/instance/") || strings.Contains(s, files.URL) {
+				t.Errorf("the live kernel came up, but not from the conductor's copies:\n%s", tail(b, 4000))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine did not boot the live kernel; serial console:\n%s", tail(b, 4000))
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("phase ramdisk deploy over UEFI HTTP boot and iPXE: live kernel up %.1fs after the deploy request", time.Since(t0).Seconds())
+	_ = ctx
+}
