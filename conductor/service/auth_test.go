@@ -135,6 +135,11 @@ func (e *conductorEnv) do(t *testing.T, method, url, creds, body string, hdr ...
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer res.Body.Close()
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		// A stream (the change feed) lasts as long as its reader: the
+		// status and headers are the answer.
+		return res.StatusCode, res.Header, nil
+	}
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, b
 }

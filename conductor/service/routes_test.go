@@ -290,6 +290,30 @@ inspector POST     /v1/introspection/:node/data/unprocessed         401 400
 inspector POST     /v1/rules                                        401 400
 
 metrics   GET      /metrics                                         401 200
+# the web console (its page for any path under /ui/) and the change feed
+api       CONNECT  /ui                                              401 405
+api       CONNECT  /ui/*                                            401 405
+api       DELETE   /ui                                              401 405
+api       DELETE   /ui/*                                            401 405
+api       GET      /ui                                              401 200
+api       GET      /ui/*                                            401 200
+api       GET      /v1/events/stream                                401 200
+api       HEAD     /ui                                              401 200
+api       HEAD     /ui/*                                            401 200
+api       OPTIONS  /ui                                              401 405
+api       OPTIONS  /ui/*                                            401 405
+api       PATCH    /ui                                              401 405
+api       PATCH    /ui/*                                            401 405
+api       POST     /ui                                              401 405
+api       POST     /ui/*                                            401 405
+api       PROPFIND /ui                                              401 405
+api       PROPFIND /ui/*                                            401 405
+api       PUT      /ui                                              401 405
+api       PUT      /ui/*                                            401 405
+api       REPORT   /ui                                              401 405
+api       REPORT   /ui/*                                            401 405
+api       TRACE    /ui                                              401 405
+api       TRACE    /ui/*                                            401 405
 `
 
 var paramValues = map[string]string{}
