@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/api"
 	"github.com/ferric-metal/ferric/conductor/auth"
+	"github.com/ferric-metal/ferric/conductor/compute"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/driver/vmedia"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
@@ -167,6 +168,9 @@ type Config struct {
 	// ImageMaxSize bounds an image upload to the image store (default
 	// DefaultImageMaxSize; negative: no bound).
 	ImageMaxSize int64
+	// ComputeFlavors maps the Compute API's flavors to resource classes
+	// and traits (empty: one flavor per resource class of the nodes).
+	ComputeFlavors []compute.Flavor
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -241,6 +245,11 @@ func Run(ctx context.Context, cfg Config) error {
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
 	mountImages(srv, public, images, resolver.cache)
+	computeAPI, err := mountCompute(srv, cfg, st, mgr, images)
+	if err != nil {
+		return err
+	}
+	defer computeAPI.Close()
 	hosts.publicURL = cfg.PublicURL
 	vmBoot.SetBaseURL(cfg.PublicURL + "/boot/vmedia")
 	if hosts.extraArgs, err = kernelParams(cfg.KernelAppendParams); err != nil {
