@@ -17,12 +17,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/google/uuid"
 
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/store"
 	imgstore "github.com/ferric-metal/ferric/images/store"
@@ -119,41 +121,65 @@ func (h *Handler) Close() {
 
 const base = "/compute/v2.1"
 
-func (h *Handler) routes() {
-	m := h.mux
-	m.HandleFunc("GET /compute", h.versions)
-	m.HandleFunc("GET /compute/{$}", h.versions)
-	m.HandleFunc("GET "+base, h.version)
-	m.HandleFunc("GET "+base+"/{$}", h.version)
-	m.HandleFunc("GET "+base+"/servers", h.listServers(false))
-	m.HandleFunc("GET "+base+"/servers/detail", h.listServers(true))
-	m.HandleFunc("POST "+base+"/servers", h.createServer)
-	m.HandleFunc("GET "+base+"/servers/{id}", h.showServer)
-	m.HandleFunc("DELETE "+base+"/servers/{id}", h.deleteServer)
-	m.HandleFunc("POST "+base+"/servers/{id}/action", h.action)
-	m.HandleFunc("GET "+base+"/servers/{id}/metadata", h.getMetadata)
-	m.HandleFunc("POST "+base+"/servers/{id}/metadata", h.setMetadata(false))
-	m.HandleFunc("PUT "+base+"/servers/{id}/metadata", h.setMetadata(true))
-	m.HandleFunc("GET "+base+"/servers/{id}/metadata/{key}", h.getMetaItem)
-	m.HandleFunc("PUT "+base+"/servers/{id}/metadata/{key}", h.putMetaItem)
-	m.HandleFunc("DELETE "+base+"/servers/{id}/metadata/{key}", h.deleteMetaItem)
-	m.HandleFunc("GET "+base+"/flavors", h.listFlavors(false))
-	m.HandleFunc("GET "+base+"/flavors/detail", h.listFlavors(true))
-	m.HandleFunc("GET "+base+"/flavors/{id}", h.showFlavor)
-	m.HandleFunc("GET "+base+"/flavors/{id}/os-extra_specs", h.flavorExtraSpecs)
-	m.HandleFunc("GET "+base+"/images", h.listImages(false))
-	m.HandleFunc("GET "+base+"/images/detail", h.listImages(true))
-	m.HandleFunc("GET "+base+"/images/{id}", h.showImage)
-	m.HandleFunc("GET "+base+"/os-keypairs", h.listKeypairs)
-	m.HandleFunc("POST "+base+"/os-keypairs", h.createKeypair)
-	m.HandleFunc("GET "+base+"/os-keypairs/{name}", h.showKeypair)
-	m.HandleFunc("DELETE "+base+"/os-keypairs/{name}", h.deleteKeypair)
-	m.HandleFunc("GET "+base+"/limits", h.limits)
+// route is one route of the API, its path in echo's ":param" form.
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
 }
 
-// Paths lists the path patterns (echo ":param" form) the handler serves.
-func Paths() []string {
-	return []string{"/compute", "/compute/", base, base + "/", base + "/*"}
+func (h *Handler) table() []route {
+	return []route{
+		{"GET", "/compute", h.versions},
+		{"GET", "/compute/", h.versions},
+		{"GET", base, h.version},
+		{"GET", base + "/", h.version},
+		{"GET", base + "/servers", h.listServers(false)},
+		{"GET", base + "/servers/detail", h.listServers(true)},
+		{"POST", base + "/servers", h.createServer},
+		{"GET", base + "/servers/:id", h.showServer},
+		{"DELETE", base + "/servers/:id", h.deleteServer},
+		{"POST", base + "/servers/:id/action", h.action},
+		{"GET", base + "/servers/:id/metadata", h.getMetadata},
+		{"POST", base + "/servers/:id/metadata", h.setMetadata(false)},
+		{"PUT", base + "/servers/:id/metadata", h.setMetadata(true)},
+		{"GET", base + "/servers/:id/metadata/:key", h.getMetaItem},
+		{"PUT", base + "/servers/:id/metadata/:key", h.putMetaItem},
+		{"DELETE", base + "/servers/:id/metadata/:key", h.deleteMetaItem},
+		{"GET", base + "/flavors", h.listFlavors(false)},
+		{"GET", base + "/flavors/detail", h.listFlavors(true)},
+		{"GET", base + "/flavors/:id", h.showFlavor},
+		{"GET", base + "/flavors/:id/os-extra_specs", h.flavorExtraSpecs},
+		{"GET", base + "/images", h.listImages(false)},
+		{"GET", base + "/images/detail", h.listImages(true)},
+		{"GET", base + "/images/:id", h.showImage},
+		{"GET", base + "/os-keypairs", h.listKeypairs},
+		{"POST", base + "/os-keypairs", h.createKeypair},
+		{"GET", base + "/os-keypairs/:name", h.showKeypair},
+		{"DELETE", base + "/os-keypairs/:name", h.deleteKeypair},
+		{"GET", base + "/limits", h.limits},
+	}
+}
+
+var paramRE = regexp.MustCompile(`:([a-z]+)`)
+
+func (h *Handler) routes() {
+	for _, r := range h.table() {
+		p := paramRE.ReplaceAllString(r.path, "{$1}")
+		if strings.HasSuffix(p, "/") {
+			p += "{$}"
+		}
+		h.mux.HandleFunc(r.method+" "+p, r.handler)
+	}
+}
+
+// Routes lists the routes the handler serves (paths in ":param" form),
+// for the API's router to mount.
+func (h *Handler) Routes() []ironichttp.Route {
+	var out []ironichttp.Route
+	for _, r := range h.table() {
+		out = append(out, ironichttp.Route{Method: r.method, Path: r.path})
+	}
+	return out
 }
 
 // ServeHTTP negotiates the microversion, then routes.

@@ -17,8 +17,6 @@ func mountCompute(srv *api.Server, cfg Config, st store.Store, mgr *manager.Mana
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range compute.Paths() {
-		srv.HandleAny(p, h)
-	}
+	srv.Mount(h, h.Routes())
 	return h, nil
 }
