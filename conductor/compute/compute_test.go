@@ -196,6 +196,20 @@ func TestGophercloudServers(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	pw, err := servers.Rescue(ctx, cc, srv.ID, servers.RescueOpts{}).Extract()
+	if err != nil || pw == "" {
+		t.Fatalf("rescue: %q %v", pw, err)
+	}
+	if err := servers.WaitForStatus(ctx, cc, srv.ID, "RESCUE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := servers.Unrescue(ctx, cc, srv.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := servers.WaitForStatus(ctx, cc, srv.ID, "ACTIVE"); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := servers.Delete(ctx, cc, srv.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
