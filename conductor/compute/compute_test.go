@@ -22,7 +22,7 @@ import (
 
 // lab is a conductor with fake-hardware nodes and an active image.
 type lab struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	image string
 }
@@ -59,7 +59,7 @@ func (l *lab) do(method, path string, body any, want int) map[string]any {
 
 // startLab starts a conductor with n available fake-hardware nodes of
 // resource class "gold" (one port each) and an active image "cirros".
-func startLab(t *testing.T, nodes int) *lab {
+func startLab(t testing.TB, nodes int) *lab {
 	c := harness.Start(t, service.Config{})
 	l := &lab{t: t, url: c.URL}
 	img := l.do("POST", "/images/v2/images", map[string]any{"name": "cirros", "disk_format": "raw", "container_format": "bare"}, 201)
