@@ -354,3 +354,34 @@ func (h *Handler) limits(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"limits": map[string]any{"absolute": abs, "rate": []any{}}})
 }
+
+// LoadFlavors reads a flavor mapping: a JSON list of flavors, each with
+// an id (name defaults to it), a resource_class and optional traits,
+// vcpus, ram, disk and extra_specs.
+func LoadFlavors(file string) ([]Flavor, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("compute: flavors: %w", err)
+	}
+	var fl []Flavor
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fl); err != nil {
+		return nil, fmt.Errorf("compute: flavors %s: %w", file, err)
+	}
+	seen := map[string]bool{}
+	for i := range fl {
+		f := &fl[i]
+		if f.ID == "" || f.ResourceClass == "" {
+			return nil, fmt.Errorf("compute: flavors %s: flavor %d needs an id and a resource_class", file, i)
+		}
+		if seen[f.ID] {
+			return nil, fmt.Errorf("compute: flavors %s: flavor id %q listed twice", file, f.ID)
+		}
+		seen[f.ID] = true
+		if f.Name == "" {
+			f.Name = f.ID
+		}
+	}
+	return fl, nil
+}

@@ -62,6 +62,12 @@ func (l *lab) do(method, path string, body any, want int) map[string]any {
 func startLab(t testing.TB, nodes int) *lab {
 	c := harness.Start(t, service.Config{})
 	l := &lab{t: t, url: c.URL}
+	l.setup(nodes)
+	return l
+}
+
+// setup uploads the image and enrolls nodes nodes.
+func (l *lab) setup(nodes int) {
 	img := l.do("POST", "/images/v2/images", map[string]any{"name": "cirros", "disk_format": "raw", "container_format": "bare"}, 201)
 	l.image = img["id"].(string)
 	l.do("PUT", "/images/v2/images/"+l.image+"/file", bytes.Repeat([]byte("x"), 4096), 204)
@@ -76,7 +82,6 @@ func startLab(t testing.TB, nodes int) *lab {
 		l.do("PUT", "/v1/nodes/"+id+"/states/provision", map[string]any{"target": "provide"}, 202)
 		l.wait(id, "available")
 	}
-	return l
 }
 
 func (l *lab) wait(node, state string) {
