@@ -36,6 +36,9 @@ func (h *Handler) follow(id string, req *buildRequest) {
 			case "error":
 				return // the server shows ERROR: no valid host
 			case "active":
+				if rec, _ := recordOf(a); rec.Task == "deleting" {
+					return
+				}
 				if err := h.deploy(ctx, a, req, "active"); err != nil {
 					h.log.Warn("compute: deploy did not start", "server", id, "err", err)
 					_ = h.updateRecord(h.ctx, id, func(rec *record) error { rec.Fault = err.Error(); return nil })
