@@ -110,6 +110,20 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h.routes()
+	// Deletions the conductor was following when it stopped go on.
+	if h.st == nil {
+		return h, nil
+	}
+	for _, s := range h.servers() {
+		if s.rec.Task == "deleting" {
+			id := s.a.UUID
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				h.reap(id)
+			}()
+		}
+	}
 	return h, nil
 }
 
