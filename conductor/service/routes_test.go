@@ -314,6 +314,35 @@ api       REPORT   /ui                                              401 405
 api       REPORT   /ui/*                                            401 405
 api       TRACE    /ui                                              401 405
 api       TRACE    /ui/*                                            401 405
+# The Compute servers API (issue 22).
+api       DELETE   /compute/v2.1/os-keypairs/:name                  401 404
+api       DELETE   /compute/v2.1/servers/:id                        401 404
+api       DELETE   /compute/v2.1/servers/:id/metadata/:key          401 404
+api       GET      /compute                                         401 200
+api       GET      /compute/                                        401 200
+api       GET      /compute/v2.1                                    401 200
+api       GET      /compute/v2.1/                                   401 200
+api       GET      /compute/v2.1/flavors                            401 200
+api       GET      /compute/v2.1/flavors/:id                        401 404
+api       GET      /compute/v2.1/flavors/:id/os-extra_specs         401 404
+api       GET      /compute/v2.1/flavors/detail                     401 200
+api       GET      /compute/v2.1/images                             401 200
+api       GET      /compute/v2.1/images/:id                         401 200
+api       GET      /compute/v2.1/images/detail                      401 200
+api       GET      /compute/v2.1/limits                             401 200
+api       GET      /compute/v2.1/os-keypairs                        401 200
+api       GET      /compute/v2.1/os-keypairs/:name                  401 404
+api       GET      /compute/v2.1/servers                            401 200
+api       GET      /compute/v2.1/servers/:id                        401 404
+api       GET      /compute/v2.1/servers/:id/metadata               401 404
+api       GET      /compute/v2.1/servers/:id/metadata/:key          401 404
+api       GET      /compute/v2.1/servers/detail                     401 200
+api       POST     /compute/v2.1/os-keypairs                        401 400
+api       POST     /compute/v2.1/servers                            401 400
+api       POST     /compute/v2.1/servers/:id/action                 401 404
+api       POST     /compute/v2.1/servers/:id/metadata               401 404
+api       PUT      /compute/v2.1/servers/:id/metadata               401 404
+api       PUT      /compute/v2.1/servers/:id/metadata/:key          401 404
 `
 
 var paramValues = map[string]string{}

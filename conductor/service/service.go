@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/api"
 	"github.com/ferric-metal/ferric/conductor/auth"
+	"github.com/ferric-metal/ferric/conductor/compute"
 	"github.com/ferric-metal/ferric/conductor/console"
 	"github.com/ferric-metal/ferric/conductor/driver/hardware"
 	"github.com/ferric-metal/ferric/conductor/driver/vmedia"
@@ -185,6 +186,9 @@ type Config struct {
 	// Stream bounds each client of the change feed (GET
 	// /v1/events/stream; zero: the API's defaults).
 	Stream api.StreamLimits
+	// ComputeFlavors maps the Compute API's flavors to resource classes
+	// and traits (empty: one flavor per resource class of the nodes).
+	ComputeFlavors []compute.Flavor
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -269,6 +273,11 @@ func Run(ctx context.Context, cfg Config) error {
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
 	mountImages(srv, public, images, resolver.cache)
+	computeAPI, err := mountCompute(srv, cfg, st, mgr, images)
+	if err != nil {
+		return err
+	}
+	defer computeAPI.Close()
 	hosts.publicURL = cfg.PublicURL
 	vmBoot.SetBaseURL(cfg.PublicURL + "/boot/vmedia")
 	hosts.instanceBoot.setBaseURL(cfg.PublicURL + "/boot/instance")

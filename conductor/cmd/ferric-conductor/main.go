@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/auth"
+	"github.com/ferric-metal/ferric/conductor/compute"
 	"github.com/ferric-metal/ferric/conductor/console"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
 	"github.com/ferric-metal/ferric/conductor/redact"
@@ -146,6 +147,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg.ImageMaxSize = n
 		return nil
+	})
+	fs.Func("compute-flavors", "JSON file mapping the Compute API's flavors to resource classes and traits (default: one flavor per resource class of the nodes)", func(v string) error {
+		fl, err := compute.LoadFlavors(v)
+		cfg.ComputeFlavors = fl
+		return err
 	})
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ferric-conductor [flags]\n\nEvery flag can also be set as FERRIC_<NAME> (e.g. FERRIC_API_LISTEN).\n\n")
