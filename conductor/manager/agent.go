@@ -400,6 +400,7 @@ func (m *Manager) bootFromDisk(ctx context.Context, uuid string, n *store.Node) 
 	if err != nil {
 		return err
 	}
+	m.collectLogsAlways(ctx, n, "")
 	// Ask the agent to power off cleanly, then power on from disk.
 	_, _ = m.cfg.Agent.Run(ctx, agentRef(n), "standby.sync", map[string]any{})
 	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOff, m.cfg.PowerTimeout); err != nil {
@@ -610,6 +611,7 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
 		}
 	}
+	m.collectLogsAlways(ctx, n, "cleaning")
 	if err := m.powerOff(ctx, n); err != nil {
 		return err
 	}

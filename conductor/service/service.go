@@ -156,6 +156,14 @@ type Config struct {
 	// ImageMaxSize bounds an image upload to the image store (default
 	// DefaultImageMaxSize; negative: no bound).
 	ImageMaxSize int64
+	// DeployLogsCollect is Ironic's [agent]deploy_logs_collect: when the
+	// ramdisk agent's logs are collected (on_failure by default, always,
+	// never), kept under <state-dir>/ramdisk-logs within
+	// RamdiskLogsMaxBytes in total (default ramdisklogs.DefaultMaxBytes)
+	// and RamdiskLogsMaxAge (default ramdisklogs.DefaultMaxAge).
+	DeployLogsCollect   string
+	RamdiskLogsMaxBytes int64
+	RamdiskLogsMaxAge   time.Duration
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -194,7 +202,9 @@ func Run(ctx context.Context, cfg Config) error {
 	inspect := process.New(pcfg)
 	// Deploy images named by URL, downloaded for virtual media ISOs.
 	hosts.deployImages = &deployImages{dir: filepath.Join(cfg.StateDir, "deploy-images")}
+	rdLogs := newRamdiskLogs(cfg)
 	mgr := manager.New(manager.Config{
+		DeployLogsCollect: cfg.DeployLogsCollect, RamdiskLogs: rdLogs,
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Drivers:                   drivers,
 		Images:                    resolver,
@@ -224,6 +234,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: %w", err)
 	}
 	reg := mountRulesAndMetrics(srv, st, ruleStore, mgr)
+	rdLogs.mount(srv, st)
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
 	mountImages(srv, public, images, resolver.cache)
@@ -335,6 +346,9 @@ func (cfg *Config) setDefaults() (*auth.Authenticator, error) {
 	}
 	if cfg.Auth != "noauth" && cfg.Auth != "http_basic" {
 		return nil, fmt.Errorf("conductor: --auth must be noauth or http_basic, not %q", cfg.Auth)
+	}
+	if err := manager.ValidDeployLogsCollect(cfg.DeployLogsCollect); err != nil {
+		return nil, fmt.Errorf("conductor: --deploy-logs-collect: %w", err)
 	}
 	var authn *auth.Authenticator
 	if cfg.Auth == "http_basic" {
