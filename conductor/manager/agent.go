@@ -649,7 +649,10 @@ func (m *Manager) continueMatched(ctx context.Context, uuid string, body []byte)
 	if s := sm.State(n.ProvisionState); s != sm.InspectWait && s != sm.Inspecting {
 		return nil, userErr(ErrInvalidState, "Node %s is not waiting for inspection (state %q).", uuid, s)
 	}
-	if err := m.applyInspection(ctx, uuid, body, true); err != nil {
+	body, logs := splitInspectionLogs(body)
+	err = m.applyInspection(ctx, uuid, body, true)
+	m.keepInspectionLogs(n, logs, err != nil)
+	if err != nil {
 		var ie *inspectionError
 		if errors.As(err, &ie) {
 			return nil, userErr(ErrInvalidInput, "%s", ie.msg)

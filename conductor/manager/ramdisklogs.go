@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -128,4 +129,52 @@ func agentAlive(n *store.Node) bool {
 	s, _ := n.DriverInternalInfo["agent_last_heartbeat"].(string)
 	at, err := time.Parse(time.RFC3339, s)
 	return err != nil || time.Since(at) < 2*HeartbeatTimeout*time.Second
+}
+
+// splitInspectionLogs takes the ramdisk's logs (IPA's "logs" collector)
+// out of posted inspection data: they are kept as ramdisk logs, never
+// with the inspection data.
+func splitInspectionLogs(body []byte) ([]byte, string) {
+	if !bytes.Contains(body, []byte(`"logs"`)) {
+		return body, ""
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return body, ""
+	}
+	raw, ok := doc["logs"]
+	if !ok {
+		return body, ""
+	}
+	delete(doc, "logs")
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return body, ""
+	}
+	var logs string
+	_ = json.Unmarshal(raw, &logs)
+	return out, logs
+}
+
+// keepInspectionLogs stores the logs posted with inspection data when the
+// inspection failed (unless deploy_logs_collect is never) or always, as
+// Ironic's inspection does.
+func (m *Manager) keepInspectionLogs(n *store.Node, logs string, failed bool) {
+	if logs == "" || m.cfg.RamdiskLogs == nil {
+		return
+	}
+	if p := m.cfg.DeployLogsCollect; p == LogsNever || (!failed && p != LogsAlways) {
+		return
+	}
+	data, err := base64.StdEncoding.DecodeString(logs)
+	if err != nil {
+		m.log.Error("manager: inspection logs are not base64", "node", n.UUID, "err", err)
+		return
+	}
+	name, err := m.cfg.RamdiskLogs.SaveRamdiskLogs(n, "inspection", data)
+	if err != nil {
+		m.log.Error("manager: failed to store the ramdisk logs", "node", n.UUID, "label", "inspection", "err", err)
+		return
+	}
+	m.log.Info("manager: ramdisk logs stored", "node", n.UUID, "label", "inspection", "file", name, "bytes", len(data))
 }

@@ -94,9 +94,18 @@ func (r *LogRing) Bytes() []byte {
 	return bytes.Clone(r.buf)
 }
 
-// cmdCollectLogs returns base64(tar.gz) of the agent log, kernel and
-// system state files and the inventory.
+// cmdCollectLogs is log.collect_system_logs: systemLogs.
 func (a *Agent) cmdCollectLogs(ctx context.Context, _ json.RawMessage, _ *command) (any, error) {
+	logs, err := a.systemLogs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.SystemLogsResult{SystemLogs: logs}, nil
+}
+
+// systemLogs is base64(tar.gz) of the agent log, kernel and system state
+// files, the inventory and the commands run.
+func (a *Agent) systemLogs(ctx context.Context) (string, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
@@ -132,12 +141,12 @@ func (a *Agent) cmdCollectLogs(ctx context.Context, _ json.RawMessage, _ *comman
 	b, _ := json.MarshalIndent(a.cmds.all(), "", "  ")
 	add("commands.json", b)
 	if err := tw.Close(); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return "", err
 	}
-	return protocol.SystemLogsResult{SystemLogs: base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
 // kernelLog reads the kernel's log buffer (dmesg); nil without the
