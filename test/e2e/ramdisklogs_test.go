@@ -4,12 +4,21 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 // ramdiskLogs lists node's ramdisk log archives through the API
@@ -82,5 +91,58 @@ func checkDeployLogs(t *testing.T, c client, node, want string) {
 			t.Logf("ramdisk logs %s (%d files) say: %s", name, len(files), l)
 			break
 		}
+	}
+}
+
+// TestRamdiskLogsAlways: with deploy_logs_collect always the conductor
+// keeps the agent's logs at the end of a cleaning (label cleaning) and of
+// a deploy (no label, as Ironic's), though nothing failed; the deploy's
+// archive holds the agent's log of the image write.
+func TestRamdiskLogsAlways(t *testing.T) {
+	base := harness.Start(t, service.Config{Hostname: "e2e-logs", AutomatedClean: true, DeployLogsCollect: "always"}).URL
+	c := client{t, base}
+	image := make([]byte, 2<<20)
+	writeMBR(image)
+	sum := sha256.Sum256(image)
+	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
+	}))
+	defer imgSrv.Close()
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(disk, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(disk, 64<<20)
+	const mac = "52:54:00:12:34:7c"
+	node := c.do("POST", "/v1/nodes", map[string]any{
+		"driver": "fake-hardware", "name": "logs-always", "deploy_interface": "direct",
+		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
+	}, 201)
+	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
+	startMachineAgent(t, base, disk, mac)
+	c.do("PUT", "/v1/nodes/logs-always/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("logs-always", "manageable", 30*time.Second)
+	c.do("PUT", "/v1/nodes/logs-always/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("logs-always", "available", 90*time.Second)
+	_, files := ramdiskLogs(t, c, "logs-always", "cleaning", 10*time.Second)
+	if !bytes.Contains(files["ferric-agent.log"], []byte("erased metadata")) {
+		t.Errorf("cleaning logs without the metadata erasure in the agent's log: %q", tail(files["ferric-agent.log"], 1500))
+	}
+	c.do("PATCH", "/v1/nodes/logs-always", []map[string]any{
+		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
+	}, 200)
+	c.do("PUT", "/v1/nodes/logs-always/states/provision", map[string]any{"target": "active"}, 202)
+	n := c.waitState("logs-always", "active", 90*time.Second)
+	list := c.do("GET", "/v1/nodes/logs-always/ramdisk_logs", nil, 200)
+	items, _ := list["ramdisk_logs"].([]any)
+	if len(items) != 2 {
+		t.Fatalf("after cleaning and deploy: %d archives listed, want 2: %v", len(items), list)
+	}
+	e, _ := items[1].(map[string]any)
+	name, _ := e["name"].(string)
+	if !strings.HasPrefix(name, fmt.Sprint(n["uuid"], "_logs-always_")) || strings.Contains(name, "_cleaning_") {
+		t.Errorf("the deploy's archive is named %q, want <uuid>_logs-always_<instance>_<time>.tar.gz", name)
 	}
 }
