@@ -34,6 +34,10 @@ const (
 // timeLayout is Ironic's timestamp in the file names.
 const timeLayout = "2006-01-02-15-04-05"
 
+// maxField bounds a name field (node names may have 255 characters;
+// file names 255 bytes).
+const maxField = 80
+
 // suffix ends every archive's name.
 const suffix = ".tar.gz"
 
@@ -137,6 +141,9 @@ func clean(f string) string {
 		}
 	}
 	out := b.String()
+	if len(out) > maxField { // a file name has at most 255 bytes
+		out = out[:maxField]
+	}
 	if out == "." || out == ".." {
 		return ""
 	}

@@ -38,6 +38,8 @@ func TestSaveNames(t *testing.T) {
 		{Meta{NodeUUID: nodeA, Label: "cleaning"}, nodeA + "_cleaning_2026-12-06-04-05-06.tar.gz"},
 		{Meta{NodeUUID: nodeA, Label: "cleaning"}, nodeA + "_cleaning_2026-12-06-04-05-06-1.tar.gz"},
 		{Meta{NodeUUID: nodeA, NodeName: "../a_b c", Label: "rescue"}, nodeA + "_..-a-b-c_rescue_2026-12-06-04-05-06.tar.gz"},
+		{Meta{NodeUUID: nodeA, NodeName: strings.Repeat("n", 255), InstanceUUID: strings.Repeat("i", 255), Label: "deploy"},
+			nodeA + "_" + strings.Repeat("n", maxField) + "_" + strings.Repeat("i", maxField) + "_deploy_2026-12-06-04-05-06.tar.gz"},
 	} {
 		e, err := s.Save(c.meta, archive(t, 10))
 		if err != nil || e.Name != c.want {
