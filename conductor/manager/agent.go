@@ -161,8 +161,7 @@ func (m *Manager) Lookup(ctx context.Context, macs []string, nodeUUID string) (*
 	if n == nil {
 		return nil, "", userErr(ErrNotFound, "Resource could not be found.")
 	}
-	fast, _ := n.DriverInfo["fast_track"].(bool)
-	if !sm.LookupAllowed(sm.State(n.ProvisionState), fast) {
+	if !sm.LookupAllowed(sm.State(n.ProvisionState), m.fastTrackEnabled(n)) {
 		return nil, "", userErr(ErrNotFound, "Resource could not be found.")
 	}
 	out, token, err := m.issueToken(ctx, n.UUID)
@@ -200,7 +199,7 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 		d := n.DriverInternalInfo
 		d["agent_url"] = hb.CallbackURL
 		d["agent_version"] = hb.AgentVersion
-		d["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339)
+		d["agent_last_heartbeat"] = time.Now().UTC().Format(heartbeatTimeFormat)
 		if caChanged(n, hb.AgentVerifyCA) {
 			m.log.Error("manager: agent_verify_ca changed", "node", n.UUID)
 			return errCAChanged()
@@ -278,30 +277,9 @@ func (m *Manager) runAgent(ctx context.Context, uuid, name string, params any) (
 	if err != nil {
 		return nil, err
 	}
-	lastProgress := time.Time{}
-	for res.CommandStatus == protocol.StatusRunning {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-		res, err = m.cfg.Agent.Status(ctx, ref, res.ID)
-		if err != nil {
-			return nil, err
-		}
-		var pr protocol.ProgressResult
-		if len(res.CommandResult) > 0 && json.Unmarshal(res.CommandResult, &pr) == nil && pr.Progress.Phase != "" && time.Since(lastProgress) > 2*time.Second {
-			lastProgress = time.Now()
-			_ = m.update(ctx, uuid, func(n *store.Node) error {
-				n.DriverInternalInfo["agent_progress"] = map[string]any{"command": name, "phase": pr.Progress.Phase,
-					"bytes_written": pr.Progress.BytesWritten, "total_bytes": pr.Progress.TotalBytes}
-				// Touch provision_updated_at: the deploy is making progress.
-				now := time.Now().UTC()
-				n.ProvisionUpdatedAt = &now
-				return nil
-			})
-			m.log.Info("manager: agent progress", "node", uuid, "command", name, "bytes", pr.Progress.BytesWritten, "total", pr.Progress.TotalBytes)
-		}
+	res, err = m.waitCommand(ctx, uuid, name, ref, res)
+	if err != nil {
+		return nil, err
 	}
 	if res.CommandStatus != protocol.StatusSucceeded {
 		msg := string(res.CommandStatus)
@@ -611,16 +589,27 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 			return fmt.Errorf("Clean step %v failed on node %s: %w", st["step"], uuid, err)
 		}
 	}
+	// As Ironic's tear-down of in-band cleaning: with fast-track the
+	// machine stays on and its agent keeps heartbeating for the deploy.
+	// (The node again: its agent heartbeated while the steps ran.)
+	if cur, err := m.st.Node(uuid); err == nil {
+		n = cur
+	}
 	m.collectLogsAlways(ctx, n, "cleaning")
-	if err := m.powerOff(ctx, n); err != nil {
-		return err
+	fast := m.isFastTrack(ctx, n)
+	if !fast {
+		if err := m.powerOff(ctx, n); err != nil {
+			return err
+		}
 	}
 	return m.fire(ctx, uuid, cleanDone(n), func(n *store.Node) {
 		n.CleanStep = store.Object{}
 		delete(n.DriverInternalInfo, "clean_steps")
 		delete(n.DriverInternalInfo, "agent_progress")
 		delete(n.DriverInternalInfo, "clean_step_index")
-		clearAgent(n)
+		if !fast {
+			clearAgent(n)
+		}
 	})
 }
 
@@ -663,11 +652,27 @@ func (m *Manager) continueMatched(ctx context.Context, uuid string, body []byte)
 	// As Ironic, power the machine off under the node's lock, in state
 	// inspecting, and only then make the node manageable: an operator's
 	// next action (provide, right after manageable) must not race a power
-	// off that lands after its own power on.
+	// off that lands after its own power on. With fast-track the machine
+	// stays on and its agent goes on to lookup and heartbeat, for the
+	// cleaning or deploy that follows.
+	fast := m.fastTrackEnabled(n)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		ctx := m.ctx()
+		if fast {
+			m.log.Info("manager: fast-track: inspection done, the machine stays on", "node", uuid)
+			err := m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {
+				now := time.Now().UTC()
+				n.InspectionFinishedAt = &now
+				n.Reservation = nil
+			})
+			if err != nil {
+				m.log.Error("manager: finishing inspection", "node", uuid, "err", err)
+				m.unlock(ctx, uuid)
+			}
+			return
+		}
 		if err := m.powerOff(ctx, n); err != nil {
 			//lint:ignore ST1005 Ironic's last_error text, word for word
 			m.fail(ctx, uuid, fmt.Errorf("Inspection of node %s failed: the machine could not be powered off after inspection: %w", uuid, err))

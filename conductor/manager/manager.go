@@ -95,6 +95,18 @@ type Config struct {
 	// collected (nil: nothing is collected).
 	DeployLogsCollect string
 	RamdiskLogs       RamdiskLogStore
+	// FastTrack keeps a machine's ramdisk running between inspection,
+	// cleaning and deploy (Ironic's [deploy]fast_track); a node's
+	// driver_info.fast_track overrides it.
+	FastTrack bool
+	// FastTrackTimeout is how recent the agent's last heartbeat must be
+	// for fast-track to reuse it (default DefaultFastTrackTimeout).
+	FastTrackTimeout time.Duration
+	// StallTimeout fails a deploy or cleaning whose agent has not been
+	// heard from, or whose image write made no progress, for this long
+	// (default DefaultStallTimeout; negative: off, only the wait
+	// timeouts apply).
+	StallTimeout time.Duration
 }
 
 // Manager runs tasks on nodes.
@@ -143,6 +155,12 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if cfg.FastTrackTimeout <= 0 {
+		cfg.FastTrackTimeout = DefaultFastTrackTimeout
+	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = DefaultStallTimeout
 	}
 	if cfg.Agent == nil {
 		cfg.Agent = NewHTTPAgentClient(nil)
@@ -348,7 +366,7 @@ func (m *Manager) fire(ctx context.Context, uuid string, ev sm.Event, mutate fun
 func (m *Manager) fail(ctx context.Context, uuid string, err error) {
 	msg := err.Error()
 	m.log.Error("manager: task failed", "node", uuid, "err", msg)
-	m.collectLogsOnFailure(ctx, uuid)
+	m.collectLogsOnFailure(ctx, uuid, err)
 	ferr := m.fire(ctx, uuid, sm.EventFail, func(n *store.Node) {
 		n.LastError = &msg
 		n.Reservation = nil

@@ -409,6 +409,17 @@ func (m *Manager) bootRamdisk(ctx context.Context, n *store.Node) error {
 	if err != nil {
 		return err
 	}
+	// A new ramdisk is coming: forget a running agent (left on by
+	// fast-track whose heartbeat went stale), so that the new one's
+	// lookup is issued a token, as Ironic wipes it on reboot.
+	if _, ok := n.DriverInternalInfo["agent_secret_token"]; ok {
+		if err := m.update(ctx, n.UUID, func(x *store.Node) error { clearAgent(x); return nil }); err != nil {
+			return err
+		}
+		if n, err = m.st.Node(n.UUID); err != nil {
+			return err
+		}
+	}
 	dn := driverNode(n)
 	dev, err := m.prepareRamdiskBoot(ctx, n)
 	if err != nil {
@@ -472,6 +483,18 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 	if (!manual && !m.wantsCleaning(n)) || !m.usesAgent(n) {
 		return m.fire(ctx, n.UUID, cleanDone(n), func(n *store.Node) { n.CleanStep = store.Object{} })
 	}
+	if m.isFastTrack(ctx, n) {
+		// The agent runs already: clean wait, and on at once with it.
+		err := m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {
+			n.CleanStep = store.Object{}
+			delete(n.DriverInternalInfo, "clean_step_index")
+			delete(n.DriverInternalInfo, biosStateKey)
+		})
+		if err != nil {
+			return err
+		}
+		return m.continueClean(ctx, n.UUID)
+	}
 	if err := m.bootRamdisk(ctx, n); err != nil {
 		return err
 	}
@@ -501,6 +524,19 @@ func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
 			n.PowerState = &on
 			n.DeployStep = store.Object{}
 		})
+	}
+	if m.isFastTrack(ctx, n) {
+		// As Ironic's fast-track deploy: no reboot, the running agent
+		// writes the image now.
+		err := m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {
+			n.DeployStep = store.Object{"interface": "deploy", "step": "deploy", "priority": 100, "args": map[string]any{}}
+			delete(n.DriverInternalInfo, "deploy_step_index")
+			delete(n.DriverInternalInfo, biosStateKey)
+		})
+		if err != nil {
+			return err
+		}
+		return m.continueDeploy(ctx, n.UUID)
 	}
 	if err := m.bootRamdisk(ctx, n); err != nil {
 		return err

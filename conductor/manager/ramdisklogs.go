@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,9 +64,12 @@ func logsLabel(st sm.State) string {
 }
 
 // collectLogsOnFailure collects the node's ramdisk logs before a failure
-// is recorded, unless deploy_logs_collect is never.
-func (m *Manager) collectLogsOnFailure(ctx context.Context, uuid string) {
-	if m.cfg.DeployLogsCollect == LogsNever {
+// (cause) is recorded, unless deploy_logs_collect is never or the cause is
+// a stall (an agent not heard from, or stuck: asking it would only delay
+// the failure).
+func (m *Manager) collectLogsOnFailure(ctx context.Context, uuid string, cause error) {
+	var stall *StallError
+	if m.cfg.DeployLogsCollect == LogsNever || errors.As(cause, &stall) {
 		return
 	}
 	n, err := m.st.Node(uuid)

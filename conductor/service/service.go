@@ -79,7 +79,18 @@ type Config struct {
 	PowerSyncInterval time.Duration
 	// WaitTimeout bounds deploy/clean/inspect wait states.
 	WaitTimeout time.Duration
-	Log         *slog.Logger
+	// FastTrack keeps machines' ramdisks running between inspection,
+	// cleaning and deploy (Ironic's [deploy]fast_track); nodes override it
+	// with driver_info.fast_track.
+	FastTrack bool
+	// FastTrackTimeout: an agent heard from longer ago is not reused
+	// (default manager.DefaultFastTrackTimeout).
+	FastTrackTimeout time.Duration
+	// StallTimeout fails a deploy or cleaning whose agent is silent, or
+	// whose write does not move, this long (default
+	// manager.DefaultStallTimeout; negative: off).
+	StallTimeout time.Duration
+	Log          *slog.Logger
 	// Ready, when set, receives the API's bound address once serving.
 	Ready func(addr string)
 
@@ -218,6 +229,9 @@ func Run(ctx context.Context, cfg Config) error {
 		HeartbeatInterval:         cfg.HeartbeatInterval,
 		HeartbeatTimeout:          cfg.HeartbeatTimeout,
 		DeployCallbackTimeout:     cfg.WaitTimeout, CleanWaitTimeout: cfg.WaitTimeout, InspectWaitTimeout: cfg.WaitTimeout,
+		FastTrack:        cfg.FastTrack,
+		FastTrackTimeout: cfg.FastTrackTimeout,
+		StallTimeout:     cfg.StallTimeout,
 	})
 	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes})
 	if err != nil {

@@ -321,6 +321,7 @@ type qemuConductor struct {
 	t              *testing.T
 	bin, dir, addr string
 	noDHCP         bool
+	extra          []string // more flags (a variant's settings)
 	events         *qemuEvents
 	proc           *harness.Process
 }
@@ -341,6 +342,7 @@ func (c *qemuConductor) start() {
 		"--state-dir", filepath.Join(c.dir, "state"), "--hostname", "e2e-qemu", "--boot-dir", filepath.Join(c.dir, "boot")}, netArgs...),
 		"--wait-timeout", "4m", "--inspector-listen", "", "--log-level", "debug",
 		"--power-sync-interval", qemuPowerSync.String())...)
+	cmd.Args = append(cmd.Args, c.extra...)
 	// Its stdout is logf itself (O_APPEND); its log lines are appended by
 	// the one goroutine that reads them.
 	cmd.Stdout = logf

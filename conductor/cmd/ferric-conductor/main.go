@@ -76,6 +76,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.PowerSyncInterval, "power-sync-interval", 60*time.Second,
 		"period of the power state sync (3 failed syncs in a row move a node to maintenance)")
 	fs.DurationVar(&cfg.WaitTimeout, "wait-timeout", 1800*time.Second, "timeout of deploy, clean and inspect wait states")
+	fs.BoolVar(&cfg.FastTrack, "fast-track", false,
+		"keep the ramdisk running between inspection, cleaning and deploy (Ironic's [deploy]fast_track); driver_info.fast_track overrides it per node")
+	fs.DurationVar(&cfg.FastTrackTimeout, "fast-track-timeout", 300*time.Second, "an agent whose last heartbeat is older is not reused by fast-track")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", 300*time.Second,
+		"fail a deploy or cleaning whose agent is not heard from, or whose write makes no progress, for this long (negative: off)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "API URL as machines reach it (default: http://<api-listen>)")
 	fs.StringVar(&cfg.BootDir, "boot-dir", "", "deploy kernels and ramdisks served under /boot/files/ (default <state-dir>/boot)")
