@@ -378,6 +378,7 @@ func (m *Manager) bootFromDisk(ctx context.Context, uuid string, n *store.Node) 
 	if err != nil {
 		return err
 	}
+	m.collectLogsAlways(ctx, n, "")
 	// Ask the agent to power off cleanly, then power on from disk.
 	_, _ = m.cfg.Agent.Run(ctx, agentRef(n), "standby.sync", map[string]any{})
 	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOff, m.cfg.PowerTimeout); err != nil {
@@ -594,6 +595,7 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	if cur, err := m.st.Node(uuid); err == nil {
 		n = cur
 	}
+	m.collectLogsAlways(ctx, n, "cleaning")
 	fast := m.isFastTrack(ctx, n)
 	if !fast {
 		if err := m.powerOff(ctx, n); err != nil {
@@ -636,7 +638,10 @@ func (m *Manager) continueMatched(ctx context.Context, uuid string, body []byte)
 	if s := sm.State(n.ProvisionState); s != sm.InspectWait && s != sm.Inspecting {
 		return nil, userErr(ErrInvalidState, "Node %s is not waiting for inspection (state %q).", uuid, s)
 	}
-	if err := m.applyInspection(ctx, uuid, body, true); err != nil {
+	body, logs := splitInspectionLogs(body)
+	err = m.applyInspection(ctx, uuid, body, true)
+	m.keepInspectionLogs(n, logs, err != nil)
+	if err != nil {
 		var ie *inspectionError
 		if errors.As(err, &ie) {
 			return nil, userErr(ErrInvalidInput, "%s", ie.msg)

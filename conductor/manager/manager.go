@@ -91,6 +91,11 @@ type Config struct {
 	// HeartbeatInterval is the period of this conductor's heartbeat and
 	// of its check for nodes to take over (default DefaultHeartbeatPeriod).
 	HeartbeatInterval time.Duration
+	// DeployLogsCollect is Ironic's [agent]deploy_logs_collect:
+	// on_failure (default), always or never; RamdiskLogs keeps what is
+	// collected (nil: nothing is collected).
+	DeployLogsCollect string
+	RamdiskLogs       RamdiskLogStore
 	// FastTrack keeps a machine's ramdisk running between inspection,
 	// cleaning and deploy (Ironic's [deploy]fast_track); a node's
 	// driver_info.fast_track overrides it.
@@ -372,6 +377,7 @@ func (m *Manager) fire(ctx context.Context, uuid string, ev sm.Event, mutate fun
 func (m *Manager) fail(ctx context.Context, uuid string, err error) {
 	msg := err.Error()
 	m.log.Error("manager: task failed", "node", uuid, "err", msg)
+	m.collectLogsOnFailure(ctx, uuid, err)
 	ferr := m.fire(ctx, uuid, sm.EventFail, func(n *store.Node) {
 		n.LastError = &msg
 		n.Reservation = nil

@@ -165,6 +165,7 @@ func (m *Manager) finalizeRescue(ctx context.Context, uuid string) error {
 // rescuingError is Ironic's rescuing_error_handler: power off, clean up
 // the rescue (password, ramdisk boot), and rescue failed with msg.
 func (m *Manager) rescuingError(ctx context.Context, uuid, msg string) error {
+	m.collectLogsOnFailure(ctx, uuid, nil)
 	if n, err := m.st.Node(uuid); err == nil {
 		if err := m.powerOff(ctx, n); err != nil {
 			msg = fmt.Sprintf("Rescue operation was unsuccessful, clean up failed for node: %v", err)

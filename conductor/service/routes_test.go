@@ -119,6 +119,8 @@ api       GET      /v1/nodes/:node/children                         401 200
 api       GET      /v1/nodes/:node/firmware                         401 200
 api       GET      /v1/nodes/:node/history                          401 200
 api       GET      /v1/nodes/:node/history/:event                   401 404
+api       GET      /v1/nodes/:node/ramdisk_logs                     401 200
+api       GET      /v1/nodes/:node/ramdisk_logs/:name               401 404
 api       GET      /v1/nodes/:node/inventory                        401 404
 api       GET      /v1/nodes/:node/management/boot_device           401 200
 api       GET      /v1/nodes/:node/management/boot_device/supported 401 200

@@ -189,6 +189,14 @@ type Config struct {
 	// ComputeFlavors maps the Compute API's flavors to resource classes
 	// and traits (empty: one flavor per resource class of the nodes).
 	ComputeFlavors []compute.Flavor
+	// DeployLogsCollect is Ironic's [agent]deploy_logs_collect: when the
+	// ramdisk agent's logs are collected (on_failure by default, always,
+	// never), kept under <state-dir>/ramdisk-logs within
+	// RamdiskLogsMaxBytes in total (default ramdisklogs.DefaultMaxBytes)
+	// and RamdiskLogsMaxAge (default ramdisklogs.DefaultMaxAge).
+	DeployLogsCollect   string
+	RamdiskLogsMaxBytes int64
+	RamdiskLogsMaxAge   time.Duration
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -236,7 +244,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
+	rdLogs := newRamdiskLogs(cfg)
 	mgr := manager.New(manager.Config{
+		DeployLogsCollect: cfg.DeployLogsCollect, RamdiskLogs: rdLogs,
 		Store: st, Log: cfg.Log, Hostname: cfg.Hostname, Workers: cfg.Workers,
 		Drivers:                   drivers,
 		Images:                    resolver,
@@ -270,6 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: %w", err)
 	}
 	reg := mountRulesAndMetrics(srv, st, ruleStore, mgr)
+	rdLogs.mount(srv, st)
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
 	mountImages(srv, public, images, resolver.cache)
@@ -389,6 +400,9 @@ func (cfg *Config) setDefaults() (*auth.Authenticator, error) {
 	}
 	if cfg.Auth == "" {
 		cfg.Auth = "noauth"
+	}
+	if err := manager.ValidDeployLogsCollect(cfg.DeployLogsCollect); err != nil {
+		return nil, fmt.Errorf("conductor: --deploy-logs-collect: %w", err)
 	}
 	var authn *auth.Authenticator
 	switch cfg.Auth {

@@ -116,6 +116,10 @@ type InspectionData struct {
 	// Error holds what went wrong while collecting; nil when nothing did.
 	// A non-null error fails inspection (ramdisk-error hook).
 	Error *string `json:"error"`
+	// Logs is the ramdisk's logs, base64 of a gzip'd tar (IPA's "logs"
+	// collector); the conductor keeps them as ramdisk logs and never
+	// stores them with the inspection data.
+	Logs string `json:"logs,omitempty"`
 }
 
 // InspectionConfiguration names what collected the data.

@@ -28,7 +28,9 @@
 #               md_mod raid0 raid1 raid10, the Linux md arrays of software RAID)
 #   TOOLS       host programs copied in with the shared libraries they need (ldd), when
 #               the host has them (default: mdadm, which builds software RAID; Debian
-#               package mdadm); a missing one is left out with a note
+#               package mdadm; busybox, the rescue user's shell and tools over SSH:
+#               /bin/sh and its other applets are links to it; Debian package
+#               busybox); a missing one is left out with a note
 #   KERNEL_META kernel metapackage to follow (default linux-image-cloud-amd64;
 #               linux-image-amd64 for machines whose BMC the agent should read in-band)
 #   KERNEL_DEB  use this kernel .deb instead of downloading one
@@ -39,13 +41,13 @@
 # Needs: apt-get, dpkg-deb, depmod (kmod), cpio, gzip; xz/zstd only for compressed modules.
 set -euo pipefail
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 case $1 in -h|--help) usage ;; esac
 agent=$1 out=${2:-bin}
 MODULES=${MODULES:-"virtio_pci virtio_net virtio_blk virtio_scsi sd_mod"}
 OPTIONAL_MODULES=${OPTIONAL_MODULES-"ipmi_si ipmi_devintf efivarfs ahci ata_piix sr_mod 8021q bonding md_mod raid0 raid1 raid10"}
-TOOLS=${TOOLS-"mdadm"}
+TOOLS=${TOOLS-"mdadm busybox"}
 KERNEL_META=${KERNEL_META:-linux-image-cloud-amd64}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 
@@ -137,6 +139,15 @@ for tool in $TOOLS; do
     mkdir -p "$stage$(dirname "$lib")"
     cp -L "$lib" "$stage$lib"
   done
+  # busybox: /bin/sh and the other applets are links to it (never over a
+  # file the ramdisk already has, such as /init or /sbin/mdadm).
+  if [ "$tool" = busybox ]; then
+    for app in $("$bin" --list-full); do
+      [ -e "$stage/$app" ] || [ -L "$stage/$app" ] && continue
+      mkdir -p "$stage/$(dirname "$app")"
+      ln -s /sbin/busybox "$stage/$app"
+    done
+  fi
 done
 
 # 3. A reproducible cpio: sorted names, fixed owners and timestamps.

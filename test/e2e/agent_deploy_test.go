@@ -219,6 +219,7 @@ func TestDeployThroughAgent(t *testing.T) {
 	if n["provision_state"] != "deploy failed" || !strings.Contains(fmt.Sprint(n["last_error"]), "checksum") {
 		t.Fatalf("wrong checksum: state %v last_error %v, want deploy failed naming the checksum", n["provision_state"], n["last_error"])
 	}
+	checkDeployLogs(t, c, "agent-node", "checksum mismatch") // deploy_logs_collect on_failure, the default
 
 	// The right checksum deploys.
 	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{

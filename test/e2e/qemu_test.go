@@ -87,8 +87,10 @@ const (
 // provide at once (automated cleaning by the agent), deploy of
 // the test OS uploaded to the conductor's image store (raw for vm0, qcow2
 // for vm1; checksums from the store) with a config drive, the test OS's
-// report from the deployed disk, and undeploy; then the faults (qemuFaults): wrong
-// checksum, conductor SIGKILL in wait call-back, a BMC that stops answering.
+// report from the deployed disk, a rescue of vm0 with an SSH login into its
+// rescue ramdisk and unrescue (qemuRescue), and undeploy; then the faults
+// (qemuFaults): wrong checksum (whose ramdisk logs must say why),
+// conductor SIGKILL in wait call-back, a BMC that stops answering.
 func TestQEMUDeploy(t *testing.T) {
 	if dir := os.Getenv(qemuEnvChild); dir != "" {
 		qemuDeployChild(t, dir)
@@ -657,8 +659,13 @@ func qemuDeployChild(t *testing.T, dir string) {
 				if m.driver == "ipmi" {
 					consoleIface = "ipmitool-socat"
 				}
+				rescueIface := ""
+				if i == qemuRescueMachine && !qemuVMedia() && !qemuNoDHCP() {
+					rescueIface = "agent"
+					info["rescue_kernel"], info["rescue_ramdisk"] = info["deploy_kernel"], info["deploy_ramdisk"]
+				}
 				node, err := nodes.Create(ctx, bm, nodes.CreateOpts{Name: m.name, Driver: m.driver, BootInterface: bootIface,
-					DeployInterface: "direct", InspectInterface: "agent", DriverInfo: info, NetworkData: netData,
+					DeployInterface: "direct", InspectInterface: "agent", RescueInterface: rescueIface, DriverInfo: info, NetworkData: netData,
 					ConsoleInterface: consoleIface}).Extract()
 				if err != nil {
 					t.Fatalf("create node %s: %v", m.name, err)
@@ -826,6 +833,10 @@ func qemuDeployChild(t *testing.T, dir string) {
 				// partition table (bytes 446..509); the rest must be the image.
 				if err != nil || !slices.Equal(got[:446], image[:446]) || !slices.Equal(got[510:], image[510:]) {
 					t.Errorf("disk of %s does not hold the image after deploy (read err %v)", m.name, err)
+				}
+
+				if i == qemuRescueMachine && !qemuVMedia() && !qemuNoDHCP() {
+					qemuRescue(t, c, bm, m, addPhase)
 				}
 
 				t0 = time.Now()
@@ -1159,6 +1170,7 @@ func qemuFaults(t *testing.T, base, files string, cond *qemuConductor, machines 
 			m.name, n["provision_state"], n["last_error"])
 	}
 	t.Logf("wrong checksum: %s deploy failed after %.1fs: %v", m.name, time.Since(t0).Seconds(), n["last_error"])
+	checkDeployLogs(t, c, m.name, "checksum mismatch") // the failed deploy left the ramdisk's logs
 	addPhase(m.name, "fault wrong checksum → deploy failed: %.1fs", time.Since(t0).Seconds())
 	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "deleted"}, 202)
 	c.waitState(m.name, "available", 4*time.Minute)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/ipa/shacrypt"
 	"github.com/ferric-metal/ferric/test/harness"
@@ -24,19 +27,20 @@ import (
 
 // startRescueAgent runs the ferric-agent binary as the machine with MAC
 // mac, with its /etc in a temporary directory (holding a passwd and a
-// shadow with root only), and returns that directory and the agent's
-// command API address.
-func startRescueAgent(t *testing.T, base, disk, mac string) (etc, addr string) {
+// shadow with root only), and returns that directory, the agent's
+// command API address and where it serves SSH once rescued.
+func startRescueAgent(t *testing.T, base, disk, mac string) (etc, addr, sshAddr string) {
 	t.Helper()
 	etc = t.TempDir()
 	os.WriteFile(filepath.Join(etc, "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
 	os.WriteFile(filepath.Join(etc, "shadow"), []byte("root:*:19000:0:99999:7:::\n"), 0o600)
 	port := freePort(t)
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac, "--etc-dir", etc,
+	sshAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac, "--etc-dir", etc, "--rescue-ssh-listen", sshAddr,
 		"--listen", addr, "--advertise-host", "127.0.0.1", "--advertise-port", fmt.Sprint(port),
 		"--heartbeat-interval", "1s", "--lookup-max", "1s", "--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
-	return etc, addr
+	return etc, addr, sshAddr
 }
 
 // rescueHash is the rescue user's password hash in etc's shadow.
@@ -92,7 +96,7 @@ func TestRescueThroughAgent(t *testing.T) {
 		"boot_interface": "pxe", "driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
 	}, 201)
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
-	etc, addr := startRescueAgent(t, base, disk, mac)
+	etc, addr, sshAddr := startRescueAgent(t, base, disk, mac)
 	c.do("PUT", "/v1/nodes/rescuee/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState("rescuee", "manageable", 30*time.Second)
 	c.do("PUT", "/v1/nodes/rescuee/states/provision", map[string]any{"target": "provide"}, 202)
@@ -118,6 +122,14 @@ func TestRescueThroughAgent(t *testing.T) {
 	}
 	n = c.waitState("rescuee", "rescue", 60*time.Second)
 	checkRescued(t, etc, addr, pw)
+	// The rescued agent serves SSH: the rescue user logs in with the
+	// password and runs a command; a wrong password is refused.
+	if out, err := sshRun(sshAddr, "rescue", pw, `echo "rescued as $USER"`); err != nil || out != "rescued as rescue\n" {
+		t.Errorf("ssh rescue@%s: %q, %v; want the command's output", sshAddr, out, err)
+	}
+	if _, err := sshRun(sshAddr, "rescue", "not-"+pw, "true"); err == nil {
+		t.Errorf("ssh with a wrong password logged in")
+	}
 	if ii, _ := n["instance_info"].(map[string]any); ii["hashed_rescue_password"] != nil || ii["rescue_password"] != nil {
 		t.Errorf("rescued node keeps its password: %v", ii)
 	}
@@ -210,7 +222,7 @@ func TestRescueVirtualMedia(t *testing.T) {
 	// The agent comes up, finalizes the rescue; the media is ejected.
 	disk := filepath.Join(t.TempDir(), "disk.img")
 	os.WriteFile(disk, make([]byte, 1<<20), 0o600)
-	etc, addr := startRescueAgent(t, base, disk, mac)
+	etc, addr, _ := startRescueAgent(t, base, disk, mac)
 	c.waitState("vm-rescue", "rescue", 60*time.Second)
 	checkRescued(t, etc, addr, pw)
 	c.waitMediaEjected(emu, "m1", "vm-rescue", &m.mediaMachine, 30*time.Second)
@@ -220,4 +232,35 @@ func TestRescueVirtualMedia(t *testing.T) {
 	if img, in := emu.Media("m1"); img != "" || in || n["power_state"] != "power on" {
 		t.Errorf("unrescued: BMC media %q inserted %v, power %v", img, in, n["power_state"])
 	}
+}
+
+// sshRun logs into addr as user with password pw (retrying for 20 s while
+// the server is not up) and runs cmd, returning its standard output.
+func sshRun(addr, user, pw, cmd string) (string, error) {
+	cfg := &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.Password(pw)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
+	var cl *ssh.Client
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		cl, err = ssh.Dial("tcp", addr, cfg)
+		var op *net.OpError
+		if err == nil || !errors.As(err, &op) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	sess, err := cl.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer sess.Close()
+	var out, errb bytes.Buffer
+	sess.Stdout, sess.Stderr = &out, &errb
+	if err := sess.Run(cmd); err != nil {
+		return out.String(), fmt.Errorf("%w (stderr %q)", err, errb.String())
+	}
+	return out.String(), nil
 }

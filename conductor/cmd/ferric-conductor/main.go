@@ -137,6 +137,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.ProgressTimeout, "progress-timeout", httpserver.DefaultProgressTimeout, "a boot file or image transfer that moves no byte this long is cut")
 	fs.IntVar(&cfg.HTTP.MaxConns, "max-connections", 0, "open connections per listener before new ones get 503 (default: 4096, or half the file descriptor limit when lower)")
 	fs.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-connections-per-client", httpserver.DefaultMaxConnsPerClient, "open connections from one client (an IPv4 address or an IPv6 /64) before its new ones get 503")
+	fs.StringVar(&cfg.DeployLogsCollect, "deploy-logs-collect", "on_failure",
+		"collect the ramdisk agent's logs into <state-dir>/ramdisk-logs: on_failure (a failed deploy, cleaning, inspection or rescue), always (also at the end of deploys and cleanings) or never")
+	fs.DurationVar(&cfg.RamdiskLogsMaxAge, "ramdisk-logs-max-age", 30*24*time.Hour, "collected ramdisk logs older than this are removed")
+	fs.Func("ramdisk-logs-max-size", "total size of the collected ramdisk logs kept, in bytes or with K, M, G, T (default 256M): the oldest go first", func(v string) error {
+		n, err := parseSize(v)
+		if err != nil {
+			return err
+		}
+		cfg.RamdiskLogsMaxBytes = n
+		return nil
+	})
 	fs.Func("image-max-size", "largest image upload to the image store, in bytes or with K, M, G, T (default 64G; 0 or negative: no bound)", func(v string) error {
 		n, err := parseSize(v)
 		if err != nil {

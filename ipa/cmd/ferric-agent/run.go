@@ -25,6 +25,7 @@ import (
 	"github.com/ferric-metal/ferric/ipa/internal/initsys"
 	"github.com/ferric-metal/ferric/ipa/internal/inventory"
 	"github.com/ferric-metal/ferric/ipa/internal/netconfig"
+	"github.com/ferric-metal/ferric/ipa/internal/sshd"
 	"github.com/ferric-metal/ferric/ipa/protocol"
 	"github.com/ferric-metal/ferric/ipa/swraid"
 )
@@ -64,6 +65,7 @@ type options struct {
 	initMode      bool
 	cmdlinePath   string
 	etcDir        string
+	rescueSSH     string
 	listen        string
 	advHost       string
 	advPort       int
@@ -129,6 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if o.etcDir == "" {
 			o.etcDir = "/etc"
 		}
+		if o.rescueSSH == "" {
+			o.rescueSSH = sshd.DefaultListen
+		}
 	}
 	a, err := agent.New(agent.Config{
 		APIURLs: o.apiURLs, Listen: o.listen, AdvertiseHost: o.advHost, AdvertisePort: o.advPort, MACs: o.macs,
@@ -136,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Inventory: coll.Collect, MinRootSize: o.minRoot, Power: power,
 		LookupMin: o.lookupMin, LookupMax: o.lookupMax, ForcedHeartbeatGap: o.forcedGap, HeartbeatInterval: o.hbInterval,
 		RequestID: params.GlobalRequestID, Token: params.AgentToken, Logger: log, LogBuffer: ring, EFIVarsDir: efiVars,
-		EtcDir: o.etcDir,
+		EtcDir: o.etcDir, RescueSSHListen: o.rescueSSH, RescueHome: rescueHome(o.initMode),
 	})
 	if err != nil {
 		return fatal(err)
@@ -178,6 +183,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.apiURLs, "api-url", "Ironic API URL(s), comma separated or repeated (ipa-api-url)")
 	fs.Var(&o.macs, "mac", "MAC address(es) for lookup (default: all NICs, BOOTIF first)")
 	fs.StringVar(&o.etcDir, "etc-dir", "", "the /etc where a rescue sets the rescue user's password (default /etc in init mode; none, rescue refused, otherwise)")
+	fs.StringVar(&o.rescueSSH, "rescue-ssh-listen", "", "serve SSH here once a rescue set the rescue user's password (default :22 in init mode; none otherwise)")
 	fs.Var(&o.disks, "disk", "file or device used as a disk (repeatable); with it, /sys/block is not scanned")
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "FERRIC_AGENT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -361,4 +367,13 @@ func configureNetwork(ctx context.Context, log *slog.Logger, params cmdline.Para
 		return nil, fmt.Errorf("network data configured no address")
 	}
 	return leases, nil
+}
+
+// rescueHome is the rescue user's home in SSH sessions: /home/rescue in
+// the ramdisk, the temporary directory of a process agent.
+func rescueHome(initMode bool) string {
+	if initMode {
+		return "/home/" + agent.RescueUser
+	}
+	return os.TempDir()
 }

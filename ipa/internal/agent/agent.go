@@ -105,6 +105,12 @@ type Config struct {
 	// rescue user's password; empty: rescue is refused (a process on a
 	// test host never touches the host's).
 	EtcDir string
+	// RescueSSHListen, when set, is where the agent serves SSH once a
+	// rescue set the rescue user's password (":22" in the ramdisk): the
+	// user logs in with that password.
+	RescueSSHListen string
+	// RescueHome is the rescue user's home in SSH sessions.
+	RescueHome string
 }
 
 // Agent is one running agent.
@@ -116,6 +122,7 @@ type Agent struct {
 	tlsPEM  string
 	tlsConf *tls.Config
 
+	sshOnce     sync.Once
 	mu          sync.Mutex
 	token       string
 	nodeUUID    string

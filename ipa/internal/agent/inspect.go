@@ -50,7 +50,7 @@ func (a *Agent) inspectionData(ctx context.Context) protocol.InspectionData {
 		inv.Interfaces = []protocol.Interface{}
 	}
 	d := protocol.InspectionData{Inventory: inv, Configuration: protocol.InspectionConfiguration{
-		Collectors: []string{"default"},
+		Collectors: []string{"default", "logs"},
 		Managers:   []protocol.InspectionManager{{Name: "ferric", Version: Version}},
 	}}
 	if disk, err := hints.Select(inv.Disks, nil, nil, a.cfg.MinRootSize); err == nil {
@@ -61,6 +61,11 @@ func (a *Agent) inspectionData(ctx context.Context) protocol.InspectionData {
 	if m := inv.PXEMAC(); m != "" {
 		bi := "01-" + strings.ReplaceAll(m, ":", "-")
 		d.BootInterface = &bi
+	}
+	// IPA's "logs" collector: the ramdisk's logs ride along, so that a
+	// failed inspection leaves them on the conductor.
+	if logs, err := a.systemLogs(ctx); err == nil {
+		d.Logs = logs
 	}
 	if len(errs) > 0 {
 		e := strings.Join(errs, "; ")

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferric-metal/ferric/ipa/internal/sshd"
 	"github.com/ferric-metal/ferric/ipa/shacrypt"
 )
 
@@ -19,6 +21,8 @@ import (
 // the password of the ramdisk's "rescue" user (the user Ironic's rescue
 // ramdisk logs in with), then the agent stops: its command API closes and
 // it heartbeats no more, so the conductor leaves the node to the user.
+// With RescueSSHListen (":22" in the ramdisk) the agent then serves SSH
+// (ipa/internal/sshd), where the rescue user logs in with that password.
 
 // RescueUser is the ramdisk user whose password a rescue sets.
 const RescueUser = "rescue"
@@ -72,10 +76,50 @@ func (a *Agent) cmdFinalizeRescue(_ context.Context, raw json.RawMessage, _ *com
 // stopAfterRescue stops the command API and the heartbeats once the
 // answer to finalize_rescue has gone out.
 func (a *Agent) stopAfterRescue(ctx context.Context, gen int) {
+	a.startRescueSSH(ctx)
 	go func() {
 		_ = sleep(ctx, 500*time.Millisecond)
 		a.lockdown(ctx, gen)
 	}()
+}
+
+// startRescueSSH serves SSH on RescueSSHListen (once) for the rescue
+// user, who logs in with the password in the shadow file.
+func (a *Agent) startRescueSSH(ctx context.Context) {
+	if a.cfg.RescueSSHListen == "" || a.cfg.EtcDir == "" {
+		return
+	}
+	a.sshOnce.Do(func() {
+		srv, err := sshd.Listen(sshd.Config{Listen: a.cfg.RescueSSHListen, User: RescueUser, Home: a.cfg.RescueHome, Log: a.log,
+			CheckPassword: func(pw string) bool { return checkShadowPassword(a.cfg.EtcDir, RescueUser, pw) }})
+		if err != nil {
+			a.log.Error("rescue: no SSH server", "error", err)
+			return
+		}
+		go func() {
+			if err := srv.Serve(ctx); err != nil {
+				a.log.Error("rescue: SSH server stopped", "error", err)
+			}
+		}()
+	})
+}
+
+// checkShadowPassword reports whether pw is user's password in etc's
+// shadow (a SHA-512 crypt hash; a locked or empty entry never matches).
+func checkShadowPassword(etc, user, pw string) bool {
+	b, err := os.ReadFile(filepath.Join(etc, "shadow"))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) < 2 || f[0] != user || !strings.HasPrefix(f[1], "$") {
+			continue
+		}
+		got, err := shacrypt.Crypt(pw, f[1])
+		return err == nil && subtle.ConstantTimeCompare([]byte(got), []byte(f[1])) == 1
+	}
+	return false
 }
 
 // writeRescuePassword writes IPA's password file and sets hash as the

@@ -19,9 +19,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ferric-metal/ferric/ipa/protocol"
 )
@@ -91,9 +94,18 @@ func (r *LogRing) Bytes() []byte {
 	return bytes.Clone(r.buf)
 }
 
-// cmdCollectLogs returns base64(tar.gz) of the agent log, kernel and
-// system state files and the inventory.
+// cmdCollectLogs is log.collect_system_logs: systemLogs.
 func (a *Agent) cmdCollectLogs(ctx context.Context, _ json.RawMessage, _ *command) (any, error) {
+	logs, err := a.systemLogs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.SystemLogsResult{SystemLogs: logs}, nil
+}
+
+// systemLogs is base64(tar.gz) of the agent log, kernel and system state
+// files, the inventory and the commands run.
+func (a *Agent) systemLogs(ctx context.Context) (string, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
@@ -109,6 +121,19 @@ func (a *Agent) cmdCollectLogs(ctx context.Context, _ json.RawMessage, _ *comman
 			add(f, b)
 		}
 	}
+	// The kernel's log (the ramdisk has no journal: its dmesg), the
+	// network state and the block devices, as IPA's collect_system_logs
+	// gathers them with journalctl/dmesg, ip and lsblk.
+	if b := kernelLog(); len(b) > 0 {
+		add("dmesg", b)
+	}
+	add("network.txt", networkState(a.cfg.ProcRoot))
+	add("block-devices.txt", blockDevices(a.cfg.ProcRoot))
+	for _, f := range []string{"proc/net/route", "proc/net/ipv6_route", "proc/net/arp", "etc/resolv.conf"} {
+		if b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, f)); err == nil {
+			add(f, b)
+		}
+	}
 	if inv, err := a.cfg.Inventory(ctx); err == nil {
 		b, _ := json.MarshalIndent(inv, "", "  ")
 		add("inventory.json", b)
@@ -116,12 +141,79 @@ func (a *Agent) cmdCollectLogs(ctx context.Context, _ json.RawMessage, _ *comman
 	b, _ := json.MarshalIndent(a.cmds.all(), "", "  ")
 	add("commands.json", b)
 	if err := tw.Close(); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return "", err
 	}
-	return protocol.SystemLogsResult{SystemLogs: base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+// kernelLog reads the kernel's log buffer (dmesg); nil without the
+// right to.
+func kernelLog() []byte {
+	n, err := unix.Klogctl(unix.SYSLOG_ACTION_SIZE_BUFFER, nil)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	buf := make([]byte, min(n, 16<<20))
+	n, err = unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return buf[:n]
+}
+
+// networkState lists the links with their MAC, flags, MTU and addresses
+// (what `ip addr` shows).
+func networkState(root string) []byte {
+	var b bytes.Buffer
+	ifs, err := net.Interfaces()
+	if err != nil {
+		fmt.Fprintf(&b, "interfaces: %v\n", err)
+	}
+	for _, ifc := range ifs {
+		fmt.Fprintf(&b, "%d: %s mtu %d flags %s mac %s\n", ifc.Index, ifc.Name, ifc.MTU, ifc.Flags, ifc.HardwareAddr)
+		if st, err := os.ReadFile(filepath.Join(root, "sys/class/net", ifc.Name, "operstate")); err == nil {
+			fmt.Fprintf(&b, "    state %s\n", strings.TrimSpace(string(st)))
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			fmt.Fprintf(&b, "    inet %s\n", a)
+		}
+	}
+	return b.Bytes()
+}
+
+// blockDevices lists /sys/block: each device's size (bytes), model,
+// removable and read-only flags, and its partitions (what lsblk shows).
+func blockDevices(root string) []byte {
+	var b bytes.Buffer
+	dir := filepath.Join(root, "sys/block")
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		fmt.Fprintf(&b, "sys/block: %v\n", err)
+		return b.Bytes()
+	}
+	read := func(p ...string) string {
+		v, _ := os.ReadFile(filepath.Join(append([]string{dir}, p...)...))
+		return strings.TrimSpace(string(v))
+	}
+	for _, de := range des {
+		name := de.Name()
+		sectors, _ := strconv.ParseInt(read(name, "size"), 10, 64)
+		fmt.Fprintf(&b, "%s size %d model %q removable %s ro %s\n", name, sectors*512, read(name, "device", "model"),
+			read(name, "removable"), read(name, "ro"))
+		parts, _ := os.ReadDir(filepath.Join(dir, name))
+		for _, p := range parts {
+			if !strings.HasPrefix(p.Name(), name) {
+				continue
+			}
+			ps, _ := strconv.ParseInt(read(name, p.Name(), "size"), 10, 64)
+			fmt.Fprintf(&b, "  %s size %d\n", p.Name(), ps*512)
+		}
+	}
+	return b.Bytes()
 }
 
 // erasePstore deletes the records of every pstore filesystem mounted (the
