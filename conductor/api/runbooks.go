@@ -143,7 +143,7 @@ func vetRunbookPatch(r *store.Runbook, ops []patchOp) *Error {
 		}
 	}
 	if len(owner) > 0 {
-		publicValue := len(public) > 0 && truthy(public[0])
+		publicValue := len(public) > 0 && python.Truthy(public[0])
 		if r.Public && len(public) == 0 || publicValue {
 			raw := make([]any, len(ops))
 			for i, op := range ops {
@@ -158,21 +158,3 @@ func vetRunbookPatch(r *store.Runbook, ops []patchOp) *Error {
 	return nil
 }
 
-// truthy is Python's truth of a JSON value.
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case float64:
-		return x != 0
-	case string:
-		return x != ""
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
-}

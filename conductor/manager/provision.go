@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/internal/python"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/protocol"
@@ -275,7 +276,7 @@ func (m *Manager) validateDeploy(ctx context.Context, n *store.Node) error {
 // templates, to be a list of strings all set on the node (as Ironic).
 func checkInstanceTraits(n *store.Node) error {
 	raw := n.InstanceInfo["traits"]
-	if !truthy(raw) { // Ironic skips any false value: absent, null, "", [], {}
+	if !python.Truthy(raw) { // Ironic skips any false value: absent, null, "", [], {}
 		return nil
 	}
 	list, ok := raw.([]any)
@@ -297,25 +298,6 @@ func checkInstanceTraits(n *store.Node) error {
 		return userErr(ErrInvalidInput, "Cannot specify instance traits that are not also set on the node. Node %s is missing traits %s", n.UUID, strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// truthy is Python's truth of a decoded JSON value.
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case float64:
-		return x != 0
-	case string:
-		return x != ""
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
 }
 
 func (m *Manager) wantsCleaning(n *store.Node) bool {
