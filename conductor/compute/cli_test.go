@@ -4,41 +4,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// openstackCLI is Debian's openstack client (python3-openstackclient,
-// with novaclient).
-const openstackCLI = "/usr/bin/openstack"
+	"github.com/ferric-metal/ferric/test/harness"
+)
 
 // TestOpenstackCLI drives the servers API with Debian's openstack CLI:
 // keypair create, server create --wait, list, show, reboot, set
 // --property, rebuild, delete --wait.
 func TestOpenstackCLI(t *testing.T) {
-	if _, err := os.Stat(openstackCLI); err != nil {
-		t.Skip("skipping: /usr/bin/openstack not installed (apt-get install -y python3-openstackclient)")
-	}
-	if testing.Short() {
-		t.Skip("skipping CLI test in -short mode")
-	}
+	harness.NeedOpenStackCLI(t)
 	l := startLab(t, 1)
 	home := t.TempDir()
 	run := func(args ...string) string {
 		t.Helper()
-		full := append([]string{"--os-auth-type", "none", "--os-endpoint", l.url + "/compute/v2.1"}, args...)
-		cmd := exec.Command(openstackCLI, full...)
-		cmd.Env = append(os.Environ(), "PYTHONWARNINGS=ignore", "HOME="+home)
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("openstack %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		t.Logf("openstack %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
-		return string(out)
+		return harness.OpenStack(t, l.url+"/compute/v2.1", []string{"HOME=" + home}, args...)
 	}
 	jsonOut := func(args ...string) map[string]any {
 		t.Helper()

@@ -3,36 +3,18 @@ package conformance
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
-// openstackCLI is Debian's openstack client (packages python3-openstackclient
-// and python3-ironicclient).
-const openstackCLI = "/usr/bin/openstack"
-
 func TestOpenstackCLI(t *testing.T) {
-	if _, err := os.Stat(openstackCLI); err != nil {
-		t.Skip("skipping: /usr/bin/openstack not installed (apt-get install -y python3-openstackclient python3-ironicclient)")
-	}
-	if testing.Short() {
-		t.Skip("skipping CLI test in -short mode")
-	}
+	harness.NeedOpenStackCLI(t)
 	run := func(args ...string) string {
 		t.Helper()
-		full := append([]string{"--os-auth-type", "none", "--os-endpoint", baseURL, "baremetal"}, args...)
-		cmd := exec.Command(openstackCLI, full...)
-		cmd.Env = append(os.Environ(), "PYTHONWARNINGS=ignore")
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("openstack baremetal %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		t.Logf("openstack baremetal %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
-		return string(out)
+		return harness.OpenStack(t, baseURL, nil, append([]string{"baremetal"}, args...)...)
 	}
 	jsonOut := func(args ...string) map[string]any {
 		t.Helper()

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -26,7 +25,7 @@ import (
 // types reaches the machine; a conductor restart restores the console;
 // console disable closes it.
 func TestConsoleIPMISim(t *testing.T) {
-	for _, tool := range []string{"ipmi_sim", "ipmitool", openstackBin} {
+	for _, tool := range []string{"ipmi_sim", "ipmitool", harness.OpenStackCLI} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("skipping: %s not installed (packages openipmi, ipmitool, python3-openstackclient python3-ironicclient)", tool)
 		}
@@ -58,16 +57,7 @@ func TestConsoleIPMISim(t *testing.T) {
 
 	cli := func(base string, args ...string) string {
 		t.Helper()
-		full := append([]string{"--os-auth-type", "none", "--os-endpoint", base, "baremetal"}, args...)
-		cmd := exec.Command(openstackBin, full...)
-		cmd.Env = append(os.Environ(), "PYTHONWARNINGS=ignore")
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("openstack baremetal %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		t.Logf("openstack baremetal %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
-		return string(out)
+		return harness.OpenStack(t, base, nil, append([]string{"baremetal"}, args...)...)
 	}
 	// wait waits until the API reports the console enabled or not (the
 	// start runs on a conductor worker, as Ironic's) and returns the
@@ -136,8 +126,6 @@ func TestConsoleIPMISim(t *testing.T) {
 		t.Errorf("%s still accepts after console disable", u.Host)
 	}
 }
-
-const openstackBin = "/usr/bin/openstack"
 
 // solRoundTrip connects a console client to addr, checks that a line the
 // machine writes on its serial port reaches it and that what it types
