@@ -145,6 +145,8 @@ func TestKillWithMediaInserted(t *testing.T) {
 	netData := map[string]any{
 		"links":    []any{map[string]any{"id": "nic0", "type": "phy", "ethernet_mac_address": "52:54:00:aa:bb:01"}},
 		"networks": []any{map[string]any{"id": "n0", "type": "ipv4", "link": "nic0", "ip_address": "192.0.2.50", "netmask": "255.255.255.0"}},
+		// Ironic's network-data schema requires all three lists.
+		"services": []any{},
 	}
 	for name, sys := range map[string]string{"inserting": "m1", "waiting": "m2"} {
 		body := map[string]any{"driver": "redfish", "name": name, "boot_interface": "redfish-virtual-media",
