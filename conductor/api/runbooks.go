@@ -157,4 +157,3 @@ func vetRunbookPatch(r *store.Runbook, ops []patchOp) *Error {
 	}
 	return nil
 }
-
