@@ -345,6 +345,9 @@ api       POST     /compute/v2.1/servers/:id/action                 401 404
 api       POST     /compute/v2.1/servers/:id/metadata               401 404
 api       PUT      /compute/v2.1/servers/:id/metadata               401 404
 api       PUT      /compute/v2.1/servers/:id/metadata/:key          401 404
+# The deployed servers' phone-home: public, behind the server's own token.
+api       GET      /compute/phone-home/:id                          401 403
+api       POST     /compute/phone-home/:id                          401 403
 `
 
 var paramValues = map[string]string{}
