@@ -27,12 +27,14 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/insomniacslk/dhcp/iana"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 )
 
 // Mode selects how the server answers.
@@ -188,6 +190,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.closeConns()
 			return nil, fmt.Errorf("dhcp: listen on %s port %d: %w", s.cfg.Interface, port, err)
 		}
+		setBuffers(c, s.log)
 		s.conns = append(s.conns, listener{conn: c, port: port})
 	}
 	if s.cfg.RouterAdvertisements {
@@ -322,6 +325,37 @@ func (s *Server) checkRange() error {
 	return nil
 }
 
+// socketBuffer is the receive and send buffer asked for each DHCP socket:
+// room for a few thousand packets, so a burst waits in the kernel instead
+// of being dropped while the server is busy.
+const socketBuffer = 4 << 20
+
+// setBuffers enlarges c's socket buffers, past net.core.rmem_max when the
+// process may (SO_RCVBUFFORCE needs CAP_NET_ADMIN).
+func setBuffers(c net.PacketConn, log *slog.Logger) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var serr error
+	_ = raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], socketBuffer) != nil {
+				if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], socketBuffer); err != nil {
+					serr = err
+				}
+			}
+		}
+	})
+	if serr != nil {
+		log.Debug("dhcp: cannot enlarge socket buffers", "err", serr)
+	}
+}
+
 func (s *Server) closeConns() {
 	for _, l := range s.conns {
 		l.conn.Close()
@@ -386,11 +420,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
+// bufs recycles receive buffers (one per packet in flight).
+var bufs = sync.Pool{New: func() any { b := make([]byte, 1500); return &b }}
+
 func (s *Server) readLoop(ctx context.Context, l listener, queue chan<- packet) error {
 	for {
-		buf := make([]byte, 1500)
-		n, peer, err := l.conn.ReadFrom(buf)
+		bp := bufs.Get().(*[]byte)
+		buf := *bp
+		n, peer, err := l.conn.ReadFrom(buf[:cap(buf)])
 		if err != nil {
+			bufs.Put(bp)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -401,6 +440,7 @@ func (s *Server) readLoop(ctx context.Context, l listener, queue chan<- packet) 
 		select {
 		case queue <- packet{buf: buf[:n], peer: up, l: l}:
 		default:
+			bufs.Put(bp)
 			s.c.dropped.Add(1)
 		}
 	}
@@ -408,6 +448,8 @@ func (s *Server) readLoop(ctx context.Context, l listener, queue chan<- packet) 
 
 func (s *Server) handlePacket(ctx context.Context, p packet) {
 	m, err := dhcpv4.FromBytes(p.buf)
+	b := p.buf[:cap(p.buf)]
+	bufs.Put(&b) // FromBytes copies what it keeps
 	if err != nil {
 		s.c.malformed.Add(1)
 		s.log.Debug("dhcp: malformed packet", "peer", p.peer.String(), "err", err)
@@ -482,7 +524,9 @@ func (s *Server) handleProxy(m *dhcpv4.DHCPv4, mt dhcpv4.MessageType, port int, 
 	}
 	applyBoot(reply, boot, s.serverIP)
 	s.count(rt)
-	s.log.Info("dhcp: proxy "+rt.String(), "mac", m.ClientHWAddr.String(), "firmware", boot.Firmware.String(), "file", boot.File)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("dhcp: proxy "+rt.String(), "mac", m.ClientHWAddr.String(), "firmware", boot.Firmware.String(), "file", boot.File)
+	}
 	dst := s.destination(m, rt)
 	if port == s.cfg.ProxyPort && peer != nil && !peer.IP.Equal(net.IPv4bcast) && !peer.IP.IsUnspecified() {
 		dst = peer // boot-server replies go back where the request came from
@@ -604,8 +648,10 @@ func (s *Server) addressReply(m *dhcpv4.DHCPv4, rt dhcpv4.MessageType, ip netip.
 	if rt == dhcpv4.MessageTypeAck {
 		lvl = slog.LevelInfo
 	}
-	s.log.Log(context.Background(), lvl, "dhcp: "+rt.String(), "mac", m.ClientHWAddr.String(), "ip", ip.String(),
-		"firmware", boot.Firmware.String(), "file", boot.File)
+	if s.log.Enabled(context.Background(), lvl) {
+		s.log.Log(context.Background(), lvl, "dhcp: "+rt.String(), "mac", m.ClientHWAddr.String(), "ip", ip.String(),
+			"firmware", boot.Firmware.String(), "file", boot.File)
+	}
 	return reply, s.destination(m, rt)
 }
 
