@@ -33,6 +33,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/insomniacslk/dhcp/iana"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
@@ -423,25 +424,37 @@ func (s *Server) Serve(ctx context.Context) error {
 // bufs recycles receive buffers (one per packet in flight).
 var bufs = sync.Pool{New: func() any { b := make([]byte, 1500); return &b }}
 
+// readBatch is how many datagrams one recvmmsg(2) may return: under load
+// one system call reads many packets.
+const readBatch = 32
+
 func (s *Server) readLoop(ctx context.Context, l listener, queue chan<- packet) error {
+	pc := ipv4.NewPacketConn(l.conn)
+	msgs := make([]ipv4.Message, readBatch)
+	held := make([]*[]byte, readBatch)
+	for i := range msgs {
+		held[i] = bufs.Get().(*[]byte)
+		msgs[i].Buffers = [][]byte{(*held[i])[:cap(*held[i])]}
+	}
 	for {
-		bp := bufs.Get().(*[]byte)
-		buf := *bp
-		n, peer, err := l.conn.ReadFrom(buf[:cap(buf)])
+		n, err := pc.ReadBatch(msgs, 0)
 		if err != nil {
-			bufs.Put(bp)
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("dhcp: read port %d: %w", l.port, err)
 		}
-		s.c.received.Add(1)
-		up, _ := peer.(*net.UDPAddr)
-		select {
-		case queue <- packet{buf: buf[:n], peer: up, l: l}:
-		default:
-			bufs.Put(bp)
-			s.c.dropped.Add(1)
+		s.c.received.Add(uint64(n))
+		for i := range n {
+			up, _ := msgs[i].Addr.(*net.UDPAddr)
+			select {
+			case queue <- packet{buf: (*held[i])[:msgs[i].N], peer: up, l: l}:
+				// The worker returns the buffer to the pool; take another.
+				held[i] = bufs.Get().(*[]byte)
+				msgs[i].Buffers[0] = (*held[i])[:cap(*held[i])]
+			default:
+				s.c.dropped.Add(1)
+			}
 		}
 	}
 }
