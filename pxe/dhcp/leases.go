@@ -24,8 +24,9 @@ type Lease struct {
 type Leases interface {
 	// Load returns every stored lease. The server calls it once, in New.
 	Load(ctx context.Context) ([]Lease, error)
-	// Store records l durably; the server sends the ACK only after Store
-	// returned nil.
+	// Store records l so that it survives at least a crash of the
+	// process (LogLeases with SyncOnStore, and BoltLeases, also a power
+	// loss); the server sends the ACK only after Store returned nil.
 	Store(ctx context.Context, l Lease) error
 	// Remove deletes the lease for ip; removing a missing lease is not an
 	// error.

@@ -7,8 +7,10 @@
 //     and no address, on port 67 (ProxyDHCP offers beside the site's own
 //     DHCP server) and port 4011 (PXE boot-server requests).
 //   - ModeFull hands out addresses from a range on one interface, with
-//     static reservations, and stores bound leases through Leases (a bbolt
-//     implementation is included) so a restart never reuses a bound address.
+//     static reservations, and stores bound leases through Leases so a
+//     restart never reuses a bound address. Two stores are included:
+//     LogLeases (an append-only log: the ACK waits only for a write(2),
+//     fdatasync runs in group commits) and BoltLeases (bbolt).
 //
 // Which boot file a client gets is decided by Decide, a pure function of
 // the request's architecture (option 93), vendor class (option 60) and user

@@ -28,6 +28,9 @@ const (
 	opOACK  = 6
 )
 
+// errServer wraps an ERROR packet from the server.
+var errServer = errors.New("tftpload: server error")
+
 // Options of one transfer.
 type Options struct {
 	// BlockSize asks for the blksize option; 0 or 512 asks for none
@@ -39,10 +42,12 @@ type Options struct {
 	// length against the answer.
 	TSize bool
 	// Timeout is how long to wait for a packet before sending the last
-	// packet again. Default 1 s.
+	// packet again the first time; each further wait doubles, up to 8
+	// times Timeout (as PXE ROMs back off). Default 1 s.
 	Timeout time.Duration
 	// Retries is how many times a packet is sent again before the
-	// transfer fails. Default 5.
+	// transfer fails. Default 5 (with the defaults: 1+2+4+8+8+8 = 31 s
+	// of silence).
 	Retries int
 	// Want, when set, is the file's expected content: a transfer that
 	// delivers anything else fails.
@@ -90,6 +95,11 @@ func get(ctx context.Context, conn *net.UDPConn, srv *net.UDPAddr, file string, 
 	start := time.Now()
 	t.res.Err = t.run(ctx, file)
 	t.res.Duration = time.Since(start)
+	if t.res.Err != nil && t.srv.Port != srv.Port && !errors.Is(t.res.Err, errServer) {
+		// Tell the server to stop (RFC 1350: an error ends a transfer).
+		p := append([]byte{0, opERROR, 0, 0}, "transfer aborted by client\x00"...)
+		_, _ = conn.WriteToUDP(p, t.srv)
+	}
 	return t.res
 }
 
@@ -137,11 +147,12 @@ func (t *transfer) send(p []byte, to *net.UDPAddr) error {
 // last packet again on each timeout.
 func (t *transfer) recv(ctx context.Context, buf []byte, first bool) ([]byte, error) {
 	tries := 0
+	wait := t.o.Timeout
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := t.conn.SetReadDeadline(time.Now().Add(t.o.Timeout)); err != nil {
+		if err := t.conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
 			return nil, err
 		}
 		n, from, err := t.conn.ReadFromUDP(buf)
@@ -155,6 +166,7 @@ func (t *transfer) recv(ctx context.Context, buf []byte, first bool) ([]byte, er
 				return nil, fmt.Errorf("tftpload: no answer after %d retransmissions", t.o.Retries)
 			}
 			t.res.Retransmits++
+			wait = min(2*wait, 8*t.o.Timeout)
 			if _, err := t.conn.WriteToUDP(t.last, t.srv); err != nil {
 				return nil, fmt.Errorf("tftpload: send: %w", err)
 			}
@@ -241,7 +253,7 @@ func (t *transfer) data(ctx context.Context, buf, p []byte) error {
 		switch op := binary.BigEndian.Uint16(p); op {
 		case opERROR:
 			code := binary.BigEndian.Uint16(p[2:])
-			return fmt.Errorf("tftpload: server error %d: %s", code, bytes.TrimRight(p[4:], "\x00"))
+			return fmt.Errorf("%w %d: %s", errServer, code, bytes.TrimRight(p[4:], "\x00"))
 		case opDATA:
 		default:
 			return fmt.Errorf("tftpload: unexpected opcode %d", op)
