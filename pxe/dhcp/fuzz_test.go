@@ -101,3 +101,85 @@ func FuzzPacket(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDORA measures one full exchange without sockets: the server's
+// work (DISCOVER and REQUEST parsed, answered and encoded, the lease
+// appended to a LogLeases file) plus the client's parsing of the OFFER
+// and building of the REQUEST.
+func BenchmarkDORA(b *testing.B) {
+	leases, err := OpenLogLeases(filepath.Join(b.TempDir(), "leases.log"), LogOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer leases.Close()
+	s, err := prepare(context.Background(), Config{
+		Mode: ModeFull, Interface: "test0", ServerIP: srvIP, Subnet: netip.MustParsePrefix("10.78.0.0/16"),
+		RangeStart: netip.MustParseAddr("10.78.1.0"), RangeEnd: netip.MustParseAddr("10.78.255.254"),
+		Boot: testBoot, Hosts: hosts(), AllowUnknown: true, Leases: leases, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const macs = 60000
+	discovers := make([][]byte, macs)
+	for i := range discovers {
+		hw := net.HardwareAddr{0x52, 0x56, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+		d, err := dhcpv4.NewDiscovery(hw, append([]dhcpv4.Modifier{dhcpv4.WithGatewayIP(net.IPv4(10, 78, 0, 2))}, biosPXE...)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		discovers[i] = d.ToBytes()
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m, err := dhcpv4.FromBytes(discovers[i%macs])
+		if err != nil {
+			b.Fatal(err)
+		}
+		offer, _ := s.handle(ctx, m, 67, nil)
+		if offer == nil {
+			b.Fatal("no OFFER")
+		}
+		ob := offer.ToBytes()
+		o, _ := dhcpv4.FromBytes(ob)
+		req, err := dhcpv4.NewRequestFromOffer(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := dhcpv4.FromBytes(req.ToBytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		ack, _ := s.handle(ctx, r, 67, nil)
+		if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+			b.Fatalf("REQUEST answered %v", ack)
+		}
+		_ = ack.ToBytes()
+	}
+}
+
+// TestNewReplyMatchesLibrary: newReply builds what NewReplyFromRequest
+// builds, for plain, relayed and client-identified requests.
+func TestNewReplyMatchesLibrary(t *testing.T) {
+	for _, mods := range [][]dhcpv4.Modifier{
+		biosPXE,
+		{dhcpv4.WithGatewayIP(net.IPv4(10, 78, 0, 2)), dhcpv4.WithBroadcast(true),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 2, 0xab, 0xcd})),
+			dhcpv4.WithOption(dhcpv4.OptClientIdentifier([]byte{1, 0x52, 0x54, 0, 0, 0, 1}))},
+	} {
+		req, err := dhcpv4.NewDiscovery(mac(9), mods...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply := []dhcpv4.Modifier{dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer), dhcpv4.WithYourIP(net.IPv4(10, 78, 0, 100))}
+		want, err := dhcpv4.NewReplyFromRequest(req, reply...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := newReply(req, reply...); string(got.ToBytes()) != string(want.ToBytes()) {
+			t.Errorf("newReply:\n%s\nNewReplyFromRequest:\n%s", got.Summary(), want.Summary())
+		}
+	}
+}

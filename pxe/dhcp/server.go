@@ -525,14 +525,10 @@ func (s *Server) handleProxy(m *dhcpv4.DHCPv4, mt dhcpv4.MessageType, port int, 
 		s.c.ignored.Add(1)
 		return nil, nil
 	}
-	reply, err := dhcpv4.NewReplyFromRequest(m,
+	reply := newReply(m,
 		dhcpv4.WithMessageType(rt),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),
 	)
-	if err != nil {
-		s.c.errors.Add(1)
-		return nil, nil
-	}
 	// A ProxyDHCP answer must name PXEClient even to an iPXE client.
 	if boot.VendorClass == "" {
 		boot.VendorClass = VendorPXEClient
@@ -650,11 +646,7 @@ func (s *Server) addressReply(m *dhcpv4.DHCPv4, rt dhcpv4.MessageType, ip netip.
 		}
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDNS(dns...)))
 	}
-	reply, err := dhcpv4.NewReplyFromRequest(m, mods...)
-	if err != nil {
-		s.c.errors.Add(1)
-		return nil, nil
-	}
+	reply := newReply(m, mods...)
 	if bootOK {
 		applyBoot(reply, boot, s.serverIP)
 	}
@@ -671,17 +663,37 @@ func (s *Server) addressReply(m *dhcpv4.DHCPv4, rt dhcpv4.MessageType, ip netip.
 }
 
 func (s *Server) nak(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
-	reply, err := dhcpv4.NewReplyFromRequest(m,
+	reply := newReply(m,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),
 	)
-	if err != nil {
-		s.c.errors.Add(1)
-		return nil, nil
-	}
 	s.c.naks.Add(1)
 	s.log.Info("dhcp: NAK", "mac", m.ClientHWAddr.String())
 	return reply, s.destination(m, dhcpv4.MessageTypeNak)
+}
+
+// newReply builds a reply to req as dhcpv4.NewReplyFromRequest does (same
+// fields, relay agent information and client identifier copied) without
+// drawing a random transaction ID from crypto/rand first, only to replace
+// it with req's: that cost a tenth of the server's time per packet.
+func newReply(req *dhcpv4.DHCPv4, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	d := &dhcpv4.DHCPv4{
+		OpCode: dhcpv4.OpcodeBootRequest, HWType: iana.HWTypeEthernet, ClientHWAddr: make(net.HardwareAddr, 6),
+		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero, GatewayIPAddr: net.IPv4zero,
+		Options: make(dhcpv4.Options),
+	}
+	for _, mod := range []dhcpv4.Modifier{
+		dhcpv4.WithReply(req),
+		dhcpv4.WithGatewayIP(req.GatewayIPAddr),
+		dhcpv4.WithOptionCopied(req, dhcpv4.OptionRelayAgentInformation),
+		dhcpv4.WithOptionCopied(req, dhcpv4.OptionClientIdentifier),
+	} {
+		mod(d)
+	}
+	for _, mod := range mods {
+		mod(d)
+	}
+	return d
 }
 
 func (s *Server) count(rt dhcpv4.MessageType) {
