@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -85,7 +86,7 @@ type pool struct {
 	resByIP  map[uint32]hw
 }
 
-func newPool(ctx context.Context, store Leases, start, end netip.Addr, res []Reservation, leaseTime, offerTime time.Duration) (*pool, error) {
+func newPool(ctx context.Context, log *slog.Logger, store Leases, start, end netip.Addr, res []Reservation, leaseTime, offerTime time.Duration) (*pool, error) {
 	p := &pool{
 		store: store, leaseTime: leaseTime, offerTime: offerTime,
 		start: ip4(start), end: ip4(end), cursor: ip4(start),
@@ -106,9 +107,16 @@ func newPool(ctx context.Context, store Leases, start, end netip.Addr, res []Res
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: load leases: %w", err)
 	}
+	invalid := 0
+	defer func() {
+		if invalid > 0 {
+			log.Warn("dhcp: stored leases without an IPv4 address or an Ethernet MAC were ignored", "count", invalid)
+		}
+	}()
 	for _, l := range ls {
 		h, ok := toHW(l.MAC)
 		if !ok || !l.IP.Is4() {
+			invalid++
 			continue
 		}
 		u := ip4(l.IP)

@@ -255,7 +255,7 @@ func prepare(ctx context.Context, cfg Config) (*Server, error) {
 		if cfg.Leases == nil {
 			return nil, errors.New("dhcp: Config.Leases is required in full mode")
 		}
-		p, err := newPool(ctx, cfg.Leases, cfg.RangeStart, cfg.RangeEnd, cfg.Reservations, cfg.LeaseTime, cfg.OfferTime)
+		p, err := newPool(ctx, cfg.Logger, cfg.Leases, cfg.RangeStart, cfg.RangeEnd, cfg.Reservations, cfg.LeaseTime, cfg.OfferTime)
 		if err != nil {
 			return nil, err
 		}
