@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -180,6 +181,32 @@ func TestNewReplyMatchesLibrary(t *testing.T) {
 		}
 		if got := newReply(req, reply...); string(got.ToBytes()) != string(want.ToBytes()) {
 			t.Errorf("newReply:\n%s\nNewReplyFromRequest:\n%s", got.Summary(), want.Summary())
+		}
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	if got := h.quantiles([]float64{0.5}); got[0] != 0 {
+		t.Errorf("empty histogram p50 = %v, want 0", got[0])
+	}
+	for i := range 1000 {
+		d := 100 * time.Microsecond
+		if i >= 990 {
+			d = 5 * time.Millisecond
+		}
+		h.add(d)
+	}
+	q := h.quantiles([]float64{0.5, 0.99, 0.999})
+	for _, c := range []struct {
+		got, lo, hi time.Duration
+	}{
+		{q[0], 100 * time.Microsecond, 120 * time.Microsecond},
+		{q[1], 100 * time.Microsecond, 120 * time.Microsecond},
+		{q[2], 5 * time.Millisecond, 6 * time.Millisecond},
+	} {
+		if c.got < c.lo || c.got > c.hi {
+			t.Errorf("quantiles %v: %v outside [%v, %v]", q, c.got, c.lo, c.hi)
 		}
 	}
 }

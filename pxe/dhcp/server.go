@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -162,6 +163,7 @@ type Server struct {
 	conns    []listener
 	ra       *RAResponder
 	c        counters
+	ackTime  histogram
 	now      func() time.Time
 }
 
@@ -174,6 +176,7 @@ type packet struct {
 	buf  []byte
 	peer *net.UDPAddr
 	l    listener
+	at   time.Time // when it was read
 }
 
 // New validates cfg, loads the leases (full mode) and opens the sockets in
@@ -447,10 +450,11 @@ func (s *Server) readLoop(ctx context.Context, l listener, queue chan<- packet) 
 			return fmt.Errorf("dhcp: read port %d: %w", l.port, err)
 		}
 		s.c.received.Add(uint64(n))
+		now := time.Now()
 		for i := range n {
 			up, _ := msgs[i].Addr.(*net.UDPAddr)
 			select {
-			case queue <- packet{buf: (*held[i])[:msgs[i].N], peer: up, l: l}:
+			case queue <- packet{buf: (*held[i])[:msgs[i].N], peer: up, l: l, at: now}:
 				// The worker returns the buffer to the pool; take another.
 				held[i] = bufs.Get().(*[]byte)
 				msgs[i].Buffers[0] = (*held[i])[:cap(*held[i])]
@@ -477,7 +481,53 @@ func (s *Server) handlePacket(ctx context.Context, p packet) {
 	if _, err := p.l.conn.WriteTo(reply.ToBytes(), dst); err != nil {
 		s.c.errors.Add(1)
 		s.log.Warn("dhcp: send failed", "mac", m.ClientHWAddr.String(), "dst", dst.String(), "err", err)
+		return
 	}
+	if !p.at.IsZero() && reply.MessageType() == dhcpv4.MessageTypeAck {
+		s.ackTime.add(time.Since(p.at))
+	}
+}
+
+// AckLatency returns quantiles (for example 0.5 and 0.99) of the time from
+// reading a REQUEST off the socket to having sent its ACK: the server's
+// own part of the REQUEST→ACK time, lease store included, to within 19 %.
+func (s *Server) AckLatency(qs ...float64) []time.Duration { return s.ackTime.quantiles(qs) }
+
+// histogram counts durations in buckets growing by 2^(1/4) from 1 µs.
+type histogram struct{ b [100]atomic.Uint64 }
+
+func (h *histogram) add(d time.Duration) {
+	i := 0
+	if us := float64(d) / float64(time.Microsecond); us > 1 {
+		i = min(int(4*math.Log2(us))+1, len(h.b)-1)
+	}
+	h.b[i].Add(1)
+}
+
+func (h *histogram) quantiles(qs []float64) []time.Duration {
+	var counts [100]uint64
+	var total uint64
+	for i := range h.b {
+		counts[i] = h.b[i].Load()
+		total += counts[i]
+	}
+	out := make([]time.Duration, len(qs))
+	if total == 0 {
+		return out
+	}
+	for j, q := range qs {
+		want := uint64(math.Ceil(q * float64(total)))
+		var seen uint64
+		for i, c := range counts {
+			seen += c
+			if seen >= max(want, 1) {
+				// The bucket's upper bound.
+				out[j] = time.Duration(math.Pow(2, float64(i)/4) * float64(time.Microsecond))
+				break
+			}
+		}
+	}
+	return out
 }
 
 // handle decides the reply to m, received on port from peer, and where to

@@ -136,6 +136,12 @@ dhcp_step() {
   ip netns exec $C taskset -c $CLI_CPU perfdhcp -4 -l pxa-c -r "$rate" -R 60000 -p "$PERIOD" -W 1000000 "$@" > "$out" 2>&1
   t1=$(cpu_ticks "$SP")
   stop_server
+  # ferric also reports its own part of REQUEST->ACK (read to sent).
+  local srv_ack; srv_ack=$(grep -o 'REQUEST->ACK: p50=[0-9.]*ms p99=[0-9.]*ms' "$W/run-$name/out" 2>/dev/null)
+  if [ -n "$srv_ack" ] && [ "$kind" = dora ]; then
+    rec "$test" "$name" "$round" srv_ack_p50_ms "$(sed 's/.*p50=\([0-9.]*\)ms.*/\1/' <<< "$srv_ack")"
+    rec "$test" "$name" "$round" srv_ack_p99_ms "$(sed 's/.*p99=\([0-9.]*\)ms.*/\1/' <<< "$srv_ack")"
+  fi
   local do_recv do_drop ra_recv ra_drop done
   do_recv=$(perf_field "$out" DISCOVER-OFFER "received packets")
   do_drop=$(perf_field "$out" DISCOVER-OFFER "drops ratio")

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/ferric-metal/ferric/pxe/dhcp"
 	"github.com/ferric-metal/ferric/pxe/tftp"
@@ -98,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		err = s.Serve(ctx)
 		fmt.Fprintf(stdout, "%+v\n", s.Stats())
+		q := s.AckLatency(0.5, 0.99)
+		fmt.Fprintf(stdout, "server REQUEST->ACK: p50=%.3fms p99=%.3fms\n", ms(q[0]), ms(q[1]))
 		return err
 	case "tftp":
 		s, err := tftp.New(tftp.Config{Root: *root, Addr: *addr, Logger: log})
@@ -129,3 +132,5 @@ func openLeases(kind, path string, log *slog.Logger) (closingLeases, error) {
 		return nil, fmt.Errorf("-store %q: log, log-sync or bolt", kind)
 	}
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
