@@ -4,7 +4,8 @@
 // It wraps github.com/pin/tftp/v3: blksize and tsize are negotiated, write
 // requests are refused, and a requested name that would leave the root
 // (through "..", an absolute name or a symbolic link) is answered with a
-// TFTP error.
+// TFTP error. Files are sent from an in-memory copy that is checked against
+// the file (inode, size, modification time) on every request.
 package tftp
 
 import (
