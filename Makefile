@@ -5,7 +5,7 @@ GOFLAGS   ?=
 CGO_ENABLED ?= 0
 export CGO_ENABLED
 
-.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench clean
+.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench bench-pxe clean
 
 all: build
 
@@ -61,6 +61,15 @@ lab-down:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# PXE side by side (root): ferric's DHCP and TFTP against kea, dnsmasq and
+# tftpd-hpa in one run; see test/bench/pxe-bench.sh for ROUNDS, PERIOD, ...
+bench-pxe:
+	./test/bench/pxe-deps.sh
+	mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/pxe-bench ./pxe/cmd/pxe-bench
+	$(GO) build -o $(BIN)/tftp-load ./pxe/cmd/tftp-load
+	BIN_DIR=$(abspath $(BIN)) ./test/bench/pxe-bench.sh
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')

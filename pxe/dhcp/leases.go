@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -24,8 +25,9 @@ type Lease struct {
 type Leases interface {
 	// Load returns every stored lease. The server calls it once, in New.
 	Load(ctx context.Context) ([]Lease, error)
-	// Store records l durably; the server sends the ACK only after Store
-	// returned nil.
+	// Store records l so that it survives at least a crash of the
+	// process (LogLeases with SyncOnStore, and BoltLeases, also a power
+	// loss); the server sends the ACK only after Store returned nil.
 	Store(ctx context.Context, l Lease) error
 	// Remove deletes the lease for ip; removing a missing lease is not an
 	// error.
@@ -84,7 +86,7 @@ type pool struct {
 	resByIP  map[uint32]hw
 }
 
-func newPool(ctx context.Context, store Leases, start, end netip.Addr, res []Reservation, leaseTime, offerTime time.Duration) (*pool, error) {
+func newPool(ctx context.Context, log *slog.Logger, store Leases, start, end netip.Addr, res []Reservation, leaseTime, offerTime time.Duration) (*pool, error) {
 	p := &pool{
 		store: store, leaseTime: leaseTime, offerTime: offerTime,
 		start: ip4(start), end: ip4(end), cursor: ip4(start),
@@ -105,9 +107,16 @@ func newPool(ctx context.Context, store Leases, start, end netip.Addr, res []Res
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: load leases: %w", err)
 	}
+	invalid := 0
+	defer func() {
+		if invalid > 0 {
+			log.Warn("dhcp: stored leases without an IPv4 address or an Ethernet MAC were ignored", "count", invalid)
+		}
+	}()
 	for _, l := range ls {
 		h, ok := toHW(l.MAC)
 		if !ok || !l.IP.Is4() {
+			invalid++
 			continue
 		}
 		u := ip4(l.IP)

@@ -7,8 +7,10 @@
 //     and no address, on port 67 (ProxyDHCP offers beside the site's own
 //     DHCP server) and port 4011 (PXE boot-server requests).
 //   - ModeFull hands out addresses from a range on one interface, with
-//     static reservations, and stores bound leases through Leases (a bbolt
-//     implementation is included) so a restart never reuses a bound address.
+//     static reservations, and stores bound leases through Leases so a
+//     restart never reuses a bound address. Two stores are included:
+//     LogLeases (an append-only log: the ACK waits only for a write(2),
+//     fdatasync runs in group commits) and BoltLeases (bbolt).
 //
 // Which boot file a client gets is decided by Decide, a pure function of
 // the request's architecture (option 93), vendor class (option 60) and user
@@ -23,16 +25,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/insomniacslk/dhcp/iana"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 )
 
 // Mode selects how the server answers.
@@ -157,6 +163,7 @@ type Server struct {
 	conns    []listener
 	ra       *RAResponder
 	c        counters
+	ackTime  histogram
 	now      func() time.Time
 }
 
@@ -169,6 +176,7 @@ type packet struct {
 	buf  []byte
 	peer *net.UDPAddr
 	l    listener
+	at   time.Time // when it was read
 }
 
 // New validates cfg, loads the leases (full mode) and opens the sockets in
@@ -188,6 +196,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.closeConns()
 			return nil, fmt.Errorf("dhcp: listen on %s port %d: %w", s.cfg.Interface, port, err)
 		}
+		setBuffers(c, s.log)
 		s.conns = append(s.conns, listener{conn: c, port: port})
 	}
 	if s.cfg.RouterAdvertisements {
@@ -249,7 +258,7 @@ func prepare(ctx context.Context, cfg Config) (*Server, error) {
 		if cfg.Leases == nil {
 			return nil, errors.New("dhcp: Config.Leases is required in full mode")
 		}
-		p, err := newPool(ctx, cfg.Leases, cfg.RangeStart, cfg.RangeEnd, cfg.Reservations, cfg.LeaseTime, cfg.OfferTime)
+		p, err := newPool(ctx, cfg.Logger, cfg.Leases, cfg.RangeStart, cfg.RangeEnd, cfg.Reservations, cfg.LeaseTime, cfg.OfferTime)
 		if err != nil {
 			return nil, err
 		}
@@ -322,6 +331,37 @@ func (s *Server) checkRange() error {
 	return nil
 }
 
+// socketBuffer is the receive and send buffer asked for each DHCP socket:
+// room for a few thousand packets, so a burst waits in the kernel instead
+// of being dropped while the server is busy.
+const socketBuffer = 4 << 20
+
+// setBuffers enlarges c's socket buffers, past net.core.rmem_max when the
+// process may (SO_RCVBUFFORCE needs CAP_NET_ADMIN).
+func setBuffers(c net.PacketConn, log *slog.Logger) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var serr error
+	_ = raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], socketBuffer) != nil {
+				if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], socketBuffer); err != nil {
+					serr = err
+				}
+			}
+		}
+	})
+	if serr != nil {
+		log.Debug("dhcp: cannot enlarge socket buffers", "err", serr)
+	}
+}
+
 func (s *Server) closeConns() {
 	for _, l := range s.conns {
 		l.conn.Close()
@@ -386,28 +426,49 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
+// bufs recycles receive buffers (one per packet in flight).
+var bufs = sync.Pool{New: func() any { b := make([]byte, 1500); return &b }}
+
+// readBatch is how many datagrams one recvmmsg(2) may return: under load
+// one system call reads many packets.
+const readBatch = 32
+
 func (s *Server) readLoop(ctx context.Context, l listener, queue chan<- packet) error {
+	pc := ipv4.NewPacketConn(l.conn)
+	msgs := make([]ipv4.Message, readBatch)
+	held := make([]*[]byte, readBatch)
+	for i := range msgs {
+		held[i] = bufs.Get().(*[]byte)
+		msgs[i].Buffers = [][]byte{(*held[i])[:cap(*held[i])]}
+	}
 	for {
-		buf := make([]byte, 1500)
-		n, peer, err := l.conn.ReadFrom(buf)
+		n, err := pc.ReadBatch(msgs, 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("dhcp: read port %d: %w", l.port, err)
 		}
-		s.c.received.Add(1)
-		up, _ := peer.(*net.UDPAddr)
-		select {
-		case queue <- packet{buf: buf[:n], peer: up, l: l}:
-		default:
-			s.c.dropped.Add(1)
+		s.c.received.Add(uint64(n))
+		now := time.Now()
+		for i := range n {
+			up, _ := msgs[i].Addr.(*net.UDPAddr)
+			select {
+			case queue <- packet{buf: (*held[i])[:msgs[i].N], peer: up, l: l, at: now}:
+				// The worker returns the buffer to the pool; take another.
+				held[i] = bufs.Get().(*[]byte)
+				msgs[i].Buffers[0] = (*held[i])[:cap(*held[i])]
+			default:
+				s.c.dropped.Add(1)
+			}
 		}
 	}
 }
 
 func (s *Server) handlePacket(ctx context.Context, p packet) {
 	m, err := dhcpv4.FromBytes(p.buf)
+	b := p.buf[:cap(p.buf)]
+	bufs.Put(&b) // FromBytes copies what it keeps
 	if err != nil {
 		s.c.malformed.Add(1)
 		s.log.Debug("dhcp: malformed packet", "peer", p.peer.String(), "err", err)
@@ -420,7 +481,53 @@ func (s *Server) handlePacket(ctx context.Context, p packet) {
 	if _, err := p.l.conn.WriteTo(reply.ToBytes(), dst); err != nil {
 		s.c.errors.Add(1)
 		s.log.Warn("dhcp: send failed", "mac", m.ClientHWAddr.String(), "dst", dst.String(), "err", err)
+		return
 	}
+	if !p.at.IsZero() && reply.MessageType() == dhcpv4.MessageTypeAck {
+		s.ackTime.add(time.Since(p.at))
+	}
+}
+
+// AckLatency returns quantiles (for example 0.5 and 0.99) of the time from
+// reading a REQUEST off the socket to having sent its ACK: the server's
+// own part of the REQUEST→ACK time, lease store included, to within 19 %.
+func (s *Server) AckLatency(qs ...float64) []time.Duration { return s.ackTime.quantiles(qs) }
+
+// histogram counts durations in buckets growing by 2^(1/4) from 1 µs.
+type histogram struct{ b [100]atomic.Uint64 }
+
+func (h *histogram) add(d time.Duration) {
+	i := 0
+	if us := float64(d) / float64(time.Microsecond); us > 1 {
+		i = min(int(4*math.Log2(us))+1, len(h.b)-1)
+	}
+	h.b[i].Add(1)
+}
+
+func (h *histogram) quantiles(qs []float64) []time.Duration {
+	var counts [100]uint64
+	var total uint64
+	for i := range h.b {
+		counts[i] = h.b[i].Load()
+		total += counts[i]
+	}
+	out := make([]time.Duration, len(qs))
+	if total == 0 {
+		return out
+	}
+	for j, q := range qs {
+		want := uint64(math.Ceil(q * float64(total)))
+		var seen uint64
+		for i, c := range counts {
+			seen += c
+			if seen >= max(want, 1) {
+				// The bucket's upper bound.
+				out[j] = time.Duration(math.Pow(2, float64(i)/4) * float64(time.Microsecond))
+				break
+			}
+		}
+	}
+	return out
 }
 
 // handle decides the reply to m, received on port from peer, and where to
@@ -468,21 +575,19 @@ func (s *Server) handleProxy(m *dhcpv4.DHCPv4, mt dhcpv4.MessageType, port int, 
 		s.c.ignored.Add(1)
 		return nil, nil
 	}
-	reply, err := dhcpv4.NewReplyFromRequest(m,
+	reply := newReply(m,
 		dhcpv4.WithMessageType(rt),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),
 	)
-	if err != nil {
-		s.c.errors.Add(1)
-		return nil, nil
-	}
 	// A ProxyDHCP answer must name PXEClient even to an iPXE client.
 	if boot.VendorClass == "" {
 		boot.VendorClass = VendorPXEClient
 	}
 	applyBoot(reply, boot, s.serverIP)
 	s.count(rt)
-	s.log.Info("dhcp: proxy "+rt.String(), "mac", m.ClientHWAddr.String(), "firmware", boot.Firmware.String(), "file", boot.File)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("dhcp: proxy "+rt.String(), "mac", m.ClientHWAddr.String(), "firmware", boot.Firmware.String(), "file", boot.File)
+	}
 	dst := s.destination(m, rt)
 	if port == s.cfg.ProxyPort && peer != nil && !peer.IP.Equal(net.IPv4bcast) && !peer.IP.IsUnspecified() {
 		dst = peer // boot-server replies go back where the request came from
@@ -591,11 +696,7 @@ func (s *Server) addressReply(m *dhcpv4.DHCPv4, rt dhcpv4.MessageType, ip netip.
 		}
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDNS(dns...)))
 	}
-	reply, err := dhcpv4.NewReplyFromRequest(m, mods...)
-	if err != nil {
-		s.c.errors.Add(1)
-		return nil, nil
-	}
+	reply := newReply(m, mods...)
 	if bootOK {
 		applyBoot(reply, boot, s.serverIP)
 	}
@@ -604,23 +705,45 @@ func (s *Server) addressReply(m *dhcpv4.DHCPv4, rt dhcpv4.MessageType, ip netip.
 	if rt == dhcpv4.MessageTypeAck {
 		lvl = slog.LevelInfo
 	}
-	s.log.Log(context.Background(), lvl, "dhcp: "+rt.String(), "mac", m.ClientHWAddr.String(), "ip", ip.String(),
-		"firmware", boot.Firmware.String(), "file", boot.File)
+	if s.log.Enabled(context.Background(), lvl) {
+		s.log.Log(context.Background(), lvl, "dhcp: "+rt.String(), "mac", m.ClientHWAddr.String(), "ip", ip.String(),
+			"firmware", boot.Firmware.String(), "file", boot.File)
+	}
 	return reply, s.destination(m, rt)
 }
 
 func (s *Server) nak(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
-	reply, err := dhcpv4.NewReplyFromRequest(m,
+	reply := newReply(m,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),
 	)
-	if err != nil {
-		s.c.errors.Add(1)
-		return nil, nil
-	}
 	s.c.naks.Add(1)
 	s.log.Info("dhcp: NAK", "mac", m.ClientHWAddr.String())
 	return reply, s.destination(m, dhcpv4.MessageTypeNak)
+}
+
+// newReply builds a reply to req as dhcpv4.NewReplyFromRequest does (same
+// fields, relay agent information and client identifier copied) without
+// drawing a random transaction ID from crypto/rand first, only to replace
+// it with req's: that cost a tenth of the server's time per packet.
+func newReply(req *dhcpv4.DHCPv4, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	d := &dhcpv4.DHCPv4{
+		OpCode: dhcpv4.OpcodeBootRequest, HWType: iana.HWTypeEthernet, ClientHWAddr: make(net.HardwareAddr, 6),
+		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero, GatewayIPAddr: net.IPv4zero,
+		Options: make(dhcpv4.Options),
+	}
+	for _, mod := range []dhcpv4.Modifier{
+		dhcpv4.WithReply(req),
+		dhcpv4.WithGatewayIP(req.GatewayIPAddr),
+		dhcpv4.WithOptionCopied(req, dhcpv4.OptionRelayAgentInformation),
+		dhcpv4.WithOptionCopied(req, dhcpv4.OptionClientIdentifier),
+	} {
+		mod(d)
+	}
+	for _, mod := range mods {
+		mod(d)
+	}
+	return d
 }
 
 func (s *Server) count(rt dhcpv4.MessageType) {

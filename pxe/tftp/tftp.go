@@ -4,10 +4,12 @@
 // It wraps github.com/pin/tftp/v3: blksize and tsize are negotiated, write
 // requests are refused, and a requested name that would leave the root
 // (through "..", an absolute name or a symbolic link) is answered with a
-// TFTP error.
+// TFTP error. Files are sent from an in-memory copy that is checked against
+// the file (inode, size, modification time) on every request.
 package tftp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +106,26 @@ type Server struct {
 	log  *slog.Logger
 
 	requests, refused, completed, failed, bytes atomic.Uint64
+
+	cacheMu sync.Mutex
+	cache   map[string]cached
+	cached  int64 // bytes held in cache
 }
+
+// cached is a file's content, valid while it is the same file (inode) with
+// the same size and modification time.
+type cached struct {
+	data []byte
+	fi   fs.FileInfo
+}
+
+// Files up to maxCachedFile bytes are kept in memory, up to maxCache bytes
+// in all: a boot storm reads the same few iPXE binaries hundreds of times,
+// and a block from memory saves one read(2) per packet sent.
+const (
+	maxCachedFile = 16 << 20
+	maxCache      = 64 << 20
+)
 
 // New opens the root directory and the listening socket. The socket is
 // bound in the network namespace of the calling thread.
@@ -175,6 +197,39 @@ func Resolve(name string) (string, error) {
 	return c, nil
 }
 
+// content returns the bytes of the open file f (named rel, described by fi)
+// from the cache, reading and caching them when the cache has no current
+// copy. ok is false for a file too large to cache.
+func (s *Server) content(rel string, f *os.File, fi fs.FileInfo) ([]byte, bool, error) {
+	if fi.Size() > maxCachedFile {
+		return nil, false, nil
+	}
+	s.cacheMu.Lock()
+	c, hit := s.cache[rel]
+	s.cacheMu.Unlock()
+	if hit && os.SameFile(c.fi, fi) && c.fi.Size() == fi.Size() && c.fi.ModTime().Equal(fi.ModTime()) {
+		return c.data, true, nil
+	}
+	data := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, false, fmt.Errorf("tftp: read %s: %w", rel, err)
+	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cache == nil {
+		s.cache = map[string]cached{}
+	}
+	if old, ok := s.cache[rel]; ok {
+		s.cached -= int64(len(old.data))
+		delete(s.cache, rel)
+	}
+	if s.cached+int64(len(data)) <= maxCache {
+		s.cache[rel] = cached{data: data, fi: fi}
+		s.cached += int64(len(data))
+	}
+	return data, true, nil
+}
+
 // open resolves name and opens it below the root; os.Root refuses symbolic
 // links that lead outside.
 func (s *Server) open(name string) (*os.File, int64, error) {
@@ -215,11 +270,22 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 		return err
 	}
 	defer f.Close()
+	var src io.Reader = f
+	if fi, err := f.Stat(); err == nil {
+		data, ok, err := s.content(name, f, fi)
+		if err != nil {
+			s.failed.Add(1)
+			return err
+		}
+		if ok {
+			src, size = bytes.NewReader(data), int64(len(data))
+		}
+	}
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ot.SetSize(size)
 	}
 	start := time.Now()
-	n, err := rf.ReadFrom(f)
+	n, err := rf.ReadFrom(src)
 	if err != nil {
 		s.failed.Add(1)
 		s.log.Warn("tftp: transfer failed", "file", name, "peer", peer, "bytes", n, "err", err)

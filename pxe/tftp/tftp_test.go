@@ -299,3 +299,62 @@ func TestConcurrentClients(t *testing.T) {
 		t.Errorf("Stats().Completed = %d, want %d", got, n)
 	}
 }
+
+// TestCachedFileChanges: the in-memory copy of a file is never served once
+// the file changed: rewritten in place (same size, new mtime), replaced by
+// another file (rename), or shrunk.
+func TestCachedFileChanges(t *testing.T) {
+	s, _, _ := startServer(t)
+	path := filepath.Join(s.cfg.Root, "boot.bin")
+	get := func(want []byte) {
+		t.Helper()
+		c, err := tftp.NewClient(s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetTimeout(time.Second)
+		c.SetBlockSize(1468)
+		wt, err := c.Receive("boot.bin", "octet")
+		if err != nil {
+			t.Fatalf("Receive: %v", err)
+		}
+		var buf bytes.Buffer
+		if _, err := wt.WriteTo(&buf); err != nil {
+			t.Fatalf("WriteTo: %v", err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Fatalf("got %d bytes (%q...), want %d bytes (%q...)", buf.Len(), buf.Bytes()[:min(8, buf.Len())], len(want), want[:min(8, len(want))])
+		}
+	}
+	write := func(b []byte, mtime time.Time) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Now().Add(-time.Hour)
+	a := bytes.Repeat([]byte("A"), 5000)
+	write(a, base)
+	get(a)
+	get(a) // from the cache
+	b := bytes.Repeat([]byte("B"), 5000)
+	write(b, base.Add(time.Second)) // same size, in place
+	get(b)
+	tmp := filepath.Join(s.cfg.Root, "new.tmp")
+	c := bytes.Repeat([]byte("C"), 5000)
+	if err := os.WriteFile(tmp, c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, base.Add(time.Second), base.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // another inode, same size and mtime
+		t.Fatal(err)
+	}
+	get(c)
+	write([]byte("short"), base.Add(2*time.Second))
+	get([]byte("short"))
+}

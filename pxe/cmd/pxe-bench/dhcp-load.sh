@@ -12,7 +12,7 @@ ip -n $S link set pbs$$ name pxa-s; ip -n $C link set pbc$$ name pxa-c
 ip -n $S addr add 10.77.0.1/16 dev pxa-s; ip -n $C addr add 10.77.0.2/16 dev pxa-c
 for n in $S $C; do ip -n $n link set lo up; done
 ip -n $S link set pxa-s up; ip -n $C link set pxa-c up
-ip netns exec $S taskset -c 1 ${BIN:-./pxe-bench} dhcp -iface pxa-s -range-start 10.77.1.0 -range-end 10.77.255.254 -leases $W/l.db > $W/srv.out 2>&1 &
+ip netns exec $S taskset -c 1 ${BIN:-./pxe-bench} dhcp -iface pxa-s -range-start 10.77.1.0 -range-end 10.77.255.254 -leases $W/l.db ${SRVARGS:-} > $W/srv.out 2>&1 &
 SP=$!
 sleep 0.5
 T0=$(awk '{print $14+$15}' /proc/$SP/stat 2>/dev/null || true)
