@@ -124,6 +124,7 @@ func New(cfg Config) (*Handler, error) {
 			}()
 		}
 	}
+	h.resumeBuilds()
 	return h, nil
 }
 

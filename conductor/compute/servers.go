@@ -372,8 +372,8 @@ func (h *Handler) showServer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"server": h.render(r, s, true)})
 }
 
-// buildRequest is what a server's deploy needs beyond its record, kept
-// in memory only (the password is never stored).
+// buildRequest is what a server's deploy needs beyond its record. A
+// create's is kept in the store until its deploy starts (builds.go).
 type buildRequest struct {
 	adminPass string
 	userData  []byte
@@ -402,12 +402,18 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 	rec.Created, rec.Updated = now, now
 	a := &store.Allocation{UUID: id, State: "allocating", ResourceClass: &rc, Traits: append([]string{}, fl.Traits...),
 		CandidateNodes: []string{}, Extra: store.Object{extraKey: rec.object()}}
-	if err := h.st.Update(r.Context(), func(tx store.Tx) error { return tx.PutAllocation(a) }); err != nil {
+	err = h.st.Update(r.Context(), func(tx store.Tx) error {
+		if err := tx.PutAllocation(a); err != nil {
+			return err
+		}
+		return putBuild(tx, id, req)
+	})
+	if err != nil {
 		h.writeErr(w, err)
 		return
 	}
 	h.mgr.StartAllocation(id)
-	h.follow(id, req)
+	h.follow(id)
 	w.Header().Set("Location", baseURL(r)+base+"/servers/"+id)
 	out := map[string]any{"id": id, "links": link(r, "servers", id), "OS-DCF:diskConfig": "MANUAL",
 		"security_groups": []map[string]string{{"name": "default"}}, "adminPass": req.adminPass}
@@ -627,6 +633,9 @@ func (h *Handler) reap(id string) {
 							return err
 						}
 					}
+				}
+				if err := dropBuild(tx, id); err != nil {
+					return err
 				}
 				return tx.DeleteAllocation(id)
 			})
