@@ -194,7 +194,7 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 		}
 		if name == "rebuild" {
 			s, _ = h.server(s.a.UUID)
-			doc := h.render(r, s, true)
+			doc := h.renderChanged(r, s)
 			writeJSON(w, http.StatusAccepted, map[string]any{"server": doc})
 			return
 		}
