@@ -75,6 +75,14 @@ func (h *Handler) startBuild(ctx context.Context, a *store.Allocation) {
 	if err != nil && ctx.Err() != nil {
 		return // stopping: the next start of the conductor resumes
 	}
+	if err != nil && a.NodeUUID != nil {
+		// Another conductor (resuming builds after its own restart) may
+		// have started this deploy first: not a failure of the server.
+		if n, nerr := h.st.Node(*a.NodeUUID); nerr == nil && n.ProvisionState != "available" && deref(n.InstanceUUID) == id &&
+			n.InstanceInfo["configdrive"] != nil {
+			err = nil
+		}
+	}
 	if err != nil {
 		h.log.Warn("compute: deploy did not start", "server", id, "err", err)
 		ferr := h.updateRecord(h.ctx, id, func(rec *record) error { rec.Fault = err.Error(); return nil })
