@@ -266,6 +266,9 @@ func (h *Handler) do(r *http.Request, s *server, name string, arg any) (map[stri
 	case "os-start":
 		return nil, managerFault(h.mgr.SetPowerState(ctx, nodeUUID, "power on", 0))
 	case "rebuild":
+		if err := h.checkRebuild(r, s, args); err != nil {
+			return nil, err
+		}
 		return nil, h.rebuild(ctx, s, args)
 	case "rescue":
 		pw, _ := args["adminPass"].(string)

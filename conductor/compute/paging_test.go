@@ -90,6 +90,36 @@ func TestServerUpdate(t *testing.T) {
 	if s := body["server"].(map[string]any); s["name"] != "new" || s["description"] != nil || s["OS-EXT-SRV-ATTR:hostname"] != "db-1" || s["accessIPv4"] != "198.51.100.7" {
 		t.Errorf("after refused updates: %v", s)
 	}
+
+	// Rebuild: description from 2.19, no personality from 2.57, the full
+	// server in the answer from 2.75.
+	action := path + "/action"
+	for _, tc := range []struct {
+		ver  string
+		args map[string]any
+		msg  string
+	}{
+		{"2.18", map[string]any{"description": "d"}, "'description' was unexpected"},
+		{"2.57", map[string]any{"personality": []any{}}, "'personality' was unexpected"},
+		{"2.57", map[string]any{"user_data": "eA=="}, "'user_data' was unexpected"},
+		{"2.19", map[string]any{"name": " x"}, "Can not start or end with whitespace"},
+	} {
+		tc.args["imageRef"] = l.image
+		code, _, body := l.call("POST", action, tc.ver, map[string]any{"rebuild": tc.args})
+		if code != 400 || !strings.Contains(faultMessage(body), tc.msg) {
+			t.Errorf("rebuild at %s with %v: %d %v, want 400 %q", tc.ver, tc.args, code, body, tc.msg)
+		}
+	}
+	for _, ver := range []string{"2.19", "2.75"} {
+		code, _, body := l.call("POST", action, ver, map[string]any{"rebuild": map[string]any{"imageRef": l.image, "description": "rebuilt at " + ver}})
+		s, _ := body["server"].(map[string]any)
+		if _, full := s["OS-EXT-STS:vm_state"]; code != 202 || s["description"] != "rebuilt at "+ver || full != (ver == "2.75") {
+			t.Errorf("rebuild at %s: %d %v", ver, code, body)
+		}
+		if err := servers.WaitForStatus(ctx, cc, srv.ID, "ACTIVE"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestPaging pages servers (newest first), flavors and key pairs (2.35)

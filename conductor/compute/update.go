@@ -214,3 +214,38 @@ func validTags(v any) ([]string, error) {
 	}
 	return out, nil
 }
+
+// rebuildKeys are the rebuild members this API takes, with the version
+// each appears at (Nova's rebuild schema); personality goes at 2.57.
+// Nova's key_name (2.54), user_data (2.57) and trusted_image_certificates
+// (2.63) are not taken: refused as unknown members.
+var rebuildKeys = map[string]version{
+	"name": v21, "imageRef": v21, "adminPass": v21, "metadata": v21, "preserve_ephemeral": v21,
+	"OS-DCF:diskConfig": v21, "accessIPv4": v21, "accessIPv6": v21, "personality": v21, "description": v219,
+}
+
+// checkRebuild refuses a rebuild's members that the request's version
+// does not know, and a bad name or description; a description (2.19) is
+// set on the server.
+func (h *Handler) checkRebuild(r *http.Request, s *server, args map[string]any) error {
+	for k := range args {
+		from, ok := rebuildKeys[k]
+		if !ok || !atLeast(r, from) || k == "personality" && atLeast(r, v257) {
+			return faultf(http.StatusBadRequest, "Invalid input for field/attribute rebuild. Value: %v. Additional properties are not allowed ('%s' was unexpected)", keys(args), k)
+		}
+	}
+	if v, ok := args["name"]; ok {
+		if _, err := validName(v); err != nil {
+			return err
+		}
+	}
+	v, ok := args["description"]
+	if !ok {
+		return nil
+	}
+	d, err := validDescription(v)
+	if err != nil {
+		return err
+	}
+	return h.updateRecord(r.Context(), s.a.UUID, func(rec *record) error { rec.Description = d; return nil })
+}
