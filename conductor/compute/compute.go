@@ -82,7 +82,10 @@ type Config struct {
 	Flavors []Flavor
 	// StateDir keeps the key pairs (keypairs.json); empty: in memory.
 	StateDir string
-	Log      *slog.Logger
+	// PublicURL is the conductor's URL as the deployed machines reach it;
+	// the config drive's phone-home URL is under it (none when empty).
+	PublicURL string
+	Log       *slog.Logger
 }
 
 // Handler is the compute API. Close it to stop the work it started.
@@ -98,6 +101,8 @@ type Handler struct {
 
 	kpMu     sync.Mutex
 	keypairs map[string]*Keypair
+
+	phone *phoneHome
 }
 
 // New builds the handler, serving under /compute.
@@ -105,7 +110,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	h := &Handler{cfg: cfg, st: cfg.Store, mgr: cfg.Manager, log: cfg.Log, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, st: cfg.Store, mgr: cfg.Manager, log: cfg.Log, mux: http.NewServeMux(), phone: newPhoneHome()}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if err := h.loadKeypairs(); err != nil {
 		return nil, err
@@ -126,6 +131,7 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	h.resumeBuilds()
+	h.recoverPasswords()
 	return h, nil
 }
 

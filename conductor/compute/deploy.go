@@ -133,10 +133,14 @@ func (h *Handler) deploy(ctx context.Context, a *store.Allocation, req *buildReq
 		}
 		n.InstanceInfo["image_source"] = rec.ImageID
 		n.InstanceInfo["display_name"] = rec.Name
+		req.networkData = n.NetworkData
 		return tx.PutNode(n)
 	})
 	if err != nil {
 		return fmt.Errorf("setting the image of node %s: %w", nodeUUID, err)
+	}
+	if req.vendorData, err = h.phoneHomeVendorData(ctx, a.UUID); err != nil {
+		return fmt.Errorf("phone-home token: %w", err)
 	}
 	cd, err := h.configDrive(a.UUID, rec, req)
 	if err != nil {
@@ -159,7 +163,7 @@ func (h *Handler) configDrive(id string, rec record, req *buildRequest) (string,
 	for _, f := range req.files {
 		node.Files = append(node.Files, configdrive.File{Path: f.path, Content: f.content})
 	}
-	in := &configdrive.Input{}
+	in := &configdrive.Input{VendorData: req.vendorData, NetworkData: req.networkData}
 	if len(req.userData) > 0 {
 		in.UserData, _ = json.Marshal(string(req.userData))
 	}
@@ -283,7 +287,7 @@ func (h *Handler) do(r *http.Request, s *server, name string, arg any) (map[stri
 	case "unrescue":
 		return nil, managerFault(h.mgr.Provision(ctx, nodeUUID, manager.ProvisionRequest{Target: "unrescue", Version: ironicVersion}))
 	case "changePassword":
-		return nil, faultf(http.StatusNotImplemented, "changePassword needs the in-server agent, which this conductor does not run yet.")
+		return nil, h.changePassword(ctx, s, args)
 	}
 	return nil, nil
 }

@@ -208,6 +208,8 @@ func (s *server) stateOf() state {
 			return state{status: "REBOOT", vm: "active", task: "reboot_started", power: power, progress: 100}
 		case power == powerShutdown:
 			return state{status: "SHUTOFF", vm: "stopped", power: power, progress: 100}
+		case s.rec.Task == taskPassword:
+			return state{status: "PASSWORD", vm: "active", task: taskPassword, power: power, progress: 100}
 		}
 		return state{status: "ACTIVE", vm: "active", power: power, progress: 100}
 	case "rescuing", "rescue wait":
@@ -407,6 +409,8 @@ type buildRequest struct {
 	adminPass string
 	userData  []byte
 	files     []injected
+	// vendorData and networkData go into the config drive as they are.
+	vendorData, networkData map[string]any
 }
 
 type injected struct {

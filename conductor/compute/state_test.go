@@ -36,6 +36,7 @@ func TestState(t *testing.T) {
 		{"hard reboot", "active", "reboot_started_hard", node("active", "power on", func(n *store.Node) { n.TargetPowerState = str("rebooting") }),
 			"HARD_REBOOT", "reboot_started_hard", 100, ""},
 		{"reboot done", "active", "reboot_started", node("active", "power on", nil), "ACTIVE", "", 100, ""},
+		{"password", "active", "updating_password", node("active", "power on", nil), "PASSWORD", "updating_password", 100, ""},
 		{"rebuilding", "active", "rebuilding", node("deploying", "power on", nil), "REBUILD", "rebuild_spawning", 0, ""},
 		{"deploy failed", "active", "", node("deploy failed", "power off", func(n *store.Node) { n.LastError = str("image write failed") }),
 			"ERROR", "", 0, "image write failed"},

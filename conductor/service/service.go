@@ -56,6 +56,8 @@ var publicRoutes = []auth.Rule{
 	{Methods: readMethods, Path: "/boot/.+"},
 	{Methods: readMethods, Path: "/images/v2/images/[0-9a-fA-F-]+(/file)?"},
 	{Methods: readMethods, Path: "/images/cache/[^/]+"},
+	// The deployed servers' phone-home (compute): its own token.
+	{Methods: []string{http.MethodGet, http.MethodPost}, Path: "/compute/phone-home/[^/]+"},
 }
 
 var readMethods = []string{http.MethodGet, http.MethodHead}
@@ -284,7 +286,7 @@ func Run(ctx context.Context, cfg Config) error {
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
 	mountImages(srv, public, images, resolver.cache)
-	computeAPI, err := mountCompute(srv, cfg, st, mgr, images)
+	computeAPI, err := mountCompute(srv, public, cfg, st, mgr, images)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,10 @@
 # hostname=..." on ttyS0 and, if user_data holds an http(s) URL, POSTs
 # {"uuid","hostname","name"} there (network: network_data.json static ipv4,
 # else DHCP), then powers off. Kernel parameter ferric.testos.stay=1 keeps it up.
+# Its in-server agent sets root's password (admin_pass) and keys (public_keys)
+# and, when vendor_data2.json names a phone-home (a server built through the
+# Compute API), reports DEPLOYING/DEPLOYED there and stays up serving
+# changePassword (test/cmd/ferric-testos/agent.go).
 #
 # The kernel and modules come from ipa/ramdisk/build.sh (apt-get download of
 # linux-image-cloud-amd64, never installed), with its optional md modules and
@@ -24,7 +28,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 out=$1 size=${2:-64}
 for tool in sfdisk mkfs.vfat syslinux mcopy; do
   command -v "$tool" >/dev/null || { echo "mkimage: $tool missing (apt-get install fdisk dosfstools syslinux syslinux-common mtools)" >&2; exit 1; }

@@ -11,11 +11,16 @@
 //
 //	ferric-testos: booted uuid=<uuid> hostname=<hostname>
 //
-// on the console. If user_data holds an http:// URL (the first word that
+// on the console. It sets root's password and keys from the metadata
+// (agent.go). If user_data holds an http:// URL (the first word that
 // starts with http:// or https://), it configures the first Ethernet link
 // (static from network_data.json when given there, else DHCP) and POSTs
 // {"uuid":...,"hostname":...,"name":...} to that URL. Then it powers off,
-// unless the kernel command line has ferric.testos.stay=1.
+// unless the kernel command line has ferric.testos.stay=1 — or the config
+// drive's vendor data names a phone-home (a server built through the
+// Compute API): then it reports DEPLOYING and DEPLOYED there, with root's
+// shadow entry, keys and metadata in its report, and stays up serving the
+// phone-home's actions (changePassword), see agent.go.
 package main
 
 import (
@@ -83,6 +88,10 @@ type metaData struct {
 	UUID     string `json:"uuid"`
 	Hostname string `json:"hostname"`
 	Name     string `json:"name"`
+	// What the in-server agent applies (agent.go).
+	AdminPass  string            `json:"admin_pass"`
+	PublicKeys map[string]string `json:"public_keys"`
+	Meta       map[string]string `json:"meta"`
 }
 
 func run() error {
@@ -101,17 +110,43 @@ func run() error {
 	}
 	fmt.Printf("ferric-testos: booted uuid=%s hostname=%s config-drive=%s\n", md.UUID, md.Hostname, dev)
 	url := reportURL(readFile("/mnt/config/openstack/latest/user_data"))
-	if url == "" {
-		return nil
+	ph := phoneHomeOf(readFile("/mnt/config/openstack/latest/vendor_data2.json"))
+	if url == "" && ph == nil {
+		return applyUsers(md)
 	}
 	if err := network(readFile("/mnt/config/openstack/latest/network_data.json")); err != nil {
 		return err
 	}
-	body, _ := json.Marshal(md)
+	if ph == nil {
+		if err := applyUsers(md); err != nil {
+			return err
+		}
+		return report(url, facts(md, ""))
+	}
+	// The in-server agent (agent.go): report in, apply, report the
+	// outcome, then serve the phone-home's actions for good.
+	ph.status("DEPLOYING", "")
+	if err := applyUsers(md); err != nil {
+		ph.status("FAILED", err.Error())
+	} else {
+		ph.status("DEPLOYED", "root password, keys and network configured by ferric-testos")
+	}
+	if url != "" {
+		if err := report(url, facts(md, "boot")); err != nil {
+			fmt.Printf("ferric-testos: %v\n", err)
+		}
+	}
+	ph.serve(md, url)
+	return nil
+}
+
+// report POSTs body as JSON to url, retrying for up to 20 s.
+func report(url string, body map[string]string) error {
+	b, _ := json.Marshal(body)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
