@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -103,39 +102,5 @@ func TestBadInput(t *testing.T) {
 	}
 	if err := servers.Delete(ctx, cc, second.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestVersions checks version discovery and microversion negotiation.
-func TestVersions(t *testing.T) {
-	l := startLab(t, 0)
-	v := l.do("GET", "/compute/", nil, 200)["versions"].([]any)[0].(map[string]any)
-	if v["id"] != "v2.1" || v["min_version"] != "2.1" || !strings.HasSuffix(v["links"].([]any)[0].(map[string]any)["href"].(string), "/compute/v2.1/") {
-		t.Fatalf("versions %v", v)
-	}
-	l.do("GET", "/compute/v2.1/", nil, 200)
-	for _, tc := range []struct {
-		hdr, val string
-		code     int
-	}{
-		{"OpenStack-API-Version", "compute 2.1", 200},
-		{"OpenStack-API-Version", "compute latest", 200},
-		{"X-OpenStack-Nova-API-Version", "2.1", 200},
-		{"OpenStack-API-Version", "compute 2.999", 406},
-		{"X-OpenStack-Nova-API-Version", "3.0", 406},
-	} {
-		req, _ := http.NewRequest("GET", l.url+"/compute/v2.1/flavors", nil)
-		req.Header.Set(tc.hdr, tc.val)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.code {
-			t.Errorf("%s: %s → %d, want %d", tc.hdr, tc.val, resp.StatusCode, tc.code)
-		}
-		if tc.code == 200 && resp.Header.Get("OpenStack-API-Version") != "compute 2.1" {
-			t.Errorf("%s: %s → header %q", tc.hdr, tc.val, resp.Header.Get("OpenStack-API-Version"))
-		}
 	}
 }

@@ -32,7 +32,9 @@ func decode(r *http.Request, v any) error {
 // the enrolled nodes.
 func (h *Handler) flavors() []Flavor {
 	if len(h.cfg.Flavors) > 0 {
-		return h.cfg.Flavors
+		out := slices.Clone(h.cfg.Flavors)
+		slices.SortStableFunc(out, func(a, b Flavor) int { return strings.Compare(a.ID, b.ID) })
+		return out
 	}
 	seen := map[string]bool{}
 	var out []Flavor
@@ -86,16 +88,42 @@ func (h *Handler) renderFlavor(r *http.Request, f *Flavor, detail bool) map[stri
 		out["OS-FLV-EXT-DATA:ephemeral"], out["swap"], out["rxtx_factor"] = 0, "", 1.0
 		out["OS-FLV-DISABLED:disabled"], out["os-flavor-access:is_public"] = false, true
 	}
+	if detail && atLeast(r, v255) {
+		out["description"] = nil
+	}
+	if detail && atLeast(r, v261) {
+		out["extra_specs"] = extraSpecs(f)
+	}
 	return out
 }
 
 func (h *Handler) listFlavors(detail bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		all := h.flavors()
+		ids := make([]string, len(all))
+		for i, f := range all {
+			ids[i] = f.ID
+		}
+		from, to, err := page(r, ids, "marker [%s] not found")
+		if err != nil {
+			h.writeErr(w, err)
+			return
+		}
 		list := []map[string]any{}
-		for _, f := range h.flavors() {
+		for _, f := range all[from:to] {
 			list = append(list, h.renderFlavor(r, &f, detail))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"flavors": list})
+		out := map[string]any{"flavors": list}
+		collection := "flavors"
+		if detail {
+			collection = "flavors/detail"
+		}
+		if to > from {
+			if links := nextLinks(r, collection, to-from, ids[to-1]); links != nil {
+				out["flavors_links"] = links
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
 }
 
@@ -232,8 +260,11 @@ func (h *Handler) keypair(name string) (*Keypair, bool) {
 	return kp, ok
 }
 
-func renderKeypair(kp *Keypair, detail bool) map[string]any {
+func renderKeypair(r *http.Request, kp *Keypair, detail bool) map[string]any {
 	out := map[string]any{"name": kp.Name, "public_key": kp.PublicKey, "fingerprint": kp.Fingerprint}
+	if atLeast(r, v22) {
+		out["type"] = kp.Type
+	}
 	if detail {
 		out["user_id"], out["deleted"], out["deleted_at"], out["updated_at"], out["id"] = "", false, nil, nil, 0
 		out["created_at"] = strings.TrimSuffix(novaTime(kp.CreatedAt), "Z") + ".000000"
@@ -243,15 +274,35 @@ func renderKeypair(kp *Keypair, detail bool) map[string]any {
 
 func (h *Handler) listKeypairs(w http.ResponseWriter, r *http.Request) {
 	h.kpMu.Lock()
-	list := []map[string]any{}
+	all := make([]*Keypair, 0, len(h.keypairs))
 	for _, kp := range h.keypairs {
-		list = append(list, map[string]any{"keypair": renderKeypair(kp, false)})
+		all = append(all, kp)
 	}
 	h.kpMu.Unlock()
-	slices.SortFunc(list, func(a, b map[string]any) int {
-		return strings.Compare(a["keypair"].(map[string]any)["name"].(string), b["keypair"].(map[string]any)["name"].(string))
-	})
-	writeJSON(w, http.StatusOK, map[string]any{"keypairs": list})
+	slices.SortFunc(all, func(a, b *Keypair) int { return strings.Compare(a.Name, b.Name) })
+	from, to := 0, len(all)
+	if atLeast(r, v235) {
+		names := make([]string, len(all))
+		for i, kp := range all {
+			names[i] = kp.Name
+		}
+		var err error
+		if from, to, err = page(r, names, "Marker %s could not be found."); err != nil {
+			h.writeErr(w, err)
+			return
+		}
+	}
+	list := []map[string]any{}
+	for _, kp := range all[from:to] {
+		list = append(list, map[string]any{"keypair": renderKeypair(r, kp, false)})
+	}
+	out := map[string]any{"keypairs": list}
+	if atLeast(r, v235) && to > from {
+		if links := nextLinks(r, "os-keypairs", to-from, all[to-1].Name); links != nil {
+			out["keypairs_links"] = links
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) showKeypair(w http.ResponseWriter, r *http.Request) {
@@ -260,7 +311,7 @@ func (h *Handler) showKeypair(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, http.StatusNotFound, "Keypair %s not found for user ", r.PathValue("name"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keypair": renderKeypair(kp, true)})
+	writeJSON(w, http.StatusOK, map[string]any{"keypair": renderKeypair(r, kp, true)})
 }
 
 func (h *Handler) deleteKeypair(w http.ResponseWriter, r *http.Request) {
@@ -274,6 +325,10 @@ func (h *Handler) deleteKeypair(w http.ResponseWriter, r *http.Request) {
 	delete(h.keypairs, name)
 	if err := h.saveKeypairs(); err != nil {
 		h.writeErr(w, err)
+		return
+	}
+	if atLeast(r, v22) {
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -293,6 +348,20 @@ func (h *Handler) createKeypair(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kp := &Keypair{Name: name, Type: "ssh", CreatedAt: time.Now().UTC()}
+	if t, ok := body["type"]; ok {
+		if !atLeast(r, v22) {
+			writeFault(w, http.StatusBadRequest, "Invalid input for field/attribute keypair. Value: type. Additional properties are not allowed ('type' was unexpected)")
+			return
+		}
+		if t != "ssh" {
+			writeFault(w, http.StatusBadRequest, "Keypair data is invalid: key type %v is not supported here (only ssh)", t)
+			return
+		}
+	}
+	if pub, _ := body["public_key"].(string); pub == "" && atLeast(r, v292) {
+		writeFault(w, http.StatusBadRequest, "Invalid input for field/attribute keypair. Value: %v. 'public_key' is a required property", keys(body))
+		return
+	}
 	var private string
 	if pub, _ := body["public_key"].(string); pub != "" {
 		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub))
@@ -332,12 +401,16 @@ func (h *Handler) createKeypair(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, err)
 		return
 	}
-	out := renderKeypair(kp, false)
+	out := renderKeypair(r, kp, false)
 	out["user_id"] = ""
 	if private != "" {
 		out["private_key"] = private
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keypair": out})
+	code := http.StatusOK
+	if atLeast(r, v22) {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, map[string]any{"keypair": out})
 }
 
 func (h *Handler) limits(w http.ResponseWriter, r *http.Request) {
@@ -351,6 +424,16 @@ func (h *Handler) limits(w http.ResponseWriter, r *http.Request) {
 		"maxSecurityGroups": -1, "totalSecurityGroupsUsed": 0, "maxSecurityGroupRules": -1,
 		"maxTotalFloatingIps": -1, "totalFloatingIpsUsed": 0, "maxServerGroups": -1, "totalServerGroupsUsed": 0,
 		"maxServerGroupMembers": -1,
+	}
+	if atLeast(r, v236) {
+		for _, k := range []string{"maxSecurityGroups", "totalSecurityGroupsUsed", "maxSecurityGroupRules",
+			"maxTotalFloatingIps", "totalFloatingIpsUsed"} {
+			delete(abs, k)
+		}
+	}
+	if atLeast(r, v257) {
+		delete(abs, "maxPersonality")
+		delete(abs, "maxPersonalitySize")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"limits": map[string]any{"absolute": abs, "rate": []any{}}})
 }

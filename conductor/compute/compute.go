@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -31,10 +30,12 @@ import (
 )
 
 // Version range of the API: microversions 2.1 (the base, which the
-// openstack CLI and gophercloud use by default) to MaxVersion.
+// openstack CLI and gophercloud use by default) to MaxVersion, which
+// covers what Debian's openstacksdk (servers up to 2.73, flavors 2.61,
+// key pairs 2.10) and python-novaclient (2.92) negotiate.
 const (
 	MinVersion = "2.1"
-	MaxVersion = "2.1"
+	MaxVersion = "2.96"
 )
 
 // Manager starts the work behind servers (ferric's conductor manager).
@@ -129,6 +130,7 @@ func New(cfg Config) (*Handler, error) {
 			}()
 		}
 	}
+	h.resumeBuilds()
 	h.recoverPasswords()
 	return h, nil
 }
@@ -157,6 +159,7 @@ func (h *Handler) table() []route {
 		{"GET", base + "/servers/detail", h.listServers(true)},
 		{"POST", base + "/servers", h.createServer},
 		{"GET", base + "/servers/:id", h.showServer},
+		{"PUT", base + "/servers/:id", h.updateServer},
 		{"DELETE", base + "/servers/:id", h.deleteServer},
 		{"POST", base + "/servers/:id/action", h.action},
 		{"GET", base + "/servers/:id/metadata", h.getMetadata},
@@ -205,14 +208,16 @@ func (h *Handler) Routes() []ironichttp.Route {
 // ServeHTTP negotiates the microversion, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, base) {
-		v, ok := requestedVersion(r.Header)
-		if !ok {
-			writeFault(w, http.StatusNotAcceptable, "Version %s is not supported by the API. Minimum is %s and maximum is %s.", v, MinVersion, MaxVersion)
+		w.Header().Add("Vary", "OpenStack-API-Version")
+		w.Header().Add("Vary", "X-OpenStack-Nova-API-Version")
+		v, err := negotiate(r.Header)
+		if err != nil {
+			h.writeErr(w, err)
 			return
 		}
-		w.Header().Set("OpenStack-API-Version", "compute "+v)
-		w.Header().Set("X-OpenStack-Nova-API-Version", v)
-		w.Header().Add("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
+		w.Header().Set("OpenStack-API-Version", "compute "+v.String())
+		w.Header().Set("X-OpenStack-Nova-API-Version", v.String())
+		r = withVersion(r, v)
 	}
 	if w.Header().Get("X-Compute-Request-Id") == "" {
 		w.Header().Set("X-Compute-Request-Id", "req-"+uuid.NewString())
@@ -222,49 +227,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
-}
-
-// requestedVersion is the microversion a request asks for (MinVersion
-// without a header) and whether the API serves it.
-func requestedVersion(hdr http.Header) (string, bool) {
-	v := ""
-	for _, s := range hdr.Values("OpenStack-API-Version") {
-		for _, part := range strings.Split(s, ",") {
-			f := strings.Fields(part)
-			if len(f) == 2 && strings.EqualFold(f[0], "compute") {
-				v = f[1]
-			}
-		}
-	}
-	if v == "" {
-		v = strings.TrimSpace(hdr.Get("X-OpenStack-Nova-API-Version"))
-	}
-	switch strings.ToLower(v) {
-	case "":
-		return MinVersion, true
-	case "latest":
-		return MaxVersion, true
-	}
-	want, ok := parseVersion(v)
-	lo, _ := parseVersion(MinVersion)
-	hi, _ := parseVersion(MaxVersion)
-	if !ok || want < lo || want > hi {
-		return v, false
-	}
-	return v, true
-}
-
-func parseVersion(s string) (int, bool) {
-	maj, min, ok := strings.Cut(s, ".")
-	if !ok {
-		return 0, false
-	}
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(min)
-	if err1 != nil || err2 != nil || a < 0 || b < 0 {
-		return 0, false
-	}
-	return a*1000 + b, true
 }
 
 func baseURL(r *http.Request) string {

@@ -98,7 +98,7 @@ func (l *lab) wait(node, state string) {
 }
 
 func (l *lab) client() *gophercloud.ServiceClient {
-	return &gophercloud.ServiceClient{ProviderClient: &gophercloud.ProviderClient{}, Endpoint: l.url + "/compute/v2.1/"}
+	return &gophercloud.ServiceClient{ProviderClient: &gophercloud.ProviderClient{}, Endpoint: l.url + "/compute/v2.1/", Type: "compute"}
 }
 
 // TestGophercloudServers drives the servers API with gophercloud's

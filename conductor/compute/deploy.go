@@ -18,8 +18,11 @@ import (
 const allocationWait = 5 * time.Minute
 
 // follow waits, in the background, for the server's allocation to pick a
-// node, then deploys the server's image on it with its config drive.
-func (h *Handler) follow(id string, req *buildRequest) {
+// node, then deploys the server's image on it with its config drive,
+// built from the build request stored by the create. The deploy's start
+// removes that request; a deploy that cannot start puts the server in
+// ERROR.
+func (h *Handler) follow(id string) {
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -39,10 +42,7 @@ func (h *Handler) follow(id string, req *buildRequest) {
 				if rec, _ := recordOf(a); rec.Task == "deleting" {
 					return
 				}
-				if err := h.deploy(ctx, a, req, "active"); err != nil {
-					h.log.Warn("compute: deploy did not start", "server", id, "err", err)
-					_ = h.updateRecord(h.ctx, id, func(rec *record) error { rec.Fault = err.Error(); return nil })
-				}
+				h.startBuild(ctx, a)
 				return
 			}
 			select {
@@ -52,6 +52,66 @@ func (h *Handler) follow(id string, req *buildRequest) {
 			}
 		}
 	}()
+}
+
+// startBuild starts the first deploy of the server a with its stored
+// build request, then drops the request.
+func (h *Handler) startBuild(ctx context.Context, a *store.Allocation) {
+	id := a.UUID
+	req, ok, err := h.loadBuild(id)
+	if err == nil && !ok {
+		return // started already (by this conductor before a restart)
+	}
+	if err == nil && a.NodeUUID != nil {
+		// A deploy that started before a restart, whose request was not
+		// dropped yet, is not started again.
+		if n, nerr := h.st.Node(*a.NodeUUID); nerr == nil && n.ProvisionState != "available" {
+			req = nil
+		}
+	}
+	if err == nil && req != nil {
+		err = h.deploy(ctx, a, req, "active")
+	}
+	if err != nil && ctx.Err() != nil {
+		return // stopping: the next start of the conductor resumes
+	}
+	if err != nil && a.NodeUUID != nil {
+		// Another conductor (resuming builds after its own restart) may
+		// have started this deploy first: not a failure of the server.
+		if n, nerr := h.st.Node(*a.NodeUUID); nerr == nil && n.ProvisionState != "available" && deref(n.InstanceUUID) == id &&
+			n.InstanceInfo["configdrive"] != nil {
+			err = nil
+		}
+	}
+	if err != nil {
+		h.log.Warn("compute: deploy did not start", "server", id, "err", err)
+		ferr := h.updateRecord(h.ctx, id, func(rec *record) error { rec.Fault = err.Error(); return nil })
+		if ferr != nil {
+			h.log.Warn("compute: recording a build's failure", "server", id, "err", ferr)
+		}
+	}
+	if derr := h.st.Update(h.ctx, func(tx store.Tx) error { return dropBuild(tx, id) }); derr != nil {
+		h.log.Warn("compute: dropping a started build's request", "server", id, "err", derr)
+	}
+}
+
+// resumeBuilds goes on with the creates whose deploy had not started
+// when the conductor stopped: their build requests are in the store.
+// An allocation still "allocating" is started again (the manager does not
+// resume allocations).
+func (h *Handler) resumeBuilds() {
+	pending := h.pendingBuilds()
+	for _, s := range h.servers() {
+		id := s.a.UUID
+		if !pending[id] || s.rec.Task == "deleting" {
+			continue
+		}
+		h.log.Info("compute: resuming a server's build after restart", "server", id, "allocation_state", s.a.State)
+		if s.a.State == "allocating" {
+			h.mgr.StartAllocation(id)
+		}
+		h.follow(id)
+	}
 }
 
 // deploy sets the server's image on its node and starts the deploy
@@ -146,7 +206,7 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 		}
 		if name == "rebuild" {
 			s, _ = h.server(s.a.UUID)
-			doc := h.render(r, s, true)
+			doc := h.renderChanged(r, s)
 			writeJSON(w, http.StatusAccepted, map[string]any{"server": doc})
 			return
 		}
@@ -210,6 +270,9 @@ func (h *Handler) do(r *http.Request, s *server, name string, arg any) (map[stri
 	case "os-start":
 		return nil, managerFault(h.mgr.SetPowerState(ctx, nodeUUID, "power on", 0))
 	case "rebuild":
+		if err := h.checkRebuild(r, s, args); err != nil {
+			return nil, err
+		}
 		return nil, h.rebuild(ctx, s, args)
 	case "rescue":
 		pw, _ := args["adminPass"].(string)

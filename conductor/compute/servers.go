@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
-	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +39,12 @@ type record struct {
 	// Fault is a failure of the server's own work (e.g. a deploy that
 	// could not start).
 	Fault string `json:"fault,omitempty"`
+	// Description (2.19) and Tags (2.26).
+	Description *string  `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	// Hostname (2.90) overrides the one derived from the name.
+	Hostname               string `json:"hostname,omitempty"`
+	AccessIPv4, AccessIPv6 string `json:",omitempty"`
 }
 
 // server is an allocation that is a server, with its node if it has one.
@@ -281,7 +287,7 @@ func (h *Handler) render(r *http.Request, s *server, detail bool) map[string]any
 	out["created"] = novaTime(s.rec.Created)
 	out["updated"] = novaTime(upd)
 	out["addresses"] = h.addresses(s.n)
-	out["accessIPv4"], out["accessIPv6"] = "", ""
+	out["accessIPv4"], out["accessIPv6"] = s.rec.AccessIPv4, s.rec.AccessIPv6
 	out["OS-DCF:diskConfig"] = "MANUAL"
 	out["progress"] = st.progress
 	out["key_name"] = key
@@ -303,6 +309,7 @@ func (h *Handler) render(r *http.Request, s *server, detail bool) map[string]any
 	if st.fault != "" {
 		out["fault"] = map[string]any{"code": 500, "message": st.fault, "created": novaTime(upd)}
 	}
+	h.renderVersioned(r, s, out)
 	return out
 }
 
@@ -341,27 +348,49 @@ func (h *Handler) addresses(n *store.Node) map[string]any {
 
 func (h *Handler) listServers(detail bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		var nameRE *regexp.Regexp
-		if v := q.Get("name"); v != "" {
-			re, err := regexp.Compile(v)
-			if err != nil {
-				writeFault(w, http.StatusBadRequest, "Invalid regular expression for name: %s", v)
-				return
-			}
-			nameRE = re
+		match, err := serverFilter(r)
+		if err != nil {
+			h.writeErr(w, err)
+			return
 		}
-		status := strings.ToUpper(q.Get("status"))
-		image, flavor := q.Get("image"), q.Get("flavor")
-		list := []map[string]any{}
-		for _, s := range h.servers() {
-			if nameRE != nil && !nameRE.MatchString(s.rec.Name) || image != "" && path.Base(image) != s.rec.ImageID ||
-				flavor != "" && path.Base(flavor) != s.rec.FlavorID || status != "" && s.state().status != status {
-				continue
+		all := h.servers()
+		// Newest first, as Nova's default sort (created_at desc).
+		slices.SortStableFunc(all, func(a, b *server) int {
+			if c := b.rec.Created.Compare(a.rec.Created); c != 0 {
+				return c
 			}
+			return strings.Compare(b.a.UUID, a.a.UUID)
+		})
+		var picked []*server
+		var ids []string
+		for _, s := range all {
+			if match(s) {
+				picked = append(picked, s)
+				ids = append(ids, s.a.UUID)
+			}
+		}
+		from, to, err := page(r, ids, "marker [%s] not found")
+		if err != nil {
+			h.writeErr(w, err)
+			return
+		}
+		list := []map[string]any{}
+		for _, s := range picked[from:to] {
 			list = append(list, h.render(r, s, detail))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"servers": list})
+		out := map[string]any{"servers": list}
+		collection := "servers"
+		if detail {
+			collection = "servers/detail"
+		}
+		last := ""
+		if to > from {
+			last = ids[to-1]
+		}
+		if links := nextLinks(r, collection, to-from, last); links != nil {
+			out["servers_links"] = links
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
 }
 
@@ -374,8 +403,8 @@ func (h *Handler) showServer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"server": h.render(r, s, true)})
 }
 
-// buildRequest is what a server's deploy needs beyond its record, kept
-// in memory only (the password is never stored).
+// buildRequest is what a server's deploy needs beyond its record. A
+// create's is kept in the store until its deploy starts (builds.go).
 type buildRequest struct {
 	adminPass string
 	userData  []byte
@@ -395,7 +424,7 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, err)
 		return
 	}
-	rec, fl, req, err := h.parseCreate(body)
+	rec, fl, req, err := h.parseCreate(r, body)
 	if err != nil {
 		h.writeErr(w, err)
 		return
@@ -406,12 +435,18 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 	rec.Created, rec.Updated = now, now
 	a := &store.Allocation{UUID: id, State: "allocating", ResourceClass: &rc, Traits: append([]string{}, fl.Traits...),
 		CandidateNodes: []string{}, Extra: store.Object{extraKey: rec.object()}}
-	if err := h.st.Update(r.Context(), func(tx store.Tx) error { return tx.PutAllocation(a) }); err != nil {
+	err = h.st.Update(r.Context(), func(tx store.Tx) error {
+		if err := tx.PutAllocation(a); err != nil {
+			return err
+		}
+		return putBuild(tx, id, req)
+	})
+	if err != nil {
 		h.writeErr(w, err)
 		return
 	}
 	h.mgr.StartAllocation(id)
-	h.follow(id, req)
+	h.follow(id)
 	w.Header().Set("Location", baseURL(r)+base+"/servers/"+id)
 	out := map[string]any{"id": id, "links": link(r, "servers", id), "OS-DCF:diskConfig": "MANUAL",
 		"security_groups": []map[string]string{{"name": "default"}}, "adminPass": req.adminPass}
@@ -423,18 +458,22 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 var createKeys = map[string]bool{"name": true, "imageRef": true, "flavorRef": true, "metadata": true, "personality": true,
 	"user_data": true, "key_name": true, "adminPass": true, "networks": true, "min_count": true, "max_count": true,
 	"return_reservation_id": true, "availability_zone": true, "security_groups": true, "config_drive": true,
-	"OS-DCF:diskConfig": true, "accessIPv4": true, "accessIPv6": true, "description": true}
+	"OS-DCF:diskConfig": true, "accessIPv4": true, "accessIPv6": true, "description": true, "tags": true}
 
-func (h *Handler) parseCreate(body map[string]any) (record, *Flavor, *buildRequest, error) {
+func (h *Handler) parseCreate(r *http.Request, body map[string]any) (record, *Flavor, *buildRequest, error) {
 	var rec record
 	for k := range body {
 		if !createKeys[k] {
 			return rec, nil, nil, faultf(http.StatusBadRequest, "Invalid input for field/attribute server. Value: %v. Additional properties are not allowed ('%s' was unexpected)", k, k)
 		}
 	}
-	name, ok := body["name"].(string)
-	if !ok || strings.TrimSpace(name) == "" || len(name) > 255 {
-		return rec, nil, nil, faultf(http.StatusBadRequest, "Invalid input for field/attribute name. Value: %v. It must be a non-empty string of at most 255 characters", body["name"])
+	name, err := validName(body["name"])
+	if err != nil {
+		return rec, nil, nil, err
+	}
+	vrec, err := h.parseCreateVersioned(r, body)
+	if err != nil {
+		return rec, nil, nil, err
 	}
 	for _, k := range []string{"min_count", "max_count"} {
 		if v, ok := body[k]; ok && fmt.Sprint(v) != "1" {
@@ -447,8 +486,8 @@ func (h *Handler) parseCreate(body map[string]any) (record, *Flavor, *buildReque
 		return rec, nil, nil, faultf(http.StatusBadRequest, "Flavor %s could not be found.", flavorRef)
 	}
 	imageRef, _ := body["imageRef"].(string)
-	img, err := h.cfg.Images.Get(path.Base(imageRef))
-	if imageRef == "" || err != nil {
+	img, ierr := h.cfg.Images.Get(path.Base(imageRef))
+	if imageRef == "" || ierr != nil {
 		return rec, nil, nil, faultf(http.StatusBadRequest, "Can not find requested image")
 	}
 	if img.Status != "active" {
@@ -480,7 +519,8 @@ func (h *Handler) parseCreate(body map[string]any) (record, *Flavor, *buildReque
 	if req.adminPass == "" {
 		req.adminPass = password()
 	}
-	rec = record{Name: name, FlavorID: fl.ID, ImageID: img.ID, KeyName: keyName, Metadata: md}
+	rec = record{Name: name, FlavorID: fl.ID, ImageID: img.ID, KeyName: keyName, Metadata: md,
+		Description: vrec.Description, Tags: vrec.Tags}
 	return rec, fl, req, nil
 }
 
@@ -631,6 +671,9 @@ func (h *Handler) reap(id string) {
 							return err
 						}
 					}
+				}
+				if err := dropBuild(tx, id); err != nil {
+					return err
 				}
 				return tx.DeleteAllocation(id)
 			})

@@ -343,6 +343,7 @@ api       POST     /compute/v2.1/os-keypairs                        401 400
 api       POST     /compute/v2.1/servers                            401 400
 api       POST     /compute/v2.1/servers/:id/action                 401 404
 api       POST     /compute/v2.1/servers/:id/metadata               401 404
+api       PUT      /compute/v2.1/servers/:id                        401 404
 api       PUT      /compute/v2.1/servers/:id/metadata               401 404
 api       PUT      /compute/v2.1/servers/:id/metadata/:key          401 404
 # The deployed servers' phone-home: public, behind the server's own token.
