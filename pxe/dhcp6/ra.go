@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -233,7 +234,9 @@ func (r *RA) Serve(ctx context.Context) error {
 }
 
 func (r *RA) send(why string) {
-	dst := &net.IPAddr{IP: net.IPv6linklocalallnodes, Zone: r.ifi.Name}
+	// The zone by index: names go through a process-wide cache that may
+	// know another network namespace's interfaces.
+	dst := &net.IPAddr{IP: net.IPv6linklocalallnodes, Zone: strconv.Itoa(r.ifi.Index)}
 	if _, err := r.p.WriteTo(r.msg, nil, dst); err != nil {
 		r.log.Warn("dhcp6: ra: send failed", "err", err)
 		return
