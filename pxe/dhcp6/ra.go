@@ -26,6 +26,13 @@ const (
 	DefaultPrefixLifetime = 24 * time.Hour
 )
 
+// The first initialAdvertisements unsolicited advertisements are at most
+// initialInterval apart.
+const (
+	initialAdvertisements = 3
+	initialInterval       = 2 * time.Second
+)
+
 // RAConfig configures an RA.
 type RAConfig struct {
 	// Interface to advertise on. Required.
@@ -197,14 +204,19 @@ func (r *RA) Serve(ctx context.Context) error {
 	defer r.conn.Close()
 	if r.cfg.Interval > 0 {
 		go func() {
-			t := time.NewTicker(r.cfg.Interval)
-			defer t.Stop()
-			for {
+			// The first advertisements come faster (RFC 4861 6.2.4): the
+			// interface's link-local address may still be tentative at the
+			// start, and hosts that came up with it are waiting.
+			for n := 0; ; n++ {
 				r.send("periodic")
+				wait := r.cfg.Interval
+				if n < initialAdvertisements {
+					wait = min(wait, initialInterval)
+				}
 				select {
 				case <-ctx.Done():
 					return
-				case <-t.C:
+				case <-time.After(wait):
 				}
 			}
 		}()
