@@ -1,0 +1,173 @@
+package e2e
+
+// TestQEMUIPv6Only: IPv6 provisioning end to end (issue 24). One OVMF
+// machine (TCG) on an IPv6-only lab network (lab.SetIPv6Only: the bridge
+// has fd00:99::1/64 and no IPv4) whose NIC boots UEFI PXE over IPv6
+// (lab.MachineConfig.PXEIPv6). The conductor listens on [fd00:99::1] only
+// and runs --dhcp6-range: its router advertisements carry the managed
+// flag and the prefix, its DHCPv6 server answers the firmware's PXE
+// Solicit with tftp://[fd00:99::1]/snponly.efi, served by ferric's TFTP
+// over IPv6, and iPXE's own DHCPv6 (user class iPXE) with the boot script
+// http://[fd00:99::1]:port/boot/boot.ipxe. The deploy ramdisk's agent,
+// whose ipa-api-url has a bracketed IPv6 address, configures its link by
+// DHCPv6 and posts its inventory: the node is inspected. Then a ramdisk
+// deploy of a live kernel and initramfs, which the machine boots over the
+// same IPv6 path from the conductor's copies.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/lab"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+// qemuEnvIPv6 is set in the child of TestQEMUIPv6Only.
+const qemuEnvIPv6 = "FERRIC_E2E_QEMU_IPV6"
+
+const qemuBridgeIP6 = "fd00:99::1"
+
+// TestQEMUIPv6Only inspects and deploys one OVMF machine on an IPv6-only
+// network.
+func TestQEMUIPv6Only(t *testing.T) {
+	if dir := os.Getenv(qemuEnvChild); dir != "" {
+		if os.Getenv(qemuEnvIPv6) != "" {
+			qemuIPv6Child(t, dir)
+		}
+		return
+	}
+	qemuParent(t, "TestQEMUIPv6Only", qemuEnvIPv6+"=1")
+}
+
+func qemuIPv6Child(t *testing.T, dir string) {
+	if _, err := os.Stat("/usr/lib/ipxe/snponly.efi"); err != nil {
+		t.Skip("skipping: no /usr/lib/ipxe/snponly.efi (package ipxe; .ci/deps.sh)")
+	}
+	ctx := context.Background()
+	if err := lab.SetIPv6Only(ctx, "", "br0", qemuBridgeIP6+"/64"); err != nil {
+		t.Fatal(err)
+	}
+	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:61", firmware: "uefi", driver: "redfish"}
+	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: filepath.Join(dir, "vm"), MAC: m.mac, Net: "tap:tap0",
+		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", PXEIPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Save(); err != nil {
+		t.Fatal(err)
+	}
+	m.q = q
+	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+	go rfSrv.Serve(rfLn)
+	t.Cleanup(func() { rfSrv.Close() })
+	m.redfish = "http://" + rfLn.Addr().String()
+
+	pl, err := net.Listen("tcp", net.JoinHostPort(qemuBridgeIP6, "0"))
+	if err != nil {
+		t.Fatalf("listen on the bridge's IPv6 address: %v", err)
+	}
+	apiAddr := pl.Addr().String() // [fd00:99::1]:port
+	pl.Close()
+	events := &qemuEvents{}
+	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events, noDHCP: true,
+		extra: []string{"--dhcp-interface", "br0", "--dhcp6-range", "fd00:99::100-fd00:99::1ff",
+			"--tftp-listen", net.JoinHostPort(qemuBridgeIP6, "69"), "--tftp-root", "/usr/lib/ipxe"}}
+	cond.start()
+	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
+	base := "http://" + apiAddr
+	c := client{t, base}
+	node := c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "boot_interface": "ipxe",
+		"inspect_interface": "agent", "properties": map[string]any{"capabilities": "boot_mode:uefi"},
+		"driver_info": map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
+			"redfish_username": "admin", "redfish_password": "password",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+	m.uuid = node["uuid"].(string)
+	c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": m.uuid}, 201)
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("vm0", "manageable", time.Minute)
+
+	t0 := time.Now()
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
+	n := c.waitState("vm0", "manageable", 6*time.Minute)
+	t.Logf("phase inspect over IPv6 (UEFI PXEv6, TFTP, iPXE DHCPv6, agent DHCPv6): %.1fs", time.Since(t0).Seconds())
+	qemuInspected(t, c, m, n)
+	b, err := os.ReadFile(q.SerialLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
+	pxe6 := strings.Index(serial, "Start PXE over IPv6")
+	ipxeAt := strings.Index(serial, "iPXE")
+	if pxe6 < 0 || ipxeAt < pxe6 || strings.Contains(serial, "Start PXE over IPv4") {
+		t.Errorf("serial console does not show OVMF's PXE over IPv6 (at %d) starting iPXE (at %d), or shows IPv4:\n%s",
+			pxe6, ipxeAt, tail([]byte(serial), 4000))
+	}
+	if !strings.Contains(serial, "ipa-api-url="+base) {
+		t.Errorf("the ramdisk's command line has no ipa-api-url=%s:\n%s", base, tail([]byte(serial), 4000))
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Deploy: a ramdisk deploy of a live kernel and initramfs, which the
+	// conductor downloads and serves itself; the machine boots them over
+	// PXEv6 and iPXE again.
+	kernel := liveKernel(t)
+	initrd := liveInitramfs(t, dir)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/vmlinuz":
+			http.ServeFile(w, r, kernel)
+		case "/initrd":
+			http.ServeFile(w, r, initrd)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer files.Close()
+	c.do("PATCH", "/v1/nodes/vm0", []map[string]any{
+		{"op": "replace", "path": "/deploy_interface", "value": "ramdisk"},
+		{"op": "add", "path": "/automated_clean", "value": false},
+		{"op": "add", "path": "/instance_info/kernel", "value": files.URL + "/vmlinuz"},
+		{"op": "add", "path": "/instance_info/ramdisk", "value": files.URL + "/initrd"},
+		{"op": "add", "path": "/instance_info/kernel_append_params", "value": "console=ttyS0,115200n8 panic=0 ferric.live=1"}}, 200)
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("vm0", "available", time.Minute)
+	t0 = time.Now()
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active"}, 202)
+	c.waitState("vm0", "active", 2*time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		b, _ := os.ReadFile(q.SerialLog())
+		s := string(b)
+		if strings.Contains(s, liveMarker) && strings.Contains(s, "ferric.live=1") {
+			if !strings.Contains(s, base+"/boot/instance/") {
+				t.Errorf("the live kernel came up, but not from the conductor's copies over IPv6:\n%s", tail(b, 4000))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine did not boot the live kernel; serial console:\n%s", tail(b, 4000))
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("phase ramdisk deploy over IPv6: live kernel up %.1fs after the deploy request", time.Since(t0).Seconds())
+}
