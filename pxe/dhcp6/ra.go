@@ -185,7 +185,7 @@ func ParseSolicitation(b []byte, src netip.Addr) (net.HardwareAddr, error) {
 		n := int(opts[1]) * 8
 		if opts[0] == 1 {
 			if src.IsUnspecified() {
-				return nil, fmt.Errorf("%w: link-layer address from ::", ErrBadSolicitation)
+				return nil, fmt.Errorf("%w: link-layer address option from the unspecified address", ErrBadSolicitation)
 			}
 			if n == 8 {
 				lla = append(net.HardwareAddr(nil), opts[2:8]...)
