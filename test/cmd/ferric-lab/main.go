@@ -340,7 +340,8 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 	}
 	host, _, _ := strings.Cut(c.addr, "/")
 	prefix := host[:strings.LastIndexByte(host, '.')+1]
-	apiURL := fmt.Sprintf("http://%s:%d", host, c.apiPort)
+	apiListen := net.JoinHostPort(host, strconv.Itoa(c.apiPort)) // [v6]:port on an IPv6-only lab
+	apiURL := "http://" + apiListen
 	logPath := filepath.Join(dir, "conductor.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -348,9 +349,18 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 	}
 	defer logf.Close()
 	args := []string{"netns", "exec", c.ns, bin,
-		"--api-listen", fmt.Sprintf("%s:%d", host, c.apiPort), "--public-url", apiURL,
+		"--api-listen", apiListen, "--public-url", apiURL,
 		"--state-dir", filepath.Join(dir, "conductor"), "--boot-dir", boot, "--console-port-range", "6530:6599"}
-	if c.boot == "vmedia" {
+	if p, err := netip.ParsePrefix(c.addr); err == nil && p.Addr().Is6() && c.boot != "vmedia" {
+		// IPv6-only: DHCPv6 and router advertisements (managed flag) on
+		// the bridge, addresses ::100-::1ff of its prefix, TFTP on [host].
+		base := p.Masked().Addr().As16()
+		first, last := base, base
+		first[14], last[14], last[15] = 1, 1, 0xff
+		args = append(args, "--dhcp-mode", "none", "--dhcp-interface", "br0",
+			"--dhcp6-range", netip.AddrFrom16(first).String()+"-"+netip.AddrFrom16(last).String(),
+			"--tftp-listen", net.JoinHostPort(host, "69"), "--tftp-root", "/usr/lib/ipxe")
+	} else if c.boot == "vmedia" {
 		args = append(args, "--dhcp-mode", "none")
 	} else {
 		args = append(args, "--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", prefix+"100-"+prefix+"199",
