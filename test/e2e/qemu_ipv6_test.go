@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -127,47 +126,35 @@ func qemuIPv6Child(t *testing.T, dir string) {
 		return
 	}
 
-	// Deploy: a ramdisk deploy of a live kernel and initramfs, which the
-	// conductor downloads and serves itself; the machine boots them over
-	// PXEv6 and iPXE again.
-	kernel := liveKernel(t)
-	initrd := liveInitramfs(t, dir)
-	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/vmlinuz":
-			http.ServeFile(w, r, kernel)
-		case "/initrd":
-			http.ServeFile(w, r, initrd)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer files.Close()
+	// Deploy: the test OS from the conductor's image store (qcow2, its
+	// checksum from the store) with a config drive. The machine boots the
+	// ramdisk over the same IPv6 path, the agent downloads the image from
+	// http://[fd00:99::1]:port and writes it, and the machine boots the
+	// test OS from its disk, which prints the config drive's identity.
+	imageID := qemuUpload(t, base, "testos-qcow2", "qcow2", filepath.Join(dir, "testos.qcow2"))
 	c.do("PATCH", "/v1/nodes/vm0", []map[string]any{
-		{"op": "replace", "path": "/deploy_interface", "value": "ramdisk"},
 		{"op": "add", "path": "/automated_clean", "value": false},
-		{"op": "add", "path": "/instance_info/kernel", "value": files.URL + "/vmlinuz"},
-		{"op": "add", "path": "/instance_info/ramdisk", "value": files.URL + "/initrd"},
-		{"op": "add", "path": "/instance_info/kernel_append_params", "value": "console=ttyS0,115200n8 panic=0 ferric.live=1"}}, 200)
+		{"op": "add", "path": "/instance_info/image_source", "value": imageID}}, 200)
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("vm0", "available", time.Minute)
 	t0 = time.Now()
-	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active"}, 202)
-	c.waitState("vm0", "active", 2*time.Minute)
-	deadline := time.Now().Add(5 * time.Minute)
+	hostname := "vm0-ipv6"
+	c.doVersion("1.56", "PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active",
+		"configdrive": map[string]any{"meta_data": map[string]any{"hostname": hostname}}}, 202)
+	c.waitState("vm0", "active", 6*time.Minute)
+	tActive := time.Now()
+	want := "ferric-testos: booted uuid=" + m.uuid + " hostname=" + hostname
+	deadline := time.Now().Add(4 * time.Minute)
 	for {
 		b, _ := os.ReadFile(q.SerialLog())
-		s := string(b)
-		if strings.Contains(s, liveMarker) && strings.Contains(s, "ferric.live=1") {
-			if !strings.Contains(s, base+"/boot/instance/") {
-				t.Errorf("the live kernel came up, but not from the conductor's copies over IPv6:\n%s", tail(b, 4000))
-			}
+		if strings.Contains(string(b), want) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the machine did not boot the live kernel; serial console:\n%s", tail(b, 4000))
+			t.Fatalf("the deployed test OS did not boot (no %q); serial console:\n%s", want, tail(b, 4000))
 		}
 		time.Sleep(time.Second)
 	}
-	t.Logf("phase ramdisk deploy over IPv6: live kernel up %.1fs after the deploy request", time.Since(t0).Seconds())
+	t.Logf("phase deploy over IPv6 (image from the store at %s): active %.1fs after the request, test OS booted %.1fs after active",
+		base, tActive.Sub(t0).Seconds(), time.Since(tActive).Seconds())
 }
