@@ -10,9 +10,9 @@ package e2e
 // over IPv6, and iPXE's own DHCPv6 (user class iPXE) with the boot script
 // http://[fd00:99::1]:port/boot/boot.ipxe. The deploy ramdisk's agent,
 // whose ipa-api-url has a bracketed IPv6 address, configures its link by
-// DHCPv6 and posts its inventory: the node is inspected. Then a ramdisk
-// deploy of a live kernel and initramfs, which the machine boots over the
-// same IPv6 path from the conductor's copies.
+// DHCPv6 and posts its inventory: the node is inspected. Then a deploy of
+// the test OS from the conductor's image store (the agent downloads it
+// over IPv6) with a config drive, and the test OS boots from the disk.
 
 import (
 	"context"
