@@ -23,6 +23,9 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st store.Store
 		g.Go(func() error { return ts.Serve(ctx) })
 		cfg.Log.Info("tftp serving", "addr", ts.Addr(), "root", cfg.TFTPRoot)
 	}
+	if err := startDHCP6(ctx, g, cfg, st, hosts); err != nil {
+		return err
+	}
 	switch cfg.DHCPMode {
 	case "", "none":
 		return nil

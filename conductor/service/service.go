@@ -126,6 +126,10 @@ type Config struct {
 	// DHCPInterface with an empty RA (no prefix, lifetime 0), so that iPXE
 	// does not wait ~16 s for an IPv6 router on segments without one.
 	RouterAdvertisements bool
+	// DHCP6Range is "first-last" IPv6 addresses: a DHCPv6 server hands
+	// them out on DHCPInterface and router advertisements there carry the
+	// managed flag and the prefix (IPv6 provisioning networks).
+	DHCP6Range string
 	// TFTPListen enables TFTP (e.g. ":69"); TFTPRoot defaults to /usr/lib/ipxe.
 	TFTPListen string
 	TFTPRoot   string

@@ -14,6 +14,11 @@ type NetConfig struct {
 	Bridge    string // default "br0"
 	Addr      string // bridge address, default "10.99.0.1/24"
 	Taps      int    // tap0..tapN-1
+	// IPv6Only makes the lab network IPv6-only: the bridge gets Addr6
+	// (default "fd00:99::1/64") and no IPv4 address, for a conductor
+	// started with --dhcp6-range.
+	IPv6Only bool
+	Addr6    string
 }
 
 func (c NetConfig) withDefaults() NetConfig {
@@ -25,6 +30,9 @@ func (c NetConfig) withDefaults() NetConfig {
 	}
 	if c.Addr == "" {
 		c.Addr = "10.99.0.1/24"
+	}
+	if c.Addr6 == "" {
+		c.Addr6 = "fd00:99::1/64"
 	}
 	return c
 }
@@ -68,6 +76,31 @@ func NetUp(ctx context.Context, cfg NetConfig) (err error) {
 			[]string{"link", "set", tap, "up"})
 	}
 	for _, s := range steps {
+		if err := ip(ctx, append(n, s...)...); err != nil {
+			return err
+		}
+	}
+	if c.IPv6Only {
+		return SetIPv6Only(ctx, c.Namespace, c.Bridge, c.Addr6)
+	}
+	return nil
+}
+
+// SetIPv6Only makes the bridge of namespace ns (empty: the calling
+// process's namespace) IPv6-only: its IPv4 addresses go, cidr6 is added
+// without duplicate address detection (a server binds it at once), and
+// multicast snooping is off, so that DHCPv6 multicast (ff02::1:2)
+// reaches the host whatever the bridge learnt of MLD.
+func SetIPv6Only(ctx context.Context, ns, bridge, cidr6 string) error {
+	var n []string
+	if ns != "" {
+		n = []string{"-n", ns}
+	}
+	for _, s := range [][]string{
+		{"-4", "addr", "flush", "dev", bridge},
+		{"link", "set", bridge, "type", "bridge", "mcast_snooping", "0"},
+		{"addr", "add", cidr6, "dev", bridge, "nodad"},
+	} {
 		if err := ip(ctx, append(n, s...)...); err != nil {
 			return err
 		}

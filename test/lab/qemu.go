@@ -95,6 +95,13 @@ type MachineConfig struct {
 	// "no"), so the NIC's boot options are HTTPv4 then HTTPv6: the
 	// firmware asks DHCP as an HTTPClient and boots the URL it gets.
 	HTTPBoot bool `json:"http_boot,omitempty"`
+	// PXEIPv6 makes the network boot UEFI PXE over IPv6 (Firmware
+	// "uefi", an IPv6-only network): the NIC has no option ROM (OVMF's
+	// own virtio-net driver and PXE client run) and OVMF's IPv4 PXE is
+	// off (fw_cfg opt/org.tianocore/IPv4PXESupport "no"), so the NIC's
+	// first boot option is PXEv6: DHCPv6, then the boot-file URL's
+	// tftp://[addr]/file.
+	PXEIPv6 bool `json:"pxe_ipv6,omitempty"`
 	// USBStick gives the machine the slot a BMC's virtual USB stick
 	// attaches to (empty until an insert). It is a removable SCSI disk
 	// on the virtio-scsi bus, not USB: Debian's cloud kernel has no USB
@@ -389,6 +396,10 @@ func (q *QEMU) Args() []string {
 		nicDev += ",romfile="
 		args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
 			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+	}
+	if c.PXEIPv6 && !c.HTTPBoot && c.Firmware == "uefi" {
+		nicDev += ",romfile="
+		args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no")
 	}
 	args = append(args, "-device", nicDev)
 	if c.CDROM {

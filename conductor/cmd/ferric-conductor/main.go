@@ -101,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DHCPInterface, "dhcp-interface", "", "interface the DHCP service answers on")
 	fs.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool FIRST-LAST for --dhcp-mode full")
 	fs.BoolVar(&cfg.AllowUnknownMACs, "allow-unknown-macs", false, "answer DHCP from machines with no enrolled port (discovery)")
+	fs.StringVar(&cfg.DHCP6Range, "dhcp6-range", "", "IPv6 address pool FIRST-LAST: DHCPv6 and router advertisements (managed flag) on --dhcp-interface")
 	fs.BoolVar(&cfg.RouterAdvertisements, "dhcp-router-advertisements", false, "answer IPv6 router solicitations on --dhcp-interface with an empty RA (saves iPXE ~16 s where no IPv6 router exists)")
 	fs.StringVar(&cfg.TFTPListen, "tftp-listen", "", "TFTP address for iPXE first stages, e.g. :69 (empty: off)")
 	fs.StringVar(&cfg.InspectorListen, "inspector-listen", introspection.DefaultListen, "ironic-inspector v1 API address (empty: off)")

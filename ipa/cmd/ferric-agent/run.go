@@ -335,15 +335,19 @@ func configureNetwork(ctx context.Context, log *slog.Logger, params cmdline.Para
 	if params.BootMethod == "vmedia" {
 		wait = 10 * time.Second
 	}
+	dhcpOn := initsys.ConfigureNetworkOn
+	if ipv6API(params) {
+		dhcpOn = initsys.ConfigureNetworkIPv6On
+	}
 	res, err := netconfig.Configure(ctx, log, netconfig.Finder{}, wait, "/etc/resolv.conf")
 	if errors.Is(err, netconfig.ErrNotFound) {
 		log.Info("no network data, configuring links by DHCP", "detail", err)
-		return initsys.ConfigureNetwork(ctx, log, 30*time.Second)
+		return dhcpOn(ctx, log, 30*time.Second, nil)
 	}
 	if err != nil {
 		// The links are as they were: DHCP may still reach the conductor.
 		log.Error("network data not applied, configuring links by DHCP", "error", err)
-		leases, derr := initsys.ConfigureNetwork(ctx, log, 30*time.Second)
+		leases, derr := dhcpOn(ctx, log, 30*time.Second, nil)
 		if derr != nil {
 			return nil, errors.Join(err, derr)
 		}
@@ -357,7 +361,7 @@ func configureNetwork(ctx context.Context, log *slog.Logger, params cmdline.Para
 		}
 	}
 	if dh := res.DHCPInterfaces(); len(dh) > 0 {
-		more, err := initsys.ConfigureNetworkOn(ctx, log, 30*time.Second, dh)
+		more, err := dhcpOn(ctx, log, 30*time.Second, dh)
 		if err != nil && len(leases) == 0 {
 			return nil, err
 		}

@@ -177,6 +177,18 @@ func ConfigureNetwork(ctx context.Context, log *slog.Logger, wait time.Duration)
 // Ethernet interfaces when only is empty): the links network_data leaves
 // to DHCP.
 func ConfigureNetworkOn(ctx context.Context, log *slog.Logger, wait time.Duration, only []string) ([]Lease, error) {
+	return configure(ctx, log, wait, only, dhcp)
+}
+
+// ConfigureNetworkIPv6On is ConfigureNetworkOn with DHCPv6 instead of
+// DHCPv4: for an IPv6-only provisioning network (the API URL's host is
+// an IPv6 address).
+func ConfigureNetworkIPv6On(ctx context.Context, log *slog.Logger, wait time.Duration, only []string) ([]Lease, error) {
+	return configure(ctx, log, wait, only, dhcpv6Lease)
+}
+
+func configure(ctx context.Context, log *slog.Logger, wait time.Duration, only []string,
+	dhcp func(context.Context, net.Interface) (Lease, error)) ([]Lease, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("initsys: %w", err)

@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("dir", env("dir", "/tmp/ferric-lab"), "lab state directory (env FERRIC_LAB_DIR)")
 	ns := fs.String("netns", env("netns", "ferriclab"), "network namespace (env FERRIC_LAB_NETNS)")
 	n := fs.Int("machines", envInt("machines", 2), "number of machines (env FERRIC_LAB_MACHINES)")
-	addr := fs.String("addr", env("addr", "10.99.0.1/24"), "bridge address (env FERRIC_LAB_ADDR)")
+	addr := fs.String("addr", env("addr", "10.99.0.1/24"), "bridge address; an IPv6 one (fd00:99::1/64) makes the lab network IPv6-only (env FERRIC_LAB_ADDR)")
 	mem := fs.Int("mem", envInt("mem", lab.DefaultMemMiB), "guest RAM in MiB (env FERRIC_LAB_MEM)")
 	disk := fs.Int("disk-size", envInt("disk-size", 5120), "machine disk size in MiB, sparse; the agent wants a root disk of 4 GiB or more (env FERRIC_LAB_DISK_SIZE)")
 	ipmiPort := fs.Int("ipmi-port", envInt("ipmi-port", 6230), "first IPMI port (env FERRIC_LAB_IPMI_PORT)")
@@ -200,7 +200,12 @@ func up(ctx context.Context, stdout io.Writer, c upConfig) (err error) {
 	if err := os.MkdirAll(filepath.Join(dir, "vm"), 0o755); err != nil {
 		return err
 	}
-	if err := lab.NetUp(ctx, lab.NetConfig{Namespace: c.ns, Addr: c.addr, Taps: c.n}); err != nil {
+	nc := lab.NetConfig{Namespace: c.ns, Addr: c.addr, Taps: c.n}
+	if p, perr := netip.ParsePrefix(c.addr); perr == nil && p.Addr().Is6() {
+		// An IPv6 bridge address: an IPv6-only lab network.
+		nc.Addr, nc.IPv6Only, nc.Addr6 = "", true, c.addr
+	}
+	if err := lab.NetUp(ctx, nc); err != nil {
 		return err
 	}
 	defer func() {
@@ -335,7 +340,8 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 	}
 	host, _, _ := strings.Cut(c.addr, "/")
 	prefix := host[:strings.LastIndexByte(host, '.')+1]
-	apiURL := fmt.Sprintf("http://%s:%d", host, c.apiPort)
+	apiListen := net.JoinHostPort(host, strconv.Itoa(c.apiPort)) // [v6]:port on an IPv6-only lab
+	apiURL := "http://" + apiListen
 	logPath := filepath.Join(dir, "conductor.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -343,9 +349,18 @@ func startConductor(ctx context.Context, stdout io.Writer, dir string, c upConfi
 	}
 	defer logf.Close()
 	args := []string{"netns", "exec", c.ns, bin,
-		"--api-listen", fmt.Sprintf("%s:%d", host, c.apiPort), "--public-url", apiURL,
+		"--api-listen", apiListen, "--public-url", apiURL,
 		"--state-dir", filepath.Join(dir, "conductor"), "--boot-dir", boot, "--console-port-range", "6530:6599"}
-	if c.boot == "vmedia" {
+	if p, err := netip.ParsePrefix(c.addr); err == nil && p.Addr().Is6() && c.boot != "vmedia" {
+		// IPv6-only: DHCPv6 and router advertisements (managed flag) on
+		// the bridge, addresses ::100-::1ff of its prefix, TFTP on [host].
+		base := p.Masked().Addr().As16()
+		first, last := base, base
+		first[14], last[14], last[15] = 1, 1, 0xff
+		args = append(args, "--dhcp-mode", "none", "--dhcp-interface", "br0",
+			"--dhcp6-range", netip.AddrFrom16(first).String()+"-"+netip.AddrFrom16(last).String(),
+			"--tftp-listen", net.JoinHostPort(host, "69"), "--tftp-root", "/usr/lib/ipxe")
+	} else if c.boot == "vmedia" {
 		args = append(args, "--dhcp-mode", "none")
 	} else {
 		args = append(args, "--dhcp-mode", "full", "--dhcp-interface", "br0", "--dhcp-range", prefix+"100-"+prefix+"199",

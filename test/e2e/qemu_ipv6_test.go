@@ -1,0 +1,160 @@
+package e2e
+
+// TestQEMUIPv6Only: IPv6 provisioning end to end (issue 24). One OVMF
+// machine (TCG) on an IPv6-only lab network (lab.SetIPv6Only: the bridge
+// has fd00:99::1/64 and no IPv4) whose NIC boots UEFI PXE over IPv6
+// (lab.MachineConfig.PXEIPv6). The conductor listens on [fd00:99::1] only
+// and runs --dhcp6-range: its router advertisements carry the managed
+// flag and the prefix, its DHCPv6 server answers the firmware's PXE
+// Solicit with tftp://[fd00:99::1]/snponly.efi, served by ferric's TFTP
+// over IPv6, and iPXE's own DHCPv6 (user class iPXE) with the boot script
+// http://[fd00:99::1]:port/boot/boot.ipxe. The deploy ramdisk's agent,
+// whose ipa-api-url has a bracketed IPv6 address, configures its link by
+// DHCPv6 and posts its inventory: the node is inspected. Then a deploy of
+// the test OS from the conductor's image store (the agent downloads it
+// over IPv6) with a config drive, and the test OS boots from the disk.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/test/lab"
+	"github.com/ferric-metal/ferric/test/lab/redfish"
+)
+
+// qemuEnvIPv6 is set in the child of TestQEMUIPv6Only.
+const qemuEnvIPv6 = "FERRIC_E2E_QEMU_IPV6"
+
+const qemuBridgeIP6 = "fd00:99::1"
+
+// TestQEMUIPv6Only inspects and deploys one OVMF machine on an IPv6-only
+// network.
+func TestQEMUIPv6Only(t *testing.T) {
+	if dir := os.Getenv(qemuEnvChild); dir != "" {
+		if os.Getenv(qemuEnvIPv6) != "" {
+			qemuIPv6Child(t, dir)
+		}
+		return
+	}
+	qemuParent(t, "TestQEMUIPv6Only", qemuEnvIPv6+"=1")
+}
+
+func qemuIPv6Child(t *testing.T, dir string) {
+	if _, err := os.Stat("/usr/lib/ipxe/snponly.efi"); err != nil {
+		t.Skip("skipping: no /usr/lib/ipxe/snponly.efi (package ipxe; .ci/deps.sh)")
+	}
+	ctx := context.Background()
+	if err := lab.SetIPv6Only(ctx, "", "br0", qemuBridgeIP6+"/64"); err != nil {
+		t.Fatal(err)
+	}
+	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:61", firmware: "uefi", driver: "redfish"}
+	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: filepath.Join(dir, "vm"), MAC: m.mac, Net: "tap:tap0",
+		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", PXEIPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Save(); err != nil {
+		t.Fatal(err)
+	}
+	m.q = q
+	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+	go rfSrv.Serve(rfLn)
+	t.Cleanup(func() { rfSrv.Close() })
+	m.redfish = "http://" + rfLn.Addr().String()
+
+	pl, err := net.Listen("tcp", net.JoinHostPort(qemuBridgeIP6, "0"))
+	if err != nil {
+		t.Fatalf("listen on the bridge's IPv6 address: %v", err)
+	}
+	apiAddr := pl.Addr().String() // [fd00:99::1]:port
+	pl.Close()
+	events := &qemuEvents{}
+	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events, noDHCP: true,
+		extra: []string{"--dhcp-interface", "br0", "--dhcp6-range", "fd00:99::100-fd00:99::1ff",
+			"--tftp-listen", net.JoinHostPort(qemuBridgeIP6, "69"), "--tftp-root", "/usr/lib/ipxe"}}
+	cond.start()
+	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
+	base := "http://" + apiAddr
+	c := client{t, base}
+	node := c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "boot_interface": "ipxe",
+		"inspect_interface": "agent", "properties": map[string]any{"capabilities": "boot_mode:uefi"},
+		"driver_info": map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
+			"redfish_username": "admin", "redfish_password": "password",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+	m.uuid = node["uuid"].(string)
+	c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": m.uuid}, 201)
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState("vm0", "manageable", time.Minute)
+
+	t0 := time.Now()
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
+	n := c.waitState("vm0", "manageable", 6*time.Minute)
+	t.Logf("phase inspect over IPv6 (UEFI PXEv6, TFTP, iPXE DHCPv6, agent DHCPv6): %.1fs", time.Since(t0).Seconds())
+	qemuInspected(t, c, m, n)
+	b, err := os.ReadFile(q.SerialLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
+	pxe6 := strings.Index(serial, "Start PXE over IPv6")
+	ipxeAt := strings.Index(serial, "iPXE")
+	if pxe6 < 0 || ipxeAt < pxe6 || strings.Contains(serial, "Start PXE over IPv4") {
+		t.Errorf("serial console does not show OVMF's PXE over IPv6 (at %d) starting iPXE (at %d), or shows IPv4:\n%s",
+			pxe6, ipxeAt, tail([]byte(serial), 4000))
+	}
+	if !strings.Contains(serial, "ipa-api-url="+base) {
+		t.Errorf("the ramdisk's command line has no ipa-api-url=%s:\n%s", base, tail([]byte(serial), 4000))
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Deploy: the test OS from the conductor's image store (qcow2, its
+	// checksum from the store) with a config drive. The machine boots the
+	// ramdisk over the same IPv6 path, the agent downloads the image from
+	// http://[fd00:99::1]:port and writes it, and the machine boots the
+	// test OS from its disk, which prints the config drive's identity.
+	imageID := qemuUpload(t, base, "testos-qcow2", "qcow2", filepath.Join(dir, "testos.qcow2"))
+	c.do("PATCH", "/v1/nodes/vm0", []map[string]any{
+		{"op": "add", "path": "/automated_clean", "value": false},
+		{"op": "add", "path": "/instance_info/image_source", "value": imageID}}, 200)
+	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "provide"}, 202)
+	c.waitState("vm0", "available", time.Minute)
+	t0 = time.Now()
+	hostname := "vm0-ipv6"
+	c.doVersion("1.56", "PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active",
+		"configdrive": map[string]any{"meta_data": map[string]any{"hostname": hostname}}}, 202)
+	c.waitState("vm0", "active", 6*time.Minute)
+	tActive := time.Now()
+	want := "ferric-testos: booted uuid=" + m.uuid + " hostname=" + hostname
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		b, _ := os.ReadFile(q.SerialLog())
+		if strings.Contains(string(b), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deployed test OS did not boot (no %q); serial console:\n%s", want, tail(b, 4000))
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("phase deploy over IPv6 (image from the store at %s): active %.1fs after the request, test OS booted %.1fs after active",
+		base, tActive.Sub(t0).Seconds(), time.Since(tActive).Seconds())
+}
