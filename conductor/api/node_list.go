@@ -81,7 +81,7 @@ func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, 
 		}
 		nq.preds = append(nq.preds, pred)
 	}
-	return nq.filter(), nil
+	return s.scopeNodes(c, nq.filter()) // the caller's project only (access.go)
 }
 
 // param is a filter's value when the query has it; a 406 below its

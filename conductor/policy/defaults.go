@@ -229,3 +229,30 @@ var renamed = map[string]string{
 	"baremetal:volume:list":                   "baremetal:volume:get",
 	"baremetal:volume:view_target_properties": "baremetal:volume:update",
 }
+
+// Additions are rules for what ferric serves beyond Ironic 21.4: the
+// names later Ironic releases gave them where there are some (virtual
+// media, firmware, inspection rules, runbooks: the last two system-scoped
+// here), and ferric's own (ramdisk logs, routes no rule names).
+func Additions() []DefaultRule {
+	sp, so := systemProject, systemOnly
+	return []DefaultRule{
+		{"baremetal:node:vmedia:attach", systemOrProjectMember, sp},
+		{"baremetal:node:vmedia:detach", systemOrProjectMember, sp},
+		{"baremetal:node:vmedia:get", systemOrProjectReader, sp},
+		{"baremetal:node:firmware:get", systemOrProjectReader, sp},
+		{"baremetal:node:ramdisk_logs:get", systemOrOwnerReader, sp},
+		{"baremetal:inspection_rule:get", systemReader, so},
+		{"baremetal:inspection_rule:create", systemAdmin, so},
+		{"baremetal:inspection_rule:update", systemAdmin, so},
+		{"baremetal:inspection_rule:delete", systemAdmin, so},
+		{"baremetal:runbook:get", systemReader, so},
+		{"baremetal:runbook:create", systemAdmin, so},
+		{"baremetal:runbook:update", systemAdmin, so},
+		{"baremetal:runbook:delete", systemAdmin, so},
+		// Any other route: reads for system readers, writes for system
+		// admins.
+		{"ferric:default:get", systemReader, so},
+		{"ferric:default:write", systemAdmin, so},
+	}
+}

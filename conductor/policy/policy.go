@@ -137,7 +137,7 @@ type Enforcer struct {
 // check string) applied. A check string that does not parse is an error.
 func New(overrides map[string]string) (*Enforcer, error) {
 	e := &Enforcer{rules: map[string]rule{}}
-	for _, d := range Defaults() {
+	for _, d := range append(Defaults(), Additions()...) {
 		c, err := parse(d.Check)
 		if err != nil {
 			return nil, fmt.Errorf("policy: default %s: %w", d.Name, err)
