@@ -277,6 +277,7 @@ func (s *Server) access(next echo.HandlerFunc) echo.HandlerFunc {
 		if cr == nil {
 			return next(c)
 		}
+		s.setRedactor(c, cr)
 		a, ok := accessRuleFor(c.Request().Method, c.Path())
 		if !ok || a.kind == inHandler {
 			return next(c)
@@ -698,4 +699,64 @@ func (s *Server) scopeAllocations(c echo.Context, owner string) (string, *Error)
 		return "", forbidden("baremetal:allocation:list")
 	}
 	return cr.ProjectID, nil
+}
+
+// Fields of a node Ironic masks for callers below
+// baremetal:node:get:filter_threshold (system readers pass it) who do
+// not pass the field's own rule: a lessee sees its node without the
+// conductor's bookkeeping, last error, lock holder and BMC details.
+var nodeFieldGuards = map[string]struct {
+	rule     string
+	redacted any
+}{
+	"last_error":           {"baremetal:node:get:last_error", "** Value Redacted - Requires baremetal:node:get:last_error permission. **"},
+	"reservation":          {"baremetal:node:get:reservation", "** Redacted - requires baremetal:node:get:reservation permission. **"},
+	"driver_internal_info": {"baremetal:node:get:driver_internal_info", map[string]any{"content": "** Redacted - Requires baremetal:node:get:driver_internal_info permission. **"}},
+	"driver_info":          {"baremetal:node:get:driver_info", map[string]any{"content": "** Redacted - requires baremetal:node:get:driver_info permission. **"}},
+}
+
+// redactKey holds, in a request's echo context, the *fieldRedactor of a
+// caller whose node documents are masked.
+const redactKey = "ferric.redact"
+
+type fieldRedactor struct {
+	pol *policy.Enforcer
+	cr  *policy.Creds
+}
+
+// guardField wraps a node field's rendering with its guard, if it has one.
+func guardField(name string, show func(echo.Context, *store.Node) any) func(echo.Context, *store.Node) any {
+	g, ok := nodeFieldGuards[name]
+	if !ok {
+		return show
+	}
+	return func(c echo.Context, n *store.Node) any {
+		if r, _ := c.Get(redactKey).(*fieldRedactor); r != nil {
+			t := nodeTarget(n)
+			if !r.pol.Check("baremetal:node:get:filter_threshold", r.cr, t) && !r.pol.Check(g.rule, r.cr, t) {
+				return g.redacted
+			}
+		}
+		return show(c, n)
+	}
+}
+
+// setRedactor marks the request's node documents for masking when the
+// caller is below the threshold. The change feed renders a change once
+// for all its clients, so it is left out (its callers see their own
+// project's nodes only).
+func (s *Server) setRedactor(c echo.Context, cr *policy.Creds) {
+	if c.Path() == "/v1/events/stream" || s.policy.Check("baremetal:node:get:filter_threshold", cr, nil) {
+		return
+	}
+	c.Set(redactKey, &fieldRedactor{pol: s.policy, cr: cr})
+}
+
+// nodeCache is the listing's cache of rendered nodes: none for a masked
+// caller (the cache holds unmasked documents).
+func (s *Server) nodeCache(c echo.Context) *itemCache {
+	if c.Get(redactKey) != nil {
+		return nil
+	}
+	return &s.nodeJSON
 }

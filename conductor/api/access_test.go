@@ -372,3 +372,48 @@ func TestAccessEventStream(t *testing.T) {
 		t.Errorf("stream of another project: %d %s", r.code, r.raw)
 	}
 }
+
+// TestAccessMaskedFields: below system reader, a node's conductor
+// bookkeeping, last error, lock holder and BMC details are shown only to
+// its owner's readers, as Ironic masks them; the lessee sees the redaction.
+func TestAccessMaskedFields(t *testing.T) {
+	e := newAccessEnv(t, nil)
+	f := e.accessFixture()
+	e.must(200, e.do("PATCH", "/v1/nodes/"+f.n1, []map[string]any{{"op": "add", "path": "/driver_info/ipmi_address", "value": "192.0.2.9"}}), "driver_info")
+	for _, tc := range []struct {
+		caller string
+		masked bool
+	}{{"system-reader", false}, {"owner-reader", false}, {"lessee-admin", true}, {"lessee-reader", true}} {
+		for _, path := range []string{"/v1/nodes/" + f.n1, "/v1/nodes/detail"} {
+			r := e.must(200, e.do("GET", path, nil, hdrCaller, tc.caller), tc.caller+" "+path)
+			doc := r.j
+			if list, ok := r.j["nodes"].([]any); ok {
+				doc = nil
+				for _, x := range list {
+					if m := x.(map[string]any); m["uuid"] == f.n1 {
+						doc = m
+					}
+				}
+			}
+			if doc == nil {
+				t.Fatalf("%s %s: no n1: %s", tc.caller, path, r.raw)
+			}
+			di, _ := doc["driver_info"].(map[string]any)
+			le, _ := doc["last_error"].(string)
+			if tc.masked {
+				if di["content"] != "** Redacted - requires baremetal:node:get:driver_info permission. **" || di["ipmi_address"] != nil ||
+					le != "** Value Redacted - Requires baremetal:node:get:last_error permission. **" {
+					t.Errorf("%s %s: driver_info %v, last_error %q, want Ironic's redactions", tc.caller, path, di, le)
+				}
+			} else if di["ipmi_address"] != "192.0.2.9" || strings.Contains(le, "Redacted") {
+				t.Errorf("%s %s: driver_info %v, last_error %q, want them shown", tc.caller, path, di, le)
+			}
+		}
+	}
+	// The unmasked cache of the listing is not served to a masked caller
+	// and the other way round.
+	r := e.must(200, e.do("GET", "/v1/nodes/detail", nil), "admin detail")
+	if strings.Contains(string(r.raw), "Redacted") {
+		t.Errorf("a masked rendering leaked into the cache: %s", r.raw)
+	}
+}

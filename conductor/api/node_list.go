@@ -245,7 +245,7 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 		if q.Has("instance_uuid") {
 			next = ""
 		}
-		return writeCachedCollection(c, "nodes", nodeFieldsSorted, items, v, want, next, &s.nodeJSON,
+		return writeCachedCollection(c, "nodes", nodeFieldsSorted, items, v, want, next, s.nodeCache(c),
 			func(n *store.Node) (string, int64) { return n.UUID, n.Revision })
 	}
 }
