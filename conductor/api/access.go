@@ -391,8 +391,11 @@ func peekBody(c echo.Context) map[string]any {
 	if err != nil {
 		return nil
 	}
+	// Numbers stay as written when the body is given back changed.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var doc map[string]any
-	if json.Unmarshal(raw, &doc) != nil {
+	if dec.Decode(&doc) != nil || dec.More() {
 		return nil
 	}
 	return doc
@@ -463,10 +466,8 @@ func (s *Server) checkNodeCreate(c echo.Context, cr *policy.Creds) error {
 	}
 	if cr.ProjectID != "" {
 		doc["owner"] = cr.ProjectID
-	} else {
-		doc["owner"] = nil
+		replaceBody(c, doc)
 	}
-	replaceBody(c, doc)
 	return nil
 }
 
