@@ -155,15 +155,15 @@ var accessRules = map[string]accessRule{
 
 	"GET /v1/volume":                   {"baremetal:volume:get", onNothing},
 	"GET /v1/volume/":                  {"baremetal:volume:get", onNothing},
-	"GET /v1/volume/connectors":        {"baremetal:volume:list_all", onNothing},
-	"GET /v1/volume/connectors/":       {"baremetal:volume:list_all", onNothing},
+	"GET /v1/volume/connectors":        {"", inHandler},
+	"GET /v1/volume/connectors/":       {"", inHandler},
 	"POST /v1/volume/connectors":       {"baremetal:volume:create", volumeCreate},
 	"POST /v1/volume/connectors/":      {"baremetal:volume:create", volumeCreate},
 	"GET /v1/volume/connectors/:id":    {"baremetal:volume:get", onConnector},
 	"PATCH /v1/volume/connectors/:id":  {"baremetal:volume:update", onConnector},
 	"DELETE /v1/volume/connectors/:id": {"baremetal:volume:delete", onConnector},
-	"GET /v1/volume/targets":           {"baremetal:volume:list_all", onNothing},
-	"GET /v1/volume/targets/":          {"baremetal:volume:list_all", onNothing},
+	"GET /v1/volume/targets":           {"", inHandler},
+	"GET /v1/volume/targets/":          {"", inHandler},
 	"POST /v1/volume/targets":          {"baremetal:volume:create", volumeCreate},
 	"POST /v1/volume/targets/":         {"baremetal:volume:create", volumeCreate},
 	"GET /v1/volume/targets/:id":       {"baremetal:volume:get", onTarget},
@@ -760,4 +760,19 @@ func (s *Server) nodeCache(c echo.Context) *itemCache {
 		return nil
 	}
 	return &s.nodeJSON
+}
+
+// volumeScope is which nodes' volume connectors and targets a listing
+// shows: all with baremetal:volume:list_all, else (baremetal:volume:list)
+// those of the caller's project's nodes.
+func (s *Server) volumeScope(c echo.Context) (func(nodeUUID string) bool, *Error) {
+	all := func(string) bool { return true }
+	project, err := s.listProject(c, "volume", "")
+	if err != nil || project == "" {
+		return all, err
+	}
+	return func(nodeUUID string) bool {
+		n, err := s.st.Node(nodeUUID)
+		return err == nil && inProject(n, project)
+	}, nil
 }

@@ -86,6 +86,8 @@ func (e *testEnv) accessFixture() *accessFixture {
 	f.n0 = e.createNode(map[string]any{"name": "n0"}).str("uuid")
 	f.p1 = e.must(201, e.do("POST", "/v1/ports", map[string]any{"address": "52:54:00:7a:00:01", "node_uuid": f.n1}), "port 1").str("uuid")
 	e.must(201, e.do("POST", "/v1/ports", map[string]any{"address": "52:54:00:7a:00:02", "node_uuid": f.n2}), "port 2")
+	e.must(201, e.do("POST", "/v1/volume/connectors", map[string]any{"node_uuid": f.n1, "type": "iqn", "connector_id": "iqn.n1"}, hdrLegacyVersion, "1.78"), "connector 1")
+	e.must(201, e.do("POST", "/v1/volume/connectors", map[string]any{"node_uuid": f.n2, "type": "iqn", "connector_id": "iqn.n2"}, hdrLegacyVersion, "1.78"), "connector 2")
 	f.a1 = e.must(201, e.do("POST", "/v1/allocations", map[string]any{"resource_class": "none-such", "owner": projOwner}), "allocation 1").str("uuid")
 	e.must(201, e.do("POST", "/v1/allocations", map[string]any{"resource_class": "none-such", "owner": projOther}), "allocation 2")
 	e.must(201, e.do("POST", "/v1/allocations", map[string]any{"resource_class": "none-such"}), "allocation 0")
@@ -148,6 +150,8 @@ func TestAccessTable(t *testing.T) {
 			want: []int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}, counts: []int{2, 2, 2, 1, 1, 1, 1, 1, 1, 1}},
 		{name: "list allocations", method: "GET", path: fixed("/v1/allocations"), count: "allocations",
 			want: []int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}, counts: []int{3, 3, 3, 1, 1, 1, 0, 0, 0, 1}},
+		{name: "list volume connectors", method: "GET", path: fixed("/v1/volume/connectors"), count: "connectors",
+			want: []int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}, counts: []int{2, 2, 2, 1, 1, 1, 1, 1, 1, 1}},
 		{name: "show node", method: "GET", path: onN1(""),
 			want: []int{200, 200, 200, 200, 200, 200, 200, 200, 200, 404}},
 		{name: "node states", method: "GET", path: onN1("/states"),
