@@ -80,11 +80,13 @@ provider = fernet
 		// system admin (system-scoped tokens) and an admin of project demo.
 		{"bootstrap", "--bootstrap-username", "operator", "--bootstrap-password", "operator-pw",
 			"--bootstrap-project-name", "demo", "--bootstrap-role-name", "admin"},
-		// Two users of a tenant project, for Ironic's project-scoped rules.
+		// Users and a project for Ironic's project-scoped rules: bootstrap
+		// makes its role imply member, so it makes them admins of projects
+		// of their own; their roles on tenant-a are granted by the API.
 		{"bootstrap", "--bootstrap-username", "tenant-member", "--bootstrap-password", "tenant-pw",
-			"--bootstrap-project-name", "tenant-a", "--bootstrap-role-name", "member"},
+			"--bootstrap-project-name", "tenant-a", "--bootstrap-role-name", "admin"},
 		{"bootstrap", "--bootstrap-username", "tenant-reader", "--bootstrap-password", "tenant-pw",
-			"--bootstrap-project-name", "tenant-a", "--bootstrap-role-name", "reader"},
+			"--bootstrap-project-name", "tenant-reader-home", "--bootstrap-role-name", "admin"},
 	} {
 		cmd := exec.CommandContext(ctx, keystoneManage, append([]string{"--config-file", conf}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -353,6 +355,20 @@ valid_interfaces = internal,public
 			return list[0].(map[string]any)["id"].(string)
 		}
 		tenant, demo := projectID("tenant-a"), projectID("demo")
+		lookup := func(kind, name string) string {
+			_, m := ks.call(t, "", "GET", "/"+kind+"?name="+name, nil, 200)
+			list, _ := m[kind].([]any)
+			if len(list) != 1 {
+				t.Fatalf("%s %s: %v", kind, name, m)
+			}
+			return list[0].(map[string]any)["id"].(string)
+		}
+		// tenant-member: member (not admin) of tenant-a; tenant-reader:
+		// reader of tenant-a.
+		memberUser, readerUser := lookup("users", "tenant-member"), lookup("users", "tenant-reader")
+		ks.call(t, "", "DELETE", "/projects/"+tenant+"/users/"+memberUser+"/roles/"+lookup("roles", "admin"), nil, 204)
+		ks.call(t, "", "PUT", "/projects/"+tenant+"/users/"+memberUser+"/roles/"+lookup("roles", "member"), nil, 204)
+		ks.call(t, "", "PUT", "/projects/"+tenant+"/users/"+readerUser+"/roles/"+lookup("roles", "reader"), nil, 204)
 		mine := call(t, c.URL, operator, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware",
 			"name": "ks-tenant-node", "conductor_group": group, "owner": tenant}, 201)["uuid"].(string)
 		theirs := call(t, c.URL, operator, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware",
