@@ -72,7 +72,7 @@ var accessRules = map[string]accessRule{
 	"GET /v1/nodes/detail":                                 {"", inHandler},
 	"POST /v1/nodes":                                       {"baremetal:node:create", nodeCreate},
 	"POST /v1/nodes/":                                      {"baremetal:node:create", nodeCreate},
-	"DELETE /v1/nodes":                                     {"baremetal:node:delete", onNothing},
+	"DELETE /v1/nodes":                                     {"", inHandler}, // Ironic's 400: no node named
 	"GET /v1/nodes/:node":                                  {"baremetal:node:get", onNode},
 	"PATCH /v1/nodes/:node":                                {"baremetal:node:update", patchOfNode},
 	"DELETE /v1/nodes/:node":                               {"baremetal:node:delete", nodeDelete},
