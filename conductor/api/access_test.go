@@ -377,6 +377,23 @@ func TestAccessEventStream(t *testing.T) {
 	}
 }
 
+// TestAccessChildren: a node's children list holds the caller's
+// project's nodes only, as Ironic's (1.83).
+func TestAccessChildren(t *testing.T) {
+	e := newAccessEnv(t, nil)
+	f := e.accessFixture()
+	e.version = "1.83"
+	mine := e.createNode(map[string]any{"owner": projOwner, "parent_node": f.n1}).str("uuid")
+	e.createNode(map[string]any{"owner": projOther, "parent_node": f.n1})
+	for caller, want := range map[string]int{"system-reader": 2, "owner-reader": 1, "lessee-reader": 0} {
+		r := e.must(200, e.do("GET", "/v1/nodes/"+f.n1+"/children", nil, hdrCaller, caller, hdrLegacyVersion, "1.83"), caller+" children")
+		got, _ := r.j["children"].([]any)
+		if len(got) != want || (want == 1 && got[0] != mine) {
+			t.Errorf("%s: children %v, want %d", caller, got, want)
+		}
+	}
+}
+
 // TestAccessMaskedFields: below system reader, a node's conductor
 // bookkeeping, last error, lock holder and BMC details are shown only to
 // its owner's readers, as Ironic masks them; the lessee sees the redaction.
