@@ -378,14 +378,16 @@ func TestAccessEventStream(t *testing.T) {
 }
 
 // TestAccessChildren: a node's children list holds the caller's
-// project's nodes only, as Ironic's (1.83).
+// project's nodes only, as Ironic's (1.83): the lessee of the parent sees
+// the child it leases too, not the other.
 func TestAccessChildren(t *testing.T) {
 	e := newAccessEnv(t, nil)
 	f := e.accessFixture()
 	e.version = "1.83"
-	mine := e.createNode(map[string]any{"owner": projOwner, "parent_node": f.n1}).str("uuid")
-	e.createNode(map[string]any{"owner": projOther, "parent_node": f.n1})
-	for caller, want := range map[string]int{"system-reader": 2, "owner-reader": 1, "lessee-reader": 0} {
+	// Children share their parent's owner; one is leased too.
+	e.createNode(map[string]any{"owner": projOwner, "parent_node": f.n1})
+	mine := e.createNode(map[string]any{"owner": projOwner, "lessee": projLessee, "parent_node": f.n1}).str("uuid")
+	for caller, want := range map[string]int{"system-reader": 2, "owner-reader": 2, "lessee-reader": 1} {
 		r := e.must(200, e.do("GET", "/v1/nodes/"+f.n1+"/children", nil, hdrCaller, caller, hdrLegacyVersion, "1.83"), caller+" children")
 		got, _ := r.j["children"].([]any)
 		if len(got) != want || (want == 1 && got[0] != mine) {
