@@ -87,6 +87,10 @@ func (s *Server) listAllocations(c echo.Context) error {
 		nodeUUID = n.UUID
 	}
 	rc, state, owner := q.Get("resource_class"), q.Get("state"), q.Get("owner")
+	owner, serr := s.scopeAllocations(c, owner) // a project's own only (access.go)
+	if serr != nil {
+		return serr
+	}
 	page, perr := parsePaging(c, allocationSortKeys, nil, nil)
 	if perr != nil {
 		return perr

@@ -240,7 +240,7 @@ var (
 
 func init() {
 	for _, f := range nodeTable {
-		nodeFields = append(nodeFields, field[*store.Node]{f.name, f.min, f.show})
+		nodeFields = append(nodeFields, field[*store.Node]{f.name, f.min, guardField(f.name, f.show)}) // masked per caller: access.go
 		if f.sortable {
 			nodeSortKeys[f.name] = f.order
 		}

@@ -81,7 +81,7 @@ func (s *Server) nodeFilter(c echo.Context, v Version) (func(*store.Node) bool, 
 		}
 		nq.preds = append(nq.preds, pred)
 	}
-	return nq.filter(), nil
+	return s.scopeNodes(c, nq.filter()) // the caller's project only (access.go)
 }
 
 // param is a filter's value when the query has it; a 406 below its
@@ -245,7 +245,7 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 		if q.Has("instance_uuid") {
 			next = ""
 		}
-		return writeCachedCollection(c, "nodes", nodeFieldsSorted, items, v, want, next, &s.nodeJSON,
+		return writeCachedCollection(c, "nodes", nodeFieldsSorted, items, v, want, next, s.nodeCache(c),
 			func(n *store.Node) (string, int64) { return n.UUID, n.Revision })
 	}
 }

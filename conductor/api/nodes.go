@@ -296,7 +296,12 @@ func (s *Server) nodeWriteError(err error, n *store.Node) error {
 // nodeChildren lists the UUIDs of the nodes whose parent is the node (1.83).
 func (s *Server) nodeChildren(c echo.Context, n *store.Node) error {
 	children := []string{}
-	for _, ch := range s.st.Nodes(func(x *store.Node) bool { return deref(x.ParentNode) == n.UUID }) {
+	// A project's caller sees its project's children only (access.go).
+	of, err := s.scopeNodes(c, func(x *store.Node) bool { return deref(x.ParentNode) == n.UUID })
+	if err != nil {
+		return err
+	}
+	for _, ch := range s.st.Nodes(of) {
 		children = append(children, ch.UUID)
 	}
 	return c.JSON(http.StatusOK, map[string]any{

@@ -156,6 +156,9 @@ func (s *Server) listPorts(detail bool, nodeUUID string) echo.HandlerFunc {
 		if ferr != nil {
 			return ferr
 		}
+		if filter, ferr = scopeByNode(s, c, "port", filter, func(p *store.Port) string { return p.NodeUUID }); ferr != nil {
+			return ferr
+		}
 		page, perr := parsePaging(c, portSortKeys, nil, nil)
 		if perr != nil {
 			return perr

@@ -136,6 +136,9 @@ func (s *Server) listPortgroups(detail bool, nodeUUID string) echo.HandlerFunc {
 		if ferr != nil {
 			return ferr
 		}
+		if match, ferr = scopeByNode(s, c, "portgroup", match, func(p *store.Portgroup) string { return p.NodeUUID }); ferr != nil {
+			return ferr
+		}
 		page, perr := parsePaging(c, portgroupSortKeys, nil, nil)
 		if perr != nil {
 			return perr

@@ -26,6 +26,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/driver"
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
+	"github.com/ferric-metal/ferric/conductor/policy"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
@@ -85,6 +86,9 @@ type Config struct {
 	// Stream bounds each client of the change feed (zero values: the
 	// defaults StreamClientBuffer and StreamWriteTimeout).
 	Stream StreamLimits
+	// Policy holds the access rules checked for callers with a Keystone
+	// identity (nil: Ironic's defaults); see access.go.
+	Policy *policy.Enforcer
 }
 
 // Server is the Ironic API.
@@ -98,6 +102,7 @@ type Server struct {
 	handler http.Handler
 	// nodeJSON caches rendered nodes for listings.
 	nodeJSON itemCache
+	policy   *policy.Enforcer
 }
 
 const versionKey = "ferric.version"
@@ -108,7 +113,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, mgr: cfg.Manager, log: cfg.Log}
+	s := &Server{cfg: cfg, st: cfg.Store, mgr: cfg.Manager, log: cfg.Log, policy: cfg.Policy}
+	if s.policy == nil {
+		s.policy = policy.Default()
+	}
 	if cfg.Authenticator == nil && cfg.Auth == "http_basic" {
 		a, err := auth.New(auth.Config{Htpasswd: cfg.Htpasswd, Log: cfg.Log})
 		if err != nil {
@@ -197,7 +205,7 @@ func (s *Server) routes() {
 	e.GET("/", s.root)
 	e.GET("/v1", s.v1doc, s.v1)
 	e.GET("/v1/", s.v1doc, s.v1)
-	g := e.Group("/v1", s.v1)
+	g := e.Group("/v1", s.v1, s.access)
 	// Ramdisk endpoints take no user auth (the agent token protects them;
 	// see PublicRoutes).
 	// Below their version Ironic answers these with its NotFound (404).

@@ -148,6 +148,7 @@ func (s *Server) parseStreamQuery(c echo.Context) (*streamQuery, error) {
 			sq.scoped = true
 		}
 	}
+	sq.scoped = sq.scoped || s.projectScoped(c) // no conductor events for a project (access.go)
 	if fl := q.Get("fields"); fl != "" {
 		sq.fields = map[string]bool{}
 		names := splitList(fl)

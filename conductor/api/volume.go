@@ -155,18 +155,26 @@ func volumeList[T any](s *Server, c echo.Context, kind string, fields []field[T]
 }
 
 func (s *Server) listConnectors(c echo.Context) error {
+	inScope, serr := s.volumeScope(c) // a project's nodes only (access.go)
+	if serr != nil {
+		return serr
+	}
 	return volumeList(s, c, "connectors", connectorFields, connectorSortKeys, []string{"uuid", "node_uuid", "type", "connector_id"},
 		func(node string) []*store.VolumeConnector {
-			return s.st.VolumeConnectors(func(v *store.VolumeConnector) bool { return node == "" || v.NodeUUID == node })
+			return s.st.VolumeConnectors(func(v *store.VolumeConnector) bool { return (node == "" || v.NodeUUID == node) && inScope(v.NodeUUID) })
 		},
 		func(v *store.VolumeConnector) string { return v.UUID },
 		func(id string) (*store.VolumeConnector, error) { return s.st.VolumeConnector(id) })
 }
 
 func (s *Server) listTargets(c echo.Context) error {
+	inScope, serr := s.volumeScope(c) // a project's nodes only (access.go)
+	if serr != nil {
+		return serr
+	}
 	return volumeList(s, c, "targets", targetFields, targetSortKeys, []string{"uuid", "node_uuid", "volume_type", "boot_index", "volume_id"},
 		func(node string) []*store.VolumeTarget {
-			return s.st.VolumeTargets(func(v *store.VolumeTarget) bool { return node == "" || v.NodeUUID == node })
+			return s.st.VolumeTargets(func(v *store.VolumeTarget) bool { return (node == "" || v.NodeUUID == node) && inScope(v.NodeUUID) })
 		},
 		func(v *store.VolumeTarget) string { return v.UUID },
 		func(id string) (*store.VolumeTarget, error) { return s.st.VolumeTarget(id) })

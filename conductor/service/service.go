@@ -27,6 +27,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	"github.com/ferric-metal/ferric/conductor/manager"
 	"github.com/ferric-metal/ferric/conductor/metrics"
+	"github.com/ferric-metal/ferric/conductor/policy"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/conductor/ui"
 	"github.com/ferric-metal/ferric/images/cache"
@@ -203,6 +204,10 @@ type Config struct {
 	DeployLogsCollect   string
 	RamdiskLogsMaxBytes int64
 	RamdiskLogsMaxAge   time.Duration
+	// PolicyFile overrides Ironic's default access rules (oslo.policy's
+	// policy file, YAML or JSON; see conductor/policy). They apply to
+	// callers with a Keystone identity (--auth keystone).
+	PolicyFile string
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -214,6 +219,13 @@ func Run(ctx context.Context, cfg Config) error {
 	authn, err := cfg.setDefaults()
 	if err != nil {
 		return err
+	}
+	rules := policy.Default()
+	if cfg.PolicyFile != "" {
+		if rules, err = policy.Load(cfg.PolicyFile); err != nil {
+			return fmt.Errorf("conductor: --policy-file: %w", err)
+		}
+		cfg.Log.Info("access rules overridden", "file", cfg.PolicyFile, "rules", rules.Overridden())
 	}
 	public := auth.NewLimiter(cfg.PublicRate, cfg.PublicBurst)
 	st, err := openStore(ctx, cfg)
@@ -271,7 +283,7 @@ func Run(ctx context.Context, cfg Config) error {
 		StallTimeout:     cfg.StallTimeout,
 		Console:          consoleConfig(cfg, first, last),
 	})
-	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes, Stream: cfg.Stream})
+	srv, err := api.New(api.Config{Store: st, Manager: mgr, Log: cfg.Log, Authenticator: authn, Public: publicRoutes, Stream: cfg.Stream, Policy: rules})
 	if err != nil {
 		return err
 	}

@@ -76,8 +76,17 @@ provider = fernet
 		// sqlite, Keystone's API deadlocks creating users.
 		{"bootstrap", "--bootstrap-username", "ferric", "--bootstrap-password", "ferric-service-pw",
 			"--bootstrap-project-name", "service", "--bootstrap-role-name", "admin"},
+		// bootstrap also grants its role on the system: the operator is a
+		// system admin (system-scoped tokens) and an admin of project demo.
 		{"bootstrap", "--bootstrap-username", "operator", "--bootstrap-password", "operator-pw",
-			"--bootstrap-project-name", "demo", "--bootstrap-role-name", "member"},
+			"--bootstrap-project-name", "demo", "--bootstrap-role-name", "admin"},
+		// Users and a project for Ironic's project-scoped rules: bootstrap
+		// makes its role imply member, so it makes them admins of projects
+		// of their own; their roles on tenant-a are granted by the API.
+		{"bootstrap", "--bootstrap-username", "tenant-member", "--bootstrap-password", "tenant-pw",
+			"--bootstrap-project-name", "tenant-a", "--bootstrap-role-name", "admin"},
+		{"bootstrap", "--bootstrap-username", "tenant-reader", "--bootstrap-password", "tenant-pw",
+			"--bootstrap-project-name", "tenant-reader-home", "--bootstrap-role-name", "admin"},
 	} {
 		cmd := exec.CommandContext(ctx, keystoneManage, append([]string{"--config-file", conf}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -146,6 +155,17 @@ func (ks *keystone) token(t *testing.T, user, password, project string) string {
 	return h.Get("X-Subject-Token")
 }
 
+// systemToken issues a system-scoped token by password.
+func (ks *keystone) systemToken(t *testing.T, user, password string) string {
+	t.Helper()
+	body := map[string]any{"auth": map[string]any{
+		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
+			"user": map[string]any{"name": user, "password": password, "domain": map[string]any{"id": "default"}}}},
+		"scope": map[string]any{"system": map[string]any{"all": true}}}}
+	h, _ := ks.call(t, "", "POST", "/auth/tokens?nocatalog", body, 201)
+	return h.Get("X-Subject-Token")
+}
+
 // call is a request to Keystone with token (the admin's when empty).
 func (ks *keystone) call(t *testing.T, token, method, path string, body any, code int) (http.Header, map[string]any) {
 	t.Helper()
@@ -199,7 +219,9 @@ func TestKeystone(t *testing.T) {
 		ks.call(t, "", "POST", "/endpoints", map[string]any{"endpoint": map[string]any{"service_id": svcID,
 			"interface": iface, "url": c.URL, "region_id": "RegionOne"}}, 201)
 	}
-	operator := ks.token(t, "operator", "operator-pw", "demo")
+	// Ironic's access rules apply: the operator works with a
+	// system-scoped token (system admin), as Ironic's operators do.
+	operator := ks.systemToken(t, "operator", "operator-pw")
 
 	t.Run("refusals", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -241,8 +263,8 @@ func TestKeystone(t *testing.T) {
 			t.Skip("no openstack CLI")
 		}
 		env := append(os.Environ(), "OS_AUTH_URL="+ks.URL, "OS_IDENTITY_API_VERSION=3", "OS_AUTH_TYPE=password",
-			"OS_USERNAME=operator", "OS_PASSWORD=operator-pw", "OS_PROJECT_NAME=demo",
-			"OS_USER_DOMAIN_NAME=Default", "OS_PROJECT_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne", "PYTHONWARNINGS=ignore")
+			"OS_USERNAME=operator", "OS_PASSWORD=operator-pw", "OS_SYSTEM_SCOPE=all",
+			"OS_USER_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne", "PYTHONWARNINGS=ignore")
 		run := func(args ...string) string {
 			t.Helper()
 			cmd := exec.Command(openstackCLI, append([]string{"baremetal"}, args...)...)
@@ -273,7 +295,7 @@ func TestKeystone(t *testing.T) {
 	t.Run("gophercloud", func(t *testing.T) {
 		ctx := context.Background()
 		provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{IdentityEndpoint: ks.URL,
-			Username: "operator", Password: "operator-pw", DomainName: "Default", TenantName: "demo"})
+			Username: "operator", Password: "operator-pw", DomainName: "Default", Scope: &gophercloud.AuthScope{System: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,15 +335,79 @@ auth_type = password
 auth_url = %s
 username = ferric
 password = ferric-service-pw
-project_name = service
+system_scope = all
 user_domain_name = Default
-project_domain_name = Default
 region_name = RegionOne
 valid_interfaces = internal,public
 `, ks.URL)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		runNovaDriver(t, c.URL, operator, "FERRIC_NOVA_CONF="+conf)
+	})
+
+	t.Run("project scope", func(t *testing.T) {
+		projectID := func(name string) string {
+			_, m := ks.call(t, "", "GET", "/projects?name="+name, nil, 200)
+			list, _ := m["projects"].([]any)
+			if len(list) != 1 {
+				t.Fatalf("project %s: %v", name, m)
+			}
+			return list[0].(map[string]any)["id"].(string)
+		}
+		tenant, demo := projectID("tenant-a"), projectID("demo")
+		lookup := func(kind, name string) string {
+			_, m := ks.call(t, "", "GET", "/"+kind+"?name="+name, nil, 200)
+			list, _ := m[kind].([]any)
+			if len(list) != 1 {
+				t.Fatalf("%s %s: %v", kind, name, m)
+			}
+			return list[0].(map[string]any)["id"].(string)
+		}
+		// tenant-member: member (not admin) of tenant-a; tenant-reader:
+		// reader of tenant-a.
+		memberUser, readerUser := lookup("users", "tenant-member"), lookup("users", "tenant-reader")
+		ks.call(t, "", "DELETE", "/projects/"+tenant+"/users/"+memberUser+"/roles/"+lookup("roles", "admin"), nil, 204)
+		ks.call(t, "", "PUT", "/projects/"+tenant+"/users/"+memberUser+"/roles/"+lookup("roles", "member"), nil, 204)
+		ks.call(t, "", "PUT", "/projects/"+tenant+"/users/"+readerUser+"/roles/"+lookup("roles", "reader"), nil, 204)
+		mine := call(t, c.URL, operator, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware",
+			"name": "ks-tenant-node", "conductor_group": group, "owner": tenant}, 201)["uuid"].(string)
+		theirs := call(t, c.URL, operator, "POST", "/v1/nodes", map[string]any{"driver": "fake-hardware",
+			"name": "ks-demo-node", "conductor_group": group, "owner": demo}, 201)["uuid"].(string)
+		member := ks.token(t, "tenant-member", "tenant-pw", "tenant-a")
+		reader := ks.token(t, "tenant-reader", "tenant-pw", "tenant-a")
+		fault := func(m map[string]any) string {
+			var inner map[string]any
+			_ = json.Unmarshal([]byte(fmt.Sprint(m["error_message"])), &inner)
+			return fmt.Sprint(inner["faultstring"])
+		}
+		// The listing holds the project's node only.
+		list := call(t, c.URL, member, "GET", "/v1/nodes", nil, 200)["nodes"].([]any)
+		if len(list) != 1 || list[0].(map[string]any)["uuid"] != mine {
+			t.Errorf("tenant member lists %v, want only %s", list, mine)
+		}
+		// Another project's node does not exist for it (Ironic's 404).
+		if m := call(t, c.URL, member, "GET", "/v1/nodes/"+theirs, nil, 404); fault(m) != "Node "+theirs+" could not be found." {
+			t.Errorf("404 says %q", fault(m))
+		}
+		call(t, c.URL, member, "PATCH", "/v1/nodes/"+theirs, []map[string]any{{"op": "add", "path": "/extra/x", "value": "y"}}, 404)
+		// Its own node: readers read, members act, deleting needs a
+		// project admin (403 with Ironic's message).
+		call(t, c.URL, reader, "GET", "/v1/nodes/"+mine, nil, 200)
+		if m := call(t, c.URL, reader, "PUT", "/v1/nodes/"+mine+"/states/power", map[string]any{"target": "power off"}, 403); fault(m) != "Access was denied to the following resource: baremetal:node:set_power_state" {
+			t.Errorf("403 says %q", fault(m))
+		}
+		call(t, c.URL, member, "PATCH", "/v1/nodes/"+mine, []map[string]any{{"op": "add", "path": "/extra/x", "value": "y"}}, 200)
+		if m := call(t, c.URL, member, "DELETE", "/v1/nodes/"+mine, nil, 403); fault(m) != "Access was denied to the following resource: baremetal:node:delete:self_owned_node" {
+			t.Errorf("403 says %q", fault(m))
+		}
+		// An allocation a project's member creates is its project's.
+		al := call(t, c.URL, member, "POST", "/v1/allocations", map[string]any{"resource_class": "ks-none"}, 201)
+		if al["owner"] != tenant {
+			t.Errorf("allocation owner %v, want %s", al["owner"], tenant)
+		}
+		call(t, c.URL, operator, "DELETE", "/v1/allocations/"+al["uuid"].(string), nil, 204)
+		call(t, c.URL, operator, "DELETE", "/v1/nodes/"+mine, nil, 204)
+		call(t, c.URL, operator, "DELETE", "/v1/nodes/"+theirs, nil, 204)
 	})
 
 	t.Run("validations per second", func(t *testing.T) {

@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Keystone.CacheTTL, "keystone-token-cache", auth.DefaultKeystoneCacheTTL, "how long a token validation is reused (negative: validate every request)")
 	fs.StringVar(&cfg.Keystone.Password, "keystone-password", "", "password of --keystone-username (better set as FERRIC_KEYSTONE_PASSWORD)")
 	keystonePasswordFile := fs.String("keystone-password-file", "", "file holding the password of --keystone-username (instead of --keystone-password)")
+	fs.StringVar(&cfg.PolicyFile, "policy-file", "", "YAML or JSON file overriding Ironic's default access rules (oslo.policy's policy file) for --auth keystone callers")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics on this address, behind --auth (empty: only on the API port)")
 	fs.Float64Var(&cfg.PublicRate, "public-rate-limit", service.DefaultPublicRate,
 		"requests per second per client address on what is served without credentials (boot files, iPXE scripts, image downloads); negative: off")
