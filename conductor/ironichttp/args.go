@@ -148,24 +148,70 @@ func ArgInt(name string, v any) (*int64, *Error) {
 		}
 		return &i, nil
 	case string:
-		if i, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(x), "_", ""), 10, 64); err == nil {
+		if i, ok := PyInt(x); ok {
 			return &i, nil
 		}
 	}
 	return nil, bad("Expected an integer for %s: %s", name, str(v))
 }
 
+var pyIntRE = regexp.MustCompile(`^[+-]?[0-9](_?[0-9])*$`)
+
+// PyInt reads s as Python's int(s) does: spaces around, a sign, decimal
+// digits with single underscores between them.
+func PyInt(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	if !pyIntRE.MatchString(s) {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+	return i, err == nil
+}
+
+// IntLiteralMsg is Python's message for int(s) of a string it cannot
+// read, which ironic-inspector quotes.
+func IntLiteralMsg(s string) string {
+	return "invalid literal for int() with base 10: " + python.Repr(s)
+}
+
+// PyTypeName is the name of the Python class json.loads makes of v, which
+// messages such as "expected a JSON object, got list" quote.
+func PyTypeName(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NoneType"
+	case bool:
+		return "bool"
+	case string:
+		return "str"
+	case float64:
+		if x == math.Trunc(x) {
+			return "int"
+		}
+		return "float"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "dict"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
 // Schema is the subset of JSON Schema (draft 4) Ironic's API schemas use.
 // Validate answers with the message python-jsonschema would pick
 // (its best_match) and Ironic's "Schema error for NAME: " prefix.
 type Schema struct {
-	Type       []string // "string", "boolean", "null", "object", "array", "integer"
-	MinLength  int
-	MaxLength  int // 0: none
-	Pattern    string
-	Enum       []any
-	Minimum    *float64
-	AnyOf      []*Schema
+	Type      []string // "string", "boolean", "null", "object", "array", "integer"
+	MinLength int
+	MaxLength int // 0: none
+	Pattern   string
+	Enum      []any
+	Minimum   *float64
+	Maximum   *float64
+	AnyOf     []*Schema
+	// OneOf: exactly one alternative holds (the alternatives Ironic's
+	// schemas give are exclusive, so "valid under each of" never arises).
+	OneOf      []*Schema
 	Items      *Schema
 	MinItems   int
 	Properties []Prop
@@ -248,21 +294,9 @@ func (s *Schema) Validate(name string, v any) *Error {
 	if len(errs) == 0 {
 		return nil
 	}
-	best := bestOf(errs)
-	// jsonschema descends into anyOf when its alternatives' errors differ.
-	for len(best.context) > 1 {
-		lo, second := leastTwo(best.context)
-		if !better(lo, second) && !better(second, lo) {
-			break
-		}
-		best = lo
-	}
-	if len(best.context) == 1 {
-		best = best.context[0]
-	}
-	msg := "Schema error for " + name + ": " + best.msg
+	msg := "Schema error for " + name + ": " + bestMatch(errs).msg
 	var cause string
-	for cur := best; len(cur.context) > 0; {
+	for cur := bestMatch(errs); len(cur.context) > 0; {
 		cur = bestOf(cur.context)
 		cause = cur.msg
 	}
@@ -270,6 +304,37 @@ func (s *Schema) Validate(name string, v any) *Error {
 		msg += ". Possible root cause: " + cause
 	}
 	return bad("%s", msg)
+}
+
+// Check checks v against s as jsonschema.validate does and returns the
+// message of the error it raises ("" if v passes): the message alone,
+// without Validate's prefix and root cause (Ironic's validate_network_data
+// words it so).
+func (s *Schema) Check(v any) string {
+	errs := s.check(v, 0)
+	if len(errs) == 0 {
+		return ""
+	}
+	return bestMatch(errs).msg
+}
+
+// bestMatch is jsonschema's best_match: the most relevant error, then,
+// while it has a context whose two least relevant errors differ, the
+// least relevant of those (the deepest, weakest one).
+func bestMatch(errs []schemaErr) schemaErr {
+	best := bestOf(errs)
+	for len(best.context) > 0 {
+		if len(best.context) == 1 {
+			best = best.context[0]
+			continue
+		}
+		lo, second := leastTwo(best.context)
+		if !better(lo, second) && !better(second, lo) {
+			break
+		}
+		best = lo
+	}
+	return best
 }
 
 // leastTwo returns the two least relevant errors (heapq.nsmallest(2)).
@@ -375,10 +440,16 @@ func (s *Schema) check(v any, depth int) []schemaErr {
 	if x, ok := v.(float64); ok && s.Minimum != nil && x < *s.Minimum {
 		add("%s is less than the minimum of %s", python.Repr(v), python.Repr(*s.Minimum))
 	}
-	if len(s.AnyOf) > 0 {
+	if x, ok := v.(float64); ok && s.Maximum != nil && x > *s.Maximum {
+		add("%s is greater than the maximum of %s", python.Repr(v), python.Repr(*s.Maximum))
+	}
+	for _, alts := range [][]*Schema{s.AnyOf, s.OneOf} {
+		if len(alts) == 0 {
+			continue
+		}
 		var ctx []schemaErr
 		ok := false
-		for _, sub := range s.AnyOf {
+		for _, sub := range alts {
 			e := sub.check(v, depth)
 			if len(e) == 0 {
 				ok = true
@@ -445,3 +516,7 @@ func sortStrings(xs []string) {
 		}
 	}
 }
+
+// Truthy is Python's truth of a JSON value, for the checks Ironic and
+// ironic-inspector write as "if body.get(key)".
+func Truthy(v any) bool { return python.Truthy(v) }
