@@ -218,6 +218,9 @@ type Schema struct {
 	Required   []string
 	// NoAdditional is additionalProperties: false.
 	NoAdditional bool
+	// AdditionalProperties is the schema of properties not in Properties
+	// (additionalProperties: {...}), checked in name order.
+	AdditionalProperties *Schema
 	// Func is a check of the caller's (a keyword of its own, e.g. an enum
 	// kept as a rule): it returns the message of a failure, "" if v passes.
 	Func func(v any) string
@@ -500,6 +503,18 @@ func (s *Schema) check(v any, depth int) []schemaErr {
 					msg: fmt.Sprintf("Additional properties are not allowed (%s %s unexpected)", quoteList(unexpected), verb)})
 			}
 		}
+		if s.AdditionalProperties != nil {
+			var keys []string
+			for k := range x {
+				if s.Prop(k) == nil {
+					keys = append(keys, k)
+				}
+			}
+			sortStrings(keys)
+			for _, k := range keys {
+				extra = append(extra, s.AdditionalProperties.check(x[k], depth+1)...)
+			}
+		}
 		if s.AdditionalFirst {
 			errs = append(append(errs, extra...), req...)
 		} else {
@@ -520,3 +535,6 @@ func sortStrings(xs []string) {
 // Truthy is Python's truth of a JSON value, for the checks Ironic and
 // ironic-inspector write as "if body.get(key)".
 func Truthy(v any) bool { return python.Truthy(v) }
+
+// Repr is Python's repr() of a JSON value, as the messages quote it.
+func Repr(v any) string { return python.Repr(v) }

@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -105,8 +104,6 @@ type Store struct {
 	images map[string]*Image
 	now    func() time.Time
 }
-
-var idPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // New opens (creating if needed) a store under dir and loads its metadata.
 // Images left "saving" by a crash go back to "queued".
