@@ -177,24 +177,25 @@ func IntLiteralMsg(s string) string {
 // PyTypeName is the name of the Python class json.loads makes of v, which
 // messages such as "expected a JSON object, got list" quote.
 func PyTypeName(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "NoneType"
-	case bool:
-		return "bool"
-	case string:
-		return "str"
-	case float64:
-		if x == math.Trunc(x) {
-			return "int"
-		}
-		return "float"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "dict"
+	names := map[string]string{"null": "NoneType", "boolean": "bool", "string": "str", "integer": "int",
+		"number": "float", "array": "list", "object": "dict"}
+	if n, ok := names[jsonType(v)]; ok {
+		return n
 	}
-	return fmt.Sprintf("%T", v)
+	return jsonType(v)
+}
+
+// ArgLimit is Ironic's limit of a listing (args.integer, then
+// api_utils.validate_limit): an integer above 0, at most max.
+func ArgLimit(raw string, max int) (int, *Error) {
+	i, e := ArgInt("limit", raw)
+	if e != nil {
+		return 0, e
+	}
+	if *i <= 0 {
+		return 0, bad("Limit must be positive")
+	}
+	return int(min(*i, int64(max))), nil
 }
 
 // Schema is the subset of JSON Schema (draft 4) Ironic's API schemas use.
