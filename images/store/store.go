@@ -10,7 +10,13 @@
 // headers. A failed or interrupted upload leaves the image "queued" with
 // no data.
 //
-// Mount it with Register on an echo group; the conductor uses Get and Open.
+// The API checks its input as Glance does (api/v2/images.RequestDeserializer
+// and ImagesController: the image schema, read-only and reserved
+// attributes, its PATCH media types and pointers, limit and visibility)
+// with the shared argument rules of conductor/ironichttp, and answers in
+// webob's JSON error body; TestImageArgs is the table of inputs and
+// answers. Handler returns it as a plain net/http handler; the conductor
+// uses Get and Open.
 package store
 
 import (
