@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -155,4 +157,38 @@ func webobMessage(c imageArgCase) string {
 		explanation = map[int]string{403: "Access was denied to this resource.", 409: "There was a conflict when trying to complete your request."}[c.status]
 	}
 	return explanation + "<br /><br />\n" + c.detail + "\n\n"
+}
+
+// FuzzPatchRequest: any PATCH body is parsed or refused with a Glance
+// error, never a panic; what is accepted names one of Glance's three
+// operations and a path of one token (locations aside).
+func FuzzPatchRequest(f *testing.F) {
+	for _, c := range imageArgCases {
+		if c.method == "PATCH" {
+			f.Add(c.ctype == patch20, c.body)
+		}
+	}
+	f.Fuzz(func(t *testing.T, draft4 bool, body string) {
+		ct := patch21
+		if draft4 {
+			ct = patch20
+		}
+		req := httptest.NewRequest("PATCH", "/v2/images/"+argImage, strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		changes, err := patchRequest(req)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.code < 400 {
+				t.Fatalf("patchRequest(%q) = %v, not a Glance error", body, err)
+			}
+			return
+		}
+		for _, c := range changes {
+			if (c.op != "add" && c.op != "remove" && c.op != "replace") || len(c.path) != 1 {
+				t.Fatalf("patchRequest(%q) accepted %+v", body, c)
+			}
+		}
+		img := &Image{Status: StatusQueued}
+		_ = applyChanges(img, changes)
+	})
 }
