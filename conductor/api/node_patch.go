@@ -78,6 +78,15 @@ func (s *Server) readNodePatch(c echo.Context) (*nodePatch, error) {
 	}
 	for _, op := range ops {
 		var val any
+		if op.Op == "remove" || op.Path != "/network_data" || json.Unmarshal(op.Value, &val) != nil {
+			continue
+		}
+		if err := validNetworkData(val); err != nil {
+			return nil, err
+		}
+	}
+	for _, op := range ops {
+		var val any
 		if op.Op == "remove" || op.Path != "/name" || json.Unmarshal(op.Value, &val) != nil {
 			continue
 		}

@@ -329,16 +329,3 @@ var portgroupSchema = &schema{
 	Required:     []string{"node_uuid"},
 	NoAdditional: true,
 }
-
-// networkDataSchema is the top level of Ironic's network-data-schema.json
-// (Nova's network_data.json): three lists. The shapes of their items
-// (links, networks, services) are not checked here.
-var networkDataSchema = &schema{
-	Type:     []string{"object"},
-	Required: []string{"links", "networks", "services"},
-	Properties: []prop{
-		{Name: "links", Schema: ironichttp.T("array")},
-		{Name: "networks", Schema: ironichttp.T("array")},
-		{Name: "services", Schema: ironichttp.T("array")},
-	},
-}

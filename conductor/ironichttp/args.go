@@ -148,30 +148,80 @@ func ArgInt(name string, v any) (*int64, *Error) {
 		}
 		return &i, nil
 	case string:
-		if i, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(x), "_", ""), 10, 64); err == nil {
+		if i, ok := PyInt(x); ok {
 			return &i, nil
 		}
 	}
 	return nil, bad("Expected an integer for %s: %s", name, str(v))
 }
 
+var pyIntRE = regexp.MustCompile(`^[+-]?[0-9](_?[0-9])*$`)
+
+// PyInt reads s as Python's int(s) does: spaces around, a sign, decimal
+// digits with single underscores between them.
+func PyInt(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	if !pyIntRE.MatchString(s) {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+	return i, err == nil
+}
+
+// IntLiteralMsg is Python's message for int(s) of a string it cannot
+// read, which ironic-inspector quotes.
+func IntLiteralMsg(s string) string {
+	return "invalid literal for int() with base 10: " + python.Repr(s)
+}
+
+// PyTypeName is the name of the Python class json.loads makes of v, which
+// messages such as "expected a JSON object, got list" quote.
+func PyTypeName(v any) string {
+	names := map[string]string{"null": "NoneType", "boolean": "bool", "string": "str", "integer": "int",
+		"number": "float", "array": "list", "object": "dict"}
+	if n, ok := names[jsonType(v)]; ok {
+		return n
+	}
+	return jsonType(v)
+}
+
+// ArgLimit is Ironic's limit of a listing (args.integer, then
+// api_utils.validate_limit): an integer above 0, at most max.
+func ArgLimit(raw string, max int) (int, *Error) {
+	i, e := ArgInt("limit", raw)
+	if e != nil {
+		return 0, e
+	}
+	if *i <= 0 {
+		return 0, bad("Limit must be positive")
+	}
+	return int(min(*i, int64(max))), nil
+}
+
 // Schema is the subset of JSON Schema (draft 4) Ironic's API schemas use.
 // Validate answers with the message python-jsonschema would pick
 // (its best_match) and Ironic's "Schema error for NAME: " prefix.
 type Schema struct {
-	Type       []string // "string", "boolean", "null", "object", "array", "integer"
-	MinLength  int
-	MaxLength  int // 0: none
-	Pattern    string
-	Enum       []any
-	Minimum    *float64
-	AnyOf      []*Schema
+	Type      []string // "string", "boolean", "null", "object", "array", "integer"
+	MinLength int
+	MaxLength int // 0: none
+	Pattern   string
+	Enum      []any
+	Minimum   *float64
+	Maximum   *float64
+	AnyOf     []*Schema
+	// OneOf: exactly one alternative holds (the alternatives Ironic's
+	// schemas give are exclusive, so "valid under each of" never arises).
+	OneOf      []*Schema
 	Items      *Schema
 	MinItems   int
 	Properties []Prop
 	Required   []string
 	// NoAdditional is additionalProperties: false.
 	NoAdditional bool
+	// AdditionalProperties is the schema of properties not in Properties
+	// (additionalProperties: {...}), checked in name order.
+	AdditionalProperties *Schema
 	// Func is a check of the caller's (a keyword of its own, e.g. an enum
 	// kept as a rule): it returns the message of a failure, "" if v passes.
 	Func func(v any) string
@@ -248,21 +298,9 @@ func (s *Schema) Validate(name string, v any) *Error {
 	if len(errs) == 0 {
 		return nil
 	}
-	best := bestOf(errs)
-	// jsonschema descends into anyOf when its alternatives' errors differ.
-	for len(best.context) > 1 {
-		lo, second := leastTwo(best.context)
-		if !better(lo, second) && !better(second, lo) {
-			break
-		}
-		best = lo
-	}
-	if len(best.context) == 1 {
-		best = best.context[0]
-	}
-	msg := "Schema error for " + name + ": " + best.msg
+	msg := "Schema error for " + name + ": " + bestMatch(errs).msg
 	var cause string
-	for cur := best; len(cur.context) > 0; {
+	for cur := bestMatch(errs); len(cur.context) > 0; {
 		cur = bestOf(cur.context)
 		cause = cur.msg
 	}
@@ -270,6 +308,37 @@ func (s *Schema) Validate(name string, v any) *Error {
 		msg += ". Possible root cause: " + cause
 	}
 	return bad("%s", msg)
+}
+
+// Check checks v against s as jsonschema.validate does and returns the
+// message of the error it raises ("" if v passes): the message alone,
+// without Validate's prefix and root cause (Ironic's validate_network_data
+// words it so).
+func (s *Schema) Check(v any) string {
+	errs := s.check(v, 0)
+	if len(errs) == 0 {
+		return ""
+	}
+	return bestMatch(errs).msg
+}
+
+// bestMatch is jsonschema's best_match: the most relevant error, then,
+// while it has a context whose two least relevant errors differ, the
+// least relevant of those (the deepest, weakest one).
+func bestMatch(errs []schemaErr) schemaErr {
+	best := bestOf(errs)
+	for len(best.context) > 0 {
+		if len(best.context) == 1 {
+			best = best.context[0]
+			continue
+		}
+		lo, second := leastTwo(best.context)
+		if !better(lo, second) && !better(second, lo) {
+			break
+		}
+		best = lo
+	}
+	return best
 }
 
 // leastTwo returns the two least relevant errors (heapq.nsmallest(2)).
@@ -375,10 +444,16 @@ func (s *Schema) check(v any, depth int) []schemaErr {
 	if x, ok := v.(float64); ok && s.Minimum != nil && x < *s.Minimum {
 		add("%s is less than the minimum of %s", python.Repr(v), python.Repr(*s.Minimum))
 	}
-	if len(s.AnyOf) > 0 {
+	if x, ok := v.(float64); ok && s.Maximum != nil && x > *s.Maximum {
+		add("%s is greater than the maximum of %s", python.Repr(v), python.Repr(*s.Maximum))
+	}
+	for _, alts := range [][]*Schema{s.AnyOf, s.OneOf} {
+		if len(alts) == 0 {
+			continue
+		}
 		var ctx []schemaErr
 		ok := false
-		for _, sub := range s.AnyOf {
+		for _, sub := range alts {
 			e := sub.check(v, depth)
 			if len(e) == 0 {
 				ok = true
@@ -429,6 +504,18 @@ func (s *Schema) check(v any, depth int) []schemaErr {
 					msg: fmt.Sprintf("Additional properties are not allowed (%s %s unexpected)", quoteList(unexpected), verb)})
 			}
 		}
+		if s.AdditionalProperties != nil {
+			var keys []string
+			for k := range x {
+				if s.Prop(k) == nil {
+					keys = append(keys, k)
+				}
+			}
+			sortStrings(keys)
+			for _, k := range keys {
+				extra = append(extra, s.AdditionalProperties.check(x[k], depth+1)...)
+			}
+		}
 		if s.AdditionalFirst {
 			errs = append(append(errs, extra...), req...)
 		} else {
@@ -445,3 +532,10 @@ func sortStrings(xs []string) {
 		}
 	}
 }
+
+// Truthy is Python's truth of a JSON value, for the checks Ironic and
+// ironic-inspector write as "if body.get(key)".
+func Truthy(v any) bool { return python.Truthy(v) }
+
+// Repr is Python's repr() of a JSON value, as the messages quote it.
+func Repr(v any) string { return python.Repr(v) }

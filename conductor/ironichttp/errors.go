@@ -92,3 +92,33 @@ func WriteFault(w http.ResponseWriter, r *http.Request, e *Error) {
 	}
 	WriteJSON(w, e.Code, e.Body())
 }
+
+// webobExplanations are webob's default explanations of the statuses the
+// image API answers with, shown when an error carries only a detail.
+var webobExplanations = map[int]string{
+	http.StatusBadRequest:            "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+	http.StatusForbidden:             "Access was denied to this resource.",
+	http.StatusNotFound:              "The resource could not be found.",
+	http.StatusConflict:              "There was a conflict when trying to complete your request.",
+	http.StatusRequestEntityTooLarge: "The body of your request was too large for this server.",
+}
+
+// GlanceError is the JSON body Glance's errors have: webob's
+// HTTPException rendered for a client that accepts JSON, {"code": "400
+// Bad Request", "title": "Bad Request", "message": ...}, the message
+// being webob's template "EXPLANATION<br /><br />\nDETAIL\n\n". Glance
+// raises most errors with an explanation; some with a detail only, which
+// then follows webob's default explanation of the status.
+func GlanceError(code int, explanation, detail string) map[string]any {
+	if explanation == "" {
+		explanation = webobExplanations[code]
+	}
+	msg := explanation + "<br /><br />\n" + detail + "\n\n"
+	if code == http.StatusUnsupportedMediaType {
+		// webob's own template of a 415: explanation is its first line,
+		// "The request media type T is not supported by this server.".
+		msg = explanation + "\n<br /><br />\n" + detail
+	}
+	text := http.StatusText(code)
+	return map[string]any{"code": fmt.Sprintf("%d %s", code, text), "title": text, "message": msg}
+}

@@ -285,7 +285,7 @@ inspector GET      /v1/introspection/:node/data                     401 404
 inspector GET      /v1/introspection/:node/data/unprocessed         401 404
 inspector GET      /v1/rules                                        401 200
 inspector GET      /v1/rules/:rule                                  401 404
-inspector POST     /v1/continue                                     404 404
+inspector POST     /v1/continue                                     400 400
 inspector POST     /v1/introspection/:node                          401 404
 inspector POST     /v1/introspection/:node/abort                    401 404
 inspector POST     /v1/introspection/:node/data/unprocessed         401 400

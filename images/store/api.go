@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ferric-metal/ferric/conductor/ironichttp"
 )
@@ -44,39 +46,56 @@ func (s *Store) Handler(prefix string) *ironichttp.Mux {
 	return m
 }
 
-// glanceError writes an error in the shape Glance (webob) uses for JSON.
+// glanceError writes err as Glance does (webob's JSON error body): an
+// apiError as it is, the store's errors by kind.
 func (s *Store) glanceError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, ErrInvalid):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrForbidden):
-		code = http.StatusForbidden
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{code: http.StatusInternalServerError, explanation: strings.TrimPrefix(err.Error(), "store: ")}
+		switch {
+		case errors.Is(err, ErrNotFound):
+			ae.code = http.StatusNotFound
+		case errors.Is(err, ErrConflict):
+			ae.code = http.StatusConflict
+		case errors.Is(err, ErrInvalid):
+			ae.code = http.StatusBadRequest
+		case errors.Is(err, ErrForbidden):
+			ae.code = http.StatusForbidden
+		}
 	}
-	if code == http.StatusInternalServerError {
+	if ae.code == http.StatusInternalServerError {
 		s.log.Error("images: internal error", "err", err)
 	}
-	text := http.StatusText(code)
-	ironichttp.WriteJSON(w, code, map[string]any{
-		"code":    fmt.Sprintf("%d %s", code, text),
-		"title":   text,
-		"message": strings.TrimPrefix(err.Error(), "store: "),
-	})
+	ironichttp.WriteJSON(w, ae.code, ironichttp.GlanceError(ae.code, ae.explanation, ae.detail))
 }
 
 // tooLarge answers an upload past the store's size cap, as Glance does
 // past its image_size_cap.
-func tooLarge(w http.ResponseWriter, max int64) {
-	code := http.StatusRequestEntityTooLarge
-	ironichttp.WriteJSON(w, code, map[string]any{
-		"code":    fmt.Sprintf("%d %s", code, http.StatusText(code)),
-		"title":   http.StatusText(code),
-		"message": fmt.Sprintf("Denying attempt to upload image larger than %d bytes.", max),
-	})
+func (s *Store) tooLarge(w http.ResponseWriter, max int64) {
+	s.glanceError(w, &apiError{code: http.StatusRequestEntityTooLarge,
+		explanation: fmt.Sprintf("Denying attempt to upload image larger than %d bytes.", max)})
+}
+
+// readBody reads a JSON request body as Glance's JSONRequestDeserializer
+// does: none is "Body expected in request.", bad JSON "Malformed JSON in
+// request body.", and it must be an object or a list.
+func readBody(r *http.Request) (any, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, badRequest("Malformed JSON in request body.")
+	}
+	if len(b) == 0 {
+		return nil, badRequest("Body expected in request.")
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, badRequest("Malformed JSON in request body.")
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+		return v, nil
+	}
+	return nil, badRequest("Unexpected body type. Expected list/dict.")
 }
 
 // versions answers the version document; base is the URL the store is
@@ -130,78 +149,79 @@ func view(img *Image) map[string]any {
 	return m
 }
 
-// readOnly are the attributes clients may not set.
-var readOnly = set("id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
-	"created_at", "updated_at", "self", "file", "schema", "direct_url", "locations", "owner")
-
-// setAttr sets one top-level attribute from a JSON value.
-func setAttr(img *Image, key string, raw json.RawMessage, creating bool) error {
-	if readOnly[key] && !(creating && key == "id") {
-		return fmt.Errorf("store: attribute '%s' is read-only: %w", key, ErrForbidden)
-	}
-	strp := func(dst **string) error {
-		if string(raw) == "null" {
-			*dst = nil
+// setAttr sets one top-level attribute from a JSON value the schema
+// checked.
+func setAttr(img *Image, key string, v any) error {
+	str := func() *string {
+		if v == nil {
 			return nil
 		}
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("store: %s must be a string: %w", key, ErrInvalid)
-		}
-		*dst = &v
-		return nil
+		x, _ := v.(string)
+		return &x
 	}
-	into := func(dst any) error {
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return fmt.Errorf("store: invalid value for %s: %w", key, ErrInvalid)
+	num := func() (int, error) {
+		f, _ := v.(float64)
+		// domain.Image's min_disk and min_ram setters.
+		if f < 0 {
+			return 0, badRequest("Invalid value '%s' for parameter '%s': Cannot be a negative value", strconv.FormatFloat(f, 'f', -1, 64), key)
 		}
-		return nil
+		return int(f), nil
 	}
+	var err error
 	switch key {
 	case "id":
-		return into(&img.ID)
+		img.ID, _ = v.(string)
 	case "name":
-		return strp(&img.Name)
+		img.Name = str()
 	case "disk_format":
-		return strp(&img.DiskFormat)
+		img.DiskFormat = str()
 	case "container_format":
-		return strp(&img.ContainerFormat)
+		img.ContainerFormat = str()
 	case "visibility":
-		return into(&img.Visibility)
+		img.Visibility, _ = v.(string)
 	case "min_disk":
-		return into(&img.MinDisk)
+		img.MinDisk, err = num()
 	case "min_ram":
-		return into(&img.MinRAM)
+		img.MinRAM, err = num()
 	case "protected":
-		return into(&img.Protected)
+		img.Protected, _ = v.(bool)
 	case "tags":
-		return into(&img.Tags)
+		img.Tags = []string{}
+		l, _ := v.([]any)
+		for _, t := range l {
+			if t, ok := t.(string); ok && !slices.Contains(img.Tags, t) {
+				img.Tags = append(img.Tags, t)
+			}
+		}
+	case "owner":
+		img.Owner = str()
+	case "os_hidden":
+		b, _ := v.(bool)
+		setProp(img, key, b)
+	default:
+		setProp(img, key, v)
 	}
-	var v any
-	if err := into(&v); err != nil {
-		return err
-	}
+	return err
+}
+
+func setProp(img *Image, key string, v any) {
 	if img.Properties == nil {
 		img.Properties = map[string]any{}
 	}
 	img.Properties[key] = v
-	return nil
 }
 
+// create is Glance's RequestDeserializer.create and ImagesController.create.
 func (s *Store) create(w http.ResponseWriter, r *http.Request) {
-	var body map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
-		s.glanceError(w, fmt.Errorf("store: request body is not a JSON object: %w", ErrInvalid))
+	img, err := createRequest(r)
+	if err != nil {
+		s.glanceError(w, err)
 		return
 	}
-	img := &Image{}
-	for k, v := range body {
-		if err := setAttr(img, k, v, true); err != nil {
-			s.glanceError(w, err)
-			return
-		}
-	}
 	created, err := s.Create(img)
+	if errors.Is(err, ErrConflict) {
+		err = &apiError{code: http.StatusConflict, explanation: fmt.Sprintf("Image ID %s already exists!", img.ID)}
+	}
 	if err != nil {
 		s.glanceError(w, err)
 		return
@@ -210,8 +230,66 @@ func (s *Store) create(w http.ResponseWriter, r *http.Request) {
 	ironichttp.WriteJSON(w, http.StatusCreated, view(created))
 }
 
+func createRequest(r *http.Request) (*Image, error) {
+	v, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	body, ok := v.(map[string]any)
+	if !ok {
+		// Glance's create pops keys of the body: a list is its 500.
+		return nil, badRequest("Provided object does not match schema 'image': %s is not of type 'object'", ironichttp.Repr(v))
+	}
+	for _, k := range disallowedAttrs {
+		if _, ok := body[k]; ok {
+			return nil, forbidden("Attribute '%s' is read-only.", k)
+		}
+	}
+	if err := validateImage(body); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(body))
+	for k := range body {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if imageSchema.Prop(k) != nil {
+			continue
+		}
+		if utf8.RuneCountInString(k) > 255 {
+			return nil, badRequest("Custom property should not be greater than 255 characters.")
+		}
+		if reserved(k) {
+			return nil, &apiError{code: http.StatusForbidden, detail: fmt.Sprintf("Attribute '%s' is reserved.", k)}
+		}
+	}
+	for _, k := range createReadOnlyAttrs {
+		if _, ok := body[k]; ok {
+			return nil, forbidden("Attribute '%s' is read-only.", k)
+		}
+	}
+	if _, ok := body["locations"]; ok {
+		return nil, forbidden("Attribute 'locations' is reserved.")
+	}
+	img := &Image{}
+	for _, k := range keys {
+		if err := setAttr(img, k, body[k]); err != nil {
+			return nil, err
+		}
+	}
+	return img, nil
+}
+
+func notFound(id string) *apiError {
+	return &apiError{code: http.StatusNotFound, explanation: fmt.Sprintf("No image found with ID %s", id)}
+}
+
 func (s *Store) show(w http.ResponseWriter, r *http.Request) {
 	img, err := s.Get(r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		err = notFound(r.PathValue("id"))
+	}
 	if err != nil {
 		s.glanceError(w, err)
 		return
@@ -219,20 +297,35 @@ func (s *Store) show(w http.ResponseWriter, r *http.Request) {
 	ironichttp.WriteJSON(w, http.StatusOK, view(img))
 }
 
+// list is Glance's index with RequestDeserializer.index's checks of limit
+// (_validate_limit: Python's int(), not negative; past api_limit_max the
+// page is that size) and visibility (_get_filters).
 func (s *Store) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := defaultLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			s.glanceError(w, fmt.Errorf("store: limit %q: %w", v, ErrInvalid))
+	if q.Has("limit") {
+		n, ok := ironichttp.PyInt(q.Get("limit"))
+		if !ok {
+			s.glanceError(w, badRequest("limit param must be an integer"))
 			return
 		}
-		limit = min(n, maxLimit)
+		if n < 0 {
+			s.glanceError(w, badRequest("limit param must be positive"))
+			return
+		}
+		limit = int(min(n, maxLimit))
+	}
+	if v := q.Get("visibility"); v != "" && v != "all" && !slices.Contains(visibilityList, v) {
+		s.glanceError(w, badRequest("Invalid visibility value: %s", v))
+		return
 	}
 	f := Filter{Name: q.Get("name"), Status: q.Get("status"), Visibility: q.Get("visibility"),
 		DiskFormat: q.Get("disk_format"), Marker: q.Get("marker"), Limit: limit}
 	imgs, more, err := s.List(f)
+	if errors.Is(err, ErrNotFound) {
+		// The marker: _image_get's NotFound, a 400 in index.
+		err = badRequest("No image found with ID %s", f.Marker)
+	}
 	if err != nil {
 		s.glanceError(w, err)
 		return
@@ -255,24 +348,16 @@ func (s *Store) list(w http.ResponseWriter, r *http.Request) {
 	ironichttp.WriteJSON(w, http.StatusOK, resp)
 }
 
-type patchOp struct {
-	Op    string          `json:"op"`
-	Path  string          `json:"path"`
-	Value json.RawMessage `json:"value"`
-}
-
 func (s *Store) patch(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, patchContentType) {
-		ironichttp.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]any{"code": "415 Unsupported Media Type", "title": "Unsupported Media Type",
-			"message": "content type must be " + patchContentType})
+	changes, err := patchRequest(r)
+	if err != nil {
+		s.glanceError(w, err)
 		return
 	}
-	var ops []patchOp
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&ops); err != nil {
-		s.glanceError(w, fmt.Errorf("store: body is not a JSON patch list: %w", ErrInvalid))
-		return
+	img, err := s.Update(r.PathValue("id"), func(img *Image) error { return applyChanges(img, changes) })
+	if errors.Is(err, ErrNotFound) {
+		err = notFound(r.PathValue("id"))
 	}
-	img, err := s.Update(r.PathValue("id"), func(img *Image) error { return applyPatch(img, ops) })
 	if err != nil {
 		s.glanceError(w, err)
 		return
@@ -280,53 +365,16 @@ func (s *Store) patch(w http.ResponseWriter, r *http.Request) {
 	ironichttp.WriteJSON(w, http.StatusOK, view(img))
 }
 
-func applyPatch(img *Image, ops []patchOp) error {
-	for _, op := range ops {
-		parts := ironichttp.SplitPointer(op.Path)
-		if len(parts) != 1 {
-			return fmt.Errorf("store: patch path %q: only top-level attributes can be changed: %w", op.Path, ErrInvalid)
-		}
-		key := parts[0]
-		switch op.Op {
-		case "add", "replace":
-			if op.Value == nil {
-				return fmt.Errorf("store: patch %s %s needs a value: %w", op.Op, op.Path, ErrInvalid)
-			}
-			if readOnly[key] {
-				return fmt.Errorf("store: attribute '%s' is read-only: %w", key, ErrForbidden)
-			}
-			if op.Op == "replace" && !hasAttr(img, key) {
-				return fmt.Errorf("store: patch replace %s: no such attribute: %w", op.Path, ErrConflict)
-			}
-			if err := setAttr(img, key, op.Value, false); err != nil {
-				return err
-			}
-		case "remove":
-			if readOnly[key] {
-				return fmt.Errorf("store: attribute '%s' is read-only: %w", key, ErrForbidden)
-			}
-			if _, ok := img.Properties[key]; !ok {
-				return fmt.Errorf("store: patch remove %s: only extra properties can be removed and this one does not exist: %w", op.Path, ErrConflict)
-			}
-			delete(img.Properties, key)
-		default:
-			return fmt.Errorf("store: patch op %q: %w", op.Op, ErrInvalid)
-		}
-	}
-	return nil
-}
-
-func hasAttr(img *Image, key string) bool {
-	switch key {
-	case "name", "disk_format", "container_format", "visibility", "min_disk", "min_ram", "protected", "tags":
-		return true
-	}
-	_, ok := img.Properties[key]
-	return ok
-}
-
 func (s *Store) delete(w http.ResponseWriter, r *http.Request) {
-	if err := s.Delete(r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	err := s.Delete(id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		err = &apiError{code: http.StatusNotFound, explanation: fmt.Sprintf("Failed to find image %s to delete", id)}
+	case errors.Is(err, ErrForbidden):
+		err = forbidden("Image %s is protected and cannot be deleted.", id)
+	}
+	if err != nil {
 		s.glanceError(w, err)
 		return
 	}
@@ -338,7 +386,7 @@ func (s *Store) upload(w http.ResponseWriter, r *http.Request) {
 	if s.MaxSize > 0 {
 		if r.ContentLength > s.MaxSize {
 			w.Header().Set("Connection", "close")
-			tooLarge(w, s.MaxSize)
+			s.tooLarge(w, s.MaxSize)
 			return
 		}
 		body = http.MaxBytesReader(w, body, s.MaxSize)
@@ -346,7 +394,7 @@ func (s *Store) upload(w http.ResponseWriter, r *http.Request) {
 	img, err := s.Upload(r.Context(), r.PathValue("id"), body, r.ContentLength)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		tooLarge(w, s.MaxSize)
+		s.tooLarge(w, s.MaxSize)
 		return
 	}
 	if err != nil {

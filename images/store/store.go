@@ -10,7 +10,13 @@
 // headers. A failed or interrupted upload leaves the image "queued" with
 // no data.
 //
-// Mount it with Register on an echo group; the conductor uses Get and Open.
+// The API checks its input as Glance does (api/v2/images.RequestDeserializer
+// and ImagesController: the image schema, read-only and reserved
+// attributes, its PATCH media types and pointers, limit and visibility)
+// with the shared argument rules of conductor/ironichttp, and answers in
+// webob's JSON error body; TestImageArgs is the table of inputs and
+// answers. Handler returns it as a plain net/http handler; the conductor
+// uses Get and Open.
 package store
 
 import (
@@ -26,7 +32,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -105,8 +110,6 @@ type Store struct {
 	images map[string]*Image
 	now    func() time.Time
 }
-
-var idPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // New opens (creating if needed) a store under dir and loads its metadata.
 // Images left "saving" by a crash go back to "queued".

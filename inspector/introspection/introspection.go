@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferric-metal/ferric/conductor/auth"
 	"github.com/ferric-metal/ferric/conductor/httpserver"
@@ -239,32 +240,31 @@ func noContent(w http.ResponseWriter, code int) error {
 	return nil
 }
 
-// version negotiates X-OpenStack-Ironic-Inspector-API-Version (default
-// 1.0, "latest" the maximum; out of range is 406) and sets the headers.
+// version negotiates X-OpenStack-Ironic-Inspector-API-Version as
+// ironic-inspector's main.check_api_version does: no header is the newest
+// version (its DEFAULT_API_VERSION), "latest" too, MAJOR.MINOR else
+// (microversion_parse: Python integers around the first dot); a malformed
+// one is a 400, one out of range a 406.
 func (s *Server) version(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		h := w.Header()
 		h.Set(hdrMinVersion, MinVersion)
 		h.Set(hdrMaxVersion, MaxVersion)
 		raw := strings.TrimSpace(req.Header.Get(hdrVersion))
-		minor := 0
-		switch {
-		case raw == "":
-		case strings.EqualFold(raw, "latest"):
-			minor = maxMinor
-		default:
+		minor := maxMinor
+		if raw != "" && !strings.EqualFold(raw, "latest") {
 			ma, mi, ok := strings.Cut(raw, ".")
-			a, err1 := strconv.Atoi(ma)
-			b, err2 := strconv.Atoi(mi)
-			if !ok || err1 != nil || err2 != nil {
-				s.fail(w, req, errf(http.StatusBadRequest, "Invalid API version %q, expected MAJOR.MINOR", raw))
+			a, ok1 := ironichttp.PyInt(ma)
+			b, ok2 := ironichttp.PyInt(mi)
+			if !ok || !ok1 || !ok2 {
+				s.fail(w, req, errf(http.StatusBadRequest, "Malformed API version: expected string in form of X.Y or latest"))
 				return
 			}
 			if a != 1 || b < 0 || b > maxMinor {
-				s.fail(w, req, errf(http.StatusNotAcceptable, "Unsupported API version %s, supported range is %s to %s", raw, MinVersion, MaxVersion))
+				s.fail(w, req, errf(http.StatusNotAcceptable, "Unsupported API version %d.%d, supported range is %s to %s", a, b, MinVersion, MaxVersion))
 				return
 			}
-			minor = b
+			minor = int(b)
 		}
 		h.Set(hdrVersion, "1."+strconv.Itoa(minor))
 		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), minorKey{}, minor)))
@@ -350,13 +350,41 @@ func statusOf(n *store.Node) (Status, bool) {
 	return st, true
 }
 
+// node finds the node of the path as ironic-inspector's
+// common/ironic.get_node asks Ironic for it: "Node X was not found in
+// Ironic" (404) when there is none.
 func (s *Server) node(req *http.Request) (*store.Node, error) {
 	id := req.PathValue("node")
 	n, err := s.st.Node(id)
 	if err != nil {
-		return nil, errf(http.StatusNotFound, "Node %s could not be found", id)
+		return nil, errf(http.StatusNotFound, "Node %s was not found in Ironic", id)
 	}
 	return n, nil
+}
+
+// cached finds the node of the path and its introspection as
+// ironic-inspector's node_cache.get_node does: a UUID is looked up in the
+// introspection cache directly ("Could not find node X in cache", 404), a
+// name in Ironic first.
+func (s *Server) cached(req *http.Request) (*store.Node, Status, error) {
+	id := req.PathValue("node")
+	n, err := s.st.Node(id)
+	if err != nil && !ironichttp.IsUUIDLike(id) {
+		return nil, Status{}, errf(http.StatusNotFound, "Node %s was not found in Ironic", id)
+	}
+	uuid := id
+	if n != nil {
+		uuid = n.UUID
+	}
+	var st Status
+	ok := err == nil
+	if ok {
+		st, ok = statusOf(n)
+	}
+	if !ok {
+		return nil, Status{}, errf(http.StatusNotFound, "Could not find node %s in cache", uuid)
+	}
+	return n, st, nil
 }
 
 func withLinks(req *http.Request, st Status) Status {
@@ -365,30 +393,79 @@ func withLinks(req *http.Request, st Status) Status {
 }
 
 func (s *Server) status(w http.ResponseWriter, req *http.Request) error {
-	n, err := s.node(req)
+	_, st, err := s.cached(req)
 	if err != nil {
 		return err
-	}
-	st, ok := statusOf(n)
-	if !ok {
-		return errf(http.StatusNotFound, "Introspection for node %s not found", n.UUID)
 	}
 	return writeJSON(w, http.StatusOK, withLinks(req, st))
 }
 
-func (s *Server) list(w http.ResponseWriter, req *http.Request) error {
+// listArgs are the arguments of a listing, read as ironic-inspector's
+// api_tools reads them (marker_field, limit_field, state_field, in that
+// order): each bad one is a 400 "Bad request: ...".
+type listArgs struct {
+	marker string
+	limit  int
+	states []string
+}
+
+// maxLimit is ironic-inspector's [DEFAULT]api_max_limit: the page size
+// when none (or 0) is asked, and the largest one may ask.
+const maxLimit = 1000
+
+// states are ironic-inspector's introspection states
+// (introspection_state.States.all()).
+var states = []string{"starting", "waiting", "processing", "finished", "error", "reapplying", "enrolling", "aborting"}
+
+func readListArgs(req *http.Request) (listArgs, error) {
 	q := req.URL.Query()
-	var states []string
-	for _, v := range q["state"] {
-		states = append(states, strings.Split(v, ",")...)
+	a := listArgs{limit: maxLimit}
+	badRequest := func(msg string) error { return errf(http.StatusBadRequest, "Bad request: %s", msg) }
+	if q.Has("marker") {
+		a.marker = q.Get("marker")
+		if !ironichttp.IsUUIDLike(a.marker) {
+			return a, badRequest("Marker not UUID-like")
+		}
+	}
+	if q.Has("limit") {
+		raw := q.Get("limit")
+		n, ok := ironichttp.PyInt(raw)
+		switch {
+		case !ok:
+			return a, badRequest(ironichttp.IntLiteralMsg(raw))
+		case n < 0:
+			return a, badRequest("Limit cannot be negative")
+		case n > maxLimit:
+			return a, badRequest(fmt.Sprintf("Limit over %d", maxLimit))
+		case n > 0:
+			a.limit = int(n)
+		}
+	}
+	if q.Has("state") {
+		a.states = strings.Split(q.Get("state"), ",")
+		var invalid []string
+		for _, st := range a.states {
+			if !slices.Contains(states, st) {
+				invalid = append(invalid, st)
+			}
+		}
+		if len(invalid) > 0 {
+			return a, badRequest(fmt.Sprintf("State(s) \"%s\" are not valid", strings.Join(invalid, ", ")))
+		}
+	}
+	return a, nil
+}
+
+func (s *Server) list(w http.ResponseWriter, req *http.Request) error {
+	args, err := readListArgs(req)
+	if err != nil {
+		return err
 	}
 	var all []Status
 	for _, n := range s.st.Nodes(nil) {
-		st, ok := statusOf(n)
-		if !ok || (len(states) > 0 && !slices.Contains(states, st.State)) {
-			continue
+		if st, ok := statusOf(n); ok {
+			all = append(all, withLinks(req, st))
 		}
-		all = append(all, withLinks(req, st))
 	}
 	// Newest first, as ironic-inspector lists.
 	sort.SliceStable(all, func(i, j int) bool {
@@ -404,23 +481,20 @@ func (s *Server) list(w http.ResponseWriter, req *http.Request) error {
 		}
 		return all[i].UUID < all[j].UUID
 	})
-	if m := q.Get("marker"); m != "" {
-		i := slices.IndexFunc(all, func(st Status) bool { return st.UUID == m })
+	if m := args.marker; m != "" {
+		// The marker is any node of the cache, whatever the state filter
+		// (node_cache.get_node_list reads it from the database first).
+		i := slices.IndexFunc(all, func(st Status) bool { return strings.EqualFold(st.UUID, m) })
 		if i < 0 {
-			return errf(http.StatusBadRequest, "Marker %s not found", m)
+			return errf(http.StatusNotFound, "The requested node was not found.")
 		}
 		all = all[i+1:]
 	}
-	limit := 0
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			return errf(http.StatusBadRequest, "Bad limit %q", l)
-		}
-		limit = n
+	if len(args.states) > 0 {
+		all = slices.DeleteFunc(all, func(st Status) bool { return !slices.Contains(args.states, st.State) })
 	}
-	if limit > 0 && len(all) > limit {
-		all = all[:limit]
+	if len(all) > args.limit {
+		all = all[:args.limit]
 	}
 	if all == nil {
 		all = []Status{}
@@ -447,7 +521,8 @@ func (s *Server) start(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if v := req.URL.Query().Get("manage_boot"); v != "" {
+	if q := req.URL.Query(); q.Has("manage_boot") {
+		v := q.Get("manage_boot")
 		if b, ok := ironichttp.ParseBool(v); !ok {
 			return errf(http.StatusBadRequest, "Invalid boolean value for manage_boot: %s", v)
 		} else if !b {
@@ -461,7 +536,7 @@ func (s *Server) start(w http.ResponseWriter, req *http.Request) error {
 }
 
 func (s *Server) abort(w http.ResponseWriter, req *http.Request) error {
-	n, err := s.node(req)
+	n, _, err := s.cached(req)
 	if err != nil {
 		return err
 	}
@@ -619,6 +694,9 @@ func (s *Server) cont(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := jsonObject(body); err != nil {
+		return err
+	}
 	n, err := s.cfg.Conductor.ContinueInspection(req.Context(), body)
 	if err != nil {
 		return conductorError(err)
@@ -635,12 +713,28 @@ func (s *Server) rules() (rules.Store, error) {
 	return s.cfg.Rules, nil
 }
 
-func rulesError(err error) error {
+// jsonObject checks a body is a JSON object, as ironic-inspector's
+// api_continue and api_rules do ("Invalid data: expected a JSON object,
+// got list").
+func jsonObject(body []byte) error {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return errf(http.StatusBadRequest, "Invalid data: the body is not JSON: %v", err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return errf(http.StatusBadRequest, "Invalid data: expected a JSON object, got %s", ironichttp.PyTypeName(v))
+	}
+	return nil
+}
+
+// rulesError words a rule store's error as ironic-inspector's
+// utils.RuleNotFoundError and RuleUUIDExistError do; uuid is the rule's.
+func rulesError(err error, uuid string) error {
 	switch {
 	case errors.Is(err, rules.ErrNotFound):
-		return errf(http.StatusNotFound, "%v", err)
+		return errf(http.StatusNotFound, "Rule %s was not found", uuid)
 	case errors.Is(err, rules.ErrExists):
-		return errf(http.StatusConflict, "%v", err)
+		return errf(http.StatusConflict, "Rule with UUID %s already exists", uuid)
 	case errors.Is(err, rules.ErrInvalidRule):
 		return errf(http.StatusBadRequest, "%v", err)
 	}
@@ -702,7 +796,7 @@ func (s *Server) listRules(w http.ResponseWriter, req *http.Request) error {
 	}
 	list, err := rs.List(req.Context())
 	if err != nil {
-		return rulesError(err)
+		return rulesError(err, "")
 	}
 	out := []any{}
 	for _, r := range list {
@@ -720,14 +814,30 @@ func (s *Server) createRule(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := jsonObject(body); err != nil {
+		return err
+	}
+	// main.api_rules checks these two before the rule itself.
+	var head struct {
+		UUID  any `json:"uuid"`
+		Scope any `json:"scope"`
+	}
+	_ = json.Unmarshal(body, &head)
+	if u, ok := head.UUID.(string); ironichttp.Truthy(head.UUID) && (!ok || !ironichttp.IsUUIDLike(u)) {
+		return errf(http.StatusBadRequest, "Invalid UUID value")
+	}
+	if sc, ok := head.Scope.(string); ok && utf8.RuneCountInString(sc) > 255 {
+		return errf(http.StatusBadRequest, "Invalid scope: the length of the scope should be within 255 characters")
+	}
 	r, err := rules.Parse(body)
 	if err != nil {
-		return rulesError(err)
+		return rulesError(err, "")
 	}
-	r, err = rs.Create(req.Context(), r)
+	created, err := rs.Create(req.Context(), r)
 	if err != nil {
-		return rulesError(err)
+		return rulesError(err, r.UUID)
 	}
+	r = created
 	code := http.StatusOK
 	if minor(req) >= 6 {
 		code = http.StatusCreated
@@ -742,7 +852,7 @@ func (s *Server) getRule(w http.ResponseWriter, req *http.Request) error {
 	}
 	r, err := rs.Get(req.Context(), req.PathValue("rule"))
 	if err != nil {
-		return rulesError(err)
+		return rulesError(err, req.PathValue("rule"))
 	}
 	return writeJSON(w, http.StatusOK, legacyView(req, r, false))
 }
@@ -753,7 +863,7 @@ func (s *Server) deleteRule(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	if err := rs.Delete(req.Context(), req.PathValue("rule")); err != nil {
-		return rulesError(err)
+		return rulesError(err, req.PathValue("rule"))
 	}
 	return noContent(w, http.StatusNoContent)
 }
@@ -764,7 +874,7 @@ func (s *Server) deleteRules(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	if err := rs.DeleteAll(req.Context()); err != nil {
-		return rulesError(err)
+		return rulesError(err, "")
 	}
 	return noContent(w, http.StatusNoContent)
 }

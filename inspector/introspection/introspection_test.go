@@ -122,7 +122,7 @@ func TestVersions(t *testing.T) {
 		code          int
 		negotiated    string
 	}{
-		{"/", "", 200, "1.0"},
+		{"/", "", 200, "1.18"}, // main._get_version: no header is CURRENT_API_VERSION
 		{"/v1", "1.18", 200, "1.18"},
 		{"/v1/introspection", "latest", 200, "1.18"},
 		{"/v1/introspection", "1.19", 406, ""},

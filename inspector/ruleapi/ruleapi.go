@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +22,9 @@ import (
 
 // MinVersion is the Ironic API microversion that introduced the routes.
 const MinVersion = 96
+
+// maxLimit is Ironic's [api]max_limit, the largest page of a listing.
+const maxLimit = 1000
 
 // Handler serves the inspection rules API.
 type Handler struct {
@@ -149,13 +151,13 @@ func fieldsParam(req *http.Request, def []string) ([]string, error) {
 func (h *Handler) list(w http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
 	detail := false
-	if v := q.Get("detail"); v != "" {
-		b, ok := ironichttp.ParseBool(v)
-		if !ok {
-			fault(w, http.StatusBadRequest, "Invalid value for detail: %q", v)
+	if q.Has("detail") {
+		b, e := ironichttp.ArgBool("detail", q.Get("detail"))
+		if e != nil {
+			ironichttp.WriteFault(w, req, e)
 			return
 		}
-		detail = b
+		detail = *b
 	}
 	def := summaryFields
 	if detail {
@@ -214,10 +216,10 @@ func (h *Handler) list(w http.ResponseWriter, req *http.Request) {
 		rs = rs[i+1:]
 	}
 	limit := 0
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			fault(w, http.StatusBadRequest, "Limit must be positive: %s", l)
+	if q.Has("limit") {
+		n, e := ironichttp.ArgLimit(q.Get("limit"), maxLimit)
+		if e != nil {
+			ironichttp.WriteFault(w, req, e)
 			return
 		}
 		limit = n

@@ -88,3 +88,37 @@ func TestCRUD(t *testing.T) {
 		t.Errorf("rules left after DELETE all: %v", got)
 	}
 }
+
+// TestListArgs: the listing's arguments take Ironic's argument rules
+// (ironic/api/controllers/v1/inspection_rule.py: args.boolean for detail,
+// args.integer and api_utils.validate_limit for limit), with their
+// messages, as every other listing of the Ironic API.
+func TestListArgs(t *testing.T) {
+	srv := serve(t)
+	for _, tc := range []struct {
+		query string
+		code  int
+		msg   string
+	}{
+		{"detail=banana", 400, "Invalid detail: Unrecognized value 'banana', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"},
+		{"detail=%20On%20", 200, ""},
+		{"detail=", 400, "Invalid detail: Unrecognized value '', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"},
+		{"limit=abc", 400, "Expected an integer for limit: abc"},
+		{"limit=0", 400, "Limit must be positive"},
+		{"limit=-2", 400, "Limit must be positive"},
+		{"limit=%203%20", 200, ""},
+	} {
+		code, got := call(t, srv, "GET", "/v1/inspection_rules?"+tc.query, "")
+		msg := ""
+		if em, ok := got["error_message"].(string); ok {
+			var fault struct {
+				FaultString string `json:"faultstring"`
+			}
+			_ = json.Unmarshal([]byte(em), &fault)
+			msg = fault.FaultString
+		}
+		if code != tc.code || msg != tc.msg {
+			t.Errorf("GET /v1/inspection_rules?%s = %d %q, want %d %q", tc.query, code, msg, tc.code, tc.msg)
+		}
+	}
+}

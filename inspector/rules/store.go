@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 )
 
 // Store keeps inspection rules. The conductor implements it over its
@@ -64,7 +66,7 @@ func (m *MemStore) Create(ctx context.Context, r Rule) (Rule, error) {
 	}
 	if r.UUID == "" {
 		r.UUID = uuid.NewString()
-	} else if _, err := uuid.Parse(r.UUID); err != nil {
+	} else if !ironichttp.IsUUIDLike(r.UUID) {
 		return Rule{}, fmt.Errorf("rules: %w: uuid %q is not a UUID", ErrInvalidRule, r.UUID)
 	}
 	if r.Phase == "" {

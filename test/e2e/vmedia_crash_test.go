@@ -144,7 +144,7 @@ func TestKillWithMediaInserted(t *testing.T) {
 	api := client{t, "http://" + c.addr}
 	netData := map[string]any{
 		"links":    []any{map[string]any{"id": "nic0", "type": "phy", "ethernet_mac_address": "52:54:00:aa:bb:01"}},
-		"networks": []any{map[string]any{"id": "n0", "type": "ipv4", "link": "nic0", "ip_address": "192.0.2.50", "netmask": "255.255.255.0"}},
+		"networks": []any{map[string]any{"id": "n0", "type": "ipv4", "link": "nic0", "network_id": "n0", "ip_address": "192.0.2.50", "netmask": "255.255.255.0"}},
 		// Ironic's network-data schema requires all three lists.
 		"services": []any{},
 	}

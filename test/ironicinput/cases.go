@@ -113,6 +113,10 @@ func Cases() []Case {
 	add("node create owner number", "POST", "/v1/nodes", node("owner", 5))
 	add("node create body list", "POST", "/v1/nodes", []any{1})
 	add("node create shard number", "POST", "/v1/nodes", node("shard", 1))
+	// network_data items, as Ironic's network-data-schema.json shapes them.
+	for _, nd := range networkDataInputs() {
+		add("node create network_data "+nd.name, "POST", "/v1/nodes", node("network_data", nd.value))
+	}
 
 	// Nodes: update.
 	np := "/v1/nodes/" + NodeUUID
@@ -143,6 +147,18 @@ func Cases() []Case {
 	add("node patch traits", "PATCH", np, patch("add", "/traits", []any{"CUSTOM_A"}))
 	add("node patch retired banana", "PATCH", np, patch("replace", "/retired", "banana"))
 	add("node patch retired_reason not retired", "PATCH", np, patch("replace", "/retired_reason", "why"))
+	var bond any
+	for _, nd := range networkDataInputs() {
+		if nd.name == "bond 802.3ad" { // accepted by ferric: sent last
+			bond = nd.value
+			continue
+		}
+		add("node patch network_data "+nd.name, "PATCH", np, patch("add", "/network_data", nd.value))
+	}
+	add("node patch network_data link item bad", "PATCH", np, patch("add", "/network_data/links/0", obj{"id": "eth1", "type": "phy"}))
+	add("node patch network_data link mac", "PATCH", np, patch("replace", "/network_data/links/0/ethernet_mac_address", "52:54:00"))
+	add("node patch network_data null", "PATCH", np, patch("replace", "/network_data", nil))
+	add("node patch network_data bond 802.3ad", "PATCH", np, patch("add", "/network_data", bond))
 	add("node patch unknown node", "PATCH", "/v1/nodes/"+MissingUUID, patch("add", "/extra/a", "b"))
 	add("node patch garbage ident", "PATCH", "/v1/nodes/"+"bad%20name", patch("add", "/extra/a", "b"))
 	// Node sub-resources.
@@ -444,5 +460,74 @@ func repr(v any) string {
 		return "'" + v + "'"
 	default:
 		return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(fmt.Sprint(v), "\n", ""), " ", ""))
+	}
+}
+
+// ndInput is a network_data value to send to node create and update.
+type ndInput struct {
+	name  string
+	value any
+}
+
+// networkDataInputs are network_data values with one bad (or borderline)
+// item each: links (physical, bond, VLAN), networks (IPv4, IPv6, routes)
+// and services, as network-data-schema.json of Ironic shapes them.
+func networkDataInputs() []ndInput {
+	// set sets key, value pairs in o; a nil value deletes the key.
+	set := func(o obj, kv []any) obj {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == nil {
+				delete(o, kv[i].(string))
+				continue
+			}
+			o[kv[i].(string)] = kv[i+1]
+		}
+		return o
+	}
+	link := func(kv ...any) obj {
+		return set(obj{"id": "eth0", "type": "phy", "ethernet_mac_address": "52:54:00:12:34:56"}, kv)
+	}
+	net4 := func(kv ...any) obj {
+		o := obj{"id": "net0", "link": "eth0", "network_id": "n0", "type": "ipv4", "ip_address": "192.168.1.10", "netmask": "255.255.255.0"}
+		return set(o, kv)
+	}
+	nd := func(links, networks, services []any) obj {
+		return obj{"links": links, "networks": networks, "services": services}
+	}
+	l := func(items ...any) []any { return items }
+	none := []any{}
+	route := obj{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "192.168.1.1"}
+	return []ndInput{
+		{"valid", nd(l(link(), link("id", "bond0", "type", "bond", "bond_mode", "balance-rr", "bond_links", l("eth0")),
+			link("id", "vlan5", "type", "vlan", "ethernet_mac_address", nil, "vlan_mac_address", "52:54:00:12:34:57", "vlan_link", "bond0", "vlan_id", 5)),
+			l(net4("routes", l(route)), net4("id", "net1", "type", "ipv6", "ip_address", "2001:db8::10/64", "netmask", "ffff:ffff:ffff:ffff::"),
+				net4("id", "net2", "type", "ipv4_dhcp", "ip_address", nil)),
+			l(obj{"type": "dns", "address": "8.8.8.8"}, obj{"type": "dns", "address": "2001:4860:4860::8888"}))},
+		{"missing services", obj{"links": none, "networks": none}},
+		{"links not list", obj{"links": obj{}, "networks": none, "services": none}},
+		{"link string", nd(l("eth0"), none, none)},
+		{"link type bogus", nd(l(link("type", "bogus")), none, none)},
+		{"link mac bad", nd(l(link("ethernet_mac_address", "52:54:00:12:34")), none, none)},
+		{"link mac upper dashes", nd(l(link("ethernet_mac_address", "52-54-00-AB-CD-EF")), none, none)},
+		{"link without id", nd(l(link("id", nil)), none, none)},
+		{"link mtu 70000", nd(l(link("mtu", 70000)), none, none)},
+		{"link mtu string", nd(l(link("mtu", "1500")), none, none)},
+		{"link mtu null", nd(l(link("mtu", nil)), none, none)},
+		// Ironic 21.4's schema lists "802.1ad", a typo later Ironic fixed.
+		{"bond 802.3ad", nd(l(link("type", "bond", "bond_mode", "802.3ad", "bond_links", l("eth0"))), none, none)},
+		{"bond without links", nd(l(link("type", "bond", "bond_mode", "802.3ad")), none, none)},
+		{"bond mode bogus", nd(l(link("type", "bond", "bond_mode", "bogus", "bond_links", l("eth0"))), none, none)},
+		{"vlan id string", nd(l(link("type", "vlan", "ethernet_mac_address", nil, "vlan_mac_address", "52:54:00:12:34:57", "vlan_link", "eth0", "vlan_id", "5")), none, none)},
+		{"network type bogus", nd(none, l(net4("type", "bogus")), none)},
+		{"network ip 300", nd(none, l(net4("ip_address", "300.1.1.1")), none)},
+		{"network ipv6 address on ipv4", nd(none, l(net4("ip_address", "2001:db8::1")), none)},
+		{"network ipv6 bad", nd(none, l(net4("type", "ipv6", "ip_address", "2001:db8:::1", "netmask", "ffff::")), none)},
+		{"network netmask bad", nd(none, l(net4("netmask", "255.0.255.0")), none)},
+		{"network without link", nd(none, l(obj{"id": "net0", "network_id": "n0", "type": "ipv4"}), none)},
+		{"route without gateway", nd(none, l(net4("routes", l(obj{"network": "0.0.0.0", "netmask": "0.0.0.0"}))), none)},
+		{"route gateway bad", nd(none, l(net4("routes", l(obj{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "gw"}))), none)},
+		{"service type ntp", nd(none, none, l(obj{"type": "ntp", "address": "8.8.8.8"}))},
+		{"service address bad", nd(none, none, l(obj{"type": "dns", "address": "dns.example"}))},
+		{"service without address", nd(none, none, l(obj{"type": "dns"}))},
 	}
 }

@@ -16,6 +16,20 @@ const canonicalUUID = "ferric keeps a UUID given in another form (upper case, no
 
 const stepIfaceMsg = "Schema error for template: 'bogus' is not one of ['vendor', 'power', 'management', 'firmware', 'deploy', 'bios', 'raid']"
 
+// bondMode is the reason of the bond mode cases.
+const bondMode = "Ironic 21.4's network-data schema lists the bond mode \"802.1ad\", a typo later Ironic releases corrected to " +
+	"\"802.3ad\" (Linux's LACP mode, the one clients send); ferric takes the corrected list"
+
+// networkDataInput is the value of the network_data input named name.
+func networkDataInput(name string) any {
+	for _, nd := range networkDataInputs() {
+		if nd.name == name {
+			return nd.value
+		}
+	}
+	return nil
+}
+
 // Differences, by case name. Keep this list short: every entry is an
 // answer a client of Ironic would not get from ferric.
 var Differences = map[string]Difference{
@@ -66,6 +80,14 @@ var Differences = map[string]Difference{
 	"allocation create traits duplicate": {
 		Ferric: Answer{Status: 201, Fields: map[string]any{"resource_class": "rc", "traits": []any{"CUSTOM_A"}}},
 		Reason: "ferric keeps an allocation's traits as a set (a trait named twice once), as a node's traits are; matching is the same",
+	},
+	"node create network_data bond 802.3ad": {
+		Ferric: Answer{Status: 201, Fields: map[string]any{"driver": "fake-hardware", "network_data": networkDataInput("bond 802.3ad")}},
+		Reason: bondMode,
+	},
+	"node patch network_data bond 802.3ad": {
+		Ferric: Answer{Status: 200, Fields: map[string]any{"network_data": networkDataInput("bond 802.3ad")}},
+		Reason: bondMode,
 	},
 	"connector create type bogus": {
 		Ferric: Answer{Status: 400, Fault: "Schema error for connector: 'bogus' is not one of ['iqn', 'ip', 'mac', 'wwnn', 'wwpn', 'port', 'portgroup']"},

@@ -124,7 +124,7 @@ func newSetup(t *testing.T, hc hostCase, mac string) setup {
 	c := &controller{t: t, factory: factory, creds: bmc.Credentials{Username: b.Username, Password: b.Password},
 		config: hostConfig{
 			userData:    "#cloud-config\nhostname: metal3-" + hc.name + "\n",
-			networkData: "links:\n- id: enp1s0\n  type: phy\n  ethernet_mac_address: " + mac + "\nnetworks:\n- id: provisioning\n  link: enp1s0\n  type: ipv4_dhcp\nservices: []\n",
+			networkData: "links:\n- id: enp1s0\n  type: phy\n  ethernet_mac_address: " + mac + "\nnetworks:\n- id: provisioning\n  link: enp1s0\n  network_id: provisioning\n  type: ipv4_dhcp\nservices: []\n",
 		},
 		host: metal3api.BareMetalHost{
 			ObjectMeta: metav1.ObjectMeta{Name: "host-" + hc.name, Namespace: "metal3", UID: types.UID("6d657461-6c33-4000-8000-0000000000" + mac[len(mac)-2:])},
@@ -155,7 +155,7 @@ func lifecycle(t *testing.T, hc hostCase, mac string) {
 		c.fwUpdates = []metal3api.FirmwareUpdate{{Component: "bios", URL: fs.URL + "/bios-2.0.bin"}}
 	}
 	if hc.vmedia {
-		c.preprovNetworkData = "links:\n- id: enp1s0\n  type: phy\n  ethernet_mac_address: " + mac + "\nnetworks:\n- id: provisioning\n  link: enp1s0\n  type: ipv4_dhcp\nservices: []\n"
+		c.preprovNetworkData = "links:\n- id: enp1s0\n  type: phy\n  ethernet_mac_address: " + mac + "\nnetworks:\n- id: provisioning\n  link: enp1s0\n  network_id: provisioning\n  type: ipv4_dhcp\nservices: []\n"
 		defer checkMediaBoots(t, m, b, mac)
 	}
 	if hc.raid {

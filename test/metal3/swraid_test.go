@@ -153,7 +153,7 @@ func TestBareMetalHostSoftwareRAID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	netData := "links:\n- id: enp1s0\n  type: phy\n  ethernet_mac_address: " + mac + "\nnetworks:\n- id: provisioning\n  link: enp1s0\n  type: ipv4_dhcp\nservices: []\n"
+	netData := "links:\n- id: enp1s0\n  type: phy\n  ethernet_mac_address: " + mac + "\nnetworks:\n- id: provisioning\n  link: enp1s0\n  network_id: provisioning\n  type: ipv4_dhcp\nservices: []\n"
 	c := &controller{t: t, factory: factory, creds: bmc.Credentials{Username: "admin", Password: "pw-redfish"},
 		config:             hostConfig{userData: "#cloud-config\nhostname: metal3-swraid\n", networkData: netData},
 		preprovNetworkData: netData,
