@@ -187,10 +187,14 @@ func appendItem[T any](b []byte, c echo.Context, sorted []field[T], x T, v Versi
 // itemCache keeps the last rendering of each item (a node's JSON for one
 // version, host and field set), valid while the item's revision is the
 // same: repeated listings (Nova polls every node every few seconds) copy
-// bytes instead of rendering again. One entry per item.
+// bytes instead of rendering again. One entry per item, and at most
+// itemCacheBytes of JSON in all: past it, random entries make room (a
+// 100,000-node fleet's detailed JSON alone is ~250 MiB, more than a
+// listing's speed is worth in memory).
 type itemCache struct {
-	mu sync.RWMutex
-	m  map[string]cachedItem
+	mu    sync.RWMutex
+	m     map[string]cachedItem
+	bytes int
 }
 
 type cachedItem struct {
@@ -199,7 +203,8 @@ type cachedItem struct {
 	json []byte
 }
 
-const itemCacheMax = 200000
+// itemCacheBytes bounds the JSON an itemCache holds.
+const itemCacheBytes = 64 << 20
 
 func (ic *itemCache) get(id string, rev int64, key string) []byte {
 	ic.mu.RLock()
@@ -213,10 +218,29 @@ func (ic *itemCache) get(id string, rev int64, key string) []byte {
 func (ic *itemCache) put(id string, rev int64, key string, b []byte) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
-	if ic.m == nil || len(ic.m) >= itemCacheMax {
+	if ic.m == nil {
 		ic.m = map[string]cachedItem{}
 	}
+	if e, ok := ic.m[id]; ok {
+		ic.bytes -= len(e.json)
+		delete(ic.m, id)
+	}
+	if ic.bytes+len(b) > itemCacheBytes {
+		// Evict about an eighth, in map order (random).
+		goal := itemCacheBytes - itemCacheBytes/8
+		for k, e := range ic.m {
+			if ic.bytes+len(b) <= goal {
+				break
+			}
+			ic.bytes -= len(e.json)
+			delete(ic.m, k)
+		}
+		if ic.bytes+len(b) > itemCacheBytes {
+			return
+		}
+	}
 	ic.m[id] = cachedItem{rev: rev, key: key, json: b}
+	ic.bytes += len(b)
 }
 
 // cacheKey identifies a rendering: version, base URL and wanted fields.
@@ -245,8 +269,29 @@ func writeCollection[T any](c echo.Context, key string, sorted []field[T], items
 	return writeCachedCollection(c, key, sorted, items, v, want, next, nil, nil)
 }
 
+// streamFlush is how many bytes of a collection are gathered before they
+// are written out: large listings are streamed, never built whole.
+const streamFlush = 64 << 10
+
 func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T], items []T, v Version, want map[string]bool, next string, ic *itemCache, ident cached[T]) error {
-	b := make([]byte, 0, 256+len(items)*512)
+	bp := streamBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4*streamFlush {
+			streamBufs.Put(bp)
+		}
+	}()
+	b := (*bp)[:0]
+	started := false
+	flush := func() error {
+		if !started {
+			started = true
+			c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			c.Response().WriteHeader(http.StatusOK)
+		}
+		_, err := c.Response().Write(b)
+		b = b[:0]
+		return err
+	}
 	b = append(b, '{')
 	b = appendString(b, key)
 	b = append(b, ':', '[')
@@ -257,6 +302,11 @@ func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T],
 	for i, x := range items {
 		if i > 0 {
 			b = append(b, ',')
+		}
+		if len(b) >= streamFlush {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		if ic == nil {
 			b = appendItem(b, c, sorted, x, v, want)
@@ -281,5 +331,16 @@ func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T],
 		b = appendJSON(b, []map[string]string{{"href": next, "rel": "next"}})
 	}
 	b = append(b, '}')
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	if !started {
+		// Small enough for one write: sent as a whole (with its length).
+		err := c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+		*bp = b
+		return err
+	}
+	err := flush()
+	*bp = b
+	return err
 }
+
+// streamBufs are the buffers collections are rendered into.
+var streamBufs = sync.Pool{New: func() any { b := make([]byte, 0, streamFlush+16<<10); return &b }}
