@@ -80,3 +80,17 @@ func walkOne(tb testing.TB, srv *Server, path string) {
 		tb.Fatalf("%s: %d %s", path, rec.Code, rec.Body.Bytes())
 	}
 }
+
+// BenchmarkRenderNode renders one node's detailed JSON (no item cache).
+func BenchmarkRenderNode(b *testing.B) {
+	srv := benchServer(b, 1)
+	n := srv.st.Nodes(nil)[0]
+	req := httptest.NewRequest(http.MethodGet, "/v1/nodes?detail=True", nil)
+	c := srv.echo.NewContext(req, httptest.NewRecorder())
+	buf := make([]byte, 0, 8192)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendItem(buf[:0], c, nodeFieldsSorted, n, 78, nil)
+	}
+	b.SetBytes(int64(len(buf)))
+}

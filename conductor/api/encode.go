@@ -49,6 +49,8 @@ func appendJSON(b []byte, v any) []byte {
 			b = appendString(b, s)
 		}
 		return append(b, ']')
+	case selfLinks:
+		return x.appendJSON(b)
 	case []map[string]string:
 		b = append(b, '[')
 		for i, m := range x {
@@ -111,6 +113,12 @@ const hexDigits = "0123456789abcdef"
 // (including <, > and & for HTML safety; invalid UTF-8 becomes U+FFFD).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped appends the inside of s's JSON string (no quotes).
+func appendEscaped(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -153,8 +161,7 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 // sortedFields returns fields ordered by name (computed once per table).
