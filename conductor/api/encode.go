@@ -195,13 +195,17 @@ func appendItem[T any](b []byte, c echo.Context, sorted []field[T], x T, v Versi
 // version, host and field set), valid while the item's revision is the
 // same: repeated listings (Nova polls every node every few seconds) copy
 // bytes instead of rendering again. One entry per item, and at most
-// itemCacheBytes of JSON in all: past it, random entries make room (a
-// 100,000-node fleet's detailed JSON alone is ~250 MiB, more than a
-// listing's speed is worth in memory).
+// itemCacheBytes of JSON in all (a 100,000-node fleet's detailed JSON
+// alone is ~250 MiB, more than a listing's speed is worth in memory).
+// When full, new items are rendered but not kept (a walk over more items
+// than fit would otherwise evict each one before its next visit), except
+// that every itemCacheTurn refusals an eighth is dropped at random, so
+// the entries of deleted items do not hold the room forever.
 type itemCache struct {
-	mu    sync.RWMutex
-	m     map[string]cachedItem
-	bytes int
+	mu      sync.RWMutex
+	m       map[string]cachedItem
+	bytes   int
+	refused int
 }
 
 type cachedItem struct {
@@ -210,8 +214,12 @@ type cachedItem struct {
 	json []byte
 }
 
-// itemCacheBytes bounds the JSON an itemCache holds.
-const itemCacheBytes = 64 << 20
+const (
+	// itemCacheBytes bounds the JSON an itemCache holds.
+	itemCacheBytes = 64 << 20
+	// itemCacheTurn is how many refused items make room.
+	itemCacheTurn = 4096
+)
 
 func (ic *itemCache) get(id string, rev int64, key string) []byte {
 	ic.mu.RLock()
@@ -220,6 +228,14 @@ func (ic *itemCache) get(id string, rev int64, key string) []byte {
 		return e.json
 	}
 	return nil
+}
+
+// room reports whether an item of n bytes would be kept (its JSON need
+// not be copied otherwise).
+func (ic *itemCache) room(id string, n int) bool {
+	ic.mu.RLock()
+	defer ic.mu.RUnlock()
+	return ic.bytes-len(ic.m[id].json)+n <= itemCacheBytes
 }
 
 func (ic *itemCache) put(id string, rev int64, key string, b []byte) {
@@ -233,17 +249,17 @@ func (ic *itemCache) put(id string, rev int64, key string, b []byte) {
 		delete(ic.m, id)
 	}
 	if ic.bytes+len(b) > itemCacheBytes {
-		// Evict about an eighth, in map order (random).
+		if ic.refused++; ic.refused < itemCacheTurn {
+			return
+		}
+		ic.refused = 0
 		goal := itemCacheBytes - itemCacheBytes/8
-		for k, e := range ic.m {
+		for k, e := range ic.m { // map order: random
 			if ic.bytes+len(b) <= goal {
 				break
 			}
 			ic.bytes -= len(e.json)
 			delete(ic.m, k)
-		}
-		if ic.bytes+len(b) > itemCacheBytes {
-			return
 		}
 	}
 	ic.m[id] = cachedItem{rev: rev, key: key, json: b}
@@ -326,7 +342,9 @@ func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T],
 		}
 		start := len(b)
 		b = appendItem(b, c, sorted, x, v, want)
-		ic.put(id, rev, ck, append([]byte(nil), b[start:]...))
+		if ic.room(id, len(b)-start) {
+			ic.put(id, rev, ck, append([]byte(nil), b[start:]...))
+		}
 	}
 	b = append(b, ']')
 	if next != "" {

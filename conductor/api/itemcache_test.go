@@ -7,13 +7,13 @@ import (
 )
 
 // TestItemCacheBound: the item cache never holds more than itemCacheBytes
-// of JSON, keeps serving what it holds, and replaces an item's stale
+// of JSON, keeps serving what it holds, makes room now and then, and replaces an item's stale
 // rendering instead of counting it twice.
 func TestItemCacheBound(t *testing.T) {
 	var ic itemCache
 	item := bytes.Repeat([]byte("x"), 3000)
 	n := 2 * itemCacheBytes / len(item)
-	for i := range n {
+	for i := range n + itemCacheTurn {
 		ic.put(fmt.Sprint(i), 1, "k", item)
 		if ic.bytes > itemCacheBytes {
 			t.Fatalf("after %d puts: %d bytes cached", i+1, ic.bytes)
