@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -134,4 +135,18 @@ func TestNodesAfterIndexes(t *testing.T) {
 		defer s2.Close()
 		check(t, s2)
 	})
+}
+
+// TestQuickRevision reads the revision as a full decode does.
+func TestQuickRevision(t *testing.T) {
+	for _, raw := range []string{`{"id":12,"revision":345,"uuid":"x"}`, `{"id":1,"revision":7}`, `{"revision":9,"id":1}`,
+		`{"id":1,"revision":-3}`, `{"id":1,"revision":1e3}`, `{"id":1, "revision":5}`, `{"id":1,"revision":99999999999999999999}`, `{}`} {
+		if got, want := quickRevision([]byte(raw)), revisionOf([]byte(raw)); got != want {
+			t.Errorf("%s: %d, want %d", raw, got, want)
+		}
+	}
+	b, _ := json.Marshal(&Node{ID: 3, Revision: 41, UUID: "u"})
+	if got := quickRevision(b); got != 41 {
+		t.Errorf("%s: %d", b, got)
+	}
 }
