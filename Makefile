@@ -5,7 +5,7 @@ GOFLAGS   ?=
 CGO_ENABLED ?= 0
 export CGO_ENABLED
 
-.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench clean
+.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench bench-scale clean
 
 all: build
 
@@ -61,6 +61,12 @@ lab-down:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench-scale: one conductor at 100,000 nodes (creates, detailed listing
+# walks, RSS) and agent heartbeats; see test/bench/scale.sh for the knobs.
+bench-scale: build
+	$(GO) build -o $(BIN)/ ./test/bench ./test/bench/heartbeat
+	BIN=$(BIN) test/bench/scale.sh
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')
