@@ -5,7 +5,7 @@ GOFLAGS   ?=
 CGO_ENABLED ?= 0
 export CGO_ENABLED
 
-.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench bench-pxe clean
+.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench bench-pxe bench-scale clean
 
 all: build
 
@@ -70,6 +70,12 @@ bench-pxe:
 	$(GO) build -o $(BIN)/pxe-bench ./pxe/cmd/pxe-bench
 	$(GO) build -o $(BIN)/tftp-load ./pxe/cmd/tftp-load
 	BIN_DIR=$(abspath $(BIN)) ./test/bench/pxe-bench.sh
+
+# bench-scale: one conductor at 100,000 nodes (creates, detailed listing
+# walks, RSS) and agent heartbeats; see test/bench/scale.sh for the knobs.
+bench-scale: build
+	$(GO) build -o $(BIN)/ ./test/bench ./test/bench/heartbeat
+	BIN=$(BIN) test/bench/scale.sh
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -91,15 +92,19 @@ func BenchmarkListNodes10k(b *testing.B) {
 	}
 }
 
-// indexNext extracts the path+query of "next" from a collection body.
+// indexNext extracts the path+query of "next" from a collection body
+// (which ends with it: read from the end, not decoded whole).
 func indexNext(body []byte) string {
-	var doc struct {
-		Next string `json:"next"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil || doc.Next == "" {
+	i := bytes.LastIndex(body, []byte(`"next":`))
+	if i < 0 {
 		return ""
 	}
-	u, err := url.Parse(doc.Next)
+	var next string
+	dec := json.NewDecoder(bytes.NewReader(body[i+len(`"next":`):]))
+	if err := dec.Decode(&next); err != nil || next == "" {
+		return ""
+	}
+	u, err := url.Parse(next)
 	if err != nil {
 		return ""
 	}

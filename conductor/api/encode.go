@@ -49,6 +49,8 @@ func appendJSON(b []byte, v any) []byte {
 			b = appendString(b, s)
 		}
 		return append(b, ']')
+	case selfLinks:
+		return x.appendJSON(b)
 	case []map[string]string:
 		b = append(b, '[')
 		for i, m := range x {
@@ -111,6 +113,12 @@ const hexDigits = "0123456789abcdef"
 // (including <, > and & for HTML safety; invalid UTF-8 becomes U+FFFD).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped appends the inside of s's JSON string (no quotes).
+func appendEscaped(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -153,8 +161,7 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 // sortedFields returns fields ordered by name (computed once per table).
@@ -187,10 +194,18 @@ func appendItem[T any](b []byte, c echo.Context, sorted []field[T], x T, v Versi
 // itemCache keeps the last rendering of each item (a node's JSON for one
 // version, host and field set), valid while the item's revision is the
 // same: repeated listings (Nova polls every node every few seconds) copy
-// bytes instead of rendering again. One entry per item.
+// bytes instead of rendering again. One entry per item, and at most
+// itemCacheBytes of JSON in all (a 100,000-node fleet's detailed JSON
+// alone is ~250 MiB, more than a listing's speed is worth in memory).
+// When full, new items are rendered but not kept (a walk over more items
+// than fit would otherwise evict each one before its next visit), except
+// that every itemCacheTurn refusals an eighth is dropped at random, so
+// the entries of deleted items do not hold the room forever.
 type itemCache struct {
-	mu sync.RWMutex
-	m  map[string]cachedItem
+	mu      sync.RWMutex
+	m       map[string]cachedItem
+	bytes   int
+	refused int
 }
 
 type cachedItem struct {
@@ -199,7 +214,12 @@ type cachedItem struct {
 	json []byte
 }
 
-const itemCacheMax = 200000
+const (
+	// itemCacheBytes bounds the JSON an itemCache holds.
+	itemCacheBytes = 64 << 20
+	// itemCacheTurn is how many refused items make room.
+	itemCacheTurn = 4096
+)
 
 func (ic *itemCache) get(id string, rev int64, key string) []byte {
 	ic.mu.RLock()
@@ -210,13 +230,40 @@ func (ic *itemCache) get(id string, rev int64, key string) []byte {
 	return nil
 }
 
+// room reports whether an item of n bytes would be kept (its JSON need
+// not be copied otherwise).
+func (ic *itemCache) room(id string, n int) bool {
+	ic.mu.RLock()
+	defer ic.mu.RUnlock()
+	return ic.bytes-len(ic.m[id].json)+n <= itemCacheBytes
+}
+
 func (ic *itemCache) put(id string, rev int64, key string, b []byte) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
-	if ic.m == nil || len(ic.m) >= itemCacheMax {
+	if ic.m == nil {
 		ic.m = map[string]cachedItem{}
 	}
+	if e, ok := ic.m[id]; ok {
+		ic.bytes -= len(e.json)
+		delete(ic.m, id)
+	}
+	if ic.bytes+len(b) > itemCacheBytes {
+		if ic.refused++; ic.refused < itemCacheTurn {
+			return
+		}
+		ic.refused = 0
+		goal := itemCacheBytes - itemCacheBytes/8
+		for k, e := range ic.m { // map order: random
+			if ic.bytes+len(b) <= goal {
+				break
+			}
+			ic.bytes -= len(e.json)
+			delete(ic.m, k)
+		}
+	}
 	ic.m[id] = cachedItem{rev: rev, key: key, json: b}
+	ic.bytes += len(b)
 }
 
 // cacheKey identifies a rendering: version, base URL and wanted fields.
@@ -245,8 +292,29 @@ func writeCollection[T any](c echo.Context, key string, sorted []field[T], items
 	return writeCachedCollection(c, key, sorted, items, v, want, next, nil, nil)
 }
 
+// streamFlush is how many bytes of a collection are gathered before they
+// are written out: large listings are streamed, never built whole.
+const streamFlush = 64 << 10
+
 func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T], items []T, v Version, want map[string]bool, next string, ic *itemCache, ident cached[T]) error {
-	b := make([]byte, 0, 256+len(items)*512)
+	bp := streamBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4*streamFlush {
+			streamBufs.Put(bp)
+		}
+	}()
+	b := (*bp)[:0]
+	started := false
+	flush := func() error {
+		if !started {
+			started = true
+			c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			c.Response().WriteHeader(http.StatusOK)
+		}
+		_, err := c.Response().Write(b)
+		b = b[:0]
+		return err
+	}
 	b = append(b, '{')
 	b = appendString(b, key)
 	b = append(b, ':', '[')
@@ -257,6 +325,11 @@ func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T],
 	for i, x := range items {
 		if i > 0 {
 			b = append(b, ',')
+		}
+		if len(b) >= streamFlush {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		if ic == nil {
 			b = appendItem(b, c, sorted, x, v, want)
@@ -269,7 +342,9 @@ func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T],
 		}
 		start := len(b)
 		b = appendItem(b, c, sorted, x, v, want)
-		ic.put(id, rev, ck, append([]byte(nil), b[start:]...))
+		if ic.room(id, len(b)-start) {
+			ic.put(id, rev, ck, append([]byte(nil), b[start:]...))
+		}
 	}
 	b = append(b, ']')
 	if next != "" {
@@ -281,5 +356,16 @@ func writeCachedCollection[T any](c echo.Context, key string, sorted []field[T],
 		b = appendJSON(b, []map[string]string{{"href": next, "rel": "next"}})
 	}
 	b = append(b, '}')
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	if !started {
+		// Small enough for one write: sent as a whole (with its length).
+		err := c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+		*bp = b
+		return err
+	}
+	err := flush()
+	*bp = b
+	return err
 }
+
+// streamBufs are the buffers collections are rendered into.
+var streamBufs = sync.Pool{New: func() any { b := make([]byte, 0, streamFlush+16<<10); return &b }}

@@ -199,14 +199,6 @@ func nodeString(val any, maxLen int) (*string, *Error) {
 	return &s, nil
 }
 
-func subLinks(c echo.Context, n *store.Node, sub string) []map[string]string {
-	b := baseURL(c)
-	return []map[string]string{
-		{"href": b + "/v1/nodes/" + n.UUID + "/" + sub, "rel": "self"},
-		{"href": b + "/nodes/" + n.UUID + "/" + sub, "rel": "bookmark"},
-	}
-}
-
 func cloneAny[T any](v T) T {
 	b, _ := json.Marshal(v)
 	var out T

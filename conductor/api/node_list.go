@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 
@@ -230,15 +229,7 @@ func (s *Server) listNodes(detail bool) echo.HandlerFunc {
 		if perr != nil {
 			return perr
 		}
-		nodes := s.st.Nodes(filter)
-		items, next, perr := paginate(c, nodes, page, nodeSortKeys, func(n *store.Node) string { return n.UUID }, func(ident string) (*store.Node, error) {
-			n, err := s.st.Node(ident)
-			if errors.Is(err, store.ErrNotFound) {
-				// Ironic looks the marker up as a node: 404.
-				return nil, notFound("Node %s could not be found.", ident)
-			}
-			return n, err
-		})
+		items, next, perr := s.nodePage(c, filter, page)
 		if perr != nil {
 			return perr
 		}

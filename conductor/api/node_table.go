@@ -81,11 +81,11 @@ var nodeTable = []nodeField{
 	readOnly("secure_boot", 75, func(_ echo.Context, n *store.Node) any { return boolPtr(n.SecureBoot) }, "Whether secure boot is on, as last read (set through /states/secure_boot)."),
 	readOnly("health", 109, func(_ echo.Context, n *store.Node) any { return strPtr(n.Health) }, "The machine's health as its BMC last reported it during power sync (OK, Warning, Critical; null when unknown or unsupported)."),
 	readOnly("service_step", 87, func(_ echo.Context, n *store.Node) any { return objOrEmpty(n.ServiceStep) }, "The service step running now."),
-	readOnly("links", 1, func(c echo.Context, n *store.Node) any { return links(c, "nodes", n.UUID) }, "Links to the node."),
-	readOnly("ports", 1, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "ports") }, "Links to the node's ports."),
-	readOnly("states", 14, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "states") }, "Links to the node's states."),
-	readOnly("portgroups", 24, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "portgroups") }, "Links to the node's port groups."),
-	readOnly("volume", 32, func(c echo.Context, n *store.Node) any { return subLinks(c, n, "volume") }, "Links to the node's volume connectors and targets."),
+	readOnly("links", 1, func(c echo.Context, n *store.Node) any { return nodeLinks(c, n.UUID, "") }, "Links to the node."),
+	readOnly("ports", 1, func(c echo.Context, n *store.Node) any { return nodeLinks(c, n.UUID, "ports") }, "Links to the node's ports."),
+	readOnly("states", 14, func(c echo.Context, n *store.Node) any { return nodeLinks(c, n.UUID, "states") }, "Links to the node's states."),
+	readOnly("portgroups", 24, func(c echo.Context, n *store.Node) any { return nodeLinks(c, n.UUID, "portgroups") }, "Links to the node's port groups."),
+	readOnly("volume", 32, func(c echo.Context, n *store.Node) any { return nodeLinks(c, n.UUID, "volume") }, "Links to the node's volume connectors and targets."),
 }
 
 // The checks and values of the entries above that take more than a line.

@@ -131,18 +131,24 @@ func paginate[T any](c echo.Context, items []T, p paging, keys map[string]func(a
 		items = items[:p.limit]
 	}
 	if len(items) == p.limit && len(items) > 0 {
-		q := url.Values{}
-		for k, v := range c.QueryParams() {
-			if k != "marker" && k != "limit" {
-				q[k] = v
-			}
-		}
-		q.Set("limit", strconv.Itoa(p.limit))
-		q.Set("marker", key(items[len(items)-1]))
-		path := strings.TrimSuffix(c.Request().URL.Path, "/")
-		next = baseURL(c) + path + "?" + q.Encode()
+		next = nextLink(c, p, key(items[len(items)-1]))
 	}
 	return items, next, nil
+}
+
+// nextLink is the URL of the page after the one ending with marker: the
+// request's query with limit and marker replaced.
+func nextLink(c echo.Context, p paging, marker string) string {
+	q := url.Values{}
+	for k, v := range c.QueryParams() {
+		if k != "marker" && k != "limit" {
+			q[k] = v
+		}
+	}
+	q.Set("limit", strconv.Itoa(p.limit))
+	q.Set("marker", marker)
+	path := strings.TrimSuffix(c.Request().URL.Path, "/")
+	return baseURL(c) + path + "?" + q.Encode()
 }
 
 var provisionStates = []string{"enroll", "verifying", "manageable", "inspecting", "inspect wait", "inspect failed",

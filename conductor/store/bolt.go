@@ -39,10 +39,7 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	// Concurrent updates wait this long to share a commit (one fsync); the
-	// default 10 ms would be the latency of every lone write.
-	db.MaxBatchDelay = time.Millisecond
-	s := &Bolt{kvStore: newKVStore(boltKV{db}), db: db}
+	s := &Bolt{kvStore: newKVStore(boltKV{db: db, group: &groupCommit{db: db}}), db: db}
 	if err := s.load(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: load %s: %w", path, err)
@@ -136,12 +133,15 @@ func (s *Bolt) publish() {
 }
 
 // boltKV is the kvBackend of a bbolt file: a bucket per kvTx bucket.
-type boltKV struct{ db *bolt.DB }
+type boltKV struct {
+	db    *bolt.DB
+	group *groupCommit
+}
 
-// update runs fn in a bbolt batch transaction: concurrent updates are
+// update runs fn in a group transaction: concurrent updates are
 // committed together (one fsync), each still atomic and isolated.
 func (b boltKV) update(_ context.Context, fn func(kvTx) error) error {
-	return b.db.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return b.group.update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 }
 
 func (b boltKV) view(_ context.Context, fn func(kvTx) error) error {

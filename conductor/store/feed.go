@@ -193,6 +193,36 @@ func diffFields(old, new []byte) map[string]json.RawMessage {
 	return out
 }
 
+// quickRevision is revisionOf for a record written by the store, which
+// starts {"id":N,"revision":N (the fields' order in every table's struct),
+// read without decoding the rest; other JSON is decoded.
+func quickRevision(raw []byte) int64 {
+	const idKey, revKey = `{"id":`, `,"revision":`
+	if !bytes.HasPrefix(raw, []byte(idKey)) {
+		return revisionOf(raw)
+	}
+	i := len(idKey)
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		i++
+	}
+	if !bytes.HasPrefix(raw[i:], []byte(revKey)) {
+		return revisionOf(raw)
+	}
+	i += len(revKey)
+	j := i
+	for j < len(raw) && raw[j] >= '0' && raw[j] <= '9' {
+		j++
+	}
+	if j == i || j-i > 18 || j == len(raw) || (raw[j] != ',' && raw[j] != '}') {
+		return revisionOf(raw)
+	}
+	var r int64
+	for _, d := range raw[i:j] {
+		r = r*10 + int64(d-'0')
+	}
+	return r
+}
+
 // revisionOf reads the "revision" field of a record's JSON.
 func revisionOf(raw []byte) int64 {
 	var h struct {

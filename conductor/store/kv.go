@@ -190,6 +190,8 @@ type cache[P entity] struct {
 	order []P // sorted by id
 	idx   map[string]map[string]string
 	tomb  map[string]int64 // deleted key -> revision of the delete
+	// sec are the secondary indexes (index.go), by field.
+	sec map[string]*secIndex[P]
 }
 
 func newCache[P entity]() *cache[P] {
@@ -218,19 +220,24 @@ func (c *cache[P]) apply(key string, v P, isDel bool, rev int64) {
 				delete(c.idx[f], val)
 			}
 		}
-		i := sort.Search(len(c.order), func(i int) bool { return idOf(c.order[i]) >= idOf(old) })
-		if i < len(c.order) && c.order[i].key() == key {
-			c.order = slices.Delete(c.order, i, i+1)
-		}
 		delete(c.byKey, key)
 	}
+	for _, x := range c.sec {
+		x.update(old, had, v, !isDel)
+	}
 	if isDel {
+		if had {
+			c.order = delOrdered(c.order, old)
+		}
 		c.tomb[key] = rev
 		if len(c.tomb) > 4096 {
 			clear(c.tomb)
 			c.tomb[key] = rev
 		}
 		return
+	}
+	if had && idOf(old) != idOf(v) {
+		c.order = delOrdered(c.order, old)
 	}
 	delete(c.tomb, key)
 	c.byKey[key] = v
@@ -243,9 +250,8 @@ func (c *cache[P]) apply(key string, v P, isDel bool, rev int64) {
 		}
 		c.idx[f][val] = key
 	}
-	id := idOf(v)
-	i := sort.Search(len(c.order), func(i int) bool { return idOf(c.order[i]) >= id })
-	c.order = slices.Insert(c.order, i, v)
+	// An update keeps its id: replaced in place, not moved (O(log n)).
+	c.order = putOrdered(c.order, v)
 }
 
 func (c *cache[P]) get(key string) (P, bool) {
@@ -330,6 +336,9 @@ func newKVStore(kv kvBackend) *kvStore {
 		chassis: newCache[*Chassis](), allocations: newCache[*Allocation](), conductors: newCache[*Conductor](),
 		templates: newCache[*DeployTemplate](), connectors: newCache[*VolumeConnector](), targets: newCache[*VolumeTarget](),
 		runbooks: newCache[*Runbook](), feed: newHub(Position{}),
+	}
+	for f, of := range NodeIndexes {
+		s.nodes.index(f, of)
 	}
 	s.tables = map[string]func(string, []byte, bool, int64) error{
 		tNodes: applier(s.nodes), tPorts: applier(s.ports), tPortgroups: applier(s.portgroups),
@@ -534,9 +543,19 @@ func txPutOld[T any, P interface {
 		return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
 	}
 	if raw != nil {
-		old = P(new(T))
-		if err := json.Unmarshal(raw, old); err != nil {
-			return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
+		// The committed copy in memory, when it is the stored revision,
+		// saves decoding the record (a heartbeat's write costs a third
+		// less); it is only read here.
+		if c != nil {
+			if cached, ok := c.get(key); ok && revOf(cached) == quickRevision(raw) {
+				old = cached
+			}
+		}
+		if old == nil {
+			old = P(new(T))
+			if err := json.Unmarshal(raw, old); err != nil {
+				return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
+			}
 		}
 		if *rev == 0 {
 			return nil, &DuplicateError{Table: table, Value: key}
