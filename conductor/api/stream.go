@@ -349,6 +349,10 @@ func (s *Server) eventStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	snapshot, snapFields, err := streamSnapshot(c, sq)
+	if err != nil {
+		return err
+	}
 	var from *store.Position
 	last := c.Request().Header.Get("Last-Event-ID")
 	if since := c.QueryParam("since"); since != "" {
@@ -360,6 +364,7 @@ func (s *Server) eventStream(c echo.Context) error {
 			return badRequest("Invalid Last-Event-ID (or since): %q is not a position of the change feed", last)
 		}
 		from = &p
+		snapshot = false // a client that resumes has its records
 	}
 	cur, err := feed.Watch(from)
 	if errors.Is(err, store.ErrTooOld) {
@@ -388,6 +393,9 @@ func (s *Server) eventStream(c echo.Context) error {
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "retry: 1000\nid: %s\nevent: ready\ndata: {\"position\":%q}\n\n", cur.Position(), cur.Position())
+	if snapshot {
+		s.writeSnapshot(c, &buf, sq, cur.Position(), snapFields)
+	}
 	if err := write(buf.Bytes()); err != nil {
 		return nil
 	}

@@ -82,50 +82,32 @@ const fleet = {
   order: [],          // nodes sorted by name, then uuid
   view: [],           // order filtered
   loaded: false,
-  loading: false,
   buffered: [],       // events that came while the list loaded
   flash: new Map(),   // uuid -> time of its last change
   listeners: new Set(), // node pages waiting for a node's events
 };
 
-const byName = (a, b) => (show(a.name) || a.uuid).localeCompare(show(b.name) || b.uuid) || a.uuid.localeCompare(b.uuid);
+const collator = new Intl.Collator();
+const byName = (a, b) => collator.compare(show(a.name) || a.uuid, show(b.name) || b.uuid) || (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0);
 
-async function loadFleet() {
-  fleet.loading = true;
-  const t0 = performance.now();
+// loadSnapshot takes the feed's snapshot (every node with the fleet's
+// fields and its revision, read after the feed's ready position) as the
+// fleet, then applies the events that came meanwhile: one request instead
+// of the paged listing, and no change lost between the two.
+function loadSnapshot(doc) {
+  const t1 = performance.now();
+  metrics.fleetListMs = t1 - metrics.feedOpenedAt;
   const nodes = new Map();
-  try {
-    let url = `/v1/nodes?fields=${FLEET_FIELDS}&limit=1000`;
-    while (url) {
-      const page = await api('GET', url);
-      for (const n of page.nodes) nodes.set(n.uuid, n);
-      if (page.next && route.page === 'fleet') {
-        // Show what has come so far; the rest follows page by page.
-        fleet.order = [...nodes.values()].sort(byName);
-        refilter();
-        renderFleet();
-        $('fleet-count').textContent = `loading… ${nodes.size} nodes`;
-        if (!metrics.firstRowsAt) metrics.firstRowsAt = performance.now();
-      }
-      url = page.next ? new URL(page.next).pathname + new URL(page.next).search : null;
-    }
-  } catch (e) {
-    fleet.loading = false;
-    showError(e);
-    return;
-  }
-  metrics.fleetListMs = performance.now() - t0;
+  for (const n of doc.nodes || []) nodes.set(n.uuid, n);
   fleet.nodes = nodes;
   fleet.loaded = true;
-  fleet.loading = false;
   const pending = fleet.buffered;
   fleet.buffered = [];
   for (const ev of pending) applyNodeEvent(ev, false);
   resort();
-  const t1 = performance.now();
   if (route.page === 'fleet') renderFleet(true);
   metrics.fleetRenderMs = performance.now() - t1;
-  metrics.fleetReadyAt = performance.now();
+  metrics.fleetReadyAt = metrics.firstRowsAt = performance.now();
 }
 
 function resort() { fleet.order = [...fleet.nodes.values()].sort(byName); refilter(); }
@@ -133,13 +115,17 @@ function resort() { fleet.order = [...fleet.nodes.values()].sort(byName); refilt
 function applyNodeEvent(ev, live) {
   const n = fleet.nodes.get(ev.uuid);
   let reorder = false;
+  // The snapshot may already hold the change (it is read after the
+  // feed's position): a revision not above the record's is old news.
+  if (n && ev.op !== 'delete' && n.revision !== undefined && ev.revision <= n.revision) return false;
   if (ev.op === 'delete') { reorder = fleet.nodes.delete(ev.uuid); }
   else if (!n) {
-    const rec = { uuid: ev.uuid, name: ev.name };
+    const rec = { uuid: ev.uuid, name: ev.name, revision: ev.revision };
     for (const f of FLEET_FIELDS.split(',')) if (f in ev.fields) rec[f] = ev.fields[f];
     fleet.nodes.set(ev.uuid, rec);
     reorder = true;
   } else {
+    n.revision = ev.revision;
     for (const f of FLEET_FIELDS.split(',')) if (f in ev.fields) { if (f === 'name') reorder = true; n[f] = ev.fields[f]; }
   }
   if (live) fleet.flash.set(ev.uuid, performance.now());
@@ -155,11 +141,12 @@ function setLive(on) { const l = $('live'); l.textContent = on ? 'live' : 'offli
 // a 410 the fleet is listed again).
 function connectFeed() {
   if (feed) feed.close();
-  feed = new EventSource('/v1/events/stream?types=node');
-  feed.addEventListener('ready', () => {
-    setLive(true);
-    if (!fleet.loaded && !fleet.loading) loadFleet();
-  });
+  // The first connection asks for the snapshot of the fleet; the
+  // browser's own reconnects resume with Last-Event-ID (no snapshot).
+  metrics.feedOpenedAt = performance.now();
+  feed = new EventSource(`/v1/events/stream?types=node&snapshot=true&snapshot_fields=${FLEET_FIELDS}`);
+  feed.addEventListener('ready', () => setLive(true));
+  feed.addEventListener('snapshot', (m) => loadSnapshot(JSON.parse(m.data)));
   feed.addEventListener('node', (m) => {
     const ev = JSON.parse(m.data);
     metrics.events++; metrics.lastEventAt = performance.now(); metrics.lastEvent = ev;
