@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -58,10 +59,32 @@ const StreamClientBuffer = 2000
 const StreamWriteTimeout = 10 * time.Second
 
 // StreamFlushInterval is the shortest time between two writes to one
-// client: changes that come closer together go out in one write (fewer
-// system calls per client under a high rate of changes, at most this
-// much latency added).
+// client while few clients are open: changes that come closer together go
+// out in one write (fewer system calls per client under a high rate of
+// changes, at most this much latency added).
 const StreamFlushInterval = 50 * time.Millisecond
+
+// StreamWritesPerSecond bounds the writes to all the feed's clients
+// together under a high rate of changes: with many clients open, each
+// waits longer between writes (StreamFlushInterval at most 250 clients,
+// up to StreamMaxFlushInterval), so that a thousand watchers cost the
+// conductor about as many system calls as 250 do.
+const StreamWritesPerSecond = 5000
+
+// StreamMaxFlushInterval is the longest wait between two writes to one
+// client (the latency a change may get under a high rate of changes with
+// many clients).
+const StreamMaxFlushInterval = 250 * time.Millisecond
+
+// openStreams counts the feed's open clients (of every Server in the
+// process: it only sets how long writes are batched).
+var openStreams atomic.Int64
+
+// flushInterval is the wait between two writes to one client now.
+func flushInterval() time.Duration {
+	d := time.Duration(openStreams.Load()) * time.Second / StreamWritesPerSecond
+	return min(max(d, StreamFlushInterval), StreamMaxFlushInterval)
+}
 
 // StreamKeepalive is the period of the comment lines that keep an idle
 // stream (and the proxies on its way) alive.
@@ -173,8 +196,8 @@ type streamEvent struct {
 	revision      int64
 	op            string
 	time          time.Time
-	// data is the event's data line with every changed field.
-	data []byte
+	// frame is the event as written (sseFrame) with every changed field.
+	frame []byte
 }
 
 // streamMemo keys a change's rendering at a microversion.
@@ -262,7 +285,7 @@ func (s *Server) renderChangeOnce(c echo.Context, ch *store.Change, ev *streamEv
 		}
 	}
 	slices.Sort(ev.changed)
-	ev.data = ev.marshal(nil)
+	ev.frame = sseFrame(ch.Pos, ev.typ, ev.marshal(nil))
 }
 
 // marshal renders the event's data, with only the fields in want (nil:
@@ -292,7 +315,7 @@ func (ev *streamEvent) marshal(want map[string]bool) []byte {
 	return out
 }
 
-// pass reports whether the client sees the event, and its data (a
+// pass reports whether the client sees the event, and its frame (a
 // rendering with only the client's fields is shared by the clients that
 // ask for the same ones).
 func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byte, bool) {
@@ -321,12 +344,25 @@ func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byt
 		}
 	}
 	if sq.fields == nil {
-		return ev.data, true
+		return ev.frame, true
 	}
 	if ev.op == store.OpUpdate && !slices.ContainsFunc(ev.changed, func(k string) bool { return sq.fields[k] }) {
 		return nil, false
 	}
-	return ch.Memo(sq.fieldsKey, func() any { return ev.marshal(sq.fields) }).([]byte), true
+	return ch.Memo(sq.fieldsKey, func() any { return sseFrame(ch.Pos, ev.typ, ev.marshal(sq.fields)) }).([]byte), true
+}
+
+// sseFrame is an event as written to every client that sees it (id,
+// event and data lines): encoded once per change and shared.
+func sseFrame(pos store.Position, typ string, data []byte) []byte {
+	b := make([]byte, 0, len(data)+len(typ)+32)
+	b = append(b, "id: "...)
+	b = append(b, pos.String()...)
+	b = append(b, "\nevent: "...)
+	b = append(b, typ...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
 }
 
 // errFeedTooOld is the answer to a resume from a position the feed no
@@ -400,12 +436,14 @@ func (s *Server) eventStream(c echo.Context) error {
 		return nil
 	}
 	ctx := c.Request().Context()
+	openStreams.Add(1)
+	defer openStreams.Add(-1)
 	tick := time.NewTicker(StreamKeepalive)
 	defer tick.Stop()
 	sent := cur.Position()
 	told, wrote := sent, time.Now() // the last id written, and when
 	for {
-		if d := StreamFlushInterval - time.Since(wrote); d > 0 {
+		if d := flushInterval() - time.Since(wrote); d > 0 {
 			time.Sleep(d)
 		}
 		cs, rest, err := cur.Next(ctx.Done(), tick.C, 256)
@@ -429,11 +467,11 @@ func (s *Server) eventStream(c echo.Context) error {
 		for _, ch := range cs {
 			ev := s.renderChange(c, ch)
 			sent = ch.Pos
-			data, ok := s.pass(sq, ch, ev)
+			frame, ok := s.pass(sq, ch, ev)
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(&buf, "id: %s\nevent: %s\ndata: %s\n\n", ch.Pos, ev.typ, data)
+			buf.Write(frame)
 			told = sent
 		}
 		if rest > lim.Buffer {
