@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,19 +16,22 @@ import (
 
 // The feed's snapshot: GET /v1/events/stream?snapshot=true opens (when it
 // does not resume: no Last-Event-ID, no since) with a "snapshot" event
-// right after "ready": every node the stream's filters let through, as the
-// node listing renders them, in one event. A client that shows a fleet
-// needs no paged listing then, and no race between the listing and the
-// feed: each record carries its "revision", and an event whose revision is
-// not above the record's is already in the snapshot (the snapshot is read
+// right after "ready": every node the stream's filters let through, in
+// one event, sorted by name (then UUID). A client that shows a fleet needs
+// no paged listing then, and no race between the listing and the feed:
+// each record carries its revision, and an event whose revision is not
+// above the record's is already in the snapshot (the snapshot is read
 // after the ready position, so it may hold some of the changes that
-// follow it).
+// follow it). The records are rows, their fields named once (10,000
+// nodes are half the bytes and parse faster than as objects):
 //
 //	event: snapshot
-//	data: {"position": "<the ready id>", "nodes": [{...fields, "revision": n}, ...]}
+//	data: {"position": "<the ready id>", "columns": ["uuid", ..., "revision"],
+//	       "nodes": [["<uuid>", ..., 7], ...]}
 //
-// snapshot_fields=a,b (the node listing's fields=) narrows the records;
-// without it they have the stream's fields= when given, else every field.
+// snapshot_fields=a,b (the node listing's fields=) chooses the columns;
+// without it they are the stream's fields= when given, else every field
+// the request's version shows; "revision" is always the last.
 
 // streamSnapshot reports whether the request asks for a snapshot, and
 // the fields its records show (nil: every field), checked as the
@@ -67,26 +72,36 @@ func (s *Server) writeSnapshot(c echo.Context, buf *bytes.Buffer, sq *streamQuer
 			return (sq.node == "" || n.UUID == sq.node) && (sq.filter == nil || sq.filter(n))
 		})
 	}
+	slices.SortFunc(nodes, func(a, b *store.Node) int {
+		return cmp.Or(cmp.Compare(deref(a.Name), deref(b.Name)), cmp.Compare(a.UUID, b.UUID))
+	})
 	v := ver(c)
-	fields := snapshotNodeFields()
-	b := make([]byte, 0, 64+len(nodes)*256)
+	var cols []field[*store.Node]
+	for _, f := range snapshotNodeFields() {
+		if f.min <= v && (want == nil || want[f.name]) {
+			cols = append(cols, f)
+		}
+	}
+	b := make([]byte, 0, 64+len(nodes)*(16+16*len(cols)))
 	b = append(b, "event: snapshot\ndata: {\"position\":"...)
 	b = appendString(b, pos.String())
-	b = append(b, `,"nodes":[`...)
+	b = append(b, `,"columns":[`...)
+	for _, f := range cols {
+		b = appendString(b, f.name)
+		b = append(b, ',')
+	}
+	b = append(b, `"revision"],"nodes":[`...)
 	for i, n := range nodes {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendItem(b, c, fields, n, v, want)
-		// The record's revision, in the object's last place.
-		if b[len(b)-2] != '{' {
-			b[len(b)-1] = ','
-		} else {
-			b = b[:len(b)-1]
+		b = append(b, '[')
+		for _, f := range cols {
+			b = appendJSON(b, f.get(c, n))
+			b = append(b, ',')
 		}
-		b = append(b, `"revision":`...)
 		b = strconv.AppendInt(b, n.Revision, 10)
-		b = append(b, '}')
+		b = append(b, ']')
 	}
 	b = append(b, "]}\n\n"...)
 	buf.Write(b)

@@ -91,14 +91,19 @@ const collator = new Intl.Collator();
 const byName = (a, b) => collator.compare(show(a.name) || a.uuid, show(b.name) || b.uuid) || (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0);
 
 // loadSnapshot takes the feed's snapshot (every node with the fleet's
-// fields and its revision, read after the feed's ready position) as the
-// fleet, then applies the events that came meanwhile: one request instead
+// fields and its revision, as rows sorted by name, read after the feed's
+// ready position) as the fleet, then applies the events that came meanwhile: one request instead
 // of the paged listing, and no change lost between the two.
 function loadSnapshot(doc) {
   const t1 = performance.now();
   metrics.fleetListMs = t1 - metrics.feedOpenedAt;
   const nodes = new Map();
-  for (const n of doc.nodes || []) nodes.set(n.uuid, n);
+  const cols = doc.columns || [];
+  for (const row of doc.nodes || []) {
+    const n = {};
+    for (let i = 0; i < cols.length; i++) n[cols[i]] = row[i];
+    nodes.set(n.uuid, n);
+  }
   fleet.nodes = nodes;
   fleet.loaded = true;
   const pending = fleet.buffered;
@@ -422,9 +427,14 @@ async function nodePage(ident) {
   part('BIOS settings', async () => listTable(['name', 'value'], ((await api('GET', `/v1/nodes/${n.uuid}/bios`)).bios || []).map((s) => [s.name, s.value])));
   part('Firmware', async () => listTable(['component', 'current', 'initial'], ((await api('GET', `/v1/nodes/${n.uuid}/firmware`)).firmware || []).map((f) => [f.component, f.current_version, f.initial_version])));
 
+  const consoleBox = consoleSection(n);
+  extras.appendChild(consoleBox.section);
+  extras.appendChild(ramdiskLogsSection(n));
+
   // Live: the node's events update the page without a reload.
   const listener = (ev) => {
     if (ev.uuid !== n.uuid || ev.op === 'delete') return;
+    if ('console_enabled' in ev.fields) consoleBox.refresh();
     const stateChanged = 'provision_state' in ev.fields || 'last_error' in ev.fields;
     if ('provision_state' in ev.fields) {
       seen.push({ at: ev.time, severity: 'INFO', text: `provision state ${n.provision_state} → ${ev.fields.provision_state}` });
@@ -435,6 +445,60 @@ async function nodePage(ident) {
   };
   fleet.listeners.clear();
   fleet.listeners.add(listener);
+}
+
+// consoleSection shows the node's console (GET .../states/console:
+// console_enabled and console_info as the API gives them) with enable and
+// disable buttons behind a confirmation; the API's errors are shown as
+// it wrote them.
+function consoleSection(n) {
+  const name = n.name || n.uuid;
+  const body = el('div', { id: 'node-console' }, el('p', { class: 'count' }, 'loading…'));
+  const refresh = async () => {
+    let doc;
+    try { doc = await api('GET', `/v1/nodes/${n.uuid}/states/console`); } catch (e) {
+      body.replaceChildren(el('p', { class: 'lasterr', id: 'console-error' }, `${e.status || ''}: ${e.message}`));
+      return;
+    }
+    const info = doc.console_info;
+    const rows = [['console', el('span', { id: 'console-enabled' }, doc.console_enabled ? 'enabled' : 'disabled')]];
+    if (info && typeof info === 'object') {
+      for (const [k, v] of Object.entries(info)) rows.push([k, el('code', { 'data-console': k }, typeof v === 'string' ? v : JSON.stringify(v))]);
+      if (!Object.keys(info).length) rows.push(['console_info', el('code', {}, '{}')]);
+    }
+    body.replaceChildren(kvTable(rows));
+  };
+  const set = (on) => async () => {
+    if (!await confirmAction(`${on ? 'Enable' : 'Disable'} the console of ${name}?`)) return;
+    await act('console', async () => { await api('PUT', `/v1/nodes/${n.uuid}/states/console`, { enabled: on }); });
+    await refresh();
+  };
+  const section = el('section', {}, el('h3', {}, 'Console'), body,
+    el('div', { class: 'actions' },
+      el('button', { id: 'act-console-on', onclick: set(true) }, 'Enable console'),
+      el('button', { id: 'act-console-off', class: 'danger', onclick: set(false) }, 'Disable console')));
+  refresh();
+  return { section, refresh };
+}
+
+// ramdiskLogsSection lists the logs the deploy ramdisk sent (GET
+// .../ramdisk_logs) with a download link each.
+function ramdiskLogsSection(n) {
+  const body = el('div', { id: 'node-ramdisk-logs' }, el('p', { class: 'count' }, 'loading…'));
+  (async () => {
+    let logs;
+    try { logs = (await api('GET', `/v1/nodes/${n.uuid}/ramdisk_logs`)).ramdisk_logs || []; } catch (e) {
+      body.replaceChildren(el('p', { class: 'lasterr' }, `${e.status || ''}: ${e.message}`));
+      return;
+    }
+    if (!logs.length) { body.replaceChildren(el('p', { class: 'count' }, 'none')); return; }
+    body.replaceChildren(el('table', { class: 'list' },
+      el('tr', {}, ...['archive', 'created', 'size'].map((c) => el('th', {}, c))),
+      ...logs.map((l) => el('tr', {},
+        el('td', {}, el('a', { href: `/v1/nodes/${n.uuid}/ramdisk_logs/${encodeURIComponent(l.name)}`, download: l.name, class: 'ramdisk-log' }, l.name)),
+        el('td', {}, show(l.created_at)), el('td', {}, show(l.size))))));
+  })();
+  return el('section', {}, el('h3', {}, 'Ramdisk logs'), body);
 }
 
 // ---- images ------------------------------------------------------------
@@ -487,5 +551,5 @@ function navigate() {
 }
 
 window.addEventListener('hashchange', navigate);
+connectFeed(); // first: the snapshot is on its way while the page builds
 navigate();
-connectFeed();
