@@ -29,9 +29,10 @@ import (
 //	data: {"position": "<the ready id>", "columns": ["uuid", ..., "revision"],
 //	       "nodes": [["<uuid>", ..., 7], ...]}
 //
-// snapshot_fields=a,b (the node listing's fields=) chooses the columns;
-// without it they are the stream's fields= when given, else every field
-// the request's version shows; "revision" is always the last.
+// snapshot_fields=a,b (the node listing's fields=) chooses the columns
+// (uuid always among them); without it they are the stream's fields= when
+// given, else every field the request's version shows; "revision" is
+// always the last.
 
 // streamSnapshot reports whether the request asks for a snapshot, and
 // the fields its records show (nil: every field), checked as the
@@ -52,6 +53,9 @@ func streamSnapshot(c echo.Context, sq *streamQuery) (bool, map[string]bool, err
 	want, ferr := fieldSet(nodeFields, ver(c), raw)
 	if ferr != nil {
 		return false, nil, ferr
+	}
+	if want != nil {
+		want["uuid"] = true // what the events name the records by
 	}
 	return *on, want, nil
 }
