@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,7 +17,8 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-// The change feed, GET /v1/events/stream: Server-Sent Events
+// The change feed, GET /v1/events/stream (its opening snapshot:
+// stream_snapshot.go): Server-Sent Events
 // (text/event-stream), one event per committed change of a node, port,
 // portgroup, allocation or conductor, in commit order. SSE rather than
 // ?watch=true on the listings: one stream carries every kind of record,
@@ -80,10 +82,15 @@ const StreamMaxFlushInterval = 250 * time.Millisecond
 // process: it only sets how long writes are batched).
 var openStreams atomic.Int64
 
-// flushInterval is the wait between two writes to one client now.
+// flushInterval is the wait between two writes to one client now, give
+// or take a quarter at random: clients that started together (or that one
+// change woke together) drift apart instead of all writing at the same
+// instant, which would queue a commit's goroutines behind a thousand of
+// theirs.
 func flushInterval() time.Duration {
 	d := time.Duration(openStreams.Load()) * time.Second / StreamWritesPerSecond
-	return min(max(d, StreamFlushInterval), StreamMaxFlushInterval)
+	d = min(max(d, StreamFlushInterval), StreamMaxFlushInterval)
+	return d*3/4 + rand.N(d/2)
 }
 
 // StreamKeepalive is the period of the comment lines that keep an idle
@@ -442,11 +449,13 @@ func (s *Server) eventStream(c echo.Context) error {
 	defer tick.Stop()
 	sent := cur.Position()
 	told, wrote := sent, time.Now() // the last id written, and when
+	pause := flushInterval()        // the wait after a write
 	for {
-		if d := flushInterval() - time.Since(wrote); d > 0 {
+		if d := pause - time.Since(wrote); d > 0 {
 			time.Sleep(d)
 		}
 		cs, rest, err := cur.Next(ctx.Done(), tick.C, 256)
+		pause = flushInterval()
 		buf.Reset()
 		switch {
 		case err != nil:
