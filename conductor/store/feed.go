@@ -106,22 +106,31 @@ type Change struct {
 
 // Memo returns the value readers keep for key on this change, made by
 // mk the first time (once, even when many readers ask at once): a
-// rendering shared by every watcher.
+// rendering shared by every watcher. The readers that ask while it is
+// being made wait on a channel closed once it is there, so a thousand of
+// them are released together (a sync.Once would hand its lock on from
+// one waiter to the next, a thousand wake-ups in a row).
 func (c *Change) Memo(key any, mk func() any) any {
 	if v, ok := c.memo.Load(key); ok {
 		return v.(*memoEntry).get(mk)
 	}
-	v, _ := c.memo.LoadOrStore(key, &memoEntry{})
+	v, _ := c.memo.LoadOrStore(key, &memoEntry{done: make(chan struct{})})
 	return v.(*memoEntry).get(mk)
 }
 
 type memoEntry struct {
-	once sync.Once
-	v    any
+	started atomic.Bool
+	done    chan struct{} // closed once v is set
+	v       any
 }
 
 func (e *memoEntry) get(mk func() any) any {
-	e.once.Do(func() { e.v = mk() })
+	if e.started.CompareAndSwap(false, true) {
+		defer close(e.done)
+		e.v = mk()
+		return e.v
+	}
+	<-e.done
 	return e.v
 }
 

@@ -141,6 +141,8 @@ func TestStream1000Watchers(t *testing.T) {
 	// conductor's neighbour.
 	total := rate * seconds
 	ws := make([]*watcher, watchers)
+	wctx, stop := context.WithCancel(t.Context())
+	defer stop()
 	var wg, ready sync.WaitGroup
 	var mu sync.Mutex
 	var openErr error
@@ -151,7 +153,7 @@ func TestStream1000Watchers(t *testing.T) {
 			defer wg.Done()
 			w := &watcher{total: total, timed: i == 0}
 			ws[i] = w
-			if err := w.run(t.Context(), c.base+"/v1/events/stream?types=node&fields=extra", ready.Done); err != nil {
+			if err := w.run(wctx, c.base+"/v1/events/stream?types=node&fields=extra", ready.Done); err != nil {
 				mu.Lock()
 				openErr = err
 				mu.Unlock()
@@ -163,28 +165,34 @@ func TestStream1000Watchers(t *testing.T) {
 		t.Fatalf("opening %d streams: %v", watchers, openErr)
 	}
 
-	cpu0, t0 := cpuTime(t, p.Cmd.Process.Pid), time.Now()
-	self0 := selfCPU()
-	var wwg sync.WaitGroup
-	lat := make([]time.Duration, 0, total)
-	for w := range nodes {
-		wwg.Add(1)
-		go func() {
-			defer wwg.Done()
-			tick := time.NewTicker(time.Second * nodes / rate)
-			defer tick.Stop()
-			for i := w; i < total; i += nodes {
-				<-tick.C
-				a := time.Now()
-				c.do("PATCH", fmt.Sprintf("/v1/nodes/w%d", w), []map[string]any{{"op": "add", "path": "/extra/seq", "value": i}}, 200)
-				mu.Lock()
-				lat = append(lat, time.Since(a))
-				mu.Unlock()
-			}
-		}()
+	// load makes total changes at rate and returns how long they took
+	// and each PATCH's latency.
+	load := func() (time.Duration, []time.Duration) {
+		t0 := time.Now()
+		var wwg sync.WaitGroup
+		var lmu sync.Mutex
+		lat := make([]time.Duration, 0, total)
+		for w := range nodes {
+			wwg.Add(1)
+			go func() {
+				defer wwg.Done()
+				tick := time.NewTicker(time.Second * nodes / rate)
+				defer tick.Stop()
+				for i := w; i < total; i += nodes {
+					<-tick.C
+					a := time.Now()
+					c.do("PATCH", fmt.Sprintf("/v1/nodes/w%d", w), []map[string]any{{"op": "add", "path": "/extra/seq", "value": i}}, 200)
+					lmu.Lock()
+					lat = append(lat, time.Since(a))
+					lmu.Unlock()
+				}
+			}()
+		}
+		wwg.Wait()
+		return time.Since(t0), lat
 	}
-	wwg.Wait()
-	elapsed := time.Since(t0)
+	cpu0, self0 := cpuTime(t, p.Cmd.Process.Pid), selfCPU()
+	elapsed, lat := load()
 	got := float64(total) / elapsed.Seconds()
 	cpu := cpuTime(t, p.Cmd.Process.Pid) - cpu0
 	self := selfCPU() - self0
@@ -211,8 +219,26 @@ func TestStream1000Watchers(t *testing.T) {
 	t.Logf("%d watchers, %d changes in %s (%.0f/s): %d watchers got every change once, in order; conductor CPU %s (%.0f%% of one core; the test's own %s); PATCH median %s, p99 %s; commit to watcher median %s, p99 %s",
 		watchers, total, elapsed.Round(time.Millisecond), got, complete, cpu, 100*cpu.Seconds()/elapsed.Seconds(), self.Round(time.Millisecond),
 		quantile(lat, 0.5), quantile(lat, 0.99), quantile(delays, 0.5), quantile(delays, 0.99))
-	if got < 0.9*rate {
-		t.Errorf("%.0f changes a second with %d watchers, want %d", got, watchers, rate)
+	if got >= 0.9*rate {
+		return
+	}
+	// Short of the rate: the same load with the watchers gone tells the
+	// feed's cost apart from what the machine (shared with other builds,
+	// its disk's fsyncs) allows. The rate is required of a machine that
+	// reaches it without watchers; on one that does not, the watchers
+	// may cost at most a third of what it does.
+	stop()
+	<-done
+	bElapsed, bLat := load()
+	base := float64(total) / bElapsed.Seconds()
+	t.Logf("the same load with no watcher open: %.0f/s, PATCH median %s, p99 %s", base, quantile(bLat, 0.5), quantile(bLat, 0.99))
+	switch {
+	case base >= 0.9*rate:
+		t.Errorf("%.0f changes a second with %d watchers (%.0f/s without), want %d", got, watchers, base, rate)
+	case got < base*2/3:
+		t.Errorf("%.0f changes a second with %d watchers, %.0f/s without: the watchers cost more than a third", got, watchers, base)
+	default:
+		t.Logf("this machine commits %.0f changes a second without watchers (want %d): the rate is not asserted, only that 1,000 watchers keep %.0f%% of it", base, rate, 100*got/base)
 	}
 }
 
