@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -15,7 +17,8 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
-// The change feed, GET /v1/events/stream: Server-Sent Events
+// The change feed, GET /v1/events/stream (its opening snapshot:
+// stream_snapshot.go): Server-Sent Events
 // (text/event-stream), one event per committed change of a node, port,
 // portgroup, allocation or conductor, in commit order. SSE rather than
 // ?watch=true on the listings: one stream carries every kind of record,
@@ -58,10 +61,37 @@ const StreamClientBuffer = 2000
 const StreamWriteTimeout = 10 * time.Second
 
 // StreamFlushInterval is the shortest time between two writes to one
-// client: changes that come closer together go out in one write (fewer
-// system calls per client under a high rate of changes, at most this
-// much latency added).
+// client while few clients are open: changes that come closer together go
+// out in one write (fewer system calls per client under a high rate of
+// changes, at most this much latency added).
 const StreamFlushInterval = 50 * time.Millisecond
+
+// StreamWritesPerSecond bounds the writes to all the feed's clients
+// together under a high rate of changes: with many clients open, each
+// waits longer between writes (StreamFlushInterval at most 250 clients,
+// up to StreamMaxFlushInterval), so that a thousand watchers cost the
+// conductor about as many system calls as 250 do.
+const StreamWritesPerSecond = 5000
+
+// StreamMaxFlushInterval is the longest wait between two writes to one
+// client (the latency a change may get under a high rate of changes with
+// many clients).
+const StreamMaxFlushInterval = 250 * time.Millisecond
+
+// openStreams counts the feed's open clients (of every Server in the
+// process: it only sets how long writes are batched).
+var openStreams atomic.Int64
+
+// flushInterval is the wait between two writes to one client now, give
+// or take a quarter at random: clients that started together (or that one
+// change woke together) drift apart instead of all writing at the same
+// instant, which would queue a commit's goroutines behind a thousand of
+// theirs.
+func flushInterval() time.Duration {
+	d := time.Duration(openStreams.Load()) * time.Second / StreamWritesPerSecond
+	d = min(max(d, StreamFlushInterval), StreamMaxFlushInterval)
+	return d*3/4 + rand.N(d/2)
+}
 
 // StreamKeepalive is the period of the comment lines that keep an idle
 // stream (and the proxies on its way) alive.
@@ -174,8 +204,8 @@ type streamEvent struct {
 	revision      int64
 	op            string
 	time          time.Time
-	// data is the event's data line with every changed field.
-	data []byte
+	// frame is the event as written (sseFrame) with every changed field.
+	frame []byte
 }
 
 // streamMemo keys a change's rendering at a microversion.
@@ -263,7 +293,7 @@ func (s *Server) renderChangeOnce(c echo.Context, ch *store.Change, ev *streamEv
 		}
 	}
 	slices.Sort(ev.changed)
-	ev.data = ev.marshal(nil)
+	ev.frame = sseFrame(ch.Pos, ev.typ, ev.marshal(nil))
 }
 
 // marshal renders the event's data, with only the fields in want (nil:
@@ -293,7 +323,7 @@ func (ev *streamEvent) marshal(want map[string]bool) []byte {
 	return out
 }
 
-// pass reports whether the client sees the event, and its data (a
+// pass reports whether the client sees the event, and its frame (a
 // rendering with only the client's fields is shared by the clients that
 // ask for the same ones).
 func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byte, bool) {
@@ -322,12 +352,25 @@ func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byt
 		}
 	}
 	if sq.fields == nil {
-		return ev.data, true
+		return ev.frame, true
 	}
 	if ev.op == store.OpUpdate && !slices.ContainsFunc(ev.changed, func(k string) bool { return sq.fields[k] }) {
 		return nil, false
 	}
-	return ch.Memo(sq.fieldsKey, func() any { return ev.marshal(sq.fields) }).([]byte), true
+	return ch.Memo(sq.fieldsKey, func() any { return sseFrame(ch.Pos, ev.typ, ev.marshal(sq.fields)) }).([]byte), true
+}
+
+// sseFrame is an event as written to every client that sees it (id,
+// event and data lines): encoded once per change and shared.
+func sseFrame(pos store.Position, typ string, data []byte) []byte {
+	b := make([]byte, 0, len(data)+len(typ)+32)
+	b = append(b, "id: "...)
+	b = append(b, pos.String()...)
+	b = append(b, "\nevent: "...)
+	b = append(b, typ...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
 }
 
 // errFeedTooOld is the answer to a resume from a position the feed no
@@ -350,6 +393,10 @@ func (s *Server) eventStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	snapshot, snapFields, err := streamSnapshot(c, sq)
+	if err != nil {
+		return err
+	}
 	var from *store.Position
 	last := c.Request().Header.Get("Last-Event-ID")
 	if since := c.QueryParam("since"); since != "" {
@@ -361,6 +408,7 @@ func (s *Server) eventStream(c echo.Context) error {
 			return badRequest("Invalid Last-Event-ID (or since): %q is not a position of the change feed", last)
 		}
 		from = &p
+		snapshot = false // a client that resumes has its records
 	}
 	cur, err := feed.Watch(from)
 	if errors.Is(err, store.ErrTooOld) {
@@ -389,19 +437,26 @@ func (s *Server) eventStream(c echo.Context) error {
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "retry: 1000\nid: %s\nevent: ready\ndata: {\"position\":%q}\n\n", cur.Position(), cur.Position())
+	if snapshot {
+		s.writeSnapshot(c, &buf, sq, cur.Position(), snapFields)
+	}
 	if err := write(buf.Bytes()); err != nil {
 		return nil
 	}
 	ctx := c.Request().Context()
+	openStreams.Add(1)
+	defer openStreams.Add(-1)
 	tick := time.NewTicker(StreamKeepalive)
 	defer tick.Stop()
 	sent := cur.Position()
 	told, wrote := sent, time.Now() // the last id written, and when
+	pause := flushInterval()        // the wait after a write
 	for {
-		if d := StreamFlushInterval - time.Since(wrote); d > 0 {
+		if d := pause - time.Since(wrote); d > 0 {
 			time.Sleep(d)
 		}
 		cs, rest, err := cur.Next(ctx.Done(), tick.C, 256)
+		pause = flushInterval()
 		buf.Reset()
 		switch {
 		case err != nil:
@@ -422,11 +477,11 @@ func (s *Server) eventStream(c echo.Context) error {
 		for _, ch := range cs {
 			ev := s.renderChange(c, ch)
 			sent = ch.Pos
-			data, ok := s.pass(sq, ch, ev)
+			frame, ok := s.pass(sq, ch, ev)
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(&buf, "id: %s\nevent: %s\ndata: %s\n\n", ch.Pos, ev.typ, data)
+			buf.Write(frame)
 			told = sent
 		}
 		if rest > lim.Buffer {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -105,22 +106,31 @@ type Change struct {
 
 // Memo returns the value readers keep for key on this change, made by
 // mk the first time (once, even when many readers ask at once): a
-// rendering shared by every watcher.
+// rendering shared by every watcher. The readers that ask while it is
+// being made wait on a channel closed once it is there, so a thousand of
+// them are released together (a sync.Once would hand its lock on from
+// one waiter to the next, a thousand wake-ups in a row).
 func (c *Change) Memo(key any, mk func() any) any {
 	if v, ok := c.memo.Load(key); ok {
 		return v.(*memoEntry).get(mk)
 	}
-	v, _ := c.memo.LoadOrStore(key, &memoEntry{})
+	v, _ := c.memo.LoadOrStore(key, &memoEntry{done: make(chan struct{})})
 	return v.(*memoEntry).get(mk)
 }
 
 type memoEntry struct {
-	once sync.Once
-	v    any
+	started atomic.Bool
+	done    chan struct{} // closed once v is set
+	v       any
 }
 
 func (e *memoEntry) get(mk func() any) any {
-	e.once.Do(func() { e.v = mk() })
+	if e.started.CompareAndSwap(false, true) {
+		defer close(e.done)
+		e.v = mk()
+		return e.v
+	}
+	<-e.done
 	return e.v
 }
 
@@ -241,25 +251,37 @@ type Feed interface {
 	Head() Position
 }
 
-// hub holds the recent changes and wakes the cursors.
+// hub holds the recent changes and wakes the cursors. Readers take no
+// lock: the log is an immutable view swapped atomically by publish (the
+// only writer, under mu), so a thousand cursors reading at once never
+// hold up a commit.
 type hub struct {
-	mu sync.RWMutex
-	// log holds the changes after floor, in order; at most FeedLogSize.
-	log   []*Change
-	floor Position
-	// wake is closed (and replaced) when changes are published.
-	wake chan struct{}
+	mu    sync.Mutex // publishers
+	state atomic.Pointer[hubState]
 	// history, when set, reads the changes after from up to (and
 	// including) to from the backend, for positions older than the log
-	// (etcd's history).
+	// (etcd's history). Set before the hub is used.
 	history func(from, to Position) ([]*Change, error)
+}
+
+// hubState is one published view of the log.
+type hubState struct {
+	// log holds the changes after floor, in order; at most FeedLogSize.
+	// Publishing appends past this view's length (readers never look
+	// there) or copies.
+	log   []*Change
+	floor Position
+	// wake is closed when a newer view is published.
+	wake chan struct{}
 	// epoch is bumped by reset: cursors of an older epoch are told to
 	// start again.
 	epoch int64
 }
 
 func newHub(floor Position) *hub {
-	return &hub{floor: floor, wake: make(chan struct{})}
+	h := &hub{}
+	h.state.Store(&hubState{floor: floor, wake: make(chan struct{})})
+	return h
 }
 
 // publish appends changes (positions after the last one) and wakes the
@@ -269,20 +291,22 @@ func (h *hub) publish(cs []*Change) {
 		return
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.state.Load()
+	next := &hubState{log: old.log, floor: old.floor, epoch: old.epoch, wake: make(chan struct{})}
 	for _, c := range cs {
-		if !h.head().Less(c.Pos) {
+		if !next.head().Less(c.Pos) {
 			continue // already published
 		}
-		h.log = append(h.log, c)
+		next.log = append(next.log, c)
 	}
-	if n := len(h.log) - FeedLogSize; n > 0 {
-		h.floor = h.log[n-1].Pos
+	if n := len(next.log) - FeedLogSize; n > 0 {
+		next.floor = next.log[n-1].Pos
 		// Copy so the dropped changes are not kept alive by the array.
-		h.log = append([]*Change(nil), h.log[n:]...)
+		next.log = append(make([]*Change, 0, FeedLogSize+FeedLogSize/4), next.log[n:]...)
 	}
-	close(h.wake)
-	h.wake = make(chan struct{})
-	h.mu.Unlock()
+	h.state.Store(next)
+	close(old.wake)
 }
 
 // reset drops the log and starts again after floor: changes before it
@@ -290,43 +314,37 @@ func (h *hub) publish(cs []*Change) {
 // ErrTooOld.
 func (h *hub) reset(floor Position) {
 	h.mu.Lock()
-	h.log, h.floor = nil, floor
-	h.epoch++
-	close(h.wake)
-	h.wake = make(chan struct{})
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	old := h.state.Load()
+	h.state.Store(&hubState{floor: floor, epoch: old.epoch + 1, wake: make(chan struct{})})
+	close(old.wake)
 }
 
-// head is the last position published (h.mu held).
-func (h *hub) head() Position {
-	if len(h.log) == 0 {
-		return h.floor
+// head is the last position of the view.
+func (st *hubState) head() Position {
+	if len(st.log) == 0 {
+		return st.floor
 	}
-	return h.log[len(h.log)-1].Pos
+	return st.log[len(st.log)-1].Pos
 }
 
 // Head implements Feed.
-func (h *hub) Head() Position {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.head()
-}
+func (h *hub) Head() Position { return h.state.Load().head() }
 
 // Watch implements Feed.
 func (h *hub) Watch(from *Position) (*Cursor, error) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	c := &Cursor{h: h, epoch: h.epoch}
+	st := h.state.Load()
+	c := &Cursor{h: h, epoch: st.epoch}
 	if from == nil {
-		c.pos = h.head()
+		c.pos = st.head()
 		return c, nil
 	}
-	if h.head().Less(*from) {
-		return nil, fmt.Errorf("%w: position %s is past the last change %s (another store?)", ErrTooOld, from, h.head())
+	if st.head().Less(*from) {
+		return nil, fmt.Errorf("%w: position %s is past the last change %s (another store?)", ErrTooOld, from, st.head())
 	}
-	if from.Less(h.floor) {
+	if from.Less(st.floor) {
 		if h.history == nil {
-			return nil, fmt.Errorf("%w: position %s, the oldest held is %s", ErrTooOld, from, h.floor)
+			return nil, fmt.Errorf("%w: position %s, the oldest held is %s", ErrTooOld, from, st.floor)
 		}
 		c.replay = true
 	}
@@ -352,10 +370,8 @@ func (c *Cursor) Position() Position { return c.pos }
 func (c *Cursor) Next(done <-chan struct{}, tick <-chan time.Time, max int) ([]*Change, int, error) {
 	if c.replay {
 		h := c.h
-		h.mu.RLock()
-		floor, hist := h.floor, h.history
-		h.mu.RUnlock()
-		cs, err := hist(c.pos, floor)
+		floor := h.state.Load().floor
+		cs, err := h.history(c.pos, floor)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -367,30 +383,23 @@ func (c *Cursor) Next(done <-chan struct{}, tick <-chan time.Time, max int) ([]*
 		}
 	}
 	for {
-		h := c.h
-		h.mu.RLock()
-		if h.epoch != c.epoch {
-			h.mu.RUnlock()
+		st := c.h.state.Load()
+		if st.epoch != c.epoch {
 			return nil, 0, fmt.Errorf("%w: the feed lost changes and started again", ErrTooOld)
 		}
-		if c.pos.Less(h.floor) {
-			floor := h.floor
-			h.mu.RUnlock()
-			return nil, 0, fmt.Errorf("%w: position %s fell behind the oldest change held (%s)", ErrTooOld, c.pos, floor)
+		if c.pos.Less(st.floor) {
+			return nil, 0, fmt.Errorf("%w: position %s fell behind the oldest change held (%s)", ErrTooOld, c.pos, st.floor)
 		}
-		i := sort.Search(len(h.log), func(i int) bool { return c.pos.Less(h.log[i].Pos) })
-		if i < len(h.log) {
-			end := min(len(h.log), i+max)
-			out := h.log[i:end:end]
-			rest := len(h.log) - end
-			h.mu.RUnlock()
+		log := st.log
+		i := sort.Search(len(log), func(i int) bool { return c.pos.Less(log[i].Pos) })
+		if i < len(log) {
+			end := min(len(log), i+max)
+			out := log[i:end:end]
 			c.pos = out[len(out)-1].Pos
-			return out, rest, nil
+			return out, len(log) - end, nil
 		}
-		wake := h.wake
-		h.mu.RUnlock()
 		select {
-		case <-wake:
+		case <-st.wake:
 		case <-done:
 			return nil, 0, nil
 		case <-tick:

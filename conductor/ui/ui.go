@@ -1,7 +1,7 @@
 // Package ui is the web console served at /ui/: a fleet table that stays
 // live through the change feed (GET /v1/events/stream), a page per node
-// (state, progress, history, inventory, BIOS, firmware, ports), the daily
-// provisioning actions, and the image store. It is plain HTML, CSS and
+// (state, progress, history, inventory, BIOS, firmware, ports, ramdisk
+// logs, console), the daily provisioning actions, and the image store. It is plain HTML, CSS and
 // JavaScript embedded in the binary: no build step, no Node toolchain, and
 // it works offline. It calls the same API as any client, behind the same
 // authentication.

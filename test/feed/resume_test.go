@@ -1,10 +1,15 @@
 package feed
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,8 +114,10 @@ func cpuTime(t *testing.T, pid int) time.Duration {
 }
 
 // TestStream1000Watchers: 1,000 watchers on one conductor while nodes
-// change 100 times a second: every watcher gets every change, in order,
-// once. The conductor's CPU over the run is logged.
+// change 100 times a second: the writers keep the rate (asserted), every
+// watcher gets every change, in order, once. The conductor's CPU over
+// the run, the PATCHes' latency and the commit-to-watcher latency are
+// logged.
 func TestStream1000Watchers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 watchers: not in -short")
@@ -120,103 +127,234 @@ func TestStream1000Watchers(t *testing.T) {
 	addr := freeAddr(t)
 	c := client{t, "http://" + addr}
 	p := startBinary(t, bin, addr, t.TempDir(), "--max-connections-per-client", "4000", "--max-connections", "8000")
-	const nodes = 10
+	// One writer per node, each at rate/nodes a second: 100 changes a
+	// second in all while one PATCH takes under nodes/rate seconds (2 s:
+	// on a machine shared with other builds, a PATCH with 1,000 watchers
+	// open took a median 1.5 s, against 0.17 s with one watcher; the
+	// figures are logged).
+	const nodes = 200
 	for i := range nodes {
 		c.do("POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": fmt.Sprintf("w%d", i)}, 201)
 	}
-	streams := make([]*stream, watchers)
-	var wg sync.WaitGroup
+	// The watchers check as they read (every change once, each node's in
+	// order), with no allocation per line: the test's own CPU is the
+	// conductor's neighbour.
+	total := rate * seconds
+	ws := make([]*watcher, watchers)
+	wctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var wg, ready sync.WaitGroup
 	var mu sync.Mutex
 	var openErr error
 	for i := range watchers {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
-			s, code, body, err := openMode(t.Context(), c.base, "?types=node&fields=extra", "", true)
-			if err == nil && code != 200 {
-				err = fmt.Errorf("%d %s", code, body)
-			}
-			if err != nil {
+			w := &watcher{total: total, timed: i == 0}
+			ws[i] = w
+			if err := w.run(wctx, c.base+"/v1/events/stream?types=node&fields=extra", ready.Done); err != nil {
 				mu.Lock()
 				openErr = err
 				mu.Unlock()
-				return
 			}
-			streams[i] = s
 		}()
 	}
-	wg.Wait()
+	ready.Wait()
 	if openErr != nil {
 		t.Fatalf("opening %d streams: %v", watchers, openErr)
 	}
-	for _, s := range streams {
-		t.Cleanup(s.Close)
-		s.nextOf(t, "ready", 10*time.Second)
-	}
 
-	cpu0, t0 := cpuTime(t, p.Cmd.Process.Pid), time.Now()
-	// One writer per node, each at rate/nodes a second: 100 changes a
-	// second in all, whatever one request's latency.
-	total := rate * seconds
-	var wwg sync.WaitGroup
-	for w := range nodes {
-		wwg.Add(1)
-		go func() {
-			defer wwg.Done()
-			tick := time.NewTicker(time.Second * nodes / rate)
-			defer tick.Stop()
-			for i := w; i < total; i += nodes {
-				<-tick.C
-				c.do("PATCH", fmt.Sprintf("/v1/nodes/w%d", w), []map[string]any{{"op": "add", "path": "/extra/seq", "value": i}}, 200)
-			}
-		}()
+	// load makes total changes at rate and returns how long they took
+	// and each PATCH's latency.
+	load := func() (time.Duration, []time.Duration) {
+		t0 := time.Now()
+		var wwg sync.WaitGroup
+		var lmu sync.Mutex
+		lat := make([]time.Duration, 0, total)
+		for w := range nodes {
+			wwg.Add(1)
+			go func() {
+				defer wwg.Done()
+				tick := time.NewTicker(time.Second * nodes / rate)
+				defer tick.Stop()
+				for i := w; i < total; i += nodes {
+					<-tick.C
+					a := time.Now()
+					c.do("PATCH", fmt.Sprintf("/v1/nodes/w%d", w), []map[string]any{{"op": "add", "path": "/extra/seq", "value": i}}, 200)
+					lmu.Lock()
+					lat = append(lat, time.Since(a))
+					lmu.Unlock()
+				}
+			}()
+		}
+		wwg.Wait()
+		return time.Since(t0), lat
 	}
-	wwg.Wait()
-	elapsed := time.Since(t0)
-
-	// Every watcher gets every change once, each node's in order.
-	errs := make(chan error, watchers)
-	for w, s := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			seen := make([]bool, total)
-			last := map[string]int{}
-			for i := range total {
-				ev, ok := s.next(30 * time.Second)
-				if !ok {
-					errs <- fmt.Errorf("watcher %d: %d of %d changes", w, i, total)
-					return
-				}
-				// The test's own CPU is the conductor's neighbour: no JSON
-				// decoding of 100,000 events a second, substrings.
-				var seq int
-				j := strings.Index(ev.Raw, `"seq":`)
-				k := strings.Index(ev.Raw, `"name":"w`)
-				if j < 0 || k < 0 {
-					errs <- fmt.Errorf("watcher %d: event %s", w, ev.Raw)
-					return
-				}
-				fmt.Sscanf(ev.Raw[j+6:], "%d", &seq)
-				node := ev.Raw[k+8 : k+8+strings.IndexByte(ev.Raw[k+8:], '"')]
-				if seq < 0 || seq >= total || seen[seq] {
-					errs <- fmt.Errorf("watcher %d: change %d again or unknown", w, seq)
-					return
-				}
-				if l, ok := last[node]; ok && l >= seq {
-					errs <- fmt.Errorf("watcher %d: node %s change %d after %d", w, node, seq, l)
-					return
-				}
-				seen[seq], last[node] = true, seq
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	cpu0, self0 := cpuTime(t, p.Cmd.Process.Pid), selfCPU()
+	elapsed, lat := load()
+	got := float64(total) / elapsed.Seconds()
 	cpu := cpuTime(t, p.Cmd.Process.Pid) - cpu0
-	t.Logf("%d watchers, %d changes in %s (%.0f/s): every watcher got every change once, in order; conductor CPU %s (%.0f%% of one core)",
-		watchers, total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(), cpu, 100*cpu.Seconds()/elapsed.Seconds())
+	self := selfCPU() - self0
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+	}
+	var complete int
+	for i, w := range ws {
+		w.mu.Lock()
+		if w.err != nil {
+			t.Errorf("watcher %d: %v", i, w.err)
+		} else if w.n != total {
+			t.Errorf("watcher %d: %d of %d changes", i, w.n, total)
+		} else {
+			complete++
+		}
+		w.mu.Unlock()
+	}
+	delays := ws[0].delays
+	t.Logf("%d watchers, %d changes in %s (%.0f/s): %d watchers got every change once, in order; conductor CPU %s (%.0f%% of one core; the test's own %s); PATCH median %s, p99 %s; commit to watcher median %s, p99 %s",
+		watchers, total, elapsed.Round(time.Millisecond), got, complete, cpu, 100*cpu.Seconds()/elapsed.Seconds(), self.Round(time.Millisecond),
+		quantile(lat, 0.5), quantile(lat, 0.99), quantile(delays, 0.5), quantile(delays, 0.99))
+	if got >= 0.9*rate {
+		return
+	}
+	// Short of the rate: the same load with the watchers gone tells the
+	// feed's cost apart from what the machine (shared with other builds,
+	// its disk's fsyncs) allows. The rate is required of a machine that
+	// reaches it without watchers; on one that does not, the watchers
+	// may cost at most a third of what it does.
+	stop()
+	<-done
+	bElapsed, bLat := load()
+	base := float64(total) / bElapsed.Seconds()
+	t.Logf("the same load with no watcher open: %.0f/s, PATCH median %s, p99 %s", base, quantile(bLat, 0.5), quantile(bLat, 0.99))
+	switch {
+	case base >= 0.9*rate:
+		t.Errorf("%.0f changes a second with %d watchers (%.0f/s without), want %d", got, watchers, base, rate)
+	case got < base*2/3:
+		t.Errorf("%.0f changes a second with %d watchers, %.0f/s without: the watchers cost more than a third", got, watchers, base)
+	default:
+		t.Logf("this machine commits %.0f changes a second without watchers (want %d): the rate is not asserted, only that 1,000 watchers keep %.0f%% of it", base, rate, 100*got/base)
+	}
+}
+
+// watcher reads one stream of TestStream1000Watchers and checks it as it
+// reads: every change once (the "seq" of its extra), each node's in order.
+type watcher struct {
+	total int
+	timed bool // record commit-to-watcher delays
+
+	mu     sync.Mutex
+	n      int
+	err    error
+	delays []time.Duration
+}
+
+func (w *watcher) run(ctx context.Context, url string, opened func()) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := streamClient.Do(req)
+	if err == nil && resp.StatusCode != 200 {
+		err = fmt.Errorf("%s", resp.Status)
+	}
+	opened()
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReaderSize(resp.Body, 16<<10)
+	seen := make([]bool, w.total)
+	last := map[string]int{}
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return nil // closed at the end of the test
+		}
+		if !bytes.HasPrefix(line, []byte("data: {")) || !bytes.Contains(line, []byte(`"type":"node"`)) {
+			continue
+		}
+		seq, node, at, ok := parseWatched(line)
+		w.mu.Lock()
+		switch {
+		case !ok:
+			w.err = fmt.Errorf("event %s", line)
+		case seq < 0 || seq >= w.total || seen[seq]:
+			w.err = fmt.Errorf("change %d again or unknown", seq)
+		case w.after(last, node, seq):
+			w.err = fmt.Errorf("node %s change %d after %d", node, seq, last[node])
+		default:
+			seen[seq], last[node] = true, seq
+			w.n++
+			if w.timed && !at.IsZero() {
+				w.delays = append(w.delays, time.Since(at))
+			}
+		}
+		done := w.err != nil || w.n == w.total
+		w.mu.Unlock()
+		if done {
+			return nil
+		}
+	}
+}
+
+// after reports whether node's last change seen is seq or later.
+func (w *watcher) after(last map[string]int, node string, seq int) bool {
+	l, ok := last[node]
+	return ok && l >= seq
+}
+
+// parseWatched reads seq, the node's name and the commit time of a data
+// line by hand.
+func parseWatched(line []byte) (int, string, time.Time, bool) {
+	j := bytes.Index(line, []byte(`"seq":`))
+	k := bytes.Index(line, []byte(`"name":"`))
+	if j < 0 || k < 0 {
+		return 0, "", time.Time{}, false
+	}
+	seq := 0
+	for _, b := range line[j+6:] {
+		if b < '0' || b > '9' {
+			break
+		}
+		seq = seq*10 + int(b-'0')
+	}
+	name := line[k+8:]
+	name = name[:bytes.IndexByte(name, '"')]
+	at, _ := eventTime(string(line))
+	return seq, string(name), at, true
+}
+
+// selfCPU is the test process's CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// eventTime reads the "time" of an event's raw data (the commit's).
+func eventTime(raw string) (time.Time, bool) {
+	i := strings.Index(raw, `"time":"`)
+	if i < 0 {
+		return time.Time{}, false
+	}
+	v := raw[i+8:]
+	v = v[:strings.IndexByte(v, '"')]
+	at, err := time.Parse("2006-01-02T15:04:05.999999-07:00", v)
+	if err != nil {
+		at, err = time.Parse(time.RFC3339Nano, v)
+	}
+	return at, err == nil
+}
+
+// quantile is the q-quantile of ds (0 when empty), rounded.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))].Round(time.Millisecond)
 }

@@ -20,6 +20,8 @@ type event struct {
 	Data map[string]any
 	// Raw is the data as sent (a stream opened raw decodes no JSON).
 	Raw string
+	// At is when the event was read.
+	At time.Time
 }
 
 // stream is an open GET /v1/events/stream, read as a browser's
@@ -94,7 +96,7 @@ func (s *stream) read() {
 			last := s.lastID
 			s.mu.Unlock()
 			if data.Len() > 0 {
-				ev := event{ID: last, Type: typ, Raw: string(bytes.TrimSuffix(data.Bytes(), []byte("\n")))}
+				ev := event{ID: last, Type: typ, Raw: string(bytes.TrimSuffix(data.Bytes(), []byte("\n"))), At: time.Now()}
 				if ev.Type == "" {
 					ev.Type = "message"
 				}

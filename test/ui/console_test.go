@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ferric-metal/ferric/conductor/ramdisklogs"
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/test/harness"
@@ -24,6 +27,23 @@ import (
 
 // fleetSize is the number of nodes the fleet table is tested with.
 const fleetSize = 10000
+
+// loads is how many times the fleet is loaded for its render time.
+const loads = 5
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func msList(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(parts, "/")
+}
 
 type client struct {
 	t    testing.TB
@@ -206,26 +226,47 @@ func TestConsole(t *testing.T) {
 	c.waitState("demo", "manageable")
 	c.do("PUT", "/v1/nodes/demo/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("demo", "available")
+	// A log the deploy ramdisk sent for demo, kept where the conductor
+	// keeps them; and a node without a console (its enable is refused).
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("ironic-python-agent: deploy finished\n"))
+	zw.Close()
+	logEnt, err := (&ramdisklogs.Store{Dir: filepath.Join(dir, "ramdisk-logs")}).Save(ramdisklogs.Meta{NodeUUID: uuid, NodeName: "demo", Label: "deploy"}, gz.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.do("POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "quiet", "console_interface": "no-console"}, 201)
 	// An image in the store.
 	img := c.do("POST", "/images/v2/images", map[string]any{"name": "debian-13", "disk_format": "raw", "container_format": "bare"}, 201)
 	c.do("PUT", "/images/v2/images/"+img["id"].(string)+"/file", bytes.Repeat([]byte("ferric"), 1000), 204)
 
 	ctx := browser(t)
 
-	// The fleet: every node listed, only the visible rows in the page.
-	if err := chromedp.Do(ctx, chromedp.Navigate(cond.URL+"/ui/")); err != nil {
-		t.Fatal(err)
+	// The fleet: every node listed, only the visible rows in the page;
+	// loaded several times, the median is the figure.
+	total := fleetSize + 2 // the seeded fleet, demo and quiet
+	var ready, list, render []float64
+	var rows int
+	for range loads {
+		if err := chromedp.Do(ctx, chromedp.Navigate(cond.URL+"/ui/")); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "the fleet table lists every node", fmt.Sprintf(`document.getElementById('fleet-count') && document.getElementById('fleet-count').textContent === '%d of %d nodes'`, total, total))
+		ready = append(ready, eval[float64](t, ctx, `__ferric.fleetReadyAt`))
+		list = append(list, eval[float64](t, ctx, `__ferric.fleetListMs`))
+		render = append(render, eval[float64](t, ctx, `__ferric.fleetRenderMs`))
+		rows = eval[int](t, ctx, `document.querySelectorAll('#fleet .row:not([hidden])').length`)
 	}
-	total := fleetSize + 1
-	waitJS(t, ctx, "the fleet table lists every node", fmt.Sprintf(`document.getElementById('fleet-count') && document.getElementById('fleet-count').textContent === '%d of %d nodes'`, total, total))
-	readyAt := eval[float64](t, ctx, `__ferric.fleetReadyAt`)
-	listMs := eval[float64](t, ctx, `__ferric.fleetListMs`)
-	renderMs := eval[float64](t, ctx, `__ferric.fleetRenderMs`)
-	firstAt := eval[float64](t, ctx, `__ferric.firstRowsAt`)
-	rows := eval[int](t, ctx, `document.querySelectorAll('#fleet .row:not([hidden])').length`)
-	t.Logf("fleet of %d nodes: first rows %.0f ms after navigation; listed in %.0f ms (10 pages of the API), sorted and rendered in %.0f ms, whole table ready %.0f ms after navigation; %d rows in the page", total, firstAt, listMs, renderMs, readyAt, rows)
+	t.Logf("fleet of %d nodes, %d loads: table full %s ms after navigation (median %.0f); the feed's snapshot in %s ms (median %.0f) after opening it; sorted and rendered in %s ms (median %.0f); %d rows in the page",
+		total, loads, msList(ready), median(ready), msList(list), median(list), msList(render), median(render), rows)
 	if rows == 0 || rows > 200 {
 		t.Errorf("%d rows in the page, want only the visible ones", rows)
+	}
+	// The machine the tests run on is shared with other builds: the
+	// fastest load shows what the console does when it gets the CPU.
+	if m := slices.Min(ready); m > 1000 {
+		t.Errorf("the 10,000-node table is full %.0f ms after navigation at best (of %d loads), want under a second", m, loads)
 	}
 	shot(t, ctx, "fleet")
 
@@ -233,7 +274,7 @@ func TestConsole(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SendKeys("#filter", "node-0004")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the search narrows the table", `document.getElementById('fleet-count').textContent === '10 of 10001 nodes'`)
+	waitJS(t, ctx, "the search narrows the table", fmt.Sprintf(`document.getElementById('fleet-count').textContent === '10 of %d nodes'`, total))
 	if first := eval[string](t, ctx, `document.querySelector('#fleet .row').dataset.name`); first != "node-00040" {
 		t.Errorf("first row after the search: %q, want node-00040", first)
 	}
@@ -249,13 +290,13 @@ func TestConsole(t *testing.T) {
 			want++
 		}
 	}
-	waitJS(t, ctx, "state and maintenance filters", fmt.Sprintf(`document.getElementById('fleet-count').textContent === '%d of 10001 nodes'`, want))
+	waitJS(t, ctx, "state and maintenance filters", fmt.Sprintf(`document.getElementById('fleet-count').textContent === '%d of %d nodes'`, want, total))
 	shot(t, ctx, "fleet-filtered")
 	if err := chromedp.Do(ctx, chromedp.Click("#filter-maintenance"), js(`(e => { e.value = ''; e.dispatchEvent(new Event('change')); })(document.getElementById('filter-state'))`),
 		chromedp.SendKeys("#filter", "demo")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "demo alone", `document.getElementById('fleet-count').textContent === '1 of 10001 nodes'`)
+	waitJS(t, ctx, "demo alone", fmt.Sprintf(`document.getElementById('fleet-count').textContent === '1 of %d nodes'`, total))
 
 	// Live: a change made through the API shows in the table, no reload.
 	c.do("PATCH", "/v1/nodes/demo", []map[string]any{{"op": "replace", "path": "/owner", "value": "team-live"}}, 200)
@@ -297,6 +338,55 @@ func TestConsole(t *testing.T) {
 	}
 	t.Logf("error shown: %s", msg)
 	shot(t, ctx, "node-error")
+
+	// Ramdisk logs: listed with a link that downloads the archive.
+	waitJS(t, ctx, "the ramdisk log is listed", `!!document.querySelector('#node-ramdisk-logs a.ramdisk-log')`)
+	if name := eval[string](t, ctx, `document.querySelector('#node-ramdisk-logs a.ramdisk-log').textContent`); name != logEnt.Name {
+		t.Errorf("ramdisk log listed: %q, want %q", name, logEnt.Name)
+	}
+	if err := chromedp.Do(ctx, js(`window.__dl = null; fetch(document.querySelector('#node-ramdisk-logs a.ramdisk-log').href).then(async (r) => { window.__dl = r.ok ? (await r.arrayBuffer()).byteLength : -r.status; })`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the download", `window.__dl !== null`)
+	size := eval[float64](t, ctx, `window.__dl`)
+	if int(size) != gz.Len() {
+		t.Errorf("the download link gave %v bytes, want the archive's %d", size, gz.Len())
+	}
+	// The console: enabled and disabled through the buttons.
+	waitJS(t, ctx, "the console section", `document.getElementById('console-enabled') && document.getElementById('console-enabled').textContent === 'disabled'`)
+	if err := chromedp.Do(ctx, chromedp.Click("#act-console-on"), chromedp.Click("#confirm-ok")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the console is enabled", `document.getElementById('console-enabled') && document.getElementById('console-enabled').textContent === 'enabled'`)
+	if got := c.do("GET", "/v1/nodes/demo/states/console", nil, 200); got["console_enabled"] != true {
+		t.Errorf("after Enable console: %v", got)
+	}
+	if err := chromedp.Do(ctx, js(`document.getElementById('node-ramdisk-logs').scrollIntoView()`)); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, ctx, "node-console-logs")
+	if err := chromedp.Do(ctx, chromedp.Click("#act-console-off"), chromedp.Click("#confirm-ok")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the console is disabled", `document.getElementById('console-enabled').textContent === 'disabled'`)
+	// A node without a console: the API's refusal, as it wrote it.
+	if err := chromedp.Do(ctx, js(`location.hash = '#/node/quiet'`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "quiet's page", `!!document.getElementById('console-enabled') && document.querySelector('h2').textContent.startsWith('quiet')`)
+	if err := chromedp.Do(ctx, chromedp.Click("#act-console-on"), chromedp.Click("#confirm-ok")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the console refusal is shown", `!document.getElementById('error').hidden`)
+	msg = eval[string](t, ctx, `document.getElementById('error-text').textContent`)
+	refusal := c.do("PUT", "/v1/nodes/quiet/states/console", map[string]any{"enabled": true}, 400)
+	var fault map[string]any
+	_ = json.Unmarshal([]byte(refusal["error_message"].(string)), &fault)
+	if want := fmt.Sprintf("400: %v", fault["faultstring"]); msg != want || fault["faultstring"] == nil {
+		t.Errorf("console refusal shown: %q, want %q", msg, want)
+	}
+	t.Logf("console refusal shown: %s", msg)
+	shot(t, ctx, "node-console-error")
 
 	// Images: upload from the browser.
 	file := filepath.Join(t.TempDir(), "tiny.img")
@@ -351,8 +441,8 @@ func TestConsole(t *testing.T) {
 	if visible == 0 {
 		t.Errorf("the rows scrolled to are not rendered")
 	}
-	t.Logf("%d changes in %s (%.0f/s) with 10,001 rows: %v frames, longest frame gap %.0f ms", changes, elapsed.Round(time.Millisecond),
-		float64(changes)/elapsed.Seconds(), frames["n"], frames["max"])
+	t.Logf("%d changes in %s (%.0f/s) with %d rows: %v frames, longest frame gap %.0f ms", changes, elapsed.Round(time.Millisecond),
+		float64(changes)/elapsed.Seconds(), total, frames["n"], frames["max"])
 	shot(t, ctx, "fleet-live")
 }
 

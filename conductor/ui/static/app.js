@@ -82,50 +82,37 @@ const fleet = {
   order: [],          // nodes sorted by name, then uuid
   view: [],           // order filtered
   loaded: false,
-  loading: false,
   buffered: [],       // events that came while the list loaded
   flash: new Map(),   // uuid -> time of its last change
   listeners: new Set(), // node pages waiting for a node's events
 };
 
-const byName = (a, b) => (show(a.name) || a.uuid).localeCompare(show(b.name) || b.uuid) || a.uuid.localeCompare(b.uuid);
+const collator = new Intl.Collator();
+const byName = (a, b) => collator.compare(show(a.name) || a.uuid, show(b.name) || b.uuid) || (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0);
 
-async function loadFleet() {
-  fleet.loading = true;
-  const t0 = performance.now();
+// loadSnapshot takes the feed's snapshot (every node with the fleet's
+// fields and its revision, as rows sorted by name, read after the feed's
+// ready position) as the fleet, then applies the events that came meanwhile: one request instead
+// of the paged listing, and no change lost between the two.
+function loadSnapshot(doc) {
+  const t1 = performance.now();
+  metrics.fleetListMs = t1 - metrics.feedOpenedAt;
   const nodes = new Map();
-  try {
-    let url = `/v1/nodes?fields=${FLEET_FIELDS}&limit=1000`;
-    while (url) {
-      const page = await api('GET', url);
-      for (const n of page.nodes) nodes.set(n.uuid, n);
-      if (page.next && route.page === 'fleet') {
-        // Show what has come so far; the rest follows page by page.
-        fleet.order = [...nodes.values()].sort(byName);
-        refilter();
-        renderFleet();
-        $('fleet-count').textContent = `loading… ${nodes.size} nodes`;
-        if (!metrics.firstRowsAt) metrics.firstRowsAt = performance.now();
-      }
-      url = page.next ? new URL(page.next).pathname + new URL(page.next).search : null;
-    }
-  } catch (e) {
-    fleet.loading = false;
-    showError(e);
-    return;
+  const cols = doc.columns || [];
+  for (const row of doc.nodes || []) {
+    const n = {};
+    for (let i = 0; i < cols.length; i++) n[cols[i]] = row[i];
+    nodes.set(n.uuid, n);
   }
-  metrics.fleetListMs = performance.now() - t0;
   fleet.nodes = nodes;
   fleet.loaded = true;
-  fleet.loading = false;
   const pending = fleet.buffered;
   fleet.buffered = [];
   for (const ev of pending) applyNodeEvent(ev, false);
   resort();
-  const t1 = performance.now();
   if (route.page === 'fleet') renderFleet(true);
   metrics.fleetRenderMs = performance.now() - t1;
-  metrics.fleetReadyAt = performance.now();
+  metrics.fleetReadyAt = metrics.firstRowsAt = performance.now();
 }
 
 function resort() { fleet.order = [...fleet.nodes.values()].sort(byName); refilter(); }
@@ -133,13 +120,17 @@ function resort() { fleet.order = [...fleet.nodes.values()].sort(byName); refilt
 function applyNodeEvent(ev, live) {
   const n = fleet.nodes.get(ev.uuid);
   let reorder = false;
+  // The snapshot may already hold the change (it is read after the
+  // feed's position): a revision not above the record's is old news.
+  if (n && ev.op !== 'delete' && n.revision !== undefined && ev.revision <= n.revision) return false;
   if (ev.op === 'delete') { reorder = fleet.nodes.delete(ev.uuid); }
   else if (!n) {
-    const rec = { uuid: ev.uuid, name: ev.name };
+    const rec = { uuid: ev.uuid, name: ev.name, revision: ev.revision };
     for (const f of FLEET_FIELDS.split(',')) if (f in ev.fields) rec[f] = ev.fields[f];
     fleet.nodes.set(ev.uuid, rec);
     reorder = true;
   } else {
+    n.revision = ev.revision;
     for (const f of FLEET_FIELDS.split(',')) if (f in ev.fields) { if (f === 'name') reorder = true; n[f] = ev.fields[f]; }
   }
   if (live) fleet.flash.set(ev.uuid, performance.now());
@@ -155,11 +146,12 @@ function setLive(on) { const l = $('live'); l.textContent = on ? 'live' : 'offli
 // a 410 the fleet is listed again).
 function connectFeed() {
   if (feed) feed.close();
-  feed = new EventSource('/v1/events/stream?types=node');
-  feed.addEventListener('ready', () => {
-    setLive(true);
-    if (!fleet.loaded && !fleet.loading) loadFleet();
-  });
+  // The first connection asks for the snapshot of the fleet; the
+  // browser's own reconnects resume with Last-Event-ID (no snapshot).
+  metrics.feedOpenedAt = performance.now();
+  feed = new EventSource(`/v1/events/stream?types=node&snapshot=true&snapshot_fields=${FLEET_FIELDS}`);
+  feed.addEventListener('ready', () => setLive(true));
+  feed.addEventListener('snapshot', (m) => loadSnapshot(JSON.parse(m.data)));
   feed.addEventListener('node', (m) => {
     const ev = JSON.parse(m.data);
     metrics.events++; metrics.lastEventAt = performance.now(); metrics.lastEvent = ev;
@@ -435,9 +427,14 @@ async function nodePage(ident) {
   part('BIOS settings', async () => listTable(['name', 'value'], ((await api('GET', `/v1/nodes/${n.uuid}/bios`)).bios || []).map((s) => [s.name, s.value])));
   part('Firmware', async () => listTable(['component', 'current', 'initial'], ((await api('GET', `/v1/nodes/${n.uuid}/firmware`)).firmware || []).map((f) => [f.component, f.current_version, f.initial_version])));
 
+  const consoleBox = consoleSection(n);
+  extras.appendChild(consoleBox.section);
+  extras.appendChild(ramdiskLogsSection(n));
+
   // Live: the node's events update the page without a reload.
   const listener = (ev) => {
     if (ev.uuid !== n.uuid || ev.op === 'delete') return;
+    if ('console_enabled' in ev.fields) consoleBox.refresh();
     const stateChanged = 'provision_state' in ev.fields || 'last_error' in ev.fields;
     if ('provision_state' in ev.fields) {
       seen.push({ at: ev.time, severity: 'INFO', text: `provision state ${n.provision_state} → ${ev.fields.provision_state}` });
@@ -448,6 +445,60 @@ async function nodePage(ident) {
   };
   fleet.listeners.clear();
   fleet.listeners.add(listener);
+}
+
+// consoleSection shows the node's console (GET .../states/console:
+// console_enabled and console_info as the API gives them) with enable and
+// disable buttons behind a confirmation; the API's errors are shown as
+// it wrote them.
+function consoleSection(n) {
+  const name = n.name || n.uuid;
+  const body = el('div', { id: 'node-console' }, el('p', { class: 'count' }, 'loading…'));
+  const refresh = async () => {
+    let doc;
+    try { doc = await api('GET', `/v1/nodes/${n.uuid}/states/console`); } catch (e) {
+      body.replaceChildren(el('p', { class: 'lasterr', id: 'console-error' }, `${e.status || ''}: ${e.message}`));
+      return;
+    }
+    const info = doc.console_info;
+    const rows = [['console', el('span', { id: 'console-enabled' }, doc.console_enabled ? 'enabled' : 'disabled')]];
+    if (info && typeof info === 'object') {
+      for (const [k, v] of Object.entries(info)) rows.push([k, el('code', { 'data-console': k }, typeof v === 'string' ? v : JSON.stringify(v))]);
+      if (!Object.keys(info).length) rows.push(['console_info', el('code', {}, '{}')]);
+    }
+    body.replaceChildren(kvTable(rows));
+  };
+  const set = (on) => async () => {
+    if (!await confirmAction(`${on ? 'Enable' : 'Disable'} the console of ${name}?`)) return;
+    await act('console', async () => { await api('PUT', `/v1/nodes/${n.uuid}/states/console`, { enabled: on }); });
+    await refresh();
+  };
+  const section = el('section', {}, el('h3', {}, 'Console'), body,
+    el('div', { class: 'actions' },
+      el('button', { id: 'act-console-on', onclick: set(true) }, 'Enable console'),
+      el('button', { id: 'act-console-off', class: 'danger', onclick: set(false) }, 'Disable console')));
+  refresh();
+  return { section, refresh };
+}
+
+// ramdiskLogsSection lists the logs the deploy ramdisk sent (GET
+// .../ramdisk_logs) with a download link each.
+function ramdiskLogsSection(n) {
+  const body = el('div', { id: 'node-ramdisk-logs' }, el('p', { class: 'count' }, 'loading…'));
+  (async () => {
+    let logs;
+    try { logs = (await api('GET', `/v1/nodes/${n.uuid}/ramdisk_logs`)).ramdisk_logs || []; } catch (e) {
+      body.replaceChildren(el('p', { class: 'lasterr' }, `${e.status || ''}: ${e.message}`));
+      return;
+    }
+    if (!logs.length) { body.replaceChildren(el('p', { class: 'count' }, 'none')); return; }
+    body.replaceChildren(el('table', { class: 'list' },
+      el('tr', {}, ...['archive', 'created', 'size'].map((c) => el('th', {}, c))),
+      ...logs.map((l) => el('tr', {},
+        el('td', {}, el('a', { href: `/v1/nodes/${n.uuid}/ramdisk_logs/${encodeURIComponent(l.name)}`, download: l.name, class: 'ramdisk-log' }, l.name)),
+        el('td', {}, show(l.created_at)), el('td', {}, show(l.size))))));
+  })();
+  return el('section', {}, el('h3', {}, 'Ramdisk logs'), body);
 }
 
 // ---- images ------------------------------------------------------------
@@ -500,5 +551,5 @@ function navigate() {
 }
 
 window.addEventListener('hashchange', navigate);
+connectFeed(); // first: the snapshot is on its way while the page builds
 navigate();
-connectFeed();
