@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // EnvDir names the cache directory's environment variable.
@@ -126,7 +127,10 @@ func cached(kind, key string, build func(tmp string) error) (string, error) {
 	}
 	base := filepath.Join(dir, kind)
 	final := filepath.Join(base, key)
+	pruneOnce.Do(func() { prune(dir, time.Now().Add(-maxAge)) })
 	if _, err := os.Stat(final); err == nil {
+		now := time.Now()
+		os.Chtimes(final, now, now) // in use: keep it from prune
 		return final, nil
 	}
 	if err := os.MkdirAll(base, 0o755); err != nil {
@@ -152,10 +156,36 @@ func cached(kind, key string, build func(tmp string) error) (string, error) {
 	if err := build(tmp); err != nil {
 		return "", fmt.Errorf("artifacts: building %s: %w", kind, err)
 	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("artifacts: %w", err)
 	}
 	return final, nil
+}
+
+// maxAge is how long an artifact nobody used stays in the cache.
+const maxAge = 7 * 24 * time.Hour
+
+var pruneOnce sync.Once
+
+// prune removes the cache's entries (and abandoned builds) last used
+// before old: every source change adds binaries, ramdisks and images.
+func prune(dir string, old time.Time) {
+	kinds, _ := os.ReadDir(dir)
+	for _, k := range kinds {
+		entries, _ := os.ReadDir(filepath.Join(dir, k.Name()))
+		for _, e := range entries {
+			fi, err := e.Info()
+			if err != nil || !e.IsDir() || fi.ModTime().After(old) {
+				continue
+			}
+			p := filepath.Join(dir, k.Name(), e.Name())
+			os.RemoveAll(p)
+			os.Remove(p + ".lock")
+		}
+	}
 }
 
 // run runs a command in the repository's root with CGO_ENABLED=0 and env.

@@ -133,3 +133,31 @@ func TestLinkAndCopy(t *testing.T) {
 		t.Errorf("writing the copy changed the source: %q", b)
 	}
 }
+
+// TestPrune: entries unused for maxAge go, the others stay.
+func TestPrune(t *testing.T) {
+	dir := t.TempDir()
+	oldDir, newDir := filepath.Join(dir, "go", "old"), filepath.Join(dir, "go", "new")
+	for _, d := range []string{oldDir, newDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(d+".lock", nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-maxAge - time.Hour)
+	if err := os.Chtimes(oldDir, past, past); err != nil {
+		t.Fatal(err)
+	}
+	prune(dir, time.Now().Add(-maxAge))
+	if _, err := os.Stat(oldDir); !os.IsNotExist(err) {
+		t.Errorf("old entry: %v; want removed", err)
+	}
+	if _, err := os.Stat(oldDir + ".lock"); !os.IsNotExist(err) {
+		t.Errorf("old entry's lock: %v; want removed", err)
+	}
+	if _, err := os.Stat(newDir); err != nil {
+		t.Errorf("recent entry: %v", err)
+	}
+}
