@@ -23,6 +23,9 @@ run: deps build
 	./$(BIN)/ferric-conductor --api-listen 127.0.0.1:6385 --state-dir ./var
 
 # test runs the whole test suite (unit, conformance, lab and end-to-end).
+# The ramdisks, test OS image and binaries the tests boot are built once per
+# run into FERRIC_ARTIFACTS_DIR (test/artifacts), shared by every package.
+test: export FERRIC_ARTIFACTS_DIR ?= $(CURDIR)/$(BIN)/test-artifacts
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...

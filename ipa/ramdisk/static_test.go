@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ferric-metal/ferric/test/artifacts"
 	"github.com/ferric-metal/ferric/test/netnstest"
 	"golang.org/x/sys/unix"
 )
@@ -36,30 +37,19 @@ func TestStaticNetworkQEMU(t *testing.T) {
 			t.Skipf("needs %s (.ci/deps.sh installs it)", tool)
 		}
 	}
-	root, err := filepath.Abs("../..")
+	dir := t.TempDir()
+	start := time.Now()
+	// Built by test/artifacts once per run, always with this tree's agent
+	// (not from $FERRIC_RAMDISK_DIR).
+	rd, err := artifacts.BuildRamdisk(artifacts.CloudKernel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	start := time.Now()
-	run := func(name string, args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	for src, dst := range map[string]string{rd.Kernel: "ferric-deploy.kernel", rd.Initramfs: "ferric-deploy.initramfs"} {
+		if err := artifacts.Link(src, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	agent := filepath.Join(dir, "ferric-agent")
-	run("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "./ipa/cmd/ferric-agent")
-	if rd := os.Getenv("FERRIC_RAMDISK_DIR"); rd != "" {
-		// A prebuilt kernel; the initramfs is rebuilt with this agent.
-		t.Logf("FERRIC_RAMDISK_DIR is ignored: the ramdisk must carry this tree's agent")
-	}
-	run("ipa/ramdisk/build.sh", agent, dir)
 	t.Logf("ramdisk built in %.1fs", time.Since(start).Seconds())
 
 	const mac0, mac1 = "52:54:00:81:00:02", "52:54:00:81:00:03"

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/artifacts"
 	"github.com/ferric-metal/ferric/test/harness"
 )
 
@@ -89,13 +90,12 @@ func (c client) waitState(node, state string, timeout time.Duration) map[string]
 	return nil
 }
 
+// buildAgent is the agent binary test/artifacts builds once per run.
 func buildAgent(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ferric-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/ferric-metal/ferric/ipa/cmd/ferric-agent")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the agent: %v\n%s", err, out)
+	bin, err := artifacts.Agent()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -46,6 +46,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
+	"github.com/ferric-metal/ferric/test/artifacts"
 	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
@@ -218,59 +219,43 @@ func qemuParent(t *testing.T, name string, env ...string) {
 	t.Logf("total %.1fs", time.Since(start).Seconds())
 }
 
-// qemuArtifacts builds into dir: boot/ferric-deploy.{kernel,initramfs}
-// (or copies them from $FERRIC_RAMDISK_DIR), boot/ferric-deploy-generic.*
-// (the same on Debian's generic kernel), testos.raw, ferric-vbmc and
-// ferric-conductor.
+// qemuArtifacts puts into dir: boot/ferric-deploy.{kernel,initramfs}
+// (from $FERRIC_RAMDISK_DIR when set), boot/ferric-deploy-generic.* (the
+// same on Debian's generic kernel, when generic), testos.raw, testos.qcow2,
+// ferric-vbmc and ferric-conductor. They are built once per run
+// (test/artifacts' cache, shared by the suite's test binaries) and linked
+// in: the tests only read them (machines write to their own disks).
 func qemuArtifacts(t *testing.T, root, dir string, generic bool) {
 	t.Helper()
-	run := func(name string, args ...string) {
+	_ = root // the artifacts package finds the repository itself
+	link := func(src, dst string, err error) {
 		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	boot := filepath.Join(dir, "boot")
-	if err := os.MkdirAll(boot, 0o755); err != nil {
-		t.Fatal(err)
+		if err := artifacts.Link(src, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Two deploy ramdisks: on Debian's cloud kernel (make ramdisk) and on
 	// its generic kernel, which has the IPMI drivers for the machines with
 	// an in-band BMC (ferric-deploy-generic.*).
-	agent := filepath.Join(dir, "ferric-agent")
-	run("go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "./ipa/cmd/ferric-agent")
-	if rd := os.Getenv("FERRIC_RAMDISK_DIR"); rd != "" {
-		for _, f := range []string{"ferric-deploy.kernel", "ferric-deploy.initramfs"} {
-			b, err := os.ReadFile(filepath.Join(rd, f))
-			if err != nil {
-				t.Fatalf("FERRIC_RAMDISK_DIR: %v (make ramdisk builds them)", err)
-			}
-			if err := os.WriteFile(filepath.Join(boot, f), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	} else {
-		run("ipa/ramdisk/build.sh", agent, boot)
-	}
+	rd, err := artifacts.DeployRamdisk(artifacts.CloudKernel)
+	link(rd.Kernel, "boot/ferric-deploy.kernel", err)
+	link(rd.Initramfs, "boot/ferric-deploy.initramfs", err)
 	if generic {
-		gdir := filepath.Join(dir, "generic")
-		if err := os.MkdirAll(gdir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		run("env", "KERNEL_META=linux-image-amd64", "ipa/ramdisk/build.sh", agent, gdir)
-		for _, ext := range []string{".kernel", ".initramfs"} {
-			if err := os.Rename(filepath.Join(gdir, "ferric-deploy"+ext), filepath.Join(boot, "ferric-deploy-generic"+ext)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		rd, err := artifacts.DeployRamdisk(artifacts.GenericKernel)
+		link(rd.Kernel, "boot/ferric-deploy-generic.kernel", err)
+		link(rd.Initramfs, "boot/ferric-deploy-generic.initramfs", err)
 	}
-	run("go", "build", "-o", filepath.Join(dir, "ferric-vbmc"), "./test/cmd/ferric-vbmc")
-	run("go", "build", "-o", filepath.Join(dir, "ferric-conductor"), "./conductor/cmd/ferric-conductor")
-	run("test/lab/mkimage.sh", filepath.Join(dir, "testos.raw"), fmt.Sprint(qemuImageMiB))
-	run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", filepath.Join(dir, "testos.raw"), filepath.Join(dir, "testos.qcow2"))
+	for _, pkg := range []string{"./test/cmd/ferric-vbmc", "./conductor/cmd/ferric-conductor"} {
+		bin, err := artifacts.GoBinary(pkg)
+		link(bin, filepath.Base(pkg), err)
+	}
+	raw, err := artifacts.TestOS(qemuImageMiB)
+	link(raw, "testos.raw", err)
+	qcow, err := artifacts.TestOSQcow2(qemuImageMiB)
+	link(qcow, "testos.qcow2", err)
 }
 
 // ---- inside the namespace ----

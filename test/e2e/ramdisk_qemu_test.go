@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/images/iso"
+	"github.com/ferric-metal/ferric/test/artifacts"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
@@ -221,16 +222,29 @@ func tail(b []byte, n int) string {
 }
 
 // liveKernel finds a Linux kernel: $FERRIC_TEST_KERNEL, or the cloud
-// kernel `make ramdisk` unpacked into its cache.
+// kernel build.sh unpacked into its cache (building the suite's deploy
+// ramdisk, once per run, unpacks it).
 func liveKernel(t *testing.T) string {
 	t.Helper()
 	if k := os.Getenv("FERRIC_TEST_KERNEL"); k != "" {
 		return k
 	}
-	for _, dir := range []string{"/var/cache/ferric", filepath.Join(os.Getenv("HOME"), ".cache/ferric")} {
-		if m, _ := filepath.Glob(filepath.Join(dir, "kroot-*cloud*", "boot", "vmlinuz-*")); len(m) > 0 {
-			return m[0]
+	find := func() string {
+		for _, dir := range []string{"/var/cache/ferric", filepath.Join(os.Getenv("HOME"), ".cache/ferric")} {
+			if m, _ := filepath.Glob(filepath.Join(dir, "kroot-*cloud*", "boot", "vmlinuz-*")); len(m) > 0 {
+				return m[0]
+			}
 		}
+		return ""
+	}
+	if k := find(); k != "" {
+		return k
+	}
+	if _, err := artifacts.BuildRamdisk(artifacts.CloudKernel); err != nil {
+		t.Skipf("skipping: no kernel (set FERRIC_TEST_KERNEL, or run make ramdisk once): %v", err)
+	}
+	if k := find(); k != "" {
+		return k
 	}
 	t.Skip("skipping: no kernel (set FERRIC_TEST_KERNEL, or run make ramdisk once)")
 	return ""

@@ -7,24 +7,25 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/test/artifacts"
 )
 
 // readyLine is what ferric-conductor logs once its API serves.
 const readyLine = "ferric-conductor ready"
 
-// Build builds the ferric-conductor binary into a directory of the test's
-// own and returns its path.
+// Build returns the ferric-conductor binary, built once per run by
+// test/artifacts (shared by the suite's test binaries: run it, don't
+// modify it).
 func Build(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ferric-conductor")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/ferric-metal/ferric/conductor/cmd/ferric-conductor")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the conductor: %v\n%s", err, out)
+	bin, err := artifacts.GoBinary("./conductor/cmd/ferric-conductor")
+	if err != nil {
+		t.Fatalf("building the conductor: %v", err)
 	}
 	return bin
 }

@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/test/artifacts"
 )
 
 const (
@@ -201,11 +203,9 @@ func deploy(t *testing.T, autoTLS, clean bool) {
 	imgURL := "http://" + ln.Addr().String() + "/disk.raw"
 
 	// The agent, as a process with a file as its disk.
-	bin := filepath.Join(dir, "ferric-agent")
-	build := exec.Command("go", "build", "-o", bin, "github.com/ferric-metal/ferric/ipa/cmd/ferric-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin, err := artifacts.Agent() // built once per run
+	if err != nil {
+		t.Fatal(err)
 	}
 	diskPath := filepath.Join(dir, "disk.img")
 	f, _ := os.Create(diskPath)

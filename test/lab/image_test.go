@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/test/artifacts"
 )
 
 func needTools(t *testing.T, tools ...string) {
@@ -29,14 +31,20 @@ func TestTestOSImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: builds a disk image and boots QEMU (~30 s)")
 	}
-	needTools(t, "qemu-system-x86_64", "sfdisk", "mkfs.vfat", "syslinux", "mcopy", "apt-get", "dpkg-deb", "depmod", "cpio", "go")
+	needTools(t, "qemu-system-x86_64", "qemu-img", "sfdisk", "mkfs.vfat", "syslinux", "mcopy", "apt-get", "dpkg-deb", "depmod", "cpio", "go")
 	dir := t.TempDir()
-	img, cd := filepath.Join(dir, "testos.raw"), filepath.Join(dir, "config-2.img")
-	if out, err := exec.Command("./mkimage.sh", img, "64").CombinedOutput(); err != nil {
-		if strings.Contains(string(out), "apt-get download") || strings.Contains(string(out), "cannot resolve") {
-			t.Skipf("skipping: kernel package not available: %s", out)
+	img, cd := filepath.Join(dir, "testos.qcow2"), filepath.Join(dir, "config-2.img")
+	// mkimage.sh's image, built once per run (test/artifacts); the machine
+	// writes to an overlay.
+	raw, err := artifacts.TestOS(64)
+	if err != nil {
+		if strings.Contains(err.Error(), "apt-get download") || strings.Contains(err.Error(), "cannot resolve") {
+			t.Skipf("skipping: kernel package not available: %v", err)
 		}
-		t.Fatalf("mkimage.sh: %v\n%s", err, out)
+		t.Fatal(err)
+	}
+	if err := artifacts.Overlay(raw, "raw", img); err != nil {
+		t.Fatal(err)
 	}
 
 	got := make(chan map[string]string, 1)
@@ -66,7 +74,7 @@ func TestTestOSImage(t *testing.T) {
 	serial := filepath.Join(dir, "serial.log")
 	qemu := exec.CommandContext(ctx, "qemu-system-x86_64", "-machine", "q35,accel=tcg", "-cpu", "max", "-smp", "1", "-m", "256",
 		"-display", "none", "-no-reboot", "-monitor", "none", "-serial", "file:"+serial,
-		"-drive", "file="+img+",format=raw,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0,bootindex=1",
+		"-drive", "file="+img+",format=qcow2,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0,bootindex=1",
 		"-drive", "file="+cd+",format=raw,if=none,id=d1", "-device", "virtio-blk-pci,drive=d1",
 		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0")
 	if err := qemu.Run(); err != nil {

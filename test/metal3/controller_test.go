@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,12 +13,6 @@ import (
 	"github.com/metal3-io/baremetal-operator/pkg/hardwareutils/bmc"
 	"github.com/metal3-io/baremetal-operator/pkg/provisioner"
 	corev1 "k8s.io/api/core/v1"
-)
-
-var (
-	agentOnce sync.Once
-	agentBin  string
-	agentErr  error
 )
 
 // corev1SecretRef is the host's BMC credentials secret.

@@ -13,12 +13,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/artifacts"
 	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
@@ -33,11 +33,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == chassisFlag {
 		os.Exit(chassisMain(os.Args[2], os.Args[3:]))
 	}
-	code := m.Run()
-	if agentBin != "" {
-		os.RemoveAll(filepath.Dir(agentBin))
-	}
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 func chassisMain(url string, args []string) int {
@@ -62,27 +58,15 @@ func startConductor(t *testing.T) string {
 		PowerSyncInterval: 5 * time.Second}).URL
 }
 
-// buildAgent builds ferric-agent from the main module (once per test run).
+// buildAgent is ferric-agent from the main module, built once per run
+// (test/artifacts).
 func buildAgent(t *testing.T) string {
 	t.Helper()
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ferric-metal3-agent-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "ferric-agent")
-		cmd := exec.Command("go", "build", "-o", agentBin, "./ipa/cmd/ferric-agent")
-		cmd.Dir = "../.."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			agentErr = fmt.Errorf("building the agent: %w\n%s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatal(agentErr)
+	bin, err := artifacts.Agent()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return agentBin
+	return bin
 }
 
 // bmcUnderTest is a machine's BMC as a test sees it.

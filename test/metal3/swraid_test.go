@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/artifacts"
 	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
@@ -252,40 +253,24 @@ func TestBareMetalHostSoftwareRAID(t *testing.T) {
 	}
 }
 
-// swraidArtifacts builds into dir: boot/ferric-deploy.{kernel,initramfs}
-// (copied from $FERRIC_RAMDISK_DIR when set, as test/e2e does) and the
-// test OS testos.raw.
+// swraidArtifacts links into dir boot/ferric-deploy.{kernel,initramfs}
+// (from $FERRIC_RAMDISK_DIR when set, as test/e2e does) and the test OS
+// testos.raw, built once per run by test/artifacts.
 func swraidArtifacts(t *testing.T, dir string) {
 	t.Helper()
-	run := func(env []string, name string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Dir = "../.."
-		cmd.Env = append(os.Environ(), env...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	}
-	boot := filepath.Join(dir, "boot")
-	if err := os.MkdirAll(boot, 0o755); err != nil {
+	rd, err := artifacts.DeployRamdisk(artifacts.CloudKernel)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if rd := os.Getenv("FERRIC_RAMDISK_DIR"); rd != "" {
-		for _, f := range []string{"ferric-deploy.kernel", "ferric-deploy.initramfs"} {
-			b, err := os.ReadFile(filepath.Join(rd, f))
-			if err != nil {
-				t.Fatalf("FERRIC_RAMDISK_DIR: %v (make ramdisk builds them)", err)
-			}
-			if err := os.WriteFile(filepath.Join(boot, f), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	} else {
-		agent := filepath.Join(dir, "ferric-agent")
-		run([]string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "./ipa/cmd/ferric-agent")
-		run(nil, "ipa/ramdisk/build.sh", agent, boot)
+	raw, err := artifacts.TestOS(64)
+	if err != nil {
+		t.Fatal(err)
 	}
-	run(nil, "test/lab/mkimage.sh", filepath.Join(dir, "testos.raw"), "64")
+	for src, dst := range map[string]string{rd.Kernel: "boot/ferric-deploy.kernel", rd.Initramfs: "boot/ferric-deploy.initramfs", raw: "testos.raw"} {
+		if err := artifacts.Link(src, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // hostAddress is the host's first non-loopback IPv4 address: QEMU's
