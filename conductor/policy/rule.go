@@ -220,41 +220,42 @@ func (p *parser) peek() string {
 }
 
 func (p *parser) or() (check, error) {
-	first, err := p.and()
-	if err != nil {
+	xs, err := p.chain("or", p.and)
+	switch {
+	case err != nil:
 		return nil, err
+	case len(xs) == 1:
+		return xs[0], nil
 	}
-	out := orCheck{first}
-	for strings.EqualFold(p.peek(), "or") {
-		p.i++
-		x, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	if len(out) == 1 {
-		return first, nil
-	}
-	return out, nil
+	return orCheck(xs), nil
 }
 
 func (p *parser) and() (check, error) {
-	first, err := p.not()
+	xs, err := p.chain("and", p.not)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(xs) == 1:
+		return xs[0], nil
+	}
+	return andCheck(xs), nil
+}
+
+// chain parses operands joined by the word op (next, then op next, ...)
+// and returns them.
+func (p *parser) chain(op string, next func() (check, error)) ([]check, error) {
+	first, err := next()
 	if err != nil {
 		return nil, err
 	}
-	out := andCheck{first}
-	for strings.EqualFold(p.peek(), "and") {
+	out := []check{first}
+	for strings.EqualFold(p.peek(), op) {
 		p.i++
-		x, err := p.not()
+		x, err := next()
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, x)
-	}
-	if len(out) == 1 {
-		return first, nil
 	}
 	return out, nil
 }
