@@ -23,7 +23,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,15 +86,7 @@ func qemuHTTPBootChild(t *testing.T, dir string) {
 	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
 	base := "http://" + apiAddr
 	c := client{t, base}
-	node := c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "boot_interface": "ipxe",
-		"inspect_interface": "agent", "properties": map[string]any{"capabilities": "boot_mode:uefi"},
-		"driver_info": map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
-			"redfish_username": "admin", "redfish_password": "password",
-			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
-	m.uuid = node["uuid"].(string)
-	c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": m.uuid}, 201)
-	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("vm0", "manageable", time.Minute)
+	enrollUEFIRedfish(c, m)
 
 	t0 := time.Now()
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
@@ -105,11 +96,7 @@ func qemuHTTPBootChild(t *testing.T, dir string) {
 
 	// The firmware's own HTTP boot fetched iPXE (the NIC has no ROM and
 	// PXE is off): OVMF's console says so, then iPXE's banner follows.
-	b, err := os.ReadFile(q.SerialLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
+	serial := serialText(t, q.SerialLog())
 	httpAt := strings.Index(serial, "Start HTTP Boot over IPv4")
 	ipxeAt := strings.Index(serial, "iPXE")
 	if httpAt < 0 || ipxeAt < httpAt || strings.Contains(serial, "Start PXE over") {

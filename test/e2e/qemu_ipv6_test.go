@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,26 +92,14 @@ func qemuIPv6Child(t *testing.T, dir string) {
 	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
 	base := "http://" + apiAddr
 	c := client{t, base}
-	node := c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "boot_interface": "ipxe",
-		"inspect_interface": "agent", "properties": map[string]any{"capabilities": "boot_mode:uefi"},
-		"driver_info": map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
-			"redfish_username": "admin", "redfish_password": "password",
-			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
-	m.uuid = node["uuid"].(string)
-	c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": m.uuid}, 201)
-	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("vm0", "manageable", time.Minute)
+	enrollUEFIRedfish(c, m)
 
 	t0 := time.Now()
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
 	n := c.waitState("vm0", "manageable", 6*time.Minute)
 	t.Logf("phase inspect over IPv6 (UEFI PXEv6, TFTP, iPXE DHCPv6, agent DHCPv6): %.1fs", time.Since(t0).Seconds())
 	qemuInspected(t, c, m, n)
-	b, err := os.ReadFile(q.SerialLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
+	serial := serialText(t, q.SerialLog())
 	pxe6 := strings.Index(serial, "Start PXE over IPv6")
 	ipxeAt := strings.Index(serial, "iPXE")
 	if pxe6 < 0 || ipxeAt < pxe6 || strings.Contains(serial, "Start PXE over IPv4") {

@@ -927,6 +927,32 @@ func qemuBaremetal(t *testing.T, base string) *gophercloud.ServiceClient {
 // inspection: the scheduling properties of the QEMU machine (1 CPU, 256
 // MiB, the disk less 1 GiB, x86_64), the stored inventory with the
 // machine's MAC, and the machine already powered off, as its BMC tells.
+// enrollUEFIRedfish enrolls m behind its Redfish emulator as a UEFI
+// machine booting iPXE and inspected by the agent, with its port, and
+// brings it to manageable.
+func enrollUEFIRedfish(c client, m *qemuMachine) {
+	node := c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "boot_interface": "ipxe",
+		"inspect_interface": "agent", "properties": map[string]any{"capabilities": "boot_mode:uefi"},
+		"driver_info": map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
+			"redfish_username": "admin", "redfish_password": "password",
+			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+	m.uuid = node["uuid"].(string)
+	c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": m.uuid}, 201)
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(m.name, "manageable", time.Minute)
+}
+
+// serialText is a machine's serial console so far, without terminal
+// escape sequences.
+func serialText(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
+}
+
 func qemuInspected(t *testing.T, c client, m *qemuMachine, n map[string]any) {
 	t.Helper()
 	if n["last_error"] != nil {
