@@ -2,10 +2,8 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -42,7 +40,7 @@ func startDHCP6(ctx context.Context, g *errgroup.Group, cfg Config, st store.Sto
 		return fmt.Errorf("conductor: --dhcp6-range must be FIRST-LAST IPv6 addresses, not %q", cfg.DHCP6Range)
 	}
 	dc := dhcp6.Config{Interface: cfg.DHCPInterface, RangeStart: start, RangeEnd: end, Hosts: hosts,
-		AllowUnknown: cfg.AllowUnknownMACs, Leases: storeLeases6{st}, RouterAdvertisements: true, Logger: cfg.Log,
+		AllowUnknown: cfg.AllowUnknownMACs, Leases: storeLeases{st: st, v6: true}, RouterAdvertisements: true, Logger: cfg.Log,
 		Boot: dhcp.BootConfig{ScriptURL: cfg.PublicURL + "/boot/boot.ipxe"}}
 	if cfg.FirmwareDir != "" {
 		dc.Boot.HTTPBootURL = cfg.PublicURL + "/boot/firmware/snponly.efi"
@@ -66,69 +64,5 @@ func startDHCP6(ctx context.Context, g *errgroup.Group, cfg Config, st store.Sto
 	}
 	g.Go(func() error { return ds.Serve(ctx) })
 	cfg.Log.Info("dhcp6 serving", "interface", cfg.DHCPInterface, "range", cfg.DHCP6Range, "prefix", ds.Prefix().String())
-	return nil
-}
-
-// storeLeases6 keeps the DHCPv6 leases in the conductor store.
-type storeLeases6 struct{ st store.Store }
-
-var _ dhcp.Leases = storeLeases6{}
-
-func (l storeLeases6) Load(context.Context) ([]dhcp.Lease, error) {
-	recs, err := l.st.Records(lease6Table)
-	if err != nil {
-		return nil, fmt.Errorf("dhcp6: load leases: %w", err)
-	}
-	var out []dhcp.Lease
-	for _, r := range recs {
-		var lr leaseRecord
-		ip, err := netip.ParseAddr(r.Key)
-		if err != nil || !ip.Is6() || json.Unmarshal(r.Data, &lr) != nil {
-			continue // not a lease this version wrote: leave it alone
-		}
-		mac, err := net.ParseMAC(lr.MAC)
-		if err != nil {
-			continue
-		}
-		out = append(out, dhcp.Lease{IP: ip, MAC: mac, Expiry: lr.Expiry})
-	}
-	return out, nil
-}
-
-func (l storeLeases6) Store(ctx context.Context, lease dhcp.Lease) error {
-	if !lease.IP.Is6() || lease.IP.Is4In6() || len(lease.MAC) != 6 {
-		return fmt.Errorf("dhcp6: store lease: need IPv6 and Ethernet MAC, got %v %v", lease.IP, lease.MAC)
-	}
-	data, err := json.Marshal(leaseRecord{MAC: lease.MAC.String(), Expiry: lease.Expiry.UTC()})
-	if err != nil {
-		return err
-	}
-	key := lease.IP.String()
-	if err := l.st.Update(ctx, func(tx store.Tx) error {
-		r, err := tx.Record(lease6Table, key)
-		if errors.Is(err, store.ErrNotFound) {
-			r, err = &store.Record{Key: key}, nil
-		}
-		if err != nil {
-			return err
-		}
-		r.Data = data
-		return tx.PutRecord(lease6Table, r)
-	}); err != nil {
-		return fmt.Errorf("dhcp6: store lease %v: %w", lease.IP, err)
-	}
-	return nil
-}
-
-func (l storeLeases6) Remove(ctx context.Context, ip netip.Addr) error {
-	if err := l.st.Update(ctx, func(tx store.Tx) error {
-		err := tx.DeleteRecord(lease6Table, ip.String())
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	}); err != nil {
-		return fmt.Errorf("dhcp6: remove lease %v: %w", ip, err)
-	}
 	return nil
 }

@@ -43,16 +43,36 @@ type sharedStore interface {
 var _ sharedStore = (*store.Etcd)(nil)
 
 // storeLeases keeps dhcp.Leases in the conductor store (a record table,
-// on either backend).
-type storeLeases struct{ st store.Store }
+// on either backend): DHCPv4's in leaseTable, DHCPv6's (v6) in
+// lease6Table, with the same records.
+type storeLeases struct {
+	st store.Store
+	v6 bool
+}
 
 type leaseRecord struct {
 	MAC    string    `json:"mac"`
 	Expiry time.Time `json:"expiry"`
 }
 
+// table is the record table of the store's family.
+func (l storeLeases) table() string {
+	if l.v6 {
+		return lease6Table
+	}
+	return leaseTable
+}
+
+// holds reports whether ip is of the store's family.
+func (l storeLeases) holds(ip netip.Addr) bool {
+	if l.v6 {
+		return ip.Is6() && !ip.Is4In6()
+	}
+	return ip.Is4()
+}
+
 func (l storeLeases) Load(context.Context) ([]dhcp.Lease, error) {
-	recs, err := l.st.Records(leaseTable)
+	recs, err := l.st.Records(l.table())
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: load leases: %w", err)
 	}
@@ -60,7 +80,7 @@ func (l storeLeases) Load(context.Context) ([]dhcp.Lease, error) {
 	for _, r := range recs {
 		var lr leaseRecord
 		ip, err := netip.ParseAddr(r.Key)
-		if err != nil || json.Unmarshal(r.Data, &lr) != nil {
+		if err != nil || !l.holds(ip) || json.Unmarshal(r.Data, &lr) != nil {
 			continue // not a lease this version wrote: leave it alone
 		}
 		mac, err := net.ParseMAC(lr.MAC)
@@ -73,23 +93,24 @@ func (l storeLeases) Load(context.Context) ([]dhcp.Lease, error) {
 }
 
 func (l storeLeases) Store(ctx context.Context, lease dhcp.Lease) error {
-	if !lease.IP.Is4() || len(lease.MAC) != 6 {
-		return fmt.Errorf("dhcp: store lease: need IPv4 and Ethernet MAC, got %v %v", lease.IP, lease.MAC)
+	if !l.holds(lease.IP) || len(lease.MAC) != 6 {
+		return fmt.Errorf("dhcp: store lease in %s: not an address of its family, or not an Ethernet MAC: %v %v", l.table(), lease.IP, lease.MAC)
 	}
 	data, err := json.Marshal(leaseRecord{MAC: lease.MAC.String(), Expiry: lease.Expiry.UTC()})
 	if err != nil {
 		return err
 	}
+	key := lease.IP.String()
 	err = l.st.Update(ctx, func(tx store.Tx) error {
-		r, err := tx.Record(leaseTable, lease.IP.String())
+		r, err := tx.Record(l.table(), key)
 		if errors.Is(err, store.ErrNotFound) {
-			r, err = &store.Record{Key: lease.IP.String()}, nil
+			r, err = &store.Record{Key: key}, nil
 		}
 		if err != nil {
 			return err
 		}
 		r.Data = data
-		return tx.PutRecord(leaseTable, r)
+		return tx.PutRecord(l.table(), r)
 	})
 	if err != nil {
 		return fmt.Errorf("dhcp: store lease %v: %w", lease.IP, err)
@@ -99,7 +120,7 @@ func (l storeLeases) Store(ctx context.Context, lease dhcp.Lease) error {
 
 func (l storeLeases) Remove(ctx context.Context, ip netip.Addr) error {
 	err := l.st.Update(ctx, func(tx store.Tx) error {
-		err := tx.DeleteRecord(leaseTable, ip.String())
+		err := tx.DeleteRecord(l.table(), ip.String())
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}

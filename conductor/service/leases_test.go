@@ -61,7 +61,7 @@ func TestStoreLeases(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			open := be.open(t)
 			st := open()
-			l := storeLeases{st}
+			l := storeLeases{st: st}
 			for _, lease := range []dhcp.Lease{a, b, renewed} {
 				if err := l.Store(ctx, lease); err != nil {
 					t.Fatalf("Store(%v): %v", lease.IP, err)
@@ -79,7 +79,7 @@ func TestStoreLeases(t *testing.T) {
 			st.Close()
 			st = open() // a restarted conductor
 			defer st.Close()
-			got, err := storeLeases{st}.Load(ctx)
+			got, err := storeLeases{st: st}.Load(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

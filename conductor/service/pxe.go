@@ -51,7 +51,7 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st store.Store
 		// The leases live in the store, whichever its backend: a restarted
 		// conductor, or the next DHCP leader of a shared store, knows every
 		// address handed out.
-		dc.Leases = storeLeases{st}
+		dc.Leases = storeLeases{st: st}
 		if sh, ok := st.(sharedStore); ok {
 			// Several conductors: one per address range serves at a time.
 			key := sh.Prefix() + "/elections/dhcp/" + dc.RangeStart.String() + "-" + dc.RangeEnd.String()
