@@ -209,4 +209,3 @@ func ownServer(r *http.Request, rec *record) {
 		rec.Project, rec.User = id.ProjectID, id.UserID
 	}
 }
-
