@@ -48,6 +48,11 @@ import (
 // or allocation's when its node matches now; fields=a,b: only updates that
 // changed one of them, showing only those.
 //
+// Access (--auth keystone): a project's caller sees its project's nodes'
+// changes only, as on the listings, and below Ironic's filter threshold
+// the guarded node fields (access.go's nodeFieldGuards) redacted as its
+// GET shows them, in events and in the snapshot.
+//
 // Bounded: a client more than StreamClientBuffer changes behind, or whose
 // connection takes more than StreamWriteTimeout to take a write, is cut
 // off with an "error" event (code 503) that names where to resume; the
