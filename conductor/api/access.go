@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -743,14 +744,43 @@ func guardField(name string, show func(echo.Context, *store.Node) any) func(echo
 }
 
 // setRedactor marks the request's node documents for masking when the
-// caller is below the threshold. The change feed renders a change once
-// for all its clients, so it is left out (its callers see their own
-// project's nodes only).
+// caller is below the threshold. The change feed takes the mark off the
+// request and masks its shared renderings per client (stream.go).
 func (s *Server) setRedactor(c echo.Context, cr *policy.Creds) {
-	if c.Path() == "/v1/events/stream" || s.policy.Check("baremetal:node:get:filter_threshold", cr, nil) {
+	if s.policy.Check("baremetal:node:get:filter_threshold", cr, nil) {
 		return
 	}
 	c.Set(redactKey, &fieldRedactor{pol: s.policy, cr: cr})
+}
+
+// nodeGuardNames are the guarded fields in a fixed order: bit i of a
+// redaction mask stands for nodeGuardNames[i].
+var nodeGuardNames = func() []string {
+	out := make([]string, 0, len(nodeFieldGuards))
+	for name := range nodeFieldGuards {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}()
+
+// mask is which of n's guarded fields the caller sees redacted, as a bit
+// set over nodeGuardNames (0: none).
+func (r *fieldRedactor) mask(n *store.Node) uint8 {
+	if r == nil {
+		return 0
+	}
+	t := nodeTarget(n)
+	if r.pol.Check("baremetal:node:get:filter_threshold", r.cr, t) {
+		return 0
+	}
+	var m uint8
+	for i, name := range nodeGuardNames {
+		if !r.pol.Check(nodeFieldGuards[name].rule, r.cr, t) {
+			m |= 1 << i
+		}
+	}
+	return m
 }
 
 // nodeCache is the listing's cache of rendered nodes: none for a masked

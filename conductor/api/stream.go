@@ -48,6 +48,11 @@ import (
 // or allocation's when its node matches now; fields=a,b: only updates that
 // changed one of them, showing only those.
 //
+// Access (--auth keystone): a project's caller sees its project's nodes'
+// changes only, as on the listings, and below Ironic's filter threshold
+// the guarded node fields (access.go's nodeFieldGuards) redacted as its
+// GET shows them, in events and in the snapshot.
+//
 // Bounded: a client more than StreamClientBuffer changes behind, or whose
 // connection takes more than StreamWriteTimeout to take a write, is cut
 // off with an "error" event (code 503) that names where to resume; the
@@ -137,12 +142,25 @@ type streamQuery struct {
 	fields map[string]bool
 	// fieldsKey memoizes the rendering with only those fields.
 	fieldsKey streamFieldsMemo
+	// redact masks node fields for a caller below Ironic's filter
+	// threshold (nil: none are masked).
+	redact *fieldRedactor
 }
 
-// streamFieldsMemo keys a change's data rendered with only some fields.
+// streamFieldsMemo keys a change's data rendered with only some fields,
+// with the guarded fields in mask redacted.
 type streamFieldsMemo struct {
 	v      Version
 	fields string
+	mask   uint8
+}
+
+// streamMaskMemo keys a node change's rendering with the guarded fields
+// in mask (a bit set over nodeGuardNames) redacted, shared by the clients
+// that see the same redactions.
+type streamMaskMemo struct {
+	v    Version
+	mask uint8
 }
 
 func (s *Server) parseStreamQuery(c echo.Context) (*streamQuery, error) {
@@ -186,7 +204,7 @@ func (s *Server) parseStreamQuery(c echo.Context) (*streamQuery, error) {
 			sq.fields[name] = true
 		}
 		slices.Sort(names)
-		sq.fieldsKey = streamFieldsMemo{ver(c), strings.Join(names, ",")}
+		sq.fieldsKey = streamFieldsMemo{v: ver(c), fields: strings.Join(names, ",")}
 	}
 	return sq, nil
 }
@@ -323,10 +341,33 @@ func (ev *streamEvent) marshal(want map[string]bool) []byte {
 	return out
 }
 
+// masked is ev with the guarded fields in mask redacted, as GET shows
+// them to the caller: a create shows the redaction, an update does not
+// name a masked field as changed (its redaction stays the same).
+func (ev *streamEvent) masked(ch *store.Change, mask uint8) *streamEvent {
+	m := *ev
+	m.fields = make(map[string]any, len(ev.fields))
+	m.changed = make([]string, 0, len(ev.changed))
+	for _, k := range ev.changed {
+		i := slices.Index(nodeGuardNames, k)
+		if i < 0 || mask&(1<<i) == 0 {
+			m.changed = append(m.changed, k)
+			m.fields[k] = ev.fields[k]
+			continue
+		}
+		if ev.op == store.OpCreate {
+			m.changed = append(m.changed, k)
+			m.fields[k] = nodeFieldGuards[k].redacted
+		}
+	}
+	m.frame = sseFrame(ch.Pos, m.typ, m.marshal(nil))
+	return &m
+}
+
 // pass reports whether the client sees the event, and its frame (a
-// rendering with only the client's fields is shared by the clients that
-// ask for the same ones).
-func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byte, bool) {
+// rendering with only the client's fields, or with the client's
+// redactions, is shared by the clients that ask for the same ones).
+func (s *Server) pass(c echo.Context, sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byte, bool) {
 	if !sq.tables[ch.Table] || ev.typ == "" {
 		return nil, false
 	}
@@ -351,13 +392,25 @@ func (s *Server) pass(sq *streamQuery, ch *store.Change, ev *streamEvent) ([]byt
 			}
 		}
 	}
+	var mask uint8
+	if sq.redact != nil && ev.typ == "node" && len(ev.fields) > 0 {
+		n := ev.after
+		if n.UUID == "" {
+			n = ev.before
+		}
+		if mask = sq.redact.mask(n); mask != 0 {
+			ev = ch.Memo(streamMaskMemo{ver(c), mask}, func() any { return ev.masked(ch, mask) }).(*streamEvent)
+		}
+	}
 	if sq.fields == nil {
 		return ev.frame, true
 	}
 	if ev.op == store.OpUpdate && !slices.ContainsFunc(ev.changed, func(k string) bool { return sq.fields[k] }) {
 		return nil, false
 	}
-	return ch.Memo(sq.fieldsKey, func() any { return sseFrame(ch.Pos, ev.typ, ev.marshal(sq.fields)) }).([]byte), true
+	key := sq.fieldsKey
+	key.mask = mask
+	return ch.Memo(key, func() any { return sseFrame(ch.Pos, ev.typ, ev.marshal(sq.fields)) }).([]byte), true
 }
 
 // sseFrame is an event as written to every client that sees it (id,
@@ -393,6 +446,11 @@ func (s *Server) eventStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Changes are rendered once for every client, unmasked; a masked
+	// caller's redactions are applied to them per client (pass) and to
+	// its snapshot's rows.
+	sq.redact, _ = c.Get(redactKey).(*fieldRedactor)
+	c.Set(redactKey, nil)
 	snapshot, snapFields, err := streamSnapshot(c, sq)
 	if err != nil {
 		return err
@@ -477,7 +535,7 @@ func (s *Server) eventStream(c echo.Context) error {
 		for _, ch := range cs {
 			ev := s.renderChange(c, ch)
 			sent = ch.Pos
-			frame, ok := s.pass(sq, ch, ev)
+			frame, ok := s.pass(c, sq, ch, ev)
 			if !ok {
 				continue
 			}

@@ -70,6 +70,11 @@ func sortedKeys(m map[string]bool) []string {
 
 // writeSnapshot appends the snapshot event of the nodes sq sees to buf.
 func (s *Server) writeSnapshot(c echo.Context, buf *bytes.Buffer, sq *streamQuery, pos store.Position, want map[string]bool) {
+	if sq.redact != nil {
+		// The rows show the caller's redactions, as its GET does.
+		c.Set(redactKey, sq.redact)
+		defer c.Set(redactKey, nil)
+	}
 	var nodes []*store.Node
 	if sq.tables["nodes"] {
 		nodes = s.st.Nodes(func(n *store.Node) bool {

@@ -226,6 +226,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, http.StatusNotFound, "The resource could not be found.")
 		return
 	}
+	if err := h.checkAccess(r); err != nil {
+		h.writeErr(w, err)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

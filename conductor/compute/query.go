@@ -43,6 +43,10 @@ func serverFilter(r *http.Request) (func(*server) bool, error) {
 			}
 		}
 	}
+	inScope, err := listScope(r, strings.HasSuffix(r.URL.Path, "/detail"))
+	if err != nil {
+		return nil, err
+	}
 	var nameRE *regexp.Regexp
 	if v := q.Get("name"); v != "" {
 		re, err := regexp.Compile(v)
@@ -64,6 +68,9 @@ func serverFilter(r *http.Request) (func(*server) bool, error) {
 		tagsAny = strings.Split(v, ",")
 	}
 	return func(s *server) bool {
+		if !inScope(s) {
+			return false
+		}
 		if nameRE != nil && !nameRE.MatchString(s.rec.Name) || image != "" && path.Base(image) != s.rec.ImageID ||
 			flavor != "" && path.Base(flavor) != s.rec.FlavorID || status != "" && s.state().status != status {
 			return false

@@ -33,6 +33,10 @@ type record struct {
 	Metadata map[string]string `json:"metadata"`
 	Created  time.Time         `json:"created"`
 	Updated  time.Time         `json:"updated"`
+	// Project and User created the server (Nova's tenant_id, user_id):
+	// under Keystone, its project's callers see it (scope.go).
+	Project string `json:"project_id,omitempty"`
+	User    string `json:"user_id,omitempty"`
 	// Task is the action in flight (Nova's task_state) while the node
 	// works on it: rebuilding, reboot_started(_hard), deleting, ...
 	Task string `json:"task,omitempty"`
@@ -278,8 +282,8 @@ func (h *Handler) render(r *http.Request, s *server, detail bool) map[string]any
 		key = s.rec.KeyName
 	}
 	out["status"] = st.status
-	out["tenant_id"] = ""
-	out["user_id"] = ""
+	out["tenant_id"] = s.rec.Project
+	out["user_id"] = s.rec.User
 	out["metadata"] = s.rec.Metadata
 	out["hostId"] = hostID
 	out["image"] = map[string]any{"id": s.rec.ImageID, "links": link(r, "images", s.rec.ImageID)[1:]}
@@ -433,6 +437,7 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 	rc := fl.ResourceClass
 	now := time.Now().UTC()
 	rec.Created, rec.Updated = now, now
+	ownServer(r, &rec)
 	a := &store.Allocation{UUID: id, State: "allocating", ResourceClass: &rc, Traits: append([]string{}, fl.Traits...),
 		CandidateNodes: []string{}, Extra: store.Object{extraKey: rec.object()}}
 	err = h.st.Update(r.Context(), func(tx store.Tx) error {
