@@ -81,6 +81,9 @@ type cluster struct {
 	cs    []*conductor
 	http  *http.Client
 	stats *stats
+
+	errMu    sync.Mutex
+	errLines map[string]int // the conductors' ERROR log lines by message
 }
 
 func freeAddr(t *testing.T) string {
@@ -100,9 +103,8 @@ func (cl *cluster) start(c *conductor) error {
 		"--inspector-listen", ""}
 	p, err := harness.StartBinary(exec.Command(cl.bin, args...), func(l string) {
 		if strings.Contains(l, "level=ERROR") {
-			if c.errs.Add(1) <= 5 {
-				cl.t.Logf("%s: %s", c.name, l)
-			}
+			c.errs.Add(1)
+			cl.errMsg(l)
 		}
 	})
 	if err != nil {
@@ -112,6 +114,25 @@ func (cl *cluster) start(c *conductor) error {
 	c.proc, c.down = p, false
 	c.mu.Unlock()
 	return nil
+}
+
+// errMsg counts a conductor's ERROR log line by its msg and err.
+func (cl *cluster) errMsg(line string) {
+	key := line
+	if i := strings.Index(line, "msg="); i >= 0 {
+		key = line[i:]
+	}
+	if i := strings.Index(key, " node="); i >= 0 {
+		if j := strings.Index(key[i+1:], " "); j >= 0 {
+			key = key[:i] + key[i+1+j:]
+		}
+	}
+	cl.errMu.Lock()
+	defer cl.errMu.Unlock()
+	if cl.errLines == nil {
+		cl.errLines = map[string]int{}
+	}
+	cl.errLines[key]++
 }
 
 // stats are the clients' counts.
@@ -213,7 +234,10 @@ func (cl *cluster) untilOr(ctx context.Context, what, method, path string, body 
 			cl.stats.fail(fmt.Sprintf("%s: %d %v", what, code, out))
 			return out, false
 		}
-		if ctx.Err() != nil || time.Now().After(end) {
+		if ctx.Err() != nil {
+			return out, false // the load stopped: not a failure
+		}
+		if time.Now().After(end) {
 			cl.stats.fail(fmt.Sprintf("%s: gave up after %s: %d %v %v", what, opBound, code, out, err))
 			return out, false
 		}
@@ -507,9 +531,10 @@ func TestSoakThreeConductors(t *testing.T) {
 	load.Wait()
 	t.Logf("load stopped after %s", *soakDuration)
 
-	// Every node stable (no reservation, no target) within settleBound.
-	stable := map[string]bool{"enroll": true, "manageable": true, "available": true, "active": true,
-		"deploy failed": true, "clean failed": true}
+	// Every node settled within settleBound: in a stable state with no
+	// target, or in a failed state (whose target Ironic keeps), and no
+	// reservation.
+	stable := map[string]bool{"enroll": true, "manageable": true, "available": true, "active": true}
 	var stuck []string
 	end := time.Now().Add(settleBound)
 	for {
@@ -524,7 +549,8 @@ func TestSoakThreeConductors(t *testing.T) {
 			name, _ := nd["name"].(string)
 			byName[name] = true
 			ps, _ := nd["provision_state"].(string)
-			if !stable[ps] || nd["target_provision_state"] != nil || nd["reservation"] != nil {
+			settled := stable[ps] && nd["target_provision_state"] == nil || strings.HasSuffix(ps, " failed")
+			if !settled || nd["reservation"] != nil {
 				stuck = append(stuck, fmt.Sprintf("%s %s target=%v reservation=%v", name, ps, nd["target_provision_state"], nd["reservation"]))
 			}
 		}
@@ -576,8 +602,10 @@ func (cl *cluster) recover(ctx context.Context, u string) {
 			return
 		case "active", "deploy failed":
 			cl.provision(ctx, u, "deleted", "available")
-		case "manageable", "clean failed":
+		case "manageable":
 			cl.provision(ctx, u, "provide", "available")
+		case "clean failed":
+			cl.provision(ctx, u, "manage", "manageable")
 		case "enroll":
 			cl.provision(ctx, u, "manage", "manageable")
 		default:
@@ -675,6 +703,11 @@ func (cl *cluster) report(t *testing.T, nodes int, takeovers []time.Duration, lo
 	for _, f := range s.failures {
 		t.Logf("failed: %s", f)
 	}
+	cl.errMu.Lock()
+	for k, v := range cl.errLines {
+		t.Logf("conductor ERROR log lines (%d): %s", v, k)
+	}
+	cl.errMu.Unlock()
 	var tk []string
 	worst := time.Duration(0)
 	for _, d := range takeovers {
