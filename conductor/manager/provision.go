@@ -315,6 +315,11 @@ func (m *Manager) run(ctx context.Context, uuid string, ev sm.Event) error {
 	}
 	switch ev {
 	case sm.EventManage:
+		if sm.State(n.ProvisionState) == sm.Manageable {
+			// manage from available, clean failed, ... moved the node
+			// straight to manageable: there is nothing to do.
+			return nil
+		}
 		if sm.State(n.ProvisionState) != sm.Verifying {
 			return m.fire(ctx, uuid, sm.EventDone, nil)
 		}

@@ -6,7 +6,9 @@
 #
 # env: SCALE_NODES (100000) nodes for the listings, SCALE_HB_NODES (2000)
 #      agents, SCALE_HB_CONC (128) heartbeat clients, SCALE_HB_DUR (20s),
-#      SCALE_PORT (16395), SCALE_DIR (a new temporary directory).
+#      SCALE_PORT (16395), SCALE_DIR (a new temporary directory),
+#      SCALE_SOAK_DUR (30m) and SCALE_SOAK_NODES (2000): the soak of three
+#      conductors on one etcd (test/soak), one killed and restarted in turn.
 set -euo pipefail
 BIN="${BIN:-bin}"
 NODES="${SCALE_NODES:-100000}"
@@ -47,3 +49,6 @@ echo "== heartbeats: $HB_NODES agents, $HB_CONC clients, $HB_DUR"
 start "$DIR/hb"
 "$BIN/heartbeat" -n "$HB_NODES" -conc "$HB_CONC" -dur "$HB_DUR" -pid "$pid" "$URL"
 stop
+
+echo "== soak: three conductors on one etcd, ${SCALE_SOAK_DUR:-30m}"
+go test -count=1 -timeout 0 -run TestSoakThreeConductors -v ./test/soak/ -soak.duration "${SCALE_SOAK_DUR:-30m}" -soak.nodes "${SCALE_SOAK_NODES:-2000}" | tee "$DIR/soak.log" | grep -E 'SOAK SUMMARY|taken over|sample:|stuck|failed:|FAIL|^ok'
