@@ -2,6 +2,7 @@ package compute
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,7 +24,11 @@ func putUserData(tx store.Tx, id string, data []byte) error {
 	if len(data) == 0 {
 		return dropUserData(tx, id)
 	}
-	if err := tx.PutRecord(userDataTable, &store.Record{Key: id, Data: data}); err != nil {
+	b, err := json.Marshal(data) // a JSON string: the base64 of data
+	if err != nil {
+		return fmt.Errorf("compute: server %s: user data: %w", id, err)
+	}
+	if err := tx.PutRecord(userDataTable, &store.Record{Key: id, Data: b}); err != nil {
 		return fmt.Errorf("compute: server %s: storing the user data: %w", id, err)
 	}
 	return nil
@@ -46,8 +51,7 @@ func (h *Handler) userData(id string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		data = r.Data
-		return nil
+		return json.Unmarshal(r.Data, &data)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -67,7 +71,12 @@ func (h *Handler) allUserData() map[string][]byte {
 		return out
 	}
 	for _, r := range recs {
-		out[r.Key] = r.Data
+		var data []byte
+		if err := json.Unmarshal(r.Data, &data); err != nil {
+			h.log.Warn("compute: reading user data", "server", r.Key, "err", err)
+			continue
+		}
+		out[r.Key] = data
 	}
 	return out
 }
