@@ -28,7 +28,15 @@ func putUserData(tx store.Tx, id string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("compute: server %s: user data: %w", id, err)
 	}
-	if err := tx.PutRecord(userDataTable, &store.Record{Key: id, Data: b}); err != nil {
+	rec, err := tx.Record(userDataTable, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		rec = &store.Record{Key: id}
+	case err != nil:
+		return fmt.Errorf("compute: server %s: reading the user data: %w", id, err)
+	}
+	rec.Data = b
+	if err := tx.PutRecord(userDataTable, rec); err != nil {
 		return fmt.Errorf("compute: server %s: storing the user data: %w", id, err)
 	}
 	return nil
