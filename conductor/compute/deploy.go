@@ -151,10 +151,10 @@ func (h *Handler) deploy(ctx context.Context, a *store.Allocation, req *buildReq
 }
 
 // configDrive builds the server's config drive (base64 of the gzipped
-// ISO): its identity, metadata, key, admin password, injected files and
-// user data.
+// ISO): its identity and host name (set from 2.90, else from its name),
+// metadata, key, admin password, injected files and user data.
 func (h *Handler) configDrive(id string, rec record, req *buildRequest) (string, error) {
-	node := configdrive.Node{UUID: id, Name: rec.Name, Hostname: rec.Name, AdminPass: req.adminPass, Meta: rec.Metadata}
+	node := configdrive.Node{UUID: id, Name: rec.Name, Hostname: rec.hostname(), AdminPass: req.adminPass, Meta: rec.Metadata}
 	if rec.KeyName != "" {
 		if kp, ok := h.keypair(rec.KeyName); ok {
 			node.PublicKeys = map[string]string{kp.Name: kp.PublicKey}
@@ -200,14 +200,23 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 			h.writeErr(w, err)
 			return
 		}
-		if out != nil {
-			writeJSON(w, http.StatusOK, out)
-			return
-		}
 		if name == "rebuild" {
 			s, _ = h.server(s.a.UUID)
 			doc := h.renderChanged(r, s)
+			// As Nova's rebuild answer: the new admin password, the key
+			// from 2.54 and the user data from 2.57 whatever the view.
+			doc["adminPass"] = out["adminPass"]
+			if atLeast(r, v254) {
+				doc["key_name"] = nilIfEmpty(s.rec.KeyName)
+			}
+			if atLeast(r, v257) {
+				doc["user_data"] = h.userDataView(s)
+			}
 			writeJSON(w, http.StatusAccepted, map[string]any{"server": doc})
+			return
+		}
+		if out != nil {
+			writeJSON(w, http.StatusOK, out)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -233,7 +242,8 @@ var allowed = map[string][]string{
 	"changePassword": {"ACTIVE"},
 }
 
-// do runs one action; a non-nil result is answered with 200.
+// do runs one action; a non-nil result is answered with 200 (a
+// rebuild's, its admin password, goes into its answer).
 func (h *Handler) do(r *http.Request, s *server, name string, arg any) (map[string]any, error) {
 	ok, known := allowed[name]
 	if !known {
@@ -270,10 +280,15 @@ func (h *Handler) do(r *http.Request, s *server, name string, arg any) (map[stri
 	case "os-start":
 		return nil, managerFault(h.mgr.SetPowerState(ctx, nodeUUID, "power on", 0))
 	case "rebuild":
-		if err := h.checkRebuild(r, s, args); err != nil {
+		ra, err := h.checkRebuild(r, args)
+		if err != nil {
 			return nil, err
 		}
-		return nil, h.rebuild(ctx, s, args)
+		pw, err := h.rebuild(ctx, s, args, ra)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"adminPass": pw}, nil
 	case "rescue":
 		pw, _ := args["adminPass"].(string)
 		if pw == "" {
@@ -303,15 +318,17 @@ func contains(list []string, s string) bool {
 
 // rebuild redeploys the server's node with a new image (imageRef), and a
 // new config drive (new admin password unless given; metadata and files
-// replaced when given).
-func (h *Handler) rebuild(ctx context.Context, s *server, args map[string]any) error {
+// replaced when given; the key (2.54), user data (2.57), trusted
+// certificates (2.63), hostname (2.90) and description (2.19) changed as
+// ra says, the kept user data otherwise). It returns the admin password.
+func (h *Handler) rebuild(ctx context.Context, s *server, args map[string]any, ra *rebuildArgs) (string, error) {
 	imageRef, _ := args["imageRef"].(string)
 	img, err := h.cfg.Images.Get(path.Base(imageRef))
 	if imageRef == "" || err != nil {
-		return faultf(http.StatusBadRequest, "Can not find requested image")
+		return "", faultf(http.StatusBadRequest, "Can not find requested image")
 	}
 	if img.Status != "active" {
-		return faultf(http.StatusBadRequest, "Image %s is not active.", img.ID)
+		return "", faultf(http.StatusBadRequest, "Image %s is not active.", img.ID)
 	}
 	req := &buildRequest{}
 	req.adminPass, _ = args["adminPass"].(string)
@@ -321,14 +338,28 @@ func (h *Handler) rebuild(ctx context.Context, s *server, args map[string]any) e
 	var md map[string]string
 	if v, ok := args["metadata"]; ok {
 		if md, err = parseMetadata(v); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if req.files, err = parsePersonality(args["personality"]); err != nil {
-		return err
+		return "", err
+	}
+	if ra.setUserData {
+		req.userData = ra.userData
+	} else if req.userData, err = h.userData(s.a.UUID); err != nil {
+		return "", err
 	}
 	name, _ := args["name"].(string)
-	err = h.updateRecord(ctx, s.a.UUID, func(rec *record) error {
+	id := s.a.UUID
+	err = h.st.Update(ctx, func(tx store.Tx) error {
+		a, err := tx.Allocation(id)
+		if err != nil {
+			return faultf(http.StatusNotFound, "Instance %s could not be found.", id)
+		}
+		rec, ok := recordOf(a)
+		if !ok {
+			return faultf(http.StatusNotFound, "Instance %s could not be found.", id)
+		}
 		rec.ImageID, rec.Task, rec.Fault = img.ID, "rebuilding", ""
 		if md != nil {
 			rec.Metadata = md
@@ -336,14 +367,25 @@ func (h *Handler) rebuild(ctx context.Context, s *server, args map[string]any) e
 		if name != "" {
 			rec.Name = name
 		}
+		for _, c := range ra.change {
+			c(&rec)
+		}
+		rec.Updated = time.Now().UTC()
+		a.Extra[extraKey] = rec.object()
+		if err := tx.PutAllocation(a); err != nil {
+			return err
+		}
+		if ra.setUserData {
+			return putUserData(tx, id, ra.userData)
+		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
-	a, err := h.st.Allocation(s.a.UUID)
+	a, err := h.st.Allocation(id)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return managerFault(h.deploy(ctx, a, req, "rebuild"))
+	return req.adminPass, managerFault(h.deploy(ctx, a, req, "rebuild"))
 }

@@ -32,6 +32,7 @@ const (
 	v238 version = 2038 // an unknown status filter is a 400
 	v247 version = 2047 // the flavor embedded in a server
 	v252 version = 2052 // tags on create
+	v254 version = 2054 // key_name on rebuild
 	v255 version = 2055 // flavor description
 	v257 version = 2057 // no personality; user_data on rebuild
 	v261 version = 2061 // flavor extra_specs in the flavor
@@ -41,6 +42,7 @@ const (
 	v275 version = 2075 // full server on update and rebuild; strict list query
 	v290 version = 2090 // OS-EXT-SRV-ATTR:hostname for everyone
 	v292 version = 2092 // key pairs are imported only (public_key required)
+	v294 version = 2094 // a hostname may be a FQDN
 	v296 version = 2096 // pinned_availability_zone
 )
 

@@ -101,7 +101,7 @@ func TestServerUpdate(t *testing.T) {
 	}{
 		{"2.18", map[string]any{"description": "d"}, "'description' was unexpected"},
 		{"2.57", map[string]any{"personality": []any{}}, "'personality' was unexpected"},
-		{"2.57", map[string]any{"user_data": "eA=="}, "'user_data' was unexpected"},
+		{"2.56", map[string]any{"user_data": "eA=="}, "'user_data' was unexpected"},
 		{"2.19", map[string]any{"name": " x"}, "Can not start or end with whitespace"},
 	} {
 		tc.args["imageRef"] = l.image

@@ -49,6 +49,18 @@ type record struct {
 	// Hostname (2.90) overrides the one derived from the name.
 	Hostname               string `json:"hostname,omitempty"`
 	AccessIPv4, AccessIPv6 string `json:",omitempty"`
+	// TrustedCerts are the trusted_image_certificates (2.63) asked for:
+	// kept and shown as Nova does with certificate validation disabled
+	// (ferric verifies no image signatures).
+	TrustedCerts []string `json:"trusted_certs,omitempty"`
+}
+
+// hostname is the server's host name: set (2.90) or from its name.
+func (rec record) hostname() string {
+	if rec.Hostname != "" {
+		return rec.Hostname
+	}
+	return hostname(rec.Name)
 }
 
 // server is an allocation that is a server, with its node if it has one.
@@ -56,6 +68,9 @@ type server struct {
 	a   *store.Allocation
 	rec record
 	n   *store.Node
+	// userData is the server's user data once read (userDataRead).
+	userData     []byte
+	userDataRead bool
 }
 
 func recordOf(a *store.Allocation) (record, bool) {
@@ -379,6 +394,12 @@ func (h *Handler) listServers(detail bool) http.HandlerFunc {
 			return
 		}
 		list := []map[string]any{}
+		if detail && atLeast(r, v23) && to > from {
+			ud := h.allUserData()
+			for _, s := range picked[from:to] {
+				s.userData, s.userDataRead = ud[s.a.UUID], true
+			}
+		}
 		for _, s := range picked[from:to] {
 			list = append(list, h.render(r, s, detail))
 		}
@@ -444,6 +465,9 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 		if err := tx.PutAllocation(a); err != nil {
 			return err
 		}
+		if err := putUserData(tx, id, req.userData); err != nil {
+			return err
+		}
 		return putBuild(tx, id, req)
 	})
 	if err != nil {
@@ -463,7 +487,8 @@ func (h *Handler) createServer(w http.ResponseWriter, r *http.Request) {
 var createKeys = map[string]bool{"name": true, "imageRef": true, "flavorRef": true, "metadata": true, "personality": true,
 	"user_data": true, "key_name": true, "adminPass": true, "networks": true, "min_count": true, "max_count": true,
 	"return_reservation_id": true, "availability_zone": true, "security_groups": true, "config_drive": true,
-	"OS-DCF:diskConfig": true, "accessIPv4": true, "accessIPv6": true, "description": true, "tags": true}
+	"OS-DCF:diskConfig": true, "accessIPv4": true, "accessIPv6": true, "description": true, "tags": true,
+	"hostname": true, "trusted_image_certificates": true}
 
 func (h *Handler) parseCreate(r *http.Request, body map[string]any) (record, *Flavor, *buildRequest, error) {
 	var rec record
@@ -506,13 +531,8 @@ func (h *Handler) parseCreate(r *http.Request, body map[string]any) (record, *Fl
 	if req.files, err = parsePersonality(body["personality"]); err != nil {
 		return rec, nil, nil, err
 	}
-	if ud, ok := body["user_data"]; ok && ud != nil {
-		s, _ := ud.(string)
-		b, derr := base64.StdEncoding.DecodeString(s)
-		if derr != nil || len(s) > 65535 {
-			return rec, nil, nil, faultf(http.StatusBadRequest, "Invalid input for field/attribute user_data. Value: %.40s. must be base64 encoded and at most 65535 characters", s)
-		}
-		req.userData = b
+	if req.userData, err = parseUserData(body["user_data"]); err != nil {
+		return rec, nil, nil, err
 	}
 	keyName, _ := body["key_name"].(string)
 	if keyName != "" {
@@ -525,7 +545,7 @@ func (h *Handler) parseCreate(r *http.Request, body map[string]any) (record, *Fl
 		req.adminPass = password()
 	}
 	rec = record{Name: name, FlavorID: fl.ID, ImageID: img.ID, KeyName: keyName, Metadata: md,
-		Description: vrec.Description, Tags: vrec.Tags}
+		Description: vrec.Description, Tags: vrec.Tags, Hostname: vrec.Hostname, TrustedCerts: vrec.TrustedCerts}
 	return rec, fl, req, nil
 }
 
@@ -678,6 +698,9 @@ func (h *Handler) reap(id string) {
 					}
 				}
 				if err := dropBuild(tx, id); err != nil {
+					return err
+				}
+				if err := dropUserData(tx, id); err != nil {
 					return err
 				}
 				return tx.DeleteAllocation(id)

@@ -74,9 +74,9 @@ func (h *Handler) updateServer(w http.ResponseWriter, r *http.Request) {
 			}
 			changes = append(changes, func(rec *record) { rec.Description = d })
 		case k == "hostname" && atLeast(r, v290):
-			hn, _ := v.(string)
-			if len(hn) < 2 || len(hn) > 63 || !hostnameRE.MatchString(hn) {
-				writeFault(w, http.StatusBadRequest, "Invalid input for field/attribute hostname. Value: %v. It must be 2 to 63 letters, digits and dashes, not starting or ending with a dash", v)
+			hn, err := validHostname(r, v)
+			if err != nil {
+				h.writeErr(w, err)
 				return
 			}
 			changes = append(changes, func(rec *record) { rec.Hostname = hn })
@@ -145,8 +145,9 @@ func (h *Handler) updateServer(w http.ResponseWriter, r *http.Request) {
 
 // parseCreateVersioned checks the members of a create whose rules depend
 // on the microversion: description (from 2.19), networks (required from
-// 2.37: "auto", "none" or a list), tags (from 2.52) and personality (gone
-// from 2.57). It returns the description and tags.
+// 2.37: "auto", "none" or a list), tags (from 2.52), personality (gone
+// from 2.57), trusted_image_certificates (from 2.63) and hostname (from
+// 2.90). It returns the description, tags, certificates and hostname.
 func (h *Handler) parseCreateVersioned(r *http.Request, body map[string]any) (record, error) {
 	var rec record
 	unexpected := func(k string) error {
@@ -164,6 +165,26 @@ func (h *Handler) parseCreateVersioned(r *http.Request, body map[string]any) (re
 	}
 	if _, ok := body["personality"]; ok && atLeast(r, v257) {
 		return rec, unexpected("personality")
+	}
+	if v, ok := body["hostname"]; ok {
+		if !atLeast(r, v290) {
+			return rec, unexpected("hostname")
+		}
+		hn, err := validHostname(r, v)
+		if err != nil {
+			return rec, err
+		}
+		rec.Hostname = hn
+	}
+	if v, ok := body["trusted_image_certificates"]; ok {
+		if !atLeast(r, v263) {
+			return rec, unexpected("trusted_image_certificates")
+		}
+		certs, err := validTrustedCerts(v)
+		if err != nil {
+			return rec, err
+		}
+		rec.TrustedCerts = certs
 	}
 	if v, ok := body["tags"]; ok {
 		if !atLeast(r, v252) {
@@ -217,35 +238,121 @@ func validTags(v any) ([]string, error) {
 
 // rebuildKeys are the rebuild members this API takes, with the version
 // each appears at (Nova's rebuild schema); personality goes at 2.57.
-// Nova's key_name (2.54), user_data (2.57) and trusted_image_certificates
-// (2.63) are not taken: refused as unknown members.
 var rebuildKeys = map[string]version{
 	"name": v21, "imageRef": v21, "adminPass": v21, "metadata": v21, "preserve_ephemeral": v21,
 	"OS-DCF:diskConfig": v21, "accessIPv4": v21, "accessIPv6": v21, "personality": v21, "description": v219,
+	"key_name": v254, "user_data": v257, "trusted_image_certificates": v263, "hostname": v290,
+}
+
+// rebuildArgs are a rebuild's checked members that change the server
+// beyond its image; a nil function leaves that attribute as it is.
+type rebuildArgs struct {
+	change []func(*record)
+	// userData is the new user data when setUserData (null: none).
+	userData    []byte
+	setUserData bool
 }
 
 // checkRebuild refuses a rebuild's members that the request's version
-// does not know, and a bad name or description; a description (2.19) is
-// set on the server.
-func (h *Handler) checkRebuild(r *http.Request, s *server, args map[string]any) error {
+// does not know and bad values (name, description, key_name (2.54),
+// user_data (2.57), trusted_image_certificates (2.63), hostname (2.90)),
+// changing nothing; it returns the changes the valid ones make.
+func (h *Handler) checkRebuild(r *http.Request, args map[string]any) (*rebuildArgs, error) {
 	for k := range args {
 		from, ok := rebuildKeys[k]
 		if !ok || !atLeast(r, from) || k == "personality" && atLeast(r, v257) {
-			return faultf(http.StatusBadRequest, "Invalid input for field/attribute rebuild. Value: %v. Additional properties are not allowed ('%s' was unexpected)", keys(args), k)
+			return nil, faultf(http.StatusBadRequest, "Invalid input for field/attribute rebuild. Value: %v. Additional properties are not allowed ('%s' was unexpected)", keys(args), k)
 		}
 	}
+	out := &rebuildArgs{}
 	if v, ok := args["name"]; ok {
 		if _, err := validName(v); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	v, ok := args["description"]
-	if !ok {
-		return nil
+	if v, ok := args["description"]; ok {
+		d, err := validDescription(v)
+		if err != nil {
+			return nil, err
+		}
+		out.change = append(out.change, func(rec *record) { rec.Description = d })
 	}
-	d, err := validDescription(v)
-	if err != nil {
-		return err
+	if v, ok := args["key_name"]; ok {
+		name := ""
+		if v != nil {
+			s, isStr := v.(string)
+			if !isStr || s == "" || len([]rune(s)) > 255 {
+				return nil, faultf(http.StatusBadRequest, "Invalid input for field/attribute key_name. Value: %v. It must be null or a string of 1 to 255 characters", v)
+			}
+			if _, found := h.keypair(s); !found {
+				return nil, faultf(http.StatusBadRequest, "Invalid key_name provided.")
+			}
+			name = s
+		}
+		out.change = append(out.change, func(rec *record) { rec.KeyName = name })
 	}
-	return h.updateRecord(r.Context(), s.a.UUID, func(rec *record) error { rec.Description = d; return nil })
+	if v, ok := args["user_data"]; ok {
+		ud, err := parseUserData(v)
+		if err != nil {
+			return nil, err
+		}
+		out.userData, out.setUserData = ud, true
+	}
+	if v, ok := args["trusted_image_certificates"]; ok {
+		certs, err := validTrustedCerts(v)
+		if err != nil {
+			return nil, err
+		}
+		out.change = append(out.change, func(rec *record) { rec.TrustedCerts = certs })
+	}
+	if v, ok := args["hostname"]; ok {
+		hn, err := validHostname(r, v)
+		if err != nil {
+			return nil, err
+		}
+		out.change = append(out.change, func(rec *record) { rec.Hostname = hn })
+	}
+	return out, nil
+}
+
+// fqdnRE is Nova's FQDN hostname (2.94): letters, digits, "-", "." and
+// "_".
+var fqdnRE = regexp.MustCompile(`^[a-zA-Z0-9-._]*$`)
+
+// validHostname checks a hostname member (2.90) as Nova's schema: 2 to 63
+// letters, digits and dashes, not starting or ending with a dash; from
+// 2.94 a FQDN of 1 to 255 characters.
+func validHostname(r *http.Request, v any) (string, error) {
+	hn, ok := v.(string)
+	if atLeast(r, v294) {
+		if !ok || hn == "" || len(hn) > 255 || !fqdnRE.MatchString(hn) {
+			return "", faultf(http.StatusBadRequest, "Invalid input for field/attribute hostname. Value: %v. It must be 1 to 255 letters, digits, dashes, dots and underscores", v)
+		}
+		return hn, nil
+	}
+	if !ok || len(hn) < 2 || len(hn) > 63 || !hostnameRE.MatchString(hn) {
+		return "", faultf(http.StatusBadRequest, "Invalid input for field/attribute hostname. Value: %v. It must be 2 to 63 letters, digits and dashes, not starting or ending with a dash", v)
+	}
+	return hn, nil
+}
+
+// validTrustedCerts checks trusted_image_certificates (2.63) as Nova's
+// schema: null, or 1 to 50 distinct non-empty strings.
+func validTrustedCerts(v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 || len(list) > 50 {
+		return nil, faultf(http.StatusBadRequest, "Invalid input for field/attribute trusted_image_certificates. Value: %v. It must be null or a list of 1 to 50 certificate ids", v)
+	}
+	var out []string
+	for _, x := range list {
+		s, ok := x.(string)
+		if !ok || s == "" || contains(out, s) {
+			return nil, faultf(http.StatusBadRequest, "Invalid input for field/attribute trusted_image_certificates. Value: %v. The certificate ids must be distinct non-empty strings", v)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

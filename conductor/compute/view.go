@@ -19,9 +19,7 @@ func (h *Handler) renderVersioned(r *http.Request, s *server, out map[string]any
 		out["OS-EXT-SRV-ATTR:kernel_id"] = ""
 		out["OS-EXT-SRV-ATTR:ramdisk_id"] = ""
 		out["OS-EXT-SRV-ATTR:root_device_name"] = nil
-		// The user data is not kept once the deploy started (it is in the
-		// node's config drive).
-		out["OS-EXT-SRV-ATTR:user_data"] = nil
+		out["OS-EXT-SRV-ATTR:user_data"] = h.userDataView(s)
 	}
 	if atLeast(r, v29) {
 		out["locked"] = false
@@ -44,7 +42,11 @@ func (h *Handler) renderVersioned(r *http.Request, s *server, out map[string]any
 		out["flavor"] = fl
 	}
 	if atLeast(r, v263) {
-		out["trusted_image_certificates"] = nil
+		var certs any
+		if len(s.rec.TrustedCerts) > 0 {
+			certs = append([]string{}, s.rec.TrustedCerts...)
+		}
+		out["trusted_image_certificates"] = certs
 	}
 	if atLeast(r, v271) {
 		out["server_groups"] = []string{}
@@ -70,12 +72,7 @@ func hostStatus(s *server) string {
 }
 
 // hostname is the server's host name: set (2.90) or from its name.
-func (s *server) hostname() string {
-	if s.rec.Hostname != "" {
-		return s.rec.Hostname
-	}
-	return hostname(s.rec.Name)
-}
+func (s *server) hostname() string { return s.rec.hostname() }
 
 // hostname is a host name from a server name, as Nova sanitizes a
 // display name: lower case, spaces and underscores to dashes, only
