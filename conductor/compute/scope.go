@@ -41,6 +41,16 @@ func scopeOf(r *http.Request) *scope {
 	return sc
 }
 
+// adminView reports whether the caller sees a server's admin-only members:
+// the extended attributes (OS-EXT-SRV-ATTR:*, among them user_data; the
+// hostname is everyone's from 2.90) and host_status, as Nova's default
+// policy shows them to admins only. Without a Keystone identity every
+// caller is an admin, as before.
+func adminView(r *http.Request) bool {
+	sc := scopeOf(r)
+	return sc == nil || sc.admin
+}
+
 // sees reports whether the caller may see the server at all.
 func (sc *scope) sees(rec record) bool {
 	return sc == nil || sc.admin || (sc.project != "" && rec.Project == sc.project)

@@ -35,8 +35,9 @@ var scopeCallers = map[string]*auth.Identity{
 var scopeOrder = []string{"system-admin", "system-reader", "a-admin", "a-member", "a-reader", "b-member"}
 
 type scopeLab struct {
-	t   *testing.T
-	url string
+	t       *testing.T
+	url     string
+	version string // OpenStack-API-Version, if set
 }
 
 func (l *scopeLab) call(caller, method, path string, body any) (int, map[string]any) {
@@ -50,6 +51,9 @@ func (l *scopeLab) call(caller, method, path string, body any) (int, map[string]
 	req.Header.Set("Content-Type", "application/json")
 	if caller != "" {
 		req.Header.Set("X-Test-Caller", caller)
+	}
+	if l.version != "" {
+		req.Header.Set("OpenStack-API-Version", l.version)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -166,6 +170,28 @@ func TestServerScope(t *testing.T) {
 			}
 		}
 	}
+	// Admin-only members (Nova's os-extended-server-attributes and
+	// show:host_status rules): an admin's view has them; a project
+	// member's or reader's shows only the hostname, everyone's from 2.90.
+	l.version = "compute 2.90"
+	for caller, admin := range map[string]bool{"system-admin": true, "a-admin": true, "a-member": false, "a-reader": false} {
+		code, out := l.call(caller, "GET", sv+"/"+sA, nil)
+		s, _ := out["server"].(map[string]any)
+		if code != 200 || s == nil {
+			t.Errorf("show at 2.90 as %s: %d %v", caller, code, out)
+			continue
+		}
+		for _, k := range []string{"OS-EXT-SRV-ATTR:user_data", "OS-EXT-SRV-ATTR:host", "OS-EXT-SRV-ATTR:instance_name",
+			"OS-EXT-SRV-ATTR:reservation_id", "host_status"} {
+			if _, ok := s[k]; ok != admin {
+				t.Errorf("show at 2.90 as %s: %s shown: %v, want %v", caller, k, ok, admin)
+			}
+		}
+		if _, ok := s["OS-EXT-SRV-ATTR:hostname"]; !ok {
+			t.Errorf("show at 2.90 as %s: no OS-EXT-SRV-ATTR:hostname", caller)
+		}
+	}
+	l.version = ""
 	// Actions: a reader's and another project's are refused before the
 	// action is looked at.
 	for caller, want := range map[string]int{"a-reader": 403, "b-member": 404, "system-reader": 403} {

@@ -315,9 +315,11 @@ func (h *Handler) render(r *http.Request, s *server, detail bool) map[string]any
 	out["OS-EXT-STS:task_state"] = nilIfEmpty(st.task)
 	out["OS-EXT-STS:vm_state"] = st.vm
 	out["OS-EXT-STS:power_state"] = st.power
-	out["OS-EXT-SRV-ATTR:host"] = hostname
-	out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = hostname
-	out["OS-EXT-SRV-ATTR:instance_name"] = "instance-" + s.a.UUID[:8]
+	if adminView(r) {
+		out["OS-EXT-SRV-ATTR:host"] = hostname
+		out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = hostname
+		out["OS-EXT-SRV-ATTR:instance_name"] = "instance-" + s.a.UUID[:8]
+	}
 	out["OS-SRV-USG:launched_at"] = nil
 	out["OS-SRV-USG:terminated_at"] = nil
 	out["os-extended-volumes:volumes_attached"] = []any{}

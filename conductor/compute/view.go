@@ -12,7 +12,8 @@ import (
 // server_groups (2.71), locked_reason (2.73), the hostname (2.90) and
 // pinned_availability_zone (2.96).
 func (h *Handler) renderVersioned(r *http.Request, s *server, out map[string]any) {
-	if atLeast(r, v23) {
+	admin := adminView(r)
+	if atLeast(r, v23) && admin {
 		out["OS-EXT-SRV-ATTR:reservation_id"] = "r-" + s.a.UUID[:8]
 		out["OS-EXT-SRV-ATTR:launch_index"] = 0
 		out["OS-EXT-SRV-ATTR:hostname"] = s.hostname()
@@ -21,10 +22,13 @@ func (h *Handler) renderVersioned(r *http.Request, s *server, out map[string]any
 		out["OS-EXT-SRV-ATTR:root_device_name"] = nil
 		out["OS-EXT-SRV-ATTR:user_data"] = h.userDataView(s)
 	}
+	if atLeast(r, v290) && !admin {
+		out["OS-EXT-SRV-ATTR:hostname"] = s.hostname() // everyone's from 2.90
+	}
 	if atLeast(r, v29) {
 		out["locked"] = false
 	}
-	if atLeast(r, v216) {
+	if atLeast(r, v216) && admin {
 		out["host_status"] = hostStatus(s)
 	}
 	if atLeast(r, v219) {
