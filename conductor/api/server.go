@@ -180,6 +180,29 @@ func (s *Server) v1(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// syncer is a store shared with other conductors whose cache can be
+// brought up to every write they acknowledged (etcd).
+type syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// fresh brings the store's cache up to date before a /v1 request is
+// served, when the store is shared: a read answers every write any
+// conductor acknowledged before it, and the checks before a write see
+// the same. Alone on bbolt the cache is always current.
+func (s *Server) fresh(next echo.HandlerFunc) echo.HandlerFunc {
+	sy, ok := s.st.(syncer)
+	if !ok {
+		return next
+	}
+	return func(c echo.Context) error {
+		if err := sy.Sync(c.Request().Context()); err != nil {
+			return errf(http.StatusServiceUnavailable, "The conductor's copy of the state could not catch up with the store: %v", err)
+		}
+		return next(c)
+	}
+}
+
 func ver(c echo.Context) Version {
 	v, _ := c.Get(versionKey).(Version)
 	if v == 0 {
@@ -205,7 +228,7 @@ func (s *Server) routes() {
 	e.GET("/", s.root)
 	e.GET("/v1", s.v1doc, s.v1)
 	e.GET("/v1/", s.v1doc, s.v1)
-	g := e.Group("/v1", s.v1, s.access)
+	g := e.Group("/v1", s.v1, s.fresh, s.access)
 	// Ramdisk endpoints take no user auth (the agent token protects them;
 	// see PublicRoutes).
 	// Below their version Ironic answers these with its NotFound (404).

@@ -150,6 +150,15 @@ type Config struct {
 	// one); EtcdUsername and EtcdPassword for etcd's own auth.
 	EtcdCACert, EtcdCert, EtcdKey string
 	EtcdUsername, EtcdPassword    string
+	// EtcdCompactRetention is how long a change stays in etcd's history
+	// (and a change-feed client can resume after it); one conductor
+	// compacts the older history every EtcdCompactInterval and, with
+	// EtcdDefragInterval set, defragments the members at most that
+	// often. Zero: the defaults (DefaultEtcdCompactRetention, half of
+	// it); a negative retention never compacts.
+	EtcdCompactRetention time.Duration
+	EtcdCompactInterval  time.Duration
+	EtcdDefragInterval   time.Duration
 	// ConductorGroup is the conductor_group of the nodes this conductor
 	// serves ("" by default).
 	ConductorGroup string
@@ -347,6 +356,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	mgr.SetAPIURL(cfg.PublicURL)
 	g.Go(func() error { return mgr.Run(gctx) })
+	if es, ok := st.(*store.Etcd); ok {
+		cc := compactConfig(cfg)
+		g.Go(func() error { return es.RunCompactor(gctx, cc) })
+	}
 	if cfg.InspectorListen != "" {
 		insp := introspection.New(introspection.Config{Listen: cfg.InspectorListen, Store: st, Conductor: mgr,
 			Rules: ruleStore, Log: cfg.Log, Authenticator: authn, HTTP: cfg.HTTP})
@@ -554,6 +567,23 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	st.Host = cfg.Hostname
 	cfg.Log.Info("store: etcd", "endpoints", cfg.EtcdEndpoints, "prefix", st.Prefix())
 	return st, nil
+}
+
+// DefaultEtcdCompactRetention is how long etcd keeps a change when the
+// configuration does not say.
+const DefaultEtcdCompactRetention = 10 * time.Minute
+
+// compactConfig is the compaction the configuration asks for.
+func compactConfig(cfg Config) store.CompactConfig {
+	cc := store.CompactConfig{Retention: cfg.EtcdCompactRetention, Interval: cfg.EtcdCompactInterval,
+		Defrag: cfg.EtcdDefragInterval, Hostname: cfg.Hostname}
+	if cc.Retention == 0 {
+		cc.Retention = DefaultEtcdCompactRetention
+	}
+	if cc.Interval <= 0 {
+		cc.Interval = cc.Retention / 2
+	}
+	return cc
 }
 
 // peerURLs lists the API URLs of the other live conductors on the store.

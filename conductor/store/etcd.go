@@ -48,6 +48,10 @@ type Etcd struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	log    *slog.Logger
+	// applied is how far the watch has brought the cache; revs reads
+	// the last commit's revision for Sync (etcd_sync.go).
+	applied *applied
+	revs    revReader
 }
 
 var _ Store = (*Etcd)(nil)
@@ -114,8 +118,11 @@ func NewEtcd(ctx context.Context, cli *clientv3.Client, prefix string, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd load: %w", err)
 	}
+	s.applied = newApplied(rev)
+	s.revs.read = s.lastCommit
 	s.feed = newHub(Position{Rev: rev})
 	s.feed.history = s.history
+	s.feed.held = s.held
 	wctx, stop := context.WithCancel(context.Background())
 	s.cancel = stop
 	go s.follow(wctx, rev)
@@ -175,11 +182,17 @@ func (s *Etcd) follow(ctx context.Context, rev int64) {
 					if r, err := s.loadAt(ctx); err == nil {
 						rev, sub = r, 0
 						s.feed.reset(Position{Rev: r})
+						s.applied.advance(r)
 					}
 				} else {
 					s.log.Warn("store: etcd watch", "err", err)
 				}
 				break
+			}
+			if resp.IsProgressNotify() {
+				// Every change up to the header's revision was sent.
+				s.applied.advance(resp.Header.Revision)
+				continue
 			}
 			var cs []*Change
 			for _, ev := range resp.Events {
@@ -206,6 +219,7 @@ func (s *Etcd) follow(ctx context.Context, rev int64) {
 				}
 			}
 			s.feed.publish(cs)
+			s.applied.advance(rev)
 		}
 		if ctx.Err() == nil {
 			time.Sleep(200 * time.Millisecond)

@@ -262,6 +262,11 @@ type hub struct {
 	// including) to from the backend, for positions older than the log
 	// (etcd's history). Set before the hub is used.
 	history func(from, to Position) ([]*Change, error)
+	// held, when set, says at once whether the backend's history still
+	// holds the changes after from (ErrTooOld when compacted), so that
+	// a resume from a lost position is refused up front rather than
+	// after the stream started.
+	held func(from Position) error
 }
 
 // hubState is one published view of the log.
@@ -345,6 +350,11 @@ func (h *hub) Watch(from *Position) (*Cursor, error) {
 	if from.Less(st.floor) {
 		if h.history == nil {
 			return nil, fmt.Errorf("%w: position %s, the oldest held is %s", ErrTooOld, from, st.floor)
+		}
+		if h.held != nil {
+			if err := h.held(*from); err != nil {
+				return nil, err
+			}
 		}
 		c.replay = true
 	}
