@@ -6,7 +6,8 @@
 // acknowledged write is lost, no node is left stuck once the load stops,
 // and a dead conductor's nodes are taken over within a generous bound. It
 // reports the takeover times, the requests that failed, each conductor's
-// RSS and etcd's database size over time.
+// RSS and etcd's database size over time (the conductors compact etcd
+// with a short retention, -soak.etcd-retention, and defragment it).
 //
 // The default run is short (make test); a real soak sets the flags:
 //
@@ -35,6 +36,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
+
 	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
 	"github.com/ferric-metal/ferric/test/harness"
 )
@@ -44,6 +47,8 @@ var (
 	soakNodes    = flag.Int("soak.nodes", 60, "nodes enrolled before the load starts")
 	soakKill     = flag.Duration("soak.kill-every", 25*time.Second, "period of the conductor kills")
 	soakClients  = flag.Int("soak.clients", 6, "clients of each kind (creates, patches, provision cycles)")
+	soakRetain   = flag.Duration("soak.etcd-retention", 15*time.Second, "the conductors' --etcd-compact-retention")
+	soakDefrag   = flag.Duration("soak.etcd-defrag", 30*time.Second, "the conductors' --etcd-defrag-interval (0: none)")
 )
 
 const (
@@ -100,7 +105,9 @@ func (cl *cluster) start(c *conductor) error {
 	args := []string{"--api-listen", c.addr, "--state-dir", c.state, "--hostname", c.name,
 		"--etcd-endpoints", cl.etcd.Endpoint, "--etcd-prefix", "/soak",
 		"--heartbeat-interval", "500ms", "--heartbeat-timeout", hbTimeout.String(),
-		"--inspector-listen", ""}
+		"--inspector-listen", "",
+		"--etcd-compact-retention", soakRetain.String(), "--etcd-compact-interval", (*soakRetain / 3).String(),
+		"--etcd-defrag-interval", soakDefrag.String()}
 	p, err := harness.StartBinary(exec.Command(cl.bin, args...), func(l string) {
 		if strings.Contains(l, "level=ERROR") {
 			c.errs.Add(1)
@@ -672,6 +679,16 @@ func (cl *cluster) sample() {
 	db := "?"
 	if b := cl.etcd.Etcd.Server.Backend(); b != nil {
 		db = fmt.Sprintf("%.1f MiB (in use %.1f MiB)", float64(b.Size())/(1<<20), float64(b.SizeInUse())/(1<<20))
+	}
+	// The revisions etcd still holds (compaction raises the first) and
+	// the size of the current values alone.
+	kv := cl.etcd.Etcd.Server.KV()
+	if r, err := kv.Range(context.Background(), []byte("/soak/"), []byte("/soak0"), mvcc.RangeOptions{}); err == nil {
+		live := 0
+		for _, x := range r.KVs {
+			live += len(x.Key) + len(x.Value)
+		}
+		db += fmt.Sprintf(", revisions %d-%d, current values %.1f MiB", kv.FirstRev(), kv.Rev(), float64(live)/(1<<20))
 	}
 	cl.t.Logf("sample: RSS %s; etcd db %s", strings.Join(parts, ", "), db)
 }
