@@ -142,7 +142,7 @@ func (s *Etcd) compactWhileLeader(ctx context.Context, cfg CompactConfig, sample
 		return fmt.Errorf("etcd session: %w", err)
 	}
 	defer sess.Close()
-	el := concurrency.NewElection(sess, s.ekv.prefix+"/elect/compact")
+	el := concurrency.NewElection(sess, s.ekv.prefix+"/elections/compact")
 	if err := el.Campaign(ctx, cfg.Hostname); err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
