@@ -169,6 +169,9 @@ func (s *Etcd) compactWhileLeader(ctx context.Context, cfg CompactConfig, sample
 		}
 		done, err := s.Compact(ctx, rev)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			s.log.Warn("store: etcd compaction", "revision", rev, "err", err)
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
 )
@@ -106,11 +107,21 @@ func TestEtcdCompactor(t *testing.T) {
 	}
 	a := open()
 	const retention = 1500 * time.Millisecond
-	for _, host := range []string{"a", "a2"} {
-		// Two compactors on one store: one holds the role.
+	// Two conductors run the compactor; one holds the role at a time.
+	stops := map[string]func(){}
+	for _, host := range []string{"a", "b"} {
+		st := a
+		if host == "b" {
+			st = open()
+		}
+		cctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
 		go func() {
-			_ = a.RunCompactor(ctx, CompactConfig{Retention: retention, Interval: 200 * time.Millisecond, Hostname: host})
+			defer close(done)
+			_ = st.RunCompactor(cctx, CompactConfig{Retention: retention, Interval: 200 * time.Millisecond, Hostname: host})
 		}()
+		stops[host] = func() { stop(); <-done }
+		t.Cleanup(stops[host])
 	}
 	const id = "77777777-7777-7777-7777-777777777777"
 	type written struct {
@@ -155,6 +166,26 @@ func TestEtcdCompactor(t *testing.T) {
 		_, err := cli.Get(ctx, "/compact/guard", clientv3.WithRev(first.Rev))
 		return errors.Is(err, rpctypes.ErrCompacted)
 	})
+	// The conductor holding the role stops: the other takes it over and
+	// compacts on.
+	sess, err := concurrency.NewSession(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	lead, err := concurrency.NewElection(sess, "/compact/elections/compact").Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := string(lead.Kvs[0].Value)
+	stops[leader]()
+	mid := a.Head()
+	eventually(t, "compaction past "+mid.String()+" after "+leader+" stopped", func() bool {
+		_, err := cli.Get(ctx, "/compact/guard", clientv3.WithRev(mid.Rev))
+		return errors.Is(err, rpctypes.ErrCompacted)
+	})
+	t.Logf("%s held the compaction role; after it stopped the other compacted past revision %d", leader, mid.Rev)
+
 	// A write younger than the retention is still in the history. A store
 	// opened now (a restarted conductor) holds nothing in memory before
 	// its start, so it reads etcd's history.
