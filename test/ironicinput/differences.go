@@ -98,3 +98,11 @@ var Differences = map[string]Difference{
 		Reason: "as for create: the type is checked first (Ironic 21.4 answers its conductor's refusal to update volumes of a node whose power state is unknown)",
 	},
 }
+
+// InspectorDifferences are the inspector API's deliberate differences from
+// ironic-inspector 11.1, by call name.
+var InspectorDifferences = map[string]Difference{}
+
+// ImageDifferences are the image API's deliberate differences from Glance
+// 25.1, by call name.
+var ImageDifferences = map[string]Difference{}
