@@ -34,7 +34,7 @@ func patchRequest(r *http.Request) ([]change, error) {
 	if !ok {
 		return nil, &apiError{code: http.StatusUnsupportedMediaType,
 			explanation: fmt.Sprintf("The request media type %s is not supported by this server.", r.Header.Get("Content-Type")),
-			detail:      "Image PATCH expects Content-Type one of: " + patchTypeList}
+			header:      map[string]string{"Accept-Patch": patchTypeList}}
 	}
 	v, err := readBody(r)
 	if err != nil {
