@@ -15,6 +15,7 @@ var patchTypes = map[string]int{
 	"application/openstack-images-v2.1-json-patch": 10,
 }
 
+// patchTypeList is the Accept-Patch header of a 415 (Glance's sorted list).
 const patchTypeList = "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch"
 
 // change is one parsed PATCH operation: op, the decoded path, the value.

@@ -147,7 +147,13 @@ const schemaDump = "Glance's schema errors end with jsonschema's dump of the fai
 
 // ImageDifferences are the image API's deliberate differences from Glance
 // 25.1, by call name.
-var ImageDifferences = map[string]Difference{}
+var ImageDifferences = map[string]Difference{
+	"create body list": {
+		Ferric: Answer{Status: 400, Fault: "Provided object does not match schema 'image': [{'name': 'x'}] is not of type 'object'<br /><br />\n\n\n"},
+		Reason: "Glance's create deserializer fails on a list body (an AttributeError, 500); the client is at fault, so ferric answers " +
+			"the 400 its schema check gives a value that is not an object",
+	},
+}
 
 func init() {
 	for _, name := range []string{"create name number", "create name 256", "create visibility bogus", "create protected string",
