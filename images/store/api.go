@@ -66,6 +66,9 @@ func (s *Store) glanceError(w http.ResponseWriter, err error) {
 	if ae.code == http.StatusInternalServerError {
 		s.log.Error("images: internal error", "err", err)
 	}
+	for k, v := range ae.header {
+		w.Header().Set(k, v)
+	}
 	ironichttp.WriteJSON(w, ae.code, ironichttp.GlanceError(ae.code, ae.explanation, ae.detail))
 }
 

@@ -15,6 +15,7 @@ var patchTypes = map[string]int{
 	"application/openstack-images-v2.1-json-patch": 10,
 }
 
+// patchTypeList is the Accept-Patch header of a 415 (Glance's sorted list).
 const patchTypeList = "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch"
 
 // change is one parsed PATCH operation: op, the decoded path, the value.
@@ -34,7 +35,7 @@ func patchRequest(r *http.Request) ([]change, error) {
 	if !ok {
 		return nil, &apiError{code: http.StatusUnsupportedMediaType,
 			explanation: fmt.Sprintf("The request media type %s is not supported by this server.", r.Header.Get("Content-Type")),
-			detail:      "Image PATCH expects Content-Type one of: " + patchTypeList}
+			header:      map[string]string{"Accept-Patch": patchTypeList}}
 	}
 	v, err := readBody(r)
 	if err != nil {

@@ -79,6 +79,8 @@ var imageSchema = func() *ironichttp.Schema {
 type apiError struct {
 	code                int
 	explanation, detail string
+	// header is set on the answer (e.g. Accept-Patch).
+	header map[string]string
 }
 
 func (e *apiError) Error() string { return e.explanation + e.detail }

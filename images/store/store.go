@@ -14,8 +14,8 @@
 // and ImagesController: the image schema, read-only and reserved
 // attributes, its PATCH media types and pointers, limit and visibility)
 // with the shared argument rules of conductor/ironichttp, and answers in
-// webob's JSON error body; TestImageArgs is the table of inputs and
-// answers. Handler returns it as a plain net/http handler; the conductor
+// webob's JSON error body; test/ironicinput replays Glance 25.1's recorded
+// answers to bad and borderline input (TestImageInputRules). Handler returns it as a plain net/http handler; the conductor
 // uses Get and Open.
 package store
 

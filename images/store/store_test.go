@@ -148,8 +148,10 @@ func TestLifecycle(t *testing.T) {
 		if got["name"] != "jammy" || got["os_distro"] != "ubuntu" || got["hw_firmware_type"] != nil || got["protected"] != true {
 			t.Errorf("after PATCH image = %v", got)
 		}
-		if resp, _ := do(t, "PATCH", base+"/v2/images/"+id, "application/json", strings.NewReader(`[]`)); resp.StatusCode != http.StatusUnsupportedMediaType {
-			t.Errorf("PATCH with application/json = %d, want 415", resp.StatusCode)
+		// Glance names the PATCH media types in Accept-Patch (sorted).
+		if resp, _ := do(t, "PATCH", base+"/v2/images/"+id, "application/json", strings.NewReader(`[]`)); resp.StatusCode != http.StatusUnsupportedMediaType ||
+			resp.Header.Get("Accept-Patch") != "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch" {
+			t.Errorf("PATCH with application/json = %d, Accept-Patch %q, want 415 and the two patch types", resp.StatusCode, resp.Header.Get("Accept-Patch"))
 		}
 	})
 	t.Run("delete", func(t *testing.T) {

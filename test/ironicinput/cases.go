@@ -1,6 +1,8 @@
-// Package ironicinput holds the inputs sent to the real Ironic 21.4 to learn
-// its argument rules (cases.go), the recorder that sends them (record/) and
-// the table test that replays Ironic's recorded answers against ferric.
+// Package ironicinput holds the inputs sent to the real services to learn
+// their argument rules (Ironic 21.4: cases.go; ironic-inspector 11.1:
+// inspector.go; Glance 25.1: image.go), the recorder that sends them
+// (record/, run by record.sh) and the table tests that replay the recorded
+// answers against ferric.
 package ironicinput
 
 import (

@@ -7,6 +7,22 @@ import "strings"
 type Difference struct {
 	Ferric Answer
 	Reason string
+	// Summary: ferric answers the recorded status and the recorded message
+	// without jsonschema's dump of the schema and the value (see summary),
+	// Ferric is not used.
+	Summary bool
+}
+
+// summary is a Glance schema error's message as ferric gives it: the
+// message up to jsonschema's "Failed validating ..." paragraph, then
+// webob's ending.
+func summary(msg string) string {
+	i := strings.Index(msg, "\n\nFailed validating ")
+	j := strings.LastIndex(msg, "<br /><br />")
+	if i < 0 || j < i {
+		return msg
+	}
+	return msg[:i] + msg[j:]
 }
 
 // canonicalUUID is the reason of the cases that give a UUID in another
@@ -97,4 +113,53 @@ var Differences = map[string]Difference{
 		Ferric: Answer{Status: 400, Fault: "Schema error for patch: 'bogus' is not one of ['iqn', 'ip', 'mac', 'wwnn', 'wwpn', 'port', 'portgroup']"},
 		Reason: "as for create: the type is checked first (Ironic 21.4 answers its conductor's refusal to update volumes of a node whose power state is unknown)",
 	},
+}
+
+// inspectorVersion is the reason of the malformed version cases.
+const inspectorVersion = "ironic-inspector 11.1 reads the version header as a tuple of integers and fails on its own error " +
+	"response (a TypeError, 500) when that fails or has one part, and accepts any tuple in range (\"1.2.3\"); later releases " +
+	"parse it with microversion_parse and answer this 400 to anything but MAJOR.MINOR, as ferric does"
+
+const malformedVersion = "Malformed API version: expected string in form of X.Y or latest"
+
+// InspectorDifferences are the inspector API's deliberate differences from
+// ironic-inspector 11.1, by call name.
+var InspectorDifferences = map[string]Difference{
+	"version garbage":     {Ferric: Answer{Status: 400, Fault: malformedVersion}, Reason: inspectorVersion},
+	"version major only":  {Ferric: Answer{Status: 400, Fault: malformedVersion}, Reason: inspectorVersion},
+	"version three parts": {Ferric: Answer{Status: 400, Fault: malformedVersion}, Reason: inspectorVersion},
+	"list marker unknown": {
+		Ferric: Answer{Status: 404, Fault: "The requested node was not found."},
+		Reason: "ironic-inspector 11.1 overwrites the marker before quoting it (\"Node not found for marker: None\"); later releases " +
+			"answer the database's not-found text, as ferric does",
+	},
+	"rule body list": {
+		Ferric: Answer{Status: 400, Fault: "Invalid data: expected a JSON object, got list"},
+		Reason: "a rule body that is not an object fails ironic-inspector's body.get (an AttributeError, 500); the client is at fault, " +
+			"so ferric answers the 400 ironic-inspector gives such a body on /v1/continue",
+	},
+}
+
+// schemaDump is the reason of the image schema errors.
+const schemaDump = "Glance's schema errors end with jsonschema's dump of the failing schema fragment and of the value " +
+	"(Python's pprint of Glance's schema, descriptions included); ferric answers jsonschema's message, the first paragraph, " +
+	"which is the part clients match (and the whole of what Ironic answers for its schemas)"
+
+// ImageDifferences are the image API's deliberate differences from Glance
+// 25.1, by call name.
+var ImageDifferences = map[string]Difference{
+	"create body list": {
+		Ferric: Answer{Status: 400, Fault: "Provided object does not match schema 'image': [{'name': 'x'}] is not of type 'object'<br /><br />\n\n\n"},
+		Reason: "Glance's create deserializer fails on a list body (an AttributeError, 500); the client is at fault, so ferric answers " +
+			"the 400 its schema check gives a value that is not an object",
+	},
+}
+
+func init() {
+	for _, name := range []string{"create name number", "create name 256", "create visibility bogus", "create protected string",
+		"create os_hidden string", "create min_ram string", "create min_ram float", "create tags string", "create tag 256",
+		"create id garbage", "create container_format bogus", "create owner 256", "create extra number", "create two errors",
+		"patch visibility bogus", "patch extra number"} {
+		ImageDifferences[name] = Difference{Summary: true, Reason: schemaDump}
+	}
 }

@@ -82,6 +82,23 @@ func TestDifferencesNamed(t *testing.T) {
 			t.Errorf("README.md does not list the difference %q", name)
 		}
 	}
+	for _, tb := range recordedTables {
+		names := map[string]bool{}
+		for _, r := range loadCalls(t, tb.file) {
+			names[r.Name] = true
+		}
+		for name, d := range tb.diffs {
+			if !names[name] {
+				t.Errorf("difference %q names no call of %s", name, tb.file)
+			}
+			if d.Reason == "" {
+				t.Errorf("difference %q has no reason", name)
+			}
+			if !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("README.md does not list the difference %q", name)
+			}
+		}
+	}
 }
 
 // TestIronicInputRules replays every recorded input against ferric, in the
