@@ -41,7 +41,7 @@ type segment struct {
 
 // newSegment makes a /16 (a.b.0.0/16): the conductor on a.b.0.1, the
 // relay on a.b.0.2, the pool a.b.1.0 to a.b.255.254.
-func newSegment(t *testing.T, a, b byte) *segment {
+func newSegment(t testing.TB, a, b byte) *segment {
 	t.Helper()
 	netnstest.Skip(t)
 	pfx := fmt.Sprintf("%d.%d.0.", a, b)
@@ -56,7 +56,7 @@ func (s *segment) pool() string {
 
 // newRelay opens the relay's socket (its address, port 67) in the
 // segment's namespace.
-func (s *segment) newRelay(t *testing.T, prefix byte) *dhcpload.Relay {
+func (s *segment) newRelay(t testing.TB, prefix byte) *dhcpload.Relay {
 	t.Helper()
 	var conn *net.UDPConn
 	if err := s.ns.Do(func() error {
@@ -79,7 +79,7 @@ type conductor struct {
 
 // startConductor runs the binary on state with full DHCP on seg and the
 // extra flags.
-func startConductor(t *testing.T, bin, state string, seg *segment, extra ...string) *conductor {
+func startConductor(t testing.TB, bin, state string, seg *segment, extra ...string) *conductor {
 	t.Helper()
 	args := append([]string{"--api-listen", "127.0.0.1:0", "--state-dir", state, "--hostname", "dhcp-lease",
 		"--inspector-listen", "",
@@ -222,6 +222,7 @@ func TestKill9KeepsAckedLeasesNetns(t *testing.T) {
 			if lost > 0 {
 				t.Fatalf("%d of %d ACKed leases lost by a kill -9", lost, len(acked))
 			}
+			ask.Close() // frees the relay's port
 			// New machines get none of the held addresses.
 			fresh := seg.newRelay(t, 0x61)
 			fresh.SetRequest(false)
@@ -322,5 +323,54 @@ func TestUpgradeKeepsStoredLeasesNetns(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(state, service.DHCPLeaseLogName)); err != nil || fi.Size() < int64(len(old)+1)*24 {
 		t.Errorf("lease log: %v, %v; want at least %d records", fi, err, len(old)+1)
+	}
+}
+
+// benchRate is the DORA rate of BenchmarkConductorDHCPAck: modest, so
+// that the figures are the lease write's cost, not a queue's.
+const benchRate = 300
+
+// BenchmarkConductorDHCPAck runs b.N full exchanges (new MACs, about
+// benchRate a second, through a relay agent) against a conductor for
+// each lease backend a single conductor can use, and reports the
+// conductor's own REQUEST→ACK quantiles (ferric_dhcp_ack_latency_seconds
+// on /metrics) in milliseconds. "store" is the path before the lease
+// log (bbolt, batched transactions).
+//
+//	go test -run '^$' -bench ConductorDHCPAck -benchtime 3000x -count 3 ./test/dhcplease/
+func BenchmarkConductorDHCPAck(b *testing.B) {
+	bin := harness.Build(b)
+	for i, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"store", []string{"--dhcp-leases", "store"}},
+		{"log", nil},
+		{"log-sync", []string{"--dhcp-lease-sync"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			seg := newSegment(b, 10, byte(69-i))
+			c := startConductor(b, bin, b.TempDir(), seg, tc.flags...)
+			r := seg.newRelay(b, 0x63)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.N/benchRate+60)*time.Second)
+			defer cancel()
+			b.ResetTimer()
+			if err := r.Run(ctx, benchRate, uint32(b.N), func(int) bool { return false }); err != nil {
+				b.Fatal(err)
+			}
+			for r.AckCount() < b.N && ctx.Err() == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.StopTimer()
+			q, acks := c.ackLatency(b)
+			if acks < float64(b.N) {
+				b.Fatalf("%v ACKs of %d exchanges", acks, b.N)
+			}
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(q["0.5"]), "p50-ms")
+			b.ReportMetric(ms(q["0.9"]), "p90-ms")
+			b.ReportMetric(ms(q["0.99"]), "p99-ms")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }
