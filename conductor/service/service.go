@@ -1,5 +1,15 @@
 // Package service assembles a ferric conductor from its parts (store, task
 // manager, drivers, Ironic API) and runs it until its context ends.
+//
+// Full-mode DHCPv4 leases: a conductor with its own store (bbolt) keeps
+// them in the crash-safe lease log in its state directory (pxe/dhcp
+// LogLeases: the ACK waits for one write(2), fdatasync runs in group
+// commits, Config.DHCPLeaseSync makes the ACK wait for it); leases an
+// earlier version kept in the store are moved into the log on the first
+// start. Conductors sharing an etcd store keep the leases in etcd: one
+// conductor per range serves at a time, and the next one must see every
+// lease the last one ACKed, so a local log is refused there
+// (Config.DHCPLeases, leaselog.go). DHCPv6 leases stay in the store.
 package service
 
 import (
