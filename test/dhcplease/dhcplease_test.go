@@ -10,7 +10,7 @@ package dhcplease
 import (
 	"bufio"
 	"context"
-		"fmt"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
