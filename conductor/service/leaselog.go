@@ -72,6 +72,9 @@ func openDHCPLeases(ctx context.Context, cfg Config, st store.Store) (dhcp.Lease
 		return nil, nil, err
 	}
 	if backend == DHCPLeasesStore {
+		if cfg.DHCPLeaseSync {
+			cfg.Log.Warn("dhcp: --dhcp-lease-sync is for the lease log; with the leases in the store every ACK waits for the store's commit anyway")
+		}
 		return storeLeases{st: st}, func() error { return nil }, nil
 	}
 	path := filepath.Join(cfg.StateDir, DHCPLeaseLogName)
