@@ -238,10 +238,14 @@ func GoBinary(pkg string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		// The build ID of the main package's compiled archive hashes all of
-		// its inputs (sources, dependencies, flags, toolchain); compiling is
-		// cached by go, linking (done only on a miss here) is not.
-		cmd := exec.Command("go", "list", "-trimpath", "-export", "-f", "{{.BuildID}}", pkg)
+		// The build IDs of the compiled archives of the main package and of
+		// every package it links hash all their inputs (sources, flags,
+		// toolchain) and outputs. The main package's alone is not enough: it
+		// hashes its dependencies' export data only, so a change inside a
+		// dependency's function body would leave a stale binary here.
+		// Compiling is cached by go, linking (done only on a miss here) is
+		// not.
+		cmd := exec.Command("go", "list", "-deps", "-trimpath", "-export", "-f", "{{.ImportPath}} {{.BuildID}}", pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		var stderr bytes.Buffer
