@@ -2,9 +2,12 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -20,7 +23,9 @@ import (
 //     commits in the background (Config.DHCPLeaseSync makes the ACK wait
 //     for it). Only for a conductor with its own store (bbolt): the log
 //     is local to one machine.
-//   - DHCPLeasesStore: the conductor's store (a record table, leaseTable).
+//   - DHCPLeasesStore: the conductor's store (a record table, leaseTable);
+//     a lease log left in the state directory by an earlier run is moved
+//     into it first (and kept, renamed with importedSuffix).
 //     On etcd this is the only choice: several conductors may be
 //     configured for the same range, one serves at a time (an election),
 //     and the next one must know every address the last one ACKed, so the
@@ -71,13 +76,20 @@ func openDHCPLeases(ctx context.Context, cfg Config, st store.Store) (dhcp.Lease
 	if err != nil {
 		return nil, nil, err
 	}
+	path := filepath.Join(cfg.StateDir, DHCPLeaseLogName)
 	if backend == DHCPLeasesStore {
 		if cfg.DHCPLeaseSync {
 			cfg.Log.Warn("dhcp: --dhcp-lease-sync is for the lease log; with the leases in the store every ACK waits for the store's commit anyway")
 		}
+		n, err := importLogLeases(ctx, path, st, cfg.Log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("conductor: %w", err)
+		}
+		if n > 0 {
+			cfg.Log.Info("dhcp: leases moved from the lease log into the store", "leases", n, "path", path, "kept_as", path+importedSuffix)
+		}
 		return storeLeases{st: st}, func() error { return nil }, nil
 	}
-	path := filepath.Join(cfg.StateDir, DHCPLeaseLogName)
 	ll, err := dhcp.OpenLogLeases(path, dhcp.LogOptions{SyncOnStore: cfg.DHCPLeaseSync, Logger: cfg.Log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("conductor: %w", err)
@@ -94,8 +106,70 @@ func openDHCPLeases(ctx context.Context, cfg Config, st store.Store) (dhcp.Lease
 	return ll, ll.Close, nil
 }
 
-// leaseDeleteBatch is how many store leases one transaction removes.
+// leaseDeleteBatch is how many store leases one transaction writes or
+// removes.
 const leaseDeleteBatch = 100
+
+// importedSuffix is added to a lease log's name once its leases are moved
+// into the store.
+const importedSuffix = ".imported"
+
+// importLogLeases moves the leases of the lease log at path (left by a run
+// with the log, before --dhcp-leases store) into st, where they are not
+// already, and renames the log with importedSuffix so that it is neither
+// imported again nor mistaken for current later. No log: nothing to do.
+func importLogLeases(ctx context.Context, path string, st store.Store, log *slog.Logger) (int, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	ll, err := dhcp.OpenLogLeases(path, dhcp.LogOptions{Logger: log})
+	if err != nil {
+		return 0, err
+	}
+	leases, err := ll.Load(ctx)
+	if cerr := ll.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	have, err := storeLeases{st: st}.Load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	inStore := make(map[netip.Addr]bool, len(have))
+	for _, l := range have {
+		inStore[l.IP] = true
+	}
+	var move []dhcp.Lease
+	for _, l := range leases {
+		if !inStore[l.IP] {
+			move = append(move, l)
+		}
+	}
+	for i := 0; i < len(move); i += leaseDeleteBatch {
+		batch := move[i:min(i+leaseDeleteBatch, len(move))]
+		err := st.Update(ctx, func(tx store.Tx) error {
+			for _, l := range batch {
+				data, err := json.Marshal(leaseRecord{MAC: l.MAC.String(), Expiry: l.Expiry.UTC()})
+				if err != nil {
+					return err
+				}
+				if err := tx.PutRecord(leaseTable, &store.Record{Key: l.IP.String(), Data: data}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("dhcp: move the lease log's leases into the store: %w", err)
+		}
+	}
+	if err := os.Rename(path, path+importedSuffix); err != nil {
+		return 0, fmt.Errorf("dhcp: lease log moved into the store: %w", err)
+	}
+	return len(move), nil
+}
 
 // importStoreLeases moves the DHCPv4 leases kept in st's lease table (by
 // a conductor before the lease log, or one run with --dhcp-leases store)

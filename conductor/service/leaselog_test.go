@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -136,5 +137,37 @@ func TestImportStoreLeases(t *testing.T) {
 	}
 	if fi, err := os.Stat(logPath); err != nil || fi.Size() != int64(len(want))*24 {
 		t.Errorf("lease log after two starts: %v, %v; want %d records of 24 bytes (no second import)", fi, err, len(want))
+	}
+
+	// Back to --dhcp-leases store: the log's leases move into the store
+	// and the log is set aside; then to the log again.
+	for _, backend := range []string{DHCPLeasesStore, DHCPLeasesStore, DHCPLeasesLog} {
+		cfg.DHCPLeases = backend
+		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st)
+		if err != nil {
+			t.Fatalf("%s: %v", backend, err)
+		}
+		got, err := leases.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d leases, want %d", backend, len(got), len(want))
+		}
+		for _, l := range got {
+			if want[l.IP] != l.MAC.String() {
+				t.Errorf("%s: %v -> %v, want %q", backend, l.IP, l.MAC, want[l.IP])
+			}
+		}
+		if err := closeLeases(); err != nil {
+			t.Fatal(err)
+		}
+		_, logErr := os.Stat(logPath)
+		if backend == DHCPLeasesStore && !errors.Is(logErr, os.ErrNotExist) {
+			t.Errorf("store: the lease log is still in place (%v), want it renamed", logErr)
+		}
+		if _, err := os.Stat(logPath + importedSuffix); err != nil {
+			t.Errorf("%s: the imported log is not kept: %v", backend, err)
+		}
 	}
 }
