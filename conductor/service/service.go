@@ -1,5 +1,15 @@
 // Package service assembles a ferric conductor from its parts (store, task
 // manager, drivers, Ironic API) and runs it until its context ends.
+//
+// Full-mode DHCPv4 leases: a conductor with its own store (bbolt) keeps
+// them in the crash-safe lease log in its state directory (pxe/dhcp
+// LogLeases: the ACK waits for one write(2), fdatasync runs in group
+// commits, Config.DHCPLeaseSync makes the ACK wait for it); leases an
+// earlier version kept in the store are moved into the log on the first
+// start. Conductors sharing an etcd store keep the leases in etcd: one
+// conductor per range serves at a time, and the next one must see every
+// lease the last one ACKed, so a local log is refused there
+// (Config.DHCPLeases, leaselog.go). DHCPv6 leases stay in the store.
 package service
 
 import (
@@ -121,6 +131,15 @@ type Config struct {
 	DHCPInterface string
 	// DHCPRange is "first-last" (full mode).
 	DHCPRange string
+	// DHCPLeases is where full-mode DHCPv4 keeps its leases: DHCPLeasesLog
+	// (the crash-safe lease log in StateDir), DHCPLeasesStore (the store)
+	// or DHCPLeasesAuto (default: the log on bbolt, the store on etcd; see
+	// leaselog.go).
+	DHCPLeases string
+	// DHCPLeaseSync makes a DHCP ACK wait for the lease log's fdatasync
+	// (a lease survives a power loss, not only a crash of the conductor),
+	// at the cost of one fdatasync of latency per ACK.
+	DHCPLeaseSync bool
 	// AllowUnknownMACs answers DHCP from machines with no enrolled port.
 	AllowUnknownMACs bool
 	// RouterAdvertisements answers IPv6 router solicitations on
@@ -306,7 +325,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.BootDir, 0o755); err != nil {
 		return fmt.Errorf("conductor: %w", err)
 	}
-	reg := mountRulesAndMetrics(srv, st, ruleStore, mgr)
+	dhcpNow := &servingDHCP{}
+	reg := mountRulesAndMetrics(srv, st, ruleStore, mgr, dhcpNow)
 	rdLogs.mount(srv, st)
 	resolver.publicURL = cfg.PublicURL
 	resolver.peers = func() []string { return peerURLs(st, cfg.Hostname, cfg.HeartbeatTimeout) }
@@ -347,7 +367,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("conductor: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	if err := startPXE(gctx, g, cfg, st, hosts); err != nil {
+	if err := startPXE(gctx, g, cfg, st, hosts, dhcpNow); err != nil {
 		ln.Close()
 		return err
 	}
@@ -403,11 +423,11 @@ func openImages(cfg Config) (*imgstore.Store, *imageResolver, error) {
 // mountRulesAndMetrics serves the inspection rules under /v1/rules and
 // the metrics under /metrics, and counts the API's requests; it returns
 // the metrics registry.
-func mountRulesAndMetrics(srv *api.Server, st store.Store, ruleStore *process.RuleStore, mgr *manager.Manager) *metrics.Registry {
+func mountRulesAndMetrics(srv *api.Server, st store.Store, ruleStore *process.RuleStore, mgr *manager.Manager, dhcpNow *servingDHCP) *metrics.Registry {
 	ruleMux := (&ruleapi.Handler{Rules: ruleStore}).Routes()
 	srv.MountV1(api.Version(ruleapi.MinVersion), ruleMux, ruleMux.Routes())
 	reg := metrics.New(st, metrics.Func("ferric_tasks_running", "Tasks holding a conductor worker.",
-		func() float64 { return float64(mgr.TasksRunning()) }))
+		func() float64 { return float64(mgr.TasksRunning()) }), metrics.DHCP(dhcpNow.current))
 	srv.Instrument(reg)
 	srv.Handle(http.MethodGet, "/metrics", reg.Handler())
 	return reg

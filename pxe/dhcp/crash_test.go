@@ -3,7 +3,6 @@ package dhcp
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,13 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ferric-metal/ferric/pxe/dhcp/dhcpload"
 	"github.com/ferric-metal/ferric/test/netnstest"
-	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 // crashHelperEnv makes TestCrashHelper run a full-mode server (in the
@@ -105,65 +103,15 @@ func TestKill9KeepsAckedLeasesNetns(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	srv := &net.UDPAddr{IP: net.IPv4(10, 78, 0, 1), Port: 67}
-	giaddr := net.IPv4(10, 78, 0, 2)
-
-	var mu sync.Mutex
-	acked := map[netip.Addr]string{}
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			m, err := dhcpv4.FromBytes(buf[:n])
-			if err != nil {
-				continue
-			}
-			switch m.MessageType() {
-			case dhcpv4.MessageTypeOffer:
-				req, err := dhcpv4.NewRequestFromOffer(m, dhcpv4.WithGatewayIP(giaddr))
-				if err == nil {
-					_, _ = conn.WriteToUDP(req.ToBytes(), srv)
-				}
-			case dhcpv4.MessageTypeAck:
-				ip, _ := netip.AddrFromSlice(m.YourIPAddr.To4())
-				mu.Lock()
-				acked[ip] = m.ClientHWAddr.String()
-				mu.Unlock()
-			}
-		}
-	}()
+	relay := dhcpload.NewRelay(conn, &net.UDPAddr{IP: net.IPv4(10, 78, 0, 1), Port: 67}, 0x55)
+	defer relay.Close()
 
 	// Discover from new MACs at about 4,000/s until 1,500 leases are
-	// ACKed, then kill the server while the load goes on.
-	start := time.Now()
-	var sent uint32
-	for {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 1500 {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("only %d ACKs in 20 s", n)
-		}
-		for range 40 {
-			sent++
-			hw := net.HardwareAddr{0x52, 0x55, 0, byte(sent >> 16), byte(sent >> 8), byte(sent)}
-			d, err := dhcpv4.NewDiscovery(hw, dhcpv4.WithGatewayIP(giaddr))
-			if err != nil {
-				t.Fatal(err)
-			}
-			binary.BigEndian.PutUint32(d.TransactionID[:], sent)
-			_, _ = conn.WriteToUDP(d.ToBytes(), srv)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// ACKed, then kill the server while the replies are in flight.
+	lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer lcancel()
+	if err := relay.Run(lctx, 4000, 1<<20, func(n int) bool { return n >= 1500 }); err != nil {
+		t.Fatal(err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -171,8 +119,8 @@ func TestKill9KeepsAckedLeasesNetns(t *testing.T) {
 	_ = cmd.Wait()
 	killed = true
 	time.Sleep(100 * time.Millisecond) // ACKs already in flight
-	conn.Close()
-	<-readDone
+	relay.Close()
+	acked, sent := relay.Acked(), relay.Sent()
 
 	leases, err := OpenLogLeases(path, LogOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -187,8 +135,6 @@ func TestKill9KeepsAckedLeasesNetns(t *testing.T) {
 	for _, l := range stored {
 		have[l.IP] = l.MAC.String()
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	missing := 0
 	for ip, mac := range acked {
 		if have[ip] != mac {

@@ -238,20 +238,12 @@ func GoBinary(pkg string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		// The build ID of the main package's compiled archive hashes all of
-		// its inputs (sources, dependencies, flags, toolchain); compiling is
-		// cached by go, linking (done only on a miss here) is not.
-		cmd := exec.Command("go", "list", "-trimpath", "-export", "-f", "{{.BuildID}}", pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		id, err := cmd.Output()
+		key, err := goBinaryKey(root, pkg)
 		if err != nil {
-			return "", fmt.Errorf("artifacts: go list %s: %w\n%s", pkg, err, stderr.Bytes())
+			return "", err
 		}
 		name := filepath.Base(pkg)
-		dir, err := cached("go", hash(name, strings.TrimSpace(string(id)), runtime.Version(), "-s -w"), func(tmp string) error {
+		dir, err := cached("go", key, func(tmp string) error {
 			return run(nil, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(tmp, name), pkg)
 		})
 		if err != nil {
@@ -259,6 +251,26 @@ func GoBinary(pkg string) (string, error) {
 		}
 		return filepath.Join(dir, name), nil
 	})
+}
+
+// goBinaryKey is the cache key of the binary of main package pkg in the
+// module at dir: the build IDs of the compiled archives of pkg and of
+// every package it links, which hash all their inputs (sources, flags,
+// toolchain) and outputs. The main package's build ID alone is not
+// enough: it hashes its dependencies' export data only, so a change
+// inside a dependency's function body would find a stale binary.
+// Compiling is cached by go, linking (done only on a miss) is not.
+func goBinaryKey(dir, pkg string) (string, error) {
+	cmd := exec.Command("go", "list", "-deps", "-trimpath", "-export", "-f", "{{.ImportPath}} {{.BuildID}}", pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	ids, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("artifacts: go list %s: %w\n%s", pkg, err, stderr.Bytes())
+	}
+	return hash(filepath.Base(pkg), string(ids), runtime.Version(), "-s -w"), nil
 }
 
 // Agent is the static ferric-agent (the deploy ramdisk's /init).

@@ -161,3 +161,47 @@ func TestPrune(t *testing.T) {
 		t.Errorf("recent entry: %v", err)
 	}
 }
+
+// TestGoBinaryKeyFollowsDependencies: a change inside a dependency's
+// function body (which leaves the main package's own build ID as it was)
+// gives the binary a new key; the same sources give the same key.
+func TestGoBinaryKeyFollowsDependencies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: compiles a module")
+	}
+	dir := t.TempDir()
+	write := func(rel, body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, rel), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// main imports mid, mid imports dep: main's own build ID hashes mid's
+	// export data, which a change inside dep.N leaves as it was.
+	dep := func(n string) string {
+		return "package dep\n\n//go:noinline\nfunc N(xs []int) int { return len(xs) + " + n + " }\n"
+	}
+	write("go.mod", "module example.com/keytest\n\ngo 1.22\n")
+	write("cmd/app/main.go", "package main\n\nimport \"example.com/keytest/mid\"\n\nfunc main() { println(mid.M()) }\n")
+	write("mid/mid.go", "package mid\n\nimport \"example.com/keytest/dep\"\n\n//go:noinline\nfunc M() int { return dep.N(nil) }\n")
+	write("dep/dep.go", dep("1"))
+	key := func() string {
+		t.Helper()
+		k, err := goBinaryKey(dir, "./cmd/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k1 := key()
+	if again := key(); again != k1 {
+		t.Fatalf("same sources, keys %s and %s", k1, again)
+	}
+	write("dep/dep.go", dep("2"))
+	if k2 := key(); k2 == k1 {
+		t.Fatalf("key %s kept after dep.N's body changed: a stale binary would be used", k1)
+	}
+}

@@ -2,7 +2,11 @@ package multiconductor
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
+	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/netnstest"
 )
 
@@ -45,12 +50,16 @@ func TestDHCPFailover(t *testing.T) {
 	netnstest.Skip(t)
 	srv := etcdtest.Start(t)
 	hostIf, clientNS := netnstest.HostPair(t, "10.79.0.1/24", "")
-	dhcpOn := func(c *service.Config) {
-		c.EtcdPrefix, c.DHCPMode, c.DHCPInterface, c.DHCPRange, c.AllowUnknownMACs = "/dhcp", "full", hostIf, "10.79.0.100-10.79.0.110", true
+	states := map[string]string{"dhcp-a": t.TempDir(), "dhcp-b": t.TempDir()}
+	dhcpOn := func(name string) func(c *service.Config) {
+		return func(c *service.Config) {
+			c.EtcdPrefix, c.DHCPMode, c.DHCPInterface, c.DHCPRange, c.AllowUnknownMACs = "/dhcp", "full", hostIf, "10.79.0.100-10.79.0.110", true
+			c.StateDir = states[name]
+		}
 	}
 	conductors := map[string]*conductor{
-		"dhcp-a": startConductorWith(t, "dhcp-a", srv.Endpoint, dhcpOn),
-		"dhcp-b": startConductorWith(t, "dhcp-b", srv.Endpoint, dhcpOn),
+		"dhcp-a": startConductorWith(t, "dhcp-a", srv.Endpoint, dhcpOn("dhcp-a")),
+		"dhcp-b": startConductorWith(t, "dhcp-b", srv.Endpoint, dhcpOn("dhcp-b")),
 	}
 	cli := srv.Client(t)
 	leader := func() string {
@@ -95,10 +104,39 @@ func TestDHCPFailover(t *testing.T) {
 	if ip2 == ip1 {
 		t.Fatalf("%s handed to both %v and %v", ip1, mac1, mac2)
 	}
+	// On etcd the leases are shared through the store, never in a
+	// conductor's own lease log (--dhcp-leases auto).
+	for name, dir := range states {
+		if _, err := os.Stat(filepath.Join(dir, service.DHCPLeaseLogName)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s on etcd has a lease log (%v); its leases must stay in the shared store", name, err)
+		}
+	}
 }
 
-// One conductor on bbolt with full DHCP keeps its leases in the store, as
-// one on etcd does: restarted on the same state directory, it does not
+// The lease log is one conductor's: on etcd, where another conductor may
+// take DHCP over, asking for it is refused at start with what to use
+// instead, and nothing is served.
+func TestDHCPLeaseLogRefusedOnEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cfg := service.Config{Hostname: "dhcp-log", EtcdEndpoints: []string{srv.Endpoint}, EtcdPrefix: "/dhcp-log",
+		StateDir: t.TempDir(), InspectorListen: "", Log: harness.Logger("conductor", "dhcp-log"),
+		DHCPMode: "full", DHCPInterface: "lo", DHCPRange: "10.70.0.100-10.70.0.110", DHCPLeases: service.DHCPLeasesLog}
+	c, err := harness.Launch(cfg)
+	if err == nil {
+		c.Stop()
+		t.Fatal("a conductor on etcd started with --dhcp-leases log")
+	}
+	if want := "use --dhcp-leases store (or auto) with etcd"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("start on etcd with --dhcp-leases log: %v; want an error saying %q", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, service.DHCPLeaseLogName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused start left a lease log: %v", err)
+	}
+}
+
+// One conductor on bbolt with full DHCP keeps its leases in its lease log
+// (as one on etcd keeps them in the shared store): restarted on the same
+// state directory, it does not
 // hand a bound address to another machine, and gives the bound machine
 // its address again.
 func TestDHCPLeasesSurviveRestart(t *testing.T) {

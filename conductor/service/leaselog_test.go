@@ -1,0 +1,173 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/pxe/dhcp"
+)
+
+// --dhcp-leases: the log on a conductor's own store, the store on etcd
+// (shared leases, so that the next DHCP leader knows every binding), and
+// the log refused on etcd.
+func TestDHCPLeaseBackend(t *testing.T) {
+	for _, tc := range []struct {
+		leases  string
+		shared  bool
+		want    string
+		wantErr string
+	}{
+		{"", false, DHCPLeasesLog, ""},
+		{DHCPLeasesAuto, false, DHCPLeasesLog, ""},
+		{DHCPLeasesAuto, true, DHCPLeasesStore, ""},
+		{"", true, DHCPLeasesStore, ""},
+		{DHCPLeasesStore, false, DHCPLeasesStore, ""},
+		{DHCPLeasesStore, true, DHCPLeasesStore, ""},
+		{DHCPLeasesLog, false, DHCPLeasesLog, ""},
+		{DHCPLeasesLog, true, "", "use --dhcp-leases store (or auto) with etcd"},
+		{"memfile", false, "", `--dhcp-leases must be auto, log or store, not "memfile"`},
+	} {
+		t.Run(tc.leases+map[bool]string{true: "/etcd", false: "/bolt"}[tc.shared], func(t *testing.T) {
+			got, err := dhcpLeaseBackend(Config{DHCPLeases: tc.leases}, tc.shared)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("dhcpLeaseBackend(%q, shared %v) = %q, %v; want an error with %q", tc.leases, tc.shared, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("dhcpLeaseBackend(%q, shared %v) = %q, %v; want %q", tc.leases, tc.shared, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// A conductor upgraded from the version that kept DHCPv4 leases in its
+// store moves them into the lease log on its first start, once: the log
+// then serves them, the store's table is empty, and a second start finds
+// nothing to import. An address the log already holds (an import cut
+// short by a crash, then served) keeps its log record.
+func TestImportStoreLeases(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(dir, "ferric.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	exp := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	var old []dhcp.Lease
+	for i := range 250 { // more than one delete batch
+		old = append(old, dhcp.Lease{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 200), byte(i%200 + 1)}),
+			MAC: net.HardwareAddr{0x52, 0x54, 0, 0, byte(i >> 8), byte(i)}, Expiry: exp})
+	}
+	for _, l := range old {
+		if err := (storeLeases{st: st}).Store(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The log already has a newer lease for the first address.
+	logPath := filepath.Join(dir, DHCPLeaseLogName)
+	pre, err := dhcp.OpenLogLeases(logPath, dhcp.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := dhcp.Lease{IP: old[0].IP, MAC: net.HardwareAddr{0x52, 0x54, 0, 0xff, 0xff, 0xff}, Expiry: exp.Add(time.Hour)}
+	if err := pre.Store(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := pre.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := Config{StateDir: dir, Log: slog.New(slog.DiscardHandler)}
+	want := map[netip.Addr]string{}
+	for _, l := range old[1:] {
+		want[l.IP] = l.MAC.String()
+	}
+	want[newer.IP] = newer.MAC.String()
+	for start := range 2 {
+		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st)
+		if err != nil {
+			t.Fatalf("start %d: %v", start, err)
+		}
+		if _, ok := leases.(*dhcp.LogLeases); !ok {
+			t.Fatalf("start %d: leases in %T, want the lease log", start, leases)
+		}
+		got, err := leases.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("start %d: %d leases in the log, want %d", start, len(got), len(want))
+		}
+		for _, l := range got {
+			if want[l.IP] != l.MAC.String() {
+				t.Errorf("start %d: log has %v -> %v, want %q", start, l.IP, l.MAC, want[l.IP])
+			}
+			if w := exp; l.IP != newer.IP && !l.Expiry.Equal(w) {
+				t.Errorf("start %d: %v expires %v, want %v", start, l.IP, l.Expiry, w)
+			}
+		}
+		left, err := st.Records(leaseTable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 0 {
+			keys := []string{}
+			for _, r := range left {
+				keys = append(keys, r.Key)
+			}
+			sort.Strings(keys)
+			t.Errorf("start %d: %d leases left in the store after the import: %v", start, len(left), keys[:min(5, len(keys))])
+		}
+		if err := closeLeases(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(logPath); err != nil || fi.Size() != int64(len(want))*24 {
+		t.Errorf("lease log after two starts: %v, %v; want %d records of 24 bytes (no second import)", fi, err, len(want))
+	}
+
+	// Back to --dhcp-leases store: the log's leases move into the store
+	// and the log is set aside; then to the log again.
+	for _, backend := range []string{DHCPLeasesStore, DHCPLeasesStore, DHCPLeasesLog} {
+		cfg.DHCPLeases = backend
+		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st)
+		if err != nil {
+			t.Fatalf("%s: %v", backend, err)
+		}
+		got, err := leases.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d leases, want %d", backend, len(got), len(want))
+		}
+		for _, l := range got {
+			if want[l.IP] != l.MAC.String() {
+				t.Errorf("%s: %v -> %v, want %q", backend, l.IP, l.MAC, want[l.IP])
+			}
+		}
+		if err := closeLeases(); err != nil {
+			t.Fatal(err)
+		}
+		_, logErr := os.Stat(logPath)
+		if backend == DHCPLeasesStore && !errors.Is(logErr, os.ErrNotExist) {
+			t.Errorf("store: the lease log is still in place (%v), want it renamed", logErr)
+		}
+		if _, err := os.Stat(logPath + importedSuffix); err != nil {
+			t.Errorf("%s: the imported log is not kept: %v", backend, err)
+		}
+	}
+}
