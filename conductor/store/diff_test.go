@@ -12,7 +12,7 @@ import (
 func TestTopMembers(t *testing.T) {
 	name := "n1"
 	node, _ := json.Marshal(&Node{UUID: "0d1b3c7e-55b2-4a4f-a7a5-6d2c7f3a1e10", Name: &name, Driver: "ipmi",
-		Extra: map[string]any{"a": []any{1.0, "x,}]\"", map[string]any{"b": nil}}, "q\"uote": "\\"},
+		Extra:      map[string]any{"a": []any{1.0, "x,}]\"", map[string]any{"b": nil}}, "q\"uote": "\\"},
 		Properties: map[string]any{"cpus": 4.0}})
 	for _, tc := range []struct {
 		raw  string
