@@ -183,16 +183,22 @@ func (c *Change) Before() json.RawMessage {
 var feedTables = map[string]bool{tNodes: true, tPorts: true, tPortgroups: true, tAllocations: true, tConductors: true}
 
 // diffFields returns the previous value of every top-level field that
-// differs between old and new (nil for a field old lacks).
+// differs between old and new (nil for a field old lacks). The values are
+// copies: old may be the database's memory, valid only in its
+// transaction.
 func diffFields(old, new []byte) map[string]json.RawMessage {
-	var a, b map[string]json.RawMessage
-	if json.Unmarshal(old, &a) != nil || json.Unmarshal(new, &b) != nil {
-		return nil
+	a, okA := topMembers(old)
+	b, okB := topMembers(new)
+	if !okA || !okB {
+		a, b = nil, nil
+		if json.Unmarshal(old, &a) != nil || json.Unmarshal(new, &b) != nil {
+			return nil
+		}
 	}
 	out := map[string]json.RawMessage{}
 	for k, v := range a {
 		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
-			out[k] = v
+			out[k] = bytes.Clone(v)
 		}
 	}
 	for k := range b {
@@ -201,6 +207,89 @@ func diffFields(old, new []byte) map[string]json.RawMessage {
 		}
 	}
 	return out
+}
+
+// topMembers splits a JSON object as encoding/json writes it (compact,
+// keys without escapes) into its members' raw values, without decoding
+// them: a write's diff is computed in its commit, which concurrent writers
+// share one after the other. ok is false for anything else (the caller
+// then decodes).
+func topMembers(raw []byte) (map[string]json.RawMessage, bool) {
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
+		return nil, false
+	}
+	out := make(map[string]json.RawMessage, 64)
+	i := 1
+	if raw[i] == '}' {
+		return out, i == len(raw)-1
+	}
+	for {
+		if raw[i] != '"' {
+			return nil, false
+		}
+		j := i + 1
+		for j < len(raw) && raw[j] != '"' && raw[j] != '\\' {
+			j++
+		}
+		if j+1 >= len(raw) || raw[j] != '"' || raw[j+1] != ':' {
+			return nil, false
+		}
+		key := string(raw[i+1 : j])
+		start := j + 2
+		end, ok := skipValue(raw, start)
+		if !ok || end == start || end >= len(raw) {
+			return nil, false
+		}
+		out[key] = raw[start:end:end]
+		switch raw[end] {
+		case ',':
+			i = end + 1
+		case '}':
+			return out, end == len(raw)-1
+		default:
+			return nil, false
+		}
+	}
+}
+
+// skipValue returns the end of the compact JSON value at raw[i:] (strings,
+// objects and arrays are skipped by their delimiters, anything else runs
+// to the next ',', '}' or ']'). ok is false on a malformed value.
+func skipValue(raw []byte, i int) (int, bool) {
+	depth := 0
+	for i < len(raw) {
+		switch raw[i] {
+		case '"':
+			i++
+			for i < len(raw) && raw[i] != '"' {
+				if raw[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(raw) {
+				return 0, false
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i, true
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return i, true
+			}
+		case ' ', '\t', '\n', '\r':
+			return 0, false // not compact
+		}
+		i++
+		if depth == 0 && i < len(raw) && (raw[i] == ',' || raw[i] == '}') {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // quickRevision is revisionOf for a record written by the store, which

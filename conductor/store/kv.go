@@ -626,12 +626,17 @@ func txPutOld[T any, P interface {
 		return nil, err
 	}
 	if c != nil {
-		// The cache gets its own copy so the caller may keep changing v.
-		cp := P(new(T))
-		if err := json.Unmarshal(raw, cp); err != nil {
-			return nil, err
-		}
-		t.changes = append(t.changes, change{func() { c.apply(key, cp, false, r) }})
+		// The cache gets its own copy so the caller may keep changing v,
+		// decoded once the transaction has committed, by the writer:
+		// concurrent writers share one commit, which runs their
+		// transactions one after the other, so what can wait for the
+		// commit is kept out of it.
+		t.changes = append(t.changes, change{func() {
+			cp := P(new(T))
+			if err := json.Unmarshal(raw, cp); err == nil {
+				c.apply(key, cp, false, r)
+			}
+		}})
 		if feedTables[table] {
 			ch := &Change{Table: table, Key: key, Op: OpCreate, Revision: r, Value: raw, Time: t.now}
 			if oldRaw != nil {
