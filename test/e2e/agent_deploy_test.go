@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -130,20 +129,11 @@ func startAgent(t *testing.T, bin string, args ...string) (stop func()) {
 // lookup and heartbeat intervals.
 func startMachineAgent(t *testing.T, base, disk, mac string) (stop func()) {
 	t.Helper()
-	port := freePort(t)
+	port := harness.FreePort(t)
 	return startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
 		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestDeployThroughAgent enrolls a node whose "machine" is a ferric-agent

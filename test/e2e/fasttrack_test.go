@@ -157,7 +157,7 @@ func TestFastTrackThroughAgent(t *testing.T) {
 				return n["provision_state"] == "inspect wait" && n["reservation"] == nil
 			})
 			// The "machine" boots: one agent for the whole test.
-			port := freePort(t)
+			port := harness.FreePort(t)
 			startAgent(t, agentBin, "--api-url", base, "--inspection-callback-url", base+"/v1/continue_inspection",
 				"--disk", disk, "--mac", mac, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 				"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", tc.hbEvery, "--lookup-max", "1s",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/images/iso"
+	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
@@ -70,12 +70,7 @@ func TestQEMURamdiskDeployHTTPSBoot(t *testing.T) {
 
 	// The conductor on a fixed loopback port, published as 10.0.2.2 (the
 	// host's loopback as QEMU's user network shows it to the guest).
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := harness.FreePort(t)
 	public := "http://10.0.2.2:" + strconv.Itoa(port)
 	base, stop := runConductor(t, service.Config{APIListen: "127.0.0.1:" + strconv.Itoa(port), PublicURL: public,
 		StateDir: filepath.Join(dir, "state"), Hostname: "e2e"})

@@ -34,9 +34,9 @@ func startRescueAgent(t *testing.T, base, disk, mac string) (etc, addr, sshAddr 
 	etc = t.TempDir()
 	os.WriteFile(filepath.Join(etc, "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
 	os.WriteFile(filepath.Join(etc, "shadow"), []byte("root:*:19000:0:99999:7:::\n"), 0o600)
-	port := freePort(t)
+	port := harness.FreePort(t)
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	sshAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	sshAddr = harness.FreeAddr(t, "127.0.0.1")
 	startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac, "--etc-dir", etc, "--rescue-ssh-listen", sshAddr,
 		"--listen", addr, "--advertise-host", "127.0.0.1", "--advertise-port", fmt.Sprint(port),
 		"--heartbeat-interval", "1s", "--lookup-max", "1s", "--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")

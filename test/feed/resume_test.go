@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,16 +18,6 @@ import (
 
 	"github.com/ferric-metal/ferric/test/harness"
 )
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // startBinary runs ferric-conductor on addr and state with extra flags.
 func startBinary(t testing.TB, bin, addr, state string, extra ...string) *harness.Process {
@@ -50,7 +39,7 @@ func startBinary(t testing.TB, bin, addr, state string, extra ...string) *harnes
 func TestStreamResumeAcrossRestart(t *testing.T) {
 	bin := harness.Build(t)
 	state := t.TempDir()
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t, "127.0.0.1")
 	c := client{t, "http://" + addr}
 	p := startBinary(t, bin, addr, state)
 
@@ -148,7 +137,7 @@ func BenchmarkStream1000Watchers(b *testing.B) {
 func watchFeed(t testing.TB, watchers int, baseline bool) (got, base float64) {
 	const rate, seconds = 100, 5
 	bin := harness.Build(t)
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t, "127.0.0.1")
 	c := client{t, "http://" + addr}
 	p := startBinary(t, bin, addr, t.TempDir(), "--max-connections-per-client", "4000", "--max-connections", "8000")
 	// One writer per node, each at rate/nodes a second: 100 changes a

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/test/artifacts"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 const (
@@ -38,16 +39,6 @@ const (
 	api     = "http://127.0.0.1:" + apiPort
 	mac     = "52:54:00:fe:11:01"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func portBusy(p string) bool {
 	c, err := net.DialTimeout("tcp", "127.0.0.1:"+p, 200*time.Millisecond)
@@ -212,7 +203,7 @@ func deploy(t *testing.T, autoTLS, clean bool) {
 	f.Truncate(128 << 20)
 	f.WriteAt(bytes.Repeat([]byte{0xAB}, 1<<20), 0) // stale data the cleaning must wipe
 	f.Close()
-	port := freePort(t)
+	port := harness.FreePort(t)
 	args := []string{"--api-url", api, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 		"--advertise-port", fmt.Sprint(port), "--mac", mac, "--disk", diskPath, "--min-root-size", "1",
 		"--lookup-min", "200ms", "--lookup-max", "2s", "--forced-heartbeat-gap", "1s", "--debug"}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,7 +43,7 @@ type keystone struct {
 func startKeystone(t *testing.T) *keystone {
 	t.Helper()
 	dir := t.TempDir()
-	port := freePort(t)
+	port := harness.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/v3", port)
 	conf := filepath.Join(dir, "keystone.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`[DEFAULT]
@@ -132,16 +131,6 @@ provider = fernet
 	t.Logf("keystone ready at %s in %.1fs", url, time.Since(start).Seconds())
 	ks.adminTok = ks.token(t, "admin", ks.adminPW, "admin")
 	return ks
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // token issues a project-scoped token by password.
