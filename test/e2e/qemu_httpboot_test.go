@@ -16,20 +16,15 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/test/lab"
-	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // qemuEnvHTTPBoot is set in the child of TestQEMUUEFIHTTPBoot.
@@ -51,40 +46,11 @@ func qemuHTTPBootChild(t *testing.T, dir string) {
 		t.Skipf("skipping: no %s (package ipxe; .ci/deps.sh)", snp)
 	}
 	ctx := context.Background()
-	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:41", firmware: "uefi", driver: "redfish"}
-	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: filepath.Join(dir, "vm"), MAC: m.mac, Net: "tap:tap0",
+	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:41", firmware: "uefi"}
+	startRedfishMachine(t, m, lab.MachineConfig{Dir: filepath.Join(dir, "vm"), Net: "tap:tap0",
 		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", HTTPBoot: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Save(); err != nil {
-		t.Fatal(err)
-	}
-	m.q = q
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
-	m.redfish = "http://" + rfLn.Addr().String()
-
-	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
-	}
-	apiAddr := pl.Addr().String()
-	pl.Close()
-	events := &qemuEvents{}
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events,
-		extra: []string{"--firmware-dir", filepath.Dir(snp)}}
-	cond.start()
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
+	q := m.q
+	base := startQEMUConductor(t, dir, qemuBridgeIP, &qemuConductor{extra: []string{"--firmware-dir", filepath.Dir(snp)}})
 	c := client{t, base}
 	enrollUEFIRedfish(c, m)
 

@@ -16,19 +16,14 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/test/lab"
-	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // qemuEnvIPv6 is set in the child of TestQEMUIPv6Only.
@@ -56,41 +51,14 @@ func qemuIPv6Child(t *testing.T, dir string) {
 	if err := lab.SetIPv6Only(ctx, "", "br0", qemuBridgeIP6+"/64"); err != nil {
 		t.Fatal(err)
 	}
-	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:61", firmware: "uefi", driver: "redfish"}
-	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: filepath.Join(dir, "vm"), MAC: m.mac, Net: "tap:tap0",
+	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:61", firmware: "uefi"}
+	startRedfishMachine(t, m, lab.MachineConfig{Dir: filepath.Join(dir, "vm"), Net: "tap:tap0",
 		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", PXEIPv6: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Save(); err != nil {
-		t.Fatal(err)
-	}
-	m.q = q
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
-	m.redfish = "http://" + rfLn.Addr().String()
-
-	pl, err := net.Listen("tcp", net.JoinHostPort(qemuBridgeIP6, "0"))
-	if err != nil {
-		t.Fatalf("listen on the bridge's IPv6 address: %v", err)
-	}
-	apiAddr := pl.Addr().String() // [fd00:99::1]:port
-	pl.Close()
-	events := &qemuEvents{}
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events, noDHCP: true,
+	q := m.q
+	// The API on [fd00:99::1]:port.
+	base := startQEMUConductor(t, dir, qemuBridgeIP6, &qemuConductor{noDHCP: true,
 		extra: []string{"--dhcp-interface", "br0", "--dhcp6-range", "fd00:99::100-fd00:99::1ff",
-			"--tftp-listen", net.JoinHostPort(qemuBridgeIP6, "69"), "--tftp-root", "/usr/lib/ipxe"}}
-	cond.start()
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
+			"--tftp-listen", net.JoinHostPort(qemuBridgeIP6, "69"), "--tftp-root", "/usr/lib/ipxe"}})
 	c := client{t, base}
 	enrollUEFIRedfish(c, m)
 
