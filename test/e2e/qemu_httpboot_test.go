@@ -15,7 +15,6 @@ package e2e
 // lab's emulator), boot interface ipxe.
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,29 +44,16 @@ func qemuHTTPBootChild(t *testing.T, dir string) {
 	if _, err := os.Stat(snp); err != nil {
 		t.Skipf("skipping: no %s (package ipxe; .ci/deps.sh)", snp)
 	}
-	ctx := context.Background()
 	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:41", firmware: "uefi"}
 	startRedfishMachine(t, m, lab.MachineConfig{Dir: filepath.Join(dir, "vm"), Net: "tap:tap0",
 		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", HTTPBoot: true})
-	q := m.q
 	base := startQEMUConductor(t, dir, qemuBridgeIP, &qemuConductor{extra: []string{"--firmware-dir", filepath.Dir(snp)}})
 	c := client{t, base}
-	enrollUEFIRedfish(c, m)
-
-	t0 := time.Now()
-	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
-	n := c.waitState("vm0", "manageable", 5*time.Minute)
-	t.Logf("phase inspect over UEFI HTTP boot: %.1fs", time.Since(t0).Seconds())
-	qemuInspected(t, c, m, n)
+	inspectUEFIRedfish(t, c, m, 5*time.Minute, "UEFI HTTP boot")
 
 	// The firmware's own HTTP boot fetched iPXE (the NIC has no ROM and
 	// PXE is off): OVMF's console says so, then iPXE's banner follows.
-	serial := serialText(t, q.SerialLog())
-	httpAt := strings.Index(serial, "Start HTTP Boot over IPv4")
-	ipxeAt := strings.Index(serial, "iPXE")
-	if httpAt < 0 || ipxeAt < httpAt || strings.Contains(serial, "Start PXE over") {
-		t.Errorf("serial console does not show OVMF's HTTP boot (at %d) starting iPXE (at %d), or shows PXE:\n%s", httpAt, ipxeAt, tail([]byte(serial), 4000))
-	}
+	firmwareChainedIPXE(t, m, "Start HTTP Boot over IPv4", "Start PXE over")
 	if t.Failed() {
 		return
 	}
@@ -96,24 +82,12 @@ func qemuHTTPBootChild(t *testing.T, dir string) {
 		{"op": "add", "path": "/instance_info/kernel_append_params", "value": "console=ttyS0,115200n8 panic=0 ferric.live=1"}}, 200)
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("vm0", "available", time.Minute)
-	t0 = time.Now()
+	t0 := time.Now()
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active"}, 202)
 	c.waitState("vm0", "active", 2*time.Minute)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		b, _ := os.ReadFile(q.SerialLog())
-		s := string(b)
-		if strings.Contains(s, liveMarker) && strings.Contains(s, "ferric.live=1") {
-			if !strings.Contains(s, base+"/boot/instance/") || strings.Contains(s, files.URL) {
-				t.Errorf("the live kernel came up, but not from the conductor's copies:\n%s", tail(b, 4000))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the machine did not boot the live kernel; serial console:\n%s", tail(b, 4000))
-		}
-		time.Sleep(time.Second)
+	b := waitSerial(t, m.q, 5*time.Minute, "the live kernel", liveMarker, "ferric.live=1")
+	if s := string(b); !strings.Contains(s, base+"/boot/instance/") || strings.Contains(s, files.URL) {
+		t.Errorf("the live kernel came up, but not from the conductor's copies:\n%s", tail(b, 4000))
 	}
 	t.Logf("phase ramdisk deploy over UEFI HTTP boot and iPXE: live kernel up %.1fs after the deploy request", time.Since(t0).Seconds())
-	_ = ctx
 }

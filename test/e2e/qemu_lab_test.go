@@ -6,6 +6,7 @@ package e2e
 // the bridge's address.
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -131,4 +133,71 @@ func serialText(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
+}
+
+// inspectUEFIRedfish enrolls m (enrollUEFIRedfish), inspects it in band
+// within limit, logs the phase as what and checks the node inspection
+// left (qemuInspected).
+func inspectUEFIRedfish(t *testing.T, c client, m *qemuMachine, limit time.Duration, what string) {
+	t.Helper()
+	enrollUEFIRedfish(c, m)
+	t0 := time.Now()
+	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "inspect"}, 202)
+	n := c.waitState(m.name, "manageable", limit)
+	t.Logf("phase inspect over %s: %.1fs", what, time.Since(t0).Seconds())
+	qemuInspected(t, c, m, n)
+}
+
+// firmwareChainedIPXE checks that m's serial console shows the
+// firmware's line start and then iPXE's banner, and never the line not
+// (another boot path), and returns the console's text.
+func firmwareChainedIPXE(t *testing.T, m *qemuMachine, start, not string) string {
+	t.Helper()
+	serial := serialText(t, m.q.SerialLog())
+	startAt := strings.Index(serial, start)
+	ipxeAt := strings.Index(serial, "iPXE")
+	if startAt < 0 || ipxeAt < startAt || strings.Contains(serial, not) {
+		t.Errorf("serial console does not show %q (at %d) starting iPXE (at %d), or shows %q:\n%s",
+			start, startAt, ipxeAt, not, tail([]byte(serial), 4000))
+	}
+	return serial
+}
+
+// waitSerial waits up to limit for q's serial console to show every
+// one of want, and returns the console. A console without them fails
+// the test, naming what was awaited and showing the console's tail.
+func waitSerial(t *testing.T, q *lab.QEMU, limit time.Duration, what string, want ...string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		b, _ := os.ReadFile(q.SerialLog())
+		missing := ""
+		for _, w := range want {
+			if !bytes.Contains(b, []byte(w)) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no %q on the serial console in %s; serial console (tail):\n%s", what, missing, limit, tail(b, 4000))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// waitPoweredOff waits up to a minute for m's deployed test OS, which
+// powers itself off after its report, to be off.
+func waitPoweredOff(t *testing.T, m *qemuMachine) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if on, _ := m.q.Running(context.Background()); !on {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the deployed OS did not power off within 1 min of its report", m.name)
+		}
+	}
 }

@@ -759,17 +759,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 					}
 				}
 
-				// The test OS powers itself off after reporting.
-				deadline := time.Now().Add(time.Minute)
-				for {
-					if on, _ := m.q.Running(ctx); !on {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("the deployed OS did not power off within 1 min of its report")
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
+				waitPoweredOff(t, m)
 				f, err := os.Open(m.q.Config().Disk)
 				if err != nil {
 					t.Fatal(err)

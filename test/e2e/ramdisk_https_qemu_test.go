@@ -110,19 +110,9 @@ func TestQEMURamdiskDeployHTTPSBoot(t *testing.T) {
 	if o.BootSourceOverrideTarget != "UefiHttp" || !strings.HasPrefix(o.HttpBootUri, public+"/boot/vmedia/") {
 		t.Fatalf("boot override %+v, want UefiHttp at the conductor's public URL", o)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		s, _ := os.ReadFile(q.SerialLog())
-		if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") {
-			if !strings.Contains(string(s), "Start HTTP Boot over IPv4") || !strings.Contains(string(s), o.HttpBootUri) {
-				t.Errorf("the live ISO came up, but the console shows no HTTP boot of %s:\n%s", o.HttpBootUri, tail(s, 3000))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the machine did not HTTP-boot the live ISO; serial console:\n%s", tail(s, 3000))
-		}
-		time.Sleep(time.Second)
+	s := waitSerial(t, q, 5*time.Minute, "the live ISO over HTTP boot", liveMarker, "ferric.live=1")
+	if !strings.Contains(string(s), "Start HTTP Boot over IPv4") || !strings.Contains(string(s), o.HttpBootUri) {
+		t.Errorf("the live ISO came up, but the console shows no HTTP boot of %s:\n%s", o.HttpBootUri, tail(s, 3000))
 	}
 	t.Logf("phase live ISO up over UEFI HTTP boot: %.1fs after the deploy request", time.Since(t0).Seconds())
 
