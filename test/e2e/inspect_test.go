@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,13 +25,7 @@ func TestInspectThroughAgent(t *testing.T) {
 	c := client{t, base}
 	agentBin := buildAgent(t)
 
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(disk, 5<<30); err != nil { // sparse
-		t.Fatal(err)
-	}
+	disk := newDisk(t, nil, 5<<30) // sparse
 
 	const mac = "52:54:00:ab:cd:01"
 	node := c.do("POST", "/v1/nodes", map[string]any{

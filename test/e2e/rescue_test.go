@@ -85,15 +85,11 @@ func checkRescued(t *testing.T, etc, addr, pw string) {
 func TestRescueThroughAgent(t *testing.T) {
 	base := startConductor(t)
 	c := client{t, base}
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Truncate(disk, 64<<20)
+	disk := newDisk(t, make([]byte, 1<<20), 64<<20)
 	const mac = "52:54:00:12:34:79"
 	node := c.do("POST", "/v1/nodes", map[string]any{
 		"driver": "fake-hardware", "name": "rescuee", "deploy_interface": "custom-agent", "rescue_interface": "agent",
-		"boot_interface": "pxe", "driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
+		"boot_interface": "pxe", "driver_info": agentDeployImages(),
 	}, 201)
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
 	etc, addr, sshAddr := startRescueAgent(t, base, disk, mac)
