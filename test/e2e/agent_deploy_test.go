@@ -9,9 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -48,26 +46,7 @@ func (c client) do(method, path string, body any, want int) map[string]any {
 // doVersion is do with API microversion ver.
 func (c client) doVersion(ver, method, path string, body any, want int) map[string]any {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("X-OpenStack-Ironic-API-Version", ver)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		c.t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, raw, want)
-	}
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return out
+	return harness.API{Base: c.base, Header: map[string]string{"X-OpenStack-Ironic-API-Version": ver}}.Do(c.t, method, path, body, want)
 }
 
 // waitState polls a node until it reaches state with no target.

@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -65,26 +64,13 @@ type client struct {
 
 func (c client) do(method, path string, body any, want ...int) []byte {
 	c.t.Helper()
-	var rb io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rb = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, api+path, rb)
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.78")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	code, _, out := harness.API{Base: api, Header: map[string]string{"X-OpenStack-Ironic-API-Version": "1.78"}}.Call(c.t, method, path, body)
 	for _, w := range want {
-		if resp.StatusCode == w {
+		if code == w {
 			return out
 		}
 	}
-	c.t.Fatalf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, out)
+	c.t.Fatalf("%s %s: HTTP %d: %s", method, path, code, out)
 	return nil
 }
 
