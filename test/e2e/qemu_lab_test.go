@@ -201,3 +201,23 @@ func waitPoweredOff(t *testing.T, m *qemuMachine) {
 		}
 	}
 }
+
+// workDir is a new directory with a short path (QMP sockets live under
+// it: unix socket paths are at most 108 bytes), removed when the test
+// passes and kept, with a log line naming it and what it holds (hint),
+// when it fails.
+func workDir(t *testing.T, prefix, hint string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("work directory kept for inspection: %s%s", dir, hint)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}

@@ -151,18 +151,7 @@ func qemuParent(t *testing.T, name string, env ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A short path: QMP sockets live under it (unix socket paths ≤ 108 bytes).
-	dir, err := os.MkdirTemp("", "ferric-e2e-qemu-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("work directory kept for inspection: %s (serial consoles vm/*.serial, conductor.log)", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := workDir(t, "ferric-e2e-qemu-", " (serial consoles vm/*.serial, conductor.log)")
 
 	start := time.Now()
 	qemuArtifacts(t, root, dir, len(env) == 0)

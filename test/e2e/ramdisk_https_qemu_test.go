@@ -47,17 +47,7 @@ func TestQEMURamdiskDeployHTTPSBoot(t *testing.T) {
 	}
 	kernel := liveKernel(t)
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "ferric-e2e-https-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("work directory kept for inspection: %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := workDir(t, "ferric-e2e-https-", "")
 	img, err := (&iso.Builder{Dir: filepath.Join(dir, "live")}).Build(ctx, iso.Input{Kernel: kernel, Ramdisk: liveInitramfs(t, dir),
 		Params: "console=ttyS0,115200n8 panic=0 ferric.live=1"})
 	if err != nil {

@@ -54,18 +54,7 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 	}
 	kernel := liveKernel(t)
 	ctx := context.Background()
-	// A short path: the QMP socket lives under it.
-	dir, err := os.MkdirTemp("", "ferric-e2e-live-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("work directory kept for inspection: %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := workDir(t, "ferric-e2e-live-", "")
 
 	start := time.Now()
 	img, err := (&iso.Builder{Dir: filepath.Join(dir, "live")}).Build(ctx, iso.Input{Kernel: kernel, Ramdisk: liveInitramfs(t, dir),
