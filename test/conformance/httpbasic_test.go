@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,12 +37,7 @@ func TestGophercloudHTTPBasic(t *testing.T) {
 	if err := os.WriteFile(htpasswd, []byte("metal3:"+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inspAddr := ln.Addr().String()
-	ln.Close()
+	inspAddr := harness.FreeAddr(t, "127.0.0.1")
 	api := harness.Start(t, service.Config{StateDir: filepath.Join(dir, "state"), Hostname: "httpbasic",
 		Auth: "http_basic", Htpasswd: htpasswd, InspectorListen: inspAddr,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).URL

@@ -4,10 +4,7 @@
 package conformance
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"testing"
@@ -58,25 +55,10 @@ func run(m *testing.M) int {
 // call sends one JSON request at microversion ver ("" = none).
 func call(t testing.TB, method, path, ver string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, baseURL+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	hdr := map[string]string{}
 	if ver != "" {
-		req.Header.Set("X-OpenStack-Ironic-API-Version", ver)
+		hdr["X-OpenStack-Ironic-API-Version"] = ver
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return res.StatusCode, res.Header, m
+	code, h, raw := harness.API{Base: baseURL, Header: hdr}.Call(t, method, path, body)
+	return code, h, harness.Object(raw)
 }

@@ -9,10 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -48,44 +46,40 @@ func (c client) do(method, path string, body any, want int) map[string]any {
 // doVersion is do with API microversion ver.
 func (c client) doVersion(ver, method, path string, body any, want int) map[string]any {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("X-OpenStack-Ironic-API-Version", ver)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		c.t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, raw, want)
-	}
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return out
+	return harness.API{Base: c.base, Header: map[string]string{"X-OpenStack-Ironic-API-Version": ver}}.Do(c.t, method, path, body, want)
 }
 
 // waitState polls a node until it reaches state with no target.
 func (c client) waitState(node, state string, timeout time.Duration) map[string]any {
 	c.t.Helper()
+	return waitNodeState(c.t, c.do, node, state, timeout)
+}
+
+// nodeAPI is the Ironic API as the tests drive it: client, or
+// basicClient with credentials.
+type nodeAPI interface {
+	do(method, path string, body any, want int) map[string]any
+	waitState(node, state string, timeout time.Duration) map[string]any
+}
+
+// waitNodeState polls a node with do until it reaches state with no
+// target; a failed or error state fails the test at once.
+func waitNodeState(t *testing.T, do func(method, path string, body any, want int) map[string]any,
+	node, state string, timeout time.Duration) map[string]any {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var n map[string]any
 	for time.Now().Before(deadline) {
-		n = c.do("GET", "/v1/nodes/"+node, nil, 200)
+		n = do("GET", "/v1/nodes/"+node, nil, 200)
 		if n["provision_state"] == state && n["target_provision_state"] == nil && n["reservation"] == nil {
 			return n
 		}
 		if s, _ := n["provision_state"].(string); strings.HasSuffix(s, "failed") || s == "error" {
-			c.t.Fatalf("node %s went to %q: %v", node, s, n["last_error"])
+			t.Fatalf("node %s went to %q: %v", node, s, n["last_error"])
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	c.t.Fatalf("node %s did not reach %q in %s: state %v target %v last_error %v", node, state, timeout,
+	t.Fatalf("node %s did not reach %q in %s: state %v target %v last_error %v", node, state, timeout,
 		n["provision_state"], n["target_provision_state"], n["last_error"])
 	return nil
 }
@@ -130,20 +124,64 @@ func startAgent(t *testing.T, bin string, args ...string) (stop func()) {
 // lookup and heartbeat intervals.
 func startMachineAgent(t *testing.T, base, disk, mac string) (stop func()) {
 	t.Helper()
-	port := freePort(t)
+	port := harness.FreePort(t)
 	return startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
 		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+// writeDisk makes path an agent's disk of size bytes (sparse) that
+// starts with head.
+func writeDisk(t *testing.T, path string, head []byte, size int64) {
+	t.Helper()
+	if err := os.WriteFile(path, head, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newDisk is writeDisk on a new file of the test's.
+func newDisk(t *testing.T, head []byte, size int64) string {
+	t.Helper()
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	writeDisk(t, disk, head, size)
+	return disk
+}
+
+// agentDeployImages is the driver_info of a node whose "machine" is an
+// agent process: deploy images the conductor never fetches.
+func agentDeployImages() map[string]any {
+	return map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}
+}
+
+// enrollAgentNode enrolls a fake-hardware node with fields (its name and
+// interfaces among them) and a port of mac through c, starts its machine
+// (an agent with disk, calling the conductor at base) and brings it to
+// manageable. It returns the node.
+func enrollAgentNode(t *testing.T, c nodeAPI, base, disk, mac string, fields map[string]any) map[string]any {
+	t.Helper()
+	body := map[string]any{"driver": "fake-hardware", "driver_info": agentDeployImages()}
+	maps.Copy(body, fields)
+	node := c.do("POST", "/v1/nodes", body, 201)
+	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
+	startMachineAgent(t, base, disk, mac)
+	name := fmt.Sprint(fields["name"])
+	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
+	c.waitState(name, "manageable", 30*time.Second)
+	return node
+}
+
+// serveContent serves content as name (with modtime, none if zero) until
+// the test ends, and returns the server's URL.
+func serveContent(t *testing.T, name string, modtime time.Time, content []byte) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, name, modtime, bytes.NewReader(content))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // TestDeployThroughAgent enrolls a node whose "machine" is a ferric-agent
@@ -159,41 +197,19 @@ func TestDeployThroughAgent(t *testing.T) {
 	rand.Read(image[4<<20:])
 	writeMBR(image)
 	sum := sha256.Sum256(image)
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
-	}))
-	defer imgSrv.Close()
+	imgURL := serveContent(t, "image.raw", time.Now(), image)
 
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(disk, 128<<20); err != nil {
-		t.Fatal(err)
-	}
-	// Pre-fill the start of the disk so a written image is visible.
-	f, _ := os.OpenFile(disk, os.O_WRONLY, 0)
-	f.Write(bytes.Repeat([]byte{0xAA}, 1<<20))
-	f.Close()
+	// The start of the disk pre-filled, so a written image is visible.
+	disk := newDisk(t, bytes.Repeat([]byte{0xAA}, 1<<20), 128<<20)
 
 	const mac = "52:54:00:12:34:56"
-	node := c.do("POST", "/v1/nodes", map[string]any{
-		"driver": "fake-hardware", "name": "agent-node", "deploy_interface": "direct",
-		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
-	}, 201)
-	uuid := node["uuid"].(string)
-	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": uuid}, 201)
-
-	startMachineAgent(t, base, disk, mac)
-
-	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("agent-node", "manageable", 30*time.Second)
+	enrollAgentNode(t, c, base, disk, mac, map[string]any{"name": "agent-node", "deploy_interface": "direct"})
 	c.do("PUT", "/v1/nodes/agent-node/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("agent-node", "available", 90*time.Second)
 
 	// Cleaning erased the metadata we planted at the start of the disk.
 	head := make([]byte, 4096)
-	f, _ = os.Open(disk)
+	f, _ := os.Open(disk)
 	f.ReadAt(head, 0)
 	f.Close()
 	if bytes.Contains(head, []byte{0xAA, 0xAA, 0xAA, 0xAA}) {
@@ -202,7 +218,7 @@ func TestDeployThroughAgent(t *testing.T) {
 
 	// A wrong checksum fails the deploy and leaves the disk unbootable.
 	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{
-		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_source", "value": imgURL + "/image.raw"},
 		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
 		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": strings.Repeat("0", 64)},
 	}, 200)
@@ -265,10 +281,7 @@ func TestDeployThroughAgent(t *testing.T) {
 		t.Fatalf("image upload: %v %v", err, resp.Status)
 	}
 	resp.Body.Close()
-	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil { // wipe the head
-		t.Fatal(err)
-	}
-	os.Truncate(disk, 128<<20)
+	writeDisk(t, disk, make([]byte, 1<<20), 128<<20) // wipe the head
 	c.do("PATCH", "/v1/nodes/agent-node", []map[string]any{{"op": "add", "path": "/instance_info/image_source", "value": id}}, 200)
 	// User deploy steps: a step nothing offers fails the deploy
 	// with Ironic's message; a malformed one is refused at once.

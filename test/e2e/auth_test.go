@@ -59,20 +59,7 @@ func (c basicClient) do(method, path string, body any, want int) map[string]any 
 
 func (c basicClient) waitState(node, state string, timeout time.Duration) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var n map[string]any
-	for time.Now().Before(deadline) {
-		n = c.do("GET", "/v1/nodes/"+node, nil, 200)
-		if n["provision_state"] == state && n["target_provision_state"] == nil && n["reservation"] == nil {
-			return n
-		}
-		if s, _ := n["provision_state"].(string); strings.HasSuffix(s, "failed") {
-			c.t.Fatalf("node %s went to %q: %v", node, s, n["last_error"])
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	c.t.Fatalf("node %s did not reach %q in %s: %v", node, state, timeout, n["provision_state"])
-	return nil
+	return waitNodeState(c.t, c.do, node, state, timeout)
 }
 
 // TestDeployThroughAgentHTTPBasic: under --auth http_basic (bcrypt cost
@@ -111,22 +98,8 @@ func TestDeployThroughAgentHTTPBasic(t *testing.T) {
 	}
 
 	disk := filepath.Join(dir, "disk.img")
-	if err := os.WriteFile(disk, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(disk, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	const mac = "52:54:00:12:34:77"
-	node := c.do("POST", "/v1/nodes", map[string]any{
-		"driver": "fake-hardware", "name": "basic-node", "deploy_interface": "direct", "automated_clean": false,
-		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
-	}, 201)
-	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
-	startMachineAgent(t, base, disk, mac)
-
-	c.do("PUT", "/v1/nodes/basic-node/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("basic-node", "manageable", 30*time.Second)
+	writeDisk(t, disk, nil, 64<<20)
+	enrollAgentNode(t, c, base, disk, "52:54:00:12:34:77", map[string]any{"name": "basic-node", "deploy_interface": "direct", "automated_clean": false})
 	c.do("PUT", "/v1/nodes/basic-node/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("basic-node", "available", 60*time.Second)
 	c.do("PATCH", "/v1/nodes/basic-node", []map[string]any{{"op": "add", "path": "/instance_info/image_source", "value": id}}, 200)

@@ -272,10 +272,7 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	rand.Read(image[:1<<20])
 	writeMBR(image)
 	sum := sha256.Sum256(image)
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
-	}))
-	defer imgSrv.Close()
+	imgURL := serveContent(t, "image.raw", time.Now(), image)
 	fw := firmwareServer(t, map[string][]byte{"/bios-1.9.bin": redfish.FirmwareImage("bios", "1.9.0"),
 		"/bios-2.0.bin": redfish.FirmwareImage("bios", "2.0.0-ferric"), "/bmc-0.2.bin": redfish.FirmwareImage("bmc", "0.2.0")})
 
@@ -293,7 +290,7 @@ func TestRedfishBIOSDeployTemplate(t *testing.T) {
 	c.do("PUT", "/v1/nodes/tpl-node/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("tpl-node", "available", 90*time.Second)
 	c.do("PATCH", "/v1/nodes/tpl-node", []map[string]any{
-		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_source", "value": imgURL + "/image.raw"},
 		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
 		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
 		{"op": "add", "path": "/instance_info/traits", "value": []string{"CUSTOM_NO_SMT"}},

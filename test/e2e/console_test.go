@@ -272,12 +272,7 @@ func (s *serialPort) waitConn(t *testing.T, d time.Duration) net.Conn {
 func consolePortRange(t *testing.T, n int) (int, int) {
 	t.Helper()
 	for try := 0; try < 50; try++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		first := harness.FreePort(t)
 		ok := first+n <= 65535
 		for p := first; ok && p < first+n; p++ {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))

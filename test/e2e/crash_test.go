@@ -32,7 +32,7 @@ func startBinary(t *testing.T, bin, addr, state string, logs *lockedLog) *harnes
 func TestKillDuringWork(t *testing.T) {
 	bin := harness.Build(t)
 	state := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := harness.FreeAddr(t, "127.0.0.1")
 	base := "http://" + addr
 	c := client{t, base}
 

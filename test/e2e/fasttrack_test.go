@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -100,10 +98,7 @@ func TestFastTrackThroughAgent(t *testing.T) {
 	rand.Read(image[:1<<20])
 	writeMBR(image)
 	sum := sha256.Sum256(image)
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
-	}))
-	defer imgSrv.Close()
+	imgURL := serveContent(t, "image.raw", time.Now(), image)
 
 	cases := []struct {
 		name      string
@@ -146,18 +141,14 @@ func TestFastTrackThroughAgent(t *testing.T) {
 			c.do("PUT", "/v1/nodes/ft/states/provision", map[string]any{"target": "manage"}, 202)
 			c.waitState("ft", "manageable", 30*time.Second)
 
-			disk := filepath.Join(t.TempDir(), "disk.img")
-			if err := os.WriteFile(disk, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			os.Truncate(disk, 5<<30) // sparse; inspection wants 4 GiB at least
+			disk := newDisk(t, nil, 5<<30) // sparse; inspection wants 4 GiB at least
 			t0 := time.Now()
 			c.do("PUT", "/v1/nodes/ft/states/provision", map[string]any{"target": "inspect"}, 202)
 			qemuWaitNode(t, c, "ft", "in inspect wait", 30*time.Second, func(n map[string]any) bool {
 				return n["provision_state"] == "inspect wait" && n["reservation"] == nil
 			})
 			// The "machine" boots: one agent for the whole test.
-			port := freePort(t)
+			port := harness.FreePort(t)
 			startAgent(t, agentBin, "--api-url", base, "--inspection-callback-url", base+"/v1/continue_inspection",
 				"--disk", disk, "--mac", mac, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 				"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", tc.hbEvery, "--lookup-max", "1s",
@@ -197,7 +188,7 @@ func TestFastTrackThroughAgent(t *testing.T) {
 				})
 			}
 			c.do("PATCH", "/v1/nodes/ft", []map[string]any{
-				{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+				{"op": "add", "path": "/instance_info/image_source", "value": imgURL + "/image.raw"},
 				{"op": "add", "path": "/instance_info/image_checksum", "value": hex.EncodeToString(sum[:])},
 				{"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"}}, 200)
 			c.do("PUT", "/v1/nodes/ft/states/provision", map[string]any{"target": "active"}, 202)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -16,17 +15,8 @@ import (
 func TestCleanFlowSteps(t *testing.T) {
 	base := startConductor(t)
 	c := client{t, base}
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, bytes.Repeat([]byte{0xAA}, 8<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	const mac = "52:54:00:12:34:88"
-	node := c.do("POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "flow", "deploy_interface": "direct",
-		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
-	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
-	startMachineAgent(t, base, disk, mac)
-	c.do("PUT", "/v1/nodes/flow/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("flow", "manageable", 30*time.Second)
+	disk := newDisk(t, bytes.Repeat([]byte{0xAA}, 8<<20), 8<<20)
+	enrollAgentNode(t, c, base, disk, "52:54:00:12:34:88", map[string]any{"name": "flow", "deploy_interface": "direct"})
 
 	c.doVersion("1.15", "PUT", "/v1/nodes/flow/states/provision", map[string]any{"target": "clean", "clean_steps": []map[string]any{
 		{"interface": "deploy", "step": "wait", "args": map[string]any{"seconds": 1}},

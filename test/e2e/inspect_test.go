@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,19 +19,13 @@ import (
 // applied; the same through ironic-inspector's /v1/continue; then a rule's
 // fail action must fail inspection with its message.
 func TestInspectThroughAgent(t *testing.T) {
-	inspectorURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	inspectorURL := "http://" + harness.FreeAddr(t, "127.0.0.1")
 	base := harness.Start(t, service.Config{Hostname: "e2e",
 		InspectorListen: strings.TrimPrefix(inspectorURL, "http://")}).URL
 	c := client{t, base}
 	agentBin := buildAgent(t)
 
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(disk, 5<<30); err != nil { // sparse
-		t.Fatal(err)
-	}
+	disk := newDisk(t, nil, 5<<30) // sparse
 
 	const mac = "52:54:00:ab:cd:01"
 	node := c.do("POST", "/v1/nodes", map[string]any{
@@ -76,7 +68,7 @@ func TestInspectThroughAgent(t *testing.T) {
 		t.Helper()
 		c.do("PUT", "/v1/nodes/inspect-node/states/provision", map[string]any{"target": "inspect"}, 202)
 		poll("in inspect wait", func(n map[string]any) bool { return n["provision_state"] == "inspect wait" })
-		port := freePort(t)
+		port := harness.FreePort(t)
 		defer startAgent(t, agentBin, append([]string{"--mac", mac, "--disk", disk, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--advertise-host", "127.0.0.1", "--advertise-port", fmt.Sprint(port), "--lookup-max", "1s"}, args...)...)()
 		return poll("done inspecting", func(n map[string]any) bool {

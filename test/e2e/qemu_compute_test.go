@@ -4,20 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
-	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // qemuEnvCompute is set in the child of TestQEMUCompute.
@@ -57,31 +53,11 @@ type computeReport struct {
 }
 
 func qemuComputeChild(t *testing.T, dir string) {
-	vmDir := filepath.Join(dir, "vm")
 	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:c0:01"}
-	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: vmDir, MAC: m.mac, Net: "tap:tap0", DiskSizeMiB: qemuDiskMiB, Firmware: "bios"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Save(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
+	startRedfishMachine(t, m, lab.MachineConfig{Dir: filepath.Join(dir, "vm"), Net: "tap:tap0", DiskSizeMiB: qemuDiskMiB, Firmware: "bios"})
+	q := m.q
 
 	// The report server, on the bridge.
-	ln, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
-	}
 	reports := make(chan computeReport, 8)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /report", func(w http.ResponseWriter, r *http.Request) {
@@ -92,20 +68,9 @@ func qemuComputeChild(t *testing.T, dir string) {
 		default:
 		}
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
+	files := serveOnBridge(t, mux)
 
-	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := pl.Addr().String()
-	pl.Close()
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: &qemuEvents{}}
-	cond.start()
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
+	base := startQEMUConductor(t, dir, qemuBridgeIP, &qemuConductor{})
 	image := qemuUpload(t, base, "testos", "raw", filepath.Join(dir, "testos.raw"))
 
 	// The operator enrolls the machine for the servers API: a resource
@@ -114,9 +79,7 @@ func qemuComputeChild(t *testing.T, dir string) {
 	staticIP := qemuStaticIP(0)
 	c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "deploy_interface": "direct",
 		"resource_class": "baremetal", "automated_clean": false, "network_data": qemuNetworkData(m, staticIP),
-		"driver_info": map[string]any{"redfish_address": "http://" + rfLn.Addr().String(), "redfish_system_id": "/redfish/v1/Systems/" + m.name,
-			"redfish_username": "admin", "redfish_password": "password",
-			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+		"driver_info": redfishDriverInfo(m.redfish, m.name)}, 201)
 	c.do("POST", "/v1/ports", map[string]any{"node_uuid": c.do("GET", "/v1/nodes/"+m.name, nil, 200)["uuid"], "address": m.mac}, 201)
 	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState(m.name, "manageable", time.Minute)
@@ -154,7 +117,7 @@ func qemuComputeChild(t *testing.T, dir string) {
 	if err := os.WriteFile(pubFile, []byte(pubKey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(userData, []byte("http://"+ln.Addr().String()+"/report\n"), 0o644); err != nil {
+	if err := os.WriteFile(userData, []byte(files+"/report\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	osc(time.Minute, "keypair", "create", "--public-key", pubFile, "k1")

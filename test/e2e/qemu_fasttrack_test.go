@@ -5,9 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,24 +96,10 @@ func qemuFastTrackChild(t *testing.T, dir string) {
 	fast := os.Getenv(qemuEnvFastTrack) != "off"
 	vmDir := filepath.Join(dir, "vm")
 	const mac = "52:54:00:e2:f7:01"
-	q, err := lab.NewQEMU(lab.MachineConfig{Name: "vm0", Dir: vmDir, MAC: mac, Net: "tap:tap0", DiskSizeMiB: qemuDiskMiB, Firmware: "bios"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Save(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+	q := newLabQEMU(t, lab.MachineConfig{Name: "vm0", Dir: vmDir, MAC: mac, Net: "tap:tap0", DiskSizeMiB: qemuDiskMiB, Firmware: "bios"})
+	// The BMC counts the machine's starts.
 	m := &startCounter{QEMU: q}
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{"vm0": m},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
+	bmc := serveRedfish(t, map[string]redfish.Machine{"vm0": m}, "")
 
 	// The slow image: a pattern that does not compress to zeroes, served
 	// at qemuSlowImageRate.
@@ -129,10 +112,6 @@ func qemuFastTrackChild(t *testing.T, dir string) {
 		h.Write(block)
 	}
 	slowSum := hex.EncodeToString(h.Sum(nil))
-	ln, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /slow.raw", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(qemuSlowImageMiB<<20))
@@ -143,33 +122,18 @@ func qemuFastTrackChild(t *testing.T, dir string) {
 			time.Sleep(time.Second * (1 << 20) / qemuSlowImageRate)
 		}
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	files := "http://" + ln.Addr().String()
+	files := serveOnBridge(t, mux)
 
-	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := pl.Addr().String()
-	pl.Close()
 	extra := []string{"--stall-timeout", qemuStallLimit.String()}
 	if fast {
 		extra = append(extra, "--fast-track")
 	}
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: &qemuEvents{}, extra: extra}
-	cond.start()
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
+	base := startQEMUConductor(t, dir, qemuBridgeIP, &qemuConductor{extra: extra})
 	c := client{t, base}
 	imageID := qemuUpload(t, base, "testos-raw", "raw", filepath.Join(dir, "testos.raw"))
 
 	node := c.do("POST", "/v1/nodes", map[string]any{"driver": "redfish", "name": "vm0", "inspect_interface": "agent",
-		"deploy_interface": "direct", "driver_info": map[string]any{
-			"redfish_address": "http://" + rfLn.Addr().String(), "redfish_system_id": "/redfish/v1/Systems/vm0",
-			"redfish_username": "admin", "redfish_password": "password",
-			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+		"deploy_interface": "direct", "driver_info": redfishDriverInfo(bmc, "vm0")}, 201)
 	uuid, _ := node["uuid"].(string)
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": uuid}, 201)
 	provision := func(target string, extra map[string]any) {

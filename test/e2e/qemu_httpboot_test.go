@@ -15,21 +15,15 @@ package e2e
 // lab's emulator), boot interface ipxe.
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/test/lab"
-	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // qemuEnvHTTPBoot is set in the child of TestQEMUUEFIHTTPBoot.
@@ -50,58 +44,16 @@ func qemuHTTPBootChild(t *testing.T, dir string) {
 	if _, err := os.Stat(snp); err != nil {
 		t.Skipf("skipping: no %s (package ipxe; .ci/deps.sh)", snp)
 	}
-	ctx := context.Background()
-	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:41", firmware: "uefi", driver: "redfish"}
-	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: filepath.Join(dir, "vm"), MAC: m.mac, Net: "tap:tap0",
+	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:41", firmware: "uefi"}
+	startRedfishMachine(t, m, lab.MachineConfig{Dir: filepath.Join(dir, "vm"), Net: "tap:tap0",
 		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", HTTPBoot: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Save(); err != nil {
-		t.Fatal(err)
-	}
-	m.q = q
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
-	m.redfish = "http://" + rfLn.Addr().String()
-
-	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
-	}
-	apiAddr := pl.Addr().String()
-	pl.Close()
-	events := &qemuEvents{}
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events,
-		extra: []string{"--firmware-dir", filepath.Dir(snp)}}
-	cond.start()
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
+	base := startQEMUConductor(t, dir, qemuBridgeIP, &qemuConductor{extra: []string{"--firmware-dir", filepath.Dir(snp)}})
 	c := client{t, base}
-	enrollUEFIRedfish(c, m)
-
-	t0 := time.Now()
-	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
-	n := c.waitState("vm0", "manageable", 5*time.Minute)
-	t.Logf("phase inspect over UEFI HTTP boot: %.1fs", time.Since(t0).Seconds())
-	qemuInspected(t, c, m, n)
+	inspectUEFIRedfish(t, c, m, 5*time.Minute, "UEFI HTTP boot")
 
 	// The firmware's own HTTP boot fetched iPXE (the NIC has no ROM and
 	// PXE is off): OVMF's console says so, then iPXE's banner follows.
-	serial := serialText(t, q.SerialLog())
-	httpAt := strings.Index(serial, "Start HTTP Boot over IPv4")
-	ipxeAt := strings.Index(serial, "iPXE")
-	if httpAt < 0 || ipxeAt < httpAt || strings.Contains(serial, "Start PXE over") {
-		t.Errorf("serial console does not show OVMF's HTTP boot (at %d) starting iPXE (at %d), or shows PXE:\n%s", httpAt, ipxeAt, tail([]byte(serial), 4000))
-	}
+	firmwareChainedIPXE(t, m, "Start HTTP Boot over IPv4", "Start PXE over")
 	if t.Failed() {
 		return
 	}
@@ -130,24 +82,12 @@ func qemuHTTPBootChild(t *testing.T, dir string) {
 		{"op": "add", "path": "/instance_info/kernel_append_params", "value": "console=ttyS0,115200n8 panic=0 ferric.live=1"}}, 200)
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("vm0", "available", time.Minute)
-	t0 = time.Now()
+	t0 := time.Now()
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active"}, 202)
 	c.waitState("vm0", "active", 2*time.Minute)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		b, _ := os.ReadFile(q.SerialLog())
-		s := string(b)
-		if strings.Contains(s, liveMarker) && strings.Contains(s, "ferric.live=1") {
-			if !strings.Contains(s, base+"/boot/instance/") || strings.Contains(s, files.URL) {
-				t.Errorf("the live kernel came up, but not from the conductor's copies:\n%s", tail(b, 4000))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the machine did not boot the live kernel; serial console:\n%s", tail(b, 4000))
-		}
-		time.Sleep(time.Second)
+	b := waitSerial(t, m.q, 5*time.Minute, "the live kernel", liveMarker, "ferric.live=1")
+	if s := string(b); !strings.Contains(s, base+"/boot/instance/") || strings.Contains(s, files.URL) {
+		t.Errorf("the live kernel came up, but not from the conductor's copies:\n%s", tail(b, 4000))
 	}
 	t.Logf("phase ramdisk deploy over UEFI HTTP boot and iPXE: live kernel up %.1fs after the deploy request", time.Since(t0).Seconds())
-	_ = ctx
 }

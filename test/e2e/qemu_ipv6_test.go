@@ -16,19 +16,14 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/test/lab"
-	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
 
 // qemuEnvIPv6 is set in the child of TestQEMUIPv6Only.
@@ -56,56 +51,16 @@ func qemuIPv6Child(t *testing.T, dir string) {
 	if err := lab.SetIPv6Only(ctx, "", "br0", qemuBridgeIP6+"/64"); err != nil {
 		t.Fatal(err)
 	}
-	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:61", firmware: "uefi", driver: "redfish"}
-	q, err := lab.NewQEMU(lab.MachineConfig{Name: m.name, Dir: filepath.Join(dir, "vm"), MAC: m.mac, Net: "tap:tap0",
+	m := &qemuMachine{name: "vm0", mac: "52:54:00:e2:e0:61", firmware: "uefi"}
+	startRedfishMachine(t, m, lab.MachineConfig{Dir: filepath.Join(dir, "vm"), Net: "tap:tap0",
 		DiskSizeMiB: qemuDiskMiB, Firmware: "uefi", PXEIPv6: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Save(); err != nil {
-		t.Fatal(err)
-	}
-	m.q = q
-	t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: map[string]redfish.Machine{m.name: q},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
-	m.redfish = "http://" + rfLn.Addr().String()
-
-	pl, err := net.Listen("tcp", net.JoinHostPort(qemuBridgeIP6, "0"))
-	if err != nil {
-		t.Fatalf("listen on the bridge's IPv6 address: %v", err)
-	}
-	apiAddr := pl.Addr().String() // [fd00:99::1]:port
-	pl.Close()
-	events := &qemuEvents{}
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events, noDHCP: true,
+	// The API on [fd00:99::1]:port.
+	base := startQEMUConductor(t, dir, qemuBridgeIP6, &qemuConductor{noDHCP: true,
 		extra: []string{"--dhcp-interface", "br0", "--dhcp6-range", "fd00:99::100-fd00:99::1ff",
-			"--tftp-listen", net.JoinHostPort(qemuBridgeIP6, "69"), "--tftp-root", "/usr/lib/ipxe"}}
-	cond.start()
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
+			"--tftp-listen", net.JoinHostPort(qemuBridgeIP6, "69"), "--tftp-root", "/usr/lib/ipxe"}})
 	c := client{t, base}
-	enrollUEFIRedfish(c, m)
-
-	t0 := time.Now()
-	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "inspect"}, 202)
-	n := c.waitState("vm0", "manageable", 6*time.Minute)
-	t.Logf("phase inspect over IPv6 (UEFI PXEv6, TFTP, iPXE DHCPv6, agent DHCPv6): %.1fs", time.Since(t0).Seconds())
-	qemuInspected(t, c, m, n)
-	serial := serialText(t, q.SerialLog())
-	pxe6 := strings.Index(serial, "Start PXE over IPv6")
-	ipxeAt := strings.Index(serial, "iPXE")
-	if pxe6 < 0 || ipxeAt < pxe6 || strings.Contains(serial, "Start PXE over IPv4") {
-		t.Errorf("serial console does not show OVMF's PXE over IPv6 (at %d) starting iPXE (at %d), or shows IPv4:\n%s",
-			pxe6, ipxeAt, tail([]byte(serial), 4000))
-	}
+	inspectUEFIRedfish(t, c, m, 6*time.Minute, "IPv6 (UEFI PXEv6, TFTP, iPXE DHCPv6, agent DHCPv6)")
+	serial := firmwareChainedIPXE(t, m, "Start PXE over IPv6", "Start PXE over IPv4")
 	if !strings.Contains(serial, "ipa-api-url="+base) {
 		t.Errorf("the ramdisk's command line has no ipa-api-url=%s:\n%s", base, tail([]byte(serial), 4000))
 	}
@@ -124,24 +79,14 @@ func qemuIPv6Child(t *testing.T, dir string) {
 		{"op": "add", "path": "/instance_info/image_source", "value": imageID}}, 200)
 	c.do("PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("vm0", "available", time.Minute)
-	t0 = time.Now()
+	t0 := time.Now()
 	hostname := "vm0-ipv6"
 	c.doVersion("1.56", "PUT", "/v1/nodes/vm0/states/provision", map[string]any{"target": "active",
 		"configdrive": map[string]any{"meta_data": map[string]any{"hostname": hostname}}}, 202)
 	c.waitState("vm0", "active", 6*time.Minute)
 	tActive := time.Now()
 	want := "ferric-testos: booted uuid=" + m.uuid + " hostname=" + hostname
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		b, _ := os.ReadFile(q.SerialLog())
-		if strings.Contains(string(b), want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the deployed test OS did not boot (no %q); serial console:\n%s", want, tail(b, 4000))
-		}
-		time.Sleep(time.Second)
-	}
+	waitSerial(t, m.q, 4*time.Minute, "the deployed test OS", want)
 	t.Logf("phase deploy over IPv6 (image from the store at %s): active %.1fs after the request, test OS booted %.1fs after active",
 		base, tActive.Sub(t0).Seconds(), time.Since(tActive).Seconds())
 }

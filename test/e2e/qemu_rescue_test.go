@@ -86,13 +86,5 @@ func qemuRescue(t *testing.T, c client, bm *gophercloud.ServiceClient, m *qemuMa
 	}
 	addPhase(m.name, "rescue: to rescue %.1fs, SSH login and command %.1fs, unrescue→deployed OS report %.1fs",
 		tRescued.Sub(t0).Seconds(), tSSH.Sub(tRescued).Seconds(), time.Since(tSSH).Seconds())
-	// The test OS powers itself off after reporting.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		if on, _ := m.q.Running(ctx); !on {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the deployed OS did not power off within 1 min of its report", m.name)
-		}
-	}
+	waitPoweredOff(t, m)
 }

@@ -23,8 +23,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -153,18 +151,7 @@ func qemuParent(t *testing.T, name string, env ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A short path: QMP sockets live under it (unix socket paths ≤ 108 bytes).
-	dir, err := os.MkdirTemp("", "ferric-e2e-qemu-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("work directory kept for inspection: %s (serial consoles vm/*.serial, conductor.log)", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := workDir(t, "ferric-e2e-qemu-", " (serial consoles vm/*.serial, conductor.log)")
 
 	start := time.Now()
 	qemuArtifacts(t, root, dir, len(env) == 0)
@@ -468,15 +455,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 			mc.SOLListen = fmt.Sprintf("127.0.0.1:%d", qemuSOLPort+i)
 			m.bmcIP, m.bmcMAC = fmt.Sprintf("192.0.2.%d", 40+i), fmt.Sprintf("52:54:00:b3:c0:%02x", i+1)
 		}
-		q, err := lab.NewQEMU(mc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Save(); err != nil {
-			t.Fatal(err)
-		}
-		m.q = q
-		t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
+		m.q = newLabQEMU(t, mc)
 		machines = append(machines, m)
 		if m.driver != "ipmi" {
 			continue
@@ -505,10 +484,6 @@ func qemuDeployChild(t *testing.T, dir string) {
 			rfMachines[m.name] = m.q
 		}
 	}
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	mediaDir := ""
 	if qemuVMedia() {
 		mediaDir = filepath.Join(dir, "bmc-media")
@@ -516,20 +491,12 @@ func qemuDeployChild(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: rfMachines, MediaDir: mediaDir,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
+	bmc := serveRedfish(t, rfMachines, mediaDir)
 	for _, m := range machines {
-		m.redfish = "http://" + rfLn.Addr().String()
+		m.redfish = bmc
 	}
 
 	// The image and report server, on the bridge like the conductor.
-	ln, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
-	}
 	var reportTimes sync.Map // name -> time.Time
 	var reportMu sync.Mutex
 	reportFrom := map[string]string{} // name -> the report's source address
@@ -553,27 +520,16 @@ func qemuDeployChild(t *testing.T, dir string) {
 			}
 		}
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	files := "http://" + ln.Addr().String()
+	files := serveOnBridge(t, mux)
 
 	// The API port stays the same across restarts: the agents keep it.
-	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := pl.Addr().String()
-	pl.Close()
 	events := &qemuEvents{}
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: events, noDHCP: qemuNoDHCP()}
-	cond.start()
+	cond := &qemuConductor{events: events, noDHCP: qemuNoDHCP()}
+	base := startQEMUConductor(t, dir, qemuBridgeIP, cond)
 	var dhcpProbe *qemuDHCPProbe
 	if qemuNoDHCP() {
 		dhcpProbe = probeDHCP(t)
 	}
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
 	t.Logf("conductor %s, files %s, image %d bytes sha256 %x", base, files, len(image), sum)
 
 	// The test OS goes into the conductor's image store through its Glance
@@ -617,8 +573,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 					"ipmi_password": "password", "ipmi_cipher_suite": "3",
 				}
 				if m.driver == "redfish" {
-					info = map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
-						"redfish_username": "admin", "redfish_password": "password"}
+					info = redfishDriverInfo(m.redfish, m.name)
 				}
 				info["deploy_kernel"], info["deploy_ramdisk"] = "ferric-deploy.kernel", "ferric-deploy.initramfs"
 				if m.bmcIP != "" {
@@ -732,10 +687,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 				case rep = <-m.reports:
 				case <-time.After(2 * time.Minute):
 					serial, _ := os.ReadFile(m.q.SerialLog())
-					if len(serial) > 4000 {
-						serial = serial[len(serial)-4000:]
-					}
-					t.Fatalf("no report from the deployed OS in 2 min after active; serial tail:\n%s", serial)
+					t.Fatalf("no report from the deployed OS in 2 min after active; serial tail:\n%s", tail(serial, 4000))
 				}
 				if rep["uuid"] != uuid || rep["hostname"] != hostname {
 					t.Errorf("report %v, want uuid %s hostname %s", rep, uuid, hostname)
@@ -796,17 +748,7 @@ func qemuDeployChild(t *testing.T, dir string) {
 					}
 				}
 
-				// The test OS powers itself off after reporting.
-				deadline := time.Now().Add(time.Minute)
-				for {
-					if on, _ := m.q.Running(ctx); !on {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("the deployed OS did not power off within 1 min of its report")
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
+				waitPoweredOff(t, m)
 				f, err := os.Open(m.q.Config().Disk)
 				if err != nil {
 					t.Fatal(err)
@@ -927,32 +869,6 @@ func qemuBaremetal(t *testing.T, base string) *gophercloud.ServiceClient {
 // inspection: the scheduling properties of the QEMU machine (1 CPU, 256
 // MiB, the disk less 1 GiB, x86_64), the stored inventory with the
 // machine's MAC, and the machine already powered off, as its BMC tells.
-// enrollUEFIRedfish enrolls m behind its Redfish emulator as a UEFI
-// machine booting iPXE and inspected by the agent, with its port, and
-// brings it to manageable.
-func enrollUEFIRedfish(c client, m *qemuMachine) {
-	node := c.do("POST", "/v1/nodes", map[string]any{"name": m.name, "driver": "redfish", "boot_interface": "ipxe",
-		"inspect_interface": "agent", "properties": map[string]any{"capabilities": "boot_mode:uefi"},
-		"driver_info": map[string]any{"redfish_address": m.redfish, "redfish_system_id": "/redfish/v1/Systems/" + m.name,
-			"redfish_username": "admin", "redfish_password": "password",
-			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
-	m.uuid = node["uuid"].(string)
-	c.do("POST", "/v1/ports", map[string]any{"address": m.mac, "node_uuid": m.uuid}, 201)
-	c.do("PUT", "/v1/nodes/"+m.name+"/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState(m.name, "manageable", time.Minute)
-}
-
-// serialText is a machine's serial console so far, without terminal
-// escape sequences.
-func serialText(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(string(b), "")
-}
-
 func qemuInspected(t *testing.T, c client, m *qemuMachine, n map[string]any) {
 	t.Helper()
 	if n["last_error"] != nil {

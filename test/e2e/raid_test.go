@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -314,16 +313,13 @@ func TestRedfishRAIDDeploySteps(t *testing.T) {
 	rand.Read(image[:1<<20])
 	writeMBR(image)
 	sum := sha256.Sum256(image)
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
-	}))
-	defer imgSrv.Close()
+	imgURL := serveContent(t, "image.raw", time.Now(), image)
 	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState(name, "manageable", 30*time.Second)
 	c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState(name, "available", 90*time.Second)
 	c.do("PATCH", "/v1/nodes/"+name, []map[string]any{
-		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_source", "value": imgURL + "/image.raw"},
 		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
 		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
 	}, 200)

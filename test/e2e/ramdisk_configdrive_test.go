@@ -63,10 +63,7 @@ func (m *usbMediaMachine) stick() []byte {
 // with Ironic's message and leaves nothing inserted.
 func TestRamdiskDeployConfigDrive(t *testing.T) {
 	live := []byte("a live ISO, as far as this test goes")
-	isoSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "live.iso", time.Time{}, bytes.NewReader(live))
-	}))
-	defer isoSrv.Close()
+	isoURL := serveContent(t, "live.iso", time.Time{}, live)
 	withUSB, cdOnly := &usbMediaMachine{}, &mediaMachine{}
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", MediaDir: t.TempDir(),
 		Machines: map[string]redfish.Machine{"m1": withUSB, "m2": cdOnly}})
@@ -82,7 +79,7 @@ func TestRamdiskDeployConfigDrive(t *testing.T) {
 			"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_system_id": "/redfish/v1/Systems/" + sys,
 				"redfish_username": "admin", "redfish_password": "pw",
 				"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
-			"instance_info": map[string]any{"boot_iso": isoSrv.URL + "/live.iso"},
+			"instance_info": map[string]any{"boot_iso": isoURL + "/live.iso"},
 		}, 201)
 		c.do("PUT", "/v1/nodes/"+name+"/states/provision", map[string]any{"target": "manage"}, 202)
 		c.waitState(name, "manageable", 30*time.Second)

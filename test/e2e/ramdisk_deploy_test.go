@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -213,17 +212,8 @@ func TestCustomAgentDeploy(t *testing.T) {
 	rand.Read(image)
 	writeMBR(image)
 	sum := sha256.Sum256(image)
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
-	}))
-	defer imgSrv.Close()
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, bytes.Repeat([]byte{0xAA}, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(disk, 64<<20); err != nil {
-		t.Fatal(err)
-	}
+	imgURL := serveContent(t, "image.raw", time.Now(), image)
+	disk := newDisk(t, bytes.Repeat([]byte{0xAA}, 1<<20), 64<<20)
 	readHead := func(n int) []byte {
 		b := make([]byte, n)
 		f, _ := os.Open(disk)
@@ -232,24 +222,13 @@ func TestCustomAgentDeploy(t *testing.T) {
 		return b
 	}
 
-	const mac = "52:54:00:12:34:78"
-	node := c.do("POST", "/v1/nodes", map[string]any{
-		"driver": "fake-hardware", "name": "custom", "deploy_interface": "custom-agent",
-		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
-	}, 201)
-	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
-	startMachineAgent(t, base, disk, mac)
-	c.do("PUT", "/v1/nodes/custom/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("custom", "manageable", 30*time.Second)
+	enrollAgentNode(t, c, base, disk, "52:54:00:12:34:78", map[string]any{"name": "custom", "deploy_interface": "custom-agent"})
 	c.do("PUT", "/v1/nodes/custom/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("custom", "available", 90*time.Second)
 
 	// No image_source needed, and none written: the agent offers no
 	// deploy step with a priority, so the deploy boots the disk at once.
-	if err := os.WriteFile(disk, bytes.Repeat([]byte{0xBB}, 4096), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Truncate(disk, 64<<20)
+	writeDisk(t, disk, bytes.Repeat([]byte{0xBB}, 4096), 64<<20)
 	c.do("PUT", "/v1/nodes/custom/states/provision", map[string]any{"target": "active"}, 202)
 	n := c.waitState("custom", "active", 90*time.Second)
 	if !bytes.Equal(readHead(4096), bytes.Repeat([]byte{0xBB}, 4096)) {
@@ -269,7 +248,7 @@ func TestCustomAgentDeploy(t *testing.T) {
 		t.Fatalf("unknown step: last_error %v", n["last_error"])
 	}
 
-	imageInfo := map[string]any{"id": "custom-image", "urls": []string{imgSrv.URL + "/image.raw"},
+	imageInfo := map[string]any{"id": "custom-image", "urls": []string{imgURL + "/image.raw"},
 		"os_hash_algo": "sha256", "os_hash_value": hex.EncodeToString(sum[:]), "disk_format": "raw"}
 	c.do("PUT", "/v1/nodes/custom/states/provision", map[string]any{"target": "active",
 		"deploy_steps": []any{step("write_image", 70, map[string]any{"image_info": imageInfo}), step("erase_devices_metadata", 90, map[string]any{})}}, 202)
@@ -290,10 +269,7 @@ func TestCustomAgentDeploy(t *testing.T) {
 // it.
 func TestRamdiskDeployHTTPSBoot(t *testing.T) {
 	live := []byte("a live ISO, as far as this test goes")
-	isoSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "live.iso", time.Time{}, bytes.NewReader(live))
-	}))
-	defer isoSrv.Close()
+	isoURL := serveContent(t, "live.iso", time.Time{}, live)
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": &machine{}}})
 	rf := httptest.NewServer(emu)
 	defer rf.Close()
@@ -304,7 +280,7 @@ func TestRamdiskDeployHTTPSBoot(t *testing.T) {
 		"automated_clean": false, "properties": map[string]any{"capabilities": "boot_mode:uefi"},
 		"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_username": "admin", "redfish_password": "pw",
 			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
-		"instance_info": map[string]any{"boot_iso": isoSrv.URL + "/live.iso"},
+		"instance_info": map[string]any{"boot_iso": isoURL + "/live.iso"},
 	}, 201)
 	c.do("PUT", "/v1/nodes/https-live/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState("https-live", "manageable", 30*time.Second)
@@ -345,10 +321,7 @@ func TestRamdiskDeployHTTPSBoot(t *testing.T) {
 // node can still be undeployed.
 func TestRamdiskDeployNoVirtualMedia(t *testing.T) {
 	live := []byte("a live ISO")
-	isoSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "live.iso", time.Time{}, bytes.NewReader(live))
-	}))
-	defer isoSrv.Close()
+	isoURL := serveContent(t, "live.iso", time.Time{}, live)
 	emu := redfish.New(redfish.Config{Username: "admin", Password: "pw", Machines: map[string]redfish.Machine{"m1": &machine{}}})
 	rf := httptest.NewServer(emu)
 	defer rf.Close()
@@ -359,7 +332,7 @@ func TestRamdiskDeployNoVirtualMedia(t *testing.T) {
 		"automated_clean": false,
 		"driver_info": map[string]any{"redfish_address": rf.URL, "redfish_username": "admin", "redfish_password": "pw",
 			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"},
-		"instance_info": map[string]any{"boot_iso": isoSrv.URL + "/live.iso"},
+		"instance_info": map[string]any{"boot_iso": isoURL + "/live.iso"},
 	}, 201)
 	c.do("PUT", "/v1/nodes/no-vmedia/states/provision", map[string]any{"target": "manage"}, 202)
 	c.waitState("no-vmedia", "manageable", 30*time.Second)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor/service"
 	"github.com/ferric-metal/ferric/images/iso"
+	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/lab"
 	"github.com/ferric-metal/ferric/test/lab/redfish"
 )
@@ -47,17 +47,7 @@ func TestQEMURamdiskDeployHTTPSBoot(t *testing.T) {
 	}
 	kernel := liveKernel(t)
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "ferric-e2e-https-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("work directory kept for inspection: %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := workDir(t, "ferric-e2e-https-", "")
 	img, err := (&iso.Builder{Dir: filepath.Join(dir, "live")}).Build(ctx, iso.Input{Kernel: kernel, Ramdisk: liveInitramfs(t, dir),
 		Params: "console=ttyS0,115200n8 panic=0 ferric.live=1"})
 	if err != nil {
@@ -70,12 +60,7 @@ func TestQEMURamdiskDeployHTTPSBoot(t *testing.T) {
 
 	// The conductor on a fixed loopback port, published as 10.0.2.2 (the
 	// host's loopback as QEMU's user network shows it to the guest).
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := harness.FreePort(t)
 	public := "http://10.0.2.2:" + strconv.Itoa(port)
 	base, stop := runConductor(t, service.Config{APIListen: "127.0.0.1:" + strconv.Itoa(port), PublicURL: public,
 		StateDir: filepath.Join(dir, "state"), Hostname: "e2e"})
@@ -115,19 +100,9 @@ func TestQEMURamdiskDeployHTTPSBoot(t *testing.T) {
 	if o.BootSourceOverrideTarget != "UefiHttp" || !strings.HasPrefix(o.HttpBootUri, public+"/boot/vmedia/") {
 		t.Fatalf("boot override %+v, want UefiHttp at the conductor's public URL", o)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		s, _ := os.ReadFile(q.SerialLog())
-		if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") {
-			if !strings.Contains(string(s), "Start HTTP Boot over IPv4") || !strings.Contains(string(s), o.HttpBootUri) {
-				t.Errorf("the live ISO came up, but the console shows no HTTP boot of %s:\n%s", o.HttpBootUri, tail(s, 3000))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the machine did not HTTP-boot the live ISO; serial console:\n%s", tail(s, 3000))
-		}
-		time.Sleep(time.Second)
+	s := waitSerial(t, q, 5*time.Minute, "the live ISO over HTTP boot", liveMarker, "ferric.live=1")
+	if !strings.Contains(string(s), "Start HTTP Boot over IPv4") || !strings.Contains(string(s), o.HttpBootUri) {
+		t.Errorf("the live ISO came up, but the console shows no HTTP boot of %s:\n%s", o.HttpBootUri, tail(s, 3000))
 	}
 	t.Logf("phase live ISO up over UEFI HTTP boot: %.1fs after the deploy request", time.Since(t0).Seconds())
 

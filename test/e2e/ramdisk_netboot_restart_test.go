@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +18,7 @@ import (
 // active node's script keeps booting the conductor's copies.
 func TestRamdiskDeployNetworkBootRestart(t *testing.T) {
 	iso := []byte("LIVE ISO " + strings.Repeat("y", 5000))
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "live.iso", time.Time{}, bytes.NewReader(iso))
-	}))
-	defer imgSrv.Close()
+	imgURL := serveContent(t, "live.iso", time.Time{}, iso)
 	state := t.TempDir()
 	cfg := service.Config{APIListen: "127.0.0.1:0", StateDir: state, Hostname: "e2e"}
 	base, stop := runConductor(t, cfg)
@@ -31,7 +27,7 @@ func TestRamdiskDeployNetworkBootRestart(t *testing.T) {
 	node := c.do("POST", "/v1/nodes", map[string]any{
 		"driver": "fake-hardware", "name": "live", "deploy_interface": "ramdisk", "boot_interface": "ipxe",
 		"driver_info":   map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
-		"instance_info": map[string]any{"boot_iso": imgSrv.URL + "/live.iso"},
+		"instance_info": map[string]any{"boot_iso": imgURL + "/live.iso"},
 	}, 201)
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
 	for _, st := range [][2]string{{"manage", "manageable"}, {"provide", "available"}, {"active", "active"}} {

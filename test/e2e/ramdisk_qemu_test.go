@@ -54,18 +54,7 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 	}
 	kernel := liveKernel(t)
 	ctx := context.Background()
-	// A short path: the QMP socket lives under it.
-	dir, err := os.MkdirTemp("", "ferric-e2e-live-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("work directory kept for inspection: %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := workDir(t, "ferric-e2e-live-", "")
 
 	start := time.Now()
 	img, err := (&iso.Builder{Dir: filepath.Join(dir, "live")}).Build(ctx, iso.Input{Kernel: kernel, Ramdisk: liveInitramfs(t, dir),
@@ -150,20 +139,10 @@ func TestQEMURamdiskDeploy(t *testing.T) {
 			if b, _ := bmc.BootOverride("vm0"); b.BootSourceOverrideTarget != "Cd" || b.BootSourceOverrideEnabled != "Continuous" {
 				t.Errorf("boot override %+v, want Cd Continuous", b)
 			}
-			deadline := time.Now().Add(4 * time.Minute)
-			for {
-				s, _ := os.ReadFile(q.SerialLog())
-				if strings.Contains(string(s), liveMarker) && strings.Contains(string(s), "ferric.live=1") &&
-					strings.Contains(string(s), "ferric-live-iso: config drive config-2 on sd") {
-					if !strings.Contains(string(s), "config-2 on sd") || !strings.Contains(string(s), "user_data true") {
-						t.Errorf("the live ISO sees a config drive without the user_data:\n%s", tail(s, 2000))
-					}
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the machine did not boot the live ISO and see its config drive; serial console:\n%s", tail(s, 3000))
-				}
-				time.Sleep(time.Second)
+			s := waitSerial(t, q, 4*time.Minute, "the live ISO and its config drive", liveMarker, "ferric.live=1",
+				"ferric-live-iso: config drive config-2 on sd")
+			if !strings.Contains(string(s), "user_data true") {
+				t.Errorf("the live ISO sees a config drive without the user_data:\n%s", tail(s, 2000))
 			}
 			t.Logf("phase live ISO up on the console: %.1fs after the deploy request", time.Since(t0).Seconds())
 

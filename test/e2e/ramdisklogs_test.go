@@ -10,9 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,24 +101,9 @@ func TestRamdiskLogsAlways(t *testing.T) {
 	image := make([]byte, 2<<20)
 	writeMBR(image)
 	sum := sha256.Sum256(image)
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
-	}))
-	defer imgSrv.Close()
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Truncate(disk, 64<<20)
-	const mac = "52:54:00:12:34:7c"
-	node := c.do("POST", "/v1/nodes", map[string]any{
-		"driver": "fake-hardware", "name": "logs-always", "deploy_interface": "direct",
-		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
-	}, 201)
-	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
-	startMachineAgent(t, base, disk, mac)
-	c.do("PUT", "/v1/nodes/logs-always/states/provision", map[string]any{"target": "manage"}, 202)
-	c.waitState("logs-always", "manageable", 30*time.Second)
+	imgURL := serveContent(t, "image.raw", time.Now(), image)
+	disk := newDisk(t, nil, 64<<20)
+	enrollAgentNode(t, c, base, disk, "52:54:00:12:34:7c", map[string]any{"name": "logs-always", "deploy_interface": "direct"})
 	c.do("PUT", "/v1/nodes/logs-always/states/provision", map[string]any{"target": "provide"}, 202)
 	c.waitState("logs-always", "available", 90*time.Second)
 	_, files := ramdiskLogs(t, c, "logs-always", "cleaning", 10*time.Second)
@@ -129,7 +111,7 @@ func TestRamdiskLogsAlways(t *testing.T) {
 		t.Errorf("cleaning logs without the metadata erasure in the agent's log: %q", tail(files["ferric-agent.log"], 1500))
 	}
 	c.do("PATCH", "/v1/nodes/logs-always", []map[string]any{
-		{"op": "add", "path": "/instance_info/image_source", "value": imgSrv.URL + "/image.raw"},
+		{"op": "add", "path": "/instance_info/image_source", "value": imgURL + "/image.raw"},
 		{"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
 		{"op": "add", "path": "/instance_info/image_os_hash_value", "value": hex.EncodeToString(sum[:])},
 	}, 200)

@@ -34,9 +34,9 @@ func startRescueAgent(t *testing.T, base, disk, mac string) (etc, addr, sshAddr 
 	etc = t.TempDir()
 	os.WriteFile(filepath.Join(etc, "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
 	os.WriteFile(filepath.Join(etc, "shadow"), []byte("root:*:19000:0:99999:7:::\n"), 0o600)
-	port := freePort(t)
+	port := harness.FreePort(t)
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	sshAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	sshAddr = harness.FreeAddr(t, "127.0.0.1")
 	startAgent(t, buildAgent(t), "--api-url", base, "--disk", disk, "--mac", mac, "--etc-dir", etc, "--rescue-ssh-listen", sshAddr,
 		"--listen", addr, "--advertise-host", "127.0.0.1", "--advertise-port", fmt.Sprint(port),
 		"--heartbeat-interval", "1s", "--lookup-max", "1s", "--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
@@ -85,15 +85,11 @@ func checkRescued(t *testing.T, etc, addr, pw string) {
 func TestRescueThroughAgent(t *testing.T) {
 	base := startConductor(t)
 	c := client{t, base}
-	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Truncate(disk, 64<<20)
+	disk := newDisk(t, make([]byte, 1<<20), 64<<20)
 	const mac = "52:54:00:12:34:79"
 	node := c.do("POST", "/v1/nodes", map[string]any{
 		"driver": "fake-hardware", "name": "rescuee", "deploy_interface": "custom-agent", "rescue_interface": "agent",
-		"boot_interface": "pxe", "driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"},
+		"boot_interface": "pxe", "driver_info": agentDeployImages(),
 	}, 201)
 	c.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": node["uuid"]}, 201)
 	etc, addr, sshAddr := startRescueAgent(t, base, disk, mac)

@@ -6,14 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,32 +66,12 @@ func swraidChild(t *testing.T, dir string) {
 		mc := lab.MachineConfig{Name: name, Dir: vmDir, MAC: fmt.Sprintf("52:54:00:e2:e0:%02x", i+1), Net: fmt.Sprintf("tap:tap%d", i),
 			Disk: filepath.Join(vmDir, name+".raw"), ExtraDisks: []string{filepath.Join(vmDir, name+"-b.raw")},
 			DiskSizeMiB: swraidDiskMiB, Firmware: fw}
-		q, err := lab.NewQEMU(mc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Save(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = q.PowerOff(context.Background()) })
-		machines[name], configs[name] = q, mc
+		machines[name], configs[name] = newLabQEMU(t, mc), mc
 	}
-	rfLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rfSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: redfish.New(redfish.Config{Username: "admin", Password: "password", Machines: machines,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
-	go rfSrv.Serve(rfLn)
-	t.Cleanup(func() { rfSrv.Close() })
+	bmc := serveRedfish(t, machines, "")
 
 	// Where the deployed OS reports (its user_data URL).
 	reports := map[string]chan map[string]string{"vm0": make(chan map[string]string, 4), "vm1": make(chan map[string]string, 4)}
-	ln, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatalf("listen on the bridge (are we in the namespace?): %v", err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /report/{name}", func(w http.ResponseWriter, r *http.Request) {
 		var rep map[string]string
@@ -106,21 +83,8 @@ func swraidChild(t *testing.T, dir string) {
 			}
 		}
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	files := "http://" + ln.Addr().String()
-
-	pl, err := net.Listen("tcp", qemuBridgeIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := pl.Addr().String()
-	pl.Close()
-	cond := &qemuConductor{t: t, bin: filepath.Join(dir, "ferric-conductor"), dir: dir, addr: apiAddr, events: &qemuEvents{}}
-	cond.start()
-	t.Cleanup(func() { cond.stop(syscall.SIGTERM) })
-	base := "http://" + apiAddr
+	files := serveOnBridge(t, mux)
+	base := startQEMUConductor(t, dir, qemuBridgeIP, &qemuConductor{})
 	imageID := qemuUpload(t, base, "testos-raw", "raw", filepath.Join(dir, "testos.raw"))
 
 	t.Run("machines", func(t *testing.T) {
@@ -129,7 +93,7 @@ func swraidChild(t *testing.T, dir string) {
 			t.Run(firmware, func(t *testing.T) {
 				t.Parallel()
 				swraidMachine(t, swraidSetup{mc: configs[name], q: machines[name].(*lab.QEMU), base: base, files: files, imageID: imageID,
-					redfish: "http://" + rfLn.Addr().String(), reports: reports[name]})
+					redfish: bmc, reports: reports[name]})
 			})
 		}
 	})
@@ -153,10 +117,7 @@ func swraidMachine(t *testing.T, s swraidSetup) {
 	c := client{t, base}
 	serialTail := func() string {
 		b, _ := os.ReadFile(q.SerialLog())
-		if len(b) > 3000 {
-			b = b[len(b)-3000:]
-		}
-		return string(b)
+		return tail(b, 3000)
 	}
 	waitReport := func(what string, uuid string) {
 		t.Helper()
@@ -177,9 +138,7 @@ func swraidMachine(t *testing.T, s swraidSetup) {
 	}
 	n := c.do("POST", "/v1/nodes", map[string]any{"name": name, "driver": "redfish", "deploy_interface": "direct",
 		"raid_interface": "agent", "automated_clean": false, "properties": props,
-		"driver_info": map[string]any{"redfish_address": s.redfish, "redfish_system_id": "/redfish/v1/Systems/" + name,
-			"redfish_username": "admin", "redfish_password": "password",
-			"deploy_kernel": "ferric-deploy.kernel", "deploy_ramdisk": "ferric-deploy.initramfs"}}, 201)
+		"driver_info": redfishDriverInfo(s.redfish, name)}, 201)
 	uuid, _ := n["uuid"].(string)
 	c.do("POST", "/v1/ports", map[string]any{"node_uuid": uuid, "address": mac}, 201)
 

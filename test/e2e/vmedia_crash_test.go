@@ -137,7 +137,7 @@ func TestKillWithMediaInserted(t *testing.T) {
 	}
 	defer release()
 
-	c := &mediaConductor{t: t, bin: harness.Build(t), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	c := &mediaConductor{t: t, bin: harness.Build(t), addr: harness.FreeAddr(t, "127.0.0.1"),
 		state: t.TempDir(), boot: boot, logs: &lockedLog{}}
 	c.start(30 * time.Minute)
 	defer func() { c.stop(syscall.SIGTERM) }()

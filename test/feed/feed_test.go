@@ -5,11 +5,8 @@
 package feed
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,23 +25,8 @@ type client struct {
 
 func (c client) call(method, path string, body any) (int, map[string]any) {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.110")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
+	code, _, raw := harness.API{Base: c.base, Header: map[string]string{"X-OpenStack-Ironic-API-Version": "1.110"}}.Call(c.t, method, path, body)
+	return code, harness.Object(raw)
 }
 
 func (c client) do(method, path string, body any, want int) map[string]any {

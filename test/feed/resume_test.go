@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,16 +19,6 @@ import (
 
 	"github.com/ferric-metal/ferric/test/harness"
 )
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // startBinary runs ferric-conductor on addr and state with extra flags.
 func startBinary(t testing.TB, bin, addr, state string, extra ...string) *harness.Process {
@@ -51,7 +40,7 @@ func startBinary(t testing.TB, bin, addr, state string, extra ...string) *harnes
 func TestStreamResumeAcrossRestart(t *testing.T) {
 	bin := harness.Build(t)
 	state := t.TempDir()
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t, "127.0.0.1")
 	c := client{t, "http://" + addr}
 	p := startBinary(t, bin, addr, state)
 
@@ -180,7 +169,7 @@ const (
 // once they are gone.
 func watchFeed(t testing.TB, watchers int, baseline bool) (with, without loadFigures) {
 	bin := harness.Build(t)
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t, "127.0.0.1")
 	c := client{t, "http://" + addr}
 	p := startBinary(t, bin, addr, t.TempDir(), "--max-connections-per-client", "4000", "--max-connections", "8000")
 	for i := range feedNodes {

@@ -5,7 +5,8 @@
 //
 // Every suite (conformance, e2e, multiconductor, metal3) starts its
 // conductors here, so starting, waiting until the API serves and stopping
-// are written once.
+// are written once; the free ports a test must name before a process
+// listens (PickPort, FreePort, FreeAddr) are picked here too.
 package harness
 
 import (

@@ -5,9 +5,7 @@
 package ipv6
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -49,26 +47,8 @@ type api struct {
 
 func (a api) do(method, path string, body any, want int) map[string]any {
 	a.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, a.base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.80")
-	resp, err := a.http.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		a.t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, b, want)
-	}
-	out := map[string]any{}
-	_ = json.Unmarshal(b, &out)
-	return out
+	return harness.API{Base: a.base, Header: map[string]string{"X-OpenStack-Ironic-API-Version": "1.80"}, Client: a.http}.
+		Do(a.t, method, path, body, want)
 }
 
 func (a api) get(url string) string {

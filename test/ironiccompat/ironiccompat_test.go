@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/test/artifacts"
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 const (
@@ -38,16 +38,6 @@ const (
 	api     = "http://127.0.0.1:" + apiPort
 	mac     = "52:54:00:fe:11:01"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func portBusy(p string) bool {
 	c, err := net.DialTimeout("tcp", "127.0.0.1:"+p, 200*time.Millisecond)
@@ -74,26 +64,13 @@ type client struct {
 
 func (c client) do(method, path string, body any, want ...int) []byte {
 	c.t.Helper()
-	var rb io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rb = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, api+path, rb)
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.78")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	code, _, out := harness.API{Base: api, Header: map[string]string{"X-OpenStack-Ironic-API-Version": "1.78"}}.Call(c.t, method, path, body)
 	for _, w := range want {
-		if resp.StatusCode == w {
+		if code == w {
 			return out
 		}
 	}
-	c.t.Fatalf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, out)
+	c.t.Fatalf("%s %s: HTTP %d: %s", method, path, code, out)
 	return nil
 }
 
@@ -212,7 +189,7 @@ func deploy(t *testing.T, autoTLS, clean bool) {
 	f.Truncate(128 << 20)
 	f.WriteAt(bytes.Repeat([]byte{0xAB}, 1<<20), 0) // stale data the cleaning must wipe
 	f.Close()
-	port := freePort(t)
+	port := harness.FreePort(t)
 	args := []string{"--api-url", api, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 		"--advertise-port", fmt.Sprint(port), "--mac", mac, "--disk", diskPath, "--min-root-size", "1",
 		"--lookup-min", "200ms", "--lookup-max", "2s", "--forced-heartbeat-gap", "1s", "--debug"}

@@ -79,7 +79,7 @@ func TestRecordedCallsMatchCases(t *testing.T) {
 // against a conductor's inspector API, in the recorded order (the
 // fixtures, on the Ironic API and the inspector's, first).
 func TestInspectorInputRules(t *testing.T) {
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t, "127.0.0.1")
 	c := harness.Start(t, service.Config{Hostname: "inspectorinput", InspectorListen: addr, Log: harness.Logger()})
 	replay(t, Endpoints{Ironic: c.URL, Inspector: "http://" + addr}, loadCalls(t, inspectorFile), InspectorDifferences)
 }

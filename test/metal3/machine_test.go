@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/test/harness"
 )
 
 // machine is the computer behind a BMC (the lab's Redfish emulator or
@@ -183,7 +184,7 @@ func (m *machine) boot(gen int, dev string) {
 		m.record(gen, "no boot: "+err.Error())
 		return
 	}
-	port, err := freePort()
+	port, err := harness.PickPort("127.0.0.1")
 	if err != nil {
 		m.record(gen, "no boot: "+err.Error())
 		return
@@ -270,15 +271,6 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // BootDevice is the device the next start boots (lab.ChassisMachine).

@@ -87,20 +87,13 @@ func TestBareMetalHostSoftwareRAID(t *testing.T) {
 	filesURL := "http://" + fl.Addr().String()
 
 	// The conductor, where the guest reaches it.
-	pl, err := net.Listen("tcp", hostIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := pl.Addr().String()
-	pl.Close()
+	apiAddr := harness.FreeAddr(t, hostIP)
 	// The agent's API, forwarded from the host's address by QEMU: the
 	// agent advertises that address in its callback URL.
-	al, err := net.Listen("tcp", hostIP+":0")
+	agentPort, err := harness.PickPort(hostIP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentPort := al.Addr().(*net.TCPAddr).Port
-	al.Close()
 	base := harness.Start(t, service.Config{Hostname: "metal3-swraid", AutomatedClean: true, PowerSyncInterval: 5 * time.Second,
 		APIListen: apiAddr, PublicURL: "http://" + apiAddr,
 		KernelAppendParams: fmt.Sprintf("ipa-advertise-host=%s ipa-advertise-port=%d", hostIP, agentPort)}).URL

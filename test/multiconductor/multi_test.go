@@ -6,11 +6,8 @@
 package multiconductor
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -50,23 +47,8 @@ func (c *conductor) call(t *testing.T, method, path string, body any) (int, map[
 // callH is call returning the response headers too.
 func (c *conductor) callH(t *testing.T, method, path string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.87")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, resp.Header, out
+	code, hdr, raw := harness.API{Base: c.URL, Header: map[string]string{"X-OpenStack-Ironic-API-Version": "1.87"}}.Call(t, method, path, body)
+	return code, hdr, harness.Object(raw)
 }
 
 // eventually polls cond for up to 20 s.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,7 +43,7 @@ type keystone struct {
 func startKeystone(t *testing.T) *keystone {
 	t.Helper()
 	dir := t.TempDir()
-	port := freePort(t)
+	port := harness.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/v3", port)
 	conf := filepath.Join(dir, "keystone.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`[DEFAULT]
@@ -134,16 +133,6 @@ provider = fernet
 	return ks
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // token issues a project-scoped token by password.
 func (ks *keystone) token(t *testing.T, user, password, project string) string {
 	t.Helper()
@@ -169,31 +158,18 @@ func (ks *keystone) systemToken(t *testing.T, user, password string) string {
 // call is a request to Keystone with token (the admin's when empty).
 func (ks *keystone) call(t *testing.T, token, method, path string, body any, code int) (http.Header, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, ks.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
 	if token == "" {
 		token = ks.adminTok
 	}
+	hdr := map[string]string{}
 	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
+		hdr["X-Auth-Token"] = token
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	got, h, raw := harness.API{Base: ks.URL, Header: hdr}.Call(t, method, path, body)
+	if got != code {
+		t.Fatalf("keystone %s %s: %d, want %d: %s", method, path, got, code, raw)
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != code {
-		t.Fatalf("keystone %s %s: %d, want %d: %s", method, path, res.StatusCode, code, raw)
-	}
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return res.Header, m
+	return h, harness.Object(raw)
 }
 
 // TestKeystone runs ferric with --auth keystone against a real Keystone:

@@ -14,8 +14,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -134,29 +132,11 @@ func enroll(t *testing.T, base, token, name, network string, i, ports int) strin
 // status code.
 func call(t *testing.T, base, token, method, path string, body any, code int) map[string]any {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.78")
+	hdr := map[string]string{"X-OpenStack-Ironic-API-Version": "1.78"}
 	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
+		hdr["X-Auth-Token"] = token
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != code {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, code, raw)
-	}
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return m
+	return harness.API{Base: base, Header: hdr}.Do(t, method, path, body, code)
 }
 
 func lastLines(s string, n int) string {

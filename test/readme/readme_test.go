@@ -8,7 +8,6 @@ package readme
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,16 +63,6 @@ var notRun = map[string]string{
 // the set-up block's `make run` stands for.
 var makeRun = regexp.MustCompile(`(?m)^\t\./\$\(BIN\)/ferric-conductor (.*)$`)
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestREADME: the set-up block starts the conductor as `make run` does
 // (the Makefile's flags, on a free port instead of 6385, which another
 // service may hold; `make test` is the suite this test is part of), then
@@ -106,7 +95,7 @@ func TestREADME(t *testing.T) {
 		}
 	}
 
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t, "127.0.0.1")
 	work := t.TempDir()
 	var args []string
 	for _, f := range runFlags {

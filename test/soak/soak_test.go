@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,16 +88,6 @@ type cluster struct {
 
 	errMu    sync.Mutex
 	errLines map[string]int // the conductors' ERROR log lines by message
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func (cl *cluster) start(c *conductor) error {
@@ -319,7 +308,7 @@ func TestSoakThreeConductors(t *testing.T) {
 	cl := &cluster{t: t, bin: bin, etcd: etcdtest.Start(t),
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, stats: &stats{}}
 	for i := range 3 {
-		c := &conductor{name: fmt.Sprintf("soak-%d", i), addr: freeAddr(t), state: filepath.Join(t.TempDir(), "state")}
+		c := &conductor{name: fmt.Sprintf("soak-%d", i), addr: harness.FreeAddr(t, "127.0.0.1"), state: filepath.Join(t.TempDir(), "state")}
 		if err := cl.start(c); err != nil {
 			t.Fatal(err)
 		}
