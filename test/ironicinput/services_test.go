@@ -3,7 +3,6 @@ package ironicinput
 import (
 	"bufio"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"reflect"
@@ -121,15 +120,4 @@ func replay(t *testing.T, eps Endpoints, recs []RecordedCall, diffs map[string]D
 			t.Errorf("%s: fields\n ferric %v\n real   %v", r.Name, got.Fields, want.Fields)
 		}
 	}
-}
-
-// freeAddr is a loopback address free at the time of the call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
