@@ -399,10 +399,11 @@ func TestConsole(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tick := time.NewTicker(time.Second * workers / 100)
-			defer tick.Stop()
+			// Change i is due at start + i×10 ms: 100 a second overall,
+			// whatever each PATCH takes (a ticker per worker would add its
+			// first period and the PATCH times to the run).
 			for i := w; i < changes; i += workers {
-				<-tick.C
+				time.Sleep(time.Until(start.Add(time.Duration(i) * 10 * time.Millisecond)))
 				c.do("PATCH", fmt.Sprintf("/v1/nodes/node-%05d", 5000+i%30), []map[string]any{{"op": "replace", "path": "/owner", "value": fmt.Sprintf("owner-%d", i)}}, 200)
 			}
 		}()
