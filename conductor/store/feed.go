@@ -185,6 +185,9 @@ var feedTables = map[string]bool{tNodes: true, tPorts: true, tPortgroups: true, 
 // diffFields returns the previous value of every top-level field that
 // differs between old and new (nil for a field old lacks).
 func diffFields(old, new []byte) map[string]json.RawMessage {
+	if d, ok := diffTop(old, new); ok {
+		return d
+	}
 	var a, b map[string]json.RawMessage
 	if json.Unmarshal(old, &a) != nil || json.Unmarshal(new, &b) != nil {
 		return nil
