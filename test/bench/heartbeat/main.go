@@ -53,6 +53,7 @@ var (
 	setConc  = flag.Int("setup-conc", 8, "clients enrolling nodes")
 	pids     = flag.String("pid", "", "comma-separated server PIDs whose CPU time is measured (with children)")
 	baseURL  = flag.String("base", "", "the baseline server (the real Ironic): same agents, rounds alternate, ratio printed")
+	baseConc = flag.Int("base-conc", 0, "clients of the baseline server (default -conc)")
 	baseN    = flag.Int("base-n", 0, "agents of the baseline server (default -n; the real Ironic enrolls them slowly)")
 	basePIDs = flag.String("base-pid", "", "PIDs of the baseline server (with children)")
 	micro    = flag.String("microversion", "1.68", "X-OpenStack-Ironic-API-Version (tokens need 1.62)")
@@ -90,18 +91,22 @@ func bench() error {
 	if len(mix) == 0 || *nNodes < 1 || *rounds < 1 || *conc < 1 {
 		return fmt.Errorf("need -mix, -n, -rounds and -conc")
 	}
-	targets := []*target{{name: "ferric", base: strings.TrimSuffix(flag.Arg(0), "/"), pids: parsePIDs(*pids), n: *nNodes}}
+	targets := []*target{{name: "ferric", base: strings.TrimSuffix(flag.Arg(0), "/"), pids: parsePIDs(*pids), n: *nNodes, conc: *conc}}
 	if *baseURL != "" {
 		targets[0].name = "server"
 		bn := *baseN
 		if bn <= 0 {
 			bn = *nNodes
 		}
-		targets = append(targets, &target{name: "baseline", base: strings.TrimSuffix(*baseURL, "/"), pids: parsePIDs(*basePIDs), n: bn})
+		bc := *baseConc
+		if bc <= 0 {
+			bc = *conc
+		}
+		targets = append(targets, &target{name: "baseline", base: strings.TrimSuffix(*baseURL, "/"), pids: parsePIDs(*basePIDs), n: bn, conc: bc})
 	}
 	for _, t := range targets {
-		if *conc > t.n {
-			return fmt.Errorf("-conc %d is more than the %d agents of %s: an agent heartbeats one at a time", *conc, t.n, t.name)
+		if t.conc > t.n {
+			return fmt.Errorf("%d clients are more than the %d agents of %s: an agent heartbeats one at a time", t.conc, t.n, t.name)
 		}
 		// Each server its own agents, so that the calls to the agents
 		// are counted apart.
@@ -118,7 +123,7 @@ func bench() error {
 		for _, t := range targets {
 			res := t.round()
 			t.results = append(t.results, res)
-			fmt.Printf("round %d %-8s %s\n", r+1, t.name, res)
+			fmt.Printf("round %d %-8s %d clients: %s\n", r+1, t.name, t.conc, res)
 		}
 	}
 	for _, t := range targets {
@@ -142,11 +147,14 @@ func bench() error {
 type target struct {
 	name    string
 	base    string
-	n       int
+	n       int // agents
+	conc    int // clients
 	pids    []int
 	fa      *fakeAgents
 	agents  []agent
 	results []result
+	mu      sync.Mutex
+	clients map[int]*http.Client // agentClient's, by group
 }
 
 type agent struct{ uuid, token, kind, callback string }
@@ -387,18 +395,18 @@ func (t *target) round() result {
 		d    time.Duration
 		kind string
 	}
-	lats := make([][]sample, *conc)
+	lats := make([][]sample, t.conc)
 	t0 := time.Now()
 	stop := t0.Add(*dur)
 	var wg sync.WaitGroup
-	for w := range *conc {
+	for w := range t.conc {
 		wg.Add(1)
 		cl := t.agentClient(w / 64)
 		go func() {
 			defer wg.Done()
 			// Client w is the agents w, w+conc, ...: an agent sends one
 			// heartbeat at a time.
-			for j := w; time.Now().Before(stop); j += *conc {
+			for j := w; time.Now().Before(stop); j += t.conc {
 				if j >= len(t.agents) {
 					j = w
 				}
@@ -455,6 +463,20 @@ func pct(d []time.Duration, p float64) time.Duration {
 // connections of one address (ferric: --max-connections-per-client). On a
 // loopback URL each group dials from its own 127.0.0.0/8 address.
 func (t *target) agentClient(k int) *http.Client {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.clients == nil {
+		t.clients = map[int]*http.Client{}
+	}
+	if c := t.clients[k]; c != nil {
+		return c // the same connections every round
+	}
+	c := t.newAgentClient(k)
+	t.clients[k] = c
+	return c
+}
+
+func (t *target) newAgentClient(k int) *http.Client {
 	u, err := url.Parse(t.base)
 	if err != nil {
 		return client
