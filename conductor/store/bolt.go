@@ -211,7 +211,7 @@ func (t boltTx) logChanges(cs []*Change) error {
 			return err
 		}
 		c.Pos = Position{Rev: int64(seq)}
-		raw, err := json.Marshal(c)
+		raw, err := encodeChange(c)
 		if err != nil {
 			return err
 		}

@@ -171,6 +171,28 @@ func diffTop(old, new []byte) (map[string]json.RawMessage, bool) {
 		}
 		return s, true
 	}
+	if len(ok1) == len(nk) {
+		// The same fields in the same order (the same struct written
+		// twice): compared in step, no map of the fields.
+		out := map[string]json.RawMessage{}
+		same := true
+		for i := range ok1 {
+			if !bytes.Equal(ok1[i], nk[i]) {
+				same = false
+				break
+			}
+			if !bytes.Equal(ov[i], nv[i]) {
+				s, ok := key(ok1[i])
+				if !ok {
+					return nil, false
+				}
+				out[s] = json.RawMessage(bytes.Clone(ov[i]))
+			}
+		}
+		if same {
+			return out, true
+		}
+	}
 	newByKey := make(map[string][]byte, len(nk))
 	for i, k := range nk {
 		s, ok := key(k)

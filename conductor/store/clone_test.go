@@ -51,6 +51,9 @@ func TestDiffTop(t *testing.T) {
 		{`{"a":"q\"}","b":2}`, `{"a":"q\"}","c":3}`},
 		{`{"k\u00e9":1,"z":null}`, `{"k\u00e9":2,"z":null}`},
 		{`{}`, `{"a":[]}`},
+		{`{"a":1,"b":2}`, `{"a":1,"c":2}`},
+		{`{"a":1,"b":2}`, `{"b":2,"a":1}`},
+		{`{"a":1,"b":2}`, `{"a":1,"b":2}`},
 		{`{"a":{}}`, `{}`},
 		{`{"a":"\\","b":[["x"]]}`, `{"a":"\\\\","b":[["x"]]}`},
 	} {
@@ -148,3 +151,33 @@ func TestNodeReadModifyWrite(t *testing.T) {
 }
 
 var errUnchangedForTest = &DuplicateError{Table: "test"}
+
+// A change as the bolt log keeps it reads back as json.Marshal's would.
+func TestEncodeChange(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 123, time.UTC)
+	for _, c := range []*Change{
+		{Pos: Position{Rev: 9}, Table: "nodes", Key: "k", Op: OpUpdate, Revision: 4, Value: json.RawMessage(`{"a":1,"b":"x\"y"}`),
+			Old: map[string]json.RawMessage{"b": json.RawMessage(`"z"`), "c\"d": nil, "e": json.RawMessage(`{"f":[1]}`)}, Time: now},
+		{Pos: Position{Rev: 10, Sub: 2}, Table: "ports", Key: "p", Op: OpCreate, Revision: 5, Value: json.RawMessage(`{}`), Time: now},
+		{Table: "nodes", Key: "d", Op: OpDelete, Time: now},
+	} {
+		got, err := encodeChange(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b map[string]any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("encodeChange = %s\nwant %s", got, want)
+		}
+	}
+}

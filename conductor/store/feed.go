@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -204,6 +205,57 @@ func diffFields(old, new []byte) map[string]json.RawMessage {
 		}
 	}
 	return out
+}
+
+// encodeChange is json.Marshal(c) without compacting the record again:
+// c.Value and the values of c.Old are json.Marshal's output already (or
+// pieces of it), and encoding/json rescans every json.RawMessage, which
+// cost a heartbeat's write a tenth of its CPU.
+func encodeChange(c *Change) ([]byte, error) {
+	head, err := json.Marshal(struct {
+		Pos      Position  `json:"pos"`
+		Table    string    `json:"table"`
+		Key      string    `json:"key"`
+		Op       string    `json:"op"`
+		Revision int64     `json:"revision"`
+		Time     time.Time `json:"time"`
+	}{c.Pos, c.Table, c.Key, c.Op, c.Revision, c.Time})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(head)+len(c.Value)+64)
+	out = append(out, head[:len(head)-1]...)
+	out = append(out, `,"value":`...)
+	out = appendRaw(out, c.Value)
+	if len(c.Old) > 0 {
+		out = append(out, `,"old":{`...)
+		keys := make([]string, 0, len(c.Old))
+		for k := range c.Old {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			kb, err := json.Marshal(k)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, kb...)
+			out = append(out, ':')
+			out = appendRaw(out, c.Old[k])
+		}
+		out = append(out, '}')
+	}
+	return append(out, '}'), nil
+}
+
+func appendRaw(out []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(out, "null"...)
+	}
+	return append(out, raw...)
 }
 
 // quickRevision is revisionOf for a record written by the store, which
