@@ -17,7 +17,7 @@ func TestDeepCopyNode(t *testing.T) {
 	on := true
 	n := &Node{ID: 3, Revision: 7, UUID: "11111111-1111-1111-1111-111111111111", Name: &name, ResourceClass: &rc,
 		SecureBoot: &on, ProvisionUpdatedAt: &now, Traits: []string{"CUSTOM_A"},
-		DriverInfo: Object{"ipmi_address": "10.0.0.1", "nested": map[string]any{"a": []any{1.0, "x", map[string]any{"b": true}}}},
+		DriverInfo:         Object{"ipmi_address": "10.0.0.1", "nested": map[string]any{"a": []any{1.0, "x", map[string]any{"b": true}}}},
 		DriverInternalInfo: Object{"agent_url": "http://10.0.0.9:9999", "clean_steps": []any{map[string]any{"step": "erase"}}}}
 	raw, err := json.Marshal(n)
 	if err != nil {

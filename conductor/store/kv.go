@@ -313,7 +313,7 @@ type kvStore struct {
 	// set, is called after a transaction that logged changes committed
 	// (bbolt publishes its log from there).
 	feed      *hub
-	committed func()
+	committed func([]*Change)
 }
 
 // changeLogger is a kvTx that keeps the change log itself (bbolt): it
@@ -470,7 +470,7 @@ func (s *kvStore) Update(ctx context.Context, fn func(Tx) error) error {
 		c.apply()
 	}
 	if s.committed != nil && len(t.feed) > 0 {
-		s.committed()
+		s.committed(t.feed)
 	}
 	return nil
 }

@@ -14,8 +14,9 @@ import (
 )
 
 // fakeAgents is the command API of every benchmark agent, as IPA serves
-// it (agent-api.md section 1), behind one loopback listener: the agent of
-// node U lives under /n/U (its callback_url). The steps lists come back at
+// it (agent-api.md section 1): each agent its own loopback listener (its
+// callback_url), as machines are each their own address, so that a
+// conductor's connections to the agents are what they would be. The steps lists come back at
 // once (sync commands); any other command starts and stays RUNNING, as a
 // long erase_devices_metadata or image write does, so that the node stays
 // in the state where its agent heartbeats and the conductor polls it. A
@@ -50,8 +51,17 @@ func startFakeAgents() (*fakeAgents, error) {
 	return f, nil
 }
 
-// callback is the callback_url of node uuid's agent.
-func (f *fakeAgents) callback(uuid string) string { return f.url + "/n/" + uuid }
+// callback starts node uuid's agent and returns its callback_url.
+func (f *fakeAgents) callback(uuid string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() {
+		_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serveAgent(w, r, uuid) }))
+	}()
+	return "http://" + l.Addr().String(), nil
+}
 
 // busy reports whether node uuid's agent was given its long command.
 func (f *fakeAgents) busy(uuid string) bool {
@@ -61,21 +71,21 @@ func (f *fakeAgents) busy(uuid string) bool {
 	return a != nil && a.running
 }
 
+// ServeHTTP serves the deploy image.
 func (f *fakeAgents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/image.raw" {
-		w.Header().Set("Content-Length", fmt.Sprint(len(imageData)))
-		if r.Method == http.MethodGet {
-			_, _ = w.Write(imageData)
-		}
-		return
-	}
-	rest, ok := strings.CutPrefix(r.URL.Path, "/n/")
-	if !ok {
+	if r.URL.Path != "/image.raw" {
 		http.NotFound(w, r)
 		return
 	}
-	uuid, path, _ := strings.Cut(rest, "/")
-	path = strings.TrimPrefix("/"+path, "/v1")
+	w.Header().Set("Content-Length", fmt.Sprint(len(imageData)))
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(imageData)
+	}
+}
+
+// serveAgent is the command API of node uuid's agent.
+func (f *fakeAgents) serveAgent(w http.ResponseWriter, r *http.Request, uuid string) {
+	path := strings.TrimPrefix(r.URL.Path, "/v1")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.nodes[uuid]

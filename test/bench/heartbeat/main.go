@@ -281,7 +281,11 @@ func (t *target) prepare(i int, kind string) (agent, error) {
 	if code, raw, err := t.call("POST", "/v1/nodes", body, &out); err != nil || code != 201 {
 		return agent{}, fmt.Errorf("create: %d %s %v", code, raw, err)
 	}
-	a := agent{uuid: out.UUID, kind: kind, callback: t.fa.callback(out.UUID)}
+	cb, err := t.fa.callback(out.UUID)
+	if err != nil {
+		return agent{}, err
+	}
+	a := agent{uuid: out.UUID, kind: kind, callback: cb}
 	steps := [][2]string{{"manage", "manageable"}}
 	switch {
 	case kind == "fast" && i%2 == 1, kind == "deploy":
