@@ -11,7 +11,9 @@
 #      GOLDEN: a directory with Ironic's start-ironic.sh and stop-ironic.sh
 #      (ironic-golden): the real Ironic is started from it on 127.0.0.1:6385
 #      (json-rpc 8089, both fixed by the script), its state in HB_DIR/ironic,
-#      with HB_BASE_NODES (300) agents: it enrolls them about 50 times slower.
+#      with HB_BASE_NODES (300) agents (it enrolls them about 50 times
+#      slower) and HB_BASE_CONC clients (default HB_CONC; past about 16 it
+#      answers 503 "lack of free conductor workers" to many).
 set -euo pipefail
 BIN="${BIN:-bin}"
 NODES="${HB_NODES:-2000}"
@@ -49,7 +51,7 @@ if [ -n "${GOLDEN:-}" ]; then
   OS_SERVICE_CATALOG__ENDPOINT_OVERRIDE=http://127.0.0.1:6385 IRONIC_GOLDEN_STATE="$DIR/ironic" \
     "$GOLDEN/start-ironic.sh" >/dev/null
   ironic=1
-  args+=(-base http://127.0.0.1:6385 -base-n "${HB_BASE_NODES:-300}"
+  args+=(-base http://127.0.0.1:6385 -base-n "${HB_BASE_NODES:-300}" -base-conc "${HB_BASE_CONC:-0}"
     -base-pid "$(cat "$DIR/ironic/api.pid"),$(cat "$DIR/ironic/conductor.pid")")
 fi
 echo "== heartbeats: ferric $URL (state in $DIR)${GOLDEN:+, the real Ironic http://127.0.0.1:6385 as the baseline}"
