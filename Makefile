@@ -5,7 +5,7 @@ GOFLAGS   ?=
 CGO_ENABLED ?= 0
 export CGO_ENABLED
 
-.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench bench-pxe bench-scale clean
+.PHONY: all build run test deps vet fmt ramdisk lab lab-down bench bench-pxe bench-scale bench-heartbeat clean
 
 all: build
 
@@ -79,6 +79,14 @@ bench-pxe:
 bench-scale: build
 	$(GO) build -o $(BIN)/ ./test/bench ./test/bench/heartbeat
 	BIN=$(BIN) test/bench/scale.sh
+
+# bench-heartbeat: agent heartbeats on one conductor, agents in fast-track
+# idle, cleaning and deploying; GOLDEN=<dir of Ironic's start-ironic.sh>
+# runs the real Ironic beside it and prints the ratio. See
+# test/bench/heartbeat.sh for the knobs.
+bench-heartbeat: build
+	$(GO) build -o $(BIN)/ ./test/bench/heartbeat
+	BIN=$(BIN) test/bench/heartbeat.sh
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')

@@ -58,21 +58,36 @@ type InspectProcessor interface {
 // Heartbeat is the body of POST /v1/heartbeat/{node}.
 type Heartbeat = protocol.HeartbeatRequest
 
-type httpAgent struct{ base *http.Client }
+type httpAgent struct {
+	base *http.Client
+	// poll keeps connections for the status polls of running commands
+	// (plain HTTP): one a second for every running command would
+	// otherwise be a new connection each, on both sides.
+	poll *http.Client
+}
 
 // NewHTTPAgentClient returns the IPA-compatible HTTP agent client.
 func NewHTTPAgentClient(c *http.Client) AgentClient {
-	if c == nil {
-		// No keep-alive: a machine that reboots into a new ramdisk often gets
-		// the same IP and port, and a pooled connection to the previous
-		// agent would be reset on the next (non-retried) POST.
-		c = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
+	if c != nil {
+		return &httpAgent{base: c, poll: c}
 	}
-	return &httpAgent{base: c}
+	// No keep-alive for commands: a machine that reboots into a new
+	// ramdisk often gets the same IP and port, and a pooled connection to
+	// the previous agent would be reset on the next (non-retried) POST.
+	// Status polls are GETs, which net/http sends again on a new
+	// connection when a kept one turns out closed, so they keep theirs.
+	return &httpAgent{
+		base: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}},
+		poll: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+			MaxIdleConns: 4096, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}},
+	}
 }
 
-func (h *httpAgent) client(a AgentRef) (*http.Client, error) {
+func (h *httpAgent) client(a AgentRef, method string) (*http.Client, error) {
 	if a.VerifyCA == "" {
+		if method == http.MethodGet {
+			return h.poll, nil
+		}
 		return h.base, nil
 	}
 	pool := x509.NewCertPool()
@@ -84,7 +99,7 @@ func (h *httpAgent) client(a AgentRef) (*http.Client, error) {
 }
 
 func (h *httpAgent) do(ctx context.Context, a AgentRef, method, path string, body any) (*protocol.CommandResult, error) {
-	c, err := h.client(a)
+	c, err := h.client(a, method)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ type Bolt struct {
 	pumpMu   sync.Mutex
 	pumping  bool
 	pumpWant bool
+	// fresh holds the changes of committed transactions by log sequence,
+	// so that publishing them decodes none it has in memory.
+	fresh map[uint64]*Change
 }
 
 var _ Store = (*Bolt)(nil)
@@ -70,7 +73,7 @@ func (s *Bolt) loadFeed() error {
 			floor = binary.BigEndian.Uint64(k) - 1
 		}
 		var err error
-		cs, err = readFeed(b, floor)
+		cs, err = readFeed(b, floor, nil)
 		return err
 	})
 	if err != nil {
@@ -81,11 +84,18 @@ func (s *Bolt) loadFeed() error {
 	return nil
 }
 
-// readFeed decodes the logged changes after seq.
-func readFeed(b *bolt.Bucket, seq uint64) ([]*Change, error) {
+// readFeed decodes the logged changes after seq (those known takes from
+// memory instead, when it has them).
+func readFeed(b *bolt.Bucket, seq uint64, known func(uint64) *Change) ([]*Change, error) {
 	var out []*Change
 	c := b.Cursor()
 	for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, seq+1)); k != nil; k, v = c.Next() {
+		if known != nil {
+			if ch := known(binary.BigEndian.Uint64(k)); ch != nil {
+				out = append(out, ch)
+				continue
+			}
+		}
 		ch := new(Change)
 		if err := json.Unmarshal(v, ch); err != nil {
 			return nil, fmt.Errorf("change log %d: %w", binary.BigEndian.Uint64(k), err)
@@ -98,8 +108,14 @@ func readFeed(b *bolt.Bucket, seq uint64) ([]*Change, error) {
 // publish hands the changes committed since the last call to the feed, in
 // the log's order (transactions committed in one batch finish in any
 // order; the log has them in commit order).
-func (s *Bolt) publish() {
+func (s *Bolt) publish(committed []*Change) {
 	s.pumpMu.Lock()
+	if s.fresh == nil {
+		s.fresh = map[uint64]*Change{}
+	}
+	for _, c := range committed {
+		s.fresh[uint64(c.Pos.Rev)] = c
+	}
 	if s.pumping {
 		s.pumpWant = true
 		s.pumpMu.Unlock()
@@ -117,9 +133,16 @@ func (s *Bolt) publish() {
 				return nil
 			}
 			var err error
-			cs, err = readFeed(b, uint64(head.Rev))
+			cs, err = readFeed(b, uint64(head.Rev), s.takeFresh)
 			return err
 		})
+		s.pumpMu.Lock()
+		for seq := range s.fresh {
+			if int64(seq) <= head.Rev {
+				delete(s.fresh, seq) // published before (by a read of the log)
+			}
+		}
+		s.pumpMu.Unlock()
 		if err == nil {
 			s.feed.publish(cs)
 		}
@@ -130,6 +153,18 @@ func (s *Bolt) publish() {
 			return
 		}
 	}
+}
+
+// takeFresh returns (and forgets) the committed change at log sequence
+// seq, when it is in memory.
+func (s *Bolt) takeFresh(seq uint64) *Change {
+	s.pumpMu.Lock()
+	defer s.pumpMu.Unlock()
+	c := s.fresh[seq]
+	if c != nil {
+		delete(s.fresh, seq)
+	}
+	return c
 }
 
 // boltKV is the kvBackend of a bbolt file: a bucket per kvTx bucket.
@@ -211,7 +246,7 @@ func (t boltTx) logChanges(cs []*Change) error {
 			return err
 		}
 		c.Pos = Position{Rev: int64(seq)}
-		raw, err := json.Marshal(c)
+		raw, err := encodeChange(c)
 		if err != nil {
 			return err
 		}

@@ -313,7 +313,7 @@ type kvStore struct {
 	// set, is called after a transaction that logged changes committed
 	// (bbolt publishes its log from there).
 	feed      *hub
-	committed func()
+	committed func([]*Change)
 }
 
 // changeLogger is a kvTx that keeps the change log itself (bbolt): it
@@ -470,7 +470,7 @@ func (s *kvStore) Update(ctx context.Context, fn func(Tx) error) error {
 		c.apply()
 	}
 	if s.committed != nil && len(t.feed) > 0 {
-		s.committed()
+		s.committed(t.feed)
 	}
 	return nil
 }
@@ -682,7 +682,44 @@ func txDelete[T any, P interface {
 	return nil
 }
 
-func (t *kvTxn) Node(ident string) (*Node, error) { return txGet[Node](t, tNodes, "name", ident) }
+func (t *kvTxn) Node(ident string) (*Node, error) {
+	return txGetCached[Node](t, tNodes, t.s.nodes, "name", ident)
+}
+
+// txGetCached is txGet that copies the cached record instead of decoding
+// the stored one when the cache holds the stored revision (a heartbeat's
+// read-modify-write decodes no node).
+func txGetCached[T any, P interface {
+	*T
+	entity
+}](t *kvTxn, table string, c *cache[P], byField, ident string) (P, error) {
+	key := CanonicalUUID(ident)
+	if byField != "" && !IsUUID(ident) {
+		k, err := t.tx.get(idxBucket(table, byField), ident)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s %s: %w", table, ident, err)
+		}
+		if k == nil {
+			return nil, fmt.Errorf("store: %s %s: %w", table, ident, ErrNotFound)
+		}
+		key = string(k)
+	}
+	v, err := t.tx.get(table, key)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
+	}
+	if v == nil {
+		return nil, fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
+	}
+	if cached, ok := c.get(key); ok && revOf(cached) == quickRevision(v) {
+		return deepCopy(cached), nil
+	}
+	p := P(new(T))
+	if err := json.Unmarshal(v, p); err != nil {
+		return nil, fmt.Errorf("store: %s %s: %w", table, key, err)
+	}
+	return p, nil
+}
 
 // PutNode writes n; when it sets a new last_error, the error is also
 // journaled in the node's history in the same transaction.

@@ -1,16 +1,27 @@
 // Command heartbeat measures how many agent heartbeats an Ironic-compatible
-// API (ferric or the real Ironic) takes: it enrolls -n fake-hardware nodes
-// with fast-track on, moves them to manageable (and every other one on to
-// available, with automated cleaning off), looks each one up as its agent
-// would (GET /v1/lookup?node_uuid=, which issues the agent token), then
-// POSTs /v1/heartbeat/{uuid} with the token from -conc concurrent clients
-// for -dur, every node in turn. It prints heartbeats/s, p50/p99 and, with
-// -pid, the server's CPU time per heartbeat (from /proc, the processes
-// named and their children).
+// API (ferric, and the real Ironic beside it) takes from agents in the
+// states where agents heartbeat, each with its agent token:
 //
-// Nodes in fast-track idle (manageable, available) are the agents that
-// heartbeat most: a machine that finished inspection or cleaning keeps its
-// ramdisk up and heartbeats until it is deployed.
+//   - fast: fast-track idle (driver_info.fast_track): the node is
+//     manageable or available and its ramdisk stays up until it is
+//     deployed; every heartbeat is recorded on the node;
+//   - clean: automated cleaning (deploy_interface direct, fake boot and
+//     power): the node goes to clean wait, its agent looks up and
+//     heartbeats, the conductor asks it for its clean steps and starts
+//     erase_devices_metadata, which runs for the rest of the benchmark;
+//   - deploy: a deploy of an http image: deploy wait, lookup, heartbeat,
+//     the conductor starts the image write, which never ends.
+//
+// The agents' command API is served by this program (agent.go), so the
+// conductors' calls to the agents (steps, command status polls) are real
+// HTTP. Heartbeats are POST /v1/heartbeat/{uuid} with callback_url,
+// agent_token and agent_version, as IPA sends them, from -conc clients for
+// -dur, every agent in turn, -rounds times. It prints heartbeats/s, p50,
+// p99 and, with -pid, the server's CPU time per heartbeat (from /proc, the
+// processes named and their children).
+//
+// With -base URL (the real Ironic), both servers get the same agents and
+// the rounds alternate between them; it prints the medians and the ratio.
 //
 // Usage: heartbeat [flags] http://127.0.0.1:6385
 package main
@@ -34,20 +45,22 @@ import (
 )
 
 var (
-	nNodes  = flag.Int("n", 1000, "nodes with an agent")
-	conc    = flag.Int("conc", 32, "concurrent heartbeat clients")
-	dur     = flag.Duration("dur", 20*time.Second, "length of the heartbeat phase")
-	setConc = flag.Int("setup-conc", 8, "clients enrolling nodes")
-	pids    = flag.String("pid", "", "comma-separated server PIDs whose CPU time is measured (with children)")
-	micro   = flag.String("microversion", "1.68", "X-OpenStack-Ironic-API-Version (tokens need 1.62)")
-	prefix  = flag.String("prefix", "", "node name prefix (default hb-<time>)")
-	agentsF = flag.String("agents", "", "file keeping the agents (node and token): read when it exists (no set-up), else written after the set-up")
+	nNodes   = flag.Int("n", 1000, "agents (nodes), spread over -mix")
+	mixF     = flag.String("mix", "fast,clean,deploy", "comma-separated agent states: fast, clean, deploy")
+	conc     = flag.Int("conc", 32, "concurrent heartbeat clients")
+	dur      = flag.Duration("dur", 10*time.Second, "length of one heartbeat round")
+	rounds   = flag.Int("rounds", 3, "heartbeat rounds (per server)")
+	setConc  = flag.Int("setup-conc", 8, "clients enrolling nodes")
+	pids     = flag.String("pid", "", "comma-separated server PIDs whose CPU time is measured (with children)")
+	baseURL  = flag.String("base", "", "the baseline server (the real Ironic): same agents, rounds alternate, ratio printed")
+	baseConc = flag.Int("base-conc", 0, "clients of the baseline server (default -conc)")
+	baseN    = flag.Int("base-n", 0, "agents of the baseline server (default -n; the real Ironic enrolls them slowly)")
+	basePIDs = flag.String("base-pid", "", "PIDs of the baseline server (with children)")
+	micro    = flag.String("microversion", "1.68", "X-OpenStack-Ironic-API-Version (tokens need 1.62)")
+	prefix   = flag.String("prefix", "", "node name prefix (default hb-<time>)")
 )
 
-var (
-	base   string
-	client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: time.Minute}
-)
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: time.Minute}
 
 func main() {
 	flag.Parse()
@@ -55,61 +68,156 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: heartbeat [flags] BASE_URL")
 		os.Exit(2)
 	}
-	base = strings.TrimSuffix(flag.Arg(0), "/")
 	if *prefix == "" {
 		*prefix = fmt.Sprintf("hb-%d", time.Now().Unix())
 	}
-	agents, err := loadAgents(*agentsF)
-	if err == nil && agents == nil {
-		if agents, err = setup(*nNodes); err == nil && *agentsF != "" {
-			err = saveAgents(*agentsF, agents)
-		}
-	}
-	if err == nil && len(agents) == 0 {
-		err = fmt.Errorf("no agents")
-	}
-	if err != nil {
+	if err := bench(); err != nil {
 		fmt.Fprintln(os.Stderr, "heartbeat:", err)
 		os.Exit(1)
 	}
-	run(agents)
 }
 
-type agent struct{ uuid, token string }
-
-// loadAgents reads the agents of an earlier set-up (nil when the file does
-// not exist).
-func loadAgents(path string) ([]agent, error) {
-	if path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []agent
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if u, t, ok := strings.Cut(l, " "); ok {
-			out = append(out, agent{uuid: u, token: t})
+func bench() error {
+	var mix []string
+	for _, k := range strings.Split(*mixF, ",") {
+		switch k = strings.TrimSpace(k); k {
+		case "fast", "clean", "deploy":
+			mix = append(mix, k)
+		case "":
+		default:
+			return fmt.Errorf("-mix: unknown state %q (fast, clean, deploy)", k)
 		}
 	}
-	fmt.Printf("setup    %d agents read from %s\n", len(out), path)
-	return out, nil
-}
-
-func saveAgents(path string, agents []agent) error {
-	var b strings.Builder
-	for _, a := range agents {
-		fmt.Fprintf(&b, "%s %s\n", a.uuid, a.token)
+	if len(mix) == 0 || *nNodes < 1 || *rounds < 1 || *conc < 1 {
+		return fmt.Errorf("need -mix, -n, -rounds and -conc")
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o600)
+	targets := []*target{{name: "ferric", base: strings.TrimSuffix(flag.Arg(0), "/"), pids: parsePIDs(*pids), n: *nNodes, conc: *conc}}
+	if *baseURL != "" {
+		targets[0].name = "server"
+		bn := *baseN
+		if bn <= 0 {
+			bn = *nNodes
+		}
+		bc := *baseConc
+		if bc <= 0 {
+			bc = *conc
+		}
+		targets = append(targets, &target{name: "baseline", base: strings.TrimSuffix(*baseURL, "/"), pids: parsePIDs(*basePIDs), n: bn, conc: bc})
+	}
+	for _, t := range targets {
+		if t.conc > t.n {
+			return fmt.Errorf("%d clients are more than the %d agents of %s: an agent heartbeats one at a time", t.conc, t.n, t.name)
+		}
+		// Each server its own agents, so that the calls to the agents
+		// are counted apart.
+		fa, err := startFakeAgents()
+		if err != nil {
+			return err
+		}
+		t.fa = fa
+		if t.agents, err = t.setup(t.n, mix); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	for r := range *rounds {
+		for _, t := range targets {
+			res := t.round()
+			t.results = append(t.results, res)
+			fmt.Printf("round %d %-8s %d clients: %s\n", r+1, t.name, t.conc, res)
+		}
+	}
+	for _, t := range targets {
+		fmt.Printf("median   %-8s %s\n", t.name, t.median())
+	}
+	for _, t := range targets {
+		fmt.Printf("states   %-8s after the rounds: %s\n", t.name, t.states())
+	}
+	if len(targets) == 2 {
+		a, b := targets[0].median(), targets[1].median()
+		fmt.Printf("ratio server/baseline: %.1fx heartbeats/s", a.rate/b.rate)
+		if a.cpuPer > 0 && b.cpuPer > 0 {
+			fmt.Printf(", %.1fx less CPU a heartbeat", b.cpuPer/a.cpuPer)
+		}
+		fmt.Printf(" (medians of %d rounds)\n", *rounds)
+	}
+	return nil
 }
 
-// setup enrolls n nodes and brings them to fast-track idle with a token.
-func setup(n int) ([]agent, error) {
+// target is one server under test.
+type target struct {
+	name    string
+	base    string
+	n       int // agents
+	conc    int // clients
+	pids    []int
+	fa      *fakeAgents
+	agents  []agent
+	results []result
+	mu      sync.Mutex
+	clients map[int]*http.Client // agentClient's, by group
+}
+
+type agent struct{ uuid, token, kind, callback string }
+
+// result is one heartbeat round.
+type result struct {
+	n, errs   int64
+	secs      float64
+	rate      float64
+	p50, p99  time.Duration
+	cpuPer    float64 // µs of server CPU a heartbeat (0: not measured)
+	cores     float64
+	agentCall float64 // calls to the agents a second (status polls and commands)
+	byKind    map[string]time.Duration
+}
+
+func (r result) String() string {
+	s := fmt.Sprintf("%d ok (%.0f/s), p50 %.2fms p99 %.2fms, errors %d", r.n, r.rate,
+		ms(r.p50), ms(r.p99), r.errs)
+	if r.cpuPer > 0 {
+		s += fmt.Sprintf(", server CPU %.0fµs a heartbeat (%.2f cores)", r.cpuPer, r.cores)
+	}
+	s += fmt.Sprintf(", agent calls %.0f/s", r.agentCall)
+	if len(r.byKind) > 1 {
+		var ks []string
+		for k := range r.byKind {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		s += ", p99 by state:"
+		for _, k := range ks {
+			s += fmt.Sprintf(" %s %.2fms", k, ms(r.byKind[k]))
+		}
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// median is the round of median rate (with its CPU and latencies).
+func (t *target) median() result {
+	rs := slices.Clone(t.results)
+	slices.SortFunc(rs, func(a, b result) int {
+		switch {
+		case a.rate < b.rate:
+			return -1
+		case a.rate > b.rate:
+			return 1
+		}
+		return 0
+	})
+	m := rs[len(rs)/2]
+	cpus := make([]float64, 0, len(rs))
+	for _, r := range rs {
+		cpus = append(cpus, r.cpuPer)
+	}
+	slices.Sort(cpus)
+	m.cpuPer = cpus[len(cpus)/2]
+	return m
+}
+
+// setup enrolls n nodes and brings each to its state, with a token.
+func (t *target) setup(n int, mix []string) ([]agent, error) {
 	t0 := time.Now()
 	agents := make([]agent, n)
 	var next atomic.Int64
@@ -125,7 +233,7 @@ func setup(n int) ([]agent, error) {
 				if i >= n {
 					return
 				}
-				a, err := prepare(i)
+				a, err := t.prepare(i, mix[i%len(mix)])
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -142,27 +250,54 @@ func setup(n int) ([]agent, error) {
 	if first != nil {
 		return nil, first
 	}
-	fmt.Printf("setup    %d nodes manageable/available with agent tokens in %.1fs\n", n, time.Since(t0).Seconds())
+	count := map[string]int{}
+	for _, a := range agents {
+		count[a.kind]++
+	}
+	fmt.Printf("setup    %-8s %d agents %v with tokens in %.1fs\n", t.name, n, count, time.Since(t0).Seconds())
 	return agents, nil
 }
 
-// prepare enrolls node i, manages it (and provides every other one), and
-// looks it up as its agent.
-func prepare(i int) (agent, error) {
+// prepare enrolls node i and brings it to kind's state: fast-track idle
+// (manageable, every other one available), cleaning with a running clean
+// step, or deploying with a running image write.
+func (t *target) prepare(i int, kind string) (agent, error) {
 	var out struct{ UUID string }
 	body := map[string]any{"driver": "fake-hardware", "name": fmt.Sprintf("%s-%d", *prefix, i),
-		"driver_info": map[string]any{"fast_track": true}, "automated_clean": false,
 		"properties": map[string]any{"cpus": 8, "memory_mb": 16384, "local_gb": 100, "cpu_arch": "x86_64"}}
-	if code, raw, err := call("POST", "/v1/nodes", body, &out); err != nil || code != 201 {
+	switch kind {
+	case "fast":
+		body["driver_info"] = map[string]any{"fast_track": true}
+		body["automated_clean"] = false
+	case "clean":
+		body["deploy_interface"], body["boot_interface"] = "direct", "fake"
+		body["automated_clean"] = true
+	case "deploy":
+		body["deploy_interface"], body["boot_interface"] = "direct", "fake"
+		body["automated_clean"] = false
+		body["instance_info"] = map[string]any{"image_source": t.fa.url + "/image.raw",
+			"image_checksum": imageMD5(), "image_disk_format": "raw", "root_gb": 10}
+	}
+	if code, raw, err := t.call("POST", "/v1/nodes", body, &out); err != nil || code != 201 {
 		return agent{}, fmt.Errorf("create: %d %s %v", code, raw, err)
 	}
-	targets := []string{"manage"}
-	if i%2 == 1 {
-		targets = append(targets, "provide")
+	cb, err := t.fa.callback(out.UUID)
+	if err != nil {
+		return agent{}, err
 	}
-	for _, t := range targets {
-		want := map[string]string{"manage": "manageable", "provide": "available"}[t]
-		if err := provision(out.UUID, t, want); err != nil {
+	a := agent{uuid: out.UUID, kind: kind, callback: cb}
+	steps := [][2]string{{"manage", "manageable"}}
+	switch {
+	case kind == "fast" && i%2 == 1, kind == "deploy":
+		steps = append(steps, [2]string{"provide", "available"})
+	case kind == "clean":
+		steps = append(steps, [2]string{"provide", "clean wait"})
+	}
+	if kind == "deploy" {
+		steps = append(steps, [2]string{"active", "wait call-back"})
+	}
+	for _, s := range steps {
+		if err := t.provision(out.UUID, s[0], s[1]); err != nil {
 			return agent{}, err
 		}
 	}
@@ -171,16 +306,42 @@ func prepare(i int) (agent, error) {
 			Token string `json:"agent_token"`
 		} `json:"config"`
 	}
-	if code, raw, err := call("GET", "/v1/lookup?node_uuid="+out.UUID, nil, &lk); err != nil || code != 200 || lk.Config.Token == "" {
-		return agent{}, fmt.Errorf("lookup %s: %d %s %v", out.UUID, code, raw, err)
+	if code, raw, err := t.call("GET", "/v1/lookup?node_uuid="+out.UUID, nil, &lk); err != nil || code != 200 || lk.Config.Token == "" {
+		return agent{}, fmt.Errorf("lookup %s (%s): %d %s %v", out.UUID, kind, code, raw, err)
 	}
-	return agent{uuid: out.UUID, token: lk.Config.Token}, nil
+	a.token = lk.Config.Token
+	if kind == "fast" {
+		return a, nil
+	}
+	// The agent's first heartbeats: the conductor takes its steps and
+	// starts the long one.
+	deadline := time.Now().Add(3 * time.Minute)
+	for !t.fa.busy(a.uuid) {
+		if time.Now().After(deadline) {
+			var n struct {
+				ProvisionState string `json:"provision_state"`
+				LastError      string `json:"last_error"`
+			}
+			_, _, _ = t.call("GET", "/v1/nodes/"+a.uuid, nil, &n)
+			return agent{}, fmt.Errorf("%s %s: the conductor started no long command (%s: %s)", kind, a.uuid, n.ProvisionState, n.LastError)
+		}
+		if code, raw, err := t.heartbeat(client, a); err != nil || code != 202 {
+			return agent{}, fmt.Errorf("first heartbeat %s (%s): %d %s %v", a.uuid, kind, code, raw, err)
+		}
+		for range 10 {
+			if t.fa.busy(a.uuid) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return a, nil
 }
 
 // provision asks for target and waits until the node is in state want.
-func provision(uuid, target, want string) error {
+func (t *target) provision(uuid, target, want string) error {
 	for try := 0; ; try++ {
-		code, raw, err := call("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": target}, nil)
+		code, raw, err := t.call("PUT", "/v1/nodes/"+uuid+"/states/provision", map[string]any{"target": target}, nil)
 		if err == nil && code == 202 {
 			break
 		}
@@ -189,49 +350,77 @@ func provision(uuid, target, want string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		var n struct {
 			ProvisionState string `json:"provision_state"`
 			LastError      string `json:"last_error"`
 		}
-		if _, _, err := call("GET", "/v1/nodes/"+uuid, nil, &n); err == nil {
+		if _, _, err := t.call("GET", "/v1/nodes/"+uuid, nil, &n); err == nil {
 			if n.ProvisionState == want {
 				return nil
 			}
-			if strings.Contains(n.ProvisionState, "failed") {
+			if strings.Contains(n.ProvisionState, "fail") {
 				return fmt.Errorf("%s %s: %s (%s)", target, uuid, n.ProvisionState, n.LastError)
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s %s: not %s after 2m", target, uuid, want)
+	return fmt.Errorf("%s %s: not %s after 3m", target, uuid, want)
 }
 
-// run heartbeats for -dur and prints the figures.
-func run(agents []agent) {
-	pidList := parsePIDs(*pids)
-	cpu0 := cpuTicks(pidList)
+// states counts the agents' nodes by state and provision state after the
+// rounds: every one should still be where it heartbeats.
+func (t *target) states() string {
+	count := map[string]int{}
+	for _, a := range t.agents {
+		var n struct {
+			ProvisionState string `json:"provision_state"`
+		}
+		if code, _, err := t.call("GET", "/v1/nodes/"+a.uuid+"?fields=provision_state", nil, &n); err != nil || code != 200 {
+			n.ProvisionState = fmt.Sprintf("error %d", code)
+		}
+		count[a.kind+"/"+n.ProvisionState]++
+	}
+	return fmt.Sprint(count)
+}
+
+func (t *target) heartbeat(cl *http.Client, a agent) (int, []byte, error) {
+	body := map[string]any{"callback_url": a.callback, "agent_token": a.token, "agent_version": "10.0.0"}
+	return t.callWith(cl, "POST", "/v1/heartbeat/"+a.uuid, body, nil)
+}
+
+// round heartbeats for -dur and measures.
+func (t *target) round() result {
+	cpu0 := cpuTicks(t.pids)
+	calls0 := t.fa.polls.Load() + t.fa.cmds.Load()
 	var count, errs atomic.Int64
-	var next atomic.Int64
-	lats := make([][]time.Duration, *conc)
+	type sample struct {
+		d    time.Duration
+		kind string
+	}
+	lats := make([][]sample, t.conc)
 	t0 := time.Now()
 	stop := t0.Add(*dur)
 	var wg sync.WaitGroup
-	for w := range *conc {
+	for w := range t.conc {
 		wg.Add(1)
-		cl := agentClient(w / 64)
+		cl := t.agentClient(w / 64)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(stop) {
-				a := agents[int(next.Add(1)-1)%len(agents)]
-				body := map[string]any{"callback_url": "http://127.0.0.1:9999", "agent_token": a.token, "agent_version": "10.0.0"}
+			// Client w is the agents w, w+conc, ...: an agent sends one
+			// heartbeat at a time.
+			for j := w; time.Now().Before(stop); j += t.conc {
+				if j >= len(t.agents) {
+					j = w
+				}
+				a := t.agents[j]
 				s := time.Now()
-				code, raw, err := callWith(cl, "POST", "/v1/heartbeat/"+a.uuid, body, nil)
-				lats[w] = append(lats[w], time.Since(s))
+				code, raw, err := t.heartbeat(cl, a)
+				lats[w] = append(lats[w], sample{time.Since(s), a.kind})
 				if err != nil || code != 202 {
 					if errs.Add(1) <= 5 {
-						fmt.Fprintf(os.Stderr, "heartbeat %s: %d %s %v\n", a.uuid, code, raw, err)
+						fmt.Fprintf(os.Stderr, "%s: heartbeat %s (%s): %d %s %v\n", t.name, a.uuid, a.kind, code, raw, err)
 					}
 					continue
 				}
@@ -241,35 +430,58 @@ func run(agents []agent) {
 	}
 	wg.Wait()
 	el := time.Since(t0)
-	cpu := cpuTicks(pidList) - cpu0
+	cpu := cpuTicks(t.pids) - cpu0
+	calls := t.fa.polls.Load() + t.fa.cmds.Load() - calls0
 	var all []time.Duration
+	kinds := map[string][]time.Duration{}
 	for _, l := range lats {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	pct := func(p float64) time.Duration {
-		if len(all) == 0 {
-			return 0
+		for _, s := range l {
+			all = append(all, s.d)
+			kinds[s.kind] = append(kinds[s.kind], s.d)
 		}
-		return all[min(len(all)-1, int(p*float64(len(all))))]
 	}
-	n := count.Load()
-	fmt.Printf("heartbeat %d agents, %d clients, %.1fs: %d ok (%.0f/s), p50 %.2fms p99 %.2fms, errors %d\n",
-		len(agents), *conc, el.Seconds(), n, float64(n)/el.Seconds(),
-		float64(pct(.5).Microseconds())/1000, float64(pct(.99).Microseconds())/1000, errs.Load())
-	if len(pidList) > 0 && n > 0 {
+	r := result{n: count.Load(), errs: errs.Load(), secs: el.Seconds(), p50: pct(all, .5), p99: pct(all, .99),
+		byKind: map[string]time.Duration{}, agentCall: float64(calls) / el.Seconds()}
+	for k, l := range kinds {
+		r.byKind[k] = pct(l, .99)
+	}
+	r.rate = float64(r.n) / r.secs
+	if len(t.pids) > 0 && r.n > 0 {
 		sec := float64(cpu) / clockTicks
-		fmt.Printf("heartbeat server CPU %.1fs in %.1fs (%.2f cores): %.0fµs a heartbeat\n",
-			sec, el.Seconds(), sec/el.Seconds(), sec/float64(n)*1e6)
+		r.cores = sec / r.secs
+		r.cpuPer = sec / float64(r.n) * 1e6
 	}
+	return r
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(p*float64(len(d))))]
 }
 
 // agentClient is the HTTP client of the k-th group of 64 agents: agents are
 // machines, each its own client address, and a server bounds the
 // connections of one address (ferric: --max-connections-per-client). On a
 // loopback URL each group dials from its own 127.0.0.0/8 address.
-func agentClient(k int) *http.Client {
-	u, err := url.Parse(base)
+func (t *target) agentClient(k int) *http.Client {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.clients == nil {
+		t.clients = map[int]*http.Client{}
+	}
+	if c := t.clients[k]; c != nil {
+		return c // the same connections every round
+	}
+	c := t.newAgentClient(k)
+	t.clients[k] = c
+	return c
+}
+
+func (t *target) newAgentClient(k int) *http.Client {
+	u, err := url.Parse(t.base)
 	if err != nil {
 		return client
 	}
@@ -282,17 +494,17 @@ func agentClient(k int) *http.Client {
 	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DialContext: d.DialContext}}
 }
 
-func call(method, path string, body any, out any) (int, []byte, error) {
-	return callWith(client, method, path, body, out)
+func (t *target) call(method, path string, body any, out any) (int, []byte, error) {
+	return t.callWith(client, method, path, body, out)
 }
 
-func callWith(client *http.Client, method, path string, body any, out any) (int, []byte, error) {
+func (t *target) callWith(client *http.Client, method, path string, body any, out any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, base+path, rd)
+	req, err := http.NewRequest(method, t.base+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}
