@@ -143,8 +143,12 @@ func (nw *Network) getPort(ctx context.Context, id string) (*port, error) {
 // gophercloud's option structs cannot send).
 type attrs map[string]any
 
-func (a attrs) ToPortUpdateMap() (map[string]any, error) { return map[string]any{"port": map[string]any(a)}, nil }
-func (a attrs) ToPortCreateMap() (map[string]any, error) { return map[string]any{"port": map[string]any(a)}, nil }
+func (a attrs) ToPortUpdateMap() (map[string]any, error) {
+	return map[string]any{"port": map[string]any(a)}, nil
+}
+func (a attrs) ToPortCreateMap() (map[string]any, error) {
+	return map[string]any{"port": map[string]any(a)}, nil
+}
 
 func (nw *Network) updatePort(ctx context.Context, id string, a attrs) (*port, error) {
 	var p port
