@@ -252,14 +252,6 @@ func TestVIFSemantics(t *testing.T) {
 	}
 
 	const bogus = "6f2d3d50-4c1d-4f5e-9b8e-0c7a2a6b1d11"
-	type step struct {
-		name       string
-		method     string
-		vif        string // "" for the list
-		want       map[string]int
-		wantMsg    map[string]string // substring of the error
-		wantListed map[string][]string
-	}
 	for i, iface := range []string{"noop", "flat", "neutron"} {
 		t.Run(iface, func(t *testing.T) {
 			ir := ironic{t, c.URL}

@@ -115,18 +115,22 @@ func missing(format string, args ...any) error {
 
 func notFound(err error) bool { return gophercloud.ResponseCodeIs(err, http.StatusNotFound) }
 
-// port is a Neutron port with its binding.
+// port is a Neutron port with its binding (its own fields: gophercloud's
+// types decode themselves and would drop the extensions').
 type port struct {
-	ports.Port
-	HostID   string         `json:"binding:host_id"`
-	VNICType string         `json:"binding:vnic_type"`
-	VIFType  string         `json:"binding:vif_type"`
-	Profile  map[string]any `json:"binding:profile"`
+	ID         string         `json:"id"`
+	NetworkID  string         `json:"network_id"`
+	MACAddress string         `json:"mac_address"`
+	Status     string         `json:"status"`
+	HostID     string         `json:"binding:host_id"`
+	VNICType   string         `json:"binding:vnic_type"`
+	VIFType    string         `json:"binding:vif_type"`
+	Profile    map[string]any `json:"binding:profile"`
 }
 
 // network is a Neutron network with its provider attributes.
 type network struct {
-	networks.Network
+	ID              string           `json:"id"`
 	PhysicalNetwork string           `json:"provider:physical_network"`
 	Segments        []map[string]any `json:"segments"`
 }
@@ -143,16 +147,21 @@ func (nw *Network) getPort(ctx context.Context, id string) (*port, error) {
 // gophercloud's option structs cannot send).
 type attrs map[string]any
 
-func (a attrs) ToPortUpdateMap() (map[string]any, error) {
-	return map[string]any{"port": map[string]any(a)}, nil
+// portOpts carries attrs as gophercloud's port options (a struct: it
+// reads request headers from the options' fields).
+type portOpts struct{ a attrs }
+
+func (o portOpts) ToPortUpdateMap() (map[string]any, error) {
+	return map[string]any{"port": map[string]any(o.a)}, nil
 }
-func (a attrs) ToPortCreateMap() (map[string]any, error) {
-	return map[string]any{"port": map[string]any(a)}, nil
+
+func (o portOpts) ToPortCreateMap() (map[string]any, error) {
+	return map[string]any{"port": map[string]any(o.a)}, nil
 }
 
 func (nw *Network) updatePort(ctx context.Context, id string, a attrs) (*port, error) {
 	var p port
-	if err := ports.Update(ctx, nw.c, id, a).ExtractInto(&p); err != nil {
+	if err := ports.Update(ctx, nw.c, id, portOpts{a}).ExtractInto(&p); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -209,7 +218,6 @@ func (nw *Network) findNetwork(ctx context.Context, uuidOrName, netType string) 
 	}
 	switch len(found) {
 	case 0:
-		//lint:ignore ST1005 Ironic's text
 		return nil, invalid("%s with name or UUID %s was not found", netType, uuidOrName)
 	case 1:
 		return &found[0], nil
@@ -458,8 +466,8 @@ func (nw *Network) AddNetwork(ctx context.Context, netType string, n *driver.Nod
 			continue
 		}
 		var created port
-		err := ports.Create(ctx, nw.c, attrs{"network_id": netID, "admin_state_up": true,
-			"binding:vnic_type": VNICBaremetal, "device_id": device}).ExtractInto(&created)
+		err := ports.Create(ctx, nw.c, portOpts{attrs{"network_id": netID, "admin_state_up": true,
+			"binding:vnic_type": VNICBaremetal, "device_id": device}}).ExtractInto(&created)
 		if err == nil {
 			profile := map[string]any{"local_link_information": []any{p.LocalLinkConnection}}
 			if p.PhysicalNetwork != "" {
