@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -416,8 +417,13 @@ func TestDeployBinding(t *testing.T) {
 		Neutron: service.NeutronConfig{URL: nURL, ProvisioningNetwork: "provision", CleaningNetwork: cleanNet}})
 	ir := ironic{t, c.URL}
 
+	// A disk image: an MBR with one Linux partition (1 MiB at 1 MiB).
 	image := make([]byte, 2<<20)
-	copy(image, "ferric neutron test image")
+	copy(image[440:], []byte{0x19, 0x19, 0x19, 0x19}) // disk signature
+	image[446+4] = 0x83
+	binary.LittleEndian.PutUint32(image[446+8:], 2048)
+	binary.LittleEndian.PutUint32(image[446+12:], 2048)
+	image[510], image[511] = 0x55, 0xAA
 	sum := sha256.Sum256(image)
 	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, "image.raw", time.Now(), bytes.NewReader(image))
