@@ -87,7 +87,19 @@ network_vlan_ranges = physnet1:100:200,physnet2:100:200
 	start := time.Now()
 	out, err := exec.CommandContext(ctx, neutronDB, "--config-file", conf, "--config-file", ml2, "upgrade", "heads").CombinedOutput()
 	if err != nil {
-		t.Fatalf("neutron-db-manage upgrade heads: %v\n%s", err, lastLines(string(out), 30))
+		// Some of Neutron's migrations alter tables in ways sqlite may
+		// refuse: then the schema of its models, as Neutron's own tests
+		// make it, stamped as the heads.
+		t.Logf("neutron-db-manage upgrade heads: %v (%s); creating the schema from Neutron's models", err, lastLines(string(out), 3))
+		_ = os.Remove(filepath.Join(dir, "neutron.db"))
+		py := "import sys, sqlalchemy\nfrom neutron.db.migration.models import head\n" +
+			"head.get_metadata().create_all(sqlalchemy.create_engine('sqlite:///' + sys.argv[1]))\n"
+		if out, err := exec.CommandContext(ctx, "python3", "-c", py, filepath.Join(dir, "neutron.db")).CombinedOutput(); err != nil {
+			t.Fatalf("neutron schema: %v\n%s", err, lastLines(string(out), 30))
+		}
+		if out, err := exec.CommandContext(ctx, neutronDB, "--config-file", conf, "--config-file", ml2, "stamp", "heads").CombinedOutput(); err != nil {
+			t.Fatalf("neutron-db-manage stamp heads: %v\n%s", err, lastLines(string(out), 30))
+		}
 	}
 	var logBuf bytes.Buffer
 	cmd := exec.Command(neutronServer, "--config-file", conf, "--config-file", ml2)
