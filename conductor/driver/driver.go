@@ -60,6 +60,8 @@ type Node struct {
 	// network configuration, in OpenStack's network_data.json format, a
 	// ramdisk applies when there is no DHCP (empty when unset).
 	NetworkData map[string]any
+	// InstanceUUID is the node's instance_uuid ("" when unset).
+	InstanceUUID string
 }
 
 // UEFI reports whether the node boots in UEFI mode: capabilities

@@ -399,6 +399,9 @@ func (m *Manager) bootFromDisk(ctx context.Context, uuid string, n *store.Node) 
 	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOff, m.cfg.PowerTimeout); err != nil {
 		return fmt.Errorf("deploy: powering off: %w", err)
 	}
+	if err := m.toTenant(ctx, n); err != nil {
+		return err
+	}
 	if err := pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOn, m.cfg.PowerTimeout); err != nil {
 		return fmt.Errorf("deploy: powering on from disk: %w", err)
 	}
@@ -614,6 +617,9 @@ func (m *Manager) continueClean(ctx context.Context, uuid string) error {
 	fast := m.isFastTrack(ctx, n)
 	if !fast {
 		if err := m.powerOff(ctx, n); err != nil {
+			return err
+		}
+		if err := m.removeNetwork(ctx, n, driver.NetCleaning); err != nil {
 			return err
 		}
 	}

@@ -500,7 +500,7 @@ func tokenEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a),
 // driverNode is the driver's view of a node.
 func driverNode(n *store.Node) *driver.Node {
 	return &driver.Node{UUID: n.UUID, DriverInfo: n.DriverInfo, Properties: n.Properties, InstanceInfo: n.InstanceInfo,
-		PowerState: deref(n.PowerState), NetworkData: n.NetworkData}
+		PowerState: deref(n.PowerState), NetworkData: n.NetworkData, InstanceUUID: deref(n.InstanceUUID)}
 }
 
 // ---- power ----

@@ -501,6 +501,9 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 		}
 		return m.continueClean(ctx, n.UUID)
 	}
+	if err := m.addNetwork(ctx, n, driver.NetCleaning); err != nil {
+		return err
+	}
 	if err := m.bootRamdisk(ctx, n); err != nil {
 		return err
 	}
@@ -544,6 +547,9 @@ func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
 		}
 		return m.continueDeploy(ctx, n.UUID)
 	}
+	if err := m.toProvisioning(ctx, n); err != nil {
+		return err
+	}
 	if err := m.bootRamdisk(ctx, n); err != nil {
 		return err
 	}
@@ -558,6 +564,9 @@ func (m *Manager) deploy(ctx context.Context, n *store.Node) error {
 // tearDown undeploys (active -> deleting -> cleaning -> available).
 func (m *Manager) tearDown(ctx context.Context, n *store.Node) error {
 	if err := m.powerOff(ctx, n); err != nil {
+		return err
+	}
+	if err := m.configureTenant(ctx, n, false); err != nil {
 		return err
 	}
 	if err := m.cleanUpInstanceBoot(ctx, n.UUID); err != nil {

@@ -236,6 +236,26 @@ type Config struct {
 	// policy file, YAML or JSON; see conductor/policy). They apply to
 	// callers with a Keystone identity (--auth keystone).
 	PolicyFile string
+	// Neutron, with an endpoint or Keystone set, enables Ironic's neutron
+	// network interface.
+	Neutron NeutronConfig
+}
+
+// NeutronConfig configures the neutron network interface (Ironic's
+// [neutron] section).
+type NeutronConfig struct {
+	// URL is Neutron's endpoint (e.g. http://neutron:9696/), reached
+	// without a token (Neutron's auth_strategy = noauth).
+	URL string
+	// Keystone: find Neutron in Keystone's service catalog and send the
+	// service user's token (Config.Keystone's URL and user).
+	Keystone bool
+	// Region of the catalog's endpoint (empty: any).
+	Region string
+	// ProvisioningNetwork and CleaningNetwork are the networks (UUID or
+	// name) the ramdisk boots on, unless a node's driver_info names its
+	// own.
+	ProvisioningNetwork, CleaningNetwork string
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's
@@ -279,8 +299,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if hosts.instanceBoot, err = newInstanceBoot(filepath.Join(cfg.StateDir, "instance-boot"), hosts.deployImages, cfg.Log); err != nil {
 		return err
 	}
-	drivers := hardware.New(hardware.Config{Log: cfg.Log, VirtualMediaBoot: vmBoot, HTTPSBoot: vmedia.NewHTTPS(vmBoot),
-		NetworkInstance: hosts.instanceBoot})
+	neutronNet, err := newNeutron(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	hcfg := hardware.Config{Log: cfg.Log, VirtualMediaBoot: vmBoot, HTTPSBoot: vmedia.NewHTTPS(vmBoot),
+		NetworkInstance: hosts.instanceBoot}
+	if neutronNet != nil {
+		hcfg.Neutron = neutronNet
+	}
+	drivers := hardware.New(hcfg)
 	pcfg := process.Config{Store: st, Rules: ruleStore, Log: cfg.Log}
 	if cfg.DiscoveryDriver != "" {
 		pcfg.Enroll = &process.Enroll{Driver: cfg.DiscoveryDriver, Drivers: drivers, ReturnUUID: true}

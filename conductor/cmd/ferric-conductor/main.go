@@ -76,6 +76,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Keystone.Password, "keystone-password", "", "password of --keystone-username (better set as FERRIC_KEYSTONE_PASSWORD)")
 	keystonePasswordFile := fs.String("keystone-password-file", "", "file holding the password of --keystone-username (instead of --keystone-password)")
 	fs.StringVar(&cfg.PolicyFile, "policy-file", "", "YAML or JSON file overriding Ironic's default access rules (oslo.policy's policy file) for --auth keystone callers")
+	fs.StringVar(&cfg.Neutron.URL, "neutron-url", "", "Neutron endpoint reached without a token (auth_strategy = noauth), e.g. http://neutron:9696/; enables the neutron network interface")
+	fs.BoolVar(&cfg.Neutron.Keystone, "neutron-keystone", false, "find Neutron in Keystone's catalog and authenticate as the --keystone-username service user; enables the neutron network interface")
+	fs.StringVar(&cfg.Neutron.Region, "neutron-region", "", "region of Neutron's catalog endpoint (empty: any)")
+	fs.StringVar(&cfg.Neutron.ProvisioningNetwork, "provisioning-network", "", "Neutron network (UUID or name) deploy ramdisks boot on, unless a node's driver_info provisioning_network names one")
+	fs.StringVar(&cfg.Neutron.CleaningNetwork, "cleaning-network", "", "Neutron network (UUID or name) cleaning ramdisks boot on, unless a node's driver_info cleaning_network names one")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics on this address, behind --auth (empty: only on the API port)")
 	fs.Float64Var(&cfg.PublicRate, "public-rate-limit", service.DefaultPublicRate,
 		"requests per second per client address on what is served without credentials (boot files, iPXE scripts, image downloads); negative: off")

@@ -46,6 +46,15 @@ type Config struct {
 	// pxe boot interfaces serve of a ramdisk deploy's instance (the
 	// conductor's cached copies of its images).
 	NetworkInstance driver.InstanceBooter
+	// Neutron, when set, is the neutron network interface every hardware
+	// type offers (conductor/network/neutron).
+	Neutron NeutronNetwork
+}
+
+// NeutronNetwork is what the neutron network interface does.
+type NeutronNetwork interface {
+	driver.VIFNetwork
+	driver.NetworkSwitcher
 }
 
 // New returns the registry of the hardware types, in the order the API
@@ -69,6 +78,11 @@ func New(cfg Config) *driver.Registry {
 					t.Interfaces["boot"] = t.Interfaces["boot"].With(name, nb)
 				}
 			}
+		}
+	}
+	if cfg.Neutron != nil {
+		for _, t := range types {
+			t.Interfaces["network"] = t.Interfaces["network"].With("neutron", cfg.Neutron)
 		}
 	}
 	return driver.MustRegistry(types...)
