@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(ipmitool openipmi qemu-system-x86 qemu-utils ipxe ipxe-qemu tftp-hpa atftp xorriso genisoimage iproute2
       socat isc-dhcp-client syslinux syslinux-common syslinux-efi isolinux grub-efi-amd64-bin grub-common ovmf mtools dosfstools fdisk cpio kmod bc util-linux mdadm busybox
-      python3-openstackclient python3-ironicclient python3-glanceclient kea-admin python3-nova keystone python3-ironic neutron-server
+      python3-openstackclient python3-ironicclient python3-glanceclient kea-admin python3-nova keystone python3-ironic
       chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
