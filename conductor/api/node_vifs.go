@@ -137,18 +137,8 @@ func (s *Server) forgetVIF(ctx context.Context, nodeUUID, vif string) {
 		if err != nil {
 			return err
 		}
-		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == nodeUUID }) {
-			if p.InternalInfo[vifKey] != vif {
-				continue
-			}
-			pp, err := tx.Port(p.UUID)
-			if err != nil {
-				return err
-			}
-			delete(pp.InternalInfo, vifKey)
-			if err := tx.PutPort(pp); err != nil {
-				return err
-			}
+		if _, err := s.unbindPorts(tx, nodeUUID, vif); err != nil {
+			return err
 		}
 		if i := slices.Index(n.VIFs, vif); i >= 0 {
 			n.VIFs = slices.Delete(n.VIFs, i, i+1)
@@ -158,6 +148,26 @@ func (s *Server) forgetVIF(ctx context.Context, nodeUUID, vif string) {
 	if err != nil {
 		s.log.Error("api: taking back a VIF", "node", nodeUUID, "vif", vif, "err", err)
 	}
+}
+
+// unbindPorts takes vif off every port of the node that carries it, in
+// tx; found says whether one did.
+func (s *Server) unbindPorts(tx store.Tx, nodeUUID, vif string) (found bool, err error) {
+	for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == nodeUUID }) {
+		if p.InternalInfo[vifKey] != vif {
+			continue
+		}
+		pp, err := tx.Port(p.UUID)
+		if err != nil {
+			return found, err
+		}
+		delete(pp.InternalInfo, vifKey)
+		if err := tx.PutPort(pp); err != nil {
+			return found, err
+		}
+		found = true
+	}
+	return found, nil
 }
 
 // freePort picks the port a VIF binds to as Ironic does: among the
@@ -214,20 +224,9 @@ func (s *Server) detachVIF(c echo.Context, n *store.Node) error {
 		if err != nil {
 			return err
 		}
-		found := false
-		for _, p := range s.st.Ports(func(p *store.Port) bool { return p.NodeUUID == n.UUID }) {
-			if p.InternalInfo[vifKey] != id {
-				continue
-			}
-			pp, err := tx.Port(p.UUID)
-			if err != nil {
-				return err
-			}
-			delete(pp.InternalInfo, vifKey)
-			if err := tx.PutPort(pp); err != nil {
-				return err
-			}
-			found = true
+		found, err := s.unbindPorts(tx, n.UUID, id)
+		if err != nil {
+			return err
 		}
 		if !found {
 			return badRequest("Unable to detach VIF %s from node %s because it is not attached to it.", id, n.UUID)

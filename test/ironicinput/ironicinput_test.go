@@ -18,18 +18,21 @@ import (
 // recordedFile holds Ironic 21.4's answers to Cases(), written by record/.
 const recordedFile = "testdata/ironic-21.4.jsonl"
 
-func loadRecorded(t *testing.T) []Recorded {
+func loadRecorded(t *testing.T) []Recorded { return readJSONL[Recorded](t, recordedFile) }
+
+// readJSONL reads a recording: one JSON value per line.
+func readJSONL[T any](t *testing.T, file string) []T {
 	t.Helper()
-	f, err := os.Open(recordedFile)
+	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []Recorded
+	var out []T
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var r Recorded
+		var r T
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,8 @@
 package ironicinput
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
-	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -32,26 +30,7 @@ var recordedTables = []struct {
 }
 
 func loadCalls(t *testing.T, file string) []RecordedCall {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []RecordedCall
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var r RecordedCall
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return readJSONL[RecordedCall](t, file)
 }
 
 // TestRecordedCallsMatchCases: each recorded table answers the calls as
