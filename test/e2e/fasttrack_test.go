@@ -191,6 +191,12 @@ func TestFastTrackThroughAgent(t *testing.T) {
 				{"op": "add", "path": "/instance_info/image_source", "value": imgURL + "/image.raw"},
 				{"op": "add", "path": "/instance_info/image_checksum", "value": hex.EncodeToString(sum[:])},
 				{"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"}}, 200)
+			if tc.stale {
+				// The deploy must find the agent stale too: cleaning's agent
+				// heartbeats when its step ends, and cleaning may end less
+				// than fast_track_timeout before this point.
+				waitHeartbeatOlder(t, c, "ft", 2*tc.timeout)
+			}
 			c.do("PUT", "/v1/nodes/ft/states/provision", map[string]any{"target": "active"}, 202)
 			n = c.waitState("ft", "active", 90*time.Second)
 			elapsed := time.Since(t0)
@@ -214,4 +220,36 @@ func TestFastTrackThroughAgent(t *testing.T) {
 			t.Logf("%s: inspect→active %.1fs, BMC starts %v", tc.name, elapsed.Seconds(), all)
 		})
 	}
+}
+
+// waitHeartbeatOlder waits until node's last agent heartbeat
+// (driver_internal_info.agent_last_heartbeat) is older than age, or the
+// node records none.
+func waitHeartbeatOlder(t *testing.T, c client, node string, age time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		n := c.do("GET", "/v1/nodes/"+node, nil, 200)
+		d, _ := n["driver_internal_info"].(map[string]any)
+		s, _ := d["agent_last_heartbeat"].(string)
+		if s == "" {
+			return
+		}
+		var last time.Time
+		var err error
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
+			if last, err = time.Parse(layout, s); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("agent_last_heartbeat %q: %v", s, err)
+		}
+		wait := time.Until(last.Add(age))
+		if wait <= 0 {
+			return
+		}
+		time.Sleep(wait)
+	}
+	t.Fatalf("node %s: the agent's heartbeat stayed younger than %s for 60 s", node, age)
 }
