@@ -13,6 +13,20 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 )
 
+// run starts m as the service does: Recover before anything is asked of
+// it, then Run in the background (Run's own recovery, when it comes after
+// a request has taken a node's lock, would abort that request's work).
+// The channel closes when Run returns.
+func run(t testing.TB, ctx context.Context, m *Manager) <-chan struct{} {
+	t.Helper()
+	if err := m.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	return done
+}
+
 func newTestManager(t *testing.T) (*Manager, *store.Bolt, context.Context) {
 	t.Helper()
 	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"))
@@ -21,8 +35,7 @@ func newTestManager(t *testing.T) (*Manager, *store.Bolt, context.Context) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := New(Config{Store: st, Hostname: "test-conductor"})
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
+	done := run(t, ctx, m)
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	return m, st, ctx
 }

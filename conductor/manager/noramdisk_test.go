@@ -113,8 +113,7 @@ func TestCleanWithoutRamdisk(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			m := New(Config{Store: st, Hostname: "test-conductor", Drivers: reg})
-			done := make(chan struct{})
-			go func() { m.Run(ctx); close(done) }()
+			done := run(t, ctx, m)
 			t.Cleanup(func() { cancel(); <-done; st.Close() })
 
 			n := fakeNode("71111111-2222-3333-4444-555555555555")

@@ -59,8 +59,7 @@ func TestRamdiskDeploy(t *testing.T) {
 	defer cancel()
 	ib := &instanceBooter{}
 	m := New(Config{Store: st, Hostname: "c1", HeartbeatInterval: 100 * time.Millisecond, Drivers: fakeDrivers("boot", "instance", ib)})
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
+	done := run(t, ctx, m)
 	defer func() { cancel(); <-done }()
 
 	const u = "41111111-2222-3333-4444-555555555555"

@@ -92,8 +92,7 @@ func TestRamdiskLogsOnFailure(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			m := New(Config{Store: st, Hostname: "test-conductor", Drivers: fakeDrivers("boot", "redfish-virtual-media", &recordingBooter{}),
 				RescueWaitTimeout: time.Hour, DeployLogsCollect: c.policy, RamdiskLogs: logs})
-			done := make(chan struct{})
-			go func() { m.Run(ctx); close(done) }()
+			done := run(t, ctx, m)
 			defer func() { cancel(); <-done; st.Close() }()
 			srv := httptest.NewServer(&logsAgent{finalizeOK: c.finalizeOK, archive: gz.Bytes()})
 			defer srv.Close()

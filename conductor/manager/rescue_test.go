@@ -58,8 +58,7 @@ func newRescueManager(t *testing.T, rb *recordingBooter) (*Manager, *store.Bolt,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := New(Config{Store: st, Hostname: "test-conductor", Drivers: fakeDrivers("boot", "redfish-virtual-media", rb), RescueWaitTimeout: time.Hour})
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
+	done := run(t, ctx, m)
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	return m, st, ctx
 }

@@ -48,8 +48,7 @@ func TestServiceAbortInServiceWait(t *testing.T) {
 	bios := &stuckBIOS{}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := New(Config{Store: st, Hostname: "test-conductor", Drivers: fakeDrivers("bios", "redfish", bios)})
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
+	done := run(t, ctx, m)
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 
 	n := fakeNode("61111111-2222-3333-4444-555555555555")
@@ -165,8 +164,7 @@ func TestServiceCachesBeforeActive(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	const host = "test-conductor"
 	m := New(Config{Store: st, Hostname: host, Drivers: drivers})
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
+	done := run(t, ctx, m)
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 
 	n := fakeNode("61111111-2222-3333-4444-555555555556")

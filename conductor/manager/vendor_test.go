@@ -55,7 +55,7 @@ func TestVendorPassthru(t *testing.T) {
 	m := New(Config{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Hostname: "c1", Drivers: fakeDrivers("vendor", "rec", v)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go m.Run(ctx)
+	run(t, ctx, m)
 	const id = "44444444-4444-4444-4444-444444444444"
 	put := func(vendor string) {
 		if err := st.Update(ctx, func(tx store.Tx) error {

@@ -60,8 +60,7 @@ func TestRamdiskBooter(t *testing.T) {
 	defer cancel()
 	rb := &recordingBooter{}
 	m := New(Config{Store: st, Hostname: "test-conductor", Drivers: fakeDrivers("boot", "redfish-virtual-media", rb)})
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
+	done := run(t, ctx, m)
 	defer func() { cancel(); <-done }()
 
 	const u = "31111111-2222-3333-4444-555555555555"
