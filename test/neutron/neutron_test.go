@@ -94,15 +94,15 @@ network_vlan_ranges = physnet1:100:200,physnet2:100:200
 		// Some of Neutron's migrations alter tables in ways sqlite may
 		// refuse: then the schema of its models, as Neutron's own tests
 		// make it, stamped as the heads.
-		t.Logf("neutron-db-manage upgrade heads: %v (%s); creating the schema from Neutron's models", err, lastLines(string(out), 3))
+		t.Logf("neutron-db-manage upgrade heads: %v (%s); creating the schema from Neutron's models", err, harness.LastLines(string(out), 3))
 		_ = os.Remove(filepath.Join(dir, "neutron.db"))
 		py := "import sys, sqlalchemy\nfrom neutron.db.migration.models import head\n" +
 			"head.get_metadata().create_all(sqlalchemy.create_engine('sqlite:///' + sys.argv[1]))\n"
 		if out, err := exec.CommandContext(ctx, "python3", "-c", py, filepath.Join(dir, "neutron.db")).CombinedOutput(); err != nil {
-			t.Fatalf("neutron schema: %v\n%s", err, lastLines(string(out), 30))
+			t.Fatalf("neutron schema: %v\n%s", err, harness.LastLines(string(out), 30))
 		}
 		if out, err := exec.CommandContext(ctx, neutronDB, "--config-file", conf, "--config-file", ml2, "stamp", "heads").CombinedOutput(); err != nil {
-			t.Fatalf("neutron-db-manage stamp heads: %v\n%s", err, lastLines(string(out), 30))
+			t.Fatalf("neutron-db-manage stamp heads: %v\n%s", err, harness.LastLines(string(out), 30))
 		}
 	}
 	var logBuf bytes.Buffer
@@ -116,34 +116,13 @@ network_vlan_ranges = physnet1:100:200,physnet2:100:200
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("neutron-server log:\n%s", lastLines(logBuf.String(), 60))
+			t.Logf("neutron-server log:\n%s", harness.LastLines(logBuf.String(), 60))
 		}
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		res, err := http.Get(url + "v2.0/networks")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("neutron-server did not serve %s: %v\n%s", url, err, lastLines(logBuf.String(), 40))
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	harness.WaitOK(t, url+"v2.0/networks", 4*time.Minute, func() string { return harness.LastLines(logBuf.String(), 40) })
 	t.Logf("neutron-server ready at %s in %.1fs", url, time.Since(start).Seconds())
 	return url
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // call sends a JSON request and checks the status; it returns the
@@ -369,7 +348,7 @@ func startAgent(t *testing.T, base, disk, mac string) (stop func()) {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			if t.Failed() {
-				t.Logf("agent log:\n%s", lastLines(log.String(), 40))
+				t.Logf("agent log:\n%s", harness.LastLines(log.String(), 40))
 			}
 		})
 	}

@@ -89,7 +89,7 @@ provider = fernet
 	} {
 		cmd := exec.CommandContext(ctx, keystoneManage, append([]string{"--config-file", conf}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("keystone-manage %s: %v\n%s", args[0], err, lastLines(string(out), 30))
+			t.Fatalf("keystone-manage %s: %v\n%s", args[0], err, harness.LastLines(string(out), 30))
 		}
 	}
 	// Write-ahead logging, so that a transaction Keystone leaves open for
@@ -111,23 +111,10 @@ provider = fernet
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("keystone log:\n%s", lastLines(logBuf.String(), 40))
+			t.Logf("keystone log:\n%s", harness.LastLines(logBuf.String(), 40))
 		}
 	})
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		res, err := http.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keystone did not serve %s: %v\n%s", url, err, lastLines(logBuf.String(), 30))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	harness.WaitOK(t, url, 3*time.Minute, func() string { return harness.LastLines(logBuf.String(), 30) })
 	t.Logf("keystone ready at %s in %.1fs", url, time.Since(start).Seconds())
 	ks.adminTok = ks.token(t, "admin", ks.adminPW, "admin")
 	return ks

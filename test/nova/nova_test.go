@@ -84,7 +84,7 @@ func runNovaDriver(t *testing.T, base, token string, env ...string) {
 		t.Error(f)
 	}
 	if err != nil {
-		t.Fatalf("nova_driver.py: %v\n%s\n%s", err, out, lastLines(stderr.String(), 60))
+		t.Fatalf("nova_driver.py: %v\n%s\n%s", err, out, harness.LastLines(stderr.String(), 60))
 	}
 	want := []string{"init_host", "get_available_nodes", "get_available_nodes_partition_key", "update_provider_tree",
 		"claim", "vif_attach", "spawn", "get_info", "reboot_soft", "reboot_hard", "power_off", "power_on",
@@ -137,12 +137,4 @@ func call(t *testing.T, base, token, method, path string, body any, code int) ma
 		hdr["X-Auth-Token"] = token
 	}
 	return harness.API{Base: base, Header: hdr}.Do(t, method, path, body, code)
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
