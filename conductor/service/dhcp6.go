@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -20,8 +21,10 @@ const lease6Table = "dhcp6_leases"
 
 // startDHCP6 runs the DHCPv6 server and its router advertisements (M and
 // O flags, the prefix on-link) on the DHCP interface when a DHCPv6 range
-// is configured. With several conductors on one etcd store, one of them
-// serves a range at a time, as for DHCPv4.
+// is configured. Its leases are where DHCPv4's are (--dhcp-leases, see
+// openDHCPLeases): the lease log DHCP6LeaseLogName on bbolt, the store on
+// etcd. With several conductors on one etcd store, one of them serves a
+// range at a time, as for DHCPv4.
 func startDHCP6(ctx context.Context, g *errgroup.Group, cfg Config, st store.Store, hosts *bootHosts) error {
 	if cfg.DHCP6Range == "" {
 		return nil
@@ -39,13 +42,24 @@ func startDHCP6(ctx context.Context, g *errgroup.Group, cfg Config, st store.Sto
 	if !ok || err1 != nil || err2 != nil || !start.Is6() || !end.Is6() || start.Is4In6() || end.Is4In6() {
 		return fmt.Errorf("conductor: --dhcp6-range must be FIRST-LAST IPv6 addresses, not %q", cfg.DHCP6Range)
 	}
+	// A missing interface is reported before the lease log is opened
+	// (or the store's leases imported into it).
+	if _, err := net.InterfaceByName(cfg.DHCPInterface); err != nil {
+		return fmt.Errorf("conductor: --dhcp-interface %q for DHCPv6: %w", cfg.DHCPInterface, err)
+	}
+	leases, closeLeases, err := openDHCPLeases(ctx, cfg, st, true)
+	if err != nil {
+		return err
+	}
 	dc := dhcp6.Config{Interface: cfg.DHCPInterface, RangeStart: start, RangeEnd: end, Hosts: hosts,
-		AllowUnknown: cfg.AllowUnknownMACs, Leases: storeLeases{st: st, v6: true}, RouterAdvertisements: true, Logger: cfg.Log,
+		AllowUnknown: cfg.AllowUnknownMACs, Leases: leases, RouterAdvertisements: true, Logger: cfg.Log,
 		Boot: dhcp.BootConfig{ScriptURL: cfg.PublicURL + "/boot/boot.ipxe"}}
 	if cfg.FirmwareDir != "" {
 		dc.Boot.HTTPBootURL = cfg.PublicURL + "/boot/firmware/snponly.efi"
 	}
 	if sh, ok := st.(sharedStore); ok {
+		// The leases are in the shared store (openDHCPLeases refuses the
+		// local log there): nothing to close.
 		key := sh.Prefix() + "/elections/dhcp6/" + start.String() + "-" + end.String()
 		g.Go(func() error {
 			return serveAsLeader(ctx, sh, key, cfg.Hostname, cfg.Log, func(lctx context.Context) error {
@@ -60,9 +74,17 @@ func startDHCP6(ctx context.Context, g *errgroup.Group, cfg Config, st store.Sto
 	}
 	ds, err := dhcp6.New(ctx, dc)
 	if err != nil {
+		closeLeases()
 		return fmt.Errorf("conductor: %w", err)
 	}
-	g.Go(func() error { return ds.Serve(ctx) })
+	g.Go(func() error {
+		err := ds.Serve(ctx)
+		// Serve has answered its last message: the log can close.
+		if cerr := closeLeases(); err == nil {
+			err = cerr
+		}
+		return err
+	})
 	cfg.Log.Info("dhcp6 serving", "interface", cfg.DHCPInterface, "range", cfg.DHCP6Range, "prefix", ds.Prefix().String())
 	return nil
 }

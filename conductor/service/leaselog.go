@@ -14,16 +14,19 @@ import (
 	"github.com/ferric-metal/ferric/pxe/dhcp"
 )
 
-// Where full-mode DHCPv4 keeps its leases (Config.DHCPLeases,
-// --dhcp-leases):
+// Where full-mode DHCPv4 and DHCPv6 keep their leases (Config.DHCPLeases,
+// --dhcp-leases), each family apart:
 //
 //   - DHCPLeasesLog: the crash-safe lease log (dhcp.LogLeases) in the
-//     state directory, DHCPLeaseLogName. The ACK waits for one write(2)
-//     of a 24-byte record, not for a store commit; fdatasync runs in group
+//     state directory, DHCPLeaseLogName for DHCPv4 (24-byte records) and
+//     DHCP6LeaseLogName for DHCPv6 (36-byte records). The ACK (the REPLY
+//     of DHCPv6) waits for one write(2) of a record, not for a store
+//     commit; fdatasync runs in group
 //     commits in the background (Config.DHCPLeaseSync makes the ACK wait
 //     for it). Only for a conductor with its own store (bbolt): the log
 //     is local to one machine.
-//   - DHCPLeasesStore: the conductor's store (a record table, leaseTable);
+//   - DHCPLeasesStore: the conductor's store (a record table, leaseTable
+//     or lease6Table);
 //     a lease log left in the state directory by an earlier run is moved
 //     into it first (and kept, renamed with importedSuffix).
 //     On etcd this is the only choice: several conductors may be
@@ -33,17 +36,34 @@ import (
 //     ACK leases a new leader cannot see, and two machines could get the
 //     same address.
 //   - DHCPLeasesAuto (the default): the log on bbolt, the store on etcd.
-//
-// DHCPv6 leases stay in the store on both backends: the log's records
-// hold IPv4 addresses only.
 const (
 	DHCPLeasesAuto  = "auto"
 	DHCPLeasesLog   = "log"
 	DHCPLeasesStore = "store"
 )
 
-// DHCPLeaseLogName is the lease log's file in the state directory.
-const DHCPLeaseLogName = "dhcp4-leases.log"
+// DHCPLeaseLogName and DHCP6LeaseLogName are the lease logs' files in
+// the state directory.
+const (
+	DHCPLeaseLogName  = "dhcp4-leases.log"
+	DHCP6LeaseLogName = "dhcp6-leases.log"
+)
+
+// leasePlaces are where one family's leases may be: its store table and
+// its lease log.
+type leasePlaces struct {
+	store   storeLeases
+	logName string
+	family  dhcp.LeaseFamily
+}
+
+// leasesOf returns DHCPv4's places, or DHCPv6's with v6.
+func leasesOf(st store.Store, v6 bool) leasePlaces {
+	if v6 {
+		return leasePlaces{storeLeases{st: st, v6: true}, DHCP6LeaseLogName, dhcp.IPv6Leases}
+	}
+	return leasePlaces{storeLeases{st: st}, DHCPLeaseLogName, dhcp.IPv4Leases}
+}
 
 // dhcpLeaseBackend resolves cfg's --dhcp-leases for a store that is
 // shared by several conductors (etcd) or not, and refuses what is unsafe.
@@ -67,34 +87,36 @@ func dhcpLeaseBackend(cfg Config, shared bool) (string, error) {
 	return "", fmt.Errorf("conductor: --dhcp-leases must be auto, log or store, not %q", cfg.DHCPLeases)
 }
 
-// openDHCPLeases opens the DHCPv4 lease store cfg asks for. With the log,
-// leases an earlier version kept in the store are moved into it first;
-// the caller closes the log (close is nil for the store).
-func openDHCPLeases(ctx context.Context, cfg Config, st store.Store) (dhcp.Leases, func() error, error) {
+// openDHCPLeases opens the lease store cfg asks for, of DHCPv4 or (v6)
+// DHCPv6. With the log, leases an earlier version kept in the store are
+// moved into it first; the caller calls close once the server is done
+// (it closes the log; nothing for the store).
+func openDHCPLeases(ctx context.Context, cfg Config, st store.Store, v6 bool) (dhcp.Leases, func() error, error) {
 	_, shared := st.(sharedStore)
 	backend, err := dhcpLeaseBackend(cfg, shared)
 	if err != nil {
 		return nil, nil, err
 	}
-	path := filepath.Join(cfg.StateDir, DHCPLeaseLogName)
+	pl := leasesOf(st, v6)
+	path := filepath.Join(cfg.StateDir, pl.logName)
 	if backend == DHCPLeasesStore {
 		if cfg.DHCPLeaseSync {
 			cfg.Log.Warn("dhcp: --dhcp-lease-sync is for the lease log; with the leases in the store every ACK waits for the store's commit anyway")
 		}
-		n, err := importLogLeases(ctx, path, st, cfg.Log)
+		n, err := importLogLeases(ctx, path, pl, cfg.Log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("conductor: %w", err)
 		}
 		if n > 0 {
 			cfg.Log.Info("dhcp: leases moved from the lease log into the store", "leases", n, "path", path, "kept_as", path+importedSuffix)
 		}
-		return storeLeases{st: st}, func() error { return nil }, nil
+		return pl.store, func() error { return nil }, nil
 	}
-	ll, err := dhcp.OpenLogLeases(path, dhcp.LogOptions{SyncOnStore: cfg.DHCPLeaseSync, Logger: cfg.Log})
+	ll, err := dhcp.OpenLogLeases(path, dhcp.LogOptions{SyncOnStore: cfg.DHCPLeaseSync, Logger: cfg.Log, Family: pl.family})
 	if err != nil {
 		return nil, nil, fmt.Errorf("conductor: %w", err)
 	}
-	n, err := importStoreLeases(ctx, st, ll)
+	n, err := importStoreLeases(ctx, pl.store, ll)
 	if err != nil {
 		ll.Close()
 		return nil, nil, fmt.Errorf("conductor: %w", err)
@@ -118,11 +140,11 @@ const importedSuffix = ".imported"
 // with the log, before --dhcp-leases store) into st, where they are not
 // already, and renames the log with importedSuffix so that it is neither
 // imported again nor mistaken for current later. No log: nothing to do.
-func importLogLeases(ctx context.Context, path string, st store.Store, log *slog.Logger) (int, error) {
+func importLogLeases(ctx context.Context, path string, pl leasePlaces, log *slog.Logger) (int, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
-	ll, err := dhcp.OpenLogLeases(path, dhcp.LogOptions{Logger: log})
+	ll, err := dhcp.OpenLogLeases(path, dhcp.LogOptions{Logger: log, Family: pl.family})
 	if err != nil {
 		return 0, err
 	}
@@ -133,7 +155,7 @@ func importLogLeases(ctx context.Context, path string, st store.Store, log *slog
 	if err != nil {
 		return 0, err
 	}
-	have, err := storeLeases{st: st}.Load(ctx)
+	have, err := pl.store.Load(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -149,13 +171,13 @@ func importLogLeases(ctx context.Context, path string, st store.Store, log *slog
 	}
 	for i := 0; i < len(move); i += leaseDeleteBatch {
 		batch := move[i:min(i+leaseDeleteBatch, len(move))]
-		err := st.Update(ctx, func(tx store.Tx) error {
+		err := pl.store.st.Update(ctx, func(tx store.Tx) error {
 			for _, l := range batch {
 				data, err := json.Marshal(leaseRecord{MAC: l.MAC.String(), Expiry: l.Expiry.UTC()})
 				if err != nil {
 					return err
 				}
-				if err := tx.PutRecord(leaseTable, &store.Record{Key: l.IP.String(), Data: data}); err != nil {
+				if err := tx.PutRecord(pl.store.table(), &store.Record{Key: l.IP.String(), Data: data}); err != nil {
 					return err
 				}
 			}
@@ -171,14 +193,14 @@ func importLogLeases(ctx context.Context, path string, st store.Store, log *slog
 	return len(move), nil
 }
 
-// importStoreLeases moves the DHCPv4 leases kept in st's lease table (by
-// a conductor before the lease log, or one run with --dhcp-leases store)
-// into ll, and returns how many it moved. Addresses ll already holds keep
+// importStoreLeases moves the leases kept in sl's table (by a conductor
+// before the lease log, or one run with --dhcp-leases store) into ll, and
+// returns how many it moved. Addresses ll already holds keep
 // their log record (newer than the store's, if the import was cut short).
 // The records are synced to disk before they leave the store, so a crash
 // at any point loses none: the next start imports what is left.
-func importStoreLeases(ctx context.Context, st store.Store, ll *dhcp.LogLeases) (int, error) {
-	old, err := storeLeases{st: st}.Load(ctx)
+func importStoreLeases(ctx context.Context, sl storeLeases, ll *dhcp.LogLeases) (int, error) {
+	old, err := sl.Load(ctx)
 	if err != nil || len(old) == 0 {
 		return 0, err
 	}
@@ -205,9 +227,9 @@ func importStoreLeases(ctx context.Context, st store.Store, ll *dhcp.LogLeases) 
 	}
 	for i := 0; i < len(old); i += leaseDeleteBatch {
 		batch := old[i:min(i+leaseDeleteBatch, len(old))]
-		err := st.Update(ctx, func(tx store.Tx) error {
+		err := sl.st.Update(ctx, func(tx store.Tx) error {
 			for _, l := range batch {
-				if err := tx.DeleteRecord(leaseTable, l.IP.String()); err != nil && !errors.Is(err, store.ErrNotFound) {
+				if err := tx.DeleteRecord(sl.table(), l.IP.String()); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
 			}

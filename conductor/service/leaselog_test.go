@@ -52,12 +52,20 @@ func TestDHCPLeaseBackend(t *testing.T) {
 	}
 }
 
-// A conductor upgraded from the version that kept DHCPv4 leases in its
-// store moves them into the lease log on its first start, once: the log
-// then serves them, the store's table is empty, and a second start finds
-// nothing to import. An address the log already holds (an import cut
-// short by a crash, then served) keeps its log record.
+// A conductor upgraded from the version that kept DHCPv4 or DHCPv6 leases
+// in its store moves them into the family's lease log on its first start,
+// once: the log then serves them, the store's table is empty, and a
+// second start finds nothing to import. An address the log already holds
+// (an import cut short by a crash, then served) keeps its log record.
+// --dhcp-leases store moves them back, and log again into the log. The
+// other family's table and log are left alone.
 func TestImportStoreLeases(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(t *testing.T) { testImportStoreLeases(t, v6) })
+	}
+}
+
+func testImportStoreLeases(t *testing.T, v6 bool) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.OpenBolt(filepath.Join(dir, "ferric.db"))
@@ -66,19 +74,34 @@ func TestImportStoreLeases(t *testing.T) {
 	}
 	defer st.Close()
 	exp := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	pl, other := leasesOf(st, v6), leasesOf(st, !v6)
+	addr := func(i int) netip.Addr {
+		if v6 {
+			return netip.AddrFrom16([16]byte{0xfd, 0, 15: byte(i % 200), 14: byte(i / 200)})
+		}
+		return netip.AddrFrom4([4]byte{10, 0, byte(i / 200), byte(i%200 + 1)})
+	}
 	var old []dhcp.Lease
 	for i := range 250 { // more than one delete batch
-		old = append(old, dhcp.Lease{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 200), byte(i%200 + 1)}),
+		old = append(old, dhcp.Lease{IP: addr(i),
 			MAC: net.HardwareAddr{0x52, 0x54, 0, 0, byte(i >> 8), byte(i)}, Expiry: exp})
 	}
 	for _, l := range old {
-		if err := (storeLeases{st: st}).Store(ctx, l); err != nil {
+		if err := pl.store.Store(ctx, l); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// A lease of the other family stays where it is.
+	otherLease := dhcp.Lease{IP: netip.MustParseAddr("10.9.9.9"), MAC: net.HardwareAddr{0x52, 0x54, 0, 9, 9, 9}, Expiry: exp}
+	if !v6 {
+		otherLease.IP = netip.MustParseAddr("fd00:9::9")
+	}
+	if err := other.store.Store(ctx, otherLease); err != nil {
+		t.Fatal(err)
+	}
 	// The log already has a newer lease for the first address.
-	logPath := filepath.Join(dir, DHCPLeaseLogName)
-	pre, err := dhcp.OpenLogLeases(logPath, dhcp.LogOptions{})
+	logPath := filepath.Join(dir, pl.logName)
+	pre, err := dhcp.OpenLogLeases(logPath, dhcp.LogOptions{Family: pl.family})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +120,7 @@ func TestImportStoreLeases(t *testing.T) {
 	}
 	want[newer.IP] = newer.MAC.String()
 	for start := range 2 {
-		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st)
+		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st, v6)
 		if err != nil {
 			t.Fatalf("start %d: %v", start, err)
 		}
@@ -119,7 +142,7 @@ func TestImportStoreLeases(t *testing.T) {
 				t.Errorf("start %d: %v expires %v, want %v", start, l.IP, l.Expiry, w)
 			}
 		}
-		left, err := st.Records(leaseTable)
+		left, err := st.Records(pl.store.table())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,15 +158,22 @@ func TestImportStoreLeases(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if fi, err := os.Stat(logPath); err != nil || fi.Size() != int64(len(want))*24 {
-		t.Errorf("lease log after two starts: %v, %v; want %d records of 24 bytes (no second import)", fi, err, len(want))
+	recLen := map[bool]int64{false: 24, true: 36}[v6]
+	if fi, err := os.Stat(logPath); err != nil || fi.Size() != int64(len(want))*recLen {
+		t.Errorf("lease log after two starts: %v, %v; want %d records of %d bytes (no second import)", fi, err, len(want), recLen)
+	}
+	if got, err := other.store.Load(ctx); err != nil || len(got) != 1 || got[0].IP != otherLease.IP {
+		t.Errorf("the other family's store leases: %v, %v; want %v alone", got, err, otherLease.IP)
+	}
+	if _, err := os.Stat(filepath.Join(dir, other.logName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the other family's lease log: %v; want none (not opened)", err)
 	}
 
 	// Back to --dhcp-leases store: the log's leases move into the store
 	// and the log is set aside; then to the log again.
 	for _, backend := range []string{DHCPLeasesStore, DHCPLeasesStore, DHCPLeasesLog} {
 		cfg.DHCPLeases = backend
-		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st)
+		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st, v6)
 		if err != nil {
 			t.Fatalf("%s: %v", backend, err)
 		}

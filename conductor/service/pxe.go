@@ -50,7 +50,7 @@ func startPXE(ctx context.Context, g *errgroup.Group, cfg Config, st store.Store
 		if !ok || err1 != nil || err2 != nil {
 			return fmt.Errorf("conductor: --dhcp-range must be FIRST-LAST IPv4 addresses, not %q", cfg.DHCPRange)
 		}
-		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st)
+		leases, closeLeases, err := openDHCPLeases(ctx, cfg, st, false)
 		if err != nil {
 			return err
 		}

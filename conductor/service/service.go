@@ -9,7 +9,8 @@
 // start. Conductors sharing an etcd store keep the leases in etcd: one
 // conductor per range serves at a time, and the next one must see every
 // lease the last one ACKed, so a local log is refused there
-// (Config.DHCPLeases, leaselog.go). DHCPv6 leases stay in the store.
+// (Config.DHCPLeases, leaselog.go). DHCPv6 leases (--dhcp6-range) go
+// the same way, to a lease log of their own.
 package service
 
 import (
@@ -131,8 +132,8 @@ type Config struct {
 	DHCPInterface string
 	// DHCPRange is "first-last" (full mode).
 	DHCPRange string
-	// DHCPLeases is where full-mode DHCPv4 keeps its leases: DHCPLeasesLog
-	// (the crash-safe lease log in StateDir), DHCPLeasesStore (the store)
+	// DHCPLeases is where full-mode DHCPv4 and DHCPv6 keep their leases:
+	// DHCPLeasesLog (crash-safe lease logs in StateDir), DHCPLeasesStore (the store)
 	// or DHCPLeasesAuto (default: the log on bbolt, the store on etcd; see
 	// leaselog.go).
 	DHCPLeases string

@@ -11,20 +11,22 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// A LeaseFamily is the address family a BoltLeases keeps, each in a bucket
-// of its own: one key per leased address (its 4 or 16 bytes) mapping to
-// version byte 1, the 6-byte MAC and the expiry in Unix nanoseconds
-// (big-endian int64).
+// A LeaseFamily is the address family a BoltLeases or a LogLeases keeps.
+// BoltLeases keeps each in a bucket of its own: one key per leased
+// address (its 4 or 16 bytes) mapping to version byte 1, the 6-byte MAC
+// and the expiry in Unix nanoseconds (big-endian int64). A LogLeases
+// writes the family's record kinds (see encodeRecord).
 type LeaseFamily struct {
-	name    string
-	bucket  []byte
-	addrLen int
+	name                  string
+	bucket                []byte
+	addrLen               int
+	storeKind, removeKind byte // lease log record kinds
 }
 
 // The families: DHCPv4's leases and DHCPv6's (pxe/dhcp6).
 var (
-	IPv4Leases = LeaseFamily{"IPv4", []byte("dhcp4_leases"), 4}
-	IPv6Leases = LeaseFamily{"IPv6", []byte("dhcp6_leases"), 16}
+	IPv4Leases = LeaseFamily{"IPv4", []byte("dhcp4_leases"), 4, 1, 2}
+	IPv6Leases = LeaseFamily{"IPv6", []byte("dhcp6_leases"), 16, 3, 4}
 )
 
 // holds reports whether ip belongs to the family.

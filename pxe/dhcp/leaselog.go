@@ -18,9 +18,11 @@ import (
 )
 
 // LogLeases is a Leases store in an append-only file of fixed-size,
-// checksummed records (a write-ahead log, like Kea's memfile CSV):
+// checksummed records (a write-ahead log, like Kea's memfile CSV), of one
+// address family (LogOptions.Family: DHCPv4's 24-byte records or
+// DHCPv6's 36-byte ones, each family with record kinds of its own):
 //
-//   - Store and Remove append one 24-byte record with a single write(2)
+//   - Store and Remove append one record with a single write(2)
 //     before they return, so a lease the server ACKs is in the kernel and
 //     survives a kill -9 of the process.
 //   - A background goroutine fdatasyncs the file in group commits (every
@@ -45,12 +47,14 @@ type LogLeases struct {
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled when synced or written moves
 	f       *os.File
-	size    int64                          // bytes of whole records in f
-	live    map[[4]byte][logRecordLen]byte // record per leased address
-	records int                            // records in f
-	written uint64                         // records appended since open
-	synced  uint64                         // records known to be on disk
-	syncErr error                          // last fdatasync error, cleared by a good one
+	fam     LeaseFamily
+	recLen  int                             // fam.recordLen()
+	size    int64                           // bytes of whole records in f
+	live    map[[16]byte][maxRecordLen]byte // record per leased address (As16)
+	records int                             // records in f
+	written uint64                          // records appended since open
+	synced  uint64                          // records known to be on disk
+	syncErr error                           // last fdatasync error, cleared by a good one
 	closed  bool
 	corrupt int
 	syncing bool       // syncLoop is in fdatasync outside mu
@@ -73,40 +77,78 @@ type LogOptions struct {
 	CompactMin int
 	// Logger receives corruption and sync errors. Default slog.Default().
 	Logger *slog.Logger
+	// Family is the address family of the leases (IPv4Leases or
+	// IPv6Leases). The zero value is IPv4Leases.
+	Family LeaseFamily
 }
 
 // DefaultSyncInterval bounds how long a written lease waits for
 // fdatasync.
 const DefaultSyncInterval = 5 * time.Millisecond
 
-// Lease log record: kind (1 = store, 2 = remove), IPv4 address, MAC, one
-// zero byte, expiry in Unix nanoseconds (big-endian), CRC-32C of the first
-// 20 bytes.
+// Lease log record of a family whose addresses are n bytes long (4 or
+// 16): kind (the family's store or remove kind), the address, the MAC, one
+// zero byte, the expiry in Unix nanoseconds (big-endian), and the CRC-32C
+// of everything before it; 20+n bytes. The kinds differ between the
+// families (IPv4 1 and 2, IPv6 3 and 4), so that a record of one family
+// never replays as the other's.
 const (
-	logRecordLen = 24
-	recStore     = 1
-	recRemove    = 2
+	logRecordLen = 20 + 4  // an IPv4 record
+	maxRecordLen = 20 + 16 // an IPv6 record
 )
+
+// recordLen is the length of the family's log records.
+func (f LeaseFamily) recordLen() int { return 20 + f.addrLen }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func encodeRecord(b []byte, kind byte, ip [4]byte, mac net.HardwareAddr, expiry time.Time) {
+// encodeRecord fills b (f.recordLen() bytes) with one record.
+func (f LeaseFamily) encodeRecord(b []byte, kind byte, ip netip.Addr, mac net.HardwareAddr, expiry time.Time) {
+	n := f.addrLen
 	b[0] = kind
-	copy(b[1:5], ip[:])
-	copy(b[5:11], mac)
-	b[11] = 0
-	binary.BigEndian.PutUint64(b[12:20], uint64(expiry.UnixNano()))
-	binary.BigEndian.PutUint32(b[20:24], crc32.Checksum(b[:20], castagnoli))
+	if n == 4 {
+		a := ip.As4()
+		copy(b[1:5], a[:])
+	} else {
+		a := ip.As16()
+		copy(b[1:17], a[:])
+	}
+	copy(b[1+n:7+n], mac)
+	b[7+n] = 0
+	binary.BigEndian.PutUint64(b[8+n:16+n], uint64(expiry.UnixNano()))
+	binary.BigEndian.PutUint32(b[16+n:20+n], crc32.Checksum(b[:16+n], castagnoli))
 }
 
-func validRecord(b []byte) bool {
-	return len(b) == logRecordLen && (b[0] == recStore || b[0] == recRemove) && b[11] == 0 &&
-		binary.BigEndian.Uint32(b[20:24]) == crc32.Checksum(b[:20], castagnoli)
+// validRecord reports whether b is one whole, undamaged record of f.
+func (f LeaseFamily) validRecord(b []byte) bool {
+	n := f.addrLen
+	return len(b) == f.recordLen() && (b[0] == f.storeKind || b[0] == f.removeKind) && b[7+n] == 0 &&
+		binary.BigEndian.Uint32(b[16+n:20+n]) == crc32.Checksum(b[:16+n], castagnoli)
 }
 
-// OpenLogLeases opens (or creates) the lease log at path, reads it and
-// starts the background sync.
+// recordKey is the live map's key of a record's address.
+func (f LeaseFamily) recordKey(b []byte) [16]byte {
+	a, _ := netip.AddrFromSlice(b[1 : 1+f.addrLen])
+	return a.As16()
+}
+
+// decodeRecord returns the lease of a valid store record.
+func (f LeaseFamily) decodeRecord(b []byte) Lease {
+	n := f.addrLen
+	a, _ := netip.AddrFromSlice(b[1 : 1+n])
+	return Lease{
+		IP:     a,
+		MAC:    append(net.HardwareAddr(nil), b[1+n:7+n]...),
+		Expiry: time.Unix(0, int64(binary.BigEndian.Uint64(b[8+n:16+n]))),
+	}
+}
+
+// OpenLogLeases opens (or creates) the lease log of opts.Family at path,
+// reads it and starts the background sync.
 func OpenLogLeases(path string, opts LogOptions) (*LogLeases, error) {
+	if opts.Family.addrLen == 0 {
+		opts.Family = IPv4Leases
+	}
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = DefaultSyncInterval
 	}
@@ -116,7 +158,8 @@ func OpenLogLeases(path string, opts LogOptions) (*LogLeases, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	l := &LogLeases{path: path, opts: opts, log: opts.Logger, live: map[[4]byte][logRecordLen]byte{},
+	l := &LogLeases{path: path, opts: opts, log: opts.Logger, fam: opts.Family, recLen: opts.Family.recordLen(),
+		live: map[[16]byte][maxRecordLen]byte{},
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.read(); err != nil {
@@ -132,13 +175,14 @@ func (l *LogLeases) read() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("dhcp: read lease log %s: %w", l.path, err)
 	}
-	whole := len(data) / logRecordLen * logRecordLen
+	rl := l.recLen
+	whole := len(data) / rl * rl
 	torn := len(data) - whole
-	for off := 0; off < whole; off += logRecordLen {
-		rec := data[off : off+logRecordLen]
-		if !validRecord(rec) {
-			if off+logRecordLen == whole {
-				torn += logRecordLen // last record cut short and padded by a crash
+	for off := 0; off < whole; off += rl {
+		rec := data[off : off+rl]
+		if !l.fam.validRecord(rec) {
+			if off+rl == whole {
+				torn += rl // last record cut short and padded by a crash
 				continue
 			}
 			l.corrupt++
@@ -164,18 +208,20 @@ func (l *LogLeases) read() error {
 	if err != nil {
 		return fmt.Errorf("dhcp: open lease log %s: %w", l.path, err)
 	}
-	l.f, l.size, l.records = f, int64(whole), whole/logRecordLen
+	l.f, l.size, l.records = f, int64(whole), whole/rl
 	return nil
 }
 
 // apply replays one valid record into live.
 func (l *LogLeases) apply(rec []byte) {
-	k := [4]byte(rec[1:5])
-	if rec[0] == recRemove {
+	k := l.fam.recordKey(rec)
+	if rec[0] == l.fam.removeKind {
 		delete(l.live, k)
 		return
 	}
-	l.live[k] = [logRecordLen]byte(rec)
+	var r [maxRecordLen]byte
+	copy(r[:], rec)
+	l.live[k] = r
 }
 
 // rewrite writes live to a new file, syncs it, renames it over the log and
@@ -186,9 +232,9 @@ func (l *LogLeases) rewrite() error {
 	if err != nil {
 		return fmt.Errorf("dhcp: compact lease log: %w", err)
 	}
-	buf := make([]byte, 0, len(l.live)*logRecordLen)
+	buf := make([]byte, 0, len(l.live)*l.recLen)
 	for _, rec := range l.live {
-		buf = append(buf, rec[:]...)
+		buf = append(buf, rec[:l.recLen]...)
 	}
 	_, err = f.Write(buf)
 	if err == nil {
@@ -244,50 +290,47 @@ func (l *LogLeases) Load(ctx context.Context) ([]Lease, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]Lease, 0, len(l.live))
-	for k, rec := range l.live {
-		out = append(out, Lease{
-			IP:     netip.AddrFrom4(k),
-			MAC:    append(net.HardwareAddr(nil), rec[5:11]...),
-			Expiry: time.Unix(0, int64(binary.BigEndian.Uint64(rec[12:20]))),
-		})
+	for _, rec := range l.live {
+		out = append(out, l.fam.decodeRecord(rec[:l.recLen]))
 	}
 	return out, ctx.Err()
 }
 
 // Store implements Leases.
 func (l *LogLeases) Store(ctx context.Context, lease Lease) error {
-	if !lease.IP.Is4() || len(lease.MAC) != 6 {
-		return fmt.Errorf("dhcp: store lease: need IPv4 and Ethernet MAC, got %v %v", lease.IP, lease.MAC)
+	if !l.fam.holds(lease.IP) || len(lease.MAC) != 6 {
+		return fmt.Errorf("dhcp: store lease: need an %s address and an Ethernet MAC, got %v %v", l.fam.name, lease.IP, lease.MAC)
 	}
-	return l.append(ctx, recStore, lease.IP.As4(), lease.MAC, lease.Expiry)
+	return l.append(ctx, l.fam.storeKind, lease.IP, lease.MAC, lease.Expiry)
 }
 
 // Remove implements Leases.
 func (l *LogLeases) Remove(ctx context.Context, ip netip.Addr) error {
-	if !ip.Is4() {
+	if !l.fam.holds(ip) {
 		return nil
 	}
-	return l.append(ctx, recRemove, ip.As4(), make(net.HardwareAddr, 6), time.Unix(0, 0))
+	return l.append(ctx, l.fam.removeKind, ip, make(net.HardwareAddr, 6), time.Unix(0, 0))
 }
 
-func (l *LogLeases) append(ctx context.Context, kind byte, ip [4]byte, mac net.HardwareAddr, expiry time.Time) error {
+func (l *LogLeases) append(ctx context.Context, kind byte, ip netip.Addr, mac net.HardwareAddr, expiry time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var rec [logRecordLen]byte
-	encodeRecord(rec[:], kind, ip, mac, expiry)
+	var rec [maxRecordLen]byte
+	l.fam.encodeRecord(rec[:l.recLen], kind, ip, mac, expiry)
+	key := ip.As16()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return errors.New("dhcp: lease log closed")
 	}
-	if kind == recRemove {
-		if _, ok := l.live[ip]; !ok {
+	if kind == l.fam.removeKind {
+		if _, ok := l.live[key]; !ok {
 			l.mu.Unlock()
 			return nil
 		}
 	}
-	if n, err := l.f.Write(rec[:]); err != nil {
+	if n, err := l.f.Write(rec[:l.recLen]); err != nil {
 		if n > 0 {
 			// Cut a partial record off so the log stays a whole number
 			// of records (O_APPEND writes land at the end).
@@ -298,14 +341,14 @@ func (l *LogLeases) append(ctx context.Context, kind byte, ip [4]byte, mac net.H
 		l.mu.Unlock()
 		return fmt.Errorf("dhcp: write lease log %s: %w", l.path, err)
 	}
-	l.size += logRecordLen
+	l.size += int64(l.recLen)
 	l.records++
 	l.written++
 	me := l.written
-	if kind == recRemove {
-		delete(l.live, ip)
+	if kind == l.fam.removeKind {
+		delete(l.live, key)
 	} else {
-		l.live[ip] = rec
+		l.live[key] = rec
 	}
 	if l.records >= l.opts.CompactMin && l.records > 2*len(l.live)+l.opts.CompactMin/2 {
 		if err := l.rewrite(); err != nil {

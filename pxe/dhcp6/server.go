@@ -4,7 +4,9 @@
 //
 // The Server hands out addresses (IA_NA, stateful) from a range on one
 // interface, persists bound leases through the same dhcp.Leases interface
-// as the DHCPv4 server (a bbolt store of its own bucket is included), and
+// as the DHCPv4 server (the crash-safe lease log with IPv6 records and a
+// bbolt store of its own bucket are included; a REPLY that binds an
+// address is sent only once Leases.Store returned), and
 // sends the boot-file URL (option 59, RFC 5970) that the DHCPv4 boot
 // decision (dhcp.Decide) picks: the iPXE script to iPXE (user class
 // "iPXE"), an iPXE EFI binary over HTTP to UEFI HTTP boot (vendor class

@@ -107,8 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DHCPInterface, "dhcp-interface", "", "interface the DHCP service answers on")
 	fs.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool FIRST-LAST for --dhcp-mode full")
 	fs.StringVar(&cfg.DHCPLeases, "dhcp-leases", service.DHCPLeasesAuto,
-		"where --dhcp-mode full keeps leases: log (crash-safe lease log in <state-dir>/"+service.DHCPLeaseLogName+
-			", bbolt only), store (the state store), auto (log on bbolt, store on etcd)")
+		"where --dhcp-mode full and --dhcp6-range keep leases: log (crash-safe lease logs in <state-dir>/"+service.DHCPLeaseLogName+
+			" and "+service.DHCP6LeaseLogName+", bbolt only), store (the state store), auto (log on bbolt, store on etcd)")
 	fs.BoolVar(&cfg.DHCPLeaseSync, "dhcp-lease-sync", false,
 		"with the lease log, a DHCP ACK waits for the lease's fdatasync (survives a power loss, not only a crash; one fdatasync more per ACK)")
 	fs.BoolVar(&cfg.AllowUnknownMACs, "allow-unknown-macs", false, "answer DHCP from machines with no enrolled port (discovery)")
