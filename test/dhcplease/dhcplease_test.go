@@ -81,9 +81,15 @@ type conductor struct {
 // extra flags.
 func startConductor(t testing.TB, bin, state string, seg *segment, extra ...string) *conductor {
 	t.Helper()
+	return startConductorWith(t, bin, state, append([]string{
+		"--dhcp-mode", "full", "--dhcp-interface", seg.hostIf, "--dhcp-range", seg.pool(), "--allow-unknown-macs"}, extra...)...)
+}
+
+// startConductorWith runs the binary on state with the DHCP flags.
+func startConductorWith(t testing.TB, bin, state string, dhcpFlags ...string) *conductor {
+	t.Helper()
 	args := append([]string{"--api-listen", "127.0.0.1:0", "--state-dir", state, "--hostname", "dhcp-lease",
-		"--inspector-listen", "",
-		"--dhcp-mode", "full", "--dhcp-interface", seg.hostIf, "--dhcp-range", seg.pool(), "--allow-unknown-macs"}, extra...)
+		"--inspector-listen", ""}, dhcpFlags...)
 	c := &conductor{}
 	apiAt := make(chan string, 1)
 	p, err := harness.StartBinary(exec.Command(bin, args...), func(l string) {

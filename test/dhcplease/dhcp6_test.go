@@ -1,0 +1,355 @@
+package dhcplease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+
+	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/test/harness"
+	"github.com/ferric-metal/ferric/test/netnstest"
+)
+
+// segment6 is an IPv6 provisioning network for one test: the conductor
+// on the host end of a veth pair (fd00:NN::1/64) and a DHCPv6 relay
+// agent in a namespace on the other (fd00:NN::2), the pool
+// fd00:NN::1:0 to fd00:NN::1:ffff.
+type segment6 struct {
+	hostIf string
+	ns     *netnstest.NS
+	server *net.UDPAddr
+	relay  net.IP
+	pool   string
+}
+
+func newSegment6(t testing.TB, nn byte) *segment6 {
+	t.Helper()
+	netnstest.Skip(t)
+	hostIf, ns := netnstest.HostPair(t, "", "")
+	pfx := fmt.Sprintf("fd00:%x::", nn)
+	// nodad: both ends use their addresses at once.
+	netnstest.IP(t, "addr", "add", pfx+"1/64", "dev", hostIf, "nodad")
+	netnstest.IP(t, "-n", ns.Name, "addr", "add", pfx+"2/64", "dev", "veth0", "nodad")
+	return &segment6{hostIf: hostIf, ns: ns, server: &net.UDPAddr{IP: net.ParseIP(pfx + "1"), Port: 547},
+		relay: net.ParseIP(pfx + "2"), pool: pfx + "1:0-" + pfx + "1:ffff"}
+}
+
+// relay6 is a DHCPv6 relay agent full of booting machines: it forwards
+// Solicits of made-up MACs (RELAY-FORW, from its own address, port 547)
+// and, when asked to, a Request for every Advertise, and records what
+// the server advertised to each MAC and which addresses it REPLYed.
+type relay6 struct {
+	seg    *segment6
+	conn   *net.UDPConn
+	prefix byte
+	done   chan struct{}
+
+	mu         sync.Mutex
+	request    bool
+	advertised map[string]netip.Addr // MAC -> address last advertised
+	replied    map[netip.Addr]string // address -> MAC, bound by a Reply
+	sent       int
+}
+
+func (s *segment6) newRelay(t testing.TB, prefix byte, request bool) *relay6 {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := s.ns.Do(func() error {
+		var err error
+		conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: s.relay, Port: 547})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := &relay6{seg: s, conn: conn, prefix: prefix, done: make(chan struct{}), request: request,
+		advertised: map[string]netip.Addr{}, replied: map[netip.Addr]string{}}
+	go r.read()
+	t.Cleanup(r.close)
+	return r
+}
+
+// mac is the relay's i-th machine.
+func (r *relay6) mac(i uint32) net.HardwareAddr {
+	return net.HardwareAddr{0x52, r.prefix, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+}
+
+// forward sends m from the machine mac (its EUI-64 link-local address as
+// the peer address) through the relay.
+func (r *relay6) forward(m *dhcpv6.Message, mac net.HardwareAddr) error {
+	peer := net.IP{0xfe, 0x80, 14: 0, 15: 0}
+	copy(peer[8:], []byte{mac[0] ^ 2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]})
+	fw, err := dhcpv6.EncapsulateRelay(m, dhcpv6.MessageTypeRelayForward, r.seg.relay, peer)
+	if err != nil {
+		return err
+	}
+	_, err = r.conn.WriteToUDP(fw.ToBytes(), r.seg.server)
+	return err
+}
+
+// solicit sends a Solicit from mac.
+func (r *relay6) solicit(mac net.HardwareAddr) error {
+	m, err := dhcpv6.NewSolicit(mac)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.sent++
+	r.mu.Unlock()
+	return r.forward(m, mac)
+}
+
+func (r *relay6) read() {
+	defer close(r.done)
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := r.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		p, err := dhcpv6.FromBytes(buf[:n])
+		if err != nil {
+			continue
+		}
+		rm, ok := p.(*dhcpv6.RelayMessage)
+		if !ok || rm.MessageType != dhcpv6.MessageTypeRelayReply {
+			continue
+		}
+		m, err := rm.GetInnerMessage()
+		if err != nil {
+			continue
+		}
+		duid, ok := m.Options.ClientID().(*dhcpv6.DUIDLLT)
+		if !ok {
+			continue
+		}
+		mac := duid.LinkLayerAddr
+		var addr netip.Addr
+		if ia := m.Options.OneIANA(); ia != nil {
+			if a := ia.Options.OneAddress(); a != nil {
+				addr, _ = netip.AddrFromSlice(a.IPv6Addr)
+			}
+		}
+		if !addr.IsValid() {
+			continue // a status without an address
+		}
+		r.mu.Lock()
+		request := r.request
+		switch m.MessageType {
+		case dhcpv6.MessageTypeAdvertise:
+			r.advertised[mac.String()] = addr
+		case dhcpv6.MessageTypeReply:
+			r.replied[addr] = mac.String()
+		}
+		r.mu.Unlock()
+		if request && m.MessageType == dhcpv6.MessageTypeAdvertise {
+			if req, err := dhcpv6.NewRequestFromAdvertise(m); err == nil {
+				_ = r.forward(req, mac)
+			}
+		}
+	}
+}
+
+// run sends Solicits from new MACs at about rate a second until ctx ends.
+func (r *relay6) run(ctx context.Context, rate int) error {
+	const tick = 10 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for i := uint32(0); ; {
+		for range max(1, rate/int(time.Second/tick)) {
+			if err := r.solicit(r.mac(i)); err != nil {
+				return err
+			}
+			i++
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (r *relay6) repliedCopy() map[netip.Addr]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[netip.Addr]string, len(r.replied))
+	for k, v := range r.replied {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *relay6) advertisedTo(mac string) (netip.Addr, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.advertised[mac]
+	return a, ok
+}
+
+func (r *relay6) close() {
+	r.conn.Close()
+	<-r.done
+}
+
+// askAll6 sends a Solicit from each of macs (the relay only records the
+// Advertises) and waits for their answers, asking again, a few times,
+// the MACs without one: datagrams may be lost on a loaded machine.
+func askAll6(t *testing.T, r *relay6, macs []net.HardwareAddr) {
+	t.Helper()
+	for round := 0; round < 5; round++ {
+		var missing []net.HardwareAddr
+		for _, mac := range macs {
+			if _, ok := r.advertisedTo(mac.String()); !ok {
+				missing = append(missing, mac)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		for i, mac := range missing {
+			if err := r.solicit(mac); err != nil {
+				t.Fatal(err)
+			}
+			if i%50 == 49 {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			all := true
+			for _, mac := range missing {
+				if _, ok := r.advertisedTo(mac.String()); !ok {
+					all = false
+					break
+				}
+			}
+			if all {
+				break
+			}
+		}
+	}
+}
+
+// TestKill9KeepsRepliedLeases6Netns is TestKill9KeepsAckedLeasesNetns
+// for DHCPv6: a conductor serving --dhcp6-range to a relay agent's
+// stream of new machines (Solicit, Advertise, Request, Reply) is
+// SIGKILLed after about 1,000 Replies. Started again on the same state
+// directory, it advertises every machine whose Request it had REPLYed
+// the same address, and a new machine none of those addresses. Each
+// lease backend a single conductor can use: the IPv6 lease log (the
+// default on bbolt), the log with the Reply waiting for fdatasync, and
+// the store (bbolt).
+func TestKill9KeepsRepliedLeases6Netns(t *testing.T) {
+	bin := harness.Build(t)
+	for i, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"log", nil},
+		{"log-sync", []string{"--dhcp-lease-sync"}},
+		{"store", []string{"--dhcp-leases", "store"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seg := newSegment6(t, byte(0x75+i))
+			state := t.TempDir()
+			flags := append([]string{"--dhcp-interface", seg.hostIf, "--dhcp6-range", seg.pool, "--allow-unknown-macs"}, tc.flags...)
+			c := startConductorWith(t, bin, state, flags...)
+			load := seg.newRelay(t, 0x64, true)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const want = 1000
+			lctx, stopLoad := context.WithCancel(ctx)
+			running := make(chan error, 1)
+			go func() { running <- load.run(lctx, 1500) }()
+			for len(load.repliedCopy()) < want {
+				select {
+				case err := <-running:
+					t.Fatalf("load ended with %d Replies: %v", len(load.repliedCopy()), err)
+				case <-ctx.Done():
+					t.Fatalf("only %d Replies in 60 s", len(load.repliedCopy()))
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if err := c.p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-c.p.Done()
+			stopLoad()
+			if err := <-running; err != nil && !errors.Is(err, net.ErrClosed) {
+				t.Logf("load: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond) // Replies already on the wire
+			replied := load.repliedCopy()
+			load.mu.Lock()
+			sent := load.sent
+			load.mu.Unlock()
+			load.close()
+			t.Logf("%s: %d REPLYed leases (%d Solicits) before SIGKILL", tc.name, len(replied), sent)
+			// The log variants wrote DHCPv6's records (36 bytes) to its log;
+			// the store variant none.
+			fi, err := os.Stat(filepath.Join(state, service.DHCP6LeaseLogName))
+			switch {
+			case tc.name == "store" && !errors.Is(err, os.ErrNotExist):
+				t.Errorf("--dhcp-leases store left a DHCPv6 lease log: %v, %v", fi, err)
+			case tc.name != "store" && (err != nil || fi.Size()%36 != 0 || fi.Size() < int64(len(replied))*36):
+				t.Errorf("DHCPv6 lease log after %d Replies: %v, %v; want at least as many 36-byte records", len(replied), fi, err)
+			}
+
+			startConductorWith(t, bin, state, flags...)
+			ask := seg.newRelay(t, 0x64, false)
+			var macs []net.HardwareAddr
+			for _, mac := range replied {
+				hw, _ := net.ParseMAC(mac)
+				macs = append(macs, hw)
+			}
+			askAll6(t, ask, macs)
+			lost, unanswered := 0, 0
+			for ip, mac := range replied {
+				got, ok := ask.advertisedTo(mac)
+				switch {
+				case !ok:
+					unanswered++
+				case got != ip:
+					lost++
+					if lost <= 5 {
+						t.Errorf("%s had %v REPLYed before the kill; after the restart it is advertised %v", mac, ip, got)
+					}
+				}
+			}
+			if lost > 0 || unanswered > 0 {
+				t.Fatalf("%d of %d REPLYed leases lost by a kill -9; %d MACs got no Advertise in 5 tries", lost, len(replied), unanswered)
+			}
+			ask.close() // frees the relay's port
+			// New machines get none of the held addresses.
+			fresh := seg.newRelay(t, 0x65, false)
+			var newMACs []net.HardwareAddr
+			for i := range uint32(200) {
+				newMACs = append(newMACs, fresh.mac(i))
+			}
+			askAll6(t, fresh, newMACs)
+			got := 0
+			for _, mac := range newMACs {
+				ip, ok := fresh.advertisedTo(mac.String())
+				if !ok {
+					continue
+				}
+				got++
+				if replied[ip] != "" {
+					t.Errorf("new machine %v advertised %v, held by %s", mac, ip, replied[ip])
+				}
+			}
+			if got == 0 {
+				t.Error("no Advertise to a new machine after the restart")
+			}
+		})
+	}
+}
