@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/conductor/store/etcdtest"
 	"github.com/ferric-metal/ferric/pxe/dhcp"
 )
 
@@ -199,5 +201,44 @@ func testImportStoreLeases(t *testing.T, v6 bool) {
 		if _, err := os.Stat(logPath + importedSuffix); err != nil {
 			t.Errorf("%s: the imported log is not kept: %v", backend, err)
 		}
+	}
+}
+
+// On etcd (a store several conductors share), DHCPv4's and DHCPv6's
+// leases both stay in the store's tables (auto and store), no lease log
+// is created, and --dhcp-leases log is refused before anything is opened.
+func TestDHCPLeasesOnEtcd(t *testing.T) {
+	ctx := context.Background()
+	srv := etcdtest.Start(t)
+	for _, v6 := range []bool{false, true} {
+		dir := t.TempDir()
+		st, err := store.OpenEtcd(ctx, store.EtcdConfig{Endpoints: []string{srv.Endpoint}, Prefix: fmt.Sprintf("/leases-on-etcd-%v", v6)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := leasesOf(st, v6)
+		for _, backend := range []string{DHCPLeasesAuto, DHCPLeasesStore} {
+			cfg := Config{StateDir: dir, DHCPLeases: backend, Log: slog.New(slog.DiscardHandler)}
+			leases, closeLeases, err := openDHCPLeases(ctx, cfg, st, v6)
+			if err != nil {
+				t.Fatalf("v6 %v, %s: %v", v6, backend, err)
+			}
+			if sl, ok := leases.(storeLeases); !ok || sl.table() != pl.store.table() {
+				t.Errorf("v6 %v, %s: leases in %#v, want the store's %s", v6, backend, leases, pl.store.table())
+			}
+			if err := closeLeases(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := Config{StateDir: dir, DHCPLeases: DHCPLeasesLog, Log: slog.New(slog.DiscardHandler)}
+		if _, _, err := openDHCPLeases(ctx, cfg, st, v6); err == nil || !strings.Contains(err.Error(), "with etcd") {
+			t.Errorf("v6 %v: --dhcp-leases log on a shared store: %v, want refused", v6, err)
+		}
+		for _, name := range []string{DHCPLeaseLogName, DHCP6LeaseLogName} {
+			if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("v6 %v: %s in the state directory of a shared store: %v", v6, name, err)
+			}
+		}
+		st.Close()
 	}
 }
