@@ -16,6 +16,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 
 	"github.com/ferric-metal/ferric/conductor/service"
+	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/test/harness"
 	"github.com/ferric-metal/ferric/test/netnstest"
 )
@@ -351,5 +352,92 @@ func TestKill9KeepsRepliedLeases6Netns(t *testing.T) {
 				t.Error("no Advertise to a new machine after the restart")
 			}
 		})
+	}
+}
+
+// A conductor upgraded from the version that kept DHCPv6 leases in its
+// store (bbolt, records of the dhcp6_leases table): on the first start
+// they move into the DHCPv6 lease log, each machine is advertised its
+// address again and a new machine another; stopped and started with
+// --dhcp-leases store, they move back into the store and are served the
+// same.
+func TestUpgradeKeepsStoredLeases6Netns(t *testing.T) {
+	bin := harness.Build(t)
+	seg := newSegment6(t, 0x7a)
+	state := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(state, "ferric.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the conductor wrote before the lease log, as it wrote it.
+	old := map[string]string{
+		"52:66:00:00:00:01": "fd00:7a::1:7",
+		"52:66:00:00:00:02": "fd00:7a::1:3",
+		"52:66:00:00:00:03": "fd00:7a::1:99",
+	}
+	expiry := time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
+	if err := st.Update(context.Background(), func(tx store.Tx) error {
+		for mac, ip := range old {
+			rec := &store.Record{Key: ip, Data: []byte(`{"mac":"` + mac + `","expiry":"` + expiry + `"}`)}
+			if err := tx.PutRecord("dhcp6_leases", rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--dhcp-interface", seg.hostIf, "--dhcp6-range", seg.pool, "--allow-unknown-macs"}
+	for _, backend := range []string{"auto", "store"} {
+		c := startConductorWith(t, bin, state, append(flags, "--dhcp-leases", backend)...)
+		r := seg.newRelay(t, 0x66, false)
+		newMAC := r.mac(0x100)
+		macs := []net.HardwareAddr{newMAC}
+		for mac := range old {
+			hw, _ := net.ParseMAC(mac)
+			macs = append(macs, hw)
+		}
+		askAll6(t, r, macs)
+		for mac, ip := range old {
+			if got, ok := r.advertisedTo(mac); !ok || got.String() != ip {
+				t.Errorf("%s: %s had %s in the store before the upgrade; advertised %v (%v)", backend, mac, ip, got, ok)
+			}
+		}
+		got, ok := r.advertisedTo(newMAC.String())
+		for _, ip := range old {
+			if !ok || got.String() == ip {
+				t.Errorf("%s: new machine advertised %v (%v); want an address of its own", backend, got, ok)
+			}
+		}
+		r.close()
+		if err := c.p.Stop(syscall.SIGTERM, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.OpenBolt(filepath.Join(state, "ferric.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := st.Records("dhcp6_leases")
+		st.Close()
+		fi, ferr := os.Stat(filepath.Join(state, service.DHCP6LeaseLogName))
+		switch backend {
+		case "auto": // moved, not copied: the store's table is empty, the log holds them
+			if err != nil || len(recs) != 0 {
+				t.Errorf("store's DHCPv6 leases after the upgrade: %d, %v; want none", len(recs), err)
+			}
+			if ferr != nil || fi.Size() < int64(len(old))*36 {
+				t.Errorf("DHCPv6 lease log: %v, %v; want at least %d records", fi, ferr, len(old))
+			}
+		case "store": // back in the store, the log set aside
+			if err != nil || len(recs) != len(old) {
+				t.Errorf("store's DHCPv6 leases with --dhcp-leases store: %d, %v; want %d", len(recs), err, len(old))
+			}
+			if !errors.Is(ferr, os.ErrNotExist) {
+				t.Errorf("DHCPv6 lease log with --dhcp-leases store: %v, %v; want it renamed", fi, ferr)
+			}
+		}
 	}
 }
