@@ -148,39 +148,56 @@ func (c *conductor) ackLatency(t testing.TB) (q map[string]time.Duration, acks f
 	return q, acks
 }
 
-// askAll sends a DISCOVER from each of macs through r (which records
-// OFFERs only) and waits for their OFFERs, asking again, a few times, the
-// MACs without one: datagrams may be lost on a loaded machine.
-func askAll(t *testing.T, r *dhcpload.Relay, macs []net.HardwareAddr) {
+// asker asks a server, for one MAC, which address it would get (a
+// DISCOVER or a Solicit) and knows whether an answer came.
+type asker interface {
+	ask(mac net.HardwareAddr) error
+	answered(mac string) bool
+}
+
+// offers asks through a DHCPv4 relay that records OFFERs only.
+type offers struct{ *dhcpload.Relay }
+
+func (o offers) ask(mac net.HardwareAddr) error { return o.Discover(mac) }
+func (o offers) answered(mac string) bool {
+	_, ok := o.Offered(mac)
+	return ok
+}
+
+// askAll asks for each of macs and waits for the answers, asking again,
+// a few times, for the MACs without one: datagrams may be lost on a
+// loaded machine.
+func askAll(t *testing.T, a asker, macs []net.HardwareAddr) {
 	t.Helper()
 	for round := 0; round < 5; round++ {
-		sent := 0
+		var missing []net.HardwareAddr
 		for _, mac := range macs {
-			if _, ok := r.Offered(mac.String()); ok {
-				continue
+			if !a.answered(mac.String()) {
+				missing = append(missing, mac)
 			}
-			if err := r.Discover(mac); err != nil {
+		}
+		if len(missing) == 0 {
+			return
+		}
+		for i, mac := range missing {
+			if err := a.ask(mac); err != nil {
 				t.Fatal(err)
 			}
-			if sent++; sent%50 == 0 {
+			if i%50 == 49 {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		if sent == 0 {
-			return
-		}
-		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 			all := true
-			for _, mac := range macs {
-				if _, ok := r.Offered(mac.String()); !ok {
+			for _, mac := range missing {
+				if !a.answered(mac.String()) {
 					all = false
 					break
 				}
 			}
 			if all {
-				return
+				break
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
@@ -242,7 +259,7 @@ func TestKill9KeepsAckedLeasesNetns(t *testing.T) {
 				hw, _ := net.ParseMAC(mac)
 				macs = append(macs, hw)
 			}
-			askAll(t, ask, macs)
+			askAll(t, offers{ask}, macs)
 			lost, unanswered := 0, 0
 			for ip, mac := range acked {
 				got, ok := ask.Offered(mac)
@@ -267,7 +284,7 @@ func TestKill9KeepsAckedLeasesNetns(t *testing.T) {
 			for i := range uint32(200) {
 				newMACs = append(newMACs, fresh.MAC(i))
 			}
-			askAll(t, fresh, newMACs)
+			askAll(t, offers{fresh}, newMACs)
 			for i := range uint32(200) {
 				if ip, ok := fresh.Offered(fresh.MAC(i).String()); ok && acked[ip] != "" {
 					t.Errorf("new machine %v offered %v, held by %s", fresh.MAC(i), ip, acked[ip])
