@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,16 +32,6 @@ func TestServeHelper(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	if os.Getenv("FERRIC_TFTP_IMPL") == "proto" {
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Printf("addr=%s\n", conn.LocalAddr())
-		go serveProto(conn, root)
-		<-ctx.Done()
-		return
-	}
 	s, err := New(Config{Root: root, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -118,9 +107,6 @@ func BenchmarkServerCPU(b *testing.B) {
 	for i, bin := range bins {
 		cmd := exec.Command(bin, "-test.run", "^TestServeHelper$")
 		cmd.Env = append(os.Environ(), "FERRIC_TFTP_SERVE="+root)
-		if strings.HasSuffix(bin, "proto") { // EXPERIMENT
-			cmd.Env = append(cmd.Env, "FERRIC_TFTP_IMPL=proto")
-		}
 		if p := os.Getenv("FERRIC_TFTP_CPUPROFILE"); p != "" {
 			cmd.Env = append(cmd.Env, fmt.Sprintf("FERRIC_TFTP_CPUPROFILE=%s.%d", p, i))
 		}
