@@ -6,6 +6,22 @@
 // (through "..", an absolute name or a symbolic link) is answered with a
 // TFTP error. Files are sent from an in-memory copy that is checked against
 // the file (inode, size, modification time) on every request.
+//
+// Where the server's CPU goes (BenchmarkServerCPU: the server in a process
+// of its own, CPU time per transfer of a 74 KB file; about 2.3 ms at
+// blksize 512 and 0.9 ms at 1468 on the 2-core test machine under load):
+// two thirds are the kernel's UDP send and receive of pin/tftp's
+// lock-step blocks (one sendto and about 1.5 recvfrom per block, the
+// extra one a read before the ACK is there), a tenth Go's poller and
+// scheduler, 6% pin/tftp's per-request interface lookup (a netlink dump,
+// for the local address of the reply), 2% this package. The lookup goes
+// away when pin/tftp is given a conn that is not a *net.UDPConn (4% less
+// CPU measured), but then transfers are no longer answered from the
+// address the request was sent to, which a provisioning address added
+// beside another (a VIP) needs. A minimal sender of its own (connected
+// socket, block sent after the poller is armed, no lookup) measured 15%
+// less CPU per transfer than pin/tftp: not enough to give up its option,
+// error and single-port handling.
 package tftp
 
 import (
