@@ -232,6 +232,7 @@ func (s *Stream) write(j streamJob) error {
 			case err != nil:
 				return err
 			default:
+				s.d.direct.Add(dEnd - dStart)
 				start = dEnd
 			}
 		}
@@ -258,7 +259,11 @@ func (s *Stream) pwrite(f *os.File, b []byte, off int64) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := f.WriteAt(b, off); err != nil {
+	n, err := f.WriteAt(b, off)
+	if f == s.d.f {
+		s.d.buffered.Add(int64(n))
+	}
+	if err != nil {
 		return fmt.Errorf("disk: %s: write %d bytes at %d: %w", s.d.Name(), len(b), off, err)
 	}
 	return nil

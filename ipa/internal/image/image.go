@@ -76,13 +76,19 @@ type Options struct {
 
 // Result describes a finished write.
 type Result struct {
-	Format          string
-	Downloaded      int64 // bytes received (as served)
-	Written         int64 // raw bytes of the image (virtual size)
-	DataWritten     int64 // bytes actually written (non-zero data)
-	Copied          int64 // bytes the disk stream copied (the rest it wrote from the download buffers)
-	Checksum        string
-	Duration        time.Duration
+	Format      string
+	Downloaded  int64 // bytes received (as served)
+	Written     int64 // raw bytes of the image (virtual size)
+	DataWritten int64 // bytes actually written (non-zero data)
+	Copied      int64 // bytes the disk stream copied (the rest it wrote from the download buffers)
+	Checksum    string
+	Duration    time.Duration
+	// Sync is how long the final sync of the device took: the page cache's
+	// share of the image (IO.Buffered) is written then.
+	Sync time.Duration
+	// IO is how the image's bytes reached the device (zero for devices
+	// that do not count them).
+	IO              disk.IOStats
 	PartitionTable  string
 	RootPartitionID string
 }
@@ -134,6 +140,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		in = br
 	}
 	res := Result{Format: format, Checksum: want.String()}
+	io0 := ioStats(dev)
 	progress := progressFunc(opts.Progress, dev.Name())
 	w, stream := writerFor(dev, dl.hashed, br == nil)
 	if stream != nil {
@@ -148,14 +155,23 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if err != nil {
 		return res, err
 	}
-	syncTime, err := finish(dev, in, stream, ver, dl.downloaded, &res)
+	err = finish(dev, in, stream, ver, dl.downloaded, &res, io0)
 	if err != nil {
 		return res, err
 	}
 	res.Duration = time.Since(start)
 	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
-		"downloaded", res.Downloaded, "copied", res.Copied, "seconds", res.Duration.Seconds(), "sync_seconds", syncTime.Seconds(), "checksum", want.Algorithm)
+		"downloaded", res.Downloaded, "copied", res.Copied, "direct_bytes", res.IO.Direct, "buffered_bytes", res.IO.Buffered,
+		"zeroed_bytes", res.IO.Zeroed, "seconds", res.Duration.Seconds(), "sync_seconds", res.Sync.Seconds(), "checksum", want.Algorithm)
 	return res, nil
+}
+
+// ioStats returns dev's counts of bytes written, if it keeps them.
+func ioStats(dev disk.BlockDevice) disk.IOStats {
+	if c, ok := dev.(interface{ IOStats() disk.IOStats }); ok {
+		return c.IOStats()
+	}
+	return disk.IOStats{}
 }
 
 // expectedChecksum refuses image_info that cannot be written (no URL, a
@@ -330,38 +346,40 @@ func writeQCOW2(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, meta i
 }
 
 // finish hashes what is left of the download, waits for the stream's
-// writes, verifies the checksum, syncs dev, repairs a GPT's backup header
-// and reads the partition table into res; it returns how long the sync
-// took.
-func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checksum.Verifier, downloaded func() int64, res *Result) (time.Duration, error) {
+// writes, verifies the checksum, counts the bytes written since io0 into
+// res.IO, syncs dev (timed into res.Sync), repairs a GPT's backup header
+// and reads the partition table into res.
+func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checksum.Verifier, downloaded func() int64, res *Result, io0 disk.IOStats) error {
 	// Hash every byte served, even what a decompressor left unread.
 	if _, err := io.Copy(io.Discard, in); err != nil {
-		return 0, err
+		return err
 	}
 	res.Downloaded = downloaded()
 	if stream != nil {
 		if err := stream.Close(); err != nil {
-			return 0, err
+			return err
 		}
 		res.Copied = stream.Copied()
 	}
 	if err := ver.Verify(); err != nil {
-		return 0, err
+		return err
 	}
+	io1 := ioStats(dev)
+	res.IO = disk.IOStats{Direct: io1.Direct - io0.Direct, Buffered: io1.Buffered - io0.Buffered, Zeroed: io1.Zeroed - io0.Zeroed}
 	syncStart := time.Now()
 	if err := dev.Sync(); err != nil {
-		return 0, fmt.Errorf("sync %s: %w", dev.Name(), err)
+		return fmt.Errorf("sync %s: %w", dev.Name(), err)
 	}
-	syncTime := time.Since(syncStart)
+	res.Sync = time.Since(syncStart)
 	if err := disk.FixGPTBackup(dev); err != nil {
-		return 0, err
+		return err
 	}
 	t, err := disk.ReadTable(dev)
 	if err != nil {
-		return 0, fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
+		return fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
 	}
 	res.PartitionTable, res.RootPartitionID = t.Kind, t.DiskID
-	return syncTime, nil
+	return nil
 }
 
 func detect(magic []byte) string {
