@@ -156,7 +156,8 @@ func (d *File) Truncate(size int64) error {
 }
 
 // ZeroRange implements BlockDevice: fallocate(PUNCH_HOLE) on files,
-// BLKZEROOUT on block devices, zero writes as the fallback.
+// BLKZEROOUT on block devices, zero writes (through a Stream) as the
+// fallback.
 func (d *File) ZeroRange(off, n int64) error {
 	if n <= 0 {
 		return nil
@@ -178,7 +179,12 @@ func (d *File) ZeroRange(off, n int64) error {
 			return nil
 		}
 	}
-	return WriteZeroes(context.Background(), d, off, n, nil)
+	// Zeroes written, with O_DIRECT where the device allows it. The
+	// caller keeps other writes off [off, off+n) and, if it has a Stream
+	// open on d, off the blocks the range covers in part.
+	s := d.NewStream()
+	err := WriteZeroes(context.Background(), s, off, n, nil)
+	return errors.Join(err, s.Close())
 }
 
 // Discard implements BlockDevice.

@@ -3,6 +3,7 @@ package disk
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -65,7 +66,25 @@ type Stream struct {
 	closed bool
 	made   int   // buffers made so far
 	copied int64 // bytes copied into the stream's buffers
+
+	// edges holds the bytes of directAlign blocks that writes cover only
+	// in part (a write's unaligned head and tail), by block offset, until
+	// the block is whole or Close (or maxEdges blocks pile up): they are
+	// then written with O_DIRECT, completed with what the device holds
+	// there. edgeMu is held over a block's read and write.
+	edgeMu sync.Mutex
+	edges  map[int64]*edgeBlock
 }
+
+// edgeBlock is a directAlign block of the device, in part written.
+type edgeBlock struct {
+	b   []byte                   // aligned, directAlign bytes
+	set [directAlign / 64]uint64 // which bytes of b hold written data
+	n   int                      // how many
+}
+
+// maxEdges bounds the partly written blocks a Stream keeps (1 MiB).
+const maxEdges = 256
 
 type streamJob struct {
 	buf  []byte // aligned buffer, data in buf[lead:]
@@ -83,7 +102,7 @@ const minPinned = 256 << 10
 // NewStream starts a Stream on d. It opens d a second time with O_DIRECT
 // when the device allows it.
 func (d *File) NewStream() *Stream {
-	s := &Stream{d: d, free: make(chan []byte, streamBuffers), work: make(chan streamJob, streamBuffers)}
+	s := &Stream{d: d, free: make(chan []byte, streamBuffers), work: make(chan streamJob, streamBuffers), edges: map[int64]*edgeBlock{}}
 	if f, err := os.OpenFile(d.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0); err == nil {
 		s.direct = f
 	}
@@ -208,36 +227,150 @@ func (s *Stream) writer() {
 	}
 }
 
-// write puts one buffer on the device: its 4096-aligned middle with
-// O_DIRECT, the unaligned head and tail through the page cache.
+// write puts one buffer on the device: its directAlign-aligned middle
+// with O_DIRECT, the unaligned head and tail as edges (see addEdge); all
+// of it through the page cache on a device without O_DIRECT.
 func (s *Stream) write(j streamJob) error {
 	// buf[i] holds the byte at base + i, and buf is aligned: an aligned
 	// offset's index is a multiple of directAlign.
 	base := j.off - int64(j.lead)
 	end := j.off + int64(len(j.buf)-j.lead)
-	start := j.off
-	if s.direct != nil && !s.noDirect.Load() {
-		dStart := (j.off + directAlign - 1) &^ (directAlign - 1)
-		dEnd := end &^ (directAlign - 1)
-		if dEnd > dStart {
-			s.allocate(dStart, dEnd-dStart)
-			if err := s.pwrite(s.d.f, j.buf[j.lead:dStart-base], start); err != nil {
-				return err
-			}
-			err := s.writeDirect(j.buf[dStart-base:dEnd-base], dStart)
-			switch {
-			case errors.Is(err, unix.EINVAL):
-				s.noDirect.Store(true)
-				start = dStart // the rest through the page cache
-			case err != nil:
-				return err
-			default:
-				s.d.direct.Add(dEnd - dStart)
-				start = dEnd
+	if s.direct == nil || s.noDirect.Load() {
+		return s.pwrite(s.d.f, j.buf[j.lead:], j.off)
+	}
+	dStart := (j.off + directAlign - 1) &^ (directAlign - 1)
+	dEnd := end &^ (directAlign - 1)
+	if dEnd <= dStart { // within one block, or two with no whole one between
+		return s.addEdges(j.buf[j.lead:], j.off)
+	}
+	if err := s.addEdges(j.buf[j.lead:dStart-base], j.off); err != nil {
+		return err
+	}
+	s.allocate(dStart, dEnd-dStart)
+	err := s.writeDirect(j.buf[dStart-base:dEnd-base], dStart)
+	switch {
+	case errors.Is(err, unix.EINVAL):
+		s.noDirect.Store(true)
+		if err := s.pwrite(s.d.f, j.buf[dStart-base:dEnd-base], dStart); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		s.d.direct.Add(dEnd - dStart)
+	}
+	return s.addEdges(j.buf[dEnd-base:end-base], dEnd)
+}
+
+// addEdges keeps b, to be written at off, in the blocks it covers in part.
+// A block whose every byte has been written goes to the device at once;
+// when maxEdges blocks are pending, they all do.
+func (s *Stream) addEdges(b []byte, off int64) error {
+	s.edgeMu.Lock()
+	defer s.edgeMu.Unlock()
+	for len(b) > 0 {
+		blk := off &^ (directAlign - 1)
+		i := int(off - blk)
+		n := min(len(b), directAlign-i)
+		e := s.edges[blk]
+		if e == nil {
+			e = &edgeBlock{b: alignedBuffer(directAlign)}
+			s.edges[blk] = e
+		}
+		copy(e.b[i:], b[:n])
+		for k := i; k < i+n; k++ {
+			if w, bit := &e.set[k/64], uint64(1)<<(k%64); *w&bit == 0 {
+				*w |= bit
+				e.n++
 			}
 		}
+		if e.n == directAlign {
+			delete(s.edges, blk)
+			if err := s.flushEdge(blk, e, -1); err != nil {
+				return err
+			}
+		}
+		b, off = b[n:], off+int64(n)
 	}
-	return s.pwrite(s.d.f, j.buf[start-base:end-base], start)
+	if len(s.edges) > maxEdges {
+		return s.flushEdgesLocked()
+	}
+	return nil
+}
+
+// flushEdges writes every pending edge block (Close).
+func (s *Stream) flushEdges() error {
+	s.edgeMu.Lock()
+	defer s.edgeMu.Unlock()
+	return s.flushEdgesLocked()
+}
+
+func (s *Stream) flushEdgesLocked() error {
+	if len(s.edges) == 0 {
+		return nil
+	}
+	size := int64(-1) // a regular file's current end: blocks past it are not written whole
+	if !s.d.block {
+		st, err := s.d.f.Stat()
+		if err != nil {
+			return fmt.Errorf("disk: %s: %w", s.d.Name(), err)
+		}
+		size = st.Size()
+	}
+	var errs []error
+	for blk, e := range s.edges {
+		delete(s.edges, blk)
+		if err := s.flushEdge(blk, e, size); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flushEdge writes block blk: whole with O_DIRECT, the bytes not written
+// through the stream read from the device first. Only the written bytes
+// go through the page cache when the block would extend a regular file
+// (size is its end; -1 when unknown or a block device) or the device
+// refuses O_DIRECT.
+func (s *Stream) flushEdge(blk int64, e *edgeBlock, size int64) error {
+	if !s.noDirect.Load() && (size < 0 || blk+directAlign <= size) {
+		if e.n < directAlign {
+			old := alignedBuffer(directAlign)
+			if _, err := s.d.f.ReadAt(old, blk); err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("disk: %s: read %d bytes at %d: %w", s.d.Name(), directAlign, blk, err)
+			}
+			for k := range directAlign {
+				if e.set[k/64]&(1<<(k%64)) == 0 {
+					e.b[k] = old[k]
+				}
+			}
+		}
+		err := s.writeDirect(e.b, blk)
+		if err == nil {
+			s.d.direct.Add(directAlign)
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+		s.noDirect.Store(true)
+	}
+	// The written runs, through the page cache.
+	for k := 0; k < directAlign; {
+		if e.set[k/64]&(1<<(k%64)) == 0 {
+			k++
+			continue
+		}
+		r := k
+		for r < directAlign && e.set[r/64]&(1<<(r%64)) != 0 {
+			r++
+		}
+		if err := s.pwrite(s.d.f, e.b[k:r], blk+int64(k)); err != nil {
+			return err
+		}
+		k = r
+	}
+	return nil
 }
 
 // allocate reserves the blocks of a regular-file disk before an O_DIRECT
@@ -277,6 +410,11 @@ func (s *Stream) Close() error {
 		s.submit()
 		close(s.work)
 		s.wg.Wait()
+		if s.failed() == nil {
+			if err := s.flushEdges(); err != nil {
+				s.fail(err)
+			}
+		}
 		if s.direct != nil {
 			if err := s.direct.Close(); err != nil {
 				s.fail(fmt.Errorf("disk: %s: %w", s.d.Name(), err))

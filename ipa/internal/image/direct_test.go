@@ -22,7 +22,7 @@ import (
 // maxBuffered bounds the bytes of one image that may reach the target
 // through the page cache (and so be left for the final sync): a few
 // unaligned edges, never the data.
-const maxBuffered = disk.MiB
+const maxBuffered = 64 << 10
 
 // benchLikeImage is an image as ipa/bench.sh makes them: 3/8 random data,
 // a quarter zeroes in one run, the rest random, an MBR with one partition.

@@ -346,9 +346,9 @@ func writeQCOW2(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, meta i
 }
 
 // finish hashes what is left of the download, waits for the stream's
-// writes, verifies the checksum, counts the bytes written since io0 into
-// res.IO, syncs dev (timed into res.Sync), repairs a GPT's backup header
-// and reads the partition table into res.
+// writes, verifies the checksum, repairs a GPT's backup header, counts the
+// bytes written since io0 into res.IO, syncs dev (timed into res.Sync) and
+// reads the partition table into res.
 func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checksum.Verifier, downloaded func() int64, res *Result, io0 disk.IOStats) error {
 	// Hash every byte served, even what a decompressor left unread.
 	if _, err := io.Copy(io.Discard, in); err != nil {
@@ -364,6 +364,11 @@ func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checks
 	if err := ver.Verify(); err != nil {
 		return err
 	}
+	// The backup GPT goes to the disk's end before the sync, which so
+	// covers it too.
+	if err := disk.FixGPTBackup(dev); err != nil {
+		return err
+	}
 	io1 := ioStats(dev)
 	res.IO = disk.IOStats{Direct: io1.Direct - io0.Direct, Buffered: io1.Buffered - io0.Buffered, Zeroed: io1.Zeroed - io0.Zeroed}
 	syncStart := time.Now()
@@ -371,9 +376,6 @@ func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checks
 		return fmt.Errorf("sync %s: %w", dev.Name(), err)
 	}
 	res.Sync = time.Since(syncStart)
-	if err := disk.FixGPTBackup(dev); err != nil {
-		return err
-	}
 	t, err := disk.ReadTable(dev)
 	if err != nil {
 		return fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
@@ -461,7 +463,14 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 		switch {
 		case knownZero:
 		case zLen >= minOffload:
-			err = dev.ZeroRange(zStart, zLen)
+			// The offload takes the whole blocks; blocks the run
+			// covers in part go through w, as the data beside them.
+			a, b := alignUp(zStart), alignDown(zStart+zLen)
+			if _, err = w.WriteAt(zeroes[:a-zStart], zStart); err == nil {
+				if err = dev.ZeroRange(a, b-a); err == nil {
+					_, err = w.WriteAt(zeroes[:zStart+zLen-b], b)
+				}
+			}
 		default:
 			_, err = w.WriteAt(zeroes[:zLen], zStart)
 		}
@@ -528,6 +537,13 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 	}
 	return st, nil
 }
+
+// blockAlign is the block size of the disk stream's O_DIRECT writes: a
+// zero offload (ZeroRange) beside them covers whole blocks only.
+const blockAlign = 4096
+
+func alignUp(off int64) int64   { return (off + blockAlign - 1) &^ (blockAlign - 1) }
+func alignDown(off int64) int64 { return off &^ (blockAlign - 1) }
 
 // readAhead reads src into buffers on a goroutine of its own, pipelineDepth
 // buffers ahead of the caller of the returned function, which returns the
