@@ -52,10 +52,15 @@ type Stream struct {
 	// Pin, when set, is asked to keep the memory of a write's bytes
 	// unchanged until release is called; if it can, the bytes are written
 	// from there instead of being copied (see WriteAt).
-	Pin  func(b []byte) (release func(), ok bool)
-	free chan []byte
-	work chan streamJob
-	wg   sync.WaitGroup
+	Pin func(b []byte) (release func(), ok bool)
+	// Zeroed, set before the first write, says the device reads zeroes
+	// wherever the stream's writes do not go (a fresh sparse file, a disk
+	// zeroed first): a partly written block is completed with zeroes
+	// instead of what a read of the device returns.
+	Zeroed bool
+	free   chan []byte
+	work   chan streamJob
+	wg     sync.WaitGroup
 
 	mu  sync.Mutex
 	err error
@@ -264,10 +269,14 @@ func (s *Stream) write(j streamJob) error {
 
 // addEdges keeps b, to be written at off, in the blocks it covers in part.
 // A block whose every byte has been written goes to the device at once;
-// when maxEdges blocks are pending, they all do.
+// when more than maxEdges blocks are pending, they all do.
 func (s *Stream) addEdges(b []byte, off int64) error {
+	type whole struct {
+		blk int64
+		e   *edgeBlock
+	}
+	var done []whole
 	s.edgeMu.Lock()
-	defer s.edgeMu.Unlock()
 	for len(b) > 0 {
 		blk := off &^ (directAlign - 1)
 		i := int(off - blk)
@@ -286,16 +295,20 @@ func (s *Stream) addEdges(b []byte, off int64) error {
 		}
 		if e.n == directAlign {
 			delete(s.edges, blk)
-			if err := s.flushEdge(blk, e, -1); err != nil {
-				return err
-			}
+			done = append(done, whole{blk, e})
 		}
 		b, off = b[n:], off+int64(n)
 	}
+	var err error
 	if len(s.edges) > maxEdges {
-		return s.flushEdgesLocked()
+		err = s.flushEdgesLocked()
 	}
-	return nil
+	s.edgeMu.Unlock()
+	// Whole blocks: no other write touches them, no lock needed.
+	for _, w := range done {
+		err = errors.Join(err, s.flushEdge(w.blk, w.e, -1))
+	}
+	return err
 }
 
 // flushEdges writes every pending edge block (Close).
@@ -304,6 +317,10 @@ func (s *Stream) flushEdges() error {
 	defer s.edgeMu.Unlock()
 	return s.flushEdgesLocked()
 }
+
+// edgeWriters is how many edge blocks are written side by side: they are
+// scattered 4 KiB writes, which a disk serves best many at a time.
+const edgeWriters = 16
 
 func (s *Stream) flushEdgesLocked() error {
 	if len(s.edges) == 0 {
@@ -317,14 +334,27 @@ func (s *Stream) flushEdgesLocked() error {
 		}
 		size = st.Size()
 	}
-	var errs []error
-	for blk, e := range s.edges {
-		delete(s.edges, blk)
-		if err := s.flushEdge(blk, e, size); err != nil {
-			errs = append(errs, err)
-		}
+	blks := make(chan int64)
+	errs := make(chan error, edgeWriters)
+	for range edgeWriters {
+		go func() {
+			var err error
+			for blk := range blks {
+				err = errors.Join(err, s.flushEdge(blk, s.edges[blk], size))
+			}
+			errs <- err
+		}()
 	}
-	return errors.Join(errs...)
+	for blk := range s.edges {
+		blks <- blk
+	}
+	close(blks)
+	var err error
+	for range edgeWriters {
+		err = errors.Join(err, <-errs)
+	}
+	clear(s.edges)
+	return err
 }
 
 // flushEdge writes block blk: whole with O_DIRECT, the bytes not written
@@ -334,7 +364,13 @@ func (s *Stream) flushEdgesLocked() error {
 // refuses O_DIRECT.
 func (s *Stream) flushEdge(blk int64, e *edgeBlock, size int64) error {
 	if !s.noDirect.Load() && (size < 0 || blk+directAlign <= size) {
-		if e.n < directAlign {
+		if e.n < directAlign && s.Zeroed {
+			for k := range directAlign {
+				if e.set[k/64]&(1<<(k%64)) == 0 {
+					e.b[k] = 0
+				}
+			}
+		} else if e.n < directAlign {
 			old := alignedBuffer(directAlign)
 			if _, err := s.d.f.ReadAt(old, blk); err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("disk: %s: read %d bytes at %d: %w", s.d.Name(), directAlign, blk, err)

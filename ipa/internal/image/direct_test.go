@@ -95,7 +95,7 @@ type directTarget struct {
 
 // garbage fills a file of size bytes with non-zero bytes, as a disk that
 // held another image.
-func garbageFile(t *testing.T, size int64) string {
+func garbageFile(t testing.TB, size int64) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(p, bytes.Repeat([]byte{0xC3}, int(size)), 0o644); err != nil {
@@ -117,7 +117,7 @@ func openDisk(t *testing.T, p string) disk.BlockDevice {
 // loopDevice attaches a loop device with direct I/O to a file of size
 // bytes filled with garbage; the test is skipped where loop devices cannot
 // be set up (not root, no loop driver, a container).
-func loopDevice(t *testing.T, size int64) string {
+func loopDevice(t testing.TB, size int64) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("loop devices need root")
@@ -218,9 +218,12 @@ func TestWriteDirect(t *testing.T) {
 				if i := firstDiff(got, im.raw); i >= 0 {
 					t.Fatalf("disk differs from the image at byte %d: %#x, want %#x", i, got[i], im.raw[i])
 				}
-				t.Logf("%s: direct %d, buffered %d, zeroed %d bytes; sync %v", tg.name+"/"+im.name, res.IO.Direct, res.IO.Buffered, res.IO.Zeroed, res.Sync)
+				t.Logf("%s: direct %d, buffered %d, zeroed %d bytes; sync %v (machine dirty+writeback before it: %d bytes)", tg.name+"/"+im.name, res.IO.Direct, res.IO.Buffered, res.IO.Zeroed, res.Sync, res.DirtyAtSync)
 				if res.IO.Buffered > maxBuffered {
 					t.Errorf("Write(%s) wrote %d bytes through the page cache (direct: %d), want at most %d", im.name, res.IO.Buffered, res.IO.Direct, maxBuffered)
+				}
+				if res.DirtyAtSync < 0 {
+					t.Errorf("Write(%s).DirtyAtSync = %d, want the bytes of /proc/meminfo's Dirty + Writeback", im.name, res.DirtyAtSync)
 				}
 				if res.IO.Direct < res.DataWritten-maxBuffered {
 					t.Errorf("Write(%s) wrote %d bytes with O_DIRECT of %d data bytes", im.name, res.IO.Direct, res.DataWritten)

@@ -21,6 +21,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -88,7 +91,13 @@ type Result struct {
 	Sync time.Duration
 	// IO is how the image's bytes reached the device (zero for devices
 	// that do not count them).
-	IO              disk.IOStats
+	IO disk.IOStats
+	// DirtyAtSync is the machine's dirty and under-writeback page cache
+	// (bytes, all files and devices: /proc/meminfo Dirty + Writeback)
+	// just before the final sync; -1 where unknown. With IO.Buffered near
+	// zero, a long Sync comes from others' dirty data or the device's own
+	// cache flush, not from the image.
+	DirtyAtSync     int64
 	PartitionTable  string
 	RootPartitionID string
 }
@@ -162,8 +171,30 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	res.Duration = time.Since(start)
 	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
 		"downloaded", res.Downloaded, "copied", res.Copied, "direct_bytes", res.IO.Direct, "buffered_bytes", res.IO.Buffered,
-		"zeroed_bytes", res.IO.Zeroed, "seconds", res.Duration.Seconds(), "sync_seconds", res.Sync.Seconds(), "checksum", want.Algorithm)
+		"zeroed_bytes", res.IO.Zeroed, "dirty_at_sync", res.DirtyAtSync, "seconds", res.Duration.Seconds(), "sync_seconds", res.Sync.Seconds(), "checksum", want.Algorithm)
 	return res, nil
+}
+
+// dirtyPageCache returns Dirty + Writeback of /proc/meminfo in bytes, or
+// -1.
+func dirtyPageCache() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	var sum int64 = -1
+	for line := range strings.Lines(string(b)) {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "Dirty" && name != "Writeback") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return -1
+		}
+		sum = max(sum, 0) + kb<<10
+	}
+	return sum
 }
 
 // ioStats returns dev's counts of bytes written, if it keeps them.
@@ -336,6 +367,9 @@ func writeQCOW2(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, meta i
 			return 0, 0, err
 		}
 	}
+	if s, ok := w.(*disk.Stream); ok {
+		s.Zeroed = true // what the conversion skips reads as zeroes
+	}
 	pw := &progressWriterAt{w: w, report: func(done, _ int64) { progress(done, vsize) }}
 	st, err := img.Convert(ctx, in, 0, pw, qcow2.Options{})
 	if err != nil {
@@ -371,6 +405,7 @@ func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checks
 	}
 	io1 := ioStats(dev)
 	res.IO = disk.IOStats{Direct: io1.Direct - io0.Direct, Buffered: io1.Buffered - io0.Buffered, Zeroed: io1.Zeroed - io0.Zeroed}
+	res.DirtyAtSync = dirtyPageCache()
 	syncStart := time.Now()
 	if err := dev.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", dev.Name(), err)
@@ -452,6 +487,9 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 	}
 
 	knownZero := !dev.HasData(0)
+	if s, ok := w.(*disk.Stream); ok && knownZero {
+		s.Zeroed = true // the skipped zero runs read as zeroes
+	}
 	zeroes := make([]byte, minOffload)
 	var st copyStats
 	var off, zStart, zLen int64
