@@ -25,8 +25,12 @@ const (
 // into aligned buffers, merges adjacent writes, and worker goroutines write
 // full buffers with O_DIRECT (no page-cache copy, no gigabytes of dirty
 // pages left for the final sync) while the caller downloads, hashes and
-// decodes the next bytes. Parts of a buffer that are not 4096-aligned go
-// through the page cache. On a regular file used as a disk, blocks are
+// decodes the next bytes. The parts of a buffer that cover a 4096-byte
+// block only in part are gathered per block and written whole with
+// O_DIRECT too (completed with what the device holds, or with zeroes when
+// Zeroed), so the final sync has next to nothing to write; only a block
+// that would grow a regular file past its end goes through the page
+// cache. On a regular file used as a disk, blocks are
 // reserved (fallocate) before each direct write so the writers overlap as
 // they do on a block device. Without O_DIRECT support (tmpfs, some
 // filesystems) everything goes through the page cache, still behind.
@@ -35,7 +39,9 @@ const (
 // buffer stays put until released, and they are aligned for O_DIRECT), a
 // write takes them without the copy.
 //
-// Writes through a Stream must not overlap each other. Errors are sticky:
+// Writes through a Stream must not overlap each other, and while it is
+// open nothing else may write to a block they cover in part (other writes
+// to the device, such as ZeroRange, keep to whole blocks). Errors are sticky:
 // once a write fails, WriteAt and Close return that error. Close waits for
 // every write; the caller then syncs the device.
 type Stream struct {
