@@ -54,6 +54,21 @@ type File struct {
 	sector int
 	block  bool
 	dirty  atomic.Int64 // bytes written since writeback was last started
+	// How the bytes written so far reached the device (see IOStats).
+	direct, buffered, zeroed atomic.Int64
+}
+
+// IOStats counts how the bytes written to a File reached the device: the
+// page cache's share is what its final Sync still has to write.
+type IOStats struct {
+	Direct   int64 // written with O_DIRECT (by a Stream)
+	Buffered int64 // written through the page cache
+	Zeroed   int64 // made to read as zeroes without writing them (hole punch, BLKZEROOUT)
+}
+
+// IOStats returns the counts of the bytes written so far.
+func (d *File) IOStats() IOStats {
+	return IOStats{Direct: d.direct.Load(), Buffered: d.buffered.Load(), Zeroed: d.zeroed.Load()}
 }
 
 // writebackEvery is how many bytes WriteAt lets accumulate in the page
@@ -110,6 +125,7 @@ func (d *File) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(p, o
 // a block device fail.
 func (d *File) WriteAt(p []byte, off int64) (int, error) {
 	n, err := d.f.WriteAt(p, off)
+	d.buffered.Add(int64(n))
 	if !d.block && off+int64(n) > d.size {
 		d.size = off + int64(n)
 	}
@@ -140,7 +156,8 @@ func (d *File) Truncate(size int64) error {
 }
 
 // ZeroRange implements BlockDevice: fallocate(PUNCH_HOLE) on files,
-// BLKZEROOUT on block devices, zero writes as the fallback.
+// BLKZEROOUT on block devices, zero writes (through a Stream) as the
+// fallback.
 func (d *File) ZeroRange(off, n int64) error {
 	if n <= 0 {
 		return nil
@@ -148,6 +165,7 @@ func (d *File) ZeroRange(off, n int64) error {
 	if d.block {
 		r := [2]uint64{uint64(off), uint64(n)}
 		if _, _, e := unix.Syscall(unix.SYS_IOCTL, d.f.Fd(), unix.BLKZEROOUT, uintptr(unsafe.Pointer(&r))); e == 0 {
+			d.zeroed.Add(n)
 			return nil
 		}
 	} else {
@@ -157,10 +175,16 @@ func (d *File) ZeroRange(off, n int64) error {
 			}
 		}
 		if err := unix.Fallocate(int(d.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n); err == nil {
+			d.zeroed.Add(n)
 			return nil
 		}
 	}
-	return WriteZeroes(context.Background(), d, off, n, nil)
+	// Zeroes written, with O_DIRECT where the device allows it. The
+	// caller keeps other writes off [off, off+n) and, if it has a Stream
+	// open on d, off the blocks the range covers in part.
+	s := d.NewStream()
+	err := WriteZeroes(context.Background(), s, off, n, nil)
+	return errors.Join(err, s.Close())
 }
 
 // Discard implements BlockDevice.

@@ -3,6 +3,7 @@ package disk
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -24,8 +25,12 @@ const (
 // into aligned buffers, merges adjacent writes, and worker goroutines write
 // full buffers with O_DIRECT (no page-cache copy, no gigabytes of dirty
 // pages left for the final sync) while the caller downloads, hashes and
-// decodes the next bytes. Parts of a buffer that are not 4096-aligned go
-// through the page cache. On a regular file used as a disk, blocks are
+// decodes the next bytes. The parts of a buffer that cover a 4096-byte
+// block only in part are gathered per block and written whole with
+// O_DIRECT too (completed with what the device holds, or with zeroes when
+// Zeroed), so the final sync has next to nothing to write; only a block
+// that would grow a regular file past its end goes through the page
+// cache. On a regular file used as a disk, blocks are
 // reserved (fallocate) before each direct write so the writers overlap as
 // they do on a block device. Without O_DIRECT support (tmpfs, some
 // filesystems) everything goes through the page cache, still behind.
@@ -34,7 +39,9 @@ const (
 // buffer stays put until released, and they are aligned for O_DIRECT), a
 // write takes them without the copy.
 //
-// Writes through a Stream must not overlap each other. Errors are sticky:
+// Writes through a Stream must not overlap each other, and while it is
+// open nothing else may write to a block they cover in part (other writes
+// to the device, such as ZeroRange, keep to whole blocks). Errors are sticky:
 // once a write fails, WriteAt and Close return that error. Close waits for
 // every write; the caller then syncs the device.
 type Stream struct {
@@ -51,10 +58,15 @@ type Stream struct {
 	// Pin, when set, is asked to keep the memory of a write's bytes
 	// unchanged until release is called; if it can, the bytes are written
 	// from there instead of being copied (see WriteAt).
-	Pin  func(b []byte) (release func(), ok bool)
-	free chan []byte
-	work chan streamJob
-	wg   sync.WaitGroup
+	Pin func(b []byte) (release func(), ok bool)
+	// Zeroed, set before the first write, says the device reads zeroes
+	// wherever the stream's writes do not go (a fresh sparse file, a disk
+	// zeroed first): a partly written block is completed with zeroes
+	// instead of what a read of the device returns.
+	Zeroed bool
+	free   chan []byte
+	work   chan streamJob
+	wg     sync.WaitGroup
 
 	mu  sync.Mutex
 	err error
@@ -65,7 +77,25 @@ type Stream struct {
 	closed bool
 	made   int   // buffers made so far
 	copied int64 // bytes copied into the stream's buffers
+
+	// edges holds the bytes of directAlign blocks that writes cover only
+	// in part (a write's unaligned head and tail), by block offset, until
+	// the block is whole or Close (or maxEdges blocks pile up): they are
+	// then written with O_DIRECT, completed with what the device holds
+	// there. edgeMu is held over a block's read and write.
+	edgeMu sync.Mutex
+	edges  map[int64]*edgeBlock
 }
+
+// edgeBlock is a directAlign block of the device, in part written.
+type edgeBlock struct {
+	b   []byte                   // aligned, directAlign bytes
+	set [directAlign / 64]uint64 // which bytes of b hold written data
+	n   int                      // how many
+}
+
+// maxEdges bounds the partly written blocks a Stream keeps (1 MiB).
+const maxEdges = 256
 
 type streamJob struct {
 	buf  []byte // aligned buffer, data in buf[lead:]
@@ -83,7 +113,7 @@ const minPinned = 256 << 10
 // NewStream starts a Stream on d. It opens d a second time with O_DIRECT
 // when the device allows it.
 func (d *File) NewStream() *Stream {
-	s := &Stream{d: d, free: make(chan []byte, streamBuffers), work: make(chan streamJob, streamBuffers)}
+	s := &Stream{d: d, free: make(chan []byte, streamBuffers), work: make(chan streamJob, streamBuffers), edges: map[int64]*edgeBlock{}}
 	if f, err := os.OpenFile(d.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0); err == nil {
 		s.direct = f
 	}
@@ -208,35 +238,181 @@ func (s *Stream) writer() {
 	}
 }
 
-// write puts one buffer on the device: its 4096-aligned middle with
-// O_DIRECT, the unaligned head and tail through the page cache.
+// write puts one buffer on the device: its directAlign-aligned middle
+// with O_DIRECT, the unaligned head and tail as edges (see addEdge); all
+// of it through the page cache on a device without O_DIRECT.
 func (s *Stream) write(j streamJob) error {
 	// buf[i] holds the byte at base + i, and buf is aligned: an aligned
 	// offset's index is a multiple of directAlign.
 	base := j.off - int64(j.lead)
 	end := j.off + int64(len(j.buf)-j.lead)
-	start := j.off
-	if s.direct != nil && !s.noDirect.Load() {
-		dStart := (j.off + directAlign - 1) &^ (directAlign - 1)
-		dEnd := end &^ (directAlign - 1)
-		if dEnd > dStart {
-			s.allocate(dStart, dEnd-dStart)
-			if err := s.pwrite(s.d.f, j.buf[j.lead:dStart-base], start); err != nil {
-				return err
-			}
-			err := s.writeDirect(j.buf[dStart-base:dEnd-base], dStart)
-			switch {
-			case errors.Is(err, unix.EINVAL):
-				s.noDirect.Store(true)
-				start = dStart // the rest through the page cache
-			case err != nil:
-				return err
-			default:
-				start = dEnd
+	if s.direct == nil || s.noDirect.Load() {
+		return s.pwrite(s.d.f, j.buf[j.lead:], j.off)
+	}
+	dStart := (j.off + directAlign - 1) &^ (directAlign - 1)
+	dEnd := end &^ (directAlign - 1)
+	if dEnd <= dStart { // within one block, or two with no whole one between
+		return s.addEdges(j.buf[j.lead:], j.off)
+	}
+	if err := s.addEdges(j.buf[j.lead:dStart-base], j.off); err != nil {
+		return err
+	}
+	s.allocate(dStart, dEnd-dStart)
+	err := s.writeDirect(j.buf[dStart-base:dEnd-base], dStart)
+	switch {
+	case errors.Is(err, unix.EINVAL):
+		s.noDirect.Store(true)
+		if err := s.pwrite(s.d.f, j.buf[dStart-base:dEnd-base], dStart); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		s.d.direct.Add(dEnd - dStart)
+	}
+	return s.addEdges(j.buf[dEnd-base:end-base], dEnd)
+}
+
+// addEdges keeps b, to be written at off, in the blocks it covers in part.
+// A block whose every byte has been written goes to the device at once;
+// when more than maxEdges blocks are pending, they all do.
+func (s *Stream) addEdges(b []byte, off int64) error {
+	type whole struct {
+		blk int64
+		e   *edgeBlock
+	}
+	var done []whole
+	s.edgeMu.Lock()
+	for len(b) > 0 {
+		blk := off &^ (directAlign - 1)
+		i := int(off - blk)
+		n := min(len(b), directAlign-i)
+		e := s.edges[blk]
+		if e == nil {
+			e = &edgeBlock{b: alignedBuffer(directAlign)}
+			s.edges[blk] = e
+		}
+		copy(e.b[i:], b[:n])
+		for k := i; k < i+n; k++ {
+			if w, bit := &e.set[k/64], uint64(1)<<(k%64); *w&bit == 0 {
+				*w |= bit
+				e.n++
 			}
 		}
+		if e.n == directAlign {
+			delete(s.edges, blk)
+			done = append(done, whole{blk, e})
+		}
+		b, off = b[n:], off+int64(n)
 	}
-	return s.pwrite(s.d.f, j.buf[start-base:end-base], start)
+	var err error
+	if len(s.edges) > maxEdges {
+		err = s.flushEdgesLocked()
+	}
+	s.edgeMu.Unlock()
+	// Whole blocks: no other write touches them, no lock needed.
+	for _, w := range done {
+		err = errors.Join(err, s.flushEdge(w.blk, w.e, -1))
+	}
+	return err
+}
+
+// flushEdges writes every pending edge block (Close).
+func (s *Stream) flushEdges() error {
+	s.edgeMu.Lock()
+	defer s.edgeMu.Unlock()
+	return s.flushEdgesLocked()
+}
+
+// edgeWriters is how many edge blocks are written side by side: they are
+// scattered 4 KiB writes, which a disk serves best many at a time.
+const edgeWriters = 16
+
+func (s *Stream) flushEdgesLocked() error {
+	if len(s.edges) == 0 {
+		return nil
+	}
+	size := int64(-1) // a regular file's current end: blocks past it are not written whole
+	if !s.d.block {
+		st, err := s.d.f.Stat()
+		if err != nil {
+			return fmt.Errorf("disk: %s: %w", s.d.Name(), err)
+		}
+		size = st.Size()
+	}
+	blks := make(chan int64)
+	errs := make(chan error, edgeWriters)
+	for range edgeWriters {
+		go func() {
+			var err error
+			for blk := range blks {
+				err = errors.Join(err, s.flushEdge(blk, s.edges[blk], size))
+			}
+			errs <- err
+		}()
+	}
+	for blk := range s.edges {
+		blks <- blk
+	}
+	close(blks)
+	var err error
+	for range edgeWriters {
+		err = errors.Join(err, <-errs)
+	}
+	clear(s.edges)
+	return err
+}
+
+// flushEdge writes block blk: whole with O_DIRECT, the bytes not written
+// through the stream read from the device first. Only the written bytes
+// go through the page cache when the block would extend a regular file
+// (size is its end; -1 when unknown or a block device) or the device
+// refuses O_DIRECT.
+func (s *Stream) flushEdge(blk int64, e *edgeBlock, size int64) error {
+	if !s.noDirect.Load() && (size < 0 || blk+directAlign <= size) {
+		if e.n < directAlign && s.Zeroed {
+			for k := range directAlign {
+				if e.set[k/64]&(1<<(k%64)) == 0 {
+					e.b[k] = 0
+				}
+			}
+		} else if e.n < directAlign {
+			old := alignedBuffer(directAlign)
+			if _, err := s.d.f.ReadAt(old, blk); err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("disk: %s: read %d bytes at %d: %w", s.d.Name(), directAlign, blk, err)
+			}
+			for k := range directAlign {
+				if e.set[k/64]&(1<<(k%64)) == 0 {
+					e.b[k] = old[k]
+				}
+			}
+		}
+		err := s.writeDirect(e.b, blk)
+		if err == nil {
+			s.d.direct.Add(directAlign)
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+		s.noDirect.Store(true)
+	}
+	// The written runs, through the page cache.
+	for k := 0; k < directAlign; {
+		if e.set[k/64]&(1<<(k%64)) == 0 {
+			k++
+			continue
+		}
+		r := k
+		for r < directAlign && e.set[r/64]&(1<<(r%64)) != 0 {
+			r++
+		}
+		if err := s.pwrite(s.d.f, e.b[k:r], blk+int64(k)); err != nil {
+			return err
+		}
+		k = r
+	}
+	return nil
 }
 
 // allocate reserves the blocks of a regular-file disk before an O_DIRECT
@@ -258,7 +434,11 @@ func (s *Stream) pwrite(f *os.File, b []byte, off int64) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := f.WriteAt(b, off); err != nil {
+	n, err := f.WriteAt(b, off)
+	if f == s.d.f {
+		s.d.buffered.Add(int64(n))
+	}
+	if err != nil {
 		return fmt.Errorf("disk: %s: write %d bytes at %d: %w", s.d.Name(), len(b), off, err)
 	}
 	return nil
@@ -272,6 +452,11 @@ func (s *Stream) Close() error {
 		s.submit()
 		close(s.work)
 		s.wg.Wait()
+		if s.failed() == nil {
+			if err := s.flushEdges(); err != nil {
+				s.fail(err)
+			}
+		}
 		if s.direct != nil {
 			if err := s.direct.Close(); err != nil {
 				s.fail(fmt.Errorf("disk: %s: %w", s.d.Name(), err))

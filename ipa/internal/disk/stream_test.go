@@ -28,8 +28,9 @@ func fileDisk(t *testing.T, content []byte) *File {
 	return d
 }
 
+type w struct{ off, n int }
+
 func TestStreamWrites(t *testing.T) {
-	type w struct{ off, n int }
 	seq := func(start, size, count int) []w {
 		var ws []w
 		for i := range count {
@@ -48,6 +49,10 @@ func TestStreamWrites(t *testing.T) {
 		{"gaps (skipped zero runs)", 10 * MiB, []w{{0, 4096}, {MiB, 3 * MiB}, {5*MiB + 512, 7}, {6 * MiB, 4*MiB - 1}}},
 		{"backwards, not overlapping", 4 * MiB, []w{{3 * MiB, MiB}, {0, MiB}, {2 * MiB, 512}, {MiB, MiB}}},
 		{"small writes", MiB, seq(0, 512, 2048)},
+		// More partly written blocks than a stream keeps (maxEdges):
+		// 512 bytes in each of 400 blocks, backwards, then the rest of
+		// some of them.
+		{"scattered sub-block writes", 4 * MiB, scattered(400)},
 	}
 	for _, mode := range []string{"direct", "page cache only", "pinned"} {
 		for _, tc := range tests {
@@ -120,6 +125,11 @@ func TestStreamWrites(t *testing.T) {
 				if err := d.Sync(); err != nil {
 					t.Fatal(err)
 				}
+				// Every write lies within the file: nothing for the page
+				// cache when the device takes O_DIRECT.
+				if io := d.IOStats(); s.Direct() && io.Buffered != 0 {
+					t.Errorf("%d bytes written through the page cache, want 0 (direct: %d)", io.Buffered, io.Direct)
+				}
 				got := make([]byte, tc.size)
 				if _, err := d.ReadAt(got, 0); err != nil {
 					t.Fatal(err)
@@ -136,6 +146,19 @@ func TestStreamWrites(t *testing.T) {
 	}
 }
 
+// scattered returns n writes of 512 bytes, one in every other 8 KiB,
+// backwards, then the other 3584 bytes of every third of those blocks.
+func scattered(n int) []w {
+	var ws []w
+	for i := n - 1; i >= 0; i-- {
+		ws = append(ws, w{i*8192 + 1024, 512})
+	}
+	for i := 0; i < n; i += 3 {
+		ws = append(ws, w{i * 8192, 1024}, w{i*8192 + 1536, 2560})
+	}
+	return ws
+}
+
 func TestStreamGrowsFile(t *testing.T) {
 	d := fileDisk(t, nil)
 	s := d.NewStream()
@@ -147,6 +170,18 @@ func TestStreamGrowsFile(t *testing.T) {
 	}
 	if got, want := d.Size(), int64(4096+3*MiB+5); got != want {
 		t.Fatalf("Size() = %d, want %d", got, want)
+	}
+	// The last block would grow the file past its end if written whole:
+	// its 5 bytes go through the page cache, the rest with O_DIRECT.
+	if io := d.IOStats(); s.Direct() && io.Buffered != 5 {
+		t.Errorf("IOStats() = %+v, want 5 bytes buffered", io)
+	}
+	got := make([]byte, d.Size())
+	if _, err := d.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !IsZero(got[:4096]) || !bytes.Equal(got[4096:], bytes.Repeat([]byte{1}, 3*MiB+5)) {
+		t.Fatal("file differs from what was written")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -87,11 +88,25 @@ func WriteConfigdrive(dev disk.BlockDevice, data []byte) (disk.Partition, error)
 	if int64(len(data)) > part.Size {
 		return disk.Partition{}, fmt.Errorf("configdrive: %d bytes do not fit partition %d (%d bytes)", len(data), part.Number, part.Size)
 	}
-	if _, err := dev.WriteAt(data, part.Start); err != nil {
+	if err := writeDirect(dev, data, part.Start); err != nil {
 		return disk.Partition{}, fmt.Errorf("configdrive: %w", err)
 	}
 	if err := dev.Sync(); err != nil {
 		return disk.Partition{}, fmt.Errorf("configdrive: %w", err)
 	}
 	return *part, nil
+}
+
+// writeDirect writes data at off on dev, through a disk stream (O_DIRECT)
+// when dev has one, so that it does not wait in the page cache for the
+// sync.
+func writeDirect(dev disk.BlockDevice, data []byte, off int64) error {
+	f, ok := dev.(*disk.File)
+	if !ok {
+		_, err := dev.WriteAt(data, off)
+		return err
+	}
+	s := f.NewStream()
+	_, err := s.WriteAt(data, off)
+	return errors.Join(err, s.Close())
 }

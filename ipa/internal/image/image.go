@@ -21,6 +21,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -76,13 +79,25 @@ type Options struct {
 
 // Result describes a finished write.
 type Result struct {
-	Format          string
-	Downloaded      int64 // bytes received (as served)
-	Written         int64 // raw bytes of the image (virtual size)
-	DataWritten     int64 // bytes actually written (non-zero data)
-	Copied          int64 // bytes the disk stream copied (the rest it wrote from the download buffers)
-	Checksum        string
-	Duration        time.Duration
+	Format      string
+	Downloaded  int64 // bytes received (as served)
+	Written     int64 // raw bytes of the image (virtual size)
+	DataWritten int64 // bytes actually written (non-zero data)
+	Copied      int64 // bytes the disk stream copied (the rest it wrote from the download buffers)
+	Checksum    string
+	Duration    time.Duration
+	// Sync is how long the final sync of the device took: the page cache's
+	// share of the image (IO.Buffered) is written then.
+	Sync time.Duration
+	// IO is how the image's bytes reached the device (zero for devices
+	// that do not count them).
+	IO disk.IOStats
+	// DirtyAtSync is the machine's dirty and under-writeback page cache
+	// (bytes, all files and devices: /proc/meminfo Dirty + Writeback)
+	// just before the final sync; -1 where unknown. With IO.Buffered near
+	// zero, a long Sync comes from others' dirty data or the device's own
+	// cache flush, not from the image.
+	DirtyAtSync     int64
 	PartitionTable  string
 	RootPartitionID string
 }
@@ -134,6 +149,7 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 		in = br
 	}
 	res := Result{Format: format, Checksum: want.String()}
+	io0 := ioStats(dev)
 	progress := progressFunc(opts.Progress, dev.Name())
 	w, stream := writerFor(dev, dl.hashed, br == nil)
 	if stream != nil {
@@ -148,14 +164,45 @@ func write(ctx context.Context, dev disk.BlockDevice, info protocol.ImageInfo, o
 	if err != nil {
 		return res, err
 	}
-	syncTime, err := finish(dev, in, stream, ver, dl.downloaded, &res)
+	err = finish(dev, in, stream, ver, dl.downloaded, &res, io0)
 	if err != nil {
 		return res, err
 	}
 	res.Duration = time.Since(start)
 	log.Info("image written", "image", info.ID, "device", dev.Name(), "bytes", res.Written, "data_bytes", res.DataWritten,
-		"downloaded", res.Downloaded, "copied", res.Copied, "seconds", res.Duration.Seconds(), "sync_seconds", syncTime.Seconds(), "checksum", want.Algorithm)
+		"downloaded", res.Downloaded, "copied", res.Copied, "direct_bytes", res.IO.Direct, "buffered_bytes", res.IO.Buffered,
+		"zeroed_bytes", res.IO.Zeroed, "dirty_at_sync", res.DirtyAtSync, "seconds", res.Duration.Seconds(), "sync_seconds", res.Sync.Seconds(), "checksum", want.Algorithm)
 	return res, nil
+}
+
+// dirtyPageCache returns Dirty + Writeback of /proc/meminfo in bytes, or
+// -1.
+func dirtyPageCache() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	var sum int64 = -1
+	for line := range strings.Lines(string(b)) {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "Dirty" && name != "Writeback") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return -1
+		}
+		sum = max(sum, 0) + kb<<10
+	}
+	return sum
+}
+
+// ioStats returns dev's counts of bytes written, if it keeps them.
+func ioStats(dev disk.BlockDevice) disk.IOStats {
+	if c, ok := dev.(interface{ IOStats() disk.IOStats }); ok {
+		return c.IOStats()
+	}
+	return disk.IOStats{}
 }
 
 // expectedChecksum refuses image_info that cannot be written (no URL, a
@@ -320,6 +367,9 @@ func writeQCOW2(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, meta i
 			return 0, 0, err
 		}
 	}
+	if s, ok := w.(*disk.Stream); ok {
+		s.Zeroed = true // what the conversion skips reads as zeroes
+	}
 	pw := &progressWriterAt{w: w, report: func(done, _ int64) { progress(done, vsize) }}
 	st, err := img.Convert(ctx, in, 0, pw, qcow2.Options{})
 	if err != nil {
@@ -330,38 +380,43 @@ func writeQCOW2(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, meta i
 }
 
 // finish hashes what is left of the download, waits for the stream's
-// writes, verifies the checksum, syncs dev, repairs a GPT's backup header
-// and reads the partition table into res; it returns how long the sync
-// took.
-func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checksum.Verifier, downloaded func() int64, res *Result) (time.Duration, error) {
+// writes, verifies the checksum, repairs a GPT's backup header, counts the
+// bytes written since io0 into res.IO, syncs dev (timed into res.Sync) and
+// reads the partition table into res.
+func finish(dev disk.BlockDevice, in io.Reader, stream *disk.Stream, ver *checksum.Verifier, downloaded func() int64, res *Result, io0 disk.IOStats) error {
 	// Hash every byte served, even what a decompressor left unread.
 	if _, err := io.Copy(io.Discard, in); err != nil {
-		return 0, err
+		return err
 	}
 	res.Downloaded = downloaded()
 	if stream != nil {
 		if err := stream.Close(); err != nil {
-			return 0, err
+			return err
 		}
 		res.Copied = stream.Copied()
 	}
 	if err := ver.Verify(); err != nil {
-		return 0, err
+		return err
 	}
+	// The backup GPT goes to the disk's end before the sync, which so
+	// covers it too.
+	if err := disk.FixGPTBackup(dev); err != nil {
+		return err
+	}
+	io1 := ioStats(dev)
+	res.IO = disk.IOStats{Direct: io1.Direct - io0.Direct, Buffered: io1.Buffered - io0.Buffered, Zeroed: io1.Zeroed - io0.Zeroed}
+	res.DirtyAtSync = dirtyPageCache()
 	syncStart := time.Now()
 	if err := dev.Sync(); err != nil {
-		return 0, fmt.Errorf("sync %s: %w", dev.Name(), err)
+		return fmt.Errorf("sync %s: %w", dev.Name(), err)
 	}
-	syncTime := time.Since(syncStart)
-	if err := disk.FixGPTBackup(dev); err != nil {
-		return 0, err
-	}
+	res.Sync = time.Since(syncStart)
 	t, err := disk.ReadTable(dev)
 	if err != nil {
-		return 0, fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
+		return fmt.Errorf("no partition table readable on %s after writing the image (different sector size than the device?): %w", dev.Name(), err)
 	}
 	res.PartitionTable, res.RootPartitionID = t.Kind, t.DiskID
-	return syncTime, nil
+	return nil
 }
 
 func detect(magic []byte) string {
@@ -432,6 +487,9 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 	}
 
 	knownZero := !dev.HasData(0)
+	if s, ok := w.(*disk.Stream); ok && knownZero {
+		s.Zeroed = true // the skipped zero runs read as zeroes
+	}
 	zeroes := make([]byte, minOffload)
 	var st copyStats
 	var off, zStart, zLen int64
@@ -443,7 +501,14 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 		switch {
 		case knownZero:
 		case zLen >= minOffload:
-			err = dev.ZeroRange(zStart, zLen)
+			// The offload takes the whole blocks; blocks the run
+			// covers in part go through w, as the data beside them.
+			a, b := alignUp(zStart), alignDown(zStart+zLen)
+			if _, err = w.WriteAt(zeroes[:a-zStart], zStart); err == nil {
+				if err = dev.ZeroRange(a, b-a); err == nil {
+					_, err = w.WriteAt(zeroes[:zStart+zLen-b], b)
+				}
+			}
 		default:
 			_, err = w.WriteAt(zeroes[:zLen], zStart)
 		}
@@ -510,6 +575,13 @@ func copySparse(ctx context.Context, dev disk.BlockDevice, w io.WriterAt, src io
 	}
 	return st, nil
 }
+
+// blockAlign is the block size of the disk stream's O_DIRECT writes: a
+// zero offload (ZeroRange) beside them covers whole blocks only.
+const blockAlign = 4096
+
+func alignUp(off int64) int64   { return (off + blockAlign - 1) &^ (blockAlign - 1) }
+func alignDown(off int64) int64 { return off &^ (blockAlign - 1) }
 
 // readAhead reads src into buffers on a goroutine of its own, pipelineDepth
 // buffers ahead of the caller of the returned function, which returns the
