@@ -9,6 +9,7 @@
 // with NEUTRON_PYTHONPATH for the Python that builds the schema from
 // Neutron's models when sqlite refuses a migration. run-upstream.sh sets
 // them to run upstream Neutron from source, at Debian 12's versions.
+// NEUTRON_LOG_DIR, if set, receives each test's neutron-server log.
 //
 // .ci/deps.sh installs neutron-server in a step of its own that may fail;
 // the tests then skip, naming the missing package. When neutron-server is
@@ -48,6 +49,12 @@ func command(env, def string) string {
 	return def
 }
 
+// debInstalled reports whether dpkg has the Debian package installed.
+func debInstalled(pkg string) bool {
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+	return err == nil && strings.HasSuffix(strings.TrimSpace(string(out)), " installed")
+}
+
 // startNeutron runs Debian's neutron-server on loopback and returns its
 // endpoint.
 func startNeutron(t *testing.T) string {
@@ -56,6 +63,9 @@ func startNeutron(t *testing.T) string {
 	neutronDB := command("NEUTRON_DB_MANAGE", "/usr/bin/neutron-db-manage")
 	for _, p := range []string{neutronServer, neutronDB} {
 		if _, err := os.Stat(p); err != nil {
+			if os.Getenv("CI") == "true" && debInstalled("neutron-server") {
+				t.Fatalf("Debian's neutron-server is installed but %s is missing: %v", p, err)
+			}
 			t.Skipf("neutron-server is not installed: Debian's package neutron-server (its install step in .ci/deps.sh may have failed), "+
 				"or set NEUTRON_SERVER and NEUTRON_DB_MANAGE (test/neutron/run-upstream.sh runs Neutron from source): %v", err)
 		}
@@ -142,6 +152,9 @@ network_vlan_ranges = physnet1:100:200,physnet2:100:200
 		}
 		if t.Failed() {
 			t.Logf("neutron-server log:\n%s", harness.LastLines(logBuf.String(), 60))
+		}
+		if d := os.Getenv("NEUTRON_LOG_DIR"); d != "" {
+			_ = os.WriteFile(filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_")+".neutron.log"), []byte(logBuf.String()), 0o644)
 		}
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
