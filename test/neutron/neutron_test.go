@@ -400,8 +400,9 @@ func TestVIFSemantics(t *testing.T) {
 }
 
 // startAgent runs the ramdisk agent as the machine with MAC mac (its
-// disk a file) until stop is called or the test ends.
-func startAgent(t *testing.T, base, disk, mac string) (stop func()) {
+// disk a file, extra its further flags) until stop is called or the test
+// ends.
+func startAgent(t *testing.T, base, disk, mac string, extra ...string) (stop func()) {
 	t.Helper()
 	bin, err := artifacts.Agent()
 	if err != nil {
@@ -412,6 +413,7 @@ func startAgent(t *testing.T, base, disk, mac string) (stop func()) {
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
 		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
+	cmd.Args = append(cmd.Args, extra...)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -464,7 +466,11 @@ func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 // local_link_connection), gone after; the tenant VIF unbound during the
 // deploy, bound to the node once active (binding:host_id, vnic_type
 // baremetal, binding:profile with the local link), and unbound on
-// tear-down. No mechanism driver binds baremetal ports here: Neutron
+// tear-down. On the way, a rescue: refused without a rescuing network,
+// then the tenant VIF unbound and the node's port on the rescuing network
+// while the rescue ramdisk boots, and the tenant VIF bound again once the
+// agent finalized the rescue and after the unrescue. No mechanism driver
+// binds baremetal ports here: Neutron
 // marks the binding failed, and the node goes active all the same, as
 // Ironic's default (fail_on_binding_failure false).
 func TestDeployBinding(t *testing.T) {
@@ -472,6 +478,7 @@ func TestDeployBinding(t *testing.T) {
 	nt := neutronAPI{t, nURL}
 	provNet := nt.network("provision", "flat", "physnet1")
 	cleanNet := nt.network("clean", "flat", "physnet2")
+	rescueNet := nt.network("rescue", "vlan", "physnet1") // one flat network a physnet: Neutron answers 409 FlatNetworkInUse
 	tenant := nt.network("tenant-a", "vlan", "physnet1")
 	c := harness.Start(t, service.Config{Hostname: "neutron-deploy", Log: harness.Logger(), AutomatedClean: true,
 		Neutron: service.NeutronConfig{URL: nURL, ProvisioningNetwork: "provision", CleaningNetwork: cleanNet}})
@@ -500,7 +507,7 @@ func TestDeployBinding(t *testing.T) {
 	const mac = "52:54:00:19:01:01"
 	llc := map[string]any{"switch_id": "0a:1b:2c:3d:4e:5f", "port_id": "Ethernet1/7", "switch_info": "tor-1"}
 	node := ir.do("POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "bind-node",
-		"deploy_interface": "direct", "network_interface": "neutron",
+		"deploy_interface": "direct", "network_interface": "neutron", "rescue_interface": "agent",
 		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
 	uuid := node["uuid"].(string)
 	ir.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": uuid, "physical_network": "physnet1",
@@ -579,6 +586,52 @@ func TestDeployBinding(t *testing.T) {
 	if p["binding:vif_type"] != "binding_failed" {
 		t.Errorf("binding:vif_type = %v, want binding_failed (no mechanism driver binds baremetal ports here)", p["binding:vif_type"])
 	}
+	checkTenantBound := func(stage string) {
+		t.Helper()
+		if p := nt.get(vif); p["binding:host_id"] != uuid || p["mac_address"] != mac || asJSON(p["binding:profile"]) != wantProfile {
+			t.Errorf("%s: VIF %s, want host %s mac %s profile %s", stage, asJSON(p), uuid, mac, wantProfile)
+		}
+	}
+
+	// Rescue: refused without a rescuing network (none configured on
+	// the conductor, none in driver_info), as Ironic.
+	rescue := map[string]any{"target": "rescue", "rescue_password": "neutron-rescue"}
+	out := ir.do("PUT", "/v1/nodes/bind-node/states/provision", rescue, 400)
+	if want := "UUID or name of rescuing network is not set in configuration"; !strings.Contains(errMsg(out), want) {
+		t.Errorf("rescue without a rescuing network: %q, want it to contain %q", errMsg(out), want)
+	}
+	v := ir.do("GET", "/v1/nodes/bind-node/validate", nil, 200)
+	if r := v["rescue"].(map[string]any); r["result"] != false {
+		t.Errorf("validate rescue without a rescuing network: %v", r)
+	}
+	ir.do("PATCH", "/v1/nodes/bind-node", []map[string]any{
+		{"op": "add", "path": "/driver_info/rescuing_network", "value": rescueNet},
+		{"op": "add", "path": "/driver_info/rescue_kernel", "value": "http://example.invalid/rk"},
+		{"op": "add", "path": "/driver_info/rescue_ramdisk", "value": "http://example.invalid/rr"}}, 200)
+	ir.do("PUT", "/v1/nodes/bind-node/states/provision", rescue, 202)
+	ir.waitState("bind-node", "rescue wait", 30*time.Second)
+	checkRamdiskPort("rescue wait", rescueNet, "rescuing_vif_port_id", "physnet1")
+	if p := nt.get(vif); p["binding:host_id"] != "" || p["mac_address"] == mac {
+		t.Errorf("VIF in rescue wait: host %v mac %v, want unbound with its MAC reset", p["binding:host_id"], p["mac_address"])
+	}
+	etc := t.TempDir()
+	for f, body := range map[string]string{"passwd": "root:x:0:0:root:/root:/bin/sh\n", "shadow": "root:*:19000:0:99999:7:::\n"} {
+		if err := os.WriteFile(filepath.Join(etc, f), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop = startAgent(t, c.URL, disk, mac, "--etc-dir", etc)
+	ir.waitState("bind-node", "rescue", 60*time.Second)
+	stop()
+	if sh, _ := os.ReadFile(filepath.Join(etc, "shadow")); !strings.Contains(string(sh), "rescue:$6$") {
+		t.Errorf("the agent did not set the rescue password: shadow %q", sh)
+	}
+	checkGone("rescued", rescueNet, "rescuing_vif_port_id")
+	checkTenantBound("rescued")
+	ir.do("PUT", "/v1/nodes/bind-node/states/provision", map[string]any{"target": "unrescue"}, 202)
+	ir.waitState("bind-node", "active", 30*time.Second)
+	checkGone("unrescued", rescueNet, "rescuing_vif_port_id")
+	checkTenantBound("unrescued")
 
 	// Tear-down: the tenant VIF unbound, the node on the cleaning
 	// network again.
