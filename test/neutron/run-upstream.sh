@@ -22,7 +22,8 @@
 set -euo pipefail
 args=("$@")
 src=${NEUTRON_SRC:-$HOME/.cache/ferric-neutron-src}
-url=${NEUTRON_GIT_URL:-https://github.com/{owner}/{name}}
+default_url='https://github.com/{owner}/{name}'
+url=${NEUTRON_GIT_URL:-$default_url}
 py=${PYTHON:-/usr/bin/python3}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$src/bin"
@@ -31,7 +32,8 @@ mkdir -p "$src/bin"
 checkout() {
   local owner=$1 name=$2 tag=$3 dir=$src/$4
   [ -e "$dir/.ferric-tag-$tag" ] && return
-  local u=${url//\{owner\}/$owner}; u=${u//\{name\}/$name}
+  local po='{owner}' pn='{name}'
+  local u=${url//"$po"/$owner}; u=${u//"$pn"/$name}
   rm -rf "$dir"
   git clone -q --depth 1 --branch "$tag" "$u" "$dir" 2>/dev/null || git clone -q --branch "$tag" "$u" "$dir"
   touch "$dir/.ferric-tag-$tag"
