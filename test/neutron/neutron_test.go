@@ -13,7 +13,8 @@
 //
 // .ci/deps.sh installs neutron-server in a step of its own that may fail;
 // the tests then skip, naming the missing package. When neutron-server is
-// there but does not start, they fail.
+// there but does not start they fail, as they do (with CI=true) when dpkg
+// has the package installed but its commands are missing.
 package neutron
 
 import (
