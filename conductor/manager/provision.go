@@ -489,6 +489,13 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 	if (!manual && !m.wantsCleaning(n)) || !m.usesAgent(n) {
 		return m.fire(ctx, n.UUID, cleanDone(n), func(n *store.Node) { n.CleanStep = store.Object{} })
 	}
+	// As Ironic's do_node_clean, the network interface validates (its
+	// cleaning and provisioning networks) before anything is done.
+	if sw, ok := capability[driver.NetworkSwitcher](m, n, "network"); ok {
+		if err := sw.ValidateNetworks(ctx, driverNode(n)); err != nil {
+			return fmt.Errorf("Validation of node %s for cleaning failed: %w", n.UUID, err) //lint:ignore ST1005 Ironic's last_error text
+		}
+	}
 	if m.isFastTrack(ctx, n) {
 		// The agent runs already: clean wait, and on at once with it.
 		err := m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {

@@ -216,3 +216,36 @@ func TestRescueNetworks(t *testing.T) {
 		t.Errorf("aborted: internal_info rescuing_vif_port_id = %v, want none", got)
 	}
 }
+
+// TestCleaningValidatesNetworks: cleaning with a network interface that
+// switches networks starts by validating them, and a failure ends in
+// clean failed with Ironic's message before any port is made.
+func TestCleaningValidatesNetworks(t *testing.T) {
+	net := &recordingNet{validateErr: ironichttp.Errorf(http.StatusBadRequest, "UUID or name of cleaning network is not set in configuration")}
+	st, err := store.OpenBolt(t.TempDir() + "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := New(Config{Store: st, Hostname: "test-conductor", Drivers: fakeDrivers("network", "neutron", net), AutomatedClean: true})
+	done := run(t, ctx, m)
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	const u = "91111111-2222-3333-4444-555555555555"
+	n := fakeNode(u)
+	n.ProvisionState = string(sm.Manageable)
+	n.Interfaces["deploy"], n.Interfaces["network"] = "direct", "neutron"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutNode(n) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Provision(ctx, u, ProvisionRequest{Target: "provide", Version: 89}); err != nil {
+		t.Fatal(err)
+	}
+	n = waitNode(t, st, u, func(n *store.Node) bool { return n.ProvisionState == string(sm.CleanFailed) })
+	want := "Validation of node " + u + " for cleaning failed: UUID or name of cleaning network is not set in configuration"
+	if deref(n.LastError) != want {
+		t.Errorf("last_error %q, want it to contain %q", deref(n.LastError), want)
+	}
+	if got := net.take(); got != "" {
+		t.Errorf("network calls %q, want none", got)
+	}
+}
