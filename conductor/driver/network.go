@@ -49,7 +49,27 @@ type VIFNetwork interface {
 const (
 	NetProvisioning = "provisioning"
 	NetCleaning     = "cleaning"
+	NetRescuing     = "rescuing"
+	NetInspection   = "inspection"
 )
+
+// RescueNetworkValidator is a NetworkSwitcher that needs a rescuing
+// network to rescue a node (Ironic's validate_rescue of the neutron
+// interface).
+type RescueNetworkValidator interface {
+	// ValidateRescueNetwork checks that the node's rescuing network is
+	// configured and exists.
+	ValidateRescueNetwork(ctx context.Context, n *Node) error
+}
+
+// InspectionNetworker is a NetworkSwitcher that may move a node to an
+// inspection network while its inspection ramdisk runs.
+type InspectionNetworker interface {
+	// HasInspectionNetwork reports whether the node has an inspection
+	// network configured (without one, Ironic inspects the node where
+	// it is).
+	HasInspectionNetwork(n *Node) bool
+}
 
 // NetworkSwitcher is a network interface that moves a node between
 // networks as its provision state changes (Ironic's neutron interface).

@@ -681,6 +681,10 @@ func (m *Manager) continueMatched(ctx context.Context, uuid string, body []byte)
 	go func() {
 		defer m.wg.Done()
 		ctx := m.ctx()
+		if err := m.removeNetwork(ctx, n, driver.NetInspection); err != nil {
+			m.fail(ctx, uuid, fmt.Errorf("Inspection of node %s failed: %w", uuid, err)) //lint:ignore ST1005 Ironic's last_error text
+			return
+		}
 		if fast {
 			m.log.Info("manager: fast-track: inspection done, the machine stays on", "node", uuid)
 			err := m.fire(ctx, uuid, sm.EventDone, func(n *store.Node) {

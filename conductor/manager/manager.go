@@ -703,6 +703,19 @@ func (m *Manager) Validate(ctx context.Context, uuid string) (map[string]Validat
 			}
 		}
 	}
+	// A network interface that switches networks validates its
+	// provisioning and cleaning networks, and the agent rescue its
+	// rescuing network (Ironic's neutron interface).
+	if sw, ok := capability[driver.NetworkSwitcher](m, n, "network"); ok {
+		if err := sw.ValidateNetworks(ctx, driverNode(n)); err != nil {
+			out["network"] = bad(err.Error())
+		}
+	}
+	if v, ok := capability[driver.RescueNetworkValidator](m, n, "network"); ok && m.agentRescue(n) {
+		if err := v.ValidateRescueNetwork(ctx, driverNode(n)); err != nil {
+			out["rescue"] = bad(err.Error())
+		}
+	}
 	// As Ironic, once the deploy interface validates: the instance
 	// traits and the deploy templates' steps.
 	if r := out["deploy"]; r.Result != nil && *r.Result {
@@ -855,6 +868,13 @@ func (m *Manager) checkTimeouts(ctx context.Context) {
 		m.log.Warn("manager: wait state timed out", "node", n.UUID, "state", state)
 		if pw, err := m.power(n); err == nil {
 			_ = pw.SetPowerState(ctx, driverNode(n), driver.TargetPowerOff, m.cfg.PowerTimeout)
+		}
+		// The ramdisk's network ports go, as Ironic's clean-up of a
+		// rescue (and a managed inspection) that timed out.
+		if netType, ok := map[sm.State]string{sm.RescueWait: driver.NetRescuing, sm.InspectWait: driver.NetInspection}[sm.State(state)]; ok {
+			if err := m.removeNetwork(ctx, n, netType); err != nil {
+				m.log.Warn("manager: removing the ramdisk's network after a timeout", "node", n.UUID, "err", err)
+			}
 		}
 	}
 }

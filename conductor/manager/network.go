@@ -17,7 +17,12 @@ import (
 //     node before it boots its disk;
 //   - tear-down: the tenant ports unbound once the machine is off;
 //   - cleaning: ports on the cleaning network while the ramdisk runs,
-//     removed when cleaning ends.
+//     removed when cleaning ends;
+//   - rescue: the tenant ports unbound and ports on the rescuing
+//     network while the rescue ramdisk boots; once rescued, those
+//     removed and the tenant ports bound again (see rescue.go);
+//   - in-band inspection: ports on the inspection network, when one is
+//     configured, while the ramdisk runs; removed when it ends.
 //
 // The ports made are kept in the node's ports' internal_info
 // (<net type>_vif_port_id).
@@ -43,7 +48,7 @@ func vifKey(netType string) string { return netType + "_vif_port_id" }
 // interface switches networks) and records the service's ports.
 func (m *Manager) addNetwork(ctx context.Context, n *store.Node, netType string) error {
 	sw, ok := capability[driver.NetworkSwitcher](m, n, "network")
-	if !ok {
+	if !ok || !m.switchesFor(n, netType) {
 		return nil
 	}
 	made, err := sw.AddNetwork(ctx, netType, driverNode(n), m.netPorts(n.UUID))
@@ -56,13 +61,24 @@ func (m *Manager) addNetwork(ctx context.Context, n *store.Node, netType string)
 // removeNetwork takes the node off a net type's network.
 func (m *Manager) removeNetwork(ctx context.Context, n *store.Node, netType string) error {
 	sw, ok := capability[driver.NetworkSwitcher](m, n, "network")
-	if !ok {
+	if !ok || !m.switchesFor(n, netType) {
 		return nil
 	}
 	if err := sw.RemoveNetwork(ctx, netType, driverNode(n), m.netPorts(n.UUID)); err != nil {
 		return fmt.Errorf("removing the %s network from node %s: %w", netType, n.UUID, err)
 	}
 	return m.setPortVIFs(ctx, n.UUID, vifKey(netType), nil)
+}
+
+// switchesFor reports whether the node changes networks for a net type:
+// always, but for inspection only with an inspection network (without
+// one, Ironic's neutron interface leaves inspection where the node is).
+func (m *Manager) switchesFor(n *store.Node, netType string) bool {
+	if netType != driver.NetInspection {
+		return true
+	}
+	in, ok := capability[driver.InspectionNetworker](m, n, "network")
+	return ok && in.HasInspectionNetwork(driverNode(n))
 }
 
 // setPortVIFs sets key in each port's internal_info to its value in

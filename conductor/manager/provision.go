@@ -120,7 +120,7 @@ func (m *Manager) Provision(ctx context.Context, uuid string, req ProvisionReque
 		return userErr(ErrInvalidInput, "\"rescue_password\" is only valid when setting target provision state to rescue")
 	}
 	if ev == sm.EventRescue {
-		if err := m.validateRescue(n); err != nil {
+		if err := m.validateRescue(ctx, n); err != nil {
 			return err
 		}
 	}
@@ -489,6 +489,13 @@ func (m *Manager) startCleaning(ctx context.Context, n *store.Node, manual bool)
 	if (!manual && !m.wantsCleaning(n)) || !m.usesAgent(n) {
 		return m.fire(ctx, n.UUID, cleanDone(n), func(n *store.Node) { n.CleanStep = store.Object{} })
 	}
+	// As Ironic's do_node_clean, the network interface validates (its
+	// cleaning and provisioning networks) before anything is done.
+	if sw, ok := capability[driver.NetworkSwitcher](m, n, "network"); ok {
+		if err := sw.ValidateNetworks(ctx, driverNode(n)); err != nil {
+			return fmt.Errorf("Validation of node %s for cleaning failed: %w", n.UUID, err) //lint:ignore ST1005 Ironic's last_error text
+		}
+	}
 	if m.isFastTrack(ctx, n) {
 		// The agent runs already: clean wait, and on at once with it.
 		err := m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) {
@@ -619,6 +626,13 @@ func (m *Manager) abort(ctx context.Context, n *store.Node) error {
 		})
 	}
 	_ = m.powerOff(ctx, n)
+	// The ramdisk's network ports go, as Ironic's tear-down of an
+	// aborted cleaning or inspection.
+	if netType, ok := map[sm.State]string{sm.CleanFailed: driver.NetCleaning, sm.InspectFailed: driver.NetInspection}[sm.State(n.ProvisionState)]; ok {
+		if err := m.removeNetwork(ctx, n, netType); err != nil {
+			m.log.Warn("manager: removing the ramdisk's network after an abort", "node", n.UUID, "err", err)
+		}
+	}
 	return nil // the abort transition itself was fired before the task
 }
 
@@ -630,7 +644,13 @@ func (m *Manager) inspect(ctx context.Context, n *store.Node) error {
 	}
 	switch ins := obj.(type) {
 	case driver.RamdiskInspector:
+		if err := m.addNetwork(ctx, n, driver.NetInspection); err != nil {
+			return err
+		}
 		if err := m.bootRamdisk(ctx, n); err != nil {
+			if rerr := m.removeNetwork(ctx, n, driver.NetInspection); rerr != nil {
+				m.log.Warn("manager: removing the inspection network after a failed boot", "node", n.UUID, "err", rerr)
+			}
 			return err
 		}
 		return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) { n.Reservation = nil })

@@ -2,11 +2,14 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"strings"
 
 	"github.com/ferric-metal/ferric/conductor/driver"
+	"github.com/ferric-metal/ferric/conductor/ironichttp"
 	sm "github.com/ferric-metal/ferric/conductor/statemachine"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/ipa/shacrypt"
@@ -22,6 +25,14 @@ import (
 // ramdisk's boot is cleaned up (virtual media ejected) and the node is in
 // rescue. Unrescue powers off, cleans up the rescue boot, boots the
 // instance and the node is active again.
+//
+// With a network interface that switches networks (neutron), as Ironic's
+// agent rescue: the rescue unbinds the tenant ports and puts the node on
+// the rescuing network (ports recorded as rescuing_vif_port_id) before
+// the ramdisk boots; once the agent finalized the rescue, the rescuing
+// ports are removed and the tenant ports bound again, so the rescued
+// machine is on its tenant networks. A failed or aborted rescue, and the
+// unrescue, remove the rescuing ports; unrescue binds the tenant ports.
 
 // agentRescuer is a rescue interface whose ramdisk's agent finalizes the
 // rescue.
@@ -55,14 +66,26 @@ func rescueNode(dn *driver.Node) *driver.Node {
 // validateRescue checks a rescue request as Ironic's do_node_rescue
 // (rescue interface, then the boot interface's rescue ramdisk) and
 // answers Ironic's InstanceRescueFailure.
-func (m *Manager) validateRescue(n *store.Node) error {
+func (m *Manager) validateRescue(ctx context.Context, n *store.Node) error {
 	fail := func(reason string) error {
 		return userErr(ErrInvalidInput, "Failed to rescue instance %s for node %s: %s", deref(n.InstanceUUID), n.UUID, reason)
 	}
 	if m.offersNothing(n, "rescue") {
 		return fail((&driver.UnsupportedError{Driver: n.Driver, Extension: "rescue"}).Error())
 	}
-	if !m.agentRescue(n) || m.isFake(n, "boot") {
+	if !m.agentRescue(n) {
+		return nil
+	}
+	// The network first, as Ironic's agent rescue validates: its
+	// rescuing network, then (do_node_rescue) its other networks.
+	if err := m.validateRescueNetworks(ctx, n); err != nil {
+		var ie *ironichttp.Error
+		if errors.As(err, &ie) && ie.Code == http.StatusBadRequest {
+			return fail(ie.Msg)
+		}
+		return err
+	}
+	if m.isFake(n, "boot") {
 		return nil
 	}
 	var missing []string
@@ -79,6 +102,21 @@ func (m *Manager) validateRescue(n *store.Node) error {
 		what = "Error validating Redfish virtual media. Some parameters were missing in node's driver_info"
 	}
 	return fail(fmt.Sprintf("%s. Missing are: [%s]", what, strings.Join(missing, ", ")))
+}
+
+// validateRescueNetworks checks the rescuing network of a node whose
+// network interface switches networks, then its provisioning and
+// cleaning networks.
+func (m *Manager) validateRescueNetworks(ctx context.Context, n *store.Node) error {
+	if v, ok := capability[driver.RescueNetworkValidator](m, n, "network"); ok {
+		if err := v.ValidateRescueNetwork(ctx, driverNode(n)); err != nil {
+			return err
+		}
+	}
+	if sw, ok := capability[driver.NetworkSwitcher](m, n, "network"); ok {
+		return sw.ValidateNetworks(ctx, driverNode(n))
+	}
+	return nil
 }
 
 // setRescuePassword records the hash of password (the clear password is
@@ -117,6 +155,12 @@ func (m *Manager) rescue(ctx context.Context, n *store.Node) error {
 		if err := m.update(ctx, n.UUID, func(n *store.Node) error { clearAgent(n); return nil }); err != nil {
 			return err
 		}
+		if err := m.configureTenant(ctx, n, false); err != nil {
+			return err
+		}
+		if err := m.addNetwork(ctx, n, driver.NetRescuing); err != nil {
+			return err
+		}
 		cur, err := m.st.Node(n.UUID)
 		if err != nil {
 			return err
@@ -125,6 +169,11 @@ func (m *Manager) rescue(ctx context.Context, n *store.Node) error {
 	}()
 	if err != nil {
 		msg := fmt.Sprintf("Failed to rescue: %v", err)
+		if cur, gerr := m.st.Node(n.UUID); gerr == nil {
+			if rerr := m.removeNetwork(ctx, cur, driver.NetRescuing); rerr != nil {
+				m.log.Warn("manager: removing the rescuing network after a failed rescue", "node", n.UUID, "err", rerr)
+			}
+		}
 		return m.fire(ctx, n.UUID, sm.EventFail, func(n *store.Node) { n.LastError = &msg; removeRescuePassword(n) })
 	}
 	return m.fire(ctx, n.UUID, sm.EventWait, func(n *store.Node) { n.Reservation = nil })
@@ -149,7 +198,11 @@ func (m *Manager) finalizeRescue(ctx context.Context, uuid string) error {
 		if _, err := m.runAgent(ctx, uuid, "rescue.finalize_rescue", map[string]any{"rescue_password": hash, "hashed": true}); err != nil {
 			return fmt.Errorf("Failed to rescue instance %s for node %s: Agent returned bad result for command finalize_rescue: %w", deref(n.InstanceUUID), uuid, err) //lint:ignore ST1005 Ironic's message
 		}
-		return nil
+		// The rescued machine goes to its tenant networks.
+		if err := m.removeNetwork(ctx, n, driver.NetRescuing); err != nil {
+			return err
+		}
+		return m.configureTenant(ctx, n, true)
 	}()
 	if err != nil {
 		return m.rescuingError(ctx, uuid, fmt.Sprintf("Node failed to perform rescue operation. Error: %v", err))
@@ -169,6 +222,8 @@ func (m *Manager) rescuingError(ctx context.Context, uuid, msg string) error {
 	if n, err := m.st.Node(uuid); err == nil {
 		if err := m.powerOff(ctx, n); err != nil {
 			msg = fmt.Sprintf("Rescue operation was unsuccessful, clean up failed for node: %v", err)
+		} else if err := m.removeNetwork(ctx, n, driver.NetRescuing); err != nil {
+			msg = fmt.Sprintf("Rescue operation was unsuccessful, clean up failed for node: %v", err)
 		}
 	}
 	return m.fire(ctx, uuid, sm.EventFail, func(n *store.Node) {
@@ -183,6 +238,12 @@ func (m *Manager) rescuingError(ctx context.Context, uuid, msg string) error {
 // the power is left as it is.
 func (m *Manager) abortRescue(ctx context.Context, uuid string) error {
 	msg := "By request, the rescue operation was aborted."
+	if n, err := m.st.Node(uuid); err == nil {
+		if err := m.removeNetwork(ctx, n, driver.NetRescuing); err != nil {
+			msg = "Failed to clean up rescue after aborting the operation"
+			m.log.Warn("manager: removing the rescuing network after an abort", "node", uuid, "err", err)
+		}
+	}
 	m.log.Info("manager: rescue aborted", "node", uuid)
 	return m.update(ctx, uuid, func(n *store.Node) error {
 		n.LastError = &msg
@@ -209,6 +270,12 @@ func (m *Manager) unrescue(ctx context.Context, n *store.Node) error {
 			clearAgent(n)
 			return nil
 		}); err != nil {
+			return err
+		}
+		if err := m.removeNetwork(ctx, n, driver.NetRescuing); err != nil {
+			return err
+		}
+		if err := m.configureTenant(ctx, n, true); err != nil {
 			return err
 		}
 		if m.ramdiskDeploy(n) {

@@ -38,5 +38,6 @@ func newNeutron(ctx context.Context, cfg Config) (*neutron.Network, error) {
 		return nil, nil
 	}
 	return neutron.New(neutron.Config{Client: client, ProvisioningNetwork: nc.ProvisioningNetwork,
-		CleaningNetwork: nc.CleaningNetwork, Log: cfg.Log}), nil
+		CleaningNetwork: nc.CleaningNetwork, RescuingNetwork: nc.RescuingNetwork, InspectionNetwork: nc.InspectionNetwork,
+		Log: cfg.Log}), nil
 }

@@ -253,10 +253,12 @@ type NeutronConfig struct {
 	Keystone bool
 	// Region of the catalog's endpoint (empty: any).
 	Region string
-	// ProvisioningNetwork and CleaningNetwork are the networks (UUID or
-	// name) the ramdisk boots on, unless a node's driver_info names its
-	// own.
-	ProvisioningNetwork, CleaningNetwork string
+	// ProvisioningNetwork, CleaningNetwork, RescuingNetwork and
+	// InspectionNetwork are the networks (UUID or name) the ramdisk
+	// boots on, unless a node's driver_info names its own. Rescue needs
+	// a rescuing network; without an inspection network a node is
+	// inspected on the network it is on.
+	ProvisioningNetwork, CleaningNetwork, RescuingNetwork, InspectionNetwork string
 }
 
 // DefaultImageMaxSize bounds image uploads by default (Glance's

@@ -3,10 +3,18 @@
 // mechanism driver, sqlite, no message bus, auth_strategy noauth) started
 // by the test on loopback, and a conductor configured with it.
 //
-// The tests skip when neutron-server is missing. It is not in .ci/deps.sh
-// yet: Debian's mirror could not be reached on the day these tests were
-// written, so they have only run against a throwaway fake Neutron. Add
-// neutron-server to .ci/deps.sh once they pass against the real one.
+// The commands come from the environment: NEUTRON_SERVER and
+// NEUTRON_DB_MANAGE (default Debian's /usr/bin/neutron-server and
+// /usr/bin/neutron-db-manage), and NEUTRON_PYTHON (default /usr/bin/python3)
+// with NEUTRON_PYTHONPATH for the Python that builds the schema from
+// Neutron's models when sqlite refuses a migration. run-upstream.sh sets
+// them to run upstream Neutron from source, at Debian 12's versions.
+// NEUTRON_LOG_DIR, if set, receives each test's neutron-server log.
+//
+// .ci/deps.sh installs neutron-server in a step of its own that may fail;
+// the tests then skip, naming the missing package. When neutron-server is
+// there but does not start they fail, as they do (with CI=true) when dpkg
+// has the package installed but its commands are missing.
 package neutron
 
 import (
@@ -34,17 +42,34 @@ import (
 	"github.com/ferric-metal/ferric/test/harness"
 )
 
-const (
-	neutronServer = "/usr/bin/neutron-server"
-	neutronDB     = "/usr/bin/neutron-db-manage"
-)
+// command is the path in the environment variable env, or def.
+func command(env, def string) string {
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	return def
+}
+
+// debInstalled reports whether dpkg has the Debian package installed.
+func debInstalled(pkg string) bool {
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+	return err == nil && strings.HasSuffix(strings.TrimSpace(string(out)), " installed")
+}
 
 // startNeutron runs Debian's neutron-server on loopback and returns its
 // endpoint.
 func startNeutron(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(neutronServer); err != nil {
-		t.Skipf("Debian's neutron-server is not installed (not yet in .ci/deps.sh: see test/neutron's package doc): %v", err)
+	neutronServer := command("NEUTRON_SERVER", "/usr/bin/neutron-server")
+	neutronDB := command("NEUTRON_DB_MANAGE", "/usr/bin/neutron-db-manage")
+	for _, p := range []string{neutronServer, neutronDB} {
+		if _, err := os.Stat(p); err != nil {
+			if os.Getenv("CI") == "true" && debInstalled("neutron-server") {
+				t.Fatalf("Debian's neutron-server is installed but %s is missing: %v", p, err)
+			}
+			t.Skipf("neutron-server is not installed: Debian's package neutron-server (its install step in .ci/deps.sh may have failed), "+
+				"or set NEUTRON_SERVER and NEUTRON_DB_MANAGE (test/neutron/run-upstream.sh runs Neutron from source): %v", err)
+		}
 	}
 	dir := t.TempDir()
 	port := harness.FreePort(t)
@@ -98,31 +123,82 @@ network_vlan_ranges = physnet1:100:200,physnet2:100:200
 		_ = os.Remove(filepath.Join(dir, "neutron.db"))
 		py := "import sys, sqlalchemy\nfrom neutron.db.migration.models import head\n" +
 			"head.get_metadata().create_all(sqlalchemy.create_engine('sqlite:///' + sys.argv[1]))\n"
-		if out, err := exec.CommandContext(ctx, "python3", "-c", py, filepath.Join(dir, "neutron.db")).CombinedOutput(); err != nil {
+		schema := exec.CommandContext(ctx, command("NEUTRON_PYTHON", "/usr/bin/python3"), "-c", py, filepath.Join(dir, "neutron.db"))
+		if pp := os.Getenv("NEUTRON_PYTHONPATH"); pp != "" {
+			schema.Env = append(os.Environ(), "PYTHONPATH="+pp)
+		}
+		if out, err := schema.CombinedOutput(); err != nil {
 			t.Fatalf("neutron schema: %v\n%s", err, harness.LastLines(string(out), 30))
 		}
 		if out, err := exec.CommandContext(ctx, neutronDB, "--config-file", conf, "--config-file", ml2, "stamp", "heads").CombinedOutput(); err != nil {
 			t.Fatalf("neutron-db-manage stamp heads: %v\n%s", err, harness.LastLines(string(out), 30))
 		}
 	}
-	var logBuf bytes.Buffer
+	var logBuf syncBuffer
 	cmd := exec.Command(neutronServer, "--config-file", conf, "--config-file", ml2)
 	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
 		if t.Failed() {
 			t.Logf("neutron-server log:\n%s", harness.LastLines(logBuf.String(), 60))
 		}
+		if d := os.Getenv("NEUTRON_LOG_DIR"); d != "" {
+			_ = os.WriteFile(filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_")+".neutron.log"), []byte(logBuf.String()), 0o644)
+		}
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	harness.WaitOK(t, url+"v2.0/networks", 4*time.Minute, func() string { return harness.LastLines(logBuf.String(), 40) })
+	// Up when it lists networks; an exit before that fails the test (an
+	// installed neutron-server that does not start is a failure, not a
+	// skip).
+	for deadline := time.Now().Add(4 * time.Minute); ; {
+		if res, err := http.Get(url + "v2.0/networks"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("neutron-server exited before answering: %v\n%s", err, harness.LastLines(logBuf.String(), 40))
+		case <-time.After(250 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("neutron-server did not list networks within 4m:\n%s", harness.LastLines(logBuf.String(), 40))
+		}
+	}
 	t.Logf("neutron-server ready at %s in %.1fs", url, time.Since(start).Seconds())
 	return url
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // call sends a JSON request and checks the status; it returns the
@@ -325,8 +401,9 @@ func TestVIFSemantics(t *testing.T) {
 }
 
 // startAgent runs the ramdisk agent as the machine with MAC mac (its
-// disk a file) until stop is called or the test ends.
-func startAgent(t *testing.T, base, disk, mac string) (stop func()) {
+// disk a file, extra its further flags) until stop is called or the test
+// ends.
+func startAgent(t *testing.T, base, disk, mac string, extra ...string) (stop func()) {
 	t.Helper()
 	bin, err := artifacts.Agent()
 	if err != nil {
@@ -337,6 +414,7 @@ func startAgent(t *testing.T, base, disk, mac string) (stop func()) {
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise-host", "127.0.0.1",
 		"--advertise-port", fmt.Sprint(port), "--heartbeat-interval", "1s", "--lookup-max", "1s",
 		"--forced-heartbeat-gap", "100ms", "--min-root-size", "1048576")
+	cmd.Args = append(cmd.Args, extra...)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -389,7 +467,11 @@ func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 // local_link_connection), gone after; the tenant VIF unbound during the
 // deploy, bound to the node once active (binding:host_id, vnic_type
 // baremetal, binding:profile with the local link), and unbound on
-// tear-down. No mechanism driver binds baremetal ports here: Neutron
+// tear-down. On the way, a rescue: refused without a rescuing network,
+// then the tenant VIF unbound and the node's port on the rescuing network
+// while the rescue ramdisk boots, and the tenant VIF bound again once the
+// agent finalized the rescue and after the unrescue. No mechanism driver
+// binds baremetal ports here: Neutron
 // marks the binding failed, and the node goes active all the same, as
 // Ironic's default (fail_on_binding_failure false).
 func TestDeployBinding(t *testing.T) {
@@ -397,6 +479,7 @@ func TestDeployBinding(t *testing.T) {
 	nt := neutronAPI{t, nURL}
 	provNet := nt.network("provision", "flat", "physnet1")
 	cleanNet := nt.network("clean", "flat", "physnet2")
+	rescueNet := nt.network("rescue", "vlan", "physnet1") // one flat network a physnet: Neutron answers 409 FlatNetworkInUse
 	tenant := nt.network("tenant-a", "vlan", "physnet1")
 	c := harness.Start(t, service.Config{Hostname: "neutron-deploy", Log: harness.Logger(), AutomatedClean: true,
 		Neutron: service.NeutronConfig{URL: nURL, ProvisioningNetwork: "provision", CleaningNetwork: cleanNet}})
@@ -425,7 +508,7 @@ func TestDeployBinding(t *testing.T) {
 	const mac = "52:54:00:19:01:01"
 	llc := map[string]any{"switch_id": "0a:1b:2c:3d:4e:5f", "port_id": "Ethernet1/7", "switch_info": "tor-1"}
 	node := ir.do("POST", "/v1/nodes", map[string]any{"driver": "fake-hardware", "name": "bind-node",
-		"deploy_interface": "direct", "network_interface": "neutron",
+		"deploy_interface": "direct", "network_interface": "neutron", "rescue_interface": "agent",
 		"driver_info": map[string]any{"deploy_kernel": "http://example.invalid/k", "deploy_ramdisk": "http://example.invalid/r"}}, 201)
 	uuid := node["uuid"].(string)
 	ir.do("POST", "/v1/ports", map[string]any{"address": mac, "node_uuid": uuid, "physical_network": "physnet1",
@@ -504,6 +587,52 @@ func TestDeployBinding(t *testing.T) {
 	if p["binding:vif_type"] != "binding_failed" {
 		t.Errorf("binding:vif_type = %v, want binding_failed (no mechanism driver binds baremetal ports here)", p["binding:vif_type"])
 	}
+	checkTenantBound := func(stage string) {
+		t.Helper()
+		if p := nt.get(vif); p["binding:host_id"] != uuid || p["mac_address"] != mac || asJSON(p["binding:profile"]) != wantProfile {
+			t.Errorf("%s: VIF %s, want host %s mac %s profile %s", stage, asJSON(p), uuid, mac, wantProfile)
+		}
+	}
+
+	// Rescue: refused without a rescuing network (none configured on
+	// the conductor, none in driver_info), as Ironic.
+	rescue := map[string]any{"target": "rescue", "rescue_password": "neutron-rescue"}
+	out := ir.do("PUT", "/v1/nodes/bind-node/states/provision", rescue, 400)
+	if want := "UUID or name of rescuing network is not set in configuration"; !strings.Contains(errMsg(out), want) {
+		t.Errorf("rescue without a rescuing network: %q, want it to contain %q", errMsg(out), want)
+	}
+	v := ir.do("GET", "/v1/nodes/bind-node/validate", nil, 200)
+	if r := v["rescue"].(map[string]any); r["result"] != false {
+		t.Errorf("validate rescue without a rescuing network: %v", r)
+	}
+	ir.do("PATCH", "/v1/nodes/bind-node", []map[string]any{
+		{"op": "add", "path": "/driver_info/rescuing_network", "value": rescueNet},
+		{"op": "add", "path": "/driver_info/rescue_kernel", "value": "http://example.invalid/rk"},
+		{"op": "add", "path": "/driver_info/rescue_ramdisk", "value": "http://example.invalid/rr"}}, 200)
+	ir.do("PUT", "/v1/nodes/bind-node/states/provision", rescue, 202)
+	ir.waitState("bind-node", "rescue wait", 30*time.Second)
+	checkRamdiskPort("rescue wait", rescueNet, "rescuing_vif_port_id", "physnet1")
+	if p := nt.get(vif); p["binding:host_id"] != "" || p["mac_address"] == mac {
+		t.Errorf("VIF in rescue wait: host %v mac %v, want unbound with its MAC reset", p["binding:host_id"], p["mac_address"])
+	}
+	etc := t.TempDir()
+	for f, body := range map[string]string{"passwd": "root:x:0:0:root:/root:/bin/sh\n", "shadow": "root:*:19000:0:99999:7:::\n"} {
+		if err := os.WriteFile(filepath.Join(etc, f), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop = startAgent(t, c.URL, disk, mac, "--etc-dir", etc)
+	ir.waitState("bind-node", "rescue", 60*time.Second)
+	stop()
+	if sh, _ := os.ReadFile(filepath.Join(etc, "shadow")); !strings.Contains(string(sh), "rescue:$6$") {
+		t.Errorf("the agent did not set the rescue password: shadow %q", sh)
+	}
+	checkGone("rescued", rescueNet, "rescuing_vif_port_id")
+	checkTenantBound("rescued")
+	ir.do("PUT", "/v1/nodes/bind-node/states/provision", map[string]any{"target": "unrescue"}, 202)
+	ir.waitState("bind-node", "active", 30*time.Second)
+	checkGone("unrescued", rescueNet, "rescuing_vif_port_id")
+	checkTenantBound("unrescued")
 
 	// Tear-down: the tenant VIF unbound, the node on the cleaning
 	// network again.

@@ -81,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Neutron.Region, "neutron-region", "", "region of Neutron's catalog endpoint (empty: any)")
 	fs.StringVar(&cfg.Neutron.ProvisioningNetwork, "provisioning-network", "", "Neutron network (UUID or name) deploy ramdisks boot on, unless a node's driver_info provisioning_network names one")
 	fs.StringVar(&cfg.Neutron.CleaningNetwork, "cleaning-network", "", "Neutron network (UUID or name) cleaning ramdisks boot on, unless a node's driver_info cleaning_network names one")
+	fs.StringVar(&cfg.Neutron.RescuingNetwork, "rescuing-network", "", "Neutron network (UUID or name) rescue ramdisks boot on, unless a node's driver_info rescuing_network names one; needed to rescue a node with the neutron network interface")
+	fs.StringVar(&cfg.Neutron.InspectionNetwork, "inspection-network", "", "Neutron network (UUID or name) inspection ramdisks boot on, unless a node's driver_info inspection_network names one; without one, a node is inspected on the network it is on")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics on this address, behind --auth (empty: only on the API port)")
 	fs.Float64Var(&cfg.PublicRate, "public-rate-limit", service.DefaultPublicRate,
 		"requests per second per client address on what is served without credentials (boot files, iPXE scripts, image downloads); negative: off")

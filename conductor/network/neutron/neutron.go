@@ -35,11 +35,12 @@ type Config struct {
 	// Client is Neutron's networking v2 client (see NoAuthClient,
 	// KeystoneClient).
 	Client *gophercloud.ServiceClient
-	// ProvisioningNetwork and CleaningNetwork are the UUIDs or names of
-	// the networks the ramdisk boots on, unless a node's driver_info
-	// names its own (Ironic's [neutron] provisioning_network,
-	// cleaning_network).
-	ProvisioningNetwork, CleaningNetwork string
+	// ProvisioningNetwork, CleaningNetwork, RescuingNetwork and
+	// InspectionNetwork are the UUIDs or names of the networks the
+	// ramdisk boots on, unless a node's driver_info names its own
+	// (Ironic's [neutron] provisioning_network, cleaning_network,
+	// rescuing_network, inspection_network).
+	ProvisioningNetwork, CleaningNetwork, RescuingNetwork, InspectionNetwork string
 	// Log receives the interface's logs (default slog.Default()).
 	Log *slog.Logger
 }
@@ -52,8 +53,10 @@ type Network struct {
 }
 
 var (
-	_ driver.VIFNetwork      = (*Network)(nil)
-	_ driver.NetworkSwitcher = (*Network)(nil)
+	_ driver.VIFNetwork             = (*Network)(nil)
+	_ driver.NetworkSwitcher        = (*Network)(nil)
+	_ driver.RescueNetworkValidator = (*Network)(nil)
+	_ driver.InspectionNetworker    = (*Network)(nil)
 )
 
 // New returns the interface.
@@ -400,26 +403,53 @@ func (nw *Network) UnconfigureTenantNetworks(ctx context.Context, n *driver.Node
 	return nil
 }
 
-// networkFor is the node's network of a net type: its driver_info
+// networkName is the node's network of a net type: its driver_info
 // <type>_network, else the configured one, as Ironic.
+func (nw *Network) networkName(netType string, n *driver.Node) string {
+	if name, _ := n.DriverInfo[netType+"_network"].(string); name != "" {
+		return name
+	}
+	switch netType {
+	case driver.NetProvisioning:
+		return nw.cfg.ProvisioningNetwork
+	case driver.NetCleaning:
+		return nw.cfg.CleaningNetwork
+	case driver.NetRescuing:
+		return nw.cfg.RescuingNetwork
+	case driver.NetInspection:
+		return nw.cfg.InspectionNetwork
+	}
+	return ""
+}
+
+// networkFor is the UUID of the node's network of a net type, with
+// Ironic's errors (validate_network: the net type named "<type>
+// network").
 func (nw *Network) networkFor(ctx context.Context, netType string, n *driver.Node) (string, error) {
-	name, _ := n.DriverInfo[netType+"_network"].(string)
+	name := nw.networkName(netType, n)
 	if name == "" {
-		switch netType {
-		case driver.NetProvisioning:
-			name = nw.cfg.ProvisioningNetwork
-		case driver.NetCleaning:
-			name = nw.cfg.CleaningNetwork
-		}
+		return "", missing("UUID or name of %s network is not set in configuration", netType)
 	}
-	if name == "" {
-		return "", missing("UUID or name of %s_network is not set in configuration or in node driver_info.", netType)
-	}
-	net, err := nw.findNetwork(ctx, name, netType+"_network")
+	net, err := nw.findNetwork(ctx, name, netType+" network")
 	if err != nil {
 		return "", err
 	}
 	return net.ID, nil
+}
+
+// ValidateRescueNetwork checks the node's rescuing network, as Ironic's
+// validate_rescue of the neutron interface.
+func (nw *Network) ValidateRescueNetwork(ctx context.Context, n *driver.Node) error {
+	_, err := nw.networkFor(ctx, driver.NetRescuing, n)
+	return err
+}
+
+// HasInspectionNetwork reports whether the node has an inspection
+// network (its driver_info inspection_network or the configured one);
+// without one, Ironic's validate_inspection falls back to inspection
+// on the node's current network.
+func (nw *Network) HasInspectionNetwork(n *driver.Node) bool {
+	return nw.networkName(driver.NetInspection, n) != ""
 }
 
 // ValidateNetworks checks the cleaning and provisioning networks, as

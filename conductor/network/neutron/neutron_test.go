@@ -148,7 +148,7 @@ func TestValidateNetworks(t *testing.T) {
 	_, nw := newFake(t)
 	ctx := context.Background()
 	n := &driver.Node{UUID: "node-1", DriverInfo: map[string]any{}}
-	if err := nw.ValidateNetworks(ctx, n); err == nil || err.Error() != "UUID or name of cleaning_network is not set in configuration or in node driver_info." {
+	if err := nw.ValidateNetworks(ctx, n); err == nil || err.Error() != "UUID or name of cleaning network is not set in configuration" {
 		t.Errorf("no cleaning network: %v", err)
 	}
 	n.DriverInfo["cleaning_network"] = "n-multi"
@@ -156,7 +156,49 @@ func TestValidateNetworks(t *testing.T) {
 		t.Errorf("networks by UUID and by name: %v", err)
 	}
 	n.DriverInfo["provisioning_network"] = "missing"
-	if err := nw.ValidateNetworks(ctx, n); err == nil || err.Error() != "provisioning_network with name or UUID missing was not found" {
+	if err := nw.ValidateNetworks(ctx, n); err == nil || err.Error() != "provisioning network with name or UUID missing was not found" {
 		t.Errorf("unknown network: %v", err)
+	}
+}
+
+// TestRescueAndInspectionNetworks: the rescuing network is required for
+// a rescue (Ironic's messages), from driver_info or the configuration;
+// the inspection network is optional.
+func TestRescueAndInspectionNetworks(t *testing.T) {
+	_, nw := newFake(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		cfg        string
+		driverInfo map[string]any
+		want       string
+		inspection bool
+	}{
+		{name: "none", want: "UUID or name of rescuing network is not set in configuration"},
+		{name: "configured by name", cfg: "prov"},
+		{name: "configured, unknown", cfg: "nowhere", want: "rescuing network with name or UUID nowhere was not found"},
+		{name: "driver_info wins", cfg: "nowhere", driverInfo: map[string]any{"rescuing_network": "n-multi"}},
+		{name: "inspection from driver_info", driverInfo: map[string]any{"inspection_network": "prov"}, inspection: true,
+			want: "UUID or name of rescuing network is not set in configuration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nw.cfg.RescuingNetwork = tc.cfg
+			n := &driver.Node{UUID: "node-1", DriverInfo: tc.driverInfo}
+			err := nw.ValidateRescueNetwork(ctx, n)
+			var ie *ironichttp.Error
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("ValidateRescueNetwork = %v, want nil", err)
+			case tc.want != "" && (!errors.As(err, &ie) || ie.Code != http.StatusBadRequest || ie.Msg != tc.want):
+				t.Errorf("ValidateRescueNetwork = %v, want 400 %q", err, tc.want)
+			}
+			if got := nw.HasInspectionNetwork(n); got != tc.inspection {
+				t.Errorf("HasInspectionNetwork = %v, want %v", got, tc.inspection)
+			}
+		})
+	}
+	nw.cfg.InspectionNetwork = "prov"
+	if !nw.HasInspectionNetwork(&driver.Node{}) {
+		t.Errorf("HasInspectionNetwork with a configured network = false")
 	}
 }
