@@ -16,7 +16,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Neutron for test/neutron, in a step of its own that may fail: its
-# package set is large and has failed to install before. Without it the
+# package set is large and has not yet been installed on a machine of ours
+# (the mirror did not resolve when it was added). Without it the
 # neutron tests skip, naming the package; nothing else needs it.
 if ! dpkg -s neutron-server >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
