@@ -192,6 +192,11 @@ type cache[P entity] struct {
 	tomb  map[string]int64 // deleted key -> revision of the delete
 	// sec are the secondary indexes (index.go), by field.
 	sec map[string]*secIndex[P]
+	// jsonCopy, when set, copies a record as a JSON round trip gives it
+	// back (canon: a decoded record whose raw JSON fields it may match),
+	// ok false when it cannot: the cache's copy of a write and a
+	// transaction's read of a cached record without decoding.
+	jsonCopy func(v, canon P) (P, bool)
 }
 
 func newCache[P entity]() *cache[P] {
@@ -340,6 +345,7 @@ func newKVStore(kv kvBackend) *kvStore {
 	for f, of := range NodeIndexes {
 		s.nodes.index(f, of)
 	}
+	s.nodes.jsonCopy = func(v, canon *Node) (*Node, bool) { return v.jsonCopy(canon) }
 	s.tables = map[string]func(string, []byte, bool, int64) error{
 		tNodes: applier(s.nodes), tPorts: applier(s.ports), tPortgroups: applier(s.portgroups),
 		tChassis: applier(s.chassis), tAllocations: applier(s.allocations), tTemplates: applier(s.templates),
@@ -626,16 +632,25 @@ func txPutOld[T any, P interface {
 		return nil, err
 	}
 	if c != nil {
-		// The cache gets its own copy so the caller may keep changing v,
-		// decoded once the transaction has committed, by the writer:
-		// concurrent writers share one commit, which runs their
-		// transactions one after the other, so what can wait for the
-		// commit is kept out of it.
+		// The cache gets its own copy so the caller may keep changing v:
+		// a JSON copy of v now, when the table has one (the decoded
+		// record, without decoding), else decoded once the transaction
+		// has committed, by the writer: concurrent writers share one
+		// commit, which runs their transactions one after the other, so
+		// what can wait for the commit is kept out of it.
+		var cp P
+		ok := false
+		if c.jsonCopy != nil {
+			cp, ok = c.jsonCopy(v, old)
+		}
 		t.changes = append(t.changes, change{func() {
-			cp := P(new(T))
-			if err := json.Unmarshal(raw, cp); err == nil {
-				c.apply(key, cp, false, r)
+			if !ok {
+				cp = P(new(T))
+				if err := json.Unmarshal(raw, cp); err != nil {
+					return
+				}
 			}
+			c.apply(key, cp, false, r)
 		}})
 		if feedTables[table] {
 			ch := &Change{Table: table, Key: key, Op: OpCreate, Revision: r, Value: raw, Time: t.now}
@@ -712,6 +727,11 @@ func txGetCached[T any, P interface {
 		return nil, fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
 	}
 	if cached, ok := c.get(key); ok && revOf(cached) == quickRevision(v) {
+		if c.jsonCopy != nil {
+			if cp, ok := c.jsonCopy(cached, cached); ok {
+				return cp, nil
+			}
+		}
 		return deepCopy(cached), nil
 	}
 	p := P(new(T))
