@@ -230,6 +230,7 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 	if err != nil {
 		return err
 	}
+	m.heartbeated(uuid)
 	var cont func(context.Context, string) error
 	switch sm.State(n.ProvisionState) {
 	case sm.DeployWait:
