@@ -268,3 +268,36 @@ func heartbeatNode() *Node {
 	_ = json.Unmarshal(raw, &out)
 	return &out
 }
+
+// BenchmarkHeartbeatWrite is a heartbeat's read-modify-write of its node
+// on bbolt (the agent's URL, version and time in driver_internal_info),
+// what the store spends on it: the read, the encode, the feed's diff and
+// log, the cache's copy, the commit.
+func BenchmarkHeartbeatWrite(b *testing.B) {
+	s, err := OpenBolt(filepath.Join(b.TempDir(), "s.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	n := heartbeatNode()
+	n.ID, n.Revision = 0, 0
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Update(ctx, func(tx Tx) error {
+			x, err := tx.Node(n.UUID)
+			if err != nil {
+				return err
+			}
+			d := x.DriverInternalInfo
+			d["agent_url"], d["agent_version"] = "http://127.0.0.1:40000", "10.0.0"
+			d["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339Nano)
+			return tx.PutNode(x)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
