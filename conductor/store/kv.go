@@ -535,6 +535,16 @@ func txPutOld[T any, P interface {
 	*T
 	entity
 }](t *kvTxn, table string, c *cache[P], v P) (P, error) {
+	return txPutWith(t, table, c, v, nil)
+}
+
+// txPutWith is txPutOld; cacheCopy, when set, makes the cache's copy of
+// v (stamped, given the record it replaces) instead of the table's
+// jsonCopy.
+func txPutWith[T any, P interface {
+	*T
+	entity
+}](t *kvTxn, table string, c *cache[P], v P, cacheCopy func(old P) (P, bool)) (P, error) {
 	key := v.key()
 	if key == "" {
 		return nil, fmt.Errorf("store: %s: empty key", table)
@@ -640,7 +650,10 @@ func txPutOld[T any, P interface {
 		// what can wait for the commit is kept out of it.
 		var cp P
 		ok := false
-		if c.jsonCopy != nil {
+		switch {
+		case cacheCopy != nil:
+			cp, ok = cacheCopy(old)
+		case c.jsonCopy != nil:
 			cp, ok = c.jsonCopy(v, old)
 		}
 		t.changes = append(t.changes, change{func() {
@@ -748,6 +761,75 @@ func (t *kvTxn) PutNode(n *Node) error {
 	if err != nil {
 		return err
 	}
+	return t.nodeHistory(n, old)
+}
+
+// UpdateNodeInfo implements Tx: the node as committed is read without a
+// copy (when the cache holds the stored revision) and written with a new
+// driver_internal_info, the rest shared with the cached node.
+func (t *kvTxn) UpdateNodeInfo(ident string, fn func(n *Node, info Object) error) error {
+	key := CanonicalUUID(ident)
+	if !IsUUID(ident) {
+		k, err := t.tx.get(idxBucket(tNodes, "name"), ident)
+		if err != nil {
+			return fmt.Errorf("store: %s %s: %w", tNodes, ident, err)
+		}
+		if k == nil {
+			return fmt.Errorf("store: %s %s: %w", tNodes, ident, ErrNotFound)
+		}
+		key = string(k)
+	}
+	raw, err := t.tx.get(tNodes, key)
+	if err != nil {
+		return fmt.Errorf("store: %s %s: %w", tNodes, key, err)
+	}
+	if raw == nil {
+		return fmt.Errorf("store: %s %s: %w", tNodes, key, ErrNotFound)
+	}
+	cached, ok := t.s.nodes.get(key)
+	if !ok || revOf(cached) != quickRevision(raw) {
+		// Not in memory as stored: a node of its own.
+		n, err := t.Node(key)
+		if err != nil {
+			return err
+		}
+		if n.DriverInternalInfo == nil {
+			n.DriverInternalInfo = Object{}
+		}
+		if err := fn(n, n.DriverInternalInfo); err != nil {
+			return err
+		}
+		return t.PutNode(n)
+	}
+	info := make(Object, len(cached.DriverInternalInfo)+4)
+	for k, v := range cached.DriverInternalInfo {
+		info[k] = v
+	}
+	if err := fn(cached, info); err != nil {
+		return err
+	}
+	n := *cached
+	n.DriverInternalInfo = info
+	old, err := txPutWith(t, tNodes, t.s.nodes, &n, func(old *Node) (*Node, bool) {
+		if old != cached {
+			return nil, false // a node that changed under the reader: decoded
+		}
+		c := jcopy{ok: true}
+		cp := n
+		cp.DriverInternalInfo = c.obj(n.DriverInternalInfo)
+		cp.UpdatedAt = c.timep(n.UpdatedAt)
+		cp.CreatedAt = c.time(n.CreatedAt)
+		return &cp, c.ok
+	})
+	if err != nil {
+		return err
+	}
+	return t.nodeHistory(&n, old)
+}
+
+// nodeHistory journals n's last_error in its history when it is new (old:
+// the record n replaced, nil for a create).
+func (t *kvTxn) nodeHistory(n, old *Node) error {
 	var oldErr *string
 	oldState := n.ProvisionState
 	if old != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -272,7 +273,8 @@ func heartbeatNode() *Node {
 // BenchmarkHeartbeatWrite is a heartbeat's read-modify-write of its node
 // on bbolt (the agent's URL, version and time in driver_internal_info),
 // what the store spends on it: the read, the encode, the feed's diff and
-// log, the cache's copy, the commit.
+// log, the cache's copy, the commit; through PutNode and through
+// UpdateNodeInfo (the heartbeat's way).
 func BenchmarkHeartbeatWrite(b *testing.B) {
 	s, err := OpenBolt(filepath.Join(b.TempDir(), "s.db"))
 	if err != nil {
@@ -285,19 +287,130 @@ func BenchmarkHeartbeatWrite(b *testing.B) {
 	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Update(ctx, func(tx Tx) error {
-			x, err := tx.Node(n.UUID)
-			if err != nil {
-				return err
+	beat := func(d Object) {
+		d["agent_url"], d["agent_version"] = "http://127.0.0.1:40000", "10.0.0"
+		d["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339Nano)
+	}
+	b.Run("PutNode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Update(ctx, func(tx Tx) error {
+				x, err := tx.Node(n.UUID)
+				if err != nil {
+					return err
+				}
+				beat(x.DriverInternalInfo)
+				return tx.PutNode(x)
+			}); err != nil {
+				b.Fatal(err)
 			}
-			d := x.DriverInternalInfo
-			d["agent_url"], d["agent_version"] = "http://127.0.0.1:40000", "10.0.0"
-			d["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339Nano)
-			return tx.PutNode(x)
-		}); err != nil {
-			b.Fatal(err)
 		}
+	})
+	b.Run("UpdateNodeInfo", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Update(ctx, func(tx Tx) error {
+				return tx.UpdateNodeInfo(n.UUID, func(_ *Node, d Object) error { beat(d); return nil })
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// UpdateNodeInfo writes a node's driver_internal_info without copying the
+// node: the stored record and the cache's copy are what PutNode makes of
+// it (what decoding the record gives), the committed node readers hold
+// is left as it was, a failing fn writes nothing, and inside a
+// transaction that changed the node first it sees that change.
+func TestUpdateNodeInfo(t *testing.T) {
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	n := heartbeatNode()
+	n.ID, n.Revision = 0, 0
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutNode(n) }); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() *Node {
+		var x Node
+		if err := s.kv.view(ctx, func(tx kvTx) error {
+			raw, err := tx.get(tNodes, n.UUID)
+			if err == nil {
+				err = json.Unmarshal(raw, &x)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return &x
+	}
+	before, _ := s.Node(n.UUID)
+	beforeRev := before.Revision
+	if err := s.Update(ctx, func(tx Tx) error {
+		return tx.UpdateNodeInfo(*n.Name, func(cur *Node, d Object) error {
+			if cur.Revision != beforeRev || cur.UUID != n.UUID {
+				return fmt.Errorf("fn got revision %d of %s", cur.Revision, cur.UUID)
+			}
+			d["agent_url"], d["count"] = "http://10.0.0.2:9999", 3
+			delete(d, "agent_progress")
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Node(n.UUID)
+	want := stored()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("cached\n%#v\nstored\n%#v", got, want)
+	}
+	if got.DriverInternalInfo["count"] != 3.0 || got.DriverInternalInfo["agent_progress"] != nil || got.Revision == beforeRev {
+		t.Fatalf("driver_internal_info %v (revision %d)", got.DriverInternalInfo, got.Revision)
+	}
+	if before.Revision != beforeRev || before.DriverInternalInfo["agent_url"] != "http://127.0.0.1:40000" || before.DriverInternalInfo["agent_progress"] == nil {
+		t.Fatalf("the committed node a reader held changed: %v", before.DriverInternalInfo)
+	}
+	// A failing fn writes nothing.
+	bad := errors.New("refused")
+	if err := s.Update(ctx, func(tx Tx) error {
+		return tx.UpdateNodeInfo(n.UUID, func(_ *Node, d Object) error { d["x"] = 1; return bad })
+	}); !errors.Is(err, bad) {
+		t.Fatalf("Update = %v, want %v", err, bad)
+	}
+	if x, _ := s.Node(n.UUID); x != got {
+		t.Fatal("a failed UpdateNodeInfo changed the node")
+	}
+	// After a PutNode in the same transaction: the node as written there.
+	if err := s.Update(ctx, func(tx Tx) error {
+		x, err := tx.Node(n.UUID)
+		if err != nil {
+			return err
+		}
+		x.ProvisionState = "cleaning"
+		if err := tx.PutNode(x); err != nil {
+			return err
+		}
+		return tx.UpdateNodeInfo(n.UUID, func(cur *Node, d Object) error {
+			if cur.ProvisionState != "cleaning" {
+				return fmt.Errorf("fn got state %q", cur.ProvisionState)
+			}
+			d["agent_version"] = "11.0.0"
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Node(n.UUID)
+	want = stored()
+	if !reflect.DeepEqual(got, want) || got.ProvisionState != "cleaning" || got.DriverInternalInfo["agent_version"] != "11.0.0" {
+		t.Fatalf("cached\n%#v\nstored\n%#v", got, want)
+	}
+	if err := s.Update(ctx, func(tx Tx) error {
+		return tx.UpdateNodeInfo("44444444-4444-4444-4444-444444444444", func(*Node, Object) error { return nil })
+	}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("UpdateNodeInfo of a missing node = %v", err)
 	}
 }
