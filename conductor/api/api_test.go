@@ -882,3 +882,42 @@ func TestHTTPBasicAuth(t *testing.T) {
 		t.Errorf("missing htpasswd accepted")
 	}
 }
+
+// The heartbeat's body is decoded once: fields newer than the request's
+// version are refused (with their keys escaped too), and what is not an
+// object, not JSON or of the wrong types gets Ironic's errors.
+func TestHeartbeatBody(t *testing.T) {
+	e := newTestEnv(t, nil)
+	id := e.createNode(map[string]any{"name": "agent", "driver_info": map[string]any{"fast_track": true}}).str("uuid")
+	r := e.must(200, e.do("GET", "/v1/lookup?node_uuid="+id, nil), "lookup")
+	token, _ := r.j["config"].(map[string]any)["agent_token"].(string)
+	e.addSecret(token)
+	for _, tc := range []struct {
+		name, ver, body string
+		code            int
+		fault           string
+	}{
+		{"accepted", "1.68", `{"callback_url":"http://127.0.0.1:9999","agent_token":"` + token + `","agent_version":"10.0.0"}`, 202, ""},
+		{"agent_status at 1.72", "1.72", `{"callback_url":"http://127.0.0.1:9999","agent_token":"` + token + `","agent_version":"10.0.0","agent_status":"start"}`, 202, ""},
+		{"agent_status before 1.72", "1.68", `{"callback_url":"http://127.0.0.1:9999","agent_token":"` + token + `","agent_version":"10.0.0","agent_status":"start"}`, 400,
+			"Field agent_status is not supported by version 1.68."},
+		{"escaped key before 1.72", "1.68", `{"callback_url":"http://127.0.0.1:9999","agent_token":"` + token + `","agent_version":"10.0.0","agent\u005fstatus":"start"}`, 400,
+			"Field agent_status is not supported by version 1.68."},
+		{"null field before 1.68", "1.62", `{"callback_url":"http://127.0.0.1:9999","agent_token":"` + token + `","agent_version":"10.0.0","agent_verify_ca":null}`, 400,
+			"Field agent_verify_ca is not supported by version 1.62."},
+		{"not an object", "1.68", `[1]`, 400, "Schema error for heartbeat: [1] is not of type 'object'"},
+		{"not JSON", "1.68", `{"callback_url":`, 400, "Invalid JSON in request body: unexpected end of JSON input"},
+		{"wrong type", "1.68", `{"callback_url":5}`, 400, "Invalid heartbeat: json: cannot unmarshal number into Go struct field HeartbeatRequest.callback_url of type string"},
+		{"no callback_url", "1.68", `{"agent_token":"` + token + `"}`, 400, "Schema error for heartbeat: 'callback_url' is a required property"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("POST", "/v1/heartbeat/"+id, tc.body, hdrLegacyVersion, tc.ver)
+			if r.code != tc.code {
+				t.Fatalf("POST heartbeat %s at %s: %d %s, want %d", tc.body, tc.ver, r.code, r.raw, tc.code)
+			}
+			if tc.fault != "" && r.fault() != tc.fault {
+				t.Errorf("POST heartbeat %s: %q, want %q", tc.body, r.fault(), tc.fault)
+			}
+		})
+	}
+}

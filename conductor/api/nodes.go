@@ -167,15 +167,25 @@ func readJSONObject(c echo.Context, kind string) (map[string]any, []byte, error)
 	if err != nil {
 		return nil, nil, err
 	}
+	m, err := jsonObject(body, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, body, nil
+}
+
+// jsonObject decodes body, a JSON object (Ironic's errors for anything
+// else).
+func jsonObject(body []byte, kind string) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
 		var any_ any
 		if json.Unmarshal(body, &any_) == nil {
-			return nil, nil, badRequest("Schema error for %s: %s is not of type 'object'", kind, python.Repr(any_))
+			return nil, badRequest("Schema error for %s: %s is not of type 'object'", kind, python.Repr(any_))
 		}
-		return nil, nil, &Error{Code: http.StatusBadRequest, Msg: "Invalid JSON in request body: " + err.Error()}
+		return nil, &Error{Code: http.StatusBadRequest, Msg: "Invalid JSON in request body: " + err.Error()}
 	}
-	return m, body, nil
+	return m, nil
 }
 
 var (

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -60,22 +61,45 @@ func lookupDoc(c echo.Context, n *store.Node, token string) map[string]any {
 	}
 }
 
+// heartbeatGates are the heartbeat's fields and the versions that
+// brought them.
+var heartbeatGates = map[string]Version{"agent_version": 36, "agent_token": 62, "agent_verify_ca": 68, "agent_status": 72, "agent_status_message": 72}
+
 // heartbeat serves POST /v1/heartbeat/{node}.
 func (s *Server) heartbeat(c echo.Context) error {
 	v := ver(c)
-	body, raw, err := readJSONObject(c, "heartbeat")
+	raw, err := readBody(c)
 	if err != nil {
 		return err
 	}
-	gates := map[string]Version{"agent_version": 36, "agent_token": 62, "agent_verify_ca": 68, "agent_status": 72, "agent_status_message": 72}
-	for k, min := range gates {
-		if _, ok := body[k]; ok && v < min {
+	// One decode, into the heartbeat; what is not an object gets
+	// readJSONObject's errors.
+	var hb manager.Heartbeat
+	herr := json.Unmarshal(raw, &hb)
+	if t := bytes.TrimLeft(raw, " \t\r\n"); herr != nil || len(t) == 0 || t[0] != '{' {
+		if _, err := jsonObject(raw, "heartbeat"); err != nil {
+			return err
+		}
+	}
+	// Fields newer than the request's version are refused. The body's
+	// keys are decoded for it only when it may hold one: when it names
+	// one, or has an escape (a key may be written with escapes).
+	var keys map[string]json.RawMessage
+	for k, min := range heartbeatGates {
+		if v >= min || (!bytes.Contains(raw, []byte(`"`+k+`"`)) && bytes.IndexByte(raw, '\\') < 0) {
+			continue
+		}
+		if keys == nil {
+			if err := json.Unmarshal(raw, &keys); err != nil {
+				return badRequest("Invalid heartbeat: %v", err)
+			}
+		}
+		if _, ok := keys[k]; ok {
 			return badRequest("Field %s is not supported by version %s.", k, v)
 		}
 	}
-	var hb manager.Heartbeat
-	if err := json.Unmarshal(raw, &hb); err != nil {
-		return badRequest("Invalid heartbeat: %v", err)
+	if herr != nil {
+		return badRequest("Invalid heartbeat: %v", herr)
 	}
 	if hb.CallbackURL == "" {
 		return badRequest("Schema error for heartbeat: 'callback_url' is a required property")

@@ -210,26 +210,42 @@ func (m *Manager) Heartbeat(ctx context.Context, uuid string, hb Heartbeat) erro
 	if old, _ := n.DriverInternalInfo["agent_url"].(string); old == "" && n.Reservation != nil {
 		return lockErr(n)
 	}
-	err = m.update(ctx, uuid, func(n *store.Node) error {
-		d := n.DriverInternalInfo
-		d["agent_url"] = hb.CallbackURL
-		d["agent_version"] = hb.AgentVersion
-		d["agent_last_heartbeat"] = time.Now().UTC().Format(heartbeatTimeFormat)
-		if caChanged(n, hb.AgentVerifyCA) {
-			m.log.Error("manager: agent_verify_ca changed", "node", n.UUID)
-			return errCAChanged()
-		}
-		if hb.AgentVerifyCA != "" {
-			d["agent_verify_ca"] = hb.AgentVerifyCA
-		}
-		if hb.AgentStatus != "" {
-			d["agent_status"] = hb.AgentStatus
-		}
-		return nil
+	// The node's driver_internal_info alone changes: written without
+	// copying the node (n is the committed node, only read).
+	err = m.st.Update(ctx, func(tx store.Tx) error {
+		return tx.UpdateNodeInfo(uuid, func(n *store.Node, d store.Object) error {
+			return recordHeartbeat(m, n, d, hb)
+		})
 	})
 	if err != nil {
 		return err
 	}
+	m.heartbeated(uuid)
+	return m.continueAfterHeartbeat(ctx, uuid, n)
+}
+
+// recordHeartbeat notes an agent's heartbeat in d, node n's
+// driver_internal_info to be written (n is only read).
+func recordHeartbeat(m *Manager, n *store.Node, d store.Object, hb Heartbeat) error {
+	d["agent_url"] = hb.CallbackURL
+	d["agent_version"] = hb.AgentVersion
+	d["agent_last_heartbeat"] = time.Now().UTC().Format(heartbeatTimeFormat)
+	if caChanged(n, hb.AgentVerifyCA) {
+		m.log.Error("manager: agent_verify_ca changed", "node", n.UUID)
+		return errCAChanged()
+	}
+	if hb.AgentVerifyCA != "" {
+		d["agent_verify_ca"] = hb.AgentVerifyCA
+	}
+	if hb.AgentStatus != "" {
+		d["agent_status"] = hb.AgentStatus
+	}
+	return nil
+}
+
+// continueAfterHeartbeat continues the work of node uuid (n as it was
+// before the heartbeat) when it waits for its agent.
+func (m *Manager) continueAfterHeartbeat(ctx context.Context, uuid string, n *store.Node) error {
 	var cont func(context.Context, string) error
 	switch sm.State(n.ProvisionState) {
 	case sm.DeployWait:

@@ -136,6 +136,10 @@ type Manager struct {
 	// recovered is set once Recover ran: Run does not run it again (a
 	// second run would fail the tasks started since the first).
 	recovered bool
+	// polls maps a node's uuid to the channel of the waiter of its
+	// running agent command, told when the agent heartbeats (stall.go).
+	polls     sync.Map
+	pollTimes pollTimes
 }
 
 // New returns a manager; call Run to start its periodic work.
@@ -177,7 +181,7 @@ func New(cfg Config) *Manager {
 	}
 	return &Manager{cfg: cfg, st: cfg.Store, log: cfg.Log, host: cfg.Hostname,
 		sem: make(chan struct{}, cfg.Workers), runCtx: context.Background(), drivers: cfg.Drivers,
-		consoles: console.New(consoleConfig(cfg))}
+		consoles: console.New(consoleConfig(cfg)), pollTimes: defaultPollTimes}
 }
 
 // Drivers is the registry of the hardware types this conductor serves.

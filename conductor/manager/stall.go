@@ -151,23 +151,122 @@ func (w *commandWatch) pollTimeout() time.Duration {
 	return min(max(w.limit/3, 2*time.Second), 30*time.Second)
 }
 
+// A running command is polled pollFirst after it started, then at
+// intervals that double up to pollMax (at most a quarter of the stall
+// limit, so that a stalled write is seen in time). The agent's heartbeat
+// brings the next poll forward, as Ironic checks a running command when
+// its agent heartbeats: the agent heartbeats as soon as a command ends
+// (a forced heartbeat, pollWakeGap at the earliest after the last one),
+// so a long command's end is seen at once while it is polled rarely.
+const (
+	pollFirst   = time.Second
+	pollMax     = 10 * time.Second
+	pollWakeGap = 5 * time.Second
+)
+
+// pollTimes are a manager's pollFirst, pollMax and pollWakeGap (shorter
+// in tests).
+type pollTimes struct{ first, max, wakeGap time.Duration }
+
+var defaultPollTimes = pollTimes{pollFirst, pollMax, pollWakeGap}
+
+// pollSchedule says when a running command is polled next.
+type pollSchedule struct {
+	interval, max, wakeGap time.Duration
+	last                   time.Time // the last poll (or the command's start)
+}
+
+func newPollSchedule(pt pollTimes, limit time.Duration, start time.Time) *pollSchedule {
+	m := pt.max
+	if limit > 0 {
+		m = min(pt.max, max(pt.first, limit/4))
+	}
+	return &pollSchedule{interval: pt.first, max: m, wakeGap: pt.wakeGap, last: start}
+}
+
+// next is when the command is polled unless its agent heartbeats.
+func (p *pollSchedule) next() time.Time { return p.last.Add(p.interval) }
+
+// woken is when the command is polled after its agent heartbeated at
+// now: at once, but not sooner than the wake gap after the last poll,
+// nor later than next.
+func (p *pollSchedule) woken(now time.Time) time.Time {
+	t := p.last.Add(p.wakeGap)
+	if t.Before(now) {
+		t = now
+	}
+	if n := p.next(); n.Before(t) {
+		t = n
+	}
+	return t
+}
+
+// polled records a poll at now; the next one waits twice as long.
+func (p *pollSchedule) polled(now time.Time) {
+	p.last = now
+	p.interval = min(2*p.interval, p.max)
+}
+
+// untilPoll waits until the next poll of ps is due (ctx's error when ctx
+// ends first); beats tell it the agent heartbeated.
+func untilPoll(ctx context.Context, ps *pollSchedule, beats <-chan struct{}) error {
+	due := ps.next()
+	for {
+		t := time.NewTimer(time.Until(due))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-beats:
+			t.Stop()
+			due = ps.woken(time.Now())
+		case <-t.C:
+			return nil
+		}
+	}
+}
+
+// watchHeartbeats returns the channel that tells the waiter of node
+// uuid's running command that its agent heartbeated; unwatch with the
+// function returned.
+func (m *Manager) watchHeartbeats(uuid string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	m.polls.Store(uuid, ch)
+	return ch, func() { m.polls.CompareAndDelete(uuid, ch) }
+}
+
+// heartbeated tells the waiter of node uuid's running command, if any,
+// that its agent heartbeated.
+func (m *Manager) heartbeated(uuid string) {
+	if v, ok := m.polls.Load(uuid); ok {
+		select {
+		case v.(chan struct{}) <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // StallError is a running agent command given up on: the agent went
 // silent or its write stopped moving.
 type StallError struct{ msg string }
 
 func (e *StallError) Error() string { return e.msg }
 
-// waitCommand polls a running agent command until it ends, recording its
-// progress on the node and failing it when it stalls.
+// waitCommand polls a running agent command until it ends (on the
+// pollSchedule, and when its agent heartbeats), recording its progress on
+// the node and failing it when it stalls.
 func (m *Manager) waitCommand(ctx context.Context, uuid, name string, ref AgentRef, res *protocol.CommandResult) (*protocol.CommandResult, error) {
-	w := newCommandWatch(name, m.cfg.StallTimeout, time.Now())
+	start := time.Now()
+	w := newCommandWatch(name, m.cfg.StallTimeout, start)
+	ps := newPollSchedule(m.pollTimes, m.cfg.StallTimeout, start)
+	beats, unwatch := m.watchHeartbeats(uuid)
+	defer unwatch()
 	lastRecord := time.Time{}
 	for res.CommandStatus == protocol.StatusRunning {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
+		if err := untilPoll(ctx, ps, beats); err != nil {
+			return nil, err
 		}
+		ps.polled(time.Now())
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if d := w.pollTimeout(); d > 0 {
 			pctx, cancel = context.WithTimeout(ctx, d)

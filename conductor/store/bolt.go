@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,8 +27,13 @@ type Bolt struct {
 	pumping  bool
 	pumpWant bool
 	// fresh holds the changes of committed transactions by log sequence,
-	// so that publishing them decodes none it has in memory.
+	// so that publishing them decodes none it has in memory. A shared
+	// commit's changes are all in it once the commit is done, before any
+	// of its writers publishes (the first to publish reads them all).
 	fresh map[uint64]*Change
+	// readBack counts the changes publish decoded from the log (none
+	// when every committed change was in fresh).
+	readBack atomic.Int64
 }
 
 var _ Store = (*Bolt)(nil)
@@ -42,7 +48,8 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Bolt{kvStore: newKVStore(boltKV{db: db, group: &groupCommit{db: db}}), db: db}
+	s := &Bolt{db: db}
+	s.kvStore = newKVStore(boltKV{db: db, group: &groupCommit{db: db}, logged: s.keepFresh})
 	if err := s.load(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: load %s: %w", path, err)
@@ -108,14 +115,8 @@ func readFeed(b *bolt.Bucket, seq uint64, known func(uint64) *Change) ([]*Change
 // publish hands the changes committed since the last call to the feed, in
 // the log's order (transactions committed in one batch finish in any
 // order; the log has them in commit order).
-func (s *Bolt) publish(committed []*Change) {
+func (s *Bolt) publish([]*Change) {
 	s.pumpMu.Lock()
-	if s.fresh == nil {
-		s.fresh = map[uint64]*Change{}
-	}
-	for _, c := range committed {
-		s.fresh[uint64(c.Pos.Rev)] = c
-	}
 	if s.pumping {
 		s.pumpWant = true
 		s.pumpMu.Unlock()
@@ -155,6 +156,18 @@ func (s *Bolt) publish(committed []*Change) {
 	}
 }
 
+// keepFresh keeps the changes of a committed transaction for publish.
+func (s *Bolt) keepFresh(cs []*Change) {
+	s.pumpMu.Lock()
+	defer s.pumpMu.Unlock()
+	if s.fresh == nil {
+		s.fresh = map[uint64]*Change{}
+	}
+	for _, c := range cs {
+		s.fresh[uint64(c.Pos.Rev)] = c
+	}
+}
+
 // takeFresh returns (and forgets) the committed change at log sequence
 // seq, when it is in memory.
 func (s *Bolt) takeFresh(seq uint64) *Change {
@@ -163,6 +176,8 @@ func (s *Bolt) takeFresh(seq uint64) *Change {
 	c := s.fresh[seq]
 	if c != nil {
 		delete(s.fresh, seq)
+	} else {
+		s.readBack.Add(1)
 	}
 	return c
 }
@@ -171,21 +186,27 @@ func (s *Bolt) takeFresh(seq uint64) *Change {
 type boltKV struct {
 	db    *bolt.DB
 	group *groupCommit
+	// logged, when set, gets the changes a transaction logged once it
+	// has committed (the commit shared with others included).
+	logged func([]*Change)
 }
 
 // update runs fn in a group transaction: concurrent updates are
 // committed together (one fsync), each still atomic and isolated.
 func (b boltKV) update(_ context.Context, fn func(kvTx) error) error {
-	return b.group.update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return b.group.update(func(tx *bolt.Tx) error { return fn(boltTx{tx, b.logged}) })
 }
 
 func (b boltKV) view(_ context.Context, fn func(kvTx) error) error {
-	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx, nil}) })
 }
 
 func (b boltKV) close() error { return b.db.Close() }
 
-type boltTx struct{ tx *bolt.Tx }
+type boltTx struct {
+	tx     *bolt.Tx
+	logged func([]*Change)
+}
 
 func (t boltTx) get(bucket, key string) ([]byte, error) {
 	if b := t.tx.Bucket([]byte(bucket)); b != nil {
@@ -258,6 +279,9 @@ func (t boltTx) logChanges(cs []*Change) error {
 				return err
 			}
 		}
+	}
+	if t.logged != nil {
+		t.tx.OnCommit(func() { t.logged(cs) })
 	}
 	return nil
 }

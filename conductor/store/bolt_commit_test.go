@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -76,5 +78,65 @@ func TestGroupCommit(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Writers sharing commits (one of them failing, so that its group runs
+// again without it) publish every committed change, in the log's order,
+// from memory: the first writer of a shared commit to publish finds the
+// others' changes there too, and decodes none from the log.
+func TestSharedCommitPublishesFromMemory(t *testing.T) {
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cur, err := s.Watch(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	bad := errors.New("bad")
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Update(context.Background(), func(tx Tx) error {
+				if err := tx.PutNode(&Node{UUID: fmt.Sprintf("55555555-5555-5555-5555-%012d", i), Extra: Object{"i": i}}); err != nil {
+					return err
+				}
+				if i%97 == 5 {
+					return bad
+				}
+				return nil
+			})
+			if (i%97 == 5) != errors.Is(err, bad) {
+				t.Errorf("update %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	want := n - 4 // i = 5, 102, 199, 296 failed
+	cs := next(t, cur, want)
+	seen := map[string]bool{}
+	for i, c := range cs {
+		if i > 0 && c.Pos.Rev != cs[i-1].Pos.Rev+1 {
+			t.Fatalf("change %d at %d after %d: out of order", i, c.Pos.Rev, cs[i-1].Pos.Rev)
+		}
+		var x Node
+		if err := json.Unmarshal(c.Value, &x); err != nil || c.Op != OpCreate || seen[x.UUID] {
+			t.Fatalf("change %d: %s %s %v (seen %v)", i, c.Op, c.Value, err, seen[x.UUID])
+		}
+		seen[x.UUID] = true
+	}
+	if got := s.readBack.Load(); got != 0 {
+		t.Errorf("%d changes decoded from the log, want 0", got)
+	}
+	s.pumpMu.Lock()
+	left := len(s.fresh)
+	s.pumpMu.Unlock()
+	if left != 0 {
+		t.Errorf("%d changes left in memory after publishing", left)
 	}
 }

@@ -84,58 +84,95 @@ func cloneValue(v reflect.Value) reflect.Value {
 	return v
 }
 
+// members reads the top-level members of a JSON object as json.Marshal
+// writes it (no white space) one at a time, without decoding them.
+type members struct {
+	raw  []byte
+	i    int // where the next member starts (0: before the object)
+	bad  bool
+	done bool
+}
+
+// next returns the next member; ok is false at the end of the object, or
+// at anything else than such an object (then bad is set).
+func (m *members) next() (key, val []byte, ok bool) {
+	raw := m.raw
+	if m.bad || m.done {
+		return nil, nil, false
+	}
+	if m.i == 0 {
+		if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
+			m.bad = true
+			return nil, nil, false
+		}
+		if raw[1] == '}' {
+			m.bad, m.done = len(raw) != 2, true
+			return nil, nil, false
+		}
+		m.i = 1
+	}
+	i := m.i
+	// key
+	if raw[i] != '"' {
+		m.bad = true
+		return nil, nil, false
+	}
+	end := skipString(raw, i)
+	if end < 0 || end >= len(raw) || raw[end] != ':' {
+		m.bad = true
+		return nil, nil, false
+	}
+	key = raw[i:end]
+	i = end + 1
+	// value: up to the ',' or '}' at depth 0
+	start, depth := i, 0
+	for i < len(raw) {
+		c := raw[i]
+		if c == '"' {
+			if i = skipString(raw, i); i < 0 {
+				m.bad = true
+				return nil, nil, false
+			}
+			continue
+		}
+		if c == '{' || c == '[' {
+			depth++
+		} else if c == '}' || c == ']' {
+			if depth == 0 {
+				break
+			}
+			depth--
+		} else if c == ',' && depth == 0 {
+			break
+		}
+		i++
+	}
+	if i >= len(raw) || i == start {
+		m.bad = true
+		return nil, nil, false
+	}
+	val = raw[start:i]
+	if raw[i] == '}' {
+		m.bad, m.done = i != len(raw)-1, true
+		if m.bad {
+			return nil, nil, false
+		}
+	}
+	m.i = i + 1
+	return key, val, true
+}
+
 // topFields splits the JSON object raw, as json.Marshal writes it (no
 // white space), into its top-level members, without decoding them; ok is
 // false for anything else.
 func topFields(raw []byte) (keys [][]byte, vals [][]byte, ok bool) {
-	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
-		return nil, nil, false
-	}
-	i := 1
-	if raw[i] == '}' {
-		return nil, nil, i == len(raw)-1
-	}
+	m := members{raw: raw}
 	for {
-		// key
-		if raw[i] != '"' {
-			return nil, nil, false
+		k, v, more := m.next()
+		if !more {
+			return keys, vals, !m.bad
 		}
-		end := skipString(raw, i)
-		if end < 0 || end >= len(raw) || raw[end] != ':' {
-			return nil, nil, false
-		}
-		key := raw[i:end]
-		i = end + 1
-		// value: up to the ',' or '}' at depth 0
-		start, depth := i, 0
-		for i < len(raw) {
-			c := raw[i]
-			if c == '"' {
-				if i = skipString(raw, i); i < 0 {
-					return nil, nil, false
-				}
-				continue
-			}
-			if c == '{' || c == '[' {
-				depth++
-			} else if c == '}' || c == ']' {
-				if depth == 0 {
-					break
-				}
-				depth--
-			} else if c == ',' && depth == 0 {
-				break
-			}
-			i++
-		}
-		if i >= len(raw) || i == start {
-			return nil, nil, false
-		}
-		keys, vals = append(keys, key), append(vals, raw[start:i])
-		if raw[i] == '}' {
-			return keys, vals, i == len(raw)-1
-		}
-		i++ // ','
+		keys, vals = append(keys, k), append(vals, v)
 	}
 }
 
@@ -156,11 +193,6 @@ func skipString(raw []byte, i int) int {
 // diffTop is diffFields over two records json.Marshal wrote, read without
 // decoding; ok is false when either is not such an object.
 func diffTop(old, new []byte) (map[string]json.RawMessage, bool) {
-	ok1, ov, okA := topFields(old)
-	nk, nv, okB := topFields(new)
-	if !okA || !okB {
-		return nil, false
-	}
 	key := func(k []byte) (string, bool) {
 		var s string
 		if bytes.IndexByte(k, '\\') < 0 {
@@ -171,28 +203,35 @@ func diffTop(old, new []byte) (map[string]json.RawMessage, bool) {
 		}
 		return s, true
 	}
-	if len(ok1) == len(nk) {
-		// The same fields in the same order (the same struct written
-		// twice): compared in step, no map of the fields.
-		out := map[string]json.RawMessage{}
-		same := true
-		for i := range ok1 {
-			if !bytes.Equal(ok1[i], nk[i]) {
-				same = false
-				break
+	// The same fields in the same order (the same struct written twice):
+	// read in step, nothing kept but the changed fields.
+	out := map[string]json.RawMessage{}
+	for a, b := (members{raw: old}), (members{raw: new}); ; {
+		ka, va, okA := a.next()
+		kb, vb, okB := b.next()
+		if !okA || !okB {
+			if okA == okB && !a.bad && !b.bad {
+				return out, true
 			}
-			if !bytes.Equal(ov[i], nv[i]) {
-				s, ok := key(ok1[i])
-				if !ok {
-					return nil, false
-				}
-				out[s] = json.RawMessage(bytes.Clone(ov[i]))
-			}
+			break
 		}
-		if same {
-			return out, true
+		if !bytes.Equal(ka, kb) {
+			break
+		}
+		if !bytes.Equal(va, vb) {
+			s, ok := key(ka)
+			if !ok {
+				return nil, false
+			}
+			out[s] = json.RawMessage(bytes.Clone(va))
 		}
 	}
+	ok1, ov, okA := topFields(old)
+	nk, nv, okB := topFields(new)
+	if !okA || !okB {
+		return nil, false
+	}
+	clear(out)
 	newByKey := make(map[string][]byte, len(nk))
 	for i, k := range nk {
 		s, ok := key(k)
@@ -201,7 +240,6 @@ func diffTop(old, new []byte) (map[string]json.RawMessage, bool) {
 		}
 		newByKey[s] = nv[i]
 	}
-	out := map[string]json.RawMessage{}
 	seen := 0
 	for i, k := range ok1 {
 		s, ok := key(k)

@@ -181,3 +181,64 @@ func TestEncodeChange(t *testing.T) {
 		}
 	}
 }
+
+// skipString finds a string's end past escaped quotes and runs of
+// backslashes, as the byte-at-a-time reading of the JSON grammar does.
+func TestSkipString(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want int
+	}{
+		{`"abc"`, 5},
+		{`"a\"b"x`, 6},
+		{`"a\\"b"`, 5},
+		{`"a\\\"b"`, 8},
+		{`"\\\\"`, 6},
+		{`""`, 2},
+		{`"abc`, -1},
+		{`"ab\"`, -1},
+		{`"\u0022"`, 8},
+	} {
+		if got := skipString([]byte(tc.raw), 0); got != tc.want {
+			t.Errorf("skipString(%s) = %d, want %d", tc.raw, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkHeartbeatDiff is the feed's diff of a heartbeat's write: the
+// node before and after, split without decoding.
+func BenchmarkHeartbeatDiff(b *testing.B) {
+	n := heartbeatNode()
+	old, _ := json.Marshal(n)
+	n.Revision++
+	n.DriverInternalInfo["agent_last_heartbeat"] = time.Now().UTC().Format(time.RFC3339Nano)
+	now := time.Now().UTC()
+	n.UpdatedAt = &now
+	cur, _ := json.Marshal(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := diffFields(old, cur); len(d) != 3 {
+			b.Fatalf("diff %v", d)
+		}
+	}
+}
+
+// topFields takes only objects as json.Marshal writes them.
+func TestTopFieldsBad(t *testing.T) {
+	for _, raw := range []string{``, `{`, `[]`, `{"a":1`, `{"a":1}x`, `{"a"}`, `{"a":}`, `{a:1}`, `{"a":1,}`, `{} `, `{"a":"x}`, `{"a":1}}`} {
+		if _, _, ok := topFields([]byte(raw)); ok {
+			t.Errorf("topFields(%q) ok", raw)
+		}
+		if _, ok := diffTop([]byte(raw), []byte(`{"a":1}`)); ok {
+			t.Errorf("diffTop(%q, ...) ok", raw)
+		}
+		if _, ok := diffTop([]byte(`{"a":1}`), []byte(raw)); ok {
+			t.Errorf("diffTop(..., %q) ok", raw)
+		}
+	}
+	for _, raw := range []string{`{}`, `{"a":1}`, `{"a":{"b":[1,"}"]},"c":null}`} {
+		if _, _, ok := topFields([]byte(raw)); !ok {
+			t.Errorf("topFields(%q) not ok", raw)
+		}
+	}
+}

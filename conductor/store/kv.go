@@ -192,6 +192,11 @@ type cache[P entity] struct {
 	tomb  map[string]int64 // deleted key -> revision of the delete
 	// sec are the secondary indexes (index.go), by field.
 	sec map[string]*secIndex[P]
+	// jsonCopy, when set, copies a record as a JSON round trip gives it
+	// back (canon: a decoded record whose raw JSON fields it may match),
+	// ok false when it cannot: the cache's copy of a write and a
+	// transaction's read of a cached record without decoding.
+	jsonCopy func(v, canon P) (P, bool)
 }
 
 func newCache[P entity]() *cache[P] {
@@ -340,6 +345,7 @@ func newKVStore(kv kvBackend) *kvStore {
 	for f, of := range NodeIndexes {
 		s.nodes.index(f, of)
 	}
+	s.nodes.jsonCopy = func(v, canon *Node) (*Node, bool) { return v.jsonCopy(canon) }
 	s.tables = map[string]func(string, []byte, bool, int64) error{
 		tNodes: applier(s.nodes), tPorts: applier(s.ports), tPortgroups: applier(s.portgroups),
 		tChassis: applier(s.chassis), tAllocations: applier(s.allocations), tTemplates: applier(s.templates),
@@ -529,6 +535,16 @@ func txPutOld[T any, P interface {
 	*T
 	entity
 }](t *kvTxn, table string, c *cache[P], v P) (P, error) {
+	return txPutWith(t, table, c, v, nil)
+}
+
+// txPutWith is txPutOld; cacheCopy, when set, makes the cache's copy of
+// v (stamped, given the record it replaces) instead of the table's
+// jsonCopy.
+func txPutWith[T any, P interface {
+	*T
+	entity
+}](t *kvTxn, table string, c *cache[P], v P, cacheCopy func(old P) (P, bool)) (P, error) {
 	key := v.key()
 	if key == "" {
 		return nil, fmt.Errorf("store: %s: empty key", table)
@@ -626,16 +642,28 @@ func txPutOld[T any, P interface {
 		return nil, err
 	}
 	if c != nil {
-		// The cache gets its own copy so the caller may keep changing v,
-		// decoded once the transaction has committed, by the writer:
-		// concurrent writers share one commit, which runs their
-		// transactions one after the other, so what can wait for the
-		// commit is kept out of it.
+		// The cache gets its own copy so the caller may keep changing v:
+		// a JSON copy of v now, when the table has one (the decoded
+		// record, without decoding), else decoded once the transaction
+		// has committed, by the writer: concurrent writers share one
+		// commit, which runs their transactions one after the other, so
+		// what can wait for the commit is kept out of it.
+		var cp P
+		ok := false
+		switch {
+		case cacheCopy != nil:
+			cp, ok = cacheCopy(old)
+		case c.jsonCopy != nil:
+			cp, ok = c.jsonCopy(v, old)
+		}
 		t.changes = append(t.changes, change{func() {
-			cp := P(new(T))
-			if err := json.Unmarshal(raw, cp); err == nil {
-				c.apply(key, cp, false, r)
+			if !ok {
+				cp = P(new(T))
+				if err := json.Unmarshal(raw, cp); err != nil {
+					return
+				}
 			}
+			c.apply(key, cp, false, r)
 		}})
 		if feedTables[table] {
 			ch := &Change{Table: table, Key: key, Op: OpCreate, Revision: r, Value: raw, Time: t.now}
@@ -712,6 +740,11 @@ func txGetCached[T any, P interface {
 		return nil, fmt.Errorf("store: %s %s: %w", table, key, ErrNotFound)
 	}
 	if cached, ok := c.get(key); ok && revOf(cached) == quickRevision(v) {
+		if c.jsonCopy != nil {
+			if cp, ok := c.jsonCopy(cached, cached); ok {
+				return cp, nil
+			}
+		}
 		return deepCopy(cached), nil
 	}
 	p := P(new(T))
@@ -728,6 +761,75 @@ func (t *kvTxn) PutNode(n *Node) error {
 	if err != nil {
 		return err
 	}
+	return t.nodeHistory(n, old)
+}
+
+// UpdateNodeInfo implements Tx: the node as committed is read without a
+// copy (when the cache holds the stored revision) and written with a new
+// driver_internal_info, the rest shared with the cached node.
+func (t *kvTxn) UpdateNodeInfo(ident string, fn func(n *Node, info Object) error) error {
+	key := CanonicalUUID(ident)
+	if !IsUUID(ident) {
+		k, err := t.tx.get(idxBucket(tNodes, "name"), ident)
+		if err != nil {
+			return fmt.Errorf("store: %s %s: %w", tNodes, ident, err)
+		}
+		if k == nil {
+			return fmt.Errorf("store: %s %s: %w", tNodes, ident, ErrNotFound)
+		}
+		key = string(k)
+	}
+	raw, err := t.tx.get(tNodes, key)
+	if err != nil {
+		return fmt.Errorf("store: %s %s: %w", tNodes, key, err)
+	}
+	if raw == nil {
+		return fmt.Errorf("store: %s %s: %w", tNodes, key, ErrNotFound)
+	}
+	cached, ok := t.s.nodes.get(key)
+	if !ok || revOf(cached) != quickRevision(raw) {
+		// Not in memory as stored: a node of its own.
+		n, err := t.Node(key)
+		if err != nil {
+			return err
+		}
+		if n.DriverInternalInfo == nil {
+			n.DriverInternalInfo = Object{}
+		}
+		if err := fn(n, n.DriverInternalInfo); err != nil {
+			return err
+		}
+		return t.PutNode(n)
+	}
+	info := make(Object, len(cached.DriverInternalInfo)+4)
+	for k, v := range cached.DriverInternalInfo {
+		info[k] = v
+	}
+	if err := fn(cached, info); err != nil {
+		return err
+	}
+	n := *cached
+	n.DriverInternalInfo = info
+	old, err := txPutWith(t, tNodes, t.s.nodes, &n, func(old *Node) (*Node, bool) {
+		if old != cached {
+			return nil, false // a node that changed under the reader: decoded
+		}
+		c := jcopy{ok: true}
+		cp := n
+		cp.DriverInternalInfo = c.obj(n.DriverInternalInfo)
+		cp.UpdatedAt = c.timep(n.UpdatedAt)
+		cp.CreatedAt = c.time(n.CreatedAt)
+		return &cp, c.ok
+	})
+	if err != nil {
+		return err
+	}
+	return t.nodeHistory(&n, old)
+}
+
+// nodeHistory journals n's last_error in its history when it is new (old:
+// the record n replaced, nil for a create).
+func (t *kvTxn) nodeHistory(n, old *Node) error {
 	var oldErr *string
 	oldState := n.ProvisionState
 	if old != nil {

@@ -88,6 +88,13 @@ type Store interface {
 type Tx interface {
 	Node(ident string) (*Node, error)
 	PutNode(n *Node) error
+	// UpdateNodeInfo writes node ident with the driver_internal_info fn
+	// leaves in info (a copy of the node's, whose top-level keys fn may
+	// set and delete; the values under them are the node's and are not
+	// changed in place). n is the node as committed, which fn reads and
+	// never changes: an agent's heartbeat, written without copying the
+	// node.
+	UpdateNodeInfo(ident string, fn func(n *Node, info Object) error) error
 	DeleteNode(uuid string) error
 	// AddHistory journals an event in the node's history (ID, UUID, time
 	// and conductor are set).
