@@ -12,7 +12,7 @@ import (
 
 // A running command is polled 1 s after it started, then at intervals
 // that double up to 10 s (a quarter of a short stall limit); a heartbeat
-// brings the next poll forward, but not sooner than 5 s after the last.
+// brings the next poll forward, but not sooner than 1 s after the last.
 func TestPollSchedule(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
@@ -41,9 +41,10 @@ func TestPollSchedule(t *testing.T) {
 		ps.polled(ps.next()) // polls at 1, 3, 7, 15 s; the next at 25 s
 	}
 	for _, tc := range []struct{ beat, want time.Duration }{
-		{s(16), s(20)}, // 5 s after the last poll
-		{s(21), s(21)}, // at once
-		{s(30), s(25)}, // a poll due before the heartbeat: at once
+		{s(15.5), s(16)}, // 1 s after the last poll
+		{s(16), s(16)},   // at once
+		{s(21), s(21)},   // at once
+		{s(30), s(25)},   // a poll due before the heartbeat: at once
 	} {
 		if got := ps.woken(t0.Add(tc.beat)).Sub(t0); got != tc.want {
 			t.Errorf("heartbeat at %s: poll at %s, want %s", tc.beat, got, tc.want)

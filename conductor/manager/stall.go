@@ -154,14 +154,18 @@ func (w *commandWatch) pollTimeout() time.Duration {
 // A running command is polled pollFirst after it started, then at
 // intervals that double up to pollMax (at most a quarter of the stall
 // limit, so that a stalled write is seen in time). The agent's heartbeat
-// brings the next poll forward, as Ironic checks a running command when
-// its agent heartbeats: the agent heartbeats as soon as a command ends
-// (a forced heartbeat, pollWakeGap at the earliest after the last one),
-// so a long command's end is seen at once while it is polled rarely.
+// brings the next poll forward, as Ironic checks a running command on
+// every heartbeat: the agent heartbeats as soon as a command ends (a
+// forced heartbeat, at least 5 s after its last one, as IPA's), so a
+// long command's end is seen at once while it is polled rarely.
+// pollWakeGap only keeps agents that heartbeat far more often than a
+// real one (the heartbeat benchmark's) from being polled on every beat;
+// it must stay short, since every second of it can be a second added to
+// each deploy and cleaning step.
 const (
 	pollFirst   = time.Second
 	pollMax     = 10 * time.Second
-	pollWakeGap = 5 * time.Second
+	pollWakeGap = time.Second
 )
 
 // pollTimes are a manager's pollFirst, pollMax and pollWakeGap (shorter
