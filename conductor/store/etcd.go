@@ -647,6 +647,10 @@ func (t *etcdTx) dropBucket(bucket string) error {
 	return nil
 }
 
+// etcdCommitTimeout bounds a commit that no longer follows its caller's
+// context.
+const etcdCommitTimeout = 30 * time.Second
+
 // commit writes the transaction if the keys it read are as it read them
 // (errRetry otherwise).
 func (t *etcdTx) commit() error {
@@ -677,7 +681,13 @@ func (t *etcdTx) commit() error {
 	if t.listed {
 		cmp = append(cmp, clientv3.Compare(clientv3.ModRevision(t.kv.guardKey()), "=", t.guard))
 	}
-	resp, err := t.kv.cli.Txn(t.ctx).If(cmp...).Then(ops...).Commit()
+	// Once sent, the commit is seen through even when the caller's context
+	// ends (a client that went away): a cancelled Txn may still have been
+	// applied, and the caller, told it failed, would leave what it wrote
+	// behind, such as a node's lock that nobody releases.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), etcdCommitTimeout)
+	defer cancel()
+	resp, err := t.kv.cli.Txn(ctx).If(cmp...).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("store: etcd commit: %w", err)
 	}
