@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -183,11 +184,7 @@ func (r *relay6) run(ctx context.Context, rate int) error {
 func (r *relay6) repliedCopy() map[netip.Addr]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[netip.Addr]string, len(r.replied))
-	for k, v := range r.replied {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(r.replied)
 }
 
 func (r *relay6) advertisedTo(mac string) (netip.Addr, bool) {
